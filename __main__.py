@@ -1,0 +1,46 @@
+"""hookstack: webhooks on AWS, one stack per environment, tenants listed in the stack config.
+
+Reads like the architecture: the validated config, one shared Lambda archive, an alert topic, then
+each component. See README.md for the configuration keys and docs/ for each component.
+"""
+
+import pulumi
+import pulumi_aws as aws
+
+from components.packaging import build_package
+from components.plan import build_provider_plan
+from components.provider import WebhookProvider, WebhookProviderArgs
+from components.stack_config import load_config
+
+config = load_config()
+package = build_package()
+
+alarm_topic_arn = None
+if config.alarm_email:
+    alarm_topic = aws.sns.Topic("hookstack-alarms", kms_master_key_id="alias/aws/sns")
+    aws.sns.TopicSubscription(
+        "hookstack-alarms-email", topic=alarm_topic.arn, protocol="email", endpoint=config.alarm_email
+    )
+    alarm_topic_arn = alarm_topic.arn
+
+# --- outgoing webhooks on EventBridge API destinations --------------------------------------
+plan = build_provider_plan(config, default_bus_name=f"hookstack-{pulumi.get_stack()}")
+provider = WebhookProvider(
+    "hookstack",
+    WebhookProviderArgs(
+        plan=plan,
+        archive_retention_days=config.provider.archive_retention_days,
+        alarm_topic_arn=alarm_topic_arn,
+    ),
+)
+pulumi.export("busName", provider.bus_name)
+pulumi.export("busArn", provider.bus_arn)
+pulumi.export("deadLetterQueueUrl", provider.dead_letter_queue_url)
+pulumi.export("destinations", provider.destinations)
+pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards})
+
+# --- signed deliveries, subscription API and delivery history -------------------------------
+
+# --- inbound webhooks -----------------------------------------------------------------------
+
+# --- Aurora PostgreSQL relay ----------------------------------------------------------------

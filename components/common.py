@@ -1,0 +1,259 @@
+"""Building blocks every hookstack component uses, each with the secure default built in.
+
+- :func:`encrypted_queue`: SQS with server-side encryption, a TLS-only queue policy option and
+  14-day retention for dead-letter queues.
+- :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one).
+- :class:`LambdaFunction`: a function from the shared ``functions/`` archive (arm64, Python 3.12)
+  with its own log group (retention set), a role allowed to write only to that log group, and
+  whatever statements the caller scopes to its resources.
+- :func:`policy_json`: an IAM policy document as data (statements may hold Outputs).
+
+Components pass themselves as ``parent`` so names and options (providers, protect) flow down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.packaging import ARCHITECTURE, RUNTIME, Package
+
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+LOG_RETENTION_DAYS = 30
+
+
+def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def policy_json(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
+    """An IAM policy document (``Version`` 2012-10-17) from statements that may contain Outputs."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        # Confused-deputy protection: only this account's resources may use the role.
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return policy_json([statement])
+
+
+def tls_only_statement(resources: Sequence[pulumi.Input[str]], principal: Any = "*") -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": principal,
+        "Action": "*",
+        "Resource": list(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def encrypted_queue(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    fifo: bool = False,
+    retention_seconds: int = DLQ_RETENTION_SECONDS,
+    visibility_timeout_seconds: int = 30,
+    dead_letter_queue: aws.sqs.Queue | None = None,
+    max_receive_count: int = 5,
+    content_based_deduplication: bool = False,
+    high_throughput: bool = False,
+) -> aws.sqs.Queue:
+    """An SQS queue encrypted at rest with SQS-managed keys (SSE-SQS)."""
+    args: dict[str, Any] = {
+        "sqs_managed_sse_enabled": True,
+        "message_retention_seconds": retention_seconds,
+        "visibility_timeout_seconds": visibility_timeout_seconds,
+    }
+    if fifo:
+        args["fifo_queue"] = True
+        args["content_based_deduplication"] = content_based_deduplication
+        if high_throughput:
+            args["deduplication_scope"] = "messageGroup"
+            args["fifo_throughput_limit"] = "perMessageGroupId"
+    if dead_letter_queue is not None:
+        args["redrive_policy"] = pulumi.Output.json_dumps(
+            {"deadLetterTargetArn": dead_letter_queue.arn, "maxReceiveCount": max_receive_count}
+        )
+    return aws.sqs.Queue(name, opts=child(parent), **args)
+
+
+def alarm(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    description: str,
+    namespace: str,
+    metric_name: str,
+    dimensions: Mapping[str, pulumi.Input[str]],
+    alarm_topic_arn: pulumi.Input[str] | None,
+    statistic: str = "Sum",
+    threshold: float = 0,
+    comparison: str = "GreaterThanThreshold",
+    period_seconds: int = 300,
+    evaluation_periods: int = 1,
+) -> aws.cloudwatch.MetricAlarm:
+    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dict(dimensions),
+        statistic=statistic,
+        threshold=threshold,
+        comparison_operator=comparison,
+        period=period_seconds,
+        evaluation_periods=evaluation_periods,
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        ok_actions=actions,
+        opts=child(parent),
+    )
+
+
+def queue_depth_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    queue: aws.sqs.Queue,
+    alarm_topic_arn: pulumi.Input[str] | None,
+    what: str,
+) -> aws.cloudwatch.MetricAlarm:
+    """Alarm as soon as a dead-letter queue holds any message."""
+    return alarm(
+        name,
+        parent,
+        description=f"{what}: messages are waiting in a dead-letter queue (see docs/runbook.md)",
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": queue.name},
+        alarm_topic_arn=alarm_topic_arn,
+        statistic="Maximum",
+        period_seconds=60,
+    )
+
+
+def queue_age_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    queue: aws.sqs.Queue,
+    alarm_topic_arn: pulumi.Input[str] | None,
+    what: str,
+    max_age_seconds: int,
+) -> aws.cloudwatch.MetricAlarm:
+    return alarm(
+        name,
+        parent,
+        description=f"{what}: the oldest message is older than {max_age_seconds} s",
+        namespace="AWS/SQS",
+        metric_name="ApproximateAgeOfOldestMessage",
+        dimensions={"QueueName": queue.name},
+        alarm_topic_arn=alarm_topic_arn,
+        statistic="Maximum",
+        threshold=max_age_seconds,
+        period_seconds=60,
+        evaluation_periods=5,
+    )
+
+
+@dataclass
+class LambdaFunction:
+    """A function from the shared archive, its role, log group and error alarm."""
+
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+    errors_alarm: aws.cloudwatch.MetricAlarm
+    role_policy: aws.iam.RolePolicy | None
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        parent: pulumi.Resource,
+        *,
+        package: Package,
+        handler: str,
+        description: str,
+        statements: Sequence[Mapping[str, Any]] = (),
+        environment: Mapping[str, pulumi.Input[str]] | None = None,
+        timeout_seconds: int = 30,
+        memory_mb: int = 256,
+        alarm_topic_arn: pulumi.Input[str] | None = None,
+        reserved_concurrency: int | None = None,
+        log_retention_days: int = LOG_RETENTION_DAYS,
+        vpc_config: Mapping[str, Any] | None = None,
+        managed_policy_arns: Sequence[str] = (),
+    ) -> LambdaFunction:
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name_prefix=f"/aws/lambda/hookstack/{name}-",
+            retention_in_days=log_retention_days,
+            opts=child(parent),
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            description=f"Runs {description}",
+            opts=child(parent),
+        )
+        for index, arn in enumerate(managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=role.name, policy_arn=arn, opts=child(parent))
+        logging_statement = {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": log_group.arn.apply(lambda arn: f"{arn.removesuffix(':*')}:*"),
+        }
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=policy_json([logging_statement, *statements]),
+            opts=child(parent),
+        )
+        function_args: dict[str, Any] = {}
+        if environment:
+            function_args["environment"] = aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment))
+        if reserved_concurrency is not None:
+            function_args["reserved_concurrent_executions"] = reserved_concurrency
+        if vpc_config is not None:
+            function_args["vpc_config"] = aws.lambda_.FunctionVpcConfigArgs(**vpc_config)
+        function = aws.lambda_.Function(
+            name,
+            description=description,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=handler,
+            code=pulumi.FileArchive(str(package.path)),
+            source_code_hash=package.sha256_base64,
+            role=role.arn,
+            timeout=timeout_seconds,
+            memory_size=memory_mb,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="PassThrough"),
+            # The role must hold its policy before the function runs (IAM is eventually consistent).
+            opts=child(parent, depends_on=[role_policy]),
+            **function_args,
+        )
+        errors_alarm = alarm(
+            f"{name}-errors",
+            parent,
+            description=f"{description}: the function reported errors",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions={"FunctionName": function.name},
+            alarm_topic_arn=alarm_topic_arn,
+            period_seconds=300,
+        )
+        return cls(function=function, role=role, log_group=log_group, errors_alarm=errors_alarm, role_policy=role_policy)

@@ -1,0 +1,338 @@
+"""What the outgoing side consists of, derived once from the stack configuration.
+
+Both the Pulumi components and the local sandbox build their resources from this plan: bus names,
+how tenants are spread over buses, every rule's event pattern, every target's input transformer,
+retry policy and connection. Because both read the same plan, the sandbox cannot drift from what
+``pulumi up`` deploys. Never imports ``pulumi``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.config import (
+    MAX_API_DESTINATIONS,
+    MAX_BUSES,
+    MAX_CONNECTIONS,
+    MAX_EVENT_PATTERN_CHARS,
+    ApiKeyAuth,
+    BasicAuth,
+    ConfigProblem,
+    Destination,
+    NoAuth,
+    OAuthAuth,
+    RetryPolicy,
+    Secret,
+    StackConfig,
+    Tenant,
+    Transform,
+    to_json,
+)
+
+# Rules the entry bus keeps for hookstack itself (the signed-delivery rule, and room to grow).
+RESERVED_RULES_PER_BUS = 5
+# In automatic mode a stack that outgrows one bus is spread over at least this many shard buses,
+# so that adding tenants later lands them on existing or new shards without moving anyone.
+AUTO_MIN_SHARDS = 16
+# Header an API destination without auth sends (EventBridge connections always need some auth).
+NO_AUTH_HEADER = "X-Hookstack-Destination"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+def resource_key(*parts: str, max_length: int = 32) -> str:
+    """A short, stable, name-safe key for resources of one tenant/destination.
+
+    Used in logical names (and so in the physical names Pulumi derives from them), which AWS limits
+    to 64 characters of ``[A-Za-z0-9._-]`` for rules, connections and API destinations. When the
+    readable form must be altered or shortened, a hash of the original keeps it unique.
+    """
+    original = "-".join(parts)
+    readable = _UNSAFE.sub("-", original).strip("-").lower()
+    if readable == original.lower() and len(readable) <= max_length and original == original.lower():
+        return readable
+    digest = hashlib.sha256(original.encode()).hexdigest()[:6]
+    return f"{readable[: max_length - 7].rstrip('-')}-{digest}"
+
+
+@dataclass(frozen=True)
+class ConnectionAuth:
+    """EventBridge connection authorization, in the API's terms (values may be :class:`Secret`)."""
+
+    authorization_type: str  # API_KEY | BASIC | OAUTH_CLIENT_CREDENTIALS
+    parameters: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiDestinationPlan:
+    """One API destination: its connection, endpoint, rule and target."""
+
+    tenant_id: str
+    name: str
+    key: str
+    bus_index: int
+    url: str
+    method: str
+    rate_limit_per_second: int
+    retry: RetryPolicy
+    event_pattern: dict[str, Any]
+    transform: Transform | None
+    auth: ConnectionAuth
+    enabled: bool
+
+    @property
+    def event_pattern_json(self) -> str:
+        return to_json(self.event_pattern)
+
+    @property
+    def target_id(self) -> str:
+        return "api-destination"
+
+
+@dataclass(frozen=True)
+class RoutingRulePlan:
+    """A rule on the entry bus forwarding the events of some tenants to their shard bus."""
+
+    key: str
+    shard: int
+    tenant_ids: tuple[str, ...]
+
+    @property
+    def event_pattern(self) -> dict[str, Any]:
+        return {"detail": {"tenantId": list(self.tenant_ids)}}
+
+    @property
+    def event_pattern_json(self) -> str:
+        return to_json(self.event_pattern)
+
+
+@dataclass(frozen=True)
+class BusPlan:
+    index: int  # 0 = the entry bus; shards are 1..n
+    name: str
+
+
+@dataclass(frozen=True)
+class ProviderPlan:
+    entry_bus_name: str
+    sharded: bool
+    buses: tuple[BusPlan, ...]
+    tenant_bus: dict[str, int]
+    destinations: tuple[ApiDestinationPlan, ...]
+    routing_rules: tuple[RoutingRulePlan, ...]
+    rules_per_bus: int
+    shard_count: int
+    delivery_rule_pattern: dict[str, Any] = field(default_factory=dict)
+
+    def bus(self, index: int) -> BusPlan:
+        return next(b for b in self.buses if b.index == index)
+
+    def rules_on(self, index: int) -> int:
+        count = sum(1 for d in self.destinations if d.bus_index == index)
+        if index == 0:
+            count += len(self.routing_rules) + (1 if self.delivery_rule_pattern else 0)
+        return count
+
+
+def event_pattern(tenant: Tenant, destination: Destination) -> dict[str, Any]:
+    """The rule pattern delivering a tenant's events (optionally of some types) to a destination."""
+    pattern: dict[str, Any] = {"detail": {"tenantId": [tenant.id]}}
+    if destination.event_types:
+        pattern["detail-type"] = list(destination.event_types)
+    return pattern
+
+
+def delivery_rule_pattern() -> dict[str, Any]:
+    """Every tenant event goes to the signed-delivery queue (endpoints live in DynamoDB)."""
+    return {"detail": {"tenantId": [{"exists": True}]}}
+
+
+def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:
+    auth = destination.auth
+    headers = tuple(sorted(destination.headers.items()))
+    if isinstance(auth, ApiKeyAuth):
+        return ConnectionAuth("API_KEY", {"key": auth.header, "value": auth.value}, headers)
+    if isinstance(auth, BasicAuth):
+        return ConnectionAuth("BASIC", {"username": auth.username, "password": auth.password}, headers)
+    if isinstance(auth, OAuthAuth):
+        body = [("grant_type", "client_credentials")]
+        if auth.scope:
+            body.append(("scope", auth.scope))
+        return ConnectionAuth(
+            "OAUTH_CLIENT_CREDENTIALS",
+            {
+                "authorization_endpoint": auth.authorization_endpoint,
+                "http_method": auth.http_method,
+                "client_id": auth.client_id,
+                "client_secret": auth.client_secret,
+                # AWS requires oauth_http_parameters for client credentials; the grant goes in the body.
+                "body_parameters": body,
+            },
+            headers,
+        )
+    if isinstance(auth, NoAuth):
+        # Connections cannot be created without authorization; a non-secret marker header stands in.
+        return ConnectionAuth(
+            "API_KEY", {"key": NO_AUTH_HEADER, "value": f"{tenant.id}/{destination.name}"}, headers
+        )
+    raise ValueError(f"auth type {auth.type!r} is not delivered by API destinations")
+
+
+def shard_of(tenant_id: str, shard_count: int) -> int:
+    """The shard (1..shard_count) of a tenant: depends on the tenant id and the count only."""
+    digest = hashlib.sha256(tenant_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard_count + 1
+
+
+def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack") -> ProviderPlan:
+    entry = config.provider.bus_name or default_bus_name
+    capacity = config.provider.rules_per_bus - RESERVED_RULES_PER_BUS
+    rules_by_tenant = {t.id: sum(1 for d in t.destinations if not d.is_signed) for t in config.tenants}
+    total = sum(rules_by_tenant.values())
+
+    requested = config.provider.shards
+    if requested == 1 or (requested is None and total <= capacity):
+        shard_count = 0
+    elif requested is not None:
+        shard_count = requested
+    else:
+        shard_count = AUTO_MIN_SHARDS
+        while shard_count < MAX_BUSES - 1 and not _shards_fit(rules_by_tenant, shard_count, capacity):
+            shard_count *= 2
+        shard_count = min(shard_count, MAX_BUSES - 1)
+
+    tenant_bus = {t.id: (shard_of(t.id, shard_count) if shard_count else 0) for t in config.tenants}
+    used = sorted({tenant_bus[t] for t, n in rules_by_tenant.items() if n} - {0})
+    buses = (BusPlan(0, entry),) + tuple(BusPlan(i, f"{entry}-shard-{i:02d}") for i in used)
+
+    destinations = tuple(
+        ApiDestinationPlan(
+            tenant_id=tenant.id,
+            name=destination.name,
+            key=resource_key(tenant.id, destination.name),
+            bus_index=tenant_bus[tenant.id],
+            url=destination.url,
+            method=destination.method,
+            rate_limit_per_second=destination.rate_limit_per_second,
+            retry=destination.retry,
+            event_pattern=event_pattern(tenant, destination),
+            transform=destination.transform,
+            auth=connection_auth(tenant, destination),
+            enabled=destination.enabled,
+        )
+        for tenant, destination in config.api_destinations()
+    )
+    routing = tuple(_routing_rules(tenant_bus, rules_by_tenant, used)) if shard_count else ()
+    return ProviderPlan(
+        entry_bus_name=entry,
+        sharded=bool(shard_count),
+        buses=buses,
+        tenant_bus=tenant_bus,
+        destinations=destinations,
+        routing_rules=routing,
+        rules_per_bus=config.provider.rules_per_bus,
+        shard_count=shard_count,
+        delivery_rule_pattern=delivery_rule_pattern() if config.delivery.enabled else {},
+    )
+
+
+def _shards_fit(rules_by_tenant: dict[str, int], shard_count: int, capacity: int) -> bool:
+    load: dict[int, int] = {}
+    for tenant_id, rules in rules_by_tenant.items():
+        shard = shard_of(tenant_id, shard_count)
+        load[shard] = load.get(shard, 0) + rules
+    return all(n <= capacity for n in load.values())
+
+
+def _routing_rules(
+    tenant_bus: dict[str, int], rules_by_tenant: dict[str, int], shards: list[int]
+) -> Iterator[RoutingRulePlan]:
+    for shard in shards:
+        tenant_ids = sorted(t for t, bus in tenant_bus.items() if bus == shard and rules_by_tenant[t])
+        chunk: list[str] = []
+        part = 0
+        for tenant_id in tenant_ids:
+            candidate = RoutingRulePlan("", shard, tuple(chunk + [tenant_id]))
+            if chunk and len(candidate.event_pattern_json) > MAX_EVENT_PATTERN_CHARS:
+                yield RoutingRulePlan(f"route-{shard:02d}-{part}", shard, tuple(chunk))
+                chunk, part = [], part + 1
+            chunk.append(tenant_id)
+        if chunk:
+            yield RoutingRulePlan(f"route-{shard:02d}-{part}", shard, tuple(chunk))
+
+
+def quota_problems(config: StackConfig, default_bus_name: str = "hookstack") -> list[ConfigProblem]:
+    """Everything in ``config`` that AWS would refuse at deploy time, with the key to change."""
+    problems: list[ConfigProblem] = []
+    api = config.api_destinations()
+    for tenant_index, tenant in enumerate(config.tenants):
+        for destination_index, destination in enumerate(tenant.destinations):
+            pattern = to_json(event_pattern(tenant, destination))
+            if len(pattern) > MAX_EVENT_PATTERN_CHARS:
+                problems.append(
+                    ConfigProblem(
+                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].eventTypes",
+                        f"makes an event pattern of {len(pattern)} characters; EventBridge allows "
+                        f"{MAX_EVENT_PATTERN_CHARS} (use fewer or shorter event types)",
+                    )
+                )
+    if len(api) > MAX_API_DESTINATIONS:
+        problems.append(
+            ConfigProblem(
+                "hookstack:tenants",
+                f"declare {len(api)} API destinations (and as many connections); an account allows "
+                f"{min(MAX_API_DESTINATIONS, MAX_CONNECTIONS)} per region unless the quota was raised",
+            )
+        )
+    if problems:
+        return problems
+    plan = build_provider_plan(config, default_bus_name)
+    problems.extend(plan_problems(plan))
+    return problems
+
+
+def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:
+    """Quota checks on a built plan: rules per bus, pattern sizes, bus count.
+
+    Every destination has a rule of its own with exactly one target, so the 5-targets-per-rule
+    quota cannot be reached (and a 401 from one endpoint, or a disabled destination, touches no
+    other). ``tests/components/test_plan.py`` holds the plan to that.
+    """
+    problems: list[ConfigProblem] = []
+    limit = plan.rules_per_bus
+    if len(plan.buses) > MAX_BUSES:
+        problems.append(
+            ConfigProblem("hookstack:provider.shards", f"needs {len(plan.buses)} buses; an account allows {MAX_BUSES}")
+        )
+    for bus in plan.buses:
+        rules = plan.rules_on(bus.index)
+        if rules > limit:
+            where = "hookstack:provider.shards" if plan.sharded else "hookstack:tenants"
+            advice = (
+                "set hookstack:provider.shards to a larger number (re-homes tenants; see docs/runbook.md)"
+                if plan.sharded
+                else "remove hookstack:provider.shards (automatic) or set it above 1 to spread tenants over buses"
+            )
+            problems.append(
+                ConfigProblem(where, f"bus {bus.name} would hold {rules} rules; the quota is {limit}: {advice}")
+            )
+    for routing in plan.routing_rules:
+        if len(routing.event_pattern_json) > MAX_EVENT_PATTERN_CHARS:
+            problems.append(
+                ConfigProblem(
+                    "hookstack:tenants",
+                    f"tenant id {routing.tenant_ids[0]!r} alone makes a routing pattern over "
+                    f"{MAX_EVENT_PATTERN_CHARS} characters",
+                )
+            )
+    return problems
+
+
+def secret_values(auth: ConnectionAuth) -> list[str]:
+    """The secret texts inside a connection's parameters (for redaction checks in tests)."""
+    return [v.reveal() for v in auth.parameters.values() if isinstance(v, Secret)]

@@ -1,0 +1,402 @@
+"""WebhookProvider: per-tenant outgoing webhooks on EventBridge API destinations.
+
+For every destination (auth ``apiKey``, ``basic``, ``oauth`` or ``none``) the component declares
+its own connection (so a 401 from one customer endpoint de-authorizes nobody else), an API
+destination, a rule on ``detail.tenantId`` (and ``detail-type`` when event types are set) and one
+target carrying the input transformer, retry policy and dead-letter queue.
+
+Around them: the entry bus with an archive for replays, shard buses when the tenants need more rules
+than one bus allows (routing rules on the entry bus forward each tenant's events to its shard), one
+role EventBridge assumes to call exactly these API destinations, a standard SQS dead-letter queue
+whose policy lets exactly these rules send to it, and alarms.
+
+Everything is declared from :class:`components.plan.ProviderPlan`, which the sandbox also uses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import (
+    DLQ_RETENTION_SECONDS,
+    alarm,
+    assume_role_policy,
+    child,
+    encrypted_queue,
+    policy_json,
+    queue_depth_alarm,
+    tls_only_statement,
+)
+from components.config import Secret
+from components.plan import ApiDestinationPlan, ConnectionAuth, ProviderPlan, resource_key
+
+# IAM allows 10,240 characters of inline policy per role; SQS allows 8,192 bytes of queue policy.
+# Below these budgets policies list every ARN; above, they fall back to name-prefix wildcards
+# that still match only this stack's resources.
+ROLE_POLICY_BUDGET = 9_000
+QUEUE_POLICY_BUDGET = 7_000
+
+
+@dataclass(frozen=True)
+class WebhookProviderArgs:
+    plan: ProviderPlan
+    """Buses, destinations and routing, built by :func:`components.plan.build_provider_plan`."""
+    archive_retention_days: int = 7
+    """How long the entry bus archive keeps events for replay (0 = forever)."""
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
+
+
+class WebhookProvider(pulumi.ComponentResource):
+    entry_bus: aws.cloudwatch.EventBus
+    """The bus applications publish to."""
+    bus_name: pulumi.Output[str]
+    bus_arn: pulumi.Output[str]
+    dead_letter_queue: aws.sqs.Queue
+    """Where events go after a destination's retry policy gave up."""
+    dead_letter_queue_url: pulumi.Output[str]
+    destinations: dict[str, dict[str, dict[str, pulumi.Input[str]]]]
+    """tenant id -> destination name -> {rule_arn, api_destination_arn, connection_arn, bus_name}."""
+    shards: dict[str, str]
+    """tenant id -> name of the bus holding its rules (the entry bus unless sharded)."""
+
+    def __init__(self, name: str, args: WebhookProviderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hookstack:index:WebhookProvider", name, None, opts)
+        if len(name) > 16:
+            raise ValueError(f"WebhookProvider name {name!r} must be at most 16 characters (AWS name limits)")
+        self._name = name
+        self._args = args
+        plan = args.plan
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self._account = identity.account_id
+        self._region = region.region
+        self._prefix = resource_key(plan.entry_bus_name, max_length=24) + "-"
+
+        self.buses = self._buses(plan)
+        self.entry_bus = self.buses[0]
+        self.archive = aws.cloudwatch.EventArchive(
+            f"{name}-archive",
+            event_source_arn=self.entry_bus.arn,
+            retention_days=args.archive_retention_days,
+            description=f"Every event on {plan.entry_bus_name}, for replay",
+            opts=child(self),
+        )
+        self.dead_letter_queue = encrypted_queue(f"{name}-dlq", self, retention_seconds=DLQ_RETENTION_SECONDS)
+        self.connections: dict[str, aws.cloudwatch.EventConnection] = {}
+        self.api_destinations: dict[str, aws.cloudwatch.EventApiDestination] = {}
+        for destination in plan.destinations:
+            connection, api_destination = self._api_destination(destination)
+            self.connections[destination.key] = connection
+            self.api_destinations[destination.key] = api_destination
+        self.invoke_role = self._invoke_role(plan)
+        self.rules: dict[str, aws.cloudwatch.EventRule] = {}
+        self.targets: dict[str, aws.cloudwatch.EventTarget] = {}
+        for destination in plan.destinations:
+            self.rules[destination.key], self.targets[destination.key] = self._rule(destination)
+        self.routing_rules = self._routing(plan)
+        self.dead_letter_policy = self._dead_letter_policy(plan)
+        self.alarms = self._alarms(plan)
+
+        self.bus_name = self.entry_bus.name
+        self.bus_arn = self.entry_bus.arn
+        self.dead_letter_queue_url = self.dead_letter_queue.url
+        self.shards = {tenant: plan.bus(index).name for tenant, index in plan.tenant_bus.items()}
+        self.destinations = {}
+        for destination in plan.destinations:
+            self.destinations.setdefault(destination.tenant_id, {})[destination.name] = {
+                "rule_arn": self.rules[destination.key].arn,
+                "api_destination_arn": self.api_destinations[destination.key].arn,
+                "connection_arn": self.connections[destination.key].arn,
+                "bus_name": plan.bus(destination.bus_index).name,
+            }
+        self.register_outputs(
+            {
+                "bus_name": self.bus_name,
+                "bus_arn": self.bus_arn,
+                "dead_letter_queue_url": self.dead_letter_queue_url,
+                "destinations": self.destinations,
+                "shards": self.shards,
+            }
+        )
+
+    # -- buses ---------------------------------------------------------------------------------
+
+    def _buses(self, plan: ProviderPlan) -> dict[int, aws.cloudwatch.EventBus]:
+        buses = {}
+        for bus in plan.buses:
+            logical = f"{self._name}-bus" if bus.index == 0 else f"{self._name}-shard-{bus.index:02d}"
+            buses[bus.index] = aws.cloudwatch.EventBus(
+                logical,
+                name=bus.name,
+                description="hookstack entry bus" if bus.index == 0 else f"hookstack shard {bus.index}",
+                opts=child(self),
+            )
+        return buses
+
+    # -- connections and API destinations ------------------------------------------------------
+
+    def _api_destination(
+        self, destination: ApiDestinationPlan
+    ) -> tuple[aws.cloudwatch.EventConnection, aws.cloudwatch.EventApiDestination]:
+        physical = f"{self._prefix}{destination.key}"
+        connection = aws.cloudwatch.EventConnection(
+            f"{self._name}-{destination.key}-conn",
+            name=physical,
+            description=f"tenant {destination.tenant_id} / {destination.name}",
+            authorization_type=destination.auth.authorization_type,
+            auth_parameters=_auth_parameters(destination.auth),
+            # Explicit names cannot coexist during a create-before-delete replacement.
+            opts=child(self, delete_before_replace=True),
+        )
+        api_destination = aws.cloudwatch.EventApiDestination(
+            f"{self._name}-{destination.key}-dest",
+            name=physical,
+            description=f"tenant {destination.tenant_id} / {destination.name}",
+            connection_arn=connection.arn,
+            invocation_endpoint=destination.url,
+            http_method=destination.method,
+            invocation_rate_limit_per_second=destination.rate_limit_per_second,
+            opts=child(self, delete_before_replace=True),
+        )
+        return connection, api_destination
+
+    def _invoke_role(self, plan: ProviderPlan) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{self._name}-invoke-role",
+            description="EventBridge invokes hookstack API destinations and forwards to shard buses",
+            assume_role_policy=assume_role_policy("events.amazonaws.com", source_account=self._account),
+            opts=child(self),
+        )
+        statements: list[dict[str, Any]] = []
+        arns: Sequence[pulumi.Input[str]] = [d.arn for d in self.api_destinations.values()]
+        if arns:
+            exact_size = sum(len(self._prefix) + 90 for _ in arns)
+            if exact_size > ROLE_POLICY_BUDGET:
+                arns = [self._arn("events", f"api-destination/{self._prefix}*")]
+            statements.append(
+                {"Sid": "InvokeOwnApiDestinations", "Effect": "Allow", "Action": "events:InvokeApiDestination", "Resource": list(arns)}
+            )
+        shard_arns = [bus.arn for index, bus in self.buses.items() if index]
+        if shard_arns:
+            statements.append(
+                {"Sid": "ForwardToShardBuses", "Effect": "Allow", "Action": "events:PutEvents", "Resource": shard_arns}
+            )
+        if statements:
+            self.invoke_role_policy: aws.iam.RolePolicy | None = aws.iam.RolePolicy(
+                f"{self._name}-invoke-policy", role=role.id, policy=policy_json(statements), opts=child(self)
+            )
+        else:
+            self.invoke_role_policy = None
+        return role
+
+    # -- rules and targets ---------------------------------------------------------------------
+
+    def _rule(self, destination: ApiDestinationPlan) -> tuple[aws.cloudwatch.EventRule, aws.cloudwatch.EventTarget]:
+        bus = self.buses[destination.bus_index]
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-{destination.key}-rule",
+            event_bus_name=bus.name,
+            description=f"tenant {destination.tenant_id} -> {destination.name}",
+            event_pattern=destination.event_pattern_json,
+            state="ENABLED" if destination.enabled else "DISABLED",
+            opts=child(self),
+        )
+        target_args: dict[str, Any] = {}
+        if destination.transform is not None:
+            target_args["input_transformer"] = aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_paths=dict(destination.transform.paths),
+                input_template=destination.transform.template,
+            )
+        target = aws.cloudwatch.EventTarget(
+            f"{self._name}-{destination.key}-target",
+            rule=rule.name,
+            event_bus_name=bus.name,
+            target_id=destination.target_id,
+            arn=self.api_destinations[destination.key].arn,
+            role_arn=self.invoke_role.arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=destination.retry.max_attempts,
+                maximum_event_age_in_seconds=destination.retry.max_event_age_seconds,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dead_letter_queue.arn),
+            opts=child(self, depends_on=[p for p in [self.invoke_role_policy] if p is not None]),
+            **target_args,
+        )
+        return rule, target
+
+    def _routing(self, plan: ProviderPlan) -> list[aws.cloudwatch.EventRule]:
+        rules = []
+        for routing in plan.routing_rules:
+            rule = aws.cloudwatch.EventRule(
+                f"{self._name}-{routing.key}",
+                event_bus_name=self.entry_bus.name,
+                description=f"Forward {len(routing.tenant_ids)} tenant(s) to shard {routing.shard}",
+                event_pattern=routing.event_pattern_json,
+                state="ENABLED",
+                opts=child(self),
+            )
+            aws.cloudwatch.EventTarget(
+                f"{self._name}-{routing.key}-target",
+                rule=rule.name,
+                event_bus_name=self.entry_bus.name,
+                target_id="shard-bus",
+                arn=self.buses[routing.shard].arn,
+                role_arn=self.invoke_role.arn,
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_retry_attempts=185, maximum_event_age_in_seconds=86_400
+                ),
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dead_letter_queue.arn),
+                opts=child(self, depends_on=[p for p in [self.invoke_role_policy] if p is not None]),
+            )
+            rules.append(rule)
+        return rules
+
+    # -- dead-letter queue policy --------------------------------------------------------------
+
+    def _dead_letter_policy(self, plan: ProviderPlan) -> aws.sqs.QueuePolicy:
+        rule_arns: list[Any] = [r.arn for r in self.rules.values()] + [r.arn for r in self.routing_rules]
+        exact_size = sum(len(plan.bus(d.bus_index).name) + 80 for d in plan.destinations) + 100 * len(self.routing_rules)
+        if exact_size > QUEUE_POLICY_BUDGET:
+            # Every rule on these buses is ours; a per-bus wildcard keeps the policy under 8 KB.
+            rule_arns = [self._arn("events", f"rule/{bus.name}/*") for bus in plan.buses]
+        statements: list[dict[str, Any]] = [
+            tls_only_statement([self.dead_letter_queue.arn]),
+        ]
+        if rule_arns:
+            statements.insert(
+                0,
+                {
+                    "Sid": "EventBridgeRulesSendFailedEvents",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.dead_letter_queue.arn,
+                    "Condition": {"ArnLike": {"aws:SourceArn": rule_arns}},
+                },
+            )
+        return aws.sqs.QueuePolicy(
+            f"{self._name}-dlq-policy",
+            queue_url=self.dead_letter_queue.url,
+            policy=policy_json(statements),
+            opts=child(self),
+        )
+
+    # -- alarms --------------------------------------------------------------------------------
+
+    def _alarms(self, plan: ProviderPlan) -> list[aws.cloudwatch.MetricAlarm]:
+        topic = self._args.alarm_topic_arn
+        alarms = [queue_depth_alarm(f"{self._name}-dlq-alarm", self, self.dead_letter_queue, topic, "Webhook deliveries")]
+        for destination in plan.destinations:
+            rule = self.rules[destination.key]
+            bus_name = plan.bus(destination.bus_index).name
+            dimensions: Mapping[str, pulumi.Input[str]] = {"RuleName": rule.name, "EventBusName": bus_name}
+            label = f"tenant {destination.tenant_id} / {destination.name}"
+            alarms.append(
+                alarm(
+                    f"{self._name}-{destination.key}-failed",
+                    self,
+                    description=f"{label}: deliveries failed after every retry (FailedInvocations)",
+                    namespace="AWS/Events",
+                    metric_name="FailedInvocations",
+                    dimensions=dimensions,
+                    alarm_topic_arn=topic,
+                )
+            )
+            alarms.append(
+                alarm(
+                    f"{self._name}-{destination.key}-dlq-failed",
+                    self,
+                    description=f"{label}: failed events could not be written to the DLQ and are lost",
+                    namespace="AWS/Events",
+                    metric_name="InvocationsFailedToBeSentToDlq",
+                    dimensions=dimensions,
+                    alarm_topic_arn=topic,
+                )
+            )
+            alarms.append(
+                alarm(
+                    f"{self._name}-{destination.key}-throttled",
+                    self,
+                    description=f"{label}: deliveries are throttled by the API destination rate limit",
+                    namespace="AWS/Events",
+                    metric_name="ThrottledRules",
+                    dimensions=dimensions,
+                    alarm_topic_arn=topic,
+                    period_seconds=300,
+                    evaluation_periods=3,
+                )
+            )
+        return alarms
+
+    def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat("arn:aws:", service, ":", self._region, ":", self._account, ":", resource)
+
+
+def _auth_parameters(auth: ConnectionAuth) -> aws.cloudwatch.EventConnectionAuthParametersArgs:
+    """Connection auth parameters (typed, so a misspelt key fails here, not at deploy time).
+
+    Every secret value stays a Pulumi secret: encrypted in state, never shown in a diff.
+    """
+    cw = aws.cloudwatch
+
+    def value(item: Any) -> Any:
+        return pulumi.Output.secret(item.reveal()) if isinstance(item, Secret) else item
+
+    params = auth.parameters
+    invocation = None
+    if auth.headers:
+        invocation = cw.EventConnectionAuthParametersInvocationHttpParametersArgs(
+            headers=[
+                cw.EventConnectionAuthParametersInvocationHttpParametersHeaderArgs(key=k, value=v, is_value_secret=False)
+                for k, v in auth.headers
+            ]
+        )
+    if auth.authorization_type == "API_KEY":
+        return cw.EventConnectionAuthParametersArgs(
+            api_key=cw.EventConnectionAuthParametersApiKeyArgs(key=params["key"], value=value(params["value"])),
+            invocation_http_parameters=invocation,
+        )
+    if auth.authorization_type == "BASIC":
+        return cw.EventConnectionAuthParametersArgs(
+            basic=cw.EventConnectionAuthParametersBasicArgs(
+                username=params["username"], password=value(params["password"])
+            ),
+            invocation_http_parameters=invocation,
+        )
+    return cw.EventConnectionAuthParametersArgs(
+        oauth=cw.EventConnectionAuthParametersOauthArgs(
+            authorization_endpoint=params["authorization_endpoint"],
+            http_method=params["http_method"],
+            client_parameters=cw.EventConnectionAuthParametersOauthClientParametersArgs(
+                client_id=params["client_id"], client_secret=value(params["client_secret"])
+            ),
+            # Required by AWS for client credentials: the grant type (and scope) in the token request body.
+            oauth_http_parameters=cw.EventConnectionAuthParametersOauthOauthHttpParametersArgs(
+                bodies=[
+                    cw.EventConnectionAuthParametersOauthOauthHttpParametersBodyArgs(key=k, value=v, is_value_secret=False)
+                    for k, v in params["body_parameters"]
+                ]
+            ),
+        ),
+        invocation_http_parameters=invocation,
+    )
+
+
+def describe(plan: ProviderPlan) -> str:
+    """A short human summary of the plan (printed by the mock-evaluation command)."""
+    return json.dumps(
+        {
+            "entry_bus": plan.entry_bus_name,
+            "sharded": plan.sharded,
+            "buses": [b.name for b in plan.buses],
+            "api_destinations": len(plan.destinations),
+            "routing_rules": len(plan.routing_rules),
+        }
+    )

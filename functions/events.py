@@ -1,0 +1,198 @@
+"""The event contract, and the one way hookstack puts events on a bus.
+
+An event on a hookstack bus looks like this (what rules match and destinations receive)::
+
+    {
+      "source": "hookstack.aurora",          # who published it
+      "detail-type": "widget.created",        # the event type: destinations filter on it
+      "detail": {
+        "tenantId": "1",                      # always a string; rules route on it
+        "eventId": "evt_6f1c...",             # stable id: same across retries, replays, redrives
+        ...                                   # the event's own fields (e.g. widgetName)
+      }
+    }
+
+``eventId`` is the idempotency key receivers deduplicate on: API destinations deliver it inside the
+body (the whole event, or ``$.detail.eventId`` in a transform), signed deliveries as ``webhook-id``. EventBridge's own envelope ``id`` is
+not stable (a replay or a bus-to-bus hop gets a new one), so it is never used for that.
+
+:func:`publish` wraps ``PutEvents``: it batches entries within the API's limits, checks
+``FailedEntryCount`` (``PutEvents`` returns HTTP 200 even when entries failed), retries the failed
+entries that can succeed later with exponential backoff and jitter, and raises
+:class:`PublishError` naming what could not be published.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from functions import logs
+
+RESERVED_DETAIL_KEYS = ("tenantId", "eventId")
+MAX_ENTRIES_PER_CALL = 10
+# The documented PutEvents limit (some accounts now take 1 MB; 256 KiB is safe everywhere).
+MAX_REQUEST_BYTES = 256 * 1024
+RETRYABLE_ERROR_CODES = frozenset(
+    {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable", "Throttling"}
+)
+
+
+class PublishError(RuntimeError):
+    """Some entries could not be published; ``failed`` holds (event id, error code, message)."""
+
+    def __init__(self, failed: Sequence[tuple[str, str, str]]) -> None:
+        self.failed = list(failed)
+        summary = ", ".join(f"{event_id}: {code}" for event_id, code, _ in self.failed[:10])
+        more = f" and {len(self.failed) - 10} more" if len(self.failed) > 10 else ""
+        super().__init__(f"{len(self.failed)} event(s) not published ({summary}{more})")
+
+
+def new_event_id() -> str:
+    return f"evt_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event in hookstack's contract, before it becomes a ``PutEvents`` entry."""
+
+    source: str
+    event_type: str
+    tenant_id: str | None
+    data: Mapping[str, Any]
+    event_id: str
+    time: datetime | None = None
+
+    def detail(self) -> dict[str, Any]:
+        detail = dict(self.data)
+        if self.tenant_id is not None:
+            detail["tenantId"] = str(self.tenant_id)
+        detail["eventId"] = self.event_id
+        return detail
+
+    def entry(self, bus_name: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "EventBusName": bus_name,
+            "Source": self.source,
+            "DetailType": self.event_type,
+            "Detail": json.dumps(self.detail(), separators=(",", ":"), default=str),
+        }
+        if self.time is not None:
+            entry["Time"] = self.time
+        return entry
+
+
+def make_event(
+    source: str,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    tenant_id: str | int | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> Event:
+    """Build an event, validating the contract (names the field and what is allowed)."""
+    if not source or len(source) > 256:
+        raise ValueError("source must be 1-256 characters")
+    if not event_type or len(event_type) > 128:
+        raise ValueError("event type (detail-type) must be 1-128 characters")
+    if not isinstance(data, Mapping):
+        raise ValueError(f"event data must be a JSON object, got {type(data).__name__}")
+    return Event(
+        source=source,
+        event_type=event_type,
+        tenant_id=None if tenant_id is None else str(tenant_id),
+        data=data,
+        event_id=event_id or new_event_id(),
+        time=time,
+    )
+
+
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """Size of an entry as EventBridge counts it for the request limit."""
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(key, "")).encode("utf-8"))
+    size += sum(len(r.encode("utf-8")) for r in entry.get("Resources", ()))
+    return size
+
+
+def _batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    current_size = 0
+    for entry in entries:
+        size = entry_size(entry)
+        if size > MAX_REQUEST_BYTES:
+            raise ValueError(
+                f"event {_event_id(entry)} is {size} bytes; an EventBridge entry may be at most "
+                f"{MAX_REQUEST_BYTES} (store large payloads elsewhere and publish a reference)"
+            )
+        if current and (len(current) == MAX_ENTRIES_PER_CALL or current_size + size > MAX_REQUEST_BYTES):
+            batches.append(current)
+            current, current_size = [], 0
+        current.append(entry)
+        current_size += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _event_id(entry: Mapping[str, Any]) -> str:
+    try:
+        return str(json.loads(entry["Detail"]).get("eventId", "?"))
+    except (KeyError, ValueError, AttributeError):
+        return "?"
+
+
+def publish(
+    client: Any,
+    events: Sequence[Event],
+    bus_name: str,
+    *,
+    max_attempts: int = 6,
+    base_delay: float = 0.1,
+    max_delay: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Put ``events`` on ``bus_name``; return how many calls were made.
+
+    Failed entries with a transient error code are retried (only those, never the whole batch
+    again) up to ``max_attempts`` calls per batch, with full-jitter exponential backoff. Raises
+    :class:`PublishError` for entries that still failed or failed permanently.
+    """
+    calls = 0
+    failed: list[tuple[str, str, str]] = []
+    for batch in _batches([event.entry(bus_name) for event in events]):
+        pending = batch
+        for attempt in range(1, max_attempts + 1):
+            response = client.put_events(Entries=pending)
+            calls += 1
+            if not response.get("FailedEntryCount"):
+                pending = []
+                break
+            retry: list[dict[str, Any]] = []
+            for entry, result in zip(pending, response["Entries"], strict=True):
+                code = result.get("ErrorCode")
+                if not code:
+                    continue
+                if code in RETRYABLE_ERROR_CODES and attempt < max_attempts:
+                    retry.append(entry)
+                else:
+                    failed.append((_event_id(entry), code, str(result.get("ErrorMessage", ""))))
+            pending = retry
+            if not pending:
+                break
+            delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))  # noqa: S311 (jitter, not crypto)
+            logs.warning("retrying failed PutEvents entries", count=len(pending), attempt=attempt, delay=delay)
+            sleep(delay)
+    if failed:
+        logs.error("events not published", failed=[(event_id, code) for event_id, code, _ in failed])
+        raise PublishError(failed)
+    return calls
