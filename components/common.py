@@ -123,6 +123,41 @@ def alarm(
     )
 
 
+def insights_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    description: str,
+    query: pulumi.Input[str],
+    alarm_topic_arn: pulumi.Input[str] | None,
+    threshold: float = 0,
+    period_seconds: int = 300,
+    evaluation_periods: int = 1,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on a CloudWatch Metrics Insights query (``SELECT ... GROUP BY ...``).
+
+    One alarm watches many resources: with ``GROUP BY`` every returned series is a contributor, so
+    the alarm names the rule/queue that breached. The region allows 200 such alarms.
+    """
+    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        metric_queries=[
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="q1", expression=query, period=period_seconds, return_data=True, label=description[:100]
+            )
+        ],
+        threshold=threshold,
+        comparison_operator="GreaterThanThreshold",
+        evaluation_periods=evaluation_periods,
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        ok_actions=actions,
+        opts=child(parent),
+    )
+
+
 def queue_depth_alarm(
     name: str,
     parent: pulumi.Resource,

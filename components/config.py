@@ -37,6 +37,9 @@ MAX_RULES_PER_BUS = 300
 MAX_API_DESTINATIONS = 3000
 MAX_CONNECTIONS = 3000
 MAX_BUSES = 100
+# Each bus gets 3 Metrics Insights alarms and a region allows 200 of those: 48 shards + the entry bus
+# use 147. 48 shards of 295 rules hold far more than the 3,000 API destinations an account may have.
+MAX_SHARDS = 48
 MAX_INPUT_PATHS = 100
 MAX_INPUT_TEMPLATE_CHARS = 8192
 MAX_CONNECTION_PARAMETER_CHARS = 512
@@ -563,7 +566,9 @@ def _tenants(reader: _Reader, value: Any, *, local: bool) -> tuple[Tenant, ...]:
             destination = _destination(reader, draw, dpath, local=local)
             if destination is not None:
                 destinations.append(destination)
-                names.append((f"{dpath}.name", destination.name))
+            # Duplicates are reported even when the destination has other problems.
+            raw_name = draw.get("name") if isinstance(draw, Mapping) else None
+            names.append((f"{dpath}.name", raw_name if isinstance(raw_name, str) else None))
         reader.unique(names, "destination name")
         if tenant_id is not None:
             tenants.append(Tenant(id=tenant_id, destinations=tuple(destinations)))
@@ -856,7 +861,8 @@ def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
         source = _source(reader, sraw, spath)
         if source is not None:
             sources.append(source)
-            names.append((f"{spath}.name", source.name))
+        raw_name = sraw.get("name") if isinstance(sraw, Mapping) else None
+        names.append((f"{spath}.name", raw_name if isinstance(raw_name, str) else None))
     reader.unique(names, "source name")
     target = reader.choice(raw, "target", path, PROCESSING_TARGETS, default="bus") or "bus"
     target_arn = reader.get(raw, "targetArn", path, str)

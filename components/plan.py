@@ -19,6 +19,7 @@ from components.config import (
     MAX_BUSES,
     MAX_CONNECTIONS,
     MAX_EVENT_PATTERN_CHARS,
+    MAX_SHARDS,
     ApiKeyAuth,
     BasicAuth,
     ConfigProblem,
@@ -202,9 +203,8 @@ def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack"
         shard_count = requested
     else:
         shard_count = AUTO_MIN_SHARDS
-        while shard_count < MAX_BUSES - 1 and not _shards_fit(rules_by_tenant, shard_count, capacity):
-            shard_count *= 2
-        shard_count = min(shard_count, MAX_BUSES - 1)
+        while shard_count < MAX_SHARDS and not _shards_fit(rules_by_tenant, shard_count, capacity):
+            shard_count = min(shard_count * 2, MAX_SHARDS)
 
     tenant_bus = {t.id: (shard_of(t.id, shard_count) if shard_count else 0) for t in config.tenants}
     used = sorted({tenant_bus[t] for t, n in rules_by_tenant.items() if n} - {0})

@@ -16,7 +16,7 @@ Everything is declared from :class:`components.plan.ProviderPlan`, which the san
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,16 +25,23 @@ import pulumi_aws as aws
 
 from components.common import (
     DLQ_RETENTION_SECONDS,
-    alarm,
     assume_role_policy,
     child,
     encrypted_queue,
+    insights_alarm,
     policy_json,
     queue_depth_alarm,
     tls_only_statement,
 )
 from components.config import Secret
 from components.plan import ApiDestinationPlan, ConnectionAuth, ProviderPlan, resource_key
+
+# Per bus: (metric, logical-name key, what a breach means).
+BUS_ALARMS = (
+    ("FailedInvocations", "failed", "deliveries failed permanently (not retried further)"),
+    ("InvocationsFailedToBeSentToDlq", "dlq-failed", "failed events could not be written to the DLQ and are lost"),
+    ("ThrottledRules", "throttled", "deliveries are throttled (API destination rate limit or account quota)"),
+)
 
 # IAM allows 10,240 characters of inline policy per role; SQS allows 8,192 bytes of queue policy.
 # Below these budgets policies list every ARN; above, they fall back to name-prefix wildcards
@@ -291,48 +298,28 @@ class WebhookProvider(pulumi.ComponentResource):
     # -- alarms --------------------------------------------------------------------------------
 
     def _alarms(self, plan: ProviderPlan) -> list[aws.cloudwatch.MetricAlarm]:
+        """The DLQ alarm, and per bus one Metrics Insights alarm per failure metric.
+
+        Grouped by rule, each alarm names the destinations (rules) that breached, while the number
+        of alarms grows with buses, not with destinations (3,000 destinations would otherwise need
+        9,000 alarms and as many resources in every deployment).
+        """
         topic = self._args.alarm_topic_arn
         alarms = [queue_depth_alarm(f"{self._name}-dlq-alarm", self, self.dead_letter_queue, topic, "Webhook deliveries")]
-        for destination in plan.destinations:
-            rule = self.rules[destination.key]
-            bus_name = plan.bus(destination.bus_index).name
-            dimensions: Mapping[str, pulumi.Input[str]] = {"RuleName": rule.name, "EventBusName": bus_name}
-            label = f"tenant {destination.tenant_id} / {destination.name}"
-            alarms.append(
-                alarm(
-                    f"{self._name}-{destination.key}-failed",
-                    self,
-                    description=f"{label}: deliveries failed after every retry (FailedInvocations)",
-                    namespace="AWS/Events",
-                    metric_name="FailedInvocations",
-                    dimensions=dimensions,
-                    alarm_topic_arn=topic,
+        watched = [bus for bus in plan.buses if plan.rules_on(bus.index)]
+        for bus in watched:
+            suffix = "" if bus.index == 0 else f"-{bus.index:02d}"
+            for metric, key, meaning in BUS_ALARMS:
+                alarms.append(
+                    insights_alarm(
+                        f"{self._name}{suffix}-{key}",
+                        self,
+                        description=f"{bus.name}: {meaning} (contributors name the rule: tenant-destination)",
+                        query=bus_metric_query(metric, bus.name),
+                        alarm_topic_arn=topic,
+                        evaluation_periods=3 if metric == "ThrottledRules" else 1,
+                    )
                 )
-            )
-            alarms.append(
-                alarm(
-                    f"{self._name}-{destination.key}-dlq-failed",
-                    self,
-                    description=f"{label}: failed events could not be written to the DLQ and are lost",
-                    namespace="AWS/Events",
-                    metric_name="InvocationsFailedToBeSentToDlq",
-                    dimensions=dimensions,
-                    alarm_topic_arn=topic,
-                )
-            )
-            alarms.append(
-                alarm(
-                    f"{self._name}-{destination.key}-throttled",
-                    self,
-                    description=f"{label}: deliveries are throttled by the API destination rate limit",
-                    namespace="AWS/Events",
-                    metric_name="ThrottledRules",
-                    dimensions=dimensions,
-                    alarm_topic_arn=topic,
-                    period_seconds=300,
-                    evaluation_periods=3,
-                )
-            )
         return alarms
 
     def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
@@ -386,6 +373,17 @@ def _auth_parameters(auth: ConnectionAuth) -> aws.cloudwatch.EventConnectionAuth
             ),
         ),
         invocation_http_parameters=invocation,
+    )
+
+
+def bus_metric_query(metric: str, bus_name: str) -> str:
+    """Metrics Insights: the metric per rule on one custom bus (which reports both dimensions).
+
+    Bus names are validated to ``[A-Za-z0-9._-]`` (no quote can end the string literal).
+    """
+    return (
+        f'SELECT SUM({metric}) FROM SCHEMA("AWS/Events", EventBusName, RuleName) '  # noqa: S608 (not SQL)
+        f"WHERE EventBusName = '{bus_name}' GROUP BY RuleName"
     )
 
 

@@ -1,0 +1,493 @@
+"""The stack configuration contract: what parses, and every class of bad input with its error."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import (
+    ApiKeyAuth,
+    BasicAuth,
+    NoAuth,
+    OAuthAuth,
+    Secret,
+    SignedAuth,
+    StackConfigError,
+    load_stack_file,
+    parse_stack_config,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def destination(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "name": "crm",
+        "url": "https://crm.example.com/hooks",
+        "auth": {"type": "apiKey", "header": "x-api-key", "value": "k"},
+    }
+    base.update(overrides)
+    return base
+
+
+def config_with(*destinations: dict[str, Any], tenant_id: Any = "1") -> dict[str, Any]:
+    return {"tenants": [{"id": tenant_id, "destinations": list(destinations)}]}
+
+
+def problems(raw: dict[str, Any], **kwargs: Any) -> list[str]:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(raw, **kwargs)
+    return [str(p) for p in caught.value.problems]
+
+
+def only_problem(raw: dict[str, Any]) -> str:
+    found = problems(raw)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- what parses ------------------------------------------------------------------------------
+
+
+def test_dev_stack_parses_with_every_auth_type_and_source() -> None:
+    config = load_stack_file(str(ROOT / "Pulumi.dev.yaml"), secret_resolver=lambda path, _: "whsec_" + "A" * 32)
+    auth_types = {type(d.auth) for _, d in config.destinations()}
+    assert auth_types == {ApiKeyAuth, BasicAuth, OAuthAuth, SignedAuth, NoAuth}
+    assert len(config.tenants) >= 2
+    assert {s.kind for s in config.consumer.sources} >= {"github", "stripe", "twilio"}
+    assert config.aurora.enabled
+
+
+def test_dev_stack_secure_values_are_reported_when_not_decrypted() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        load_stack_file(str(ROOT / "Pulumi.dev.yaml"))
+    messages = [str(p) for p in caught.value.problems]
+    assert "hookstack:tenants[0].destinations[0].auth.value: is encrypted and could not be decrypted here" in messages
+
+
+def test_defaults_are_applied() -> None:
+    config = parse_stack_config(config_with(destination()))
+    (tenant,) = config.tenants
+    (dest,) = tenant.destinations
+    assert dest.method == "POST"
+    assert dest.event_types == ()
+    assert dest.rate_limit_per_second == 300
+    assert (dest.retry.max_attempts, dest.retry.max_event_age_seconds) == (185, 86_400)
+    assert config.provider.archive_retention_days == 7
+    assert config.delivery.retry_schedule_seconds == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert not config.aurora.enabled
+    assert not config.consumer.enabled
+
+
+def test_numeric_tenant_ids_become_strings_like_events_carry_them() -> None:
+    config = parse_stack_config(config_with(destination(), tenant_id=1))
+    assert config.tenants[0].id == "1"
+
+
+def test_numbers_given_as_strings_by_config_set_path_are_accepted() -> None:
+    config = parse_stack_config(config_with(destination(rateLimitPerSecond="10", retry={"maxAttempts": "3"})))
+    assert config.tenants[0].destinations[0].rate_limit_per_second == 10
+    assert config.tenants[0].destinations[0].retry.max_attempts == 3
+
+
+def test_secrets_never_show_in_repr_or_errors() -> None:
+    config = parse_stack_config(config_with(destination(auth={"type": "apiKey", "header": "x-api-key", "value": "hunter2"})))
+    assert "hunter2" not in repr(config)
+    assert isinstance(config.tenants[0].destinations[0].auth, ApiKeyAuth)
+    assert config.tenants[0].destinations[0].auth.value.reveal() == "hunter2"
+    bad = config_with(destination(auth={"type": "apiKey", "header": "bad header", "value": "hunter2"}))
+    assert all("hunter2" not in p for p in problems(bad))
+
+
+def test_loopback_http_only_in_local_mode() -> None:
+    raw = config_with(destination(url="http://127.0.0.1:8080/hook"))
+    assert "must be an https:// URL" in only_problem(raw)
+    local = parse_stack_config(raw, local=True)
+    assert local.tenants[0].destinations[0].url == "http://127.0.0.1:8080/hook"
+    assert "must be an https://" in problems(config_with(destination(url="http://example.com/")), local=True)[0]
+
+
+# --- each class of bad input ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            {"tenants": [{"destinations": []}]}, "hookstack:tenants[0].id: is required", id="missing-tenant-id"
+        ),
+        pytest.param(
+            config_with({"url": "https://x.example.com", "auth": {"type": "none"}}),
+            "hookstack:tenants[0].destinations[0].name: is required",
+            id="missing-destination-name",
+        ),
+        pytest.param(
+            config_with({"name": "crm", "auth": {"type": "none"}}),
+            "hookstack:tenants[0].destinations[0].url: is required",
+            id="missing-url",
+        ),
+        pytest.param(
+            config_with({"name": "crm", "url": "https://x.example.com"}),
+            "hookstack:tenants[0].destinations[0].auth: is required; auth.type is one of apiKey, basic, oauth, signed, none",
+            id="missing-auth",
+        ),
+        pytest.param(
+            config_with(destination(url="http://crm.example.com/hooks")),
+            "hookstack:tenants[0].destinations[0].url: must be an https:// URL; got 'http://crm.example.com/hooks'",
+            id="non-https-url",
+        ),
+        pytest.param(
+            config_with(destination(url="https:///nohost")),
+            "hookstack:tenants[0].destinations[0].url: must name a host; got 'https:///nohost'",
+            id="url-without-host",
+        ),
+        pytest.param(
+            config_with(destination(url="https://user:pw@example.com/")),
+            "hookstack:tenants[0].destinations[0].url: must not carry credentials in the URL (use auth)",
+            id="url-with-credentials",
+        ),
+        pytest.param(
+            {"tenants": [{"id": "1"}, {"id": "1"}]},
+            "hookstack:tenants[1].id: duplicate tenant id '1' (also at hookstack:tenants[0].id)",
+            id="duplicate-tenant",
+        ),
+        pytest.param(
+            config_with(destination(), destination()),
+            "hookstack:tenants[0].destinations[1].name: duplicate destination name 'crm' (also at "
+            "hookstack:tenants[0].destinations[0].name)",
+            id="duplicate-destination",
+        ),
+        pytest.param(
+            config_with(destination(name="CRM_1")),
+            "hookstack:tenants[0].destinations[0].name: must be 1-32 characters of a-z, 0-9 and '-' (not at either end); got 'CRM_1'",
+            id="bad-destination-name",
+        ),
+        pytest.param(
+            config_with(destination(), tenant_id="tenant/1"),
+            "hookstack:tenants[0].id: must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-', starting with "
+            "a letter or digit; got 'tenant/1'",
+            id="bad-tenant-id",
+        ),
+        pytest.param(
+            config_with(destination(auth={"type": "token"})),
+            "hookstack:tenants[0].destinations[0].auth.type: must be one of apiKey, basic, oauth, signed, none; got 'token'",
+            id="unknown-auth-type",
+        ),
+        pytest.param(
+            config_with(destination(method="GET")),
+            "hookstack:tenants[0].destinations[0].method: must be one of POST, PUT, PATCH; got 'GET'",
+            id="unknown-method",
+        ),
+        pytest.param(
+            config_with(destination(auth={"type": "apiKey", "header": "x-api-key"})),
+            "hookstack:tenants[0].destinations[0].auth.value: is required (set it with `pulumi config set --secret "
+            "--path 'tenants[0].destinations[0].auth.value' <value>`)",
+            id="apikey-missing-secret",
+        ),
+        pytest.param(
+            config_with(destination(auth={"type": "basic", "username": "u"})),
+            "hookstack:tenants[0].destinations[0].auth.password: is required (set it with `pulumi config set "
+            "--secret --path 'tenants[0].destinations[0].auth.password' <value>`)",
+            id="basic-missing-password",
+        ),
+        pytest.param(
+            config_with(
+                destination(
+                    auth={"type": "oauth", "authorizationEndpoint": "https://a.example.com/token", "clientId": "c"}
+                )
+            ),
+            "hookstack:tenants[0].destinations[0].auth.clientSecret: is required (set it with `pulumi config set "
+            "--secret --path 'tenants[0].destinations[0].auth.clientSecret' <value>`)",
+            id="oauth-missing-secret",
+        ),
+        pytest.param(
+            config_with(
+                destination(
+                    auth={"type": "oauth", "authorizationEndpoint": "http://a.example.com/token", "clientId": "c", "clientSecret": "s"}
+                )
+            ),
+            "hookstack:tenants[0].destinations[0].auth.authorizationEndpoint: must be an https:// URL; got "
+            "'http://a.example.com/token'",
+            id="oauth-endpoint-not-https",
+        ),
+        pytest.param(
+            config_with(destination(auth={"type": "signed", "secret": "not-a-whsec"})),
+            "hookstack:tenants[0].destinations[0].auth.secret: must be 'whsec_' followed by base64 (the value is not shown)",
+            id="signed-bad-secret",
+        ),
+        pytest.param(
+            config_with(destination(rateLimitPerSecond=0)),
+            "hookstack:tenants[0].destinations[0].rateLimitPerSecond: must be between 1 and 300, got 0",
+            id="rate-limit-too-low",
+        ),
+        pytest.param(
+            config_with(destination(rateLimitPerSecond=301)),
+            "hookstack:tenants[0].destinations[0].rateLimitPerSecond: must be between 1 and 300, got 301",
+            id="rate-limit-too-high",
+        ),
+        pytest.param(
+            config_with(destination(retry={"maxAttempts": 186})),
+            "hookstack:tenants[0].destinations[0].retry.maxAttempts: must be between 0 and 185, got 186",
+            id="retry-attempts-too-high",
+        ),
+        pytest.param(
+            config_with(destination(retry={"maxAttempts": -1})),
+            "hookstack:tenants[0].destinations[0].retry.maxAttempts: must be between 0 and 185, got -1",
+            id="retry-attempts-negative",
+        ),
+        pytest.param(
+            config_with(destination(retry={"maxEventAgeSeconds": 59})),
+            "hookstack:tenants[0].destinations[0].retry.maxEventAgeSeconds: must be between 60 and 86400, got 59",
+            id="event-age-too-low",
+        ),
+        pytest.param(
+            config_with(destination(retry={"maxEventAgeSeconds": 86401})),
+            "hookstack:tenants[0].destinations[0].retry.maxEventAgeSeconds: must be between 60 and 86400, got 86401",
+            id="event-age-too-high",
+        ),
+        pytest.param(
+            config_with(destination(rateLimitPerSecond=True)),
+            "hookstack:tenants[0].destinations[0].rateLimitPerSecond: must be a whole number, got a boolean (True)",
+            id="rate-limit-boolean",
+        ),
+        pytest.param(
+            config_with(destination(transform={"paths": {"name": "detail.name"}, "template": '"<name>"'})),
+            "hookstack:tenants[0].destinations[0].transform.paths.name: must be a JSONPath like $.detail.name, "
+            "$.detail.items[0] or $.detail['a key']; got 'detail.name'",
+            id="transform-path-without-dollar",
+        ),
+        pytest.param(
+            config_with(destination(transform={"paths": {"name": "$.detail..name"}, "template": '"<name>"'})),
+            "hookstack:tenants[0].destinations[0].transform.paths.name: must be a JSONPath like $.detail.name, "
+            "$.detail.items[0] or $.detail['a key']; got '$.detail..name'",
+            id="transform-path-double-dot",
+        ),
+        pytest.param(
+            config_with(destination(transform={"paths": {"AWSname": "$.detail.name"}, "template": '"<AWSname>"'})),
+            "hookstack:tenants[0].destinations[0].transform.paths.AWSname: key must be 1-64 characters of A-Z, a-z, "
+            "0-9, '_' and '-', not starting 'AWS'",
+            id="transform-key-reserved",
+        ),
+        pytest.param(
+            config_with(destination(transform={"paths": {"name": "$.detail.name"}, "template": '{"x": "<nme>"}'})),
+            "hookstack:tenants[0].destinations[0].transform.template: uses <nme>, which is neither a key of paths nor "
+            "one of aws.events.event, aws.events.event.ingestion-time, aws.events.event.json, aws.events.rule-arn, "
+            "aws.events.rule-name",
+            id="transform-unknown-placeholder",
+        ),
+        pytest.param(
+            config_with(destination(transform={"paths": {"name": "$.detail.name"}})),
+            "hookstack:tenants[0].destinations[0].transform.template: is required",
+            id="transform-missing-template",
+        ),
+        pytest.param(
+            config_with(destination(eventTypes=["a", "a"])),
+            "hookstack:tenants[0].destinations[0].eventTypes[1]: duplicate event type 'a' (also at "
+            "hookstack:tenants[0].destinations[0].eventTypes[0])",
+            id="duplicate-event-type",
+        ),
+        pytest.param(
+            config_with(destination(colour="blue")),
+            "hookstack:tenants[0].destinations[0].colour: unknown key; allowed keys: name, url, method, eventTypes, "
+            "auth, rateLimitPerSecond, retry, transform, headers, enabled",
+            id="unknown-destination-key",
+        ),
+        pytest.param({"tenant": []}, "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail", id="unknown-top-key"),
+        pytest.param({"tenants": {"id": "1"}}, "hookstack:tenants: must be a list of tenants, got a mapping", id="tenants-not-list"),
+        pytest.param(
+            {"consumer": {"sources": [{"name": "gh", "kind": "gitlab", "secret": "s"}]}},
+            "hookstack:consumer.sources[0].kind: must be one of github, twilio, stripe, slack, shopify, standard; got 'gitlab'",
+            id="unknown-source-kind",
+        ),
+        pytest.param(
+            {"consumer": {"sources": [{"name": "gh", "kind": "github"}]}},
+            "hookstack:consumer.sources[0].secret: is required (set it with `pulumi config set --secret --path "
+            "'consumer.sources[0].secret' <value>`)",
+            id="source-missing-secret",
+        ),
+        pytest.param(
+            {"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": "a"}, {"name": "gh", "kind": "stripe", "secret": "b"}]}},
+            "hookstack:consumer.sources[1].name: duplicate source name 'gh' (also at hookstack:consumer.sources[0].name)",
+            id="duplicate-source",
+        ),
+        pytest.param(
+            {"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": "a", "orderingKey": "repo..id"}]}},
+            "hookstack:consumer.sources[0].orderingKey: must be a dotted JSON path like repository.id; got 'repo..id'",
+            id="bad-ordering-key",
+        ),
+        pytest.param(
+            {"consumer": {"claimCheckThresholdBytes": 300_000}},
+            "hookstack:consumer.claimCheckThresholdBytes: must be between 0 and 240000, got 300000",
+            id="claim-check-over-entry-limit",
+        ),
+        pytest.param(
+            {"consumer": {"maxReceiveCount": 3}},
+            "hookstack:consumer.maxReceiveCount: must be between 5 and 1000, got 3",
+            id="max-receive-count-too-low",
+        ),
+        pytest.param(
+            {"aurora": {"engineVersion": "12.4"}},
+            "hookstack:aurora.engineVersion: must be an Aurora PostgreSQL version 13..17 like 16.6; got '12.4'",
+            id="aurora-old-engine",
+        ),
+        pytest.param(
+            {"aurora": {"engineVersion": "15.2"}},
+            "hookstack:aurora.engineVersion: must support the RDS Data API (13.11+, 14.8+, 15.3+, 16.1+, 17.4+); got '15.2'",
+            id="aurora-no-data-api",
+        ),
+        pytest.param(
+            {"aurora": {"minCapacity": 8, "maxCapacity": 4}},
+            "hookstack:aurora.minCapacity: must not exceed maxCapacity (4.0)",
+            id="aurora-capacity-order",
+        ),
+        pytest.param(
+            {"aurora": {"vpcId": "vpc-1", "subnetIds": ["subnet-1"]}},
+            "hookstack:aurora.subnetIds: needs at least two private subnets in different AZs when vpcId is set",
+            id="aurora-one-subnet",
+        ),
+        pytest.param(
+            {"aurora": {"lambdaNetworkPath": "internet"}},
+            "hookstack:aurora.lambdaNetworkPath: must be one of endpoint, nat; got 'internet'",
+            id="aurora-network-path",
+        ),
+        pytest.param(
+            {"delivery": {"retryScheduleSeconds": [5, 0]}},
+            "hookstack:delivery.retryScheduleSeconds[1]: must be a whole number of seconds between 1 and 43200, got 0",
+            id="delivery-schedule",
+        ),
+        pytest.param(
+            {"delivery": {"allowedCidrs": ["10.0.0.0/33"]}},
+            "hookstack:delivery.allowedCidrs[0]: must be a CIDR like 10.0.0.0/8; got '10.0.0.0/33'",
+            id="delivery-cidr",
+        ),
+        pytest.param({"alarmEmail": "ops"}, "hookstack:alarmEmail: must be an email address; got 'ops'", id="alarm-email"),
+        pytest.param(
+            {"provider": {"rulesPerBus": 5}}, "hookstack:provider.rulesPerBus: must be between 20 and 2000, got 5", id="rules-per-bus"
+        ),
+    ],
+)
+def test_bad_input_is_reported_with_its_key_path(raw: dict[str, Any], expected: str) -> None:
+    assert expected in problems(raw)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = {
+        "tenants": [
+            {"id": "1", "destinations": [destination(url="http://a.example.com"), destination(rateLimitPerSecond=0)]},
+            {"id": "1"},
+        ],
+        "consumer": {"sources": [{"name": "x", "kind": "nope", "secret": "s"}]},
+    }
+    found = problems(raw)
+    assert any(p.startswith("hookstack:tenants[0].destinations[0].url:") for p in found)
+    assert any(p.startswith("hookstack:tenants[0].destinations[1].rateLimitPerSecond:") for p in found)
+    assert any(p.startswith("hookstack:tenants[0].destinations[1].name: duplicate") for p in found)
+    assert any(p.startswith("hookstack:tenants[1].id: duplicate") for p in found)
+    assert any(p.startswith("hookstack:consumer.sources[0].kind:") for p in found)
+    assert len(found) == 5
+
+
+def test_error_message_lists_each_problem_on_its_own_line() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(config_with(destination(url="http://a.example.com", rateLimitPerSecond=0)))
+    text = str(caught.value)
+    assert text.startswith("2 problem(s) in the stack configuration:")
+    assert "\n  - hookstack:tenants[0].destinations[0].url" in text
+
+
+# --- limits AWS would reject at deploy time -----------------------------------------------------
+
+
+def test_event_pattern_over_2048_characters_is_rejected() -> None:
+    event_types = [f"widget.event-type-number-{i:04d}" for i in range(80)]
+    message = only_problem(config_with(destination(eventTypes=event_types)))
+    assert message.startswith("hookstack:tenants[0].destinations[0].eventTypes: makes an event pattern of ")
+    assert "EventBridge allows 2048" in message
+
+
+def test_event_pattern_just_under_the_limit_is_accepted() -> None:
+    event_types = [f"widget.event-type-number-{i:04d}" for i in range(60)]
+    config = parse_stack_config(config_with(destination(eventTypes=event_types)))
+    assert len(config.tenants[0].destinations[0].event_types) == 60
+
+
+def test_more_api_destinations_than_the_account_quota_is_rejected() -> None:
+    tenants = [
+        {"id": f"t{i}", "destinations": [destination(name=f"d{j}") for j in range(10)]} for i in range(301)
+    ]
+    found = problems({"tenants": tenants})
+    assert any("declare 3010 API destinations" in p for p in found)
+
+
+def test_one_bus_that_cannot_hold_every_rule_is_rejected_when_sharding_is_off() -> None:
+    tenants = [{"id": f"t{i}", "destinations": [destination()]} for i in range(301)]
+    message = only_problem({"tenants": tenants, "provider": {"shards": 1}})
+    assert message.startswith("hookstack:tenants: bus hookstack would hold 302 rules; the quota is 300")
+
+
+def test_a_shard_that_overflows_is_rejected_with_advice() -> None:
+    tenants = [{"id": f"t{i}", "destinations": [destination()]} for i in range(150)]
+    found = problems({"tenants": tenants, "provider": {"shards": 2, "rulesPerBus": 50}})
+    assert found
+    assert all(p.startswith("hookstack:provider.shards: bus hookstack-shard-0") for p in found)
+    assert all("the quota is 50: set hookstack:provider.shards to a larger number" in p for p in found)
+
+
+def test_six_destinations_with_the_same_filter_never_share_a_rule() -> None:
+    from components.plan import build_provider_plan
+
+    config = parse_stack_config(config_with(*[destination(name=f"d{i}") for i in range(6)]))
+    plan = build_provider_plan(config)
+    rules = {d.key for d in plan.destinations}
+    assert len(rules) == 6  # one rule per destination, one target per rule: the 5-target quota is unreachable
+
+
+def test_config_objects_are_immutable() -> None:
+    config = parse_stack_config(config_with(destination()))
+    with pytest.raises(AttributeError):
+        config.tenants[0].destinations[0].url = "https://evil.example.com"  # type: ignore[misc]
+
+
+def test_secret_equality_does_not_leak_value() -> None:
+    assert Secret("a") == Secret("a")
+    assert Secret("a") != Secret("b")
+    assert str(Secret("a")) == "Secret(***)"
+
+
+def test_readme_documents_every_configuration_key() -> None:
+    """The README's key table must name every key the parser accepts."""
+    import components.config as config_module
+
+    readme = (ROOT / "README.md").read_text()
+    keys = set(config_module.DESTINATION_KEYS) | {
+        "id", "destinations", "type", "header", "value", "username", "password", "authorizationEndpoint",
+        "clientId", "clientSecret", "scope", "httpMethod", "secret", "maxAttempts", "maxEventAgeSeconds",
+        "paths", "template", "busName", "eventSource", "archiveRetentionDays", "rulesPerBus", "shards",
+        "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
+        "rotationOverlapHours", "allowedCidrs", "maxResponseBytes", "claimCheckThresholdBytes",
+        "dedupeTtlHours", "payloadRetentionDays", "maxReceiveCount", "enrichmentTimeoutSeconds", "target",
+        "targetArn", "sources", "kind", "previousSecret", "orderingKey", "publicUrl", "eventTypePath",
+        "engineVersion", "databaseName", "masterUsername", "minCapacity", "maxCapacity", "deletionProtection",
+        "skipFinalSnapshot", "vpcId", "subnetIds", "vpcCidr", "lambdaNetworkPath", "sweepIntervalMinutes",
+        "sweepGraceSeconds", "alarmEmail", "enabled",
+    }
+    import re
+
+    documented: set[str] = set()
+    for line in readme.splitlines():
+        cell = line.split("|")[1] if line.startswith("|") else ""
+        for path in re.findall(r"`([^`]+)`", cell):
+            documented.update(re.split(r"[.:\[\]]+", path))
+    missing = sorted(keys - documented)
+    assert not missing, f"README key table lacks: {missing}"
+
+
+def test_stack_file_yaml_round_trip_keeps_the_contract() -> None:
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    raw = copy.deepcopy(document["config"])
+    assert raw["aws:region"]
+    assert all(k.startswith(("hookstack:", "aws:")) for k in raw)
