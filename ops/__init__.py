@@ -1,0 +1,14 @@
+"""Operations tool for hookstack's outgoing webhooks (``python -m ops --help``).
+
+- ``status``: connections (``ConnectionState``), API destinations (``ApiDestinationState``), rules,
+  the archive, the dead-letter queue and firing alarms of one stack; exit 1 when deliveries are
+  blocked (for cron / CI).
+- ``redrive``: dead-lettered events back onto the entry bus; a dry run unless ``--execute``, and a
+  message is deleted only after its event was accepted.
+- ``replay start|status|cancel|list``: archive replays for a time window, optionally limited to
+  rules.
+- ``reauthorize``: ``UpdateConnection`` with a credential read from stdin.
+
+It works from the stack outputs (``pulumi stack output --json``) and boto3 only; ``--endpoint-url``
+points it at a moto server or the local sandbox. The operator's guide is ``docs/runbook.md``.
+"""

@@ -1,0 +1,49 @@
+"""boto3 clients for the operations tool, and pagination over EventBridge/CloudWatch list calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any
+
+
+class Clients:
+    """Clients made on first use, in one region, against one endpoint.
+
+    ``endpoint_url=None`` lets boto3 apply ``AWS_ENDPOINT_URL`` (and per-service variants) itself,
+    so the tool points at a moto server or the local sandbox the same way the functions do.
+    """
+
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+
+    def _client(self, service: str) -> Any:
+        import boto3
+
+        session = boto3.session.Session(region_name=self.region)
+        return session.client(service, endpoint_url=self.endpoint_url)
+
+    @cached_property
+    def events(self) -> Any:
+        return self._client("events")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self._client("sqs")
+
+    @cached_property
+    def cloudwatch(self) -> Any:
+        return self._client("cloudwatch")
+
+
+def pages(call: Callable[..., Mapping[str, Any]], key: str, **kwargs: Any) -> list[Mapping[str, Any]]:
+    """Every item of a ``NextToken``-paginated list call (EventBridge has no boto3 paginators for most)."""
+    items: list[Mapping[str, Any]] = []
+    token = None
+    while True:
+        response = call(**kwargs, **({"NextToken": token} if token else {}))
+        items.extend(response.get(key, []))
+        token = response.get("NextToken")
+        if not token:
+            return items

@@ -1,0 +1,186 @@
+"""The stack outputs the operations tool works from, and the ARN shapes it reads names out of.
+
+Operators export them once per stack with ``pulumi stack output --json > outputs.json``; flags
+(``--bus-name``, ``--dlq-url``, ...) override single values or replace the file entirely.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.plan import resource_key
+
+# arn:<partition>:events:<region>:<account>:rule/<bus>/<name> (rule/<name> on the default bus)
+_EVENTS_ARN_RE = re.compile(r"^arn:[a-z-]+:events:[a-z0-9-]*:\d{12}:(?P<kind>[a-z-]+)/(?P<rest>.+)$")
+
+
+class OpsError(Exception):
+    """Bad input or a precondition that does not hold; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class DestinationRef:
+    """One API destination of the stack, as the ``destinations`` output lists it."""
+
+    tenant_id: str
+    name: str
+    rule_arn: str
+    api_destination_arn: str
+    connection_arn: str
+    bus_name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.tenant_id}/{self.name}"
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """What the tool needs to know about one deployed stack."""
+
+    bus_name: str
+    """The entry bus (``busName``): where redriven events go and what the archive records."""
+    bus_arn: str | None = None
+    dead_letter_queue_url: str | None = None
+    destinations: tuple[DestinationRef, ...] = ()
+    archive: str | None = None
+    """Archive name or ARN (``archiveArn`` output or ``--archive``); found from the bus when absent."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resource_prefix(self) -> str:
+        """The prefix of every connection and API destination name of this stack (see provider.py)."""
+        return resource_key(self.bus_name, max_length=24) + "-"
+
+    def rule_labels(self) -> dict[str, str]:
+        """rule ARN -> ``tenant/destination``, for reports."""
+        return {d.rule_arn: d.label for d in self.destinations}
+
+    def destination(self, label: str) -> DestinationRef:
+        for destination in self.destinations:
+            if destination.label == label:
+                return destination
+        known = ", ".join(d.label for d in self.destinations) or "none (pass --outputs)"
+        raise OpsError(f"--destination {label!r}: no such destination in the stack outputs; known: {known}")
+
+    def tenant_destinations(self, tenant_id: str) -> list[DestinationRef]:
+        found = [d for d in self.destinations if d.tenant_id == tenant_id]
+        if not found:
+            known = ", ".join(sorted({d.tenant_id for d in self.destinations})) or "none (pass --outputs)"
+            raise OpsError(f"--tenant {tenant_id!r}: the stack outputs list no destination for it; tenants: {known}")
+        return found
+
+    def require_queue_url(self) -> str:
+        if not self.dead_letter_queue_url:
+            raise OpsError("the dead-letter queue URL is unknown: pass --outputs outputs.json or --dlq-url")
+        return self.dead_letter_queue_url
+
+
+def load_outputs(
+    path: str | None,
+    *,
+    bus_name: str | None = None,
+    bus_arn: str | None = None,
+    dlq_url: str | None = None,
+    archive: str | None = None,
+) -> StackOutputs:
+    """Read ``pulumi stack output --json`` from ``path`` (optional); flags win over the file."""
+    raw: Mapping[str, Any] = {}
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise OpsError(f"--outputs {path}: cannot read it ({error.strerror})") from error
+        try:
+            loaded = json.loads(text)
+        except ValueError as error:
+            raise OpsError(
+                f"--outputs {path}: not JSON ({error}); create it with `pulumi stack output --json`"
+            ) from error
+        if not isinstance(loaded, Mapping):
+            raise OpsError(f"--outputs {path}: must be a JSON object of stack outputs, got {type(loaded).__name__}")
+        raw = loaded
+    name = bus_name or _string(raw, "busName", path)
+    if not name:
+        raise OpsError("the entry bus is unknown: pass --outputs outputs.json (busName) or --bus-name")
+    return StackOutputs(
+        bus_name=name,
+        bus_arn=bus_arn or _string(raw, "busArn", path),
+        dead_letter_queue_url=dlq_url or _string(raw, "deadLetterQueueUrl", path),
+        destinations=_destinations(raw.get("destinations"), path),
+        archive=archive or _string(raw, "archiveArn", path),
+        extra=raw,
+    )
+
+
+def _string(raw: Mapping[str, Any], key: str, path: str | None) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or value == "[secret]":
+        raise OpsError(f"--outputs {path}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+_DESTINATION_KEYS = ("rule_arn", "api_destination_arn", "connection_arn", "bus_name")
+
+
+def _destinations(value: Any, path: str | None) -> tuple[DestinationRef, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise OpsError(f"--outputs {path}: destinations must map tenant id -> destination name -> ARNs")
+    found = []
+    for tenant_id, by_name in value.items():
+        if not isinstance(by_name, Mapping):
+            raise OpsError(f"--outputs {path}: destinations[{tenant_id!r}] must map destination name -> ARNs")
+        for name, arns in by_name.items():
+            where = f"destinations[{tenant_id!r}][{name!r}]"
+            if not isinstance(arns, Mapping) or any(not isinstance(arns.get(k), str) for k in _DESTINATION_KEYS):
+                raise OpsError(f"--outputs {path}: {where} must hold {', '.join(_DESTINATION_KEYS)} as strings")
+            found.append(
+                DestinationRef(
+                    tenant_id=str(tenant_id),
+                    name=str(name),
+                    rule_arn=arns["rule_arn"],
+                    api_destination_arn=arns["api_destination_arn"],
+                    connection_arn=arns["connection_arn"],
+                    bus_name=arns["bus_name"],
+                )
+            )
+    return tuple(found)
+
+
+# --- ARNs -------------------------------------------------------------------------------------
+
+
+def rule_location(rule_arn: str) -> tuple[str, str]:
+    """(bus name, rule name) of an EventBridge rule ARN (``default`` for ``rule/<name>``)."""
+    match = _EVENTS_ARN_RE.match(rule_arn)
+    if not match or match["kind"] != "rule":
+        raise OpsError(
+            f"{rule_arn!r} is not an EventBridge rule ARN (arn:aws:events:<region>:<account>:rule/<bus>/<name>)"
+        )
+    parts = match["rest"].split("/")
+    if len(parts) == 1:
+        return "default", parts[0]
+    return parts[0], parts[-1]
+
+
+def resource_name(arn: str, kind: str) -> str:
+    """The name inside a connection / api-destination / archive ARN (``<kind>/<name>[/<uuid>]``)."""
+    match = _EVENTS_ARN_RE.match(arn)
+    if not match or match["kind"] != kind:
+        raise OpsError(f"{arn!r} is not an EventBridge {kind} ARN")
+    return match["rest"].split("/")[0]
+
+
+def bus_arn_for(entry_bus_arn: str, bus_name: str) -> str:
+    """The ARN of another bus in the same account and region as ``entry_bus_arn``."""
+    head, _, _ = entry_bus_arn.partition(":event-bus/")
+    return f"{head}:event-bus/{bus_name}"
