@@ -1,0 +1,135 @@
+"""The publishing helper: FailedEntryCount is checked, failed entries retried, nothing silently lost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.events import (
+    MAX_REQUEST_BYTES,
+    PublishError,
+    entry_size,
+    make_event,
+    publish,
+)
+
+
+class FlakyEvents:
+    """A PutEvents double answering with per-entry error codes, as EventBridge does (HTTP 200)."""
+
+    def __init__(self, plan: list[list[str | None]]) -> None:
+        self.plan = plan
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+        self.calls.append(Entries)
+        codes = self.plan.pop(0) if self.plan else [None] * len(Entries)
+        results = [{"ErrorCode": c, "ErrorMessage": "boom"} if c else {"EventId": "id"} for c in codes]
+        return {"FailedEntryCount": sum(1 for c in codes if c), "Entries": results}
+
+
+def events(count: int) -> list[Any]:
+    return [make_event("hookstack.test", "t", {"n": i}, tenant_id="1", event_id=f"evt_{i}") for i in range(count)]
+
+
+def ids(entries: list[dict[str, Any]]) -> list[str]:
+    return [json.loads(e["Detail"])["eventId"] for e in entries]
+
+
+def test_only_failed_entries_are_retried_until_accepted() -> None:
+    client = FlakyEvents([[None, "ThrottlingException", None], ["InternalFailure"], [None]])
+    calls = publish(client, events(3), "bus", sleep=lambda _: None)
+    assert calls == 3
+    assert [ids(c) for c in client.calls] == [["evt_0", "evt_1", "evt_2"], ["evt_1"], ["evt_1"]]
+
+
+def test_permanent_failures_raise_with_their_event_ids() -> None:
+    client = FlakyEvents([[None, "MalformedDetail"]])
+    with pytest.raises(PublishError) as caught:
+        publish(client, events(2), "bus", sleep=lambda _: None)
+    assert caught.value.failed == [("evt_1", "MalformedDetail", "boom")]
+    assert len(client.calls) == 1  # a permanent error is not retried
+
+
+def test_transient_failures_that_never_clear_raise_after_max_attempts() -> None:
+    client = FlakyEvents([["ThrottlingException"]] * 10)
+    with pytest.raises(PublishError) as caught:
+        publish(client, events(1), "bus", max_attempts=4, sleep=lambda _: None)
+    assert len(client.calls) == 4
+    assert caught.value.failed[0][:2] == ("evt_0", "ThrottlingException")
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays: list[float] = []
+    client = FlakyEvents([["ThrottlingException"]] * 6)
+    with pytest.raises(PublishError):
+        publish(client, events(1), "bus", max_attempts=6, base_delay=1.0, max_delay=4.0, sleep=delays.append)
+    assert len(delays) == 5
+    assert all(0 <= d <= cap for d, cap in zip(delays, [1, 2, 4, 4, 4], strict=True))
+
+
+def test_batches_hold_at_most_ten_entries() -> None:
+    client = FlakyEvents([])
+    publish(client, events(23), "bus")
+    assert [len(c) for c in client.calls] == [10, 10, 3]
+
+
+def test_batches_stay_under_the_request_size_limit() -> None:
+    big = [make_event("s", "t", {"blob": "x" * 100_000}, tenant_id="1") for _ in range(5)]
+    client = FlakyEvents([])
+    publish(client, big, "bus")
+    assert all(sum(entry_size(e) for e in call) <= MAX_REQUEST_BYTES for call in client.calls)
+    assert sum(len(c) for c in client.calls) == 5
+
+
+def test_an_entry_over_the_limit_is_refused_before_any_call() -> None:
+    client = FlakyEvents([])
+    with pytest.raises(ValueError, match="at most 262144"):
+        publish(client, [make_event("s", "t", {"blob": "x" * 300_000}, tenant_id="1")], "bus")
+    assert client.calls == []
+
+
+def test_contract_fields_are_in_detail() -> None:
+    event = make_event("hookstack.aurora", "widget.created", {"widgetName": "W"}, tenant_id=1, event_id="evt_x")
+    entry = event.entry("bus")
+    assert entry["Source"] == "hookstack.aurora"
+    assert entry["DetailType"] == "widget.created"
+    assert json.loads(entry["Detail"]) == {"widgetName": "W", "tenantId": "1", "eventId": "evt_x"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("", "t", {}), "source must be 1-256 characters"),
+        (("s", "", {}), "event type"),
+        (("s", "t", ["not", "an", "object"]), "event data must be a JSON object"),
+    ],
+)
+def test_bad_events_are_refused_with_a_clear_message(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_event(*args)
+
+
+def test_generated_event_ids_are_unique() -> None:
+    assert len({make_event("s", "t", {}).event_id for _ in range(1000)}) == 1000
+
+
+@pytest.mark.usefixtures("aws")
+def test_publishing_to_moto_lands_on_the_bus() -> None:
+    client = boto3.client("events", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    client.create_event_bus(Name="bus")
+    queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client.put_rule(Name="all", EventBusName="bus", EventPattern=json.dumps({"source": ["hookstack.test"]}))
+    client.put_targets(Rule="all", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+    assert publish(client, events(12), "bus") == 2
+    received = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for m in messages:
+            received.append(json.loads(m["Body"])["detail"]["eventId"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    assert sorted(received) == sorted(f"evt_{i}" for i in range(12))
