@@ -1,0 +1,262 @@
+"""Versioned, idempotent schema migrations for the Aurora database, applied on every deploy.
+
+The Pulumi program reads ``sql/NNN_name.sql`` (:func:`read_migrations`) and invokes this
+function once per change of their content (``aws.lambda_.Invocation`` with a content hash in
+``triggers``), passing the SQL in the input, since the deployment archive holds only
+``functions/``::
+
+    {"migrations": [{"version": "001", "name": "widgets", "sql": "...", "checksum": "<sha256 hex>"}],
+     "relay": {"functionArn": "arn:aws:lambda:...", "region": "us-east-1"}}
+
+Each migration not yet recorded in ``hookstack.schema_migrations`` runs in one transaction (under
+an advisory lock, so two deploys cannot apply it twice), statement by statement: the Data API runs
+one statement per call, so :func:`split_statements` splits the file, respecting quotes, dollar
+quotes and comments. A recorded migration whose text changed is an error (add a new file
+instead). Then ``hookstack.configure_relay`` points the outbox trigger at the relay.
+
+The same code applies the files to a local PostgreSQL (tests, sandbox) through
+:class:`functions.outbox.PsycopgDatabase`; by hand, ``psql -1 -f sql/NNN_name.sql`` per file
+(docs/aurora.md).
+
+Environment: the database variables of :mod:`functions.outbox`. Handler: ``functions.migrate.handler``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions import logs
+from functions.outbox import Database, database_from_env
+
+MIGRATION_FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# Any constant works; it only has to be the same for every migrator of this schema.
+ADVISORY_LOCK_KEY = 72_440_001
+BOOTSTRAP = (
+    "CREATE SCHEMA IF NOT EXISTS hookstack",
+    "CREATE TABLE IF NOT EXISTS hookstack.schema_migrations ("
+    " version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())",
+)
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+    def payload(self) -> dict[str, str]:
+        return {"version": self.version, "name": self.name, "sql": self.sql, "checksum": self.checksum}
+
+
+def read_migrations(directory: Path) -> list[Migration]:
+    """Every ``NNN_name.sql`` in ``directory`` (not below it), in version order."""
+    migrations: dict[str, Migration] = {}
+    for path in sorted(directory.iterdir()):
+        match = MIGRATION_FILE_RE.match(path.name)
+        if not path.is_file() or not match:
+            continue
+        version, name = match.groups()
+        if version in migrations:
+            raise MigrationError(f"two migrations have version {version}: {migrations[version].name} and {name}")
+        migrations[version] = Migration(version, name, path.read_text(encoding="utf-8"))
+    return [migrations[v] for v in sorted(migrations)]
+
+
+def migrations_digest(migrations: Sequence[Migration]) -> str:
+    """One hash of every migration's version, name and text (changes whenever any of them does)."""
+    digest = hashlib.sha256()
+    for migration in migrations:
+        digest.update(f"{migration.version}\0{migration.name}\0{migration.checksum}\n".encode())
+    return digest.hexdigest()
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL script into statements at top-level semicolons.
+
+    Semicolons inside single-quoted strings (``''`` and ``E'\\''`` escapes), quoted identifiers,
+    dollar-quoted bodies (``$$`` or ``$tag$``), comments (``--`` and nested ``/* */``) and
+    parentheses do not split. Leading comments are dropped; statements with nothing but comments
+    are skipped. Raises ``ValueError`` for an unterminated string, body or comment.
+    """
+    statements: list[str] = []
+    length = len(sql)
+    start = 0
+    depth = 0
+    i = 0
+
+    def line_of(position: int) -> int:
+        return sql.count("\n", 0, position) + 1
+
+    while i < length:
+        char = sql[i]
+        if char == "-" and sql.startswith("--", i):
+            newline = sql.find("\n", i)
+            i = length if newline < 0 else newline + 1
+            continue
+        if char == "/" and sql.startswith("/*", i):
+            nesting, j = 1, i + 2
+            while nesting and j < length:
+                if sql.startswith("/*", j):
+                    nesting, j = nesting + 1, j + 2
+                elif sql.startswith("*/", j):
+                    nesting, j = nesting - 1, j + 2
+                else:
+                    j += 1
+            if nesting:
+                raise ValueError(f"unterminated /* comment starting on line {line_of(i)}")
+            i = j
+            continue
+        if char == "'":
+            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+            j = i + 1
+            while True:
+                if j >= length:
+                    raise ValueError(f"unterminated string starting on line {line_of(i)}")
+                if escapes and sql[j] == "\\":
+                    j += 2
+                    continue
+                if sql[j] == "'":
+                    if sql.startswith("''", j):
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+            continue
+        if char == '"':
+            j = i + 1
+            while True:
+                j = sql.find('"', j)
+                if j < 0:
+                    raise ValueError(f"unterminated quoted identifier starting on line {line_of(i)}")
+                if sql.startswith('""', j):
+                    j += 2
+                    continue
+                break
+            i = j + 1
+            continue
+        if char == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] in "_$")):
+            match = _DOLLAR_TAG.match(sql, i)
+            if match:
+                tag = match.group(0)
+                end = sql.find(tag, match.end())
+                if end < 0:
+                    raise ValueError(f"unterminated {tag} body starting on line {line_of(i)}")
+                i = end + len(tag)
+                continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif char == ";" and depth == 0:
+            _append_statement(statements, sql[start:i])
+            start = i + 1
+        i += 1
+    _append_statement(statements, sql[start:])
+    return statements
+
+
+def _append_statement(statements: list[str], text: str) -> None:
+    body = _strip_leading_comments(text).strip()
+    if body:
+        statements.append(body)
+
+
+def _strip_leading_comments(text: str) -> str:
+    while True:
+        stripped = text.lstrip()
+        if stripped.startswith("--"):
+            newline = stripped.find("\n")
+            text = "" if newline < 0 else stripped[newline + 1 :]
+        elif stripped.startswith("/*"):
+            end = stripped.find("*/")
+            text = "" if end < 0 else stripped[end + 2 :]
+        else:
+            return stripped
+
+
+def parse_event(event: Any) -> tuple[list[Migration], dict[str, str] | None]:
+    """The migrations and relay target of an invocation, validated (checksums included)."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("migrations"), list):
+        raise ValueError("migration input must be an object with a 'migrations' list")
+    migrations: list[Migration] = []
+    for index, item in enumerate(event["migrations"]):
+        if not isinstance(item, Mapping) or not all(isinstance(item.get(k), str) for k in ("version", "name", "sql", "checksum")):
+            raise ValueError(f"migrations[{index}] must have string version, name, sql and checksum")
+        migration = Migration(item["version"], item["name"], item["sql"])
+        if not re.match(r"^\d{3}$", migration.version):
+            raise ValueError(f"migrations[{index}].version must be three digits, got {migration.version!r}")
+        if migration.checksum != item["checksum"]:
+            raise ValueError(f"migrations[{index}] ({migration.version}): the SQL does not match its checksum (truncated input?)")
+        migrations.append(migration)
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError(f"migration versions must be unique and in order, got {versions}")
+    relay = event.get("relay")
+    if relay is not None:
+        if not isinstance(relay, Mapping) or not all(isinstance(relay.get(k), str) for k in ("functionArn", "region")):
+            raise ValueError("relay must be an object with string functionArn and region")
+        return migrations, {"functionArn": relay["functionArn"], "region": relay["region"]}
+    return migrations, None
+
+
+def apply_migrations(
+    database: Database, migrations: Sequence[Migration], relay: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """Apply the migrations not applied yet, each in its own transaction; then configure the relay."""
+    for statement in BOOTSTRAP:
+        database.execute(statement)
+    applied: list[str] = []
+    skipped: list[str] = []
+    for migration in migrations:
+        with database.transaction():
+            database.query(f"SELECT true AS locked FROM pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+            recorded = database.query(
+                "SELECT checksum FROM hookstack.schema_migrations WHERE version = :version",
+                {"version": migration.version},
+            )
+            if recorded:
+                if recorded[0]["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version}_{migration.name} changed after it was applied; "
+                        "migrations are immutable: add a new file instead"
+                    )
+                skipped.append(migration.version)
+                continue
+            for statement in split_statements(migration.sql):
+                database.execute(statement)
+            database.query(
+                "INSERT INTO hookstack.schema_migrations (version, name, checksum) "
+                "VALUES (:version, :name, :checksum) RETURNING version",
+                {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+            )
+        applied.append(migration.version)
+        logs.info("migration applied", version=migration.version, name=migration.name)
+    if relay is not None:
+        database.query(
+            "SELECT true AS configured FROM hookstack.configure_relay(:function_arn, :region)",
+            {"function_arn": relay["functionArn"], "region": relay["region"]},
+        )
+    return {"applied": applied, "skipped": skipped}
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    migrations, relay = parse_event(event)
+    result = apply_migrations(database_from_env(), migrations, relay)
+    logs.info("migrations done", applied=result["applied"], skipped=result["skipped"], relay_configured=relay is not None)
+    return {**result, "relayConfigured": relay is not None}

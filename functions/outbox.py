@@ -1,0 +1,323 @@
+"""The Aurora outbox as the relay, the sweeper and the migration function see it.
+
+Two layers:
+
+- :class:`Database`: run one SQL statement with ``:name`` parameters and get rows back as dicts,
+  optionally inside a transaction. :class:`DataApiDatabase` talks to Aurora through the RDS Data
+  API (no VPC, no driver: boto3 is all the Lambda runtime has). :class:`PsycopgDatabase` talks to a
+  local PostgreSQL (the test suite and the local sandbox); psycopg is imported only when it is used.
+- :class:`Outbox`: the operations on ``hookstack.outbox``. Each is one call of a SQL function from
+  ``sql/002_outbox.sql`` (claim_event, claim_due, mark_published, release, purge_published,
+  backlog), so both databases run exactly the same logic, and that logic is tested on a real
+  PostgreSQL.
+
+Environment (read at first use, shared by ``functions.relay``, ``functions.sweeper`` and
+``functions.migrate``, which all address the same database):
+
+- ``AURORA_DATABASE_DSN``: a libpq connection string. When set, psycopg is used (local only; the
+  Lambda runtime has no psycopg) and the three variables below are ignored.
+- ``AURORA_CLUSTER_ARN``: the Aurora cluster (Data API ``resourceArn``).
+- ``AURORA_SECRET_ARN``: the master user secret Secrets Manager holds for the cluster.
+- ``AURORA_DATABASE_NAME``: the database holding the ``hookstack`` schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+# Data API errors worth another try: a paused Serverless v2 instance resuming (min capacity 0),
+# a writer failing over, throttling.
+RETRYABLE_DATA_API_ERRORS = frozenset(
+    {
+        "DatabaseResumingException",
+        "DatabaseUnavailableException",
+        "ServiceUnavailableError",
+        "InternalServerErrorException",
+        "ThrottlingException",
+    }
+)
+_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Database(Protocol):
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one statement and return its rows (an empty list for statements without rows)."""
+        ...
+
+    def execute(self, sql: str) -> None:
+        """Run one statement without parameters and ignore any rows (DDL, migrations)."""
+        ...
+
+    def transaction(self) -> Any:
+        """A context manager: statements inside it commit together or not at all."""
+        ...
+
+
+# -- RDS Data API -------------------------------------------------------------------------------
+
+
+def data_api_parameters(parameters: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """``{"name": value}`` as Data API ``SqlParameter`` objects (``:name`` in the SQL)."""
+    out: list[dict[str, Any]] = []
+    for name, value in (parameters or {}).items():
+        if value is None:
+            field: dict[str, Any] = {"isNull": True}
+        elif isinstance(value, bool):
+            field = {"booleanValue": value}
+        elif isinstance(value, int):
+            field = {"longValue": value}
+        elif isinstance(value, float):
+            field = {"doubleValue": value}
+        elif isinstance(value, str):
+            field = {"stringValue": value}
+        else:
+            raise TypeError(f"parameter {name!r}: {type(value).__name__} is not supported (use str, int, float, bool)")
+        out.append({"name": name, "value": field})
+    return out
+
+
+class DataApiDatabase:
+    """Aurora through the RDS Data API: one HTTPS call per statement, rows as JSON."""
+
+    def __init__(
+        self,
+        client: Any,
+        cluster_arn: str,
+        secret_arn: str,
+        database: str,
+        *,
+        max_attempts: int = 5,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self._client = client
+        self._target = {"resourceArn": cluster_arn, "secretArn": secret_arn, "database": database}
+        self._transaction_id: str | None = None
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return dict(getattr(self._client, operation)(**kwargs))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                # Inside a transaction a retry could run a statement twice: only retry outside one.
+                if code not in RETRYABLE_DATA_API_ERRORS or self._transaction_id or attempt == self._max_attempts:
+                    raise
+                self._sleep(min(2.0 * attempt, 10.0))
+        raise AssertionError("unreachable")
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {**self._target, "sql": sql, "formatRecordsAs": "JSON"}
+        if parameters:
+            request["parameters"] = data_api_parameters(parameters)
+        if self._transaction_id:
+            request["transactionId"] = self._transaction_id
+        response = self._call("execute_statement", **request)
+        records = response.get("formattedRecords")
+        return list(json.loads(records)) if records else []
+
+    def execute(self, sql: str) -> None:
+        request: dict[str, Any] = {**self._target, "sql": sql, "continueAfterTimeout": True}
+        if self._transaction_id:
+            request["transactionId"] = self._transaction_id
+        self._call("execute_statement", **request)
+
+    @contextmanager
+    def transaction(self) -> Iterator[DataApiDatabase]:
+        if self._transaction_id:
+            raise RuntimeError("Data API transactions cannot be nested")
+        response = self._call("begin_transaction", **self._target)
+        self._transaction_id = str(response["transactionId"])
+        try:
+            yield self
+        except BaseException:
+            transaction_id, self._transaction_id = self._transaction_id, None
+            self._client.rollback_transaction(
+                resourceArn=self._target["resourceArn"], secretArn=self._target["secretArn"], transactionId=transaction_id
+            )
+            raise
+        transaction_id, self._transaction_id = self._transaction_id, None
+        self._client.commit_transaction(
+            resourceArn=self._target["resourceArn"], secretArn=self._target["secretArn"], transactionId=transaction_id
+        )
+
+
+# -- psycopg (local only) -----------------------------------------------------------------------
+
+
+def psycopg_sql(sql: str) -> str:
+    """``:name`` parameters as psycopg's ``%(name)s`` (``::casts`` and literal ``%`` kept)."""
+    return _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class PsycopgDatabase:
+    """A local PostgreSQL through psycopg 3, autocommit unless inside :meth:`transaction`."""
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg  # local only: the Lambda runtime has no psycopg
+        from psycopg.rows import dict_row
+
+        self._connection = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._connection.cursor() as cursor:
+            if parameters:
+                cursor.execute(psycopg_sql(sql), dict(parameters))  # type: ignore[call-overload]
+            else:
+                cursor.execute(sql)  # type: ignore[call-overload]
+            return [dict(row) for row in cursor.fetchall()] if cursor.description else []
+
+    def execute(self, sql: str) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.execute(sql)  # type: ignore[call-overload]
+
+    @contextmanager
+    def transaction(self) -> Iterator[PsycopgDatabase]:
+        with self._connection.transaction():
+            yield self
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+_database: Database | None = None
+
+
+def database_from_env() -> Database:
+    """The database named by the environment (see the module docstring); one per process."""
+    global _database
+    if _database is None:
+        dsn = os.environ.get("AURORA_DATABASE_DSN")
+        if dsn:
+            _database = PsycopgDatabase(dsn)
+        else:
+            missing = [name for name in ("AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN", "AURORA_DATABASE_NAME") if not os.environ.get(name)]
+            if missing:
+                raise RuntimeError(f"set {', '.join(missing)} (or AURORA_DATABASE_DSN for a local database)")
+            import boto3
+
+            _database = DataApiDatabase(
+                boto3.client("rds-data"),
+                os.environ["AURORA_CLUSTER_ARN"],
+                os.environ["AURORA_SECRET_ARN"],
+                os.environ["AURORA_DATABASE_NAME"],
+            )
+    return _database
+
+
+def reset() -> None:
+    """Forget the cached database (tests change the environment between cases)."""
+    global _database
+    _database = None
+
+
+# -- the outbox ---------------------------------------------------------------------------------
+
+CLAIM_STATUSES = ("claimed", "published", "leased", "pending", "rolled_back", "missing")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    event_id: str
+    tenant_id: str
+    event_type: str
+    detail: dict[str, Any]
+    created_at: datetime | None
+    attempts: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> OutboxRow:
+        detail = record["detail"]
+        created = record.get("created_at")
+        return cls(
+            event_id=str(record["event_id"]),
+            tenant_id=str(record["tenant_id"]),
+            event_type=str(record["event_type"]),
+            detail=json.loads(detail) if isinstance(detail, str) else dict(detail),
+            created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+            attempts=int(record.get("attempts") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: str
+    """One of :data:`CLAIM_STATUSES` (see ``hookstack.claim_event`` in sql/002_outbox.sql)."""
+    row: OutboxRow | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    unpublished: int
+    oldest_seconds: float
+    failing: int
+
+
+def _ids(event_ids: Sequence[str]) -> str:
+    # The Data API takes no array parameters: the ids travel as one JSON text.
+    return json.dumps(list(event_ids))
+
+
+class Outbox:
+    """``hookstack.outbox`` operations; every method is one auto-committed statement."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def claim(self, event_id: str, txid: int, lease_seconds: int) -> Claim:
+        rows = self.database.query(
+            "SELECT status, event_id, tenant_id, event_type, detail, created_at, attempts "
+            "FROM hookstack.claim_event(:event_id, CAST(:txid AS bigint), CAST(:lease AS integer))",
+            {"event_id": event_id, "txid": txid, "lease": lease_seconds},
+        )
+        record = rows[0]
+        status = str(record["status"])
+        return Claim(status, OutboxRow.from_record(record) if status == "claimed" else None)
+
+    def claim_due(self, grace_seconds: int, lease_seconds: int, limit: int) -> list[OutboxRow]:
+        rows = self.database.query(
+            "SELECT event_id, tenant_id, event_type, detail, created_at, attempts "
+            "FROM hookstack.claim_due(CAST(:grace AS integer), CAST(:lease AS integer), CAST(:limit AS integer))",
+            {"grace": grace_seconds, "lease": lease_seconds, "limit": limit},
+        )
+        return [OutboxRow.from_record(row) for row in rows]
+
+    def mark_published(self, event_ids: Sequence[str]) -> int:
+        if not event_ids:
+            return 0
+        rows = self.database.query(
+            "SELECT hookstack.mark_published(ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) AS marked",
+            {"ids": _ids(event_ids)},
+        )
+        return int(rows[0]["marked"])
+
+    def release(self, event_ids: Sequence[str], error: str) -> int:
+        if not event_ids:
+            return 0
+        rows = self.database.query(
+            "SELECT hookstack.release(ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb))), :error) AS released",
+            {"ids": _ids(event_ids), "error": error[:1000]},
+        )
+        return int(rows[0]["released"])
+
+    def purge(self, retention_days: int, limit: int = 10_000) -> int:
+        rows = self.database.query(
+            "SELECT hookstack.purge_published(CAST(:days AS integer), CAST(:limit AS integer)) AS purged",
+            {"days": retention_days, "limit": limit},
+        )
+        return int(rows[0]["purged"])
+
+    def backlog(self) -> Backlog:
+        record = self.database.query("SELECT unpublished, oldest_seconds, failing FROM hookstack.backlog()")[0]
+        return Backlog(int(record["unpublished"]), float(record["oldest_seconds"]), int(record["failing"]))
