@@ -14,15 +14,17 @@ class Clients:
     so the tool points at a moto server or the local sandbox the same way the functions do.
     """
 
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
+        self._session = session
 
     def _client(self, service: str) -> Any:
-        import boto3
+        if self._session is None:
+            import boto3
 
-        session = boto3.session.Session(region_name=self.region)
-        return session.client(service, endpoint_url=self.endpoint_url)
+            self._session = boto3.session.Session()
+        return self._session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
 
     @cached_property
     def events(self) -> Any:

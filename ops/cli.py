@@ -25,10 +25,11 @@ EXIT_OK, EXIT_ATTENTION, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     _common_options(common, default=argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="python -m ops",
+        allow_abbrev=False,  # an abbreviation of --execute must not slip through
         description="Operate hookstack's outgoing webhooks: status, DLQ redrive, archive replay, re-authorization.",
         epilog="Stack outputs: `pulumi stack output --json > outputs.json`, then --outputs outputs.json.",
     )
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cmd = commands.add_parser(
-        "status", parents=[common], help="state of connections, API destinations, rules, archive, DLQ, alarms"
+        "status", parents=[common], allow_abbrev=False, help="state of connections, API destinations, rules, archive, DLQ, alarms"
     )
     cmd.add_argument(
         "--strict",
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     cmd = commands.add_parser(
-        "redrive", parents=[common], help="re-publish dead-lettered events to the bus (dry run unless --execute)"
+        "redrive", parents=[common], allow_abbrev=False, help="re-publish dead-lettered events to the bus (dry run unless --execute)"
     )
     cmd.add_argument("--execute", action="store_true", help="publish and delete; without it nothing is sent or deleted")
     _selection_options(cmd)
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only messages with this ERROR_CODE attribute (repeatable)",
     )
     cmd.add_argument("--max", type=_positive, metavar="N", help="select at most N messages")
-    cmd.add_argument("--bus", metavar="NAME", help="publish to this bus instead of the entry bus")
+    cmd.add_argument("--target-bus", metavar="NAME", help="publish to this bus instead of the entry bus")
     cmd.add_argument(
         "--wait-seconds",
         type=_bounded(0, 20),
@@ -73,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a run holds the messages it looked at (30-43200 s, default 300); longer than the run",
     )
 
-    replay_cmd = commands.add_parser("replay", help="archive replays: start, status, cancel, list")
+    replay_cmd = commands.add_parser("replay", allow_abbrev=False, help="archive replays: start, status, cancel, list")
     replays = replay_cmd.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
-    cmd = replays.add_parser("start", parents=[common], help="replay the archive for a time window")
+    cmd = replays.add_parser("start", parents=[common], allow_abbrev=False, help="replay the archive for a time window")
     cmd.add_argument(
         "--from", dest="start", required=True, metavar="ISO8601", help="window start, with offset (2026-01-05T10:00Z)"
     )
@@ -85,16 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--description", default="", help="free text kept with the replay (max 512)")
     cmd.add_argument("--dry-run", action="store_true", help="print the StartReplay request, start nothing")
     _wait_options(cmd)
-    cmd = replays.add_parser("status", parents=[common], help="progress of a replay")
+    cmd = replays.add_parser("status", parents=[common], allow_abbrev=False, help="progress of a replay")
     cmd.add_argument("name")
     _wait_options(cmd)
-    cmd = replays.add_parser("cancel", parents=[common], help="cancel a running replay")
+    cmd = replays.add_parser("cancel", parents=[common], allow_abbrev=False, help="cancel a running replay")
     cmd.add_argument("name")
-    replays.add_parser("list", parents=[common], help="replays of the entry bus's archive")
+    replays.add_parser("list", parents=[common], allow_abbrev=False, help="replays of the entry bus's archive")
 
     cmd = commands.add_parser(
         "reauthorize",
         parents=[common],
+        allow_abbrev=False,
         help="UpdateConnection with the credential read from stdin (never from arguments)",
     )
     cmd.add_argument("connection", help="connection name, or tenant/destination with --outputs")
@@ -229,7 +231,7 @@ def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) 
     queue_url = outputs.require_queue_url()
     rule_arns = set(args.rule_arn) | {outputs.destination(label).rule_arn for label in args.destination}
     selection = dlq.RedriveFilter(frozenset(rule_arns), frozenset(args.tenant), frozenset(args.error_code))
-    bus = args.bus or outputs.bus_name
+    bus = args.target_bus or outputs.bus_name
     # functions.events logs retries as JSON lines on stdout; keep stdout for the report.
     with contextlib.redirect_stdout(sys.stderr):
         report = dlq.redrive(

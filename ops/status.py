@@ -187,16 +187,22 @@ def _dead_letter_queue(sqs: Any, outputs: StackOutputs, report: StatusReport) ->
 
 
 def _alarms(cloudwatch: Any, report: StatusReport, rules: set[tuple[str, str]], queue_name: str | None) -> None:
-    """Alarms in ALARM whose dimensions point at this stack's rules or dead-letter queue."""
+    """Alarms in ALARM that watch this stack: the DLQ depth alarm (``QueueName``), the per-bus
+    Metrics Insights alarms (``WHERE EventBusName = '<bus>'``) and per-rule alarms if any."""
+    buses = {bus for bus, _ in rules} | {report.bus_name}
+    bus_clauses = tuple(f"EventBusName = '{bus}'" for bus in buses)
     for alarm in pages(cloudwatch.describe_alarms, "MetricAlarms", StateValue="ALARM"):
         dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-        ours = (dimensions.get("EventBusName", "default"), dimensions.get("RuleName")) in rules or (
-            queue_name is not None and dimensions.get("QueueName") == queue_name
+        expressions = " ".join(str(q.get("Expression", "")) for q in alarm.get("Metrics", []))
+        ours = (
+            (dimensions.get("EventBusName", "default"), dimensions.get("RuleName")) in rules
+            or (queue_name is not None and dimensions.get("QueueName") == queue_name)
+            or any(clause in expressions for clause in bus_clauses)
         )
         if ours:
-            report.add(
-                Finding("alarm", alarm["AlarmName"], "ALARM", "warning", "", str(alarm.get("AlarmDescription", "")))
-            )
+            reason = str(alarm.get("StateReason", ""))
+            detail = str(alarm.get("AlarmDescription", "")) + (f" [{reason}]" if reason else "")
+            report.add(Finding("alarm", alarm["AlarmName"], "ALARM", "warning", "", detail))
 
 
 def _rule_state(events: Any, bus: str, rule: str) -> str:
