@@ -319,8 +319,9 @@ _MISSING = object()
 class _Reader:
     """Walks the raw configuration, collecting problems instead of stopping at the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, local: bool = False) -> None:
         self.problems: list[ConfigProblem] = []
+        self.local = local
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message))
@@ -443,7 +444,7 @@ class _Reader:
         value = self.get(raw, key, path, str, required=required)
         if value is None:
             return None
-        problem = https_url_problem(value)
+        problem = https_url_problem(value, allow_loopback_http=self.local)
         if problem:
             self.problem(f"{path}.{key}", problem)
             return None
@@ -504,7 +505,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> StackC
     destination URLs may be plain ``http://`` on loopback there, and only there.
     Raises :class:`StackConfigError` listing every problem.
     """
-    reader = _Reader()
+    reader = _Reader(local=local)
     root = NAMESPACE
     allowed = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail")
     for key in raw:
@@ -590,7 +591,7 @@ def _destination(reader: _Reader, value: Any, path: str, *, local: bool) -> Dest
     name = reader.name(raw, "name", path)
     url = reader.get(raw, "url", path, str, required=True)
     if url is not None:
-        problem = https_url_problem(url, allow_loopback_http=local)
+        problem = https_url_problem(url, allow_loopback_http=reader.local)
         if problem:
             reader.problem(f"{path}.url", problem)
             url = None

@@ -130,6 +130,15 @@ class ProviderPlan:
     shard_count: int
     delivery_rule_pattern: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of this stack's connection and API destination names (IAM wildcards use it)."""
+        return resource_key(self.entry_bus_name, max_length=24) + "-"
+
+    def connection_name(self, destination: ApiDestinationPlan) -> str:
+        """Physical name of a destination's connection and API destination (at most 57 characters)."""
+        return f"{self.name_prefix}{destination.key}"
+
     def bus(self, index: int) -> BusPlan:
         return next(b for b in self.buses if b.index == index)
 

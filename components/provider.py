@@ -34,7 +34,7 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import Secret
-from components.plan import ApiDestinationPlan, ConnectionAuth, ProviderPlan, resource_key
+from components.plan import ApiDestinationPlan, ConnectionAuth, ProviderPlan
 
 # Per bus: (metric, logical-name key, what a breach means).
 BUS_ALARMS = (
@@ -84,7 +84,7 @@ class WebhookProvider(pulumi.ComponentResource):
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self._account = identity.account_id
         self._region = region.region
-        self._prefix = resource_key(plan.entry_bus_name, max_length=24) + "-"
+        self._prefix = plan.name_prefix
 
         self.buses = self._buses(plan)
         self.entry_bus = self.buses[0]
@@ -152,7 +152,7 @@ class WebhookProvider(pulumi.ComponentResource):
     def _api_destination(
         self, destination: ApiDestinationPlan
     ) -> tuple[aws.cloudwatch.EventConnection, aws.cloudwatch.EventApiDestination]:
-        physical = f"{self._prefix}{destination.key}"
+        physical = self._args.plan.connection_name(destination)
         connection = aws.cloudwatch.EventConnection(
             f"{self._name}-{destination.key}-conn",
             name=physical,

@@ -1,0 +1,123 @@
+"""The outgoing side in the sandbox, created from the same plan as ``WebhookProvider``.
+
+Buses (entry and shards), the archive, the dead-letter queue, every connection and API destination
+(same names as deployed, so ``python -m ops status --endpoint-url`` works here too), every rule with
+its pattern and state, routing rules to shard buses. Each destination rule targets an SQS queue that
+:class:`sandbox.api_destinations.ApiDestinationWorker` delivers from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.config import Secret
+from components.plan import ApiDestinationPlan, ProviderPlan
+from sandbox.api_destinations import ApiDestinationWorker
+
+
+@dataclass
+class LocalProvider:
+    plan: ProviderPlan
+    events: Any
+    sqs: Any
+    time_scale: float
+    bus_arns: dict[int, str] = field(default_factory=dict)
+    dead_letter_queue_url: str = ""
+    archive_arn: str = ""
+    workers: dict[str, ApiDestinationWorker] = field(default_factory=dict)
+    rule_names: dict[str, str] = field(default_factory=dict)
+
+    def create(self) -> None:
+        for bus in self.plan.buses:
+            self.bus_arns[bus.index] = self.events.create_event_bus(Name=bus.name)["EventBusArn"]
+        self.archive_arn = self.events.create_archive(
+            ArchiveName=f"{self.plan.entry_bus_name}-archive"[:48], EventSourceArn=self.bus_arns[0], RetentionDays=7
+        )["ArchiveArn"]
+        self.dead_letter_queue_url = self.sqs.create_queue(
+            QueueName=f"{self.plan.entry_bus_name}-dlq"[:80], Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+        )["QueueUrl"]
+        for routing in self.plan.routing_rules:
+            name = f"hookstack-{routing.key}"
+            self.events.put_rule(Name=name, EventBusName=self.plan.entry_bus_name, EventPattern=routing.event_pattern_json, State="ENABLED")
+            self.events.put_targets(
+                Rule=name, EventBusName=self.plan.entry_bus_name, Targets=[{"Id": "shard-bus", "Arn": self.bus_arns[routing.shard]}]
+            )
+        for destination in self.plan.destinations:
+            self._destination(destination)
+
+    def _destination(self, destination: ApiDestinationPlan) -> None:
+        bus = self.plan.bus(destination.bus_index).name
+        name = self.plan.connection_name(destination)
+        connection_arn = self.events.create_connection(
+            Name=name, AuthorizationType=destination.auth.authorization_type, AuthParameters=_auth_parameters(destination)
+        )["ConnectionArn"]
+        api_destination_arn = self.events.create_api_destination(
+            Name=name,
+            ConnectionArn=connection_arn,
+            InvocationEndpoint=destination.url,
+            HttpMethod=destination.method,
+            InvocationRateLimitPerSecond=destination.rate_limit_per_second,
+        )["ApiDestinationArn"]
+        rule = f"hookstack-{destination.key}-rule"
+        rule_arn = self.events.put_rule(
+            Name=rule,
+            EventBusName=bus,
+            EventPattern=destination.event_pattern_json,
+            State="ENABLED" if destination.enabled else "DISABLED",
+        )["RuleArn"]
+        queue_url = self.sqs.create_queue(QueueName=f"apidest-{destination.key}"[:80])["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # The real pattern engine decides what matches; the queue stands in for the API destination.
+        self.events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": destination.target_id, "Arn": queue_arn}])
+        self.rule_names[destination.key] = rule
+        self.workers[destination.key] = ApiDestinationWorker(
+            destination,
+            sqs=self.sqs,
+            queue_url=queue_url,
+            dead_letter_queue_url=self.dead_letter_queue_url,
+            rule_arn=rule_arn,
+            target_arn=api_destination_arn,
+            time_scale=self.time_scale,
+        )
+
+    def start(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+    @property
+    def bus_names(self) -> list[str]:
+        return [bus.name for bus in self.plan.buses]
+
+
+def _auth_parameters(destination: ApiDestinationPlan) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        return value.reveal() if isinstance(value, Secret) else value
+
+    auth = destination.auth
+    params = auth.parameters
+    result: dict[str, Any]
+    if auth.authorization_type == "API_KEY":
+        result = {"ApiKeyAuthParameters": {"ApiKeyName": params["key"], "ApiKeyValue": plain(params["value"])}}
+    elif auth.authorization_type == "BASIC":
+        result = {"BasicAuthParameters": {"Username": params["username"], "Password": plain(params["password"])}}
+    else:
+        result = {
+            "OAuthParameters": {
+                "ClientParameters": {"ClientID": params["client_id"], "ClientSecret": plain(params["client_secret"])},
+                "AuthorizationEndpoint": params["authorization_endpoint"],
+                "HttpMethod": params["http_method"],
+                "OAuthHttpParameters": {
+                    "BodyParameters": [{"Key": k, "Value": v, "IsValueSecret": False} for k, v in params["body_parameters"]]
+                },
+            }
+        }
+    if auth.headers:
+        result["InvocationHttpParameters"] = {
+            "HeaderParameters": [{"Key": k, "Value": v, "IsValueSecret": False} for k, v in auth.headers]
+        }
+    return result

@@ -1,0 +1,132 @@
+"""Emulate a Lambda event source mapping: poll an SQS queue, call the handler with SQS batches.
+
+As AWS does: a batch of at most ``batch_size`` records in Lambda's SQS event shape; with
+``ReportBatchItemFailures`` only the records named in ``batchItemFailures`` stay in the queue (a
+handler exception leaves the whole batch); FIFO queues deliver one group in order and moto holds a
+group back while one of its messages is in flight. A failed record becomes visible again after
+the queue's visibility timeout, scaled by the sandbox's time factor so local retries take seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.lambda_http import LambdaContext
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:
+    """An SQS message as Lambda (and EventBridge Pipes) hand it to a function."""
+    attributes = dict(message.get("Attributes") or {})
+    message_attributes = {}
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        message_attributes[name] = {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value.get("DataType", "String"),
+        }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class QueueWorker:
+    """One poller thread per mapping; stops when :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler,
+        *,
+        name: str,
+        batch_size: int = 10,
+        time_scale: float = 1.0,
+        failure_visibility_seconds: float = 30.0,
+        on_batch: Callable[[list[dict[str, Any]], dict[str, Any] | None, float], None] | None = None,
+        wrap: Callable[[list[dict[str, Any]]], Any] | None = None,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.handler = handler
+        self.name = name
+        self.batch_size = batch_size
+        self.time_scale = time_scale
+        self.failure_visibility_seconds = failure_visibility_seconds
+        self.on_batch = on_batch
+        # Lambda gets {"Records": [...]}; a Pipe enrichment gets the bare list.
+        self.wrap = wrap or (lambda records: {"Records": records})
+        self.batches = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sqs-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=self.batch_size,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:  # noqa: BLE001 - the emulator keeps polling like AWS would
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            if messages:
+                self.process(messages)
+
+    def process(self, messages: list[dict[str, Any]]) -> None:
+        records = [sqs_record(m, self.queue_arn) for m in messages]
+        started = time.perf_counter()
+        response: Any = None
+        failed: set[str]
+        try:
+            response = self.handler(self.wrap(records), LambdaContext(self.name))
+            failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])} if isinstance(response, dict) else set()
+        except Exception:  # noqa: BLE001 - a handler error returns the whole batch to the queue
+            traceback.print_exc()
+            self.errors += 1
+            failed = {r["messageId"] for r in records}
+        self.batches += 1
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+        visibility = max(0, int(self.failure_visibility_seconds * self.time_scale))
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=visibility
+                )
+        if self.on_batch is not None:
+            self.on_batch(records, response if isinstance(response, dict) else None, time.perf_counter() - started)
