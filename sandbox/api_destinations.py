@@ -128,7 +128,7 @@ class ApiDestinationWorker:
                 messages = self.sqs.receive_message(
                     QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=43_200
                 ).get("Messages", [])
-            except Exception:  # noqa: BLE001
+            except Exception:
                 if self._stop.is_set():
                     return
                 time.sleep(0.2)

@@ -86,7 +86,7 @@ def client(service: str, endpoint: str) -> Any:
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
+        aws_secret_access_key="sandbox",  # noqa: S106 - moto accepts any credentials
     )
 
 

@@ -82,9 +82,9 @@ def build_event(
         "headers": merged,
         "requestContext": {
             "accountId": "123456789012",
-            "apiId": domain.split(".")[0],
+            "apiId": domain.split(".", maxsplit=1)[0],
             "domainName": domain,
-            "domainPrefix": domain.split(".")[0],
+            "domainPrefix": domain.split(".", maxsplit=1)[0],
             "http": {
                 "method": method,
                 "path": parts.path or "/",
@@ -162,7 +162,7 @@ class LambdaHttpServer:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _handle(self) -> None:
@@ -193,7 +193,7 @@ class LambdaHttpServer:
                 try:
                     result = outer.handler(event, LambdaContext(outer.function_name, outer.timeout_seconds))
                     status, headers, data = response_parts(result)
-                except Exception:  # noqa: BLE001 - an unhandled error is a 502 from a function URL
+                except Exception:
                     traceback.print_exc()
                     status, headers, data = 502, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
                 if outer.on_invoke is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,10 +28,10 @@ OAUTH_CLIENT_ID = "sandbox"
 
 
 class Receiver:
-    def __init__(self, oauth_client_secret: str = "sandbox-oauth-secret") -> None:
+    def __init__(self, oauth_client_secret: str | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.tokens: list[dict[str, Any]] = []
-        self.oauth_client_secret = oauth_client_secret
+        self.oauth_client_secret = oauth_client_secret or secrets.token_urlsafe(24)
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -83,7 +84,7 @@ class Receiver:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:

@@ -94,7 +94,7 @@ class QueueWorker:
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
-            except Exception:  # noqa: BLE001 - the emulator keeps polling like AWS would
+            except Exception:
                 if self._stop.is_set():
                     return
                 time.sleep(0.2)
@@ -110,7 +110,7 @@ class QueueWorker:
         try:
             response = self.handler(self.wrap(records), LambdaContext(self.name))
             failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])} if isinstance(response, dict) else set()
-        except Exception:  # noqa: BLE001 - a handler error returns the whole batch to the queue
+        except Exception:
             traceback.print_exc()
             self.errors += 1
             failed = {r["messageId"] for r in records}
