@@ -1,0 +1,122 @@
+"""Fan-out: one bus event in, one delivery task per subscribed endpoint out.
+
+Handler ``functions.delivery.fanout.handler`` consumes the events queue, which the delivery rule
+on the entry bus fills with every event that has a ``detail.tenantId`` (SQS batch events; answers
+``batchItemFailures``). For each event it
+
+1. reads the tenant's endpoints (cached per process for ``DELIVERY_ENDPOINT_CACHE_SECONDS``),
+2. keeps those subscribed to the event type (``eventTypes`` empty = every type),
+3. stores the message once: the exact Standard Webhooks body, so a resend is byte-identical,
+4. records a failed, replayable delivery for subscribed endpoints that are disabled,
+5. sends one task ``{"tenantId", "eventId", "endpointId", "eventType", "run": 1}`` per enabled endpoint to the
+   tasks queue, where each is delivered and retried on its own (no head-of-line blocking).
+
+A redelivered event sends its tasks again; the worker's claim on the delivery drops the duplicates.
+An event that breaks the contract (no ``eventId``...) is reported as failed, so it ends in the
+events dead-letter queue after the queue's receive limit, never silently dropped.
+
+Environment: ``DELIVERY_TABLE_NAME``, ``DELIVERY_TASKS_QUEUE_URL``, ``DELIVERY_HISTORY_TTL_DAYS``,
+``DELIVERY_ENDPOINT_CACHE_SECONDS`` (see :mod:`functions.delivery.settings`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from functions import logs
+from functions.delivery import clients, settings, signing, store, tasks
+
+_cache: dict[str, tuple[float, list[store.Endpoint]]] = {}
+_cache_lock = threading.Lock()
+
+
+class ContractError(ValueError):
+    """The bus event does not follow hookstack's event contract (functions/events.py)."""
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            fan_out(json.loads(record["body"]))
+        except ContractError as error:
+            logs.error("event breaks the contract; left for the dead-letter queue", messageId=record.get("messageId"), problem=str(error))
+            failures.append({"itemIdentifier": record["messageId"]})
+        except Exception as error:
+            logs.error("fan-out failed; will be retried", messageId=record.get("messageId"), error=repr(error)[:300])
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, Any]]:
+    """The message to deliver from an EventBridge event (as a rule puts it on SQS)."""
+    if not isinstance(event, Mapping):
+        raise ContractError("the SQS body is not an EventBridge event object")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise ContractError("detail must be a JSON object")
+    tenant_id, event_id, event_type = detail.get("tenantId"), detail.get("eventId"), event.get("detail-type")
+    if not isinstance(tenant_id, str) or not tenant_id:
+        raise ContractError("detail.tenantId must be a non-empty string")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 256:
+        raise ContractError("detail.eventId must be a string of 1-256 characters")
+    if not isinstance(event_type, str) or not event_type:
+        raise ContractError("detail-type must be a non-empty string")
+    event_time = event.get("time")
+    if not isinstance(event_time, str) or not event_time:
+        event_time = store.iso(time.time())
+    body = signing.payload(event_type, event_time, detail).decode("utf-8")
+    message = store.Message(
+        tenant_id=tenant_id, event_id=event_id, event_type=event_type, event_time=event_time, body=body,
+        received_at=store.iso(time.time()),
+    )
+    return message, detail
+
+
+def endpoints_of(tenant_id: str, now: float | None = None) -> list[store.Endpoint]:
+    """The tenant's endpoints, from a short per-process cache."""
+    config = settings.get()
+    moment = time.monotonic() if now is None else now
+    with _cache_lock:
+        cached = _cache.get(tenant_id)
+        if cached and cached[0] > moment:
+            return cached[1]
+    endpoints, _ = store.list_endpoints(clients.dynamodb(), config.table_name, tenant_id)
+    with _cache_lock:
+        _cache[tenant_id] = (moment + config.endpoint_cache_seconds, endpoints)
+    return endpoints
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def fan_out(event: Mapping[str, Any]) -> int:
+    """Queue the deliveries of one event; returns how many tasks were sent."""
+    message, _ = parse_event(event)
+    subscribed = [e for e in endpoints_of(message.tenant_id) if e.declared_enabled and e.subscribes_to(message.event_type)]
+    if not subscribed:
+        return 0
+    config = settings.get()
+    dynamodb = clients.dynamodb()
+    now = time.time()
+    expires = store.ttl(now, config.history_ttl_days)
+    store.put_message(dynamodb, config.table_name, message, expires)
+    enabled = [e for e in subscribed if e.enabled]
+    for endpoint in subscribed:
+        if not endpoint.enabled:
+            store.record_skipped_delivery(
+                dynamodb, config.table_name, endpoint, message, f"endpoint disabled ({endpoint.disabled_reason})", now, expires
+            )
+    queued = [tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1) for e in enabled]
+    tasks.send(queued)
+    logs.info(
+        "event fanned out", tenantId=message.tenant_id, eventId=message.event_id, eventType=message.event_type,
+        tasks=len(queued), skipped=len(subscribed) - len(enabled),
+    )
+    return len(queued)

@@ -1,0 +1,68 @@
+"""The subscription API's routes: one table for the handler's router and the HTTP API's routes.
+
+The component declares one API Gateway route per entry (``route_key`` = ``"<METHOD> <path>"``, IAM
+authorization), and :func:`match` routes a request by method and raw path, so the local sandbox
+can serve the handler over plain HTTP with the same paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    action: str
+    """Name of the function in :mod:`functions.delivery.api` that serves the route."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        return re.compile(f"^{regex}/?$")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/tenants/{tenantId}/endpoints", "create_endpoint"),
+    Route("GET", "/tenants/{tenantId}/endpoints", "list_endpoints"),
+    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}", "get_endpoint"),
+    Route("PATCH", "/tenants/{tenantId}/endpoints/{endpointId}", "update_endpoint"),
+    Route("DELETE", "/tenants/{tenantId}/endpoints/{endpointId}", "delete_endpoint"),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/rotate-secret", "rotate_secret"),
+    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/attempts", "list_endpoint_attempts"),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/replay", "replay_failed"),
+    Route("GET", "/tenants/{tenantId}/attempts", "list_attempts"),
+    Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message"),
+    Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message"),
+)
+
+
+class NoRoute(LookupError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    """The route for ``method`` and ``path`` and its decoded path parameters.
+
+    Raises :class:`NoRoute` with status 404 (no such path) or 405 (path exists, method does not).
+    """
+    methods = []
+    for route in ROUTES:
+        found = route.pattern.match(path)
+        if not found:
+            continue
+        if route.method == method.upper():
+            return route, {name: unquote(value) for name, value in found.groupdict().items()}
+        methods.append(route.method)
+    if methods:
+        raise NoRoute(f"{method.upper()} is not allowed here; use {', '.join(sorted(set(methods)))}", 405)
+    raise NoRoute(f"no route for {path}", 404)

@@ -1,0 +1,109 @@
+"""The delivery table: one DynamoDB table, its keys and indexes (shared by the code and the component).
+
+Items (``pk`` / ``sk``):
+
+=====================  ==============================  ===========================================
+item                   pk                              sk
+=====================  ==============================  ===========================================
+endpoint definition    ``T#<tenant>``                  ``EP#<endpointId>``
+endpoint state         ``T#<tenant>``                  ``ST#<endpointId>`` (disable, failures)
+endpoint secrets       ``T#<tenant>``                  ``SK#<endpointId>`` (never returned by reads
+                                                       of endpoints: a separate item)
+message                ``M#<tenant>#<eventId>``        ``MSG`` (the exact body sent, TTL)
+delivery               ``M#<tenant>#<eventId>``        ``D#<endpointId>`` (status, history, TTL)
+attempt                ``A#<tenant>``                  ``<time>#<attemptId>`` (TTL)
+=====================  ==============================  ===========================================
+
+Indexes (sparse: only items carrying the attributes are in them):
+
+- ``byEndpoint`` (``gsi1pk`` = ``A#<tenant>#<endpointId>``, ``gsi1sk`` = ``<time>#<attemptId>``):
+  an endpoint's attempts, newest first. Projects everything.
+- ``failed`` (``gsi2pk`` = ``F#<tenant>#<endpointId>``, ``gsi2sk`` = ``<failedAt>#<eventId>``):
+  deliveries that ended failed, for "replay every failed message since". Keys only.
+
+Endpoint definitions declared in the stack config are written by Pulumi (``aws.dynamodb.TableItem``);
+their state lives in the separate ``ST#`` item so a ``pulumi up`` never resets a disable or a failure
+count, and the worker never touches an item Pulumi owns.
+
+The TTL attribute (``expiresAt``, epoch seconds) is not a key attribute and so is not declared in
+the table's attribute definitions (declaring it makes an endless diff).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PK, SK = "pk", "sk"
+TTL_ATTRIBUTE = "expiresAt"
+BY_ENDPOINT_INDEX = "byEndpoint"
+FAILED_INDEX = "failed"
+INDEX_KEYS = {BY_ENDPOINT_INDEX: ("gsi1pk", "gsi1sk"), FAILED_INDEX: ("gsi2pk", "gsi2sk")}
+INDEX_PROJECTIONS = {BY_ENDPOINT_INDEX: "ALL", FAILED_INDEX: "KEYS_ONLY"}
+KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+
+ENDPOINT_PREFIX, STATE_PREFIX, SECRET_PREFIX = "EP#", "ST#", "SK#"
+MESSAGE_SK = "MSG"
+DELIVERY_PREFIX = "D#"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+def endpoint_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    return {PK: tenant_pk(tenant_id), SK: f"{ENDPOINT_PREFIX}{endpoint_id}"}
+
+
+def state_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    return {PK: tenant_pk(tenant_id), SK: f"{STATE_PREFIX}{endpoint_id}"}
+
+
+def secret_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    return {PK: tenant_pk(tenant_id), SK: f"{SECRET_PREFIX}{endpoint_id}"}
+
+
+def message_pk(tenant_id: str, event_id: str) -> str:
+    return f"M#{tenant_id}#{event_id}"
+
+
+def message_key(tenant_id: str, event_id: str) -> dict[str, str]:
+    return {PK: message_pk(tenant_id, event_id), SK: MESSAGE_SK}
+
+
+def delivery_key(tenant_id: str, event_id: str, endpoint_id: str) -> dict[str, str]:
+    return {PK: message_pk(tenant_id, event_id), SK: f"{DELIVERY_PREFIX}{endpoint_id}"}
+
+
+def attempts_pk(tenant_id: str) -> str:
+    return f"A#{tenant_id}"
+
+
+def endpoint_attempts_pk(tenant_id: str, endpoint_id: str) -> str:
+    return f"A#{tenant_id}#{endpoint_id}"
+
+
+def failed_pk(tenant_id: str, endpoint_id: str) -> str:
+    return f"F#{tenant_id}#{endpoint_id}"
+
+
+def create_table_request(table_name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments matching the deployed table (tests and the local sandbox use it)."""
+    indexes = []
+    for index, (hash_key, range_key) in INDEX_KEYS.items():
+        indexes.append(
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": INDEX_PROJECTIONS[index]},
+            }
+        )
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in KEY_ATTRIBUTES],
+        "GlobalSecondaryIndexes": indexes,
+    }

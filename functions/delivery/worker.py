@@ -1,0 +1,285 @@
+"""The delivery worker: sends signed requests and retries each delivery on its own schedule.
+
+Handler ``functions.delivery.worker.handler`` consumes the tasks queue (SQS batch events; answers
+``batchItemFailures``). One SQS message is one delivery (event x endpoint) for its whole life:
+
+- the records of a batch are sent in parallel threads, so a slow endpoint costs its own thread only;
+- a retry keeps the message: the worker sets its visibility timeout to the next delay of the schedule
+  (``ChangeMessageVisibility``, up to 12 h) and reports it as a batch item failure, so SQS hands it
+  back when the delay is over; nothing waits in line behind it;
+- the delivery item in DynamoDB is the source of truth: attempt count, status, next attempt time,
+  and a compact history. A task first *claims* the delivery (conditional write): duplicates of the
+  same task and tasks of superseded runs are dropped, a crash resumes where it stopped.
+
+Per attempt: the endpoint, its secrets and the message are read in one ``BatchGetItem``; the URL goes
+through the SSRF guard again (DNS rebinding) and the connection is pinned to the vetted address; the
+request carries ``webhook-id`` (the event id), ``webhook-timestamp`` and ``webhook-signature`` (one
+signature per active secret). Every attempt is recorded (time, status, latency, truncated response,
+error). A 410 disables the endpoint; ``DELIVERY_DISABLE_AFTER_FAILURES`` messages failing in a row
+disable it too. When a delivery fails for good (retries exhausted, fast failure, endpoint disabled,
+receive limit) its record goes to the dead-letter queue with the attempt history *before* the
+history says "failed", so a crash in between can only duplicate, never lose, that record.
+
+Environment: ``DELIVERY_TABLE_NAME``, ``DELIVERY_TASKS_QUEUE_URL``, ``DELIVERY_DEAD_LETTER_QUEUE_URL``,
+``DELIVERY_TIMEOUT_SECONDS``, ``DELIVERY_RETRY_SCHEDULE``, ``DELIVERY_DISABLE_AFTER_FAILURES``,
+``DELIVERY_HISTORY_TTL_DAYS``, ``DELIVERY_ALLOWED_CIDRS``, ``DELIVERY_MAX_RESPONSE_BYTES``,
+``DELIVERY_MAX_RECEIVES``, ``DELIVERY_TIME_SCALE`` (see :mod:`functions.delivery.settings`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from functions import logs
+from functions.delivery import clients, policy, sender, settings, signing, store
+
+MAX_THREADS = 10
+# A dead-letter record stays under the SQS message limit (256 KiB) with room for the history.
+MAX_DEAD_LETTER_PAYLOAD_BYTES = 200_000
+
+
+@dataclass(frozen=True)
+class Task:
+    tenant_id: str
+    event_id: str
+    endpoint_id: str
+    run: int
+    event_type: str
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+
+
+class InvalidTask(ValueError):
+    pass
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    records = list(event.get("Records", []))
+    if not records:
+        return {"batchItemFailures": []}
+    with ThreadPoolExecutor(max_workers=min(len(records), MAX_THREADS)) as pool:
+        keep = list(pool.map(_process_safely, records))
+    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r, k in zip(records, keep, strict=True) if k]}
+
+
+def _process_safely(record: Mapping[str, Any]) -> bool:
+    try:
+        return process(record)
+    except Exception as error:
+        # Left in the queue: it comes back after the visibility timeout and resumes from the claim.
+        logs.error("delivery task failed; will be retried", messageId=record.get("messageId"), error=repr(error)[:300])
+        return True
+
+
+def parse_task(record: Mapping[str, Any]) -> Task:
+    try:
+        body = json.loads(record["body"])
+        task = Task(
+            tenant_id=str(body["tenantId"]),
+            event_id=str(body["eventId"]),
+            endpoint_id=str(body["endpointId"]),
+            run=int(body.get("run", 1)),
+            event_type=str(body.get("eventType") or ""),
+            message_id=str(record["messageId"]),
+            receipt_handle=str(record["receiptHandle"]),
+            receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidTask(f"not a delivery task ({error!r})") from None
+    if task.run < 1:
+        raise InvalidTask("run must be at least 1")
+    return task
+
+
+def process(record: Mapping[str, Any]) -> bool:
+    """Handle one task; returns ``True`` when the message must stay in the queue (a retry is due)."""
+    config = settings.get()
+    dynamodb = clients.dynamodb()
+    table = config.table_name
+    try:
+        task = parse_task(record)
+    except InvalidTask as error:
+        _dead_letter({"reason": "invalid task", "problem": str(error), "body": str(record.get("body", ""))[:10_000]})
+        logs.error("invalid delivery task sent to the dead-letter queue", messageId=record.get("messageId"))
+        return False
+    ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
+    now = time.time()
+    delivery = store.claim_delivery(
+        dynamodb, table, tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id,
+        event_type=task.event_type, run=task.run, task_message_id=task.message_id, now=now,
+        expires_at=store.ttl(now, config.history_ttl_days), takeover_first=task.receive_count <= 1,
+    )
+    if delivery is None:
+        logs.info("duplicate or superseded delivery task dropped", **ids)
+        return False
+    due = delivery.get("nextAttemptAt")
+    if due:
+        wait = store.parse_time(due) - now
+        if wait >= 1:
+            # Back early (a crash before the visibility change): hide until the attempt is due.
+            _hide(task, math.ceil(wait))
+            return True
+    context = store.delivery_context(dynamodb, table, task.tenant_id, task.event_id, task.endpoint_id)
+    if context.endpoint is None:
+        store.finish_without_attempt(
+            dynamodb, table, tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id,
+            run=task.run, task_message_id=task.message_id, status=store.CANCELLED, reason="endpoint deleted", now=now,
+        )
+        logs.info("delivery cancelled: endpoint deleted", **ids)
+        return False
+    reason = None
+    if context.message is None:
+        reason = "message expired (history TTL) before it could be delivered"
+    elif not context.endpoint.enabled:
+        disabled = context.endpoint.disabled_reason or "config"
+        reason = f"endpoint disabled ({disabled})"
+    elif task.receive_count >= config.max_receives:
+        reason = f"gave up after {task.receive_count} receives of the task"
+    if reason is not None:
+        _fail_without_attempt(task, delivery, context, reason, now)
+        return False
+    if context.secrets is None:
+        raise RuntimeError(f"endpoint {task.endpoint_id} of tenant {task.tenant_id} has no signing secret")
+    assert context.message is not None
+    return _attempt(task, delivery, context.endpoint, context.secrets, context.message)
+
+
+def _attempt(
+    task: Task, delivery: Mapping[str, Any], endpoint: store.Endpoint, secrets: store.SigningSecrets, message: store.Message
+) -> bool:
+    config = settings.get()
+    dynamodb = clients.dynamodb()
+    table = config.table_name
+    attempt = int(delivery.get("attempts") or 0) + 1
+    body = message.body.encode("utf-8")
+    started = time.time()
+    headers = signing.delivery_headers(secrets.active(started), message.event_id, int(started), body)
+    response = sender.post(
+        endpoint.url, body, headers, timeout=config.timeout_seconds, allowed=config.allowed_networks,
+        max_response_bytes=config.max_response_bytes,
+    )
+    verdict = policy.classify(response.status, response.error_kind)
+    outcome = verdict.outcome
+    delay = None
+    if outcome == policy.RETRY:
+        retry_after = policy.retry_after_seconds(response.headers.get("retry-after"), time.time())
+        delay = policy.next_delay(attempt, config.retry_schedule, response.status, retry_after)
+        if delay is None:
+            outcome = policy.FAILED
+    now = time.time()
+    final_reason = {
+        policy.FAILED: f"retries exhausted after {attempt} attempts ({verdict.reason})"
+        if verdict.outcome == policy.RETRY else f"failed without retry ({verdict.reason})",
+        policy.GONE: "endpoint gone (HTTP 410); endpoint disabled",
+    }.get(outcome)
+    record = store.AttemptRecord(
+        tenant_id=task.tenant_id, endpoint_id=task.endpoint_id, event_id=message.event_id,
+        event_type=message.event_type, run=task.run, attempt=attempt, at=now, url=endpoint.url,
+        outcome="retrying" if outcome == policy.RETRY else outcome,
+        status_code=response.status, latency_ms=response.latency_ms,
+        response=response.body.decode("utf-8", errors="replace") if response.status is not None else None,
+        response_truncated=response.truncated, error=response.error, next_attempt_in_seconds=delay,
+    )
+    store.put_attempt(dynamodb, table, record, store.ttl(now, config.history_ttl_days))
+    logs.info(
+        "delivery attempt", tenantId=task.tenant_id, eventId=message.event_id, endpointId=task.endpoint_id,
+        run=task.run, attempt=attempt, outcome=record.outcome, statusCode=response.status,
+        latencyMs=response.latency_ms, errorKind=response.error_kind, nextAttemptInSeconds=delay,
+    )
+    if outcome == policy.RETRY:
+        assert delay is not None
+        wait = int(delay * config.time_scale)
+        owned = store.finish_attempt(
+            dynamodb, table, record=record, task_message_id=task.message_id, final_status=None,
+            next_attempt_at=now + wait,
+        )
+        if owned is None:
+            return False
+        _hide(task, wait)
+        return True
+    if outcome == policy.SUCCEEDED:
+        store.finish_attempt(dynamodb, table, record=record, task_message_id=task.message_id, final_status=store.SUCCEEDED)
+        if endpoint.consecutive_failures > 0:
+            store.reset_failures(dynamodb, table, task.tenant_id, task.endpoint_id)
+        return False
+    assert final_reason is not None
+    if outcome == policy.GONE:
+        store.disable_endpoint(dynamodb, table, task.tenant_id, task.endpoint_id, store.DISABLED_GONE, now)
+    history = [*(delivery.get("history") or []), record.summary()]
+    _dead_letter(_dead_letter_record(task, message, final_reason, attempt, history, response.status, response.error, now))
+    store.finish_attempt(
+        dynamodb, table, record=record, task_message_id=task.message_id, final_status=store.FAILED,
+        failed_reason=final_reason,
+    )
+    if outcome == policy.FAILED:
+        failures = store.record_failed_message(dynamodb, table, task.tenant_id, task.endpoint_id, now)
+        if failures >= config.disable_after_failures and store.disable_endpoint(
+            dynamodb, table, task.tenant_id, task.endpoint_id, store.DISABLED_FAILURES, now
+        ):
+            logs.warning("endpoint disabled after consecutive failed messages", tenantId=task.tenant_id, endpointId=task.endpoint_id, failures=failures)
+    else:
+        logs.warning("endpoint disabled: HTTP 410 Gone", tenantId=task.tenant_id, endpointId=task.endpoint_id)
+    return False
+
+
+def _fail_without_attempt(
+    task: Task, delivery: Mapping[str, Any], context: store.DeliveryContext, reason: str, now: float
+) -> None:
+    message = context.message
+    record = _dead_letter_record(
+        task, message, reason, int(delivery.get("attempts") or 0), list(delivery.get("history") or []),
+        delivery.get("lastStatusCode"), delivery.get("lastError"), now,
+    )
+    _dead_letter(record)
+    store.finish_without_attempt(
+        clients.dynamodb(), settings.get().table_name, tenant_id=task.tenant_id, event_id=task.event_id,
+        endpoint_id=task.endpoint_id, run=task.run, task_message_id=task.message_id, status=store.FAILED,
+        reason=reason, now=now,
+    )
+    logs.warning("delivery failed without an attempt", tenantId=task.tenant_id, eventId=task.event_id, endpointId=task.endpoint_id, reason=reason)
+
+
+def _dead_letter_record(
+    task: Task, message: store.Message | None, reason: str, attempts: int, history: list[Any],
+    status: int | None, error: str | None, now: float,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "reason": reason,
+        "tenantId": task.tenant_id,
+        "eventId": task.event_id,
+        "endpointId": task.endpoint_id,
+        "run": task.run,
+        "attempts": attempts,
+        "failedAt": store.iso(now),
+        "lastStatusCode": status,
+        "lastError": error,
+        "history": history[-store.MAX_HISTORY_ENTRIES:],
+    }
+    if message is not None:
+        record["eventType"] = message.event_type
+        if len(message.body.encode("utf-8")) <= MAX_DEAD_LETTER_PAYLOAD_BYTES:
+            record["payload"] = json.loads(message.body)
+        else:
+            record["payloadOmitted"] = "larger than a dead-letter record allows; read it with GET /tenants/{tenantId}/messages/{eventId}"
+    return record
+
+
+def _dead_letter(record: Mapping[str, Any]) -> None:
+    clients.sqs().send_message(
+        QueueUrl=settings.get().dead_letter_queue_url, MessageBody=json.dumps(record, separators=(",", ":"), default=str)
+    )
+
+
+def _hide(task: Task, seconds: int) -> None:
+    clients.sqs().change_message_visibility(
+        QueueUrl=settings.get().tasks_queue_url,
+        ReceiptHandle=task.receipt_handle,
+        VisibilityTimeout=max(0, min(policy.MAX_DELAY_SECONDS, int(seconds))),
+    )

@@ -1,0 +1,135 @@
+"""One attempt against a local receiver: pinned address, no redirects, a hard deadline, truncation.
+
+Only loopback is ever contacted (allowed through ``allowed_cidrs`` as the sandbox does).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from functions.delivery import sender, ssrf
+from tests.functions.delivery.receiver import Receiver, Reply
+from tests.functions.delivery.test_ssrf import FakeResolver
+
+LOOPBACK = ssrf.parse_networks(["127.0.0.0/8"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def test_posts_body_and_headers_to_the_vetted_address_with_the_name_as_host(receiver: Receiver) -> None:
+    resolver = FakeResolver({"hooks.example.test": ["127.0.0.1"]})
+    url = f"http://hooks.example.test:{receiver.port}/hook?x=1"
+
+    response = sender.post(url, b'{"a":1}', {"webhook-id": "evt_1"}, timeout=5, allowed=LOOPBACK, resolver=resolver)
+
+    assert response.status == 200 and response.body == b"ok" and response.address == "127.0.0.1"
+    (request,) = receiver.requests
+    assert request.path == "/hook?x=1"
+    assert request.headers["host"] == f"hooks.example.test:{receiver.port}"
+    assert request.headers["webhook-id"] == "evt_1"
+    assert request.body == b'{"a":1}'
+    assert resolver.calls == ["hooks.example.test"]
+
+
+def test_dns_is_checked_again_on_every_attempt_so_a_rebind_is_refused(receiver: Receiver) -> None:
+    answers = [["127.0.0.1"], ["10.0.0.1"]]
+
+    def rebinding(host: str, port: int, *args: object) -> list[tuple]:
+        return FakeResolver({host: answers.pop(0)})(host, port)
+
+    url = f"http://hooks.example.test:{receiver.port}/hook"
+    first = sender.post(url, b"{}", {}, timeout=5, allowed=LOOPBACK, resolver=rebinding)
+    second = sender.post(url, b"{}", {}, timeout=5, allowed=LOOPBACK, resolver=rebinding)
+
+    assert first.status == 200
+    assert second.status is None and second.error_kind == "blocked" and "10.0.0.1" in (second.error or "")
+    assert len(receiver.requests) == 1
+
+
+def test_redirects_are_returned_not_followed(receiver: Receiver) -> None:
+    receiver.script("/moved", Reply(302, headers={"Location": receiver.url("/elsewhere")}))
+
+    response = sender.post(receiver.url("/moved"), b"{}", {}, timeout=5, allowed=LOOPBACK)
+
+    assert response.status == 302
+    assert response.headers["location"].endswith("/elsewhere")
+    assert [r.path for r in receiver.requests] == ["/moved"]
+
+
+def test_a_slow_endpoint_times_out_at_the_deadline(receiver: Receiver) -> None:
+    receiver.script("/slow", Reply(200, delay=3))
+    started = time.monotonic()
+
+    response = sender.post(receiver.url("/slow"), b"{}", {}, timeout=0.5, allowed=LOOPBACK)
+
+    assert response.status is None and response.error_kind == "timeout"
+    assert time.monotonic() - started < 2
+
+
+def test_a_receiver_that_trickles_bytes_cannot_outlast_the_deadline() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                if stop.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.1)  # each byte well within a per-read timeout, the whole far beyond it
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        response = sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, timeout=0.6, allowed=LOOPBACK)
+    finally:
+        stop.set()
+        listener.close()
+    assert response.error_kind == "timeout"
+    assert time.monotonic() - started < 1.5
+
+
+def test_the_response_body_is_truncated_to_the_limit(receiver: Receiver) -> None:
+    receiver.script("/big", Reply(500, body=b"x" * 10_000))
+
+    response = sender.post(receiver.url("/big"), b"{}", {}, timeout=5, allowed=LOOPBACK, max_response_bytes=100)
+
+    assert response.status == 500 and response.body == b"x" * 100 and response.truncated
+
+
+def test_a_refused_address_is_never_connected_to() -> None:
+    resolver = FakeResolver({"hooks.example.test": ["10.0.0.1"]})
+
+    response = sender.post("https://hooks.example.test/", b"{}", {}, timeout=5, resolver=resolver)
+
+    assert response.error_kind == "blocked" and response.address is None
+
+
+def test_a_closed_port_is_a_connection_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    response = sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, timeout=2, allowed=LOOPBACK)
+    assert response.error_kind == "connection"
+
+
+def test_an_unresolvable_host_is_a_dns_error_that_is_retried() -> None:
+    response = sender.post("https://nowhere.example.test/", b"{}", {}, timeout=2, resolver=FakeResolver({}))
+    assert response.error_kind == "dns"
