@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cmd = commands.add_parser(
-        "status", parents=[common], allow_abbrev=False, help="state of connections, API destinations, rules, archive, DLQ, alarms"
+        "status",
+        parents=[common],
+        allow_abbrev=False,
+        help="state of connections, API destinations, rules, archive, DLQ, alarms",
     )
     cmd.add_argument(
         "--strict",
@@ -46,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     cmd = commands.add_parser(
-        "redrive", parents=[common], allow_abbrev=False, help="re-publish dead-lettered events to the bus (dry run unless --execute)"
+        "redrive",
+        parents=[common],
+        allow_abbrev=False,
+        help="re-publish dead-lettered events to the bus (dry run unless --execute)",
     )
     cmd.add_argument("--execute", action="store_true", help="publish and delete; without it nothing is sent or deleted")
     _selection_options(cmd)
@@ -192,11 +198,12 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def _emit(args: argparse.Namespace, data: Any, text: str, *, json_lines: bool = False) -> None:
+    """Print ``text``, or ``data`` as JSON (one line per record when several follow: ``--wait``)."""
     if args.output == "json":
-        print(json.dumps(data, indent=2, default=_json_default))
+        print(json.dumps(data, indent=None if json_lines else 2, default=_json_default), flush=json_lines)
     else:
-        print(text)
+        print(text, flush=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -353,6 +360,7 @@ def _replay_start(args: argparse.Namespace, events: Any, outputs: StackOutputs) 
         args,
         {"request": request, "response": _plain(response), "notes": notes},
         f"replay {name} {response.get('State')}; follow it with: python -m ops replay status {name} --wait",
+        json_lines=args.wait,
     )
     if args.wait:
         return _replay_show(args, events, name)
@@ -369,7 +377,8 @@ def _replay_show(args: argparse.Namespace, events: Any, name: str) -> int:
             f"{described.get('EventEndTime')}"
         )
         reason = described.get("StateReason")
-        _emit(args, {**_plain(described), "progress": share}, line + (f" ({reason})" if reason else ""))
+        text = line + (f" ({reason})" if reason else "")
+        _emit(args, {**_plain(described), "progress": share}, text, json_lines=args.wait)
 
     if args.wait:
         described = replay.wait_for(events, name, interval=args.interval, timeout=args.timeout, on_update=show)

@@ -229,14 +229,19 @@ def redrive(
     seen: set[str] = set()
     try:
         while max_messages is None or report.selected < max_messages:
-            messages = sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=SQS_BATCH,
-                WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=visibility_timeout,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["SentTimestamp"],
-            ).get("Messages", [])
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=SQS_BATCH,
+                    WaitTimeSeconds=wait_seconds,
+                    VisibilityTimeout=visibility_timeout,
+                    MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["SentTimestamp"],
+                ).get("Messages", [])
+            except (BotoCoreError, ClientError) as error:
+                # E.g. OverLimit (120,000 messages in flight): report what was done so far.
+                report.aborted = f"ReceiveMessage failed: {error}"
+                break
             fresh = [m for m in messages if m["MessageId"] not in seen]
             for message in messages:
                 if message["MessageId"] in seen and message["MessageId"] in held:

@@ -169,6 +169,9 @@ def _archive(events: Any, outputs: StackOutputs, report: StatusReport) -> None:
 def _dead_letter_queue(sqs: Any, outputs: StackOutputs, report: StatusReport) -> str | None:
     url = outputs.dead_letter_queue_url
     if not url:
+        report.add(
+            Finding("dead-letter-queue", "?", "UNKNOWN", "warning", "", "pass --outputs or --dlq-url to check it")
+        )
         return None
     name = url.rstrip("/").rsplit("/", 1)[-1]
     try:

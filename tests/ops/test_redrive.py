@@ -57,9 +57,29 @@ class BrokenEvents:
         return getattr(self.inner, name)
 
 
-def clients_with(events: Any) -> Clients:
+class SqsOverLimitAfterOneBatch:
+    """The moto SQS client, except that the second ReceiveMessage fails (120,000 in flight)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.receives = 0
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.receives += 1
+        if self.receives > 1:
+            raise ClientError({"Error": {"Code": "OverLimit", "Message": "too many in flight"}}, "ReceiveMessage")
+        return self.inner.receive_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def clients_with(events: Any = None, sqs: Any = None) -> Clients:
     clients = Clients(region="us-east-1", session=session())
-    clients.events = events  # type: ignore[misc]  # cached_property slot
+    if events is not None:
+        clients.events = events  # type: ignore[misc]  # cached_property slot
+    if sqs is not None:
+        clients.sqs = sqs  # type: ignore[misc]
     return clients
 
 
@@ -155,6 +175,20 @@ def test_a_refused_putevents_call_deletes_nothing_and_stops(stack: MotoStack) ->
     assert result.code == 2
     assert "AccessDeniedException" in result.json()["aborted"]
     assert stack.dlq_depth() == (3, 0)
+
+
+def test_a_failing_receive_stops_the_run_and_still_reports_what_was_done(stack: MotoStack) -> None:
+    for _ in range(12):
+        stack.dead_letter("1/crm")
+    sqs = SqsOverLimitAfterOneBatch(stack.sqs)
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(sqs=sqs))
+
+    assert result.code == 2
+    report = result.json()
+    assert "OverLimit" in report["aborted"]
+    assert report["deleted"] == len(stack.captured()) == 12 - sum(stack.dlq_depth())
+    assert report["deleted"] > 0
 
 
 def test_transient_entry_failures_are_retried_before_the_message_is_deleted(stack: MotoStack) -> None:

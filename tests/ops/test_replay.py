@@ -8,6 +8,7 @@ not); the cancel test only checks that the call is made for the named replay.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +133,19 @@ def test_status_reports_progress_and_a_failed_replay_exits_nonzero(
 
     stack.backend().replays["r1"].state = ReplayState.FAILED
     assert stack.run("replay", "status", "r1").code == 1
+
+
+def test_start_and_wait_prints_json_lines(stack: MotoStack, window: tuple[datetime, datetime]) -> None:
+    start, end = window
+
+    result = stack.run(
+        "replay", "start", "--from", iso(start), "--to", iso(end), "--name", "w", "--wait", "--output", "json"
+    )
+
+    assert result.code == 0, result.err
+    started, finished = (json.loads(line) for line in result.out.splitlines())
+    assert started["request"]["ReplayName"] == "w"
+    assert (finished["State"], finished["progress"]) == ("COMPLETED", 1.0)
 
 
 def test_cancel_and_list(stack: MotoStack, window: tuple[datetime, datetime]) -> None:

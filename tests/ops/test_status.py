@@ -87,6 +87,7 @@ def test_without_outputs_every_prefixed_connection_is_judged(stack: MotoStack) -
 
     assert result.code == 1
     assert "FAILED_CONNECTIVITY" in result.out
+    assert "pass --outputs or --dlq-url to check it" in result.out  # the DLQ is not silently skipped
 
 
 def test_messages_in_the_dlq_warn_and_fail_only_with_strict(stack: MotoStack) -> None:
