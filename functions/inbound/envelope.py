@@ -1,0 +1,386 @@
+"""What an accepted inbound webhook becomes on the FIFO queue: pure functions, no AWS.
+
+The ingest function turns a verified request into one FIFO message, the *envelope*::
+
+    {
+      "v": 1,
+      "source": "github",                      # configured source name
+      "kind": "github",                        # signature scheme / provider
+      "deliveryId": "72d3162e-...",            # the provider's id (or sha256:<body hash>)
+      "eventId": "in_5f0c...",                 # stable id derived from source + deliveryId
+      "eventType": "push",                     # becomes the EventBridge detail-type
+      "receivedAt": "2026-01-01T00:00:00.000Z",
+      "contentType": "application/json",
+      "headers": {"x-github-event": "push"},   # selected, non-secret headers only
+      "body": {"encoding": "text", "data": "{...}"}                         # inline, or
+      "claimCheck": {"bucket": "...", "key": "...", "size": 1, "sha256": "..."}  # a pointer
+    }
+
+Small bodies travel inline (an S3 PUT costs $5 per million, SQS carries 256 KiB); bodies above the
+configured threshold, or whose envelope would not fit in an SQS message, are stored in S3 and only
+the pointer travels (claim-check).
+
+The FIFO ``MessageGroupId`` comes from the source's ``orderingKey`` (a dotted path into the payload,
+prefixed with the source name so two sources never share a group; the source name alone when the
+key is absent), the ``MessageDeduplicationId`` from the delivery id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+ENVELOPE_VERSION = 1
+# SQS (and EventBridge) accept 256 KiB per message; some accounts now accept 1 MiB, 256 KiB is safe.
+MAX_MESSAGE_BYTES = 256 * 1024
+# EventBridge detail-type: 1-128 characters.
+MAX_EVENT_TYPE_CHARS = 128
+DEFAULT_EVENT_TYPE = "webhook"
+# FIFO MessageGroupId / MessageDeduplicationId: 1-128 of a-z A-Z 0-9 and ASCII punctuation.
+_FIFO_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+# A provider delivery id kept readable in the dedupe table when it is short printable ASCII.
+_READABLE_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+# Where each kind puts its delivery id (header names lower-case) and event type.
+DELIVERY_ID_HEADERS: Mapping[str, tuple[str, ...]] = {
+    "github": ("x-github-delivery",),
+    "twilio": ("i-twilio-idempotency-token",),
+    "shopify": ("x-shopify-webhook-id",),
+    "standard": ("webhook-id", "svix-id"),
+    "stripe": (),
+    "slack": (),
+}
+DELIVERY_ID_PATHS: Mapping[str, tuple[str, ...]] = {"stripe": ("id",), "slack": ("event_id",)}
+EVENT_TYPE_HEADERS: Mapping[str, tuple[str, ...]] = {"github": ("x-github-event",), "shopify": ("x-shopify-topic",)}
+EVENT_TYPE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "stripe": ("type",),
+    "standard": ("type",),
+    "slack": ("event.type", "type", "command"),
+}
+# Headers kept with the event: useful to consumers, never a signature or a credential.
+KEPT_HEADERS = frozenset(
+    {
+        "content-type",
+        "user-agent",
+        "x-github-event",
+        "x-github-delivery",
+        "x-github-hook-id",
+        "x-github-hook-installation-target-id",
+        "x-github-hook-installation-target-type",
+        "x-shopify-topic",
+        "x-shopify-shop-domain",
+        "x-shopify-api-version",
+        "x-shopify-webhook-id",
+        "x-shopify-event-id",
+        "x-shopify-triggered-at",
+        "x-slack-retry-num",
+        "x-slack-retry-reason",
+        "i-twilio-idempotency-token",
+        "webhook-id",
+        "webhook-timestamp",
+        "svix-id",
+        "svix-timestamp",
+    }
+)
+JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+class MalformedPayload(ValueError):
+    """The body does not match what its content type declares (a 400 for the provider)."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A body as consumers see it: parsed JSON, form fields, text or base64."""
+
+    value: Any
+    encoding: str
+    """``json`` | ``form`` | ``text`` | ``base64``."""
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "key": self.key, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    source: str
+    kind: str
+    delivery_id: str
+    event_type: str
+    received_at: str
+    content_type: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+    """The raw body when it travels inline."""
+    claim_check: ClaimCheck | None = None
+
+    @property
+    def event_id(self) -> str:
+        return event_id(self.source, self.delivery_id)
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "v": ENVELOPE_VERSION,
+            "source": self.source,
+            "kind": self.kind,
+            "deliveryId": self.delivery_id,
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "receivedAt": self.received_at,
+            "contentType": self.content_type,
+            "headers": dict(self.headers),
+        }
+        if self.claim_check is not None:
+            document["claimCheck"] = self.claim_check.to_json()
+        else:
+            document["body"] = encode_body(self.body or b"")
+        return document
+
+    def serialize(self) -> str:
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Identities
+# --------------------------------------------------------------------------------------------
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def delivery_digest(source: str, delivery_id: str) -> str:
+    """sha256 hex of the source and delivery id: FIFO deduplication id and S3 key."""
+    return hashlib.sha256(f"{source}\n{delivery_id}".encode()).hexdigest()
+
+
+def event_id(source: str, delivery_id: str) -> str:
+    """The ``eventId`` consumers deduplicate on: the same for every retry of one delivery."""
+    return f"in_{delivery_digest(source, delivery_id)[:32]}"
+
+
+def dedupe_key(source: str, delivery_id: str) -> str:
+    """The dedupe table key: readable when the provider's id is short printable ASCII."""
+    if _READABLE_ID_RE.match(delivery_id):
+        return f"{source}#{delivery_id}"
+    return f"{source}#sha256:{hashlib.sha256(delivery_id.encode()).hexdigest()}"
+
+
+def delivery_id(kind: str, headers: Mapping[str, str], payload: Payload, body: bytes) -> str:
+    """The provider's delivery id, or ``sha256:<body hash>`` when it sends none."""
+    for name in DELIVERY_ID_HEADERS.get(kind, ()):
+        value = headers.get(name, "").strip()
+        if value:
+            return value
+    for path in DELIVERY_ID_PATHS.get(kind, ()):
+        value = lookup(payload.value, path)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return f"sha256:{body_hash(body)}"
+
+
+def event_type(kind: str, headers: Mapping[str, str], payload: Payload, event_type_path: str | None) -> str:
+    """The detail-type: the configured path, else the provider's header or field, else ``webhook``."""
+    candidates: list[Any] = []
+    if event_type_path:
+        candidates.append(lookup(payload.value, event_type_path))
+    candidates.extend(headers.get(name) for name in EVENT_TYPE_HEADERS.get(kind, ()))
+    candidates.extend(lookup(payload.value, path) for path in EVENT_TYPE_PATHS.get(kind, ()))
+    for candidate in candidates:
+        text = _scalar_text(candidate)
+        if text and text.strip():
+            return text.strip()[:MAX_EVENT_TYPE_CHARS]
+    return DEFAULT_EVENT_TYPE
+
+
+def message_group_id(source: str, ordering_key: str | None, payload: Payload) -> str:
+    """FIFO group: ``<source>:<value at ordering_key>``, or ``<source>`` when there is none."""
+    value = _scalar_text(lookup(payload.value, ordering_key)) if ordering_key else None
+    if not value:
+        return source
+    group = f"{source}:{value}"
+    if _FIFO_ID_RE.match(group):
+        return group
+    # Too long or not FIFO-safe: a digest keeps one group per value.
+    return f"{source}:sha256:{hashlib.sha256(value.encode()).hexdigest()[:48]}"
+
+
+def lookup(document: Any, dotted_path: str | None) -> Any:
+    """The value at ``a.b.0.c`` in parsed JSON (list indexes allowed), or ``None``."""
+    if not dotted_path:
+        return None
+    current = document
+    for part in dotted_path.split("."):
+        if isinstance(current, Mapping):
+            current = current.get(part)
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Bodies
+# --------------------------------------------------------------------------------------------
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def parse_payload(body: bytes, content_type: str) -> Payload:
+    """The body as consumers see it.
+
+    JSON when the content type says JSON (malformed JSON raises :class:`MalformedPayload`) or when
+    an undeclared body parses as JSON; url-encoded forms as a field mapping (a form whose only field
+    is ``payload`` holding JSON, as GitHub and Slack send, as that JSON); other UTF-8 as text;
+    anything else as base64.
+    """
+    media = media_type(content_type)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        if JSON_MEDIA_RE.match(media) or media == FORM_MEDIA_TYPE:
+            raise MalformedPayload(f"body is not UTF-8 although content-type is {media}") from None
+        return Payload(base64.b64encode(body).decode("ascii"), "base64")
+    if JSON_MEDIA_RE.match(media):
+        try:
+            return Payload(json.loads(text), "json")
+        except ValueError as error:
+            raise MalformedPayload(f"body is not valid JSON although content-type is {media} ({error})") from None
+    if media == FORM_MEDIA_TYPE:
+        fields = form_fields(text)
+        if set(fields) == {"payload"} and isinstance(fields["payload"], str):
+            try:
+                return Payload(json.loads(fields["payload"]), "json")
+            except ValueError:
+                pass
+        return Payload(fields, "form")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return Payload(json.loads(text), "json")
+        except ValueError:
+            pass
+    return Payload(text, "text")
+
+
+def form_fields(text: str) -> dict[str, str | list[str]]:
+    """Form fields; a repeated name keeps every value, in order."""
+    fields: dict[str, str | list[str]] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        existing = fields.get(name)
+        if existing is None:
+            fields[name] = value
+        elif isinstance(existing, list):
+            existing.append(value)
+        else:
+            fields[name] = [existing, value]
+    return fields
+
+
+def encode_body(body: bytes) -> dict[str, str]:
+    """An inline body: UTF-8 text as is, anything else base64."""
+    try:
+        return {"encoding": "text", "data": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"encoding": "base64", "data": base64.b64encode(body).decode("ascii")}
+
+
+def decode_body(document: Mapping[str, Any]) -> bytes:
+    encoding, data = document.get("encoding"), document.get("data")
+    if not isinstance(data, str):
+        raise ValueError("envelope body.data must be a string")
+    if encoding == "text":
+        return data.encode("utf-8")
+    if encoding == "base64":
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError(f"envelope body.data is not base64 ({error})") from None
+    raise ValueError(f"envelope body.encoding must be text or base64, got {encoding!r}")
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in sorted(headers.items()) if name in KEPT_HEADERS}
+
+
+def now_iso(now: float) -> str:
+    return datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(now * 1000) % 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------------------------
+# Envelopes
+# --------------------------------------------------------------------------------------------
+
+
+def needs_claim_check(envelope: Envelope, threshold_bytes: int) -> bool:
+    """Whether the body must go to S3: above the threshold, or too big for one SQS message."""
+    body = envelope.body or b""
+    if len(body) > threshold_bytes:
+        return True
+    return len(envelope.serialize().encode("utf-8")) > MAX_MESSAGE_BYTES
+
+
+def parse_envelope(text: str) -> Envelope:
+    """An envelope from a FIFO message body; raises ``ValueError`` naming what is wrong."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"message body is not JSON ({error})") from None
+    if not isinstance(document, Mapping) or document.get("v") != ENVELOPE_VERSION:
+        raise ValueError(f"message body is not a version {ENVELOPE_VERSION} inbound envelope")
+    required = ("source", "kind", "deliveryId", "eventType", "receivedAt")
+    missing = [key for key in required if not isinstance(document.get(key), str) or not document[key]]
+    if missing:
+        raise ValueError(f"envelope lacks {', '.join(missing)}")
+    claim = document.get("claimCheck")
+    body = None
+    pointer = None
+    if isinstance(claim, Mapping):
+        pointer = ClaimCheck(
+            bucket=str(claim["bucket"]), key=str(claim["key"]), size=int(claim["size"]), sha256=str(claim["sha256"])
+        )
+    elif isinstance(document.get("body"), Mapping):
+        body = decode_body(document["body"])
+    else:
+        raise ValueError("envelope has neither body nor claimCheck")
+    headers = document.get("headers") or {}
+    return Envelope(
+        source=document["source"],
+        kind=document["kind"],
+        delivery_id=document["deliveryId"],
+        event_type=document["eventType"],
+        received_at=document["receivedAt"],
+        content_type=str(document.get("contentType") or ""),
+        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {},
+        body=body,
+        claim_check=pointer,
+    )
+

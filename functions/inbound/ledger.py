@@ -1,0 +1,110 @@
+"""The delivery ledger: one DynamoDB item per accepted delivery, so a provider's retry is not enqueued twice.
+
+A delivery is *claimed* with a conditional put (status ``pending``, a lease and a random token)
+before anything is stored, and marked ``enqueued`` only after the FIFO queue accepted the message.
+So:
+
+- a retry of an ``enqueued`` delivery is a duplicate (200, nothing enqueued);
+- a retry that arrives while another request holds an unexpired ``pending`` lease is told to come
+  back later (409), because that other request may still fail;
+- if storing or enqueueing fails, the claim is released (deleted, conditional on our token), so the
+  provider's next retry is processed, not taken for a duplicate; if even the release fails, the
+  lease expires (it outlives the function's timeout) and the retry re-claims the delivery.
+
+Items expire through DynamoDB TTL on ``expiresAt`` (epoch seconds). TTL deletion lags, so an
+expired item is treated as absent by the claim condition.
+
+Table: partition key ``pk`` (string) only; ``expiresAt`` is the TTL attribute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+PENDING = "pending"
+ENQUEUED = "enqueued"
+
+CLAIMED = "claimed"
+DUPLICATE = "duplicate"
+IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str
+    """``claimed`` (ours to process), ``duplicate`` or ``in_progress``."""
+    token: str = ""
+
+
+class DeliveryLedger:
+    def __init__(self, client: Any, table_name: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+
+    def claim(self, key: str, *, lease_seconds: int, ttl_seconds: int, attributes: dict[str, str]) -> Claim:
+        """Claim ``key``; ``attributes`` (strings) are stored for operators (source, delivery id)."""
+        for _ in range(2):
+            now = int(self._clock())
+            token = secrets.token_hex(16)
+            item: dict[str, Any] = {
+                "pk": {"S": key},
+                "status": {"S": PENDING},
+                "claimToken": {"S": token},
+                "leaseUntil": {"N": str(now + lease_seconds)},
+                "expiresAt": {"N": str(now + ttl_seconds)},
+            }
+            item.update({name: {"S": value} for name, value in attributes.items()})
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR expiresAt < :now OR (#status = :pending AND leaseUntil < :now)"
+                    ),
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":now": {"N": str(now)}, ":pending": {"S": PENDING}},
+                )
+                return Claim(CLAIMED, token)
+            except self._client.exceptions.ConditionalCheckFailedException:
+                existing = self._client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True)
+                record = existing.get("Item")
+                if record is None:
+                    continue  # released or expired between the two calls: claim again
+                status = record.get("status", {}).get("S")
+                return Claim(DUPLICATE if status == ENQUEUED else IN_PROGRESS)
+        return Claim(IN_PROGRESS)
+
+    def complete(self, key: str, token: str, message_id: str) -> bool:
+        """Mark our claim ``enqueued``; ``False`` if the claim was lost (the message is enqueued anyway)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #status = :enqueued, messageId = :message REMOVE leaseUntil",
+                ConditionExpression="claimToken = :token",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":enqueued": {"S": ENQUEUED},
+                    ":message": {"S": message_id},
+                    ":token": {"S": token},
+                },
+            )
+            return True
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def release(self, key: str, token: str) -> None:
+        """Give the delivery back so the provider's retry is processed (only if still ours)."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                ConditionExpression="claimToken = :token",
+                ExpressionAttributeValues={":token": {"S": token}},
+            )

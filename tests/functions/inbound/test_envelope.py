@@ -1,0 +1,194 @@
+"""Envelope, identities, ordering groups and the Pipe target mapping (pure, no AWS)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from functions.inbound import envelope as env
+from functions.inbound import target
+from functions.inbound.envelope import ClaimCheck, Envelope, MalformedPayload, Payload, parse_payload
+
+FIFO_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def make(body: bytes | None = b'{"a":1}', **changes: object) -> Envelope:
+    fields: dict[str, object] = {
+        "source": "github",
+        "kind": "github",
+        "delivery_id": "d-1",
+        "event_type": "push",
+        "received_at": "2026-01-01T00:00:00.000Z",
+        "content_type": "application/json",
+        "headers": {"x-github-event": "push"},
+        "body": body,
+    }
+    fields.update(changes)
+    return Envelope(**fields)  # type: ignore[arg-type]
+
+
+# --- payload parsing -----------------------------------------------------------------------------
+
+
+def test_payload_parsing_by_content_type() -> None:
+    assert parse_payload(b'{"a": 1}', "application/json; charset=utf-8") == Payload({"a": 1}, "json")
+    assert parse_payload(b'{"a": 1}', "application/vnd.api+json") == Payload({"a": 1}, "json")
+    assert parse_payload(b'[1]', "") == Payload([1], "json")
+    assert parse_payload(b"a=1&b=&a=2", "application/x-www-form-urlencoded") == Payload({"a": ["1", "2"], "b": ""}, "form")
+    # GitHub and Slack may wrap JSON in a single `payload` form field.
+    assert parse_payload(b"payload=%7B%22action%22%3A%22opened%22%7D", "application/x-www-form-urlencoded") == Payload(
+        {"action": "opened"}, "json"
+    )
+    assert parse_payload(b"hello", "text/plain") == Payload("hello", "text")
+    assert parse_payload(b"{not json", "text/plain") == Payload("{not json", "text")
+    assert parse_payload(b"\xff\x00", "application/octet-stream") == Payload("/wA=", "base64")
+
+
+def test_body_that_contradicts_its_content_type_is_malformed() -> None:
+    with pytest.raises(MalformedPayload, match="not valid JSON although content-type is application/json"):
+        parse_payload(b"{oops", "application/json")
+    with pytest.raises(MalformedPayload, match="not UTF-8"):
+        parse_payload(b"\xff", "application/json")
+
+
+# --- identities ------------------------------------------------------------------------------------
+
+
+def test_delivery_id_comes_from_each_providers_header_or_field() -> None:
+    json_payload = Payload({"id": "evt_1", "event_id": "Ev1"}, "json")
+    assert env.delivery_id("github", {"x-github-delivery": "g-1"}, json_payload, b"") == "g-1"
+    assert env.delivery_id("twilio", {"i-twilio-idempotency-token": "t-1"}, json_payload, b"") == "t-1"
+    assert env.delivery_id("shopify", {"x-shopify-webhook-id": "s-1"}, json_payload, b"") == "s-1"
+    assert env.delivery_id("standard", {"webhook-id": "msg_1"}, json_payload, b"") == "msg_1"
+    assert env.delivery_id("standard", {"svix-id": "msg_2"}, json_payload, b"") == "msg_2"
+    assert env.delivery_id("stripe", {}, json_payload, b"") == "evt_1"
+    assert env.delivery_id("slack", {}, json_payload, b"") == "Ev1"
+
+
+def test_delivery_id_falls_back_to_a_body_hash() -> None:
+    body = b"From=%2B1&Body=hi"
+    first = env.delivery_id("twilio", {}, Payload({}, "form"), body)
+    assert first == env.delivery_id("twilio", {}, Payload({}, "form"), body)
+    assert first.startswith("sha256:") and first != env.delivery_id("twilio", {}, Payload({}, "form"), body + b"!")
+
+
+def test_identities_are_stable_per_delivery_and_fit_aws_limits() -> None:
+    assert env.event_id("github", "d-1") == env.event_id("github", "d-1")
+    assert env.event_id("github", "d-1") != env.event_id("stripe", "d-1")
+    digest = env.delivery_digest("github", "d-1")
+    assert FIFO_ID.match(digest) and len(digest) == 64
+    assert env.dedupe_key("github", "72d3162e-cc78") == "github#72d3162e-cc78"
+    long_key = env.dedupe_key("github", "x" * 5000)
+    assert long_key.startswith("github#sha256:") and len(long_key) < 100
+    assert env.dedupe_key("github", "with space").startswith("github#sha256:")
+
+
+def test_event_type_prefers_configured_path_then_provider_header_or_field() -> None:
+    payload = Payload({"type": "invoice.paid", "event": {"type": "app_mention"}, "MessageStatus": "sent"}, "json")
+    assert env.event_type("stripe", {}, payload, None) == "invoice.paid"
+    assert env.event_type("slack", {}, payload, None) == "app_mention"
+    assert env.event_type("github", {"x-github-event": "pull_request"}, payload, None) == "pull_request"
+    assert env.event_type("shopify", {"x-shopify-topic": "orders/create"}, payload, None) == "orders/create"
+    assert env.event_type("twilio", {}, payload, "MessageStatus") == "sent"
+    assert env.event_type("twilio", {}, payload, None) == "webhook"
+    assert env.event_type("stripe", {}, Payload({"type": "x" * 300}, "json"), None) == "x" * 128
+
+
+def test_message_group_follows_the_ordering_key_and_falls_back_to_the_source() -> None:
+    payload = Payload({"repository": {"id": 1296269}, "data": {"object": {"customer": "cus_9"}}, "flag": True}, "json")
+    assert env.message_group_id("github", "repository.id", payload) == "github:1296269"
+    assert env.message_group_id("stripe", "data.object.customer", payload) == "stripe:cus_9"
+    assert env.message_group_id("stripe", "data.object.missing", payload) == "stripe"
+    assert env.message_group_id("stripe", None, payload) == "stripe"
+    assert env.message_group_id("stripe", "data", payload) == "stripe"  # objects are not group keys
+    assert env.message_group_id("x", "flag", payload) == "x:true"
+    odd = Payload({"k": "ünïcode and spaces " * 20}, "json")
+    group = env.message_group_id("src", "k", odd)
+    assert FIFO_ID.match(group) and group.startswith("src:sha256:")
+    assert group == env.message_group_id("src", "k", odd)
+
+
+def test_lookup_walks_objects_and_list_indexes() -> None:
+    document = {"a": [{"b": "x"}, {"b": "y"}]}
+    assert env.lookup(document, "a.1.b") == "y"
+    assert env.lookup(document, "a.5.b") is None
+    assert env.lookup(document, "a.b") is None
+    assert env.lookup("text", "a") is None
+
+
+# --- envelopes -------------------------------------------------------------------------------------
+
+
+def test_envelope_round_trips_text_binary_and_claim_check() -> None:
+    for body in (b'{"a":"\xc3\xa9"}', b"\xff\xfe\x00binary"):
+        parsed = env.parse_envelope(make(body).serialize())
+        assert parsed.body == body and parsed.claim_check is None
+        assert parsed.event_id == make(body).event_id
+    pointer = ClaimCheck(bucket="b", key="payloads/github/abc", size=10, sha256="0" * 64)
+    parsed = env.parse_envelope(make(None, claim_check=pointer).serialize())
+    assert parsed.claim_check == pointer and parsed.body is None
+
+
+def test_foreign_messages_are_rejected_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        env.parse_envelope("nope")
+    with pytest.raises(ValueError, match="not a version 1 inbound envelope"):
+        env.parse_envelope('{"hello": 1}')
+    with pytest.raises(ValueError, match="lacks deliveryId"):
+        env.parse_envelope(json.dumps({"v": 1, "source": "s", "kind": "github", "eventType": "e", "receivedAt": "t",
+                                       "body": {"encoding": "text", "data": ""}}))
+
+
+def test_claim_check_above_threshold_or_when_the_message_would_not_fit() -> None:
+    assert not env.needs_claim_check(make(b"x" * 100), 100)
+    assert env.needs_claim_check(make(b"x" * 101), 100)
+    assert env.needs_claim_check(make(b"x"), 0)
+    # Below the threshold but JSON escaping makes the message exceed 256 KiB: claim-check anyway.
+    escaped = b"\x01" * 200_000  # each control character becomes \u0001 (6 bytes)
+    assert env.needs_claim_check(make(escaped), 240_000)
+
+
+# --- the Pipe target mapping ------------------------------------------------------------------------
+
+
+def test_target_item_carries_source_detail_type_time_and_parsed_payload() -> None:
+    item = target.target_item(make(), b'{"a":1}', target.MAX_BUS_ENTRY_BYTES)
+    assert item["source"] == "hookstack.github"
+    assert item["detailType"] == "push"
+    assert item["time"] == "2026-01-01T00:00:00.000Z"
+    assert item["detail"]["payload"] == {"a": 1} and item["detail"]["payloadEncoding"] == "json"
+    assert item["detail"]["eventId"] == make().event_id
+    assert "tenantId" not in item["detail"]  # inbound events never fan out to tenant destinations
+    entry = target.bus_entry(item, "bus-1")
+    assert entry == {
+        "EventBusName": "bus-1",
+        "Source": "hookstack.github",
+        "DetailType": "push",
+        "Time": "2026-01-01T00:00:00.000Z",
+        "Detail": json.dumps(item["detail"], separators=(",", ":"), ensure_ascii=False),
+    }
+
+
+def test_payload_too_big_for_an_event_travels_as_the_pointer() -> None:
+    pointer = ClaimCheck(bucket="b", key="k", size=300_000, sha256="0" * 64)
+    envelope = make(None, claim_check=pointer)
+    big = json.dumps({"blob": "x" * 300_000}).encode()
+    item = target.target_item(envelope, big, target.MAX_BUS_ENTRY_BYTES)
+    assert "payload" not in item["detail"] and item["detail"]["payloadRef"]["key"] == "k"
+    assert target.item_size(item) < target.MAX_BUS_ENTRY_BYTES
+    small = target.target_item(envelope, b'{"a":1}', target.MAX_BUS_ENTRY_BYTES)
+    assert small["detail"]["payload"] == {"a": 1} and "payloadRef" not in small["detail"]
+
+
+def test_inline_payload_that_cannot_fit_is_an_error_not_a_silent_drop() -> None:
+    with pytest.raises(ValueError, match="exceeds 1000 bytes"):
+        target.target_item(make(b"x" * 2000, content_type="text/plain"), b"x" * 2000, 1000)
+
+
+def test_pipe_target_paths_point_at_the_item_fields() -> None:
+    item = target.target_item(make(), b"{}", target.MAX_BUS_ENTRY_BYTES)
+    for path in (target.PIPE_SOURCE_PATH, target.PIPE_DETAIL_TYPE_PATH, target.PIPE_TIME_PATH):
+        assert path.startswith("$.") and path[2:] in item
+    assert target.PIPE_BUS_INPUT_TEMPLATE == "<$.detail>"

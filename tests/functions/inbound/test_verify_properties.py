@@ -1,0 +1,177 @@
+"""Property-based: thousands of mutated signed requests, none accepted.
+
+Each example signs a random body with a provider's official library, checks that the untouched
+request verifies (so a rejection below is due to the mutation), then applies one mutation that
+changes what the provider signed: a body byte, a signature character, the signed timestamp, the
+message id, the secret, the URL or query (Twilio), or a form parameter (Twilio; form bodies are
+compared as parsed params, so byte-level edits that keep the same params are not mutations).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import urlencode
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from functions.inbound.verify import SignedRequest, VerificationError, verify
+from tests.functions.inbound import signers
+from tests.functions.inbound.signers import NOW, TWILIO_URL
+
+EXAMPLES = 800
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+secrets = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=40)
+bodies = st.binary(min_size=1, max_size=300).map(base64.b64encode)  # signers need text bodies
+SIGNATURE_HEADERS = {
+    "github": "x-hub-signature-256",
+    "stripe": "stripe-signature",
+    "slack": "x-slack-signature",
+    "shopify": "x-shopify-hmac-sha256",
+    "standard": "webhook-signature",
+    "twilio": "x-twilio-signature",
+}
+Signer = Callable[[bytes, str], SignedRequest]
+SIGNERS: dict[str, Signer] = {
+    "github": signers.github,
+    "stripe": signers.stripe_request,
+    "slack": signers.slack,
+    "shopify": signers.shopify,
+    "standard": signers.standard,
+}
+
+
+def rejected(kind: str, request: SignedRequest, secret: str) -> bool:
+    try:
+        verify(kind, request, [secret], public_url=TWILIO_URL, now=NOW)
+    except VerificationError:
+        return True
+    return False
+
+
+def flip_byte(data: bytes, index: int, bit: int) -> bytes:
+    position = index % len(data)
+    return data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1:]
+
+
+def change_char(text: str, index: int, replacement: str) -> str:
+    position = index % len(text)
+    if text[position].lower() == replacement.lower():
+        replacement = "#"  # hex is case-insensitive: a case change is the same signature
+    return text[:position] + replacement + text[position + 1:]
+
+
+def standard_secret(seed: str) -> str:
+    return signers.whsec(seed.encode())
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(sorted(SIGNERS)),
+    body=bodies,
+    seed=secrets,
+    mutation=st.sampled_from(["body", "signature", "secret", "timestamp", "message_id", "header"]),
+    index=st.integers(min_value=0, max_value=10_000),
+    bit=st.integers(min_value=0, max_value=7),
+    char=st.sampled_from(list("0aZ+/=,x ")),
+    shift=st.integers(min_value=1, max_value=100_000),
+)
+def test_mutated_hmac_requests_are_never_accepted(kind, body, seed, mutation, index, bit, char, shift) -> None:  # type: ignore[no-untyped-def]
+    secret = standard_secret(seed) if kind == "standard" else seed
+    request = SIGNERS[kind](body, secret)
+    assert not rejected(kind, request, secret)
+
+    headers = dict(request.headers)
+    if mutation == "body":
+        mutated = replace(request, body=flip_byte(body, index, bit))
+    elif mutation == "signature":
+        name = SIGNATURE_HEADERS[kind]
+        headers[name] = change_char(headers[name], index, char)
+        mutated = replace(request, headers=headers)
+    elif mutation == "secret":
+        other = standard_secret(seed + "x") if kind == "standard" else seed + "x"
+        assert not rejected(kind, request, secret)
+        assert rejected(kind, request, other)
+        return
+    elif mutation == "timestamp" and kind in ("stripe", "slack", "standard"):
+        if kind == "stripe":
+            headers["stripe-signature"] = headers["stripe-signature"].replace(f"t={NOW}", f"t={NOW + shift}")
+        elif kind == "slack":
+            headers["x-slack-request-timestamp"] = str(NOW - shift)
+        else:
+            headers["webhook-timestamp"] = str(NOW + shift)
+        mutated = replace(request, headers=headers)
+    elif mutation == "message_id" and kind == "standard":
+        headers["webhook-id"] = headers["webhook-id"] + char.strip() + "1"
+        mutated = replace(request, headers=headers)
+    else:
+        # Drop the signature header entirely.
+        headers.pop(SIGNATURE_HEADERS[kind])
+        mutated = replace(request, headers=headers)
+    assert rejected(kind, mutated, secret)
+
+
+param_names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh0123456789", min_size=1, max_size=12)
+param_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=30)
+params_lists = st.lists(st.tuples(param_names, param_values), min_size=1, max_size=8)
+
+
+@SETTINGS
+@given(
+    params=params_lists,
+    token=secrets,
+    query=st.sampled_from(["", "tenant=7", "a=1&b=%20x"]),
+    mutation=st.sampled_from(["add", "change_value", "remove", "url", "query", "token", "signature"]),
+    extra=st.tuples(param_names, param_values),
+    index=st.integers(min_value=0, max_value=10_000),
+    char=st.sampled_from(list("0aZ+/=")),
+)
+def test_mutated_twilio_form_requests_are_never_accepted(params, token, query, mutation, extra, index, char) -> None:  # type: ignore[no-untyped-def]
+    request = signers.twilio_form(params, token, query=query)
+    assert not rejected("twilio", request, token)
+    names = {name for name, _ in params}
+    if mutation == "add":
+        name, value = extra
+        # Twilio signs each distinct value once, so re-adding an existing (name, value) is no change.
+        if (name, value) in params:
+            value += "!"
+        mutated = replace(request, body=urlencode([*params, (name, value)]).encode())
+    elif mutation == "change_value":
+        position = index % len(params)
+        name, value = params[position]
+        changed = list(params)
+        changed[position] = (name, value + "x")
+        if sorted(set(changed)) == sorted(set(params)):  # the old value is still present elsewhere
+            changed = [(n, v) for n, v in changed if n != name] + [(name, "only-" + value)]
+        mutated = replace(request, body=urlencode(changed).encode())
+    elif mutation == "remove":
+        name = sorted(names)[index % len(names)]
+        mutated = replace(request, body=urlencode([(n, v) for n, v in params if n != name]).encode())
+    elif mutation == "url":
+        try:
+            verify("twilio", request, [token], public_url=TWILIO_URL + "x", now=NOW)
+        except VerificationError:
+            return
+        raise AssertionError("a different public URL was accepted")
+    elif mutation == "query":
+        mutated = replace(request, query=(query + "&z=1") if query else "z=1")
+    elif mutation == "token":
+        assert rejected("twilio", request, token + "x")
+        return
+    else:
+        headers = dict(request.headers)
+        headers["x-twilio-signature"] = change_char(headers["x-twilio-signature"], index, char)
+        mutated = replace(request, headers=headers)
+    assert rejected("twilio", mutated, token)
+
+
+@settings(max_examples=400, deadline=None)
+@given(document=st.dictionaries(param_names, param_values, min_size=1, max_size=5), token=secrets,
+       index=st.integers(min_value=0, max_value=10_000), bit=st.integers(min_value=0, max_value=7))
+def test_mutated_twilio_json_bodies_are_never_accepted(document, token, index, bit) -> None:  # type: ignore[no-untyped-def]
+    request = signers.twilio_json(document, token)
+    assert not rejected("twilio", request, token)
+    assert rejected("twilio", replace(request, body=flip_byte(request.body, index, bit)), token)
