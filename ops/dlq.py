@@ -12,7 +12,8 @@ Safety rules, in order of importance:
 - A dry run (the default) publishes nothing and deletes nothing.
 - Messages that are not a hookstack event (not JSON, no ``detail.eventId``, ...) are kept and
   reported; so is every message that was received but not selected.
-- Events keep their ``detail`` byte for byte (``eventId`` included) so receivers deduplicate.
+- Events keep their ``source``, ``detail-type`` and ``detail`` (the same JSON value, ``eventId``
+  included) so receivers deduplicate.
 
 Messages are held invisible while a run lasts (so one run never sees a message twice) and made
 visible again at the end when they stay in the queue.
