@@ -36,6 +36,7 @@ provider = WebhookProvider(
 pulumi.export("busName", provider.bus_name)
 pulumi.export("busArn", provider.bus_arn)
 pulumi.export("deadLetterQueueUrl", provider.dead_letter_queue_url)
+pulumi.export("archiveArn", provider.archive.arn)
 pulumi.export("destinations", provider.destinations)
 pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards})
 
