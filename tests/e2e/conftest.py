@@ -1,0 +1,124 @@
+"""Drive the sandbox like a user: a stack file, `python -m sandbox up`, and the state file it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sandbox.receiver import Receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(oauth_client_secret="e2e-oauth-secret")
+    server.start()
+    yield server
+    server.stop()
+
+
+def stack_file(receiver_url: str) -> dict[str, Any]:
+    """A stack file in the Pulumi.<stack>.yaml schema, destinations on the test's receiver."""
+    return {
+        "config": {
+            "aws:region": "us-east-1",
+            "hookstack:tenants": [
+                {
+                    "id": "1",
+                    "destinations": [
+                        {
+                            "name": "crm",
+                            "url": f"{receiver_url}/t1/crm",
+                            "eventTypes": ["widget.created"],
+                            "auth": {"type": "apiKey", "header": "x-api-key", "value": {"secure": "v1:not-decryptable-here"}},
+                            "transform": {
+                                "paths": {"name": "$.detail.widgetName", "id": "$.detail.eventId"},
+                                "template": '{"text": "Widget <name> created", "eventId": "<id>"}',
+                            },
+                        },
+                        {"name": "audit", "url": f"{receiver_url}/t1/audit", "auth": {"type": "signed"}},
+                    ],
+                },
+                {
+                    "id": "2",
+                    "destinations": [
+                        {"name": "erp", "url": f"{receiver_url}/t2/erp", "auth": {"type": "basic", "username": "hookstack", "password": "plain-local-password"}},
+                        {
+                            "name": "analytics",
+                            "url": f"{receiver_url}/flaky/1/t2/analytics",
+                            "auth": {
+                                "type": "oauth",
+                                "authorizationEndpoint": f"{receiver_url}/oauth/token",
+                                "clientId": "sandbox",
+                                "clientSecret": "e2e-oauth-secret",
+                            },
+                        },
+                    ],
+                },
+                {
+                    "id": "3",
+                    "destinations": [
+                        {"name": "broken", "url": f"{receiver_url}/status/500/t3", "auth": {"type": "none"}, "retry": {"maxAttempts": 2, "maxEventAgeSeconds": 600}},
+                        {"name": "rejects", "url": f"{receiver_url}/status/400/t3", "auth": {"type": "none"}},
+                    ],
+                },
+            ],
+            "hookstack:consumer": {
+                "claimCheckThresholdBytes": 10000,
+                "sources": [
+                    {"name": "github", "kind": "github", "secret": {"secure": "v1:x"}, "orderingKey": "repository.id"},
+                    {"name": "stripe", "kind": "stripe", "secret": "whsec_e2e_stripe", "orderingKey": "data.object.customer"},
+                    {"name": "twilio", "kind": "twilio", "secret": "e2e-twilio-token"},
+                    {"name": "std", "kind": "standard", "secret": {"secure": "v1:x"}},
+                ],
+            },
+            "hookstack:aurora": {"enabled": True},
+        }
+    }
+
+
+@pytest.fixture(scope="session")
+def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    directory = tmp_path_factory.mktemp("sandbox")
+    config = directory / "Pulumi.e2e.yaml"
+    config.write_text(yaml.safe_dump(stack_file(receiver.url), sort_keys=False))
+    state_file = directory / "state.json"
+    log = (directory / "sandbox.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "up", "--config", str(config), "--state-file", str(state_file), "--time-scale", "0.01"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 90
+    while not state_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.flush()
+            process.kill()
+            pytest.fail(f"sandbox did not start:\n{(directory / 'sandbox.log').read_text()[-4000:]}")
+        time.sleep(0.2)
+    state = json.loads(state_file.read_text())
+    try:
+        yield state
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("sandbox did not stop on SIGTERM within 30 s")
+        log.close()
+        assert process.returncode == 0, (directory / "sandbox.log").read_text()[-4000:]
+        assert not state_file.exists(), "the state file must be removed on shutdown"
