@@ -184,8 +184,15 @@ def _strip_leading_comments(text: str) -> str:
             newline = stripped.find("\n")
             text = "" if newline < 0 else stripped[newline + 1 :]
         elif stripped.startswith("/*"):
-            end = stripped.find("*/")
-            text = "" if end < 0 else stripped[end + 2 :]
+            nesting, j = 1, 2
+            while nesting and j < len(stripped):
+                if stripped.startswith("/*", j):
+                    nesting, j = nesting + 1, j + 2
+                elif stripped.startswith("*/", j):
+                    nesting, j = nesting - 1, j + 2
+                else:
+                    j += 1
+            text = stripped[j:]
         else:
             return stripped
 
@@ -225,7 +232,7 @@ def apply_migrations(
     skipped: list[str] = []
     for migration in migrations:
         with database.transaction():
-            database.query(f"SELECT true AS locked FROM pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+            database.query("SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY})
             recorded = database.query(
                 "SELECT checksum FROM hookstack.schema_migrations WHERE version = :version",
                 {"version": migration.version},

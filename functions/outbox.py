@@ -173,14 +173,14 @@ class PsycopgDatabase:
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._connection.cursor() as cursor:
             if parameters:
-                cursor.execute(psycopg_sql(sql), dict(parameters))  # type: ignore[call-overload]
+                cursor.execute(psycopg_sql(sql), dict(parameters))
             else:
-                cursor.execute(sql)  # type: ignore[call-overload]
+                cursor.execute(sql)
             return [dict(row) for row in cursor.fetchall()] if cursor.description else []
 
     def execute(self, sql: str) -> None:
         with self._connection.cursor() as cursor:
-            cursor.execute(sql)  # type: ignore[call-overload]
+            cursor.execute(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[PsycopgDatabase]:

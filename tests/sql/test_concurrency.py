@@ -30,7 +30,7 @@ class CountingEvents:
         self.by_event_id: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         import json
 
         with self._lock:

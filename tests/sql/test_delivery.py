@@ -55,7 +55,7 @@ class FailingEvents:
         self.code = code
         self.calls = 0
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls += 1
         return {
             "FailedEntryCount": len(Entries),

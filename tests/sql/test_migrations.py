@@ -79,7 +79,7 @@ def test_a_new_relay_arn_is_configured_on_the_next_deploy(postgres_dsn):
 
 def test_without_aws_lambda_the_first_migration_fails_clearly_and_records_nothing(postgres_dsn):
     database = PsycopgDatabase(postgres_dsn)
-    with pytest.raises(psycopg.errors.RaiseException, match="aws_lambda.invoke is not available"):
+    with pytest.raises(psycopg.errors.RaiseException, match=r"aws_lambda\.invoke is not available"):
         apply_migrations(database, read_migrations(SQL_DIR))
     assert database.query("SELECT count(*) AS n FROM hookstack.schema_migrations") == [{"n": 0}]
     assert database.query("SELECT to_regclass('public.widget') AS t") == [{"t": None}], "rolled back as a whole"

@@ -1,0 +1,134 @@
+"""The migration function's pure parts: the statement splitter (on every sql/ file), the
+migration files, the invocation input it accepts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from functions import migrate
+from functions.migrate import Migration, read_migrations, split_statements
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+def test_split_keeps_semicolons_inside_quotes_bodies_and_comments():
+    script = """
+    -- leading comment; with a semicolon
+    CREATE TABLE a (x text DEFAULT 'semi;colon', "odd;name" int);
+    /* block; /* nested; */ still comment; */
+    CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+    CREATE FUNCTION g() RETURNS text LANGUAGE sql AS $body$ SELECT 'a;b' $body$;
+    SELECT E'it\\'s; fine', 'it''s; fine';
+    SELECT $1;
+    DO $x$ BEGIN PERFORM 1; END $x$
+    """
+    statements = split_statements(script)
+    assert [s.split()[0] + " " + s.split()[1] for s in statements] == [
+        "CREATE TABLE",
+        "CREATE FUNCTION",
+        "CREATE FUNCTION",
+        "SELECT E'it\\'s;",
+        "SELECT $1",
+        "DO $x$",
+    ]
+    assert statements[0] == "CREATE TABLE a (x text DEFAULT 'semi;colon', \"odd;name\" int)"
+    assert statements[1].endswith("END $$")
+
+
+def test_split_skips_empty_and_comment_only_statements():
+    assert split_statements(";;\n-- nothing\n;/* still nothing */;") == []
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        ("SELECT 'open", "unterminated string starting on line 1"),
+        ("SELECT 1;\nSELECT $$ open", r"unterminated \$\$ body starting on line 2"),
+        ("/* open", "unterminated /\\* comment"),
+        ('SELECT "open', "unterminated quoted identifier"),
+    ],
+)
+def test_split_reports_unterminated_input(script, message):
+    with pytest.raises(ValueError, match=message):
+        split_statements(script)
+
+
+def test_dollar_signs_inside_identifiers_are_not_quotes():
+    assert split_statements("SELECT 1 AS a$b; SELECT 2") == ["SELECT 1 AS a$b", "SELECT 2"]
+
+
+def expected_statement_count(sql: str) -> int:
+    """Top-level statements counted independently: a line ending in ';' outside any $$ body."""
+    count, in_body = 0, False
+    for line in sql.splitlines():
+        stripped = line.split("--", 1)[0].rstrip()
+        in_body ^= stripped.count("$$") % 2 == 1
+        if not in_body and stripped.endswith(";"):
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("path", sorted(SQL_DIR.glob("*.sql")) + sorted((SQL_DIR / "local").glob("*.sql")), ids=lambda p: p.name)
+def test_every_sql_file_splits_into_its_statements(path):
+    sql = path.read_text()
+    statements = split_statements(sql)
+
+    assert len(statements) == expected_statement_count(sql)
+    for statement in statements:
+        assert not statement.endswith(";")
+        assert statement.count("$$") % 2 == 0, statement[:120]
+        assert re.match(r"^(CREATE|DO|SELECT|INSERT|ALTER)\b", statement), statement[:120]
+
+
+def test_read_migrations_orders_by_version_and_ignores_other_files(tmp_path):
+    (tmp_path / "002_second.sql").write_text("SELECT 2")
+    (tmp_path / "001_first.sql").write_text("SELECT 1")
+    (tmp_path / "notes.sql").write_text("SELECT 0")
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "003_double.sql").write_text("SELECT 3")
+
+    assert [(m.version, m.name) for m in read_migrations(tmp_path)] == [("001", "first"), ("002", "second")]
+
+
+def test_read_migrations_refuses_two_files_with_one_version(tmp_path):
+    (tmp_path / "001_a.sql").write_text("SELECT 1")
+    (tmp_path / "001_b.sql").write_text("SELECT 1")
+    with pytest.raises(migrate.MigrationError, match="two migrations have version 001"):
+        read_migrations(tmp_path)
+
+
+def test_the_digest_changes_with_any_file():
+    migrations = read_migrations(SQL_DIR)
+    edited = [*migrations[:-1], Migration(migrations[-1].version, migrations[-1].name, migrations[-1].sql + " ")]
+    assert migrate.migrations_digest(migrations) != migrate.migrations_digest(edited)
+    assert migrate.migrations_digest(migrations) == migrate.migrations_digest(read_migrations(SQL_DIR))
+
+
+def test_parse_event_accepts_what_the_program_sends():
+    migrations = read_migrations(SQL_DIR)
+    event = {
+        "migrations": [m.payload() for m in migrations],
+        "relay": {"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:r", "region": "us-east-1"},
+    }
+    parsed, relay = migrate.parse_event(event)
+    assert parsed == migrations
+    assert relay == event["relay"]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({}, "'migrations' list"),
+        ({"migrations": [{"version": "001"}]}, r"migrations\[0\] must have string version"),
+        ({"migrations": [{"version": "1", "name": "a", "sql": "x", "checksum": Migration("1", "a", "x").checksum}]}, "three digits"),
+        ({"migrations": [{"version": "001", "name": "a", "sql": "SELECT", "checksum": "0" * 64}]}, "does not match its checksum"),
+        ({"migrations": [Migration("002", "b", "x").payload(), Migration("001", "a", "x").payload()]}, "unique and in order"),
+        ({"migrations": [], "relay": {"functionArn": 1}}, "relay must be an object"),
+    ],
+)
+def test_parse_event_rejects_bad_input(event, message):
+    with pytest.raises(ValueError, match=message):
+        migrate.parse_event(event)
