@@ -912,3 +912,37 @@ def unique(values: Iterable[str]) -> list[str]:
         if value not in seen:
             seen.append(value)
     return seen
+
+
+# -- endpoints declared in the stack config (written by Pulumi as TableItems) ---------------------------
+
+
+def config_endpoint_id(name: str) -> str:
+    return f"cfg_{name}"
+
+
+def config_endpoint_item(
+    tenant_id: str, name: str, url: str, event_types: Sequence[str], enabled: bool
+) -> dict[str, Any]:
+    """The definition item of a config-declared signed destination (DynamoDB JSON, as TableItem takes it)."""
+    endpoint_id = config_endpoint_id(name)
+    return to_item(
+        {
+            **schema.endpoint_key(tenant_id, endpoint_id),
+            "tenantId": tenant_id,
+            "endpointId": endpoint_id,
+            "name": name,
+            "url": url,
+            "eventTypes": list(event_types),
+            "description": f"declared in the stack config (tenant {tenant_id}, destination {name})",
+            "enabled": enabled,
+            "managedBy": MANAGED_BY_CONFIG,
+        }
+    )
+
+
+def config_secret_item(tenant_id: str, name: str, secret: str, previous: str | None = None) -> dict[str, Any]:
+    """The secrets item of a config-declared destination; ``previous`` signs too until it is removed."""
+    return to_item(
+        {**schema.secret_key(tenant_id, config_endpoint_id(name)), "current": secret, "previous": previous}
+    )

@@ -1,0 +1,238 @@
+"""The subscription API against moto: endpoint CRUD, validation, secrets, pagination, config endpoints."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from components.config import TENANT_ID_RE
+from functions.delivery import api, schema, settings, signing, store
+from tests.functions.delivery.conftest import TABLE, DeliveryStack, configure
+
+URL = "https://hooks.example.com/webhooks"
+
+
+def test_tenant_id_rule_matches_the_stack_config() -> None:
+    assert api.TENANT_ID_RE.pattern == TENANT_ID_RE.pattern
+
+
+def test_create_returns_the_secret_once_and_reads_never_do(stack: DeliveryStack) -> None:
+    created = stack.create_endpoint("1", URL, eventTypes=["widget.created"], description="CRM")
+
+    assert created["secret"].startswith("whsec_")
+    signing.secret_key(created["secret"])
+    assert created["id"].startswith("ep_") and created["tenantId"] == "1"
+    assert (created["url"], created["eventTypes"], created["description"]) == (URL, ["widget.created"], "CRM")
+    assert created["enabled"] is True and created["managedBy"] == "api"
+
+    status, fetched = stack.api("GET", f"/tenants/1/endpoints/{created['id']}")
+    assert status == 200 and "secret" not in fetched
+    assert fetched == {k: v for k, v in created.items() if k != "secret"}
+    status, listed = stack.api("GET", "/tenants/1/endpoints")
+    assert status == 200 and [e["id"] for e in listed["data"]] == [created["id"]]
+    assert created["secret"] not in str(listed)
+
+
+def test_endpoints_are_per_tenant(stack: DeliveryStack) -> None:
+    created = stack.create_endpoint("1", URL)
+    assert stack.api("GET", f"/tenants/2/endpoints/{created['id']}")[0] == 404
+    assert stack.api("GET", "/tenants/2/endpoints")[1]["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "text"),
+    [
+        ({}, "url", "required"),
+        ({"url": "http://hooks.example.com/"}, "url", "https"),
+        ({"url": "https://10.0.0.1/"}, "url", "private"),
+        ({"url": "https://169.254.169.254/latest"}, "url", "metadata"),
+        ({"url": "https://unknown.example.com/"}, "url", "does not resolve"),
+        ({"url": 5}, "url", "https"),
+        ({"url": URL, "eventTypes": "widget.created"}, "eventTypes", "list"),
+        ({"url": URL, "eventTypes": ["ok", ""]}, "eventTypes[1]", "1-128"),
+        ({"url": URL, "eventTypes": ["a", "a"]}, "eventTypes[1]", "repeats"),
+        ({"url": URL, "description": "x" * 501}, "description", "500"),
+        ({"url": URL, "secret": "whsec_x"}, "secret", "unknown field"),
+    ],
+)
+def test_create_rejects_bad_input_naming_the_field(stack: DeliveryStack, body: dict, field: str, text: str) -> None:
+    status, document = stack.api("POST", "/tenants/1/endpoints", body)
+    assert status == 400
+    assert document["error"]["field"] == field
+    assert text.lower() in document["error"]["message"].lower()
+
+
+def test_malformed_requests_get_clear_errors(stack: DeliveryStack) -> None:
+    assert stack.api("POST", "/tenants/1/endpoints", raw_body="{nope")[1]["error"]["field"] == "body"
+    assert stack.api("POST", "/tenants/1/endpoints", raw_body="[1]")[1]["error"]["message"] == "body must be a JSON object"
+    assert stack.api("GET", "/tenants/bad tenant/endpoints")[1]["error"]["field"] == "tenantId"
+    assert stack.api("GET", "/tenants/1/nothing")[0] == 404
+    status, document = stack.api("PUT", "/tenants/1/endpoints")
+    assert status == 405 and "GET, POST" in document["error"]["message"]
+    assert stack.api("GET", "/tenants/1/endpoints", query={"limit": "0"})[1]["error"]["field"] == "limit"
+    assert stack.api("GET", "/tenants/1/endpoints/ep_nope")[0] == 404
+
+
+def test_base64_encoded_bodies_are_accepted(stack: DeliveryStack) -> None:
+    status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL}, base64_body=True)
+    assert status == 201 and document["url"] == URL
+
+
+def test_update_changes_fields_and_rechecks_the_url(stack: DeliveryStack) -> None:
+    endpoint = stack.create_endpoint("1", URL)
+    path = f"/tenants/1/endpoints/{endpoint['id']}"
+
+    status, updated = stack.api("PATCH", path, {"url": "https://other.example.com/x", "eventTypes": ["a.b"], "description": "new"})
+    assert status == 200
+    assert (updated["url"], updated["eventTypes"], updated["description"]) == ("https://other.example.com/x", ["a.b"], "new")
+    status, document = stack.api("PATCH", path, {"url": "https://192.168.0.1/"})
+    assert status == 400 and document["error"]["field"] == "url"
+    assert stack.api("PATCH", path, {})[1]["error"]["field"] == "body"
+    assert stack.api("PATCH", path, {"enabled": "no"})[1]["error"]["field"] == "enabled"
+
+
+def test_disable_and_enable_are_visible_and_enable_clears_failures(stack: DeliveryStack) -> None:
+    endpoint = stack.create_endpoint("1", URL)
+    path = f"/tenants/1/endpoints/{endpoint['id']}"
+    store.record_failed_message(stack.dynamodb, TABLE, "1", endpoint["id"], time.time())
+
+    disabled = stack.api("PATCH", path, {"enabled": False})[1]
+    assert disabled["enabled"] is False and disabled["disabledReason"] == "manual" and disabled["disabledAt"]
+    assert disabled["consecutiveFailures"] == 1
+    enabled = stack.api("PATCH", path, {"enabled": True})[1]
+    assert enabled["enabled"] is True and enabled["disabledReason"] is None and enabled["consecutiveFailures"] == 0
+
+
+def test_delete_removes_the_endpoint_and_its_secret(stack: DeliveryStack) -> None:
+    endpoint = stack.create_endpoint("1", URL)
+    path = f"/tenants/1/endpoints/{endpoint['id']}"
+
+    assert stack.api("DELETE", path) == (204, None)
+    assert stack.api("GET", path)[0] == 404
+    assert "Item" not in stack.dynamodb.get_item(TableName=TABLE, Key=store.to_item(schema.secret_key("1", endpoint["id"])))
+    assert stack.api("DELETE", path)[0] == 404
+
+
+def test_rotation_returns_a_new_secret_and_keeps_the_old_one_for_the_overlap(stack: DeliveryStack) -> None:
+    endpoint = stack.create_endpoint("1", URL)
+    before = time.time()
+
+    status, rotated = stack.api("POST", f"/tenants/1/endpoints/{endpoint['id']}/rotate-secret")
+
+    assert status == 200 and rotated["secret"] != endpoint["secret"] and rotated["secret"].startswith("whsec_")
+    secrets = store.delivery_context(stack.dynamodb, TABLE, "1", "evt_x", endpoint["id"]).secrets
+    assert secrets is not None
+    assert secrets.active(time.time()) == [rotated["secret"], endpoint["secret"]]
+    assert secrets.previous_expires_at is not None
+    assert 24 * 3600 - 5 <= secrets.previous_expires_at - before <= 24 * 3600 + 5
+    assert secrets.active(before + 24 * 3600 + 10) == [rotated["secret"]]
+    assert rotated["previousSecretValidUntil"] == store.iso(secrets.previous_expires_at)
+
+
+def test_rotation_overlap_is_configurable_and_zero_drops_the_old_secret(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(monkeypatch, ROTATION_OVERLAP_HOURS="0")
+    endpoint = stack.create_endpoint("1", URL)
+
+    rotated = stack.api("POST", f"/tenants/1/endpoints/{endpoint['id']}/rotate-secret")[1]
+
+    secrets = store.delivery_context(stack.dynamodb, TABLE, "1", "evt_x", endpoint["id"]).secrets
+    assert secrets is not None and secrets.active(time.time()) == [rotated["secret"]]
+    assert rotated["previousSecretValidUntil"] is None
+
+
+def test_rotation_accepts_a_chosen_secret_only_if_valid(stack: DeliveryStack) -> None:
+    endpoint = stack.create_endpoint("1", URL)
+    path = f"/tenants/1/endpoints/{endpoint['id']}/rotate-secret"
+    chosen = "whsec_" + base64.b64encode(b"k" * 24).decode()
+
+    assert stack.api("POST", path, {"secret": chosen})[1]["secret"] == chosen
+    status, document = stack.api("POST", path, {"secret": "whsec_short"})
+    assert status == 400 and document["error"]["field"] == "secret" and "whsec_short" not in document["error"]["message"]
+
+
+def test_listing_paginates_without_repeats_and_cursors_stay_in_their_tenant(stack: DeliveryStack) -> None:
+    created = [stack.create_endpoint("1", URL)["id"] for _ in range(5)]
+    stack.create_endpoint("2", URL)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        status, page = stack.api("GET", "/tenants/1/endpoints", query=query)
+        assert status == 200 and len(page["data"]) <= 2
+        seen += [e["id"] for e in page["data"]]
+        pages += 1
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert seen == sorted(created) and pages == 3
+    first = stack.api("GET", "/tenants/1/endpoints", query={"limit": "2"})[1]["nextCursor"]
+    status, document = stack.api("GET", "/tenants/2/endpoints", query={"cursor": first})
+    assert status == 400 and document["error"]["field"] == "cursor"
+    assert stack.api("GET", "/tenants/1/endpoints", query={"cursor": "%%%"})[0] == 400
+
+
+def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_ENDPOINTS_PER_TENANT", 2)
+    stack.create_endpoint("1", URL)
+    stack.create_endpoint("1", URL)
+    status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL})
+    assert status == 409 and document["error"]["code"] == "limit_exceeded"
+
+
+def _seed_config_endpoint(stack: DeliveryStack, *, enabled: bool = True) -> str:
+    secret = signing.generate_secret()
+    stack.dynamodb.put_item(TableName=TABLE, Item=store.config_endpoint_item("1", "audit", URL, ["widget.created"], enabled))
+    stack.dynamodb.put_item(TableName=TABLE, Item=store.config_secret_item("1", "audit", secret))
+    return secret
+
+
+def test_config_declared_endpoints_are_listed_but_only_enabled_can_change(stack: DeliveryStack) -> None:
+    _seed_config_endpoint(stack)
+    path = "/tenants/1/endpoints/cfg_audit"
+
+    status, endpoint = stack.api("GET", path)
+    assert status == 200 and endpoint["managedBy"] == "config" and endpoint["name"] == "audit"
+    for method, suffix, body in (("PATCH", "", {"url": URL}), ("DELETE", "", None), ("POST", "/rotate-secret", None)):
+        status, document = stack.api(method, path + suffix, body)
+        assert status == 409 and document["error"]["code"] == "managed_by_config", (method, suffix)
+    assert stack.api("PATCH", path, {"enabled": False})[1]["disabledReason"] == "manual"
+    assert stack.api("PATCH", path, {"enabled": True})[1]["enabled"] is True
+
+
+def test_a_config_endpoint_disabled_in_config_cannot_be_enabled_through_the_api(stack: DeliveryStack) -> None:
+    _seed_config_endpoint(stack, enabled=False)
+    endpoint = stack.api("GET", "/tenants/1/endpoints/cfg_audit")[1]
+    assert endpoint["enabled"] is False and endpoint["disabledReason"] == "config"
+    assert stack.api("PATCH", "/tenants/1/endpoints/cfg_audit", {"enabled": True})[0] == 409
+
+
+def test_unknown_messages_are_404(stack: DeliveryStack) -> None:
+    assert stack.api("GET", "/tenants/1/messages/evt_none")[0] == 404
+    assert stack.api("POST", "/tenants/1/messages/evt_none/resend")[0] == 404
+
+
+def test_replay_validates_its_input(stack: DeliveryStack) -> None:
+    endpoint = stack.create_endpoint("1", URL)
+    path = f"/tenants/1/endpoints/{endpoint['id']}/replay"
+    assert stack.api("POST", path, {})[1]["error"]["field"] == "since"
+    assert stack.api("POST", path, {"since": "yesterday"})[1]["error"]["field"] == "since"
+    assert stack.api("POST", path, {"since": "2026-01-01T00:00:00"})[1]["error"]["field"] == "since"
+    assert stack.api("POST", path, {"since": "2026-01-01T00:00:00Z", "limit": 0})[1]["error"]["field"] == "limit"
+
+
+def test_internal_errors_do_not_leak_details(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret detail whsec_abc")
+
+    monkeypatch.setattr(store, "list_endpoints", boom)
+    status, document = stack.api("GET", "/tenants/1/endpoints")
+    assert status == 500 and "whsec_abc" not in str(document) and "request id" in document["error"]["message"]
+
+
+def test_missing_environment_is_named(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DELIVERY_TABLE_NAME")
+    settings.reset()
+    with pytest.raises(settings.SettingsError, match="DELIVERY_TABLE_NAME"):
+        _ = settings.get().table_name
