@@ -45,3 +45,22 @@ pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards}
 # --- inbound webhooks -----------------------------------------------------------------------
 
 # --- Aurora PostgreSQL relay ----------------------------------------------------------------
+if config.aurora.enabled:
+    from components.aurora import AuroraRelay, AuroraRelayArgs
+
+    aurora = AuroraRelay(
+        "hookstack-aurora",
+        AuroraRelayArgs(
+            settings=config.aurora,
+            bus_name=provider.bus_name,
+            bus_arn=provider.bus_arn,
+            package=package,
+            event_source=f"{config.provider.event_source}.aurora",
+            alarm_topic_arn=alarm_topic_arn,
+        ),
+    )
+    pulumi.export("auroraClusterEndpoint", aurora.cluster_endpoint)
+    pulumi.export("auroraClusterArn", aurora.cluster_arn)
+    pulumi.export("auroraSecretArn", aurora.secret_arn)
+    pulumi.export("auroraRelayFunctionName", aurora.relay_function_name)
+    pulumi.export("auroraSweeperFunctionName", aurora.sweeper_function_name)
