@@ -145,8 +145,6 @@ class SignedAuth:
 
     secret: Secret | None = None
     """``whsec_`` + base64 key; generated at deploy time when absent."""
-    previous_secret: Secret | None = None
-    """The secret being rotated out: deliveries carry its signature too until it is removed."""
     type: Literal["signed"] = "signed"
 
 
@@ -679,18 +677,14 @@ def _auth(reader: _Reader, value: Any, path: str) -> Auth | None:
                 http_method=http_method or "POST",
             )
     elif kind == "signed":
-        reader.unknown_keys(raw, path, ("type", "secret", "previousSecret"))
+        reader.unknown_keys(raw, path, ("type", "secret"))
         secret = reader.secret(raw, "secret", path, required=False)
-        previous = reader.secret(raw, "previousSecret", path, required=False)
-        valid = True
-        for key, candidate in (("secret", secret), ("previousSecret", previous)):
-            if candidate is not None and (problem := whsec_problem(candidate.reveal())):
-                reader.problem(f"{path}.{key}", problem)
-                valid = False
-        if previous is not None and secret is None:
-            reader.problem(f"{path}.previousSecret", "needs secret (the new secret) to be set as well")
-            valid = False
-        return SignedAuth(secret=secret, previous_secret=previous) if valid else None
+        if secret is not None:
+            problem = whsec_problem(secret.reveal())
+            if problem:
+                reader.problem(f"{path}.secret", problem)
+                return None
+        return SignedAuth(secret=secret)
     elif kind == "none":
         reader.unknown_keys(raw, path, ("type",))
         return NoAuth()
@@ -898,10 +892,6 @@ def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
     )
 
 
-# Inbound events are published as hookstack.<source name>; these sources are hookstack's own.
-RESERVED_SOURCE_NAMES = ("aurora",)
-
-
 def _source(reader: _Reader, value: Any, path: str) -> Source | None:
     raw = reader.mapping(value, path)
     if raw is None:
@@ -920,16 +910,6 @@ def _source(reader: _Reader, value: Any, path: str) -> Source | None:
     ordering_key = _dotted(reader, raw, "orderingKey", path)
     event_type_path = _dotted(reader, raw, "eventTypePath", path)
     public_url = reader.https_url(raw, "publicUrl", path, required=False)
-    if public_url is not None and ("?" in public_url or "#" in public_url):
-        reader.problem(
-            f"{path}.publicUrl",
-            "must not contain a query string or fragment (the request's own query string is appended when "
-            "verifying Twilio signatures)",
-        )
-        public_url = None
-    if name in RESERVED_SOURCE_NAMES:
-        reader.problem(f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as hookstack.{name}")
-        name = None
     if name is None or kind is None or secret is None:
         return None
     return Source(
