@@ -43,6 +43,23 @@ pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards}
 # --- signed deliveries, subscription API and delivery history -------------------------------
 
 # --- inbound webhooks -----------------------------------------------------------------------
+if config.consumer.enabled:
+    from components.consumer import WebhookConsumer, WebhookConsumerArgs
+
+    consumer = WebhookConsumer(
+        "hookstack-inbound",
+        WebhookConsumerArgs(
+            settings=config.consumer,
+            package=package,
+            bus_name=provider.bus_name,
+            bus_arn=provider.bus_arn,
+            alarm_topic_arn=alarm_topic_arn,
+        ),
+    )
+    pulumi.export("inboundUrls", consumer.urls)
+    pulumi.export("inboundQueueName", consumer.queue_name)
+    pulumi.export("inboundDeadLetterQueueName", consumer.dead_letter_queue_name)
+    pulumi.export("inboundBucketName", consumer.bucket_name)
 
 # --- Aurora PostgreSQL relay ----------------------------------------------------------------
 if config.aurora.enabled:

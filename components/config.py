@@ -892,6 +892,10 @@ def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
     )
 
 
+# Inbound events are published as hookstack.<source name>; these sources are hookstack's own.
+RESERVED_SOURCE_NAMES = ("aurora",)
+
+
 def _source(reader: _Reader, value: Any, path: str) -> Source | None:
     raw = reader.mapping(value, path)
     if raw is None:
@@ -910,6 +914,16 @@ def _source(reader: _Reader, value: Any, path: str) -> Source | None:
     ordering_key = _dotted(reader, raw, "orderingKey", path)
     event_type_path = _dotted(reader, raw, "eventTypePath", path)
     public_url = reader.https_url(raw, "publicUrl", path, required=False)
+    if public_url is not None and ("?" in public_url or "#" in public_url):
+        reader.problem(
+            f"{path}.publicUrl",
+            "must not contain a query string or fragment (the request's own query string is appended when "
+            "verifying Twilio signatures)",
+        )
+        public_url = None
+    if name in RESERVED_SOURCE_NAMES:
+        reader.problem(f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as hookstack.{name}")
+        name = None
     if name is None or kind is None or secret is None:
         return None
     return Source(

@@ -1,0 +1,425 @@
+"""WebhookConsumer under Pulumi mocks: resources, IAM scoped to ARNs, the public URL, the Pipe wiring."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from components.config import Secret, Source, StackConfigError, parse_stack_config
+from components.consumer import (
+    MAX_ENVIRONMENT_BYTES,
+    WebhookConsumerArgs,
+    environment_estimate,
+    retention_split,
+    validate_args,
+    visibility_timeout,
+)
+from components.packaging import build_package
+from functions.inbound import target
+from tests.harness import ACCOUNT, REGION, Declared, Program, contains_text, is_secret, run_program
+
+PIPE = "aws:pipes/pipe:Pipe"
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+FUNCTION = "aws:lambda/function:Function"
+PERMISSION = "aws:lambda/permission:Permission"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+BUCKET = "aws:s3/bucket:Bucket"
+TABLE = "aws:dynamodb/table:Table"
+NAME = "hookstack-inbound"
+
+SECRET_TEXTS = ("gh-secret-value-1", "gh-previous-value-2", "stripe-secret-value-3", "twilio-token-value-4")
+CONSUMER: dict[str, Any] = {
+    "claimCheckThresholdBytes": 100_000,
+    "payloadRetentionDays": 10,
+    "maxReceiveCount": 7,
+    "enrichmentTimeoutSeconds": 20,
+    "sources": [
+        {"name": "github", "kind": "github", "secret": SECRET_TEXTS[0], "previousSecret": SECRET_TEXTS[1],
+         "orderingKey": "repository.id"},
+        {"name": "stripe", "kind": "stripe", "secret": SECRET_TEXTS[2], "orderingKey": "data.object.customer"},
+        {"name": "twilio", "kind": "twilio", "secret": SECRET_TEXTS[3], "publicUrl": "https://hooks.example.com/twilio",
+         "eventTypePath": "MessageStatus"},
+    ],
+}
+
+
+def evaluate(consumer: dict[str, Any] = CONSUMER, **extra: Any) -> Program:
+    config = {"delivery": {"enabled": False}, "alarmEmail": "ops@example.com", "consumer": consumer, **extra}
+    return run_program(config, secret_keys=["consumer"])
+
+
+@pytest.fixture(scope="module")
+def program() -> Program:
+    return evaluate()
+
+
+def policy(resource: Declared) -> list[dict[str, Any]]:
+    return list(resource.json("policy")["Statement"])
+
+
+def statement(resource: Declared, sid: str) -> dict[str, Any]:
+    return next(s for s in policy(resource) if s.get("Sid") == sid)
+
+
+def function_url(program: Program) -> str:
+    return str(program.one(FUNCTION_URL).state["functionUrl"])
+
+
+# --- the public endpoint --------------------------------------------------------------------------
+
+
+def test_one_public_function_url_with_both_required_permissions(program: Program) -> None:
+    ingest = program.named(f"{NAME}-ingest")
+    url = program.one(FUNCTION_URL)
+    assert url.plain("authorizationType") == "NONE" and url.plain("functionName") == ingest.physical_name
+    permissions = {p.plain("action"): p for p in program.of_type(PERMISSION) if p.plain("function") == ingest.physical_name}
+    assert set(permissions) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    assert permissions["lambda:InvokeFunctionUrl"].plain("functionUrlAuthType") == "NONE"
+    assert permissions["lambda:InvokeFunction"].plain("invokedViaFunctionUrl") is True
+    assert all(p.plain("principal") == "*" for p in permissions.values())
+    # Nothing else may invoke the ingest function publicly.
+    assert not any(p.plain("function") == program.named(f"{NAME}-enrich").physical_name for p in program.of_type(PERMISSION))
+
+
+def test_outputs_name_each_source_url_the_queue_and_the_bucket(program: Program) -> None:
+    base = function_url(program).rstrip("/")
+    assert program.outputs["inboundUrls"] == {
+        "github": f"{base}/github",
+        "stripe": f"{base}/stripe",
+        "twilio": "https://hooks.example.com/twilio",  # the configured public URL wins
+    }
+    assert program.outputs["inboundQueueName"] == program.named(f"{NAME}-queue").physical_name
+    assert program.outputs["inboundQueueName"].endswith(".fifo")
+    assert program.outputs["inboundDeadLetterQueueName"] == program.named(f"{NAME}-dlq").physical_name
+    assert program.outputs["inboundBucketName"] == program.named(f"{NAME}-payloads").state["bucket"]
+    assert not any(contains_text(value, text) for value in program.outputs.values() for text in SECRET_TEXTS)
+
+
+def test_ingest_timeout_answers_within_githubs_ten_seconds(program: Program) -> None:
+    ingest = program.named(f"{NAME}-ingest")
+    assert ingest.plain("timeout") <= 10
+    assert ingest.plain("handler") == "functions.inbound.ingest.handler"
+    env = ingest.plain("environment")["variables"]
+    assert int(env["CONSUMER_CLAIM_LEASE_SECONDS"]) > ingest.plain("timeout")  # a lease outlives its request
+
+
+# --- secrets ------------------------------------------------------------------------------------------
+
+
+def test_each_source_has_a_secret_with_current_previous_and_public_url(program: Program) -> None:
+    base = function_url(program).rstrip("/")
+    versions = {v.name: v for v in program.of_type(SECRET_VERSION)}
+    assert set(versions) == {f"{NAME}-{s}-secret-value" for s in ("github", "stripe", "twilio")}
+    for version in versions.values():
+        assert is_secret(version["secretString"]), f"{version.name} must reach the engine as a secret"
+    github = json.loads(versions[f"{NAME}-github-secret-value"].plain("secretString"))
+    assert github == {"current": SECRET_TEXTS[0], "previous": SECRET_TEXTS[1], "publicUrl": f"{base}/github"}
+    stripe = json.loads(versions[f"{NAME}-stripe-secret-value"].plain("secretString"))
+    assert stripe["previous"] is None
+    twilio = json.loads(versions[f"{NAME}-twilio-secret-value"].plain("secretString"))
+    assert twilio["publicUrl"] == "https://hooks.example.com/twilio"
+    secret_ids = {s.name: f"{s.physical_name}-id" for s in program.of_type(SECRET)}
+    assert versions[f"{NAME}-github-secret-value"].plain("secretId") == secret_ids[f"{NAME}-github-secret"]
+
+
+def test_secret_texts_appear_nowhere_but_inside_secret_envelopes(program: Program) -> None:
+    for resource in program.resources:
+        for text in SECRET_TEXTS:
+            assert not contains_text(resource.inputs, text), f"{text} is plain in {resource.name}"
+
+
+def test_ingest_environment_names_every_source_without_secrets_and_fits_lambdas_limit(program: Program) -> None:
+    env = program.named(f"{NAME}-ingest").plain("environment")["variables"]
+    assert all(name.startswith("CONSUMER_") for name in env)
+    sources = json.loads(env["CONSUMER_SOURCES"])
+    secret_arns = {s.name.removeprefix(f"{NAME}-").removesuffix("-secret"): s.arn for s in program.of_type(SECRET)}
+    assert sources == {
+        "github": {"kind": "github", "secretId": secret_arns["github"], "orderingKey": "repository.id"},
+        "stripe": {"kind": "stripe", "secretId": secret_arns["stripe"], "orderingKey": "data.object.customer"},
+        "twilio": {"kind": "twilio", "secretId": secret_arns["twilio"], "eventTypePath": "MessageStatus"},
+    }
+    assert env["CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES"] == "100000"
+    assert env["CONSUMER_DEDUPE_TTL_SECONDS"] == str(72 * 3600)
+    assert env["CONSUMER_QUEUE_URL"] == program.named(f"{NAME}-queue").state["url"]
+    assert env["CONSUMER_TABLE_NAME"] == program.named(f"{NAME}-ledger").physical_name
+    assert env["CONSUMER_BUCKET_NAME"] == program.named(f"{NAME}-payloads").state["bucket"]
+    assert sum(len(k) + len(v) for k, v in env.items()) < MAX_ENVIRONMENT_BYTES
+
+
+# --- IAM ----------------------------------------------------------------------------------------------
+
+
+def test_ingest_may_touch_exactly_its_secrets_ledger_payload_prefix_and_queue(program: Program) -> None:
+    role_policy = program.named(f"{NAME}-ingest-policy")
+    bucket_arn = program.named(f"{NAME}-payloads").arn
+    assert sorted(statement(role_policy, "ReadSourceSecrets")["Resource"]) == sorted(s.arn for s in program.of_type(SECRET))
+    assert statement(role_policy, "ReadSourceSecrets")["Action"] == "secretsmanager:GetSecretValue"
+    ledger = statement(role_policy, "DeliveryLedger")
+    assert ledger["Resource"] == [program.named(f"{NAME}-ledger").arn]
+    assert sorted(ledger["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert statement(role_policy, "StoreLargePayloads")["Resource"] == [f"{bucket_arn}/payloads/*"]
+    assert statement(role_policy, "StoreLargePayloads")["Action"] == "s3:PutObject"
+    assert statement(role_policy, "Enqueue") == {
+        "Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [program.named(f"{NAME}-queue").arn]
+    }
+
+
+def test_enrichment_may_only_read_payloads(program: Program) -> None:
+    role_policy = program.named(f"{NAME}-enrich-policy")
+    bucket_arn = program.named(f"{NAME}-payloads").arn
+    non_log = [s for s in policy(role_policy) if s["Sid"] != "WriteOwnLogs"]
+    assert non_log == [{"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{bucket_arn}/payloads/*"]}]
+
+
+def test_no_consumer_policy_grants_a_wildcard_resource(program: Program) -> None:
+    for resource in program.of_type(ROLE_POLICY):
+        if not resource.name.startswith(NAME):
+            continue
+        for entry in policy(resource):
+            resources = entry["Resource"] if isinstance(entry["Resource"], list) else [entry["Resource"]]
+            assert "*" not in resources, f"{resource.name} {entry.get('Sid')}"
+
+
+# --- the Pipe -----------------------------------------------------------------------------------------
+
+
+def test_pipe_drains_the_fifo_queue_through_the_enrichment_to_the_entry_bus(program: Program) -> None:
+    pipe = program.one(PIPE)
+    bus_arn = program.outputs["busArn"]
+    assert pipe.plain("source") == program.named(f"{NAME}-queue").arn
+    assert pipe.plain("enrichment") == program.named(f"{NAME}-enrich").arn
+    assert pipe.plain("target") == bus_arn
+    assert pipe.plain("roleArn") == program.named(f"{NAME}-pipe-role").arn
+    assert pipe.plain("desiredState") == "RUNNING"
+    assert pipe.plain("sourceParameters") == {"sqsQueueParameters": {"batchSize": 1}}
+    # The bus mapping is the one functions.inbound.target documents (and the sandbox follows).
+    assert pipe.plain("targetParameters") == {
+        "eventbridgeEventBusParameters": {
+            "source": target.PIPE_SOURCE_PATH,
+            "detailType": target.PIPE_DETAIL_TYPE_PATH,
+            "time": target.PIPE_TIME_PATH,
+        },
+        "inputTemplate": target.PIPE_BUS_INPUT_TEMPLATE,
+    }
+    logs = pipe.plain("logConfiguration")
+    assert logs["level"] == "ERROR"
+    assert logs["cloudwatchLogsLogDestination"]["logGroupArn"] == program.named(f"{NAME}-pipe-logs").arn
+
+
+def test_pipe_role_is_trusted_by_pipes_of_this_account_and_scoped_to_its_resources(program: Program) -> None:
+    role = program.named(f"{NAME}-pipe-role")
+    [trust] = role.json("assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "pipes.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    role_policy = program.named(f"{NAME}-pipe-policy")
+    read = statement(role_policy, "ReadInboundQueue")
+    assert read["Resource"] == [program.named(f"{NAME}-queue").arn]
+    assert sorted(read["Action"]) == ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+    assert statement(role_policy, "InvokeEnrichment")["Resource"] == [program.named(f"{NAME}-enrich").arn]
+    assert statement(role_policy, "PutOnEntryBus")["Resource"] == [program.outputs["busArn"]]
+    assert statement(role_policy, "PutOnEntryBus")["Action"] == "events:PutEvents"
+    log_arn = program.named(f"{NAME}-pipe-logs").arn
+    assert statement(role_policy, "WritePipeLogs")["Resource"] == [f"{log_arn}:*"]
+
+
+def test_fifo_queue_has_its_dlq_redrive_and_a_visibility_of_six_enrichment_timeouts(program: Program) -> None:
+    queue, dlq = program.named(f"{NAME}-queue"), program.named(f"{NAME}-dlq")
+    enrich = program.named(f"{NAME}-enrich")
+    assert queue.plain("fifoQueue") is True and dlq.plain("fifoQueue") is True  # a FIFO queue's DLQ is FIFO
+    assert queue.plain("contentBasedDeduplication") is False  # the delivery id is the deduplication id
+    assert json.loads(queue.plain("redrivePolicy")) == {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 7}
+    assert enrich.plain("timeout") == 20
+    assert queue.plain("visibilityTimeoutSeconds") >= 6 * enrich.plain("timeout")
+    assert queue.plain("sqsManagedSseEnabled") is True and dlq.plain("sqsManagedSseEnabled") is True
+    for resource in (queue, dlq):
+        assert re.fullmatch(r"[a-zA-Z0-9_-]{1,75}\.fifo", resource.physical_name)
+    # A claim-checked payload outlives its message in the queue and then in the DLQ.
+    assert queue.plain("messageRetentionSeconds") + dlq.plain("messageRetentionSeconds") <= 10 * 86_400
+    lifecycle = program.named(f"{NAME}-payloads-lifecycle").plain("rules")
+    assert lifecycle[0]["expiration"]["days"] == 10
+
+
+def test_both_queues_refuse_plain_http(program: Program) -> None:
+    policies = {p.plain("queueUrl"): p for p in program.of_type(QUEUE_POLICY) if p.name.startswith(NAME)}
+    for name in ("queue", "dlq"):
+        queue = program.named(f"{NAME}-{name}")
+        [deny] = policy(policies[queue.state["url"]])
+        assert deny["Effect"] == "Deny" and deny["Resource"] == [queue.arn]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# --- storage ------------------------------------------------------------------------------------------
+
+
+def test_payload_bucket_is_private_encrypted_tls_only_and_expires_payloads(program: Program) -> None:
+    bucket = program.named(f"{NAME}-payloads")
+    bucket_id = f"{bucket.physical_name}-id"
+    access = program.named(f"{NAME}-payloads-public-access")
+    assert access.plain("bucket") == bucket_id
+    for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
+        assert access.plain(flag) is True
+    encryption = program.named(f"{NAME}-payloads-encryption").plain("rules")
+    assert encryption[0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    ownership = program.named(f"{NAME}-payloads-ownership").plain("rule")
+    assert ownership == {"objectOwnership": "BucketOwnerEnforced"}
+    [deny] = policy(program.named(f"{NAME}-payloads-policy"))
+    assert deny["Effect"] == "Deny" and sorted(deny["Resource"]) == sorted([bucket.arn, f"{bucket.arn}/*"])
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    rules = {rule["id"]: rule for rule in program.named(f"{NAME}-payloads-lifecycle").plain("rules")}
+    assert rules["expire-payloads"]["filter"] == {"prefix": "payloads/"}
+    assert rules["expire-payloads"]["status"] == "Enabled"
+    assert rules["abort-incomplete-uploads"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert all("filter" in rule for rule in rules.values())
+
+
+def test_ledger_declares_only_its_key_and_expires_records_by_ttl(program: Program) -> None:
+    table = program.one(TABLE, lambda t: t.name == f"{NAME}-ledger")
+    assert table.plain("hashKey") == "pk" and table.plain("billingMode") == "PAY_PER_REQUEST"
+    assert table.plain("attributes") == [{"name": "pk", "type": "S"}]  # a TTL attribute here diffs forever
+    assert table.plain("ttl") == {"attributeName": "expiresAt", "enabled": True}
+
+
+# --- alarms -------------------------------------------------------------------------------------------
+
+
+def test_alarms_cover_dlq_5xx_signature_failures_queue_age_pipe_and_function_errors(program: Program) -> None:
+    alarms = {a.name.removeprefix(f"{NAME}-"): a for a in program.of_type(ALARM) if a.name.startswith(NAME)}
+    ingest = program.named(f"{NAME}-ingest").physical_name
+    expected = {
+        "dlq-alarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": program.outputs["inboundDeadLetterQueueName"]}),
+        "queue-age": ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": program.outputs["inboundQueueName"]}),
+        "ingest-5xx": ("AWS/Lambda", "Url5xxCount", {"FunctionName": ingest}),
+        "signature-failures": ("hookstack/Inbound", "SignatureFailures", {"FunctionName": ingest}),
+        "pipe-failed": ("AWS/EventBridge/Pipes", "ExecutionFailed", {"PipeName": program.one(PIPE).physical_name}),
+        "ingest-errors": ("AWS/Lambda", "Errors", {"FunctionName": ingest}),
+        "enrich-errors": ("AWS/Lambda", "Errors", {"FunctionName": program.named(f"{NAME}-enrich").physical_name}),
+    }
+    assert set(alarms) == set(expected)
+    topic = program.named("hookstack-alarms").arn
+    for key, (namespace, metric, dimensions) in expected.items():
+        assert (alarms[key].plain("namespace"), alarms[key].plain("metricName")) == (namespace, metric), key
+        assert alarms[key].plain("dimensions") == dimensions, key
+        assert alarms[key].plain("alarmActions") == [topic], key
+    assert alarms["signature-failures"].plain("threshold") == 20
+    assert alarms["queue-age"].plain("threshold") == 900
+
+
+# --- other targets, disabled consumer, names ------------------------------------------------------------
+
+
+def test_lambda_target_is_invoked_synchronously_with_the_items_as_they_are() -> None:
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:process-inbound"
+    program = evaluate({**CONSUMER, "target": "lambda", "targetArn": arn})
+    pipe = program.one(PIPE)
+    assert pipe.plain("target") == arn
+    assert pipe.plain("targetParameters") == {"lambdaFunctionParameters": {"invocationType": "REQUEST_RESPONSE"}}
+    role_policy = program.named(f"{NAME}-pipe-policy")
+    assert statement(role_policy, "InvokeTarget") == {
+        "Sid": "InvokeTarget", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [arn]
+    }
+    assert not any(s.get("Action") == "events:PutEvents" for s in policy(role_policy))
+    env = program.named(f"{NAME}-enrich").plain("environment")["variables"]
+    assert int(env["CONSUMER_MAX_TARGET_ITEM_BYTES"]) > 5_000_000  # a Lambda takes up to 6 MB
+
+
+def test_step_functions_target_is_started_asynchronously() -> None:
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:inbound"
+    program = evaluate({**CONSUMER, "target": "stepFunctions", "targetArn": arn})
+    pipe = program.one(PIPE)
+    assert pipe.plain("target") == arn
+    assert pipe.plain("targetParameters") == {"stepFunctionStateMachineParameters": {"invocationType": "FIRE_AND_FORGET"}}
+    assert statement(program.named(f"{NAME}-pipe-policy"), "StartTarget")["Resource"] == [arn]
+
+
+def test_nothing_is_declared_without_sources_or_when_disabled() -> None:
+    for consumer in ({}, {**CONSUMER, "enabled": False}):
+        program = evaluate(consumer)
+        assert not program.of_type("hookstack:index:WebhookConsumer")
+        assert not program.of_type(PIPE)
+        assert "inboundUrls" not in program.outputs
+
+
+def test_physical_names_fit_aws_limits(program: Program) -> None:
+    limits = {FUNCTION: 64, PIPE: 64, ROLE: 64, SECRET: 512, TABLE: 255, ALARM: 255}
+    for resource in program.resources:
+        if not resource.name.startswith(NAME):
+            continue
+        if resource.type in limits:
+            assert len(resource.physical_name) <= limits[resource.type], resource.name
+    bucket = program.named(f"{NAME}-payloads").state["bucket"]
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket)
+    for queue in program.of_type(QUEUE):
+        assert len(queue.physical_name) <= 80
+
+
+def test_dev_stack_declares_the_consumer(dev_stack: tuple[dict[str, Any], list[str]]) -> None:
+    config, secret_keys = dev_stack
+    program = run_program(config, secret_keys=secret_keys)
+    assert set(program.outputs["inboundUrls"]) == {"github", "stripe", "twilio"}
+
+
+# --- pure helpers and validation --------------------------------------------------------------------------
+
+
+def test_retention_split_lets_every_payload_outlive_its_messages() -> None:
+    for days in range(1, 3651):
+        queue, dead_letter = retention_split(days)
+        assert queue + dead_letter <= days * 86_400
+        assert 60 <= queue <= 4 * 86_400 and 60 <= dead_letter <= 14 * 86_400  # SQS accepts 60 s .. 14 days
+    assert retention_split(14) == (4 * 86_400, 10 * 86_400)
+    assert visibility_timeout(30) == 180
+
+
+def consumer_args(**changes: Any) -> WebhookConsumerArgs:
+    settings = parse_stack_config({"consumer": CONSUMER}).consumer
+    fields: dict[str, Any] = {"settings": settings, "package": build_package(), "bus_name": "b", "bus_arn": "arn:b"}
+    fields.update(changes)
+    return WebhookConsumerArgs(**fields)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    [
+        ("Inbound", {}, "name 'Inbound' must be 1-24 characters"),
+        ("inbound", {"batch_size": 11}, "batch_size must be 1..10"),
+        ("inbound", {"ingest_timeout_seconds": 11}, "ingest_timeout_seconds must be 3..10"),
+        ("inbound", {"ingest_reserved_concurrency": 0}, "ingest_reserved_concurrency must be at least 1"),
+    ],
+)
+def test_invalid_component_arguments_are_named(name: str, changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate_args(name, consumer_args(**changes))
+
+
+def test_too_many_sources_for_lambdas_environment_is_refused_before_deploying() -> None:
+    sources = tuple(
+        Source(name=f"source-with-a-long-name-{i:03d}", kind="standard", secret=Secret("x"),
+               ordering_key="data.object.some.deeply.nested.key", event_type_path="data.object.type")
+        for i in range(30)
+    )
+    assert environment_estimate(sources) > MAX_ENVIRONMENT_BYTES
+    args = consumer_args()
+    args = WebhookConsumerArgs(**{**args.__dict__, "settings": type(args.settings)(**{**args.settings.__dict__, "sources": sources})})
+    with pytest.raises(ValueError, match="30 sources need about"):
+        validate_args("inbound", args)
+
+
+def test_config_refuses_a_public_url_with_query_and_the_reserved_source_name() -> None:
+    raw = {"consumer": {"sources": [
+        {"name": "twilio", "kind": "twilio", "secret": "t", "publicUrl": "https://x.example.com/twilio?a=1"},
+        {"name": "aurora", "kind": "github", "secret": "g"},
+    ]}}
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(raw)
+    problems = {p.path: p.message for p in caught.value.problems}
+    assert "query string" in problems["hookstack:consumer.sources[0].publicUrl"]
+    assert "reserved" in problems["hookstack:consumer.sources[1].name"]
