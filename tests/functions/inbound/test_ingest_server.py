@@ -1,0 +1,70 @@
+"""The handlers against a moto *server* through ``AWS_ENDPOINT_URL`` (how the local sandbox runs them).
+
+Also counts the AWS calls one webhook costs and times the handler.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from functions.inbound import enrich, ingest
+from tests.functions.inbound.conftest import create_stack, function_url_event, status
+from tests.functions.inbound.test_enrich import pipes_batch
+from tests.functions.inbound.test_ingest import github_request
+
+
+@pytest.fixture
+def server_stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    stack = create_stack(monkeypatch)
+    yield stack
+    ingest.reset()
+    enrich.reset()
+
+
+def count_calls(rt: ingest.Runtime) -> list[str]:
+    """Every AWS API call the handler's clients make from now on (botocore's before-call hook)."""
+    calls: list[str] = []
+    for client in (rt.secretsmanager, rt.dynamodb, rt.s3, rt.sqs):
+        client.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_ingest_and_enrich_work_through_aws_endpoint_url(server_stack, moto_endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    assert ingest.runtime().sqs.meta.endpoint_url == moto_endpoint
+    assert status(ingest.handler(function_url_event("/github", github_request()))) == 200
+    assert status(ingest.handler(function_url_event("/github", github_request({"repository": {"id": 2}, "x": "y" * 5000},
+                                                                              delivery="d-2")))) == 200
+    bodies = [m["Body"] for m in server_stack.messages()]
+    assert len(bodies) == 2
+    items = enrich.handler(pipes_batch(*bodies))
+    assert enrich.s3().meta.endpoint_url == moto_endpoint
+    assert sorted(i["detail"]["deliveryId"] for i in items) == ["d-1", "d-2"]
+    assert all("payload" in i["detail"] for i in items)  # the claim-checked one was read back from S3
+
+
+def test_aws_calls_per_webhook_and_latency(server_stack, moto_endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    ingest.handler(function_url_event("/github", github_request(delivery="warm-up")))  # secret now cached
+    calls = count_calls(ingest.runtime())
+    timings = []
+    for index in range(10):
+        started = time.perf_counter()
+        assert status(ingest.handler(function_url_event("/github", github_request(delivery=f"d-{index}")))) == 200
+        timings.append(time.perf_counter() - started)
+    # Per inline webhook: claim (PutItem), SendMessage, mark enqueued (UpdateItem). No S3, no secret read.
+    assert calls.count("PutItem") == 10 and calls.count("SendMessage") == 10 and calls.count("UpdateItem") == 10
+    assert len(calls) == 30, calls
+    # A claim-checked webhook adds one S3 PUT; a duplicate costs the claim attempt and a read.
+    calls.clear()
+    large = github_request({"repository": {"id": 3}, "blob": "z" * 5000}, delivery="large")
+    assert status(ingest.handler(function_url_event("/github", large))) == 200
+    assert sorted(calls) == ["PutItem", "PutObject", "SendMessage", "UpdateItem"]
+    calls.clear()
+    assert status(ingest.handler(function_url_event("/github", large))) == 200
+    assert sorted(calls) == ["GetItem", "PutItem"]
+    # Far within GitHub's 10 s even against a local emulator on a loaded machine.
+    assert statistics.median(timings) < 1.0 and max(timings) < 5.0
+    print(f"ingest median {statistics.median(timings) * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms")
