@@ -72,7 +72,7 @@ from functions.inbound.envelope import (
     parse_payload,
 )
 from functions.inbound.ledger import CLAIMED, DUPLICATE, DeliveryLedger
-from functions.inbound.secrets import SecretCache, SecretFormatError, SourceSecrets
+from functions.inbound.source_secrets import SecretCache, SecretFormatError, SourceSecrets
 from functions.inbound.target import MAX_BUS_ENTRY_BYTES, item_size, item_with_payload
 from functions.inbound.verify import KINDS, SignedRequest, VerificationError, verify
 

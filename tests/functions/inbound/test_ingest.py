@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.inbound import ingest
 from functions.inbound.envelope import dedupe_key, delivery_digest, parse_envelope
-from functions.inbound.secrets import SecretCache
+from functions.inbound.source_secrets import SecretCache
 from functions.inbound.verify import SignedRequest
 from tests.functions.inbound import signers
 from tests.functions.inbound.conftest import InboundStack, body_of, create_stack, function_url_event, status

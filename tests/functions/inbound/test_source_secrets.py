@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from functions.inbound.secrets import SecretCache, SecretFormatError, parse_secret
+from functions.inbound.source_secrets import SecretCache, SecretFormatError, parse_secret
 
 
 class Store:
