@@ -41,6 +41,33 @@ pulumi.export("destinations", provider.destinations)
 pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards})
 
 # --- signed deliveries, subscription API and delivery history -------------------------------
+if config.delivery.enabled:
+    from components.delivery import SignedDelivery, SignedDeliveryArgs
+
+    delivery = SignedDelivery(
+        "hookstack-delivery",
+        SignedDeliveryArgs(
+            bus_name=provider.bus_name,
+            bus_arn=provider.bus_arn,
+            settings=config.delivery,
+            package=package,
+            destinations=config.signed_destinations(),
+            event_pattern=plan.delivery_rule_pattern,
+            alarm_topic_arn=alarm_topic_arn,
+        ),
+    )
+    pulumi.export("subscriptionsApiUrl", delivery.api_url)
+    pulumi.export("deliveryTableName", delivery.table_name)
+    pulumi.export("deliveryDeadLetterQueueUrl", delivery.dead_letter_queue_url)
+    pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)
+    if delivery.generated_secrets is not None:
+        pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
+elif config.signed_destinations():
+    signed = ", ".join(f"{t.id}/{d.name}" for t, d in config.signed_destinations())
+    raise pulumi.RunError(
+        f"hookstack:delivery.enabled is false, but these destinations use auth.type signed: {signed} "
+        "(enable delivery or change their auth type)"
+    )
 
 # --- inbound webhooks -----------------------------------------------------------------------
 if config.consumer.enabled:

@@ -145,6 +145,8 @@ class SignedAuth:
 
     secret: Secret | None = None
     """``whsec_`` + base64 key; generated at deploy time when absent."""
+    previous_secret: Secret | None = None
+    """The secret being rotated out: deliveries carry its signature too until it is removed."""
     type: Literal["signed"] = "signed"
 
 
@@ -677,14 +679,18 @@ def _auth(reader: _Reader, value: Any, path: str) -> Auth | None:
                 http_method=http_method or "POST",
             )
     elif kind == "signed":
-        reader.unknown_keys(raw, path, ("type", "secret"))
+        reader.unknown_keys(raw, path, ("type", "secret", "previousSecret"))
         secret = reader.secret(raw, "secret", path, required=False)
-        if secret is not None:
-            problem = whsec_problem(secret.reveal())
-            if problem:
-                reader.problem(f"{path}.secret", problem)
-                return None
-        return SignedAuth(secret=secret)
+        previous = reader.secret(raw, "previousSecret", path, required=False)
+        valid = True
+        for key, candidate in (("secret", secret), ("previousSecret", previous)):
+            if candidate is not None and (problem := whsec_problem(candidate.reveal())):
+                reader.problem(f"{path}.{key}", problem)
+                valid = False
+        if previous is not None and secret is None:
+            reader.problem(f"{path}.previousSecret", "needs secret (the new secret) to be set as well")
+            valid = False
+        return SignedAuth(secret=secret, previous_secret=previous) if valid else None
     elif kind == "none":
         reader.unknown_keys(raw, path, ("type",))
         return NoAuth()

@@ -1,0 +1,353 @@
+"""SignedDelivery under Pulumi mocks: resources, IAM scoped to exact ARNs, alarms, AWS limits, secrets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import json
+from typing import Any
+
+import pytest
+
+from components.config import StackConfigError, parse_stack_config
+from components.plan import delivery_rule_pattern
+from functions.delivery import routes, schema, store
+from tests import harness
+from tests.harness import Program, contains_text, is_secret
+
+SIGNED = {"name": "audit", "url": "https://audit.example.com/hooks", "eventTypes": ["widget.created"], "auth": {"type": "signed"}}
+GIVEN_SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
+OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
+QUEUE = "aws:sqs/queue:Queue"
+FUNCTION = "aws:lambda/function:Function"
+
+
+@pytest.fixture(autouse=True)
+def random_bytes_in_mocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared mocks do not compute ``RandomBytes`` outputs; fill them in like the provider would."""
+    original = harness._computed
+
+    def computed(typ: str, logical: str, inputs: Any) -> dict[str, Any]:
+        state = original(typ, logical, inputs)
+        if typ == "random:index/randomBytes:RandomBytes":
+            raw = hashlib.sha256(logical.encode()).digest()[: int(inputs["length"])]
+            state.update(base64=base64.b64encode(raw).decode(), hex=raw.hex())
+        return state
+
+    monkeypatch.setattr(harness, "_computed", computed)
+
+
+def config(*destinations: dict[str, Any], delivery: dict[str, Any] | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {"tenants": [{"id": "1", "destinations": list(destinations or [SIGNED])}]}
+    if delivery is not None:
+        values["delivery"] = delivery
+    return values
+
+
+@pytest.fixture
+def deployed(program) -> Program:
+    return program(config(), secret_keys=[])
+
+
+def _in(program: Program, typ: str, part: str) -> Any:
+    return program.one(typ, lambda r: part in r.name)
+
+
+def _statements(program: Program, function_part: str) -> list[dict[str, Any]]:
+    policy = program.one("aws:iam/rolePolicy:RolePolicy", lambda r: f"delivery-{function_part}-fn-policy" in r.name)
+    document = policy.json("policy")
+    assert document["Version"] == "2012-10-17"
+    return document["Statement"]
+
+
+def test_table_is_on_demand_encrypted_recoverable_with_ttl_and_key_only_attributes(deployed: Program) -> None:
+    table = deployed.one("aws:dynamodb/table:Table")
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert (table["hashKey"], table["rangeKey"]) == ("pk", "sk")
+    assert table["serverSideEncryption"]["enabled"] is True
+    assert table["pointInTimeRecovery"]["enabled"] is True
+    assert table["ttl"] == {"attributeName": "expiresAt", "enabled": True}
+    names = sorted(a["name"] for a in table["attributes"])
+    assert names == sorted(schema.KEY_ATTRIBUTES) and "expiresAt" not in names
+    indexes = {i["name"]: i for i in table["globalSecondaryIndexes"]}
+    assert set(indexes) == set(schema.INDEX_KEYS)
+    for name, (hash_key, range_key) in schema.INDEX_KEYS.items():
+        keys = {k["keyType"]: k["attributeName"] for k in indexes[name]["keySchemas"]}
+        assert keys == {"HASH": hash_key, "RANGE": range_key}
+        assert indexes[name]["projectionType"] == schema.INDEX_PROJECTIONS[name]
+        assert 3 <= len(name) <= 255
+
+
+def test_one_rule_on_the_entry_bus_sends_tenant_events_to_the_events_queue(deployed: Program) -> None:
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus")
+    rule = _in(deployed, "aws:cloudwatch/eventRule:EventRule", "hookstack-delivery")
+    assert rule["eventBusName"] == bus.physical_name
+    assert rule.json("eventPattern") == delivery_rule_pattern()
+    target = _in(deployed, "aws:cloudwatch/eventTarget:EventTarget", "hookstack-delivery")
+    events_queue = deployed.named("hookstack-delivery-events")
+    events_dlq = deployed.named("hookstack-delivery-events-dlq")
+    assert target["arn"] == events_queue.arn and target["eventBusName"] == bus.physical_name
+    assert target["deadLetterConfig"]["arn"] == events_dlq.arn
+    assert target["retryPolicy"] == {"maximumRetryAttempts": 185, "maximumEventAgeInSeconds": 86400}
+    assert len(target["targetId"]) <= 64 and len(rule.physical_name) <= 64
+
+
+def test_queues_are_encrypted_with_dead_letter_queues_and_enough_visibility(deployed: Program) -> None:
+    queues = {r.name: r for r in deployed.of_type(QUEUE) if r.name.startswith("hookstack-delivery")}
+    assert set(queues) == {f"hookstack-delivery-{s}" for s in ("events", "events-dlq", "tasks", "dlq")}
+    for queue in queues.values():
+        assert queue["sqsManagedSseEnabled"] is True
+        assert not queue.get("fifoQueue")  # EventBridge DLQs must be standard queues
+        assert len(queue.physical_name) <= 80
+    tasks, events = queues["hookstack-delivery-tasks"], queues["hookstack-delivery-events"]
+    assert tasks.json("redrivePolicy") == {"deadLetterTargetArn": queues["hookstack-delivery-dlq"].arn, "maxReceiveCount": 28}
+    assert events.json("redrivePolicy") == {"deadLetterTargetArn": queues["hookstack-delivery-events-dlq"].arn, "maxReceiveCount": 5}
+    worker = deployed.named("hookstack-delivery-worker-fn")
+    fanout = deployed.named("hookstack-delivery-fanout-fn")
+    assert worker["timeout"] > 15  # must outlast the per-attempt HTTP timeout
+    assert tasks["visibilityTimeoutSeconds"] >= 6 * worker["timeout"]
+    assert events["visibilityTimeoutSeconds"] >= 6 * fanout["timeout"]
+    # A task stays in its queue through the whole schedule (SQS keeps messages at most 14 days).
+    assert sum((5, 300, 1800, 7200, 18000, 36000, 36000)) < tasks["messageRetentionSeconds"] <= 1_209_600
+
+
+def test_queue_policies_allow_only_the_rule_and_deny_plain_http(deployed: Program) -> None:
+    rule = _in(deployed, "aws:cloudwatch/eventRule:EventRule", "hookstack-delivery")
+    policies = {r.name: r.json("policy") for r in deployed.of_type("aws:sqs/queuePolicy:QueuePolicy") if r.name.startswith("hookstack-delivery")}
+    assert len(policies) == 4
+    for name, document in policies.items():
+        assert document["Version"] == "2012-10-17"
+        deny = next(s for s in document["Statement"] if s["Effect"] == "Deny")
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        allows = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+        if name.endswith(("-events-policy", "-events-dlq-policy")):
+            (allow,) = allows
+            assert allow["Principal"] == {"Service": "events.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+            assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.arn}}
+        else:
+            assert allows == []
+
+
+def test_functions_use_the_shared_archive_and_existing_handlers(deployed: Program) -> None:
+    functions = {r.name: r for r in deployed.of_type(FUNCTION) if r.name.startswith("hookstack-delivery")}
+    assert set(functions) == {"hookstack-delivery-api-fn", "hookstack-delivery-fanout-fn", "hookstack-delivery-worker-fn"}
+    for function in functions.values():
+        module, _, attribute = function["handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attribute))
+        assert function["runtime"] == "python3.12" and function["architectures"] == ["arm64"]
+        assert len(function.physical_name) <= 64
+    assert deployed.one("aws:iam/role:Role", lambda r: r.name == "hookstack-delivery-worker-fn-role").physical_name
+
+
+def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Program) -> None:
+    expected = {
+        "api": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS"},
+        "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
+        "worker": {
+            "TABLE_NAME", "TASKS_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "TIMEOUT_SECONDS", "RETRY_SCHEDULE",
+            "DISABLE_AFTER_FAILURES", "HISTORY_TTL_DAYS", "MAX_RESPONSE_BYTES", "MAX_RECEIVES",
+        },
+    }
+    table = deployed.one("aws:dynamodb/table:Table")
+    for part, names in expected.items():
+        variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
+        assert set(variables) == {f"DELIVERY_{n}" for n in names}, part
+        assert variables["DELIVERY_TABLE_NAME"] == table.physical_name
+    worker = deployed.named("hookstack-delivery-worker-fn")["environment"]["variables"]
+    assert worker["DELIVERY_RETRY_SCHEDULE"] == "5,300,1800,7200,18000,36000,36000"
+    assert worker["DELIVERY_MAX_RECEIVES"] == "28"
+    assert worker["DELIVERY_TASKS_QUEUE_URL"] == deployed.named("hookstack-delivery-tasks").state["url"]
+
+
+def test_settings_flow_into_the_functions(program) -> None:
+    deployed = program(config(delivery={"timeoutSeconds": 30, "retryScheduleSeconds": [1, 2], "allowedCidrs": ["127.0.0.0/8"]}))
+    worker = deployed.named("hookstack-delivery-worker-fn")
+    assert worker["environment"]["variables"]["DELIVERY_TIMEOUT_SECONDS"] == "30"
+    assert worker["environment"]["variables"]["DELIVERY_ALLOWED_CIDRS"] == "127.0.0.0/8"
+    assert worker["environment"]["variables"]["DELIVERY_MAX_RECEIVES"] == str(3 + 20)
+    assert worker["timeout"] == 45
+
+
+def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -> None:
+    table = deployed.one("aws:dynamodb/table:Table").arn
+    tasks = deployed.named("hookstack-delivery-tasks").arn
+    events = deployed.named("hookstack-delivery-events").arn
+    dlq = deployed.named("hookstack-delivery-dlq").arn
+
+    def grants(part: str) -> dict[str, set[str]]:
+        log_group = deployed.named(f"hookstack-delivery-{part}-fn-logs").arn
+        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*"}
+        out: dict[str, set[str]] = {}
+        for statement in _statements(deployed, part):
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert resource in known, (part, resource)  # exact ARNs only, never "*"
+                out.setdefault(resource, set()).update(actions)
+        return out
+
+    api = grants("api")
+    assert api[table] >= {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"}
+    assert api[f"{table}/index/*"] == api[table]
+    assert api[tasks] == {"sqs:SendMessage"}
+    assert events not in api and dlq not in api
+
+    fanout = grants("fanout")
+    assert fanout[table] == {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"}
+    assert fanout[events] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert fanout[tasks] == {"sqs:SendMessage"}
+    assert f"{table}/index/*" not in fanout
+
+    worker = grants("worker")
+    assert worker[table] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert "sqs:ChangeMessageVisibility" in worker[tasks] and "sqs:SendMessage" not in worker[tasks]
+    assert worker[dlq] == {"sqs:SendMessage"}
+    assert events not in worker
+
+
+def test_event_source_mappings_report_partial_batch_failures(deployed: Program) -> None:
+    mappings = {r.name: r for r in deployed.of_type("aws:lambda/eventSourceMapping:EventSourceMapping") if r.name.startswith("hookstack-delivery")}
+    pairs = {"hookstack-delivery-fanout-esm": ("events", "fanout-fn"), "hookstack-delivery-worker-esm": ("tasks", "worker-fn")}
+    assert set(mappings) == set(pairs)
+    for name, (queue, function) in pairs.items():
+        mapping = mappings[name]
+        assert mapping["eventSourceArn"] == deployed.named(f"hookstack-delivery-{queue}").arn
+        assert mapping["functionName"] == deployed.named(f"hookstack-delivery-{function}").arn
+        assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 1 <= mapping["batchSize"] <= 10 and mapping["maximumBatchingWindowInSeconds"] == 0
+
+
+def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deployed: Program) -> None:
+    api = deployed.one("aws:apigatewayv2/api:Api")
+    assert api["protocolType"] == "HTTP"
+    integration = deployed.one("aws:apigatewayv2/integration:Integration")
+    function = deployed.named("hookstack-delivery-api-fn")
+    assert integration["integrationType"] == "AWS_PROXY" and integration["integrationMethod"] == "POST"
+    assert integration["payloadFormatVersion"] == "2.0"
+    assert integration["integrationUri"] == function.state["invokeArn"]
+    assert integration["timeoutMilliseconds"] <= 30_000 and function["timeout"] * 1000 < integration["timeoutMilliseconds"]
+    declared = {r["routeKey"]: r for r in deployed.of_type("aws:apigatewayv2/route:Route")}
+    assert set(declared) == {route.key for route in routes.ROUTES}
+    for route in declared.values():
+        assert route["authorizationType"] == "AWS_IAM"
+        assert route["target"].startswith("integrations/")
+    stage = deployed.one("aws:apigatewayv2/stage:Stage")
+    assert stage["name"] == "$default" and stage["autoDeploy"] is True
+    assert stage["defaultRouteSettings"]["throttlingRateLimit"] > 0
+    assert json.loads(stage["accessLogSettings"]["format"])["caller"] == "$context.identity.userArn"
+    assert stage["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
+    permission = deployed.one("aws:lambda/permission:Permission", lambda r: r.name.startswith("hookstack-delivery"))
+    assert permission["principal"] == "apigateway.amazonaws.com" and permission["action"] == "lambda:InvokeFunction"
+    assert permission["sourceArn"] == api.state["executionArn"] + "/*/*"
+    assert deployed.outputs["subscriptionsApiUrl"] == api.state["apiEndpoint"]
+
+
+def test_alarms_watch_dead_letters_backlog_rule_failures_api_and_functions(deployed: Program) -> None:
+    alarms = {r.name: r for r in deployed.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.startswith("hookstack-delivery")}
+    assert alarms["hookstack-delivery-dlq-alarm"]["dimensions"] == {"QueueName": deployed.named("hookstack-delivery-dlq").physical_name}
+    assert alarms["hookstack-delivery-events-dlq-alarm"]["dimensions"] == {
+        "QueueName": deployed.named("hookstack-delivery-events-dlq").physical_name
+    }
+    assert alarms["hookstack-delivery-events-age"]["metricName"] == "ApproximateAgeOfOldestMessage"
+    rule = _in(deployed, "aws:cloudwatch/eventRule:EventRule", "hookstack-delivery")
+    for name in ("hookstack-delivery-rule-failed", "hookstack-delivery-rule-dlq-failed"):
+        assert alarms[name]["dimensions"]["RuleName"] == rule.physical_name
+    assert alarms["hookstack-delivery-api-5xx"]["metricName"] == "5xx"
+    for part in ("api", "fanout", "worker"):
+        assert alarms[f"hookstack-delivery-{part}-fn-errors"]["dimensions"] == {
+            "FunctionName": deployed.named(f"hookstack-delivery-{part}-fn").physical_name
+        }
+
+
+def test_config_destination_is_written_as_endpoint_and_secret_items(deployed: Program) -> None:
+    table = deployed.one("aws:dynamodb/table:Table")
+    endpoint = deployed.named("hookstack-delivery-1-audit-endpoint")
+    assert endpoint["tableName"] == table.physical_name and (endpoint["hashKey"], endpoint["rangeKey"]) == ("pk", "sk")
+    assert json.loads(endpoint["item"]) == store.config_endpoint_item(
+        "1", "audit", "https://audit.example.com/hooks", ["widget.created"], True
+    )
+    secret_item = deployed.named("hookstack-delivery-1-audit-secret")
+    assert is_secret(secret_item["item"])
+    key = deployed.one("random:index/randomBytes:RandomBytes")
+    assert key["length"] == 32
+    generated = deployed.outputs["signedDestinationSecrets"]["1"]["audit"]
+    assert "signedDestinationSecrets" in deployed.secret_outputs
+    assert json.loads(secret_item.plain("item"))["current"] == {"S": generated}
+    assert generated.startswith("whsec_") and len(base64.b64decode(generated.removeprefix("whsec_"))) == 32
+    assert not any(contains_text(r.inputs, generated) for r in deployed.resources)
+
+
+def test_a_configured_secret_and_previous_secret_stay_secret_and_are_not_exported(program) -> None:
+    destination = {**SIGNED, "auth": {"type": "signed", "secret": GIVEN_SECRET, "previousSecret": OLD_SECRET}}
+    deployed = program(config(destination), secret_keys=["tenants"])
+
+    item = deployed.named("hookstack-delivery-1-audit-secret")
+    assert is_secret(item["item"])
+    assert json.loads(item.plain("item")) == store.config_secret_item("1", "audit", GIVEN_SECRET, OLD_SECRET)
+    assert deployed.of_type("random:index/randomBytes:RandomBytes") == []
+    assert "signedDestinationSecrets" not in deployed.outputs
+    for text in (GIVEN_SECRET, OLD_SECRET):
+        assert not any(contains_text(r.inputs, text) for r in deployed.resources)
+        assert text not in json.dumps(deployed.outputs)
+
+
+def test_the_pipeline_exists_without_any_config_destination(program) -> None:
+    deployed = program({"tenants": [{"id": "1"}]})
+    assert deployed.one("aws:dynamodb/table:Table")
+    assert deployed.of_type("aws:dynamodb/tableItem:TableItem") == []
+    assert "subscriptionsApiUrl" in deployed.outputs and "signedDestinationSecrets" not in deployed.outputs
+
+
+def test_delivery_can_be_turned_off(program) -> None:
+    deployed = program({"tenants": [{"id": "1"}], "delivery": {"enabled": False}})
+    assert deployed.of_type("hookstack:index:SignedDelivery") == []
+    assert "subscriptionsApiUrl" not in deployed.outputs
+
+
+def test_signed_destinations_without_delivery_are_an_error(program) -> None:
+    with pytest.raises(Exception, match=r"delivery.enabled is false.*1/audit"):
+        program(config(delivery={"enabled": False}))
+
+
+def test_a_signed_destination_pointing_inside_the_network_is_refused_at_deploy(program) -> None:
+    destination = {**SIGNED, "url": "https://169.254.169.254/latest/meta-data"}
+    with pytest.raises(Exception, match="metadata"):
+        program(config(destination))
+
+
+def test_children_are_named_after_the_component_within_aws_limits(deployed: Program) -> None:
+    component = deployed.one("hookstack:index:SignedDelivery")
+    children = [r for r in deployed.resources if r.name.startswith("hookstack-delivery-")]
+    assert component.name == "hookstack-delivery" and len(children) > 40
+    for resource in deployed.of_type("aws:iam/role:Role"):
+        assert len(resource.physical_name) <= 64
+
+
+# -- config: previousSecret for signed destinations (components/config.py) ----------------------
+
+
+def _parse(auth: dict[str, Any]) -> Any:
+    return parse_stack_config({"tenants": [{"id": "1", "destinations": [{**SIGNED, "auth": auth}]}]})
+
+
+def test_signed_auth_accepts_a_previous_secret_for_rotation() -> None:
+    auth = _parse({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": OLD_SECRET}).tenants[0].destinations[0].auth
+    assert auth.secret.reveal() == GIVEN_SECRET and auth.previous_secret.reveal() == OLD_SECRET
+    assert OLD_SECRET not in repr(auth)
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ({"type": "signed", "previousSecret": OLD_SECRET}, "hookstack:tenants[0].destinations[0].auth.previousSecret: needs secret"),
+        ({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": "nope"}, "hookstack:tenants[0].destinations[0].auth.previousSecret: must be 'whsec_'"),
+        ({"type": "signed", "secret": GIVEN_SECRET, "previous": OLD_SECRET}, "hookstack:tenants[0].destinations[0].auth.previous: unknown key"),
+    ],
+)
+def test_bad_previous_secret_is_named(auth: dict[str, Any], message: str) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        _parse(auth)
+    assert any(str(p).startswith(message) for p in caught.value.problems), caught.value.problems
+    assert OLD_SECRET not in str(caught.value)
