@@ -105,6 +105,17 @@ def final_snapshot_identifier(name: str, stack: str) -> str:
     return re.sub(r"-{2,}", "-", raw)[:255].rstrip("-")
 
 
+def _master_secret_arn(secrets: Sequence[Any]) -> str:
+    arn = secrets[0].secret_arn if secrets else None
+    if not arn:
+        raise ValueError("the cluster reported no master user secret (manage_master_user_password must be on)")
+    return str(arn)
+
+
+def _zone(index: int) -> Any:
+    return lambda names: names[index]
+
+
 def schedule_expression(minutes: int) -> str:
     return "rate(1 minute)" if minutes == 1 else f"rate({minutes} minutes)"
 
@@ -138,7 +149,7 @@ class AuroraRelay(pulumi.ComponentResource):
 
         self.network = self._network(settings)
         self.cluster, self.instance = self._cluster(settings, self.network)
-        self.secret_arn = self.cluster.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+        self.secret_arn = self.cluster.master_user_secrets.apply(_master_secret_arn)
         database_environment: dict[str, pulumi.Input[str]] = {
             "AURORA_CLUSTER_ARN": self.cluster.arn,
             "AURORA_SECRET_ARN": self.secret_arn,
@@ -198,7 +209,7 @@ class AuroraRelay(pulumi.ComponentResource):
                     f"{n}-private-{index}",
                     vpc_id=vpc.id,
                     cidr_block=str(blocks[index]),
-                    availability_zone=zones.names.apply(lambda names, i=index: names[i]),
+                    availability_zone=zones.names.apply(_zone(index)),
                     map_public_ip_on_launch=False,
                     tags={"Name": f"{n}-private-{index}"},
                     opts=child(self),
@@ -328,7 +339,7 @@ class AuroraRelay(pulumi.ComponentResource):
             snapshot["final_snapshot_identifier"] = final_snapshot_identifier(n, pulumi.get_stack())
         cluster = aws.rds.Cluster(
             f"{n}-cluster",
-            engine="aurora-postgresql",
+            engine=aws.rds.EngineType.AURORA_POSTGRESQL,
             # Serverless v2 is the provisioned engine mode with db.serverless instances.
             engine_mode="provisioned",
             engine_version=settings.engine_version,
@@ -355,7 +366,7 @@ class AuroraRelay(pulumi.ComponentResource):
             f"{n}-writer",
             cluster_identifier=cluster.id,
             instance_class="db.serverless",
-            engine=cluster.engine,
+            engine=aws.rds.EngineType.AURORA_POSTGRESQL,
             engine_version=cluster.engine_version,
             db_subnet_group_name=subnet_group.name,
             publicly_accessible=False,
