@@ -56,9 +56,12 @@ CREATE INDEX IF NOT EXISTS outbox_published ON hookstack.outbox (published_at) W
 CREATE OR REPLACE FUNCTION hookstack.max_detail_bytes() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$ SELECT 240000 $$;
 
+-- SECURITY DEFINER (owned by the migrating user): application roles need no privilege on the
+-- outbox or on aws_lambda; whoever may EXECUTE this (PUBLIC by default, once granted USAGE on the
+-- schema) may publish. search_path is pinned so a caller cannot substitute objects.
 CREATE OR REPLACE FUNCTION hookstack.publish(event_type text, tenant_id text, detail jsonb DEFAULT '{}'::jsonb)
 RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_event_id text := 'evt_' || replace(gen_random_uuid()::text, '-', '');
     detail_bytes integer;
@@ -101,14 +104,16 @@ $$;
 -- Convenience for integer tenant keys (the seed's tenant.tenantId is an int).
 CREATE OR REPLACE FUNCTION hookstack.publish(event_type text, tenant_id bigint, detail jsonb DEFAULT '{}'::jsonb)
 RETURNS text
-LANGUAGE sql AS $$ SELECT hookstack.publish($1, $2::text, $3) $$;
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ SELECT hookstack.publish($1, $2::text, $3) $$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Invoking the relay at commit
 -- ---------------------------------------------------------------------------------------------
 
+-- SECURITY DEFINER: aws_lambda.invoke runs as the migrating user (rds_superuser on Aurora),
+-- whichever role committed the write.
 CREATE OR REPLACE FUNCTION hookstack.dispatch() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     target hookstack.relay_target%ROWTYPE;
 BEGIN
@@ -328,7 +333,7 @@ $$;
 
 -- The row trigger emit_events() attaches. TG_ARGV: event prefix, tenant column, key map, excluded columns.
 CREATE OR REPLACE FUNCTION hookstack.table_event() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     prefix        text := TG_ARGV[0];
     tenant_column text := TG_ARGV[1];

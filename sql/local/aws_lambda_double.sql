@@ -89,10 +89,11 @@ BEGIN
 END
 $$;
 
+-- Callers may pin their search_path (hookstack.dispatch does): find dblink wherever it is installed.
 CREATE OR REPLACE FUNCTION aws_lambda_double.invoke(
     function_name text, payload jsonb, region text, invocation_type text)
 RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = aws_lambda_double, public, pg_catalog AS $$
 DECLARE
     result record;
 BEGIN

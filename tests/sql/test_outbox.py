@@ -280,3 +280,23 @@ def test_configure_relay_validates_its_input(connect):
         connection.execute("SELECT hookstack.configure_relay('arn:aws:lambda:us-east-1:1:function:x:prod', 'us-east-1')")
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="region"):
         connection.execute(f"SELECT hookstack.configure_relay('{RELAY_ARN}', 'nowhere')")
+
+
+def test_an_application_role_with_only_table_privileges_emits_events(aurora_dsn, connect, lambda_double):
+    from psycopg.conninfo import make_conninfo
+
+    admin = connect(autocommit=True)
+    role = "app_" + aurora_dsn.rsplit("/", 1)[-1][-8:]
+    admin.execute(f"CREATE ROLE {role} LOGIN")
+    admin.execute(f"GRANT INSERT, SELECT ON widget TO {role}")
+    try:
+        with psycopg.connect(make_conninfo(aurora_dsn, user=role), autocommit=True) as app:
+            app.execute("CALL create_widget(1, 'from the app')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute("SELECT hookstack.publish('t.x', '1', '{}')")  # direct calls need a GRANT (docs/aurora.md)
+        [invocation] = lambda_double.invocations()
+        assert invocation["payload"]["eventType"] == "widget.created"
+        assert len(outbox_rows(admin)) == 1
+    finally:
+        admin.execute(f"DROP OWNED BY {role}")
+        admin.execute(f"DROP ROLE {role}")
