@@ -57,8 +57,6 @@ ENRICH_HANDLER = "functions.inbound.enrich.handler"
 PAYLOAD_PREFIX = "payloads/"
 # Lambda allows 4 KB for all environment variables of a function.
 MAX_ENVIRONMENT_BYTES = 4096
-# A Secrets Manager ARN is at most ~140 characters with a 16-character region and an autonamed secret.
-SECRET_ARN_ESTIMATE = 140
 # Lambda's synchronous invocation payload limit, for a Lambda target's batch.
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
@@ -140,7 +138,7 @@ class WebhookConsumer(pulumi.ComponentResource):
         self.queue_policies = [self._tls_only_queue(self.queue, "queue"), self._tls_only_queue(self.dead_letter_queue, "dlq")]
         self.secrets = {
             source.name: aws.secretsmanager.Secret(
-                f"{name}-{source.name}-secret",
+                secret_logical_name(name, source.name),
                 description=f"hookstack inbound source {source.name} ({source.kind}): JSON current/previous/publicUrl",
                 recovery_window_in_days=7,
                 opts=child(self),
@@ -314,8 +312,9 @@ class WebhookConsumer(pulumi.ComponentResource):
     def _ingest_function(self) -> LambdaFunction:
         args = self._args
         settings = args.settings
-        sources = pulumi.Output.all(*[self.secrets[s.name].arn for s in settings.sources]).apply(
-            lambda arns: sources_environment(settings.sources, arns)
+        # Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
+        sources = pulumi.Output.all(*[self.secrets[s.name].name for s in settings.sources]).apply(
+            lambda names: sources_environment(settings.sources, names)
         )
         statements = [
             {
@@ -547,7 +546,7 @@ def validate_args(name: str, args: WebhookConsumerArgs) -> None:
         problems.append(f"settings.target_arn is required when target is {settings.target!r}")
     if args.ingest_reserved_concurrency is not None and args.ingest_reserved_concurrency < 1:
         problems.append("ingest_reserved_concurrency must be at least 1 (0 would disable the endpoint)")
-    estimate = environment_estimate(settings.sources)
+    estimate = environment_estimate(name, settings.sources)
     if estimate > MAX_ENVIRONMENT_BYTES:
         problems.append(
             f"{len(settings.sources)} sources need about {estimate} bytes of environment; Lambda allows "
@@ -589,11 +588,15 @@ def secret_document(current: str, previous: str | None, public_url: str) -> str:
     return json.dumps({"current": current, "previous": previous or None, "publicUrl": public_url})
 
 
-def sources_environment(sources: tuple[Source, ...] | list[Source], secret_arns: list[str]) -> str:
-    """``CONSUMER_SOURCES``: name -> kind, secret ARN, ordering key, event type path (no secrets)."""
+def secret_logical_name(name: str, source_name: str) -> str:
+    return f"{name}-{source_name}-secret"
+
+
+def sources_environment(sources: tuple[Source, ...] | list[Source], secret_ids: list[str]) -> str:
+    """``CONSUMER_SOURCES``: name -> kind, secret name, ordering key, event type path (no secrets)."""
     document: dict[str, Mapping[str, Any]] = {}
-    for source, arn in zip(sources, secret_arns, strict=True):
-        entry: dict[str, Any] = {"kind": source.kind, "secretId": arn}
+    for source, secret_id in zip(sources, secret_ids, strict=True):
+        entry: dict[str, Any] = {"kind": source.kind, "secretId": secret_id}
         if source.ordering_key:
             entry["orderingKey"] = source.ordering_key
         if source.event_type_path:
@@ -602,8 +605,8 @@ def sources_environment(sources: tuple[Source, ...] | list[Source], secret_arns:
     return json.dumps(document, separators=(",", ":"))
 
 
-def environment_estimate(sources: tuple[Source, ...]) -> int:
-    """Bytes of the ingest environment with the longest plausible ARNs and names."""
-    sources_json = sources_environment(sources, ["x" * SECRET_ARN_ESTIMATE] * len(sources))
+def environment_estimate(name: str, sources: tuple[Source, ...]) -> int:
+    """Bytes of the ingest environment (secret names are the logical name plus Pulumi's 8-character suffix)."""
+    secret_names = ["x" * (len(secret_logical_name(name, s.name)) + 8) for s in sources]
     # Names and values of the other CONSUMER_* variables: queue URL, table and bucket names, numbers.
-    return len(sources_json) + 600
+    return len(sources_environment(sources, secret_names)) + 600

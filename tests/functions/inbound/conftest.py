@@ -110,7 +110,7 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000) -> Inbo
         secret_ids[name] = arn
         sources_env[name] = {
             "kind": spec["kind"],
-            "secretId": arn,
+            "secretId": f"inbound/{name}",  # the component passes secret names (shorter than ARNs)
             "orderingKey": spec.get("orderingKey"),
             "eventTypePath": spec.get("eventTypePath"),
         }
