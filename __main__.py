@@ -64,10 +64,7 @@ if config.delivery.enabled:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
 elif config.signed_destinations():
     signed = ", ".join(f"{t.id}/{d.name}" for t, d in config.signed_destinations())
-    raise pulumi.RunError(
-        f"hookstack:delivery.enabled is false, but these destinations use auth.type signed: {signed} "
-        "(enable delivery or change their auth type)"
-    )
+    pulumi.log.warn(f"hookstack:delivery.enabled is false: these auth.type signed destinations get nothing: {signed}")
 
 # --- inbound webhooks -----------------------------------------------------------------------
 if config.consumer.enabled:

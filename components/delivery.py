@@ -471,7 +471,7 @@ class SignedDelivery(pulumi.ComponentResource):
                 current: pulumi.Output[str] = pulumi.Output.secret(auth.secret.reveal())
             else:
                 key_bytes = random.RandomBytes(f"{self._name}-{key}-key", length=GENERATED_KEY_BYTES, opts=child(self))
-                current = pulumi.Output.secret(pulumi.Output.concat("whsec_", key_bytes.base64))
+                current = pulumi.Output.secret(key_bytes.base64.apply(lambda encoded: f"whsec_{encoded}"))
                 generated.setdefault(tenant.id, {})[destination.name] = current
             previous = auth.previous_secret.reveal() if auth.previous_secret is not None else None
             secret_item = current.apply(_secret_item_json(tenant.id, destination.name, previous))
