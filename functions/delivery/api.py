@@ -410,7 +410,7 @@ def resend_message(request: Request) -> tuple[int, Any]:
     if not queued:
         raise ApiError(409, "conflict", "nothing to resend: every delivery is in progress or its endpoint is disabled or gone")
     store.extend_message(dynamodb, config.table_name, request.tenant_id, event_id, store.ttl(request.now, config.history_ttl_days))
-    tasks.send(queued)
+    tasks.send_all(queued)
     logs.info("message resent", tenantId=request.tenant_id, eventId=event_id, tasks=len(queued))
     return 202, {"queued": [{"endpointId": t["endpointId"], "run": t["run"]} for t in queued]}
 
@@ -447,7 +447,7 @@ def replay_failed(request: Request) -> tuple[int, Any]:
         run = int(delivery.get("run") or 0) + 1
         queued.append(tasks.task(request.tenant_id, event_id, endpoint.endpoint_id, str(delivery.get("eventType") or ""), run))
         store.extend_message(dynamodb, config.table_name, request.tenant_id, event_id, store.ttl(request.now, config.history_ttl_days))
-    tasks.send(queued)
+    tasks.send_all(queued)
     logs.info("failed messages replayed", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id, tasks=len(queued))
     return 202, {"queued": len(queued), "eventIds": [t["eventId"] for t in queued], "nextCursor": next_cursor}
 

@@ -8,8 +8,11 @@ on the entry bus fills with every event that has a ``detail.tenantId`` (SQS batc
 2. keeps those subscribed to the event type (``eventTypes`` empty = every type),
 3. stores the message once: the exact Standard Webhooks body, so a resend is byte-identical,
 4. records a failed, replayable delivery for subscribed endpoints that are disabled,
-5. sends one task ``{"tenantId", "eventId", "endpointId", "eventType", "run": 1}`` per enabled endpoint to the
-   tasks queue, where each is delivered and retried on its own (no head-of-line blocking).
+5. queues one task ``{"tenantId", "eventId", "endpointId", "eventType", "run": 1}`` per enabled endpoint
+   on the tasks queue (ten per ``SendMessageBatch`` across the whole SQS batch), where each is
+   delivered and retried on its own (no head-of-line blocking). An event whose tasks could not all
+   be queued is reported failed and comes back; the tasks that did get through are dropped as
+   duplicates by the worker.
 
 A redelivered event sends its tasks again; the worker's claim on the delivery drops the duplicates.
 An event that breaks the contract (no ``eventId``...) is reported as failed, so it ends in the
@@ -39,17 +42,28 @@ class ContractError(ValueError):
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    failures = []
+    failures: list[str] = []
+    queued: list[dict[str, Any]] = []
+    owners: list[str] = []
     for record in event.get("Records", []):
         try:
-            fan_out(json.loads(record["body"]))
+            planned = plan(json.loads(record["body"]))
         except ContractError as error:
             logs.error("event breaks the contract; left for the dead-letter queue", messageId=record.get("messageId"), problem=str(error))
-            failures.append({"itemIdentifier": record["messageId"]})
+            failures.append(record["messageId"])
+            continue
         except Exception as error:
             logs.error("fan-out failed; will be retried", messageId=record.get("messageId"), error=repr(error)[:300])
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+            failures.append(record["messageId"])
+            continue
+        queued += planned
+        owners += [record["messageId"]] * len(planned)
+    # One SendMessageBatch per ten tasks across the whole batch, not one per event.
+    for index in tasks.send(queued):
+        if owners[index] not in failures:
+            logs.error("delivery task not queued; the event will be retried", messageId=owners[index])
+            failures.append(owners[index])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
 def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, Any]]:
@@ -96,12 +110,12 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def fan_out(event: Mapping[str, Any]) -> int:
-    """Queue the deliveries of one event; returns how many tasks were sent."""
+def plan(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Store one event's message (and its skipped deliveries); return the tasks to queue for it."""
     message, _ = parse_event(event)
     subscribed = [e for e in endpoints_of(message.tenant_id) if e.declared_enabled and e.subscribes_to(message.event_type)]
     if not subscribed:
-        return 0
+        return []
     config = settings.get()
     dynamodb = clients.dynamodb()
     now = time.time()
@@ -113,10 +127,8 @@ def fan_out(event: Mapping[str, Any]) -> int:
             store.record_skipped_delivery(
                 dynamodb, config.table_name, endpoint, message, f"endpoint disabled ({endpoint.disabled_reason})", now, expires
             )
-    queued = [tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1) for e in enabled]
-    tasks.send(queued)
     logs.info(
         "event fanned out", tenantId=message.tenant_id, eventId=message.event_id, eventType=message.event_type,
-        tasks=len(queued), skipped=len(subscribed) - len(enabled),
+        tasks=len(enabled), skipped=len(subscribed) - len(enabled),
     )
-    return len(queued)
+    return [tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1) for e in enabled]

@@ -443,3 +443,36 @@ def test_bus_rule_to_queue_to_delivery(stack: DeliveryStack, receiver: Receiver)
 
     (request,) = receiver.to("/bus")
     assert Webhook(endpoint["secret"]).verify(request.body, request.headers)["data"]["widgetName"] == "W1"
+
+
+def test_tasks_of_a_batch_share_send_requests_and_an_unqueued_task_fails_only_its_event(
+    stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.delivery import clients
+
+    stack.create_endpoint("1", receiver.url("/batch"))
+    sqs = clients.sqs()
+    calls: list[int] = []
+    real = sqs.send_message_batch
+
+    def flaky_batch(QueueUrl: str, Entries: list[dict]) -> dict:
+        calls.append(len(Entries))
+        refused = [e for e in Entries if "evt_refused" in e["MessageBody"]]
+        accepted = [e for e in Entries if e not in refused]
+        response = real(QueueUrl=QueueUrl, Entries=accepted) if accepted else {"Successful": []}
+        response["Failed"] = [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False, "Message": "try again"} for e in refused]
+        return response
+
+    monkeypatch.setattr(sqs, "send_message_batch", flaky_batch)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    events = [bus_event("1", "widget.created", event_id=f"evt_b{i}") for i in range(9)] + [bus_event("1", "widget.created", event_id="evt_refused")]
+    records = [{"messageId": f"m{i}", "receiptHandle": "rh", "body": json.dumps(e)} for i, e in enumerate(events)]
+
+    from functions.delivery import fanout
+
+    result = fanout.handler({"Records": records})
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m9"}]}
+    assert calls[0] == 10 and all(n == 1 for n in calls[1:])  # one request for the batch, retries for the refused one
+    stack.drain()
+    assert sorted(json.loads(r.body)["data"]["eventId"] for r in receiver.to("/batch")) == [f"evt_b{i}" for i in range(9)]
