@@ -42,10 +42,11 @@ class PayloadIntegrityError(RuntimeError):
     """The stored payload is not the one the pointer describes."""
 
 
-def s3() -> Any:
+def s3(session: Any = None) -> Any:
+    """The S3 client, created at first use (from ``session`` when given: tests share one)."""
     global _s3
     if _s3 is None:
-        _s3 = boto3.client("s3", config=CLIENT_CONFIG)
+        _s3 = (session if session is not None else boto3).client("s3", config=CLIENT_CONFIG)
     return _s3
 
 

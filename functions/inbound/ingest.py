@@ -164,16 +164,45 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 class Runtime:
-    """Settings, clients and caches of one process, created at the first request."""
+    """Settings, clients and caches of one process, created at the first request.
 
-    def __init__(self, settings: Settings) -> None:
+    Clients are created on first use (an S3 client only when a payload is claim-checked), from
+    ``session`` (tests share one; the default is boto3's default session).
+    """
+
+    def __init__(self, settings: Settings, session: Any = None) -> None:
         self.settings = settings
-        self.secretsmanager = boto3.client("secretsmanager", config=CLIENT_CONFIG)
-        self.dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
-        self.s3 = boto3.client("s3", config=CLIENT_CONFIG)
-        self.sqs = boto3.client("sqs", config=CLIENT_CONFIG)
-        self.ledger = DeliveryLedger(self.dynamodb, settings.table_name)
+        self._session = session if session is not None else boto3
+        self._clients: dict[str, Any] = {}
+        self._ledger: DeliveryLedger | None = None
         self.secrets = SecretCache(self._fetch_secret, ttl_seconds=settings.secret_ttl_seconds)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service, config=CLIENT_CONFIG)
+        return self._clients[service]
+
+    @property
+    def secretsmanager(self) -> Any:
+        return self.client("secretsmanager")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    @property
+    def ledger(self) -> DeliveryLedger:
+        if self._ledger is None:
+            self._ledger = DeliveryLedger(self.dynamodb, self.settings.table_name)
+        return self._ledger
 
     def _fetch_secret(self, secret_id: str) -> str:
         return str(self.secretsmanager.get_secret_value(SecretId=secret_id)["SecretString"])

@@ -19,7 +19,7 @@ from tests.functions.inbound.test_ingest import github_request
 @pytest.fixture
 def server_stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    stack = create_stack(monkeypatch)
+    stack = create_stack(monkeypatch, share_session=False)  # clients as the handlers build them
     yield stack
     ingest.reset()
     enrich.reset()
