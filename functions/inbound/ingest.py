@@ -272,16 +272,7 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
     log = {"source": source.name, "requestId": (event.get("requestContext") or {}).get("requestId")}
 
     try:
-        secrets = rt.secrets.get(source.secret_id)
-    except STORE_ERRORS as error:
-        logs.error("source secret unavailable", **log, error=type(error).__name__)
-        return _unavailable("the source secret could not be read")
-    except SecretFormatError as error:
-        logs.error("source secret is malformed", **log, detail=str(error))
-        return response(500, {"error": "source is misconfigured; nothing was accepted"})
-
-    try:
-        used = _verify(source, request, secrets, rt, received)
+        used = _authenticate(source, request, rt, received)
     except VerificationError as error:
         metrics.emit(metrics.SIGNATURE_FAILURES, source.name, reason=error.reason)
         logs.warning("signature rejected", **log, reason=error.reason, detail=error.detail)
@@ -366,7 +357,9 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
     return response(200, {"status": "accepted", "eventId": envelope.event_id})
 
 
-def _verify(source: SourceConfig, request: SignedRequest, secrets: SourceSecrets, rt: Runtime, now: float) -> int:
+def _authenticate(source: SourceConfig, request: SignedRequest, rt: Runtime, now: float) -> int:
+    """Index of the secret (0 current, 1 previous) that signed the request."""
+    secrets = rt.secrets.get(source.secret_id)
     try:
         return _verify_with(source, request, secrets, now)
     except VerificationError:

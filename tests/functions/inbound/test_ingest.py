@@ -328,3 +328,15 @@ def test_misconfiguration_is_a_clear_error_at_first_use(monkeypatch: pytest.Monk
     ingest.reset()
     response = ingest.handler(function_url_event("/github", github_request()))
     assert status(response) == 500  # never a bare Lambda error
+
+
+def test_malformed_source_secret_is_a_500_and_nothing_is_accepted(inbound_stack: InboundStack) -> None:
+    inbound_stack.client("secretsmanager").put_secret_value(
+        SecretId=inbound_stack.secret_ids["github"], SecretString="not json"
+    )
+    response = send("/github", github_request())
+    assert status(response) == 500 and "misconfigured" in body_of(response)["error"]
+    no_url = json.dumps({"current": "tw-token", "previous": None, "publicUrl": None})
+    inbound_stack.client("secretsmanager").put_secret_value(SecretId=inbound_stack.secret_ids["twilio"], SecretString=no_url)
+    assert status(send("/twilio", signers.twilio_form([("A", "1")], "tw-token"))) == 500
+    assert inbound_stack.messages() == []
