@@ -96,7 +96,7 @@ class Sandbox:
         for part in reversed(list(self.parts.values())):
             try:
                 part.stop()
-            except Exception:  # noqa: BLE001 - stop everything else regardless
+            except Exception:
                 logging.exception("stopping a sandbox part failed")
         self.moto.stop()
         for key, old in self._saved_environment.items():
@@ -159,5 +159,40 @@ class _ProviderPart:
 
 def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
     """The consumer, signed delivery and Aurora parts, when the configuration enables them."""
-    parts: dict[str, LocalPart] = {}
+    assert sandbox.provider is not None
+    config = sandbox.config
+    bus = sandbox.provider.plan.entry_bus_name
+    parts: dict[str, LocalPart] = {"observer": _Observer(sandbox.endpoint, bus)}
+    if config.consumer.enabled and config.consumer.sources:
+        from sandbox.consumer import LocalConsumer
+
+        parts["consumer"] = LocalConsumer(
+            config.consumer, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
+            set_environment=sandbox._set_environment,
+        )
     return parts
+
+
+class _Observer:
+    """A rule catching every event on the entry bus into a queue, so users can see what arrived."""
+
+    def __init__(self, endpoint: str, bus_name: str) -> None:
+        self.events = client("events", endpoint)
+        self.sqs = client("sqs", endpoint)
+        self.bus_name = bus_name
+        self.queue_url = ""
+
+    def create(self) -> None:
+        self.queue_url = self.sqs.create_queue(QueueName="hookstack-sandbox-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name="hookstack-sandbox-observer", EventBusName=self.bus_name, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+        self.events.put_targets(Rule="hookstack-sandbox-observer", EventBusName=self.bus_name, Targets=[{"Id": "observer", "Arn": arn}])
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def state(self) -> dict[str, Any]:
+        return {"events_queue_url": self.queue_url}

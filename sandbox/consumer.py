@@ -1,0 +1,163 @@
+"""Inbound webhooks in the sandbox, from the same settings as ``WebhookConsumer``.
+
+Creates the ledger table, the payload bucket, the FIFO queue and its DLQ (same visibility timeout,
+redrive count and retention split), one secret per source holding ``{current, previous,
+publicUrl}``, and sets the ``CONSUMER_*`` environment the ingest function gets. The ingest handler
+is served over local HTTP like its function URL (``/<source name>``); a loop plays the Pipe:
+one message at a time (the Pipe's batch size), the enrichment handler, then ``PutEvents`` of each
+item exactly as the Pipe's bus target maps it (:func:`functions.inbound.target.bus_entry`); the
+message is deleted only when every entry was accepted, else it returns to the queue and, after
+``maxReceiveCount`` receives, moves to the DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from typing import Any
+
+from components.config import ConsumerSettings
+from components.consumer import (
+    ENRICH_HANDLER,
+    INGEST_HANDLER,
+    max_target_item_bytes,
+    retention_split,
+    secret_document,
+    source_url,
+    sources_environment,
+    visibility_timeout,
+)
+from sandbox.lambda_http import LambdaContext, LambdaHttpServer
+from sandbox.sqs_worker import sqs_record
+
+NAME = "hookstack-inbound"
+
+
+def _handler(path: str) -> Any:
+    import importlib
+
+    module, _, attribute = path.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+class LocalConsumer:
+    def __init__(self, settings: ConsumerSettings, *, endpoint: str, bus_name: str, time_scale: float, set_environment: Any) -> None:
+        from sandbox.aws import client
+
+        self.settings = settings
+        self.bus_name = bus_name
+        self.time_scale = time_scale
+        self.set_environment = set_environment
+        self.sqs = client("sqs", endpoint)
+        self.events = client("events", endpoint)
+        self.s3 = client("s3", endpoint)
+        self.dynamodb = client("dynamodb", endpoint)
+        self.secretsmanager = client("secretsmanager", endpoint)
+        self.server = LambdaHttpServer(_handler(INGEST_HANDLER), function_name=f"{NAME}-ingest", timeout_seconds=9)
+        self.enrich = _handler(ENRICH_HANDLER)
+        self.queue_url = ""
+        self.dead_letter_queue_url = ""
+        self.bucket = f"{NAME}-payloads"
+        self.table = f"{NAME}-ledger"
+        self.processed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pipe, name="pipe-inbound", daemon=True)
+
+    def create(self) -> None:
+        queue_retention, dlq_retention = retention_split(self.settings.payload_retention_days)
+        self.dynamodb.create_table(
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.dynamodb.update_time_to_live(TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"})
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.dead_letter_queue_url = self.sqs.create_queue(
+            QueueName=f"{NAME}-dlq.fifo", Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(dlq_retention)}
+        )["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue_url = self.sqs.create_queue(
+            QueueName=f"{NAME}-queue.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "ContentBasedDeduplication": "false",
+                "DeduplicationScope": "messageGroup",
+                "FifoThroughputLimit": "perMessageGroupId",
+                "MessageRetentionPeriod": str(queue_retention),
+                "VisibilityTimeout": str(visibility_timeout(self.settings.enrichment_timeout_seconds)),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.settings.max_receive_count}),
+            },
+        )["QueueUrl"]
+        secret_ids = []
+        for source in self.settings.sources:
+            name = f"{NAME}-{source.name}-secret"
+            public = source.public_url or source_url(self.server.url, source.name)
+            previous = source.previous_secret.reveal() if source.previous_secret else None
+            self.secretsmanager.create_secret(Name=name, SecretString=secret_document(source.secret.reveal(), previous, public))
+            secret_ids.append(name)
+        self.set_environment(
+            {
+                "CONSUMER_SOURCES": sources_environment(self.settings.sources, secret_ids),
+                "CONSUMER_TABLE_NAME": self.table,
+                "CONSUMER_QUEUE_URL": self.queue_url,
+                "CONSUMER_BUCKET_NAME": self.bucket,
+                "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": str(self.settings.claim_check_threshold_bytes),
+                "CONSUMER_DEDUPE_TTL_SECONDS": str(self.settings.dedupe_ttl_hours * 3600),
+                "CONSUMER_CLAIM_LEASE_SECONDS": "14",
+                "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(self.settings.target, 1)),
+            }
+        )
+
+    def start(self) -> None:
+        self.server.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.server.stop()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "inbound": {s.name: source_url(self.server.url, s.name) for s in self.settings.sources},
+            "inbound_queue_url": self.queue_url,
+            "inbound_dead_letter_queue_url": self.dead_letter_queue_url,
+            "inbound_bucket": self.bucket,
+        }
+
+    # -- the Pipe ------------------------------------------------------------------------------
+
+    def _pipe(self) -> None:
+        from functions.inbound.target import bus_entry
+
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        while not self._stop.is_set():
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"]
+                ).get("Messages", [])
+            except Exception:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            for message in messages:
+                try:
+                    items = self.enrich([sqs_record(message, queue_arn)], LambdaContext(f"{NAME}-enrich"))
+                    entries = [bus_entry(item, self.bus_name) for item in items]
+                    response = self.events.put_events(Entries=entries) if entries else {"FailedEntryCount": 0}
+                    if response.get("FailedEntryCount"):
+                        raise RuntimeError(f"{response['FailedEntryCount']} entries refused by PutEvents")
+                except Exception:
+                    traceback.print_exc()
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=max(0, int(visibility_timeout(self.settings.enrichment_timeout_seconds) * self.time_scale)),
+                    )
+                    continue
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.processed += 1
