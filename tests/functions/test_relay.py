@@ -196,7 +196,7 @@ def test_the_sweeper_publishes_batches_until_none_is_due():
 def test_the_sweeper_stops_when_a_whole_batch_fails_and_raises():
     fake = FakeOutbox(due=[[row("evt_" + "1" * 32)], [row("evt_" + "2" * 32)]])
     with pytest.raises(sweeper.SweepFailed, match="1 outbox event"):
-        sweeper.sweep(fake, client=Recorder(fail_code="InternalFailure"), bus_name="bus", source="s")  # type: ignore[arg-type]
+        sweeper.sweep(fake, client=Recorder(fail_code="AccessDeniedException"), bus_name="bus", source="s")  # type: ignore[arg-type]
     assert len(fake.due) == 1, "did not churn through the rest of the backlog"
 
 

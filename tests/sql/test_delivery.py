@@ -212,12 +212,12 @@ def test_the_sweeper_raises_and_keeps_rows_it_could_not_publish(bus, connect, la
     writer.execute("CALL create_widget(1, 'stuck')")
 
     with pytest.raises(sweeper.SweepFailed, match="1 outbox event"):
-        sweeper.sweep(outbox, client=FailingEvents("InternalFailure"), bus_name=BUS, source=SOURCE, grace_seconds=0)
+        sweeper.sweep(outbox, client=FailingEvents("ValidationException"), bus_name=BUS, source=SOURCE, grace_seconds=0)
 
     row = writer.execute("SELECT published_at, last_error, attempts FROM hookstack.outbox").fetchone()
     assert row["published_at"] is None
     assert row["attempts"] >= 1
-    assert "InternalFailure" in row["last_error"]
+    assert "ValidationException" in row["last_error"]
 
 
 def test_a_crash_between_put_events_and_marking_resends_with_the_same_event_id(bus, connect, lambda_double):
