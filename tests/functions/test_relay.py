@@ -17,8 +17,9 @@ from functions import relay, sweeper
 from functions.outbox import Claim, OutboxRow
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENT_ID = "evt_" + "a" * 32
-PAYLOAD = {"eventId": EVENT_ID, "txid": 775, "tenantId": "1", "eventType": "widget.created"}
+# What hookstack.dispatch() sends (sql/002_outbox.sql), as recorded from the aws_lambda double.
+PAYLOAD = json.loads((ROOT / "tests" / "events" / "aurora" / "relay_invocation.json").read_text())
+EVENT_ID = PAYLOAD["eventId"]
 
 
 def row(event_id: str = EVENT_ID, **detail: Any) -> OutboxRow:
@@ -178,6 +179,17 @@ def test_the_default_event_source_is_the_providers_plus_aurora(monkeypatch):
 
 
 # -- sweeper ------------------------------------------------------------------------------------
+
+
+def test_the_sweeper_handler_takes_the_schedules_input(monkeypatch):
+    fake = FakeOutbox(due=[[row()]])
+    monkeypatch.setenv("EVENT_BUS_NAME", "bus")
+    monkeypatch.setattr(sweeper, "database_from_env", lambda: None)
+    monkeypatch.setattr(sweeper, "Outbox", lambda _database: fake)
+    monkeypatch.setattr(sweeper, "events_client", Recorder)
+    scheduled = json.loads((ROOT / "tests" / "events" / "aurora" / "sweeper_schedule.json").read_text())
+
+    assert sweeper.handler(scheduled)["published"] == 1
 
 
 def test_the_sweeper_publishes_batches_until_none_is_due():
