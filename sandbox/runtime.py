@@ -170,6 +170,19 @@ def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
             config.consumer, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment,
         )
+    if config.delivery.enabled:
+        from sandbox.delivery import LocalDelivery
+
+        signed = [
+            (ti, di, tenant, destination)
+            for ti, tenant in enumerate(config.tenants)
+            for di, destination in enumerate(tenant.destinations)
+            if destination.is_signed
+        ]
+        parts["delivery"] = LocalDelivery(
+            config.delivery, signed, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
+            set_environment=sandbox._set_environment, local_secrets=sandbox.local_secrets,
+        )
     return parts
 
 

@@ -4,7 +4,8 @@ As AWS does: a batch of at most ``batch_size`` records in Lambda's SQS event sha
 ``ReportBatchItemFailures`` only the records named in ``batchItemFailures`` stay in the queue (a
 handler exception leaves the whole batch); FIFO queues deliver one group in order and moto holds a
 group back while one of its messages is in flight. A failed record becomes visible again after
-the queue's visibility timeout, scaled by the sandbox's time factor so local retries take seconds.
+the queue's visibility timeout (optionally compressed by the sandbox's time factor, for handlers
+that do not set the visibility of failed records themselves).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class QueueWorker:
         name: str,
         batch_size: int = 10,
         time_scale: float = 1.0,
-        failure_visibility_seconds: float = 30.0,
+        failure_visibility_seconds: float | None = None,
         on_batch: Callable[[list[dict[str, Any]], dict[str, Any] | None, float], None] | None = None,
         wrap: Callable[[list[dict[str, Any]]], Any] | None = None,
     ) -> None:
@@ -122,11 +123,14 @@ class QueueWorker:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
-        visibility = max(0, int(self.failure_visibility_seconds * self.time_scale))
-        for message in messages:
-            if message["MessageId"] in failed:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=visibility
-                )
+        if self.failure_visibility_seconds is not None:
+            # Only for handlers that leave retry timing to the queue: AWS itself changes nothing, a
+            # failed record waits for the queue's visibility timeout, which the sandbox compresses.
+            visibility = max(0, int(self.failure_visibility_seconds * self.time_scale))
+            for message in messages:
+                if message["MessageId"] in failed:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=visibility
+                    )
         if self.on_batch is not None:
             self.on_batch(records, response if isinstance(response, dict) else None, time.perf_counter() - started)

@@ -1,0 +1,70 @@
+"""Signed deliveries through the sandbox, checked with the official standardwebhooks library."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from standardwebhooks.webhooks import Webhook
+
+from functions.events import make_event, publish
+from sandbox.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+
+
+def events_client(state: dict[str, Any]) -> Any:
+    return boto3.client("events", endpoint_url=state["aws_endpoint"], region_name=state["region"], aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def verify(secret: str, request: dict[str, Any]) -> dict[str, Any]:
+    headers = {k: v for k, v in request["headers"].items() if k.startswith("webhook-")}
+    return Webhook(secret).verify(request["body"], headers)
+
+
+def test_config_declared_signed_destination_receives_verifiable_deliveries(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
+    secret = sandbox_state["local_secrets"]["tenants[0].destinations[1].auth.secret"]
+    publish(events_client(sandbox_state), [make_event("e2e", "widget.created", {"widgetName": "S1"}, tenant_id="1", event_id="evt_signed_1")], sandbox_state["bus_names"][0])
+    request = next(r for r in receiver.wait_for("/t1/audit", 1, timeout=30) if "evt_signed_1" in r["body"])
+    assert request["headers"]["webhook-id"] == "evt_signed_1"
+    payload = verify(secret, request)
+    assert payload["type"] == "widget.created"
+    assert payload["data"]["widgetName"] == "S1"
+    with pytest.raises(Exception, match="(?i)signature"):
+        Webhook(secret).verify(request["body"].replace("S1", "S2"), {k: v for k, v in request["headers"].items() if k.startswith("webhook-")})
+
+
+def test_endpoint_created_through_the_api_retries_and_records_history(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
+    api = sandbox_state["subscriptions_api"]
+    created = requests.post(
+        f"{api}/tenants/2/endpoints",
+        json={"url": f"{receiver.url}/flaky/2/t2/signed", "eventTypes": ["order.paid"], "description": "e2e"},
+        timeout=15,
+    )
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    secret = endpoint["secret"]
+    assert secret.startswith("whsec_")
+    publish(events_client(sandbox_state), [make_event("e2e", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_signed_2")], sandbox_state["bus_names"][0])
+    deliveries = receiver.wait_for("/flaky/2/t2/signed", 3, timeout=60)
+    assert [r["status"] for r in deliveries][:3] == [503, 503, 200]
+    assert verify(secret, deliveries[2])["data"]["total"] == 42
+    endpoint_id = endpoint.get("endpointId") or endpoint.get("id")
+    deadline = time.monotonic() + 20
+    attempts: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        attempts = requests.get(f"{api}/tenants/2/endpoints/{endpoint_id}/attempts", timeout=15).json()["data"]
+        if len(attempts) >= 3:
+            break
+        time.sleep(0.5)
+    statuses = [a.get("statusCode") for a in attempts]
+    assert statuses[:3] == [200, 503, 503]  # newest first
+
+
+def test_private_addresses_are_refused_by_the_api(sandbox_state: dict[str, Any]) -> None:
+    response = requests.post(f"{sandbox_state['subscriptions_api']}/tenants/2/endpoints", json={"url": "https://169.254.169.254/latest"}, timeout=15)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "url"
