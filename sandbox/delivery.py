@@ -113,6 +113,8 @@ class LocalDelivery:
                 "DELIVERY_MAX_RESPONSE_BYTES": str(self.settings.max_response_bytes),
                 "DELIVERY_MAX_RECEIVES": str(max_receives),
                 "DELIVERY_TIME_SCALE": repr(self.time_scale),
+                # New endpoints are picked up within 1 s locally (the deployed fan-out caches 10 s).
+                "DELIVERY_ENDPOINT_CACHE_SECONDS": "1",
             }
         )
         self.workers = [

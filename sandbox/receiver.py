@@ -53,12 +53,26 @@ class Receiver:
         with self._lock:
             return [r for r in self.requests if r["path"].startswith(prefix)]
 
-    def wait_for(self, prefix: str, count: int = 1, timeout: float = 20.0, status: int | None = None) -> list[dict[str, Any]]:
-        """Block until ``count`` requests (optionally answered with ``status``) arrived under ``prefix``."""
+    def wait_for(
+        self,
+        prefix: str,
+        count: int = 1,
+        timeout: float = 20.0,
+        status: int | None = None,
+        containing: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Block until ``count`` requests arrived under ``prefix`` (answered with ``status``, with
+        ``containing`` in the body, when given); returns the matching requests, oldest first."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                matches = [r for r in self.requests if r["path"].startswith(prefix) and (status is None or r["status"] == status)]
+                matches = [
+                    r
+                    for r in self.requests
+                    if r["path"].startswith(prefix)
+                    and (status is None or r["status"] == status)
+                    and (containing is None or containing in r["body"])
+                ]
                 if len(matches) >= count or time.monotonic() >= deadline:
                     return matches
                 self._changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))

@@ -101,7 +101,10 @@ class QueueWorker:
                 time.sleep(0.2)
                 continue
             if messages:
-                self.process(messages)
+                try:
+                    self.process(messages)
+                except Exception:  # noqa: BLE001 - a failed delete must not end the mapping
+                    traceback.print_exc()
 
     def process(self, messages: list[dict[str, Any]]) -> None:
         records = [sqs_record(m, self.queue_arn) for m in messages]

@@ -33,7 +33,7 @@ def test_state_file_lists_the_contract_keys(sandbox_state: dict[str, Any]) -> No
 def test_api_key_destination_gets_the_transformed_body(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
     events = clients(sandbox_state, "events")
     publish(events, [make_event("e2e", "widget.created", {"widgetName": "W-e2e"}, tenant_id="1", event_id="evt_e2e_1")], sandbox_state["bus_names"][0])
-    (request,) = [r for r in receiver.wait_for("/t1/crm", 1) if "evt_e2e_1" in r["body"]]
+    (request,) = receiver.wait_for("/t1/crm", 1, containing="evt_e2e_1")
     assert json.loads(request["body"]) == {"text": "Widget W-e2e created", "eventId": "evt_e2e_1"}
     assert request["headers"]["x-api-key"] == sandbox_state["local_secrets"]["tenants[0].destinations[0].auth.value"]
     assert request["headers"]["user-agent"] == "Amazon/EventBridge/ApiDestinations"
@@ -42,9 +42,9 @@ def test_api_key_destination_gets_the_transformed_body(sandbox_state: dict[str, 
 def test_basic_and_oauth_destinations_authenticate(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
     events = clients(sandbox_state, "events")
     publish(events, [make_event("e2e", "widget.updated", {"n": 1}, tenant_id="2", event_id="evt_e2e_2")], sandbox_state["bus_names"][0])
-    erp = next(r for r in receiver.wait_for("/t2/erp", 1) if "evt_e2e_2" in r["body"])
+    (erp,) = receiver.wait_for("/t2/erp", 1, containing="evt_e2e_2")
     assert erp["headers"]["authorization"] == "Basic " + base64.b64encode(b"hookstack:plain-local-password").decode()
-    analytics = [r for r in receiver.wait_for("/flaky/1/t2/analytics", 2) if "evt_e2e_2" in r["body"]]
+    analytics = receiver.wait_for("/flaky/1/t2/analytics", 2, containing="evt_e2e_2")
     assert [r["status"] for r in analytics] == [503, 200]  # retried after a 5xx
     assert all(r["headers"]["authorization"].startswith("Bearer ") for r in analytics)
     assert any(t["granted"] for t in receiver.tokens)
