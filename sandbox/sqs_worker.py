@@ -103,7 +103,7 @@ class QueueWorker:
             if messages:
                 try:
                     self.process(messages)
-                except Exception:  # noqa: BLE001 - a failed delete must not end the mapping
+                except Exception:
                     traceback.print_exc()
 
     def process(self, messages: list[dict[str, Any]]) -> None:
