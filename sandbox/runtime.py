@@ -170,6 +170,13 @@ def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
             config.consumer, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment,
         )
+    if config.aurora.enabled:
+        from sandbox.aurora import LocalAurora
+
+        parts["aurora"] = LocalAurora(
+            config.aurora, event_source=f"{config.provider.event_source}.aurora", time_scale=sandbox.time_scale,
+            set_environment=sandbox._set_environment, region=REGION,
+        )
     if config.delivery.enabled:
         from sandbox.delivery import LocalDelivery
 

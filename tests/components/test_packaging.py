@@ -83,7 +83,7 @@ for module in {modules!r}:
     importlib.import_module(module)
 print("ok", len({modules!r}))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -99,7 +99,8 @@ def test_every_lambda_uses_the_shared_archive_python312_on_arm64(program: Callab
         module_name, _, attribute = function["handler"].rpartition(".")
         module = importlib.import_module(module_name)
         assert callable(getattr(module, attribute)), function["handler"]
-        assert f"{module_name.replace('.', '/')}.py" in {n for n in package.files} or f"{module_name.replace('.', '/')}/__init__.py" in package.files
+        path = module_name.replace(".", "/")
+        assert f"{path}.py" in package.files or f"{path}/__init__.py" in package.files
 
 
 @pytest.mark.parametrize("runtime", [RUNTIME])

@@ -24,7 +24,7 @@ class FlakyEvents:
         self.plan = plan
         self.calls: list[list[dict[str, Any]]] = []
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls.append(Entries)
         codes = self.plan.pop(0) if self.plan else [None] * len(Entries)
         results = [{"ErrorCode": c, "ErrorMessage": "boom"} if c else {"EventId": "id"} for c in codes]

