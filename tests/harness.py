@@ -215,6 +215,12 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
         )
     elif typ == "aws:kms/key:Key":
         state.update(arn=f"{base.format(service='kms')}:key/{uid[:8]}", keyId=uid[:8])
+    elif typ == "random:index/randomBytes:RandomBytes":
+        # Deterministic stand-in for the random bytes the provider generates once and keeps in state.
+        data = hashlib.sha256(f"random:{logical}".encode()).digest()[: int(inputs.get("length", 32))]
+        import base64
+
+        state.update(base64=base64.b64encode(data).decode(), hex=data.hex())
     elif typ == "aws:scheduler/schedule:Schedule":
         state["arn"] = f"{base.format(service='scheduler')}:schedule/default/{name}"
     else:
