@@ -106,7 +106,9 @@ class LocalAurora:
             connection.execute("LISTEN aws_lambda_invocations")
             self._ready.set()
             while not self._stop.is_set():
-                for notice in connection.notifies(timeout=0.5, stop_after=50):
+                # Collect first: the connection cannot run a query while its notifies() generator is open.
+                notices = list(connection.notifies(timeout=0.5, stop_after=50))
+                for notice in notices:
                     invocation = json.loads(notice.payload)
                     row = connection.execute(
                         "SELECT payload FROM aws_lambda_double.invocations WHERE id = %s", (invocation["id"],)

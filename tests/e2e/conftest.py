@@ -110,6 +110,7 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
             pytest.fail(f"sandbox did not start:\n{(directory / 'sandbox.log').read_text()[-4000:]}")
         time.sleep(0.2)
     state = json.loads(state_file.read_text())
+    state["_pid"] = process.pid
     try:
         yield state
     finally:
@@ -122,3 +123,18 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
         log.close()
         assert process.returncode == 0, (directory / "sandbox.log").read_text()[-4000:]
         assert not state_file.exists(), "the state file must be removed on shutdown"
+        _assert_no_stray_processes(state)
+
+
+def _assert_no_stray_processes(state: dict[str, Any]) -> None:
+    """After shutdown, no PostgreSQL started for this sandbox may still run."""
+    import psutil
+
+    socket_dir = state["postgres_dsn"].split("host=", 1)[1].split("&", 1)[0]
+    deadline = time.monotonic() + 10
+    while True:
+        stray = [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres" and any(socket_dir in part for part in (p.info["cmdline"] or []))]
+        if not stray or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not stray, f"postgres still running after the sandbox stopped: {[p.pid for p in stray]}"

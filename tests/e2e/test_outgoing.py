@@ -79,3 +79,11 @@ def test_ops_status_reads_the_sandbox(sandbox_state: dict[str, Any]) -> None:
     report = json.dumps(json.loads(result.stdout))
     for name in ("hookstack-sandbox-1-crm", "hookstack-sandbox-2-erp", "hookstack-sandbox-3-broken"):
         assert name in report, name
+
+
+def test_nothing_listens_beyond_loopback(sandbox_state: dict[str, Any]) -> None:
+    import psutil
+
+    listening = [c for c in psutil.Process(sandbox_state["_pid"]).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert listening, "the sandbox should be listening on loopback ports"
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1"}, listening
