@@ -80,21 +80,31 @@ def patched_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+# The sandbox's own calls (emulating AWS services) carry this in their User-Agent, so that request
+# counts per webhook can tell them from the calls the functions make.
+SANDBOX_USER_AGENT = "hookstack-sandbox"
+
+
 def client(service: str, endpoint: str) -> Any:
+    from botocore.config import Config
+
     return boto3.client(
         service,
         endpoint_url=endpoint,
+        config=Config(user_agent_extra=SANDBOX_USER_AGENT),
         region_name=REGION,
         aws_access_key_id="sandbox",
         aws_secret_access_key="sandbox",  # noqa: S106 - moto accepts any credentials
     )
 
 
-def classify(recording: list[dict[str, Any]]) -> dict[str, int]:
+def classify(recording: list[dict[str, Any]], *, include_sandbox: bool = False) -> dict[str, int]:
     """Count recorded requests by ``service:Action`` (from the target header or query)."""
     counts: dict[str, int] = {}
     for entry in recording:
         headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+        if not include_sandbox and SANDBOX_USER_AGENT in headers.get("user-agent", ""):
+            continue
         target = headers.get("x-amz-target", "")
         action = target.split(".")[-1] if target else ""
         host = headers.get("host", "")
