@@ -110,7 +110,7 @@ def main() -> None:
     sources = {s["name"]: s["secret"] for s in raw["consumer"]["sources"]}
     rows: list[tuple[str, dict[str, int], int, list[tuple[str, float]]]] = []
 
-    def measure(name: str, action: Callable[[], None], settle: Callable[[], None], service_charges: list[tuple[str, float]]) -> None:
+    def measure(name: str, action: Callable[[], None], settle: Callable[[], object], service_charges: list[tuple[str, float]]) -> None:
         time.sleep(1.5)  # let idle polling settle
         before = counter.count
         sandbox.moto.start_recording()

@@ -35,6 +35,7 @@ import requests
 from components.config import Secret
 from components.plan import ApiDestinationPlan
 from sandbox import transform
+from sandbox.sqs_worker import receive
 
 HTTP_TIMEOUT_SECONDS = 5.0
 RETRYABLE_STATUS = frozenset({401, 407, 409, 429})
@@ -124,15 +125,7 @@ class ApiDestinationWorker:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=43_200
-                ).get("Messages", [])
-            except Exception:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.2)
-                continue
+            messages = receive(self.sqs, self.queue_url, self._stop, MaxNumberOfMessages=10, VisibilityTimeout=43_200)
             for message in messages:
                 self._pool.submit(self._handle, message)
 

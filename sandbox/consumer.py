@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import traceback
 from typing import Any
 
@@ -29,17 +28,11 @@ from components.consumer import (
     sources_environment,
     visibility_timeout,
 )
-from sandbox.lambda_http import LambdaContext, LambdaHttpServer
-from sandbox.sqs_worker import sqs_record
+from sandbox.lambda_http import LambdaContext, LambdaHttpServer, load_handler
+from sandbox.sqs_worker import receive, sqs_record
 
 NAME = "hookstack-inbound"
 
-
-def _handler(path: str) -> Any:
-    import importlib
-
-    module, _, attribute = path.rpartition(".")
-    return getattr(importlib.import_module(module), attribute)
 
 
 class LocalConsumer:
@@ -55,8 +48,8 @@ class LocalConsumer:
         self.s3 = client("s3", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
         self.secretsmanager = client("secretsmanager", endpoint)
-        self.server = LambdaHttpServer(_handler(INGEST_HANDLER), function_name=f"{NAME}-ingest", timeout_seconds=9)
-        self.enrich = _handler(ENRICH_HANDLER)
+        self.server = LambdaHttpServer(load_handler(INGEST_HANDLER), function_name=f"{NAME}-ingest", timeout_seconds=9)
+        self.enrich: Any = load_handler(ENRICH_HANDLER)  # takes the Pipe's list of records
         self.queue_url = ""
         self.dead_letter_queue_url = ""
         self.bucket = f"{NAME}-payloads"
@@ -135,15 +128,9 @@ class LocalConsumer:
 
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
-            try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"]
-                ).get("Messages", [])
-            except Exception:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.2)
-                continue
+            messages = receive(
+                self.sqs, self.queue_url, self._stop, MaxNumberOfMessages=1, AttributeNames=["All"], MessageAttributeNames=["All"]
+            )
             for message in messages:
                 try:
                     items = self.enrich([sqs_record(message, queue_arn)], LambdaContext(f"{NAME}-enrich"))

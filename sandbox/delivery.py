@@ -26,17 +26,11 @@ from components.delivery import (
     WORKER_OVERHEAD_SECONDS,
 )
 from components.plan import delivery_rule_pattern
-from sandbox.lambda_http import LambdaHttpServer
+from sandbox.lambda_http import LambdaHttpServer, load_handler
 from sandbox.sqs_worker import QueueWorker
 
 NAME = "hookstack-delivery"
 
-
-def _handler(path: str) -> Any:
-    import importlib
-
-    module, _, attribute = path.rpartition(".")
-    return getattr(importlib.import_module(module), attribute)
 
 
 class LocalDelivery:
@@ -63,7 +57,7 @@ class LocalDelivery:
         self.events = client("events", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
         self.table = f"{NAME}-table"
-        self.server = LambdaHttpServer(_handler("functions.delivery.api.handler"), function_name=f"{NAME}-api", timeout_seconds=25)
+        self.server = LambdaHttpServer(load_handler("functions.delivery.api.handler"), function_name=f"{NAME}-api", timeout_seconds=25)
         self.workers: list[QueueWorker] = []
         self.urls: dict[str, str] = {}
 
@@ -118,8 +112,8 @@ class LocalDelivery:
             }
         )
         self.workers = [
-            QueueWorker(self.sqs, self.urls["events"], _handler("functions.delivery.fanout.handler"), name=f"{NAME}-fanout", batch_size=BATCH_SIZE),
-            QueueWorker(self.sqs, self.urls["tasks"], _handler("functions.delivery.worker.handler"), name=f"{NAME}-worker", batch_size=BATCH_SIZE),
+            QueueWorker(self.sqs, self.urls["events"], load_handler("functions.delivery.fanout.handler"), name=f"{NAME}-fanout", batch_size=BATCH_SIZE),
+            QueueWorker(self.sqs, self.urls["tasks"], load_handler("functions.delivery.worker.handler"), name=f"{NAME}-worker", batch_size=BATCH_SIZE),
         ]
 
     def _queue(self, name: str, attributes: dict[str, str], dead_letter_url: str | None = None, max_receives: int = 5) -> str:

@@ -27,6 +27,15 @@ TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javas
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
+def load_handler(path: str) -> Handler:
+    """The handler a Lambda function names, e.g. ``functions.inbound.ingest.handler``."""
+    import importlib
+
+    module, _, attribute = path.rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module), attribute)
+    return handler
+
+
 class LambdaContext:
     """The attributes handlers read from Lambda's context object."""
 
@@ -172,7 +181,7 @@ class LambdaHttpServer:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
-                route_key, path_parameters = "$default", {}
+                route_key, path_parameters = "$default", dict[str, str]()
                 if outer.router is not None:
                     routed = outer.router(self.command, urlsplit(self.path).path)
                     if routed is None:

@@ -46,6 +46,18 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str = "us-east-1
     }
 
 
+def receive(sqs: Any, queue_url: str, stop: threading.Event, **options: Any) -> list[dict[str, Any]]:
+    """One long poll (1 s) of ``queue_url``; an error (the server going away at shutdown, a blip)
+    yields no messages after a short pause, so pollers keep going as AWS's would."""
+    try:
+        messages: list[dict[str, Any]] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, **options).get("Messages", [])
+    except Exception:
+        if not stop.is_set():
+            time.sleep(0.2)
+        return []
+    return messages
+
+
 class QueueWorker:
     """One poller thread per mapping; stops when :meth:`stop` is called."""
 
@@ -87,19 +99,10 @@ class QueueWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=self.batch_size,
-                    WaitTimeSeconds=1,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.2)
-                continue
+            messages = receive(
+                self.sqs, self.queue_url, self._stop,
+                MaxNumberOfMessages=self.batch_size, AttributeNames=["All"], MessageAttributeNames=["All"],
+            )
             if messages:
                 try:
                     self.process(messages)

@@ -109,7 +109,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources.append(Declared(args.typ, args.name, inputs, state))
         return f"{state.get('name', args.name)}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override] # the SDK accepts a bare dict
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "AIDTEST", "id": ACCOUNT}
@@ -290,7 +290,10 @@ def run_program(
     values = config_values(config)
     secrets = [k if ":" in k else f"hookstack:{k}" for k in secret_keys]
     pulumi.runtime.set_all_config(values, secrets)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    def evaluate() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    _sync_await(run_pulumi_func(evaluate))
     root = settings.get_root_resource()
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()
