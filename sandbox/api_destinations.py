@@ -111,7 +111,7 @@ class ApiDestinationWorker:
         self._token: tuple[str, float] | None = None
         self._token_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"apidest-{plan.key}")
-        self._stop = threading.Event()
+        self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=f"apidest-{plan.key}", daemon=True)
         self._session = requests.Session()
 
@@ -119,13 +119,13 @@ class ApiDestinationWorker:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.stopping.set()
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _poll(self) -> None:
-        while not self._stop.is_set():
-            messages = receive(self.sqs, self.queue_url, self._stop, MaxNumberOfMessages=10, VisibilityTimeout=43_200)
+        while not self.stopping.is_set():
+            messages = receive(self.sqs, self.queue_url, self.stopping, MaxNumberOfMessages=10, VisibilityTimeout=43_200)
             for message in messages:
                 self._pool.submit(self._handle, message)
 
@@ -175,7 +175,7 @@ class ApiDestinationWorker:
             delay *= self.time_scale
             if time.monotonic() - started + delay > max_age:
                 return self._failed(attempt, status, code, message, "MaximumEventAgeInSeconds")
-            if self._stop.wait(delay):
+            if self.stopping.wait(delay):
                 return self._failed(attempt, status, code, "sandbox stopped", None)
 
     def _failed(self, attempts: int, status: int | None, code: str, message: str, exhausted: str | None) -> Outcome:

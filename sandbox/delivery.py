@@ -131,6 +131,8 @@ class LocalDelivery:
 
     def stop(self) -> None:
         for worker in self.workers:
+            worker.stopping.set()
+        for worker in self.workers:
             worker.stop()
         self.server.stop()
 

@@ -87,6 +87,8 @@ class LocalProvider:
 
     def stop(self) -> None:
         for worker in self.workers.values():
+            worker.stopping.set()  # all at once: each then waits out at most one long poll
+        for worker in self.workers.values():
             worker.stop()
 
     @property

@@ -87,20 +87,20 @@ class QueueWorker:
         self.wrap = wrap or (lambda records: {"Records": records})
         self.batches = 0
         self.errors = 0
-        self._stop = threading.Event()
+        self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.stopping.set()
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             messages = receive(
-                self.sqs, self.queue_url, self._stop,
+                self.sqs, self.queue_url, self.stopping,
                 MaxNumberOfMessages=self.batch_size, AttributeNames=["All"], MessageAttributeNames=["All"],
             )
             if messages:
