@@ -62,9 +62,6 @@ if config.delivery.enabled:
     pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)
     if delivery.generated_secrets is not None:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
-elif config.signed_destinations():
-    signed = ", ".join(f"{t.id}/{d.name}" for t, d in config.signed_destinations())
-    pulumi.log.warn(f"hookstack:delivery.enabled is false: these auth.type signed destinations get nothing: {signed}")
 
 # --- inbound webhooks -----------------------------------------------------------------------
 if config.consumer.enabled:

@@ -534,6 +534,15 @@ def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> StackC
         aurora=aurora,
         alarm_email=alarm_email,
     )
+    if not config.delivery.enabled:
+        for tenant_index, tenant in enumerate(config.tenants):
+            for destination_index, destination in enumerate(tenant.destinations):
+                if destination.is_signed:
+                    reader.problem(
+                        f"{root}:tenants[{tenant_index}].destinations[{destination_index}].auth.type",
+                        "is signed, but hookstack:delivery.enabled is false: nothing would deliver it "
+                        "(enable delivery, or use apiKey, basic, oauth or none)",
+                    )
     if not reader.problems:
         _check_aws_quotas(reader, config)
     if reader.problems:

@@ -364,6 +364,12 @@ def test_loopback_http_only_in_local_mode() -> None:
             "hookstack:delivery.allowedCidrs[0]: must be a CIDR like 10.0.0.0/8; got '10.0.0.0/33'",
             id="delivery-cidr",
         ),
+        pytest.param(
+            {"delivery": {"enabled": False}, **config_with(destination(auth={"type": "signed"}))},
+            "hookstack:tenants[0].destinations[0].auth.type: is signed, but hookstack:delivery.enabled is false: "
+            "nothing would deliver it (enable delivery, or use apiKey, basic, oauth or none)",
+            id="signed-without-delivery",
+        ),
         pytest.param({"alarmEmail": "ops"}, "hookstack:alarmEmail: must be an email address; got 'ops'", id="alarm-email"),
         pytest.param(
             {"provider": {"rulesPerBus": 5}}, "hookstack:provider.rulesPerBus: must be between 20 and 2000, got 5", id="rules-per-bus"

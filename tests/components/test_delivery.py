@@ -306,10 +306,11 @@ def test_delivery_can_be_turned_off(program) -> None:
     assert "subscriptionsApiUrl" not in deployed.outputs
 
 
-def test_signed_destinations_without_delivery_declare_nothing_of_the_pipeline(program) -> None:
-    deployed = program(config(delivery={"enabled": False}))  # a warning names them (pulumi.log.warn)
-    assert deployed.of_type("hookstack:index:SignedDelivery") == []
-    assert deployed.of_type("aws:dynamodb/tableItem:TableItem") == []
+def test_signed_destinations_without_delivery_are_a_config_error(program) -> None:
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match=r"auth.type: is signed, but hookstack:delivery.enabled is false"):
+        program(config(delivery={"enabled": False}))
 
 
 def test_a_signed_destination_pointing_inside_the_network_is_refused_at_deploy(program) -> None:

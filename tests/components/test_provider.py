@@ -48,7 +48,6 @@ CONFIG: dict[str, Any] = {
                     "transform": {"paths": {"name": "$.detail.widgetName"}, "template": '{"text": "Widget <name> created"}'},
                     "headers": {"X-Source": "hookstack"},
                 },
-                {"name": "audit", "url": "https://audit.example.com/in", "auth": {"type": "signed"}},
             ],
         },
         {
@@ -93,7 +92,7 @@ def by_key(program: Program, typ: str, key: str) -> Any:
 
 def test_one_connection_destination_rule_and_target_per_api_destination(declared: Program) -> None:
     counts = declared.types()
-    assert counts[CONNECTION] == 4  # crm, erp, analytics, status; the signed destination needs none
+    assert counts[CONNECTION] == 4  # crm, erp, analytics, status
     assert counts[API_DESTINATION] == 4
     assert counts[TARGET] == 4
     assert counts[RULE] == 4
@@ -265,7 +264,6 @@ def test_outputs_name_bus_dlq_and_every_destination(declared: Program) -> None:
     assert crm["rule_arn"] == declared.named("hookstack-1-crm-rule").arn
     assert crm["api_destination_arn"] == declared.named("hookstack-1-crm-dest").arn
     assert set(outputs["destinations"]) == {"1", "2", "3"}
-    assert "audit" not in outputs["destinations"]["1"]  # signed deliveries are not API destinations
     assert outputs["busShards"] == {"sharded": False, "tenants": {"1": "hookstack-dev", "2": "hookstack-dev", "3": "hookstack-dev"}}
 
 
@@ -348,6 +346,18 @@ def test_large_stacks_scope_policies_by_name_prefix_within_size_limits(program: 
     assert len(queue_policy.encode()) < 8_192  # SQS policy limit
     allow = json.loads(queue_policy)["Statement"][0]
     assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/hookstack-dev/*"]
+
+
+def test_signed_destinations_get_no_connection_rule_or_api_destination(program: Callable[..., Program]) -> None:
+    config = {"tenants": [{"id": "9", "destinations": [
+        {"name": "audit", "url": "https://audit.example.com/in", "auth": {"type": "signed"}},
+        {"name": "crm", "url": "https://crm.example.com/in", "auth": {"type": "none"}},
+    ]}]}
+    declared = program(config)
+    assert declared.names(CONNECTION) == ["hookstack-9-crm-conn"]
+    assert declared.names(API_DESTINATION) == ["hookstack-9-crm-dest"]
+    assert set(declared.outputs["destinations"]["9"]) == {"crm"}  # signed deliveries are not API destinations
+    assert declared.one("hookstack:index:SignedDelivery")
 
 
 def test_bus_name_from_config(program: Callable[..., Program]) -> None:
