@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -37,8 +34,6 @@ class MotoServer:
     def stop(self) -> None:
         self._server.stop()
 
-    def reset(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
 
     # The recorder lists every AWS call made against the server (requests, and so cost, per flow).
     def start_recording(self) -> None:
@@ -65,19 +60,6 @@ def environment(endpoint: str) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
     }
 
-
-@contextmanager
-def patched_environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 # The sandbox's own calls (emulating AWS services) carry this in their User-Agent, so that request

@@ -91,6 +91,9 @@ class LocalProvider:
         for worker in self.workers.values():
             worker.stop()
 
+    def state(self) -> dict[str, Any]:
+        return {"bus_names": self.bus_names, "dead_letter_queue_url": self.dead_letter_queue_url}
+
     @property
     def bus_names(self) -> list[str]:
         return [bus.name for bus in self.plan.buses]

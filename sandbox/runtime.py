@@ -83,7 +83,7 @@ class Sandbox:
         events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
         plan = build_provider_plan(self.config, default_bus_name="hookstack-sandbox")
         self.provider = LocalProvider(plan, events, sqs, self.time_scale)
-        self.parts["provider"] = _ProviderPart(self.provider)
+        self.parts["provider"] = self.provider
         self._set_environment({"EVENT_BUS_NAME": plan.entry_bus_name})
         for name, part in _optional_parts(self).items():
             self.parts[name] = part
@@ -124,8 +124,6 @@ class Sandbox:
         state: dict[str, Any] = {
             "aws_endpoint": self.endpoint,
             "region": REGION,
-            "bus_names": self.provider.bus_names,
-            "dead_letter_queue_url": self.provider.dead_letter_queue_url,
             "inbound": {},
             "subscriptions_api": None,
             "postgres_dsn": None,
@@ -147,23 +145,6 @@ class Sandbox:
         with os.fdopen(handle, "w") as stream:
             json.dump(self.state(), stream, indent=2, sort_keys=True)
         os.replace(temporary, target)
-
-
-class _ProviderPart:
-    def __init__(self, provider: LocalProvider) -> None:
-        self.provider = provider
-
-    def create(self) -> None:
-        self.provider.create()
-
-    def start(self) -> None:
-        self.provider.start()
-
-    def stop(self) -> None:
-        self.provider.stop()
-
-    def state(self) -> dict[str, Any]:
-        return {}
 
 
 def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import uuid
@@ -58,16 +57,13 @@ def aws() -> Iterator[None]:
         yield
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on loopback (HTTP-level tests); yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
+
+    from sandbox.aws import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -20,6 +20,15 @@ from sandbox.receiver import Receiver
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def state_client(state: dict[str, Any], service: str) -> Any:
+    """A boto3 client for the sandbox the state file describes (any credentials do)."""
+    import boto3
+
+    return boto3.client(
+        service, endpoint_url=state["aws_endpoint"], region_name=state["region"], aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
 @pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
     server = Receiver(oauth_client_secret="e2e-oauth-secret")

@@ -10,15 +10,13 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 import requests
 
+from tests.e2e.conftest import state_client
+
 pytestmark = pytest.mark.e2e
 
-
-def aws(state: dict[str, Any], service: str) -> Any:
-    return boto3.client(service, endpoint_url=state["aws_endpoint"], region_name=state["region"], aws_access_key_id="x", aws_secret_access_key="x")
 
 
 PLAIN_SECRETS = {1: "whsec_e2e_stripe", 2: "e2e-twilio-token"}  # plain in the stack file (allowed locally)
@@ -40,7 +38,7 @@ def github_post(url: str, secret_value: str, body: bytes, delivery: str) -> requ
 
 
 def wait_for_events(state: dict[str, Any], predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
-    sqs = aws(state, "sqs")
+    sqs = state_client(state, "sqs")
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,7 +99,7 @@ def test_large_stripe_payload_is_claim_checked_and_rehydrated(sandbox_state: dic
     from functions.inbound.envelope import delivery_digest
 
     key = f"payloads/stripe/{delivery_digest('stripe', event_id)}"
-    stored = aws(sandbox_state, "s3").get_object(Bucket=sandbox_state["inbound_bucket"], Key=key)["Body"].read()
+    stored = state_client(sandbox_state, "s3").get_object(Bucket=sandbox_state["inbound_bucket"], Key=key)["Body"].read()
     assert stored == payload.encode()
 
 

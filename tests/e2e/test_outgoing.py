@@ -8,17 +8,14 @@ import subprocess
 import sys
 from typing import Any
 
-import boto3
 import pytest
 
 from functions.events import make_event, publish
 from sandbox.receiver import Receiver
+from tests.e2e.conftest import state_client
 
 pytestmark = pytest.mark.e2e
 
-
-def clients(state: dict[str, Any], service: str) -> Any:
-    return boto3.client(service, endpoint_url=state["aws_endpoint"], region_name=state["region"], aws_access_key_id="x", aws_secret_access_key="x")
 
 
 def test_state_file_lists_the_contract_keys(sandbox_state: dict[str, Any]) -> None:
@@ -31,7 +28,7 @@ def test_state_file_lists_the_contract_keys(sandbox_state: dict[str, Any]) -> No
 
 
 def test_api_key_destination_gets_the_transformed_body(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
-    events = clients(sandbox_state, "events")
+    events = state_client(sandbox_state, "events")
     publish(events, [make_event("e2e", "widget.created", {"widgetName": "W-e2e"}, tenant_id="1", event_id="evt_e2e_1")], sandbox_state["bus_names"][0])
     (request,) = receiver.wait_for("/t1/crm", 1, containing="evt_e2e_1")
     assert json.loads(request["body"]) == {"text": "Widget W-e2e created", "eventId": "evt_e2e_1"}
@@ -40,7 +37,7 @@ def test_api_key_destination_gets_the_transformed_body(sandbox_state: dict[str, 
 
 
 def test_basic_and_oauth_destinations_authenticate(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
-    events = clients(sandbox_state, "events")
+    events = state_client(sandbox_state, "events")
     publish(events, [make_event("e2e", "widget.updated", {"n": 1}, tenant_id="2", event_id="evt_e2e_2")], sandbox_state["bus_names"][0])
     (erp,) = receiver.wait_for("/t2/erp", 1, containing="evt_e2e_2")
     assert erp["headers"]["authorization"] == "Basic " + base64.b64encode(b"hookstack:plain-local-password").decode()
@@ -51,7 +48,7 @@ def test_basic_and_oauth_destinations_authenticate(sandbox_state: dict[str, Any]
 
 
 def test_failed_deliveries_end_in_the_dlq_with_their_reason(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
-    events, sqs = clients(sandbox_state, "events"), clients(sandbox_state, "sqs")
+    events, sqs = state_client(sandbox_state, "events"), state_client(sandbox_state, "sqs")
     publish(events, [make_event("e2e", "thing.broke", {}, tenant_id="3", event_id="evt_e2e_3")], sandbox_state["bus_names"][0])
     receiver.wait_for("/status/500/t3", 3)
     found: dict[str, dict[str, str]] = {}

@@ -5,19 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from functions.events import make_event, publish
 from sandbox.receiver import Receiver
+from tests.e2e.conftest import state_client
 
 pytestmark = pytest.mark.e2e
 
-
-def events_client(state: dict[str, Any]) -> Any:
-    return boto3.client("events", endpoint_url=state["aws_endpoint"], region_name=state["region"], aws_access_key_id="x", aws_secret_access_key="x")
 
 
 def verify(secret: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +24,7 @@ def verify(secret: str, request: dict[str, Any]) -> dict[str, Any]:
 
 def test_config_declared_signed_destination_receives_verifiable_deliveries(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
     secret = sandbox_state["local_secrets"]["tenants[0].destinations[1].auth.secret"]
-    publish(events_client(sandbox_state), [make_event("e2e", "widget.created", {"widgetName": "S1"}, tenant_id="1", event_id="evt_signed_1")], sandbox_state["bus_names"][0])
+    publish(state_client(sandbox_state, "events"), [make_event("e2e", "widget.created", {"widgetName": "S1"}, tenant_id="1", event_id="evt_signed_1")], sandbox_state["bus_names"][0])
     (request,) = receiver.wait_for("/t1/audit", 1, timeout=30, containing="evt_signed_1")
     assert request["headers"]["webhook-id"] == "evt_signed_1"
     payload = verify(secret, request)
@@ -49,7 +46,7 @@ def test_endpoint_created_through_the_api_retries_and_records_history(sandbox_st
     secret = endpoint["secret"]
     assert secret.startswith("whsec_")
     time.sleep(1.5)  # the fan-out caches a tenant's endpoint list (1 s in the sandbox, 10 s deployed)
-    publish(events_client(sandbox_state), [make_event("e2e", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_signed_2")], sandbox_state["bus_names"][0])
+    publish(state_client(sandbox_state, "events"), [make_event("e2e", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_signed_2")], sandbox_state["bus_names"][0])
     deliveries = receiver.wait_for("/flaky/2/t2/signed", 3, timeout=60, containing="evt_signed_2")
     assert [r["status"] for r in deliveries][:3] == [503, 503, 200]
     assert verify(secret, deliveries[2])["data"]["total"] == 42
