@@ -32,3 +32,12 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_sandbox_entry_point_exists() -> None:
     assert (ROOT / "sandbox" / "__main__.py").exists()
+
+
+def test_license_is_apache_2_and_the_readme_says_so() -> None:
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in license_text
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"## License\n\nhookstack is licensed under the \[Apache License 2\.0\]\(LICENSE\)", readme)
+    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
