@@ -80,7 +80,7 @@ def test_every_sql_file_splits_into_its_statements(path):
     for statement in statements:
         assert not statement.endswith(";")
         assert statement.count("$$") % 2 == 0, statement[:120]
-        assert re.match(r"^(CREATE|DO|SELECT|INSERT|ALTER)\b", statement), statement[:120]
+        assert re.match(r"^(CREATE|DO|SELECT|INSERT|ALTER|GRANT|REVOKE)\b", statement), statement[:120]
 
 
 def test_read_migrations_orders_by_version_and_ignores_other_files(tmp_path):

@@ -7,6 +7,7 @@ import subprocess
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from functions.migrate import Migration, MigrationError, apply_migrations, read_migrations
 from functions.outbox import PsycopgDatabase
@@ -126,3 +127,65 @@ def test_the_files_run_by_hand_with_psql_twice_then_the_migrator_adopts_them(pos
         assert triggers == (2,)
         connection.execute("CALL create_widget(1, 'by hand')")
         assert connection.execute("SELECT count(*) FROM aws_lambda_double.invocations").fetchone() == (1,)
+
+
+class NoticedDatabase(PsycopgDatabase):
+    """The migrator's database, keeping the server's notices and warnings."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(dsn)
+        self.notices: list[tuple[str, str]] = []
+        self._connection.add_notice_handler(lambda d: self.notices.append((str(d.severity), str(d.message_primary))))
+
+
+def test_upgrading_a_deployed_database_ships_the_privilege_fix_and_keeps_its_writers_publishing(postgres_dsn):
+    """A database migrated before 004 (table_event SECURITY DEFINER, EXECUTE for PUBLIC) gets 004
+    alone on the next deploy; the roles that could publish before can still publish after."""
+    install_double(postgres_dsn)
+    migrations = read_migrations(SQL_DIR)
+    relay = {"functionArn": RELAY_ARN, "region": "us-east-1"}
+    database = NoticedDatabase(postgres_dsn)
+    suffix = postgres_dsn.rsplit("/", 1)[-1][-8:]
+    writer, column_writer, direct, bystander = (f"{kind}_{suffix}" for kind in ("writer", "colwriter", "direct", "bystander"))
+    admin = psycopg.connect(postgres_dsn, autocommit=True)
+    try:
+        apply_migrations(database, [m for m in migrations if m.version < "004"], relay)
+        for role in (writer, column_writer, direct, bystander):
+            admin.execute(f"CREATE ROLE {role} LOGIN")
+        # How docs/aurora.md told operators to set roles up before 004:
+        admin.execute(f"GRANT INSERT, SELECT ON widget TO {writer}")  # table privileges only
+        admin.execute(f"GRANT INSERT (tenantid, widget_name) ON widget TO {column_writer}")
+        admin.execute(f"GRANT USAGE ON SCHEMA hookstack TO {direct}")  # to call publish directly
+        admin.execute(f"GRANT EXECUTE ON FUNCTION hookstack.publish(text, text, jsonb) TO {direct}")
+        admin.execute("CREATE TABLE open_notes (tenant_id text NOT NULL, body text)")
+        admin.execute("SELECT hookstack.emit_events('open_notes', 'note')")
+        admin.execute("GRANT INSERT ON open_notes TO PUBLIC")
+
+        result = apply_migrations(database, migrations, relay)
+
+        assert result["applied"] == [m.version for m in migrations if m.version >= "004"]
+        members = {
+            role: admin.execute("SELECT pg_has_role(%s, 'hookstack_publisher', 'MEMBER')", (role,)).fetchone()[0]
+            for role in (writer, column_writer, direct, bystander)
+        }
+        assert members == {writer: True, column_writer: True, direct: True, bystander: False}
+        assert ("WARNING", "hookstack: PUBLIC may write to open_notes (these writes publish events); "
+                "grant hookstack_publisher to the roles that write there") in database.notices
+        for role in (writer, column_writer):
+            with psycopg.connect(make_conninfo(postgres_dsn, user=role), autocommit=True) as app:
+                app.execute("CALL create_widget(1, %s)", (role,))
+        with psycopg.connect(make_conninfo(postgres_dsn, user=direct), autocommit=True) as app:
+            app.execute("SELECT hookstack.publish('t.x', '1', '{}')")
+        with (
+            psycopg.connect(make_conninfo(postgres_dsn, user=bystander), autocommit=True) as app,
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match=rf"role {bystander} may not publish"),
+        ):
+            app.execute("INSERT INTO open_notes (tenant_id) VALUES ('acme')")
+        assert admin.execute("SELECT count(*) FROM hookstack.outbox").fetchone() == (3,)
+        assert apply_migrations(database, migrations, relay)["applied"] == [], "nothing left to apply"
+    finally:
+        for role in (writer, column_writer, direct, bystander):
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+        admin.close()
+        database.close()

@@ -282,7 +282,10 @@ def test_configure_relay_validates_its_input(connect):
         connection.execute(f"SELECT hookstack.configure_relay('{RELAY_ARN}', 'nowhere')")
 
 
-def test_an_application_role_with_only_table_privileges_emits_events(aurora_dsn, connect, lambda_double):
+def test_an_application_role_publishes_and_emits_events_through_hookstack_publisher_only(aurora_dsn, connect, lambda_double):
+    """The privilege model (migration 004): a role writing to a table that emits events, or calling
+    publish, needs the group role hookstack_publisher; never privileges on the outbox, on
+    aws_lambda or on the relay's functions."""
     from psycopg.conninfo import make_conninfo
 
     admin = connect(autocommit=True)
@@ -291,12 +294,25 @@ def test_an_application_role_with_only_table_privileges_emits_events(aurora_dsn,
     admin.execute(f"GRANT INSERT, SELECT ON widget TO {role}")
     try:
         with psycopg.connect(make_conninfo(aurora_dsn, user=role), autocommit=True) as app:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"writes to public\.widget publish events") as refused:
+                app.execute("CALL create_widget(1, 'not yet')")
+            assert refused.value.diag.message_hint == f"GRANT hookstack_publisher TO {role};"
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="schema hookstack"):
+                app.execute("SELECT hookstack.publish('t.x', '1', '{}')")
+
+            admin.execute(f"GRANT hookstack_publisher TO {role}")
             app.execute("CALL create_widget(1, 'from the app')")
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                app.execute("SELECT hookstack.publish('t.x', '1', '{}')")  # direct calls need a GRANT (docs/aurora.md)
-        [invocation] = lambda_double.invocations()
-        assert invocation["payload"]["eventType"] == "widget.created"
-        assert len(outbox_rows(admin)) == 1
+            app.execute("SELECT hookstack.publish('t.x', '1', '{}')")
+            for forbidden in (
+                "SELECT count(*) FROM hookstack.outbox",
+                "SELECT hookstack.claim_event('evt_x', 1, 60)",
+                "SELECT hookstack.configure_relay('arn:aws:lambda:us-east-1:123456789012:function:mine', 'us-east-1')",
+                "SELECT aws_lambda.invoke('x', '{}'::json)",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    app.execute(forbidden)
+        assert sorted(i["payload"]["eventType"] for i in lambda_double.invocations()) == ["t.x", "widget.created"]
+        assert len(outbox_rows(admin)) == 2
     finally:
         admin.execute(f"DROP OWNED BY {role}")
         admin.execute(f"DROP ROLE {role}")
