@@ -6,8 +6,10 @@ rule with the plan's pattern: ``detail.tenantId`` and the redrive marker clause)
 "capture" rule + queue on the entry bus so a test can see what was put on the bus.
 
 moto fidelity this relies on (moto 5.2.5, checked in its source):
-- ``PutEvents`` routes to SQS targets by pattern; ``StartReplay`` replays synchronously and echoes
-  the request in ``DescribeReplay`` (it applies neither the window nor ``FilterArns``).
+- ``PutEvents`` routes to SQS targets by pattern, ``$or`` (at any level) and ``exists: false``
+  (a missing leaf) included, as EventBridge documents them.
+- ``StartReplay`` replays synchronously and echoes the request in ``DescribeReplay`` (it applies
+  neither the window nor ``FilterArns``).
 - ``ListConnections`` hard-codes ``ConnectionState: AUTHORIZED`` (AWS reports the real state);
   :func:`report_connection_states` patches it to report the model's state, like AWS.
 - Connection / API destination / replay states cannot be changed through the API in moto; tests
