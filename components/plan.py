@@ -9,8 +9,9 @@ retry policy and connection. Because both read the same plan, the sandbox cannot
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from components.config import (
     Transform,
     to_json,
 )
+from functions.events import REDRIVE_MARKER_KEY
 
 # Rules the entry bus keeps for hookstack itself (the signed-delivery rule, and room to grow).
 RESERVED_RULES_PER_BUS = 5
@@ -105,6 +107,8 @@ class RoutingRulePlan:
 
     @property
     def event_pattern(self) -> dict[str, Any]:
+        # No redrive clause: marked events of these tenants are forwarded too, and the shard's
+        # destination rules pick the one they are marked for.
         return {"detail": {"tenantId": list(self.tenant_ids)}}
 
     @property
@@ -151,15 +155,52 @@ class ProviderPlan:
 
 def event_pattern(tenant: Tenant, destination: Destination) -> dict[str, Any]:
     """The rule pattern delivering a tenant's events (optionally of some types) to a destination."""
-    pattern: dict[str, Any] = {"detail": {"tenantId": [tenant.id]}}
-    if destination.event_types:
-        pattern["detail-type"] = list(destination.event_types)
+    return destination_pattern(tenant.id, destination.name, destination.event_types)
+
+
+def destination_pattern(tenant_id: str, name: str, event_types: Sequence[str] = ()) -> dict[str, Any]:
+    """``event_pattern`` from plain values: the tenant's events, of ``event_types`` when given, and
+    of redriven events only those marked for ``name`` (see :func:`redrive_clause`)."""
+    pattern: dict[str, Any] = {"detail": {"tenantId": [tenant_id], "$or": redrive_clause(name)}}
+    if event_types:
+        pattern["detail-type"] = list(event_types)
     return pattern
 
 
+def redrive_clause(marker: str) -> list[dict[str, Any]]:
+    """The ``$or`` (inside ``detail``) that makes a rule take every event without a redrive marker,
+    and of the redriven ones only those whose ``detail.hookstackRedrive`` is ``marker``.
+
+    ``ops redrive`` reads the marker back from the dead-lettering rule's pattern
+    (:func:`redrive_marker`), so an event goes back to that one rule. The marker is the destination
+    name: unique within a tenant, and every destination pattern also matches ``tenantId``, so a
+    same-named destination of another tenant never matches.
+    """
+    return [{REDRIVE_MARKER_KEY: [{"exists": False}]}, {REDRIVE_MARKER_KEY: [marker]}]
+
+
+def redrive_marker(pattern: Any) -> str | None:
+    """The marker a rule's event pattern (a dict or its JSON) accepts; ``None`` when it has no
+    :func:`redrive_clause` (a routing rule, or a rule deployed before markers existed)."""
+    if isinstance(pattern, str):
+        try:
+            pattern = json.loads(pattern)
+        except ValueError:
+            return None
+    detail = pattern.get("detail") if isinstance(pattern, dict) else None
+    branches = detail.get("$or") if isinstance(detail, dict) else None
+    for branch in branches if isinstance(branches, list) else ():
+        values = branch.get(REDRIVE_MARKER_KEY) if isinstance(branch, dict) else None
+        if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str):
+            return values[0]
+    return None
+
+
 def delivery_rule_pattern() -> dict[str, Any]:
-    """Every tenant event goes to the signed-delivery queue (endpoints live in DynamoDB)."""
-    return {"detail": {"tenantId": [{"exists": True}]}}
+    """Every tenant event goes to the signed-delivery queue (endpoints live in DynamoDB), except
+    redriven ones: they are meant for one API destination's rule, and signed deliveries have a
+    dead-letter queue and a replay of their own."""
+    return {"detail": {"tenantId": [{"exists": True}], REDRIVE_MARKER_KEY: [{"exists": False}]}}
 
 
 def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:

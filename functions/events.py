@@ -12,6 +12,10 @@ An event on a hookstack bus looks like this (what rules match and destinations r
       }
     }
 
+``detail.hookstackRedrive`` (:data:`REDRIVE_MARKER_KEY`) is reserved: ``python -m ops redrive`` sets
+it to the destination whose rule dead-lettered the event, and every hookstack rule takes a marked
+event only when the marker names it, so a redrive reaches that one destination again.
+
 ``eventId`` is the idempotency key receivers deduplicate on: API destinations deliver it inside the
 body (the whole event, or ``$.detail.eventId`` in a transform), signed deliveries as ``webhook-id``. EventBridge's own envelope ``id`` is
 not stable (a replay or a bus-to-bus hop gets a new one), so it is never used for that.
@@ -35,7 +39,9 @@ from typing import Any
 
 from functions import logs
 
-RESERVED_DETAIL_KEYS = ("tenantId", "eventId")
+# Set only by redrives (ops/dlq.py); rule patterns accept it through components.plan.redrive_clause.
+REDRIVE_MARKER_KEY = "hookstackRedrive"
+RESERVED_DETAIL_KEYS = ("tenantId", "eventId", REDRIVE_MARKER_KEY)
 MAX_ENTRIES_PER_CALL = 10
 # The documented PutEvents limit (some accounts now take 1 MB; 256 KiB is safe everywhere).
 MAX_REQUEST_BYTES = 256 * 1024

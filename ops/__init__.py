@@ -3,8 +3,9 @@
 - ``status``: connections (``ConnectionState``), API destinations (``ApiDestinationState``), rules,
   the archive, the dead-letter queue and firing alarms of one stack; exit 1 when deliveries are
   blocked (for cron / CI).
-- ``redrive``: dead-lettered events back onto the entry bus; a dry run unless ``--execute``, and a
-  message is deleted only after its event was accepted.
+- ``redrive``: dead-lettered events sent again, each only to the rule that dead-lettered it (a
+  marker only that rule accepts), from the queue as it was at the start, stopping by itself; a dry
+  run unless ``--execute``, and a message is deleted only after its event was accepted.
 - ``replay start|status|cancel|list``: archive replays for a time window, optionally limited to
   rules.
 - ``reauthorize``: ``UpdateConnection`` with a credential read from stdin.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
@@ -10,12 +11,16 @@ from typing import Any
 class Clients:
     """Clients made on first use, in one region, against one endpoint.
 
+    The region is ``region`` (``--region``), else ``AWS_REGION``, else whatever boto3 finds itself
+    (``AWS_DEFAULT_REGION``, the profile): boto3 does not read ``AWS_REGION``, which the AWS CLI
+    and the other SDKs honour (and prefer over ``AWS_DEFAULT_REGION``).
+
     ``endpoint_url=None`` lets boto3 apply ``AWS_ENDPOINT_URL`` (and per-service variants) itself,
     so the tool points at a moto server or the local sandbox the same way the functions do.
     """
 
     def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None) -> None:
-        self.region = region
+        self.region = region or os.environ.get("AWS_REGION") or None
         self.endpoint_url = endpoint_url
         self._session = session
 

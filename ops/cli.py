@@ -1,7 +1,8 @@
 """``python -m ops``: the command line (argparse). See docs/runbook.md for when to use what.
 
 Exit codes: 0 all good; 1 something needs an operator (a problem in ``status``, a message left in
-the queue by ``redrive --execute``, a FAILED replay); 2 bad input or an AWS call that failed.
+the queue or a run cut short by its time limit in ``redrive --execute``, a FAILED replay); 2 bad
+input or an AWS call that failed.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import contextlib
 import getpass
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from ops import dlq, reauthorize, replay, status
+from ops import dlq, reauthorize, redrive, replay, status
 from ops.aws import Clients, pages
 from ops.outputs import OpsError, StackOutputs, load_outputs, resource_name
 
@@ -52,7 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "redrive",
         parents=[common],
         allow_abbrev=False,
-        help="re-publish dead-lettered events to the bus (dry run unless --execute)",
+        help="send dead-lettered events again, each to the rule that dead-lettered it (dry run unless --execute)",
+        description=(
+            "Send the events of the dead-letter queue again, each only to the rule that dead-lettered it "
+            "(marked with detail.hookstackRedrive, which only that rule accepts), and delete a message once "
+            "its event was accepted. A run works on the messages present when it starts: messages that "
+            "arrive later (a redriven event failing again) are left for a later run; one event is sent at "
+            "most once per rule in a run. Progress goes to stderr; the run stops by itself."
+        ),
     )
     cmd.add_argument("--execute", action="store_true", help="publish and delete; without it nothing is sent or deleted")
     _selection_options(cmd)
@@ -63,8 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="only messages with this ERROR_CODE attribute (repeatable)",
     )
-    cmd.add_argument("--max", type=_positive, metavar="N", help="select at most N messages")
-    cmd.add_argument("--target-bus", metavar="NAME", help="publish to this bus instead of the entry bus")
+    cmd.add_argument("--max", type=_positive, metavar="N", help="select at most N messages, then stop")
+    cmd.add_argument(
+        "--target-bus", metavar="NAME", help="publish to this bus instead of the dead-lettering rule's bus"
+    )
+    cmd.add_argument(
+        "--all-rules",
+        action="store_true",
+        help="publish without the redrive marker to the entry bus: EVERY rule matching an event gets it again "
+        "(for dead letters whose rule no longer exists)",
+    )
     cmd.add_argument(
         "--wait-seconds",
         type=_bounded(0, 20),
@@ -78,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=300,
         metavar="S",
         help="how long a run holds the messages it looked at (30-43200 s, default 300); longer than the run",
+    )
+    cmd.add_argument(
+        "--time-limit",
+        type=_bounded(1, 43_199),
+        metavar="S",
+        help=f"stop after S seconds, below --visibility-timeout (default {redrive.DEFAULT_TIME_LIMIT_SECONDS}, "
+        "or 80%% of a shorter --visibility-timeout)",
     )
 
     replay_cmd = commands.add_parser("replay", allow_abbrev=False, help="archive replays: start, status, cancel, list")
@@ -116,7 +140,9 @@ def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     group.add_argument("--bus-arn", default=default, help="entry bus ARN (overrides busArn)")
     group.add_argument("--dlq-url", default=default, help="dead-letter queue URL (overrides deadLetterQueueUrl)")
     group.add_argument("--archive", default=default, help="archive name or ARN (default: the archive of the entry bus)")
-    group.add_argument("--region", default=default, help="AWS region (default: AWS_REGION / profile)")
+    group.add_argument(
+        "--region", default=default, help="AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION / profile)"
+    )
     group.add_argument("--endpoint-url", default=default, help="AWS endpoint, e.g. a moto server or the local sandbox")
     group.add_argument(
         "--output",
@@ -236,22 +262,33 @@ def _status(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -
 
 def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
     queue_url = outputs.require_queue_url()
+    time_limit = args.time_limit or min(redrive.DEFAULT_TIME_LIMIT_SECONDS, args.visibility_timeout * 4 // 5)
+    if time_limit >= args.visibility_timeout:
+        raise OpsError(
+            f"--time-limit {args.time_limit} must be below --visibility-timeout {args.visibility_timeout}: "
+            "the messages a run holds must not become visible again while it runs"
+        )
     rule_arns = set(args.rule_arn) | {outputs.destination(label).rule_arn for label in args.destination}
     selection = dlq.RedriveFilter(frozenset(rule_arns), frozenset(args.tenant), frozenset(args.error_code))
-    bus = args.target_bus or outputs.bus_name
+    printer = _ProgressPrinter()
     # functions.events logs retries as JSON lines on stdout; keep stdout for the report.
     with contextlib.redirect_stdout(sys.stderr):
-        report = dlq.redrive(
+        report = redrive.redrive(
             clients.sqs,
             clients.events,
             queue_url,
-            bus,
+            outputs.bus_name,
             execute=args.execute,
             selection=selection,
             max_messages=args.max,
+            target_bus=args.target_bus,
+            all_rules=args.all_rules,
             wait_seconds=args.wait_seconds,
             visibility_timeout=args.visibility_timeout,
+            time_limit=time_limit,
+            progress=printer,
         )
+    printer(report, final=True)
     labels = outputs.rule_labels()
     _emit(args, {**report.as_dict(labels), "queueUrl": queue_url}, _redrive_text(report, labels, queue_url))
     if report.aborted:
@@ -259,18 +296,35 @@ def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) 
     return EXIT_ATTENTION if args.execute and not report.complete else EXIT_OK
 
 
+class _ProgressPrinter:
+    """Progress lines on stderr: the first batch, then at most one a second, and the last."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.last: float | None = None
+
+    def __call__(self, report: dlq.RedriveReport, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or self.last is None or now - self.last >= self.interval:
+            self.last = now
+            print(
+                report.progress_line() + (f"; stopped: {report.stopped}" if final and report.stopped else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def _redrive_text(report: dlq.RedriveReport, labels: Mapping[str, str], queue_url: str) -> str:
     data = report.as_dict(labels)
     if report.execute:
-        head = (
-            f"EXECUTED: published {report.published_events} event(s) to bus {report.bus_name}, "
-            f"deleted {report.deleted} message(s) from {queue_url}"
-        )
+        head = f"EXECUTED: published {report.published_events} event(s), deleted {report.deleted} message(s) from {queue_url}"
     else:
         head = f"DRY RUN: nothing published, nothing deleted ({queue_url})"
     lines = [
         head,
-        f"scanned {report.scanned} message(s), selected {report.selected}, redrivable {report.redrivable}"
+        f"{report.present_at_start} message(s) present at start, looked at {report.looked_at}; "
+        f"{report.arrived_after_start} arrived since (left for a later run); stopped: {report.stopped or '-'}",
+        f"selected {report.selected}, redrivable {report.redrivable}"
         + (f", oldest sent {data['oldestSentAt']}" if data["oldestSentAt"] else ""),
     ]
     for title, key in (("by rule", "byRule"), ("by tenant", "byTenant"), ("by error code", "byErrorCode")):
@@ -284,10 +338,17 @@ def _redrive_text(report: dlq.RedriveReport, labels: Mapping[str, str], queue_ur
     if report.aborted:
         lines.append(f"stopped: {report.aborted}")
     if not report.execute and report.redrivable:
-        lines.append(
-            f"To redrive: run again with --execute. Events go to bus {report.bus_name}, where EVERY rule "
-            "matching them sees them again (other destinations of the tenant too, same eventId)."
-        )
+        if report.all_rules:
+            where = (
+                f"Events go to bus {report.bus_name} without the redrive marker, where EVERY rule matching them "
+                "sees them again (other destinations of the tenant too, same eventId)."
+            )
+        else:
+            where = (
+                "Each event goes only to the rule that dead-lettered it (on that rule's bus, marked with "
+                "detail.hookstackRedrive), same eventId."
+            )
+        lines.append(f"To redrive: run again with --execute. {where}")
     return "\n".join(lines)
 
 

@@ -1,37 +1,25 @@
-"""Redrive: put the events of the destinations' dead-letter queue back on the bus.
+"""Dead letters: reading the destinations' dead-letter queue, choosing messages, reporting a run.
 
 EventBridge writes a failed event to the DLQ as the event's own JSON (``source``, ``detail-type``,
 ``detail``, ...) with message attributes describing the failure: ``RULE_ARN``, ``TARGET_ARN``,
 ``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION`` (``MaximumRetryAttempts`` or
 ``MaximumEventAgeInSeconds``, absent when the error was not retried) and ``RETRY_ATTEMPTS``.
 
-Safety rules, in order of importance:
-
-- A message is deleted only after ``PutEvents`` accepted its event (``FailedEntryCount`` checked
-  per entry by :func:`functions.events.publish`). Anything else leaves it in the queue.
-- A dry run (the default) publishes nothing and deletes nothing.
-- Messages that are not a hookstack event (not JSON, no ``detail.eventId``, ...) are kept and
-  reported; so is every message that was received but not selected.
-- Events keep their ``source``, ``detail-type`` and ``detail`` (the same JSON value, ``eventId``
-  included) so receivers deduplicate.
-
-Messages are held invisible while a run lasts (so one run never sees a message twice) and made
-visible again at the end when they stay in the queue.
+Messages that are not a hookstack event (not JSON, no ``detail.eventId``, ...) are never
+redriven: they are kept and reported. The run itself (what goes where, and when it stops) is
+:mod:`ops.redrive`.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from functions.events import MAX_REQUEST_BYTES, Event, PublishError, entry_size, make_event, publish
+from functions.events import MAX_REQUEST_BYTES, Event, entry_size, make_event
 
 DLQ_ATTRIBUTES = (
     "RULE_ARN",
@@ -41,7 +29,6 @@ DLQ_ATTRIBUTES = (
     "EXHAUSTED_RETRY_CONDITION",
     "RETRY_ATTEMPTS",
 )
-SQS_BATCH = 10
 UNKNOWN = "(unknown)"
 
 
@@ -60,6 +47,8 @@ class DeadLetter:
     sent_at: datetime | None
     event: Event | None
     problem: str | None
+    sent_timestamp_ms: int | None = None
+    """SQS ``SentTimestamp`` (epoch milliseconds, the queue's clock)."""
 
     @property
     def tenant_id(self) -> str | None:
@@ -81,10 +70,11 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
         value = attributes.get(name)
         return value.get("StringValue") if isinstance(value, Mapping) else None
 
-    sent_at = None
+    sent_at, sent_ms = None, None
     sent = (message.get("Attributes") or {}).get("SentTimestamp")
     if sent and str(sent).isdigit():
-        sent_at = datetime.fromtimestamp(int(sent) / 1000, tz=UTC)
+        sent_ms = int(sent)
+        sent_at = datetime.fromtimestamp(sent_ms / 1000, tz=UTC)
     event, problem = _event(message.get("Body"))
     return DeadLetter(
         message_id=str(message["MessageId"]),
@@ -98,6 +88,7 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
         sent_at=sent_at,
         event=event,
         problem=problem,
+        sent_timestamp_ms=sent_ms,
     )
 
 
@@ -154,6 +145,14 @@ class RedriveReport:
 
     execute: bool
     bus_name: str
+    all_rules: bool = False
+    started_at: datetime | None = None
+    present_at_start: int = 0
+    """Messages in the queue (visible and in flight) when the run started: its whole workload."""
+    looked_at: int = 0
+    """Messages present at start that this run received and looked at."""
+    arrived_after_start: int = 0
+    """Messages sent after the run started (e.g. a redriven event failing again): left for later."""
     scanned: int = 0
     selected: int = 0
     redrivable: int = 0
@@ -166,6 +165,11 @@ class RedriveReport:
     """Selected messages left in the queue, each with the reason."""
     warnings: list[str] = field(default_factory=list)
     oldest_sent_at: datetime | None = None
+    stopped: str = ""
+    """Why the run ended (every message present at start looked at, queue empty, --max, time limit)."""
+    unfinished: bool = False
+    """The run ended (time limit) before it looked at everything present at start."""
+    elapsed_seconds: float = 0.0
     aborted: str | None = None
 
     def count(self, letter: DeadLetter) -> None:
@@ -181,14 +185,27 @@ class RedriveReport:
 
     @property
     def complete(self) -> bool:
-        """Every selected message was redriven and deleted (execute) / could be (dry run)."""
-        return not self.kept and self.aborted is None
+        """Every selected message was redriven and deleted (execute) / could be (dry run), and the
+        run looked at everything it had to."""
+        return not self.kept and self.aborted is None and not self.unfinished
+
+    def progress_line(self) -> str:
+        return (
+            f"redrive: looked at {self.looked_at} of {self.present_at_start} message(s) present at start, "
+            f"selected {self.selected}, published {self.published_events}, deleted {self.deleted}, "
+            f"left {len(self.kept)}, arrived since start {self.arrived_after_start} ({self.elapsed_seconds:.1f} s)"
+        )
 
     def as_dict(self, rule_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
         labels = rule_labels or {}
         return {
             "mode": "execute" if self.execute else "dry-run",
             "bus": self.bus_name,
+            "allRules": self.all_rules,
+            "startedAt": self.started_at.isoformat() if self.started_at else None,
+            "presentAtStart": self.present_at_start,
+            "lookedAt": self.looked_at,
+            "arrivedAfterStart": self.arrived_after_start,
             "scanned": self.scanned,
             "selected": self.selected,
             "redrivable": self.redrivable,
@@ -200,6 +217,9 @@ class RedriveReport:
             "oldestSentAt": self.oldest_sent_at.isoformat() if self.oldest_sent_at else None,
             "kept": list(self.kept),
             "warnings": list(self.warnings),
+            "stopped": self.stopped,
+            "unfinished": self.unfinished,
+            "elapsedSeconds": round(self.elapsed_seconds, 3),
             "aborted": self.aborted,
         }
 
@@ -207,160 +227,3 @@ class RedriveReport:
 def _rule_label(rule_arn: str, labels: Mapping[str, str]) -> str:
     label = labels.get(rule_arn)
     return f"{rule_arn} ({label})" if label else rule_arn
-
-
-def redrive(
-    sqs: Any,
-    events: Any,
-    queue_url: str,
-    bus_name: str,
-    *,
-    execute: bool = False,
-    selection: RedriveFilter | None = None,
-    max_messages: int | None = None,
-    wait_seconds: int = 2,
-    visibility_timeout: int = 300,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RedriveReport:
-    """Scan the DLQ; with ``execute``, re-publish the selected events to ``bus_name`` and delete
-    each message once its event was accepted. See the module docstring for the guarantees."""
-    selection = selection or RedriveFilter()
-    report = RedriveReport(execute=execute, bus_name=bus_name)
-    held: dict[str, str] = {}  # message id -> latest receipt handle, released at the end
-    seen: set[str] = set()
-    try:
-        while max_messages is None or report.selected < max_messages:
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=SQS_BATCH,
-                    WaitTimeSeconds=wait_seconds,
-                    VisibilityTimeout=visibility_timeout,
-                    MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=["SentTimestamp"],
-                ).get("Messages", [])
-            except (BotoCoreError, ClientError) as error:
-                # E.g. OverLimit (120,000 messages in flight): report what was done so far.
-                report.aborted = f"ReceiveMessage failed: {error}"
-                break
-            fresh = [m for m in messages if m["MessageId"] not in seen]
-            for message in messages:
-                if message["MessageId"] in seen and message["MessageId"] in held:
-                    held[message["MessageId"]] = message["ReceiptHandle"]
-            if not fresh:
-                # Empty queue, or only messages this run already holds came back (their
-                # visibility timeout ran out): either way nothing new is left to look at.
-                break
-            to_publish: list[DeadLetter] = []
-            for message in fresh:
-                seen.add(message["MessageId"])
-                letter = parse_message(message)
-                report.scanned += 1
-                full = max_messages is not None and report.selected >= max_messages
-                if full or not selection.matches(letter):
-                    held[letter.message_id] = letter.receipt_handle
-                    continue
-                report.count(letter)
-                if letter.problem is not None:
-                    report.keep(letter, letter.problem)
-                    held[letter.message_id] = letter.receipt_handle
-                    continue
-                report.redrivable += 1
-                if execute:
-                    to_publish.append(letter)
-                else:
-                    held[letter.message_id] = letter.receipt_handle
-            if to_publish:
-                _publish_and_delete(sqs, events, queue_url, bus_name, to_publish, report, held, sleep)
-                if report.aborted:
-                    break
-    finally:
-        _release(sqs, queue_url, held, report)
-    return report
-
-
-def _publish_and_delete(
-    sqs: Any,
-    events: Any,
-    queue_url: str,
-    bus_name: str,
-    letters: Sequence[DeadLetter],
-    report: RedriveReport,
-    held: dict[str, str],
-    sleep: Callable[[float], None],
-) -> None:
-    # The same event failing for two destinations of a tenant sits twice in the DLQ; one
-    # PutEvents reaches both rules again, so publish it once and delete both messages after.
-    unique: dict[str, Event] = {}
-    for letter in letters:
-        assert letter.event is not None
-        unique.setdefault(_identity(letter.event), letter.event)
-    failed: dict[str, str] = {}
-    try:
-        publish(events, list(unique.values()), bus_name, sleep=sleep)
-    except PublishError as error:
-        failed = {
-            event_id: f"PutEvents entry failed: {code} {message}".strip() for event_id, code, message in error.failed
-        }
-    except (BotoCoreError, ClientError) as error:
-        # Nothing is known to be accepted: keep all of them and stop (the next batch would fail too).
-        report.aborted = f"PutEvents call failed: {error}"
-        for letter in letters:
-            report.keep(letter, report.aborted)
-            held[letter.message_id] = letter.receipt_handle
-        return
-    report.published_events += sum(1 for e in unique.values() if e.event_id not in failed)
-    accepted = []
-    for letter in letters:
-        assert letter.event is not None
-        if letter.event.event_id in failed:
-            report.keep(letter, failed[letter.event.event_id])
-            held[letter.message_id] = letter.receipt_handle
-        else:
-            accepted.append(letter)
-    _delete(sqs, queue_url, accepted, report)
-
-
-def _identity(event: Event) -> str:
-    return json.dumps([event.source, event.event_type, event.detail()], sort_keys=True, separators=(",", ":"))
-
-
-def _delete(sqs: Any, queue_url: str, letters: Sequence[DeadLetter], report: RedriveReport) -> None:
-    for chunk in _chunks(letters, SQS_BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": letter.receipt_handle} for i, letter in enumerate(chunk)]
-        try:
-            response = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-        except (BotoCoreError, ClientError) as error:
-            for letter in chunk:
-                report.keep(letter, f"published, but DeleteMessage failed ({error}): a later redrive sends it again")
-            continue
-        failures = {f["Id"]: f for f in response.get("Failed", [])}
-        for i, letter in enumerate(chunk):
-            failure = failures.get(str(i))
-            if failure is None:
-                report.deleted += 1
-            else:
-                reason = f"{failure.get('Code', '')} {failure.get('Message', '')}".strip()
-                report.keep(letter, f"published, but DeleteMessage failed ({reason}): a later redrive sends it again")
-
-
-def _release(sqs: Any, queue_url: str, held: Mapping[str, str], report: RedriveReport) -> None:
-    """Make the messages this run held visible again right away (not after the timeout)."""
-    for chunk in _chunks(list(held.values()), SQS_BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(chunk)]
-        try:
-            failed = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
-        except (BotoCoreError, ClientError) as error:
-            report.warnings.append(
-                f"could not make {len(chunk)} message(s) visible again ({error}); they reappear after the visibility timeout"
-            )
-            continue
-        if failed:
-            report.warnings.append(
-                f"could not make {len(failed)} message(s) visible again; they reappear after the visibility timeout"
-            )
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

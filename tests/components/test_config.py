@@ -19,7 +19,9 @@ from components.config import (
     StackConfigError,
     load_stack_file,
     parse_stack_config,
+    to_json,
 )
+from components.plan import event_pattern
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -419,6 +421,16 @@ def test_event_pattern_just_under_the_limit_is_accepted() -> None:
     event_types = [f"widget.event-type-number-{i:04d}" for i in range(60)]
     config = parse_stack_config(config_with(destination(eventTypes=event_types)))
     assert len(config.tenants[0].destinations[0].event_types) == 60
+    assert 2000 < len(to_json(event_pattern(config.tenants[0], config.tenants[0].destinations[0]))) <= 2048
+
+
+def test_the_pattern_size_check_counts_the_redrive_clause() -> None:
+    # Fits without the clause every rule carries for redrives, not with it: rejected.
+    event_types = [f"widget.event-type-number-{i:04d}" for i in range(61)]
+    without_clause = to_json({"detail": {"tenantId": ["1"]}, "detail-type": event_types})
+    assert len(without_clause) <= 2048
+    message = only_problem(config_with(destination(eventTypes=event_types)))
+    assert message.startswith("hookstack:tenants[0].destinations[0].eventTypes: makes an event pattern of ")
 
 
 def test_more_api_destinations_than_the_account_quota_is_rejected() -> None:

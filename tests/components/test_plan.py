@@ -12,7 +12,10 @@ from components.config import MAX_EVENT_PATTERN_CHARS, parse_stack_config
 from components.plan import (
     AUTO_MIN_SHARDS,
     build_provider_plan,
+    delivery_rule_pattern,
     plan_problems,
+    redrive_clause,
+    redrive_marker,
     resource_key,
     shard_of,
 )
@@ -117,7 +120,47 @@ def test_event_pattern_matches_tenant_and_types() -> None:
         ]
     }
     (destination,) = build_provider_plan(parse_stack_config(raw)).destinations
-    assert json.loads(destination.event_pattern_json) == {"detail": {"tenantId": ["7"]}, "detail-type": ["x.created"]}
+    assert json.loads(destination.event_pattern_json) == {
+        "detail": {
+            "tenantId": ["7"],
+            # Unmarked events, or events redriven to this destination (ops redrive sets the marker).
+            "$or": [{"hookstackRedrive": [{"exists": False}]}, {"hookstackRedrive": ["a"]}],
+        },
+        "detail-type": ["x.created"],
+    }
+
+
+def test_redrive_marker_reads_back_the_destination_each_rule_accepts() -> None:
+    plan = build_provider_plan(parse_stack_config({"tenants": tenants(2, destinations_each=2)}))
+    for destination in plan.destinations:
+        assert redrive_marker(destination.event_pattern_json) == destination.name
+        assert redrive_marker(destination.event_pattern) == destination.name
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        {"detail": {"tenantId": ["1"]}},  # a rule deployed before markers
+        {"detail": {"tenantId": ["1", "2"]}},  # a routing rule
+        delivery_rule_pattern(),  # refuses every marked event
+        {"detail": {"$or": [{"hookstackRedrive": [{"exists": False}]}, {"hookstackRedrive": ["a", "b"]}]}},
+        {"detail": {"$or": "x"}},
+        {"detail": []},
+        "not json",
+        "[1]",
+        None,
+    ],
+)
+def test_redrive_marker_is_none_for_patterns_without_one_marker(pattern: Any) -> None:
+    assert redrive_marker(pattern) is None
+
+
+def test_routing_and_delivery_patterns_keep_their_shape() -> None:
+    assert redrive_clause("crm") == [{"hookstackRedrive": [{"exists": False}]}, {"hookstackRedrive": ["crm"]}]
+    assert delivery_rule_pattern() == {"detail": {"tenantId": [{"exists": True}], "hookstackRedrive": [{"exists": False}]}}
+    long_ids = [{"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]} for i in range(20)]
+    plan = build_provider_plan(parse_stack_config({"tenants": long_ids, "provider": {"shards": 2}}))
+    assert all(r.event_pattern == {"detail": {"tenantId": list(r.tenant_ids)}} for r in plan.routing_rules)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.config import parse_stack_config
-from components.plan import build_provider_plan
+from components.plan import build_provider_plan, redrive_clause
 from tests.harness import ACCOUNT, REGION, Program, contains_text, is_secret, reveal
 
 BUS = "aws:cloudwatch/eventBus:EventBus"
@@ -155,10 +155,10 @@ def test_rules_match_tenant_and_event_types_on_the_entry_bus(declared: Program) 
     assert bus["name"] == "hookstack-dev"
     crm = declared.named("hookstack-1-crm-rule")
     assert crm["eventBusName"] == "hookstack-dev"
-    assert crm.json("eventPattern") == {"detail": {"tenantId": ["1"]}, "detail-type": ["widget.created"]}
+    assert crm.json("eventPattern") == {"detail": {"tenantId": ["1"], "$or": redrive_clause("crm")}, "detail-type": ["widget.created"]}
     assert crm["state"] == "ENABLED"
     status = declared.named("hookstack-3-status-rule")
-    assert status.json("eventPattern") == {"detail": {"tenantId": ["3"]}}
+    assert status.json("eventPattern") == {"detail": {"tenantId": ["3"], "$or": redrive_clause("status")}}
     assert declared.named("hookstack-2-analytics-rule")["state"] == "DISABLED"
 
 

@@ -17,7 +17,8 @@ import boto3
 import pytest
 from moto.events.models import EventPattern
 
-from functions.events import make_event, publish
+from components.plan import redrive_marker
+from functions.events import REDRIVE_MARKER_KEY, make_event, publish
 from tests.harness import Program
 
 TENANTS: list[dict[str, Any]] = [
@@ -192,3 +193,94 @@ def test_sharded_routing_delivers_through_the_shard_bus(program: Callable[..., P
     for i in range(8):
         bodies = [json.loads(b) for b in _drain(queues[f"t{i}-d"])]
         assert [b["detail"]["eventId"] for b in bodies] == [f"evt_{i}"], i
+
+
+# --- redriven events (ops redrive marks them for the rule that dead-lettered them) -------------
+
+REDRIVE_TENANTS: list[dict[str, Any]] = [
+    {
+        "id": "acme",
+        "destinations": [
+            {"name": "crm", "url": "https://crm.example.com/hooks", "auth": {"type": "none"}},
+            {"name": "erp", "url": "https://erp.example.com/hooks", "auth": {"type": "none"}},
+            {"name": "audit", "url": "https://audit.example.com/hooks", "auth": {"type": "signed"}},
+        ],
+    },
+    # Same destination name as acme's: the marker names a destination within its tenant.
+    {"id": "globex", "destinations": [{"name": "crm", "url": "https://crm.globex.example.com", "auth": {"type": "none"}}]},
+]
+
+
+@pytest.fixture(scope="module")
+def declared_with_delivery() -> Program:
+    from tests.harness import run_program
+
+    return run_program({"tenants": REDRIVE_TENANTS}, secret_keys=["tenants"])
+
+
+def _marked(tenant: str, marker: Any) -> dict[str, Any]:
+    evt = event(tenant, "widget.created")
+    if marker is not None:
+        evt["detail"][REDRIVE_MARKER_KEY] = marker
+    return evt
+
+
+@pytest.mark.parametrize(
+    ("tenant", "marker", "expected"),
+    [
+        ("acme", None, {"acme-crm", "acme-erp", "delivery"}),  # not redriven: every rule, as before
+        ("acme", "crm", {"acme-crm"}),  # not acme-erp, not the signed-delivery rule, not globex-crm
+        ("acme", "erp", {"acme-erp"}),
+        ("globex", "crm", {"globex-crm"}),
+        ("acme", "audit", set()),  # signed destinations are redriven from their own DLQ, not this way
+        ("acme", "nobody", set()),
+        ("acme", "CRM", set()),
+        # exists matches leaf values only (AWS and moto alike): an object is no marker at all.
+        ("acme", {"x": "crm"}, {"acme-crm", "acme-erp", "delivery"}),
+    ],
+)
+def test_a_redriven_event_reaches_only_the_rule_it_is_marked_for(
+    declared_with_delivery: Program, tenant: str, marker: Any, expected: set[str]
+) -> None:
+    patterns = rule_patterns(declared_with_delivery)
+    assert "delivery" in patterns  # the signed-delivery rule is among the rules checked
+    matched = {key for key, pattern in patterns.items() if EventPattern.load(json.dumps(pattern)).matches_event(_marked(tenant, marker))}
+    assert matched == expected
+
+
+def test_every_destination_pattern_names_its_own_marker(declared_with_delivery: Program) -> None:
+    patterns = rule_patterns(declared_with_delivery)
+    assert {key: redrive_marker(p) for key, p in patterns.items()} == {
+        "acme-crm": "crm",
+        "acme-erp": "erp",
+        "globex-crm": "crm",
+        "delivery": None,
+    }
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_redriven_event_is_delivered_only_by_its_rule_on_moto(declared_with_delivery: Program) -> None:
+    queues = _recreate_in_moto(declared_with_delivery)
+    client = boto3.client("events", region_name="us-east-1")
+    redriven = make_event("hookstack.test", "widget.created", {REDRIVE_MARKER_KEY: "crm"}, tenant_id="acme", event_id="evt_r")
+    publish(client, [redriven], "hookstack-dev")
+    received = {key: [json.loads(b)["detail"]["eventId"] for b in _drain(url)] for key, url in queues.items()}
+    assert received == {"acme-crm": ["evt_r"], "acme-erp": [], "globex-crm": [], "delivery": []}
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_redriven_event_of_a_sharded_tenant_reaches_only_its_rule_on_the_shard(program: Callable[..., Program]) -> None:
+    tenants = [
+        {"id": f"t{i}", "destinations": [{"name": n, "url": f"https://t{i}.example.com/{n}", "auth": {"type": "none"}} for n in ("d", "e")]}
+        for i in range(6)
+    ]
+    declared = program({"delivery": {"enabled": False}, "tenants": tenants, "provider": {"shards": 3}})
+    queues = _recreate_in_moto(declared)
+    client = boto3.client("events", region_name="us-east-1")
+    # Through the entry bus (the routing rule forwards it) and straight to the tenant's shard bus.
+    buses = ["hookstack-dev", declared.outputs["busShards"]["tenants"]["t3"]]
+    for bus in buses:
+        publish(client, [make_event("hookstack.test", "x", {REDRIVE_MARKER_KEY: "e"}, tenant_id="t3", event_id=f"evt_{bus}")], bus)
+    received = {key: [json.loads(b)["detail"]["eventId"] for b in _drain(url)] for key, url in queues.items()}
+    assert received.pop("t3-e") == [f"evt_{bus}" for bus in buses]
+    assert all(got == [] for got in received.values()), received

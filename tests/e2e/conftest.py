@@ -82,6 +82,14 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                         {"name": "rejects", "url": f"{receiver_url}/status/400/t3", "auth": {"type": "none"}},
                     ],
                 },
+                {
+                    # tests/e2e/test_redrive.py: one destination that keeps failing, one healthy.
+                    "id": "4",
+                    "destinations": [
+                        {"name": "failing", "url": f"{receiver_url}/status/500/t4", "auth": {"type": "none"}, "eventTypes": ["order.created"], "retry": {"maxAttempts": 1, "maxEventAgeSeconds": 600}},
+                        {"name": "healthy", "url": f"{receiver_url}/t4/healthy", "auth": {"type": "none"}},
+                    ],
+                },
             ],
             "hookstack:consumer": {
                 "claimCheckThresholdBytes": 10000,

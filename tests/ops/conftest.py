@@ -2,12 +2,14 @@
 
 ``stack`` creates in moto what ``components/provider.py`` declares for a few destinations (entry
 bus, archive, DLQ, per destination a connection + API destination named ``<prefix><key>`` and a
-rule on ``detail.tenantId``), writes the matching ``pulumi stack output --json`` file, and adds a
+rule with the plan's pattern: ``detail.tenantId`` and the redrive marker clause), writes the matching ``pulumi stack output --json`` file, and adds a
 "capture" rule + queue on the entry bus so a test can see what was put on the bus.
 
 moto fidelity this relies on (moto 5.2.5, checked in its source):
-- ``PutEvents`` routes to SQS targets by pattern; ``StartReplay`` replays synchronously and echoes
-  the request in ``DescribeReplay`` (it applies neither the window nor ``FilterArns``).
+- ``PutEvents`` routes to SQS targets by pattern, ``$or`` (at any level) and ``exists: false``
+  (a missing leaf) included, as EventBridge documents them.
+- ``StartReplay`` replays synchronously and echoes the request in ``DescribeReplay`` (it applies
+  neither the window nor ``FilterArns``).
 - ``ListConnections`` hard-codes ``ConnectionState: AUTHORIZED`` (AWS reports the real state);
   :func:`report_connection_states` patches it to report the model's state, like AWS.
 - Connection / API destination / replay states cannot be changed through the API in moto; tests
@@ -29,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import resource_key
+from components.plan import destination_pattern, resource_key
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -58,6 +60,9 @@ class Result:
         return json.loads(self.out)
 
 
+_OUTPUT_KEYS = ("rule_arn", "api_destination_arn", "connection_arn", "bus_name")
+
+
 @dataclass
 class MotoStack:
     tmp_path: Path
@@ -70,7 +75,10 @@ class MotoStack:
     dlq_url: str = ""
     capture_url: str = ""
     destinations: dict[str, dict[str, str]] = field(default_factory=dict)
-    """``tenant/name`` -> rule_arn, api_destination_arn, connection_arn, bus_name, connection (name)."""
+    """``tenant/name`` -> rule_arn, api_destination_arn, connection_arn, bus_name, connection (name),
+    rule_name, delivered_url (the queue standing in for the API destination)."""
+    routes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """shard bus name -> rule_arn (the routing rule on the entry bus), bus_arn (the shard bus)."""
 
     @property
     def prefix(self) -> str:
@@ -101,11 +109,12 @@ class MotoStack:
             for tenant in shard_tenants:
                 self._destination(tenant, "hook", shard)
             route = f"hookstack-route-{shard[-2:]}-0-9f8e7d6"
-            self.events.put_rule(
+            route_arn = self.events.put_rule(
                 Name=route,
                 EventBusName=self.bus_name,
                 EventPattern=json.dumps({"detail": {"tenantId": list(shard_tenants)}}),
-            )
+            )["RuleArn"]
+            self.routes[shard] = {"rule_arn": route_arn, "bus_arn": shard_arn}
             self.events.put_targets(
                 Rule=route, EventBusName=self.bus_name, Targets=[{"Id": "shard-bus", "Arn": shard_arn}]
             )
@@ -125,11 +134,17 @@ class MotoStack:
             InvocationEndpoint=f"https://{name}.example.com/hooks",
             HttpMethod="POST",
         )
+        rule_name = f"hookstack-{key}-rule-{uuid.uuid4().hex[:7]}"
         rule = self.events.put_rule(
-            Name=f"hookstack-{key}-rule-{uuid.uuid4().hex[:7]}",
+            Name=rule_name,
             EventBusName=bus,
-            EventPattern=json.dumps({"detail": {"tenantId": [tenant]}}),
+            EventPattern=json.dumps(destination_pattern(tenant, name)),  # as components/plan.py declares it
             State="ENABLED",
+        )
+        # A queue stands in for the API destination (moto cannot invoke one): what the rule delivered.
+        queue_url = self.sqs.create_queue(QueueName=f"delivered-{key}")["QueueUrl"]
+        self.events.put_targets(
+            Rule=rule_name, EventBusName=bus, Targets=[{"Id": "api-destination", "Arn": self._queue_arn(queue_url)}]
         )
         self.destinations[f"{tenant}/{name}"] = {
             "rule_arn": rule["RuleArn"],
@@ -137,6 +152,8 @@ class MotoStack:
             "connection_arn": connection["ConnectionArn"],
             "bus_name": bus,
             "connection": physical,
+            "rule_name": rule_name,
+            "delivered_url": queue_url,
         }
 
     def _queue_arn(self, url: str) -> str:
@@ -147,7 +164,7 @@ class MotoStack:
         nested: dict[str, dict[str, dict[str, str]]] = {}
         for label, arns in self.destinations.items():
             tenant, name = label.split("/")
-            nested.setdefault(tenant, {})[name] = {k: v for k, v in arns.items() if k != "connection"}
+            nested.setdefault(tenant, {})[name] = {k: arns[k] for k in _OUTPUT_KEYS}
         return {
             "busName": self.bus_name,
             "busArn": self.bus_arn,
@@ -172,8 +189,10 @@ class MotoStack:
         error_code: str = "SDK_CLIENT_ERROR",
         body: str | None = None,
         detail_type: str = "widget.created",
+        attributes: dict[str, str | None] | None = None,
     ) -> str:
-        """Put a message on the DLQ the way EventBridge does for ``label``'s rule; returns the eventId."""
+        """Put a message on the DLQ the way EventBridge does for ``label``'s rule; returns the eventId.
+        ``attributes`` replace the message attributes written (``None``: leave that one out)."""
         tenant = label.split("/", maxsplit=1)[0]
         event_id = event_id or f"evt_{uuid.uuid4().hex}"
         if body is None:
@@ -192,18 +211,21 @@ class MotoStack:
             }
             body = json.dumps(envelope)
         arns = self.destinations[label]
-        attributes = {
+        written: dict[str, str | None] = {
             "RULE_ARN": arns["rule_arn"],
             "TARGET_ARN": arns["api_destination_arn"],
             "ERROR_CODE": error_code,
             "ERROR_MESSAGE": "Unable to invoke ApiDestination endpoint",
             "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
             "RETRY_ATTEMPTS": "24",
+            **(attributes or {}),
         }
         self.sqs.send_message(
             QueueUrl=self.dlq_url,
             MessageBody=body,
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in written.items() if v is not None
+            },
         )
         return event_id
 
@@ -229,15 +251,23 @@ class MotoStack:
         return sorted(ids)
 
     def captured(self) -> list[dict[str, Any]]:
-        """Events that reached the entry bus since the last call (as the capture rule saw them)."""
+        """Events that reached the entry bus since the last call (as the capture rule saw them: a
+        rule of the bus's owner without the redrive clause, so it sees redriven events too)."""
+        return self._drain(self.capture_url)
+
+    def delivered(self, label: str) -> list[dict[str, Any]]:
+        """Events the destination's rule matched since the last call."""
+        return self._drain(self.destinations[label]["delivered_url"])
+
+    def _drain(self, url: str) -> list[dict[str, Any]]:
         events = []
         while True:
-            messages = self.sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10).get("Messages", [])
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
                 return events
             for message in messages:
                 events.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
     # -- moto's backend (what AWS changes on its own) ------------------------------------------
 

@@ -82,3 +82,44 @@ def test_missing_bus_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["status"]) == 2
     assert "the entry bus is unknown" in capsys.readouterr().err
+
+
+# --- region -----------------------------------------------------------------------------------
+
+
+def test_aws_region_is_honoured_like_the_help_and_runbook_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.aws import Clients
+
+    plain = boto3.session.Session()  # no region of its own: boto3 looks it up per client
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert Clients(session=plain).events.meta.region_name == "eu-west-1"  # boto3 alone: NoRegionError
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    assert Clients(session=plain).sqs.meta.region_name == "eu-west-1"  # AWS_REGION first, as the AWS CLI does
+    assert Clients(region="ap-south-1", session=plain).sqs.meta.region_name == "ap-south-1"  # --region wins
+
+    monkeypatch.delenv("AWS_REGION")
+    assert Clients(session=plain).sqs.meta.region_name == "us-west-2"  # AWS_DEFAULT_REGION still works
+
+
+def test_region_from_aws_region_reaches_the_commands(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops import cli
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    made: list[object] = []
+    real = cli.Clients
+
+    def spy(**kwargs: object) -> object:
+        clients = real(**kwargs)  # type: ignore[arg-type]
+        made.append(clients)
+        return clients
+
+    monkeypatch.setattr(cli, "Clients", spy)
+    # No bus: the command stops before any AWS call, after the clients were made from the arguments.
+    assert cli.main(["status"]) == 2
+    assert [c.region for c in made] == ["eu-central-1"]  # type: ignore[attr-defined]
+    assert "the entry bus is unknown" in capsys.readouterr().err

@@ -1,20 +1,25 @@
 """``python -m ops redrive`` against moto: SQS holds the DLQ, EventBridge routes what is re-published.
 
 The DLQ messages are written the way EventBridge writes them (event JSON body, RULE_ARN /
-TARGET_ARN / ERROR_CODE / ... attributes); a "capture" rule on the entry bus shows what reached
-the bus. moto's PutEvents never fails an entry of a well-formed event, so entry failures are
-injected by wrapping the events client (:class:`FailingEvents`).
+TARGET_ARN / ERROR_CODE / ... attributes). The rules carry the plan's patterns (redrive clause
+included); a queue per rule shows what each destination got, and a "capture" rule of the bus's
+owner (no redrive clause) shows what reached the entry bus. moto's PutEvents never fails an entry
+of a well-formed event, so entry failures are injected by wrapping the events client.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
+from functions.events import REDRIVE_MARKER_KEY
+from ops import redrive
 from ops.aws import Clients
-from tests.ops.conftest import MotoStack, session
+from tests.ops.conftest import MotoStack, report_connection_states, session
 
 WAIT = ("--wait-seconds", "0")
 
@@ -42,6 +47,26 @@ class FailingEvents:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class StillFailing(FailingEvents):
+    """A destination that keeps failing: every event redriven to ``label``'s rule is dead-lettered
+    again at once (a new DLQ message, as EventBridge writes it), like the sandbox's 500 endpoint.
+    Stops a runaway run after ``guard`` PutEvents calls."""
+
+    def __init__(self, stack: MotoStack, label: str, guard: int = 20) -> None:
+        super().__init__(stack.events, set())
+        self.stack, self.label, self.guard = stack, label, guard
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(self.calls) >= self.guard:
+            raise AssertionError(f"redrive did not stop: {len(self.calls)} PutEvents calls")
+        response = super().put_events(Entries=Entries)
+        for entry in Entries:
+            detail = json.loads(entry["Detail"])
+            if detail.get(REDRIVE_MARKER_KEY, self.label.split("/")[1]) == self.label.split("/")[1]:
+                self.stack.dead_letter(self.label, detail=detail, error_code="SDK.HttpStatus500")
+        return response
 
 
 class BrokenEvents:
@@ -83,11 +108,19 @@ def clients_with(events: Any = None, sqs: Any = None) -> Clients:
     return clients
 
 
+def ids(events: list[dict[str, Any]]) -> list[str]:
+    return sorted(e["detail"]["eventId"] for e in events)
+
+
 # --- dry run ----------------------------------------------------------------------------------
 
 
 def test_dry_run_publishes_and_deletes_nothing_and_leaves_messages_visible(stack: MotoStack) -> None:
-    ids = [stack.dead_letter("1/crm"), stack.dead_letter("1/crm"), stack.dead_letter("2/billing", error_code="TIMEOUT")]
+    sent = [
+        stack.dead_letter("1/crm"),
+        stack.dead_letter("1/crm"),
+        stack.dead_letter("2/billing", error_code="TIMEOUT"),
+    ]
 
     result = stack.run("redrive", *WAIT, "--output", "json")
 
@@ -95,10 +128,11 @@ def test_dry_run_publishes_and_deletes_nothing_and_leaves_messages_visible(stack
     report = result.json()
     assert report["mode"] == "dry-run"
     assert (report["selected"], report["redrivable"], report["publishedEvents"], report["deleted"]) == (3, 3, 0, 0)
+    assert (report["presentAtStart"], report["lookedAt"], report["stopped"]) == (3, 3, redrive.STOP_LOOKED_AT_ALL)
     assert stack.captured() == []
     # Released at the end of the run: visible again at once, not after the visibility timeout.
     assert stack.dlq_depth() == (3, 0)
-    assert stack.dlq_event_ids() == sorted(ids)
+    assert stack.dlq_event_ids() == sorted(sent)
 
 
 def test_dry_run_counts_per_rule_tenant_and_error_code(stack: MotoStack) -> None:
@@ -115,7 +149,7 @@ def test_dry_run_counts_per_rule_tenant_and_error_code(stack: MotoStack) -> None
     assert report["byErrorCode"] == {"TIMEOUT": 2, "SDK_CLIENT_ERROR": 1}
 
 
-def test_dry_run_text_says_nothing_was_done_and_how_to_execute(stack: MotoStack) -> None:
+def test_dry_run_text_says_nothing_was_done_where_events_would_go_and_how_to_execute(stack: MotoStack) -> None:
     stack.dead_letter("1/crm")
 
     result = stack.run("redrive", *WAIT)
@@ -123,13 +157,13 @@ def test_dry_run_text_says_nothing_was_done_and_how_to_execute(stack: MotoStack)
     assert result.code == 0
     assert result.out.startswith("DRY RUN: nothing published, nothing deleted")
     assert "--execute" in result.out
-    assert "EVERY rule" in result.out
+    assert "only to the rule that dead-lettered it" in result.out
 
 
-# --- execute ----------------------------------------------------------------------------------
+# --- execute: each event goes back to its own rule only --------------------------------------
 
 
-def test_execute_republishes_the_original_event_to_the_entry_bus_then_deletes(stack: MotoStack) -> None:
+def test_execute_sends_the_event_back_to_the_dead_lettering_rule_only(stack: MotoStack) -> None:
     detail = {"widgetName": "W1", "price": 12.5, "tags": ["a"], "tenantId": "1", "eventId": "evt_keep_me"}
     stack.dead_letter("1/crm", detail=detail, detail_type="widget.updated")
 
@@ -137,10 +171,176 @@ def test_execute_republishes_the_original_event_to_the_entry_bus_then_deletes(st
 
     assert result.code == 0, result.out + result.err
     assert result.json()["deleted"] == 1
-    [event] = stack.captured()
-    assert (event["source"], event["detail-type"]) == ("hookstack.aurora", "widget.updated")
-    assert event["detail"] == detail  # eventId (and everything else) unchanged: receivers deduplicate
+    [delivered] = stack.delivered("1/crm")
+    assert (delivered["source"], delivered["detail-type"]) == ("hookstack.aurora", "widget.updated")
+    # eventId (and everything else) unchanged, so receivers deduplicate; the marker names the rule's destination.
+    assert delivered["detail"] == {**detail, REDRIVE_MARKER_KEY: "crm"}
+    assert stack.delivered("1/erp") == [] and stack.delivered("2/billing") == []  # the tenant's other destination too
     assert stack.dlq_depth() == (0, 0)
+
+
+def test_the_same_event_dead_lettered_by_two_rules_goes_once_to_each(stack: MotoStack) -> None:
+    event_id = "evt_same_event_two_rules"
+    detail = {"widgetName": "W1", "tenantId": "1", "eventId": event_id}
+    stack.dead_letter("1/crm", detail=detail)
+    stack.dead_letter("1/erp", detail=detail)
+    events = FailingEvents(stack.events, set())
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(events))
+
+    assert result.code == 0
+    assert events.calls == [[event_id], [event_id]]  # one entry per rule, each marked for it
+    assert ids(stack.delivered("1/crm")) == ids(stack.delivered("1/erp")) == [event_id]
+    assert result.json()["deleted"] == 2
+    assert stack.dlq_depth() == (0, 0)
+
+
+def test_a_destination_that_keeps_failing_does_not_keep_the_run_going(stack: MotoStack) -> None:
+    sent = sorted(stack.dead_letter("1/crm") for _ in range(12))
+    events = StillFailing(stack, "1/crm")
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(events))
+
+    assert result.code == 0, result.out + result.err
+    report = result.json()
+    published = [event_id for call in events.calls for event_id in call]
+    assert sorted(published) == sent  # each event once, although each came back to the queue at once
+    assert (report["publishedEvents"], report["deleted"]) == (12, 12)
+    assert report["arrivedAfterStart"] >= 1  # the new copies were seen and left alone
+    assert report["stopped"] in (redrive.STOP_LOOKED_AT_ALL, redrive.STOP_EMPTY)
+    assert ids(stack.delivered("1/crm")) == sent
+    assert stack.delivered("1/erp") == []  # the healthy destination of the tenant got nothing again
+    # The copies that failed again wait for a later run, which sends each once more.
+    assert stack.dlq_depth() == (12, 0)
+    again = stack.run("redrive", *WAIT, "--output", "json").json()
+    assert (again["presentAtStart"], again["redrivable"]) == (12, 12)
+
+
+def test_copies_of_one_event_for_one_rule_are_sent_once_and_the_others_kept(stack: MotoStack) -> None:
+    detail = {"widgetName": "W1", "tenantId": "1", "eventId": "evt_twice"}
+    stack.dead_letter("1/crm", detail=detail)
+    stack.dead_letter("1/crm", detail=detail)
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json")
+
+    assert result.code == 1  # a selected message stayed
+    report = result.json()
+    assert (report["publishedEvents"], report["deleted"]) == (1, 1)
+    assert [k["reason"] for k in report["kept"]] == [
+        "this run already redrives the same event (eventId) to the same rule; left for a later run"
+    ]
+    assert ids(stack.delivered("1/crm")) == ["evt_twice"]
+    assert stack.dlq_event_ids() == ["evt_twice"]
+
+
+def test_a_redriven_event_that_failed_again_keeps_one_marker(stack: MotoStack) -> None:
+    marked = {"tenantId": "1", "eventId": "evt_again", REDRIVE_MARKER_KEY: "crm"}
+    stack.dead_letter("1/crm", detail=marked)
+
+    assert stack.run("redrive", "--execute", *WAIT).code == 0
+
+    [delivered] = stack.delivered("1/crm")
+    assert delivered["detail"] == marked
+
+
+def test_all_rules_sends_the_event_unmarked_to_every_rule_of_the_entry_bus(stack: MotoStack) -> None:
+    stack.dead_letter("1/crm", detail={"tenantId": "1", "eventId": "evt_all", REDRIVE_MARKER_KEY: "crm"})
+
+    result = stack.run("redrive", "--execute", "--all-rules", *WAIT, "--output", "json")
+
+    assert result.code == 0, result.out
+    assert result.json()["allRules"] is True
+    crm, erp = stack.delivered("1/crm"), stack.delivered("1/erp")
+    assert ids(crm) == ids(erp) == ["evt_all"]
+    assert erp[0]["detail"] == {"tenantId": "1", "eventId": "evt_all"}
+
+
+def test_publishes_to_the_bus_given_with_target_bus(stack: MotoStack) -> None:
+    stack.events.create_event_bus(Name="elsewhere")
+    stack.dead_letter("1/crm")
+    events = FailingEvents(stack.events, set())
+    seen: list[str] = []
+    original = events.put_events
+
+    def spy(Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        seen.extend(e["EventBusName"] for e in Entries)
+        return original(Entries=Entries)
+
+    events.put_events = spy  # type: ignore[method-assign]
+    result = stack.run("redrive", "--execute", "--target-bus", "elsewhere", *WAIT, clients=clients_with(events))
+
+    assert result.code == 0
+    assert seen == ["elsewhere"]
+
+
+# --- sharded tenants --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sharded(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MotoStack:
+    report_connection_states(monkeypatch)
+    return MotoStack(tmp_path).deploy({"1": ["crm"]}, shards={"hookstack-dev-shard-01": ["7", "8"]})
+
+
+def test_a_shard_rule_dead_letter_goes_to_that_shard_bus_only(sharded: MotoStack) -> None:
+    sharded.dead_letter("7/hook", detail={"tenantId": "7", "eventId": "evt_s"})
+
+    result = sharded.run("redrive", "--execute", *WAIT)
+
+    assert result.code == 0, result.out
+    [delivered] = sharded.delivered("7/hook")
+    assert delivered["detail"][REDRIVE_MARKER_KEY] == "hook"
+    assert sharded.captured() == []  # not through the entry bus (its other rules, the archive)
+
+
+def test_a_routing_rule_dead_letter_goes_to_its_shard_bus_as_it_was(sharded: MotoStack) -> None:
+    route = sharded.routes["hookstack-dev-shard-01"]
+    detail = {"tenantId": "8", "eventId": "evt_r"}
+    sharded.dead_letter(
+        "8/hook", detail=detail, attributes={"RULE_ARN": route["rule_arn"], "TARGET_ARN": route["bus_arn"]}
+    )
+
+    result = sharded.run("redrive", "--execute", *WAIT)
+
+    assert result.code == 0, result.out
+    assert [e["detail"] for e in sharded.delivered("8/hook")] == [detail]  # every rule of the tenant on the shard
+    assert sharded.captured() == []
+
+
+# --- messages that cannot be sent to their rule -----------------------------------------------
+
+
+def test_messages_whose_rule_cannot_take_them_are_kept_with_the_reason(stack: MotoStack) -> None:
+    crm, erp = stack.destinations["1/crm"], stack.destinations["1/erp"]
+    stack.events.put_rule(  # as deployed before redrive markers existed
+        Name=crm["rule_name"], EventBusName=stack.bus_name, EventPattern=json.dumps({"detail": {"tenantId": ["1"]}})
+    )
+    stack.events.disable_rule(Name=erp["rule_name"], EventBusName=stack.bus_name)
+    stack.events.remove_targets(
+        Rule=stack.destinations["2/billing"]["rule_name"], EventBusName=stack.bus_name, Ids=["api-destination"]
+    )
+    stack.events.delete_rule(Name=stack.destinations["2/billing"]["rule_name"], EventBusName=stack.bus_name)
+    stack.dead_letter("1/crm")
+    stack.dead_letter("1/erp")
+    stack.dead_letter("2/billing")
+    stack.dead_letter("1/crm", attributes={"RULE_ARN": None})
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json")
+
+    assert result.code == 1
+    reasons = [k["reason"] for k in result.json()["kept"]]
+    assert len(reasons) == 4
+    for expected in (
+        f"rule {crm['rule_name']} accepts no redrive marker",
+        f"rule {erp['rule_name']} is DISABLED: a redriven event would reach nothing",
+        "no longer exists on bus hookstack-dev",
+        "the message has no RULE_ARN",
+    ):
+        assert sum(expected in reason for reason in reasons) == 1, (expected, reasons)
+    assert stack.captured() == [] and stack.dlq_depth() == (4, 0)
+
+
+# --- failures ---------------------------------------------------------------------------------
 
 
 def test_a_failed_putevents_entry_leaves_its_message_in_the_queue(stack: MotoStack) -> None:
@@ -160,7 +360,7 @@ def test_a_failed_putevents_entry_leaves_its_message_in_the_queue(stack: MotoSta
             "reason": "PutEvents entry failed: AccessDeniedException not allowed",
         }
     ]
-    assert [e["detail"]["eventId"] for e in stack.captured()] == [ok]
+    assert ids(stack.delivered("1/crm")) == [ok]
     assert stack.dlq_event_ids() == [refused]
 
 
@@ -187,7 +387,7 @@ def test_a_failing_receive_stops_the_run_and_still_reports_what_was_done(stack: 
     assert result.code == 2
     report = result.json()
     assert "OverLimit" in report["aborted"]
-    assert report["deleted"] == len(stack.captured()) == 12 - sum(stack.dlq_depth())
+    assert report["deleted"] == len(stack.delivered("1/crm")) == 12 - sum(stack.dlq_depth())
     assert report["deleted"] > 0
 
 
@@ -208,40 +408,7 @@ def test_transient_entry_failures_are_retried_before_the_message_is_deleted(stac
     assert stack.dlq_depth() == (0, 0)
 
 
-def test_the_same_event_dead_lettered_for_two_destinations_is_published_once(stack: MotoStack) -> None:
-    event_id = "evt_same_event_two_rules"
-    detail = {"widgetName": "W1", "tenantId": "1", "eventId": event_id}
-    stack.dead_letter("1/crm", detail=detail)
-    stack.dead_letter("1/erp", detail=detail)
-    events = FailingEvents(stack.events, set())
-
-    result = stack.run("redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(events))
-
-    assert result.code == 0
-    assert events.calls == [[event_id]]  # one PutEvents entry reaches both rules again
-    assert result.json()["deleted"] == 2
-    assert stack.dlq_depth() == (0, 0)
-
-
-def test_publishes_to_the_bus_given_with_target_bus(stack: MotoStack) -> None:
-    stack.events.create_event_bus(Name="elsewhere")
-    stack.dead_letter("1/crm")
-    events = FailingEvents(stack.events, set())
-    seen: list[str] = []
-    original = events.put_events
-
-    def spy(Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        seen.extend(e["EventBusName"] for e in Entries)
-        return original(Entries=Entries)
-
-    events.put_events = spy  # type: ignore[method-assign]
-    result = stack.run("redrive", "--execute", "--target-bus", "elsewhere", *WAIT, clients=clients_with(events))
-
-    assert result.code == 0
-    assert seen == ["elsewhere"]
-
-
-# --- selection --------------------------------------------------------------------------------
+# --- selection, bounds and progress -----------------------------------------------------------
 
 
 def test_filters_select_by_rule_tenant_and_error_code_and_keep_the_rest(stack: MotoStack) -> None:
@@ -254,29 +421,102 @@ def test_filters_select_by_rule_tenant_and_error_code_and_keep_the_rest(stack: M
         "redrive", "--execute", "--destination", "1/crm", "--error-code", "SDK_CLIENT_ERROR", *WAIT
     )
     assert by_destination.code == 0, by_destination.out
-    assert [e["detail"]["eventId"] for e in stack.captured()] == [crm]
+    assert ids(stack.delivered("1/crm")) == [crm]
 
     by_tenant = stack.run("redrive", "--execute", "--tenant", "2", *WAIT)
     assert by_tenant.code == 0
-    assert [e["detail"]["eventId"] for e in stack.captured()] == [billing]
+    assert ids(stack.delivered("2/billing")) == [billing]
 
     by_rule = stack.run("redrive", "--execute", "--rule-arn", stack.destinations["1/erp"]["rule_arn"], *WAIT)
     assert by_rule.code == 0
-    assert [e["detail"]["eventId"] for e in stack.captured()] == [erp]
+    assert ids(stack.delivered("1/erp")) == [erp]
 
-    assert stack.dlq_event_ids() == [crm_timeout]
+    assert stack.delivered("1/crm") == [] and stack.dlq_event_ids() == [crm_timeout]
 
 
-def test_max_limits_how_many_messages_are_redriven(stack: MotoStack) -> None:
+def test_max_limits_how_many_messages_are_redriven_and_stops_the_run(stack: MotoStack) -> None:
     for _ in range(5):
         stack.dead_letter("1/crm")
 
     result = stack.run("redrive", "--execute", "--max", "2", *WAIT, "--output", "json")
 
     assert result.code == 0
-    assert result.json()["selected"] == 2
-    assert len(stack.captured()) == 2
+    assert (result.json()["selected"], result.json()["stopped"]) == (2, redrive.STOP_MAX)
+    assert len(stack.delivered("1/crm")) == 2
     assert stack.dlq_depth() == (3, 0)  # the rest was released, not hidden for 5 minutes
+
+
+def test_progress_goes_to_stderr_and_the_report_to_stdout(stack: MotoStack) -> None:
+    for _ in range(3):
+        stack.dead_letter("1/crm")
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json")
+
+    progress = [line for line in result.err.splitlines() if line.startswith("redrive: ")]
+    assert progress[0].startswith("redrive: looked at 3 of 3 message(s) present at start, selected 3, published 3")
+    assert progress[-1].endswith(f"stopped: {redrive.STOP_LOOKED_AT_ALL}")
+    assert result.json()["deleted"] == 3  # stdout is the report alone
+
+
+def test_an_empty_queue_ends_the_run_without_receiving(stack: MotoStack) -> None:
+    class NoReceive:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def receive_message(self, **_: Any) -> dict[str, Any]:
+            raise AssertionError("nothing was in the queue at the start")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    result = stack.run(
+        "redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(sqs=NoReceive(stack.sqs))
+    )
+
+    assert result.code == 0
+    assert (result.json()["presentAtStart"], result.json()["stopped"]) == (0, redrive.STOP_LOOKED_AT_ALL)
+
+
+def test_a_flood_of_new_messages_ends_the_run_after_a_few_batches(stack: MotoStack) -> None:
+    for _ in range(40):
+        stack.dead_letter("1/crm")
+
+    # Every message looks newer than the run (its clock says it started in 1970).
+    report = redrive.redrive(
+        stack.sqs, stack.events, stack.dlq_url, stack.bus_name, execute=True, wait_seconds=0, clock=lambda: 0.0
+    )
+
+    assert (report.stopped, report.looked_at, report.published_events) == (redrive.STOP_ONLY_NEW, 0, 0)
+    assert report.arrived_after_start == redrive.IDLE_BATCHES * redrive.SQS_BATCH
+    assert stack.dlq_depth() == (40, 0)
+
+
+def test_the_time_limit_ends_the_run_and_says_it_is_unfinished(stack: MotoStack) -> None:
+    for _ in range(15):
+        stack.dead_letter("1/crm")
+    ticks = iter(range(0, 10_000, 100))
+
+    report = redrive.redrive(
+        stack.sqs,
+        stack.events,
+        stack.dlq_url,
+        stack.bus_name,
+        execute=True,
+        wait_seconds=0,
+        time_limit=150,
+        monotonic=lambda: float(next(ticks)),
+    )
+
+    assert (report.stopped, report.unfinished, report.complete) == (redrive.STOP_TIME, True, False)
+    assert report.published_events == report.looked_at == 10
+    assert stack.dlq_depth() == (5, 0)
+
+
+def test_time_limit_must_end_before_held_messages_reappear(stack: MotoStack) -> None:
+    result = stack.run("redrive", "--time-limit", "300", "--visibility-timeout", "300", *WAIT)
+
+    assert result.code == 2
+    assert "--time-limit 300 must be below --visibility-timeout 300" in result.err
 
 
 def test_unknown_destination_is_a_clear_error(stack: MotoStack) -> None:
@@ -304,7 +544,7 @@ def test_unparseable_messages_are_kept_and_reported_while_the_rest_is_redriven(s
         "the body is not JSON (not an event EventBridge wrote)",
         "the event has no detail.eventId (outside hookstack's event contract)",
     ]
-    assert [e["detail"]["eventId"] for e in stack.captured()] == [good]
+    assert ids(stack.delivered("1/crm")) == [good]
     assert stack.dlq_depth() == (2, 0)
 
 

@@ -1,0 +1,367 @@
+"""Redrive: send dead-lettered events again, each only to the rule that dead-lettered it.
+
+Where an event goes (:class:`RuleTargets`):
+
+- Normally it is published to the bus of the rule in its ``RULE_ARN`` with
+  ``detail.hookstackRedrive`` set to the marker that rule's pattern accepts (read with
+  ``DescribeRule``; see :func:`components.plan.redrive_clause`). Every other hookstack rule refuses
+  marked events, so the other destinations of the tenant and the signed-delivery rule do not get
+  it again. A rule without a marker clause (deployed before markers, or not hookstack's) or a
+  rule that is gone or disabled leaves the message in the queue, with the reason.
+- A routing rule that failed to forward to a shard bus (its ``TARGET_ARN`` is a bus): the event,
+  as it was, goes to that shard bus, where every rule of the tenant missed it.
+- ``all_rules``: unmarked to the entry bus, where every matching rule gets it (the way to reach
+  rules that no longer exist, e.g. after tenants moved between buses).
+
+When the run stops, so that a destination that keeps failing cannot keep it going:
+
+- Its workload is the queue as it was at the start: ``SentTimestamp`` after the start marks a
+  message that arrived since (a redriven event that failed again, say); it is held, not redriven,
+  and left for a later run. ``ApproximateNumberOfMessages`` (+ ``NotVisible``) at the start bounds
+  the work: the run ends once it has looked at that many messages present at start, when the queue
+  is empty, after ``IDLE_BATCHES`` receives that brought only new messages, at ``max_messages``
+  selected, or at ``time_limit`` seconds.
+- One event is published at most once per rule in a run (``eventId`` + rule ARN), whatever the
+  number of its copies in the queue; other copies stay in the queue, reported.
+
+Safety, as before: a message is deleted only after ``PutEvents`` accepted its event (per entry,
+:func:`functions.events.publish`); a dry run publishes and deletes nothing; messages a run held are
+made visible again at its end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from components.plan import redrive_marker
+from functions.events import MAX_REQUEST_BYTES, REDRIVE_MARKER_KEY, Event, PublishError, entry_size, publish
+from ops.dlq import DeadLetter, RedriveFilter, RedriveReport, parse_message
+from ops.outputs import OpsError, resource_name, rule_location
+
+SQS_BATCH = 10
+# Receives in a row that brought no message present at the start: what is left arrived since.
+IDLE_BATCHES = 3
+DEFAULT_TIME_LIMIT_SECONDS = 240
+STOP_LOOKED_AT_ALL = "looked at every message present at start"
+STOP_EMPTY = "no message left to receive"
+STOP_MAX = "--max reached"
+STOP_TIME = "time limit reached: run again for the rest"
+STOP_ONLY_NEW = "only messages that arrived after the start were left"
+
+
+@dataclass(frozen=True)
+class RedriveTarget:
+    """Where one dead letter goes: ``bus``, reaching ``rule_arn`` (``""``: every matching rule)."""
+
+    bus: str
+    rule_arn: str
+    marker: str | None
+    """``detail.hookstackRedrive`` to set; ``None``: no marker (every matching rule of ``bus``)."""
+    as_it_was: bool = False
+    """Publish the event unchanged (a routing rule's dead letter, re-sent to its shard bus)."""
+
+    def event_for(self, event: Event) -> Event:
+        if self.as_it_was:
+            return event
+        data = {k: v for k, v in event.data.items() if k != REDRIVE_MARKER_KEY}
+        if self.marker is not None:
+            data[REDRIVE_MARKER_KEY] = self.marker
+        return replace(event, data=data)
+
+
+class RuleTargets:
+    """Resolves each dead letter's :class:`RedriveTarget` (``DescribeRule`` once per rule)."""
+
+    def __init__(self, events: Any, *, entry_bus: str, target_bus: str | None = None, all_rules: bool = False) -> None:
+        self.events = events
+        self.entry_bus = entry_bus
+        self.target_bus = target_bus
+        self.all_rules = all_rules
+        self._cache: dict[tuple[str, str], RedriveTarget | str] = {}
+
+    def resolve(self, letter: DeadLetter) -> RedriveTarget | str:
+        """The target, or why the message cannot be redriven. Raises on a failed AWS call."""
+        if self.all_rules:
+            return RedriveTarget(self.target_bus or self.entry_bus, "", None)
+        if not letter.rule_arn:
+            return "the message has no RULE_ARN: the rule that dead-lettered it is unknown (--all-rules sends it to every rule)"
+        key = (letter.rule_arn, letter.target_arn or "")
+        if key not in self._cache:
+            self._cache[key] = self._resolve(letter.rule_arn, letter.target_arn or "")
+        return self._cache[key]
+
+    def _resolve(self, rule_arn: str, target_arn: str) -> RedriveTarget | str:
+        try:
+            bus, name = rule_location(rule_arn)
+        except OpsError as error:
+            return f"RULE_ARN {error}"
+        if ":event-bus/" in target_arn:
+            # A routing rule could not forward to its shard bus: every rule there missed the event.
+            try:
+                shard = resource_name(target_arn, "event-bus")
+            except OpsError as error:
+                return f"TARGET_ARN {error}"
+            return RedriveTarget(self.target_bus or shard, rule_arn, None, as_it_was=True)
+        try:
+            described = self.events.describe_rule(Name=name, EventBusName=bus)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return (
+                    f"rule {name} no longer exists on bus {bus} (destination removed, or moved to another bus): "
+                    "--all-rules --tenant <id> sends its events to every rule of the tenant"
+                )
+            raise
+        if described.get("State") != "ENABLED":
+            return f"rule {name} is {described.get('State')}: a redriven event would reach nothing; enable it first"
+        marker = redrive_marker(described.get("EventPattern"))
+        if marker is None:
+            return (
+                f"rule {name} accepts no redrive marker (detail.{REDRIVE_MARKER_KEY} in its pattern): deployed "
+                "before markers existed? `pulumi up`, or --all-rules to send to every rule"
+            )
+        return RedriveTarget(self.target_bus or bus, rule_arn, marker)
+
+
+def redrive(
+    sqs: Any,
+    events: Any,
+    queue_url: str,
+    bus_name: str,
+    *,
+    execute: bool = False,
+    selection: RedriveFilter | None = None,
+    max_messages: int | None = None,
+    target_bus: str | None = None,
+    all_rules: bool = False,
+    wait_seconds: int = 2,
+    visibility_timeout: int = 300,
+    time_limit: float = DEFAULT_TIME_LIMIT_SECONDS,
+    progress: Callable[[RedriveReport], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> RedriveReport:
+    """Look at the DLQ as it was at the start; with ``execute``, send each selected event again to
+    the rule that dead-lettered it and delete its message once accepted. See the module docstring."""
+    selection = selection or RedriveFilter()
+    report = RedriveReport(execute=execute, bus_name=bus_name, all_rules=all_rules)
+    targets = RuleTargets(events, entry_bus=bus_name, target_bus=target_bus, all_rules=all_rules)
+    started_ms = int(clock() * 1000)
+    report.started_at = datetime.fromtimestamp(started_ms / 1000, tz=UTC)
+    began = monotonic()
+    deadline = began + time_limit
+    held: dict[str, str] = {}  # message id -> latest receipt handle, released at the end
+    seen: set[str] = set()
+    claimed: set[tuple[str, str]] = set()  # (eventId, rule ARN) sent, or being sent, in this run
+    idle = 0
+    try:
+        try:
+            report.present_at_start = _queue_size(sqs, queue_url)
+        except (BotoCoreError, ClientError) as error:
+            report.aborted = f"GetQueueAttributes failed: {error}"
+            return report
+        while True:
+            report.stopped = _stop_reason(report, max_messages, idle, monotonic() >= deadline)
+            if report.stopped:
+                report.unfinished = report.stopped == STOP_TIME
+                break
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=SQS_BATCH,
+                    WaitTimeSeconds=min(wait_seconds, max(0, int(deadline - monotonic()))),
+                    VisibilityTimeout=visibility_timeout,
+                    MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["SentTimestamp"],
+                ).get("Messages", [])
+            except (BotoCoreError, ClientError) as error:
+                # E.g. OverLimit (120,000 messages in flight): report what was done so far.
+                report.aborted = f"ReceiveMessage failed: {error}"
+                break
+            if not messages:
+                report.stopped = STOP_EMPTY
+                break
+            batch: list[tuple[DeadLetter, RedriveTarget]] = []
+            looked_at = report.looked_at
+            for message in messages:
+                message_id = message["MessageId"]
+                if message_id in seen:
+                    # Held by this run and visible again (its visibility timeout ran out).
+                    if message_id in held:
+                        held[message_id] = message["ReceiptHandle"]
+                    continue
+                seen.add(message_id)
+                letter = parse_message(message)
+                report.scanned += 1
+                held[letter.message_id] = letter.receipt_handle  # until published and deleted
+                if letter.sent_timestamp_ms is not None and letter.sent_timestamp_ms > started_ms:
+                    report.arrived_after_start += 1
+                    continue
+                report.looked_at += 1
+                target = _select(letter, report, selection, max_messages, targets, claimed)
+                if target is not None and execute:
+                    batch.append((letter, target))
+            idle = 0 if report.looked_at > looked_at else idle + 1
+            if batch:
+                _publish_and_delete(sqs, events, queue_url, batch, report, held, sleep)
+            report.elapsed_seconds = monotonic() - began
+            if progress is not None:
+                progress(report)
+            if report.aborted:
+                break
+    except (BotoCoreError, ClientError) as error:
+        report.aborted = f"DescribeRule failed: {error}"
+    finally:
+        _release(sqs, queue_url, held, report)
+        report.elapsed_seconds = monotonic() - began
+    return report
+
+
+def _stop_reason(report: RedriveReport, max_messages: int | None, idle: int, late: bool) -> str:
+    if max_messages is not None and report.selected >= max_messages:
+        return STOP_MAX
+    if report.looked_at >= report.present_at_start:
+        return STOP_LOOKED_AT_ALL
+    if idle >= IDLE_BATCHES:
+        return STOP_ONLY_NEW
+    if late:
+        return STOP_TIME
+    return ""
+
+
+def _select(
+    letter: DeadLetter,
+    report: RedriveReport,
+    selection: RedriveFilter,
+    max_messages: int | None,
+    targets: RuleTargets,
+    claimed: set[tuple[str, str]],
+) -> RedriveTarget | None:
+    """The target of a message present at start that this run redrives, else ``None`` (kept)."""
+    if (max_messages is not None and report.selected >= max_messages) or not selection.matches(letter):
+        return None
+    report.count(letter)
+    if letter.problem is not None or letter.event is None:
+        report.keep(letter, letter.problem or "no event")
+        return None
+    target = targets.resolve(letter)
+    if isinstance(target, str):
+        report.keep(letter, target)
+        return None
+    size = entry_size(target.event_for(letter.event).entry(target.bus))
+    if size > MAX_REQUEST_BYTES:
+        report.keep(
+            letter, f"with the redrive marker the event is {size} bytes; PutEvents takes at most {MAX_REQUEST_BYTES}"
+        )
+        return None
+    identity = (letter.event.event_id, target.rule_arn)
+    if identity in claimed:
+        # Another copy of an event this run already sends to that rule: never twice in one run.
+        report.keep(letter, "this run already redrives the same event (eventId) to the same rule; left for a later run")
+        return None
+    claimed.add(identity)
+    report.redrivable += 1
+    return target
+
+
+def _queue_size(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
+
+
+def _publish_and_delete(
+    sqs: Any,
+    events: Any,
+    queue_url: str,
+    batch: Sequence[tuple[DeadLetter, RedriveTarget]],
+    report: RedriveReport,
+    held: dict[str, str],
+    sleep: Callable[[float], None],
+) -> None:
+    # One publish per (bus, rule): eventIds are unique within it (``claimed``), so the entries
+    # that PutEvents refused map back to their messages.
+    groups: dict[tuple[str, str], list[tuple[DeadLetter, RedriveTarget]]] = {}
+    for letter, target in batch:
+        groups.setdefault((target.bus, target.rule_arn), []).append((letter, target))
+    pending = list(groups.items())
+    for index, ((bus, _), members) in enumerate(pending):
+        failed: dict[str, str] = {}
+        try:
+            publish(
+                events, [target.event_for(letter.event) for letter, target in members if letter.event], bus, sleep=sleep
+            )
+        except PublishError as error:
+            failed = {
+                event_id: f"PutEvents entry failed: {code} {message}".strip()
+                for event_id, code, message in error.failed
+            }
+        except (BotoCoreError, ClientError) as error:
+            # Nothing more is known to be accepted: keep the rest and stop (the next call would fail too).
+            report.aborted = f"PutEvents call failed: {error}"
+            for _, rest in pending[index:]:
+                for letter, _target in rest:
+                    report.keep(letter, report.aborted)
+            return
+        accepted = []
+        for letter, _target in members:
+            assert letter.event is not None
+            if letter.event.event_id in failed:
+                report.keep(letter, failed[letter.event.event_id])
+            else:
+                report.published_events += 1
+                accepted.append(letter)
+        _delete(sqs, queue_url, accepted, report, held)
+
+
+def _delete(
+    sqs: Any, queue_url: str, letters: Sequence[DeadLetter], report: RedriveReport, held: dict[str, str]
+) -> None:
+    for chunk in _chunks(letters, SQS_BATCH):
+        entries = [{"Id": str(i), "ReceiptHandle": letter.receipt_handle} for i, letter in enumerate(chunk)]
+        try:
+            response = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        except (BotoCoreError, ClientError) as error:
+            for letter in chunk:
+                report.keep(letter, f"published, but DeleteMessage failed ({error}): a later redrive sends it again")
+            continue
+        failures = {f["Id"]: f for f in response.get("Failed", [])}
+        for i, letter in enumerate(chunk):
+            failure = failures.get(str(i))
+            if failure is None:
+                report.deleted += 1
+                held.pop(letter.message_id, None)
+            else:
+                reason = f"{failure.get('Code', '')} {failure.get('Message', '')}".strip()
+                report.keep(letter, f"published, but DeleteMessage failed ({reason}): a later redrive sends it again")
+
+
+def _release(sqs: Any, queue_url: str, held: dict[str, str], report: RedriveReport) -> None:
+    """Make the messages this run held visible again right away (not after the timeout)."""
+    for chunk in _chunks(list(held.values()), SQS_BATCH):
+        entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(chunk)]
+        try:
+            failed = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+        except (BotoCoreError, ClientError) as error:
+            report.warnings.append(
+                f"could not make {len(chunk)} message(s) visible again ({error}); they reappear after the visibility timeout"
+            )
+            continue
+        if failed:
+            report.warnings.append(
+                f"could not make {len(failed)} message(s) visible again; they reappear after the visibility timeout"
+            )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
