@@ -356,7 +356,12 @@ def run_program(
     def evaluate() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    _sync_await(run_pulumi_func(evaluate))
+    try:
+        _sync_await(run_pulumi_func(evaluate))
+    except Exception as error:
+        # What had been declared when the program failed (a failing check must come before resources).
+        error.declared = list(mocks.resources)  # type: ignore[attr-defined]
+        raise
     root = settings.get_root_resource()
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()
