@@ -7,6 +7,7 @@ each component. See README.md for the configuration keys and docs/ for each comp
 import pulumi
 
 from components.alerts import AlertTopic
+from components.config import default_bus_name
 from components.packaging import build_package
 from components.plan import build_provider_plan
 from components.provider import WebhookProvider, WebhookProviderArgs
@@ -19,7 +20,7 @@ package = build_package()
 alarm_topic_arn = AlertTopic.create("hookstack-alarms", config.alarm_email).arn if config.alarm_email else None
 
 # --- outgoing webhooks on EventBridge API destinations --------------------------------------
-plan = build_provider_plan(config, default_bus_name=f"hookstack-{pulumi.get_stack()}")
+plan = build_provider_plan(config, default_bus_name=default_bus_name(pulumi.get_stack()))
 provider = WebhookProvider(
     "hookstack",
     WebhookProviderArgs(
