@@ -2,14 +2,13 @@
 
 - :func:`encrypted_queue`: SQS with server-side encryption, a TLS-only queue policy option and
   14-day retention for dead-letter queues.
-- :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one).
+- :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one), named
+  ``hookstack*`` (the alert topic, ``components/alerts.py``, admits those alarms only).
 - :class:`LambdaFunction`: a function from the shared ``functions/`` archive (arm64, Python 3.12)
   with its own log group (retention set), a role allowed to write only to that log group, and
   whatever statements the caller scopes to its resources.
 - :func:`policy_json`: an IAM policy document as data (statements may hold Outputs);
   :func:`first_fitting_policy` picks the most specific rendering that fits AWS's size limits.
-- :class:`AlertTopic`: the SNS topic every alarm notifies, encrypted with a customer managed key
-  CloudWatch may use (it cannot use ``alias/aws/sns``).
 
 Components pass themselves as ``parent`` so names and options (providers, protect) flow down.
 """
@@ -131,6 +130,13 @@ def encrypted_queue(
     return aws.sqs.Queue(name, opts=child(parent), **args)
 
 
+def _alarm_actions(name: str, alarm_topic_arn: pulumi.Input[str] | None) -> list[pulumi.Input[str]]:
+    # The physical name is ``name`` plus Pulumi's suffix; the topic's policies match ALARM_NAME_PREFIX*.
+    if not name.startswith(ALARM_NAME_PREFIX):
+        raise ValueError(f"alarm {name!r} must start with {ALARM_NAME_PREFIX!r}: the alert topic admits only those alarms")
+    return [alarm_topic_arn] if alarm_topic_arn is not None else []
+
+
 def alarm(
     name: str,
     parent: pulumi.Resource,
@@ -146,7 +152,7 @@ def alarm(
     period_seconds: int = 300,
     evaluation_periods: int = 1,
 ) -> aws.cloudwatch.MetricAlarm:
-    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    actions = _alarm_actions(name, alarm_topic_arn)
     return aws.cloudwatch.MetricAlarm(
         name,
         alarm_description=description,
@@ -181,7 +187,7 @@ def insights_alarm(
     One alarm watches many resources: with ``GROUP BY`` every returned series is a contributor, so
     the alarm names the rule/queue that breached. The region allows 200 such alarms.
     """
-    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    actions = _alarm_actions(name, alarm_topic_arn)
     return aws.cloudwatch.MetricAlarm(
         name,
         alarm_description=description,

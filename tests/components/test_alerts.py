@@ -92,3 +92,12 @@ def test_without_an_alarm_email_there_is_no_topic_and_no_key(program: Any) -> No
     declared = program({"tenants": [], "consumer": {"enabled": False}})
     assert not declared.of_type(TOPIC) and not declared.of_type(KEY) and not declared.of_type(TOPIC_POLICY)
     assert all(not a.get("alarmActions") for a in declared.of_type(ALARM))
+
+
+def test_an_alarm_the_topic_would_not_admit_cannot_be_declared() -> None:
+    from components.common import alarm, insights_alarm
+
+    with pytest.raises(ValueError, match="must start with 'hookstack'"):
+        alarm("orders-errors", None, description="d", namespace="AWS/Lambda", metric_name="Errors", dimensions={}, alarm_topic_arn=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must start with 'hookstack'"):
+        insights_alarm("orders-failed", None, description="d", query="SELECT 1", alarm_topic_arn=None)  # type: ignore[arg-type]
