@@ -5,8 +5,9 @@ each component. See README.md for the configuration keys and docs/ for each comp
 """
 
 import pulumi
-import pulumi_aws as aws
 
+from components.alerts import AlertTopic
+from components.config import default_bus_name
 from components.packaging import build_package
 from components.plan import build_provider_plan
 from components.provider import WebhookProvider, WebhookProviderArgs
@@ -15,16 +16,11 @@ from components.stack_config import load_config
 config = load_config()
 package = build_package()
 
-alarm_topic_arn = None
-if config.alarm_email:
-    alarm_topic = aws.sns.Topic("hookstack-alarms", kms_master_key_id="alias/aws/sns")
-    aws.sns.TopicSubscription(
-        "hookstack-alarms-email", topic=alarm_topic.arn, protocol="email", endpoint=config.alarm_email
-    )
-    alarm_topic_arn = alarm_topic.arn
+# Every component's alarms notify this topic (KMS key CloudWatch may use: components/alerts.py).
+alarm_topic_arn = AlertTopic.create("hookstack-alarms", config.alarm_email).arn if config.alarm_email else None
 
 # --- outgoing webhooks on EventBridge API destinations --------------------------------------
-plan = build_provider_plan(config, default_bus_name=f"hookstack-{pulumi.get_stack()}")
+plan = build_provider_plan(config, default_bus_name=default_bus_name(pulumi.get_stack()))
 provider = WebhookProvider(
     "hookstack",
     WebhookProviderArgs(

@@ -3,15 +3,20 @@ no loss (sql/002_outbox.sql has the database side, docs/aurora.md the whole stor
 
 Declares:
 
-- the network: the VPC from the config (``vpcId`` + ``subnetIds``) or a new one with two private
-  subnets in two AZs and DNS support + hostnames; a path from the database to the Lambda API, either
+- the network: the VPC from the config (``vpcId`` + ``subnetIds``; with the endpoint path its DNS
+  support and DNS hostnames are checked before anything else, as the endpoint's private DNS name needs
+  both) or a new one with two private subnets in two standard AZs (``opt-in-not-required``: never a
+  Local or Wavelength Zone the account opted in to) and DNS support + hostnames; a path from the
+  database to the Lambda API, either
   a Lambda interface endpoint with private DNS (``lambdaNetworkPath: endpoint``; its security group
   takes 443 from the database's only) or, in a created VPC, a NAT gateway in a public subnet
   (``nat``; with a given VPC ``nat`` means "already routed": nothing is created); security groups
   where the database takes 5432 only from members of its own group and sends 443 only to the path;
 - an Aurora Serverless v2 cluster (``provisioned`` engine mode + ``db.serverless`` writer), storage
   encrypted, master password managed in Secrets Manager, the Data API on, PostgreSQL logs exported,
-  deletion protection and final snapshot from the config; the engine pinned to its major version
+  deletion protection and final snapshot from the config (the snapshot identifier carries a random
+  suffix generated with the cluster, so a re-created stack's second destroy does not collide with the
+  first's snapshot); the engine pinned to its major version
   unless the config pins a minor (then automatic minor upgrades are off);
 - an IAM role that ``rds.amazonaws.com`` assumes for this cluster only, allowed to invoke the relay
   and nothing else, associated with the cluster for feature ``Lambda`` (never via ``iam_roles``:
@@ -35,6 +40,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.common import (
     LambdaFunction,
@@ -66,6 +72,11 @@ MIGRATION_TIMEOUT_SECONDS = 300
 RELAY_ASYNC_RETRIES = 2
 RELAY_MAX_EVENT_AGE_SECONDS = 3600
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,15}$")
+MAX_SNAPSHOT_IDENTIFIER_CHARS = 255
+SNAPSHOT_SUFFIX_BYTES = 4
+# Availability zones that need no opt-in: never a Local Zone or Wavelength Zone (no Aurora there).
+STANDARD_ZONES = aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
+VPC_ID_KEY = "hookstack:aurora.vpcId"
 
 
 @dataclass(frozen=True)
@@ -99,10 +110,27 @@ def is_major_version(version: str) -> bool:
     return "." not in version
 
 
-def final_snapshot_identifier(name: str, stack: str) -> str:
-    """1-255 letters, digits and single hyphens, starting with a letter, not ending with a hyphen."""
-    raw = re.sub(r"[^A-Za-z0-9]+", "-", f"{name}-final-{stack}").strip("-")
-    return re.sub(r"-{2,}", "-", raw)[:255].rstrip("-")
+def final_snapshot_identifier(name: str, stack: str, suffix: str) -> str:
+    """``<name>-final-<stack>-<suffix>`` as RDS allows it: 1-255 letters, digits and single hyphens,
+    starting with a letter, not ending with a hyphen; the suffix (unique per cluster) always kept."""
+    if not re.fullmatch(r"[A-Za-z0-9]+", suffix):
+        raise ValueError(f"snapshot suffix must be letters and digits; got {suffix!r}")
+    raw = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9]+", "-", f"{name}-final-{stack}")).strip("-")
+    base = raw[: MAX_SNAPSHOT_IDENTIFIER_CHARS - len(suffix) - 1].rstrip("-")
+    if not base[:1].isalpha():
+        base = f"s-{base}".rstrip("-")[: MAX_SNAPSHOT_IDENTIFIER_CHARS - len(suffix) - 1].rstrip("-")
+    return f"{base}-{suffix}"
+
+
+def require_private_dns(vpc_id: str, enable_dns_support: bool | None, enable_dns_hostnames: bool | None) -> None:
+    """The Lambda interface endpoint's private DNS name only resolves in a VPC with both attributes."""
+    missing = [name for name, on in (("enableDnsSupport", enable_dns_support), ("enableDnsHostnames", enable_dns_hostnames)) if not on]
+    if missing:
+        raise pulumi.RunError(
+            f"{VPC_ID_KEY}: VPC {vpc_id} has {' and '.join(missing)} off; the Lambda interface endpoint "
+            "hookstack creates with private DNS needs both on (aws ec2 modify-vpc-attribute "
+            f"--vpc-id {vpc_id} --enable-dns-support / --enable-dns-hostnames)"
+        )
 
 
 def _master_secret_arn(secrets: Sequence[Any]) -> str:
@@ -184,6 +212,10 @@ class AuroraRelay(pulumi.ComponentResource):
         n = self._name
         path_resources: list[pulumi.Resource] = []
         if settings.vpc_id:
+            if settings.lambda_network_path == "endpoint":
+                # Checked now (a synchronous lookup, also in preview), before any resource of this component.
+                given = aws.ec2.get_vpc(id=settings.vpc_id, opts=pulumi.InvokeOptions(parent=self))
+                require_private_dns(settings.vpc_id, given.enable_dns_support, given.enable_dns_hostnames)
             vpc_id: pulumi.Input[str] = settings.vpc_id
             subnet_ids: list[pulumi.Input[str]] = list(settings.subnet_ids)
             vpc_cidr = None
@@ -200,7 +232,9 @@ class AuroraRelay(pulumi.ComponentResource):
             self.vpc = vpc
             vpc_id = vpc.id
             vpc_cidr = settings.vpc_cidr
-            zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
+            zones = aws.get_availability_zones_output(
+                state="available", filters=[STANDARD_ZONES], opts=pulumi.InvokeOutputOptions(parent=self)
+            )
             blocks = list(ipaddress.IPv4Network(settings.vpc_cidr).subnets(prefixlen_diff=2))
             private_routes = aws.ec2.RouteTable(f"{n}-private-rt", vpc_id=vpc.id, tags={"Name": f"{n}-private"}, opts=child(self))
             self.private_subnets = []
@@ -336,7 +370,22 @@ class AuroraRelay(pulumi.ComponentResource):
         )
         snapshot: dict[str, Any] = {}
         if not settings.skip_final_snapshot:
-            snapshot["final_snapshot_identifier"] = final_snapshot_identifier(n, pulumi.get_stack())
+            stack = pulumi.get_stack()
+            # Generated with the cluster: a new suffix whenever a new cluster is created (a re-created
+            # stack, or an input that replaces the cluster), so no final snapshot name is used twice.
+            self.snapshot_suffix = random.RandomId(
+                f"{n}-final-snapshot-suffix",
+                byte_length=SNAPSHOT_SUFFIX_BYTES,
+                keepers={
+                    "databaseName": settings.database_name,
+                    "masterUsername": settings.master_username,
+                    "subnetGroup": subnet_group.name,
+                },
+                opts=child(self),
+            )
+            snapshot["final_snapshot_identifier"] = self.snapshot_suffix.hex.apply(
+                lambda suffix: final_snapshot_identifier(n, stack, suffix)
+            )
         cluster = aws.rds.Cluster(
             f"{n}-cluster",
             engine=aws.rds.EngineType.AURORA_POSTGRESQL,

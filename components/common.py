@@ -2,18 +2,21 @@
 
 - :func:`encrypted_queue`: SQS with server-side encryption, a TLS-only queue policy option and
   14-day retention for dead-letter queues.
-- :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one).
+- :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one), named
+  ``hookstack*`` (the alert topic, ``components/alerts.py``, admits those alarms only).
 - :class:`LambdaFunction`: a function from the shared ``functions/`` archive (arm64, Python 3.12)
   with its own log group (retention set), a role allowed to write only to that log group, and
   whatever statements the caller scopes to its resources.
-- :func:`policy_json`: an IAM policy document as data (statements may hold Outputs).
+- :func:`policy_json`: an IAM policy document as data (statements may hold Outputs);
+  :func:`first_fitting_policy` picks the most specific rendering that fits AWS's size limits.
 
 Components pass themselves as ``parent`` so names and options (providers, protect) flow down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,19 @@ from components.packaging import ARCHITECTURE, RUNTIME, Package
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 LOG_RETENTION_DAYS = 30
 
+# Policy size limits. IAM: 10,240 characters for all inline policies of a role together, white space
+# not counted. SQS: 8,192 bytes per queue policy (SQS Developer Guide, "Amazon SQS policy quotas").
+IAM_ROLE_INLINE_POLICY_CHARS = 10_240
+SQS_QUEUE_POLICY_BYTES = 8_192
+# Kept free below each limit. Policies are measured on the exact text sent, so this only absorbs a
+# provider re-rendering it (key order, escaping), never an estimate of the ARNs.
+POLICY_SIZE_MARGIN = 128
+
+# Every alarm hookstack declares is named after its component (``hookstack``, ``hookstack-delivery``,
+# ...) plus Pulumi's random suffix: the alert topic lets CloudWatch publish for these alarms only.
+ALARM_NAME_PREFIX = "hookstack"
+CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **kwargs)
@@ -33,6 +49,29 @@ def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
 def policy_json(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
     """An IAM policy document (``Version`` 2012-10-17) from statements that may contain Outputs."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def policy_document(statements: Sequence[Mapping[str, Any]]) -> str:
+    """The text :func:`policy_json` sends for plain statements (same rendering, so no diff)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def iam_policy_chars(document: str) -> int:
+    """What IAM counts against its policy size limits: every character except white space."""
+    return sum(1 for character in document if not character.isspace())
+
+
+def sqs_policy_bytes(document: str) -> int:
+    return len(document.encode())
+
+
+def first_fitting_policy(candidates: Sequence[str], size: Callable[[str], int], limit: int) -> str:
+    """The first (most specific) candidate document whose size stays within ``limit``."""
+    for document in candidates:
+        if size(document) <= limit - POLICY_SIZE_MARGIN:
+            return document
+    smallest = min(size(document) for document in candidates)
+    raise ValueError(f"no policy rendering fits {limit} (smallest is {smallest})")
 
 
 def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
@@ -47,12 +86,14 @@ def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None
     return policy_json([statement])
 
 
-def tls_only_statement(resources: Sequence[pulumi.Input[str]], principal: Any = "*") -> dict[str, Any]:
+def tls_only_statement(
+    resources: Sequence[pulumi.Input[str]], principal: Any = "*", action: str | Sequence[str] = "*"
+) -> dict[str, Any]:
     return {
         "Sid": "DenyInsecureTransport",
         "Effect": "Deny",
         "Principal": principal,
-        "Action": "*",
+        "Action": action if isinstance(action, str) else list(action),
         "Resource": list(resources),
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
@@ -89,6 +130,13 @@ def encrypted_queue(
     return aws.sqs.Queue(name, opts=child(parent), **args)
 
 
+def _alarm_actions(name: str, alarm_topic_arn: pulumi.Input[str] | None) -> list[pulumi.Input[str]]:
+    # The physical name is ``name`` plus Pulumi's suffix; the topic's policies match ALARM_NAME_PREFIX*.
+    if not name.startswith(ALARM_NAME_PREFIX):
+        raise ValueError(f"alarm {name!r} must start with {ALARM_NAME_PREFIX!r}: the alert topic admits only those alarms")
+    return [alarm_topic_arn] if alarm_topic_arn is not None else []
+
+
 def alarm(
     name: str,
     parent: pulumi.Resource,
@@ -104,7 +152,7 @@ def alarm(
     period_seconds: int = 300,
     evaluation_periods: int = 1,
 ) -> aws.cloudwatch.MetricAlarm:
-    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    actions = _alarm_actions(name, alarm_topic_arn)
     return aws.cloudwatch.MetricAlarm(
         name,
         alarm_description=description,
@@ -139,7 +187,7 @@ def insights_alarm(
     One alarm watches many resources: with ``GROUP BY`` every returned series is a contributor, so
     the alarm names the rule/queue that breached. The region allows 200 such alarms.
     """
-    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    actions = _alarm_actions(name, alarm_topic_arn)
     return aws.cloudwatch.MetricAlarm(
         name,
         alarm_description=description,

@@ -20,6 +20,11 @@ from typing import Any, Literal, TypeVar
 
 NAMESPACE = "hookstack"
 
+
+def default_bus_name(stack: str) -> str:
+    """The entry bus of a stack without ``provider.busName``: ``hookstack-<stack>``."""
+    return f"{NAMESPACE}-{stack}"
+
 AUTH_TYPES = ("apiKey", "basic", "oauth", "signed", "none")
 SOURCE_KINDS = ("github", "twilio", "stripe", "slack", "shopify", "standard")
 METHODS = ("POST", "PUT", "PATCH")
@@ -501,13 +506,14 @@ def https_url_problem(url: str, *, allow_loopback_http: bool = False) -> str | N
     return None
 
 
-def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> StackConfig:
+def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False, stack: str | None = None) -> StackConfig:
     """Parse the ``hookstack:`` keys of a stack into a :class:`StackConfig`.
 
     ``raw`` maps keys without the namespace (``tenants``, ``consumer``...) to their values, as
     ``pulumi.Config("hookstack").get_object`` returns them. ``local=True`` is the sandbox's mode:
-    destination URLs may be plain ``http://`` on loopback there, and only there.
-    Raises :class:`StackConfigError` listing every problem.
+    destination URLs may be plain ``http://`` on loopback there, and only there. ``stack`` names the
+    default entry bus in messages (``hookstack-<stack>``, as the program names it).
+    Raises :class:`StackConfigError` listing every problem, cross-field and quota ones included.
     """
     reader = _Reader(local=local)
     root = NAMESPACE
@@ -543,8 +549,12 @@ def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> StackC
                         "is signed, but hookstack:delivery.enabled is false: nothing would deliver it "
                         "(enable delivery, or use apiKey, basic, oauth or none)",
                     )
-    if not reader.problems:
-        _check_aws_quotas(reader, config)
+    # Reported with every other problem. Invalid tenants and destinations are left out of the model
+    # (fewer rules: never a false alarm, but positions shift, so per-destination paths wait for a
+    # valid tenants list); an invalid provider section would plan with defaults.
+    if not any(p.path.startswith(f"{root}:provider") for p in reader.problems):
+        positions_exact = not any(p.path.startswith(f"{root}:tenants") for p in reader.problems)
+        _check_aws_quotas(reader, config, default_bus_name(stack) if stack else NAMESPACE, positions_exact)
     if reader.problems:
         raise StackConfigError(reader.problems)
     return config
@@ -821,7 +831,8 @@ def _provider(reader: _Reader, value: Any) -> ProviderSettings:
         reader.problem(f"{path}.eventSource", "must be 1-200 characters of A-Z, a-z, 0-9, '.', '_', '-', not 'aws.'")
         source = "hookstack"
     shards = raw.get("shards")
-    shards_value = None if shards in (None, "auto") else reader.int_in(raw, "shards", path, 1, MAX_BUSES - 1, 1)
+    # At most MAX_SHARDS: every bus holding rules has 3 Metrics Insights alarms (200 per region).
+    shards_value = None if shards in (None, "auto") else reader.int_in(raw, "shards", path, 1, MAX_SHARDS, 1)
     return ProviderSettings(
         bus_name=bus_name,
         event_source=source,
@@ -1031,12 +1042,13 @@ def _data_api_supported(version: str) -> bool:
     return not minor or int(minor) >= minimum[int(major)]
 
 
-def _check_aws_quotas(reader: _Reader, config: StackConfig) -> None:
+def _check_aws_quotas(reader: _Reader, config: StackConfig, bus_name: str, positions_exact: bool) -> None:
     """Limits AWS would only reject at deploy time, checked against the plan the program builds."""
-    from components import plan as plan_module  # the plan is built from a valid config only
+    from components import plan as plan_module  # the plan is built from a parsed config only
 
-    for problem in plan_module.quota_problems(config):
-        reader.problems.append(problem)
+    for problem in plan_module.quota_problems(config, bus_name):
+        if positions_exact or "[" not in problem.path:
+            reader.problems.append(problem)
 
 
 # --------------------------------------------------------------------------------------------

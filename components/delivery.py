@@ -216,6 +216,7 @@ class SignedDelivery(pulumi.ComponentResource):
     # -- storage -------------------------------------------------------------------------------
 
     def _table(self) -> aws.dynamodb.Table:
+        # key_schemas, not the deprecated hash_key/range_key: no perpetual diff with the pinned pulumi-aws (requirements.txt).
         indexes = []
         for index, (hash_key, range_key) in schema.INDEX_KEYS.items():
             indexes.append(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pulumi
@@ -25,12 +26,17 @@ import pulumi_aws as aws
 
 from components.common import (
     DLQ_RETENTION_SECONDS,
+    IAM_ROLE_INLINE_POLICY_CHARS,
+    SQS_QUEUE_POLICY_BYTES,
     assume_role_policy,
     child,
     encrypted_queue,
+    first_fitting_policy,
+    iam_policy_chars,
     insights_alarm,
-    policy_json,
+    policy_document,
     queue_depth_alarm,
+    sqs_policy_bytes,
     tls_only_statement,
 )
 from components.config import Secret
@@ -43,11 +49,10 @@ BUS_ALARMS = (
     ("ThrottledRules", "throttled", "deliveries are throttled (API destination rate limit or account quota)"),
 )
 
-# IAM allows 10,240 characters of inline policy per role; SQS allows 8,192 bytes of queue policy.
-# Below these budgets policies list every ARN; above, they fall back to name-prefix wildcards
-# that still match only this stack's resources.
-ROLE_POLICY_BUDGET = 9_000
-QUEUE_POLICY_BUDGET = 7_000
+# The invoke role's policy and the DLQ policy list every ARN while the document fits IAM's or SQS's
+# size limit, measured on the real ARNs (API destination ARNs end in a 36-character UUID, rule names in
+# Pulumi's random suffix); beyond, they fall back to wildcards on this stack's own names:
+# invoke_policy_document and dead_letter_policy_document.
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,7 @@ class WebhookProvider(pulumi.ComponentResource):
         self._args = args
         plan = args.plan
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self._account = identity.account_id
-        self._region = region.region
         self._prefix = plan.name_prefix
 
         self.buses = self._buses(plan)
@@ -181,23 +184,15 @@ class WebhookProvider(pulumi.ComponentResource):
             assume_role_policy=assume_role_policy("events.amazonaws.com", source_account=self._account),
             opts=child(self),
         )
-        statements: list[dict[str, Any]] = []
-        arns: Sequence[pulumi.Input[str]] = [d.arn for d in self.api_destinations.values()]
-        if arns:
-            exact_size = sum(len(self._prefix) + 90 for _ in arns)
-            if exact_size > ROLE_POLICY_BUDGET:
-                arns = [self._arn("events", f"api-destination/{self._prefix}*")]
-            statements.append(
-                {"Sid": "InvokeOwnApiDestinations", "Effect": "Allow", "Action": "events:InvokeApiDestination", "Resource": list(arns)}
-            )
+        api_arns = [d.arn for d in self.api_destinations.values()]
         shard_arns = [bus.arn for index, bus in self.buses.items() if index]
-        if shard_arns:
-            statements.append(
-                {"Sid": "ForwardToShardBuses", "Effect": "Allow", "Action": "events:PutEvents", "Resource": shard_arns}
+        if api_arns or shard_arns:
+            # Sized on the resolved ARNs: the document is chosen from exactly what IAM will count.
+            document = pulumi.Output.all(self.entry_bus.arn, pulumi.Output.all(*api_arns), pulumi.Output.all(*shard_arns)).apply(
+                lambda values: invoke_policy_document(plan, values[0], values[1], values[2])
             )
-        if statements:
             self.invoke_role_policy: aws.iam.RolePolicy | None = aws.iam.RolePolicy(
-                f"{self._name}-invoke-policy", role=role.id, policy=policy_json(statements), opts=child(self)
+                f"{self._name}-invoke-policy", role=role.id, policy=document, opts=child(self)
             )
         else:
             self.invoke_role_policy = None
@@ -268,30 +263,14 @@ class WebhookProvider(pulumi.ComponentResource):
     # -- dead-letter queue policy --------------------------------------------------------------
 
     def _dead_letter_policy(self, plan: ProviderPlan) -> aws.sqs.QueuePolicy:
-        rule_arns: list[Any] = [r.arn for r in self.rules.values()] + [r.arn for r in self.routing_rules]
-        exact_size = sum(len(plan.bus(d.bus_index).name) + 80 for d in plan.destinations) + 100 * len(self.routing_rules)
-        if exact_size > QUEUE_POLICY_BUDGET:
-            # Every rule on these buses is ours; a per-bus wildcard keeps the policy under 8 KB.
-            rule_arns = [self._arn("events", f"rule/{bus.name}/*") for bus in plan.buses]
-        statements: list[dict[str, Any]] = [
-            tls_only_statement([self.dead_letter_queue.arn]),
-        ]
-        if rule_arns:
-            statements.insert(
-                0,
-                {
-                    "Sid": "EventBridgeRulesSendFailedEvents",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": self.dead_letter_queue.arn,
-                    "Condition": {"ArnLike": {"aws:SourceArn": rule_arns}},
-                },
-            )
+        rule_arns = [r.arn for r in self.rules.values()] + [r.arn for r in self.routing_rules]
+        document = pulumi.Output.all(self.entry_bus.arn, self.dead_letter_queue.arn, pulumi.Output.all(*rule_arns)).apply(
+            lambda values: dead_letter_policy_document(plan, values[0], values[1], values[2])
+        )
         return aws.sqs.QueuePolicy(
             f"{self._name}-dlq-policy",
             queue_url=self.dead_letter_queue.url,
-            policy=policy_json(statements),
+            policy=document,
             opts=child(self),
         )
 
@@ -322,8 +301,77 @@ class WebhookProvider(pulumi.ComponentResource):
                 )
         return alarms
 
-    def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
-        return pulumi.Output.concat("arn:aws:", service, ":", self._region, ":", self._account, ":", resource)
+
+
+def _events_arn_prefix(entry_bus_arn: str) -> str:
+    """``arn:<partition>:events:<region>:<account>:`` of this stack, taken from the entry bus ARN."""
+    prefix, separator, _ = entry_bus_arn.partition("event-bus/")
+    if not separator:
+        raise ValueError(f"not an event bus ARN: {entry_bus_arn!r}")
+    return prefix
+
+
+def _shard_bus_wildcard(plan: ProviderPlan) -> str:
+    """``<entry bus>-shard-*``: matches exactly the shard buses the plan names (checked)."""
+    pattern = f"{plan.entry_bus_name}-shard-*"
+    names = [bus.name for bus in plan.buses if bus.index]
+    if not all(fnmatchcase(name, pattern) for name in names):
+        raise ValueError(f"shard bus names {names} do not match {pattern!r}")
+    return pattern
+
+
+def invoke_policy_document(
+    plan: ProviderPlan, entry_bus_arn: str, api_destination_arns: Sequence[str], shard_bus_arns: Sequence[str]
+) -> str:
+    """The invoke role's policy: every ARN while it fits IAM's 10,240 characters, else wildcards.
+
+    Tried from most to least specific (exact API destinations and shard buses; API destinations by
+    this stack's name prefix; shard buses by ``<entry bus>-shard-*`` too), the first that fits wins.
+    """
+    arn = _events_arn_prefix(entry_bus_arn)
+    api_scopes = [list(api_destination_arns), [f"{arn}api-destination/{plan.name_prefix}*"]] if api_destination_arns else [[]]
+    shard_scopes = [list(shard_bus_arns), [f"{arn}event-bus/{_shard_bus_wildcard(plan)}"]] if shard_bus_arns else [[]]
+    candidates = []
+    for shards in shard_scopes:
+        for destinations in api_scopes:
+            statements: list[dict[str, Any]] = []
+            if destinations:
+                statements.append(
+                    {"Sid": "InvokeOwnApiDestinations", "Effect": "Allow", "Action": "events:InvokeApiDestination", "Resource": destinations}
+                )
+            if shards:
+                statements.append({"Sid": "ForwardToShardBuses", "Effect": "Allow", "Action": "events:PutEvents", "Resource": shards})
+            candidates.append(policy_document(statements))
+    return first_fitting_policy(candidates, iam_policy_chars, IAM_ROLE_INLINE_POLICY_CHARS)
+
+
+def dead_letter_policy_document(plan: ProviderPlan, entry_bus_arn: str, queue_arn: str, rule_arns: Sequence[str]) -> str:
+    """The DLQ policy: only these rules may send (``aws:SourceArn``), TLS only, within SQS's 8,192 bytes.
+
+    Sources from most to least specific: every rule ARN; ``rule/<bus>/*`` per bus (every rule on
+    these buses is this stack's); ``rule/<entry bus>/*`` and ``rule/<entry bus>-shard-*``.
+    """
+    arn = _events_arn_prefix(entry_bus_arn)
+    scopes: list[list[str]] = [list(rule_arns), [f"{arn}rule/{bus.name}/*" for bus in plan.buses]]
+    if plan.sharded:
+        scopes.append([f"{arn}rule/{plan.entry_bus_name}/*", f"{arn}rule/{_shard_bus_wildcard(plan)}"])
+    candidates = []
+    for sources in scopes if rule_arns else [[]]:
+        statements: list[dict[str, Any]] = [tls_only_statement([queue_arn])]
+        if sources:
+            statements.insert(
+                0,
+                {
+                    "Sid": "EventBridgeRulesSendFailedEvents",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnLike": {"aws:SourceArn": sources}},
+                },
+            )
+        candidates.append(policy_document(statements))
+    return first_fitting_policy(candidates, sqs_policy_bytes, SQS_QUEUE_POLICY_BYTES)
 
 
 def _auth_parameters(auth: ConnectionAuth) -> aws.cloudwatch.EventConnectionAuthParametersArgs:

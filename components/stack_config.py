@@ -28,7 +28,7 @@ def raw_values() -> dict[str, Any]:
 def load_config() -> StackConfig:
     """The validated stack configuration; every problem is reported at once, before any resource."""
     try:
-        return parse_stack_config(raw_values())
+        return parse_stack_config(raw_values(), stack=pulumi.get_stack())
     except StackConfigError as error:
         for problem in error.problems:
             pulumi.log.error(str(problem))

@@ -3,9 +3,12 @@
 ``run_program(config)`` evaluates the whole program fresh (``runpy.run_path``) with ``preview=False``
 (with ``preview=True`` callbacks on unknown values never run and assertions pass silently). Every
 resource is recorded with its type, logical name, resolved inputs and the state the mock returned.
-The mock fills in what AWS would compute (ARNs, URLs, autonamed physical names with Pulumi's
-``-xxxxxxx`` suffix) so tests can check that IAM policies point at exactly the right ARNs and that
-names fit AWS's limits.
+The mock fills in what AWS would compute, in AWS's own shapes (ARNs, URLs, autonamed physical names
+with Pulumi's ``-xxxxxxx`` suffix, the 36-character UUID EventBridge appends to API destination and
+connection ARNs) so tests can check that IAM policies point at exactly the right ARNs, that names fit
+AWS's limits and that policies sized from these ARNs fit AWS's size limits. ``run_program(...,
+region=...)`` evaluates in another region (ARN lengths change with it); ``vpcs`` describes existing
+VPCs for ``aws.ec2.get_vpc`` (default: DNS support and hostnames on).
 
 Secret inputs keep Pulumi's secret envelope, so ``is_secret(value)`` tells whether a value reached
 the engine as a secret; ``reveal(value)`` strips envelopes for comparisons.
@@ -13,9 +16,11 @@ the engine as a secret; ``reveal(value)`` strips envelopes for comparisons.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import runpy
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +69,20 @@ def autoname(logical: str) -> str:
     return f"{logical}-{hashlib.sha256(logical.encode()).hexdigest()[:7]}"
 
 
+def stable_uuid(seed: str) -> str:
+    """A UUID (36 characters) derived from ``seed``, as AWS appends to some ARNs."""
+    return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16]))
+
+
+# Zones DescribeAvailabilityZones returns for an account that opted in to a Local Zone: sorted, the
+# Local Zone comes first ("us-east-1-bos-1a" < "us-east-1a"), and it cannot host Aurora.
+def availability_zones(region: str) -> list[dict[str, str]]:
+    return [
+        {"name": f"{region}-bos-1a", "zoneId": "use1-bos1-az1", "optInStatus": "opted-in", "state": "available"},
+        *({"name": f"{region}{z}", "zoneId": f"az-{z}", "optInStatus": "opt-in-not-required", "state": "available"} for z in "abc"),
+    ]
+
+
 @dataclass
 class Declared:
     type: str
@@ -98,7 +117,9 @@ class Declared:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers like AWS would for the properties the program reads back."""
 
-    def __init__(self) -> None:
+    def __init__(self, region: str = REGION, vpcs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.region = region
+        self.vpcs = dict(vpcs or {})
         self.resources: list[Declared] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
@@ -111,23 +132,48 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override] # the SDK accepts a bare dict
         self.calls.append((args.token, dict(args.args)))
+        region = self.region
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "AIDTEST", "id": ACCOUNT}
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": REGION, "region": REGION, "id": REGION, "description": "US East (N. Virginia)"}
+            return {"name": region, "region": region, "id": region, "description": region}
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": [f"{REGION}a", f"{REGION}b", f"{REGION}c"], "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION}
+            zones = [z for z in availability_zones(region) if _zone_matches(z, args.args)]
+            return {"names": [z["name"] for z in zones], "zoneIds": [z["zoneId"] for z in zones], "id": region}
+        if args.token == "aws:ec2/getVpc:getVpc":
+            vpc_id = str(args.args.get("id"))
+            found = {"enableDnsSupport": True, "enableDnsHostnames": True, **self.vpcs.get(vpc_id, {})}
+            return {"id": vpc_id, "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{vpc_id}", "cidrBlock": "10.0.0.0/16", **found}
         return {}
+
+
+def _zone_matches(zone: Mapping[str, str], args: Mapping[str, Any]) -> bool:
+    """DescribeAvailabilityZones' ``state`` and ``opt-in-status`` filters, as the data source passes them."""
+    if args.get("state") and zone["state"] != args["state"]:
+        return False
+    for item in args.get("filters") or []:
+        key = {"opt-in-status": "optInStatus", "zone-name": "name", "state": "state"}.get(item["name"])
+        if key is None:
+            raise AssertionError(f"the mock does not know the availability zone filter {item['name']!r}")
+        if zone[key] not in item["values"]:
+            return False
+    return True
+
+
+# The region of the evaluation in progress (``run_program(region=...)``); ``_computed`` keeps its
+# three-argument signature because tests wrap it.
+_evaluated_region = [REGION]
 
 
 def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """What AWS fills in for a resource type: physical name, ARN, URLs."""
+    region = _evaluated_region[0]
     name = reveal(inputs.get("name")) or autoname(logical)
     if inputs.get("namePrefix"):
         name = f"{reveal(inputs['namePrefix'])}{hashlib.sha256(logical.encode()).hexdigest()[:26]}"
-    base = f"arn:aws:{{service}}:{REGION}:{ACCOUNT}"
+    base = f"arn:aws:{{service}}:{region}:{ACCOUNT}"
     state: dict[str, Any] = {"name": name}
     uid = hashlib.sha256(logical.encode()).hexdigest()
     if typ == "aws:sqs/queue:Queue":
@@ -135,8 +181,8 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
             name = f"{name}.fifo"
         state.update(
             name=name,
-            arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
-            url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
+            arn=f"arn:aws:sqs:{region}:{ACCOUNT}:{name}",
+            url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{name}",
         )
     elif typ == "aws:cloudwatch/eventBus:EventBus":
         state["arn"] = f"{base.format(service='events')}:event-bus/{name}"
@@ -145,10 +191,12 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
         path = f"rule/{name}" if bus == "default" else f"rule/{bus}/{name}"
         state["arn"] = f"{base.format(service='events')}:{path}"
     elif typ == "aws:cloudwatch/eventApiDestination:EventApiDestination":
-        state["arn"] = f"{base.format(service='events')}:api-destination/{name}/{uid[:8]}"
+        # EventBridge appends a UUID: arn:aws:events:<region>:<account>:api-destination/<name>/<uuid>
+        state["arn"] = f"{base.format(service='events')}:api-destination/{name}/{stable_uuid(logical)}"
     elif typ == "aws:cloudwatch/eventConnection:EventConnection":
-        state["arn"] = f"{base.format(service='events')}:connection/{name}/{uid[:8]}"
-        state["secretArn"] = f"{base.format(service='secretsmanager')}:secret:events!connection/{name}/{uid[:8]}-abcdef"
+        connection_id = stable_uuid(logical)
+        state["arn"] = f"{base.format(service='events')}:connection/{name}/{connection_id}"
+        state["secretArn"] = f"{base.format(service='secretsmanager')}:secret:events!connection/{name}/{connection_id}-AbCdEf"
     elif typ == "aws:cloudwatch/eventArchive:EventArchive":
         state["arn"] = f"{base.format(service='events')}:archive/{name}"
     elif typ == "aws:lambda/function:Function":
@@ -156,10 +204,10 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
         state.update(
             arn=arn,
             qualifiedArn=f"{arn}:$LATEST",
-            invokeArn=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
+            invokeArn=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
         )
     elif typ == "aws:lambda/functionUrl:FunctionUrl":
-        state["functionUrl"] = f"https://{uid[:32]}.lambda-url.{REGION}.on.aws/"
+        state["functionUrl"] = f"https://{uid[:32]}.lambda-url.{region}.on.aws/"
         state["urlId"] = uid[:32]
     elif typ == "aws:iam/role:Role":
         state.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{name}", uniqueId=f"AROA{uid[:16].upper()}")
@@ -176,7 +224,7 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
             bucket=bucket,
             name=bucket,
             arn=f"arn:aws:s3:::{bucket}",
-            bucketRegionalDomainName=f"{bucket}.s3.{REGION}.amazonaws.com",
+            bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
         )
     elif typ == "aws:secretsmanager/secret:Secret":
         state["arn"] = f"{base.format(service='secretsmanager')}:secret:{name}-AbCdEf"
@@ -193,7 +241,7 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
         state.update(
             clusterIdentifier=cluster_id,
             arn=f"{base.format(service='rds')}:cluster:{cluster_id}",
-            endpoint=f"{cluster_id}.cluster-abc.{REGION}.rds.amazonaws.com",
+            endpoint=f"{cluster_id}.cluster-abc.{region}.rds.amazonaws.com",
             clusterResourceId=f"cluster-{uid[:26].upper()}",
             masterUserSecrets=[
                 {
@@ -209,18 +257,30 @@ def _computed(typ: str, logical: str, inputs: Mapping[str, Any]) -> dict[str, An
         state["arn"] = f"{base.format(service='ec2')}:security-group/sg-{uid[:8]}"
     elif typ == "aws:apigatewayv2/api:Api":
         state.update(
-            apiEndpoint=f"https://{uid[:10]}.execute-api.{REGION}.amazonaws.com",
-            executionArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{uid[:10]}",
-            arn=f"arn:aws:apigateway:{REGION}::/apis/{uid[:10]}",
+            apiEndpoint=f"https://{uid[:10]}.execute-api.{region}.amazonaws.com",
+            executionArn=f"arn:aws:execute-api:{region}:{ACCOUNT}:{uid[:10]}",
+            arn=f"arn:aws:apigateway:{region}::/apis/{uid[:10]}",
         )
     elif typ == "aws:kms/key:Key":
-        state.update(arn=f"{base.format(service='kms')}:key/{uid[:8]}", keyId=uid[:8])
+        key_id = stable_uuid(logical)
+        state.update(arn=f"{base.format(service='kms')}:key/{key_id}", keyId=key_id)
+    elif typ == "aws:kms/alias:Alias":
+        alias = reveal(inputs.get("name")) or f"{reveal(inputs.get('namePrefix', 'alias/'))}{uid[:26]}"
+        state.update(name=alias, arn=f"{base.format(service='kms')}:{alias}")
     elif typ == "random:index/randomBytes:RandomBytes":
         # Deterministic stand-in for the random bytes the provider generates once and keeps in state.
         data = hashlib.sha256(f"random:{logical}".encode()).digest()[: int(inputs.get("length", 32))]
-        import base64
-
         state.update(base64=base64.b64encode(data).decode(), hex=data.hex())
+    elif typ == "random:index/randomId:RandomId":
+        # Generated once per create (a replacement, e.g. new keepers, generates a new one).
+        seed = json.dumps([logical, reveal(inputs.get("keepers"))], sort_keys=True)
+        data = hashlib.sha256(f"random:{seed}".encode()).digest()[: int(inputs.get("byteLength", 8))]
+        state.update(
+            hex=data.hex(),
+            dec=str(int.from_bytes(data, "big")),
+            b64Std=base64.b64encode(data).decode(),
+            b64Url=base64.urlsafe_b64encode(data).decode().rstrip("="),
+        )
     elif typ == "aws:scheduler/schedule:Schedule":
         state["arn"] = f"{base.format(service='scheduler')}:schedule/default/{name}"
     else:
@@ -282,18 +342,26 @@ def run_program(
     stack: str = "dev",
     project: str = "hookstack",
     program: Path = PROGRAM,
+    region: str = REGION,
+    vpcs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Program:
     """Evaluate ``program`` under mocks with ``config`` (keys with or without ``hookstack:``)."""
     settings.ROOT.set(None)
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(region=region, vpcs=vpcs)
+    _evaluated_region[0] = region
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
-    values = config_values(config)
+    values = config_values(config, region)
     secrets = [k if ":" in k else f"hookstack:{k}" for k in secret_keys]
     pulumi.runtime.set_all_config(values, secrets)
     def evaluate() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    _sync_await(run_pulumi_func(evaluate))
+    try:
+        _sync_await(run_pulumi_func(evaluate))
+    except Exception as error:
+        # What had been declared when the program failed (a failing check must come before resources).
+        error.declared = list(mocks.resources)  # type: ignore[attr-defined]
+        raise
     root = settings.get_root_resource()
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()
@@ -330,8 +398,6 @@ def _replace_secure(value: Any, path: str) -> tuple[Any, bool]:
     if isinstance(value, Mapping):
         if set(value) == {"secure"}:
             # Shaped like a Standard Webhooks secret, so it is valid wherever a secret is expected.
-            import base64
-
             key = hashlib.sha256(path.encode()).digest()[:24]
             return "whsec_" + base64.b64encode(key).decode(), True
         found = False

@@ -71,18 +71,55 @@ def test_cluster_is_serverless_v2_encrypted_with_a_managed_password_and_the_data
     assert re.match(r"^[a-z](?:[a-z0-9]|-(?!-)){0,62}$", identifier) and not identifier.endswith("-")
 
 
-def test_final_snapshot_identifier_follows_rds_rules(default_program):
-    identifier = default_program.one("aws:rds/cluster:Cluster").plain("finalSnapshotIdentifier")
-    assert identifier == "hookstack-aurora-final-dev"
-    for name, stack in [(N, "prod_eu.1"), ("a", "x" * 300), (N, "--weird--")]:
-        value = final_snapshot_identifier(name, stack)
-        assert re.match(r"^[A-Za-z][A-Za-z0-9-]{0,254}$", value) and "--" not in value and not value.endswith("-")
+SNAPSHOT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,254}$")
+
+
+def snapshot_suffix(p: Program):
+    return p.one("random:index/randomId:RandomId", lambda r: r.name == f"{N}-final-snapshot-suffix")
+
+
+def test_the_final_snapshot_identifier_is_unique_per_cluster(default_program):
+    cluster = default_program.one("aws:rds/cluster:Cluster")
+    suffix = snapshot_suffix(default_program)
+    identifier = cluster.plain("finalSnapshotIdentifier")
+    # A fixed name made the second destroy of a re-created stack fail: the first snapshot still had it.
+    assert identifier == f"hookstack-aurora-final-dev-{suffix.state['hex']}"
+    assert suffix.plain("byteLength") >= 4
+    # A new suffix whenever an input that replaces the cluster changes (the old cluster keeps its own name).
+    assert suffix.plain("keepers") == {
+        "databaseName": "hookstack",
+        "masterUsername": "hookstack_admin",
+        "subnetGroup": default_program.one("aws:rds/subnetGroup:SubnetGroup").physical_name,
+    }
+    assert SNAPSHOT_ID.match(identifier) and not identifier.endswith("-")
+
+
+def test_a_replaced_cluster_gets_another_final_snapshot_identifier(default_program, program):
+    other = aurora(program, databaseName="orders")
+    before = default_program.one("aws:rds/cluster:Cluster").plain("finalSnapshotIdentifier")
+    after = other.one("aws:rds/cluster:Cluster").plain("finalSnapshotIdentifier")
+    assert before != after and after.startswith("hookstack-aurora-final-dev-")
+
+
+@pytest.mark.parametrize(
+    ("name", "stack"), [(N, "prod_eu.1"), ("a", "x" * 300), (N, "--weird--"), (N, "1-numeric-stack"), ("a", "-" * 300)]
+)
+def test_final_snapshot_identifiers_follow_rds_rules_and_keep_the_suffix(name, stack):
+    first, second = final_snapshot_identifier(name, stack, "0a1b2c3d"), final_snapshot_identifier(name, stack, "ffffffff")
+    for value, suffix in ((first, "0a1b2c3d"), (second, "ffffffff")):
+        assert SNAPSHOT_ID.match(value) and not value.endswith("-"), value
+        assert value.endswith(f"-{suffix}")
+    assert first != second
+    with pytest.raises(ValueError, match="suffix"):
+        final_snapshot_identifier(name, stack, "a-b")
 
 
 def test_skipping_the_final_snapshot_sets_no_identifier(program):
-    cluster = aurora(program, skipFinalSnapshot=True, deletionProtection=False).one("aws:rds/cluster:Cluster")
+    p = aurora(program, skipFinalSnapshot=True, deletionProtection=False)
+    cluster = p.one("aws:rds/cluster:Cluster")
     assert cluster.plain("skipFinalSnapshot") is True
     assert cluster.get("finalSnapshotIdentifier") is None
+    assert not p.of_type("random:index/randomId:RandomId")
     assert cluster.plain("deletionProtection") is False
 
 
@@ -266,6 +303,10 @@ def test_a_created_vpc_has_two_private_subnets_and_a_lambda_endpoint(default_pro
     assert vpc.plain("enableDnsSupport") is True and vpc.plain("enableDnsHostnames") is True
     assert len(subnets) == 2
     assert len({s.plain("availabilityZone") for s in subnets}) == 2
+    # Only zones without opt-in: the account's opted-in Local Zone sorts first and cannot host Aurora.
+    assert {s.plain("availabilityZone") for s in subnets} == {f"{REGION}a", f"{REGION}b"}
+    [(_, zone_query)] = [c for c in p.calls if c[0] == "aws:index/getAvailabilityZones:getAvailabilityZones"]
+    assert zone_query["filters"] == [{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
     network = ipaddress.ip_network(vpc.plain("cidrBlock"))
     blocks = [ipaddress.ip_network(s.plain("cidrBlock")) for s in subnets]
     assert all(b.subnet_of(network) for b in blocks) and not blocks[0].overlaps(blocks[1])
@@ -325,6 +366,39 @@ def test_a_given_vpc_is_used_as_is(program):
     assert endpoint.plain("vpcId") == "vpc-0abc"
     assert endpoint.plain("subnetIds") == ["subnet-a", "subnet-b"]
     assert {sg.plain("vpcId") for sg in p.of_type("aws:ec2/securityGroup:SecurityGroup") if sg.name.startswith(N)} == {"vpc-0abc"}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "named"),
+    [
+        ({"enableDnsHostnames": False}, "enableDnsHostnames"),
+        ({"enableDnsSupport": False}, "enableDnsSupport"),
+        ({"enableDnsSupport": False, "enableDnsHostnames": False}, "enableDnsSupport and enableDnsHostnames"),
+    ],
+)
+def test_a_given_vpc_without_dns_support_or_hostnames_is_refused_before_the_endpoint(attributes, named):
+    import pulumi
+
+    from tests.harness import run_program
+
+    config = {"aurora": {"enabled": True, "vpcId": "vpc-0nodns", "subnetIds": ["subnet-a", "subnet-b"]}}
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, vpcs={"vpc-0nodns": attributes})
+    message = str(caught.value)
+    assert message.startswith("hookstack:aurora.vpcId: VPC vpc-0nodns has ") and f"{named} off" in message
+    # Refused before any resource of the component: no endpoint, no security group, no cluster.
+    declared = caught.value.declared  # type: ignore[attr-defined]
+    assert not [r.name for r in declared if r.name.startswith(f"{N}-")]
+
+
+def test_a_given_vpc_is_looked_up_only_for_the_endpoint_path(program):
+    from tests.harness import run_program
+
+    config = {"aurora": {"enabled": True, "vpcId": "vpc-0nodns", "subnetIds": ["subnet-a", "subnet-b"], "lambdaNetworkPath": "nat"}}
+    p = run_program(config, vpcs={"vpc-0nodns": {"enableDnsSupport": False}})  # nat: no private DNS endpoint
+    assert not [c for c in p.calls if c[0] == "aws:ec2/getVpc:getVpc"]
+    given = aurora(program, vpcId="vpc-0abc", subnetIds=["subnet-a", "subnet-b"])
+    assert [c[1]["id"] for c in given.calls if c[0] == "aws:ec2/getVpc:getVpc"] == ["vpc-0abc"]
 
 
 def test_a_given_vpc_with_nat_creates_no_network_path(program):

@@ -98,9 +98,9 @@ def test_one_connection_destination_rule_and_target_per_api_destination(declared
     assert counts[RULE] == 4
     assert counts[BUS] == 1
     assert counts[ARCHIVE] == 1
-    assert declared.names(CONNECTION) == [
+    assert sorted(declared.names(CONNECTION)) == sorted([  # registration order is not a property
         "hookstack-1-crm-conn", "hookstack-2-erp-conn", "hookstack-2-analytics-conn", "hookstack-3-status-conn",
-    ]
+    ])
 
 
 def test_connection_auth_parameters_per_type(declared: Program) -> None:
@@ -245,7 +245,7 @@ def test_alarms_watch_the_dlq_and_every_failure_metric_of_the_bus(declared: Prog
         assert alarms[name]["alarmActions"] == [topic.arn]
     subscription = declared.one("aws:sns/topicSubscription:TopicSubscription")
     assert subscription["protocol"] == "email" and subscription["endpoint"] == "ops@example.com"
-    assert topic["kmsMasterKeyId"] == "alias/aws/sns"
+    assert topic["kmsMasterKeyId"] == declared.one("aws:kms/key:Key").arn  # see test_alerts.py
 
 
 def test_without_alarm_email_there_is_no_topic_and_alarms_have_no_actions(program: Callable[..., Program]) -> None:
@@ -403,3 +403,63 @@ def test_thousand_tenants_by_two_destinations_evaluate_within_quotas(program: Ca
     for tenant in tenants:
         rule = declared.named(f"hookstack-{tenant['id']}-d0-rule")
         assert rule["eventBusName"] == plan.bus(plan.tenant_bus[tenant["id"]]).name
+
+
+# --- validation before any resource -------------------------------------------------------------
+
+
+def test_quota_and_cross_field_problems_are_reported_with_the_others_before_any_resource(program: Callable[..., Program]) -> None:
+    import pulumi
+
+    tenants = [{"id": f"t{i}", "destinations": [{"name": "d", "url": f"https://t{i}.example.com", "auth": {"type": "none"}}]} for i in range(301)]
+    tenants[0]["destinations"][0]["url"] = "http://t0.example.com"  # a field problem in the tenants
+    bad = {"tenants": tenants, "provider": {"shards": 1}, "aurora": {"minCapacity": 8, "maxCapacity": 4}}
+    with pytest.raises(pulumi.RunError) as caught:
+        program(bad)
+    message = str(caught.value)
+    assert "hookstack:tenants[0].destinations[0].url: must be an https:// URL" in message
+    assert "hookstack:aurora.minCapacity: must not exceed maxCapacity" in message
+    # The rules-per-bus quota, reported at the same time and naming the bus the stack would create
+    # (300 valid destinations + the signed-delivery rule on one bus).
+    assert "hookstack:tenants: bus hookstack-dev would hold 301 rules; the quota is 300" in message
+    assert caught.value.declared == []  # type: ignore[attr-defined]
+
+
+def test_positions_of_quota_problems_are_held_back_while_tenants_have_other_problems() -> None:
+    from components.config import StackConfigError
+
+    too_many_types = [f"widget.event-{i:04d}" for i in range(120)]  # a pattern over 2,048 characters
+    raw = {"tenants": [{"id": "1", "destinations": [
+        {"name": "broken", "url": "http://x.example.com", "auth": {"type": "none"}},
+        {"name": "wide", "url": "https://x.example.com", "eventTypes": too_many_types, "auth": {"type": "none"}},
+    ]}]}
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(raw)
+    paths = [p.path for p in caught.value.problems]
+    # "broken" is left out of the model, so the wide pattern would be reported at destinations[0].
+    assert paths == ["hookstack:tenants[0].destinations[0].url"]
+    raw["tenants"][0]["destinations"][0]["url"] = "https://x.example.com"
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(raw)
+    assert [p.path for p in caught.value.problems] == ["hookstack:tenants[0].destinations[1].eventTypes"]
+
+
+def test_quota_messages_name_the_stacks_own_entry_bus() -> None:
+    from components.config import StackConfigError
+
+    tenants = [{"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]} for i in range(301)]
+    with pytest.raises(StackConfigError, match="hookstack:tenants: bus hookstack-prod would hold"):
+        parse_stack_config({"tenants": tenants, "provider": {"shards": 1}}, stack="prod")
+
+
+@pytest.mark.parametrize(("shards", "accepted"), [(48, True), (49, False), (99, False)])
+def test_explicit_shards_stay_within_the_metrics_insights_alarm_quota(shards: int, accepted: bool) -> None:
+    from components.config import MAX_SHARDS, StackConfigError
+
+    assert MAX_SHARDS * 3 + 3 <= 200  # three Metrics Insights alarms per bus (shards + entry), 200 per region
+    raw = {"provider": {"shards": shards}}
+    if accepted:
+        assert parse_stack_config(raw).provider.shards == shards
+    else:
+        with pytest.raises(StackConfigError, match=r"hookstack:provider\.shards: must be between 1 and 48"):
+            parse_stack_config(raw)
