@@ -48,6 +48,10 @@ def test_endpoints_are_per_tenant(stack: DeliveryStack) -> None:
         ({"url": "http://hooks.example.com/"}, "url", "https"),
         ({"url": "https://10.0.0.1/"}, "url", "private"),
         ({"url": "https://169.254.169.254/latest"}, "url", "metadata"),
+        ({"url": "https://[::ffff:0:a9fe:a9fe]/latest"}, "url", "metadata"),
+        ({"url": "https://[::FFFF:0:169.254.169.254]/"}, "url", "metadata"),
+        ({"url": "https://[3fff::1]/"}, "url", "documentation"),
+        ({"url": "https://translated.example.com/"}, "url", "metadata"),
         ({"url": "https://unknown.example.com/"}, "url", "does not resolve"),
         ({"url": 5}, "url", "https"),
         ({"url": URL, "eventTypes": "widget.created"}, "eventTypes", "list"),
@@ -89,6 +93,8 @@ def test_update_changes_fields_and_rechecks_the_url(stack: DeliveryStack) -> Non
     assert (updated["url"], updated["eventTypes"], updated["description"]) == ("https://other.example.com/x", ["a.b"], "new")
     status, document = stack.api("PATCH", path, {"url": "https://192.168.0.1/"})
     assert status == 400 and document["error"]["field"] == "url"
+    status, document = stack.api("PATCH", path, {"url": "https://[64:ff9b::a9fe:a9fe]/"})
+    assert status == 400 and "metadata" in document["error"]["message"]
     assert stack.api("PATCH", path, {})[1]["error"]["field"] == "body"
     assert stack.api("PATCH", path, {"enabled": "no"})[1]["error"]["field"] == "enabled"
 
