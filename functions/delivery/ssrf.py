@@ -46,6 +46,8 @@ Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 MAX_URL_CHARS = 2048
 ALLOWED_LOW_PORTS = frozenset({80, 443})
 MIN_HIGH_PORT = 1024
+# What the local sandbox exempts (its receivers listen on loopback); never exempt when deployed.
+LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
 BLOCKED_NAME_SUFFIXES = ("localhost", "local", "internal", "localdomain", "home.arpa", "arpa")
 
 _V4 = ipaddress.IPv4Network
