@@ -77,7 +77,8 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
     tenant_id, event_id, event_type = detail.get("tenantId"), detail.get("eventId"), event.get("detail-type")
     if not isinstance(tenant_id, str) or not tenant_id:
         raise ContractError("detail.tenantId must be a non-empty string")
-    if problem := events.event_id_problem(event_id):
+    problem = events.event_id_problem(event_id)
+    if problem is not None or not isinstance(event_id, str):
         # It would become an HTTP header (webhook-id) that cannot be sent or signed unambiguously.
         raise ContractError(f"detail.eventId {problem}")
     if not isinstance(event_type, str) or not event_type:

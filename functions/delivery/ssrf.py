@@ -182,14 +182,14 @@ def address_problem(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> st
             if address in network:
                 return f"{address} is {reason}"
     else:
-        for network, reason in _BLOCKED_V6[:3]:  # the unspecified and loopback addresses lie in ::/96
-            if address in network:
+        for network6, reason in _BLOCKED_V6[:3]:  # the unspecified and loopback addresses lie in ::/96
+            if address in network6:
                 return f"{address} is {reason}"
         embedded = embedded_ipv4(address)
         if embedded is not None:
             return _embedding_problem(address, *embedded, allowed)
-        for network, reason in _BLOCKED_V6[3:]:
-            if address in network:
+        for network6, reason in _BLOCKED_V6[3:]:
+            if address in network6:
                 return f"{address} is {reason}"
         if address not in _GLOBAL_UNICAST:
             return f"{address} is outside the global unicast range 2000::/3 (reserved by the IETF)"

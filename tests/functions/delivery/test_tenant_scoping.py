@@ -61,6 +61,8 @@ ATTACKS = [
     ("GET", "/tenants/acme/endpoints/ep_0123456789abcdef0123456789ab%2F..%2F..%2F..%2Fother%2Fendpoints"),
     ("DELETE", "/tenants/acme/endpoints/cfg_x%252F..%252F..%252F..%252Fother"),  # double-encoded
     ("GET", "/tenants/acme/messages/evt%2Etenants%2Eother"),
+    ("POST", "/tenants/other/messages/x%2Ftenants%2Facme%2Fy/resend"),  # "/tenants/acme/" inside an id
+    ("GET", "/tenants/other/endpoints/cfg_a%2Ftenants%2Facme%2Fattempts"),
 ]
 
 
@@ -106,6 +108,18 @@ def test_the_handler_refuses_every_encoded_or_foreign_request_the_policy_lets_th
     assert [e["id"] for e in stack.api("GET", "/tenants/acme/endpoints")[1]["data"]] == [mine["id"]]
 
 
+def test_a_wildcard_before_the_tenant_lets_iam_match_another_tenants_path_which_the_handler_refuses(
+    stack: DeliveryStack,
+) -> None:
+    # IAM's "*" spans "/": with the method left as "*", the decoded reading of another tenant's path
+    # that carries "/tenants/acme/" inside an encoded id matches acme's policy.
+    method, path = "POST", "/tenants/other/messages/x%2Ftenants%2Facme%2Fy/resend"
+    assert iam_allows(LOOSE, f"{EXECUTION_ARN}/$default/{method}{unquote(path)}")
+    assert not any(iam_allows(routes.tenant_policy(EXECUTION_ARN, "acme"), arn) for arn in request_arns(method, path))
+    status, document = stack.api(method, path, {})
+    assert status == 400 and document["error"]["field"] == "eventId"
+
+
 def test_plain_requests_for_the_callers_tenant_are_allowed_and_served(stack: DeliveryStack) -> None:
     policy = routes.tenant_policy(EXECUTION_ARN, "acme")
     created = stack.create_endpoint("acme", URL)
@@ -139,3 +153,12 @@ def test_api_gateways_own_path_parameters_must_match_the_raw_path(stack: Deliver
 def test_the_router_and_the_config_share_one_tenant_id_rule() -> None:
     assert routes.TENANT_ID_RE.pattern == CONFIG_TENANT_ID_RE.pattern
     assert api.TENANT_ID_RE is routes.TENANT_ID_RE
+
+
+def test_the_policy_in_the_docs_is_the_one_tenant_policy_builds() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "delivery.md").read_text()
+    block = text.split("<!-- tenant-policy:42", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    expected = routes.tenant_policy("arn:aws:execute-api:us-east-1:123456789012:<api-id>", "42")
+    assert json.loads(block) == expected
