@@ -889,8 +889,12 @@ def _check_signed_destination_urls(reader: _Reader, tenants: Any, delivery: Deli
     ``allowedCidrs``, as the worker checks them: a config error here, not a failure mid-deploy."""
     from functions.delivery import ssrf
 
-    exempt = [*delivery.allowed_cidrs, *(ssrf.LOOPBACK_CIDRS if reader.local else ())]
-    allowed = [network for cidr in exempt for network in _networks(ssrf, cidr)]
+    allowed: list[ssrf.IPNetwork] = []
+    for cidr in (*delivery.allowed_cidrs, *(ssrf.LOOPBACK_CIDRS if reader.local else ())):
+        try:
+            allowed += ssrf.parse_networks([cidr])
+        except ValueError:
+            continue  # reported by _delivery
     for tenant_index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
         destinations = tenant.get("destinations") if isinstance(tenant, Mapping) else None
         for index, destination in enumerate(destinations if isinstance(destinations, list) else []):
@@ -906,13 +910,6 @@ def _check_signed_destination_urls(reader: _Reader, tenants: Any, delivery: Deli
                     f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url",
                     f"{error} (signed deliveries are sent from inside AWS; hookstack:delivery.allowedCidrs exempts networks)",
                 )
-
-
-def _networks(ssrf: Any, cidr: str) -> tuple[Any, ...]:
-    try:
-        return tuple(ssrf.parse_networks([cidr]))
-    except ValueError:
-        return ()  # reported by _delivery
 
 
 def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
