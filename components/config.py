@@ -221,6 +221,12 @@ class DeliverySettings:
     allowed_cidrs: tuple[str, ...] = ()
     """Destination networks exempt from the SSRF block (empty: only public addresses)."""
     max_response_bytes: int = 4096
+    worker_max_concurrency: int = 20
+    """Most worker invocations at once (SQS event source ``MaximumConcurrency``): with 10 deliveries
+    in flight per invocation, at most 200 requests; hanging endpoints cannot take more of the account's
+    Lambda concurrency than this."""
+    fanout_max_concurrency: int = 5
+    """Most fan-out invocations at once (each takes about 30 ms per batch of 10 events)."""
 
 
 @dataclass(frozen=True)
@@ -530,6 +536,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False, stack: st
     tenants = _tenants(reader, raw.get("tenants"), local=local)
     provider = _provider(reader, raw.get("provider"))
     delivery = _delivery(reader, raw.get("delivery"))
+    _check_signed_destination_urls(reader, raw.get("tenants"), delivery)
     consumer = _consumer(reader, raw.get("consumer"))
     aurora = _aurora(reader, raw.get("aurora"))
     config = StackConfig(
@@ -842,12 +849,16 @@ def _provider(reader: _Reader, value: Any) -> ProviderSettings:
     )
 
 
+# Lambda's SQS event sources take a ScalingConfig.MaximumConcurrency of 2-1000 (Lambda API reference).
+MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY = 2, 1000
+DELIVERY_KEYS = (
+    "enabled", "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
+    "rotationOverlapHours", "allowedCidrs", "maxResponseBytes", "workerMaxConcurrency", "fanoutMaxConcurrency",
+)
+
+
 def _delivery(reader: _Reader, value: Any) -> DeliverySettings:
-    raw, path = _section(
-        reader, value, "delivery",
-        ("enabled", "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
-         "rotationOverlapHours", "allowedCidrs", "maxResponseBytes"),
-    )
+    raw, path = _section(reader, value, "delivery", DELIVERY_KEYS)
     schedule: list[int] = []
     for item_path, item in reader.items(raw, "retryScheduleSeconds", path):
         if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= 43_200:
@@ -874,7 +885,42 @@ def _delivery(reader: _Reader, value: Any) -> DeliverySettings:
         rotation_overlap_hours=reader.int_in(raw, "rotationOverlapHours", path, 0, 24 * 30, defaults.rotation_overlap_hours),
         allowed_cidrs=cidrs,
         max_response_bytes=reader.int_in(raw, "maxResponseBytes", path, 0, 65_536, defaults.max_response_bytes),
+        worker_max_concurrency=reader.int_in(
+            raw, "workerMaxConcurrency", path, MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY, defaults.worker_max_concurrency
+        ),
+        fanout_max_concurrency=reader.int_in(
+            raw, "fanoutMaxConcurrency", path, MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY, defaults.fanout_max_concurrency
+        ),
     )
+
+
+def _check_signed_destination_urls(reader: _Reader, tenants: Any, delivery: DeliverySettings) -> None:
+    """Signed destinations are called by the delivery worker from inside AWS, so their URLs must pass
+    the SSRF guard (literal addresses, internal names; DNS is checked at every attempt) with
+    ``allowedCidrs``, as the worker checks them: a config error here, not a failure mid-deploy."""
+    from functions.delivery import ssrf
+
+    allowed: list[ssrf.IPNetwork] = []
+    for cidr in (*delivery.allowed_cidrs, *(ssrf.LOOPBACK_CIDRS if reader.local else ())):
+        try:
+            allowed += ssrf.parse_networks([cidr])
+        except ValueError:
+            continue  # reported by _delivery
+    for tenant_index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
+        destinations = tenant.get("destinations") if isinstance(tenant, Mapping) else None
+        for index, destination in enumerate(destinations if isinstance(destinations, list) else []):
+            if not isinstance(destination, Mapping) or not isinstance(destination.get("url"), str):
+                continue  # reported by _destination
+            auth = destination.get("auth")
+            if not isinstance(auth, Mapping) or auth.get("type") != "signed":
+                continue
+            try:
+                ssrf.parse_url(destination["url"], allowed)
+            except ssrf.UnsafeUrl as error:
+                reader.problem(
+                    f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url",
+                    f"{error} (signed deliveries are sent from inside AWS; hookstack:delivery.allowedCidrs exempts networks)",
+                )
 
 
 def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:

@@ -48,7 +48,7 @@ from components.common import (
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant, to_json
 from components.packaging import Package
 from components.plan import delivery_rule_pattern, resource_key
-from functions.delivery import routes, schema, ssrf, store
+from functions.delivery import routes, schema, store
 
 MAX_NAME_CHARS = 24
 FANOUT_TIMEOUT_SECONDS = 30
@@ -96,7 +96,8 @@ class SignedDeliveryArgs:
     package: Package
     """The shared Lambda archive (``functions/``)."""
     destinations: Sequence[tuple[Tenant, Destination]] = ()
-    """Signed destinations declared in the stack config (``StackConfig.signed_destinations()``)."""
+    """Signed destinations declared in the stack config (``StackConfig.signed_destinations()``; their
+    URLs were checked against the SSRF guard and ``allowedCidrs`` when the config was parsed)."""
     event_pattern: Mapping[str, Any] = field(default_factory=delivery_rule_pattern)
     """Which bus events enter the pipeline (``ProviderPlan.delivery_rule_pattern``)."""
     alarm_topic_arn: pulumi.Input[str] | None = None
@@ -172,8 +173,12 @@ class SignedDelivery(pulumi.ComponentResource):
         self.fanout_function = self._fanout_function()
         self.worker_function = self._worker_function()
         self.event_source_mappings = [
-            self._event_source_mapping(f"{name}-fanout-esm", self.events_queue, self.fanout_function),
-            self._event_source_mapping(f"{name}-worker-esm", self.tasks_queue, self.worker_function),
+            self._event_source_mapping(
+                f"{name}-fanout-esm", self.events_queue, self.fanout_function, settings.fanout_max_concurrency
+            ),
+            self._event_source_mapping(
+                f"{name}-worker-esm", self.tasks_queue, self.worker_function, settings.worker_max_concurrency
+            ),
         ]
         self.http_api, self.stage = self._http_api()
         self.config_items, generated = self._config_endpoints()
@@ -203,15 +208,13 @@ class SignedDelivery(pulumi.ComponentResource):
     def _validate(name: str, args: SignedDeliveryArgs) -> None:
         if not 1 <= len(name) <= MAX_NAME_CHARS:
             raise ValueError(f"SignedDelivery name {name!r} must be 1-{MAX_NAME_CHARS} characters (AWS name limits)")
-        allowed = ssrf.parse_networks(args.settings.allowed_cidrs)
+        # Their URLs against the SSRF guard and allowedCidrs are config errors (parse_stack_config),
+        # reported with every other problem before any resource is declared.
         for tenant, destination in args.destinations:
-            where = f"tenant {tenant.id} destination {destination.name}"
             if not isinstance(destination.auth, SignedAuth):
-                raise ValueError(f"{where}: only auth.type signed destinations are delivered by SignedDelivery")
-            try:
-                ssrf.parse_url(destination.url, allowed)
-            except ssrf.UnsafeUrl as error:
-                raise ValueError(f"{where}: url {error}") from None
+                raise ValueError(
+                    f"tenant {tenant.id} destination {destination.name}: only auth.type signed destinations are delivered by SignedDelivery"
+                )
 
     # -- storage -------------------------------------------------------------------------------
 
@@ -372,7 +375,9 @@ class SignedDelivery(pulumi.ComponentResource):
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
 
-    def _event_source_mapping(self, logical: str, queue: aws.sqs.Queue, function: LambdaFunction) -> aws.lambda_.EventSourceMapping:
+    def _event_source_mapping(
+        self, logical: str, queue: aws.sqs.Queue, function: LambdaFunction, max_concurrency: int
+    ) -> aws.lambda_.EventSourceMapping:
         # The role must hold its SQS permissions when the mapping is created (IAM is eventually consistent).
         depends = [p for p in [function.role_policy] if p is not None]
         return aws.lambda_.EventSourceMapping(
@@ -382,6 +387,9 @@ class SignedDelivery(pulumi.ComponentResource):
             batch_size=BATCH_SIZE,
             maximum_batching_window_in_seconds=0,
             function_response_types=["ReportBatchItemFailures"],
+            # Without a bound the poller scales to the account's whole concurrency: hanging customer
+            # endpoints would then starve every other function. Beyond it, messages wait in the queue.
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(maximum_concurrency=max_concurrency),
             opts=child(self, depends_on=depends),
         )
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,13 @@ from functions import logs
 # Set only by redrives (ops/dlq.py); rule patterns accept it through components.plan.redrive_clause.
 REDRIVE_MARKER_KEY = "hookstackRedrive"
 RESERVED_DETAIL_KEYS = ("tenantId", "eventId", REDRIVE_MARKER_KEY)
+# eventId travels as the Standard Webhooks ``webhook-id`` header, signed as "{id}.{timestamp}.{body}"
+# (the spec forbids "." in it: the signed content is split on it), and as a path segment of the
+# subscription API (/messages/{eventId}, matched without percent-decoding): so visible ASCII that
+# needs no escaping in a URL path, without "." (RFC 3986 pchar minus "." and "%").
+MAX_EVENT_ID_CHARS = 256
+EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_~:@!$&'()*+,;=-]{1,256}$")
+EVENT_ID_RULE = "1-256 characters of A-Z a-z 0-9 and - _ ~ : @ ! $ & ' ( ) * + , ; = (no '.', spaces, '/', '%' or non-ASCII)"
 MAX_ENTRIES_PER_CALL = 10
 # The documented PutEvents limit (some accounts now take 1 MB; 256 KiB is safe everywhere).
 MAX_REQUEST_BYTES = 256 * 1024
@@ -62,6 +70,15 @@ class PublishError(RuntimeError):
 
 def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
+
+
+def event_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be an ``eventId``, or ``None`` when it can."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not EVENT_ID_RE.fullmatch(value):  # fullmatch: "$" would accept a trailing newline
+        return f"must be {EVENT_ID_RULE}; got {value[:80]!r}{'...' if len(value) > 80 else ''}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,8 @@ def make_event(
         raise ValueError("event type (detail-type) must be 1-128 characters")
     if not isinstance(data, Mapping):
         raise ValueError(f"event data must be a JSON object, got {type(data).__name__}")
+    if event_id is not None and (problem := event_id_problem(event_id)):
+        raise ValueError(f"event id {problem}")
     return Event(
         source=source,
         event_type=event_type,

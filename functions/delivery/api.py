@@ -41,16 +41,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from functions import logs
-from functions.delivery import clients, routes, settings, signing, ssrf, store, tasks
+from functions.delivery import bounded_json, clients, routes, settings, signing, ssrf, store, tasks
+from functions.delivery.routes import TENANT_ID_RE
+from functions.events import EVENT_ID_RE
 
-# Same rule as components.config.TENANT_ID_RE (a test keeps them equal; functions never import components).
-TENANT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ENDPOINT_ID_RE = re.compile(r"^(?:ep_[0-9a-f]{28}|cfg_[a-z0-9-]{1,64})$")
-MAX_EVENT_ID_CHARS = 256
 MAX_EVENT_TYPES = 100
 MAX_EVENT_TYPE_CHARS = 128  # EventBridge's detail-type limit
 MAX_DESCRIPTION_CHARS = 500
 MAX_BODY_BYTES = 64 * 1024
+# Bodies are an object holding a list at most (eventTypes); deeper is never a valid request.
+MAX_BODY_DEPTH = 8
 MAX_ENDPOINTS_PER_TENANT = 100
 DEFAULT_PAGE, MAX_PAGE = 50, 100
 MAX_REPLAY_BATCH = 500
@@ -87,15 +88,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         route, params = routes.match(method, path)
         route_key = route.key
-        tenant_id = params.get("tenantId", "")
-        if not TENANT_ID_RE.match(tenant_id):
-            raise ApiError(400, "validation_error", "tenantId must be 1-64 characters of A-Z a-z 0-9 _ . : - starting with a letter or digit", "tenantId")
-        if "endpointId" in params and not ENDPOINT_ID_RE.match(params["endpointId"]):
-            raise ApiError(404, "not_found", "no such endpoint", "endpointId")
-        if "eventId" in params and not 1 <= len(params["eventId"]) <= MAX_EVENT_ID_CHARS:
-            raise ApiError(404, "not_found", "no such message", "eventId")
+        _check_path_parameters(params, event.get("pathParameters"))
         request = Request(
-            tenant_id=tenant_id, params=params, query=_query(event), body=_body(event, method), now=time.time()
+            tenant_id=params["tenantId"], params=params, query=_query(event), body=_body(event, method), now=time.time()
         )
         status, document = ACTIONS[route.action](request)
     except routes.NoRoute as error:
@@ -111,6 +106,34 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         status, document = 500, _error("internal_error", f"internal error (request id {request_id})")
     logs.info("subscription API", route=route_key, status=status, requestId=request_id, caller=caller)
     return _response(status, document)
+
+
+def _check_path_parameters(params: Mapping[str, str], matched: Any) -> None:
+    """Ids are taken from the raw path as sent and must be valid as they are.
+
+    IAM authorized the request against a resource path that API Gateway built from the request
+    (raw or decoded: docs/delivery.md); the tenant this handler serves must be exactly the segment
+    that path carried. So no id may be percent-encoded (valid ids never need it; ``%2F`` would
+    decode into another path), and when API Gateway passes its own ``pathParameters`` they must
+    equal the raw segments.
+    """
+    for name, value in params.items():
+        if "%" in value:
+            raise ApiError(
+                400, "validation_error",
+                f"{name} must be sent as it is, not percent-encoded (valid ids never need encoding)", name,
+            )
+    # fullmatch: a pattern's "$" also matches before a trailing newline.
+    if not TENANT_ID_RE.fullmatch(params.get("tenantId", "")):
+        raise ApiError(400, "validation_error", "tenantId must be 1-64 characters of A-Z a-z 0-9 _ . : - starting with a letter or digit", "tenantId")
+    if isinstance(matched, Mapping):
+        for name, value in params.items():
+            if name in matched and matched[name] != value:
+                raise ApiError(400, "validation_error", f"{name} differs from the path API Gateway matched", name)
+    if "endpointId" in params and not ENDPOINT_ID_RE.fullmatch(params["endpointId"]):
+        raise ApiError(404, "not_found", "no such endpoint", "endpointId")
+    if "eventId" in params and not EVENT_ID_RE.fullmatch(params["eventId"]):
+        raise ApiError(404, "not_found", "no such message", "eventId")
 
 
 def _response(status: int, document: Any) -> dict[str, Any]:
@@ -148,7 +171,9 @@ def _body(event: Mapping[str, Any], method: str) -> Mapping[str, Any]:
     if len(data) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes", "body")
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = bounded_json.loads(data.decode("utf-8"), MAX_BODY_DEPTH)
+    except bounded_json.TooDeep as error:
+        raise ApiError(400, "validation_error", f"body {error} (at most {MAX_BODY_DEPTH})", "body") from None
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "validation_error", "body must be a JSON object", "body") from None
     if not isinstance(document, dict):

@@ -15,8 +15,9 @@ on the entry bus fills with every event that has a ``detail.tenantId`` (SQS batc
    duplicates by the worker.
 
 A redelivered event sends its tasks again; the worker's claim on the delivery drops the duplicates.
-An event that breaks the contract (no ``eventId``...) is reported as failed, so it ends in the
-events dead-letter queue after the queue's receive limit, never silently dropped.
+An event that breaks the contract (no ``eventId``, or one that cannot be a ``webhook-id``: see
+:data:`functions.events.EVENT_ID_RE`...) is reported as failed, so it ends in the events dead-letter
+queue after the queue's receive limit (5), never silently dropped and never turned into tasks.
 
 Environment: ``DELIVERY_TABLE_NAME``, ``DELIVERY_TASKS_QUEUE_URL``, ``DELIVERY_HISTORY_TTL_DAYS``,
 ``DELIVERY_ENDPOINT_CACHE_SECONDS`` (see :mod:`functions.delivery.settings`).
@@ -30,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from functions import logs
+from functions import events, logs
 from functions.delivery import clients, settings, signing, store, tasks
 
 _cache: dict[str, tuple[float, list[store.Endpoint]]] = {}
@@ -76,8 +77,10 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
     tenant_id, event_id, event_type = detail.get("tenantId"), detail.get("eventId"), event.get("detail-type")
     if not isinstance(tenant_id, str) or not tenant_id:
         raise ContractError("detail.tenantId must be a non-empty string")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 256:
-        raise ContractError("detail.eventId must be a string of 1-256 characters")
+    problem = events.event_id_problem(event_id)
+    if problem is not None or not isinstance(event_id, str):
+        # It would become an HTTP header (webhook-id) that cannot be sent or signed unambiguously.
+        raise ContractError(f"detail.eventId {problem}")
     if not isinstance(event_type, str) or not event_type:
         raise ContractError("detail-type must be a non-empty string")
     event_time = event.get("time")

@@ -6,8 +6,9 @@
   (``hookstack:delivery.retryScheduleSeconds``, default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h:
   eight attempts over about 27.5 hours). A ``Retry-After`` on 429 or 503 replaces the scheduled delay
   (clamped to 1 s .. 12 h, the longest an SQS message can stay invisible).
-- Any other 4xx, a redirect (redirects are never followed: they could point anywhere) or an address
-  the SSRF guard refuses: fails at once, no retry.
+- Any other 4xx, a redirect (redirects are never followed: they could point anywhere), an address
+  the SSRF guard refuses or a request that cannot be sent (a header HTTP cannot carry): fails at
+  once, no retry.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ MAX_DELAY_SECONDS = 43_200  # SQS ChangeMessageVisibility maximum
 
 # Errors raised before any HTTP status exists (see functions.delivery.sender.Response.error_kind).
 RETRYABLE_ERRORS = frozenset({"timeout", "connection", "dns", "tls", "protocol"})
-FINAL_ERRORS = frozenset({"blocked"})
+FINAL_ERRORS = frozenset({"blocked", "request"})
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,18 @@
 The component declares one API Gateway route per entry (``route_key`` = ``"<METHOD> <path>"``, IAM
 authorization), and :func:`match` routes a request by method and raw path, so the local sandbox
 can serve the handler over plain HTTP with the same paths.
+
+Path parameters are returned exactly as sent, never percent-decoded: no valid id needs encoding
+(tenant ids, endpoint ids and event ids are all drawn from characters a URL path carries as is), so
+the handler refuses any ``%`` in them rather than decode ``/tenants/acme%2F..%2Fother`` into another
+tenant's path. :func:`tenant_policy` is the IAM policy a tenant's caller gets (docs/delivery.md).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class NoRoute(LookupError):
 
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
-    """The route for ``method`` and ``path`` and its decoded path parameters.
+    """The route for ``method`` and the raw ``path``, and its path parameters as sent (not decoded).
 
     Raises :class:`NoRoute` with status 404 (no such path) or 405 (path exists, method does not).
     """
@@ -61,8 +66,36 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
         if not found:
             continue
         if route.method == method.upper():
-            return route, {name: unquote(value) for name, value in found.groupdict().items()}
+            return route, dict(found.groupdict())
         methods.append(route.method)
     if methods:
         raise NoRoute(f"{method.upper()} is not allowed here; use {', '.join(sorted(set(methods)))}", 405)
     raise NoRoute(f"no route for {path}", 404)
+
+
+STAGE = "$default"
+# The stack config's rule (components.config.TENANT_ID_RE; a test keeps them equal). It has no IAM
+# wildcard ("*", "?"), no policy variable ("${") and no "/" or "%": a tenant id put in a policy
+# resource matches that tenant's literal path segment and nothing else.
+TENANT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def tenant_policy(execution_arn: str, tenant_id: str) -> dict[str, Any]:
+    """The IAM policy that lets a caller use the subscription API for ``tenant_id`` only.
+
+    ``execution_arn`` is the HTTP API's ``arn:aws:execute-api:<region>:<account>:<api-id>``. One
+    resource per route with the stage, the method and ``/tenants/<id>/`` spelled out: the only
+    wildcards stand for an endpoint or event id *after* the tenant's segment, so every request the
+    policy allows starts with ``/tenants/<id>/`` (``acme`` never matches ``acme2``).
+    """
+    if not TENANT_ID_RE.fullmatch(tenant_id):
+        raise ValueError(f"tenant id {tenant_id!r} is not a valid tenant id")
+    resources = []
+    for route in ROUTES:
+        path = route.path.replace("{tenantId}", tenant_id)
+        path = re.sub(r"\{\w+\}", "*", path)
+        resources.append(f"{execution_arn}/{STAGE}/{route.method}{path}")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "SubscriptionApiForOneTenant", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": resources}],
+    }

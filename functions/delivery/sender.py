@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import threading
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from functions.delivery import ssrf
 
 _KEPT_HEADERS = ("retry-after", "location", "content-type")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$")
 _tls_context: ssl.SSLContext | None = None
 
 
@@ -37,7 +40,8 @@ class Response:
     """Lower-case names; only ``retry-after``, ``location`` and ``content-type`` are kept."""
     error: str | None = None
     error_kind: str | None = None
-    """``blocked`` (SSRF guard), ``dns``, ``timeout``, ``connection``, ``tls`` or ``protocol``."""
+    """``blocked`` (SSRF guard), ``request`` (a header that cannot be sent), ``dns``, ``timeout``,
+    ``connection``, ``tls`` or ``protocol``."""
     address: str | None = None
     """The IP address connected to."""
 
@@ -69,6 +73,10 @@ def post(
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
+    problem = _header_problem(headers)
+    if problem is not None:
+        # No retry can fix it, and http.client would raise mid-request: fail before connecting.
+        return Response(None, elapsed_ms(), error=f"request cannot be sent: {problem}", error_kind="request")
     try:
         target, addresses = ssrf.check_url(url, allowed, resolver)
     except ssrf.Unresolvable as error:
@@ -148,6 +156,17 @@ def post(
             connection.close()
         else:
             sock.close()
+
+
+def _header_problem(headers: Mapping[str, str]) -> str | None:
+    """Why a header cannot go on the wire as is (names: RFC 9110 tokens; values: visible ASCII and
+    inner spaces, so no CR/LF injection and nothing a receiver could re-encode before verifying)."""
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            return f"header name {name[:64]!r} is not an HTTP token"
+        if not _HEADER_VALUE.match(value):
+            return f"header {name} has characters HTTP cannot carry as is (control, non-ASCII or edge spaces)"
+    return None
 
 
 def _describe(error: BaseException) -> str:

@@ -18,8 +18,12 @@ Rules, in order:
    domains can turn into internal hosts) and not under ``localhost``, ``local``, ``internal``
    (``metadata.google.internal``, ``*.ec2.internal``), ``localdomain``, ``home.arpa`` or ``arpa``.
 3. Every address the name resolves to (not just the first) must be public: see
-   :func:`address_problem`; IPv4 embedded in IPv6 (mapped, compatible, 6to4, NAT64, Teredo) is
-   checked as IPv4 too.
+   :func:`address_problem`. IPv4 addresses against the IANA special-purpose registry; IPv6 ones must
+   be global unicast (2000::/3) outside the special-purpose ranges (documentation 2001:db8::/32 and
+   3fff::/20, IETF assignments 2001::/23...). Every IPv6 form that carries an IPv4 address
+   (:data:`EMBEDDINGS`) is refused unless that IPv4 address is allowed: the forms routed to it
+   (IPv4-mapped, NAT64 64:ff9b::/96, 6to4) when it is public or exempt, the forms not routed on the
+   Internet (IPv4-translated, IPv4-compatible, Teredo) only when ``allowed_cidrs`` exempts it.
 
 ``allowed_cidrs`` (``hookstack:delivery.allowedCidrs``) exempts networks: an address inside one is
 accepted, and so is a blocked name whose every address is inside one. It is empty by default.
@@ -42,6 +46,8 @@ Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 MAX_URL_CHARS = 2048
 ALLOWED_LOW_PORTS = frozenset({80, 443})
 MIN_HIGH_PORT = 1024
+# What the local sandbox exempts (its receivers listen on loopback); never exempt when deployed.
+LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
 BLOCKED_NAME_SUFFIXES = ("localhost", "local", "internal", "localdomain", "home.arpa", "arpa")
 
 _V4 = ipaddress.IPv4Network
@@ -72,18 +78,49 @@ _BLOCKED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("fd00:ec2::254/128"), "the cloud instance metadata service"),
     (_V6("::/128"), "the unspecified address"),
     (_V6("::1/128"), "a loopback address"),
-    (_V6("::/96"), "a deprecated IPv4-compatible address"),
-    (_V6("64:ff9b:1::/48"), "a local-use NAT64 address"),
     (_V6("100::/64"), "a discard-only address"),
-    (_V6("2001::/32"), "a Teredo tunnel address"),
+    (_V6("100:0:0:1::/64"), "a dummy-prefix address (RFC 9780)"),
     (_V6("2001:db8::/32"), "a documentation address"),
     (_V6("2001::/23"), "an IETF protocol assignment"),
+    (_V6("3fff::/20"), "a documentation address (RFC 9637)"),
+    (_V6("5f00::/16"), "a segment-routing (SRv6) SID (RFC 9602)"),
     (_V6("fc00::/7"), "a unique-local (private) address"),
     (_V6("fe80::/10"), "a link-local address"),
     (_V6("fec0::/10"), "a site-local address"),
     (_V6("ff00::/8"), "a multicast address"),
 )
-_NAT64 = _V6("64:ff9b::/96")
+# IANA allocates global unicast from 2000::/3 only; everything else is reserved, special or local.
+# The one exception that is routed on the Internet is the NAT64 well-known prefix (an embedding).
+_GLOBAL_UNICAST = _V6("2000::/3")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """An IPv6 form that carries an IPv4 address."""
+
+    network: ipaddress.IPv6Network
+    name: str
+    routed: bool
+    """True when the form reaches its IPv4 address across the Internet (a dual-stack socket, a NAT64
+    gateway, a 6to4 relay): the address is then judged as that IPv4 address. False when it is not
+    routed on the Internet at all: refused unless ``allowed_cidrs`` lists the IPv4 address (a network
+    of yours translates it)."""
+
+
+_IPV4_MAPPED = Embedding(_V6("::ffff:0:0/96"), "IPv4-mapped", True)
+# Every form with a fixed place for the IPv4 address (RFC 4291, 2765, 6052, 8215, 3056, 4380).
+# ISATAP (::5efe:a.b.c.d interface ids) and 6rd are not here: their IPv4 address sits behind an
+# ordinary global prefix that routes to that operator's site, never into ours, and the prefix alone
+# cannot tell them from any other host.
+EMBEDDINGS: tuple[Embedding, ...] = (
+    _IPV4_MAPPED,
+    Embedding(_V6("::ffff:0:0:0/96"), "IPv4-translated (RFC 2765)", False),
+    Embedding(_V6("::/96"), "IPv4-compatible (deprecated)", False),
+    Embedding(_V6("64:ff9b::/96"), "NAT64", True),
+    Embedding(_V6("64:ff9b:1::/48"), "local-use NAT64 (RFC 8215)", False),
+    Embedding(_V6("2002::/16"), "6to4", True),
+    Embedding(_V6("2001::/32"), "Teredo tunnel", False),
+)
 _NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 _CANONICAL_V4 = re.compile(r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -140,21 +177,57 @@ def address_problem(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> st
         return address_problem(address.ipv4_mapped, allowed)
     if _allowed(address, allowed):
         return None
-    table: Sequence[tuple[IPNetwork, str]] = _BLOCKED_V4 if address.version == 4 else _BLOCKED_V6
-    for network, reason in table:
-        if address in network:
-            return f"{address} is {reason}"
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if isinstance(address, ipaddress.IPv4Address):
+        for network, reason in _BLOCKED_V4:
+            if address in network:
+                return f"{address} is {reason}"
+    else:
+        for network6, reason in _BLOCKED_V6[:3]:  # the unspecified and loopback addresses lie in ::/96
+            if address in network6:
+                return f"{address} is {reason}"
+        embedded = embedded_ipv4(address)
         if embedded is not None:
-            inner = address_problem(embedded, allowed)
-            if inner is not None:
-                return f"{address} embeds a refused IPv4 address ({inner})"
+            return _embedding_problem(address, *embedded, allowed)
+        for network6, reason in _BLOCKED_V6[3:]:
+            if address in network6:
+                return f"{address} is {reason}"
+        if address not in _GLOBAL_UNICAST:
+            return f"{address} is outside the global unicast range 2000::/3 (reserved by the IETF)"
     if not address.is_global:
         return f"{address} is not a public address"
     return None
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[Embedding, ipaddress.IPv4Address | None] | None:
+    """The embedding ``address`` uses and the IPv4 address it carries (``None`` when the position
+    depends on the operator: local-use NAT64 prefixes may be /48 to /96), or ``None`` for none."""
+    for embedding in EMBEDDINGS:
+        if address not in embedding.network:
+            continue
+        value = int(address)
+        if embedding.network.prefixlen == 96:
+            return embedding, ipaddress.IPv4Address(value & 0xFFFFFFFF)
+        if embedding.network.prefixlen == 16:  # 6to4: 2002:AABB:CCDD::/48
+            return embedding, ipaddress.IPv4Address((value >> 80) & 0xFFFFFFFF)
+        if embedding.name.startswith("Teredo"):  # the client's address, bits inverted (RFC 4380)
+            return embedding, ipaddress.IPv4Address(~value & 0xFFFFFFFF)
+        return embedding, None
+    return None
+
+
+def _embedding_problem(
+    address: ipaddress.IPv6Address, embedding: Embedding, ipv4: ipaddress.IPv4Address | None, allowed: Sequence[IPNetwork]
+) -> str | None:
+    inner = address_problem(ipv4, allowed) if ipv4 is not None else None
+    if inner is not None:
+        return f"{address} embeds a refused IPv4 address ({embedding.name}: {inner})"
+    if embedding.routed:
+        return None
+    if ipv4 is not None and _allowed(ipv4, allowed):
+        return None
+    carried = f"it carries {ipv4}" if ipv4 is not None else "the IPv4 address it carries depends on the operator's prefix"
+    article = "an" if embedding.name[0] in "AEIOU" else "a"
+    return f"{address} is {article} {embedding.name} address, not routed on the Internet ({carried})"
 
 
 def parse_url(url: str, allowed: Sequence[IPNetwork] = ()) -> Target:

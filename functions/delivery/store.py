@@ -21,7 +21,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from functions.delivery import schema
+from functions.delivery import bounded_json, schema
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -135,7 +135,8 @@ def decode_cursor(cursor: str | None, partition_attribute: str, partition_value:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        plain = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        # A cursor is a flat object; bounded_json refuses "[[[[..." before json.loads recurses.
+        plain = bounded_json.loads(base64.urlsafe_b64decode(padded.encode()).decode(), 1)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidCursor("cursor is not one this API returned") from None
     if (

@@ -509,3 +509,66 @@ def test_stack_file_yaml_round_trip_keeps_the_contract() -> None:
     raw = copy.deepcopy(document["config"])
     assert raw["aws:region"]
     assert all(k.startswith(("hookstack:", "aws:")) for k in raw)
+
+
+# --- hookstack:delivery ---------------------------------------------------------------------------
+
+
+def test_delivery_concurrency_bounds_default_and_parse() -> None:
+    defaults = parse_stack_config({}).delivery
+    assert (defaults.worker_max_concurrency, defaults.fanout_max_concurrency) == (20, 5)
+    given = parse_stack_config({"delivery": {"workerMaxConcurrency": "2", "fanoutMaxConcurrency": 1000}}).delivery
+    assert (given.worker_max_concurrency, given.fanout_max_concurrency) == (2, 1000)
+
+
+@pytest.mark.parametrize(
+    ("delivery", "expected"),
+    [
+        ({"workerMaxConcurrency": 1}, "hookstack:delivery.workerMaxConcurrency: must be between 2 and 1000, got 1"),
+        ({"workerMaxConcurrency": 1001}, "hookstack:delivery.workerMaxConcurrency: must be between 2 and 1000, got 1001"),
+        ({"fanoutMaxConcurrency": 0}, "hookstack:delivery.fanoutMaxConcurrency: must be between 2 and 1000, got 0"),
+        ({"fanoutMaxConcurrency": True}, "hookstack:delivery.fanoutMaxConcurrency: must be"),
+    ],
+)
+def test_delivery_concurrency_outside_what_lambda_accepts_is_named(delivery: dict[str, Any], expected: str) -> None:
+    assert any(p.startswith(expected) for p in problems({"delivery": delivery}))
+
+
+SIGNED_AUTH = {"type": "signed"}
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://169.254.169.254/latest/meta-data", "metadata"),
+        ("https://[::ffff:0:a9fe:a9fe]/", "metadata"),
+        ("https://[::FFFF:0:169.254.169.254]/", "metadata"),
+        ("https://[64:ff9b::a00:1]/", "private"),
+        ("https://[3fff::1]/", "documentation"),
+        ("https://metadata.google.internal/", "internal name"),
+        ("https://10.1.2.3/", "private"),
+    ],
+)
+def test_a_signed_destination_the_ssrf_guard_refuses_is_a_config_error(url: str, reason: str) -> None:
+    found = problems(config_with(destination(url=url, auth=SIGNED_AUTH), destination(name="ok", rateLimitPerSecond=0)))
+    (problem,) = [p for p in found if p.startswith("hookstack:tenants[0].destinations[0].url: ")]
+    assert reason in problem and "allowedCidrs" in problem
+    assert any(p.startswith("hookstack:tenants[0].destinations[1].rateLimitPerSecond:") for p in found)  # all at once
+
+
+def test_allowed_cidrs_and_local_mode_exempt_signed_destinations_as_the_worker_does() -> None:
+    raw = {**config_with(destination(url="https://10.1.2.3/", auth=SIGNED_AUTH)), "delivery": {"allowedCidrs": ["10.0.0.0/8"]}}
+    assert parse_stack_config(raw).tenants[0].destinations[0].url == "https://10.1.2.3/"
+    local = config_with(destination(url="http://127.0.0.1:8080/hook", auth=SIGNED_AUTH))
+    assert parse_stack_config(local, local=True).tenants[0].destinations[0].url == "http://127.0.0.1:8080/hook"
+    assert any("loopback" in p for p in problems(config_with(destination(url="https://127.0.0.1/", auth=SIGNED_AUTH))))
+    # API destinations are called by EventBridge, outside the account's network: not the worker's guard.
+    assert parse_stack_config(config_with(destination(url="https://10.1.2.3/"))).tenants[0].destinations[0].url
+
+
+def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
+    from components.config import DELIVERY_KEYS
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [key for key in DELIVERY_KEYS if f"| `delivery.{key}` |" not in readme]
+    assert not missing, f"README's hookstack:delivery table lacks: {missing}"

@@ -219,6 +219,18 @@ def test_event_source_mappings_report_partial_batch_failures(deployed: Program) 
         assert 1 <= mapping["batchSize"] <= 10 and mapping["maximumBatchingWindowInSeconds"] == 0
 
 
+def test_event_source_mappings_are_bounded_so_hanging_endpoints_cannot_take_the_account_pool(program) -> None:
+    def bounds(deployed: Program) -> dict[str, int]:
+        return {
+            part: deployed.named(f"hookstack-delivery-{part}-esm")["scalingConfig"]["maximumConcurrency"]
+            for part in ("fanout", "worker")
+        }
+
+    assert bounds(program(config())) == {"fanout": 5, "worker": 20}
+    custom = program(config(delivery={"workerMaxConcurrency": 1000, "fanoutMaxConcurrency": "2"}))
+    assert bounds(custom) == {"fanout": 2, "worker": 1000}  # AWS accepts 2-1000
+
+
 def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deployed: Program) -> None:
     api = deployed.one("aws:apigatewayv2/api:Api")
     assert api["protocolType"] == "HTTP"
@@ -313,10 +325,34 @@ def test_signed_destinations_without_delivery_are_a_config_error(program) -> Non
         program(config(delivery={"enabled": False}))
 
 
-def test_a_signed_destination_pointing_inside_the_network_is_refused_at_deploy(program) -> None:
-    destination = {**SIGNED, "url": "https://169.254.169.254/latest/meta-data"}
-    with pytest.raises(Exception, match="metadata"):
-        program(config(destination))
+@pytest.mark.parametrize(
+    "url", ["https://169.254.169.254/latest/meta-data", "https://[::ffff:0:a9fe:a9fe]/latest", "https://[3fff::1]/hooks"]
+)
+def test_a_signed_destination_pointing_inside_the_network_is_a_config_error_before_any_resource(
+    program, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    import pulumi
+
+    declared: list[str] = []
+    original = harness._computed
+
+    def recording(typ: str, logical: str, inputs: Any) -> dict[str, Any]:
+        declared.append(logical)
+        return original(typ, logical, inputs)
+
+    monkeypatch.setattr(harness, "_computed", recording)
+    raw = config({**SIGNED, "url": url}, delivery={"timeoutSeconds": 0})
+    with pytest.raises(pulumi.RunError) as caught:
+        program(raw)
+    # Reported with the key path, together with every other problem, before anything is declared.
+    assert "hookstack:tenants[0].destinations[0].url: host " in str(caught.value)
+    assert "hookstack:delivery.timeoutSeconds:" in str(caught.value)
+    assert declared == []
+
+
+def test_allowed_cidrs_exempt_a_signed_destination_at_deploy(program) -> None:
+    deployed = program(config({**SIGNED, "url": "https://10.1.2.3/hooks"}, delivery={"allowedCidrs": ["10.0.0.0/8"]}))
+    assert json.loads(deployed.named("hookstack-delivery-1-audit-endpoint")["item"])["url"]["S"] == "https://10.1.2.3/hooks"
 
 
 def test_children_are_named_after_the_component_within_aws_limits(deployed: Program) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -66,3 +69,22 @@ def test_private_addresses_are_refused_by_the_api(sandbox_state: dict[str, Any])
     response = requests.post(f"{sandbox_state['subscriptions_api']}/tenants/2/endpoints", json={"url": "https://169.254.169.254/latest"}, timeout=15)
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "url"
+
+
+def test_the_sandbox_api_refuses_ipv6_metadata_forms_and_encoded_ids_over_real_http(sandbox_state: dict[str, Any]) -> None:
+    api = sandbox_state["subscriptions_api"]
+    for url in ("https://[::ffff:0:a9fe:a9fe]/latest", "https://[::FFFF:0:169.254.169.254]/", "https://[3fff::1]/"):
+        response = requests.post(f"{api}/tenants/2/endpoints", json={"url": url}, timeout=15)
+        assert response.status_code == 400 and response.json()["error"]["field"] == "url", url
+    # The path reaches the handler as sent (http.client: requests would normalise %32 to "2"): an
+    # encoded id is refused, never decoded.
+    parts = urlsplit(api)
+    for path in ("/tenants/%32/endpoints", "/tenants/1%2F..%2F2/endpoints", "/tenants/2/messages/x%2F..%2F..%2F1"):
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+        assert response.status == 400 and "percent-encoded" in body["error"]["message"], path
+    deep = requests.post(f"{api}/tenants/2/endpoints", data="[" * 60_000, headers={"content-type": "application/json"}, timeout=15)
+    assert deep.status_code == 400 and "deeper than" in deep.json()["error"]["message"]

@@ -188,7 +188,17 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryStack]
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(api, "resolver", FakeResolver({"hooks.example.com": ["93.184.216.34"], "other.example.com": ["93.184.216.35"]}))
+    monkeypatch.setattr(
+        api,
+        "resolver",
+        FakeResolver(
+            {
+                "hooks.example.com": ["93.184.216.34"],
+                "other.example.com": ["93.184.216.35"],
+                "translated.example.com": ["::ffff:0:a9fe:a9fe"],  # 169.254.169.254, IPv4-translated
+            }
+        ),
+    )
     settings.reset()
     clients.reset()
     clients._clients["dynamodb"] = dynamodb

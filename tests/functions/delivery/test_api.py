@@ -48,6 +48,10 @@ def test_endpoints_are_per_tenant(stack: DeliveryStack) -> None:
         ({"url": "http://hooks.example.com/"}, "url", "https"),
         ({"url": "https://10.0.0.1/"}, "url", "private"),
         ({"url": "https://169.254.169.254/latest"}, "url", "metadata"),
+        ({"url": "https://[::ffff:0:a9fe:a9fe]/latest"}, "url", "metadata"),
+        ({"url": "https://[::FFFF:0:169.254.169.254]/"}, "url", "metadata"),
+        ({"url": "https://[3fff::1]/"}, "url", "documentation"),
+        ({"url": "https://translated.example.com/"}, "url", "metadata"),
         ({"url": "https://unknown.example.com/"}, "url", "does not resolve"),
         ({"url": 5}, "url", "https"),
         ({"url": URL, "eventTypes": "widget.created"}, "eventTypes", "list"),
@@ -89,6 +93,8 @@ def test_update_changes_fields_and_rechecks_the_url(stack: DeliveryStack) -> Non
     assert (updated["url"], updated["eventTypes"], updated["description"]) == ("https://other.example.com/x", ["a.b"], "new")
     status, document = stack.api("PATCH", path, {"url": "https://192.168.0.1/"})
     assert status == 400 and document["error"]["field"] == "url"
+    status, document = stack.api("PATCH", path, {"url": "https://[64:ff9b::a9fe:a9fe]/"})
+    assert status == 400 and "metadata" in document["error"]["message"]
     assert stack.api("PATCH", path, {})[1]["error"]["field"] == "body"
     assert stack.api("PATCH", path, {"enabled": "no"})[1]["error"]["field"] == "enabled"
 
@@ -236,3 +242,44 @@ def test_missing_environment_is_named(stack: DeliveryStack, monkeypatch: pytest.
     settings.reset()
     with pytest.raises(settings.SettingsError, match="DELIVERY_TABLE_NAME"):
         _ = settings.get().table_name
+
+
+# -- hostile JSON: nesting and size never turn into a 500 --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "status", "text"),
+    [
+        ("[" * 60_000, 400, "deeper than 8 levels"),  # fits the 64 KB limit: json.loads would recurse
+        ('{"url": ' + "[" * 30_000 + "]" * 30_000 + "}", 400, "deeper than 8 levels"),
+        ('{"url": "https://hooks.example.com/", "description": "' + "[\\\"" * 20_000 + '"}', 400, "description"),  # text, not nesting
+        ("[" * 100_000, 413, "at most 65536 bytes"),
+        ('{"url": "https://hooks.example.com/", "eventTypes": [' + ",".join(['"a"'] * 15_000) + "]}", 400, "at most 100"),
+        ("[" + ",".join(["0"] * 30_000) + "]", 400, "JSON object"),
+        ('{"url": ' + "1" * 60_000 + "}", 400, "JSON object"),  # past Python's int-digits limit
+    ],
+    ids=["depth-60000", "nested-value", "brackets-in-string", "depth-100000", "huge-array-field", "huge-array-body", "huge-number"],
+)
+def test_hostile_json_bodies_get_a_4xx_naming_the_problem(stack: DeliveryStack, raw_body: str, status: int, text: str) -> None:
+    for encoded in (False, True):
+        code, document = stack.api("POST", "/tenants/1/endpoints", raw_body=raw_body, base64_body=encoded)
+        assert code == status, document
+        assert text in document["error"]["message"]
+
+
+def test_nesting_up_to_the_limit_is_still_parsed(stack: DeliveryStack) -> None:
+    assert api.MAX_BODY_DEPTH == 8
+    deep_but_allowed = '{"url": "' + URL + '", "description": ' + "[" * 7 + "]" * 7 + "}"
+    code, document = stack.api("POST", "/tenants/1/endpoints", raw_body=deep_but_allowed)
+    assert code == 400 and document["error"]["field"] == "description"  # parsed, then refused as a non-string
+
+
+def test_a_hostile_cursor_is_a_400_not_a_500(stack: DeliveryStack) -> None:
+    nested = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"cursor": nested})
+    assert status == 400 and document["error"]["field"] == "cursor"
+    endpoint = stack.create_endpoint("1", URL)
+    status, document = stack.api(
+        "POST", f"/tenants/1/endpoints/{endpoint['id']}/replay", {"since": "2026-01-01T00:00:00Z", "cursor": nested}
+    )
+    assert status == 400 and document["error"]["field"] == "cursor"

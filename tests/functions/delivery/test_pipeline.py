@@ -12,7 +12,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from functions.delivery import store
+from functions.delivery import signing, store
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver, Reply
 
@@ -401,6 +401,22 @@ def test_concurrent_copies_of_a_task_send_one_request(stack: DeliveryStack, rece
         thread.join()
 
     assert len(receiver.to("/race")) == 1
+
+
+def test_a_stored_endpoint_url_in_an_ipv6_form_of_the_metadata_address_fails_at_delivery(stack: DeliveryStack) -> None:
+    # Written directly (as an endpoint stored before the guard knew this form): the worker's own check refuses it.
+    endpoint = store.create_endpoint(
+        stack.dynamodb, TABLE, "1", url="https://[::ffff:0:a9fe:a9fe]/latest/meta-data", event_types=(), description="",
+        secret=signing.generate_secret(), now=time.time(),
+    )
+
+    stack.publish(bus_event("1", "widget.created", event_id="evt_ssrf"))
+    stack.drain()
+
+    (attempt,) = _attempts(stack, "1", endpoint.endpoint_id)
+    assert attempt["outcome"] == "failed" and "SSRF" in attempt["error"] and "metadata" in attempt["error"]
+    (letter,) = stack.dead_letters()
+    assert letter["eventId"] == "evt_ssrf" and "failed without retry" in letter["reason"]
 
 
 def test_an_event_breaking_the_contract_is_left_for_the_dead_letter_queue(stack: DeliveryStack) -> None:

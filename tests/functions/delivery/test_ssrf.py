@@ -25,6 +25,16 @@ FAKE_DNS = {
     "127.0.0.1.nip.io": ["127.0.0.1"],
     "cgnat.example.com": ["100.64.0.7"],
     "localhost.example.com": ["127.0.0.1"],
+    # names resolving to IPv6 forms that carry a refused IPv4 address, or to special IPv6 ranges
+    "translated.example.com": ["::ffff:0:a9fe:a9fe"],
+    "translated-public.example.com": ["::ffff:0:808:808"],
+    "compatible.example.com": ["::a9fe:a9fe"],
+    "sixtofour.example.com": ["2002:c0a8:101::1"],
+    "nat64-private.example.com": ["64:ff9b::a00:1"],
+    "teredo.example.com": ["2001:0:4136:e378:8000:63bf:3fff:fdd2"],
+    "doc3fff.example.com": ["3fff::1"],
+    "srv6.example.com": ["5f00::1"],
+    "dual-translated.example.com": ["93.184.216.34", "::ffff:0:a9fe:a9fe"],
 }
 
 
@@ -138,6 +148,102 @@ def test_the_hostile_table_is_at_least_thirty_urls() -> None:
     assert len(HOSTILE) >= 30
 
 
+# Every IPv6 form that carries an IPv4 address, written the ways a URL can write it, plus the IPv6
+# special-purpose ranges Python's is_global calls global (3fff::/20, 5f00::/16, ::ffff:0:0:0/96...).
+EMBEDDED = [
+    # IPv4-translated ::ffff:0:0:0/96 (RFC 2765): 169.254.169.254 in every spelling
+    ("https://[::ffff:0:a9fe:a9fe]/", "metadata"),
+    ("https://[::FFFF:0:A9FE:A9FE]/", "metadata"),
+    ("https://[::ffff:0:169.254.169.254]/", "metadata"),
+    ("https://[0:0:0:0:ffff:0:a9fe:a9fe]/", "metadata"),
+    ("https://[0000:0000:0000:0000:ffff:0000:a9fe:a9fe]/", "metadata"),
+    ("https://[0::ffff:0:a9fe:a9fe]:8443/", "metadata"),
+    ("https://[::ffff:0:a9fe:a9fe%25eth0]/", "zone"),
+    ("https://[::ffff:0:7f00:1]/", "loopback"),
+    ("https://[::ffff:0:808:808]/", "IPv4-translated"),  # public inside, but not routed on the Internet
+    ("https://[::ffff:0:0:0]/", "unspecified"),
+    # IPv4-mapped ::ffff:0:0/96, textual variants
+    ("https://[::ffff:169.254.169.254]/", "metadata"),
+    ("https://[::FFFF:A9FE:A9FE]/", "metadata"),
+    ("https://[0:0:0:0:0:ffff:10.0.0.1]/", "private"),
+    # IPv4-compatible ::/96 (deprecated)
+    ("https://[::169.254.169.254]/", "metadata"),
+    ("https://[::808:808]/", "IPv4-compatible"),
+    # NAT64 64:ff9b::/96 (RFC 6052) and local-use 64:ff9b:1::/48 (RFC 8215)
+    ("https://[64:ff9b::169.254.169.254]/", "metadata"),
+    ("https://[64:FF9B::A00:1]/", "private"),
+    ("https://[64:ff9b:1::808:808]/", "local-use NAT64"),
+    ("https://[64:ff9b:1:ffff::a9fe:a9fe]/", "local-use NAT64"),
+    # 6to4 2002::/16: the IPv4 address is bits 16-48
+    ("https://[2002:c0a8:101::1]/", "192.168.1.1"),
+    ("https://[2002:6440:1::]/", "carrier-grade"),
+    ("https://[2002:a9fe:a9fe:ffff:ffff:ffff:ffff:ffff]/", "metadata"),
+    # Teredo 2001::/32: the client address is inverted in the last 32 bits
+    ("https://[2001:0:4136:e378:8000:63bf:5601:5601]/", "metadata"),  # ~5601:5601 = a9fe:a9fe
+    ("https://[2001::ffff:ffff]/", "Teredo"),
+    # special-purpose ranges
+    ("https://[3fff::1]/", "documentation"),
+    ("https://[3FFF:FFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF]/", "documentation"),
+    ("https://[5f00::1]/", "SRv6"),
+    ("https://[100::1]/", "discard"),
+    ("https://[100:0:0:1::1]/", "dummy"),
+    ("https://[2001:2::1]/", "IETF"),
+    ("https://[fec0::1]/", "site-local"),
+    ("https://[4000::1]/", "2000::/3"),
+    ("https://[::2]/", "unspecified"),
+    # names resolving to them (the DNS answer is checked, not just literals)
+    ("https://translated.example.com/", "metadata"),
+    ("https://translated-public.example.com/", "not routed"),
+    ("https://compatible.example.com/", "metadata"),
+    ("https://sixtofour.example.com/", "private"),
+    ("https://nat64-private.example.com/", "private"),
+    ("https://teredo.example.com/", "Teredo"),
+    ("https://doc3fff.example.com/", "documentation"),
+    ("https://srv6.example.com/", "SRv6"),
+    ("https://dual-translated.example.com/", "metadata"),
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), EMBEDDED, ids=[u for u, _ in EMBEDDED])
+def test_ipv6_forms_carrying_ipv4_and_special_ranges_are_refused(url: str, reason: str) -> None:
+    with pytest.raises(ssrf.UnsafeUrl) as caught:
+        ssrf.check_url(url, (), FakeResolver())
+    assert reason.lower() in str(caught.value).lower()
+
+
+# Non-global ranges of the IANA IPv4 and IPv6 special-purpose registries (and the address-space
+# registries: multicast, 240/4, IPv6 outside 2000::/3); first and last address of each are refused.
+IANA_NOT_GLOBAL = [
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::/128", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b:1::/48", "100::/64",
+    "100:0:0:1::/64", "2001::/23", "2001::/32", "2001:2::/48", "2001:10::/28", "2001:db8::/32",
+    "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "::/3", "4000::/2",
+    "8000::/2", "c000::/3", "e000::/4", "f000::/5", "f800::/6", "fe00::/9",
+]
+
+
+@pytest.mark.parametrize("cidr", IANA_NOT_GLOBAL)
+def test_every_non_global_special_purpose_range_is_refused(cidr: str) -> None:
+    network = ipaddress.ip_network(cidr)
+    for address in (network[0], network[-1]):
+        assert ssrf.address_problem(address) is not None, address
+
+
+def test_public_ipv4_behind_a_routed_embedding_is_accepted_and_exemptions_reach_the_carried_address() -> None:
+    for text in ("::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"):
+        assert ssrf.address_problem(ipaddress.ip_address(text)) is None, text
+    # Not routed on the Internet: only an allowedCidrs entry for the IPv4 address it carries lets it through.
+    loopback = ssrf.parse_networks(["127.0.0.0/8"])
+    assert ssrf.address_problem(ipaddress.ip_address("::ffff:0:7f00:1"), loopback) is None
+    assert ssrf.address_problem(ipaddress.ip_address("::7f00:1"), loopback) is None
+    assert ssrf.address_problem(ipaddress.ip_address("::ffff:0:a00:1"), loopback) is not None
+    # An exemption of the IPv4 network never opens the same address through a routed embedding's
+    # refusal of another network (10.0.0.1 stays refused behind NAT64).
+    assert ssrf.address_problem(ipaddress.ip_address("64:ff9b::a00:1"), loopback) is not None
+
+
 PUBLIC = [
     "https://hooks.example.com/webhooks",
     "https://hooks.example.com:8443/webhooks?tenant=1",
@@ -202,7 +308,7 @@ def test_unresolvable_hosts_are_reported_as_such() -> None:
 
 def test_is_global_alone_would_let_these_through() -> None:
     # Python's is_global says True for these; the explicit tables must still refuse them.
-    for text in ("2002:7f00:1::", "192.0.0.192", "224.0.1.1", "::7f00:1"):
+    for text in ("2002:7f00:1::", "192.0.0.192", "224.0.1.1", "::7f00:1", "::ffff:0:a9fe:a9fe", "3fff::1", "5f00::1"):
         address = ipaddress.ip_address(text)
         assert address.is_global
         assert ssrf.address_problem(address) is not None
