@@ -329,7 +329,7 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         return _refused(claim, source.name, log, {"status": "duplicate", "eventId": envelope.event_id})
 
     content = signed_content(source.kind, request)
-    claims = [(key, claim.token, rt.ledger.release)]
+    claims: list[tuple[str, str, Callable[[str, str], None]]] = [(key, claim.token, rt.ledger.release)]
     if content is not None:
         # The delivery id of these kinds is not signed: the same signed request under a fresh id is a replay.
         signed_key = dedupe_key(source.name, content_key(envelope.event_type, content))
