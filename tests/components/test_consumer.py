@@ -481,6 +481,9 @@ def test_consumer_enabled_without_sources_is_a_config_error_reported_with_the_ot
     assert "hookstack:consumer.ingestReservedConcurrency: must be between 1 and 10000" in message
     assert "hookstack:tenants[0].destinations[0].url: must be an https:// URL" in message
     assert declared == []  # nothing, not even the entry bus, was declared
+    # Alone, too: it used to pass the configuration, declare the provider, and fail in the component.
+    message, declared = evaluate_refused({"consumer": {"enabled": True}}, monkeypatch)
+    assert "hookstack:consumer.sources: must list at least one source" in message and declared == []
 
 
 def test_target_arn_and_environment_size_are_config_errors_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:
