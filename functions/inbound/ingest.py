@@ -326,7 +326,7 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         logs.error("dedupe ledger unavailable", **log, error=type(error).__name__)
         return _unavailable("the delivery could not be recorded")
     if claim.outcome != CLAIMED:
-        return _refused(claim, source.name, log, {"status": "duplicate", "eventId": envelope.event_id})
+        return _refused(claim, source.name, log, {"status": "duplicate", "eventId": envelope.event_id}, "delivery_id")
 
     content = signed_content(source.kind, request)
     claims: list[tuple[str, str, Callable[[str, str], None]]] = [(key, claim.token, rt.ledger.release)]
@@ -344,7 +344,7 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
             return _unavailable("the delivery could not be recorded")
         if content_claim.outcome != CLAIMED:
             _release(claims, log)  # this id was never processed: give it back
-            return _refused(content_claim, source.name, {**log, "replay": "signed content"}, {"status": "duplicate"})
+            return _refused(content_claim, source.name, log, {"status": "duplicate"}, "signed_content")
         claims.append((signed_key, claim.token, rt.ledger.release_content))
 
     digest = delivery_digest(source.name, envelope.delivery_key)
@@ -376,13 +376,17 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
     return response(200, {"status": "accepted", "eventId": envelope.event_id})
 
 
-def _refused(claim: Claim, source: str, log: Mapping[str, Any], duplicate_body: Mapping[str, Any]) -> dict[str, Any]:
-    """The answer to a claim that is not ours: a duplicate (200) or still being processed (409)."""
+def _refused(claim: Claim, source: str, log: Mapping[str, Any], duplicate_body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The answer to a claim that is not ours: a duplicate (200) or still being processed (409).
+
+    ``key`` says which claim was refused: ``delivery_id`` (a provider's retry) or ``signed_content``
+    (the same signed request under another id: a replay, or two hooks posting one event).
+    """
     if claim.outcome == DUPLICATE:
-        metrics.emit(metrics.DUPLICATES, source)
-        logs.info("duplicate delivery ignored", **log)
+        metrics.emit(metrics.DUPLICATES, source, matched=key)
+        logs.info("duplicate delivery ignored", **log, matched=key)
         return response(200, duplicate_body)
-    logs.info("delivery is being processed by another request", **log)
+    logs.info("delivery is being processed by another request", **log, matched=key)
     return response(409, {"error": "this delivery is being processed; retry later"}, headers={"retry-after": "5"})
 
 

@@ -43,13 +43,18 @@ def ledger_keys(stack: InboundStack) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["github", "shopify", "twilio"])
-def test_the_same_signed_request_under_a_fresh_id_is_a_duplicate(inbound_stack: InboundStack, kind: str) -> None:
+def test_the_same_signed_request_under_a_fresh_id_is_a_duplicate(
+    inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
     request = original(kind)
     assert body_of(send(f"/{kind}", request))["status"] == "accepted"
+    capsys.readouterr()
     keys_after_original = ledger_keys(inbound_stack)
     assert len(keys_after_original) == 2  # the delivery id and the signed content
     replay = send(f"/{kind}", with_id(request, kind, "attacker-chosen-id"))
     assert status(replay) == 200 and body_of(replay)["status"] == "duplicate"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [(r["Duplicates"], r["matched"]) for r in emf] == [(1, "signed_content")]  # a replay, counted as such
     # The provider's own retry (same id) is still a duplicate too.
     assert body_of(send(f"/{kind}", request))["status"] == "duplicate"
     assert len(inbound_stack.messages()) == 1
