@@ -68,6 +68,7 @@ if config.consumer.enabled:
         WebhookConsumerArgs(
             settings=config.consumer,
             package=package,
+            event_source=config.provider.event_source,
             bus_name=provider.bus_name,
             bus_arn=provider.bus_arn,
             alarm_topic_arn=alarm_topic_arn,

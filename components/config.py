@@ -54,6 +54,11 @@ MAX_ENDPOINT_URL_CHARS = 2048
 MAX_INLINE_PAYLOAD_BYTES = 240_000
 # Function URLs buffer at most 6 MB of request (Lambda's synchronous payload limit).
 FUNCTION_URL_MAX_BYTES = 6 * 1024 * 1024
+# The public ingest function's reserved concurrency: ~2,000 webhooks/s at ~50 ms each, while a flood
+# of unsigned requests cannot take more of the account's pool (1,000 by default, of which Lambda
+# keeps 100 unreserved). Above MAX, a typo: 10,000 concurrent ingests would take ~200,000 webhooks/s.
+DEFAULT_INGEST_RESERVED_CONCURRENCY = 100
+MAX_INGEST_RESERVED_CONCURRENCY = 10_000
 
 TENANT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 RESOURCE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -70,7 +75,6 @@ PREDEFINED_PLACEHOLDERS = frozenset(
 # A dotted path into a JSON payload (orderingKey, eventTypePath): repository.id, data.object.id.
 DOTTED_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 BUS_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-WHSEC_RE = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -250,6 +254,8 @@ class Source:
 class ConsumerSettings:
     enabled: bool = False
     claim_check_threshold_bytes: int = 200_000
+    ingest_reserved_concurrency: int | None = DEFAULT_INGEST_RESERVED_CONCURRENCY
+    """Concurrency reserved for (and capping) the public ingest function; ``None``: unreserved."""
     dedupe_ttl_hours: int = 72
     payload_retention_days: int = 14
     max_receive_count: int = 5
@@ -724,18 +730,17 @@ def _auth(reader: _Reader, value: Any, path: str) -> Auth | None:
 
 
 def whsec_problem(value: str) -> str | None:
-    """Why ``value`` is not a Standard Webhooks secret (``whsec_`` + base64 of 24..64 bytes)."""
-    import base64
-    import binascii
+    """Why ``value`` is not a Standard Webhooks secret (``whsec_`` + canonical base64 of 24..64 bytes).
 
-    if not WHSEC_RE.match(value):
-        return "must be 'whsec_' followed by base64 (the value is not shown)"
+    The rule is the inbound verifier's, so a secret accepted here is accepted at verification.
+    """
+    from functions.inbound.source_secrets import SecretFormatError
+    from functions.inbound.verify import whsec_key
+
     try:
-        key = base64.b64decode(value[len("whsec_"):], validate=True)
-    except (binascii.Error, ValueError):
-        return "must be 'whsec_' followed by valid base64 (the value is not shown)"
-    if not 24 <= len(key) <= 64:
-        return f"must encode 24 to 64 bytes of key, got {len(key)}"
+        whsec_key(value)
+    except SecretFormatError as error:
+        return f"{error} (the value is not shown)"
     return None
 
 
@@ -926,13 +931,14 @@ def _check_signed_destination_urls(reader: _Reader, tenants: Any, delivery: Deli
 def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
     raw, path = _section(
         reader, value, "consumer",
-        ("enabled", "claimCheckThresholdBytes", "dedupeTtlHours", "payloadRetentionDays", "maxReceiveCount",
-         "enrichmentTimeoutSeconds", "target", "targetArn", "sources"),
+        ("enabled", "claimCheckThresholdBytes", "ingestReservedConcurrency", "dedupeTtlHours", "payloadRetentionDays",
+         "maxReceiveCount", "enrichmentTimeoutSeconds", "target", "targetArn", "sources"),
     )
     defaults = ConsumerSettings()
     sources: list[Source] = []
     names: list[tuple[str, str | None]] = []
-    for spath, sraw in reader.items(raw, "sources", path):
+    source_items = reader.items(raw, "sources", path)
+    for spath, sraw in source_items:
         source = _source(reader, sraw, spath)
         if source is not None:
             sources.append(source)
@@ -946,12 +952,21 @@ def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
     expected_service = {"lambda": ":lambda:", "stepFunctions": ":states:"}.get(target)
     if target_arn and expected_service and (not target_arn.startswith("arn:") or expected_service not in target_arn):
         reader.problem(f"{path}.targetArn", f"must be the ARN of a {target} target; got {target_arn!r}")
-    enabled_default = bool(sources)
+    enabled = bool(reader.get(raw, "enabled", path, bool, default=bool(sources)))
+    if enabled and raw.get("sources") in (None, []):
+        reader.problem(f"{path}.sources", "must list at least one source when enabled is true (or set enabled: false)")
+    if enabled and sources and len(sources) == len(source_items):
+        # Only a valid list is measured: a source with problems is reported for those first.
+        from components.consumer_environment import CONSUMER_NAME, environment_problem
+
+        if problem := environment_problem(CONSUMER_NAME, sources):
+            reader.problem(f"{path}.sources", problem)
     return ConsumerSettings(
-        enabled=bool(reader.get(raw, "enabled", path, bool, default=enabled_default)),
+        enabled=enabled,
         claim_check_threshold_bytes=reader.int_in(
             raw, "claimCheckThresholdBytes", path, 0, MAX_INLINE_PAYLOAD_BYTES, defaults.claim_check_threshold_bytes
         ),
+        ingest_reserved_concurrency=_reserved_concurrency(reader, raw, path),
         dedupe_ttl_hours=reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, defaults.dedupe_ttl_hours),
         payload_retention_days=reader.int_in(raw, "payloadRetentionDays", path, 1, 3650, defaults.payload_retention_days),
         max_receive_count=reader.int_in(raw, "maxReceiveCount", path, 5, 1000, defaults.max_receive_count),
@@ -964,7 +979,22 @@ def _consumer(reader: _Reader, value: Any) -> ConsumerSettings:
     )
 
 
-# Inbound events are published as hookstack.<source name>; these sources are hookstack's own.
+def _reserved_concurrency(reader: _Reader, raw: Mapping[str, Any], path: str) -> int | None:
+    """``ingestReservedConcurrency``: 1..10000, or ``none`` to leave the function unreserved."""
+    if raw.get("ingestReservedConcurrency") == "none":
+        return None
+    value = reader.get(raw, "ingestReservedConcurrency", path, int, default=DEFAULT_INGEST_RESERVED_CONCURRENCY)
+    if not 1 <= value <= MAX_INGEST_RESERVED_CONCURRENCY:
+        reader.problem(
+            f"{path}.ingestReservedConcurrency",
+            f"must be between 1 and {MAX_INGEST_RESERVED_CONCURRENCY} (0 would refuse every webhook), or none to "
+            f"leave the function unreserved; got {value}",
+        )
+        return DEFAULT_INGEST_RESERVED_CONCURRENCY
+    return int(value)
+
+
+# Inbound events are published as <provider.eventSource>.<source name>; these are hookstack's own.
 RESERVED_SOURCE_NAMES = ("aurora",)
 
 
@@ -994,7 +1024,9 @@ def _source(reader: _Reader, value: Any, path: str) -> Source | None:
         )
         public_url = None
     if name in RESERVED_SOURCE_NAMES:
-        reader.problem(f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as hookstack.{name}")
+        reader.problem(
+            f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as <provider.eventSource>.{name}"
+        )
         name = None
     if name is None or kind is None or secret is None:
         return None

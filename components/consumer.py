@@ -4,13 +4,17 @@ One ingest function behind ONE public function URL (auth ``NONE``, secured by th
 serves every configured source at ``/<source name>``. It verifies the provider's signature on the
 raw body with secrets read from Secrets Manager (one secret per source holding the current and,
 during a rotation, the previous secret, plus the public URL Twilio signs), records the delivery id
-in a DynamoDB ledger (conditional put with a lease, TTL), stores payloads above the claim-check
+(and, for GitHub, Shopify and Twilio, which sign no timestamp, the signed content, so a replay under
+a fresh id is a duplicate) in a DynamoDB ledger (conditional put with a lease, TTL), stores payloads above the claim-check
 threshold in a private S3 bucket and enqueues an envelope to an SQS FIFO queue (group = the
 source's ordering key, deduplication id = the delivery id). Only then does it answer 2xx.
 
+The ingest function's concurrency is reserved (``consumer.ingestReservedConcurrency``, 100 by
+default): a flood of unsigned requests is throttled there instead of taking the account's pool.
+
 An EventBridge Pipe drains the FIFO queue one message at a time into an enrichment function that
 rehydrates claim-checked payloads, then to the target: the entry bus by default (source
-``hookstack.<source>``, detail-type = the provider's event type; see
+``<provider.eventSource>.<source>``, detail-type = the provider's event type; see
 :mod:`functions.inbound.target`), or a Lambda function / Step Functions state machine. Failed
 messages are retried until the queue's ``maxReceiveCount`` moves them to a FIFO dead-letter queue.
 
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +45,7 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import ConsumerSettings, Source
+from components.consumer_environment import environment_problem, secret_logical_name, sources_environment
 from components.packaging import Package
 from functions.inbound import metrics
 from functions.inbound.target import (
@@ -55,8 +59,6 @@ from functions.inbound.target import (
 INGEST_HANDLER = "functions.inbound.ingest.handler"
 ENRICH_HANDLER = "functions.inbound.enrich.handler"
 PAYLOAD_PREFIX = "payloads/"
-# Lambda allows 4 KB for all environment variables of a function.
-MAX_ENVIRONMENT_BYTES = 4096
 # Lambda's synchronous invocation payload limit, for a Lambda target's batch.
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
@@ -74,6 +76,8 @@ class WebhookConsumerArgs:
     """Name of the entry bus (the default target)."""
     bus_arn: pulumi.Input[str]
     """ARN of the entry bus (scopes the Pipe's ``events:PutEvents``)."""
+    event_source: str
+    """The stack's ``provider.eventSource``: events are published as ``<event_source>.<source name>``."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
     batch_size: int = 1
@@ -84,8 +88,6 @@ class WebhookConsumerArgs:
     """Ingest function timeout, 3..10: GitHub gives up after 10 s."""
     ingest_memory_mb: int = 512
     """Ingest memory (CPU scales with it; a 6 MB body is decoded, hashed and stored)."""
-    ingest_reserved_concurrency: int | None = None
-    """Caps the public endpoint's concurrency (a flood cannot starve the account); none: unreserved."""
     signature_failure_threshold: int = 20
     """Signature failures per 5 minutes that raise the alarm (probes, or a rotation gone wrong)."""
     five_xx_threshold: int = 5
@@ -360,7 +362,8 @@ class WebhookConsumer(pulumi.ComponentResource):
             timeout_seconds=args.ingest_timeout_seconds,
             memory_mb=args.ingest_memory_mb,
             alarm_topic_arn=args.alarm_topic_arn,
-            reserved_concurrency=args.ingest_reserved_concurrency,
+            # The endpoint is public: a flood is throttled (429) here instead of taking the account's pool.
+            reserved_concurrency=settings.ingest_reserved_concurrency,
         )
 
     def _enrich_function(self) -> LambdaFunction:
@@ -377,10 +380,21 @@ class WebhookConsumer(pulumi.ComponentResource):
                     "Effect": "Allow",
                     "Action": "s3:GetObject",
                     "Resource": [pulumi.Output.concat(self.bucket.arn, "/", PAYLOAD_PREFIX, "*")],
-                }
+                },
+                {
+                    # With ListBucket S3 answers 404 for a payload that expired, not 403, so the
+                    # enrichment can tell "gone" from "denied". The bucket holds only payloads, whose
+                    # names (digests) reveal nothing the role cannot already read. No s3:prefix
+                    # condition: whether S3 applies one to that 404 decision is not documented.
+                    "Sid": "TellMissingPayloadsFromDenied",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": [self.bucket.arn],
+                },
             ],
             environment={
-                "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(args.settings.target, args.batch_size))
+                "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(args.settings.target, args.batch_size)),
+                "CONSUMER_EVENT_SOURCE": args.event_source,
             },
             timeout_seconds=args.settings.enrichment_timeout_seconds,
             memory_mb=256,
@@ -531,27 +545,24 @@ class WebhookConsumer(pulumi.ComponentResource):
 
 
 def validate_args(name: str, args: WebhookConsumerArgs) -> None:
-    """One error naming the bad input and what is allowed."""
-    settings = args.settings
+    """One error naming the bad input and what is allowed.
+
+    Only what the stack configuration does not decide is checked here (the name and the component's
+    own arguments): rules on ``settings`` are the configuration's, reported with their key paths
+    before any resource. The environment size depends on the name too, so it is measured again for
+    the name actually given (the configuration measured it for :data:`CONSUMER_NAME`).
+    """
     problems = []
     if not NAME_RE.match(name):
         problems.append(f"name {name!r} must be 1-24 characters of a-z, 0-9 and '-', starting with a letter")
-    if not settings.sources:
-        problems.append("settings.sources must name at least one source")
     if not 1 <= args.batch_size <= 10:
         problems.append(f"batch_size must be 1..10 (FIFO queues and bus targets take 10), got {args.batch_size}")
     if not 3 <= args.ingest_timeout_seconds <= GITHUB_TIMEOUT_SECONDS:
         problems.append(f"ingest_timeout_seconds must be 3..{GITHUB_TIMEOUT_SECONDS}, got {args.ingest_timeout_seconds}")
-    if settings.target != "bus" and not settings.target_arn:
-        problems.append(f"settings.target_arn is required when target is {settings.target!r}")
-    if args.ingest_reserved_concurrency is not None and args.ingest_reserved_concurrency < 1:
-        problems.append("ingest_reserved_concurrency must be at least 1 (0 would disable the endpoint)")
-    estimate = environment_estimate(name, settings.sources)
-    if estimate > MAX_ENVIRONMENT_BYTES:
-        problems.append(
-            f"{len(settings.sources)} sources need about {estimate} bytes of environment; Lambda allows "
-            f"{MAX_ENVIRONMENT_BYTES} (split the sources over two stacks or shorten names and paths)"
-        )
+    if not args.event_source:
+        problems.append("event_source must be the stack's provider.eventSource")
+    if problem := environment_problem(name, args.settings.sources):
+        problems.append(problem)
     if problems:
         raise ValueError(f"WebhookConsumer {name!r}: " + "; ".join(problems))
 
@@ -586,27 +597,3 @@ def source_url(function_url: str, source_name: str) -> str:
 
 def secret_document(current: str, previous: str | None, public_url: str) -> str:
     return json.dumps({"current": current, "previous": previous or None, "publicUrl": public_url})
-
-
-def secret_logical_name(name: str, source_name: str) -> str:
-    return f"{name}-{source_name}-secret"
-
-
-def sources_environment(sources: tuple[Source, ...] | list[Source], secret_ids: list[str]) -> str:
-    """``CONSUMER_SOURCES``: name -> kind, secret name, ordering key, event type path (no secrets)."""
-    document: dict[str, Mapping[str, Any]] = {}
-    for source, secret_id in zip(sources, secret_ids, strict=True):
-        entry: dict[str, Any] = {"kind": source.kind, "secretId": secret_id}
-        if source.ordering_key:
-            entry["orderingKey"] = source.ordering_key
-        if source.event_type_path:
-            entry["eventTypePath"] = source.event_type_path
-        document[source.name] = entry
-    return json.dumps(document, separators=(",", ":"))
-
-
-def environment_estimate(name: str, sources: tuple[Source, ...]) -> int:
-    """Bytes of the ingest environment (secret names are the logical name plus Pulumi's 8-character suffix)."""
-    secret_names = ["x" * (len(secret_logical_name(name, s.name)) + 8) for s in sources]
-    # Names and values of the other CONSUMER_* variables: queue URL, table and bucket names, numbers.
-    return len(sources_environment(sources, secret_names)) + 600

@@ -2,7 +2,9 @@
 
 Creates the ledger table, the payload bucket, the FIFO queue and its DLQ (same visibility timeout,
 redrive count and retention split), one secret per source holding ``{current, previous,
-publicUrl}``, and sets the ``CONSUMER_*`` environment the ingest function gets. The ingest handler
+publicUrl}``, and sets the ``CONSUMER_*`` environment the functions get (the enrichment publishes
+as ``<provider.eventSource>.<source name>``, like the deployed one; the state file lists those
+sources as ``inbound_event_sources``). The ingest handler
 is served over local HTTP like its function URL (``/<source name>``); a loop plays the Pipe:
 one message at a time (the Pipe's batch size), the enrichment handler, then ``PutEvents`` of each
 item exactly as the Pipe's bus target maps it (:func:`functions.inbound.target.bus_entry`); the
@@ -25,21 +27,23 @@ from components.consumer import (
     retention_split,
     secret_document,
     source_url,
-    sources_environment,
     visibility_timeout,
 )
+from components.consumer_environment import CONSUMER_NAME as NAME
+from components.consumer_environment import secret_logical_name, sources_environment
+from functions.inbound.target import event_source as inbound_event_source
 from sandbox.lambda_http import LambdaContext, LambdaHttpServer, load_handler
 from sandbox.sqs_worker import receive, sqs_record
 
-NAME = "hookstack-inbound"
-
-
 
 class LocalConsumer:
-    def __init__(self, settings: ConsumerSettings, *, endpoint: str, bus_name: str, time_scale: float, set_environment: Any) -> None:
+    def __init__(self, settings: ConsumerSettings, *, event_source: str, endpoint: str, bus_name: str, time_scale: float,
+                 set_environment: Any) -> None:
+        """``event_source``: the stack's ``provider.eventSource`` (events are ``<it>.<source name>``)."""
         from sandbox.aws import client
 
         self.settings = settings
+        self.event_source = event_source
         self.bus_name = bus_name
         self.time_scale = time_scale
         self.set_environment = set_environment
@@ -86,7 +90,7 @@ class LocalConsumer:
         )["QueueUrl"]
         secret_ids = []
         for source in self.settings.sources:
-            name = f"{NAME}-{source.name}-secret"
+            name = secret_logical_name(NAME, source.name)
             public = source.public_url or source_url(self.server.url, source.name)
             previous = source.previous_secret.reveal() if source.previous_secret else None
             self.secretsmanager.create_secret(Name=name, SecretString=secret_document(source.secret.reveal(), previous, public))
@@ -101,6 +105,7 @@ class LocalConsumer:
                 "CONSUMER_DEDUPE_TTL_SECONDS": str(self.settings.dedupe_ttl_hours * 3600),
                 "CONSUMER_CLAIM_LEASE_SECONDS": "14",
                 "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(self.settings.target, 1)),
+                "CONSUMER_EVENT_SOURCE": self.event_source,
             }
         )
 
@@ -116,6 +121,7 @@ class LocalConsumer:
     def state(self) -> dict[str, Any]:
         return {
             "inbound": {s.name: source_url(self.server.url, s.name) for s in self.settings.sources},
+            "inbound_event_sources": {s.name: inbound_event_source(self.event_source, s.name) for s in self.settings.sources},
             "inbound_queue_url": self.queue_url,
             "inbound_dead_letter_queue_url": self.dead_letter_queue_url,
             "inbound_bucket": self.bucket,

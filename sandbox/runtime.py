@@ -159,6 +159,7 @@ def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
         parts["consumer"] = LocalConsumer(
             config.consumer, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment,
+            event_source=config.provider.event_source,
         )
     if config.aurora.enabled:
         from sandbox.aurora import LocalAurora

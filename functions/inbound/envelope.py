@@ -6,15 +6,23 @@ The ingest function turns a verified request into one FIFO message, the *envelop
       "v": 1,
       "source": "github",                      # configured source name
       "kind": "github",                        # signature scheme / provider
-      "deliveryId": "72d3162e-...",            # the provider's id (or sha256:<body hash>)
-      "eventId": "in_5f0c...",                 # stable id derived from source + deliveryId
+      "deliveryId": "72d3162e-...",            # the provider's id (or body:<hash> when it sends none)
+      "deliveryKey": "id:72d3162e-...",        # the namespaced identity every other id derives from
+      "eventId": "in_5f0c...",                 # stable id derived from source + deliveryKey
       "eventType": "push",                     # becomes the EventBridge detail-type
       "receivedAt": "2026-01-01T00:00:00.000Z",
       "contentType": "application/json",
       "headers": {"x-github-event": "push"},   # selected, non-secret headers only
+      "query": "AccountSid=AC1&...",           # raw query string; Twilio only (it signs it), when present
       "body": {"encoding": "text", "data": "{...}"}                         # inline, or
       "claimCheck": {"bucket": "...", "key": "...", "size": 1, "sha256": "..."}  # a pointer
     }
+
+Identities live in namespaces so that a value chosen by the provider (or by whoever posts) can
+never equal one hookstack derives: ``id:<provider's delivery id>``, ``body:<sha256>`` (no id sent:
+the body, and for Twilio the query string it signs) and, in the ledger only, ``sig:<sha256>`` (the
+signed content of kinds that sign no timestamp; see :func:`content_key`). The event id, the FIFO
+deduplication id, the S3 key and the ledger key all derive from the namespaced key.
 
 Small bodies travel inline (an S3 PUT costs $5 per million, SQS carries 256 KiB); bodies above the
 configured threshold, or whose envelope would not fit in an SQS message, are stored in S3 and only
@@ -38,6 +46,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from functions.inbound.verify import QUERY_SIGNED_KINDS
+
 ENVELOPE_VERSION = 1
 # SQS (and EventBridge) accept 256 KiB per message; some accounts now accept 1 MiB, 256 KiB is safe.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -46,8 +56,15 @@ MAX_EVENT_TYPE_CHARS = 128
 DEFAULT_EVENT_TYPE = "webhook"
 # FIFO MessageGroupId / MessageDeduplicationId: 1-128 of a-z A-Z 0-9 and ASCII punctuation.
 _FIFO_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
-# A provider delivery id kept readable in the dedupe table when it is short printable ASCII.
+# A delivery key kept readable in the dedupe table when it is short printable ASCII.
 _READABLE_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+# Namespaces of delivery keys (see the module docstring); HASHED is the ledger's form of a long key.
+PROVIDER_ID = "id:"
+BODY_HASH = "body:"
+SIGNED_CONTENT = "sig:"
+HASHED = "hash:"
+# What envelopes written before namespaces carried as a derived delivery id.
+_LEGACY_BODY_HASH = "sha256:"
 
 # Where each kind puts its delivery id (header names lower-case) and event type.
 DELIVERY_ID_HEADERS: Mapping[str, tuple[str, ...]] = {
@@ -122,7 +139,8 @@ class ClaimCheck:
 class Envelope:
     source: str
     kind: str
-    delivery_id: str
+    delivery_key: str
+    """Namespaced identity: ``id:<provider id>`` or ``body:<sha256>``."""
     event_type: str
     received_at: str
     content_type: str
@@ -130,10 +148,17 @@ class Envelope:
     body: bytes | None = None
     """The raw body when it travels inline."""
     claim_check: ClaimCheck | None = None
+    query: str = ""
+    """The raw query string, for kinds that sign it (Twilio GET webhooks carry their data there)."""
+
+    @property
+    def delivery_id(self) -> str:
+        """What consumers see: the provider's own id, or ``body:<sha256>`` when it sent none."""
+        return display_delivery_id(self.delivery_key)
 
     @property
     def event_id(self) -> str:
-        return event_id(self.source, self.delivery_id)
+        return event_id(self.source, self.delivery_key)
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -141,12 +166,15 @@ class Envelope:
             "source": self.source,
             "kind": self.kind,
             "deliveryId": self.delivery_id,
+            "deliveryKey": self.delivery_key,
             "eventId": self.event_id,
             "eventType": self.event_type,
             "receivedAt": self.received_at,
             "contentType": self.content_type,
             "headers": dict(self.headers),
         }
+        if self.query:
+            document["query"] = self.query
         if self.claim_check is not None:
             document["claimCheck"] = self.claim_check.to_json()
         else:
@@ -166,34 +194,66 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def delivery_digest(source: str, delivery_id: str) -> str:
-    """sha256 hex of the source and delivery id: FIFO deduplication id and S3 key."""
-    return hashlib.sha256(f"{source}\n{delivery_id}".encode()).hexdigest()
+def delivery_digest(source: str, delivery_key: str) -> str:
+    """sha256 hex of the source and delivery key: FIFO deduplication id and S3 key."""
+    return hashlib.sha256(f"{source}\n{delivery_key}".encode()).hexdigest()
 
 
-def event_id(source: str, delivery_id: str) -> str:
+def event_id(source: str, delivery_key: str) -> str:
     """The ``eventId`` consumers deduplicate on: the same for every retry of one delivery."""
-    return f"in_{delivery_digest(source, delivery_id)[:32]}"
+    return f"in_{delivery_digest(source, delivery_key)[:32]}"
 
 
-def dedupe_key(source: str, delivery_id: str) -> str:
-    """The dedupe table key: readable when the provider's id is short printable ASCII."""
-    if _READABLE_ID_RE.match(delivery_id):
-        return f"{source}#{delivery_id}"
-    return f"{source}#sha256:{hashlib.sha256(delivery_id.encode()).hexdigest()}"
+def dedupe_key(source: str, key: str) -> str:
+    """The ledger key of a namespaced key: readable when short printable ASCII, else its digest."""
+    if _READABLE_ID_RE.match(key):
+        return f"{source}#{key}"
+    return f"{source}#{HASHED}{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def delivery_id(kind: str, headers: Mapping[str, str], payload: Payload, body: bytes) -> str:
-    """The provider's delivery id, or ``sha256:<body hash>`` when it sends none."""
+def delivery_key(kind: str, headers: Mapping[str, str], payload: Payload, body: bytes, query: str = "") -> str:
+    """``id:<the provider's delivery id>``, or ``body:<sha256>`` when it sends none.
+
+    The derived key hashes the body and, for kinds that sign it (Twilio), the raw query string:
+    Twilio GET webhooks have no body, their data is in the query, and two of them must not share a
+    key. An unsigned query is left out, or anyone could mint new keys for one signed body.
+    """
     for name in DELIVERY_ID_HEADERS.get(kind, ()):
         value = headers.get(name, "").strip()
         if value:
-            return value
+            return PROVIDER_ID + value
     for path in DELIVERY_ID_PATHS.get(kind, ()):
         value = lookup(payload.value, path)
         if isinstance(value, str) and value.strip():
-            return value.strip()
-    return f"sha256:{body_hash(body)}"
+            return PROVIDER_ID + value.strip()
+    digest = hashlib.sha256()
+    if kind in QUERY_SIGNED_KINDS:
+        encoded = query.encode()
+        digest.update(f"{len(encoded)}:".encode() + encoded)
+    digest.update(body)
+    return BODY_HASH + digest.hexdigest()
+
+
+def content_key(event_type: str, content: bytes) -> str:
+    """``sig:<sha256>`` of the signed content and the event type consumers will see.
+
+    The event type is part of the key because GitHub and Shopify send it in an unsigned header and
+    one body can be a genuine delivery under two topics (dropping one would lose it); a replay
+    relabelled with another event type is therefore not caught (docs/consumer.md).
+    """
+    encoded = event_type.encode()
+    return SIGNED_CONTENT + hashlib.sha256(f"{len(encoded)}:".encode() + encoded + content).hexdigest()
+
+
+def display_delivery_id(key: str) -> str:
+    return key[len(PROVIDER_ID):] if key.startswith(PROVIDER_ID) else key
+
+
+def _legacy_delivery_key(delivery_id: str) -> str:
+    """The key of an envelope written before namespaces (still in flight during an upgrade)."""
+    if delivery_id.startswith(_LEGACY_BODY_HASH):
+        return BODY_HASH + delivery_id[len(_LEGACY_BODY_HASH):]
+    return PROVIDER_ID + delivery_id
 
 
 def event_type(kind: str, headers: Mapping[str, str], payload: Payload, event_type_path: str | None) -> str:
@@ -372,15 +432,22 @@ def parse_envelope(text: str) -> Envelope:
     else:
         raise ValueError("envelope has neither body nor claimCheck")
     headers = document.get("headers") or {}
+    key = document.get("deliveryKey")
+    if key is None:
+        key = _legacy_delivery_key(document["deliveryId"])
+    elif not isinstance(key, str) or not key.startswith((PROVIDER_ID, BODY_HASH)):
+        raise ValueError(f"envelope deliveryKey must start with {PROVIDER_ID} or {BODY_HASH}")
+    query = document.get("query")
     return Envelope(
         source=document["source"],
         kind=document["kind"],
-        delivery_id=document["deliveryId"],
+        delivery_key=key,
         event_type=document["eventType"],
         received_at=document["receivedAt"],
         content_type=str(document.get("contentType") or ""),
         headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {},
         body=body,
         claim_check=pointer,
+        query=query if isinstance(query, str) else "",
     )
 

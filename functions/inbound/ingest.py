@@ -15,11 +15,13 @@ Takes the Lambda function URL event (payload format 2.0, which HTTP APIs send to
 503    a store failed (Secrets Manager, DynamoDB, S3, SQS): nothing acknowledged, the provider retries
 =====  ============================================================================================
 
-Order of work: verify on the raw body -> parse -> claim the delivery in the ledger -> claim-check
-large payloads to S3 -> send to the FIFO queue -> mark the delivery enqueued -> 200. Any store
-failure before the message is enqueued releases the claim and returns 503, so the provider's retry
-is processed. Slack's ``url_verification`` handshake is answered (after verification) and not
-enqueued.
+Order of work: verify on the raw body -> parse -> claim the delivery in the ledger -> for kinds
+that sign no timestamp (GitHub, Shopify, Twilio), claim its signed content too -> claim-check large
+payloads to S3 -> send to the FIFO queue -> mark the delivery enqueued -> 200. The content claim
+makes a replay re-posted with a fresh, unsigned delivery id a duplicate (200, nothing enqueued)
+within the dedupe TTL. Any store failure before the message is enqueued releases both claims and
+returns 503, so the provider's retry is processed. Slack's ``url_verification`` handshake is
+answered (after verification) and not enqueued.
 
 Environment (read at the first request, not at import):
 
@@ -43,10 +45,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +64,10 @@ from functions.inbound.envelope import (
     Envelope,
     MalformedPayload,
     body_hash,
+    content_key,
     dedupe_key,
     delivery_digest,
-    delivery_id,
+    delivery_key,
     event_type,
     kept_headers,
     message_group_id,
@@ -71,10 +75,10 @@ from functions.inbound.envelope import (
     now_iso,
     parse_payload,
 )
-from functions.inbound.ledger import CLAIMED, DUPLICATE, DeliveryLedger
+from functions.inbound.ledger import CLAIMED, DUPLICATE, Claim, DeliveryLedger
 from functions.inbound.source_secrets import SecretCache, SecretFormatError, SourceSecrets
-from functions.inbound.target import MAX_BUS_ENTRY_BYTES, item_size, item_with_payload
-from functions.inbound.verify import KINDS, SignedRequest, VerificationError, verify
+from functions.inbound.target import MAX_BUS_ENTRY_BYTES, item_size_bound
+from functions.inbound.verify import KINDS, QUERY_SIGNED_KINDS, SignedRequest, VerificationError, signed_content, verify
 
 FUNCTION_URL_MAX_BYTES = 6 * 1024 * 1024
 DEFAULT_THRESHOLD_BYTES = 200_000
@@ -298,38 +302,52 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         # Slack's endpoint handshake: answer the challenge, nothing to enqueue.
         return response(200, {"challenge": str(payload.value.get("challenge", ""))})
 
-    delivery = delivery_id(source.kind, headers, payload, body)
+    query = request.query if source.kind in QUERY_SIGNED_KINDS else ""  # an unsigned query is not kept
     envelope = Envelope(
         source=source.name,
         kind=source.kind,
-        delivery_id=delivery,
+        delivery_key=delivery_key(source.kind, headers, payload, body, query),
         event_type=event_type(source.kind, headers, payload, source.event_type_path),
         received_at=now_iso(received),
         content_type=content_type,
         headers=kept_headers(headers),
         body=body,
+        query=query,
     )
+    delivery = envelope.delivery_id
     log.update(deliveryId=delivery, eventId=envelope.event_id, eventType=envelope.event_type)
-    key = dedupe_key(source.name, delivery)
+    key = dedupe_key(source.name, envelope.delivery_key)
+    attributes = {"source": source.name, "deliveryId": delivery[:1024], "receivedAt": envelope.received_at}
     try:
         claim = rt.ledger.claim(
-            key,
-            lease_seconds=settings.claim_lease_seconds,
-            ttl_seconds=settings.dedupe_ttl_seconds,
-            attributes={"source": source.name, "deliveryId": delivery[:1024], "receivedAt": envelope.received_at},
+            key, lease_seconds=settings.claim_lease_seconds, ttl_seconds=settings.dedupe_ttl_seconds, attributes=attributes
         )
     except STORE_ERRORS as error:
         logs.error("dedupe ledger unavailable", **log, error=type(error).__name__)
         return _unavailable("the delivery could not be recorded")
-    if claim.outcome == DUPLICATE:
-        metrics.emit(metrics.DUPLICATES, source.name)
-        logs.info("duplicate delivery ignored", **log)
-        return response(200, {"status": "duplicate", "eventId": envelope.event_id})
     if claim.outcome != CLAIMED:
-        logs.info("delivery is being processed by another request", **log)
-        return response(409, {"error": "this delivery is being processed; retry later"}, headers={"retry-after": "5"})
+        return _refused(claim, source.name, log, {"status": "duplicate", "eventId": envelope.event_id}, "delivery_id")
 
-    digest = delivery_digest(source.name, delivery)
+    content = signed_content(source.kind, request)
+    claims: list[tuple[str, str, Callable[[str, str], None]]] = [(key, claim.token, rt.ledger.release)]
+    if content is not None:
+        # The delivery id of these kinds is not signed: the same signed request under a fresh id is a replay.
+        signed_key = dedupe_key(source.name, content_key(envelope.event_type, content))
+        try:
+            content_claim = rt.ledger.claim_content(
+                signed_key, owner_key=key, owner_token=claim.token, ttl_seconds=settings.dedupe_ttl_seconds,
+                attributes=attributes,
+            )
+        except STORE_ERRORS as error:
+            logs.error("dedupe ledger unavailable", **log, error=type(error).__name__)
+            _release(claims, log)
+            return _unavailable("the delivery could not be recorded")
+        if content_claim.outcome != CLAIMED:
+            _release(claims, log)  # this id was never processed: give it back
+            return _refused(content_claim, source.name, log, {"status": "duplicate"}, "signed_content")
+        claims.append((signed_key, claim.token, rt.ledger.release_content))
+
+    digest = delivery_digest(source.name, envelope.delivery_key)
     try:
         if _must_claim_check(envelope, payload, settings):
             envelope = _store_payload(rt, envelope, digest)
@@ -341,12 +359,13 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
             MessageDeduplicationId=digest,
         )
     except STORE_ERRORS as error:
-        logs.error("enqueue failed; claim released so the provider's retry is processed", **log,
+        logs.error("enqueue failed; claims released so the provider's retry is processed", **log,
                    error=type(error).__name__)
-        _release(rt, key, claim.token, log)
+        _release(claims, log)
         return _unavailable("the webhook could not be stored")
 
     try:
+        # Completing the delivery claim completes its content claim too (the latter points at it).
         if not rt.ledger.complete(key, claim.token, str(result.get("MessageId", ""))):
             logs.warning("claim lost before completion; the message is enqueued (at-least-once)", **log)
     except STORE_ERRORS as error:
@@ -355,6 +374,20 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         logs.warning("could not mark the delivery enqueued", **log, error=type(error).__name__)
     logs.info("webhook accepted", **log, claimChecked=envelope.claim_check is not None, size=len(body))
     return response(200, {"status": "accepted", "eventId": envelope.event_id})
+
+
+def _refused(claim: Claim, source: str, log: Mapping[str, Any], duplicate_body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The answer to a claim that is not ours: a duplicate (200) or still being processed (409).
+
+    ``key`` says which claim was refused: ``delivery_id`` (a provider's retry) or ``signed_content``
+    (the same signed request under another id: a replay, or two hooks posting one event).
+    """
+    if claim.outcome == DUPLICATE:
+        metrics.emit(metrics.DUPLICATES, source, matched=key)
+        logs.info("duplicate delivery ignored", **log, matched=key)
+        return response(200, duplicate_body)
+    logs.info("delivery is being processed by another request", **log, matched=key)
+    return response(409, {"error": "this delivery is being processed; retry later"}, headers={"retry-after": "5"})
 
 
 def _authenticate(source: SourceConfig, request: SignedRequest, rt: Runtime, now: float) -> int:
@@ -379,7 +412,7 @@ def _verify_with(source: SourceConfig, request: SignedRequest, secrets: SourceSe
 def _must_claim_check(envelope: Envelope, payload: Any, settings: Settings) -> bool:
     if needs_claim_check(envelope, settings.claim_check_threshold_bytes):
         return True
-    return item_size(item_with_payload(envelope, payload)) > settings.max_target_item_bytes
+    return item_size_bound(envelope, payload) > settings.max_target_item_bytes
 
 
 def _store_payload(rt: Runtime, envelope: Envelope, digest: str) -> Envelope:
@@ -392,23 +425,16 @@ def _store_payload(rt: Runtime, envelope: Envelope, digest: str) -> Envelope:
         ContentType=envelope.content_type or "application/octet-stream",
     )
     pointer = ClaimCheck(bucket=rt.settings.bucket_name, key=key, size=len(body), sha256=body_hash(body))
-    return Envelope(
-        source=envelope.source,
-        kind=envelope.kind,
-        delivery_id=envelope.delivery_id,
-        event_type=envelope.event_type,
-        received_at=envelope.received_at,
-        content_type=envelope.content_type,
-        headers=envelope.headers,
-        claim_check=pointer,
-    )
+    return dataclasses.replace(envelope, body=None, claim_check=pointer)
 
 
-def _release(rt: Runtime, key: str, token: str, log: Mapping[str, Any]) -> None:
-    try:
-        rt.ledger.release(key, token)
-    except STORE_ERRORS as error:
-        logs.error("claim release failed; the lease expiry frees the delivery", **log, error=type(error).__name__)
+def _release(claims: list[tuple[str, str, Callable[[str, str], None]]], log: Mapping[str, Any]) -> None:
+    """Release every claim (each on its own: one failing must not keep the others)."""
+    for key, token, release in reversed(claims):
+        try:
+            release(key, token)
+        except STORE_ERRORS as error:
+            logs.error("claim release failed; the lease expiry frees the delivery", **log, error=type(error).__name__)
 
 
 def _unavailable(message: str) -> dict[str, Any]:

@@ -14,6 +14,14 @@ So:
 Items expire through DynamoDB TTL on ``expiresAt`` (epoch seconds). TTL deletion lags, so an
 expired item is treated as absent by the claim condition.
 
+A delivery may hold a second, *content* claim (:meth:`DeliveryLedger.claim_content`): the signed
+content of kinds that sign no timestamp, so that the same request re-posted with a fresh (unsigned)
+delivery id is a duplicate too. That record has no status of its own; it names the delivery claim
+that owns it (``ownerKey``, ``ownerToken``) and shares its fate: a duplicate while the owner is
+``enqueued``, in progress while the owner's lease runs, and free to take over as soon as the owner
+is gone (released, expired, or taken over after its lease ran out). Completing the owner therefore
+completes both, and the second claim costs one conditional write on the normal path.
+
 Table: partition key ``pk`` (string) only; ``expiresAt`` is the TTL attribute.
 """
 
@@ -72,8 +80,7 @@ class DeliveryLedger:
                 )
                 return Claim(CLAIMED, token)
             except self._client.exceptions.ConditionalCheckFailedException:
-                existing = self._client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True)
-                record = existing.get("Item")
+                record = self._get(key)
                 if record is None:
                     continue  # released or expired between the two calls: claim again
                 status = record.get("status", {}).get("S")
@@ -98,6 +105,79 @@ class DeliveryLedger:
             return True
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
+
+    def claim_content(self, key: str, *, owner_key: str, owner_token: str, ttl_seconds: int,
+                      attributes: dict[str, str]) -> Claim:
+        """Claim ``key`` for the delivery claimed as ``owner_key`` with ``owner_token``.
+
+        ``claimed`` (the token is ``owner_token``), or ``duplicate`` / ``in_progress`` as the claim
+        that already owns the content stands.
+        """
+        for _ in range(3):
+            now = int(self._clock())
+            item: dict[str, Any] = {
+                "pk": {"S": key},
+                "ownerKey": {"S": owner_key},
+                "ownerToken": {"S": owner_token},
+                "expiresAt": {"N": str(now + ttl_seconds)},
+            }
+            item.update({name: {"S": value} for name, value in attributes.items()})
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                )
+                return Claim(CLAIMED, owner_token)
+            except self._client.exceptions.ConditionalCheckFailedException:
+                pass
+            record = self._get(key)
+            if record is None:
+                continue  # released or expired between the two calls: claim again
+            seen_owner = record.get("ownerToken", {}).get("S", "")
+            outcome = self._owner_outcome(record.get("ownerKey", {}).get("S", ""), seen_owner, now)
+            if outcome is not None:
+                return Claim(outcome)
+            # The owning claim is gone: take the record over, unless someone else just did.
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="ownerToken = :seen",
+                    ExpressionAttributeValues={":seen": {"S": seen_owner}},
+                )
+                return Claim(CLAIMED, owner_token)
+            except self._client.exceptions.ConditionalCheckFailedException:
+                continue
+        return Claim(IN_PROGRESS)
+
+    def release_content(self, key: str, owner_token: str) -> None:
+        """Give a content claim back (only if our delivery claim still owns it)."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                ConditionExpression="ownerToken = :token",
+                ExpressionAttributeValues={":token": {"S": owner_token}},
+            )
+
+    def _owner_outcome(self, owner_key: str, owner_token: str, now: int) -> str | None:
+        """``duplicate`` / ``in_progress`` while the owning claim stands; ``None`` when it is gone."""
+        owner = self._get(owner_key) if owner_key else None
+        if owner is None or owner.get("claimToken", {}).get("S") != owner_token:
+            return None  # released, or taken over by a later request after its lease ran out
+        if int(owner.get("expiresAt", {}).get("N", "0")) < now:
+            return None
+        if owner.get("status", {}).get("S") == ENQUEUED:
+            return DUPLICATE
+        if int(owner.get("leaseUntil", {}).get("N", "0")) < now:
+            return None  # the owner died without releasing
+        return IN_PROGRESS
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        item = self._client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        return dict(item) if item is not None else None
 
     def release(self, key: str, token: str) -> None:
         """Give the delivery back so the provider's retry is processed (only if still ours)."""

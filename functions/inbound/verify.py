@@ -27,7 +27,14 @@ Schemes (header names are lower-case, as function URLs deliver them):
 - ``shopify``: ``x-shopify-hmac-sha256: base64 HMAC-SHA256(secret, body)``.
 - ``standard``: Standard Webhooks, ``webhook-id``/``webhook-timestamp``/``webhook-signature``
   (or the same with ``svix-``), space-separated ``v1,<base64>`` over ``"{id}.{ts}.{body}"`` with the
-  key base64-decoded from ``whsec_...``.
+  key base64-decoded from ``whsec_...`` (strictly: a stored secret that is not ``whsec_`` + canonical
+  base64 of 24-64 bytes raises :class:`SecretFormatError`, never a 401 and never an empty key).
+
+Replay: stripe, slack and standard sign a timestamp (and standard its message id), so a captured
+request stops verifying after ``tolerance`` seconds. GitHub, Shopify and Twilio sign neither a
+timestamp nor their delivery id (:data:`UNTIMED_KINDS`): a captured request verifies forever and its
+unsigned id can be changed at will. :func:`signed_content` gives, for those kinds, exactly what the
+signature covers, so the ingest can refuse a second request carrying the same signed content.
 """
 
 from __future__ import annotations
@@ -43,8 +50,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
+from functions.inbound.source_secrets import SecretFormatError
+
 TOLERANCE_SECONDS = 300
 KINDS = ("github", "twilio", "stripe", "slack", "shopify", "standard")
+# Kinds whose signature covers no timestamp and no delivery id: replays must be caught by content.
+UNTIMED_KINDS = frozenset({"github", "shopify", "twilio"})
+# Kinds whose signature covers the request's query string (Twilio signs the whole URL).
+QUERY_SIGNED_KINDS = frozenset({"twilio"})
+# Standard Webhooks keys: whsec_ + base64 of 24..64 bytes (the specification's range).
+WHSEC_PREFIX = "whsec_"
+MIN_WHSEC_KEY_BYTES, MAX_WHSEC_KEY_BYTES = 24, 64
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
@@ -171,9 +187,12 @@ def verify_standard(request: SignedRequest, secrets: Sequence[str], *, now: floa
             signatures.append(decoded)
     if not signatures:
         raise VerificationError("malformed_header", f"{prefix}signature has no v1,<base64> signature")
+    # Every configured key is decoded before any signature is tried: a malformed one is a
+    # misconfiguration to report (SecretFormatError), whichever secret happens to sign the request.
+    keys = {secret: whsec_key(secret) for secret in secrets}
     _check_timestamp(int(timestamp), now, tolerance)
     signed = f"{message_id}.{timestamp}.".encode() + request.body
-    return _match(secrets, lambda key: _hmac(_whsec_key(key), signed, hashlib.sha256), signatures)
+    return _match(secrets, lambda secret: _hmac(keys[secret], signed, hashlib.sha256), signatures)
 
 
 def verify_twilio(request: SignedRequest, secrets: Sequence[str], *, public_url: str, **_: object) -> int:
@@ -188,26 +207,32 @@ def verify_twilio(request: SignedRequest, secrets: Sequence[str], *, public_url:
     if provided is None or len(provided) != digest().digest_size:
         raise VerificationError("malformed_header", f"x-twilio-signature must be a base64 {algorithm}")
     url = signed_url(public_url, request.query)
-    query = parse_qs(urlparse(url).query)
-    params: list[tuple[str, str]] = []
-    if "bodySHA256" in query:
-        # JSON (or other non-form) bodies: the URL carries the body's hash and no params are signed.
-        expected_hash = hashlib.sha256(request.body).hexdigest()
-        if not hmac.compare_digest(expected_hash.encode(), query["bodySHA256"][0].encode()):
-            raise VerificationError("bad_signature", "the body does not match bodySHA256")
-    elif _media_type(request.headers.get("content-type", "")) == FORM_CONTENT_TYPE:
-        try:
-            params = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, errors="strict")
-        except (UnicodeDecodeError, ValueError) as error:
-            raise VerificationError("malformed_header", f"form body is not UTF-8 url-encoded ({error})") from None
-    elif request.body:
-        raise VerificationError("unsigned_body", "a non-form body needs bodySHA256 in the URL to be signed")
+    params = _twilio_params(request, urlparse(url).query)
     candidates = twilio_signed_strings(url, params)
     return _match(
         secrets,
         lambda key: [_hmac(key, text.encode("utf-8"), digest) for text in candidates],
         [provided],
     )
+
+
+def _twilio_params(request: SignedRequest, query: str) -> list[tuple[str, str]]:
+    """The form params Twilio signs after the URL; none when the URL carries ``bodySHA256``."""
+    signed_hash = parse_qs(query).get("bodySHA256")
+    if signed_hash:
+        # JSON (or other non-form) bodies: the URL carries the body's hash and no params are signed.
+        expected_hash = hashlib.sha256(request.body).hexdigest()
+        if not hmac.compare_digest(expected_hash.encode(), signed_hash[0].encode()):
+            raise VerificationError("bad_signature", "the body does not match bodySHA256")
+        return []
+    if _media_type(request.headers.get("content-type", "")) == FORM_CONTENT_TYPE:
+        try:
+            return parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError) as error:
+            raise VerificationError("malformed_header", f"form body is not UTF-8 url-encoded ({error})") from None
+    if request.body:
+        raise VerificationError("unsigned_body", "a non-form body needs bodySHA256 in the URL to be signed")
+    return []
 
 
 _VERIFIERS: dict[str, Callable[..., int]] = {
@@ -245,18 +270,63 @@ def twilio_signed_strings(url: str, params: Sequence[tuple[str, str]]) -> list[s
     Params are sorted by name, and each name's distinct values sorted, exactly as Twilio's library
     builds the string (``name + value`` with no delimiters).
     """
-    suffix = ""
-    values: dict[str, set[str]] = {}
-    for name, value in params:
-        values.setdefault(name, set()).add(value)
-    for name in sorted(values):
-        for value in sorted(values[name]):
-            suffix += name + value
+    suffix = _twilio_params_suffix(params)
     variants = []
     for variant in (_without_port(url), _with_port(url)):
         if variant not in variants:
             variants.append(variant)
     return [variant + suffix for variant in variants]
+
+
+def _twilio_params_suffix(params: Sequence[tuple[str, str]]) -> str:
+    values: dict[str, set[str]] = {}
+    for name, value in params:
+        values.setdefault(name, set()).add(value)
+    return "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+
+
+# --------------------------------------------------------------------------------------------
+# Replay protection for kinds that sign no timestamp
+# --------------------------------------------------------------------------------------------
+
+
+def signed_content(kind: str, request: SignedRequest) -> bytes | None:
+    """What the signature of a verified ``request`` covers, canonical; ``None`` for timestamped kinds.
+
+    Two requests with the same signed content carry the same signature, whatever else differs
+    (unsigned headers such as the delivery id, the order or encoding of Twilio's form params), so
+    this is what a replay cannot change. GitHub and Shopify sign the raw body; Twilio signs its URL
+    (the configured public URL, constant per source, plus the raw query string) followed by the
+    form params sorted and de-duplicated as its library builds them. Call it only after
+    :func:`verify` accepted the request.
+    """
+    if kind not in UNTIMED_KINDS:
+        return None
+    if kind == "twilio":
+        suffix = _twilio_params_suffix(_twilio_params(request, request.query))
+        return f"{len(request.query)}:{request.query}{suffix}".encode()
+    return request.body
+
+
+def whsec_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret; :class:`SecretFormatError` unless well-formed.
+
+    Strict: ``whsec_`` followed by the canonical base64 of 24-64 bytes. The reference library
+    tolerates missing padding and would decode ``whsec_`` to an empty key, with which anyone can sign.
+    The stack configuration checks secrets with this same function (``components.config.whsec_problem``),
+    so a secret accepted at deploy time is accepted here. (The delivery worker keeps its own, more
+    lenient copy for signing; one shared definition is left to the package restructuring.)
+    """
+    if not secret.startswith(WHSEC_PREFIX):
+        raise SecretFormatError("must be 'whsec_' followed by base64")
+    key = _b64(secret[len(WHSEC_PREFIX):])
+    if key is None:
+        raise SecretFormatError("must be 'whsec_' followed by valid, canonical base64")
+    if not MIN_WHSEC_KEY_BYTES <= len(key) <= MAX_WHSEC_KEY_BYTES:
+        raise SecretFormatError(
+            f"must encode {MIN_WHSEC_KEY_BYTES} to {MAX_WHSEC_KEY_BYTES} bytes of key, got {len(key)}"
+        )
+    return key
 
 
 def _without_port(url: str) -> str:
@@ -298,11 +368,6 @@ def _b64(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return decoded if base64.b64encode(decoded).decode("ascii") == text else None
-
-
-def _whsec_key(secret: str) -> bytes:
-    # As the Standard Webhooks reference library: strip the prefix, tolerate missing padding.
-    return base64.b64decode(secret.removeprefix("whsec_") + "==")
 
 
 def _hmac(key: str | bytes, message: bytes, digest: Callable[..., Any]) -> bytes:

@@ -332,6 +332,27 @@ def test_loopback_http_only_in_local_mode() -> None:
             id="max-receive-count-too-low",
         ),
         pytest.param(
+            {"consumer": {"enabled": True}},
+            "hookstack:consumer.sources: must list at least one source when enabled is true (or set enabled: false)",
+            id="consumer-enabled-without-sources",
+        ),
+        pytest.param(
+            {"consumer": {"enabled": True, "sources": []}},
+            "hookstack:consumer.sources: must list at least one source when enabled is true (or set enabled: false)",
+            id="consumer-enabled-with-empty-sources",
+        ),
+        pytest.param(
+            {"consumer": {"ingestReservedConcurrency": 0}},
+            "hookstack:consumer.ingestReservedConcurrency: must be between 1 and 10000 (0 would refuse every webhook), "
+            "or none to leave the function unreserved; got 0",
+            id="ingest-reserved-concurrency-zero",
+        ),
+        pytest.param(
+            {"consumer": {"sources": [{"name": "std", "kind": "standard", "secret": "whsec_"}]}},
+            "hookstack:consumer.sources[0].secret: must encode 24 to 64 bytes of key, got 0 (the value is not shown)",
+            id="standard-secret-empty-key",
+        ),
+        pytest.param(
             {"aurora": {"engineVersion": "12.4"}},
             "hookstack:aurora.engineVersion: must be an Aurora PostgreSQL version 13..17 like 16.6; got '12.4'",
             id="aurora-old-engine",
@@ -464,6 +485,19 @@ def test_six_destinations_with_the_same_filter_never_share_a_rule() -> None:
     assert len(rules) == 6  # one rule per destination, one target per rule: the 5-target quota is unreachable
 
 
+def test_consumer_defaults_reserve_ingest_concurrency_and_accept_none() -> None:
+    source = {"name": "gh", "kind": "github", "secret": "s"}
+    assert parse_stack_config({"consumer": {"sources": [source]}}).consumer.ingest_reserved_concurrency == 100
+    assert parse_stack_config({"consumer": {"sources": [source], "ingestReservedConcurrency": "none"}}).consumer \
+        .ingest_reserved_concurrency is None
+    # Disabled without sources is fine; the longest event source still fits EventBridge's 256 characters.
+    assert not parse_stack_config({"consumer": {"enabled": False}}).consumer.enabled
+    from functions.inbound.target import MAX_EVENT_SOURCE_CHARS, event_source
+
+    longest = parse_stack_config({"provider": {"eventSource": "e" * 200}}).provider.event_source
+    assert len(event_source(longest, "s" * 32)) <= MAX_EVENT_SOURCE_CHARS
+
+
 def test_config_objects_are_immutable() -> None:
     config = parse_stack_config(config_with(destination()))
     with pytest.raises(AttributeError):
@@ -486,7 +520,7 @@ def test_readme_documents_every_configuration_key() -> None:
         "clientId", "clientSecret", "scope", "httpMethod", "secret", "maxAttempts", "maxEventAgeSeconds",
         "paths", "template", "busName", "eventSource", "archiveRetentionDays", "rulesPerBus", "shards",
         "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
-        "rotationOverlapHours", "allowedCidrs", "maxResponseBytes", "claimCheckThresholdBytes",
+        "rotationOverlapHours", "allowedCidrs", "maxResponseBytes", "claimCheckThresholdBytes", "ingestReservedConcurrency",
         "dedupeTtlHours", "payloadRetentionDays", "maxReceiveCount", "enrichmentTimeoutSeconds", "target",
         "targetArn", "sources", "kind", "previousSecret", "orderingKey", "publicUrl", "eventTypePath",
         "engineVersion", "databaseName", "masterUsername", "minCapacity", "maxCapacity", "deletionProtection",

@@ -6,19 +6,15 @@ import json
 import re
 from typing import Any
 
+import pulumi
 import pytest
 
 from components.config import Secret, Source, StackConfigError, parse_stack_config
-from components.consumer import (
-    MAX_ENVIRONMENT_BYTES,
-    WebhookConsumerArgs,
-    environment_estimate,
-    retention_split,
-    validate_args,
-    visibility_timeout,
-)
+from components.consumer import WebhookConsumerArgs, retention_split, validate_args, visibility_timeout
+from components.consumer_environment import CONSUMER_NAME, MAX_ENVIRONMENT_BYTES, environment_estimate
 from components.packaging import build_package
 from functions.inbound import target
+from tests import harness
 from tests.harness import ACCOUNT, REGION, Declared, Program, contains_text, is_secret, run_program
 
 PIPE = "aws:pipes/pipe:Pipe"
@@ -34,7 +30,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 BUCKET = "aws:s3/bucket:Bucket"
 TABLE = "aws:dynamodb/table:Table"
-NAME = "hookstack-inbound"
+NAME = CONSUMER_NAME
 
 SECRET_TEXTS = ("gh-secret-value-1", "gh-previous-value-2", "stripe-secret-value-3", "twilio-token-value-4")
 CONSUMER: dict[str, Any] = {
@@ -177,11 +173,15 @@ def test_ingest_may_touch_exactly_its_secrets_ledger_payload_prefix_and_queue(pr
     }
 
 
-def test_enrichment_may_only_read_payloads(program: Program) -> None:
+def test_enrichment_may_only_read_payloads_and_tell_a_missing_one_from_a_denied_read(program: Program) -> None:
     role_policy = program.named(f"{NAME}-enrich-policy")
     bucket_arn = program.named(f"{NAME}-payloads").arn
     non_log = [s for s in policy(role_policy) if s["Sid"] != "WriteOwnLogs"]
-    assert non_log == [{"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{bucket_arn}/payloads/*"]}]
+    assert non_log == [
+        {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{bucket_arn}/payloads/*"]},
+        # Without ListBucket, S3 answers 403 (not 404) for a payload that expired.
+        {"Sid": "TellMissingPayloadsFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": [bucket_arn]},
+    ]
 
 
 def test_no_consumer_policy_grants_a_wildcard_resource(program: Program) -> None:
@@ -385,7 +385,8 @@ def test_retention_split_lets_every_payload_outlive_its_messages() -> None:
 
 def consumer_args(**changes: Any) -> WebhookConsumerArgs:
     settings = parse_stack_config({"consumer": CONSUMER}).consumer
-    fields: dict[str, Any] = {"settings": settings, "package": build_package(), "bus_name": "b", "bus_arn": "arn:b"}
+    fields: dict[str, Any] = {"settings": settings, "package": build_package(), "bus_name": "b", "bus_arn": "arn:b",
+                              "event_source": "hookstack"}
     fields.update(changes)
     return WebhookConsumerArgs(**fields)
 
@@ -396,7 +397,7 @@ def consumer_args(**changes: Any) -> WebhookConsumerArgs:
         ("Inbound", {}, "name 'Inbound' must be 1-24 characters"),
         ("inbound", {"batch_size": 11}, "batch_size must be 1..10"),
         ("inbound", {"ingest_timeout_seconds": 11}, "ingest_timeout_seconds must be 3..10"),
-        ("inbound", {"ingest_reserved_concurrency": 0}, "ingest_reserved_concurrency must be at least 1"),
+        ("inbound", {"event_source": ""}, "event_source must be the stack's provider.eventSource"),
     ],
 )
 def test_invalid_component_arguments_are_named(name: str, changes: dict[str, Any], message: str) -> None:
@@ -411,10 +412,108 @@ def test_too_many_sources_for_lambdas_environment_is_refused_before_deploying() 
         for i in range(40)
     )
     assert environment_estimate("inbound", sources) > MAX_ENVIRONMENT_BYTES
+    # The component measures again for the name it is given (the configuration measures CONSUMER_NAME).
     args = consumer_args()
     args = WebhookConsumerArgs(**{**args.__dict__, "settings": type(args.settings)(**{**args.settings.__dict__, "sources": sources})})
     with pytest.raises(ValueError, match="40 sources need about"):
         validate_args("inbound", args)
+
+
+def many_sources(count: int) -> list[dict[str, Any]]:
+    return [{"name": f"source-with-a-long-name-{i:03d}", "kind": "github", "secret": "s",
+             "orderingKey": "data.object.some.deeply.nested.key", "eventTypePath": "data.object.type"} for i in range(count)]
+
+
+def test_the_configuration_refuses_sources_that_do_not_fit_the_environment_with_their_key_path() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config({"consumer": {"sources": many_sources(40)}})
+    [problem] = caught.value.problems
+    assert problem.path == "hookstack:consumer.sources" and "40 sources need about" in problem.message
+    # The largest list the configuration accepts also passes the component (same name, same estimate).
+    fitting = max(n for n in range(1, 40) if environment_estimate(NAME, parse_stack_config(
+        {"consumer": {"sources": many_sources(n), "enabled": False}}).consumer.sources) <= MAX_ENVIRONMENT_BYTES)
+    settings = parse_stack_config({"consumer": {"sources": many_sources(fitting)}}).consumer
+    validate_args(NAME, WebhookConsumerArgs(**{**consumer_args().__dict__, "settings": settings}))
+    with pytest.raises(StackConfigError):
+        parse_stack_config({"consumer": {"sources": many_sources(fitting + 1)}})
+
+
+def test_the_program_names_the_component_as_the_configuration_assumes(program: Program) -> None:
+    assert program.names("hookstack:index:WebhookConsumer") == [CONSUMER_NAME]
+
+
+def recording(monkeypatch: pytest.MonkeyPatch) -> list[Declared]:
+    """Every resource the next program run declares, even when the run fails."""
+    declared: list[Declared] = []
+
+    class Recording(harness.RecordingMocks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.resources = declared
+
+    monkeypatch.setattr(harness, "RecordingMocks", Recording)
+    return declared
+
+
+def evaluate_refused(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[Declared]]:
+    """Run the program on a configuration it must refuse; what it said and what it declared."""
+    declared = recording(monkeypatch)
+    with pytest.raises(pulumi.RunError) as caught:  # what stack_config.load_config raises, all problems listed
+        run_program(config, secret_keys=["consumer"])
+    return str(caught.value), declared
+
+
+def test_the_recording_sees_what_a_run_declares(monkeypatch: pytest.MonkeyPatch) -> None:
+    declared = recording(monkeypatch)
+    run_program({"delivery": {"enabled": False}})
+    assert any(r.type == "aws:cloudwatch/eventBus:EventBus" for r in declared)  # so an empty list means nothing
+
+
+def test_consumer_enabled_without_sources_is_a_config_error_reported_with_the_others_before_any_resource(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message, declared = evaluate_refused(
+        {"consumer": {"enabled": True, "ingestReservedConcurrency": 0},
+         "tenants": [{"id": "t", "destinations": [{"name": "d", "url": "http://x.example.com", "auth": {"type": "none"}}]}]},
+        monkeypatch,
+    )
+    assert "hookstack:consumer.sources: must list at least one source when enabled is true" in message
+    assert "hookstack:consumer.ingestReservedConcurrency: must be between 1 and 10000" in message
+    assert "hookstack:tenants[0].destinations[0].url: must be an https:// URL" in message
+    assert declared == []  # nothing, not even the entry bus, was declared
+    # Alone, too: it used to pass the configuration, declare the provider, and fail in the component.
+    message, declared = evaluate_refused({"consumer": {"enabled": True}}, monkeypatch)
+    assert "hookstack:consumer.sources: must list at least one source" in message and declared == []
+
+
+def test_target_arn_and_environment_size_are_config_errors_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    message, declared = evaluate_refused({"consumer": {"target": "lambda", "sources": many_sources(40)}}, monkeypatch)
+    assert "hookstack:consumer.targetArn: is required when target is 'lambda'" in message
+    assert "hookstack:consumer.sources: 40 sources need about" in message
+    assert declared == []
+
+
+# --- reserved concurrency and the event source ----------------------------------------------------------
+
+
+def test_the_public_ingest_function_reserves_its_concurrency(program: Program) -> None:
+    assert program.named(f"{NAME}-ingest").plain("reservedConcurrentExecutions") == 100
+    # The enrichment is bounded by the FIFO queue instead (one message in flight per message group).
+    assert program.named(f"{NAME}-enrich").plain("reservedConcurrentExecutions") is None
+
+
+@pytest.mark.parametrize(("value", "reserved"), [(250, 250), ("40", 40), ("none", None)])
+def test_ingest_reserved_concurrency_follows_the_config(value: Any, reserved: int | None) -> None:
+    program = evaluate({**CONSUMER, "ingestReservedConcurrency": value})
+    assert program.named(f"{NAME}-ingest").plain("reservedConcurrentExecutions") == reserved
+
+
+def test_inbound_events_use_the_providers_event_source(program: Program) -> None:
+    env = program.named(f"{NAME}-enrich").plain("environment")["variables"]
+    assert env["CONSUMER_EVENT_SOURCE"] == "hookstack"
+    custom = evaluate(provider={"eventSource": "acme.webhooks"})
+    env = custom.named(f"{NAME}-enrich").plain("environment")["variables"]
+    assert env["CONSUMER_EVENT_SOURCE"] == "acme.webhooks"
 
 
 def test_config_refuses_a_public_url_with_query_and_the_reserved_source_name() -> None:

@@ -91,6 +91,8 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                     ],
                 },
             ],
+            # Not the default: every publisher must honour it (inbound events are e2e.<source>).
+            "hookstack:provider": {"eventSource": "e2e"},
             "hookstack:consumer": {
                 "claimCheckThresholdBytes": 10000,
                 "sources": [

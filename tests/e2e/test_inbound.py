@@ -62,7 +62,9 @@ def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_st
     assert first.status_code == 200, first.text
     again = github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), body, delivery)
     assert again.status_code == 200  # a provider retry is acknowledged...
-    events = wait_for_events(sandbox_state, lambda e: e["source"] == "hookstack.github" and e["detail"]["deliveryId"] == delivery)
+    # provider.eventSource is "e2e" in this stack: inbound events are published as e2e.<source>.
+    assert sandbox_state["inbound_event_sources"]["github"] == "e2e.github"
+    events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.github" and e["detail"]["deliveryId"] == delivery)
     assert len(events) == 1  # ...and enqueued once
     (event,) = events
     assert event["detail-type"] == "push"
@@ -92,13 +94,13 @@ def test_large_stripe_payload_is_claim_checked_and_rehydrated(sandbox_state: dic
     stripe.Webhook.construct_event(payload, header, secret(sandbox_state, 1))  # the official library agrees
     response = requests.post(sandbox_state["inbound"]["stripe"], data=payload, headers={"Content-Type": "application/json", "Stripe-Signature": header}, timeout=15)
     assert response.status_code == 200, response.text
-    (event,) = wait_for_events(sandbox_state, lambda e: e["source"] == "hookstack.stripe" and e["detail"]["deliveryId"] == event_id)
+    (event,) = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.stripe" and e["detail"]["deliveryId"] == event_id)
     assert event["detail-type"] == "invoice.paid"
     assert event["detail"]["payload"]["data"]["object"]["lines"] == "y" * 20000
     # The body went to S3 (keyed by the delivery), and only a pointer travelled through the queue.
     from functions.inbound.envelope import delivery_digest
 
-    key = f"payloads/stripe/{delivery_digest('stripe', event_id)}"
+    key = f"payloads/stripe/{delivery_digest('stripe', 'id:' + event_id)}"
     stored = state_client(sandbox_state, "s3").get_object(Bucket=sandbox_state["inbound_bucket"], Key=key)["Body"].read()
     assert stored == payload.encode()
 
@@ -111,5 +113,45 @@ def test_twilio_form_post_verifies_over_the_public_url(sandbox_state: dict[str, 
     signature = RequestValidator(secret(sandbox_state, 2)).compute_signature(url, params)
     response = requests.post(url, data=urlencode(params), headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": params["MessageSid"]}, timeout=15)
     assert response.status_code == 200, response.text
-    events = wait_for_events(sandbox_state, lambda e: e["source"] == "hookstack.twilio" and e["detail"]["payload"].get("MessageSid") == params["MessageSid"])
+    events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.twilio" and e["detail"]["payload"].get("MessageSid") == params["MessageSid"])
     assert len(events) == 1
+    assert events[0]["detail"]["query"] == "from=sandbox"  # Twilio signs the query: it travels with the event
+
+
+def twilio_get(state: dict[str, Any], query: str) -> requests.Response:
+    from twilio.request_validator import RequestValidator
+
+    url = f"{state['inbound']['twilio']}?{query}"
+    signature = RequestValidator(secret(state, 2)).compute_signature(url, {})
+    return requests.get(url, headers={"X-Twilio-Signature": signature}, timeout=15)
+
+
+def test_twilio_get_webhooks_with_empty_bodies_are_each_delivered_with_their_query(sandbox_state: dict[str, Any]) -> None:
+    """The data of a GET is in its query: two of them (no body, no idempotency token) are two events."""
+    sids = [f"SM{uuid.uuid4().hex}" for _ in range(2)]
+    queries = [urlencode({"MessageSid": sid, "MessageStatus": "delivered"}) for sid in sids]
+    for query in queries:
+        response = twilio_get(sandbox_state, query)
+        assert response.status_code == 200 and response.json()["status"] == "accepted", response.text
+    assert twilio_get(sandbox_state, queries[0]).json()["status"] == "duplicate"  # a retry of the same GET
+
+    def ours(event: dict[str, Any]) -> bool:
+        return event["source"] == "e2e.twilio" and any(sid in event["detail"].get("query", "") for sid in sids)
+
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while len(events) < 2 and time.monotonic() < deadline:
+        events += wait_for_events(sandbox_state, ours, timeout=5)
+    assert sorted(e["detail"]["query"] for e in events) == sorted(queries)
+    assert all(e["detail"]["deliveryId"].startswith("body:") for e in events)
+
+
+def test_a_github_request_replayed_under_a_fresh_delivery_id_is_a_duplicate(sandbox_state: dict[str, Any]) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "after": uuid.uuid4().hex, "repository": {"id": 77}}).encode()
+    original = str(uuid.uuid4())
+    first = github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), body, original)
+    assert first.status_code == 200 and first.json()["status"] == "accepted", first.text
+    replay = github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), body, str(uuid.uuid4()))
+    assert replay.status_code == 200 and replay.json()["status"] == "duplicate", replay.text
+    events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.github" and e["detail"]["payload"].get("after") == json.loads(body)["after"])
+    assert [e["detail"]["deliveryId"] for e in events] == [original]

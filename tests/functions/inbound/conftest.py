@@ -140,6 +140,7 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000, *, shar
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CONSUMER_EVENT_SOURCE", raising=False)  # tests that need one set it
     ingest.reset()
     enrich.reset()
     if share_session:

@@ -34,7 +34,7 @@ def queued_bodies(stack: InboundStack) -> list[str]:
 
 
 def envelope(body: bytes | None = None, pointer: ClaimCheck | None = None) -> Envelope:
-    return Envelope(source="github", kind="github", delivery_id="d-9", event_type="push",
+    return Envelope(source="github", kind="github", delivery_key="id:d-9", event_type="push",
                     received_at="2026-01-01T00:00:00.000Z", content_type="application/json",
                     headers={}, body=body, claim_check=pointer)
 
@@ -75,8 +75,48 @@ def test_tampered_or_missing_payload_fails_the_batch(inbound_stack: InboundStack
     with pytest.raises(enrich.PayloadIntegrityError):
         enrich.handler(pipes_batch(envelope(pointer=wrong).serialize()))
     missing = ClaimCheck(inbound_stack.bucket, "payloads/github/gone", 7, wrong.sha256)
-    with pytest.raises(ClientError):
+    with pytest.raises(enrich.PayloadMissingError, match=r"s3://inbound-payloads/payloads/github/gone is gone \(expired"):
         enrich.handler(pipes_batch(envelope(pointer=missing).serialize()))
+
+
+class RefusingGet:
+    """``get_object`` answering with one S3 error, as the real service would."""
+
+    def __init__(self, code: str, status_code: int) -> None:
+        self.error = ClientError({"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status_code}},
+                                 "GetObject")
+
+    def __call__(self, **kwargs: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("code", "status_code", "expected", "message"),
+    [
+        ("NoSuchKey", 404, enrich.PayloadMissingError, "is gone"),
+        # HEAD-style answers carry only the status as their code.
+        ("404", 404, enrich.PayloadMissingError, "is gone"),
+        # Without s3:ListBucket S3 answers 403 for a missing object: named, with that possibility.
+        ("AccessDenied", 403, enrich.PayloadAccessDeniedError, "without s3:ListBucket S3 also answers 403"),
+    ],
+)
+def test_missing_or_denied_payload_is_named_for_what_it_is(
+    inbound_stack: InboundStack, code: str, status_code: int, expected: type[Exception], message: str
+) -> None:
+    pointer = ClaimCheck(inbound_stack.bucket, "payloads/github/k", 7, "0" * 64)
+    enrich.s3().get_object = RefusingGet(code, status_code)
+    with pytest.raises(expected, match=message) as caught:
+        enrich.handler(pipes_batch(envelope(pointer=pointer).serialize()))
+    assert isinstance(caught.value.__cause__, ClientError)  # the S3 error stays attached
+
+
+def test_other_s3_errors_are_raised_as_they_are(inbound_stack: InboundStack) -> None:
+    pointer = ClaimCheck(inbound_stack.bucket, "payloads/github/k", 7, "0" * 64)
+    refusing = RefusingGet("SlowDown", 503)
+    enrich.s3().get_object = refusing
+    with pytest.raises(ClientError) as caught:
+        enrich.handler(pipes_batch(envelope(pointer=pointer).serialize()))
+    assert caught.value is refusing.error
 
 
 def test_foreign_message_fails_the_batch_rather_than_being_dropped(inbound_stack: InboundStack) -> None:
@@ -91,15 +131,23 @@ def test_batch_keeps_order_and_accepts_the_lambda_sqs_shape(inbound_stack: Inbou
     assert enrich.handler({"Records": pipes_batch(*bodies)}) == items
 
 
-def test_end_to_end_ingest_queue_enrich_bus_rule(inbound_stack: InboundStack) -> None:
+def test_events_use_the_configured_event_source(inbound_stack: InboundStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = envelope(b"{}").serialize()
+    assert enrich.handler(pipes_batch(body))[0]["source"] == "hookstack.github"  # unset: the default
+    monkeypatch.setenv("CONSUMER_EVENT_SOURCE", "acme")
+    assert enrich.handler(pipes_batch(body))[0]["source"] == "acme.github"
+
+
+def test_end_to_end_ingest_queue_enrich_bus_rule(inbound_stack: InboundStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the Pipe does, step by step: receive, enrich, put on the bus; a rule routes the event."""
+    monkeypatch.setenv("CONSUMER_EVENT_SOURCE", "acme")  # provider.eventSource: acme
     events = inbound_stack.client("events")
     sqs = inbound_stack.client("sqs")
     events.create_event_bus(Name="entry")
     sink = sqs.create_queue(QueueName="sink")["QueueUrl"]
     sink_arn = sqs.get_queue_attributes(QueueUrl=sink, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="inbound-github", EventBusName="entry",
-                    EventPattern=json.dumps({"source": ["hookstack.github"], "detail-type": ["push"]}))
+                    EventPattern=json.dumps({"source": ["acme.github"], "detail-type": ["push"]}))
     events.put_targets(Rule="inbound-github", EventBusName="entry", Targets=[{"Id": "sink", "Arn": sink_arn}])
 
     import time
@@ -114,6 +162,6 @@ def test_end_to_end_ingest_queue_enrich_bus_rule(inbound_stack: InboundStack) ->
     assert result["FailedEntryCount"] == 0
     [routed] = sqs.receive_message(QueueUrl=sink, MaxNumberOfMessages=10)["Messages"]
     event = json.loads(routed["Body"])
-    assert event["source"] == "hookstack.github" and event["detail-type"] == "push"
+    assert event["source"] == "acme.github" and event["detail-type"] == "push"
     assert event["detail"]["payload"]["repository"]["id"] == 1296269
     assert event["detail"]["eventId"].startswith("in_")

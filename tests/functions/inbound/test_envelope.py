@@ -18,7 +18,7 @@ def make(body: bytes | None = b'{"a":1}', **changes: object) -> Envelope:
     fields: dict[str, object] = {
         "source": "github",
         "kind": "github",
-        "delivery_id": "d-1",
+        "delivery_key": "id:d-1",
         "event_type": "push",
         "received_at": "2026-01-01T00:00:00.000Z",
         "content_type": "application/json",
@@ -56,33 +56,72 @@ def test_body_that_contradicts_its_content_type_is_malformed() -> None:
 # --- identities ------------------------------------------------------------------------------------
 
 
-def test_delivery_id_comes_from_each_providers_header_or_field() -> None:
+def test_delivery_key_is_each_providers_id_in_the_id_namespace() -> None:
     json_payload = Payload({"id": "evt_1", "event_id": "Ev1"}, "json")
-    assert env.delivery_id("github", {"x-github-delivery": "g-1"}, json_payload, b"") == "g-1"
-    assert env.delivery_id("twilio", {"i-twilio-idempotency-token": "t-1"}, json_payload, b"") == "t-1"
-    assert env.delivery_id("shopify", {"x-shopify-webhook-id": "s-1"}, json_payload, b"") == "s-1"
-    assert env.delivery_id("standard", {"webhook-id": "msg_1"}, json_payload, b"") == "msg_1"
-    assert env.delivery_id("standard", {"svix-id": "msg_2"}, json_payload, b"") == "msg_2"
-    assert env.delivery_id("stripe", {}, json_payload, b"") == "evt_1"
-    assert env.delivery_id("slack", {}, json_payload, b"") == "Ev1"
+    assert env.delivery_key("github", {"x-github-delivery": "g-1"}, json_payload, b"") == "id:g-1"
+    assert env.delivery_key("twilio", {"i-twilio-idempotency-token": "t-1"}, json_payload, b"") == "id:t-1"
+    assert env.delivery_key("shopify", {"x-shopify-webhook-id": "s-1"}, json_payload, b"") == "id:s-1"
+    assert env.delivery_key("standard", {"webhook-id": "msg_1"}, json_payload, b"") == "id:msg_1"
+    assert env.delivery_key("standard", {"svix-id": "msg_2"}, json_payload, b"") == "id:msg_2"
+    assert env.delivery_key("stripe", {}, json_payload, b"") == "id:evt_1"
+    assert env.delivery_key("slack", {}, json_payload, b"") == "id:Ev1"
+    # Consumers still see the provider's own id.
+    assert make(delivery_key="id:g-1").delivery_id == "g-1"
 
 
-def test_delivery_id_falls_back_to_a_body_hash() -> None:
+def test_delivery_key_falls_back_to_a_body_hash() -> None:
     body = b"From=%2B1&Body=hi"
-    first = env.delivery_id("twilio", {}, Payload({}, "form"), body)
-    assert first == env.delivery_id("twilio", {}, Payload({}, "form"), body)
-    assert first.startswith("sha256:") and first != env.delivery_id("twilio", {}, Payload({}, "form"), body + b"!")
+    first = env.delivery_key("twilio", {}, Payload({}, "form"), body)
+    assert first == env.delivery_key("twilio", {}, Payload({}, "form"), body)
+    assert first.startswith("body:") and first != env.delivery_key("twilio", {}, Payload({}, "form"), body + b"!")
+    assert make(delivery_key=first).delivery_id == first
+
+
+def test_twilio_fallback_key_covers_the_signed_query_so_empty_gets_differ() -> None:
+    empty = Payload("", "text")
+    first = env.delivery_key("twilio", {}, empty, b"", "MessageSid=SM1&MessageStatus=sent")
+    second = env.delivery_key("twilio", {}, empty, b"", "MessageSid=SM2&MessageStatus=sent")
+    assert first != second and first.startswith("body:") and second.startswith("body:")
+    # No boundary games: the query's length is hashed with it.
+    assert env.delivery_key("twilio", {}, empty, b"b", "a") != env.delivery_key("twilio", {}, empty, b"", "ab")
+    # Other kinds do not sign the query: it cannot mint new keys for one signed body.
+    assert env.delivery_key("github", {}, empty, b"{}", "x=1") == env.delivery_key("github", {}, empty, b"{}", "x=2")
+
+
+def test_a_provider_id_can_never_equal_a_derived_key() -> None:
+    body = b'{"zen": "hi"}'
+    derived = env.delivery_key("github", {}, Payload({}, "json"), body)
+    hostile = env.delivery_key("github", {"x-github-delivery": derived}, Payload({}, "json"), body)
+    legacy = env.delivery_key("github", {"x-github-delivery": f"sha256:{env.body_hash(body)}"}, Payload({}, "json"), body)
+    assert len({derived, hostile, legacy}) == 3
+    for one, other in ((derived, hostile), (derived, legacy)):
+        assert env.event_id("github", one) != env.event_id("github", other)
+        assert env.delivery_digest("github", one) != env.delivery_digest("github", other)
+        assert env.dedupe_key("github", one) != env.dedupe_key("github", other)
+    signed = env.content_key("push", body)
+    assert signed.startswith("sig:")
+    assert env.dedupe_key("github", signed) != env.dedupe_key("github", "id:" + signed)
+    # A long key is hashed into a namespace of its own.
+    long = "id:" + "x" * 5000
+    assert env.dedupe_key("github", long) != env.dedupe_key("github", "id:hash:" + env.dedupe_key("github", long)[12:])
+
+
+def test_content_key_is_the_signed_content_and_the_event_type() -> None:
+    assert env.content_key("push", b"{}") == env.content_key("push", b"{}")
+    assert env.content_key("push", b"{}") != env.content_key("push", b"{ }")
+    assert env.content_key("orders/create", b"{}") != env.content_key("orders/paid", b"{}")
+    assert env.content_key("a", b"b{}") != env.content_key("ab", b"{}")
 
 
 def test_identities_are_stable_per_delivery_and_fit_aws_limits() -> None:
-    assert env.event_id("github", "d-1") == env.event_id("github", "d-1")
-    assert env.event_id("github", "d-1") != env.event_id("stripe", "d-1")
-    digest = env.delivery_digest("github", "d-1")
+    assert env.event_id("github", "id:d-1") == env.event_id("github", "id:d-1")
+    assert env.event_id("github", "id:d-1") != env.event_id("stripe", "id:d-1")
+    digest = env.delivery_digest("github", "id:d-1")
     assert FIFO_ID.match(digest) and len(digest) == 64
-    assert env.dedupe_key("github", "72d3162e-cc78") == "github#72d3162e-cc78"
-    long_key = env.dedupe_key("github", "x" * 5000)
-    assert long_key.startswith("github#sha256:") and len(long_key) < 100
-    assert env.dedupe_key("github", "with space").startswith("github#sha256:")
+    assert env.dedupe_key("github", "id:72d3162e-cc78") == "github#id:72d3162e-cc78"
+    long_key = env.dedupe_key("github", "id:" + "x" * 5000)
+    assert long_key.startswith("github#hash:") and len(long_key) < 100
+    assert env.dedupe_key("github", "id:with space").startswith("github#hash:")
 
 
 def test_event_type_prefers_configured_path_then_provider_header_or_field() -> None:
@@ -121,14 +160,31 @@ def test_lookup_walks_objects_and_list_indexes() -> None:
 # --- envelopes -------------------------------------------------------------------------------------
 
 
-def test_envelope_round_trips_text_binary_and_claim_check() -> None:
+def test_envelope_round_trips_text_binary_claim_check_and_query() -> None:
     for body in (b'{"a":"\xc3\xa9"}', b"\xff\xfe\x00binary"):
         parsed = env.parse_envelope(make(body).serialize())
         assert parsed.body == body and parsed.claim_check is None
-        assert parsed.event_id == make(body).event_id
+        assert parsed.event_id == make(body).event_id and parsed.delivery_key == "id:d-1"
     pointer = ClaimCheck(bucket="b", key="payloads/github/abc", size=10, sha256="0" * 64)
     parsed = env.parse_envelope(make(None, claim_check=pointer).serialize())
     assert parsed.claim_check == pointer and parsed.body is None
+    twilio = make(b"", kind="twilio", source="twilio", query="MessageSid=SM1&MessageStatus=sent")
+    document = json.loads(twilio.serialize())
+    assert document["query"] == "MessageSid=SM1&MessageStatus=sent"
+    assert env.parse_envelope(twilio.serialize()) == twilio
+    assert "query" not in json.loads(make().serialize())
+
+
+def test_envelopes_written_before_namespaces_still_parse_with_namespaced_keys() -> None:
+    """Messages in flight during the upgrade carry no deliveryKey; they must not fail the Pipe."""
+    document = json.loads(make().serialize())
+    del document["deliveryKey"]
+    assert env.parse_envelope(json.dumps(document)).delivery_key == "id:d-1"
+    document["deliveryId"] = "sha256:" + "a" * 64
+    assert env.parse_envelope(json.dumps(document)).delivery_key == "body:" + "a" * 64
+    document["deliveryKey"] = "evil:1"
+    with pytest.raises(ValueError, match="deliveryKey must start with id: or body:"):
+        env.parse_envelope(json.dumps(document))
 
 
 def test_foreign_messages_are_rejected_with_a_reason() -> None:
@@ -154,7 +210,7 @@ def test_claim_check_above_threshold_or_when_the_message_would_not_fit() -> None
 
 
 def test_target_item_carries_source_detail_type_time_and_parsed_payload() -> None:
-    item = target.target_item(make(), b'{"a":1}', target.MAX_BUS_ENTRY_BYTES)
+    item = target.target_item(make(), b'{"a":1}', target.MAX_BUS_ENTRY_BYTES, "hookstack")
     assert item["source"] == "hookstack.github"
     assert item["detailType"] == "push"
     assert item["time"] == "2026-01-01T00:00:00.000Z"
@@ -169,26 +225,53 @@ def test_target_item_carries_source_detail_type_time_and_parsed_payload() -> Non
         "Time": "2026-01-01T00:00:00.000Z",
         "Detail": json.dumps(item["detail"], separators=(",", ":"), ensure_ascii=False),
     }
+    assert "query" not in item["detail"]
+
+
+def test_the_source_prefix_is_the_configured_event_source() -> None:
+    item = target.target_item(make(), b"{}", target.MAX_BUS_ENTRY_BYTES, "acme.webhooks")
+    assert item["source"] == "acme.webhooks.github"
+    from components.config import ProviderSettings
+
+    # The enrichment's fallback (an unset variable mid-deploy) is the configuration's default.
+    assert ProviderSettings().event_source == target.DEFAULT_EVENT_SOURCE
+
+
+def test_twilio_query_reaches_the_event() -> None:
+    twilio = make(b"", kind="twilio", source="twilio", content_type="", query="MessageSid=SM1&MessageStatus=sent")
+    item = target.target_item(twilio, b"", target.MAX_BUS_ENTRY_BYTES, "hookstack")
+    assert item["detail"]["query"] == "MessageSid=SM1&MessageStatus=sent"
+    assert item["source"] == "hookstack.twilio"
+
+
+def test_the_ingests_size_bound_holds_for_any_source_prefix() -> None:
+    envelope = make(b'{"a":1}', source="s" * 32)
+    payload = parse_payload(b'{"a":1}', "application/json")
+    bound = target.item_size_bound(envelope, payload)
+    for prefix in ("h", "hookstack", "x" * 200):
+        assert target.item_size(target.item_with_payload(envelope, payload, prefix)) <= bound
+    longest = "x" * (target.MAX_EVENT_SOURCE_CHARS - 33)
+    assert target.item_size(target.item_with_payload(envelope, payload, longest)) == bound
 
 
 def test_payload_too_big_for_an_event_travels_as_the_pointer() -> None:
     pointer = ClaimCheck(bucket="b", key="k", size=300_000, sha256="0" * 64)
     envelope = make(None, claim_check=pointer)
     big = json.dumps({"blob": "x" * 300_000}).encode()
-    item = target.target_item(envelope, big, target.MAX_BUS_ENTRY_BYTES)
+    item = target.target_item(envelope, big, target.MAX_BUS_ENTRY_BYTES, "hookstack")
     assert "payload" not in item["detail"] and item["detail"]["payloadRef"]["key"] == "k"
     assert target.item_size(item) < target.MAX_BUS_ENTRY_BYTES
-    small = target.target_item(envelope, b'{"a":1}', target.MAX_BUS_ENTRY_BYTES)
+    small = target.target_item(envelope, b'{"a":1}', target.MAX_BUS_ENTRY_BYTES, "hookstack")
     assert small["detail"]["payload"] == {"a": 1} and "payloadRef" not in small["detail"]
 
 
 def test_inline_payload_that_cannot_fit_is_an_error_not_a_silent_drop() -> None:
     with pytest.raises(ValueError, match="exceeds 1000 bytes"):
-        target.target_item(make(b"x" * 2000, content_type="text/plain"), b"x" * 2000, 1000)
+        target.target_item(make(b"x" * 2000, content_type="text/plain"), b"x" * 2000, 1000, "hookstack")
 
 
 def test_pipe_target_paths_point_at_the_item_fields() -> None:
-    item = target.target_item(make(), b"{}", target.MAX_BUS_ENTRY_BYTES)
+    item = target.target_item(make(), b"{}", target.MAX_BUS_ENTRY_BYTES, "hookstack")
     for path in (target.PIPE_SOURCE_PATH, target.PIPE_DETAIL_TYPE_PATH, target.PIPE_TIME_PATH):
         assert path.startswith("$.") and path[2:] in item
     assert target.PIPE_BUS_INPUT_TEMPLATE == "<$.detail>"

@@ -21,8 +21,13 @@ from tests.functions.inbound.signers import NOW
 PUSH = {"ref": "refs/heads/main", "repository": {"id": 1296269, "full_name": "octo/hello"}}
 
 
-def github_request(document: Any = PUSH, delivery: str = "d-1", secret: str = "gh-current") -> SignedRequest:
-    request = signers.github(json.dumps(document).encode(), secret)
+def push(delivery: str) -> dict[str, Any]:
+    """A push event of its own: two deliveries of one body are one event (a replay, see below)."""
+    return {**PUSH, "after": f"commit-{delivery}"}
+
+
+def github_request(document: Any = None, delivery: str = "d-1", secret: str = "gh-current") -> SignedRequest:
+    request = signers.github(json.dumps(push(delivery) if document is None else document).encode(), secret)
     return SignedRequest(headers=dict(request.headers, **{"x-github-delivery": delivery}), body=request.body)
 
 
@@ -61,13 +66,13 @@ def test_verified_push_is_enqueued_inline_with_its_group_and_dedup_id(inbound_st
     assert body_of(response)["status"] == "accepted"
     [message] = inbound_stack.messages()
     assert message["Attributes"]["MessageGroupId"] == "github:1296269"
-    assert message["Attributes"]["MessageDeduplicationId"] == delivery_digest("github", "d-1")
+    assert message["Attributes"]["MessageDeduplicationId"] == delivery_digest("github", "id:d-1")
     envelope = parse_envelope(message["Body"])
-    assert envelope.body == json.dumps(PUSH).encode() and envelope.claim_check is None
+    assert envelope.body == json.dumps(push("d-1")).encode() and envelope.claim_check is None
     assert envelope.event_type == "push" and envelope.delivery_id == "d-1"
     assert "x-hub-signature-256" not in envelope.headers  # signatures never travel
     assert inbound_stack.objects() == []
-    record = inbound_stack.ledger(dedupe_key("github", "d-1"))
+    record = inbound_stack.ledger(dedupe_key("github", "id:d-1"))
     assert record is not None and record["status"] == "enqueued" and "leaseUntil" not in record
 
 
@@ -91,7 +96,7 @@ def test_large_payload_goes_to_s3_and_only_the_pointer_travels(inbound_stack: In
     envelope = parse_envelope(message["Body"])
     pointer = envelope.claim_check
     assert envelope.body is None and pointer is not None
-    assert pointer.key == f"payloads/github/{delivery_digest('github', 'd-1')}"
+    assert pointer.key == f"payloads/github/{delivery_digest('github', 'id:d-1')}"
     assert pointer.size == len(request.body) and pointer.sha256 == hashlib.sha256(request.body).hexdigest()
     stored = inbound_stack.client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
     assert stored == request.body
@@ -125,7 +130,7 @@ def test_enqueue_failure_returns_503_and_the_retry_is_processed_not_deduplicated
     failed = send("/github", github_request())
     assert status(failed) == 503 and failed["headers"]["retry-after"] == "5"
     assert inbound_stack.messages() == []
-    assert inbound_stack.ledger(dedupe_key("github", "d-1")) is None  # the claim was released
+    assert inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None  # the claim was released
     retried = send("/github", github_request())
     assert status(retried) == 200 and body_of(retried)["status"] == "accepted"
     assert len(inbound_stack.messages()) == 1
@@ -136,7 +141,7 @@ def test_s3_failure_returns_503_releases_the_claim_and_enqueues_nothing(inbound_
     rt.s3.put_object = FailingCall(rt.s3.put_object, times=1)
     big = github_request({**PUSH, "blob": "x" * 5000})
     assert status(send("/github", big)) == 503
-    assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "d-1")) is None
+    assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None
     assert status(send("/github", big)) == 200
     assert len(inbound_stack.objects()) == 1 and len(inbound_stack.messages()) == 1
 
@@ -165,7 +170,7 @@ def test_failure_to_mark_enqueued_still_acknowledges_the_enqueued_message(inboun
 
 def test_retry_while_the_first_request_is_still_in_flight_is_told_to_come_back(inbound_stack: InboundStack) -> None:
     rt = ingest.runtime()
-    claim = rt.ledger.claim(dedupe_key("github", "d-1"), lease_seconds=15, ttl_seconds=3600, attributes={})
+    claim = rt.ledger.claim(dedupe_key("github", "id:d-1"), lease_seconds=15, ttl_seconds=3600, attributes={})
     assert claim.outcome == "claimed"
     response = send("/github", github_request())
     assert status(response) == 409 and response["headers"]["retry-after"]
@@ -202,7 +207,7 @@ def test_order_within_a_group_is_the_order_of_acceptance(inbound_stack: InboundS
 def test_bad_signature_is_401_counted_and_not_enqueued(inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str]) -> None:
     response = send("/github", github_request(secret="wrong"))
     assert status(response) == 401 and "bad_signature" in body_of(response)["error"]
-    assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "d-1")) is None
+    assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [(r["Source"], r["SignatureFailures"], r["reason"]) for r in emf] == [("github", 1, "bad_signature")]
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hookstack/Inbound"
@@ -340,3 +345,25 @@ def test_malformed_source_secret_is_a_500_and_nothing_is_accepted(inbound_stack:
     inbound_stack.client("secretsmanager").put_secret_value(SecretId=inbound_stack.secret_ids["twilio"], SecretString=no_url)
     assert status(send("/twilio", signers.twilio_form([("A", "1")], "tw-token"))) == 500
     assert inbound_stack.messages() == []
+
+
+@pytest.mark.parametrize("stored", ["whsec_", "whsec_!!!", "whsec_AAAA"])
+def test_a_standard_secret_that_decodes_to_no_usable_key_is_a_500_never_accepted(
+    inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str], stored: str
+) -> None:
+    """``whsec_`` used to decode to an empty key: a request signed with it (by anyone) was accepted."""
+    import base64
+    import hmac
+    import time
+
+    inbound_stack.set_secret("standard", current=stored)
+    now = int(time.time())
+    body = b'{"type": "invoice.paid"}'
+    forged = base64.b64encode(hmac.new(b"", f"msg_x.{now}.".encode() + body, hashlib.sha256).digest()).decode()
+    request = SignedRequest(headers={"webhook-id": "msg_x", "webhook-timestamp": str(now), "webhook-signature": f"v1,{forged}",
+                                     "content-type": "application/json"}, body=body)
+    response = send("/standard", request)
+    assert status(response) == 500 and "misconfigured" in body_of(response)["error"]
+    assert inbound_stack.messages() == []
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"source secret is malformed"' in line]
+    assert logged and logged[0]["source"] == "standard" and stored not in json.dumps(logged)

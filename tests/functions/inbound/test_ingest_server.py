@@ -5,12 +5,15 @@ Also counts the AWS calls one webhook costs and times the handler.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
 import pytest
 
 from functions.inbound import enrich, ingest
+from functions.inbound.verify import SignedRequest
+from tests.functions.inbound import signers
 from tests.functions.inbound.conftest import create_stack, function_url_event, status
 from tests.functions.inbound.test_enrich import pipes_batch
 from tests.functions.inbound.test_ingest import github_request
@@ -54,17 +57,30 @@ def test_aws_calls_per_webhook_and_latency(server_stack, moto_endpoint: str) -> 
         started = time.perf_counter()
         assert status(ingest.handler(function_url_event("/github", github_request(delivery=f"d-{index}")))) == 200
         timings.append(time.perf_counter() - started)
-    # Per inline webhook: claim (PutItem), SendMessage, mark enqueued (UpdateItem). No S3, no secret read.
-    assert calls.count("PutItem") == 10 and calls.count("SendMessage") == 10 and calls.count("UpdateItem") == 10
-    assert len(calls) == 30, calls
-    # A claim-checked webhook adds one S3 PUT; a duplicate costs the claim attempt and a read.
+    # Per inline GitHub webhook: claim the delivery id and the signed content (2 PutItem), SendMessage,
+    # mark the delivery enqueued (1 UpdateItem: the content claim points at it). No S3, no secret read.
+    assert calls.count("PutItem") == 20 and calls.count("SendMessage") == 10 and calls.count("UpdateItem") == 10
+    assert len(calls) == 40, calls
+    # A claim-checked webhook adds one S3 PUT; a retry (same id) costs the refused claim and a read.
     calls.clear()
     large = github_request({"repository": {"id": 3}, "blob": "z" * 5000}, delivery="large")
     assert status(ingest.handler(function_url_event("/github", large))) == 200
-    assert sorted(calls) == ["PutItem", "PutObject", "SendMessage", "UpdateItem"]
+    assert sorted(calls) == ["PutItem", "PutItem", "PutObject", "SendMessage", "UpdateItem"]
     calls.clear()
     assert status(ingest.handler(function_url_event("/github", large))) == 200
     assert sorted(calls) == ["GetItem", "PutItem"]
+    # A replay under a fresh id: both claims tried, the owner read, the fresh id released.
+    calls.clear()
+    replay = SignedRequest(headers={**large.headers, "x-github-delivery": "fresh"}, body=large.body)
+    assert status(ingest.handler(function_url_event("/github", replay))) == 200
+    assert sorted(calls) == ["DeleteItem", "GetItem", "GetItem", "PutItem", "PutItem"]
+    # Stripe signs a timestamp: one claim (PutItem), SendMessage, UpdateItem.
+    calls.clear()
+    stripe_body = json.dumps({"id": "evt_count", "type": "invoice.paid", "data": {"object": {}}}).encode()
+    stripe = signers.stripe_request(stripe_body, "whsec_stripe", timestamp=int(time.time()))
+    assert status(ingest.handler(function_url_event("/stripe", stripe))) == 200
+    calls.remove("GetSecretValue")  # the stripe source's secret is read once, at its first request
+    assert sorted(calls) == ["PutItem", "SendMessage", "UpdateItem"]
     # Far within GitHub's 10 s even against a local emulator on a loaded machine.
     assert statistics.median(timings) < 1.0 and max(timings) < 5.0
     print(f"ingest median {statistics.median(timings) * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms")

@@ -265,3 +265,73 @@ def test_unknown_kind_and_empty_secrets_are_programming_errors() -> None:
         verify("gitlab", request, [SECRET])
     with pytest.raises(ValueError, match="non-empty secret"):
         verify("github", request, [""])
+
+
+# --- Standard Webhooks secrets at verification ------------------------------------------------
+
+
+def empty_key_request(body: bytes = BODY, msg_id: str = "msg_1") -> SignedRequest:
+    """Signed with the empty key the reference library would decode 'whsec_' to: anyone can make it."""
+    import base64
+
+    signature = base64.b64encode(hmac.new(b"", f"{msg_id}.{NOW}.".encode() + body, hashlib.sha256).digest()).decode()
+    return SignedRequest(headers={"webhook-id": msg_id, "webhook-timestamp": str(NOW), "webhook-signature": f"v1,{signature}"},
+                         body=body)
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("whsec_", "24 to 64 bytes of key, got 0"),
+        ("whsec_!!!", "canonical base64"),
+        ("whsec_" + "A" * 31, "canonical base64"),  # missing padding: refused, not guessed
+        ("whsec_" + "A" * 33 + "B==", "canonical base64"),  # stray bits: not the encoding of any key
+        ("whsec_AAAAAAAAAAAAAAAAAAAAAA==", "24 to 64 bytes of key, got 16"),
+        ("whsec_" + "A" * 90 + "==", "24 to 64 bytes of key, got 67"),
+        ("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "must be 'whsec_' followed by base64"),
+    ],
+)
+def test_a_malformed_standard_secret_is_a_misconfiguration_never_a_401(secret: str, message: str) -> None:
+    from functions.inbound.source_secrets import SecretFormatError
+
+    with pytest.raises(SecretFormatError, match=message):
+        verify("standard", empty_key_request(), [secret], now=NOW)
+    # ...also as the previous secret, even when the current one signs the request.
+    with pytest.raises(SecretFormatError, match=message):
+        verify("standard", signers.standard(BODY, WHSEC), [WHSEC, secret], now=NOW)
+
+
+def test_whsec_keys_follow_the_same_rule_as_the_configuration() -> None:
+    from components.config import whsec_problem
+    from functions.inbound.source_secrets import SecretFormatError
+    from functions.inbound.verify import whsec_key
+
+    for secret in ("whsec_", "whsec_!!!", "whsec_" + "A" * 31, "whsec_AAAAAAAAAAAAAAAAAAAAAA==", WHSEC, signers.whsec(b"x"),
+                   "whsec_" + "A" * 86 + "==", "whsec_" + "A" * 87 + "=", "whsec_" + "A" * 33 + "B=="):
+        try:
+            whsec_key(secret)
+            refused = False
+        except SecretFormatError:
+            refused = True
+        assert refused == (whsec_problem(secret) is not None), secret
+
+
+# --- what a replay cannot change --------------------------------------------------------------
+
+
+def test_signed_content_is_what_the_signature_covers() -> None:
+    from functions.inbound.verify import signed_content
+
+    github = signers.github(BODY, SECRET)
+    assert signed_content("github", github) == BODY
+    assert signed_content("github", replace(github, headers={**github.headers, "x-github-delivery": "other"})) == BODY
+    assert signed_content("shopify", signers.shopify(BODY, SECRET)) == BODY
+    for kind, request in (("stripe", signers.stripe_request(BODY, SECRET)), ("slack", signers.slack(BODY, SECRET)),
+                          ("standard", signers.standard(BODY, WHSEC))):
+        assert signed_content(kind, request) is None  # their signed timestamp bounds a replay to 300 s
+    form = signers.twilio_form(PARAMS, SECRET, query="a=1")
+    reordered = signers.twilio_form(list(reversed(PARAMS)), SECRET, query="a=1")
+    assert form.body != reordered.body and signed_content("twilio", form) == signed_content("twilio", reordered)
+    assert signed_content("twilio", form) != signed_content("twilio", signers.twilio_form(PARAMS, SECRET, query="a=2"))
+    as_json = signers.twilio_json({"a": 1}, SECRET)
+    assert signed_content("twilio", as_json) != signed_content("twilio", signers.twilio_json({"a": 2}, SECRET))

@@ -1,0 +1,181 @@
+"""Replays under a fresh delivery id: GitHub, Shopify and Twilio sign neither a timestamp nor their id.
+
+The ingest claims the signed content as well as the delivery id (docs/consumer.md, "Idempotency"):
+the same signed request re-posted under a new id is a duplicate while the original is remembered,
+with the ledger's pending / enqueued / lease semantics, and nothing is ever enqueued twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from functions.inbound import ingest
+from functions.inbound.envelope import content_key, dedupe_key, parse_envelope
+from functions.inbound.verify import SignedRequest
+from tests.functions.inbound import signers
+from tests.functions.inbound.conftest import InboundStack, body_of, status
+from tests.functions.inbound.test_ingest import FailingCall, github_request, send
+
+ID_HEADERS = {"github": "x-github-delivery", "shopify": "x-shopify-webhook-id", "twilio": "i-twilio-idempotency-token"}
+
+
+def original(kind: str) -> SignedRequest:
+    if kind == "github":
+        return github_request()
+    if kind == "shopify":
+        return signers.shopify(json.dumps({"id": 820982911946154508, "total_price": "10.00"}).encode(), "shop-secret")
+    request = signers.twilio_form([("MessageSid", "SM1"), ("MessageStatus", "delivered")], "tw-token", query="tenant=7")
+    return with_id(request, "twilio", "token-1")
+
+
+def with_id(request: SignedRequest, kind: str, delivery: str) -> SignedRequest:
+    return SignedRequest(headers={**request.headers, ID_HEADERS[kind]: delivery}, body=request.body, query=request.query)
+
+
+def ledger_keys(stack: InboundStack) -> list[str]:
+    items = stack.client("dynamodb").scan(TableName=stack.table)["Items"]
+    return sorted(item["pk"]["S"] for item in items)
+
+
+@pytest.mark.parametrize("kind", ["github", "shopify", "twilio"])
+def test_the_same_signed_request_under_a_fresh_id_is_a_duplicate(
+    inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    request = original(kind)
+    assert body_of(send(f"/{kind}", request))["status"] == "accepted"
+    capsys.readouterr()
+    keys_after_original = ledger_keys(inbound_stack)
+    assert len(keys_after_original) == 2  # the delivery id and the signed content
+    replay = send(f"/{kind}", with_id(request, kind, "attacker-chosen-id"))
+    assert status(replay) == 200 and body_of(replay)["status"] == "duplicate"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [(r["Duplicates"], r["matched"]) for r in emf] == [(1, "signed_content")]  # a replay, counted as such
+    # The provider's own retry (same id) is still a duplicate too.
+    assert body_of(send(f"/{kind}", request))["status"] == "duplicate"
+    assert len(inbound_stack.messages()) == 1
+    assert ledger_keys(inbound_stack) == keys_after_original  # the fresh id's claim was given back
+
+
+def test_twilio_params_reordered_or_re_encoded_are_the_same_signed_content(inbound_stack: InboundStack) -> None:
+    request = original("twilio")
+    assert body_of(send("/twilio", request))["status"] == "accepted"
+    # Twilio signs the params sorted (and de-duplicated), not the body bytes: these all verify.
+    for body in (b"MessageStatus=delivered&MessageSid=SM1", b"MessageSid=SM1&&MessageStatus=delivered",
+                 b"MessageSid=SM1&MessageStatus=delivered&MessageSid=SM1"):
+        variant = SignedRequest(headers={**request.headers, "i-twilio-idempotency-token": body.decode()}, body=body,
+                                query=request.query)
+        response = send("/twilio", variant)
+        assert status(response) == 200 and body_of(response)["status"] == "duplicate", body
+    assert len(inbound_stack.messages()) == 1
+
+
+def test_a_failure_half_way_releases_both_claims_so_the_retry_is_processed(inbound_stack: InboundStack) -> None:
+    rt = ingest.runtime()
+    rt.sqs.send_message = FailingCall(rt.sqs.send_message, times=1)
+    request = github_request()
+    assert status(send("/github", request)) == 503
+    assert ledger_keys(inbound_stack) == []  # neither the id nor the content is held
+    assert body_of(send("/github", request))["status"] == "accepted"
+    assert body_of(send("/github", with_id(request, "github", "fresh")))["status"] == "duplicate"
+    assert len(inbound_stack.messages()) == 1
+
+
+def test_a_failed_content_claim_gives_the_delivery_id_back(inbound_stack: InboundStack) -> None:
+    rt = ingest.runtime()
+    puts = rt.dynamodb.put_item
+
+    def second_put_fails(**kwargs: Any) -> Any:
+        if kwargs["Item"]["pk"]["S"].startswith("github#sig:"):
+            raise FailingCall(puts)(**kwargs)
+        return puts(**kwargs)
+
+    rt.dynamodb.put_item = second_put_fails
+    assert status(send("/github", github_request())) == 503
+    assert ledger_keys(inbound_stack) == [] and inbound_stack.messages() == []
+    rt.dynamodb.put_item = puts
+    assert body_of(send("/github", github_request()))["status"] == "accepted"
+
+
+def during_enqueue(action: Callable[[], None]) -> None:
+    """Run ``action`` while the request in flight holds its claims, just before its SendMessage."""
+    rt = ingest.runtime()
+    real = rt.sqs.send_message
+
+    def send_message(**kwargs: Any) -> Any:
+        rt.sqs.send_message = real
+        action()
+        return real(**kwargs)
+
+    rt.sqs.send_message = send_message
+
+
+def test_concurrent_replays_never_enqueue_twice(inbound_stack: InboundStack) -> None:
+    request = github_request()
+    answers: list[dict[str, Any]] = []
+    during_enqueue(lambda: answers.extend([send("/github", with_id(request, "github", "fresh")), send("/github", request)]))
+    assert body_of(send("/github", request))["status"] == "accepted"
+    # While the original held its claims, the replay and the provider's retry were told to come back.
+    assert [status(a) for a in answers] == [409, 409]
+    assert answers[0]["headers"]["retry-after"]
+    assert inbound_stack.ledger(dedupe_key("github", "id:fresh")) is None
+    # Once it is enqueued, both are duplicates.
+    assert body_of(send("/github", with_id(request, "github", "fresh")))["status"] == "duplicate"
+    assert body_of(send("/github", request))["status"] == "duplicate"
+    assert len(inbound_stack.messages()) == 1
+
+
+def test_one_body_under_two_event_types_is_two_events(inbound_stack: InboundStack) -> None:
+    """Shopify sends the order resource for several topics; neither delivery may be dropped."""
+    request = original("shopify")
+    paid = SignedRequest(headers={**request.headers, "x-shopify-topic": "orders/paid", "x-shopify-webhook-id": "w-2"},
+                         body=request.body)
+    assert body_of(send("/shopify", request))["status"] == "accepted"
+    assert body_of(send("/shopify", paid))["status"] == "accepted"
+    assert sorted(parse_envelope(m["Body"]).event_type for m in inbound_stack.messages()) == ["orders/create", "orders/paid"]
+
+
+def test_timestamped_kinds_claim_only_their_delivery_id(inbound_stack: InboundStack) -> None:
+    import time
+
+    body = json.dumps({"id": "evt_9", "type": "invoice.paid", "data": {"object": {}}}).encode()
+    assert status(send("/stripe", signers.stripe_request(body, "whsec_stripe", timestamp=int(time.time())))) == 200
+    assert ledger_keys(inbound_stack) == ["stripe#id:evt_9"]
+
+
+def test_the_content_record_names_its_owner_and_expires_with_the_ttl(inbound_stack: InboundStack) -> None:
+    request = github_request()
+    assert status(send("/github", request)) == 200
+    signed = dedupe_key("github", content_key("push", request.body))
+    record = inbound_stack.ledger(signed)
+    owner = inbound_stack.ledger(dedupe_key("github", "id:d-1"))
+    assert record is not None and owner is not None
+    assert record["ownerKey"] == "github#id:d-1" and record["ownerToken"] == owner["claimToken"]
+    assert int(record["expiresAt"]) - int(owner["expiresAt"]) in (0, 1)  # dedupeTtl, like the delivery
+
+
+def test_twilio_get_webhooks_with_different_queries_are_different_deliveries(inbound_stack: InboundStack) -> None:
+    """A GET carries its data in the query and has no body: the query keeps two of them apart."""
+
+    def get(query: str) -> SignedRequest:
+        signature = RequestValidator("tw-token").compute_signature(f"{signers.TWILIO_URL}?{query}", {})
+        return SignedRequest(headers={"x-twilio-signature": signature}, body=b"", query=query)
+
+    first, second = "MessageSid=SM1&MessageStatus=sent", "MessageSid=SM2&MessageStatus=sent"
+    assert body_of(send("/twilio", get(first), method="GET"))["status"] == "accepted"
+    assert body_of(send("/twilio", get(second), method="GET"))["status"] == "accepted"
+    assert body_of(send("/twilio", get(first), method="GET"))["status"] == "duplicate"
+    envelopes = [parse_envelope(m["Body"]) for m in inbound_stack.messages()]
+    assert sorted(e.query for e in envelopes) == [first, second]
+    assert all(e.delivery_key.startswith("body:") and e.body == b"" for e in envelopes)
+
+
+def test_an_unsigned_query_is_not_carried(inbound_stack: InboundStack) -> None:
+    request = github_request()
+    assert status(send("/github", SignedRequest(headers=request.headers, body=request.body, query="tenant=evil"))) == 200
+    [message] = inbound_stack.messages()
+    assert parse_envelope(message["Body"]).query == "" and "tenant=evil" not in message["Body"]
