@@ -447,8 +447,8 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> list[Declared]:
     declared: list[Declared] = []
 
     class Recording(harness.RecordingMocks):
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
             self.resources = declared
 
     monkeypatch.setattr(harness, "RecordingMocks", Recording)
