@@ -36,6 +36,7 @@ from components.config import (
 
 # A namespace this close to ``hookstack`` is a typo, not another provider's settings.
 MAX_NAMESPACE_TYPO_EDITS = 2
+MERGE_TAG = "tag:yaml.org,2002:merge"
 _PATH_PART_RE = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
 
 
@@ -117,6 +118,8 @@ def read_stack_file(path: str | Path) -> StackFile:
         raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {context}{error.problem}")], [where]) from None
     except yaml.YAMLError as error:
         raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {error}")], [None]) from None
+    except RecursionError:
+        raise StackFileError(name, [ConfigProblem("", "is nested too deeply to read")], [None]) from None
     finally:
         loader.dispose()
 
@@ -128,8 +131,7 @@ def read_stack_file(path: str | Path) -> StackFile:
         raise refuse(f"the file is empty; {where}", None)
     if not isinstance(document, yaml.MappingNode) or not isinstance(data, dict):
         raise refuse(f"must be a mapping with a top-level `config:` key, got {_node_kind(document)}", document)
-    config_key = next((k for k, _ in document.value if isinstance(k, yaml.ScalarNode) and k.value == "config"), None)
-    config_node = _value_node(document, "config")
+    config_key, config_node = _entry(document, "config") or (None, None)
     if config_key is None or config_node is None:
         misplaced = [k for k, _ in document.value if isinstance(k, yaml.ScalarNode) and k.value.startswith(f"{NAMESPACE}:")]
         if misplaced:
@@ -157,6 +159,8 @@ def read_stack_file(path: str | Path) -> StackFile:
 
 
 def _key_problem(key_node: yaml.Node) -> ConfigProblem | None:
+    if key_node.tag == MERGE_TAG:  # `<<: *defaults` brings keys in; those are checked by the parser
+        return None
     if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
         return ConfigProblem("config", f"key {_node_kind(key_node)} is not `<namespace>:<key>` (e.g. `{NAMESPACE}:tenants`)")
     key = key_node.value
@@ -176,7 +180,7 @@ def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[Co
     if isinstance(node, yaml.MappingNode):
         first: dict[tuple[str, str], int] = {}
         for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE_TAG:
                 line = key_node.start_mark.line + 1
                 identity = (key_node.tag, key_node.value)
                 if identity in first:
@@ -189,12 +193,18 @@ def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[Co
             yield from _duplicate_keys(item, seen)
 
 
-def _value_node(node: yaml.Node, key: str) -> yaml.Node | None:
+def _entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key node, value node) of ``key`` in a mapping node."""
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return value_node
+                return key_node, value_node
     return None
+
+
+def _value_node(node: yaml.Node, key: str) -> yaml.Node | None:
+    entry = _entry(node, key)
+    return entry[1] if entry else None
 
 
 def _item_node(node: yaml.Node, index: int) -> yaml.Node | None:

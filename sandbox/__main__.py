@@ -24,18 +24,18 @@ SIGNAL_POLL_SECONDS = 0.2
 
 
 class StopSignals:
-    """SIGINT and SIGTERM, handled so that stopping is never cut short.
+    """SIGINT and SIGTERM: record the first one and set :attr:`stopping`; ignore later ones.
 
-    The first signal sets :attr:`received`; while :attr:`interrupting` (startup, the demo) it also
-    raises ``KeyboardInterrupt`` in the main thread, so the startup unwinds and stops what it
-    started. Later signals are ignored: a second Ctrl-C must not interrupt that stop (which would
-    leave PostgreSQL running).
+    ``up`` checks :attr:`stopping` between startup steps and waits on it once ready; no exception
+    is raised at a random point, so nothing can cut a stop short (which would leave PostgreSQL
+    running). With :attr:`interrupting` (``demo``, ``plan``: code that does not check) the first
+    signal also raises ``KeyboardInterrupt`` in the main thread.
     """
 
     def __init__(self) -> None:
         self.received: int | None = None
         self.stopping = threading.Event()
-        self.interrupting = True
+        self.interrupting = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -54,6 +54,10 @@ class StopSignals:
         self.stopping.set()
         if self.interrupting:
             raise KeyboardInterrupt
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received or signal.SIGINT).name
 
     @property
     def exit_code(self) -> int:
@@ -81,24 +85,35 @@ def _main(argv: list[str] | None, signals: StopSignals) -> int:
     from components.config import StackConfigError
 
     try:
+        if args.command == "up":
+            return _up(args.config, args.state_file, args.time_scale, signals, debug=args.debug)
+        signals.interrupting = True
         if args.command == "demo":
             from sandbox.demo import run_demo
 
             return run_demo()  # stops its sandbox in a `finally`, also on KeyboardInterrupt
-        if args.command == "plan":
-            return _plan(args.config)
-        return _up(args.config, args.state_file, args.time_scale, signals, debug=args.debug)
+        return _plan(args.config)
     except StackConfigError as error:
         _error(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        name = signal.Signals(signals.received or signal.SIGINT).name
-        _error(f"{name} received before the sandbox was ready: stopped what had started" if args.command == "up" else f"{name} received: stopped")
+        _error(f"{signals.name} received: stopped")
         return signals.exit_code
 
 
 def _up(config_path: str, state_file: str, time_scale: float, signals: StopSignals, *, debug: bool) -> int:
-    from sandbox.runtime import Sandbox, SandboxStartError, StateFileError, claim_state_file, load_local_config
+    from sandbox.runtime import (
+        Sandbox,
+        SandboxStartError,
+        StartCancelled,
+        StateFileError,
+        claim_state_file,
+        load_local_config,
+    )
+
+    def cancelled() -> int:
+        _error(f"{signals.name} received before the sandbox was ready: stopped what had started")
+        return signals.exit_code
 
     config, generated = load_local_config(config_path)  # StackConfigError: exit 2
     try:
@@ -108,11 +123,15 @@ def _up(config_path: str, state_file: str, time_scale: float, signals: StopSigna
         return EXIT_USAGE
     if note:
         _error(note)
+    if signals.stopping.is_set():
+        return cancelled()
     sandbox = Sandbox(config, time_scale=time_scale, local_secrets=generated)
     try:
         try:
-            sandbox.start()  # on any failure or interrupt it has stopped everything it started
+            sandbox.start(cancel=signals.stopping)  # on failure or cancel, it has stopped what it started
             sandbox.write_state(state_file)
+        except StartCancelled:
+            return cancelled()
         except SandboxStartError as error:
             if debug:
                 traceback.print_exception(error.__cause__ or error)
@@ -121,17 +140,14 @@ def _up(config_path: str, state_file: str, time_scale: float, signals: StopSigna
         except OSError as error:
             _error(f"--state-file {state_file}: cannot write it: {error.strerror or error}")
             return EXIT_FAILED
-        signals.interrupting = False
         print(f"sandbox ready: state in {state_file} (Ctrl-C to stop)", flush=True)
         # With a timeout: a signal the kernel hands to another thread only runs its Python handler
         # once the main thread executes bytecode again, which an untimed wait would never do.
         while not signals.stopping.wait(SIGNAL_POLL_SECONDS):
             pass
-        name = signal.Signals(signals.received or signal.SIGINT).name
-        print(f"sandbox: {name} received, stopping", flush=True)
+        print(f"sandbox: {signals.name} received, stopping", flush=True)
         return 0
     finally:
-        signals.interrupting = False
         sandbox.stop()
         Path(state_file).unlink(missing_ok=True)
 

@@ -23,8 +23,9 @@ class MotoServer:
     """moto's server in a thread of this process, listening on 127.0.0.1 only.
 
     Like moto's ``ThreadedMotoServer``, except that the socket is bound in :meth:`start` itself: a
-    busy port raises there (``ThreadedMotoServer`` binds in its thread and then waits forever), and
-    port 0 (the default) lets the system pick a free port without a race.
+    busy port raises ``OSError`` there (``ThreadedMotoServer`` binds in its thread, which exits,
+    and then waits forever), and port 0 (the default) lets the system pick a free port without a
+    race.
     """
 
     def __init__(self, port: int = 0) -> None:
@@ -39,12 +40,23 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        from moto.moto_api._internal import moto_api_backend
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        application = DomainDispatcherApplication(create_backend_app)
-        self._httpd = make_server("127.0.0.1", self.port, application, threaded=True, request_handler=MotoRequestHandler)
-        self.port = self._httpd.server_port
+        # moto keeps its accounts in this process, not in the server: start from an empty one, as a
+        # sandbox started earlier in the same process (a test, the demo) left its resources there.
+        moto_api_backend.reset()
+        # Bound here, so that a busy port raises OSError (werkzeug would print and sys.exit(1)).
+        listener = socket.create_server(("127.0.0.1", self.port))
+        try:
+            application = DomainDispatcherApplication(create_backend_app)
+            self._httpd = make_server(
+                "127.0.0.1", listener.getsockname()[1], application, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # the server holds its own duplicate of the descriptor
+        self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="moto-server", daemon=True)
         self._thread.start()
 

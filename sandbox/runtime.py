@@ -43,6 +43,10 @@ class SandboxStartError(RuntimeError):
     """A part failed to set up, create or start; everything started before it has been stopped."""
 
 
+class StartCancelled(Exception):
+    """The start was cancelled (SIGINT/SIGTERM); everything started so far has been stopped."""
+
+
 class StateFileError(ValueError):
     """The ``--state-file`` path cannot be used (nothing has been started)."""
 
@@ -89,24 +93,35 @@ class Sandbox:
         self.parts: dict[str, LocalPart] = {}
         self.provider: LocalProvider | None = None
         self._saved_environment: dict[str, str | None] = {}
-        self._stopped = False
+        self._stopper: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     @property
     def endpoint(self) -> str:
         return self.moto.endpoint
 
-    def start(self) -> None:
-        """Start everything. If any step fails or is interrupted, stop what was started, then raise.
+    def start(self, *, cancel: threading.Event | None = None) -> None:
+        """Start everything. If a step fails or is cancelled, stop what was started, then raise.
 
-        A failure is raised as :class:`SandboxStartError` naming the part and step; a
-        ``KeyboardInterrupt`` (or any other ``BaseException``) propagates unchanged.
+        A failure raises :class:`SandboxStartError` naming the part and step. ``cancel`` (set by a
+        signal handler) is checked between steps and raises :class:`StartCancelled`, as does a
+        failure while it is set (Ctrl-C also reaches the ``initdb``/``pg_ctl`` children). Any
+        other ``BaseException`` (``KeyboardInterrupt``) propagates unchanged after the stop.
         """
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         step = "moto: start"
+
+        def next_step(name: str) -> None:
+            nonlocal step
+            step = name
+            if cancel is not None and cancel.is_set():
+                raise StartCancelled(f"cancelled before {name}")
+
         try:
+            next_step("moto: start")
             self.moto.start()
             self._set_environment(environment(self.endpoint))
-            step = "provider: plan"
+            next_step("provider: plan")
             events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
             plan = build_provider_plan(self.config, default_bus_name="hookstack-sandbox")
             self.provider = LocalProvider(plan, events, sqs, self.time_scale)
@@ -114,32 +129,53 @@ class Sandbox:
             self._set_environment({"EVENT_BUS_NAME": plan.entry_bus_name})
             step = "parts: set up"
             for name, make_part in _optional_parts(self):
-                step = f"{name}: set up"
+                next_step(f"{name}: set up")
                 self.parts[name] = make_part()
                 step = "parts: set up"
             for name, part in self.parts.items():
-                step = f"{name}: create"
+                next_step(f"{name}: create")
                 part.create()
             for name, part in self.parts.items():
-                step = f"{name}: start"
+                next_step(f"{name}: start")
                 part.start()
         except Exception as error:
             self.stop()
+            if cancel is not None and cancel.is_set():
+                raise StartCancelled(f"cancelled during {step}") from error
             raise SandboxStartError(f"{step} failed: {type(error).__name__}: {error}") from error
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """Stop every part at once (each waits out at most one long poll), then the AWS server.
+        """Stop every part, then the AWS server; safe in any state and more than once.
 
-        Safe in any state and more than once. Parts only share the AWS server, which stops last, so
-        they need no order among themselves; each stop is guarded, so one failing or hanging stop
-        does not keep the others from running.
+        The work runs in a thread of its own that a ``KeyboardInterrupt`` cannot cut short (that
+        would leave PostgreSQL running): an interrupt arriving meanwhile is raised once it is done.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        if self._stopper is None:
+            stopper = threading.Thread(target=self._stop_everything, name="sandbox-stop", daemon=True)
+            stopper.start()
+            self._stopper = stopper
+        # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can mark a thread that
+        # still runs as stopped (Python 3.11), and the stop would look finished when it is not.
+        interrupted = False
+        while True:
+            try:
+                if self._stopped.wait(0.1):
+                    break
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _stop_everything(self) -> None:
+        """Every part at once (each waits out at most one long poll), then the AWS server.
+
+        Parts only share the AWS server, which stops last, so they need no order among
+        themselves; each stop is guarded, so one failing or hanging stop does not keep the others
+        from running.
+        """
 
         def stop_part(name: str, part: LocalPart) -> None:
             try:
@@ -147,26 +183,30 @@ class Sandbox:
             except Exception as error:  # stop everything else regardless
                 log.error("stopping the %s part failed: %s: %s", name, type(error).__name__, error, exc_info=log.isEnabledFor(logging.DEBUG))
 
-        threads = [
-            threading.Thread(target=stop_part, args=(name, part), name=f"stop-{name}", daemon=True) for name, part in self.parts.items()
-        ]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                log.error("%s did not finish within %d s; leaving it behind", thread.name, STOP_TIMEOUT_SECONDS)
         try:
-            self.moto.stop()
-        except Exception as error:
-            log.error("stopping the moto server failed: %s: %s", type(error).__name__, error)
-        for key, old in self._saved_environment.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-        self._saved_environment.clear()
+            threads = [
+                threading.Thread(target=stop_part, args=(name, part), name=f"stop-{name}", daemon=True)
+                for name, part in self.parts.items()
+            ]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    log.error("%s did not finish within %d s; leaving it behind", thread.name, STOP_TIMEOUT_SECONDS)
+            try:
+                self.moto.stop()
+            except Exception as error:
+                log.error("stopping the moto server failed: %s: %s", type(error).__name__, error)
+            for key, old in self._saved_environment.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+            self._saved_environment.clear()
+        finally:
+            self._stopped.set()
 
     def _set_environment(self, values: dict[str, str]) -> None:
         for key, value in values.items():
