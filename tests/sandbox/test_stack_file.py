@@ -142,6 +142,6 @@ def test_yaml_merge_keys_are_allowed_and_absurd_nesting_is_refused(tmp_path: Pat
     merged.write_text("config:\n  <<: {hookstack:aurora: {enabled: true}}\n")
     assert load_stack_file(str(merged)).aurora.enabled
     deep = tmp_path / "Pulumi.deep.yaml"
-    deep.write_text("config:\n  hookstack:tenants: " + "[" * 5000 + "]" * 5000 + "\n")
+    deep.write_text("config:\n  hookstack:tenants: " + "[" * 1000 + "]" * 1000 + "\n")
     with pytest.raises(StackFileError, match="is nested too deeply to read"):
         load_stack_file(str(deep))
