@@ -1174,16 +1174,12 @@ def load_stack_file(path: str, *, local: bool = False, secret_resolver: Callable
     """Parse the ``hookstack:`` keys of a ``Pulumi.<stack>.yaml`` file (used by the sandbox and tests).
 
     ``secret_resolver(key_path, value)`` is called for every ``{secure: ...}`` value and returns its
-    replacement (the sandbox generates local secrets for values it cannot decrypt).
+    replacement (the sandbox generates local secrets for values it cannot decrypt). The file is read
+    and checked by :mod:`components.stack_file`; every problem names the file and line.
     """
-    import yaml
+    from components.stack_file import read_stack_file
 
-    with open(path, encoding="utf-8") as handle:
-        document = yaml.safe_load(handle) or {}
-    raw = stack_values(document.get("config") or {})
-    if secret_resolver is not None:
-        raw = _resolve_secure(raw, "", secret_resolver)
-    return parse_stack_config(raw, local=local)
+    return read_stack_file(path).parse(local=local, secret_resolver=secret_resolver)
 
 
 def stack_values(config_block: Mapping[str, Any]) -> dict[str, Any]:
@@ -1192,13 +1188,14 @@ def stack_values(config_block: Mapping[str, Any]) -> dict[str, Any]:
     return {key[len(prefix):]: value for key, value in config_block.items() if key.startswith(prefix)}
 
 
-def _resolve_secure(value: Any, path: str, resolver: Callable[[str, Any], Any]) -> Any:
+def resolve_secure(value: Any, path: str, resolver: Callable[[str, Any], Any]) -> Any:
+    """``value`` with every ``{secure: ...}`` replaced by ``resolver(key_path, that_value)``."""
     if isinstance(value, Mapping):
         if set(value) == {"secure"}:
             return resolver(path, value)
-        return {k: _resolve_secure(v, f"{path}.{k}" if path else str(k), resolver) for k, v in value.items()}
+        return {k: resolve_secure(v, f"{path}.{k}" if path else str(k), resolver) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_secure(v, f"{path}[{i}]", resolver) for i, v in enumerate(value)]
+        return [resolve_secure(v, f"{path}[{i}]", resolver) for i, v in enumerate(value)]
     return value
 
 

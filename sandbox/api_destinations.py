@@ -120,7 +120,8 @@ class ApiDestinationWorker:
 
     def stop(self) -> None:
         self.stopping.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
+            self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _poll(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Any
 
 import boto3
@@ -19,21 +20,55 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """moto's server in a thread of this process, listening on 127.0.0.1 only."""
+    """moto's server in a thread of this process, listening on 127.0.0.1 only.
 
-    def __init__(self, port: int | None = None) -> None:
-        from moto.server import ThreadedMotoServer
+    Like moto's ``ThreadedMotoServer``, except that the socket is bound in :meth:`start` itself: a
+    busy port raises ``OSError`` there (``ThreadedMotoServer`` binds in its thread, which exits,
+    and then waits forever), and port 0 (the default) lets the system pick a free port without a
+    race.
+    """
 
-        self.port = port or free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self._httpd: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if not self.port:
+            raise RuntimeError("the moto server has no port until it is started")
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._server.start()
+        from moto.moto_api._internal import moto_api_backend
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        # moto keeps its accounts in this process, not in the server: start from an empty one, as a
+        # sandbox started earlier in the same process (a test, the demo) left its resources there.
+        moto_api_backend.reset()
+        # Bound here, so that a busy port raises OSError (werkzeug would print and sys.exit(1)).
+        listener = socket.create_server(("127.0.0.1", self.port))
+        try:
+            application = DomainDispatcherApplication(create_backend_app)
+            self._httpd = make_server(
+                "127.0.0.1", listener.getsockname()[1], application, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # the server holds its own duplicate of the descriptor
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        self._server.stop()
-
+        """Stop serving and close the socket; safe before start and twice."""
+        httpd, thread, self._httpd, self._thread = self._httpd, self._thread, None, None
+        if httpd is None:
+            return
+        if thread is not None and thread.is_alive():
+            httpd.shutdown()  # returns once serve_forever has ended (it polls twice a second)
+            thread.join(timeout=10)
+        httpd.server_close()
 
     # The recorder lists every AWS call made against the server (requests, and so cost, per flow).
     def start_recording(self) -> None:

@@ -115,7 +115,8 @@ class LocalConsumer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
+            self._thread.join(timeout=10)
         self.server.stop()
 
     def state(self) -> dict[str, Any]:

@@ -9,19 +9,29 @@ import logging
 import os
 import secrets
 import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from components.config import StackConfig, load_stack_file
+from components.config import StackConfig
 from components.plan import build_provider_plan
+from components.stack_file import read_stack_file
 from sandbox.aws import REGION, MotoServer, client, environment
 from sandbox.provider import LocalProvider
 
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
+STOP_TIMEOUT_SECONDS = 30  # a part's stop waits out at most one long poll (~1 s) and in-flight calls
+log = logging.getLogger("sandbox")
 
 
 class LocalPart(Protocol):
-    """One component's local counterpart."""
+    """One component's local counterpart.
+
+    ``stop()`` must be safe in any state: before ``create()``, after a ``create()`` or ``start()`` that
+    failed half-way, and a second time (a failed start stops every part set up so far).
+    """
 
     def create(self) -> None: ...
     def start(self) -> None: ...
@@ -29,20 +39,32 @@ class LocalPart(Protocol):
     def state(self) -> dict[str, Any]: ...
 
 
+class SandboxStartError(RuntimeError):
+    """A part failed to set up, create or start; everything started before it has been stopped."""
+
+
+class StartCancelled(Exception):
+    """The start was cancelled (SIGINT/SIGTERM); everything started so far has been stopped."""
+
+
+class StateFileError(ValueError):
+    """The ``--state-file`` path cannot be used (nothing has been started)."""
+
+
 def load_local_config(path: str) -> tuple[StackConfig, dict[str, str]]:
     """Parse a stack file in sandbox mode: loopback ``http://`` allowed, ``secure:`` values replaced.
 
     A ``secure:`` value cannot be decrypted without the Pulumi CLI, so each one is replaced by a
     generated local secret (a ``whsec_`` key where a Standard Webhooks secret is expected); the
-    generated values are returned (the state file lists them).
+    generated values are returned (the state file lists them). A bad file raises
+    :class:`components.stack_file.StackFileError` naming the file and line of each problem.
     """
-    import yaml
-
-    document = yaml.safe_load(Path(path).read_text()) or {}
-    consumer = (document.get("config") or {}).get("hookstack:consumer") or {}
+    stack_file = read_stack_file(path)
+    consumer = stack_file.values.get("consumer")
+    sources = consumer.get("sources") if isinstance(consumer, dict) else None
     standard_sources = {
         f"consumer.sources[{i}]."
-        for i, source in enumerate(consumer.get("sources") or [])
+        for i, source in enumerate(sources if isinstance(sources, list) else [])
         if isinstance(source, dict) and source.get("kind") == "standard"
     }
     generated: dict[str, str] = {}
@@ -55,7 +77,7 @@ def load_local_config(path: str) -> tuple[StackConfig, dict[str, str]]:
         generated[key_path] = value
         return value
 
-    return load_stack_file(path, local=True, secret_resolver=resolve), generated
+    return stack_file.parse(local=True, secret_resolver=resolve), generated
 
 
 class Sandbox:
@@ -71,48 +93,120 @@ class Sandbox:
         self.parts: dict[str, LocalPart] = {}
         self.provider: LocalProvider | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._stopper: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     @property
     def endpoint(self) -> str:
         return self.moto.endpoint
 
-    def start(self) -> None:
+    def start(self, *, cancel: threading.Event | None = None) -> None:
+        """Start everything. If a step fails or is cancelled, stop what was started, then raise.
+
+        A failure raises :class:`SandboxStartError` naming the part and step. ``cancel`` (set by a
+        signal handler) is checked between steps and raises :class:`StartCancelled`, as does a
+        failure while it is set (Ctrl-C also reaches the ``initdb``/``pg_ctl`` children). Any
+        other ``BaseException`` (``KeyboardInterrupt``) propagates unchanged after the stop.
+        """
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.moto.start()
-        self._set_environment(environment(self.endpoint))
-        events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
-        plan = build_provider_plan(self.config, default_bus_name="hookstack-sandbox")
-        self.provider = LocalProvider(plan, events, sqs, self.time_scale)
-        self.parts["provider"] = self.provider
-        self._set_environment({"EVENT_BUS_NAME": plan.entry_bus_name})
-        for name, part in _optional_parts(self).items():
-            self.parts[name] = part
-        for part in self.parts.values():
-            part.create()
-        for part in self.parts.values():
-            part.start()
+        step = "moto: start"
+
+        def next_step(name: str) -> None:
+            nonlocal step
+            step = name
+            if cancel is not None and cancel.is_set():
+                raise StartCancelled(f"cancelled before {name}")
+
+        try:
+            next_step("moto: start")
+            self.moto.start()
+            self._set_environment(environment(self.endpoint))
+            next_step("provider: plan")
+            events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
+            plan = build_provider_plan(self.config, default_bus_name="hookstack-sandbox")
+            self.provider = LocalProvider(plan, events, sqs, self.time_scale)
+            self.parts["provider"] = self.provider
+            self._set_environment({"EVENT_BUS_NAME": plan.entry_bus_name})
+            step = "parts: set up"
+            for name, make_part in _optional_parts(self):
+                next_step(f"{name}: set up")
+                self.parts[name] = make_part()
+                step = "parts: set up"
+            for name, part in self.parts.items():
+                next_step(f"{name}: create")
+                part.create()
+            for name, part in self.parts.items():
+                next_step(f"{name}: start")
+                part.start()
+        except Exception as error:
+            self.stop()
+            if cancel is not None and cancel.is_set():
+                raise StartCancelled(f"cancelled during {step}") from error
+            raise SandboxStartError(f"{step} failed: {type(error).__name__}: {error}") from error
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        """Stop every part at once (each waits out at most one long poll), then the AWS server."""
-        import threading
+        """Stop every part, then the AWS server; safe in any state and more than once.
 
-        def stop_part(part: LocalPart) -> None:
+        The work runs in a thread of its own that a ``KeyboardInterrupt`` cannot cut short (that
+        would leave PostgreSQL running): an interrupt arriving meanwhile is raised once it is done.
+        """
+        if self._stopper is None:
+            stopper = threading.Thread(target=self._stop_everything, name="sandbox-stop", daemon=True)
+            stopper.start()
+            self._stopper = stopper
+        # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can mark a thread that
+        # still runs as stopped (Python 3.11), and the stop would look finished when it is not.
+        interrupted = False
+        while True:
+            try:
+                if self._stopped.wait(0.1):
+                    break
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _stop_everything(self) -> None:
+        """Every part at once (each waits out at most one long poll), then the AWS server.
+
+        Parts only share the AWS server, which stops last, so they need no order among
+        themselves; each stop is guarded, so one failing or hanging stop does not keep the others
+        from running.
+        """
+
+        def stop_part(name: str, part: LocalPart) -> None:
             try:
                 part.stop()
-            except Exception:  # stop everything else regardless
-                logging.exception("stopping a sandbox part failed")
+            except Exception as error:  # stop everything else regardless
+                log.error("stopping the %s part failed: %s: %s", name, type(error).__name__, error, exc_info=log.isEnabledFor(logging.DEBUG))
 
-        threads = [threading.Thread(target=stop_part, args=(part,)) for part in self.parts.values()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        self.moto.stop()
-        for key, old in self._saved_environment.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+        try:
+            threads = [
+                threading.Thread(target=stop_part, args=(name, part), name=f"stop-{name}", daemon=True)
+                for name, part in self.parts.items()
+            ]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    log.error("%s did not finish within %d s; leaving it behind", thread.name, STOP_TIMEOUT_SECONDS)
+            try:
+                self.moto.stop()
+            except Exception as error:
+                log.error("stopping the moto server failed: %s: %s", type(error).__name__, error)
+            for key, old in self._saved_environment.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+            self._saved_environment.clear()
+        finally:
+            self._stopped.set()
 
     def _set_environment(self, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -143,20 +237,75 @@ class Sandbox:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".state-")
         with os.fdopen(handle, "w") as stream:
-            json.dump(self.state(), stream, indent=2, sort_keys=True)
+            json.dump({**self.state(), "pid": os.getpid()}, stream, indent=2, sort_keys=True)
         os.replace(temporary, target)
 
 
-def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
-    """The consumer, signed delivery and Aurora parts, when the configuration enables them."""
+def claim_state_file(path: str) -> str | None:
+    """Make ``path`` usable as this sandbox's state file before anything starts.
+
+    Creates missing directories. A state file left by a sandbox that no longer runs (killed, or
+    crashed) is removed at once, so that nobody polling for it reads stale endpoints; a state file
+    of a sandbox that still runs (its ``pid`` is alive) is refused, as two sandboxes would overwrite
+    and then delete each other's file. Returns a note for the user when a stale file was removed.
+    Raises :class:`StateFileError` with the reason otherwise.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            raise StateFileError(f"--state-file {path}: is a directory; give a file path")
+        note = None
+        if target.exists():
+            pid = _state_file_pid(target)
+            if pid is not None and _process_exists(pid):
+                raise StateFileError(
+                    f"--state-file {path}: a sandbox (pid {pid}) is using it; stop that sandbox or choose another file "
+                    f"(if pid {pid} is not a sandbox, delete the file)"
+                )
+            target.unlink()
+            note = f"removed the stale state file {path}" + (f" of pid {pid}, which no longer runs" if pid else "")
+        probe, probe_path = tempfile.mkstemp(dir=target.parent, prefix=".state-")
+        os.close(probe)
+        os.unlink(probe_path)
+    except OSError as error:
+        raise StateFileError(f"--state-file {path}: {error.strerror or error}") from None
+    return note
+
+
+def _state_file_pid(path: Path) -> int | None:
+    try:
+        pid = json.loads(path.read_text(encoding="utf-8")).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user
+        return True
+    return True
+
+
+def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalPart]]]:
+    """The observer, then the consumer, Aurora and signed delivery parts the configuration enables.
+
+    As (name, constructor), so that the parts set up before one that fails are known (and stopped).
+    """
     assert sandbox.provider is not None
     config = sandbox.config
     bus = sandbox.provider.plan.entry_bus_name
-    parts: dict[str, LocalPart] = {"observer": _Observer(sandbox.endpoint, bus)}
+    yield "observer", lambda: _Observer(sandbox.endpoint, bus)
     if config.consumer.enabled and config.consumer.sources:
         from sandbox.consumer import LocalConsumer
 
-        parts["consumer"] = LocalConsumer(
+        yield "consumer", lambda: LocalConsumer(
             config.consumer, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment,
             event_source=config.provider.event_source,
@@ -164,7 +313,7 @@ def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
     if config.aurora.enabled:
         from sandbox.aurora import LocalAurora
 
-        parts["aurora"] = LocalAurora(
+        yield "aurora", lambda: LocalAurora(
             config.aurora, event_source=f"{config.provider.event_source}.aurora", time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment, region=REGION,
         )
@@ -177,11 +326,10 @@ def _optional_parts(sandbox: Sandbox) -> dict[str, LocalPart]:
             for di, destination in enumerate(tenant.destinations)
             if destination.is_signed
         ]
-        parts["delivery"] = LocalDelivery(
+        yield "delivery", lambda: LocalDelivery(
             config.delivery, signed, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment, local_secrets=sandbox.local_secrets,
         )
-    return parts
 
 
 class _Observer:

@@ -95,7 +95,8 @@ class QueueWorker:
 
     def stop(self) -> None:
         self.stopping.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self.stopping.is_set():

