@@ -32,8 +32,8 @@ CONFIG = {
         {
             "id": "1",
             "destinations": [
-                {"name": "crm", "url": "http://127.0.0.1:9/crm", "auth": {"type": "none"}},
-                {"name": "audit", "url": "http://127.0.0.1:9/audit", "auth": {"type": "signed"}},
+                {"name": "crm", "url": "http://127.0.0.1:65000/crm", "auth": {"type": "none"}},
+                {"name": "audit", "url": "http://127.0.0.1:65000/audit", "auth": {"type": "signed"}},
             ],
         }
     ],
@@ -44,7 +44,7 @@ config:
   hookstack:tenants:
     - id: "1"
       destinations:
-        - {name: crm, url: "http://127.0.0.1:9/crm", auth: {type: none}}
+        - {name: crm, url: "http://127.0.0.1:65000/crm", auth: {type: none}}
 """
 
 
