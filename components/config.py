@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from functions import whsec
+
 NAMESPACE = "hookstack"
 
 
@@ -732,16 +734,10 @@ def _auth(reader: _Reader, value: Any, path: str) -> Auth | None:
 def whsec_problem(value: str) -> str | None:
     """Why ``value`` is not a Standard Webhooks secret (``whsec_`` + canonical base64 of 24..64 bytes).
 
-    The rule is the inbound verifier's, so a secret accepted here is accepted at verification.
+    The rule is :mod:`functions.whsec`'s, so a secret accepted here is accepted wherever one is used.
     """
-    from functions.inbound.source_secrets import SecretFormatError
-    from functions.inbound.verify import whsec_key
-
-    try:
-        whsec_key(value)
-    except SecretFormatError as error:
-        return f"{error} (the value is not shown)"
-    return None
+    problem = whsec.problem(value)
+    return None if problem is None else f"{problem} (the value is not shown)"
 
 
 def _check_parameter_length(reader: _Reader, secret: Secret | None, path: str) -> None:

@@ -48,6 +48,7 @@ from components.common import (
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant, to_json
 from components.packaging import Package
 from components.plan import delivery_rule_pattern, resource_key
+from functions import whsec
 from functions.delivery import routes, schema, store
 
 MAX_NAME_CHARS = 24
@@ -69,7 +70,6 @@ MAX_RECEIVE_COUNT = 1000
 EVENTS_MAX_RECEIVE_COUNT = 5
 EVENTS_AGE_ALARM_SECONDS = 300
 API_THROTTLE_RATE, API_THROTTLE_BURST = 50, 100
-GENERATED_KEY_BYTES = 32
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -479,8 +479,8 @@ class SignedDelivery(pulumi.ComponentResource):
             if auth.secret is not None:
                 current: pulumi.Output[str] = pulumi.Output.secret(auth.secret.reveal())
             else:
-                key_bytes = random.RandomBytes(f"{self._name}-{key}-key", length=GENERATED_KEY_BYTES, opts=child(self))
-                current = pulumi.Output.secret(key_bytes.base64.apply(lambda encoded: f"whsec_{encoded}"))
+                key_bytes = random.RandomBytes(f"{self._name}-{key}-key", length=whsec.GENERATED_KEY_BYTES, opts=child(self))
+                current = pulumi.Output.secret(key_bytes.base64.apply(whsec.from_base64))
                 generated.setdefault(tenant.id, {})[destination.name] = current
             previous = auth.previous_secret.reveal() if auth.previous_secret is not None else None
             secret_item = current.apply(_secret_item_json(tenant.id, destination.name, previous))

@@ -10,9 +10,7 @@ authorization of the deployed HTTP API is not emulated) and two event source map
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 from typing import Any
 
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant
@@ -26,6 +24,7 @@ from components.delivery import (
     WORKER_OVERHEAD_SECONDS,
 )
 from components.plan import delivery_rule_pattern
+from functions import whsec
 from sandbox.lambda_http import LambdaHttpServer, load_handler
 from sandbox.sqs_worker import QueueWorker
 
@@ -82,7 +81,7 @@ class LocalDelivery:
             path = f"tenants[{tenant_index}].destinations[{destination_index}].auth.secret"
             secret = destination.auth.secret.reveal() if destination.auth.secret else self.local_secrets.get(path)
             if secret is None:
-                secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+                secret = whsec.generate()
                 self.local_secrets[path] = secret
             previous = destination.auth.previous_secret
             self.dynamodb.put_item(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from components.config import StackConfig
 from components.plan import build_provider_plan
 from components.stack_file import read_stack_file
+from functions import whsec
 from sandbox.aws import REGION, MotoServer, client, environment
 from sandbox.provider import LocalProvider
 
@@ -71,7 +71,7 @@ def load_local_config(path: str) -> tuple[StackConfig, dict[str, str]]:
 
     def resolve(key_path: str, _value: Any) -> str:
         if key_path.endswith(".auth.secret") or any(key_path.startswith(p) for p in standard_sources):
-            value = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+            value = whsec.generate()
         else:
             value = secrets.token_urlsafe(24)
         generated[key_path] = value

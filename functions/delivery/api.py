@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from functions import logs
-from functions.delivery import bounded_json, clients, routes, settings, signing, ssrf, store, tasks
+from functions import logs, whsec
+from functions.delivery import bounded_json, clients, routes, settings, ssrf, store, tasks
 from functions.delivery.routes import TENANT_ID_RE
 from functions.events import EVENT_ID_RE
 
@@ -263,7 +263,7 @@ def create_endpoint(request: Request) -> tuple[int, Any]:
     dynamodb = clients.dynamodb()
     if store.count_endpoints(dynamodb, config.table_name, request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
-    secret = signing.generate_secret()
+    secret = whsec.generate()
     endpoint = store.create_endpoint(
         dynamodb, config.table_name, request.tenant_id, url=url, event_types=event_types, description=description,
         secret=secret, now=request.now,
@@ -339,11 +339,11 @@ def rotate_secret(request: Request) -> tuple[int, Any]:
         )
     new_secret = body.get("secret")
     if new_secret is None:
-        new_secret = signing.generate_secret()
+        new_secret = whsec.generate()
     else:
         try:
-            signing.secret_key(new_secret)
-        except signing.SecretError as error:
+            whsec.key(new_secret)
+        except whsec.SecretFormatError as error:
             raise ApiError(400, "validation_error", f"secret {error}", "secret") from None
     config = settings.get()
     overlap = config.rotation_overlap_hours * 3600

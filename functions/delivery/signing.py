@@ -8,7 +8,7 @@ A delivery carries three headers (https://www.standardwebhooks.com, ``spec/stand
 - ``webhook-signature``: ``v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>``, several
   space-separated while a secret rotation overlaps (one per valid secret).
 
-A secret is ``whsec_`` + base64 of the key (24 to 64 bytes); hookstack generates 32 random bytes.
+A secret is ``whsec_`` + base64 of the key (24 to 64 bytes; :mod:`functions.whsec` reads and makes them).
 
 The body sent is ``{"type": <detail-type>, "timestamp": <event time, ISO 8601>, "data": <detail>}``
 serialised once (compact JSON) and stored, so a resend carries byte-identical content.
@@ -17,49 +17,22 @@ serialised once (compact JSON) and stored, so a resend carries byte-identical co
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
-import re
-import secrets as random_source
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 (the scheme prefix, not a secret)
-GENERATED_KEY_BYTES = 32
-MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
+from functions import whsec
+
 SIGNATURE_VERSION = "v1"
 USER_AGENT = "hookstack-webhooks/1.0"
-_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
-
-
-class SecretError(ValueError):
-    """A value is not a Standard Webhooks secret (the message never contains the value)."""
-
-
-def generate_secret() -> str:
-    """A new signing secret: ``whsec_`` + base64 of 32 bytes from the OS CSPRNG."""
-    return SECRET_PREFIX + base64.b64encode(random_source.token_bytes(GENERATED_KEY_BYTES)).decode("ascii")
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_`` secret; raises :class:`SecretError` when it is not one."""
-    if not isinstance(secret, str) or not _SECRET_RE.match(secret):
-        raise SecretError("a signing secret must be 'whsec_' followed by base64")
-    try:
-        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretError("a signing secret must be 'whsec_' followed by valid base64") from None
-    if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
-        raise SecretError(f"a signing secret must encode {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes, got {len(key)}")
-    return key
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<base64>`` signature of ``body`` for ``message_id`` at ``timestamp``."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    digest = hmac.new(whsec.key(secret), signed, hashlib.sha256).digest()
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
 
 
@@ -71,7 +44,7 @@ def signature_header(secrets: Iterable[str], message_id: str, timestamp: int, bo
         if signature not in signatures:
             signatures.append(signature)
     if not signatures:
-        raise SecretError("at least one signing secret is needed")
+        raise whsec.SecretFormatError("at least one signing secret is needed")
     return " ".join(signatures)
 
 

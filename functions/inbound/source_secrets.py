@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from functions import whsec
 
-class SecretFormatError(ValueError):
-    """The secret value is not the JSON document described above."""
+# One error for a malformed source secret: the JSON document, or a whsec_ key inside it.
+SecretFormatError = whsec.SecretFormatError
 
 
 @dataclass(frozen=True)

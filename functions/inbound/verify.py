@@ -39,8 +39,6 @@ signature covers, so the ingest can refuse a second request carrying the same si
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -50,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
-from functions.inbound.source_secrets import SecretFormatError
+from functions import whsec
 
 TOLERANCE_SECONDS = 300
 KINDS = ("github", "twilio", "stripe", "slack", "shopify", "standard")
@@ -58,9 +56,6 @@ KINDS = ("github", "twilio", "stripe", "slack", "shopify", "standard")
 UNTIMED_KINDS = frozenset({"github", "shopify", "twilio"})
 # Kinds whose signature covers the request's query string (Twilio signs the whole URL).
 QUERY_SIGNED_KINDS = frozenset({"twilio"})
-# Standard Webhooks keys: whsec_ + base64 of 24..64 bytes (the specification's range).
-WHSEC_PREFIX = "whsec_"
-MIN_WHSEC_KEY_BYTES, MAX_WHSEC_KEY_BYTES = 24, 64
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
@@ -166,7 +161,7 @@ def verify_slack(request: SignedRequest, secrets: Sequence[str], *, now: float, 
 
 def verify_shopify(request: SignedRequest, secrets: Sequence[str], **_: object) -> int:
     header = _header(request, "x-shopify-hmac-sha256")
-    provided = _b64(header)
+    provided = whsec.strict_b64decode(header)
     if provided is None or len(provided) != hashlib.sha256().digest_size:
         raise VerificationError("malformed_header", "x-shopify-hmac-sha256 must be a base64 SHA-256 HMAC")
     return _match(secrets, lambda key: _hmac(key, request.body, hashlib.sha256), [provided])
@@ -183,13 +178,13 @@ def verify_standard(request: SignedRequest, secrets: Sequence[str], *, now: floa
     signatures = []
     for entry in header.split(" "):
         version, separator, value = entry.partition(",")
-        if version == "v1" and separator and (decoded := _b64(value)) is not None:
+        if version == "v1" and separator and (decoded := whsec.strict_b64decode(value)) is not None:
             signatures.append(decoded)
     if not signatures:
         raise VerificationError("malformed_header", f"{prefix}signature has no v1,<base64> signature")
     # Every configured key is decoded before any signature is tried: a malformed one is a
     # misconfiguration to report (SecretFormatError), whichever secret happens to sign the request.
-    keys = {secret: whsec_key(secret) for secret in secrets}
+    keys = {secret: whsec.key(secret) for secret in secrets}
     _check_timestamp(int(timestamp), now, tolerance)
     signed = f"{message_id}.{timestamp}.".encode() + request.body
     return _match(secrets, lambda secret: _hmac(keys[secret], signed, hashlib.sha256), signatures)
@@ -203,7 +198,7 @@ def verify_twilio(request: SignedRequest, secrets: Sequence[str], *, public_url:
     digest = _TWILIO_ALGORITHMS.get(algorithm)
     if digest is None:
         raise VerificationError("malformed_header", f"unsupported Twilio signature algorithm {algorithm!r}")
-    provided = _b64(header)
+    provided = whsec.strict_b64decode(header)
     if provided is None or len(provided) != digest().digest_size:
         raise VerificationError("malformed_header", f"x-twilio-signature must be a base64 {algorithm}")
     url = signed_url(public_url, request.query)
@@ -308,26 +303,6 @@ def signed_content(kind: str, request: SignedRequest) -> bytes | None:
     return request.body
 
 
-def whsec_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret; :class:`SecretFormatError` unless well-formed.
-
-    Strict: ``whsec_`` followed by the canonical base64 of 24-64 bytes. The reference library
-    tolerates missing padding and would decode ``whsec_`` to an empty key, with which anyone can sign.
-    The stack configuration checks secrets with this same function (``components.config.whsec_problem``),
-    so a secret accepted at deploy time is accepted here. (The delivery worker keeps its own, more
-    lenient copy for signing; one shared definition is left to the package restructuring.)
-    """
-    if not secret.startswith(WHSEC_PREFIX):
-        raise SecretFormatError("must be 'whsec_' followed by base64")
-    key = _b64(secret[len(WHSEC_PREFIX):])
-    if key is None:
-        raise SecretFormatError("must be 'whsec_' followed by valid, canonical base64")
-    if not MIN_WHSEC_KEY_BYTES <= len(key) <= MAX_WHSEC_KEY_BYTES:
-        raise SecretFormatError(
-            f"must encode {MIN_WHSEC_KEY_BYTES} to {MAX_WHSEC_KEY_BYTES} bytes of key, got {len(key)}"
-        )
-    return key
-
 
 def _without_port(url: str) -> str:
     parsed = urlparse(url)
@@ -360,14 +335,6 @@ def _check_timestamp(timestamp: int, now: float, tolerance: int) -> None:
     if abs(now - timestamp) > tolerance:
         raise VerificationError("stale_timestamp", f"signed timestamp is more than {tolerance} s from now")
 
-
-def _b64(text: str) -> bytes | None:
-    """Strict base64: only the canonical encoding of some bytes (no stray bits, no missing padding)."""
-    try:
-        decoded = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return decoded if base64.b64encode(decoded).decode("ascii") == text else None
 
 
 def _hmac(key: str | bytes, message: bytes, digest: Callable[..., Any]) -> bytes:

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from components.config import TENANT_ID_RE
-from functions.delivery import api, schema, settings, signing, store
+from functions import whsec
+from functions.delivery import api, schema, settings, store
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, configure
 
 URL = "https://hooks.example.com/webhooks"
@@ -22,7 +23,7 @@ def test_create_returns_the_secret_once_and_reads_never_do(stack: DeliveryStack)
     created = stack.create_endpoint("1", URL, eventTypes=["widget.created"], description="CRM")
 
     assert created["secret"].startswith("whsec_")
-    signing.secret_key(created["secret"])
+    whsec.key(created["secret"])
     assert created["id"].startswith("ep_") and created["tenantId"] == "1"
     assert (created["url"], created["eventTypes"], created["description"]) == (URL, ["widget.created"], "CRM")
     assert created["enabled"] is True and created["managedBy"] == "api"
@@ -188,7 +189,7 @@ def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkey
 
 
 def _seed_config_endpoint(stack: DeliveryStack, *, enabled: bool = True) -> str:
-    secret = signing.generate_secret()
+    secret = whsec.generate()
     stack.dynamodb.put_item(TableName=TABLE, Item=store.config_endpoint_item("1", "audit", URL, ["widget.created"], enabled))
     stack.dynamodb.put_item(TableName=TABLE, Item=store.config_secret_item("1", "audit", secret))
     return secret

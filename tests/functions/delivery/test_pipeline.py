@@ -12,7 +12,8 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from functions.delivery import signing, store
+from functions import whsec
+from functions.delivery import store
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver, Reply
 
@@ -320,9 +321,8 @@ def test_deliveries_during_a_rotation_carry_both_signatures(stack: DeliveryStack
 
 
 def test_config_declared_endpoint_with_previous_secret_signs_with_both(stack: DeliveryStack, receiver: Receiver) -> None:
-    from functions.delivery import signing
 
-    current, previous = signing.generate_secret(), signing.generate_secret()
+    current, previous = whsec.generate(), whsec.generate()
     stack.dynamodb.put_item(TableName=TABLE, Item=store.config_endpoint_item("1", "audit", receiver.url("/audit"), [], True))
     stack.dynamodb.put_item(TableName=TABLE, Item=store.config_secret_item("1", "audit", current, previous))
 
@@ -407,7 +407,7 @@ def test_a_stored_endpoint_url_in_an_ipv6_form_of_the_metadata_address_fails_at_
     # Written directly (as an endpoint stored before the guard knew this form): the worker's own check refuses it.
     endpoint = store.create_endpoint(
         stack.dynamodb, TABLE, "1", url="https://[::ffff:0:a9fe:a9fe]/latest/meta-data", event_types=(), description="",
-        secret=signing.generate_secret(), now=time.time(),
+        secret=whsec.generate(), now=time.time(),
     )
 
     stack.publish(bus_event("1", "widget.created", event_id="evt_ssrf"))

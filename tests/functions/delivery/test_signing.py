@@ -9,18 +9,19 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from functions import whsec
 from functions.delivery import signing
 
 
 def test_generated_secret_is_whsec_with_32_random_bytes() -> None:
-    first, second = signing.generate_secret(), signing.generate_secret()
+    first, second = whsec.generate(), whsec.generate()
     assert first.startswith("whsec_") and second.startswith("whsec_")
     assert len(base64.b64decode(first.removeprefix("whsec_"))) == 32
     assert first != second
 
 
 def test_delivery_headers_verify_with_the_standard_webhooks_library() -> None:
-    secret = signing.generate_secret()
+    secret = whsec.generate()
     body = signing.payload("widget.created", "2026-01-01T00:00:00Z", {"tenantId": "1", "eventId": "evt_1", "name": "W1"})
     headers = signing.delivery_headers([secret], "evt_1", int(time.time()), body)
 
@@ -35,7 +36,7 @@ def test_svix_library_accepts_the_same_signature_under_svix_headers() -> None:
     from svix.webhooks import Webhook as SvixWebhook
     from svix.webhooks import WebhookVerificationError as SvixVerificationError
 
-    secret = signing.generate_secret()
+    secret = whsec.generate()
     body = signing.payload("widget.updated", "2026-01-01T00:00:00Z", {"eventId": "evt_2"})
     headers = signing.delivery_headers([secret], "evt_2", int(time.time()), body)
     svix_headers = {name.replace("webhook-", "svix-"): value for name, value in headers.items()}
@@ -46,7 +47,7 @@ def test_svix_library_accepts_the_same_signature_under_svix_headers() -> None:
 
 
 def test_during_rotation_both_the_old_and_the_new_secret_verify() -> None:
-    old, new = signing.generate_secret(), signing.generate_secret()
+    old, new = whsec.generate(), whsec.generate()
     body = signing.payload("widget.created", "2026-01-01T00:00:00Z", {"eventId": "evt_3"})
     headers = signing.delivery_headers([new, old], "evt_3", int(time.time()), body)
 
@@ -54,7 +55,7 @@ def test_during_rotation_both_the_old_and_the_new_secret_verify() -> None:
     Webhook(old).verify(body, headers)
     Webhook(new).verify(body, headers)
     with pytest.raises(WebhookVerificationError):
-        Webhook(signing.generate_secret()).verify(body, headers)
+        Webhook(whsec.generate()).verify(body, headers)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_during_rotation_both_the_old_and_the_new_secret_verify() -> None:
     ],
 )
 def test_tampered_deliveries_fail_verification(tamper) -> None:
-    secret = signing.generate_secret()
+    secret = whsec.generate()
     body = signing.payload("widget.created", "2026-01-01T00:00:00Z", {"eventId": "evt_4", "name": "W1"})
     headers = signing.delivery_headers([secret], "evt_4", int(time.time()), body)
     Webhook(secret).verify(body, headers)
@@ -98,12 +99,12 @@ def test_payload_is_compact_utf8_json_with_type_timestamp_and_data() -> None:
     ["", "whsec_", "plain-text-value", "whsec_not base64!", "whsec_" + base64.b64encode(b"x" * 23).decode(), "whsec_" + base64.b64encode(b"x" * 65).decode()],
 )
 def test_malformed_secrets_are_refused_without_echoing_them(value: str) -> None:
-    with pytest.raises(signing.SecretError) as caught:
-        signing.secret_key(value)
+    with pytest.raises(whsec.SecretFormatError) as caught:
+        whsec.key(value)
     assert value.removeprefix("whsec_") not in str(caught.value) or value in ("", "whsec_")
 
 
 def test_duplicate_secrets_produce_one_signature() -> None:
-    secret = signing.generate_secret()
+    secret = whsec.generate()
     header = signing.signature_header([secret, secret], "evt_5", 1, b"{}")
     assert len(header.split(" ")) == 1

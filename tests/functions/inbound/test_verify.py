@@ -304,7 +304,7 @@ def test_a_malformed_standard_secret_is_a_misconfiguration_never_a_401(secret: s
 def test_whsec_keys_follow_the_same_rule_as_the_configuration() -> None:
     from components.config import whsec_problem
     from functions.inbound.source_secrets import SecretFormatError
-    from functions.inbound.verify import whsec_key
+    from functions.whsec import key as whsec_key
 
     for secret in ("whsec_", "whsec_!!!", "whsec_" + "A" * 31, "whsec_AAAAAAAAAAAAAAAAAAAAAA==", WHSEC, signers.whsec(b"x"),
                    "whsec_" + "A" * 86 + "==", "whsec_" + "A" * 87 + "=", "whsec_" + "A" * 33 + "B=="):
