@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from functions import whsec
+from functions.events import TENANT_ID_RE, TENANT_ID_RULE
 
 NAMESPACE = "hookstack"
 
@@ -62,7 +63,6 @@ FUNCTION_URL_MAX_BYTES = 6 * 1024 * 1024
 DEFAULT_INGEST_RESERVED_CONCURRENCY = 100
 MAX_INGEST_RESERVED_CONCURRENCY = 10_000
 
-TENANT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 RESOURCE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 # JSONPath as EventBridge input transformers accept it: $, $.a.b, $.a[0], $.a['key with space'].
@@ -591,11 +591,10 @@ def _tenants(reader: _Reader, value: Any, *, local: bool) -> tuple[Tenant, ...]:
             continue
         reader.unknown_keys(raw, tpath, ("id", "destinations"))
         tenant_id = reader.get(raw, "id", tpath, str, required=True)
-        if tenant_id is not None and not TENANT_ID_RE.match(tenant_id):
+        if tenant_id is not None and not TENANT_ID_RE.fullmatch(tenant_id):
             reader.problem(
                 f"{tpath}.id",
-                "must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-', starting with a "
-                f"letter or digit; got {tenant_id!r}",
+                f"must be {TENANT_ID_RULE}; got {tenant_id!r}",
             )
             tenant_id = None
         ids.append((f"{tpath}.id", tenant_id))

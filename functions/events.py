@@ -42,6 +42,11 @@ from functions import logs
 
 # Set only by redrives (ops/dlq.py); rule patterns accept it through components.plan.redrive_clause.
 REDRIVE_MARKER_KEY = "hookstackRedrive"
+# detail.tenantId: what rules route on, a path segment of the subscription API and a resource in a
+# tenant's IAM policy. No IAM wildcard ("*", "?"), no policy variable ("${"), no "/" or "%", so a
+# tenant id in a policy matches that tenant's literal path segment and nothing else. Use fullmatch.
+TENANT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+TENANT_ID_RULE = "1-64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-', starting with a letter or digit"
 RESERVED_DETAIL_KEYS = ("tenantId", "eventId", REDRIVE_MARKER_KEY)
 # eventId travels as the Standard Webhooks ``webhook-id`` header, signed as "{id}.{timestamp}.{body}"
 # (the spec forbids "." in it: the signed content is split on it), and as a path segment of the

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from functions.events import TENANT_ID_RE
+
 
 @dataclass(frozen=True)
 class Route:
@@ -74,10 +76,6 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
 
 
 STAGE = "$default"
-# The stack config's rule (components.config.TENANT_ID_RE; a test keeps them equal). It has no IAM
-# wildcard ("*", "?"), no policy variable ("${") and no "/" or "%": a tenant id put in a policy
-# resource matches that tenant's literal path segment and nothing else.
-TENANT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 def tenant_policy(execution_arn: str, tenant_id: str) -> dict[str, Any]:
