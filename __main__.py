@@ -7,20 +7,18 @@ each component. See README.md for the configuration keys and docs/ for each comp
 import pulumi
 
 from components.alerts import AlertTopic
-from components.config import default_bus_name
 from components.packaging import build_package
-from components.plan import build_provider_plan
 from components.provider import WebhookProvider, WebhookProviderArgs
-from components.stack_config import load_config
+from components.stack_config import load_stack_from_pulumi
 
-config = load_config()
+stack = load_stack_from_pulumi()  # the validated config and the provider plan, built once
+config, plan = stack.config, stack.plan
 package = build_package()
 
 # Every component's alarms notify this topic (KMS key CloudWatch may use: components/alerts.py).
 alarm_topic_arn = AlertTopic.create("hookstack-alarms", config.alarm_email).arn if config.alarm_email else None
 
 # --- outgoing webhooks on EventBridge API destinations --------------------------------------
-plan = build_provider_plan(config, default_bus_name=default_bus_name(pulumi.get_stack()))
 provider = WebhookProvider(
     "hookstack",
     WebhookProviderArgs(

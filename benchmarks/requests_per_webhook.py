@@ -88,20 +88,19 @@ def main() -> None:
     import psycopg
     import requests
 
-    from components.config import parse_stack_config
     from functions.events import make_event, publish
     from sandbox.aws import classify
     from sandbox.aws import client as sandbox_client
     from sandbox.demo import demo_stack
     from sandbox.receiver import Receiver
-    from sandbox.runtime import Sandbox
+    from sandbox.runtime import Sandbox, local_stack
 
     counter = StatementCounter()
     counter.install()
     receiver = Receiver()
     receiver.start()
     raw = demo_stack(receiver.url, receiver.oauth_client_secret)
-    sandbox = Sandbox(parse_stack_config(raw, local=True), time_scale=1.0)
+    sandbox = Sandbox(local_stack(raw), time_scale=1.0)
     sandbox.start()
     state = sandbox.state()
     bus = state["bus_names"][0]

@@ -316,8 +316,14 @@ def _routing_rules(
             yield RoutingRulePlan(f"route-{shard:02d}-{part}", shard, tuple(chunk))
 
 
-def quota_problems(config: StackConfig, default_bus_name: str = "hookstack") -> list[ConfigProblem]:
-    """Everything in ``config`` that AWS would refuse at deploy time, with the key to change."""
+def quota_problems(config: StackConfig, plan: ProviderPlan) -> list[ConfigProblem]:
+    """Everything in ``config`` that AWS would refuse at deploy time, with the key to change.
+
+    ``plan`` is ``build_provider_plan(config, ...)``: the plan the program declares, so the quotas are
+    checked on what is deployed (:func:`components.stack.load_stack` builds it once for both).
+    Per-destination patterns and the API destination count come first, the plan's checks only when
+    those pass, so that one cause is not reported twice (too many destinations are also too many rules).
+    """
     problems: list[ConfigProblem] = []
     api = config.api_destinations()
     for tenant_index, tenant in enumerate(config.tenants):
@@ -341,9 +347,7 @@ def quota_problems(config: StackConfig, default_bus_name: str = "hookstack") -> 
         )
     if problems:
         return problems
-    plan = build_provider_plan(config, default_bus_name)
-    problems.extend(plan_problems(plan))
-    return problems
+    return plan_problems(plan)
 
 
 def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:

@@ -1,4 +1,4 @@
-"""Read the ``hookstack:`` stack configuration from Pulumi and turn secrets into Pulumi secrets."""
+"""Read the ``hookstack:`` stack configuration from Pulumi: the program's way into :func:`load_stack`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import NAMESPACE, Secret, StackConfig, StackConfigError, parse_stack_config
+from components.config import NAMESPACE, StackConfigError
+from components.stack import Stack, load_stack
 
 
 def raw_values() -> dict[str, Any]:
@@ -25,20 +26,12 @@ def raw_values() -> dict[str, Any]:
     return values
 
 
-def load_config() -> StackConfig:
-    """The validated stack configuration; every problem is reported at once, before any resource."""
+def load_stack_from_pulumi() -> Stack:
+    """The validated configuration and the provider plan of this stack; every problem (field,
+    cross-field, quota) is reported at once, before any resource."""
     try:
-        return parse_stack_config(raw_values(), stack=pulumi.get_stack())
+        return load_stack(raw_values(), stack=pulumi.get_stack())
     except StackConfigError as error:
         for problem in error.problems:
             pulumi.log.error(str(problem))
         raise pulumi.RunError(str(error)) from None
-
-
-def secret(value: Secret) -> pulumi.Output[str]:
-    """A configuration secret as a Pulumi secret: encrypted in state, masked in every output."""
-    return pulumi.Output.secret(value.reveal())
-
-
-def stack_name() -> str:
-    return pulumi.get_stack()

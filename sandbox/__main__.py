@@ -115,7 +115,7 @@ def _up(config_path: str, state_file: str, time_scale: float, signals: StopSigna
         _error(f"{signals.name} received before the sandbox was ready: stopped what had started")
         return signals.exit_code
 
-    config, generated = load_local_config(config_path)  # StackConfigError: exit 2
+    stack, generated = load_local_config(config_path)  # StackConfigError: exit 2
     try:
         note = claim_state_file(state_file)
     except StateFileError as error:
@@ -125,7 +125,7 @@ def _up(config_path: str, state_file: str, time_scale: float, signals: StopSigna
         _error(note)
     if signals.stopping.is_set():
         return cancelled()
-    sandbox = Sandbox(config, time_scale=time_scale, local_secrets=generated)
+    sandbox = Sandbox(stack, time_scale=time_scale, local_secrets=generated)
     try:
         try:
             sandbox.start(cancel=signals.stopping)  # on failure or cancel, it has stopped what it started

@@ -142,17 +142,15 @@ def _run_demo() -> int:
     import requests
     from standardwebhooks.webhooks import Webhook
 
-    from components.config import parse_stack_config
     from functions.events import make_event, publish
     from sandbox.receiver import Receiver
-    from sandbox.runtime import Sandbox
+    from sandbox.runtime import Sandbox, local_stack
 
     demo = Demo()
     receiver = Receiver()
     receiver.start()
     raw = demo_stack(receiver.url, receiver.oauth_client_secret)
-    config = parse_stack_config(raw, local=True)
-    sandbox = Sandbox(config, time_scale=TIME_SCALE)
+    sandbox = Sandbox(local_stack(raw), time_scale=TIME_SCALE)
     started = time.perf_counter()
     say("hookstack sandbox demo: starting moto, PostgreSQL, the functions and a local receiver...")
     try:

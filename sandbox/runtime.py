@@ -10,18 +10,18 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from components.config import StackConfig
-from components.plan import build_provider_plan
-from components.stack_file import read_stack_file
+from components.config import read_stack_file
+from components.stack import Stack, load_stack, load_stack_from_file
 from functions import whsec
 from sandbox.aws import REGION, MotoServer, client, environment
 from sandbox.provider import LocalProvider
 
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
+SANDBOX_STACK = "sandbox"  # the stack name the sandbox plans with: the entry bus is hookstack-sandbox
 STOP_TIMEOUT_SECONDS = 30  # a part's stop waits out at most one long poll (~1 s) and in-flight calls
 log = logging.getLogger("sandbox")
 
@@ -51,13 +51,18 @@ class StateFileError(ValueError):
     """The ``--state-file`` path cannot be used (nothing has been started)."""
 
 
-def load_local_config(path: str) -> tuple[StackConfig, dict[str, str]]:
-    """Parse a stack file in sandbox mode: loopback ``http://`` allowed, ``secure:`` values replaced.
+def local_stack(raw: Mapping[str, Any]) -> Stack:
+    """``hookstack:`` keys (without the namespace) loaded in sandbox mode: loopback ``http://`` allowed."""
+    return load_stack(raw, stack=SANDBOX_STACK, local=True)
+
+
+def load_local_config(path: str) -> tuple[Stack, dict[str, str]]:
+    """Load a stack file in sandbox mode: loopback ``http://`` allowed, ``secure:`` values replaced.
 
     A ``secure:`` value cannot be decrypted without the Pulumi CLI, so each one is replaced by a
     generated local secret (a ``whsec_`` key where a Standard Webhooks secret is expected); the
     generated values are returned (the state file lists them). A bad file raises
-    :class:`components.stack_file.StackFileError` naming the file and line of each problem.
+    :class:`components.config.StackFileError` naming the file and line of each problem (quota ones too).
     """
     stack_file = read_stack_file(path)
     consumer = stack_file.values.get("consumer")
@@ -77,16 +82,18 @@ def load_local_config(path: str) -> tuple[StackConfig, dict[str, str]]:
         generated[key_path] = value
         return value
 
-    return stack_file.parse(local=True, secret_resolver=resolve), generated
+    return load_stack_from_file(stack_file, stack=SANDBOX_STACK, local=True, secret_resolver=resolve), generated
 
 
 class Sandbox:
     """Everything hookstack runs on, started for one configuration."""
 
-    def __init__(self, config: StackConfig, *, time_scale: float = 1.0, local_secrets: dict[str, str] | None = None) -> None:
+    def __init__(self, stack: Stack, *, time_scale: float = 1.0, local_secrets: dict[str, str] | None = None) -> None:
+        config = stack.config
         # Loopback receivers are allowed here, and only here (the SSRF allowlist).
         cidrs = tuple(dict.fromkeys((*config.delivery.allowed_cidrs, *LOOPBACK_CIDRS)))
         self.config = dataclasses.replace(config, delivery=dataclasses.replace(config.delivery, allowed_cidrs=cidrs))
+        self.plan = stack.plan
         self.time_scale = time_scale
         self.local_secrets = dict(local_secrets or {})
         self.moto = MotoServer()
@@ -123,10 +130,9 @@ class Sandbox:
             self._set_environment(environment(self.endpoint))
             next_step("provider: plan")
             events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
-            plan = build_provider_plan(self.config, default_bus_name="hookstack-sandbox")
-            self.provider = LocalProvider(plan, events, sqs, self.time_scale)
+            self.provider = LocalProvider(self.plan, events, sqs, self.time_scale)
             self.parts["provider"] = self.provider
-            self._set_environment({"EVENT_BUS_NAME": plan.entry_bus_name})
+            self._set_environment({"EVENT_BUS_NAME": self.plan.entry_bus_name})
             step = "parts: set up"
             for name, make_part in _optional_parts(self):
                 next_step(f"{name}: set up")

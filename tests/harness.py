@@ -379,7 +379,7 @@ def load_stack_file_config(path: Path) -> tuple[dict[str, Any], list[str]]:
     ``secure:`` ciphertexts cannot be decrypted without the Pulumi CLI, so they are replaced by a
     recognisable placeholder, as the engine would hand the program the decrypted text.
     """
-    from components.stack_file import read_stack_file
+    from components.config import read_stack_file
 
     config: dict[str, Any] = {}
     secret_keys: list[str] = []

@@ -22,6 +22,7 @@ from components.config import (
     to_json,
 )
 from components.plan import event_pattern
+from components.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +42,9 @@ def config_with(*destinations: dict[str, Any], tenant_id: Any = "1") -> dict[str
 
 
 def problems(raw: dict[str, Any], **kwargs: Any) -> list[str]:
+    """Every problem the program's entry point reports (field, cross-field and quota ones)."""
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(raw, **kwargs)
+        load_stack(raw, stack="dev", **kwargs)
     return [str(p) for p in caught.value.problems]
 
 
@@ -465,14 +467,14 @@ def test_more_api_destinations_than_the_account_quota_is_rejected() -> None:
 def test_one_bus_that_cannot_hold_every_rule_is_rejected_when_sharding_is_off() -> None:
     tenants = [{"id": f"t{i}", "destinations": [destination()]} for i in range(301)]
     message = only_problem({"tenants": tenants, "provider": {"shards": 1}})
-    assert message.startswith("hookstack:tenants: bus hookstack would hold 302 rules; the quota is 300")
+    assert message.startswith("hookstack:tenants: bus hookstack-dev would hold 302 rules; the quota is 300")
 
 
 def test_a_shard_that_overflows_is_rejected_with_advice() -> None:
     tenants = [{"id": f"t{i}", "destinations": [destination()]} for i in range(150)]
     found = problems({"tenants": tenants, "provider": {"shards": 2, "rulesPerBus": 50}})
     assert found
-    assert all(p.startswith("hookstack:provider.shards: bus hookstack-shard-0") for p in found)
+    assert all(p.startswith("hookstack:provider.shards: bus hookstack-dev-shard-0") for p in found)
     assert all("the quota is 50: set hookstack:provider.shards to a larger number" in p for p in found)
 
 

@@ -427,6 +427,7 @@ def test_quota_and_cross_field_problems_are_reported_with_the_others_before_any_
 
 def test_positions_of_quota_problems_are_held_back_while_tenants_have_other_problems() -> None:
     from components.config import StackConfigError
+    from components.stack import load_stack
 
     too_many_types = [f"widget.event-{i:04d}" for i in range(120)]  # a pattern over 2,048 characters
     raw = {"tenants": [{"id": "1", "destinations": [
@@ -434,22 +435,23 @@ def test_positions_of_quota_problems_are_held_back_while_tenants_have_other_prob
         {"name": "wide", "url": "https://x.example.com", "eventTypes": too_many_types, "auth": {"type": "none"}},
     ]}]}
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(raw)
+        load_stack(raw, stack="dev")
     paths = [p.path for p in caught.value.problems]
     # "broken" is left out of the model, so the wide pattern would be reported at destinations[0].
     assert paths == ["hookstack:tenants[0].destinations[0].url"]
     raw["tenants"][0]["destinations"][0]["url"] = "https://x.example.com"
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(raw)
+        load_stack(raw, stack="dev")
     assert [p.path for p in caught.value.problems] == ["hookstack:tenants[0].destinations[1].eventTypes"]
 
 
 def test_quota_messages_name_the_stacks_own_entry_bus() -> None:
     from components.config import StackConfigError
+    from components.stack import load_stack
 
     tenants = [{"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]} for i in range(301)]
     with pytest.raises(StackConfigError, match="hookstack:tenants: bus hookstack-prod would hold"):
-        parse_stack_config({"tenants": tenants, "provider": {"shards": 1}}, stack="prod")
+        load_stack({"tenants": tenants, "provider": {"shards": 1}}, stack="prod")
 
 
 @pytest.mark.parametrize(("shards", "accepted"), [(48, True), (49, False), (99, False)])

@@ -24,7 +24,7 @@ from sandbox.aurora import LocalAurora
 from sandbox.aws import MotoServer
 from sandbox.delivery import LocalDelivery
 from sandbox.lambda_http import LambdaHttpServer
-from sandbox.runtime import Sandbox, SandboxStartError, StateFileError, claim_state_file
+from sandbox.runtime import Sandbox, SandboxStartError, StateFileError, claim_state_file, local_stack
 from sandbox.sqs_worker import QueueWorker
 
 CONFIG = {
@@ -89,7 +89,7 @@ def test_a_part_failing_stops_every_part_set_up_before_it(monkeypatch: pytest.Mo
     monkeypatch.setattr(LocalDelivery, step, fail)  # delivery is set up last: all the others exist
     before = set(threading.enumerate())
     endpoint_before = os.environ.get("AWS_ENDPOINT_URL")
-    sandbox = Sandbox(parse_stack_config(CONFIG, local=True))
+    sandbox = Sandbox(local_stack(CONFIG))
 
     with pytest.raises(SandboxStartError, match=f"^delivery: {step} failed: RuntimeError: injected failure$"):
         within(30, sandbox.start)
@@ -193,7 +193,7 @@ def test_an_interrupt_during_stop_is_raised_only_once_everything_stopped(monkeyp
 
     monkeypatch.setattr(LocalConsumer, "stop", stop_slowly)
     before = set(threading.enumerate())
-    sandbox = Sandbox(parse_stack_config(CONFIG, local=True))
+    sandbox = Sandbox(local_stack(CONFIG))
     within(30, sandbox.start)
     with pytest.raises(KeyboardInterrupt):
         sandbox.stop()

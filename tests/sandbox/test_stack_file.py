@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.config import StackConfigError, load_stack_file
-from components.stack_file import StackFileError, read_stack_file
+from components.config import StackConfigError, StackFileError, load_stack_file, read_stack_file
 from sandbox.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,26 +17,21 @@ Problems the configuration parser finds are reported with the line of the value 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from components.config import (
-    NAMESPACE,
-    ConfigProblem,
-    StackConfig,
-    StackConfigError,
-    parse_stack_config,
-    resolve_secure,
-    stack_values,
-)
+from components.config.model import NAMESPACE, ConfigProblem, StackConfig, StackConfigError
+from components.config.parser import parse_stack_config
 
 # A namespace this close to ``hookstack`` is a typo, not another provider's settings.
 MAX_NAMESPACE_TYPO_EDITS = 2
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# Called with (key path, the ``{secure: ...}`` value) for every encrypted value; returns its stand-in.
+SecretResolver = Callable[[str, Any], Any]
 _PATH_PART_RE = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
 
 
@@ -68,18 +63,25 @@ class StackFile:
         """The ``hookstack:`` keys without the namespace (what ``pulumi.Config("hookstack")`` reads)."""
         return stack_values(self.config)
 
-    def parse(self, *, local: bool = False, secret_resolver: Callable[[str, Any], Any] | None = None) -> StackConfig:
-        """Parse the ``hookstack:`` keys; a :class:`StackFileError` names the line of every problem.
+    def resolved_values(self, secret_resolver: SecretResolver | None = None) -> dict[str, Any]:
+        """:attr:`values` with each ``{secure: ...}`` replaced by ``secret_resolver(key_path, value)``."""
+        if secret_resolver is None:
+            return self.values
+        return dict(resolve_secure(self.values, "", secret_resolver))
 
-        ``secret_resolver(key_path, value)`` replaces each ``{secure: ...}`` value.
+    def located(self, error: StackConfigError) -> StackFileError:
+        """``error``'s problems, each with the line of the value it names in this file."""
+        return StackFileError(self.path, error.problems, [self.line_of(p.path) for p in error.problems])
+
+    def parse(self, *, local: bool = False, secret_resolver: SecretResolver | None = None) -> StackConfig:
+        """Parse the ``hookstack:`` keys (field and cross-field checks, see
+        :func:`components.stack.load_stack_from_file` for the quota checks too); a
+        :class:`StackFileError` names the line of every problem.
         """
-        raw = self.values
-        if secret_resolver is not None:
-            raw = resolve_secure(raw, "", secret_resolver)
         try:
-            return parse_stack_config(raw, local=local)
+            return parse_stack_config(self.resolved_values(secret_resolver), local=local)
         except StackConfigError as error:
-            raise StackFileError(self.path, error.problems, [self.line_of(p.path) for p in error.problems]) from None
+            raise self.located(error) from None
 
     def line_of(self, key_path: str) -> int | None:
         """The line of ``hookstack:tenants[1].url`` (or of the deepest part of it that exists)."""
@@ -88,13 +90,40 @@ class StackFile:
         node: yaml.Node | None = _value_node(self._config_node, head)
         if node is None:
             return None
-        line = node.start_mark.line + 1
+        line: int = node.start_mark.line + 1
         for index, key in _PATH_PART_RE.findall(rest):
             node = _value_node(node, key) if key else _item_node(node, int(index))
             if node is None:
                 break
             line = node.start_mark.line + 1
         return line
+
+
+def load_stack_file(path: str, *, local: bool = False, secret_resolver: SecretResolver | None = None) -> StackConfig:
+    """Parse the ``hookstack:`` keys of a ``Pulumi.<stack>.yaml`` file (field and cross-field checks).
+
+    ``secret_resolver(key_path, value)`` is called for every ``{secure: ...}`` value and returns its
+    replacement (the sandbox generates local secrets for values it cannot decrypt). Every problem
+    names the file and line.
+    """
+    return read_stack_file(path).parse(local=local, secret_resolver=secret_resolver)
+
+
+def stack_values(config_block: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``hookstack:`` keys of a stack file's ``config:`` block, without the namespace."""
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix):]: value for key, value in config_block.items() if key.startswith(prefix)}
+
+
+def resolve_secure(value: Any, path: str, resolver: SecretResolver) -> Any:
+    """``value`` with every ``{secure: ...}`` replaced by ``resolver(key_path, that_value)``."""
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            return resolver(path, value)
+        return {k: resolve_secure(v, f"{path}.{k}" if path else str(k), resolver) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secure(v, f"{path}[{i}]", resolver) for i, v in enumerate(value)]
+    return value
 
 
 def read_stack_file(path: str | Path) -> StackFile:

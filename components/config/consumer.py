@@ -1,0 +1,136 @@
+"""``hookstack:consumer``: inbound webhook sources, and how their events are stored and delivered."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from components.config.limits import MAX_INLINE_PAYLOAD_BYTES
+from components.config.model import DEFAULT_INGEST_RESERVED_CONCURRENCY, ConsumerSettings, Source
+from components.config.reader import Reader, whsec_problem
+
+CONSUMER_KEYS = (
+    "enabled", "claimCheckThresholdBytes", "ingestReservedConcurrency", "dedupeTtlHours", "payloadRetentionDays",
+    "maxReceiveCount", "enrichmentTimeoutSeconds", "target", "targetArn", "sources",
+)
+SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath")
+SOURCE_KINDS = ("github", "twilio", "stripe", "slack", "shopify", "standard")
+PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
+# Inbound events are published as <provider.eventSource>.<source name>; these are hookstack's own.
+RESERVED_SOURCE_NAMES = ("aurora",)
+# A dotted path into a JSON payload (orderingKey, eventTypePath): repository.id, data.object.id.
+DOTTED_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+# Above this, a typo: 10,000 concurrent ingests would take ~200,000 webhooks/s.
+MAX_INGEST_RESERVED_CONCURRENCY = 10_000
+
+
+def parse_consumer(reader: Reader, value: Any) -> ConsumerSettings:
+    raw, path = reader.section(value, "consumer", CONSUMER_KEYS)
+    defaults = ConsumerSettings()
+    sources: list[Source] = []
+    names: list[tuple[str, str | None]] = []
+    source_items = reader.items(raw, "sources", path)
+    for spath, sraw in source_items:
+        source = _source(reader, sraw, spath)
+        if source is not None:
+            sources.append(source)
+        raw_name = sraw.get("name") if isinstance(sraw, Mapping) else None
+        names.append((f"{spath}.name", raw_name if isinstance(raw_name, str) else None))
+    reader.unique(names, "source name")
+    target = reader.choice(raw, "target", path, PROCESSING_TARGETS, default=defaults.target) or defaults.target
+    target_arn = reader.get(raw, "targetArn", path, str)
+    if target != "bus" and not target_arn:
+        reader.problem(f"{path}.targetArn", f"is required when target is {target!r}")
+    expected_service = {"lambda": ":lambda:", "stepFunctions": ":states:"}.get(target)
+    if target_arn and expected_service and (not target_arn.startswith("arn:") or expected_service not in target_arn):
+        reader.problem(f"{path}.targetArn", f"must be the ARN of a {target} target; got {target_arn!r}")
+    enabled = bool(reader.get(raw, "enabled", path, bool, default=bool(sources)))
+    if enabled and raw.get("sources") in (None, []):
+        reader.problem(f"{path}.sources", "must list at least one source when enabled is true (or set enabled: false)")
+    if enabled and sources and len(sources) == len(source_items):
+        # Only a valid list is measured: a source with problems is reported for those first.
+        from components.consumer_environment import CONSUMER_NAME, environment_problem
+
+        if problem := environment_problem(CONSUMER_NAME, sources):
+            reader.problem(f"{path}.sources", problem)
+    return ConsumerSettings(
+        enabled=enabled,
+        claim_check_threshold_bytes=reader.int_in(
+            raw, "claimCheckThresholdBytes", path, 0, MAX_INLINE_PAYLOAD_BYTES, defaults.claim_check_threshold_bytes
+        ),
+        ingest_reserved_concurrency=_reserved_concurrency(reader, raw, path),
+        dedupe_ttl_hours=reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, defaults.dedupe_ttl_hours),
+        payload_retention_days=reader.int_in(raw, "payloadRetentionDays", path, 1, 3650, defaults.payload_retention_days),
+        max_receive_count=reader.int_in(raw, "maxReceiveCount", path, 5, 1000, defaults.max_receive_count),
+        enrichment_timeout_seconds=reader.int_in(
+            raw, "enrichmentTimeoutSeconds", path, 1, 120, defaults.enrichment_timeout_seconds
+        ),
+        target=target,
+        target_arn=target_arn,
+        sources=tuple(sources),
+    )
+
+
+def _reserved_concurrency(reader: Reader, raw: Mapping[str, Any], path: str) -> int | None:
+    """``ingestReservedConcurrency``: 1..10000, or ``none`` to leave the function unreserved."""
+    if raw.get("ingestReservedConcurrency") == "none":
+        return None
+    value = reader.get(raw, "ingestReservedConcurrency", path, int, default=DEFAULT_INGEST_RESERVED_CONCURRENCY)
+    if not 1 <= value <= MAX_INGEST_RESERVED_CONCURRENCY:
+        reader.problem(
+            f"{path}.ingestReservedConcurrency",
+            f"must be between 1 and {MAX_INGEST_RESERVED_CONCURRENCY} (0 would refuse every webhook), or none to "
+            f"leave the function unreserved; got {value}",
+        )
+        return DEFAULT_INGEST_RESERVED_CONCURRENCY
+    return int(value)
+
+
+def _source(reader: Reader, value: Any, path: str) -> Source | None:
+    raw = reader.mapping(value, path)
+    if raw is None:
+        return None
+    reader.unknown_keys(raw, path, SOURCE_KEYS)
+    name = reader.name(raw, "name", path)
+    kind = reader.choice(raw, "kind", path, SOURCE_KINDS, required=True)
+    secret = reader.secret(raw, "secret", path, required=True)
+    previous = reader.secret(raw, "previousSecret", path, required=False)
+    if kind == "standard":
+        for key, candidate in (("secret", secret), ("previousSecret", previous)):
+            if candidate is not None and (problem := whsec_problem(candidate.reveal())):
+                reader.problem(f"{path}.{key}", problem)
+    ordering_key = _dotted(reader, raw, "orderingKey", path)
+    event_type_path = _dotted(reader, raw, "eventTypePath", path)
+    public_url = reader.https_url(raw, "publicUrl", path, required=False)
+    if public_url is not None and ("?" in public_url or "#" in public_url):
+        reader.problem(
+            f"{path}.publicUrl",
+            "must not contain a query string or fragment (the request's own query string is appended when "
+            "verifying Twilio signatures)",
+        )
+        public_url = None
+    if name in RESERVED_SOURCE_NAMES:
+        reader.problem(
+            f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as <provider.eventSource>.{name}"
+        )
+        name = None
+    if name is None or kind is None or secret is None:
+        return None
+    return Source(
+        name=name,
+        kind=kind,
+        secret=secret,
+        previous_secret=previous,
+        ordering_key=ordering_key,
+        public_url=public_url,
+        event_type_path=event_type_path,
+    )
+
+
+def _dotted(reader: Reader, raw: Mapping[str, Any], key: str, path: str) -> str | None:
+    value = reader.get(raw, key, path, str)
+    if value is not None and not DOTTED_PATH_RE.match(value.removeprefix("$.")):
+        reader.problem(f"{path}.{key}", f"must be a dotted JSON path like repository.id; got {value!r}")
+        return None
+    return value.removeprefix("$.") if value else None

@@ -1,0 +1,46 @@
+"""The AWS limits the stack configuration is checked against, each named after the API field or quota.
+
+Checking them here turns what AWS would refuse halfway through ``pulumi up`` into a configuration
+error with its key path. A limit the Lambda code needs too lives in ``functions/`` and is imported
+(``functions`` never imports ``components``): e.g. the size of an EventBridge entry is
+``functions.events.MAX_REQUEST_BYTES``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# EventBridge target RetryPolicy: MaximumRetryAttempts 0-185, MaximumEventAgeInSeconds 60-86400.
+MAX_RETRY_ATTEMPTS = 185
+MIN_EVENT_AGE_SECONDS, MAX_EVENT_AGE_SECONDS = 60, 86_400
+# API destination InvocationRateLimitPerSecond: 1-300.
+MAX_RATE_LIMIT = 300
+# EventBridge event pattern: at most 2,048 characters.
+MAX_EVENT_PATTERN_CHARS = 2048
+# EventBridge service quotas per account and region (adjustable; rules per bus is 100 in some regions).
+MAX_RULES_PER_BUS = 300
+MAX_API_DESTINATIONS = 3000
+MAX_CONNECTIONS = 3000
+MAX_BUSES = 100
+# Each bus gets 3 Metrics Insights alarms and a region allows 200 of those: 48 shards + the entry bus
+# use 147. 48 shards of 295 rules hold far more than the 3,000 API destinations an account may have.
+MAX_SHARDS = 48
+# Input transformer: InputPathsMap at most 100 entries, InputTemplate at most 8,192 characters.
+MAX_INPUT_PATHS = 100
+MAX_INPUT_TEMPLATE_CHARS = 8192
+# Connection auth and invocation HTTP parameters: at most 512 characters per value.
+MAX_CONNECTION_PARAMETER_CHARS = 512
+# API destination InvocationEndpoint: at most 2,048 characters.
+MAX_ENDPOINT_URL_CHARS = 2048
+# Lambda SQS event source ScalingConfig.MaximumConcurrency: 2-1000.
+MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY = 2, 1000
+# An inline webhook body travels in one SQS message and one EventBridge entry (at most
+# functions.events.MAX_REQUEST_BYTES, 256 KiB, each); the claim-check envelope and the headers kept
+# with the body need the rest, so a larger body always goes to S3.
+MAX_INLINE_PAYLOAD_BYTES = 240_000
+
+
+def to_json(value: Any) -> str:
+    """Compact, key-sorted JSON (event patterns and policies are compared and measured as this)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
