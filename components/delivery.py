@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 import pulumi
@@ -48,26 +49,19 @@ from components.common import (
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant, to_json
 from components.packaging import Package
 from components.plan import delivery_rule_pattern, resource_key
+from components.specs.delivery import (
+    API_HANDLER,
+    FANOUT_HANDLER,
+    RULE_TARGET_ID,
+    WORKER_HANDLER,
+    QueueSpec,
+    delivery_spec,
+)
 from functions import whsec
 from functions.delivery import routes, schema, store
+from functions.delivery.settings import RuntimeContract
 
 MAX_NAME_CHARS = 24
-FANOUT_TIMEOUT_SECONDS = 30
-API_TIMEOUT_SECONDS = 25
-# HTTP APIs stop waiting for an integration after 30 s; the API function must answer before.
-API_INTEGRATION_TIMEOUT_MS = 29_000
-# The worker's own work around the HTTP deadline: DynamoDB and SQS calls, TLS, thread start.
-WORKER_OVERHEAD_SECONDS = 15
-BATCH_SIZE = 10
-# AWS advises a visibility timeout of at least 6x the function timeout for SQS event sources.
-VISIBILITY_FACTOR = 6
-EVENTS_RETENTION_SECONDS = 4 * 24 * 3600
-TASKS_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: a task lives through its whole schedule
-# Receives beyond one per attempt that a task may use (crashes, throttled invocations) before the
-# worker gives up on it itself (dead letter + history) rather than let SQS redrive it silently.
-RECEIVE_SLACK = 20
-MAX_RECEIVE_COUNT = 1000
-EVENTS_MAX_RECEIVE_COUNT = 5
 EVENTS_AGE_ALARM_SECONDS = 300
 API_THROTTLE_RATE, API_THROTTLE_BURST = 50, 100
 ACCESS_LOG_FORMAT = json.dumps(
@@ -123,31 +117,12 @@ class SignedDelivery(pulumi.ComponentResource):
         self._validate(name, args)
         self._name = name
         self._args = args
-        settings = args.settings
-        attempts = len(settings.retry_schedule_seconds) + 1
-        self.max_receives = min(MAX_RECEIVE_COUNT, attempts + RECEIVE_SLACK)
-        self.worker_timeout_seconds = settings.timeout_seconds + WORKER_OVERHEAD_SECONDS
+        self.spec = spec = delivery_spec(args.settings)
 
         self.table = self._table()
         self.index_arn = self.table.arn.apply(lambda arn: f"{arn}/index/*")
-        self.events_dead_letter_queue = encrypted_queue(f"{name}-events-dlq", self, retention_seconds=DLQ_RETENTION_SECONDS)
-        self.events_queue = encrypted_queue(
-            f"{name}-events",
-            self,
-            retention_seconds=EVENTS_RETENTION_SECONDS,
-            visibility_timeout_seconds=VISIBILITY_FACTOR * FANOUT_TIMEOUT_SECONDS,
-            dead_letter_queue=self.events_dead_letter_queue,
-            max_receive_count=EVENTS_MAX_RECEIVE_COUNT,
-        )
-        self.dead_letter_queue = encrypted_queue(f"{name}-dlq", self, retention_seconds=DLQ_RETENTION_SECONDS)
-        self.tasks_queue = encrypted_queue(
-            f"{name}-tasks",
-            self,
-            retention_seconds=TASKS_RETENTION_SECONDS,
-            visibility_timeout_seconds=VISIBILITY_FACTOR * self.worker_timeout_seconds,
-            dead_letter_queue=self.dead_letter_queue,
-            max_receive_count=self.max_receives,
-        )
+        self.events_queue, self.events_dead_letter_queue = self._queue(spec.events_queue)
+        self.tasks_queue, self.dead_letter_queue = self._queue(spec.tasks_queue)
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
             event_bus_name=args.bus_name,
@@ -161,7 +136,7 @@ class SignedDelivery(pulumi.ComponentResource):
             f"{name}-target",
             rule=self.rule.name,
             event_bus_name=args.bus_name,
-            target_id="signed-delivery",
+            target_id=RULE_TARGET_ID,
             arn=self.events_queue.arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_retry_attempts=185, maximum_event_age_in_seconds=86_400
@@ -174,10 +149,10 @@ class SignedDelivery(pulumi.ComponentResource):
         self.worker_function = self._worker_function()
         self.event_source_mappings = [
             self._event_source_mapping(
-                f"{name}-fanout-esm", self.events_queue, self.fanout_function, settings.fanout_max_concurrency
+                f"{name}-fanout-esm", self.events_queue, self.fanout_function, spec.fanout_max_concurrency
             ),
             self._event_source_mapping(
-                f"{name}-worker-esm", self.tasks_queue, self.worker_function, settings.worker_max_concurrency
+                f"{name}-worker-esm", self.tasks_queue, self.worker_function, spec.worker_max_concurrency
             ),
         ]
         self.http_api, self.stage = self._http_api()
@@ -247,6 +222,21 @@ class SignedDelivery(pulumi.ComponentResource):
             opts=child(self),
         )
 
+    def _queue(self, spec: QueueSpec) -> tuple[aws.sqs.Queue, aws.sqs.Queue]:
+        """A queue and its dead-letter queue (created first: the redrive policy names it)."""
+        dead_letter = encrypted_queue(
+            f"{self._name}-{spec.dead_letter_suffix}", self, retention_seconds=DLQ_RETENTION_SECONDS
+        )
+        queue = encrypted_queue(
+            f"{self._name}-{spec.suffix}",
+            self,
+            retention_seconds=spec.retention_seconds,
+            visibility_timeout_seconds=spec.visibility_timeout_seconds,
+            dead_letter_queue=dead_letter,
+            max_receive_count=spec.max_receive_count,
+        )
+        return queue, dead_letter
+
     def _queue_policies(self) -> list[aws.sqs.QueuePolicy]:
         from_rule = {
             "Sid": "DeliveryRuleSendsEvents",
@@ -274,25 +264,18 @@ class SignedDelivery(pulumi.ComponentResource):
 
     # -- functions -----------------------------------------------------------------------------
 
-    def _environment(self, *names: str) -> dict[str, pulumi.Input[str]]:
-        settings = self._args.settings
-        values: dict[str, pulumi.Input[str]] = {
-            "DELIVERY_TABLE_NAME": self.table.name,
-            "DELIVERY_TASKS_QUEUE_URL": self.tasks_queue.url,
-            "DELIVERY_DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.url,
-            "DELIVERY_TIMEOUT_SECONDS": str(settings.timeout_seconds),
-            "DELIVERY_RETRY_SCHEDULE": ",".join(str(s) for s in settings.retry_schedule_seconds),
-            "DELIVERY_DISABLE_AFTER_FAILURES": str(settings.disable_after_failures),
-            "DELIVERY_HISTORY_TTL_DAYS": str(settings.history_ttl_days),
-            "DELIVERY_ROTATION_OVERLAP_HOURS": str(settings.rotation_overlap_hours),
-            "DELIVERY_ALLOWED_CIDRS": ",".join(settings.allowed_cidrs),
-            "DELIVERY_MAX_RESPONSE_BYTES": str(settings.max_response_bytes),
-            "DELIVERY_MAX_RECEIVES": str(self.max_receives),
-        }
-        chosen = {f"DELIVERY_{n}": values[f"DELIVERY_{n}"] for n in names}
-        if not settings.allowed_cidrs:
-            chosen.pop("DELIVERY_ALLOWED_CIDRS", None)  # Lambda refuses empty values; unset = none
-        return chosen
+    @staticmethod
+    def _environment(contract: Callable[..., RuntimeContract], *names: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:
+        """A function's environment, written by its runtime contract from the resource names it uses.
+
+        ``contract`` builds the function's settings from those names (``DeliverySpec.*_settings``).
+        ``LambdaFunction`` takes a mapping of inputs, and which variables exist never depends on a
+        resource name (only on the config), so the variables are known now and each is an Output of
+        the environment the contract renders once the names are.
+        """
+        variables = contract(*["-" for _ in names]).to_environ()
+        environment = pulumi.Output.all(*names).apply(lambda values: contract(*values).to_environ())
+        return {variable: environment.apply(itemgetter(variable)) for variable in variables}
 
     def _table_statement(self, sid: str, actions: list[str], *, indexes: bool = False) -> dict[str, Any]:
         resources: list[pulumi.Input[str]] = [self.table.arn]
@@ -309,7 +292,7 @@ class SignedDelivery(pulumi.ComponentResource):
             f"{self._name}-api-fn",
             self,
             package=self._args.package,
-            handler="functions.delivery.api.handler",
+            handler=API_HANDLER,
             description="hookstack subscription API (endpoints, secrets, history, replay)",
             statements=[
                 self._table_statement(
@@ -321,9 +304,10 @@ class SignedDelivery(pulumi.ComponentResource):
                 self._queue_statement("QueueResends", ["sqs:SendMessage"], self.tasks_queue),
             ],
             environment=self._environment(
-                "TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS", "ALLOWED_CIDRS"
+                lambda table, tasks: self.spec.api_settings(table_name=table, tasks_queue_url=tasks),
+                self.table.name, self.tasks_queue.url,
             ),
-            timeout_seconds=API_TIMEOUT_SECONDS,
+            timeout_seconds=self.spec.api_timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
 
@@ -332,7 +316,7 @@ class SignedDelivery(pulumi.ComponentResource):
             f"{self._name}-fanout-fn",
             self,
             package=self._args.package,
-            handler="functions.delivery.fanout.handler",
+            handler=FANOUT_HANDLER,
             description="hookstack signed-delivery fan-out (one task per subscribed endpoint)",
             statements=[
                 self._table_statement(
@@ -343,8 +327,11 @@ class SignedDelivery(pulumi.ComponentResource):
                 ),
                 self._queue_statement("QueueTasks", ["sqs:SendMessage"], self.tasks_queue),
             ],
-            environment=self._environment("TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"),
-            timeout_seconds=FANOUT_TIMEOUT_SECONDS,
+            environment=self._environment(
+                lambda table, tasks: self.spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
+                self.table.name, self.tasks_queue.url,
+            ),
+            timeout_seconds=self.spec.fanout_timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
 
@@ -353,7 +340,7 @@ class SignedDelivery(pulumi.ComponentResource):
             f"{self._name}-worker-fn",
             self,
             package=self._args.package,
-            handler="functions.delivery.worker.handler",
+            handler=WORKER_HANDLER,
             description="hookstack signed-delivery worker (Standard Webhooks requests, retries, history)",
             statements=[
                 self._table_statement(
@@ -368,10 +355,12 @@ class SignedDelivery(pulumi.ComponentResource):
                 self._queue_statement("DeadLetterFailedDeliveries", ["sqs:SendMessage"], self.dead_letter_queue),
             ],
             environment=self._environment(
-                "TABLE_NAME", "TASKS_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "TIMEOUT_SECONDS", "RETRY_SCHEDULE",
-                "DISABLE_AFTER_FAILURES", "HISTORY_TTL_DAYS", "ALLOWED_CIDRS", "MAX_RESPONSE_BYTES", "MAX_RECEIVES",
+                lambda table, tasks, dead_letters: self.spec.worker_settings(
+                    table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dead_letters
+                ),
+                self.table.name, self.tasks_queue.url, self.dead_letter_queue.url,
             ),
-            timeout_seconds=self.worker_timeout_seconds,
+            timeout_seconds=self.spec.worker_timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
 
@@ -384,7 +373,7 @@ class SignedDelivery(pulumi.ComponentResource):
             logical,
             event_source_arn=queue.arn,
             function_name=function.function.arn,
-            batch_size=BATCH_SIZE,
+            batch_size=self.spec.batch_size,
             maximum_batching_window_in_seconds=0,
             function_response_types=["ReportBatchItemFailures"],
             # Without a bound the poller scales to the account's whole concurrency: hanging customer
@@ -410,7 +399,7 @@ class SignedDelivery(pulumi.ComponentResource):
             integration_method="POST",
             integration_uri=self.api_function.function.invoke_arn,
             payload_format_version="2.0",
-            timeout_milliseconds=API_INTEGRATION_TIMEOUT_MS,
+            timeout_milliseconds=self.spec.api_integration_timeout_ms,
             opts=child(self),
         )
         self.routes = [
