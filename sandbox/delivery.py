@@ -23,6 +23,7 @@ from components.specs.delivery import (
     FANOUT_HANDLER,
     RULE_TARGET_ID,
     WORKER_HANDLER,
+    DeliverySpec,
     QueueSpec,
     delivery_spec,
 )
@@ -34,6 +35,32 @@ NAME = "hookstack-delivery"
 # New endpoints are picked up within 1 s locally (the deployed fan-out caches them for 10 s).
 ENDPOINT_CACHE_SECONDS = 1.0
 
+
+def environment(
+    spec: DeliverySpec, *, table_name: str, tasks_queue_url: str, dead_letter_queue_url: str, time_scale: float
+) -> dict[str, str]:
+    """The union of the three functions' environments (one process runs them all), each written by
+    its runtime contract, with the sandbox-only knobs: waits scaled, a short endpoint cache."""
+    environments = (
+        spec.api_settings(table_name=table_name, tasks_queue_url=tasks_queue_url).to_environ(),
+        dataclasses.replace(
+            spec.fanout_settings(table_name=table_name, tasks_queue_url=tasks_queue_url),
+            endpoint_cache_seconds=ENDPOINT_CACHE_SECONDS,
+        ).to_environ(),
+        dataclasses.replace(
+            spec.worker_settings(
+                table_name=table_name, tasks_queue_url=tasks_queue_url, dead_letter_queue_url=dead_letter_queue_url
+            ),
+            time_scale=time_scale,
+        ).to_environ(),
+    )
+    union: dict[str, str] = {}
+    for variables in environments:
+        for name, value in variables.items():
+            # One variable, one meaning: the functions can share a process only if they agree on it.
+            if union.setdefault(name, value) != value:
+                raise ValueError(f"{name} differs between the delivery functions: {union[name]!r} and {value!r}")
+    return union
 
 
 class LocalDelivery:
@@ -92,36 +119,18 @@ class LocalDelivery:
                 TableName=self.table,
                 Item=store.config_secret_item(tenant.id, destination.name, secret, previous.reveal() if previous else None),
             )
-        self.set_environment(self.environment())
+        self.set_environment(
+            environment(
+                self.spec, table_name=self.table, tasks_queue_url=self.urls["tasks"],
+                dead_letter_queue_url=self.urls["dlq"], time_scale=self.time_scale,
+            )
+        )
         runtime.reset()  # the handlers read the environment just written at their next invocation
         batch = self.spec.batch_size
         self.workers = [
             QueueWorker(self.sqs, self.urls["events"], load_handler(FANOUT_HANDLER), name=f"{NAME}-fanout", batch_size=batch),
             QueueWorker(self.sqs, self.urls["tasks"], load_handler(WORKER_HANDLER), name=f"{NAME}-worker", batch_size=batch),
         ]
-
-    def environment(self) -> dict[str, str]:
-        """The union of the three functions' environments (one process runs them all): each written by
-        its runtime contract, plus the sandbox-only knobs (waits scaled, a short endpoint cache)."""
-        table, tasks = self.table, self.urls["tasks"]
-        environments = (
-            self.spec.api_settings(table_name=table, tasks_queue_url=tasks).to_environ(),
-            dataclasses.replace(
-                self.spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
-                endpoint_cache_seconds=ENDPOINT_CACHE_SECONDS,
-            ).to_environ(),
-            dataclasses.replace(
-                self.spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=self.urls["dlq"]),
-                time_scale=self.time_scale,
-            ).to_environ(),
-        )
-        union: dict[str, str] = {}
-        for environment in environments:
-            for name, value in environment.items():
-                # One variable, one meaning: the functions may share a process only if they agree.
-                if union.setdefault(name, value) != value:
-                    raise ValueError(f"{name} differs between the delivery functions: {union[name]!r} and {value!r}")
-        return union
 
     def _queue(self, spec: QueueSpec) -> tuple[str, str]:
         """A queue and its dead-letter queue, named as the component names them; returns both URLs."""
