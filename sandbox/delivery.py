@@ -1,35 +1,66 @@
-"""Signed deliveries in the sandbox, from the same settings as ``SignedDelivery``.
+"""Signed deliveries in the sandbox, from the same spec as ``SignedDelivery``.
 
 The delivery table (the schema the component declares), the events queue fed by the delivery rule
 on the entry bus (``ProviderPlan.delivery_rule_pattern``), the tasks queue with its dead-letter
 queue (same ``maxReceiveCount``), config-declared signed destinations written as the component
-writes them, the ``DELIVERY_*`` environment (loopback allowed by the SSRF allowlist, waits scaled
-by ``DELIVERY_TIME_SCALE``), the subscription API served over local HTTP (payload 2.0; the IAM
-authorization of the deployed HTTP API is not emulated) and two event source mappings.
+writes them, each function's ``DELIVERY_*`` environment written by its runtime contract (loopback
+allowed by the SSRF allowlist, waits scaled by ``DELIVERY_TIME_SCALE``), the subscription API served
+over local HTTP (payload 2.0; the IAM authorization of the deployed HTTP API is not emulated) and two
+event source mappings. Every derived value comes from ``components.specs.delivery``; nothing here
+imports Pulumi.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant
-from components.delivery import (
-    BATCH_SIZE,
-    EVENTS_MAX_RECEIVE_COUNT,
-    FANOUT_TIMEOUT_SECONDS,
-    MAX_RECEIVE_COUNT,
-    RECEIVE_SLACK,
-    VISIBILITY_FACTOR,
-    WORKER_OVERHEAD_SECONDS,
-)
 from components.plan import delivery_rule_pattern
+from components.specs.delivery import (
+    API_HANDLER,
+    FANOUT_HANDLER,
+    RULE_TARGET_ID,
+    WORKER_HANDLER,
+    DeliverySpec,
+    QueueSpec,
+    delivery_spec,
+)
 from functions import whsec
 from sandbox.lambda_http import LambdaHttpServer, load_handler
 from sandbox.sqs_worker import QueueWorker
 
 NAME = "hookstack-delivery"
+# New endpoints are picked up within 1 s locally (the deployed fan-out caches them for 10 s).
+ENDPOINT_CACHE_SECONDS = 1.0
 
+
+def environment(
+    spec: DeliverySpec, *, table_name: str, tasks_queue_url: str, dead_letter_queue_url: str, time_scale: float
+) -> dict[str, str]:
+    """The union of the three functions' environments (one process runs them all), each written by
+    its runtime contract, with the sandbox-only knobs: waits scaled, a short endpoint cache."""
+    environments = (
+        spec.api_settings(table_name=table_name, tasks_queue_url=tasks_queue_url).to_environ(),
+        dataclasses.replace(
+            spec.fanout_settings(table_name=table_name, tasks_queue_url=tasks_queue_url),
+            endpoint_cache_seconds=ENDPOINT_CACHE_SECONDS,
+        ).to_environ(),
+        dataclasses.replace(
+            spec.worker_settings(
+                table_name=table_name, tasks_queue_url=tasks_queue_url, dead_letter_queue_url=dead_letter_queue_url
+            ),
+            time_scale=time_scale,
+        ).to_environ(),
+    )
+    union: dict[str, str] = {}
+    for variables in environments:
+        for name, value in variables.items():
+            # One variable, one meaning: the functions can share a process only if they agree on it.
+            if union.setdefault(name, value) != value:
+                raise ValueError(f"{name} differs between the delivery functions: {union[name]!r} and {value!r}")
+    return union
 
 
 class LocalDelivery:
@@ -47,6 +78,7 @@ class LocalDelivery:
         from sandbox.aws import client
 
         self.settings = settings
+        self.spec = delivery_spec(settings)
         self.destinations = destinations
         self.bus_name = bus_name
         self.time_scale = time_scale
@@ -56,26 +88,21 @@ class LocalDelivery:
         self.events = client("events", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
         self.table = f"{NAME}-table"
-        self.server = LambdaHttpServer(load_handler("functions.delivery.api.handler"), function_name=f"{NAME}-api", timeout_seconds=25)
+        self.server = LambdaHttpServer(
+            load_handler(API_HANDLER), function_name=f"{NAME}-api", timeout_seconds=self.spec.api_timeout_seconds
+        )
         self.workers: list[QueueWorker] = []
         self.urls: dict[str, str] = {}
 
     def create(self) -> None:
-        from functions.delivery import schema, store
+        from functions.delivery import runtime, schema, store
 
-        attempts = len(self.settings.retry_schedule_seconds) + 1
-        max_receives = min(MAX_RECEIVE_COUNT, attempts + RECEIVE_SLACK)
-        worker_timeout = self.settings.timeout_seconds + WORKER_OVERHEAD_SECONDS
         self.dynamodb.create_table(**schema.create_table_request(self.table))
-        self.urls["events_dlq"] = self._queue(f"{NAME}-events-dlq", {})
-        self.urls["events"] = self._queue(
-            f"{NAME}-events", {"VisibilityTimeout": str(VISIBILITY_FACTOR * FANOUT_TIMEOUT_SECONDS)}, self.urls["events_dlq"], EVENTS_MAX_RECEIVE_COUNT
-        )
-        self.urls["dlq"] = self._queue(f"{NAME}-dlq", {})
-        self.urls["tasks"] = self._queue(f"{NAME}-tasks", {"VisibilityTimeout": str(VISIBILITY_FACTOR * worker_timeout)}, self.urls["dlq"], max_receives)
+        self.urls["events"], self.urls["events_dlq"] = self._queue(self.spec.events_queue)
+        self.urls["tasks"], self.urls["dlq"] = self._queue(self.spec.tasks_queue)
         events_arn = self._arn(self.urls["events"])
         self.events.put_rule(Name=f"{NAME}-rule", EventBusName=self.bus_name, EventPattern=json.dumps(delivery_rule_pattern()), State="ENABLED")
-        self.events.put_targets(Rule=f"{NAME}-rule", EventBusName=self.bus_name, Targets=[{"Id": "signed-delivery", "Arn": events_arn}])
+        self.events.put_targets(Rule=f"{NAME}-rule", EventBusName=self.bus_name, Targets=[{"Id": RULE_TARGET_ID, "Arn": events_arn}])
         for tenant_index, destination_index, tenant, destination in self.destinations:
             assert isinstance(destination.auth, SignedAuth)
             path = f"tenants[{tenant_index}].destinations[{destination_index}].auth.secret"
@@ -93,32 +120,24 @@ class LocalDelivery:
                 Item=store.config_secret_item(tenant.id, destination.name, secret, previous.reveal() if previous else None),
             )
         self.set_environment(
-            {
-                "DELIVERY_TABLE_NAME": self.table,
-                "DELIVERY_TASKS_QUEUE_URL": self.urls["tasks"],
-                "DELIVERY_DEAD_LETTER_QUEUE_URL": self.urls["dlq"],
-                "DELIVERY_TIMEOUT_SECONDS": str(self.settings.timeout_seconds),
-                "DELIVERY_RETRY_SCHEDULE": ",".join(str(s) for s in self.settings.retry_schedule_seconds),
-                "DELIVERY_DISABLE_AFTER_FAILURES": str(self.settings.disable_after_failures),
-                "DELIVERY_HISTORY_TTL_DAYS": str(self.settings.history_ttl_days),
-                "DELIVERY_ROTATION_OVERLAP_HOURS": str(self.settings.rotation_overlap_hours),
-                "DELIVERY_ALLOWED_CIDRS": ",".join(self.settings.allowed_cidrs),
-                "DELIVERY_MAX_RESPONSE_BYTES": str(self.settings.max_response_bytes),
-                "DELIVERY_MAX_RECEIVES": str(max_receives),
-                "DELIVERY_TIME_SCALE": repr(self.time_scale),
-                # New endpoints are picked up within 1 s locally (the deployed fan-out caches 10 s).
-                "DELIVERY_ENDPOINT_CACHE_SECONDS": "1",
-            }
+            environment(
+                self.spec, table_name=self.table, tasks_queue_url=self.urls["tasks"],
+                dead_letter_queue_url=self.urls["dlq"], time_scale=self.time_scale,
+            )
         )
+        runtime.reset()  # the handlers read the environment just written at their next invocation
+        batch = self.spec.batch_size
         self.workers = [
-            QueueWorker(self.sqs, self.urls["events"], load_handler("functions.delivery.fanout.handler"), name=f"{NAME}-fanout", batch_size=BATCH_SIZE),
-            QueueWorker(self.sqs, self.urls["tasks"], load_handler("functions.delivery.worker.handler"), name=f"{NAME}-worker", batch_size=BATCH_SIZE),
+            QueueWorker(self.sqs, self.urls["events"], load_handler(FANOUT_HANDLER), name=f"{NAME}-fanout", batch_size=batch),
+            QueueWorker(self.sqs, self.urls["tasks"], load_handler(WORKER_HANDLER), name=f"{NAME}-worker", batch_size=batch),
         ]
 
-    def _queue(self, name: str, attributes: dict[str, str], dead_letter_url: str | None = None, max_receives: int = 5) -> str:
-        if dead_letter_url:
-            attributes = {**attributes, "RedrivePolicy": json.dumps({"deadLetterTargetArn": self._arn(dead_letter_url), "maxReceiveCount": max_receives})}
-        return str(self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    def _queue(self, spec: QueueSpec) -> tuple[str, str]:
+        """A queue and its dead-letter queue, named as the component names them; returns both URLs."""
+        dead_letter_url = str(self.sqs.create_queue(QueueName=f"{NAME}-{spec.dead_letter_suffix}")["QueueUrl"])
+        redrive = {"deadLetterTargetArn": self._arn(dead_letter_url), "maxReceiveCount": spec.max_receive_count}
+        attributes = {**spec.attributes(), "RedrivePolicy": json.dumps(redrive)}
+        return str(self.sqs.create_queue(QueueName=f"{NAME}-{spec.suffix}", Attributes=attributes)["QueueUrl"]), dead_letter_url
 
     def _arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])

@@ -19,23 +19,36 @@ An event that breaks the contract (no ``eventId``, or one that cannot be a ``web
 :data:`functions.events.EVENT_ID_RE`...) is reported as failed, so it ends in the events dead-letter
 queue after the queue's receive limit (5), never silently dropped and never turned into tasks.
 
-Environment: ``DELIVERY_TABLE_NAME``, ``DELIVERY_TASKS_QUEUE_URL``, ``DELIVERY_HISTORY_TTL_DAYS``,
-``DELIVERY_ENDPOINT_CACHE_SECONDS`` (see :mod:`functions.delivery.settings`).
+Environment: :class:`functions.delivery.settings.FanoutSettings`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from functions import events, logs
-from functions.delivery import clients, settings, signing, store, tasks
+from functions.delivery import runtime, signing, store, tasks
+from functions.delivery.runtime import Runtime
+from functions.delivery.settings import FanoutSettings
+from functions.runtime import Clients
 
-_cache: dict[str, tuple[float, list[store.Endpoint]]] = {}
-_cache_lock = threading.Lock()
+
+class FanoutRuntime(Runtime[FanoutSettings]):
+    """The fan-out's settings and clients, and its per-process cache of each tenant's endpoints."""
+
+    def __init__(self, settings: FanoutSettings, clients: Clients) -> None:
+        super().__init__(settings, clients)
+        self.endpoints: dict[str, tuple[float, list[store.Endpoint]]] = {}
+        self.endpoints_lock = threading.Lock()
+
+
+_state = runtime.process_state(lambda clients: FanoutRuntime(FanoutSettings.from_environ(os.environ), clients))
+reset = _state.reset
 
 
 class ContractError(ValueError):
@@ -43,12 +56,13 @@ class ContractError(ValueError):
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    state = _state.get()
     failures: list[str] = []
     queued: list[dict[str, Any]] = []
     owners: list[str] = []
     for record in event.get("Records", []):
         try:
-            planned = plan(json.loads(record["body"]))
+            planned = plan(state, json.loads(record["body"]))
         except ContractError as error:
             logs.error("event breaks the contract; left for the dead-letter queue", messageId=record.get("messageId"), problem=str(error))
             failures.append(record["messageId"])
@@ -60,7 +74,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         queued += planned
         owners += [record["messageId"]] * len(planned)
     # One SendMessageBatch per ten tasks across the whole batch, not one per event.
-    for index in tasks.send(queued):
+    for index in state.tasks.send(queued):
         if owners[index] not in failures:
             logs.error("delivery task not queued; the event will be retried", messageId=owners[index])
             failures.append(owners[index])
@@ -94,42 +108,35 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
     return message, detail
 
 
-def endpoints_of(tenant_id: str, now: float | None = None) -> list[store.Endpoint]:
+def endpoints_of(state: FanoutRuntime, tenant_id: str, now: float | None = None) -> list[store.Endpoint]:
     """The tenant's endpoints, from a short per-process cache."""
-    config = settings.get()
     moment = time.monotonic() if now is None else now
-    with _cache_lock:
-        cached = _cache.get(tenant_id)
+    with state.endpoints_lock:
+        cached = state.endpoints.get(tenant_id)
         if cached and cached[0] > moment:
             return cached[1]
-    endpoints, _ = store.list_endpoints(clients.dynamodb(), config.table_name, tenant_id)
-    with _cache_lock:
-        _cache[tenant_id] = (moment + config.endpoint_cache_seconds, endpoints)
+    endpoints, _ = state.table.list_endpoints(tenant_id)
+    with state.endpoints_lock:
+        state.endpoints[tenant_id] = (moment + state.settings.endpoint_cache_seconds, endpoints)
     return endpoints
 
 
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
-
-
-def plan(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Store one event's message (and its skipped deliveries); return the tasks to queue for it."""
     message, _ = parse_event(event)
-    subscribed = [e for e in endpoints_of(message.tenant_id) if e.declared_enabled and e.subscribes_to(message.event_type)]
+    subscribed = [
+        e for e in endpoints_of(state, message.tenant_id) if e.declared_enabled and e.subscribes_to(message.event_type)
+    ]
     if not subscribed:
         return []
-    config = settings.get()
-    dynamodb = clients.dynamodb()
     now = time.time()
-    expires = store.ttl(now, config.history_ttl_days)
-    store.put_message(dynamodb, config.table_name, message, expires)
+    expires = store.ttl(now, state.settings.history_ttl_days)
+    state.table.put_message(message, expires)
     enabled = [e for e in subscribed if e.enabled]
     for endpoint in subscribed:
         if not endpoint.enabled:
-            store.record_skipped_delivery(
-                dynamodb, config.table_name, endpoint, message, f"endpoint disabled ({endpoint.disabled_reason})", now, expires
-            )
+            reason = f"endpoint disabled ({endpoint.disabled_reason})"
+            state.table.record_skipped_delivery(endpoint, message, reason, now, expires)
     logs.info(
         "event fanned out", tenantId=message.tenant_id, eventId=message.event_id, eventType=message.event_type,
         tasks=len(enabled), skipped=len(subscribed) - len(enabled),

@@ -15,11 +15,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 
-SUCCEEDED = "succeeded"
-RETRY = "retry"
-FAILED = "failed"
-GONE = "gone"
+
+class Outcome(StrEnum):
+    """What to do after an attempt."""
+
+    SUCCEEDED = "succeeded"
+    RETRY = "retry"
+    FAILED = "failed"
+    """Ends the delivery without retry."""
+    GONE = "gone"
+    """Ends the delivery and disables the endpoint."""
+
+
+SUCCEEDED, RETRY, FAILED, GONE = Outcome.SUCCEEDED, Outcome.RETRY, Outcome.FAILED, Outcome.GONE
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -33,8 +43,7 @@ FINAL_ERRORS = frozenset({"blocked", "request"})
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str
-    """``succeeded``, ``retry``, ``failed`` (no retry) or ``gone`` (disable the endpoint)."""
+    outcome: Outcome
     reason: str
 
 

@@ -24,7 +24,7 @@ class Route:
     method: str
     path: str
     action: str
-    """Name of the function in :mod:`functions.delivery.api` that serves the route."""
+    """Key of :data:`functions.delivery.api.ACTIONS`: the function that serves the route."""
 
     @property
     def key(self) -> str:

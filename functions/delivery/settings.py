@@ -1,151 +1,245 @@
-"""Environment of the delivery functions, read lazily (at first use, never at import).
+"""The runtime contract of the delivery functions: one frozen settings class per function.
 
-Every variable is prefixed ``DELIVERY_`` because the local sandbox runs all handlers in one process
-with the union of their environments. The component sets them from ``hookstack:delivery``.
+Each class owns the variables its function reads: their names, defaults, bounds and formats live
+only here. The function reads them with ``from_environ`` at its first invocation (never at import);
+the component (through ``components.specs.delivery``) and the sandbox write them only with
+``to_environ``, so a function gets exactly the variables it reads. Every variable is prefixed
+``DELIVERY_`` because the local sandbox runs all handlers in one process with the union of their
+environments.
 
-=================================== =========================== ==========================================
-variable                            read by                     meaning (default)
-=================================== =========================== ==========================================
-``DELIVERY_TABLE_NAME``             api, fanout, worker         the delivery table (required)
-``DELIVERY_TASKS_QUEUE_URL``        api, fanout, worker         the queue of delivery tasks (required)
-``DELIVERY_DEAD_LETTER_QUEUE_URL``  worker                      where failed deliveries go (required)
-``DELIVERY_TIMEOUT_SECONDS``        worker                      per-attempt deadline (15)
-``DELIVERY_RETRY_SCHEDULE``         worker                      comma-separated delays in seconds
-                                                                (5,300,1800,7200,18000,36000,36000)
-``DELIVERY_DISABLE_AFTER_FAILURES`` worker                      failed messages in a row that disable an
-                                                                endpoint (10)
-``DELIVERY_HISTORY_TTL_DAYS``       api, fanout, worker         retention of messages and attempts (30)
-``DELIVERY_ROTATION_OVERLAP_HOURS`` api                         how long a rotated-out secret still signs (24)
-``DELIVERY_ALLOWED_CIDRS``          api, worker                 comma-separated networks exempt from the
-                                                                SSRF guard (none)
-``DELIVERY_MAX_RESPONSE_BYTES``     worker                      response bytes kept per attempt (4096)
-``DELIVERY_MAX_RECEIVES``           worker                      the tasks queue's ``maxReceiveCount``: the
-                                                                worker gives up (DLQ + history) on the
-                                                                last receive before SQS would redrive (30)
-``DELIVERY_ENDPOINT_CACHE_SECONDS`` fanout                      how long a tenant's endpoint list is
-                                                                cached per process (10)
-``DELIVERY_TIME_SCALE``             worker                      multiplies every wait (1; the sandbox sets
-                                                                e.g. 0.001 so a day of retries takes
-                                                                seconds; the recorded schedule is unscaled)
-=================================== =========================== ==========================================
+=================================== ============== ==========================================================
+variable                            read by        meaning (default)
+=================================== ============== ==========================================================
+``DELIVERY_TABLE_NAME``             api fan worker the delivery table (required)
+``DELIVERY_TASKS_QUEUE_URL``        api fan worker the queue of delivery tasks (required)
+``DELIVERY_HISTORY_TTL_DAYS``       api fan worker retention of messages and attempts (30)
+``DELIVERY_ROTATION_OVERLAP_HOURS`` api            how long a rotated-out secret still signs (24)
+``DELIVERY_ALLOWED_CIDRS``          api worker     comma-separated networks exempt from the SSRF guard (none)
+``DELIVERY_ENDPOINT_CACHE_SECONDS`` fan            how long a tenant's endpoint list is cached per process
+                                                   (10; sandbox only: the sandbox sets 1)
+``DELIVERY_DEAD_LETTER_QUEUE_URL``  worker         where failed deliveries go (required)
+``DELIVERY_TIMEOUT_SECONDS``        worker         per-attempt deadline (15)
+``DELIVERY_RETRY_SCHEDULE``         worker         comma-separated delays in seconds, ``none`` for no retry
+                                                   (5,300,1800,7200,18000,36000,36000)
+``DELIVERY_DISABLE_AFTER_FAILURES`` worker         failed messages in a row that disable an endpoint (10)
+``DELIVERY_MAX_RESPONSE_BYTES``     worker         response bytes kept per attempt (4096)
+``DELIVERY_MAX_RECEIVES``           worker         the tasks queue's ``maxReceiveCount``: the worker gives up
+                                                   (DLQ + history) on the last receive before SQS would
+                                                   redrive (30)
+``DELIVERY_TIME_SCALE``             worker         multiplies every wait (1; sandbox only: e.g. 0.001 so a
+                                                   day of retries takes seconds; the recorded schedule is
+                                                   unscaled)
+=================================== ============== ==========================================================
+
+Sandbox-only variables are written only when they differ from their default (the deployed
+behaviour), so a deployed function's environment holds nothing it does not need.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from functools import cached_property
+import dataclasses
+import functools
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass
+from typing import Any, Self
 
 from functions.delivery import ssrf
+from functions.environ import Environ, SettingsError, Value, render
 
 DEFAULT_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+MAX_RETRY_DELAY_SECONDS = 43_200  # SQS ChangeMessageVisibility's maximum
+NO_RETRIES = "none"
+
+__all__ = ["DEFAULT_SCHEDULE", "ApiSettings", "FanoutSettings", "RuntimeContract", "SettingsError", "WorkerSettings"]
 
 
-class SettingsError(RuntimeError):
-    """A delivery environment variable is missing or malformed (names it)."""
+# -- how each variable is spelled --------------------------------------------------------------------
 
 
-@dataclass
-class Settings:
-    """Values are parsed on first access, so a handler only needs the variables it uses."""
+class _Variable:
+    """One variable: its name, its default (none: required) and how it is read and written."""
 
-    @cached_property
-    def table_name(self) -> str:
-        return _required("DELIVERY_TABLE_NAME")
+    def __init__(self, name: str, default: Any = MISSING, *, sandbox_only: bool = False) -> None:
+        self.name = name
+        self.default = default
+        self.sandbox_only = sandbox_only
 
-    @cached_property
-    def tasks_queue_url(self) -> str:
-        return _required("DELIVERY_TASKS_QUEUE_URL")
+    def field(self) -> Any:
+        """The dataclass field of a settings class that holds this variable."""
+        return dataclasses.field(default=self.default, metadata={"variable": self})
 
-    @cached_property
-    def dead_letter_queue_url(self) -> str:
-        return _required("DELIVERY_DEAD_LETTER_QUEUE_URL")
+    def read(self, environ: Environ) -> Any:
+        return environ.required(self.name)
 
-    @cached_property
-    def timeout_seconds(self) -> float:
-        return _number("DELIVERY_TIMEOUT_SECONDS", 15.0, 0.01, 900.0)
+    def write(self, value: Any) -> Value:
+        if not isinstance(value, str):
+            raise TypeError(f"{self.name} must be text, got {type(value).__name__}")
+        return value
 
-    @cached_property
-    def retry_schedule(self) -> tuple[int, ...]:
-        raw = os.environ.get("DELIVERY_RETRY_SCHEDULE")
-        if raw is None or not raw.strip():
-            return DEFAULT_SCHEDULE
+
+class _Number(_Variable):
+    def __init__(self, name: str, default: float, low: float, high: float, *, sandbox_only: bool = False) -> None:
+        super().__init__(name, default, sandbox_only=sandbox_only)
+        self.low, self.high = low, high
+
+    def read(self, environ: Environ) -> float:
+        return environ.number(self.name, self.default, self.low, self.high)
+
+    def write(self, value: Any) -> Value:
+        # Whole numbers as integers ("30", not "30.0"): what the component always wrote.
+        number = float(value)
+        return int(number) if number.is_integer() else number
+
+
+class _Integer(_Variable):
+    def __init__(self, name: str, default: int, low: int, high: int) -> None:
+        super().__init__(name, default)
+        self.low, self.high = low, high
+
+    def read(self, environ: Environ) -> int:
+        return environ.integer(self.name, self.default, self.low, self.high)
+
+    def write(self, value: Any) -> Value:
+        return int(value)
+
+
+class _Schedule(_Variable):
+    """Comma-separated whole seconds; ``none`` is an empty schedule (one attempt, no retry)."""
+
+    def read(self, environ: Environ) -> tuple[int, ...]:
+        raw = environ.text(self.name)
+        if raw is None:
+            return tuple(self.default)
+        if raw.lower() == NO_RETRIES:
+            return ()
         try:
-            schedule = tuple(int(part) for part in raw.split(",") if part.strip())
+            schedule = tuple(int(part) for part in environ.items(self.name))
         except ValueError:
-            raise SettingsError(f"DELIVERY_RETRY_SCHEDULE must be comma-separated whole seconds, got {raw!r}") from None
-        if any(not 1 <= delay <= 43_200 for delay in schedule):
-            raise SettingsError("DELIVERY_RETRY_SCHEDULE entries must be between 1 and 43200 seconds")
+            raise SettingsError(
+                f"{self.name} must be comma-separated whole seconds or {NO_RETRIES!r}, got {raw!r}"
+            ) from None
+        if any(not 1 <= delay <= MAX_RETRY_DELAY_SECONDS for delay in schedule):
+            raise SettingsError(f"{self.name} entries must be between 1 and {MAX_RETRY_DELAY_SECONDS} seconds")
         return schedule
 
-    @cached_property
-    def disable_after_failures(self) -> int:
-        return int(_number("DELIVERY_DISABLE_AFTER_FAILURES", 10, 1, 1_000_000))
+    def write(self, value: Any) -> Value:
+        # An empty list would render as no variable at all, which reads as the default schedule.
+        return [str(delay) for delay in value] if value else NO_RETRIES
 
-    @cached_property
-    def history_ttl_days(self) -> float:
-        return _number("DELIVERY_HISTORY_TTL_DAYS", 30.0, 0.0001, 3650.0)
 
-    @cached_property
-    def rotation_overlap_hours(self) -> float:
-        return _number("DELIVERY_ROTATION_OVERLAP_HOURS", 24.0, 0.0, 24.0 * 365)
+class _Networks(_Variable):
+    """Comma-separated CIDRs (empty: none, and then the variable is not written at all)."""
 
-    @cached_property
-    def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:
-        raw = os.environ.get("DELIVERY_ALLOWED_CIDRS", "")
+    def read(self, environ: Environ) -> tuple[str, ...]:
+        cidrs = environ.items(self.name)
         try:
-            return ssrf.parse_networks(raw.split(","))
+            ssrf.parse_networks(cidrs)
         except ValueError as error:
-            raise SettingsError(f"DELIVERY_ALLOWED_CIDRS: {error}") from None
+            raise SettingsError(f"{self.name}: {error}") from None
+        return cidrs
 
-    @cached_property
-    def max_response_bytes(self) -> int:
-        return int(_number("DELIVERY_MAX_RESPONSE_BYTES", 4096, 0, 65_536))
-
-    @cached_property
-    def max_receives(self) -> int:
-        return int(_number("DELIVERY_MAX_RECEIVES", 30, 2, 1000))
-
-    @cached_property
-    def endpoint_cache_seconds(self) -> float:
-        return _number("DELIVERY_ENDPOINT_CACHE_SECONDS", 10.0, 0.0, 3600.0)
-
-    @cached_property
-    def time_scale(self) -> float:
-        return _number("DELIVERY_TIME_SCALE", 1.0, 0.0, 1.0)
+    def write(self, value: Any) -> Value:
+        return [str(cidr) for cidr in value]
 
 
-_settings: Settings | None = None
+TABLE_NAME = _Variable("DELIVERY_TABLE_NAME")
+TASKS_QUEUE_URL = _Variable("DELIVERY_TASKS_QUEUE_URL")
+DEAD_LETTER_QUEUE_URL = _Variable("DELIVERY_DEAD_LETTER_QUEUE_URL")
+HISTORY_TTL_DAYS = _Number("DELIVERY_HISTORY_TTL_DAYS", 30.0, 0.0001, 3650.0)
+ROTATION_OVERLAP_HOURS = _Number("DELIVERY_ROTATION_OVERLAP_HOURS", 24.0, 0.0, 24.0 * 365)
+ALLOWED_CIDRS = _Networks("DELIVERY_ALLOWED_CIDRS", ())
+ENDPOINT_CACHE_SECONDS = _Number("DELIVERY_ENDPOINT_CACHE_SECONDS", 10.0, 0.0, 3600.0, sandbox_only=True)
+TIMEOUT_SECONDS = _Number("DELIVERY_TIMEOUT_SECONDS", 15.0, 0.01, 900.0)
+RETRY_SCHEDULE = _Schedule("DELIVERY_RETRY_SCHEDULE", DEFAULT_SCHEDULE)
+DISABLE_AFTER_FAILURES = _Integer("DELIVERY_DISABLE_AFTER_FAILURES", 10, 1, 1_000_000)
+MAX_RESPONSE_BYTES = _Integer("DELIVERY_MAX_RESPONSE_BYTES", 4096, 0, 65_536)
+MAX_RECEIVES = _Integer("DELIVERY_MAX_RECEIVES", 30, 2, 1000)
+TIME_SCALE = _Number("DELIVERY_TIME_SCALE", 1.0, 0.0, 1.0, sandbox_only=True)
 
 
-def get() -> Settings:
-    global _settings
-    if _settings is None:
-        _settings = Settings()
-    return _settings
+@functools.lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ssrf.IPNetwork, ...]:
+    return ssrf.parse_networks(cidrs)
 
 
-def reset() -> None:
-    """Forget parsed values (tests and the sandbox change the environment between runs)."""
-    global _settings
-    _settings = None
+# -- what the three classes share ---------------------------------------------------------
 
 
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"environment variable {name} is required")
-    return value
+@dataclass(frozen=True, kw_only=True)
+class RuntimeContract:
+    """What every settings class shares: read from and written to the environment field by field."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Self:
+        """The settings from ``environ``; :class:`SettingsError` names a missing or malformed variable."""
+        values = Environ(environ)
+        return cls(**{field.name: variable.read(values) for field, variable in _variables(cls)})
+
+    def to_environ(self) -> dict[str, str]:
+        """The variables this function reads, as Lambda takes them (strings, no empty values)."""
+        values: dict[str, Value] = {}
+        for field, variable in _variables(type(self)):
+            value = getattr(self, field.name)
+            if variable.sandbox_only and value == variable.default:
+                continue
+            values[variable.name] = variable.write(value)
+        return render(values)
+
+    def __post_init__(self) -> None:
+        # Each value is checked as the function will read it, so the component and the sandbox fail
+        # while building the environment (naming the variable), not the function at its first event.
+        for field, variable in _variables(type(self)):
+            variable.read(Environ(render({variable.name: variable.write(getattr(self, field.name))})))
 
 
-def _number(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
+def _variables(cls: type) -> list[tuple[dataclasses.Field[Any], _Variable]]:
+    return [(field, field.metadata["variable"]) for field in dataclasses.fields(cls)]
+
+
+# -- one class per function ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings(RuntimeContract):
+    """``functions.delivery.api.handler``: the subscription API."""
+
+    table_name: str = TABLE_NAME.field()
+    tasks_queue_url: str = TASKS_QUEUE_URL.field()
+    history_ttl_days: float = HISTORY_TTL_DAYS.field()
+    rotation_overlap_hours: float = ROTATION_OVERLAP_HOURS.field()
+    allowed_cidrs: tuple[str, ...] = ALLOWED_CIDRS.field()
+
+    @property
+    def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:
+        return _networks(self.allowed_cidrs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FanoutSettings(RuntimeContract):
+    """``functions.delivery.fanout.handler``: bus events to delivery tasks."""
+
+    table_name: str = TABLE_NAME.field()
+    tasks_queue_url: str = TASKS_QUEUE_URL.field()
+    history_ttl_days: float = HISTORY_TTL_DAYS.field()
+    endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS.field()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings(RuntimeContract):
+    """``functions.delivery.worker.handler``: signed attempts, retries and history."""
+
+    table_name: str = TABLE_NAME.field()
+    tasks_queue_url: str = TASKS_QUEUE_URL.field()
+    dead_letter_queue_url: str = DEAD_LETTER_QUEUE_URL.field()
+    history_ttl_days: float = HISTORY_TTL_DAYS.field()
+    timeout_seconds: float = TIMEOUT_SECONDS.field()
+    retry_schedule: tuple[int, ...] = RETRY_SCHEDULE.field()
+    disable_after_failures: int = DISABLE_AFTER_FAILURES.field()
+    allowed_cidrs: tuple[str, ...] = ALLOWED_CIDRS.field()
+    max_response_bytes: int = MAX_RESPONSE_BYTES.field()
+    max_receives: int = MAX_RECEIVES.field()
+    time_scale: float = TIME_SCALE.field()
+
+    @property
+    def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:
+        return _networks(self.allowed_cidrs)

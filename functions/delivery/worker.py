@@ -20,16 +20,14 @@ disable it too. When a delivery fails for good (retries exhausted, fast failure,
 receive limit) its record goes to the dead-letter queue with the attempt history *before* the
 history says "failed", so a crash in between can only duplicate, never lose, that record.
 
-Environment: ``DELIVERY_TABLE_NAME``, ``DELIVERY_TASKS_QUEUE_URL``, ``DELIVERY_DEAD_LETTER_QUEUE_URL``,
-``DELIVERY_TIMEOUT_SECONDS``, ``DELIVERY_RETRY_SCHEDULE``, ``DELIVERY_DISABLE_AFTER_FAILURES``,
-``DELIVERY_HISTORY_TTL_DAYS``, ``DELIVERY_ALLOWED_CIDRS``, ``DELIVERY_MAX_RESPONSE_BYTES``,
-``DELIVERY_MAX_RECEIVES``, ``DELIVERY_TIME_SCALE`` (see :mod:`functions.delivery.settings`).
+Environment: :class:`functions.delivery.settings.WorkerSettings`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs
-from functions.delivery import clients, policy, sender, settings, signing, store
+from functions.delivery import policy, runtime, sender, signing, store
+from functions.delivery.runtime import Runtime
+from functions.delivery.settings import WorkerSettings
+from functions.delivery.vocab import DeliveryStatus, DisabledReason
 
 MAX_THREADS = 10
 # A dead-letter record stays under the SQS message limit (256 KiB) with room for the history.
@@ -60,18 +61,24 @@ class InvalidTask(ValueError):
     pass
 
 
+WorkerRuntime = Runtime[WorkerSettings]
+_state = runtime.process_state(lambda clients: WorkerRuntime(WorkerSettings.from_environ(os.environ), clients))
+reset = _state.reset
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     records = list(event.get("Records", []))
     if not records:
         return {"batchItemFailures": []}
+    state = _state.get()
     with ThreadPoolExecutor(max_workers=min(len(records), MAX_THREADS)) as pool:
-        keep = list(pool.map(_process_safely, records))
+        keep = list(pool.map(lambda record: _process_safely(state, record), records))
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r, k in zip(records, keep, strict=True) if k]}
 
 
-def _process_safely(record: Mapping[str, Any]) -> bool:
+def _process_safely(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     try:
-        return process(record)
+        return process(state, record)
     except Exception as error:
         # Left in the queue: it comes back after the visibility timeout and resumes from the claim.
         logs.error("delivery task failed; will be retried", messageId=record.get("messageId"), error=repr(error)[:300])
@@ -98,21 +105,19 @@ def parse_task(record: Mapping[str, Any]) -> Task:
     return task
 
 
-def process(record: Mapping[str, Any]) -> bool:
+def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     """Handle one task; returns ``True`` when the message must stay in the queue (a retry is due)."""
-    config = settings.get()
-    dynamodb = clients.dynamodb()
-    table = config.table_name
+    config, table = state.settings, state.table
     try:
         task = parse_task(record)
     except InvalidTask as error:
-        _dead_letter({"reason": "invalid task", "problem": str(error), "body": str(record.get("body", ""))[:10_000]})
+        _dead_letter(state, {"reason": "invalid task", "problem": str(error), "body": str(record.get("body", ""))[:10_000]})
         logs.error("invalid delivery task sent to the dead-letter queue", messageId=record.get("messageId"))
         return False
     ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
     now = time.time()
-    delivery = store.claim_delivery(
-        dynamodb, table, tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id,
+    delivery = table.claim_delivery(
+        tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id,
         event_type=task.event_type, run=task.run, task_message_id=task.message_id, now=now,
         expires_at=store.ttl(now, config.history_ttl_days), takeover_first=task.receive_count <= 1,
     )
@@ -124,13 +129,13 @@ def process(record: Mapping[str, Any]) -> bool:
         wait = store.parse_time(due) - now
         if wait >= 1:
             # Back early (a crash before the visibility change): hide until the attempt is due.
-            _hide(task, math.ceil(wait))
+            _hide(state, task, math.ceil(wait))
             return True
-    context = store.delivery_context(dynamodb, table, task.tenant_id, task.event_id, task.endpoint_id)
+    context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
     if context.endpoint is None:
-        store.finish_without_attempt(
-            dynamodb, table, tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id,
-            run=task.run, task_message_id=task.message_id, status=store.CANCELLED, reason="endpoint deleted", now=now,
+        table.finish_without_attempt(
+            tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id, run=task.run,
+            task_message_id=task.message_id, status=DeliveryStatus.CANCELLED, reason="endpoint deleted", now=now,
         )
         logs.info("delivery cancelled: endpoint deleted", **ids)
         return False
@@ -138,25 +143,24 @@ def process(record: Mapping[str, Any]) -> bool:
     if context.message is None:
         reason = "message expired (history TTL) before it could be delivered"
     elif not context.endpoint.enabled:
-        disabled = context.endpoint.disabled_reason or "config"
+        disabled = context.endpoint.disabled_reason or DisabledReason.CONFIG
         reason = f"endpoint disabled ({disabled})"
     elif task.receive_count >= config.max_receives:
         reason = f"gave up after {task.receive_count} receives of the task"
     if reason is not None:
-        _fail_without_attempt(task, delivery, context, reason, now)
+        _fail_without_attempt(state, task, delivery, context, reason, now)
         return False
     if context.secrets is None:
         raise RuntimeError(f"endpoint {task.endpoint_id} of tenant {task.tenant_id} has no signing secret")
     assert context.message is not None
-    return _attempt(task, delivery, context.endpoint, context.secrets, context.message)
+    return _attempt(state, task, delivery, context.endpoint, context.secrets, context.message)
 
 
 def _attempt(
-    task: Task, delivery: Mapping[str, Any], endpoint: store.Endpoint, secrets: store.SigningSecrets, message: store.Message
+    state: WorkerRuntime, task: Task, delivery: Mapping[str, Any], endpoint: store.Endpoint,
+    secrets: store.SigningSecrets, message: store.Message,
 ) -> bool:
-    config = settings.get()
-    dynamodb = clients.dynamodb()
-    table = config.table_name
+    config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
     body = message.body.encode("utf-8")
     started = time.time()
@@ -187,7 +191,7 @@ def _attempt(
         response=response.body.decode("utf-8", errors="replace") if response.status is not None else None,
         response_truncated=response.truncated, error=response.error, next_attempt_in_seconds=delay,
     )
-    store.put_attempt(dynamodb, table, record, store.ttl(now, config.history_ttl_days))
+    table.put_attempt(record, store.ttl(now, config.history_ttl_days))
     logs.info(
         "delivery attempt", tenantId=task.tenant_id, eventId=message.event_id, endpointId=task.endpoint_id,
         run=task.run, attempt=attempt, outcome=record.outcome, statusCode=response.status,
@@ -196,32 +200,30 @@ def _attempt(
     if outcome == policy.RETRY:
         assert delay is not None
         wait = int(delay * config.time_scale)
-        owned = store.finish_attempt(
-            dynamodb, table, record=record, task_message_id=task.message_id, final_status=None,
-            next_attempt_at=now + wait,
+        owned = table.finish_attempt(
+            record=record, task_message_id=task.message_id, final_status=None, next_attempt_at=now + wait
         )
         if owned is None:
             return False
-        _hide(task, wait)
+        _hide(state, task, wait)
         return True
     if outcome == policy.SUCCEEDED:
-        store.finish_attempt(dynamodb, table, record=record, task_message_id=task.message_id, final_status=store.SUCCEEDED)
+        table.finish_attempt(record=record, task_message_id=task.message_id, final_status=DeliveryStatus.SUCCEEDED)
         if endpoint.consecutive_failures > 0:
-            store.reset_failures(dynamodb, table, task.tenant_id, task.endpoint_id)
+            table.reset_failures(task.tenant_id, task.endpoint_id)
         return False
     assert final_reason is not None
     if outcome == policy.GONE:
-        store.disable_endpoint(dynamodb, table, task.tenant_id, task.endpoint_id, store.DISABLED_GONE, now)
+        table.disable_endpoint(task.tenant_id, task.endpoint_id, DisabledReason.GONE, now)
     history = [*(delivery.get("history") or []), record.summary()]
-    _dead_letter(_dead_letter_record(task, message, final_reason, attempt, history, response.status, response.error, now))
-    store.finish_attempt(
-        dynamodb, table, record=record, task_message_id=task.message_id, final_status=store.FAILED,
-        failed_reason=final_reason,
+    _dead_letter(state, _dead_letter_record(task, message, final_reason, attempt, history, response.status, response.error, now))
+    table.finish_attempt(
+        record=record, task_message_id=task.message_id, final_status=DeliveryStatus.FAILED, failed_reason=final_reason
     )
     if outcome == policy.FAILED:
-        failures = store.record_failed_message(dynamodb, table, task.tenant_id, task.endpoint_id, now)
-        if failures >= config.disable_after_failures and store.disable_endpoint(
-            dynamodb, table, task.tenant_id, task.endpoint_id, store.DISABLED_FAILURES, now
+        failures = table.record_failed_message(task.tenant_id, task.endpoint_id, now)
+        if failures >= config.disable_after_failures and table.disable_endpoint(
+            task.tenant_id, task.endpoint_id, DisabledReason.FAILURES, now
         ):
             logs.warning("endpoint disabled after consecutive failed messages", tenantId=task.tenant_id, endpointId=task.endpoint_id, failures=failures)
     else:
@@ -230,18 +232,17 @@ def _attempt(
 
 
 def _fail_without_attempt(
-    task: Task, delivery: Mapping[str, Any], context: store.DeliveryContext, reason: str, now: float
+    state: WorkerRuntime, task: Task, delivery: Mapping[str, Any], context: store.DeliveryContext, reason: str, now: float
 ) -> None:
     message = context.message
     record = _dead_letter_record(
         task, message, reason, int(delivery.get("attempts") or 0), list(delivery.get("history") or []),
         delivery.get("lastStatusCode"), delivery.get("lastError"), now,
     )
-    _dead_letter(record)
-    store.finish_without_attempt(
-        clients.dynamodb(), settings.get().table_name, tenant_id=task.tenant_id, event_id=task.event_id,
-        endpoint_id=task.endpoint_id, run=task.run, task_message_id=task.message_id, status=store.FAILED,
-        reason=reason, now=now,
+    _dead_letter(state, record)
+    state.table.finish_without_attempt(
+        tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id, run=task.run,
+        task_message_id=task.message_id, status=DeliveryStatus.FAILED, reason=reason, now=now,
     )
     logs.warning("delivery failed without an attempt", tenantId=task.tenant_id, eventId=task.event_id, endpointId=task.endpoint_id, reason=reason)
 
@@ -271,15 +272,15 @@ def _dead_letter_record(
     return record
 
 
-def _dead_letter(record: Mapping[str, Any]) -> None:
-    clients.sqs().send_message(
-        QueueUrl=settings.get().dead_letter_queue_url, MessageBody=json.dumps(record, separators=(",", ":"), default=str)
+def _dead_letter(state: WorkerRuntime, record: Mapping[str, Any]) -> None:
+    state.sqs.send_message(
+        QueueUrl=state.settings.dead_letter_queue_url, MessageBody=json.dumps(record, separators=(",", ":"), default=str)
     )
 
 
-def _hide(task: Task, seconds: int) -> None:
-    clients.sqs().change_message_visibility(
-        QueueUrl=settings.get().tasks_queue_url,
+def _hide(state: WorkerRuntime, task: Task, seconds: int) -> None:
+    state.sqs.change_message_visibility(
+        QueueUrl=state.settings.tasks_queue_url,
         ReceiptHandle=task.receipt_handle,
         VisibilityTimeout=max(0, min(policy.MAX_DELAY_SECONDS, int(seconds))),
     )

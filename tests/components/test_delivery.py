@@ -6,13 +6,20 @@ import base64
 import hashlib
 import importlib
 import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.config import StackConfigError, parse_stack_config
+from components.config import DeliverySettings, StackConfigError, parse_stack_config
 from components.plan import delivery_rule_pattern
+from components.specs import delivery as specs
+from components.specs.delivery import delivery_spec
 from functions.delivery import routes, schema, store
+from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 from tests import harness
 from tests.harness import Program, contains_text, is_secret
 
@@ -20,6 +27,7 @@ SIGNED = {"name": "audit", "url": "https://audit.example.com/hooks", "eventTypes
 GIVEN_SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
 QUEUE = "aws:sqs/queue:Queue"
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = "aws:lambda/function:Function"
 
 
@@ -389,3 +397,70 @@ def test_bad_previous_secret_is_named(auth: dict[str, Any], message: str) -> Non
         _parse(auth)
     assert any(str(p).startswith(message) for p in caught.value.problems), caught.value.problems
     assert OLD_SECRET not in str(caught.value)
+
+
+# -- the spec (components/specs/delivery.py) and the runtime contract ---------------------------
+
+
+def test_an_empty_retry_schedule_reaches_the_worker_as_no_retry_not_the_default(program) -> None:
+    deployed = program(config(delivery={"retryScheduleSeconds": []}))
+    variables = deployed.named("hookstack-delivery-worker-fn")["environment"]["variables"]
+    assert variables["DELIVERY_RETRY_SCHEDULE"] == "none" and variables["DELIVERY_MAX_RECEIVES"] == str(1 + 20)
+    assert WorkerSettings.from_environ(variables).retry_schedule == ()
+
+
+def test_every_function_environment_reads_back_as_the_settings_the_spec_built(deployed: Program) -> None:
+    spec = delivery_spec(DeliverySettings())
+    table = deployed.one("aws:dynamodb/table:Table").physical_name
+    tasks, dlq = (deployed.named(f"hookstack-delivery-{q}").state["url"] for q in ("tasks", "dlq"))
+    contracts = {
+        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks),
+        "fanout": spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
+        "worker": spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq),
+    }
+    for part, settings in contracts.items():
+        variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
+        assert variables == settings.to_environ(), part
+        assert type(settings).from_environ(variables) == settings, part
+
+
+def test_the_spec_derives_timeouts_visibility_and_receive_limits_once() -> None:
+    spec = delivery_spec(DeliverySettings(timeout_seconds=20, retry_schedule_seconds=(5, 60)))
+    assert spec.worker_timeout_seconds == 20 + specs.WORKER_OVERHEAD_SECONDS
+    assert spec.max_receives == 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
+    assert spec.tasks_queue.visibility_timeout_seconds == 6 * spec.worker_timeout_seconds
+    assert spec.events_queue.visibility_timeout_seconds == 6 * spec.fanout_timeout_seconds
+    assert spec.api_timeout_seconds * 1000 < spec.api_integration_timeout_ms <= 30_000
+    assert spec.tasks_queue.attributes() == {"MessageRetentionPeriod": "1209600", "VisibilityTimeout": str(6 * 35)}
+    # SQS takes a maxReceiveCount of at most 1000, and so does the worker's contract.
+    assert delivery_spec(DeliverySettings(retry_schedule_seconds=(1,) * 2000)).max_receives == 1000
+
+
+def test_the_sandbox_writes_each_function_s_contract_plus_only_its_own_knobs() -> None:
+    from sandbox.delivery import ENDPOINT_CACHE_SECONDS, environment
+
+    spec = delivery_spec(DeliverySettings(allowed_cidrs=("127.0.0.0/8", "::1/128")))
+    names = {"table_name": "t", "tasks_queue_url": "http://127.0.0.1:1/q/tasks"}
+    variables = environment(spec, **names, dead_letter_queue_url="http://127.0.0.1:1/q/dlq", time_scale=0.001)
+
+    assert ApiSettings.from_environ(variables) == spec.api_settings(**names)
+    fanout = FanoutSettings.from_environ(variables)
+    assert fanout == replace(spec.fanout_settings(**names), endpoint_cache_seconds=ENDPOINT_CACHE_SECONDS)
+    worker = WorkerSettings.from_environ(variables)
+    assert worker.time_scale == 0.001 and replace(worker, time_scale=1.0) == spec.worker_settings(
+        **names, dead_letter_queue_url="http://127.0.0.1:1/q/dlq"
+    )
+    written = set(spec.api_settings(**names).to_environ()) | set(worker.to_environ()) | set(fanout.to_environ())
+    assert set(variables) == written
+
+
+def test_the_sandbox_side_imports_no_pulumi() -> None:
+    # `python -m sandbox up` must work with pulumi uninstalled: the sandbox, the spec and the handlers it loads.
+    code = (
+        "import sys\n"
+        "import sandbox.delivery, components.specs.delivery\n"
+        "import functions.delivery.api, functions.delivery.fanout, functions.delivery.worker\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_random')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout[:500]

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from functions.delivery import api, clients, fanout, schema, settings, worker
+from functions.delivery import api, fanout, runtime, schema, worker
+from functions.delivery.api import endpoints as api_endpoints
+from functions.runtime import Clients
 from tests.functions.delivery.receiver import Receiver
 from tests.functions.delivery.test_ssrf import FakeResolver
 
@@ -161,6 +163,18 @@ class AtomicDynamoDB:
         return call
 
 
+class SharedDynamoDBSession:
+    """The boto3 session the handlers' clients come from: the serialised DynamoDB client, real others."""
+
+    def __init__(self, dynamodb: AtomicDynamoDB) -> None:
+        self._dynamodb = dynamodb
+
+    def client(self, service: str, config: Any = None) -> Any:
+        import boto3
+
+        return self._dynamodb if service == "dynamodb" else boto3.client(service, config=config)
+
+
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryStack]:
     import boto3
@@ -189,7 +203,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryStack]
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(
-        api,
+        api_endpoints,
         "resolver",
         FakeResolver(
             {
@@ -199,14 +213,10 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryStack]
             }
         ),
     )
-    settings.reset()
-    clients.reset()
-    clients._clients["dynamodb"] = dynamodb
-    fanout.clear_cache()
+    runtime.reset()
+    runtime.clients.set(Clients(session=SharedDynamoDBSession(dynamodb)))
     yield DeliveryStack(dynamodb, sqs, tasks_url, tasks_arn, dead_letter_url, events_url)
-    settings.reset()
-    clients.reset()
-    fanout.clear_cache()
+    runtime.reset()
 
 
 @pytest.fixture
@@ -217,7 +227,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
-    """Change delivery settings for one test (the handlers read them lazily)."""
+    """Change delivery settings for one test (the handlers read them at their next invocation)."""
     for name, value in values.items():
         monkeypatch.setenv(f"DELIVERY_{name}", value)
-    settings.reset()
+    for handler in (api, fanout, worker):
+        handler.reset()

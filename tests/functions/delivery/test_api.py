@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 
 import pytest
 
 from components.config import TENANT_ID_RE
 from functions import whsec
-from functions.delivery import api, schema, settings, store
+from functions.delivery import api, schema, store
+from functions.delivery.api import endpoints as api_endpoints
+from functions.delivery.settings import ApiSettings, SettingsError
+from functions.delivery.store import DeliveryTable
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, configure
 
 URL = "https://hooks.example.com/webhooks"
@@ -103,7 +107,7 @@ def test_update_changes_fields_and_rechecks_the_url(stack: DeliveryStack) -> Non
 def test_disable_and_enable_are_visible_and_enable_clears_failures(stack: DeliveryStack) -> None:
     endpoint = stack.create_endpoint("1", URL)
     path = f"/tenants/1/endpoints/{endpoint['id']}"
-    store.record_failed_message(stack.dynamodb, TABLE, "1", endpoint["id"], time.time())
+    DeliveryTable(stack.dynamodb, TABLE).record_failed_message("1", endpoint["id"], time.time())
 
     disabled = stack.api("PATCH", path, {"enabled": False})[1]
     assert disabled["enabled"] is False and disabled["disabledReason"] == "manual" and disabled["disabledAt"]
@@ -129,7 +133,7 @@ def test_rotation_returns_a_new_secret_and_keeps_the_old_one_for_the_overlap(sta
     status, rotated = stack.api("POST", f"/tenants/1/endpoints/{endpoint['id']}/rotate-secret")
 
     assert status == 200 and rotated["secret"] != endpoint["secret"] and rotated["secret"].startswith("whsec_")
-    secrets = store.delivery_context(stack.dynamodb, TABLE, "1", "evt_x", endpoint["id"]).secrets
+    secrets = DeliveryTable(stack.dynamodb, TABLE).delivery_context("1", "evt_x", endpoint["id"]).secrets
     assert secrets is not None
     assert secrets.active(time.time()) == [rotated["secret"], endpoint["secret"]]
     assert secrets.previous_expires_at is not None
@@ -144,7 +148,7 @@ def test_rotation_overlap_is_configurable_and_zero_drops_the_old_secret(stack: D
 
     rotated = stack.api("POST", f"/tenants/1/endpoints/{endpoint['id']}/rotate-secret")[1]
 
-    secrets = store.delivery_context(stack.dynamodb, TABLE, "1", "evt_x", endpoint["id"]).secrets
+    secrets = DeliveryTable(stack.dynamodb, TABLE).delivery_context("1", "evt_x", endpoint["id"]).secrets
     assert secrets is not None and secrets.active(time.time()) == [rotated["secret"]]
     assert rotated["previousSecretValidUntil"] is None
 
@@ -181,7 +185,7 @@ def test_listing_paginates_without_repeats_and_cursors_stay_in_their_tenant(stac
 
 
 def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "MAX_ENDPOINTS_PER_TENANT", 2)
+    monkeypatch.setattr(api_endpoints, "MAX_ENDPOINTS_PER_TENANT", 2)
     stack.create_endpoint("1", URL)
     stack.create_endpoint("1", URL)
     status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL})
@@ -233,16 +237,15 @@ def test_internal_errors_do_not_leak_details(stack: DeliveryStack, monkeypatch: 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail whsec_abc")
 
-    monkeypatch.setattr(store, "list_endpoints", boom)
+    monkeypatch.setattr(DeliveryTable, "list_endpoints", boom)
     status, document = stack.api("GET", "/tenants/1/endpoints")
     assert status == 500 and "whsec_abc" not in str(document) and "request id" in document["error"]["message"]
 
 
 def test_missing_environment_is_named(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DELIVERY_TABLE_NAME")
-    settings.reset()
-    with pytest.raises(settings.SettingsError, match="DELIVERY_TABLE_NAME"):
-        _ = settings.get().table_name
+    with pytest.raises(SettingsError, match="DELIVERY_TABLE_NAME"):
+        ApiSettings.from_environ(os.environ)
 
 
 # -- hostile JSON: nesting and size never turn into a 500 --------------------------------------------

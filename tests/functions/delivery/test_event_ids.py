@@ -12,6 +12,9 @@ import pytest
 
 from functions import events
 from functions.delivery import fanout, sender, signing, store, tasks
+from functions.delivery.store import DeliveryTable
+from functions.delivery.tasks import TaskQueue
+from functions.delivery.vocab import DeliveryStatus
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event
 from tests.functions.delivery.receiver import Receiver
 
@@ -99,8 +102,8 @@ def test_a_stored_message_with_a_poison_id_fails_once_with_a_record_instead_of_l
     now = time.time()
     body = signing.payload("widget.created", "2026-01-01T00:00:00Z", {"eventId": event_id}).decode()
     message = store.Message(tenant_id="1", event_id=event_id, event_type="widget.created", event_time="2026-01-01T00:00:00Z", body=body, received_at=store.iso(now))
-    store.put_message(stack.dynamodb, TABLE, message, store.ttl(now, 1))
-    tasks.send_all([tasks.task("1", event_id, endpoint["id"], "widget.created", 1)])
+    DeliveryTable(stack.dynamodb, TABLE).put_message(message, store.ttl(now, 1))
+    TaskQueue(stack.sqs, stack.tasks_url).send_all([tasks.task("1", event_id, endpoint["id"], "widget.created", 1)])
 
     (record,) = stack.receive_tasks()
     assert stack.run_worker([record]) == set()  # not left in the queue for another receive
@@ -109,8 +112,8 @@ def test_a_stored_message_with_a_poison_id_fails_once_with_a_record_instead_of_l
     (letter,) = stack.dead_letters()
     assert letter["eventId"] == event_id and "failed without retry" in letter["reason"]
     assert "request cannot be sent" in letter["lastError"]
-    delivery = store.get_delivery(stack.dynamodb, TABLE, "1", event_id, endpoint["id"])
-    assert delivery is not None and delivery["status"] == store.FAILED and delivery["attempts"] == 1
+    delivery = DeliveryTable(stack.dynamodb, TABLE).get_delivery("1", event_id, endpoint["id"])
+    assert delivery is not None and delivery["status"] == DeliveryStatus.FAILED and delivery["attempts"] == 1
     assert stack.queued_tasks() == 0
 
 

@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from functions import whsec
 from functions.delivery import store
+from functions.delivery.store import DeliveryTable
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver, Reply
 
@@ -405,8 +406,8 @@ def test_concurrent_copies_of_a_task_send_one_request(stack: DeliveryStack, rece
 
 def test_a_stored_endpoint_url_in_an_ipv6_form_of_the_metadata_address_fails_at_delivery(stack: DeliveryStack) -> None:
     # Written directly (as an endpoint stored before the guard knew this form): the worker's own check refuses it.
-    endpoint = store.create_endpoint(
-        stack.dynamodb, TABLE, "1", url="https://[::ffff:0:a9fe:a9fe]/latest/meta-data", event_types=(), description="",
+    endpoint = DeliveryTable(stack.dynamodb, TABLE).create_endpoint(
+        "1", url="https://[::ffff:0:a9fe:a9fe]/latest/meta-data", event_types=(), description="",
         secret=whsec.generate(), now=time.time(),
     )
 
@@ -464,10 +465,10 @@ def test_bus_rule_to_queue_to_delivery(stack: DeliveryStack, receiver: Receiver)
 def test_tasks_of_a_batch_share_send_requests_and_an_unqueued_task_fails_only_its_event(
     stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.delivery import clients
+    from functions.delivery import runtime
 
     stack.create_endpoint("1", receiver.url("/batch"))
-    sqs = clients.sqs()
+    sqs = runtime.clients.get()("sqs")
     calls: list[int] = []
     real = sqs.send_message_batch
 

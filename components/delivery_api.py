@@ -1,0 +1,106 @@
+"""The subscription API of ``SignedDelivery``: an API Gateway HTTP API in front of the API function.
+
+One IAM-authorized route per entry of the route table (:mod:`functions.delivery.routes`), an
+``AWS_PROXY`` integration (payload 2.0), the ``$default`` stage with access logs and throttling, and
+the permission for API Gateway to invoke the function. IAM on HTTP API routes can be scoped to
+``/tenants/<id>/*`` in the caller's policy; a function URL's ``AWS_IAM`` is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import LambdaFunction, child
+from functions.delivery import routes
+
+API_THROTTLE_RATE, API_THROTTLE_BURST = 50, 100
+ACCESS_LOG_RETENTION_DAYS = 30
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "caller": "$context.identity.userArn",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency",
+        "error": "$context.integrationErrorMessage",
+    },
+    separators=(",", ":"),
+)
+
+
+@dataclass(frozen=True)
+class SubscriptionApi:
+    api: aws.apigatewayv2.Api
+    integration: aws.apigatewayv2.Integration
+    routes: list[aws.apigatewayv2.Route]
+    access_logs: aws.cloudwatch.LogGroup
+    stage: aws.apigatewayv2.Stage
+    permission: aws.lambda_.Permission
+
+
+def subscription_api(
+    parent: pulumi.ComponentResource, name: str, function: LambdaFunction, *, integration_timeout_ms: int
+) -> SubscriptionApi:
+    """The HTTP API's resources, children of ``parent`` and named ``<name>-...``."""
+    api = aws.apigatewayv2.Api(
+        f"{name}-http",
+        protocol_type="HTTP",
+        description="hookstack subscription API (IAM-authorized, per-tenant paths)",
+        opts=child(parent),
+    )
+    integration = aws.apigatewayv2.Integration(
+        f"{name}-integration",
+        api_id=api.id,
+        integration_type="AWS_PROXY",
+        integration_method="POST",
+        integration_uri=function.function.invoke_arn,
+        payload_format_version="2.0",
+        timeout_milliseconds=integration_timeout_ms,
+        opts=child(parent),
+    )
+    declared = [
+        aws.apigatewayv2.Route(
+            f"{name}-route-{route.action.replace('_', '-')}",
+            api_id=api.id,
+            route_key=route.key,
+            authorization_type="AWS_IAM",
+            target=pulumi.Output.concat("integrations/", integration.id),
+            opts=child(parent),
+        )
+        for route in routes.ROUTES
+    ]
+    access_logs = aws.cloudwatch.LogGroup(
+        f"{name}-access-logs",
+        name_prefix=f"/aws/apigateway/hookstack/{name}-",
+        retention_in_days=ACCESS_LOG_RETENTION_DAYS,
+        opts=child(parent),
+    )
+    stage = aws.apigatewayv2.Stage(
+        f"{name}-stage",
+        api_id=api.id,
+        name="$default",
+        auto_deploy=True,
+        default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
+            throttling_rate_limit=API_THROTTLE_RATE, throttling_burst_limit=API_THROTTLE_BURST
+        ),
+        access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
+            destination_arn=access_logs.arn.apply(lambda arn: arn.removesuffix(":*")),
+            format=ACCESS_LOG_FORMAT,
+        ),
+        opts=child(parent, depends_on=list(declared)),
+    )
+    permission = aws.lambda_.Permission(
+        f"{name}-api-permission",
+        action="lambda:InvokeFunction",
+        function=function.function.name,
+        principal="apigateway.amazonaws.com",
+        source_arn=pulumi.Output.concat(api.execution_arn, "/*/*"),
+        opts=child(parent),
+    )
+    return SubscriptionApi(api, integration, declared, access_logs, stage, permission)

@@ -1,0 +1,134 @@
+"""The signed-delivery spec: every value ``SignedDelivery`` and the sandbox derive from
+``hookstack:delivery``, computed once, and each function's environment built through its runtime
+contract (:mod:`functions.delivery.settings`).
+
+Pulumi-free: ``components/delivery.py`` declares the AWS resources from it and ``sandbox/delivery.py``
+creates their local equivalents from it, so neither re-derives a timeout, a visibility timeout, a
+receive limit or a variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.config import DeliverySettings
+from functions.delivery import policy
+from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
+
+API_HANDLER = "functions.delivery.api.handler"
+FANOUT_HANDLER = "functions.delivery.fanout.handler"
+WORKER_HANDLER = "functions.delivery.worker.handler"
+
+FANOUT_TIMEOUT_SECONDS = 30
+API_TIMEOUT_SECONDS = 25
+# HTTP APIs stop waiting for an integration after 30 s; the API function must answer before.
+API_INTEGRATION_TIMEOUT_MS = 29_000
+# The worker's own work around the HTTP deadline: DynamoDB and SQS calls, TLS, thread start.
+WORKER_OVERHEAD_SECONDS = 15
+BATCH_SIZE = 10
+# AWS advises a visibility timeout of at least 6x the function timeout for SQS event sources.
+VISIBILITY_FACTOR = 6
+EVENTS_RETENTION_SECONDS = 4 * 24 * 3600
+TASKS_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: a task lives through its whole schedule
+# Receives beyond one per attempt that a task may use (crashes, throttled invocations) before the
+# worker gives up on it itself (dead letter + history) rather than let SQS redrive it silently.
+RECEIVE_SLACK = 20
+MAX_RECEIVE_COUNT = 1000  # SQS's largest maxReceiveCount
+EVENTS_MAX_RECEIVE_COUNT = 5
+RULE_TARGET_ID = "signed-delivery"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue with a dead-letter queue; both are named ``<component name>-<suffix>``."""
+
+    suffix: str
+    dead_letter_suffix: str
+    retention_seconds: int
+    visibility_timeout_seconds: int
+    max_receive_count: int
+    """Receives before SQS moves a message to the dead-letter queue (the redrive policy)."""
+
+    def attributes(self) -> dict[str, str]:
+        """The SQS ``CreateQueue`` attributes (without the redrive policy, which needs the DLQ's ARN)."""
+        return {
+            "MessageRetentionPeriod": str(self.retention_seconds),
+            "VisibilityTimeout": str(self.visibility_timeout_seconds),
+        }
+
+
+@dataclass(frozen=True)
+class DeliverySpec:
+    config: DeliverySettings
+    max_receives: int
+    """The tasks queue's ``maxReceiveCount``, which the worker also reads to give up on the last one."""
+    worker_timeout_seconds: int
+    events_queue: QueueSpec
+    tasks_queue: QueueSpec
+    api_timeout_seconds: int = API_TIMEOUT_SECONDS
+    api_integration_timeout_ms: int = API_INTEGRATION_TIMEOUT_MS
+    fanout_timeout_seconds: int = FANOUT_TIMEOUT_SECONDS
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def fanout_max_concurrency(self) -> int:
+        return self.config.fanout_max_concurrency
+
+    @property
+    def worker_max_concurrency(self) -> int:
+        return self.config.worker_max_concurrency
+
+    # -- each function's runtime contract, from the names of the resources it uses ----------------
+
+    def api_settings(self, *, table_name: str, tasks_queue_url: str) -> ApiSettings:
+        return ApiSettings(
+            table_name=table_name,
+            tasks_queue_url=tasks_queue_url,
+            history_ttl_days=self.config.history_ttl_days,
+            rotation_overlap_hours=self.config.rotation_overlap_hours,
+            allowed_cidrs=self.config.allowed_cidrs,
+        )
+
+    def fanout_settings(self, *, table_name: str, tasks_queue_url: str) -> FanoutSettings:
+        return FanoutSettings(
+            table_name=table_name, tasks_queue_url=tasks_queue_url, history_ttl_days=self.config.history_ttl_days
+        )
+
+    def worker_settings(self, *, table_name: str, tasks_queue_url: str, dead_letter_queue_url: str) -> WorkerSettings:
+        return WorkerSettings(
+            table_name=table_name,
+            tasks_queue_url=tasks_queue_url,
+            dead_letter_queue_url=dead_letter_queue_url,
+            history_ttl_days=self.config.history_ttl_days,
+            timeout_seconds=self.config.timeout_seconds,
+            retry_schedule=self.config.retry_schedule_seconds,
+            disable_after_failures=self.config.disable_after_failures,
+            allowed_cidrs=self.config.allowed_cidrs,
+            max_response_bytes=self.config.max_response_bytes,
+            max_receives=self.max_receives,
+        )
+
+
+def delivery_spec(config: DeliverySettings) -> DeliverySpec:
+    """Every derived value of the signed-delivery pipeline for ``config``."""
+    max_receives = min(MAX_RECEIVE_COUNT, policy.max_attempts(config.retry_schedule_seconds) + RECEIVE_SLACK)
+    worker_timeout = config.timeout_seconds + WORKER_OVERHEAD_SECONDS
+    return DeliverySpec(
+        config=config,
+        max_receives=max_receives,
+        worker_timeout_seconds=worker_timeout,
+        events_queue=QueueSpec(
+            suffix="events",
+            dead_letter_suffix="events-dlq",
+            retention_seconds=EVENTS_RETENTION_SECONDS,
+            visibility_timeout_seconds=VISIBILITY_FACTOR * FANOUT_TIMEOUT_SECONDS,
+            max_receive_count=EVENTS_MAX_RECEIVE_COUNT,
+        ),
+        tasks_queue=QueueSpec(
+            suffix="tasks",
+            dead_letter_suffix="dlq",
+            retention_seconds=TASKS_RETENTION_SECONDS,
+            visibility_timeout_seconds=VISIBILITY_FACTOR * worker_timeout,
+            max_receive_count=max_receives,
+        ),
+    )

@@ -1,0 +1,97 @@
+"""The subscription API: endpoints, secrets, delivery history, resend and replay, per tenant.
+
+Handler ``functions.delivery.api.handler`` serves the HTTP API (payload format 2.0; the sandbox
+calls it with the same events). API Gateway has already authorized the caller with IAM (SigV4) for
+the exact route and path, so a caller's policy can be limited to ``/tenants/<id>/*``.
+
+Routes (all JSON; errors are ``{"error": {"code", "message", "field"}}`` with the field named):
+
+- ``POST /tenants/{tenantId}/endpoints`` ``{"url", "eventTypes"?, "description"?}`` -> 201 with the
+  endpoint and its ``secret`` (``whsec_...``), shown this once only.
+- ``GET /tenants/{tenantId}/endpoints`` (``limit``, ``cursor``) -> ``{"data", "nextCursor"}``.
+- ``GET|PATCH|DELETE /tenants/{tenantId}/endpoints/{endpointId}``; PATCH takes ``url``,
+  ``eventTypes``, ``description`` and ``enabled`` (``false`` disables, ``true`` re-enables after a
+  manual or automatic disable and clears the failure count).
+- ``POST .../endpoints/{endpointId}/rotate-secret`` ``{"secret"?}`` -> the new secret (once); the old
+  one keeps signing for ``DELIVERY_ROTATION_OVERLAP_HOURS``, deliveries carry both signatures.
+- ``GET .../endpoints/{endpointId}/attempts`` and ``GET /tenants/{tenantId}/attempts``: attempts
+  newest first (``limit``, ``cursor``).
+- ``GET /tenants/{tenantId}/messages/{eventId}``: the message and its delivery per endpoint.
+- ``POST /tenants/{tenantId}/messages/{eventId}/resend`` ``{"endpointId"?}``: send it again (202).
+- ``POST .../endpoints/{endpointId}/replay`` ``{"since", "limit"?, "cursor"?}``: resend every message
+  that failed for good on this endpoint since ``since`` (ISO 8601) (202, ``nextCursor`` when more).
+
+Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
+``enabled``; their URL and secret change through ``pulumi config``.
+
+The package is split by resource, as Svix's server splits its endpoint API:
+:mod:`~.http` (parsing, errors, bounded JSON bodies, responses), :mod:`~.endpoints` (CRUD),
+:mod:`~.secrets` (rotation), :mod:`~.messages` (history, resend, replay). The route table
+(:mod:`functions.delivery.routes`) is the single list of routes; :data:`ACTIONS` maps each route's
+action to the function that serves it.
+
+Environment: :class:`functions.delivery.settings.ApiSettings`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from functions import logs
+from functions.delivery import routes, runtime, store
+from functions.delivery.api import endpoints, http, messages, secrets
+from functions.delivery.api.http import EVENT_ID_RE, MAX_BODY_DEPTH, TENANT_ID_RE, ApiError, ApiRuntime, Request
+from functions.delivery.settings import ApiSettings
+
+__all__ = ["ACTIONS", "EVENT_ID_RE", "MAX_BODY_DEPTH", "TENANT_ID_RE", "handler", "reset"]
+
+ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
+    "create_endpoint": endpoints.create_endpoint,
+    "list_endpoints": endpoints.list_endpoints,
+    "get_endpoint": endpoints.get_endpoint,
+    "update_endpoint": endpoints.update_endpoint,
+    "delete_endpoint": endpoints.delete_endpoint,
+    "rotate_secret": secrets.rotate_secret,
+    "list_attempts": messages.list_attempts,
+    "list_endpoint_attempts": messages.list_endpoint_attempts,
+    "get_message": messages.get_message,
+    "resend_message": messages.resend_message,
+    "replay_failed": messages.replay_failed,
+}
+
+_state = runtime.process_state(lambda clients: ApiRuntime(ApiSettings.from_environ(os.environ), clients))
+reset = _state.reset
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    request_context = event.get("requestContext") or {}
+    method = str((request_context.get("http") or {}).get("method") or event.get("httpMethod") or "GET")
+    path = str(event.get("rawPath") or (request_context.get("http") or {}).get("path") or "/")
+    request_id = request_context.get("requestId")
+    caller = ((request_context.get("authorizer") or {}).get("iam") or {}).get("userArn")
+    route_key = None
+    try:
+        route, params = routes.match(method, path)
+        route_key = route.key
+        http.check_path_parameters(params, event.get("pathParameters"))
+        request = Request(
+            tenant_id=params["tenantId"], params=params, query=http.query(event), body=http.body(event, method),
+            now=time.time(),
+        )
+        status, document = ACTIONS[route.action](request, _state.get())
+    except routes.NoRoute as error:
+        status, document = error.status, http.error("not_found" if error.status == 404 else "method_not_allowed", str(error))
+    except ApiError as error:
+        status, document = error.status, http.error(error.code, error.message, error.field)
+    except store.InvalidCursor as error:
+        status, document = 400, http.error("validation_error", str(error), "cursor")
+    except store.Conflict as error:
+        status, document = 409, http.error("conflict", str(error))
+    except Exception as error:
+        logs.error("subscription API failed", route=route_key, requestId=request_id, error=repr(error)[:300])
+        status, document = 500, http.error("internal_error", f"internal error (request id {request_id})")
+    logs.info("subscription API", route=route_key, status=status, requestId=request_id, caller=caller)
+    return http.response(status, document)

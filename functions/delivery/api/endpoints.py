@@ -1,0 +1,145 @@
+"""Endpoints: create, list, read, update (including enable/disable) and delete.
+
+Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
+``enabled``; their URL and secret change through ``pulumi config``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions import logs, whsec
+from functions.delivery import ssrf, store
+from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
+from functions.delivery.vocab import DisabledReason, ManagedBy
+
+MAX_EVENT_TYPES = 100
+MAX_EVENT_TYPE_CHARS = 128  # EventBridge's detail-type limit
+MAX_DESCRIPTION_CHARS = 500
+MAX_ENDPOINTS_PER_TENANT = 100
+
+# The SSRF guard's DNS lookup (tests and the sandbox replace it; None = the system resolver).
+resolver: ssrf.Resolver | None = None
+
+
+def endpoint_of(request: Request, state: ApiRuntime) -> store.Endpoint:
+    """The endpoint the path names, or a 404."""
+    endpoint = state.table.get_endpoint(request.tenant_id, request.params["endpointId"])
+    if endpoint is None:
+        raise ApiError(404, "not_found", "no such endpoint", "endpointId")
+    return endpoint
+
+
+# -- validation -------------------------------------------------------------------------------------
+
+
+def _url(value: Any, state: ApiRuntime, field: str = "url") -> str:
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "validation_error", f"{field} must be an https:// URL", field)
+    try:
+        ssrf.check_url(value, state.settings.allowed_networks, resolver)
+    except ssrf.UnsafeUrl as error:
+        raise ApiError(400, "validation_error", f"{field} {error}", field) from None
+    return value
+
+
+def _event_types(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_EVENT_TYPES:
+        raise ApiError(400, "validation_error", f"eventTypes must be a list of at most {MAX_EVENT_TYPES} strings", "eventTypes")
+    types: list[str] = []
+    for index, item in enumerate(value):
+        if (
+            not isinstance(item, str)
+            or not 1 <= len(item) <= MAX_EVENT_TYPE_CHARS
+            or any(ord(ch) < 0x20 for ch in item)
+        ):
+            raise ApiError(
+                400, "validation_error", f"eventTypes[{index}] must be a string of 1-{MAX_EVENT_TYPE_CHARS} characters",
+                f"eventTypes[{index}]",
+            )
+        if item in types:
+            raise ApiError(400, "validation_error", f"eventTypes[{index}] repeats {item!r}", f"eventTypes[{index}]")
+        types.append(item)
+    return tuple(types)
+
+
+def _description(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_DESCRIPTION_CHARS:
+        raise ApiError(400, "validation_error", f"description must be a string of at most {MAX_DESCRIPTION_CHARS} characters", "description")
+    return value
+
+
+# -- routes -----------------------------------------------------------------------------------------
+
+
+def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    body = request.body
+    only(body, ("url", "eventTypes", "description"))
+    if "url" not in body:
+        raise ApiError(400, "validation_error", "url is required", "url")
+    url = _url(body["url"], state)
+    event_types = _event_types(body.get("eventTypes"))
+    description = _description(body.get("description"))
+    if state.table.count_endpoints(request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
+        raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
+    secret = whsec.generate()
+    endpoint = state.table.create_endpoint(
+        request.tenant_id, url=url, event_types=event_types, description=description, secret=secret, now=request.now
+    )
+    logs.info("endpoint created", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
+    return 201, {**endpoint.to_api(), "secret": secret}
+
+
+def list_endpoints(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    endpoints, cursor = state.table.list_endpoints(
+        request.tenant_id, limit=page_limit(request.query), cursor=request.query.get("cursor")
+    )
+    return 200, {"data": [e.to_api() for e in endpoints], "nextCursor": cursor}
+
+
+def get_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    return 200, endpoint_of(request, state).to_api()
+
+
+def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    body = request.body
+    only(body, ("url", "eventTypes", "description", "enabled"))
+    if not body:
+        raise ApiError(400, "validation_error", "nothing to update: send url, eventTypes, description or enabled", "body")
+    endpoint = endpoint_of(request, state)
+    changes: dict[str, Any] = {}
+    if "url" in body:
+        changes["url"] = _url(body["url"], state)
+    if "eventTypes" in body:
+        changes["eventTypes"] = list(_event_types(body["eventTypes"]))
+    if "description" in body:
+        changes["description"] = _description(body["description"])
+    enabled = body.get("enabled")
+    if "enabled" in body and not isinstance(enabled, bool):
+        raise ApiError(400, "validation_error", "enabled must be true or false", "enabled")
+    if changes and endpoint.managed_by != ManagedBy.API:
+        field = sorted(changes)[0]
+        raise ApiError(409, "managed_by_config", "this endpoint is declared in the stack config; change it there", field)
+    if enabled is True and not endpoint.declared_enabled:
+        raise ApiError(409, "managed_by_config", "this endpoint is disabled in the stack config; enable it there", "enabled")
+    if changes:
+        state.table.update_endpoint(request.tenant_id, endpoint.endpoint_id, changes, request.now)
+    if enabled is False:
+        state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now)
+    elif enabled is True:
+        state.table.enable_endpoint(request.tenant_id, endpoint.endpoint_id)
+    logs.info("endpoint updated", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id, fields=sorted(body))
+    return 200, endpoint_of(request, state).to_api()
+
+
+def delete_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    endpoint = endpoint_of(request, state)
+    if endpoint.managed_by != ManagedBy.API:
+        raise ApiError(409, "managed_by_config", "this endpoint is declared in the stack config; remove it there")
+    state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)
+    logs.info("endpoint deleted", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
+    return 204, None

@@ -1,0 +1,59 @@
+"""Reads and writes of the delivery table (layout in :mod:`functions.delivery.schema`).
+
+:class:`DeliveryTable` binds the DynamoDB client and the table name once; its reads and writes are
+split by resource:
+
+- :mod:`~.dynamo`: item encoding, time stamps and TTLs, cursors, batched reads (``TableBase``);
+- :mod:`~.endpoints`: definitions and delivery state (disables, consecutive failures);
+- :mod:`~.secrets`: signing secrets and rotation;
+- :mod:`~.messages`: the stored bodies;
+- :mod:`~.deliveries`: one item per event and endpoint: claim, attempt results, failed-since;
+- :mod:`~.attempts`: one item per HTTP attempt;
+- :mod:`~.config_items`: the items Pulumi (and the sandbox) write for config-declared destinations.
+"""
+
+from __future__ import annotations
+
+from functions.delivery.store.attempts import AttemptRecord, AttemptsTable
+from functions.delivery.store.config_items import config_endpoint_id, config_endpoint_item, config_secret_item
+from functions.delivery.store.deliveries import MAX_HISTORY_ENTRIES, DeliveriesTable, DeliveryContext, delivery_to_api
+from functions.delivery.store.dynamo import (
+    Conflict,
+    InvalidCursor,
+    from_item,
+    iso,
+    parse_time,
+    to_item,
+    ttl,
+    unique,
+)
+from functions.delivery.store.endpoints import Endpoint, EndpointsTable
+from functions.delivery.store.messages import Message, MessagesTable
+from functions.delivery.store.secrets import SecretsTable, SigningSecrets
+
+
+class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, DeliveriesTable, AttemptsTable):
+    """The delivery table, bound to a DynamoDB client and the table's name: every read and write."""
+
+
+__all__ = [
+    "MAX_HISTORY_ENTRIES",
+    "AttemptRecord",
+    "Conflict",
+    "DeliveryContext",
+    "DeliveryTable",
+    "Endpoint",
+    "InvalidCursor",
+    "Message",
+    "SigningSecrets",
+    "config_endpoint_id",
+    "config_endpoint_item",
+    "config_secret_item",
+    "delivery_to_api",
+    "from_item",
+    "iso",
+    "parse_time",
+    "to_item",
+    "ttl",
+    "unique",
+]

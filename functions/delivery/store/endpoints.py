@@ -1,0 +1,274 @@
+"""Endpoints in the delivery table: the definition (``EP#``, written by the API or by Pulumi for
+config-declared ones) merged with its delivery state (``ST#``: disables and the failure count, only
+ever written here, so a ``pulumi up`` never resets them)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from functions.delivery import schema
+from functions.delivery.store.dynamo import (
+    Conflict,
+    TableBase,
+    decode_cursor,
+    encode_cursor,
+    expression_values,
+    from_item,
+    iso,
+    to_item,
+)
+from functions.delivery.vocab import DisabledReason, ManagedBy
+
+_NOT_API_MANAGED = "the endpoint does not exist or is managed by the stack configuration"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An endpoint's definition merged with its delivery state."""
+
+    tenant_id: str
+    endpoint_id: str
+    url: str
+    event_types: tuple[str, ...] = ()
+    description: str = ""
+    declared_enabled: bool = True
+    """``false`` only when the stack config says ``enabled: false``."""
+    managed_by: str = ManagedBy.API
+    created_at: str | None = None
+    updated_at: str | None = None
+    disabled_reason: str | None = None
+    disabled_at: str | None = None
+    consecutive_failures: int = 0
+    name: str | None = None
+    """The destination name for endpoints declared in the stack config."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.declared_enabled and self.disabled_reason is None
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+    def to_api(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "id": self.endpoint_id,
+            "tenantId": self.tenant_id,
+            "url": self.url,
+            "eventTypes": list(self.event_types),
+            "description": self.description,
+            "enabled": self.enabled,
+            "disabledReason": self.disabled_reason if self.declared_enabled else DisabledReason.CONFIG,
+            "disabledAt": self.disabled_at,
+            "consecutiveFailures": self.consecutive_failures,
+            "managedBy": self.managed_by,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+        if self.name:
+            document["name"] = self.name
+        return document
+
+
+def endpoint_from(definition: Mapping[str, Any], state: Mapping[str, Any] | None) -> Endpoint:
+    """An :class:`Endpoint` from its definition item and its state item (absent: never disabled)."""
+    state = state or {}
+    return Endpoint(
+        tenant_id=str(definition["tenantId"]),
+        endpoint_id=str(definition["endpointId"]),
+        url=str(definition["url"]),
+        event_types=tuple(definition.get("eventTypes") or ()),
+        description=str(definition.get("description") or ""),
+        declared_enabled=bool(definition.get("enabled", True)),
+        managed_by=str(definition.get("managedBy") or ManagedBy.API),
+        created_at=definition.get("createdAt"),
+        updated_at=definition.get("updatedAt"),
+        disabled_reason=state.get("disabledReason"),
+        disabled_at=state.get("disabledAt"),
+        consecutive_failures=int(state.get("consecutiveFailures") or 0),
+        name=definition.get("name"),
+    )
+
+
+def new_endpoint_id(now: float) -> str:
+    """``ep_`` + 12 hex digits of milliseconds + 16 random hex digits: unique and creation-ordered."""
+    return f"ep_{int(now * 1000):012x}{uuid.uuid4().hex[:16]}"
+
+
+class EndpointsTable(TableBase):
+    """Endpoint definitions and their delivery state."""
+
+    def list_endpoints(
+        self, tenant_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> tuple[list[Endpoint], str | None]:
+        """A page of a tenant's endpoints (creation order); ``limit=None`` returns them all."""
+        pk = schema.tenant_pk(tenant_id)
+        start = decode_cursor(cursor, schema.PK, pk)
+        definitions: list[dict[str, Any]] = []
+        next_key = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.name,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": expression_values({":pk": pk, ":prefix": schema.ENDPOINT_PREFIX}),
+            }
+            if limit is not None:
+                request["Limit"] = limit - len(definitions)
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self.client.query(**request)
+            definitions.extend(from_item(i) for i in response.get("Items", []))
+            next_key = response.get("LastEvaluatedKey")
+            if not next_key or (limit is not None and len(definitions) >= limit):
+                break
+            start = next_key
+        states = self.batch_get([schema.state_key(tenant_id, d["endpointId"]) for d in definitions])
+        endpoints = [endpoint_from(d, states.get((pk, f"{schema.STATE_PREFIX}{d['endpointId']}"))) for d in definitions]
+        return endpoints, encode_cursor(next_key) if limit is not None else None
+
+    def get_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
+        items = self.batch_get([schema.endpoint_key(tenant_id, endpoint_id), schema.state_key(tenant_id, endpoint_id)])
+        pk = schema.tenant_pk(tenant_id)
+        definition = items.get((pk, f"{schema.ENDPOINT_PREFIX}{endpoint_id}"))
+        if definition is None:
+            return None
+        return endpoint_from(definition, items.get((pk, f"{schema.STATE_PREFIX}{endpoint_id}")))
+
+    def count_endpoints(self, tenant_id: str) -> int:
+        total = 0
+        start = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.name,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": expression_values(
+                    {":pk": schema.tenant_pk(tenant_id), ":prefix": schema.ENDPOINT_PREFIX}
+                ),
+                "Select": "COUNT",
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = self.client.query(**request)
+            total += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return total
+
+    def create_endpoint(
+        self, tenant_id: str, *, url: str, event_types: Sequence[str], description: str, secret: str, now: float
+    ) -> Endpoint:
+        """A new API-managed endpoint and its secret, written together."""
+        endpoint_id = new_endpoint_id(now)
+        stamp = iso(now)
+        definition = {
+            **schema.endpoint_key(tenant_id, endpoint_id),
+            "tenantId": tenant_id,
+            "endpointId": endpoint_id,
+            "url": url,
+            "eventTypes": list(event_types),
+            "description": description,
+            "enabled": True,
+            "managedBy": ManagedBy.API,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        secrets_item = {**schema.secret_key(tenant_id, endpoint_id), "current": secret, "rotatedAt": stamp}
+        new = "attribute_not_exists(pk)"
+        self.client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.name, "Item": to_item(definition), "ConditionExpression": new}},
+                {"Put": {"TableName": self.name, "Item": to_item(secrets_item), "ConditionExpression": new}},
+            ]
+        )
+        return endpoint_from(definition, None)
+
+    def update_endpoint(self, tenant_id: str, endpoint_id: str, changes: Mapping[str, Any], now: float) -> None:
+        """Change an API-managed endpoint's url / eventTypes / description."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":now": iso(now), ":api": ManagedBy.API}
+        sets = ["updatedAt = :now"]
+        for index, (attribute, value) in enumerate(sorted(changes.items())):
+            names[f"#a{index}"] = attribute
+            values[f":v{index}"] = list(value) if isinstance(value, tuple) else value
+            sets.append(f"#a{index} = :v{index}")
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": to_item(schema.endpoint_key(tenant_id, endpoint_id)),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "attribute_exists(pk) AND managedBy = :api",
+            "ExpressionAttributeValues": expression_values(values),
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            self.client.update_item(**request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise Conflict(_NOT_API_MANAGED) from None
+
+    def delete_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
+        """Delete an API-managed endpoint with its state and secrets."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.name,
+                            "Key": to_item(schema.endpoint_key(tenant_id, endpoint_id)),
+                            "ConditionExpression": "attribute_exists(pk) AND managedBy = :api",
+                            "ExpressionAttributeValues": expression_values({":api": ManagedBy.API}),
+                        }
+                    },
+                    {"Delete": {"TableName": self.name, "Key": to_item(schema.state_key(tenant_id, endpoint_id))}},
+                    {"Delete": {"TableName": self.name, "Key": to_item(schema.secret_key(tenant_id, endpoint_id))}},
+                ]
+            )
+        except self.client.exceptions.TransactionCanceledException:
+            raise Conflict(_NOT_API_MANAGED) from None
+
+    # -- delivery state (the ST# item) ----------------------------------------------------------
+
+    def disable_endpoint(self, tenant_id: str, endpoint_id: str, reason: DisabledReason, now: float) -> bool:
+        """Mark the endpoint disabled for ``reason`` unless it already is; returns whether it changed."""
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=to_item(schema.state_key(tenant_id, endpoint_id)),
+                UpdateExpression="SET disabledReason = :reason, disabledAt = :now, tenantId = :t, endpointId = :e",
+                ConditionExpression="attribute_not_exists(disabledReason)",
+                ExpressionAttributeValues=expression_values(
+                    {":reason": reason, ":now": iso(now), ":t": tenant_id, ":e": endpoint_id}
+                ),
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def enable_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
+        """Clear a manual or automatic disable and the failure count."""
+        self.client.update_item(
+            TableName=self.name,
+            Key=to_item(schema.state_key(tenant_id, endpoint_id)),
+            UpdateExpression="SET consecutiveFailures = :zero, tenantId = :t, endpointId = :e REMOVE disabledReason, disabledAt",
+            ExpressionAttributeValues=expression_values({":zero": 0, ":t": tenant_id, ":e": endpoint_id}),
+        )
+
+    def record_failed_message(self, tenant_id: str, endpoint_id: str, now: float) -> int:
+        """One more message failed for good; returns the consecutive count."""
+        response = self.client.update_item(
+            TableName=self.name,
+            Key=to_item(schema.state_key(tenant_id, endpoint_id)),
+            UpdateExpression="ADD consecutiveFailures :one SET lastFailureAt = :now, tenantId = :t, endpointId = :e",
+            ExpressionAttributeValues=expression_values({":one": 1, ":now": iso(now), ":t": tenant_id, ":e": endpoint_id}),
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(from_item(response["Attributes"]).get("consecutiveFailures", 0))
+
+    def reset_failures(self, tenant_id: str, endpoint_id: str) -> None:
+        self.client.update_item(
+            TableName=self.name,
+            Key=to_item(schema.state_key(tenant_id, endpoint_id)),
+            UpdateExpression="SET consecutiveFailures = :zero",
+            ExpressionAttributeValues=expression_values({":zero": 0}),
+        )

@@ -1,0 +1,82 @@
+"""Messages in the delivery table (``M#<tenant>#<eventId>`` / ``MSG``): the exact Standard Webhooks
+body, stored once at fan-out so every attempt, resend and replay sends the same bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from functions.delivery import schema
+from functions.delivery.store.dynamo import TableBase, expression_values, from_item, to_item
+
+
+@dataclass(frozen=True)
+class Message:
+    tenant_id: str
+    event_id: str
+    event_type: str
+    event_time: str
+    body: str
+    received_at: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "tenantId": self.tenant_id,
+            "eventType": self.event_type,
+            "eventTime": self.event_time,
+            "receivedAt": self.received_at,
+            "payload": json.loads(self.body),
+        }
+
+
+def message_from(item: Mapping[str, Any] | None) -> Message | None:
+    if not item:
+        return None
+    return Message(
+        tenant_id=item["tenantId"],
+        event_id=item["eventId"],
+        event_type=item["eventType"],
+        event_time=item["eventTime"],
+        body=item["body"],
+        received_at=item.get("receivedAt"),
+    )
+
+
+class MessagesTable(TableBase):
+    def put_message(self, message: Message, expires_at: int) -> bool:
+        """Store the message once (same id = same content by contract); returns whether it was new."""
+        item = {
+            **schema.message_key(message.tenant_id, message.event_id),
+            "tenantId": message.tenant_id,
+            "eventId": message.event_id,
+            "eventType": message.event_type,
+            "eventTime": message.event_time,
+            "body": message.body,
+            "receivedAt": message.received_at,
+            schema.TTL_ATTRIBUTE: expires_at,
+        }
+        try:
+            self.client.put_item(TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def extend_message(self, tenant_id: str, event_id: str, expires_at: int) -> None:
+        """Keep a resent message at least until ``expires_at``."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=to_item(schema.message_key(tenant_id, event_id)),
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_exists(pk) AND #ttl < :ttl",
+                ExpressionAttributeNames={"#ttl": schema.TTL_ATTRIBUTE},
+                ExpressionAttributeValues=expression_values({":ttl": expires_at}),
+            )
+
+    def get_message(self, tenant_id: str, event_id: str) -> Message | None:
+        response = self.client.get_item(TableName=self.name, Key=to_item(schema.message_key(tenant_id, event_id)))
+        return message_from(from_item(response["Item"]) if "Item" in response else None)
