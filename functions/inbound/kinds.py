@@ -1,10 +1,11 @@
 """Every inbound source kind and everything hookstack knows about it, in one table.
 
 A source's ``kind`` names its provider's conventions. The verifier (:mod:`functions.inbound.verify`),
-the envelope (:mod:`functions.inbound.envelope`: delivery ids, event types, kept headers), the
-ingest handler (allowed methods, handshakes, replay protection) and the stack configuration (the
-allowed kinds, :data:`KIND_NAMES`, and their secret format) all read :data:`SOURCE_KINDS`; adding a
-provider is one entry here, a signature scheme in :mod:`functions.inbound.schemes`, and its tests.
+the envelope (:mod:`functions.inbound.envelope`: delivery ids, event types, kept headers) and the
+ingest handler (allowed methods, handshakes, replay protection) read :data:`SOURCE_KINDS`; the stack
+configuration allows exactly :data:`KIND_NAMES` (and ``SourceKind.secret_problem`` is the secret
+format it checks). Adding a provider is one entry here, a signature scheme in
+:mod:`functions.inbound.schemes`, and their tests.
 
 Header names are lower-case (function URLs deliver them so); paths are dotted paths into the
 parsed payload (``event.type``; list indexes allowed).
