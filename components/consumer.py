@@ -24,7 +24,6 @@ failures and both functions' errors. See docs/consumer.md for choices and figure
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import (
-    DLQ_RETENTION_SECONDS,
     LambdaFunction,
     alarm,
     assume_role_policy,
@@ -45,25 +43,31 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import ConsumerSettings, Source
-from components.consumer_environment import environment_problem, secret_logical_name, sources_environment
 from components.packaging import Package
+from components.specs.consumer import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_INGEST_MEMORY_MB,
+    DEFAULT_INGEST_TIMEOUT_SECONDS,
+    GITHUB_TIMEOUT_SECONDS,
+    MAX_BATCH_SIZE,
+    MIN_INGEST_TIMEOUT_SECONDS,
+    ConsumerSpec,
+    consumer_spec,
+    environment_problem,
+    source_url,
+)
 from functions.inbound import metrics
+from functions.inbound.envelope import PAYLOAD_PREFIX
+from functions.inbound.settings import DEFAULT_SECRET_TTL_SECONDS
+from functions.inbound.source_secrets import secret_document
 from functions.inbound.target import (
-    MAX_BUS_ENTRY_BYTES,
     PIPE_BUS_INPUT_TEMPLATE,
     PIPE_DETAIL_TYPE_PATH,
     PIPE_SOURCE_PATH,
     PIPE_TIME_PATH,
 )
 
-INGEST_HANDLER = "functions.inbound.ingest.handler"
-ENRICH_HANDLER = "functions.inbound.enrich.handler"
-PAYLOAD_PREFIX = "payloads/"
-# Lambda's synchronous invocation payload limit, for a Lambda target's batch.
-LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
-MAX_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
-GITHUB_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,13 @@ class WebhookConsumerArgs:
     """The stack's ``provider.eventSource``: events are published as ``<event_source>.<source name>``."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
-    batch_size: int = 1
+    batch_size: int = DEFAULT_BATCH_SIZE
     """FIFO messages per Pipe execution, 1..10. Enrichments cannot report partial failures, so with
     more than one message a failure also holds back (and counts a receive against) messages of other
     groups in the same batch; 1 keeps a failure inside its own message group."""
-    ingest_timeout_seconds: int = 9
+    ingest_timeout_seconds: int = DEFAULT_INGEST_TIMEOUT_SECONDS
     """Ingest function timeout, 3..10: GitHub gives up after 10 s."""
-    ingest_memory_mb: int = 512
+    ingest_memory_mb: int = DEFAULT_INGEST_MEMORY_MB
     """Ingest memory (CPU scales with it; a 6 MB body is decoded, hashed and stored)."""
     signature_failure_threshold: int = 20
     """Signature failures per 5 minutes that raise the alarm (probes, or a rotation gone wrong)."""
@@ -94,7 +98,7 @@ class WebhookConsumerArgs:
     """Function URL 5xx responses per 5 minutes that raise the alarm (a store is failing)."""
     max_queue_age_seconds: int = 900
     """Alarm when the oldest FIFO message is older than this (a stuck message group)."""
-    secret_ttl_seconds: int = 300
+    secret_ttl_seconds: int = DEFAULT_SECRET_TTL_SECONDS
     """How long a warm function caches a source secret (rotation reaches it within this)."""
 
 
@@ -119,28 +123,39 @@ class WebhookConsumer(pulumi.ComponentResource):
         self._name = name
         self._args = args
         settings = args.settings
+        self._spec: ConsumerSpec = consumer_spec(
+            settings,
+            event_source=args.event_source,
+            name=name,
+            batch_size=args.batch_size,
+            ingest_timeout_seconds=args.ingest_timeout_seconds,
+            ingest_memory_mb=args.ingest_memory_mb,
+            secret_ttl_seconds=args.secret_ttl_seconds,
+        )
+        spec = self._spec
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self._account = identity.account_id
 
-        queue_retention, dlq_retention = retention_split(settings.payload_retention_days)
-        self.bucket = self._payload_bucket(settings.payload_retention_days)
+        self.bucket = self._payload_bucket(spec.payload_retention_days)
         self.table = self._ledger()
-        self.dead_letter_queue = encrypted_queue(f"{name}-dlq", self, fifo=True, retention_seconds=dlq_retention)
+        self.dead_letter_queue = encrypted_queue(
+            f"{name}-dlq", self, fifo=True, retention_seconds=spec.dead_letter_retention_seconds
+        )
         self.queue = encrypted_queue(
             f"{name}-queue",
             self,
             fifo=True,
-            retention_seconds=queue_retention,
-            visibility_timeout_seconds=visibility_timeout(settings.enrichment_timeout_seconds),
+            retention_seconds=spec.queue_retention_seconds,
+            visibility_timeout_seconds=spec.visibility_timeout_seconds,
             dead_letter_queue=self.dead_letter_queue,
-            max_receive_count=settings.max_receive_count,
+            max_receive_count=spec.max_receive_count,
             content_based_deduplication=False,
             high_throughput=True,
         )
         self.queue_policies = [self._tls_only_queue(self.queue, "queue"), self._tls_only_queue(self.dead_letter_queue, "dlq")]
         self.secrets = {
             source.name: aws.secretsmanager.Secret(
-                secret_logical_name(name, source.name),
+                spec.secret_name(source.name),
                 description=f"hookstack inbound source {source.name} ({source.kind}): JSON current/previous/publicUrl",
                 recovery_window_in_days=7,
                 opts=child(self),
@@ -313,11 +328,7 @@ class WebhookConsumer(pulumi.ComponentResource):
 
     def _ingest_function(self) -> LambdaFunction:
         args = self._args
-        settings = args.settings
-        # Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
-        sources = pulumi.Output.all(*[self.secrets[s.name].name for s in settings.sources]).apply(
-            lambda names: sources_environment(settings.sources, names)
-        )
+        spec = self._spec
         statements = [
             {
                 "Sid": "ReadSourceSecrets",
@@ -339,40 +350,51 @@ class WebhookConsumer(pulumi.ComponentResource):
             },
             {"Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [self.queue.arn]},
         ]
-        environment: dict[str, pulumi.Input[str]] = {
-            "CONSUMER_SOURCES": sources,
-            "CONSUMER_TABLE_NAME": self.table.name,
-            "CONSUMER_QUEUE_URL": self.queue.url,
-            "CONSUMER_BUCKET_NAME": self.bucket.bucket,
-            "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": str(settings.claim_check_threshold_bytes),
-            "CONSUMER_DEDUPE_TTL_SECONDS": str(settings.dedupe_ttl_hours * 3600),
-            # The lease must outlive any request still holding it.
-            "CONSUMER_CLAIM_LEASE_SECONDS": str(args.ingest_timeout_seconds + 5),
-            "CONSUMER_SECRET_TTL_SECONDS": str(args.secret_ttl_seconds),
-            "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(settings.target, args.batch_size)),
-        }
         return LambdaFunction.create(
-            f"{self._name}-ingest",
+            spec.ingest_function_name,
             self,
             package=args.package,
-            handler=INGEST_HANDLER,
+            handler=spec.ingest_handler,
             description="hookstack inbound webhooks: verify, dedupe, claim-check, enqueue",
             statements=statements,
-            environment=environment,
-            timeout_seconds=args.ingest_timeout_seconds,
-            memory_mb=args.ingest_memory_mb,
+            environment=self._ingest_environment(),
+            timeout_seconds=spec.ingest_timeout_seconds,
+            memory_mb=spec.ingest_memory_mb,
             alarm_topic_arn=args.alarm_topic_arn,
             # The endpoint is public: a flood is throttled (429) here instead of taking the account's pool.
-            reserved_concurrency=settings.ingest_reserved_concurrency,
+            reserved_concurrency=args.settings.ingest_reserved_concurrency,
         )
+
+    def _ingest_environment(self) -> dict[str, pulumi.Output[str]]:
+        """The ingest's variables, written by its contract once the resources have names.
+
+        Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
+        """
+        spec = self._spec
+        secret_names = [self.secrets[source.name].name for source in spec.sources]
+
+        def variables(values: list[str]) -> dict[str, str]:
+            settings = spec.ingest_settings(
+                table_name=values[0], queue_url=values[1], bucket_name=values[2], secret_ids=values[3:]
+            )
+            return settings.to_environ()
+
+        environment = pulumi.Output.all(self.table.name, self.queue.url, self.bucket.bucket, *secret_names).apply(variables)
+
+        def variable(name: str) -> pulumi.Output[str]:
+            return environment.apply(lambda values: values[name])
+
+        # Which variables the contract writes does not depend on the resources' names: one Output each.
+        return {name: variable(name) for name in variables(["-"] * (3 + len(secret_names)))}
 
     def _enrich_function(self) -> LambdaFunction:
         args = self._args
+        spec = self._spec
         return LambdaFunction.create(
-            f"{self._name}-enrich",
+            spec.enrich_function_name,
             self,
             package=args.package,
-            handler=ENRICH_HANDLER,
+            handler=spec.enrich_handler,
             description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
             statements=[
                 {
@@ -392,12 +414,9 @@ class WebhookConsumer(pulumi.ComponentResource):
                     "Resource": [self.bucket.arn],
                 },
             ],
-            environment={
-                "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(args.settings.target, args.batch_size)),
-                "CONSUMER_EVENT_SOURCE": args.event_source,
-            },
-            timeout_seconds=args.settings.enrichment_timeout_seconds,
-            memory_mb=256,
+            environment=spec.enrich_settings().to_environ(),
+            timeout_seconds=spec.enrichment_timeout_seconds,
+            memory_mb=spec.enrich_memory_mb,
             alarm_topic_arn=args.alarm_topic_arn,
         )
 
@@ -477,7 +496,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             source=self.queue.arn,
             source_parameters=aws.pipes.PipeSourceParametersArgs(
                 sqs_queue_parameters=aws.pipes.PipeSourceParametersSqsQueueParametersArgs(
-                    batch_size=self._args.batch_size
+                    batch_size=self._spec.batch_size
                 )
             ),
             enrichment=self.enrich.function.arn,
@@ -540,7 +559,7 @@ class WebhookConsumer(pulumi.ComponentResource):
 
 
 # --------------------------------------------------------------------------------------------
-# Pure helpers (tested directly)
+# Validation of the component's own arguments (tested directly)
 # --------------------------------------------------------------------------------------------
 
 
@@ -555,45 +574,18 @@ def validate_args(name: str, args: WebhookConsumerArgs) -> None:
     problems = []
     if not NAME_RE.match(name):
         problems.append(f"name {name!r} must be 1-24 characters of a-z, 0-9 and '-', starting with a letter")
-    if not 1 <= args.batch_size <= 10:
-        problems.append(f"batch_size must be 1..10 (FIFO queues and bus targets take 10), got {args.batch_size}")
-    if not 3 <= args.ingest_timeout_seconds <= GITHUB_TIMEOUT_SECONDS:
-        problems.append(f"ingest_timeout_seconds must be 3..{GITHUB_TIMEOUT_SECONDS}, got {args.ingest_timeout_seconds}")
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        problems.append(
+            f"batch_size must be 1..{MAX_BATCH_SIZE} (FIFO queues and bus targets take {MAX_BATCH_SIZE}), got {args.batch_size}"
+        )
+    if not MIN_INGEST_TIMEOUT_SECONDS <= args.ingest_timeout_seconds <= GITHUB_TIMEOUT_SECONDS:
+        problems.append(
+            f"ingest_timeout_seconds must be {MIN_INGEST_TIMEOUT_SECONDS}..{GITHUB_TIMEOUT_SECONDS}, "
+            f"got {args.ingest_timeout_seconds}"
+        )
     if not args.event_source:
         problems.append("event_source must be the stack's provider.eventSource")
     if problem := environment_problem(name, args.settings.sources):
         problems.append(problem)
     if problems:
         raise ValueError(f"WebhookConsumer {name!r}: " + "; ".join(problems))
-
-
-def retention_split(payload_retention_days: int) -> tuple[int, int]:
-    """(queue, dead-letter queue) retention in seconds that a claim-checked payload outlives.
-
-    A FIFO message's age restarts when it moves to the dead-letter queue, so a payload must outlive
-    queue + DLQ retention: the queue keeps up to 4 days (half the budget), the DLQ the rest (up to 14).
-    """
-    total = payload_retention_days * 86_400
-    queue = min(MAX_QUEUE_RETENTION_SECONDS, total // 2)
-    dead_letter = min(DLQ_RETENTION_SECONDS, total - queue)
-    return queue, dead_letter
-
-
-def visibility_timeout(enrichment_timeout_seconds: int) -> int:
-    """AWS advises a visibility timeout of 6x the function timeout for SQS-driven functions."""
-    return 6 * enrichment_timeout_seconds
-
-
-def max_target_item_bytes(target: str, batch_size: int) -> int:
-    """The largest event one message may become for the target."""
-    if target == "lambda":
-        return (LAMBDA_PAYLOAD_BYTES - 64 * 1024) // batch_size
-    return MAX_BUS_ENTRY_BYTES  # a bus entry, or a Step Functions input (256 KiB)
-
-
-def source_url(function_url: str, source_name: str) -> str:
-    return f"{function_url.rstrip('/')}/{source_name}"
-
-
-def secret_document(current: str, previous: str | None, public_url: str) -> str:
-    return json.dumps({"current": current, "previous": previous or None, "publicUrl": public_url})

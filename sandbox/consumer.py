@@ -1,12 +1,13 @@
-"""Inbound webhooks in the sandbox, from the same settings as ``WebhookConsumer``.
+"""Inbound webhooks in the sandbox, from the same spec as ``WebhookConsumer`` (no Pulumi here).
 
-Creates the ledger table, the payload bucket, the FIFO queue and its DLQ (same visibility timeout,
-redrive count and retention split), one secret per source holding ``{current, previous,
-publicUrl}``, and sets the ``CONSUMER_*`` environment the functions get (the enrichment publishes
+Creates the ledger table, the payload bucket, the FIFO queue and its DLQ (visibility timeout,
+redrive count and retention split from :mod:`components.specs.consumer`), one secret per source
+holding ``{current, previous, publicUrl}``, and sets the ``CONSUMER_*`` environment the functions
+get through their contracts (:mod:`functions.inbound.settings`; the enrichment publishes
 as ``<provider.eventSource>.<source name>``, like the deployed one; the state file lists those
 sources as ``inbound_event_sources``). The ingest handler
 is served over local HTTP like its function URL (``/<source name>``); a loop plays the Pipe:
-one message at a time (the Pipe's batch size), the enrichment handler, then ``PutEvents`` of each
+the Pipe's batch size (one message) at a time, the enrichment handler, then ``PutEvents`` of each
 item exactly as the Pipe's bus target maps it (:func:`functions.inbound.target.bus_entry`); the
 message is deleted only when every entry was accepted, else it returns to the queue and, after
 ``maxReceiveCount`` receives, moves to the DLQ.
@@ -20,17 +21,8 @@ import traceback
 from typing import Any
 
 from components.config import ConsumerSettings
-from components.consumer import (
-    ENRICH_HANDLER,
-    INGEST_HANDLER,
-    max_target_item_bytes,
-    retention_split,
-    secret_document,
-    source_url,
-    visibility_timeout,
-)
-from components.consumer_environment import CONSUMER_NAME as NAME
-from components.consumer_environment import secret_logical_name, sources_environment
+from components.specs.consumer import consumer_spec, source_url
+from functions.inbound.source_secrets import secret_document
 from functions.inbound.target import event_source as inbound_event_source
 from sandbox.lambda_http import LambdaContext, LambdaHttpServer, load_handler
 from sandbox.sqs_worker import receive, sqs_record
@@ -43,6 +35,7 @@ class LocalConsumer:
         from sandbox.aws import client
 
         self.settings = settings
+        self.spec = spec = consumer_spec(settings, event_source=event_source)
         self.event_source = event_source
         self.bus_name = bus_name
         self.time_scale = time_scale
@@ -52,18 +45,21 @@ class LocalConsumer:
         self.s3 = client("s3", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
         self.secretsmanager = client("secretsmanager", endpoint)
-        self.server = LambdaHttpServer(load_handler(INGEST_HANDLER), function_name=f"{NAME}-ingest", timeout_seconds=9)
-        self.enrich: Any = load_handler(ENRICH_HANDLER)  # takes the Pipe's list of records
+        self.server = LambdaHttpServer(
+            load_handler(spec.ingest_handler), function_name=spec.ingest_function_name,
+            timeout_seconds=spec.ingest_timeout_seconds,
+        )
+        self.enrich: Any = load_handler(spec.enrich_handler)  # takes the Pipe's list of records
         self.queue_url = ""
         self.dead_letter_queue_url = ""
-        self.bucket = f"{NAME}-payloads"
-        self.table = f"{NAME}-ledger"
+        self.bucket = f"{spec.name}-payloads"
+        self.table = f"{spec.name}-ledger"
         self.processed = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pipe, name="pipe-inbound", daemon=True)
 
     def create(self) -> None:
-        queue_retention, dlq_retention = retention_split(self.settings.payload_retention_days)
+        spec = self.spec
         self.dynamodb.create_table(
             TableName=self.table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -73,41 +69,34 @@ class LocalConsumer:
         self.dynamodb.update_time_to_live(TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"})
         self.s3.create_bucket(Bucket=self.bucket)
         self.dead_letter_queue_url = self.sqs.create_queue(
-            QueueName=f"{NAME}-dlq.fifo", Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(dlq_retention)}
+            QueueName=f"{spec.name}-dlq.fifo",
+            Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(spec.dead_letter_retention_seconds)},
         )["QueueUrl"]
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_url = self.sqs.create_queue(
-            QueueName=f"{NAME}-queue.fifo",
+            QueueName=f"{spec.name}-queue.fifo",
             Attributes={
                 "FifoQueue": "true",
                 "ContentBasedDeduplication": "false",
                 "DeduplicationScope": "messageGroup",
                 "FifoThroughputLimit": "perMessageGroupId",
-                "MessageRetentionPeriod": str(queue_retention),
-                "VisibilityTimeout": str(visibility_timeout(self.settings.enrichment_timeout_seconds)),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.settings.max_receive_count}),
+                "MessageRetentionPeriod": str(spec.queue_retention_seconds),
+                "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
             },
         )["QueueUrl"]
         secret_ids = []
         for source in self.settings.sources:
-            name = secret_logical_name(NAME, source.name)
+            name = spec.secret_name(source.name)
             public = source.public_url or source_url(self.server.url, source.name)
             previous = source.previous_secret.reveal() if source.previous_secret else None
             self.secretsmanager.create_secret(Name=name, SecretString=secret_document(source.secret.reveal(), previous, public))
             secret_ids.append(name)
-        self.set_environment(
-            {
-                "CONSUMER_SOURCES": sources_environment(self.settings.sources, secret_ids),
-                "CONSUMER_TABLE_NAME": self.table,
-                "CONSUMER_QUEUE_URL": self.queue_url,
-                "CONSUMER_BUCKET_NAME": self.bucket,
-                "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": str(self.settings.claim_check_threshold_bytes),
-                "CONSUMER_DEDUPE_TTL_SECONDS": str(self.settings.dedupe_ttl_hours * 3600),
-                "CONSUMER_CLAIM_LEASE_SECONDS": "14",
-                "CONSUMER_MAX_TARGET_ITEM_BYTES": str(max_target_item_bytes(self.settings.target, 1)),
-                "CONSUMER_EVENT_SOURCE": self.event_source,
-            }
+        ingest = spec.ingest_settings(
+            table_name=self.table, queue_url=self.queue_url, bucket_name=self.bucket, secret_ids=secret_ids
         )
+        # One process runs both handlers: the union of their environments (they agree where they share).
+        self.set_environment({**ingest.to_environ(), **spec.enrich_settings().to_environ()})
 
     def start(self) -> None:
         self.server.start()
@@ -136,11 +125,11 @@ class LocalConsumer:
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
             messages = receive(
-                self.sqs, self.queue_url, self._stop, MaxNumberOfMessages=1, AttributeNames=["All"], MessageAttributeNames=["All"]
+                self.sqs, self.queue_url, self._stop, MaxNumberOfMessages=self.spec.batch_size, AttributeNames=["All"], MessageAttributeNames=["All"]
             )
             for message in messages:
                 try:
-                    items = self.enrich([sqs_record(message, queue_arn)], LambdaContext(f"{NAME}-enrich"))
+                    items = self.enrich([sqs_record(message, queue_arn)], LambdaContext(self.spec.enrich_function_name))
                     entries = [bus_entry(item, self.bus_name) for item in items]
                     response = self.events.put_events(Entries=entries) if entries else {"FailedEntryCount": 0}
                     if response.get("FailedEntryCount"):
@@ -150,7 +139,7 @@ class LocalConsumer:
                     self.sqs.change_message_visibility(
                         QueueUrl=self.queue_url,
                         ReceiptHandle=message["ReceiptHandle"],
-                        VisibilityTimeout=max(0, int(visibility_timeout(self.settings.enrichment_timeout_seconds) * self.time_scale)),
+                        VisibilityTimeout=max(0, int(self.spec.visibility_timeout_seconds * self.time_scale)),
                     )
                     continue
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])

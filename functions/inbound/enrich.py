@@ -18,9 +18,9 @@ only ever holds back its own FIFO message group. A claim-checked payload that is
 so that a missing object is told apart from a denied read); a read S3 denies raises
 :class:`PayloadAccessDeniedError`; any other S3 error is re-raised as it is.
 
-Environment (read at the first call): ``CONSUMER_MAX_TARGET_ITEM_BYTES`` (default 262144) and
-``CONSUMER_EVENT_SOURCE``, the stack's ``provider.eventSource`` (default ``hookstack``): events are
-published as ``<CONSUMER_EVENT_SOURCE>.<source name>``.
+Environment: :class:`functions.inbound.settings.EnrichSettings` (``CONSUMER_MAX_TARGET_ITEM_BYTES``
+and ``CONSUMER_EVENT_SOURCE``, the stack's ``provider.eventSource``: events are published as
+``<CONSUMER_EVENT_SOURCE>.<source name>``), read at the first call, not at import.
 """
 
 from __future__ import annotations
@@ -30,27 +30,19 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from functions import logs
 from functions.inbound.envelope import ClaimCheck, Envelope, parse_envelope
-from functions.inbound.target import (
-    DEFAULT_EVENT_SOURCE,
-    MAX_BUS_ENTRY_BYTES,
-    item_size,
-    item_with_pointer,
-    target_item,
-)
+from functions.inbound.settings import EnrichSettings
+from functions.inbound.target import item_size, item_with_pointer, target_item
+from functions.runtime import Clients, ProcessState
 
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 # S3's answers to a GET of an object that is not there: 404 with s3:ListBucket, 403 without it.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden"})
-
-_s3: Any = None
-_max_item_bytes: int | None = None
 
 
 class PayloadIntegrityError(RuntimeError):
@@ -66,40 +58,39 @@ class PayloadAccessDeniedError(RuntimeError):
     ``s3:ListBucket``)."""
 
 
-def s3(session: Any = None) -> Any:
-    """The S3 client, created at first use (from ``session`` when given: tests share one)."""
-    global _s3
-    if _s3 is None:
-        _s3 = (session if session is not None else boto3).client("s3", config=CLIENT_CONFIG)
-    return _s3
+class Runtime:
+    """Settings and the S3 client of one process, created at the first call."""
+
+    def __init__(self, settings: EnrichSettings, session: Any = None) -> None:
+        self.settings = settings
+        self.clients = Clients(CLIENT_CONFIG, session)
+
+    @property
+    def s3(self) -> Any:
+        return self.clients("s3")
 
 
-def max_item_bytes() -> int:
-    global _max_item_bytes
-    if _max_item_bytes is None:
-        raw = os.environ.get("CONSUMER_MAX_TARGET_ITEM_BYTES", "")
-        try:
-            _max_item_bytes = int(raw) if raw else MAX_BUS_ENTRY_BYTES
-        except ValueError:
-            raise ValueError(f"CONSUMER_MAX_TARGET_ITEM_BYTES must be an integer, got {raw!r}") from None
-    return _max_item_bytes
+_state: ProcessState[Runtime] = ProcessState(lambda: Runtime(EnrichSettings.from_environ(os.environ)))
 
 
-def event_source_prefix() -> str:
-    return os.environ.get("CONSUMER_EVENT_SOURCE") or DEFAULT_EVENT_SOURCE
+def runtime() -> Runtime:
+    return _state.get()
+
+
+def s3() -> Any:
+    """The S3 client, created at first use (an inline payload never creates it)."""
+    return _state.get().s3
 
 
 def reset() -> None:
-    """Forget the client and settings (tests, and the sandbox after a config change)."""
-    global _s3, _max_item_bytes
-    _s3 = None
-    _max_item_bytes = None
+    """Forget the settings and client (tests, and the sandbox after a config change)."""
+    _state.reset()
 
 
 def handler(event: Sequence[Mapping[str, Any]] | Mapping[str, Any], context: Any = None) -> list[dict[str, Any]]:
     records = event.get("Records", []) if isinstance(event, Mapping) else event
-    limit = max_item_bytes()
-    prefix = event_source_prefix()
+    settings = runtime().settings
+    limit, prefix = settings.max_target_item_bytes, settings.event_source
     items = []
     for record in records:
         message_id = str(record.get("messageId", ""))

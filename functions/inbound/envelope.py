@@ -31,6 +31,9 @@ the pointer travels (claim-check).
 The FIFO ``MessageGroupId`` comes from the source's ``orderingKey`` (a dotted path into the payload,
 prefixed with the source name so two sources never share a group; the source name alone when the
 key is absent), the ``MessageDeduplicationId`` from the delivery id.
+
+Where each kind puts its delivery id and event type, and which of its headers travel, is the
+kind's (:mod:`functions.inbound.kinds`); how a body is parsed is :mod:`functions.inbound.payload`'s.
 """
 
 from __future__ import annotations
@@ -44,12 +47,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
-from functions.inbound.verify import QUERY_SIGNED_KINDS
+from functions.inbound.kinds import SOURCE_KINDS, source_kind
+from functions.inbound.payload import Payload
 
 ENVELOPE_VERSION = 1
-# SQS (and EventBridge) accept 256 KiB per message; some accounts now accept 1 MiB, 256 KiB is safe.
+# SQS accepts 256 KiB per message (an EventBridge entry has the same limit, functions.events owns it).
 MAX_MESSAGE_BYTES = 256 * 1024
 # EventBridge detail-type: 1-128 characters.
 MAX_EVENT_TYPE_CHARS = 128
@@ -66,62 +69,12 @@ HASHED = "hash:"
 # What envelopes written before namespaces carried as a derived delivery id.
 _LEGACY_BODY_HASH = "sha256:"
 
-# Where each kind puts its delivery id (header names lower-case) and event type.
-DELIVERY_ID_HEADERS: Mapping[str, tuple[str, ...]] = {
-    "github": ("x-github-delivery",),
-    "twilio": ("i-twilio-idempotency-token",),
-    "shopify": ("x-shopify-webhook-id",),
-    "standard": ("webhook-id", "svix-id"),
-    "stripe": (),
-    "slack": (),
-}
-DELIVERY_ID_PATHS: Mapping[str, tuple[str, ...]] = {"stripe": ("id",), "slack": ("event_id",)}
-EVENT_TYPE_HEADERS: Mapping[str, tuple[str, ...]] = {"github": ("x-github-event",), "shopify": ("x-shopify-topic",)}
-EVENT_TYPE_PATHS: Mapping[str, tuple[str, ...]] = {
-    "stripe": ("type",),
-    "standard": ("type",),
-    "slack": ("event.type", "type", "command"),
-}
-# Headers kept with the event: useful to consumers, never a signature or a credential.
-KEPT_HEADERS = frozenset(
-    {
-        "content-type",
-        "user-agent",
-        "x-github-event",
-        "x-github-delivery",
-        "x-github-hook-id",
-        "x-github-hook-installation-target-id",
-        "x-github-hook-installation-target-type",
-        "x-shopify-topic",
-        "x-shopify-shop-domain",
-        "x-shopify-api-version",
-        "x-shopify-webhook-id",
-        "x-shopify-event-id",
-        "x-shopify-triggered-at",
-        "x-slack-retry-num",
-        "x-slack-retry-reason",
-        "i-twilio-idempotency-token",
-        "webhook-id",
-        "webhook-timestamp",
-        "svix-id",
-        "svix-timestamp",
-    }
-)
-JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
-FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
-
-
-class MalformedPayload(ValueError):
-    """The body does not match what its content type declares (a 400 for the provider)."""
-
-
-@dataclass(frozen=True)
-class Payload:
-    """A body as consumers see it: parsed JSON, form fields, text or base64."""
-
-    value: Any
-    encoding: str
-    """``json`` | ``form`` | ``text`` | ``base64``."""
+# Headers kept with the event whatever the kind, besides each kind's own (``SourceKind.kept_headers``).
+# A header of another kind is kept too (a request may carry it): none is a signature or a credential.
+KEPT_HEADERS = frozenset({"content-type", "user-agent"}).union(*(kind.kept_headers for kind in SOURCE_KINDS.values()))
+# Claim-checked bodies live under this prefix of the payload bucket, which expires it (the component
+# scopes the functions' S3 permissions and the lifecycle rule to it).
+PAYLOAD_PREFIX = "payloads/"
 
 
 @dataclass(frozen=True)
@@ -218,16 +171,17 @@ def delivery_key(kind: str, headers: Mapping[str, str], payload: Payload, body: 
     Twilio GET webhooks have no body, their data is in the query, and two of them must not share a
     key. An unsigned query is left out, or anyone could mint new keys for one signed body.
     """
-    for name in DELIVERY_ID_HEADERS.get(kind, ()):
+    conventions = source_kind(kind)
+    for name in conventions.delivery_id_headers:
         value = headers.get(name, "").strip()
         if value:
             return PROVIDER_ID + value
-    for path in DELIVERY_ID_PATHS.get(kind, ()):
+    for path in conventions.delivery_id_paths:
         value = lookup(payload.value, path)
         if isinstance(value, str) and value.strip():
             return PROVIDER_ID + value.strip()
     digest = hashlib.sha256()
-    if kind in QUERY_SIGNED_KINDS:
+    if conventions.signs_query:
         encoded = query.encode()
         digest.update(f"{len(encoded)}:".encode() + encoded)
     digest.update(body)
@@ -258,11 +212,12 @@ def _legacy_delivery_key(delivery_id: str) -> str:
 
 def event_type(kind: str, headers: Mapping[str, str], payload: Payload, event_type_path: str | None) -> str:
     """The detail-type: the configured path, else the provider's header or field, else ``webhook``."""
+    conventions = source_kind(kind)
     candidates: list[Any] = []
     if event_type_path:
         candidates.append(lookup(payload.value, event_type_path))
-    candidates.extend(headers.get(name) for name in EVENT_TYPE_HEADERS.get(kind, ()))
-    candidates.extend(lookup(payload.value, path) for path in EVENT_TYPE_PATHS.get(kind, ()))
+    candidates.extend(headers.get(name) for name in conventions.event_type_headers)
+    candidates.extend(lookup(payload.value, path) for path in conventions.event_type_paths)
     for candidate in candidates:
         text = _scalar_text(candidate)
         if text and text.strip():
@@ -306,63 +261,8 @@ def _scalar_text(value: Any) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Bodies
+# Inline bodies, kept headers, times
 # --------------------------------------------------------------------------------------------
-
-
-def media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def parse_payload(body: bytes, content_type: str) -> Payload:
-    """The body as consumers see it.
-
-    JSON when the content type says JSON (malformed JSON raises :class:`MalformedPayload`) or when
-    an undeclared body parses as JSON; url-encoded forms as a field mapping (a form whose only field
-    is ``payload`` holding JSON, as GitHub and Slack send, as that JSON); other UTF-8 as text;
-    anything else as base64.
-    """
-    media = media_type(content_type)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        if JSON_MEDIA_RE.match(media) or media == FORM_MEDIA_TYPE:
-            raise MalformedPayload(f"body is not UTF-8 although content-type is {media}") from None
-        return Payload(base64.b64encode(body).decode("ascii"), "base64")
-    if JSON_MEDIA_RE.match(media):
-        try:
-            return Payload(json.loads(text), "json")
-        except ValueError as error:
-            raise MalformedPayload(f"body is not valid JSON although content-type is {media} ({error})") from None
-    if media == FORM_MEDIA_TYPE:
-        fields = form_fields(text)
-        if set(fields) == {"payload"} and isinstance(fields["payload"], str):
-            try:
-                return Payload(json.loads(fields["payload"]), "json")
-            except ValueError:
-                pass
-        return Payload(fields, "form")
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            return Payload(json.loads(text), "json")
-        except ValueError:
-            pass
-    return Payload(text, "text")
-
-
-def form_fields(text: str) -> dict[str, str | list[str]]:
-    """Form fields; a repeated name keeps every value, in order."""
-    fields: dict[str, str | list[str]] = {}
-    for name, value in parse_qsl(text, keep_blank_values=True):
-        existing = fields.get(name)
-        if existing is None:
-            fields[name] = value
-        elif isinstance(existing, list):
-            existing.append(value)
-        else:
-            fields[name] = [existing, value]
-    return fields
 
 
 def encode_body(body: bytes) -> dict[str, str]:
@@ -406,6 +306,12 @@ def needs_claim_check(envelope: Envelope, threshold_bytes: int) -> bool:
     if len(body) > threshold_bytes:
         return True
     return len(envelope.serialize().encode("utf-8")) > MAX_MESSAGE_BYTES
+
+
+def payload_key(source: str, digest: str) -> str:
+    """Where a claim-checked body is stored: ``payloads/<source>/<delivery digest>`` (a retry of the
+    delivery overwrites the same object)."""
+    return f"{PAYLOAD_PREFIX}{source}/{digest}"
 
 
 def parse_envelope(text: str) -> Envelope:

@@ -32,20 +32,31 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-PENDING = "pending"
-ENQUEUED = "enqueued"
 
-CLAIMED = "claimed"
-DUPLICATE = "duplicate"
-IN_PROGRESS = "in_progress"
+class DeliveryStatus(StrEnum):
+    """The ``status`` of a delivery record (content records have none: they follow their owner)."""
+
+    PENDING = "pending"
+    """Claimed by a request that has not enqueued it yet (until ``leaseUntil``)."""
+    ENQUEUED = "enqueued"
+    """On the FIFO queue: a retry is a duplicate."""
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    """Ours to process."""
+    DUPLICATE = "duplicate"
+    """Already enqueued (200, nothing enqueued again)."""
+    IN_PROGRESS = "in_progress"
+    """Held by another request right now (409, retry later)."""
 
 
 @dataclass(frozen=True)
 class Claim:
-    outcome: str
-    """``claimed`` (ours to process), ``duplicate`` or ``in_progress``."""
+    outcome: ClaimOutcome
     token: str = ""
 
 
@@ -62,7 +73,7 @@ class DeliveryLedger:
             token = secrets.token_hex(16)
             item: dict[str, Any] = {
                 "pk": {"S": key},
-                "status": {"S": PENDING},
+                "status": {"S": DeliveryStatus.PENDING},
                 "claimToken": {"S": token},
                 "leaseUntil": {"N": str(now + lease_seconds)},
                 "expiresAt": {"N": str(now + ttl_seconds)},
@@ -76,16 +87,16 @@ class DeliveryLedger:
                         "attribute_not_exists(pk) OR expiresAt < :now OR (#status = :pending AND leaseUntil < :now)"
                     ),
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":now": {"N": str(now)}, ":pending": {"S": PENDING}},
+                    ExpressionAttributeValues={":now": {"N": str(now)}, ":pending": {"S": DeliveryStatus.PENDING}},
                 )
-                return Claim(CLAIMED, token)
+                return Claim(ClaimOutcome.CLAIMED, token)
             except self._client.exceptions.ConditionalCheckFailedException:
                 record = self._get(key)
                 if record is None:
                     continue  # released or expired between the two calls: claim again
                 status = record.get("status", {}).get("S")
-                return Claim(DUPLICATE if status == ENQUEUED else IN_PROGRESS)
-        return Claim(IN_PROGRESS)
+                return Claim(ClaimOutcome.DUPLICATE if status == DeliveryStatus.ENQUEUED else ClaimOutcome.IN_PROGRESS)
+        return Claim(ClaimOutcome.IN_PROGRESS)
 
     def complete(self, key: str, token: str, message_id: str) -> bool:
         """Mark our claim ``enqueued``; ``False`` if the claim was lost (the message is enqueued anyway)."""
@@ -97,7 +108,7 @@ class DeliveryLedger:
                 ConditionExpression="claimToken = :token",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":enqueued": {"S": ENQUEUED},
+                    ":enqueued": {"S": DeliveryStatus.ENQUEUED},
                     ":message": {"S": message_id},
                     ":token": {"S": token},
                 },
@@ -129,7 +140,7 @@ class DeliveryLedger:
                     ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now",
                     ExpressionAttributeValues={":now": {"N": str(now)}},
                 )
-                return Claim(CLAIMED, owner_token)
+                return Claim(ClaimOutcome.CLAIMED, owner_token)
             except self._client.exceptions.ConditionalCheckFailedException:
                 pass
             record = self._get(key)
@@ -147,10 +158,10 @@ class DeliveryLedger:
                     ConditionExpression="ownerToken = :seen",
                     ExpressionAttributeValues={":seen": {"S": seen_owner}},
                 )
-                return Claim(CLAIMED, owner_token)
+                return Claim(ClaimOutcome.CLAIMED, owner_token)
             except self._client.exceptions.ConditionalCheckFailedException:
                 continue
-        return Claim(IN_PROGRESS)
+        return Claim(ClaimOutcome.IN_PROGRESS)
 
     def release_content(self, key: str, owner_token: str) -> None:
         """Give a content claim back (only if our delivery claim still owns it)."""
@@ -162,18 +173,18 @@ class DeliveryLedger:
                 ExpressionAttributeValues={":token": {"S": owner_token}},
             )
 
-    def _owner_outcome(self, owner_key: str, owner_token: str, now: int) -> str | None:
+    def _owner_outcome(self, owner_key: str, owner_token: str, now: int) -> ClaimOutcome | None:
         """``duplicate`` / ``in_progress`` while the owning claim stands; ``None`` when it is gone."""
         owner = self._get(owner_key) if owner_key else None
         if owner is None or owner.get("claimToken", {}).get("S") != owner_token:
             return None  # released, or taken over by a later request after its lease ran out
         if int(owner.get("expiresAt", {}).get("N", "0")) < now:
             return None
-        if owner.get("status", {}).get("S") == ENQUEUED:
-            return DUPLICATE
+        if owner.get("status", {}).get("S") == DeliveryStatus.ENQUEUED:
+            return ClaimOutcome.DUPLICATE
         if int(owner.get("leaseUntil", {}).get("N", "0")) < now:
             return None  # the owner died without releasing
-        return IN_PROGRESS
+        return ClaimOutcome.IN_PROGRESS
 
     def _get(self, key: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")

@@ -40,6 +40,11 @@ class SourceSecrets:
         return [self.current] + ([self.previous] if self.previous else [])
 
 
+def secret_document(current: str, previous: str | None, public_url: str) -> str:
+    """The secret's value as the deployment (and the sandbox) writes it; :func:`parse_secret` reads it."""
+    return json.dumps({"current": current, "previous": previous or None, "publicUrl": public_url})
+
+
 def parse_secret(text: str) -> SourceSecrets:
     try:
         document = json.loads(text)

@@ -38,7 +38,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from functions.inbound.envelope import Envelope, MalformedPayload, Payload, parse_payload
+from functions.events import MAX_REQUEST_BYTES
+from functions.inbound.envelope import Envelope
+from functions.inbound.payload import MalformedPayload, Payload, parse_payload
 
 # The stack's provider.eventSource default; the enrichment falls back to it when CONSUMER_EVENT_SOURCE
 # is unset (a function updated before its configuration, mid-deploy). tests check it is the config's.
@@ -47,8 +49,8 @@ PIPE_SOURCE_PATH = "$.source"
 PIPE_DETAIL_TYPE_PATH = "$.detailType"
 PIPE_TIME_PATH = "$.time"
 PIPE_BUS_INPUT_TEMPLATE = "<$.detail>"
-# PutEvents entry limit (documented 256 KiB; Step Functions input is 256 KiB too).
-MAX_BUS_ENTRY_BYTES = 256 * 1024
+# One PutEvents entry (functions.events owns the limit); a Step Functions input is 256 KiB too.
+MAX_BUS_ENTRY_BYTES = MAX_REQUEST_BYTES
 # The longest EventBridge source (Pipes' target Source parameter: 1-256 characters).
 MAX_EVENT_SOURCE_CHARS = 256
 

@@ -10,10 +10,19 @@ import pulumi
 import pytest
 
 from components.config import Secret, Source, StackConfigError, parse_stack_config
-from components.consumer import WebhookConsumerArgs, retention_split, validate_args, visibility_timeout
-from components.consumer_environment import CONSUMER_NAME, MAX_ENVIRONMENT_BYTES, environment_estimate
+from components.consumer import WebhookConsumerArgs, validate_args
 from components.packaging import build_package
+from components.specs.consumer import (
+    CONSUMER_NAME,
+    MAX_ENVIRONMENT_BYTES,
+    MAX_SQS_RETENTION_SECONDS,
+    consumer_spec,
+    environment_estimate,
+    retention_split,
+    visibility_timeout,
+)
 from functions.inbound import target
+from functions.inbound.settings import EnrichSettings, IngestSettings
 from tests import harness
 from tests.harness import ACCOUNT, REGION, Declared, Program, contains_text, is_secret, run_program
 
@@ -526,3 +535,90 @@ def test_config_refuses_a_public_url_with_query_and_the_reserved_source_name() -
     problems = {p.path: p.message for p in caught.value.problems}
     assert "query string" in problems["hookstack:consumer.sources[0].publicUrl"]
     assert "reserved" in problems["hookstack:consumer.sources[1].name"]
+
+
+# --- the spec the component and the sandbox share -------------------------------------------------------
+
+
+def test_the_functions_get_exactly_what_their_contracts_write_from_the_spec(program: Program) -> None:
+    spec = consumer_spec(parse_stack_config({"consumer": CONSUMER}).consumer, event_source="hookstack")
+    ingest, enrich = program.named(f"{NAME}-ingest"), program.named(f"{NAME}-enrich")
+    secrets = {s.name: s.physical_name for s in program.of_type(SECRET)}
+    expected = spec.ingest_settings(
+        table_name=program.named(f"{NAME}-ledger").physical_name,
+        queue_url=program.named(f"{NAME}-queue").state["url"],
+        bucket_name=program.named(f"{NAME}-payloads").state["bucket"],
+        secret_ids=[secrets[spec.secret_name(source.name)] for source in spec.sources],
+    )
+    env = ingest.plain("environment")["variables"]
+    assert env == expected.to_environ()
+    assert IngestSettings.from_environ(env) == expected  # what the function reads back
+    assert expected.claim_lease_seconds == ingest.plain("timeout") + 5 == spec.claim_lease_seconds
+    assert enrich.plain("environment")["variables"] == spec.enrich_settings().to_environ()
+    assert EnrichSettings.from_environ(enrich.plain("environment")["variables"]).max_target_item_bytes == 256 * 1024
+    assert (ingest.plain("handler"), enrich.plain("handler")) == (spec.ingest_handler, spec.enrich_handler)
+    assert (ingest.plain("timeout"), ingest.plain("memorySize")) == (spec.ingest_timeout_seconds, spec.ingest_memory_mb)
+    assert (enrich.plain("timeout"), enrich.plain("memorySize")) == (20, spec.enrich_memory_mb)
+    queue, dlq = program.named(f"{NAME}-queue"), program.named(f"{NAME}-dlq")
+    assert queue.plain("visibilityTimeoutSeconds") == spec.visibility_timeout_seconds == 120
+    assert (queue.plain("messageRetentionSeconds"), dlq.plain("messageRetentionSeconds")) == (
+        spec.queue_retention_seconds, spec.dead_letter_retention_seconds)
+
+
+def test_the_spec_derives_each_value_from_the_configuration_and_the_components_arguments() -> None:
+    settings = parse_stack_config({"consumer": {**CONSUMER, "target": "lambda", "targetArn": "arn:aws:lambda:x:1:function:f",
+                                                "dedupeTtlHours": 5}}).consumer
+    spec = consumer_spec(settings, event_source="acme", name="inbound", batch_size=4, ingest_timeout_seconds=7,
+                         ingest_memory_mb=1024, secret_ttl_seconds=60)
+    assert spec.claim_lease_seconds == 12  # the function timeout + 5 s: a lease outlives its request
+    assert spec.visibility_timeout_seconds == 6 * 20
+    assert (spec.queue_retention_seconds, spec.dead_letter_retention_seconds) == retention_split(10)
+    assert spec.max_target_item_bytes == (6 * 1024 * 1024 - 64 * 1024) // 4  # a Lambda target takes one batch
+    assert spec.dedupe_ttl_seconds == 5 * 3600 and spec.secret_ttl_seconds == 60
+    assert (spec.ingest_function_name, spec.secret_name("github")) == ("inbound-ingest", "inbound-github-secret")
+    settings_read = spec.ingest_settings(table_name="t", queue_url="q", bucket_name="b", secret_ids=["g", "s", "t"])
+    assert {name: source.secret_id for name, source in settings_read.sources.items()} == {"github": "g", "stripe": "s", "twilio": "t"}
+    assert spec.enrich_settings() == EnrichSettings(max_target_item_bytes=spec.max_target_item_bytes, event_source="acme")
+    with pytest.raises(ValueError):  # one secret per source, in order
+        spec.ingest_settings(table_name="t", queue_url="q", bucket_name="b", secret_ids=["g"])
+    from components.common import DLQ_RETENTION_SECONDS
+
+    assert MAX_SQS_RETENTION_SECONDS == DLQ_RETENTION_SECONDS
+
+
+def test_the_sandbox_creates_the_consumer_from_the_same_spec(moto_endpoint: str) -> None:
+    from sandbox.aws import client
+    from sandbox.consumer import LocalConsumer
+
+    settings = parse_stack_config({"consumer": CONSUMER}).consumer
+    written: dict[str, str] = {}
+    local = LocalConsumer(settings, event_source="acme", endpoint=moto_endpoint, bus_name="bus", time_scale=1,
+                          set_environment=written.update)
+    try:
+        local.create()
+    finally:
+        local.stop()
+    spec = consumer_spec(settings, event_source="acme")
+    ingest = spec.ingest_settings(table_name=local.table, queue_url=local.queue_url, bucket_name=local.bucket,
+                                  secret_ids=[spec.secret_name(source.name) for source in spec.sources])
+    # One process runs both handlers: the union of both contracts, nothing written by hand.
+    assert written == {**ingest.to_environ(), **spec.enrich_settings().to_environ()}
+    assert IngestSettings.from_environ(written).claim_lease_seconds == spec.ingest_timeout_seconds + 5
+    assert local.server.timeout_seconds == spec.ingest_timeout_seconds
+    attributes = client("sqs", moto_endpoint).get_queue_attributes(QueueUrl=local.queue_url, AttributeNames=["All"])["Attributes"]
+    assert int(attributes["VisibilityTimeout"]) == spec.visibility_timeout_seconds
+    assert int(attributes["MessageRetentionPeriod"]) == spec.queue_retention_seconds
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == spec.max_receive_count
+
+
+def test_the_sandbox_consumer_imports_no_pulumi() -> None:
+    """``python -m sandbox up`` must work without Pulumi installed: the consumer takes the spec, not the component."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, sandbox.consumer; print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"
+

@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from functions.inbound import enrich, ingest
+from functions.inbound.settings import EnrichSettings, IngestSettings
 from functions.inbound.verify import SignedRequest
 from tests.functions.inbound.signers import TWILIO_URL, whsec
 
@@ -145,8 +146,8 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000, *, shar
     enrich.reset()
     if share_session:
         # What runtime() would build at the first request, from the shared session.
-        ingest._runtime = ingest.Runtime(ingest.Settings.from_environ(env), session=shared_session())
-        enrich.s3(shared_session())
+        ingest._state.set(ingest.Runtime(IngestSettings.from_environ(env), session=shared_session()))
+        enrich._state.set(enrich.Runtime(EnrichSettings.from_environ(env), session=shared_session()))
     return InboundStack(queue_url=queue_url, dlq_url=dlq_url, table="inbound-ledger", bucket="inbound-payloads",
                         secret_ids=secret_ids, env=env,
                         clients={"sqs": sqs, "dynamodb": dynamodb, "secretsmanager": secretsmanager, "s3": s3})

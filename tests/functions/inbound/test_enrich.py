@@ -135,12 +135,14 @@ def test_events_use_the_configured_event_source(inbound_stack: InboundStack, mon
     body = envelope(b"{}").serialize()
     assert enrich.handler(pipes_batch(body))[0]["source"] == "hookstack.github"  # unset: the default
     monkeypatch.setenv("CONSUMER_EVENT_SOURCE", "acme")
+    enrich.reset()  # settings are read once per process (Lambda's environment never changes in one)
     assert enrich.handler(pipes_batch(body))[0]["source"] == "acme.github"
 
 
 def test_end_to_end_ingest_queue_enrich_bus_rule(inbound_stack: InboundStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the Pipe does, step by step: receive, enrich, put on the bus; a rule routes the event."""
     monkeypatch.setenv("CONSUMER_EVENT_SOURCE", "acme")  # provider.eventSource: acme
+    enrich.reset()  # settings are read once per process
     events = inbound_stack.client("events")
     sqs = inbound_stack.client("sqs")
     events.create_event_bus(Name="entry")

@@ -9,7 +9,8 @@ import pytest
 
 from functions.inbound import envelope as env
 from functions.inbound import target
-from functions.inbound.envelope import ClaimCheck, Envelope, MalformedPayload, Payload, parse_payload
+from functions.inbound.envelope import ClaimCheck, Envelope
+from functions.inbound.payload import MalformedPayload, Payload, parse_payload
 
 FIFO_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 

@@ -10,8 +10,10 @@ from urllib.parse import urlencode
 import pytest
 from botocore.exceptions import ClientError
 
+from functions.environ import SettingsError
 from functions.inbound import ingest
 from functions.inbound.envelope import dedupe_key, delivery_digest, parse_envelope
+from functions.inbound.settings import IngestSettings
 from functions.inbound.source_secrets import SecretCache
 from functions.inbound.verify import SignedRequest
 from tests.functions.inbound import signers
@@ -322,14 +324,14 @@ def test_stale_signature_is_refused(inbound_stack: InboundStack) -> None:
 
 def test_misconfiguration_is_a_clear_error_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONSUMER_SOURCES", raising=False)
-    with pytest.raises(ValueError, match="CONSUMER_SOURCES is required"):
-        ingest.Settings.from_environ({})
-    with pytest.raises(ValueError, match=r"CONSUMER_SOURCES\['x'\] needs kind"):
-        ingest.Settings.from_environ({"CONSUMER_SOURCES": '{"x": {"kind": "gitlab"}}'})
+    with pytest.raises(SettingsError, match="CONSUMER_SOURCES is required"):
+        IngestSettings.from_environ({})
+    with pytest.raises(SettingsError, match=r"CONSUMER_SOURCES\['x'\] needs kind"):
+        IngestSettings.from_environ({"CONSUMER_SOURCES": '{"x": {"kind": "gitlab"}}'})
     env = {"CONSUMER_SOURCES": "{}", "CONSUMER_TABLE_NAME": "t", "CONSUMER_QUEUE_URL": "q", "CONSUMER_BUCKET_NAME": "b",
            "CONSUMER_CLAIM_LEASE_SECONDS": "soon"}
-    with pytest.raises(ValueError, match="CONSUMER_CLAIM_LEASE_SECONDS must be an integer"):
-        ingest.Settings.from_environ(env)
+    with pytest.raises(SettingsError, match="CONSUMER_CLAIM_LEASE_SECONDS must be a whole number"):
+        IngestSettings.from_environ(env)
     ingest.reset()
     response = ingest.handler(function_url_event("/github", github_request()))
     assert status(response) == 500  # never a bare Lambda error

@@ -5,7 +5,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from functions.inbound.ledger import CLAIMED, DUPLICATE, IN_PROGRESS, DeliveryLedger
+from functions.inbound.ledger import ClaimOutcome, DeliveryLedger
+
+CLAIMED, DUPLICATE, IN_PROGRESS = ClaimOutcome.CLAIMED, ClaimOutcome.DUPLICATE, ClaimOutcome.IN_PROGRESS
 
 
 @pytest.fixture

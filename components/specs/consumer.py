@@ -1,0 +1,242 @@
+"""What the WebhookConsumer derives from its configuration, without Pulumi.
+
+``components/consumer.py`` (the component) and ``sandbox/consumer.py`` (the same system on moto)
+both build a :class:`ConsumerSpec` with :func:`consumer_spec` and take every derived value from it:
+function names, handlers, timeouts and memory, the claim lease, the queue's visibility timeout and
+retention, the largest event the Pipe's target takes, and the functions' environments (through the
+runtime contracts of ``functions/inbound/settings.py``). Neither re-derives anything.
+
+Lambda allows 4 KB for all environment variables of a function, and ``CONSUMER_SOURCES`` grows with
+every source. The stack configuration checks :func:`environment_problem` before any resource is
+declared (``hookstack:consumer.sources``), for the name the program gives the component; the
+component checks it again for the name it is actually given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from functions.inbound.settings import (
+    DEFAULT_SECRET_TTL_SECONDS,
+    EnrichSettings,
+    IngestSettings,
+    SourceConfig,
+    sources_environment,
+)
+from functions.inbound.target import MAX_BUS_ENTRY_BYTES
+
+if TYPE_CHECKING:  # the configuration is only read here; importing it would tie the two modules' loading
+    from components.config import ConsumerSettings
+
+# The logical name __main__.py gives the WebhookConsumer (the sandbox uses it too).
+CONSUMER_NAME = "hookstack-inbound"
+INGEST_HANDLER = "functions.inbound.ingest.handler"
+ENRICH_HANDLER = "functions.inbound.enrich.handler"
+
+DEFAULT_BATCH_SIZE = 1
+# FIFO queues hand a Pipe at most 10 messages, and PutEvents takes 10 entries.
+MAX_BATCH_SIZE = 10
+DEFAULT_INGEST_TIMEOUT_SECONDS = 9
+MIN_INGEST_TIMEOUT_SECONDS = 3
+# GitHub gives up on a webhook after 10 s: the ingest must answer before.
+GITHUB_TIMEOUT_SECONDS = 10
+DEFAULT_INGEST_MEMORY_MB = 512
+ENRICH_MEMORY_MB = 256
+# A pending claim's lease outlives the request holding it by this much.
+LEASE_MARGIN_SECONDS = 5
+# AWS advises a visibility timeout of 6x the function timeout for SQS-driven functions.
+VISIBILITY_FACTOR = 6
+# Lambda's synchronous invocation payload limit, for a Lambda target's batch; 64 KiB kept for the
+# batch's own JSON.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+LAMBDA_BATCH_OVERHEAD_BYTES = 64 * 1024
+MAX_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+# SQS's longest retention (components.common.DLQ_RETENTION_SECONDS, which imports Pulumi, is the same).
+MAX_SQS_RETENTION_SECONDS = 14 * 24 * 3600
+
+# Lambda allows 4 KB for all environment variables of a function.
+MAX_ENVIRONMENT_BYTES = 4096
+# Pulumi appends this many characters (a dash and 7 random ones) to an autonamed resource.
+AUTONAME_SUFFIX_CHARS = 8
+# Names and values of the other CONSUMER_* variables: queue URL, table and bucket names, numbers.
+OTHER_VARIABLES_BYTES = 600
+
+
+class SourceSettings(Protocol):
+    """What the environment needs of a configured source (``components.config.Source``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def ordering_key(self) -> str | None: ...
+    @property
+    def event_type_path(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """Every value the component and the sandbox derive from ``hookstack:consumer``."""
+
+    name: str
+    """The component's logical name; its resources are named ``<name>-ingest``, ``<name>-queue``..."""
+    sources: tuple[SourceSettings, ...]
+    event_source: str
+    """The stack's ``provider.eventSource``: events are ``<event_source>.<source name>``."""
+    target: str
+    batch_size: int
+    """FIFO messages per Pipe execution."""
+    ingest_timeout_seconds: int
+    ingest_memory_mb: int
+    enrichment_timeout_seconds: int
+    enrich_memory_mb: int
+    claim_lease_seconds: int
+    """Ingest timeout + 5 s: a pending claim outlives any request still holding it."""
+    visibility_timeout_seconds: int
+    """6x the enrichment timeout."""
+    queue_retention_seconds: int
+    dead_letter_retention_seconds: int
+    max_receive_count: int
+    max_target_item_bytes: int
+    claim_check_threshold_bytes: int
+    dedupe_ttl_seconds: int
+    secret_ttl_seconds: int
+    payload_retention_days: int
+    ingest_handler: str = INGEST_HANDLER
+    enrich_handler: str = ENRICH_HANDLER
+
+    @property
+    def ingest_function_name(self) -> str:
+        return f"{self.name}-ingest"
+
+    @property
+    def enrich_function_name(self) -> str:
+        return f"{self.name}-enrich"
+
+    def secret_name(self, source_name: str) -> str:
+        """The logical name of a source's secret (its physical name adds Pulumi's suffix)."""
+        return secret_logical_name(self.name, source_name)
+
+    def ingest_settings(
+        self, *, table_name: str, queue_url: str, bucket_name: str, secret_ids: Sequence[str]
+    ) -> IngestSettings:
+        """The ingest function's contract, given its resources (``secret_ids`` in the sources' order)."""
+        return IngestSettings(
+            sources={config.name: config for config in source_configs(self.sources, secret_ids)},
+            table_name=table_name,
+            queue_url=queue_url,
+            bucket_name=bucket_name,
+            claim_check_threshold_bytes=self.claim_check_threshold_bytes,
+            dedupe_ttl_seconds=self.dedupe_ttl_seconds,
+            claim_lease_seconds=self.claim_lease_seconds,
+            secret_ttl_seconds=self.secret_ttl_seconds,
+            max_target_item_bytes=self.max_target_item_bytes,
+        )
+
+    def enrich_settings(self) -> EnrichSettings:
+        return EnrichSettings(max_target_item_bytes=self.max_target_item_bytes, event_source=self.event_source)
+
+    def environment_problem(self) -> str | None:
+        return environment_problem(self.name, self.sources)
+
+
+def consumer_spec(
+    settings: ConsumerSettings,
+    *,
+    event_source: str,
+    name: str = CONSUMER_NAME,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    ingest_timeout_seconds: int = DEFAULT_INGEST_TIMEOUT_SECONDS,
+    ingest_memory_mb: int = DEFAULT_INGEST_MEMORY_MB,
+    secret_ttl_seconds: int = DEFAULT_SECRET_TTL_SECONDS,
+) -> ConsumerSpec:
+    """The spec of a consumer configured by ``settings`` (the keyword arguments are the component's own)."""
+    queue_retention, dead_letter_retention = retention_split(settings.payload_retention_days)
+    return ConsumerSpec(
+        name=name,
+        sources=tuple(settings.sources),
+        event_source=event_source,
+        target=settings.target,
+        batch_size=batch_size,
+        ingest_timeout_seconds=ingest_timeout_seconds,
+        ingest_memory_mb=ingest_memory_mb,
+        enrichment_timeout_seconds=settings.enrichment_timeout_seconds,
+        enrich_memory_mb=ENRICH_MEMORY_MB,
+        claim_lease_seconds=ingest_timeout_seconds + LEASE_MARGIN_SECONDS,
+        visibility_timeout_seconds=visibility_timeout(settings.enrichment_timeout_seconds),
+        queue_retention_seconds=queue_retention,
+        dead_letter_retention_seconds=dead_letter_retention,
+        max_receive_count=settings.max_receive_count,
+        max_target_item_bytes=max_target_item_bytes(settings.target, batch_size),
+        claim_check_threshold_bytes=settings.claim_check_threshold_bytes,
+        dedupe_ttl_seconds=settings.dedupe_ttl_hours * 3600,
+        secret_ttl_seconds=secret_ttl_seconds,
+        payload_retention_days=settings.payload_retention_days,
+    )
+
+
+def retention_split(payload_retention_days: int) -> tuple[int, int]:
+    """(queue, dead-letter queue) retention in seconds that a claim-checked payload outlives.
+
+    A FIFO message's age restarts when it moves to the dead-letter queue, so a payload must outlive
+    queue + DLQ retention: the queue keeps up to 4 days (half the budget), the DLQ the rest (up to 14).
+    """
+    total = payload_retention_days * 86_400
+    queue = min(MAX_QUEUE_RETENTION_SECONDS, total // 2)
+    dead_letter = min(MAX_SQS_RETENTION_SECONDS, total - queue)
+    return queue, dead_letter
+
+
+def visibility_timeout(enrichment_timeout_seconds: int) -> int:
+    """AWS advises a visibility timeout of 6x the function timeout for SQS-driven functions."""
+    return VISIBILITY_FACTOR * enrichment_timeout_seconds
+
+
+def max_target_item_bytes(target: str, batch_size: int) -> int:
+    """The largest event one message may become for the target."""
+    if target == "lambda":
+        return (LAMBDA_PAYLOAD_BYTES - LAMBDA_BATCH_OVERHEAD_BYTES) // batch_size
+    return MAX_BUS_ENTRY_BYTES  # a bus entry, or a Step Functions input (256 KiB)
+
+
+def source_url(function_url: str, source_name: str) -> str:
+    """Where a source posts: the function URL (or the sandbox's local URL) plus ``/<name>``."""
+    return f"{function_url.rstrip('/')}/{source_name}"
+
+
+def secret_logical_name(name: str, source_name: str) -> str:
+    return f"{name}-{source_name}-secret"
+
+
+def source_configs(sources: Sequence[SourceSettings], secret_ids: Sequence[str]) -> list[SourceConfig]:
+    """The sources as the ingest function knows them: each with the name of its secret, no secret."""
+    return [
+        SourceConfig(
+            name=source.name,
+            kind=source.kind,
+            secret_id=secret_id,
+            ordering_key=source.ordering_key,
+            event_type_path=source.event_type_path,
+        )
+        for source, secret_id in zip(sources, secret_ids, strict=True)
+    ]
+
+
+def environment_estimate(name: str, sources: Sequence[SourceSettings]) -> int:
+    """Bytes of the ingest environment (secret names are the logical name plus Pulumi's suffix)."""
+    secret_names = ["x" * (len(secret_logical_name(name, s.name)) + AUTONAME_SUFFIX_CHARS) for s in sources]
+    return len(sources_environment(source_configs(sources, secret_names))) + OTHER_VARIABLES_BYTES
+
+
+def environment_problem(name: str, sources: Sequence[SourceSettings]) -> str | None:
+    """Why ``sources`` do not fit the ingest function's environment, or ``None``."""
+    estimate = environment_estimate(name, sources)
+    if estimate <= MAX_ENVIRONMENT_BYTES:
+        return None
+    return (
+        f"{len(sources)} sources need about {estimate} bytes of environment; Lambda allows "
+        f"{MAX_ENVIRONMENT_BYTES} (split the sources over two stacks or shorten names and paths)"
+    )

@@ -1,0 +1,86 @@
+"""A webhook body as consumers see it: pure functions, no AWS.
+
+The ingest parses a verified body once (:func:`parse_payload`): to refuse a body that contradicts
+its content type (400), to read delivery ids, event types and ordering keys from it, and to answer
+handshakes. The enrichment parses it again to put it in the event (:mod:`functions.inbound.target`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+class MalformedPayload(ValueError):
+    """The body does not match what its content type declares (a 400 for the provider)."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A body as consumers see it: parsed JSON, form fields, text or base64."""
+
+    value: Any
+    encoding: str
+    """``json`` | ``form`` | ``text`` | ``base64``."""
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def parse_payload(body: bytes, content_type: str) -> Payload:
+    """The body as consumers see it.
+
+    JSON when the content type says JSON (malformed JSON raises :class:`MalformedPayload`) or when
+    an undeclared body parses as JSON; url-encoded forms as a field mapping (a form whose only field
+    is ``payload`` holding JSON, as GitHub and Slack send, as that JSON); other UTF-8 as text;
+    anything else as base64.
+    """
+    media = media_type(content_type)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        if JSON_MEDIA_RE.match(media) or media == FORM_MEDIA_TYPE:
+            raise MalformedPayload(f"body is not UTF-8 although content-type is {media}") from None
+        return Payload(base64.b64encode(body).decode("ascii"), "base64")
+    if JSON_MEDIA_RE.match(media):
+        try:
+            return Payload(json.loads(text), "json")
+        except ValueError as error:
+            raise MalformedPayload(f"body is not valid JSON although content-type is {media} ({error})") from None
+    if media == FORM_MEDIA_TYPE:
+        fields = form_fields(text)
+        if set(fields) == {"payload"} and isinstance(fields["payload"], str):
+            try:
+                return Payload(json.loads(fields["payload"]), "json")
+            except ValueError:
+                pass
+        return Payload(fields, "form")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return Payload(json.loads(text), "json")
+        except ValueError:
+            pass
+    return Payload(text, "text")
+
+
+def form_fields(text: str) -> dict[str, str | list[str]]:
+    """Form fields; a repeated name keeps every value, in order."""
+    fields: dict[str, str | list[str]] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        existing = fields.get(name)
+        if existing is None:
+            fields[name] = value
+        elif isinstance(existing, list):
+            existing.append(value)
+        else:
+            fields[name] = [existing, value]
+    return fields

@@ -1,0 +1,172 @@
+"""The runtime contracts of the inbound functions: every ``CONSUMER_*`` variable, once.
+
+:class:`IngestSettings` is what the ingest function reads, :class:`EnrichSettings` what the Pipe
+enrichment reads. Names, defaults, bounds and formats live only here: the component
+(``components/consumer.py``, through ``components/specs/consumer.py``) and the sandbox build the
+functions' environments with ``to_environ``, the handlers read them with ``from_environ`` at their
+first invocation (never at import).
+
+========================================= =============== ==============================================
+variable                                  read by         meaning (default)
+========================================= =============== ==============================================
+``CONSUMER_SOURCES``                      ingest          JSON ``{name: {"kind", "secretId", "orderingKey"?,
+                                                          "eventTypePath"?}}`` (required; no secret values:
+                                                          ``secretId`` names the source's secret)
+``CONSUMER_TABLE_NAME``                   ingest          the dedupe ledger table (required)
+``CONSUMER_QUEUE_URL``                    ingest          the FIFO queue (required)
+``CONSUMER_BUCKET_NAME``                  ingest          the payload (claim-check) bucket (required)
+``CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES``  ingest          bodies above this go to S3 (200000)
+``CONSUMER_DEDUPE_TTL_SECONDS``           ingest          how long a delivery id is remembered (259200)
+``CONSUMER_CLAIM_LEASE_SECONDS``          ingest          how long a pending claim blocks a concurrent
+                                                          retry (30; the component sets the function
+                                                          timeout + 5)
+``CONSUMER_SECRET_TTL_SECONDS``           ingest          secret cache time-to-live (300)
+``CONSUMER_MAX_TARGET_ITEM_BYTES``        ingest, enrich  largest event the Pipe target takes (262144); a
+                                                          payload whose event would be larger is
+                                                          claim-checked, and travels as a pointer
+``CONSUMER_EVENT_SOURCE``                 enrich          the stack's ``provider.eventSource``: events are
+                                                          ``<it>.<source name>`` (``hookstack``, also while
+                                                          a deploy updates the code before the
+                                                          configuration)
+========================================= =============== ==============================================
+
+The numbers are whole numbers >= 0 with no upper bound of their own (the stack configuration
+bounds what the component writes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from functions.environ import Environ, SettingsError, render
+from functions.inbound.kinds import KIND_NAMES
+from functions.inbound.target import DEFAULT_EVENT_SOURCE, MAX_BUS_ENTRY_BYTES
+
+DEFAULT_THRESHOLD_BYTES = 200_000
+DEFAULT_DEDUPE_TTL_SECONDS = 72 * 3600
+DEFAULT_LEASE_SECONDS = 30
+DEFAULT_SECRET_TTL_SECONDS = 300
+_UNBOUNDED = 2**63 - 1
+SOURCES = "CONSUMER_SOURCES"
+MAX_TARGET_ITEM_BYTES = "CONSUMER_MAX_TARGET_ITEM_BYTES"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source as the ingest function knows it (no secret: only the name of the secret)."""
+
+    name: str
+    kind: str
+    secret_id: str
+    ordering_key: str | None = None
+    event_type_path: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    sources: Mapping[str, SourceConfig]
+    table_name: str
+    queue_url: str
+    bucket_name: str
+    claim_check_threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
+    dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS
+    claim_lease_seconds: int = DEFAULT_LEASE_SECONDS
+    secret_ttl_seconds: int = DEFAULT_SECRET_TTL_SECONDS
+    max_target_item_bytes: int = MAX_BUS_ENTRY_BYTES
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> IngestSettings:
+        """Parse the ingest's variables; raises :class:`SettingsError` naming the bad one."""
+        env = Environ(environ)
+        return cls(
+            sources=parse_sources(env.json_object(SOURCES)),
+            table_name=env.required("CONSUMER_TABLE_NAME"),
+            queue_url=env.required("CONSUMER_QUEUE_URL"),
+            bucket_name=env.required("CONSUMER_BUCKET_NAME"),
+            claim_check_threshold_bytes=_count(env, "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES),
+            dedupe_ttl_seconds=_count(env, "CONSUMER_DEDUPE_TTL_SECONDS", DEFAULT_DEDUPE_TTL_SECONDS),
+            claim_lease_seconds=_count(env, "CONSUMER_CLAIM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
+            secret_ttl_seconds=_count(env, "CONSUMER_SECRET_TTL_SECONDS", DEFAULT_SECRET_TTL_SECONDS),
+            max_target_item_bytes=_count(env, MAX_TARGET_ITEM_BYTES, MAX_BUS_ENTRY_BYTES),
+        )
+
+    def to_environ(self) -> dict[str, str]:
+        return render(
+            {
+                SOURCES: sources_environment(self.sources.values()),
+                "CONSUMER_TABLE_NAME": self.table_name,
+                "CONSUMER_QUEUE_URL": self.queue_url,
+                "CONSUMER_BUCKET_NAME": self.bucket_name,
+                "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": self.claim_check_threshold_bytes,
+                "CONSUMER_DEDUPE_TTL_SECONDS": self.dedupe_ttl_seconds,
+                "CONSUMER_CLAIM_LEASE_SECONDS": self.claim_lease_seconds,
+                "CONSUMER_SECRET_TTL_SECONDS": self.secret_ttl_seconds,
+                MAX_TARGET_ITEM_BYTES: self.max_target_item_bytes,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class EnrichSettings:
+    max_target_item_bytes: int = MAX_BUS_ENTRY_BYTES
+    event_source: str = DEFAULT_EVENT_SOURCE
+    """The prefix of every event's ``source``: ``<event_source>.<source name>``."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EnrichSettings:
+        env = Environ(environ)
+        return cls(
+            max_target_item_bytes=_count(env, MAX_TARGET_ITEM_BYTES, MAX_BUS_ENTRY_BYTES),
+            event_source=env.text("CONSUMER_EVENT_SOURCE", DEFAULT_EVENT_SOURCE) or DEFAULT_EVENT_SOURCE,
+        )
+
+    def to_environ(self) -> dict[str, str]:
+        return render({MAX_TARGET_ITEM_BYTES: self.max_target_item_bytes, "CONSUMER_EVENT_SOURCE": self.event_source})
+
+
+def sources_environment(sources: Iterable[SourceConfig]) -> str:
+    """``CONSUMER_SOURCES``: name -> kind, secret name, ordering key, event type path (no secrets).
+
+    Compact JSON in the sources' order: Lambda holds 4 KB of environment for all variables
+    (``components/specs/consumer.py`` measures this text before deploying).
+    """
+    document: dict[str, Mapping[str, Any]] = {}
+    for source in sources:
+        entry: dict[str, Any] = {"kind": source.kind, "secretId": source.secret_id}
+        if source.ordering_key:
+            entry["orderingKey"] = source.ordering_key
+        if source.event_type_path:
+            entry["eventTypePath"] = source.event_type_path
+        document[source.name] = entry
+    return json.dumps(document, separators=(",", ":"))
+
+
+def parse_sources(document: Mapping[str, Any]) -> dict[str, SourceConfig]:
+    """The sources of a parsed ``CONSUMER_SOURCES``; raises :class:`SettingsError` naming the bad one."""
+    sources = {}
+    for name, item in document.items():
+        secret_id = item.get("secretId") if isinstance(item, Mapping) else None
+        if not isinstance(item, Mapping) or item.get("kind") not in KIND_NAMES or not isinstance(secret_id, str) \
+                or not secret_id:
+            raise SettingsError(f"{SOURCES}[{name!r}] needs kind (one of {', '.join(KIND_NAMES)}) and secretId")
+        paths = {}
+        for key in ("orderingKey", "eventTypePath"):
+            value = item.get(key)
+            if value is not None and not isinstance(value, str):
+                raise SettingsError(f"{SOURCES}[{name!r}].{key} must be a dotted path (a string), got {value!r}")
+            paths[key] = value or None
+        sources[name] = SourceConfig(
+            name=name,
+            kind=str(item["kind"]),
+            secret_id=secret_id,
+            ordering_key=paths["orderingKey"],
+            event_type_path=paths["eventTypePath"],
+        )
+    return sources
+
+
+def _count(env: Environ, name: str, default: int) -> int:
+    return env.integer(name, default, 0, _UNBOUNDED)
