@@ -8,14 +8,17 @@ from typing import Any
 
 from components.config.limits import MAX_INLINE_PAYLOAD_BYTES
 from components.config.model import DEFAULT_INGEST_RESERVED_CONCURRENCY, ConsumerSettings, Source
-from components.config.reader import Reader, whsec_problem
+from components.config.reader import Reader
+from components.specs.consumer import CONSUMER_NAME, environment_problem
+from functions.inbound.kinds import KIND_NAMES, source_kind
 
 CONSUMER_KEYS = (
     "enabled", "claimCheckThresholdBytes", "ingestReservedConcurrency", "dedupeTtlHours", "payloadRetentionDays",
     "maxReceiveCount", "enrichmentTimeoutSeconds", "target", "targetArn", "sources",
 )
 SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath")
-SOURCE_KINDS = ("github", "twilio", "stripe", "slack", "shopify", "standard")
+# The kinds hookstack can verify: the registry (functions.inbound.kinds) is their one owner.
+SOURCE_KINDS = KIND_NAMES
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
 # Inbound events are published as <provider.eventSource>.<source name>; these are hookstack's own.
 RESERVED_SOURCE_NAMES = ("aurora",)
@@ -48,12 +51,10 @@ def parse_consumer(reader: Reader, value: Any) -> ConsumerSettings:
     enabled = bool(reader.get(raw, "enabled", path, bool, default=bool(sources)))
     if enabled and raw.get("sources") in (None, []):
         reader.problem(f"{path}.sources", "must list at least one source when enabled is true (or set enabled: false)")
-    if enabled and sources and len(sources) == len(source_items):
-        # Only a valid list is measured: a source with problems is reported for those first.
-        from components.consumer_environment import CONSUMER_NAME, environment_problem
-
-        if problem := environment_problem(CONSUMER_NAME, sources):
-            reader.problem(f"{path}.sources", problem)
+    # Only a valid list is measured: a source with problems is reported for those first.
+    measurable = enabled and sources and len(sources) == len(source_items)
+    if measurable and (problem := environment_problem(CONSUMER_NAME, sources)):
+        reader.problem(f"{path}.sources", problem)
     return ConsumerSettings(
         enabled=enabled,
         claim_check_threshold_bytes=reader.int_in(
@@ -96,10 +97,11 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
     kind = reader.choice(raw, "kind", path, SOURCE_KINDS, required=True)
     secret = reader.secret(raw, "secret", path, required=True)
     previous = reader.secret(raw, "previousSecret", path, required=False)
-    if kind == "standard":
+    secret_problem = source_kind(kind).secret_problem if kind is not None else None
+    if secret_problem is not None:
         for key, candidate in (("secret", secret), ("previousSecret", previous)):
-            if candidate is not None and (problem := whsec_problem(candidate.reveal())):
-                reader.problem(f"{path}.{key}", problem)
+            if candidate is not None and (problem := secret_problem(candidate.reveal())):
+                reader.problem(f"{path}.{key}", f"{problem} (the value is not shown)")
     ordering_key = _dotted(reader, raw, "orderingKey", path)
     event_type_path = _dotted(reader, raw, "eventTypePath", path)
     public_url = reader.https_url(raw, "publicUrl", path, required=False)
