@@ -88,7 +88,7 @@ if config.aurora.enabled:
             bus_name=provider.bus_name,
             bus_arn=provider.bus_arn,
             package=package,
-            event_source=f"{config.provider.event_source}.aurora",
+            provider_event_source=config.provider.event_source,
             alarm_topic_arn=alarm_topic_arn,
         ),
     )

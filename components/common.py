@@ -270,7 +270,7 @@ class LambdaFunction:
         handler: str,
         description: str,
         statements: Sequence[Mapping[str, Any]] = (),
-        environment: Mapping[str, pulumi.Input[str]] | None = None,
+        environment: Mapping[str, pulumi.Input[str]] | pulumi.Output[dict[str, str]] | None = None,
         timeout_seconds: int = 30,
         memory_mb: int = 256,
         alarm_topic_arn: pulumi.Input[str] | None = None,
@@ -306,7 +306,9 @@ class LambdaFunction:
             opts=child(parent),
         )
         function_args: dict[str, Any] = {}
-        if environment:
+        if isinstance(environment, pulumi.Output):  # built by a spec once its inputs are known
+            function_args["environment"] = aws.lambda_.FunctionEnvironmentArgs(variables=environment)
+        elif environment:
             function_args["environment"] = aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment))
         if reserved_concurrency is not None:
             function_args["reserved_concurrent_executions"] = reserved_concurrency

@@ -18,12 +18,14 @@ The same code applies the files to a local PostgreSQL (tests, sandbox) through
 :class:`functions.outbox.PsycopgDatabase`; by hand, ``psql -1 -f sql/NNN_name.sql`` per file
 (docs/aurora.md).
 
-Environment: the database variables of :mod:`functions.outbox`. Handler: ``functions.migrate.handler``.
+Environment: :class:`functions.outbox.DatabaseSettings` is the whole contract (read at the first
+invocation). Handler: ``functions.migrate.handler``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from functions import logs
-from functions.outbox import Database, database_from_env
+from functions.outbox import Database, DatabaseSettings
+from functions.runtime import Clients, ProcessState
 
 MIGRATION_FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every migrator of this schema.
@@ -262,8 +265,16 @@ def apply_migrations(
     return {"applied": applied, "skipped": skipped}
 
 
+_state: ProcessState[Database] = ProcessState(lambda: DatabaseSettings.from_environ(os.environ).connect(Clients()))
+
+
+def reset() -> None:
+    """Forget the settings and the database (tests change the environment)."""
+    _state.reset()
+
+
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     migrations, relay = parse_event(event)
-    result = apply_migrations(database_from_env(), migrations, relay)
+    result = apply_migrations(_state.get(), migrations, relay)
     logs.info("migrations done", applied=result["applied"], skipped=result["skipped"], relay_configured=relay is not None)
     return {**result, "relayConfigured": relay is not None}

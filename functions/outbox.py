@@ -11,8 +11,9 @@ Two layers:
   backlog), so both databases run exactly the same logic, and that logic is tested on a real
   PostgreSQL.
 
-Environment (read at first use, shared by ``functions.relay``, ``functions.sweeper`` and
-``functions.migrate``, which all address the same database):
+Environment: :class:`DatabaseSettings` is the contract of the variables naming the database, shared
+by ``functions.relay``, ``functions.sweeper`` and ``functions.migrate`` (each reads it at its first
+invocation, through its own settings):
 
 - ``AURORA_DATABASE_DSN``: a libpq connection string. When set, psycopg is used (local only; the
   Lambda runtime has no psycopg) and the three variables below are ignored.
@@ -24,14 +25,17 @@ Environment (read at first use, shared by ``functions.relay``, ``functions.sweep
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
+
+from functions.environ import Environ, SettingsError, render
+from functions.runtime import Clients
 
 # Data API errors worth another try: a paused Serverless v2 instance resuming (min capacity 0),
 # a writer failing over, throttling.
@@ -191,40 +195,81 @@ class PsycopgDatabase:
         self._connection.close()
 
 
-_database: Database | None = None
+# -- which database: the contract ------------------------------------------------------------
+
+_DATA_API_VARIABLES = ("AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN", "AURORA_DATABASE_NAME")
 
 
-def database_from_env() -> Database:
-    """The database named by the environment (see the module docstring); one per process."""
-    global _database
-    if _database is None:
-        dsn = os.environ.get("AURORA_DATABASE_DSN")
-        if dsn:
-            _database = PsycopgDatabase(dsn)
-        else:
-            missing = [name for name in ("AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN", "AURORA_DATABASE_NAME") if not os.environ.get(name)]
-            if missing:
-                raise RuntimeError(f"set {', '.join(missing)} (or AURORA_DATABASE_DSN for a local database)")
-            import boto3
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """The database a function addresses: a local DSN, or the Data API target (all three of it)."""
 
-            _database = DataApiDatabase(
-                boto3.client("rds-data"),
-                os.environ["AURORA_CLUSTER_ARN"],
-                os.environ["AURORA_SECRET_ARN"],
-                os.environ["AURORA_DATABASE_NAME"],
-            )
-    return _database
+    cluster_arn: str | None = None
+    secret_arn: str | None = None
+    database_name: str | None = None
+    dsn: str | None = None
+    """libpq connection string (local only); when set, the Data API target must not be."""
 
+    def __post_init__(self) -> None:
+        target = (self.cluster_arn, self.secret_arn, self.database_name)
+        if self.dsn:
+            if any(target):
+                raise SettingsError("give AURORA_DATABASE_DSN or the Data API target (AURORA_CLUSTER_ARN, ...), not both")
+            return
+        missing = [name for name, value in zip(_DATA_API_VARIABLES, target, strict=True) if not value]
+        if missing:
+            raise SettingsError(f"set {', '.join(missing)} (or AURORA_DATABASE_DSN for a local database)")
 
-def reset() -> None:
-    """Forget the cached database (tests change the environment between cases)."""
-    global _database
-    _database = None
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> DatabaseSettings:
+        env = Environ(environ)
+        dsn = env.text("AURORA_DATABASE_DSN")
+        if dsn:  # a local database: the Data API variables are ignored
+            return cls(dsn=dsn)
+        cluster_arn, secret_arn, database_name = (env.text(name) for name in _DATA_API_VARIABLES)
+        return cls(cluster_arn=cluster_arn, secret_arn=secret_arn, database_name=database_name)
+
+    def to_environ(self) -> dict[str, str]:
+        return render(
+            {
+                "AURORA_DATABASE_DSN": self.dsn,
+                "AURORA_CLUSTER_ARN": self.cluster_arn,
+                "AURORA_SECRET_ARN": self.secret_arn,
+                "AURORA_DATABASE_NAME": self.database_name,
+            }
+        )
+
+    def connect(self, clients: Clients) -> Database:
+        """The database (psycopg connects now; the Data API needs no connection)."""
+        if self.dsn:
+            return PsycopgDatabase(self.dsn)
+        assert self.cluster_arn and self.secret_arn and self.database_name  # __post_init__
+        return DataApiDatabase(clients("rds-data"), self.cluster_arn, self.secret_arn, self.database_name)
 
 
 # -- the outbox ---------------------------------------------------------------------------------
 
-CLAIM_STATUSES = ("claimed", "published", "leased", "pending", "rolled_back", "missing")
+class ClaimStatus(StrEnum):
+    """What ``hookstack.claim_event`` (sql/002_outbox.sql) says about one event (the SQL's spelling)."""
+
+    CLAIMED = "claimed"
+    """Committed and now leased to the caller: publish it, then mark it published."""
+    PUBLISHED = "published"
+    """Already published (a duplicate invocation)."""
+    LEASED = "leased"
+    """Another worker holds it, or it is backing off after a failure: the sweeper owns it."""
+    PENDING = "pending"
+    """Not visible yet: its transaction is still in progress."""
+    ROLLED_BACK = "rolled_back"
+    """Its transaction aborted after the trigger ran: never publish."""
+    MISSING = "missing"
+    """Not there and its transaction is not in progress (purged after publication, or unknown)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> ClaimStatus:
+        # The SQL and this enum disagree (a migration ahead of the code?): say so, naming both sides.
+        known = ", ".join(status.value for status in cls)
+        raise ValueError(f"hookstack.claim_event returned status {value!r}; the relay knows {known}")
 
 
 @dataclass(frozen=True)
@@ -252,9 +297,11 @@ class OutboxRow:
 
 @dataclass(frozen=True)
 class Claim:
-    status: str
-    """One of :data:`CLAIM_STATUSES` (see ``hookstack.claim_event`` in sql/002_outbox.sql)."""
+    status: ClaimStatus
     row: OutboxRow | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ClaimStatus(self.status))  # refuses a status the relay does not know
 
 
 @dataclass(frozen=True)
@@ -282,8 +329,8 @@ class Outbox:
             {"event_id": event_id, "txid": txid, "lease": lease_seconds},
         )
         record = rows[0]
-        status = str(record["status"])
-        return Claim(status, OutboxRow.from_record(record) if status == "claimed" else None)
+        status = ClaimStatus(record["status"])
+        return Claim(status, OutboxRow.from_record(record) if status is ClaimStatus.CLAIMED else None)
 
     def claim_due(self, grace_seconds: int, lease_seconds: int, limit: int) -> list[OutboxRow]:
         rows = self.database.query(

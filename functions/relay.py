@@ -19,10 +19,11 @@ Events: source ``AURORA_EVENT_SOURCE`` (``<provider event source>.aurora``), det
 outbox event type, detail = the row's detail + ``tenantId`` + ``eventId`` (the outbox row id, so
 retries and sweeper re-sends carry the same id), time = when the row was written.
 
-Environment (read at first use): ``EVENT_BUS_NAME`` (the entry bus), ``AURORA_EVENT_SOURCE``,
-``RELAY_COMMIT_WAIT_SECONDS`` (default 3), ``RELAY_LEASE_SECONDS`` (default 60, longer than the
-function timeout), and the database variables of :mod:`functions.outbox`
-(``AURORA_DATABASE_DSN`` or ``AURORA_CLUSTER_ARN`` + ``AURORA_SECRET_ARN`` + ``AURORA_DATABASE_NAME``).
+Environment: :class:`RelaySettings` is the contract (read at the first invocation): the database
+(:class:`functions.outbox.DatabaseSettings`), where to publish (:class:`EventTarget`:
+``EVENT_BUS_NAME``, ``AURORA_EVENT_SOURCE``), ``RELAY_COMMIT_WAIT_SECONDS`` (default 3) and
+``RELAY_LEASE_SECONDS`` (default 60; longer than the function timeout). The component and the
+sandbox write it through ``components/specs/aurora.py``.
 
 Handler: ``functions.relay.handler``.
 """
@@ -34,14 +35,74 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from functions import events as events_module
 from functions import logs
-from functions.outbox import Outbox, OutboxRow, database_from_env
+from functions.environ import Environ, render
+from functions.outbox import ClaimStatus, DatabaseSettings, Outbox, OutboxRow
+from functions.runtime import Clients, ProcessState
 
-EVENT_ID_RE = re.compile(r"^evt_[0-9a-f]{32}$")
+# The ids hookstack.publish() gives outbox rows (sql/002_outbox.sql): evt_ + a UUID's 32 hex digits.
+OUTBOX_EVENT_ID_RE = re.compile(r"evt_[0-9a-f]{32}")
 DEFAULT_EVENT_SOURCE = "hookstack.aurora"
+MAX_COMMIT_WAIT_SECONDS = 900  # a Lambda invocation lasts at most 15 minutes
+MAX_LEASE_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class EventTarget:
+    """Where the relay and the sweeper publish: the entry bus, and the ``source`` of the events."""
+
+    bus_name: str
+    source: str = DEFAULT_EVENT_SOURCE
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EventTarget:
+        env = Environ(environ)
+        return cls(env.required("EVENT_BUS_NAME"), env.text("AURORA_EVENT_SOURCE", DEFAULT_EVENT_SOURCE) or DEFAULT_EVENT_SOURCE)
+
+    def to_environ(self) -> dict[str, str]:
+        return render({"EVENT_BUS_NAME": self.bus_name, "AURORA_EVENT_SOURCE": self.source})
+
+
+def _whole_if_integral(seconds: float) -> float | int:
+    """``3`` rather than ``3.0``: how whole seconds have always been written (both read back the same)."""
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """The relay's environment."""
+
+    database: DatabaseSettings
+    target: EventTarget
+    commit_wait_seconds: float = 3.0
+    """How long a ``pending`` row (its transaction still committing) is polled before a retry."""
+    lease_seconds: int = 60
+    """How long a claim keeps other workers off a row: longer than the function timeout."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> RelaySettings:
+        env = Environ(environ)
+        return cls(
+            database=DatabaseSettings.from_environ(environ),
+            target=EventTarget.from_environ(environ),
+            commit_wait_seconds=env.number("RELAY_COMMIT_WAIT_SECONDS", 3.0, 0, MAX_COMMIT_WAIT_SECONDS),
+            lease_seconds=env.integer("RELAY_LEASE_SECONDS", 60, 1, MAX_LEASE_SECONDS),
+        )
+
+    def to_environ(self) -> dict[str, str]:
+        return {
+            **self.database.to_environ(),
+            **self.target.to_environ(),
+            **render(
+                {
+                    "RELAY_COMMIT_WAIT_SECONDS": _whole_if_integral(self.commit_wait_seconds),
+                    "RELAY_LEASE_SECONDS": self.lease_seconds,
+                }
+            ),
+        }
 
 
 class NotPublished(RuntimeError):
@@ -61,7 +122,7 @@ def parse_notification(payload: Any) -> Notification:
     if not isinstance(payload, Mapping):
         raise ValueError(f"relay payload must be a JSON object with eventId and txid, got {type(payload).__name__}")
     event_id = payload.get("eventId")
-    if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
+    if not isinstance(event_id, str) or not OUTBOX_EVENT_ID_RE.fullmatch(event_id):
         raise ValueError(f"relay payload eventId must look like evt_<32 hex digits>, got {event_id!r}")
     txid = payload.get("txid")
     if isinstance(txid, str) and txid.isdigit():
@@ -133,68 +194,78 @@ def relay(
     delay, waited = 0.1, 0.0
     while True:
         claim = outbox.claim(notification.event_id, notification.txid, lease_seconds)
-        if claim.status != "pending" or waited >= commit_wait_seconds:
+        if claim.status is not ClaimStatus.PENDING or waited >= commit_wait_seconds:
             break
         sleep(delay)
         waited += delay
         delay = min(delay * 2, 1.0)
-    fields = {"event_id": notification.event_id, "status": claim.status}
-    if claim.status == "claimed":
+    status = claim.status
+    fields = {"event_id": notification.event_id, "status": status.value}
+    if status is ClaimStatus.CLAIMED:
         assert claim.row is not None
         failed = publish_rows(outbox, [claim.row], client=client, bus_name=bus_name, source=source)
         if failed:
             raise NotPublished(f"event {notification.event_id} was not published (the sweeper will retry it)")
-        return {"status": "published", "eventId": notification.event_id}
-    if claim.status == "pending":
+        return {"status": ClaimStatus.PUBLISHED.value, "eventId": notification.event_id}
+    if status is ClaimStatus.PENDING:
         logs.warning("outbox row not committed yet; the invocation will be retried", waited=waited, **fields)
         raise NotPublished(f"event {notification.event_id}: its transaction is still in progress")
-    if claim.status == "rolled_back":
+    if status is ClaimStatus.ROLLED_BACK:
         logs.info("outbox row rolled back after the commit trigger ran: nothing published", **fields)
-    elif claim.status == "missing":
+    elif status is ClaimStatus.MISSING:
         logs.warning("outbox row not found and its transaction is not running: nothing to publish", **fields)
     else:
         logs.info("outbox row already handled", **fields)
-    return {"status": claim.status, "eventId": notification.event_id}
+    return {"status": status.value, "eventId": notification.event_id}
 
 
 # -- Lambda wiring ------------------------------------------------------------------------------
 
-_events_client: Any = None
+
+S = TypeVar("S")
 
 
-def events_client() -> Any:
-    global _events_client
-    if _events_client is None:
-        import boto3
+class Runtime(Generic[S]):
+    """What a relay or sweeper process keeps between invocations (see :mod:`functions.runtime`):
+    its settings, the outbox and the EventBridge client. A plain class: a dataclass would cost
+    every cold start its code generation, for nothing used here."""
 
-        _events_client = boto3.client("events")
-    return _events_client
+    __slots__ = ("events", "outbox", "settings")
 
+    def __init__(self, settings: S, outbox: Outbox, events: Any) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.events = events
 
-def event_source() -> str:
-    return os.environ.get("AURORA_EVENT_SOURCE") or DEFAULT_EVENT_SOURCE
-
-
-def bus_name() -> str:
-    name = os.environ.get("EVENT_BUS_NAME")
-    if not name:
-        raise RuntimeError("EVENT_BUS_NAME is not set")
-    return name
+    @classmethod
+    def connect(cls, settings: S, database: DatabaseSettings, clients: Clients | None = None) -> Runtime[S]:
+        clients = clients or Clients()
+        return cls(settings, Outbox(database.connect(clients)), clients("events"))
 
 
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+def _runtime() -> Runtime[RelaySettings]:
+    settings = RelaySettings.from_environ(os.environ)
+    return Runtime.connect(settings, settings.database)
+
+
+_state: ProcessState[Runtime[RelaySettings]] = ProcessState(_runtime)
+
+
+def reset() -> None:
+    """Forget the settings, the database and the client (tests and the sandbox change the environment)."""
+    _state.reset()
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     notification = parse_notification(event)
+    runtime = _state.get()
+    settings = runtime.settings
     return relay(
         notification,
-        outbox=Outbox(database_from_env()),
-        client=events_client(),
-        bus_name=bus_name(),
-        source=event_source(),
-        commit_wait_seconds=float(os.environ.get("RELAY_COMMIT_WAIT_SECONDS") or 3),
-        lease_seconds=_int_env("RELAY_LEASE_SECONDS", 60),
+        outbox=runtime.outbox,
+        client=runtime.events,
+        bus_name=settings.target.bus_name,
+        source=settings.target.source,
+        commit_wait_seconds=settings.commit_wait_seconds,
+        lease_seconds=settings.lease_seconds,
     )

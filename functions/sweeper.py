@@ -11,10 +11,12 @@ keep the row. Each run also deletes published rows older than ``SWEEPER_RETENTIO
 the backlog. A run that could not publish something raises, so the function's error alarm fires
 while any row is stuck.
 
-Environment (read at first use): ``EVENT_BUS_NAME``, ``AURORA_EVENT_SOURCE``,
+Environment: :class:`SweeperSettings` is the contract (read at the first invocation): the database
+(:class:`functions.outbox.DatabaseSettings`), where to publish (:class:`functions.relay.EventTarget`),
 ``SWEEPER_GRACE_SECONDS`` (default 60), ``SWEEPER_BATCH_SIZE`` (default 100),
-``SWEEPER_LEASE_SECONDS`` (default 300, longer than the function timeout),
-``SWEEPER_RETENTION_DAYS`` (default 7), and the database variables of :mod:`functions.outbox`.
+``SWEEPER_LEASE_SECONDS`` (default 300; longer than the function timeout) and
+``SWEEPER_RETENTION_DAYS`` (default 7). The component and the sandbox write it through
+``components/specs/aurora.py``.
 
 Handler: ``functions.sweeper.handler``.
 """
@@ -23,15 +25,64 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from functions import logs
-from functions.outbox import Outbox, database_from_env
-from functions.relay import bus_name, event_source, events_client, publish_rows
+from functions.environ import Environ, render
+from functions.outbox import DatabaseSettings, Outbox
+from functions.relay import MAX_LEASE_SECONDS, EventTarget, Runtime, publish_rows
+from functions.runtime import ProcessState
 
 # Stop claiming new batches when less than this much of the invocation is left.
 SAFETY_MARGIN_SECONDS = 30.0
+# Without a Lambda context (a direct call): how long a run may claim batches.
+UNBOUNDED_RUN_SECONDS = 600.0
+MAX_GRACE_SECONDS = 86_400
+MAX_BATCH_SIZE = 1_000
+MAX_RETENTION_DAYS = 3_650
+
+
+@dataclass(frozen=True)
+class SweeperSettings:
+    """The sweeper's environment."""
+
+    database: DatabaseSettings
+    target: EventTarget
+    grace_seconds: int = 60
+    """Rows younger than this are left to the relay."""
+    batch_size: int = 100
+    lease_seconds: int = 300
+    """How long a claim keeps other workers off a row: longer than the function timeout."""
+    retention_days: int = 7
+    """Published rows older than this are deleted."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> SweeperSettings:
+        env = Environ(environ)
+        return cls(
+            database=DatabaseSettings.from_environ(environ),
+            target=EventTarget.from_environ(environ),
+            grace_seconds=env.integer("SWEEPER_GRACE_SECONDS", 60, 0, MAX_GRACE_SECONDS),
+            batch_size=env.integer("SWEEPER_BATCH_SIZE", 100, 1, MAX_BATCH_SIZE),
+            lease_seconds=env.integer("SWEEPER_LEASE_SECONDS", 300, 1, MAX_LEASE_SECONDS),
+            retention_days=env.integer("SWEEPER_RETENTION_DAYS", 7, 1, MAX_RETENTION_DAYS),
+        )
+
+    def to_environ(self) -> dict[str, str]:
+        return {
+            **self.database.to_environ(),
+            **self.target.to_environ(),
+            **render(
+                {
+                    "SWEEPER_GRACE_SECONDS": self.grace_seconds,
+                    "SWEEPER_BATCH_SIZE": self.batch_size,
+                    "SWEEPER_LEASE_SECONDS": self.lease_seconds,
+                    "SWEEPER_RETENTION_DAYS": self.retention_days,
+                }
+            ),
+        }
 
 
 class SweepFailed(RuntimeError):
@@ -80,9 +131,17 @@ def sweep(
     return summary
 
 
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+def _runtime() -> Runtime[SweeperSettings]:
+    settings = SweeperSettings.from_environ(os.environ)
+    return Runtime.connect(settings, settings.database)
+
+
+_state: ProcessState[Runtime[SweeperSettings]] = ProcessState(_runtime)
+
+
+def reset() -> None:
+    """Forget the settings, the database and the client (tests and the sandbox change the environment)."""
+    _state.reset()
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
@@ -91,16 +150,18 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     def remaining() -> float:
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             return float(context.get_remaining_time_in_millis()) / 1000
-        return 600.0 - (time.monotonic() - started)
+        return UNBOUNDED_RUN_SECONDS - (time.monotonic() - started)
 
+    runtime = _state.get()
+    settings = runtime.settings
     return sweep(
-        Outbox(database_from_env()),
-        client=events_client(),
-        bus_name=bus_name(),
-        source=event_source(),
-        grace_seconds=_int_env("SWEEPER_GRACE_SECONDS", 60),
-        batch_size=_int_env("SWEEPER_BATCH_SIZE", 100),
-        lease_seconds=_int_env("SWEEPER_LEASE_SECONDS", 300),
-        retention_days=_int_env("SWEEPER_RETENTION_DAYS", 7),
+        runtime.outbox,
+        client=runtime.events,
+        bus_name=settings.target.bus_name,
+        source=settings.target.source,
+        grace_seconds=settings.grace_seconds,
+        batch_size=settings.batch_size,
+        lease_seconds=settings.lease_seconds,
+        retention_days=settings.retention_days,
         remaining_seconds=remaining,
     )

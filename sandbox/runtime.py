@@ -132,7 +132,6 @@ class Sandbox:
             events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
             self.provider = LocalProvider(self.plan, events, sqs, self.time_scale)
             self.parts["provider"] = self.provider
-            self._set_environment({"EVENT_BUS_NAME": self.plan.entry_bus_name})
             step = "parts: set up"
             for name, make_part in _optional_parts(self):
                 next_step(f"{name}: set up")
@@ -320,7 +319,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
         from sandbox.aurora import LocalAurora
 
         yield "aurora", lambda: LocalAurora(
-            config.aurora, event_source=f"{config.provider.event_source}.aurora", time_scale=sandbox.time_scale,
+            config.aurora, provider_event_source=config.provider.event_source, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment, region=REGION,
         )
     if config.delivery.enabled:

@@ -10,8 +10,9 @@ import re
 
 import pytest
 
-from components.aurora import final_snapshot_identifier, schedule_expression
+from components.aurora_database import final_snapshot_identifier
 from components.config import StackConfigError, parse_stack_config
+from components.specs.aurora import schedule_expression
 from functions.migrate import migrations_digest, read_migrations
 from tests.harness import ACCOUNT, REGION, Program, is_secret
 from tests.sql.conftest import SQL_DIR

@@ -5,14 +5,15 @@ statements call is tested on PostgreSQL in tests/sql/."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from functions import outbox as outbox_module
-from functions.outbox import DataApiDatabase, Outbox, data_api_parameters, psycopg_sql
+from functions import migrate
+from functions.outbox import DataApiDatabase, DatabaseSettings, Outbox, data_api_parameters, psycopg_sql
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:hookstack-aurora"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc-AbCdEf"
@@ -146,24 +147,23 @@ def test_outbox_passes_id_lists_as_json_text():
     assert len(database.calls) == 1
 
 
-def test_database_from_env_names_missing_variables(monkeypatch):
+def test_database_settings_name_the_missing_variables(monkeypatch):
     for name in ("AURORA_DATABASE_DSN", "AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN", "AURORA_DATABASE_NAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AURORA_CLUSTER_ARN", CLUSTER)
-    outbox_module.reset()
     with pytest.raises(RuntimeError, match="set AURORA_SECRET_ARN, AURORA_DATABASE_NAME"):
-        outbox_module.database_from_env()
+        DatabaseSettings.from_environ(os.environ)
 
 
-def test_database_from_env_uses_the_data_api_in_lambda(monkeypatch):
+def test_lambda_uses_the_data_api_once_per_process(monkeypatch):
     monkeypatch.delenv("AURORA_DATABASE_DSN", raising=False)
     monkeypatch.setenv("AURORA_CLUSTER_ARN", CLUSTER)
     monkeypatch.setenv("AURORA_SECRET_ARN", SECRET)
     monkeypatch.setenv("AURORA_DATABASE_NAME", "hookstack")
-    outbox_module.reset()
+    migrate.reset()
     try:
-        database = outbox_module.database_from_env()
+        database = migrate._state.get()
         assert isinstance(database, DataApiDatabase)
-        assert outbox_module.database_from_env() is database, "one per process"
+        assert migrate._state.get() is database, "one per process"
     finally:
-        outbox_module.reset()
+        migrate.reset()

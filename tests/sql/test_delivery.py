@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions import outbox as outbox_module
 from functions import relay, sweeper
 from functions.outbox import Outbox, PsycopgDatabase
 
@@ -69,10 +68,11 @@ def bus(aws, aurora_dsn, monkeypatch) -> Bus:
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("AURORA_EVENT_SOURCE", SOURCE)
     monkeypatch.setenv("SWEEPER_GRACE_SECONDS", "0")
-    outbox_module.reset()
-    monkeypatch.setattr(relay, "_events_client", None)
+    relay.reset()
+    sweeper.reset()
     yield Bus()
-    outbox_module.reset()
+    relay.reset()
+    sweeper.reset()
 
 
 @pytest.fixture
