@@ -52,6 +52,7 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import AuroraSettings
+from components.entry_bus import BusRef
 from components.packaging import Package
 from functions.migrate import Migration, migrations_digest, read_migrations
 
@@ -83,10 +84,9 @@ VPC_ID_KEY = "hookstack:aurora.vpcId"
 class AuroraRelayArgs:
     settings: AuroraSettings
     """The validated ``hookstack:aurora`` configuration."""
-    bus_name: pulumi.Input[str]
-    """The entry bus the relay and the sweeper publish to (from the WebhookProvider)."""
-    bus_arn: pulumi.Input[str]
-    """Its ARN: the only resource their ``events:PutEvents`` may target."""
+    entry_bus: BusRef
+    """The entry bus the relay and the sweeper publish to (``EntryBus.ref``); its ARN is the only
+    resource their ``events:PutEvents`` may target."""
     package: Package
     """The shared ``functions/`` archive."""
     event_source: str = "hookstack.aurora"
@@ -493,13 +493,13 @@ class AuroraRelay(pulumi.ComponentResource):
             description="hookstack Aurora relay: committed outbox rows to the entry bus",
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.bus_arn},
+                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.entry_bus.arn},
                 # Lambda writes failed asynchronous invocations to the on-failure queue with this role.
                 {"Sid": "OnFailureQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.relay_dead_letter_queue.arn},
             ],
             environment={
                 **database_environment,
-                "EVENT_BUS_NAME": self._args.bus_name,
+                "EVENT_BUS_NAME": self._args.entry_bus.name,
                 "AURORA_EVENT_SOURCE": self._args.event_source,
                 "RELAY_COMMIT_WAIT_SECONDS": "3",
                 "RELAY_LEASE_SECONDS": str(RELAY_TIMEOUT_SECONDS * 2),
@@ -534,12 +534,12 @@ class AuroraRelay(pulumi.ComponentResource):
             description="hookstack Aurora outbox sweeper: re-sends committed rows not yet published",
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.bus_arn},
+                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.entry_bus.arn},
                 {"Sid": "OnFailureQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.sweeper_dead_letter_queue.arn},
             ],
             environment={
                 **database_environment,
-                "EVENT_BUS_NAME": self._args.bus_name,
+                "EVENT_BUS_NAME": self._args.entry_bus.name,
                 "AURORA_EVENT_SOURCE": self._args.event_source,
                 "SWEEPER_GRACE_SECONDS": str(settings.sweep_grace_seconds),
                 "SWEEPER_BATCH_SIZE": "100",

@@ -40,6 +40,9 @@ POLICY_SIZE_MARGIN = 128
 # ...) plus Pulumi's random suffix: the alert topic lets CloudWatch publish for these alarms only.
 ALARM_NAME_PREFIX = "hookstack"
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+# The WebhookProvider's type token: part of the URN of the provider and of everything it declared
+# (the EntryBus aliases its resources to their URNs under it).
+WEBHOOK_PROVIDER_TYPE = "hookstack:index:WebhookProvider"
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
