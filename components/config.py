@@ -35,12 +35,11 @@ OAUTH_METHODS = ("GET", "POST", "PUT")
 NETWORK_PATHS = ("endpoint", "nat")
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
 
-# AWS limits that the configuration can run into (see docs/limits.md for the sources).
+# AWS limits that the configuration can run into (the EventBridge, Lambda and SQS quotas in the AWS docs).
 MAX_RETRY_ATTEMPTS = 185
 MIN_EVENT_AGE_SECONDS, MAX_EVENT_AGE_SECONDS = 60, 86_400
 MAX_RATE_LIMIT = 300
 MAX_EVENT_PATTERN_CHARS = 2048
-MAX_TARGETS_PER_RULE = 5
 MAX_RULES_PER_BUS = 300
 MAX_API_DESTINATIONS = 3000
 MAX_CONNECTIONS = 3000

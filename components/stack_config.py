@@ -38,7 +38,3 @@ def load_config() -> StackConfig:
 def secret(value: Secret) -> pulumi.Output[str]:
     """A configuration secret as a Pulumi secret: encrypted in state, masked in every output."""
     return pulumi.Output.secret(value.reveal())
-
-
-def stack_name() -> str:
-    return pulumi.get_stack()

@@ -154,7 +154,9 @@ class RecordingMonitor(MockMonitor):
         return f"urn:pulumi:{settings.get_stack()}::{settings.get_project()}::{qualified}::{name}"
 
     def GetDeploymentInfo(self, request: Any) -> Any:
-        info = super().GetDeploymentInfo(request)
+        # Through typed names: the SDK's monitor methods are not annotated.
+        base: Callable[[Any], Any] = super().GetDeploymentInfo
+        info = base(request)
         if not self.alias_specs:
             features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS]
             return resource_pb2.DeploymentInfo(supportedFeatures=features)
@@ -162,7 +164,8 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         self.recording.last_declared.value = None
-        response = super().RegisterResource(request)
+        register: Callable[[Any], Any] = super().RegisterResource
+        response = register(request)
         declared: Declared | None = self.recording.last_declared.value
         if declared is not None:
             declared.urn = response.urn
@@ -210,12 +213,6 @@ class Program:
 
     def names(self, typ: str | None = None) -> list[str]:
         return [r.name for r in self.resources if typ is None or r.type == typ]
-
-    def by_arn(self, arn: str) -> Declared:
-        return next(r for r in self.resources if r.arn == arn)
-
-    def by_urn(self, urn: str) -> Declared:
-        return next(r for r in self.resources if r.urn == urn)
 
     def types(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -110,5 +110,5 @@ def test_the_component_name_leaves_room_for_the_archive_name() -> None:
     validate_name("x" * MAX_NAME)
     assert len(f"{'x' * MAX_NAME}-archive-0000000") == 48  # EventBridge's archive name limit
     for bad in ("", "x" * (MAX_NAME + 1)):
-        with pytest.raises(ValueError, match="EntryBus name .* must be 1 to 32 characters"):
+        with pytest.raises(ValueError, match=r"EntryBus name .* must be 1 to 32 characters"):
             validate_name(bad)
