@@ -56,10 +56,15 @@ def test_archive_retention_comes_from_the_config_and_zero_keeps_events_forever()
     assert run_program(SMALL).one(ARCHIVE)["retentionDays"] == 0
 
 
-@pytest.mark.parametrize("alias_specs", [True, False], ids=["engine-resolves-alias-specs", "sdk-computes-alias-urns"])
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize(
+    ("stack", "alias_specs"), [("dev", True), ("prod", False)], ids=["engine-resolves-alias-specs", "sdk-computes-alias-urns"]
+)
 def test_bus_and_archive_keep_the_urns_they_had_under_the_webhook_provider(stack: str, alias_specs: bool) -> None:
-    """Moving them under the EntryBus must not replace them (a new archive would start empty)."""
+    """Moving them under the EntryBus must not replace them (a new archive would start empty).
+
+    Checked both ways an alias becomes a URN: the engine resolving the alias spec the SDK sends, and
+    the SDK computing the URN itself (what it does for engines without alias specs).
+    """
     program = run_program(SMALL, stack=stack, alias_specs=alias_specs)
     old = f"urn:pulumi:{stack}::hookstack::hookstack:index:WebhookProvider$"
     assert program.named("hookstack-bus").aliases == [f"{old}aws:cloudwatch/eventBus:EventBus::hookstack-bus"]
@@ -91,18 +96,6 @@ def test_every_component_publishes_to_and_subscribes_on_the_same_bus(everything:
                 allowed[policy.name] = resources if isinstance(resources, list) else [resources]
     assert {"hookstack-aurora-relay-policy", "hookstack-aurora-sweeper-policy", "hookstack-inbound-pipe-policy"} <= set(allowed)
     assert all(resources == [bus.arn] for resources in allowed.values()), allowed
-
-
-def test_sharded_routing_rules_forward_from_the_entry_bus() -> None:
-    tenants = [{"id": f"t{i}", "destinations": [{"name": "d", "url": f"https://t{i}.example.com", "auth": {"type": "none"}}]} for i in range(30)]
-    program = run_program({"delivery": {"enabled": False}, "provider": {"rulesPerBus": 20}, "tenants": tenants})
-    bus = program.named("hookstack-bus")
-    routing = [r for r in program.of_type(RULE) if r.name.startswith("hookstack-route-")]
-    assert routing and {r["eventBusName"] for r in routing} == {bus["name"]}
-    shards = {b.arn for b in program.of_type(BUS) if b.name != "hookstack-bus"}
-    forwarding = [t for t in program.of_type(TARGET) if t["targetId"] == "shard-bus"]
-    assert len(forwarding) == len(routing) and {t["eventBusName"] for t in forwarding} == {bus["name"]}
-    assert {t["arn"] for t in forwarding} <= shards
 
 
 def test_the_component_name_leaves_room_for_the_archive_name() -> None:
