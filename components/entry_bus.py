@@ -35,7 +35,9 @@ class BusRef:
     """The entry bus as the other components need it: its name (rules, ``PutEvents``) and ARN (policies)."""
 
     name: pulumi.Input[str]
+    """The bus's name (``event_bus_name`` of rules and targets, ``EVENT_BUS_NAME`` of publishers)."""
     arn: pulumi.Input[str]
+    """The bus's ARN (the only resource a publisher's ``events:PutEvents`` may name)."""
 
 
 @dataclass(frozen=True)
