@@ -22,7 +22,7 @@ OUTPUT = ROOT / "docs" / "benchmarks" / "program-evaluation.md"
 CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from tests.harness import run_program
+from sandbox.preview import run_program
 size = {size}
 tenants = [
     {{"id": f"tenant-{{i:05d}}", "destinations": [

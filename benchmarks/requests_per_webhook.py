@@ -4,7 +4,7 @@ For each flow, one webhook goes through the real functions in the sandbox while 
 request. Requests the functions make are counted (the sandbox's own emulation of AWS services is
 tagged in its User-Agent and left out); what AWS itself does per event (rule matching, the API
 destination call, the event source mapping, the Pipe) is priced per event from the list prices in
-REFERENCES.md. The relay's database statements (RDS Data API calls when deployed) are counted on
+``PRICES``. The relay's database statements (RDS Data API calls when deployed) are counted on
 the local database connection. Usage: ``python -m benchmarks.requests_per_webhook``.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "benchmarks" / "requests-per-webhook.md"
 
-# us-east-1 list prices per request/event (REFERENCES.md). Data API: $0.35/M (AWS pricing page, not in REFERENCES).
+# us-east-1 list prices in dollars per million requests/events, from each service's AWS pricing page.
 PRICES = {
     "events:PutEvents": 1.00,
     "sqs": 0.40,
@@ -190,7 +190,7 @@ def main() -> None:
         "",
         "Written by `python -m benchmarks.requests_per_webhook`: one webhook per flow through the sandbox,",
         "every request the functions make counted by moto's recorder. \"Per million\" multiplies by the",
-        "us-east-1 list prices in REFERENCES.md (Lambda duration and data transfer not included; the",
+        "us-east-1 list prices of the AWS pricing pages (Lambda duration and data transfer not included; the",
         "relay's statements are priced as RDS Data API calls at $0.35 per million). Functions are warm",
         "(their Secrets Manager cache filled); a cold instance adds one GetSecretValue ($5 per million).",
         "",

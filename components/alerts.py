@@ -33,14 +33,22 @@ KEY_DELETION_WINDOW_DAYS = 30
 
 @dataclass
 class AlertTopic:
+    """The alert topic and what it needs (top-level resources: not a component, so URNs stay put)."""
+
     key: aws.kms.Key
+    """The customer managed key the topic is encrypted with (CloudWatch may use it)."""
     alias: aws.kms.Alias
+    """``alias/<name>-...`` for the key."""
     topic: aws.sns.Topic
+    """Where every hookstack alarm publishes."""
     policy: aws.sns.TopicPolicy
+    """CloudWatch may publish for this account's hookstack alarms only, over TLS."""
     subscription: aws.sns.TopicSubscription
+    """The e-mail subscription (``alarmEmail``; confirmed by the recipient)."""
 
     @property
     def arn(self) -> pulumi.Output[str]:
+        """The topic's ARN (what alarm actions name)."""
         return self.topic.arn
 
     @classmethod

@@ -42,6 +42,7 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import AuroraSettings
+from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.aurora import AuroraSpec
 from functions.migrate import Migration, migrations_digest, read_migrations
@@ -61,10 +62,9 @@ NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,15}$")
 class AuroraRelayArgs:
     settings: AuroraSettings
     """The validated ``hookstack:aurora`` configuration."""
-    bus_name: pulumi.Input[str]
-    """The entry bus the relay and the sweeper publish to (from the WebhookProvider)."""
-    bus_arn: pulumi.Input[str]
-    """Its ARN: the only resource their ``events:PutEvents`` may target."""
+    entry_bus: BusRef
+    """The entry bus the relay and the sweeper publish to (``EntryBus.ref``); its ARN is the only
+    resource their ``events:PutEvents`` may target."""
     package: Package
     """The shared ``functions/`` archive."""
     provider_event_source: str = "hookstack"
@@ -180,11 +180,11 @@ class AuroraRelay(pulumi.ComponentResource):
             description="hookstack Aurora relay: committed outbox rows to the entry bus",
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.bus_arn},
+                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.entry_bus.arn},
                 # Lambda writes failed asynchronous invocations to the on-failure queue with this role.
                 {"Sid": "OnFailureQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.relay_dead_letter_queue.arn},
             ],
-            environment=self._environment(spec.relay_environment, self._args.bus_name),
+            environment=self._environment(spec.relay_environment, self._args.entry_bus.name),
             timeout_seconds=spec.relay.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
@@ -213,10 +213,10 @@ class AuroraRelay(pulumi.ComponentResource):
             description="hookstack Aurora outbox sweeper: re-sends committed rows not yet published",
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.bus_arn},
+                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.entry_bus.arn},
                 {"Sid": "OnFailureQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.sweeper_dead_letter_queue.arn},
             ],
-            environment=self._environment(spec.sweeper_environment, self._args.bus_name),
+            environment=self._environment(spec.sweeper_environment, self._args.entry_bus.name),
             timeout_seconds=spec.sweeper.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )

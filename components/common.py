@@ -40,6 +40,9 @@ POLICY_SIZE_MARGIN = 128
 # ...) plus Pulumi's random suffix: the alert topic lets CloudWatch publish for these alarms only.
 ALARM_NAME_PREFIX = "hookstack"
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+# The WebhookProvider's type token: part of the URN of the provider and of everything it declared
+# (the EntryBus aliases its resources to their URNs under it).
+WEBHOOK_PROVIDER_TYPE = "hookstack:index:WebhookProvider"
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -255,10 +258,17 @@ class LambdaFunction:
     """A function from the shared archive, its role, log group and error alarm."""
 
     function: aws.lambda_.Function
+    """The function (arm64, Python 3.12, logging to :attr:`log_group`)."""
     role: aws.iam.Role
+    """The role the function runs as (trusted by Lambda only)."""
     log_group: aws.cloudwatch.LogGroup
+    """The function's own log group, with a retention."""
     errors_alarm: aws.cloudwatch.MetricAlarm
-    role_policy: aws.iam.RolePolicy | None
+    """Alarms when the function reports errors."""
+    role_policy: aws.iam.RolePolicy
+    """The role's inline policy: its own log group plus the caller's statements."""
+    managed_policies: list[aws.iam.RolePolicyAttachment]
+    """Attachments of the managed policies the caller asked for (e.g. VPC access)."""
 
     @classmethod
     def create(
@@ -291,8 +301,10 @@ class LambdaFunction:
             description=f"Runs {description}",
             opts=child(parent),
         )
-        for index, arn in enumerate(managed_policy_arns):
+        managed_policies = [
             aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=role.name, policy_arn=arn, opts=child(parent))
+            for index, arn in enumerate(managed_policy_arns)
+        ]
         logging_statement = {
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
@@ -341,4 +353,11 @@ class LambdaFunction:
             alarm_topic_arn=alarm_topic_arn,
             period_seconds=300,
         )
-        return cls(function=function, role=role, log_group=log_group, errors_alarm=errors_alarm, role_policy=role_policy)
+        return cls(
+            function=function,
+            role=role,
+            log_group=log_group,
+            errors_alarm=errors_alarm,
+            role_policy=role_policy,
+            managed_policies=managed_policies,
+        )

@@ -43,6 +43,7 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import ConsumerSettings, Source
+from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.consumer import (
     DEFAULT_BATCH_SIZE,
@@ -76,10 +77,8 @@ class WebhookConsumerArgs:
     """The parsed ``hookstack:consumer`` section (sources, thresholds, target)."""
     package: Package
     """The shared ``functions/`` archive."""
-    bus_name: pulumi.Input[str]
-    """Name of the entry bus (the default target)."""
-    bus_arn: pulumi.Input[str]
-    """ARN of the entry bus (scopes the Pipe's ``events:PutEvents``)."""
+    entry_bus: BusRef
+    """The entry bus (``EntryBus.ref``): the default target; its ARN scopes the Pipe's ``events:PutEvents``."""
     event_source: str
     """The stack's ``provider.eventSource``: events are published as ``<event_source>.<source name>``."""
     alarm_topic_arn: pulumi.Input[str] | None = None
@@ -211,13 +210,13 @@ class WebhookConsumer(pulumi.ComponentResource):
         self.bucket_name = self.bucket.bucket
         self.register_outputs(
             {
-                "functionUrl": self.function_url,
+                "function_url": self.function_url,
                 "urls": self.urls,
-                "queueName": self.queue.name,
-                "deadLetterQueueName": self.dead_letter_queue.name,
-                "bucketName": self.bucket.bucket,
-                "tableName": self.table.name,
-                "pipeName": self.pipe.name,
+                "queue_name": self.queue.name,
+                "dead_letter_queue_name": self.dead_letter_queue.name,
+                "bucket_name": self.bucket.bucket,
+                "table_name": self.table.name,
+                "pipe_name": self.pipe.name,
             }
         )
 
@@ -451,7 +450,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             },
         ]
         if settings.target == "bus":
-            target_statement = {"Sid": "PutOnEntryBus", "Action": "events:PutEvents", "Resource": [self._args.bus_arn]}
+            target_statement = {"Sid": "PutOnEntryBus", "Action": "events:PutEvents", "Resource": [self._args.entry_bus.arn]}
         elif settings.target == "lambda":
             target_statement = {"Sid": "InvokeTarget", "Action": "lambda:InvokeFunction", "Resource": [str(settings.target_arn)]}
         else:
@@ -466,7 +465,7 @@ class WebhookConsumer(pulumi.ComponentResource):
         settings = self._args.settings
         target: pulumi.Input[str]
         if settings.target == "bus":
-            target = self._args.bus_arn
+            target = self._args.entry_bus.arn
             parameters = aws.pipes.PipeTargetParametersArgs(
                 eventbridge_event_bus_parameters=aws.pipes.PipeTargetParametersEventbridgeEventBusParametersArgs(
                     source=PIPE_SOURCE_PATH, detail_type=PIPE_DETAIL_TYPE_PATH, time=PIPE_TIME_PATH

@@ -48,6 +48,7 @@ from components.common import (
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant, to_json
 from components.delivery_api import subscription_api
 from components.delivery_endpoints import config_endpoints
+from components.entry_bus import BusRef
 from components.packaging import Package
 from components.plan import delivery_rule_pattern
 from components.specs.delivery import (
@@ -67,10 +68,8 @@ EVENTS_AGE_ALARM_SECONDS = 300
 
 @dataclass(frozen=True)
 class SignedDeliveryArgs:
-    bus_name: pulumi.Input[str]
-    """Name of the entry bus (``WebhookProvider.bus_name``); the delivery rule lives on it."""
-    bus_arn: pulumi.Input[str]
-    """ARN of the entry bus."""
+    entry_bus: BusRef
+    """The entry bus (``EntryBus.ref``); the delivery rule lives on it."""
     settings: DeliverySettings
     """``hookstack:delivery``: timeout, retry schedule, auto-disable, history TTL, rotation overlap..."""
     package: Package
@@ -111,7 +110,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self.tasks_queue, self.dead_letter_queue = self._queue(spec.tasks_queue)
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
-            event_bus_name=args.bus_name,
+            event_bus_name=args.entry_bus.name,
             description="Every tenant event to the signed-delivery pipeline (endpoints live in DynamoDB)",
             event_pattern=to_json(dict(args.event_pattern)),
             state="ENABLED",
@@ -121,7 +120,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self.target = aws.cloudwatch.EventTarget(
             f"{name}-target",
             rule=self.rule.name,
-            event_bus_name=args.bus_name,
+            event_bus_name=args.entry_bus.name,
             target_id=RULE_TARGET_ID,
             arn=self.events_queue.arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
@@ -376,7 +375,7 @@ class SignedDelivery(pulumi.ComponentResource):
 
     def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
         name, topic = self._name, self._args.alarm_topic_arn
-        rule_dimensions: Mapping[str, pulumi.Input[str]] = {"RuleName": self.rule.name, "EventBusName": self._args.bus_name}
+        rule_dimensions: Mapping[str, pulumi.Input[str]] = {"RuleName": self.rule.name, "EventBusName": self._args.entry_bus.name}
         return [
             queue_depth_alarm(f"{name}-dlq-alarm", self, self.dead_letter_queue, topic, "Signed deliveries failed for good"),
             queue_depth_alarm(f"{name}-events-dlq-alarm", self, self.events_dead_letter_queue, topic, "Signed-delivery events not taken in"),

@@ -28,7 +28,6 @@ from components.config import (
     NoAuth,
     OAuthAuth,
     RetryPolicy,
-    Secret,
     StackConfig,
     Tenant,
     Transform,
@@ -385,8 +384,3 @@ def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:
                 )
             )
     return problems
-
-
-def secret_values(auth: ConnectionAuth) -> list[str]:
-    """The secret texts inside a connection's parameters (for redaction checks in tests)."""
-    return [v.reveal() for v in auth.parameters.values() if isinstance(v, Secret)]

@@ -5,17 +5,17 @@ its own connection (so a 401 from one customer endpoint de-authorizes nobody els
 destination, a rule on ``detail.tenantId`` (and ``detail-type`` when event types are set) and one
 target carrying the input transformer, retry policy and dead-letter queue.
 
-Around them: the entry bus with an archive for replays, shard buses when the tenants need more rules
-than one bus allows (routing rules on the entry bus forward each tenant's events to its shard), one
-role EventBridge assumes to call exactly these API destinations, a standard SQS dead-letter queue
-whose policy lets exactly these rules send to it, and alarms.
+Around them: shard buses when the tenants need more rules than one bus allows (routing rules on the
+entry bus forward each tenant's events to its shard), one role EventBridge assumes to call exactly
+these API destinations, a standard SQS dead-letter queue whose policy lets exactly these rules send
+to it, and alarms. The entry bus itself (and its archive) is :class:`components.entry_bus.EntryBus`,
+passed in as a :class:`components.entry_bus.BusRef`.
 
 Everything is declared from :class:`components.plan.ProviderPlan`, which the sandbox also uses.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -28,6 +28,7 @@ from components.common import (
     DLQ_RETENTION_SECONDS,
     IAM_ROLE_INLINE_POLICY_CHARS,
     SQS_QUEUE_POLICY_BYTES,
+    WEBHOOK_PROVIDER_TYPE,
     assume_role_policy,
     child,
     encrypted_queue,
@@ -40,6 +41,7 @@ from components.common import (
     tls_only_statement,
 )
 from components.config import Secret
+from components.entry_bus import BusRef
 from components.plan import ApiDestinationPlan, ConnectionAuth, ProviderPlan
 
 # Per bus: (metric, logical-name key, what a breach means).
@@ -57,29 +59,49 @@ BUS_ALARMS = (
 
 @dataclass(frozen=True)
 class WebhookProviderArgs:
+    entry_bus: BusRef
+    """The entry bus (:class:`components.entry_bus.EntryBus`): rules of unsharded tenants and the
+    routing rules to shard buses live on it."""
     plan: ProviderPlan
     """Buses, destinations and routing, built by :func:`components.plan.build_provider_plan`."""
-    archive_retention_days: int = 7
-    """How long the entry bus archive keeps events for replay (0 = forever)."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
 
 
 class WebhookProvider(pulumi.ComponentResource):
-    entry_bus: aws.cloudwatch.EventBus
-    """The bus applications publish to."""
-    bus_name: pulumi.Output[str]
-    bus_arn: pulumi.Output[str]
+    shard_buses: dict[int, aws.cloudwatch.EventBus]
+    """Shard index (1..) -> shard bus; empty unless the tenants need more rules than one bus allows."""
     dead_letter_queue: aws.sqs.Queue
     """Where events go after a destination's retry policy gave up."""
     dead_letter_queue_url: pulumi.Output[str]
+    """The dead-letter queue's URL (``ops redrive`` reads it)."""
+    dead_letter_policy: aws.sqs.QueuePolicy
+    """Lets exactly these rules send to the dead-letter queue, over TLS only."""
+    connections: dict[str, aws.cloudwatch.EventConnection]
+    """Destination key -> its connection (one per destination: a 401 de-authorizes nobody else)."""
+    api_destinations: dict[str, aws.cloudwatch.EventApiDestination]
+    """Destination key -> its API destination."""
+    invoke_role: aws.iam.Role
+    """The role EventBridge assumes to call the API destinations and forward to shard buses."""
+    invoke_role_policy: aws.iam.RolePolicy | None
+    """The invoke role's only policy (none when there is nothing to invoke)."""
+    rules: dict[str, aws.cloudwatch.EventRule]
+    """Destination key -> its rule (on the bus the plan puts the tenant on)."""
+    targets: dict[str, aws.cloudwatch.EventTarget]
+    """Destination key -> its target (input transformer, retry policy, dead-letter queue)."""
+    routing_rules: list[aws.cloudwatch.EventRule]
+    """Rules on the entry bus forwarding sharded tenants' events to their shard bus."""
+    routing_targets: list[aws.cloudwatch.EventTarget]
+    """The routing rules' targets (the shard buses), in the same order."""
+    alarms: list[aws.cloudwatch.MetricAlarm]
+    """The dead-letter queue alarm and, per bus with rules, one Metrics Insights alarm per failure metric."""
     destinations: dict[str, dict[str, dict[str, pulumi.Input[str]]]]
     """tenant id -> destination name -> {rule_arn, api_destination_arn, connection_arn, bus_name}."""
     shards: dict[str, str]
     """tenant id -> name of the bus holding its rules (the entry bus unless sharded)."""
 
     def __init__(self, name: str, args: WebhookProviderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("hookstack:index:WebhookProvider", name, None, opts)
+        super().__init__(WEBHOOK_PROVIDER_TYPE, name, None, opts)
         if len(name) > 16:
             raise ValueError(f"WebhookProvider name {name!r} must be at most 16 characters (AWS name limits)")
         self._name = name
@@ -87,35 +109,24 @@ class WebhookProvider(pulumi.ComponentResource):
         plan = args.plan
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self._account = identity.account_id
-        self._prefix = plan.name_prefix
 
-        self.buses = self._buses(plan)
-        self.entry_bus = self.buses[0]
-        self.archive = aws.cloudwatch.EventArchive(
-            f"{name}-archive",
-            event_source_arn=self.entry_bus.arn,
-            retention_days=args.archive_retention_days,
-            description=f"Every event on {plan.entry_bus_name}, for replay",
-            opts=child(self),
-        )
+        self.shard_buses = self._shard_buses(plan)
+        # Bus index -> the bus as rules and policies need it (0: the entry bus).
+        self._buses = {0: args.entry_bus, **{i: BusRef(bus.name, bus.arn) for i, bus in self.shard_buses.items()}}
         self.dead_letter_queue = encrypted_queue(f"{name}-dlq", self, retention_seconds=DLQ_RETENTION_SECONDS)
-        self.connections: dict[str, aws.cloudwatch.EventConnection] = {}
-        self.api_destinations: dict[str, aws.cloudwatch.EventApiDestination] = {}
+        self.connections = {}
+        self.api_destinations = {}
         for destination in plan.destinations:
-            connection, api_destination = self._api_destination(destination)
-            self.connections[destination.key] = connection
-            self.api_destinations[destination.key] = api_destination
-        self.invoke_role = self._invoke_role(plan)
-        self.rules: dict[str, aws.cloudwatch.EventRule] = {}
-        self.targets: dict[str, aws.cloudwatch.EventTarget] = {}
+            self.connections[destination.key], self.api_destinations[destination.key] = self._api_destination(destination)
+        self.invoke_role, self.invoke_role_policy = self._invoke_role(plan)
+        self.rules = {}
+        self.targets = {}
         for destination in plan.destinations:
             self.rules[destination.key], self.targets[destination.key] = self._rule(destination)
-        self.routing_rules = self._routing(plan)
+        self.routing_rules, self.routing_targets = self._routing(plan)
         self.dead_letter_policy = self._dead_letter_policy(plan)
         self.alarms = self._alarms(plan)
 
-        self.bus_name = self.entry_bus.name
-        self.bus_arn = self.entry_bus.arn
         self.dead_letter_queue_url = self.dead_letter_queue.url
         self.shards = {tenant: plan.bus(index).name for tenant, index in plan.tenant_bus.items()}
         self.destinations = {}
@@ -128,8 +139,6 @@ class WebhookProvider(pulumi.ComponentResource):
             }
         self.register_outputs(
             {
-                "bus_name": self.bus_name,
-                "bus_arn": self.bus_arn,
                 "dead_letter_queue_url": self.dead_letter_queue_url,
                 "destinations": self.destinations,
                 "shards": self.shards,
@@ -138,17 +147,17 @@ class WebhookProvider(pulumi.ComponentResource):
 
     # -- buses ---------------------------------------------------------------------------------
 
-    def _buses(self, plan: ProviderPlan) -> dict[int, aws.cloudwatch.EventBus]:
-        buses = {}
-        for bus in plan.buses:
-            logical = f"{self._name}-bus" if bus.index == 0 else f"{self._name}-shard-{bus.index:02d}"
-            buses[bus.index] = aws.cloudwatch.EventBus(
-                logical,
+    def _shard_buses(self, plan: ProviderPlan) -> dict[int, aws.cloudwatch.EventBus]:
+        return {
+            bus.index: aws.cloudwatch.EventBus(
+                f"{self._name}-shard-{bus.index:02d}",
                 name=bus.name,
-                description="hookstack entry bus" if bus.index == 0 else f"hookstack shard {bus.index}",
+                description=f"hookstack shard {bus.index}",
                 opts=child(self),
             )
-        return buses
+            for bus in plan.buses
+            if bus.index
+        }
 
     # -- connections and API destinations ------------------------------------------------------
 
@@ -177,7 +186,7 @@ class WebhookProvider(pulumi.ComponentResource):
         )
         return connection, api_destination
 
-    def _invoke_role(self, plan: ProviderPlan) -> aws.iam.Role:
+    def _invoke_role(self, plan: ProviderPlan) -> tuple[aws.iam.Role, aws.iam.RolePolicy | None]:
         role = aws.iam.Role(
             f"{self._name}-invoke-role",
             description="EventBridge invokes hookstack API destinations and forwards to shard buses",
@@ -185,23 +194,21 @@ class WebhookProvider(pulumi.ComponentResource):
             opts=child(self),
         )
         api_arns = [d.arn for d in self.api_destinations.values()]
-        shard_arns = [bus.arn for index, bus in self.buses.items() if index]
-        if api_arns or shard_arns:
-            # Sized on the resolved ARNs: the document is chosen from exactly what IAM will count.
-            document = pulumi.Output.all(self.entry_bus.arn, pulumi.Output.all(*api_arns), pulumi.Output.all(*shard_arns)).apply(
-                lambda values: invoke_policy_document(plan, values[0], values[1], values[2])
-            )
-            self.invoke_role_policy: aws.iam.RolePolicy | None = aws.iam.RolePolicy(
-                f"{self._name}-invoke-policy", role=role.id, policy=document, opts=child(self)
-            )
-        else:
-            self.invoke_role_policy = None
-        return role
+        shard_arns = [bus.arn for bus in self.shard_buses.values()]
+        if not api_arns and not shard_arns:
+            return role, None
+        # Sized on the resolved ARNs: the document is chosen from exactly what IAM will count.
+        entry_bus_arn = self._args.entry_bus.arn
+        document = pulumi.Output.all(entry_bus_arn, pulumi.Output.all(*api_arns), pulumi.Output.all(*shard_arns)).apply(
+            lambda values: invoke_policy_document(plan, values[0], values[1], values[2])
+        )
+        policy = aws.iam.RolePolicy(f"{self._name}-invoke-policy", role=role.id, policy=document, opts=child(self))
+        return role, policy
 
     # -- rules and targets ---------------------------------------------------------------------
 
     def _rule(self, destination: ApiDestinationPlan) -> tuple[aws.cloudwatch.EventRule, aws.cloudwatch.EventTarget]:
-        bus = self.buses[destination.bus_index]
+        bus = self._buses[destination.bus_index]
         rule = aws.cloudwatch.EventRule(
             f"{self._name}-{destination.key}-rule",
             event_bus_name=bus.name,
@@ -233,23 +240,24 @@ class WebhookProvider(pulumi.ComponentResource):
         )
         return rule, target
 
-    def _routing(self, plan: ProviderPlan) -> list[aws.cloudwatch.EventRule]:
-        rules = []
+    def _routing(self, plan: ProviderPlan) -> tuple[list[aws.cloudwatch.EventRule], list[aws.cloudwatch.EventTarget]]:
+        rules, targets = [], []
+        entry_bus = self._args.entry_bus
         for routing in plan.routing_rules:
             rule = aws.cloudwatch.EventRule(
                 f"{self._name}-{routing.key}",
-                event_bus_name=self.entry_bus.name,
+                event_bus_name=entry_bus.name,
                 description=f"Forward {len(routing.tenant_ids)} tenant(s) to shard {routing.shard}",
                 event_pattern=routing.event_pattern_json,
                 state="ENABLED",
                 opts=child(self),
             )
-            aws.cloudwatch.EventTarget(
+            target = aws.cloudwatch.EventTarget(
                 f"{self._name}-{routing.key}-target",
                 rule=rule.name,
-                event_bus_name=self.entry_bus.name,
+                event_bus_name=entry_bus.name,
                 target_id="shard-bus",
-                arn=self.buses[routing.shard].arn,
+                arn=self.shard_buses[routing.shard].arn,
                 role_arn=self.invoke_role.arn,
                 retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                     maximum_retry_attempts=185, maximum_event_age_in_seconds=86_400
@@ -258,13 +266,14 @@ class WebhookProvider(pulumi.ComponentResource):
                 opts=child(self, depends_on=[p for p in [self.invoke_role_policy] if p is not None]),
             )
             rules.append(rule)
-        return rules
+            targets.append(target)
+        return rules, targets
 
     # -- dead-letter queue policy --------------------------------------------------------------
 
     def _dead_letter_policy(self, plan: ProviderPlan) -> aws.sqs.QueuePolicy:
         rule_arns = [r.arn for r in self.rules.values()] + [r.arn for r in self.routing_rules]
-        document = pulumi.Output.all(self.entry_bus.arn, self.dead_letter_queue.arn, pulumi.Output.all(*rule_arns)).apply(
+        document = pulumi.Output.all(self._args.entry_bus.arn, self.dead_letter_queue.arn, pulumi.Output.all(*rule_arns)).apply(
             lambda values: dead_letter_policy_document(plan, values[0], values[1], values[2])
         )
         return aws.sqs.QueuePolicy(
@@ -432,17 +441,4 @@ def bus_metric_query(metric: str, bus_name: str) -> str:
     return (
         f'SELECT SUM({metric}) FROM SCHEMA("AWS/Events", EventBusName, RuleName) '  # noqa: S608 (not SQL)
         f"WHERE EventBusName = '{bus_name}' GROUP BY RuleName"
-    )
-
-
-def describe(plan: ProviderPlan) -> str:
-    """A short human summary of the plan (printed by the mock-evaluation command)."""
-    return json.dumps(
-        {
-            "entry_bus": plan.entry_bus_name,
-            "sharded": plan.sharded,
-            "buses": [b.name for b in plan.buses],
-            "api_destinations": len(plan.destinations),
-            "routing_rules": len(plan.routing_rules),
-        }
     )

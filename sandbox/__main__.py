@@ -153,8 +153,8 @@ def _up(config_path: str, state_file: str, time_scale: float, signals: StopSigna
 
 
 def _plan(config_path: str) -> int:
-    sys.path.insert(0, str(ROOT))
-    from tests.harness import load_stack_file_config, run_program
+    # Imported here: the preview is the only part of the sandbox that needs the Pulumi SDK.
+    from sandbox.preview import load_stack_file_config, run_program
 
     config, secret_keys = load_stack_file_config(Path(config_path))
     program = run_program(config, secret_keys=secret_keys)

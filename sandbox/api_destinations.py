@@ -1,6 +1,6 @@
 """Emulate EventBridge API destinations: rule -> transformed body -> HTTP with the connection's auth.
 
-moto matches rules but cannot call API destinations with their auth (REFERENCES.md), so each
+moto matches rules but cannot call API destinations with their auth (docs/sandbox.md), so each
 destination's rule is created in moto with an SQS queue as its target (the real pattern engine
 decides what matches) and this emulator takes it from there, as AWS would:
 

@@ -1,6 +1,7 @@
-"""The outgoing side in the sandbox, created from the same plan as ``WebhookProvider``.
+"""The entry bus and the outgoing side in the sandbox, created from the plan ``__main__.py`` uses.
 
-Buses (entry and shards), the archive, the dead-letter queue, every connection and API destination
+The entry bus and its archive (``EntryBus``), then what ``WebhookProvider`` declares: shard buses,
+the dead-letter queue, every connection and API destination
 (same names as deployed, so ``python -m ops status --endpoint-url`` works here too), every rule with
 its pattern and state, routing rules to shard buses. Each destination rule targets an SQS queue that
 :class:`sandbox.api_destinations.ApiDestinationWorker` delivers from.
@@ -29,11 +30,10 @@ class LocalProvider:
     rule_names: dict[str, str] = field(default_factory=dict)
 
     def create(self) -> None:
+        self._entry_bus()
         for bus in self.plan.buses:
-            self.bus_arns[bus.index] = self.events.create_event_bus(Name=bus.name)["EventBusArn"]
-        self.archive_arn = self.events.create_archive(
-            ArchiveName=f"{self.plan.entry_bus_name}-archive"[:48], EventSourceArn=self.bus_arns[0], RetentionDays=7
-        )["ArchiveArn"]
+            if bus.index:  # the shard buses
+                self.bus_arns[bus.index] = self.events.create_event_bus(Name=bus.name)["EventBusArn"]
         self.dead_letter_queue_url = self.sqs.create_queue(
             QueueName=f"{self.plan.entry_bus_name}-dlq"[:80], Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
         )["QueueUrl"]
@@ -45,6 +45,13 @@ class LocalProvider:
             )
         for destination in self.plan.destinations:
             self._destination(destination)
+
+    def _entry_bus(self) -> None:
+        """What ``EntryBus`` declares: the bus every event enters through and its archive."""
+        self.bus_arns[0] = self.events.create_event_bus(Name=self.plan.entry_bus_name)["EventBusArn"]
+        self.archive_arn = self.events.create_archive(
+            ArchiveName=f"{self.plan.entry_bus_name}-archive"[:48], EventSourceArn=self.bus_arns[0], RetentionDays=7
+        )["ArchiveArn"]
 
     def _destination(self, destination: ApiDestinationPlan) -> None:
         bus = self.plan.bus(destination.bus_index).name

@@ -4,7 +4,7 @@ AWS fills each ``<placeholder>`` of the template with the value its input path s
 
 - inside a JSON string (``"Widget <name> created"``) the value's text is inserted as is;
 - outside quotes (``{"name": <name>}``) a string value is inserted *quoted* and any other value as
-  JSON, so the result stays valid JSON (moto answers 500 here, see REFERENCES.md);
+  JSON, so the result stays valid JSON (moto answers 500 here, see docs/sandbox.md);
 - in a template that is not JSON (plain text), values are inserted as text;
 - a path that selects nothing inserts ``null`` outside quotes and nothing inside quotes;
 - ``<aws.events.event>`` / ``<aws.events.event.json>`` insert the whole event, ``<aws.events.rule-arn>``,

@@ -11,6 +11,7 @@ import pytest
 
 from components.config import Secret, Source, StackConfigError, parse_stack_config
 from components.consumer import WebhookConsumerArgs, validate_args
+from components.entry_bus import BusRef
 from components.packaging import build_package
 from components.specs.consumer import (
     CONSUMER_NAME,
@@ -394,7 +395,7 @@ def test_retention_split_lets_every_payload_outlive_its_messages() -> None:
 
 def consumer_args(**changes: Any) -> WebhookConsumerArgs:
     settings = parse_stack_config({"consumer": CONSUMER}).consumer
-    fields: dict[str, Any] = {"settings": settings, "package": build_package(), "bus_name": "b", "bus_arn": "arn:b",
+    fields: dict[str, Any] = {"settings": settings, "package": build_package(), "entry_bus": BusRef("b", "arn:b"),
                               "event_source": "hookstack"}
     fields.update(changes)
     return WebhookConsumerArgs(**fields)

@@ -29,7 +29,7 @@ from components.common import (
 from components.config import parse_stack_config
 from components.plan import ProviderPlan, build_provider_plan
 from components.provider import dead_letter_policy_document, invoke_policy_document
-from tests import harness
+from sandbox.preview_aws import ACCOUNT, aws_state
 from tests.harness import Program, reveal, run_program
 
 LONGEST_REGION = "ap-southeast-3"  # 14 characters, as long as any commercial region name
@@ -61,11 +61,7 @@ def plan_of(raw: dict[str, Any]) -> ProviderPlan:
 
 def arn(typ: str, logical: str, **inputs: Any) -> str:
     """The ARN the mocks harness (AWS's shapes) gives a resource, in the longest region."""
-    harness._evaluated_region[0] = LONGEST_REGION
-    try:
-        return str(harness._computed(typ, logical, inputs)["arn"])
-    finally:
-        harness._evaluated_region[0] = harness.REGION
+    return str(aws_state(typ, logical, inputs, region=LONGEST_REGION)["arn"])
 
 
 def realistic_arns(plan: ProviderPlan) -> dict[str, Any]:
@@ -148,7 +144,7 @@ def test_the_wildcards_name_only_this_stacks_resources() -> None:
     assert invoke["Resource"] == [f"{prefix}api-destination/hookstack-production-*"]
     allow, _ = json.loads(dead_letter_policy_document(plan, arns["entry_bus"], arns["queue"], arns["rules"]))["Statement"]
     assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == [f"{prefix}rule/hookstack-production/*"]
-    assert prefix == f"arn:aws:events:{LONGEST_REGION}:{harness.ACCOUNT}:"
+    assert prefix == f"arn:aws:events:{LONGEST_REGION}:{ACCOUNT}:"
 
 
 def test_many_long_named_shard_buses_fall_back_to_a_shard_wildcard_within_the_limits() -> None:

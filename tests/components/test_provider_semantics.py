@@ -3,7 +3,7 @@
 The patterns, input transformers and routing rules are taken from the program as declared under
 Pulumi mocks, then recreated in moto with an SQS queue standing in for each API destination (moto
 delivers to SQS with the same pattern matching and input transformer; it cannot call API
-destinations with their auth, see REFERENCES.md). Events are published with hookstack's own
+destinations with their auth, see docs/sandbox.md). Events are published with hookstack's own
 publishing helper and read back from the queues.
 """
 

@@ -3,7 +3,7 @@ PostgreSQL (psycopg, ``AURORA_DATABASE_DSN``) and EventBridge under moto (a rule
 every Aurora event to an SQS queue the test reads).
 
 moto fidelity relied on: PutEvents with FailedEntryCount, rule pattern matching on ``source`` and
-delivery to an SQS target (REFERENCES.md, "Emulator fidelity").
+delivery to an SQS target (docs/sandbox.md, "Where moto differs from AWS").
 """
 
 from __future__ import annotations
