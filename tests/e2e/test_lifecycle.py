@@ -148,3 +148,35 @@ def test_ctrl_c_while_running_exits_0_and_a_second_run_is_refused(tmp_path: Path
     assert "sandbox: SIGINT received, stopping" in out
     assert "Traceback" not in err
     assert not state.exists()
+
+
+def test_the_dev_stack_runs_with_the_pulumi_sdk_uninstalled(tmp_path: Path, scratch: Path) -> None:
+    """`sandbox up` needs no Pulumi: every part builds from the Pulumi-free specs and contracts."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    # Imported at start-up by every interpreter on the path: makes `import pulumi` fail as if uninstalled.
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nfor name in ('pulumi', 'pulumi_aws', 'pulumi_random'):\n    sys.modules[name] = None\n"
+    )
+    state = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "up", "--config", str(ROOT / "Pulumi.dev.yaml"), "--state-file", str(state)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(blocker), "TMPDIR": str(scratch), "PYTHONWARNINGS": "ignore"},
+    )
+    wait_until(process, state.exists, 90)
+    ready = json.loads(state.read_text())
+    assert ready["subscriptions_api"] and ready["inbound"] and ready["postgres_dsn"]  # every part started
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = finish(process, 60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_the_blocker_really_hides_the_pulumi_sdk(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['pulumi'] = None\n")
+    result = subprocess.run(
+        [sys.executable, "-c", "import pulumi"], check=False, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 1 and "ModuleNotFoundError" in result.stderr
