@@ -88,6 +88,7 @@ def main() -> None:
     import psycopg
     import requests
 
+    from functions.delivery.settings import FanoutSettings
     from functions.events import make_event, publish
     from sandbox.aws import classify
     from sandbox.aws import client as sandbox_client
@@ -100,7 +101,8 @@ def main() -> None:
     receiver = Receiver()
     receiver.start()
     raw = demo_stack(receiver.url, receiver.oauth_client_secret)
-    sandbox = Sandbox(local_stack(raw), time_scale=1.0)
+    # The deployed fan-out's endpoint cache, so the figures are what AWS would bill.
+    sandbox = Sandbox(local_stack(raw), time_scale=1.0, endpoint_cache_seconds=FanoutSettings.endpoint_cache_seconds)
     sandbox.start()
     state = sandbox.state()
     bus = state["bus_names"][0]

@@ -88,7 +88,14 @@ def load_local_config(path: str) -> tuple[Stack, dict[str, str]]:
 class Sandbox:
     """Everything hookstack runs on, started for one configuration."""
 
-    def __init__(self, stack: Stack, *, time_scale: float = 1.0, local_secrets: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        time_scale: float = 1.0,
+        local_secrets: dict[str, str] | None = None,
+        endpoint_cache_seconds: float | None = None,
+    ) -> None:
         config = stack.config
         # Loopback receivers are allowed here, and only here (the SSRF allowlist).
         cidrs = tuple(dict.fromkeys((*config.delivery.allowed_cidrs, *LOOPBACK_CIDRS)))
@@ -96,6 +103,7 @@ class Sandbox:
         self.plan = stack.plan
         self.time_scale = time_scale
         self.local_secrets = dict(local_secrets or {})
+        self.endpoint_cache_seconds = endpoint_cache_seconds  # None: the sandbox's (no cache)
         self.moto = MotoServer()
         self.parts: dict[str, LocalPart] = {}
         self.provider: LocalProvider | None = None
@@ -334,6 +342,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
         yield "delivery", lambda: LocalDelivery(
             config.delivery, signed, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
             set_environment=sandbox._set_environment, local_secrets=sandbox.local_secrets,
+            **({} if sandbox.endpoint_cache_seconds is None else {"endpoint_cache_seconds": sandbox.endpoint_cache_seconds}),
         )
 
 

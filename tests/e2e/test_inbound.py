@@ -62,6 +62,7 @@ def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_st
     assert first.status_code == 200, first.text
     again = github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), body, delivery)
     assert again.status_code == 200  # a provider retry is acknowledged...
+    assert again.json()["status"] == "duplicate"  # ...as a duplicate the ledger already holds
     # provider.eventSource is "e2e" in this stack: inbound events are published as e2e.<source>.
     assert sandbox_state["inbound_event_sources"]["github"] == "e2e.github"
     events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.github" and e["detail"]["deliveryId"] == delivery)
@@ -69,8 +70,17 @@ def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_st
     (event,) = events
     assert event["detail-type"] == "push"
     assert event["detail"]["payload"]["repository"]["id"] == 4242
-    time.sleep(1.5)
-    assert wait_for_events(sandbox_state, lambda e: e["detail"].get("deliveryId") == delivery, timeout=2) == []
+    # A sentinel in the same message group (repository.id) comes through the FIFO queue after anything
+    # the retry could have enqueued: once it is on the bus, a second copy would have been too.
+    sentinel = str(uuid.uuid4())
+    sentinel_body = json.dumps({"ref": "refs/heads/dev", "repository": {"id": 4242, "full_name": "acme/app"}}).encode()
+    assert github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), sentinel_body, sentinel).status_code == 200
+    seen = wait_for_events(sandbox_state, lambda e: e["detail"].get("deliveryId") in (delivery, sentinel))
+    while not any(e["detail"]["deliveryId"] == sentinel for e in seen):
+        more = wait_for_events(sandbox_state, lambda e: e["detail"].get("deliveryId") in (delivery, sentinel))
+        assert more, "the sentinel never arrived"
+        seen += more
+    assert [e["detail"]["deliveryId"] for e in seen] == [sentinel]
 
 
 def test_bad_signature_unknown_source_and_too_large(sandbox_state: dict[str, Any]) -> None:
