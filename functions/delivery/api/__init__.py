@@ -43,8 +43,9 @@ from typing import Any
 from functions import logs
 from functions.delivery import routes, runtime, store
 from functions.delivery.api import endpoints, http, messages, secrets
-from functions.delivery.api.http import EVENT_ID_RE, MAX_BODY_DEPTH, TENANT_ID_RE, ApiError, ApiRuntime, Request
+from functions.delivery.api.http import MAX_BODY_DEPTH, ApiError, ApiRuntime, Request
 from functions.delivery.settings import ApiSettings
+from functions.events import EVENT_ID_RE, TENANT_ID_RE
 
 __all__ = ["ACTIONS", "EVENT_ID_RE", "MAX_BODY_DEPTH", "TENANT_ID_RE", "handler", "reset"]
 
