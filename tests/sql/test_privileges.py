@@ -25,12 +25,14 @@ from psycopg.rows import dict_row
 from functions.outbox import Outbox, PsycopgDatabase
 
 # What an application role realistically holds (granted one by one, so the same fixture works
-# before migration 004, when EXECUTE was PUBLIC, and after it).
+# before migration 004, when EXECUTE was PUBLIC, and after it; drop the last GRANT before 005).
 APP_GRANTS = """
 GRANT USAGE ON SCHEMA hookstack TO {role};
 GRANT EXECUTE ON FUNCTION hookstack.publish(text, text, jsonb), hookstack.publish(text, bigint, jsonb),
     hookstack.emit_events(regclass, text, text, jsonb, text[]), hookstack.stop_events(regclass),
     hookstack.table_event(), hookstack.row_detail(jsonb, text, jsonb, text[]), hookstack.event_key(text, jsonb)
+    TO {role};
+GRANT EXECUTE ON FUNCTION hookstack.reserved_detail_keys(), hookstack.reserved_key_columns(regclass, text, jsonb, text[])
     TO {role};
 """
 
@@ -271,6 +273,8 @@ PUBLISHER_MAY_EXECUTE = {
     "hookstack.table_event()",
     "hookstack.row_detail(jsonb,text,jsonb,text[])",
     "hookstack.event_key(text,jsonb)",
+    "hookstack.reserved_detail_keys()",
+    "hookstack.reserved_key_columns(regclass,text,jsonb,text[])",
 }
 
 
@@ -285,7 +289,7 @@ def test_every_hookstack_function_pins_search_path_and_is_executable_only_as_int
           FROM pg_proc p WHERE p.pronamespace = 'hookstack'::regnamespace ORDER BY 1
         """
     ).fetchall()
-    assert len(functions) == 19
+    assert len(functions) == 21
     assert {f["signature"] for f in functions} >= PUBLISHER_MAY_EXECUTE
     assert {f["signature"] for f in functions if f["definer"]} == SECURITY_DEFINER
     assert [f["signature"] for f in functions if f["config"] != ["search_path=pg_catalog, pg_temp"]] == []
@@ -306,3 +310,18 @@ def test_every_hookstack_function_pins_search_path_and_is_executable_only_as_int
         """
     ).fetchall()
     assert table_grants == [], "the outbox, relay target and migration record belong to the owner only"
+
+
+def test_a_function_a_later_migration_adds_is_executable_by_public_until_that_migration_revokes_it(connect):
+    """Why every migration that creates a hookstack function must end with
+    ``REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hookstack FROM PUBLIC`` (docs/aurora.md, Privileges):
+    per-schema default privileges only add to the global ones, so ``ALTER DEFAULT PRIVILEGES IN
+    SCHEMA hookstack REVOKE EXECUTE ... FROM PUBLIC`` changes nothing. (Rolled back.)"""
+    connection = connect()
+    connection.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA hookstack REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
+    connection.execute("CREATE FUNCTION hookstack.added_later() RETURNS integer LANGUAGE sql AS 'SELECT 1'")
+    public_may = "SELECT has_function_privilege('public', 'hookstack.added_later()', 'EXECUTE') AS public_may"
+    assert connection.execute(public_may).fetchone() == {"public_may": True}
+    connection.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hookstack FROM PUBLIC")
+    assert connection.execute(public_may).fetchone() == {"public_may": False}
+    connection.rollback()
