@@ -14,7 +14,9 @@ An event on a hookstack bus looks like this (what rules match and destinations r
 
 ``detail.hookstackRedrive`` (:data:`REDRIVE_MARKER_KEY`) is reserved: ``python -m ops redrive`` sets
 it to the destination whose rule dead-lettered the event, and every hookstack rule takes a marked
-event only when the marker names it, so a redrive reaches that one destination again.
+event only when the marker names it, so a redrive reaches that one destination again. A publisher
+that set it would reach one destination only and skip signed delivery, so :func:`make_event` and
+:func:`publish` refuse it in event data; the one way to set it is :func:`mark_for_redrive`.
 
 ``eventId`` is the idempotency key receivers deduplicate on: API destinations deliver it inside the
 body (the whole event, or ``$.detail.eventId`` in a transform), signed deliveries as ``webhook-id``. EventBridge's own envelope ``id`` is
@@ -34,13 +36,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from functions import logs
 
-# Set only by redrives (ops/dlq.py); rule patterns accept it through components.plan.redrive_clause.
+# Set only by redrives (ops/redrive.py, through mark_for_redrive); rule patterns accept it through
+# components.plan.redrive_clause. make_event and publish refuse it in event data.
 REDRIVE_MARKER_KEY = "hookstackRedrive"
 # detail.tenantId: what rules route on, a path segment of the subscription API and a resource in a
 # tenant's IAM policy. No IAM wildcard ("*", "?"), no policy variable ("${"), no "/" or "%", so a
@@ -96,12 +99,16 @@ class Event:
     data: Mapping[str, Any]
     event_id: str
     time: datetime | None = None
+    redrive_marker: str | None = None
+    """``detail.hookstackRedrive``: set through :func:`mark_for_redrive` only, never in ``data``."""
 
     def detail(self) -> dict[str, Any]:
         detail = dict(self.data)
         if self.tenant_id is not None:
             detail["tenantId"] = str(self.tenant_id)
         detail["eventId"] = self.event_id
+        if self.redrive_marker is not None:
+            detail[REDRIVE_MARKER_KEY] = self.redrive_marker
         return detail
 
     def entry(self, bus_name: str) -> dict[str, Any]:
@@ -132,6 +139,8 @@ def make_event(
         raise ValueError("event type (detail-type) must be 1-128 characters")
     if not isinstance(data, Mapping):
         raise ValueError(f"event data must be a JSON object, got {type(data).__name__}")
+    if REDRIVE_MARKER_KEY in data:
+        raise ValueError(_RESERVED_MARKER)
     if event_id is not None and (problem := event_id_problem(event_id)):
         raise ValueError(f"event id {problem}")
     return Event(
@@ -142,6 +151,23 @@ def make_event(
         event_id=event_id or new_event_id(),
         time=time,
     )
+
+
+def mark_for_redrive(event: Event, marker: str | None) -> Event:
+    """``event`` with ``detail.hookstackRedrive`` set to ``marker`` (``None``: without it).
+
+    The one way to set the reserved key, for ``python -m ops redrive`` alone: the marker is the
+    destination name the dead-lettering rule's pattern accepts (components.plan.redrive_clause).
+    """
+    if marker is not None and (not isinstance(marker, str) or not marker):
+        raise ValueError(f"redrive marker must be a destination name (a non-empty string), got {marker!r}")
+    return replace(event, redrive_marker=marker)
+
+
+_RESERVED_MARKER = (
+    f"event data must not hold detail.{REDRIVE_MARKER_KEY}: the key is reserved for `python -m ops redrive` "
+    "(a marked event reaches one destination only and no signed delivery); rename the field"
+)
 
 
 def entry_size(entry: Mapping[str, Any]) -> int:
@@ -195,8 +221,13 @@ def publish(
 
     Failed entries with a transient error code are retried (only those, never the whole batch
     again) up to ``max_attempts`` calls per batch, with full-jitter exponential backoff. Raises
-    :class:`PublishError` for entries that still failed or failed permanently.
+    :class:`PublishError` for entries that still failed or failed permanently; ``ValueError``, before
+    any call, for an entry over the size limit or event data holding the reserved redrive marker.
     """
+    for event in events:
+        # make_event refuses the marker; an Event built by hand (or replaced) must not slip it in.
+        if REDRIVE_MARKER_KEY in event.data:
+            raise ValueError(f"event {event.event_id}: {_RESERVED_MARKER}")
     calls = 0
     failed: list[tuple[str, str, str]] = []
     for batch in _batches([event.entry(bus_name) for event in events]):

@@ -21,15 +21,25 @@ class Clients:
 
     def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None) -> None:
         self.region = region or os.environ.get("AWS_REGION") or None
+        self.region_origin = (
+            "--region" if region else "AWS_REGION" if self.region else "AWS_DEFAULT_REGION / the profile"
+        )
         self.endpoint_url = endpoint_url
         self._session = session
 
-    def _client(self, service: str) -> Any:
+    def _boto_session(self) -> Any:
         if self._session is None:
             import boto3
 
             self._session = boto3.session.Session()
-        return self._session.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+        return self._session
+
+    def _client(self, service: str) -> Any:
+        return self._boto_session().client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def resolved_region(self) -> str | None:
+        """The region the clients call, as boto3 will resolve it (reads configuration, calls nothing)."""
+        return self.region or self._boto_session().region_name or None
 
     @cached_property
     def events(self) -> Any:

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Send the events of the dead-letter queue again, each only to the rule that dead-lettered it "
             "(marked with detail.hookstackRedrive, which only that rule accepts), and delete a message once "
-            "its event was accepted. A run works on the messages present when it starts: messages that "
+            "its event was accepted; a message stays, with the reason, when its rule no longer matches the event "
+            "(checked with TestEventPattern). A run works on the messages present when it starts: messages that "
             "arrive later (a redriven event failing again) are left for a later run; one event is sent at "
             "most once per rule in a run. Progress goes to stderr; the run stops by itself."
         ),
@@ -199,6 +200,7 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
         outputs = load_outputs(
             args.outputs, bus_name=args.bus_name, bus_arn=args.bus_arn, dlq_url=args.dlq_url, archive=args.archive
         )
+        _check_region(clients, outputs)
         if args.command == "status":
             return _status(args, clients, outputs)
         if args.command == "redrive":
@@ -218,6 +220,24 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
     except BotoCoreError as error:
         _error(f"AWS call failed: {error}")
     return EXIT_ERROR
+
+
+def _check_region(clients: Clients, outputs: StackOutputs) -> None:
+    """Before any AWS call: the clients' region must be the stack's, which its ARNs and queue URL
+    name. In another region every resource looks missing and the DLQ empty, misleading the operator."""
+    stack_regions = outputs.regions()
+    if not stack_regions:
+        return  # nothing in the outputs names a region (flags only, or a local endpoint's URLs)
+    region = clients.resolved_region()
+    expected = next(iter(stack_regions))
+    if region is None:
+        raise OpsError(f"no AWS region: pass --region {expected} or set AWS_REGION={expected} (the stack's region)")
+    if region not in stack_regions:
+        where = "; ".join(f"{r} ({named})" for r, named in stack_regions.items())
+        raise OpsError(
+            f"region mismatch: AWS calls would go to {region} ({clients.region_origin}) but the stack is in {where}. "
+            f"Pass --region {expected} or set AWS_REGION={expected}"
+        )
 
 
 def _error(message: str) -> None:

@@ -5,21 +5,21 @@ EventBridge writes a failed event to the DLQ as the event's own JSON (``source``
 ``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION`` (``MaximumRetryAttempts`` or
 ``MaximumEventAgeInSeconds``, absent when the error was not retried) and ``RETRY_ATTEMPTS``.
 
-Messages that are not a hookstack event (not JSON, no ``detail.eventId``, ...) are never
-redriven: they are kept and reported. The run itself (what goes where, and when it stops) is
+Messages that are not a hookstack event (not JSON, nested deeper than :data:`MAX_BODY_DEPTH`, no
+``detail.eventId``, ...) are never redriven: they are kept and reported. The run itself (what goes where, and when it stops) is
 :mod:`ops.redrive`.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.events import MAX_REQUEST_BYTES, Event, entry_size, make_event
+from functions import bounded_json
+from functions.events import MAX_REQUEST_BYTES, REDRIVE_MARKER_KEY, Event, entry_size, make_event, mark_for_redrive
 
 DLQ_ATTRIBUTES = (
     "RULE_ARN",
@@ -30,6 +30,10 @@ DLQ_ATTRIBUTES = (
     "RETRY_ATTEMPTS",
 )
 UNKNOWN = "(unknown)"
+# json.loads recurses once per level and raises RecursionError near Python's limit (1,000 frames,
+# shared with the caller's stack); EventBridge takes events up to 1,000 levels deep. A body deeper
+# than this is kept with the reason (handled by hand) instead of crashing every run that meets it.
+MAX_BODY_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,9 @@ def _event(body: Any) -> tuple[Event | None, str | None]:
     if not isinstance(body, str):
         return None, "the message has no body"
     try:
-        envelope = json.loads(body)
+        envelope = bounded_json.loads(body, MAX_BODY_DEPTH)
+    except bounded_json.TooDeep as error:
+        return None, f"the body {error}: this tool cannot redrive it (publish it again by hand)"
     except ValueError:
         return None, "the body is not JSON (not an event EventBridge wrote)"
     if not isinstance(envelope, Mapping):
@@ -110,9 +116,18 @@ def _event(body: Any) -> tuple[Event | None, str | None]:
     if not isinstance(event_id, str) or not event_id:
         # Publishing it would need a new id, and receivers could no longer deduplicate it.
         return None, "the event has no detail.eventId (outside hookstack's event contract)"
+    marker = detail.get(REDRIVE_MARKER_KEY)
+    if REDRIVE_MARKER_KEY in detail and (not isinstance(marker, str) or not marker):
+        # Only a redrive sets it, always to a destination name: someone else published this.
+        return None, (
+            f"the event's detail.{REDRIVE_MARKER_KEY} is {repr(marker)[:80]}, not a destination name "
+            "(outside the event contract)"
+        )
     try:
-        # tenant_id=None keeps detail.tenantId exactly as it was (type included).
-        event = make_event(source, detail_type, detail, event_id=event_id)
+        # tenant_id=None keeps detail.tenantId exactly as it was (type included). A marker (the
+        # event was redriven before) is carried aside: make_event refuses it in the data.
+        data = {k: v for k, v in detail.items() if k != REDRIVE_MARKER_KEY}
+        event = mark_for_redrive(make_event(source, detail_type, data, event_id=event_id), marker)
     except ValueError as error:
         return None, f"the event breaks the event contract: {error}"
     size = entry_size(event.entry("-"))

@@ -16,7 +16,12 @@ from typing import Any
 from components.plan import resource_key
 
 # arn:<partition>:events:<region>:<account>:rule/<bus>/<name> (rule/<name> on the default bus)
-_EVENTS_ARN_RE = re.compile(r"^arn:[a-z-]+:events:[a-z0-9-]*:\d{12}:(?P<kind>[a-z-]+)/(?P<rest>.+)$")
+_EVENTS_ARN_RE = re.compile(
+    r"^arn:[a-z-]+:events:(?P<region>[a-z0-9-]*):(?P<account>\d{12}):(?P<kind>[a-z-]+)/(?P<rest>.+)$"
+)
+# Any ARN's region (empty for global services), and an SQS queue URL's (https://sqs.<region>.amazonaws.com/...).
+_ARN_REGION_RE = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:(?P<region>[a-z0-9-]*):")
+_SQS_URL_REGION_RE = re.compile(r"^https://sqs\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 
 
 class OpsError(Exception):
@@ -73,6 +78,22 @@ class StackOutputs:
         if not found:
             known = ", ".join(sorted({d.tenant_id for d in self.destinations})) or "none (pass --outputs)"
             raise OpsError(f"--tenant {tenant_id!r}: the stack outputs list no destination for it; tenants: {known}")
+        return found
+
+    def regions(self) -> dict[str, str]:
+        """region -> the first output that names it (every ARN and the queue URL carry the stack's)."""
+        named: list[tuple[str, str | None]] = [
+            ("busArn", self.bus_arn),
+            ("deadLetterQueueUrl", self.dead_letter_queue_url),
+            ("archiveArn", self.archive),
+        ]
+        for d in self.destinations:
+            named += [(f"destinations {d.label} {key}", getattr(d, key)) for key in ("rule_arn", "connection_arn")]
+        found: dict[str, str] = {}
+        for where, value in named:
+            region = region_of(value) if value else None
+            if region:
+                found.setdefault(region, f"{where} {value}")
         return found
 
     def require_queue_url(self) -> str:
@@ -170,6 +191,20 @@ def rule_location(rule_arn: str) -> tuple[str, str]:
     if len(parts) == 1:
         return "default", parts[0]
     return parts[0], parts[-1]
+
+
+def rule_scope(rule_arn: str) -> tuple[str, str]:
+    """(region, account) of an EventBridge rule ARN: where an event published to its bus lives."""
+    match = _EVENTS_ARN_RE.match(rule_arn)
+    if not match or match["kind"] != "rule":
+        raise OpsError(f"{rule_arn!r} is not an EventBridge rule ARN")
+    return match["region"], match["account"]
+
+
+def region_of(arn_or_url: str) -> str | None:
+    """The region an ARN or an SQS queue URL names; ``None`` when it names none (a local endpoint)."""
+    match = _ARN_REGION_RE.match(arn_or_url) or _SQS_URL_REGION_RE.match(arn_or_url)
+    return (match["region"] or None) if match else None
 
 
 def resource_name(arn: str, kind: str) -> str:

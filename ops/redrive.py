@@ -1,17 +1,8 @@
 """Redrive: send dead-lettered events again, each only to the rule that dead-lettered it.
 
-Where an event goes (:class:`RuleTargets`):
-
-- Normally it is published to the bus of the rule in its ``RULE_ARN`` with
-  ``detail.hookstackRedrive`` set to the marker that rule's pattern accepts (read with
-  ``DescribeRule``; see :func:`components.plan.redrive_clause`). Every other hookstack rule refuses
-  marked events, so the other destinations of the tenant and the signed-delivery rule do not get
-  it again. A rule without a marker clause (deployed before markers, or not hookstack's) or a
-  rule that is gone or disabled leaves the message in the queue, with the reason.
-- A routing rule that failed to forward to a shard bus (its ``TARGET_ARN`` is a bus): the event,
-  as it was, goes to that shard bus, where every rule of the tenant missed it.
-- ``all_rules``: unmarked to the entry bus, where every matching rule gets it (the way to reach
-  rules that no longer exist, e.g. after tenants moved between buses).
+Where an event goes, and when it stays in the queue instead: :mod:`ops.targets` (the rule in its
+``RULE_ARN``, marked so that only that rule takes it, after ``TestEventPattern`` says the rule still
+matches it as published; ``all_rules``: every matching rule of the entry bus).
 
 When the run stops, so that a destination that keeps failing cannot keep it going:
 
@@ -33,16 +24,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from components.plan import redrive_marker
-from functions.events import MAX_REQUEST_BYTES, REDRIVE_MARKER_KEY, Event, PublishError, entry_size, publish
+from functions.events import MAX_REQUEST_BYTES, PublishError, entry_size, publish
 from ops.dlq import DeadLetter, RedriveFilter, RedriveReport, parse_message
-from ops.outputs import OpsError, resource_name, rule_location
+from ops.targets import RedriveTarget, RuleTargets
 
 SQS_BATCH = 10
 # Receives in a row that brought no message present at the start: what is left arrived since.
@@ -53,79 +42,6 @@ STOP_EMPTY = "no message left to receive"
 STOP_MAX = "--max reached"
 STOP_TIME = "time limit reached: run again for the rest"
 STOP_ONLY_NEW = "only messages that arrived after the start were left"
-
-
-@dataclass(frozen=True)
-class RedriveTarget:
-    """Where one dead letter goes: ``bus``, reaching ``rule_arn`` (``""``: every matching rule)."""
-
-    bus: str
-    rule_arn: str
-    marker: str | None
-    """``detail.hookstackRedrive`` to set; ``None``: no marker (every matching rule of ``bus``)."""
-    as_it_was: bool = False
-    """Publish the event unchanged (a routing rule's dead letter, re-sent to its shard bus)."""
-
-    def event_for(self, event: Event) -> Event:
-        if self.as_it_was:
-            return event
-        data = {k: v for k, v in event.data.items() if k != REDRIVE_MARKER_KEY}
-        if self.marker is not None:
-            data[REDRIVE_MARKER_KEY] = self.marker
-        return replace(event, data=data)
-
-
-class RuleTargets:
-    """Resolves each dead letter's :class:`RedriveTarget` (``DescribeRule`` once per rule)."""
-
-    def __init__(self, events: Any, *, entry_bus: str, target_bus: str | None = None, all_rules: bool = False) -> None:
-        self.events = events
-        self.entry_bus = entry_bus
-        self.target_bus = target_bus
-        self.all_rules = all_rules
-        self._cache: dict[tuple[str, str], RedriveTarget | str] = {}
-
-    def resolve(self, letter: DeadLetter) -> RedriveTarget | str:
-        """The target, or why the message cannot be redriven. Raises on a failed AWS call."""
-        if self.all_rules:
-            return RedriveTarget(self.target_bus or self.entry_bus, "", None)
-        if not letter.rule_arn:
-            return "the message has no RULE_ARN: the rule that dead-lettered it is unknown (--all-rules sends it to every rule)"
-        key = (letter.rule_arn, letter.target_arn or "")
-        if key not in self._cache:
-            self._cache[key] = self._resolve(letter.rule_arn, letter.target_arn or "")
-        return self._cache[key]
-
-    def _resolve(self, rule_arn: str, target_arn: str) -> RedriveTarget | str:
-        try:
-            bus, name = rule_location(rule_arn)
-        except OpsError as error:
-            return f"RULE_ARN {error}"
-        if ":event-bus/" in target_arn:
-            # A routing rule could not forward to its shard bus: every rule there missed the event.
-            try:
-                shard = resource_name(target_arn, "event-bus")
-            except OpsError as error:
-                return f"TARGET_ARN {error}"
-            return RedriveTarget(self.target_bus or shard, rule_arn, None, as_it_was=True)
-        try:
-            described = self.events.describe_rule(Name=name, EventBusName=bus)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return (
-                    f"rule {name} no longer exists on bus {bus} (destination removed, or moved to another bus): "
-                    "--all-rules --tenant <id> sends its events to every rule of the tenant"
-                )
-            raise
-        if described.get("State") != "ENABLED":
-            return f"rule {name} is {described.get('State')}: a redriven event would reach nothing; enable it first"
-        marker = redrive_marker(described.get("EventPattern"))
-        if marker is None:
-            return (
-                f"rule {name} accepts no redrive marker (detail.{REDRIVE_MARKER_KEY} in its pattern): deployed "
-                "before markers existed? `pulumi up`, or --all-rules to send to every rule"
-            )
-        return RedriveTarget(self.target_bus or bus, rule_arn, marker)
 
 
 def redrive(
@@ -189,22 +105,25 @@ def redrive(
                 break
             batch: list[tuple[DeadLetter, RedriveTarget]] = []
             looked_at = report.looked_at
+            fresh = []
             for message in messages:
-                message_id = message["MessageId"]
-                if message_id in seen:
-                    # Held by this run and visible again (its visibility timeout ran out).
-                    if message_id in held:
-                        held[message_id] = message["ReceiptHandle"]
+                message_id = str(message["MessageId"])
+                if message_id in seen and message_id not in held:
                     continue
-                seen.add(message_id)
+                # Held until published and deleted, released at the end (all of the batch first:
+                # a failed call below ends the run, and the rest of the batch must not stay hidden).
+                held[message_id] = str(message["ReceiptHandle"])
+                if message_id not in seen:  # else held by this run and visible again (timeout ran out)
+                    seen.add(message_id)
+                    fresh.append(message)
+            for message in fresh:
                 letter = parse_message(message)
                 report.scanned += 1
-                held[letter.message_id] = letter.receipt_handle  # until published and deleted
                 if letter.sent_timestamp_ms is not None and letter.sent_timestamp_ms > started_ms:
                     report.arrived_after_start += 1
                     continue
                 report.looked_at += 1
-                target = _select(letter, report, selection, max_messages, targets, claimed)
+                target = _select(letter, report, selection, max_messages, targets, claimed, now=datetime.now(UTC))
                 if target is not None and execute:
                     batch.append((letter, target))
             idle = 0 if report.looked_at > looked_at else idle + 1
@@ -216,7 +135,8 @@ def redrive(
             if report.aborted:
                 break
     except (BotoCoreError, ClientError) as error:
-        report.aborted = f"DescribeRule failed: {error}"
+        # DescribeRule or TestEventPattern (e.g. no permission): nothing more is sent.
+        report.aborted = f"checking a rule failed: {error}"
     finally:
         _release(sqs, queue_url, held, report)
         report.elapsed_seconds = monotonic() - began
@@ -242,6 +162,8 @@ def _select(
     max_messages: int | None,
     targets: RuleTargets,
     claimed: set[tuple[str, str]],
+    *,
+    now: datetime,
 ) -> RedriveTarget | None:
     """The target of a message present at start that this run redrives, else ``None`` (kept)."""
     if (max_messages is not None and report.selected >= max_messages) or not selection.matches(letter):
@@ -264,6 +186,10 @@ def _select(
     if identity in claimed:
         # Another copy of an event this run already sends to that rule: never twice in one run.
         report.keep(letter, "this run already redrives the same event (eventId) to the same rule; left for a later run")
+        return None
+    mismatch = targets.mismatch(target, letter.event, now=now)
+    if mismatch is not None:
+        report.keep(letter, mismatch)
         return None
     claimed.add(identity)
     report.redrivable += 1

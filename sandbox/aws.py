@@ -44,9 +44,12 @@ class MotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        from sandbox.moto_events import install_test_event_pattern
+
         # moto keeps its accounts in this process, not in the server: start from an empty one, as a
         # sandbox started earlier in the same process (a test, the demo) left its resources there.
         moto_api_backend.reset()
+        install_test_event_pattern()  # moto's is a stub; ops redrive asks it (sandbox/moto_events.py)
         # Bound here, so that a busy port raises OSError (werkzeug would print and sys.exit(1)).
         listener = socket.create_server(("127.0.0.1", self.port))
         try:

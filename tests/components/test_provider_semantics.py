@@ -18,7 +18,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from components.plan import redrive_marker
-from functions.events import REDRIVE_MARKER_KEY, make_event, publish
+from functions.events import REDRIVE_MARKER_KEY, make_event, mark_for_redrive, publish
 from tests.harness import Program
 
 TENANTS: list[dict[str, Any]] = [
@@ -262,7 +262,7 @@ def test_every_destination_pattern_names_its_own_marker(declared_with_delivery: 
 def test_a_redriven_event_is_delivered_only_by_its_rule_on_moto(declared_with_delivery: Program) -> None:
     queues = _recreate_in_moto(declared_with_delivery)
     client = boto3.client("events", region_name="us-east-1")
-    redriven = make_event("hookstack.test", "widget.created", {REDRIVE_MARKER_KEY: "crm"}, tenant_id="acme", event_id="evt_r")
+    redriven = mark_for_redrive(make_event("hookstack.test", "widget.created", {}, tenant_id="acme", event_id="evt_r"), "crm")
     publish(client, [redriven], "hookstack-dev")
     received = {key: [json.loads(b)["detail"]["eventId"] for b in _drain(url)] for key, url in queues.items()}
     assert received == {"acme-crm": ["evt_r"], "acme-erp": [], "globex-crm": [], "delivery": []}
@@ -280,7 +280,7 @@ def test_a_redriven_event_of_a_sharded_tenant_reaches_only_its_rule_on_the_shard
     # Through the entry bus (the routing rule forwards it) and straight to the tenant's shard bus.
     buses = ["hookstack-dev", declared.outputs["busShards"]["tenants"]["t3"]]
     for bus in buses:
-        publish(client, [make_event("hookstack.test", "x", {REDRIVE_MARKER_KEY: "e"}, tenant_id="t3", event_id=f"evt_{bus}")], bus)
+        publish(client, [mark_for_redrive(make_event("hookstack.test", "x", {}, tenant_id="t3", event_id=f"evt_{bus}"), "e")], bus)
     received = {key: [json.loads(b)["detail"]["eventId"] for b in _drain(url)] for key, url in queues.items()}
     assert received.pop("t3-e") == [f"evt_{bus}" for bus in buses]
     assert all(got == [] for got in received.values()), received

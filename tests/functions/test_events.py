@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -10,9 +11,12 @@ import pytest
 
 from functions.events import (
     MAX_REQUEST_BYTES,
+    REDRIVE_MARKER_KEY,
+    Event,
     PublishError,
     entry_size,
     make_event,
+    mark_for_redrive,
     publish,
 )
 
@@ -111,6 +115,56 @@ def test_contract_fields_are_in_detail() -> None:
 def test_bad_events_are_refused_with_a_clear_message(args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_event(*args)
+
+
+# --- detail.hookstackRedrive is reserved: a marked event reaches one destination and no signed delivery
+
+
+@pytest.mark.parametrize("value", ["crm", "", None, {"x": 1}])
+def test_make_event_refuses_the_reserved_redrive_marker(value: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"must not hold detail\.hookstackRedrive: the key is reserved for `python -m ops redrive`"
+    ):
+        make_event("app", "order.created", {REDRIVE_MARKER_KEY: value, "x": 1}, tenant_id="acme")
+
+
+@pytest.mark.parametrize(
+    "sneaked",
+    [
+        Event("app", "order.created", "acme", {REDRIVE_MARKER_KEY: "crm"}, "evt_by_hand"),
+        replace(
+            make_event("app", "order.created", {}, tenant_id="acme", event_id="evt_replaced"),
+            data={REDRIVE_MARKER_KEY: "crm"},
+        ),
+    ],
+    ids=["built-by-hand", "replaced"],
+)
+def test_publish_refuses_the_marker_in_event_data_before_any_call(sneaked: Event) -> None:
+    client = FlakyEvents([])
+    with pytest.raises(
+        ValueError, match=rf"event {sneaked.event_id}: event data must not hold detail\.hookstackRedrive"
+    ):
+        publish(client, [*events(3), sneaked], "bus")
+    assert client.calls == []  # not even the good ones: nothing half-published
+
+
+def test_only_mark_for_redrive_sets_the_marker() -> None:
+    event = make_event("app", "order.created", {"x": 1}, tenant_id="acme", event_id="evt_m")
+    client = FlakyEvents([])
+
+    marked = mark_for_redrive(event, "crm")
+    publish(client, [marked], "bus")
+
+    assert json.loads(client.calls[0][0]["Detail"]) == {
+        "x": 1,
+        "tenantId": "acme",
+        "eventId": "evt_m",
+        REDRIVE_MARKER_KEY: "crm",
+    }
+    assert REDRIVE_MARKER_KEY not in json.loads(mark_for_redrive(marked, None).entry("bus")["Detail"])
+    for bad in ("", 1, {"x": 1}):
+        with pytest.raises(ValueError, match="redrive marker must be a destination name"):
+            mark_for_redrive(event, bad)  # type: ignore[arg-type]
 
 
 def test_generated_event_ids_are_unique() -> None:

@@ -15,6 +15,8 @@ moto fidelity this relies on (moto 5.2.5, checked in its source):
 - Connection / API destination / replay states cannot be changed through the API in moto; tests
   set them on moto's backend objects (what EventBridge does on a 401 or a failed replay).
 - ``NamePrefix`` is ignored by ``ListConnections`` / ``ListApiDestinations``; the tool filters too.
+- ``TestEventPattern`` answers with an empty body; :func:`moto_as_aws` installs the sandbox's
+  answer (``sandbox/moto_events.py``: moto's own ``PutEvents`` matcher), as the sandbox does.
 """
 
 from __future__ import annotations
@@ -325,8 +327,16 @@ def report_connection_states(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(EventsHandler, "list_connections", list_connections)
 
 
+def moto_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the tool reads from AWS and moto answers otherwise: connection states, TestEventPattern."""
+    from sandbox.moto_events import install_test_event_pattern
+
+    report_connection_states(monkeypatch)
+    install_test_event_pattern(monkeypatch.setattr)
+
+
 @pytest.fixture
 def stack(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoStack]:
     """Tenant 1 with destinations crm and erp, tenant 2 with billing, on one entry bus."""
-    report_connection_states(monkeypatch)
+    moto_as_aws(monkeypatch)
     yield MotoStack(tmp_path).deploy({"1": ["crm", "erp"], "2": ["billing"]})

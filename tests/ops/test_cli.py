@@ -123,3 +123,96 @@ def test_region_from_aws_region_reaches_the_commands(
     assert cli.main(["status"]) == 2
     assert [c.region for c in made] == ["eu-central-1"]  # type: ignore[attr-defined]
     assert "the entry bus is unknown" in capsys.readouterr().err
+
+
+class NoCalls:
+    """A boto3 session stand-in: it has a region (as configuration gives it) and makes no client."""
+
+    def __init__(self, region_name: str | None) -> None:
+        self.region_name = region_name
+
+    def client(self, service: str, **_: object) -> object:
+        raise AssertionError(f"an AWS call ({service}) was about to be made")
+
+
+STACK_OUTPUTS = {
+    "busName": "hookstack-dev",
+    "busArn": "arn:aws:events:us-east-1:123456789012:event-bus/hookstack-dev",
+    "deadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/hookstack-dlq-5e6f7a8",
+    "destinations": {
+        "1": {
+            "crm": {
+                "rule_arn": "arn:aws:events:us-east-1:123456789012:rule/hookstack-dev/hookstack-1-crm-rule-1a2b3c4",
+                "api_destination_arn": "arn:aws:events:us-east-1:123456789012:api-destination/hookstack-dev-1-crm/x",
+                "connection_arn": "arn:aws:events:us-east-1:123456789012:connection/hookstack-dev-1-crm/y",
+                "bus_name": "hookstack-dev",
+            }
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("region_flag", "aws_region", "default_region", "origin"),
+    [
+        (None, "us-west-2", None, "(AWS_REGION)"),
+        ("us-west-2", "us-east-1", None, "(--region)"),
+        (None, None, "us-west-2", "(AWS_DEFAULT_REGION / the profile)"),
+    ],
+)
+@pytest.mark.parametrize("command", [["status"], ["redrive", "--wait-seconds", "0"], ["replay", "list"]])
+def test_a_region_other_than_the_stacks_fails_before_any_aws_call(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: list[str],
+    region_flag: str | None,
+    aws_region: str | None,
+    default_region: str | None,
+    origin: str,
+) -> None:
+    """In us-west-2 a us-east-1 stack's resources all look MISSING and its DLQ empty (status exit 1,
+    redrive "0 messages"): the region is in every ARN and the queue URL of the outputs."""
+    from ops.aws import Clients
+    from ops.cli import main
+
+    for name, value in (("AWS_REGION", aws_region), ("AWS_DEFAULT_REGION", default_region)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(STACK_OUTPUTS))
+
+    clients = Clients(region=region_flag, session=NoCalls(default_region))
+    code = main([*command, "--outputs", str(outputs)], clients=clients)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"region mismatch: AWS calls would go to us-west-2 {origin} but the stack is in us-east-1 (busArn " in err
+    assert err.rstrip().endswith("Pass --region us-east-1 or set AWS_REGION=us-east-1")
+
+
+def test_no_region_at_all_names_the_stacks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from ops.aws import Clients
+    from ops.cli import main
+
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({**STACK_OUTPUTS, "busArn": None}))  # the region from the queue URL alone
+
+    assert main(["status", "--outputs", str(outputs)], clients=Clients(session=NoCalls(None))) == 2
+    assert "no AWS region: pass --region us-east-1 or set AWS_REGION=us-east-1" in capsys.readouterr().err
+
+
+def test_outputs_naming_no_region_are_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flags alone, or a local endpoint's queue URL (the sandbox): nothing to compare with."""
+    from ops.aws import Clients
+    from ops.cli import main
+
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    clients = Clients(session=NoCalls(None))
+    with pytest.raises(AssertionError, match="an AWS call"):
+        main(["redrive", "--bus-name", "b", "--dlq-url", "http://127.0.0.1:5000/123456789012/q"], clients=clients)

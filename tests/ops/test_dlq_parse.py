@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from functions.events import MAX_REQUEST_BYTES
-from ops.dlq import DLQ_ATTRIBUTES, RedriveFilter, parse_message
+from functions.events import MAX_REQUEST_BYTES, REDRIVE_MARKER_KEY
+from ops.dlq import DLQ_ATTRIBUTES, MAX_BODY_DEPTH, RedriveFilter, parse_message
 from tests.ops.conftest import SAMPLE_DLQ_MESSAGE
 
 
@@ -79,6 +79,21 @@ def test_a_numeric_tenant_id_is_kept_as_it_was() -> None:
             ),
             "PutEvents takes at most",
         ),
+        # json.loads would raise RecursionError (out of the CLI, every run): refused before parsing.
+        ('{"detail": ' + "[" * 100_000 + "]" * 100_000 + "}", f"deeper than {MAX_BODY_DEPTH} levels"),
+        ("[" * 100_000, f"deeper than {MAX_BODY_DEPTH} levels"),  # unterminated too
+        (
+            json.dumps({"source": "s", "detail-type": "t", "detail": {"eventId": "e", REDRIVE_MARKER_KEY: {"x": 1}}}),
+            "not a destination name",
+        ),
+        (
+            json.dumps({"source": "s", "detail-type": "t", "detail": {"eventId": "e", REDRIVE_MARKER_KEY: ""}}),
+            "not a destination name",
+        ),
+        (
+            json.dumps({"source": "s", "detail-type": "t", "detail": {"eventId": "e", REDRIVE_MARKER_KEY: None}}),
+            "not a destination name",
+        ),
     ],
 )
 def test_messages_that_cannot_be_redriven_say_why(body: str | None, reason: str) -> None:
@@ -92,6 +107,33 @@ def test_messages_that_cannot_be_redriven_say_why(body: str | None, reason: str)
 
     assert letter.event is None
     assert letter.problem is not None and reason in letter.problem
+
+
+def test_nesting_up_to_the_bound_is_read() -> None:
+    detail = {
+        "tenantId": "1",
+        "eventId": "evt_deep",
+        "deep": json.loads("[" * (MAX_BODY_DEPTH - 2) + "]" * (MAX_BODY_DEPTH - 2)),
+    }
+    message = sample()
+    message["Body"] = json.dumps(
+        {"source": "s", "detail-type": "t", "detail": detail}
+    )  # envelope + detail + list levels
+
+    letter = parse_message(message)
+
+    assert letter.problem is None and letter.event is not None
+    assert json.loads(letter.event.entry("b")["Detail"]) == detail
+
+
+def test_a_marker_from_an_earlier_redrive_is_read_aside_and_kept_in_the_event() -> None:
+    detail = {"tenantId": "1", REDRIVE_MARKER_KEY: "crm", "eventId": "evt_again"}
+
+    letter = parse_message(sample(detail=detail))
+
+    assert letter.event is not None
+    assert REDRIVE_MARKER_KEY not in letter.event.data and letter.event.redrive_marker == "crm"
+    assert json.loads(letter.event.entry("b")["Detail"]) == detail
 
 
 def test_filter_requires_every_given_criterion() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ops.outputs import OpsError, bus_arn_for, load_outputs, resource_name, rule_location
+from ops.outputs import OpsError, bus_arn_for, load_outputs, region_of, resource_name, rule_location
 
 CONNECTION = "aws:cloudwatch/eventConnection:EventConnection"
 API_DESTINATION = "aws:cloudwatch/eventApiDestination:EventApiDestination"
@@ -92,3 +92,19 @@ def test_arn_shapes() -> None:
     )
     with pytest.raises(OpsError, match="not an EventBridge rule ARN"):
         rule_location("arn:aws:sqs:us-east-1:123456789012:q")
+
+
+@pytest.mark.parametrize(
+    ("value", "region"),
+    [
+        ("arn:aws:events:eu-west-1:123456789012:rule/b/r", "eu-west-1"),
+        ("arn:aws-cn:events:cn-north-1:123456789012:event-bus/b", "cn-north-1"),
+        ("https://sqs.ap-southeast-3.amazonaws.com/123456789012/q", "ap-southeast-3"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q", "cn-north-1"),
+        ("arn:aws:iam::123456789012:role/r", None),  # a global service
+        ("http://127.0.0.1:5000/123456789012/q", None),  # a local endpoint
+        ("hookstack-archive-1a2b3c4", None),  # an archive given by name
+    ],
+)
+def test_the_region_an_arn_or_queue_url_names(value: str, region: str | None) -> None:
+    assert region_of(value) == region

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from components.plan import destination_pattern
 from functions.events import REDRIVE_MARKER_KEY
 from ops import redrive
 from ops.aws import Clients
-from tests.ops.conftest import MotoStack, report_connection_states, session
+from ops.dlq import MAX_BODY_DEPTH
+from tests.ops.conftest import ACCOUNT, MotoStack, moto_as_aws, session
 
 WAIT = ("--wait-seconds", "0")
 
@@ -278,7 +280,7 @@ def test_publishes_to_the_bus_given_with_target_bus(stack: MotoStack) -> None:
 
 @pytest.fixture
 def sharded(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MotoStack:
-    report_connection_states(monkeypatch)
+    moto_as_aws(monkeypatch)
     return MotoStack(tmp_path).deploy({"1": ["crm"]}, shards={"hookstack-dev-shard-01": ["7", "8"]})
 
 
@@ -338,6 +340,151 @@ def test_messages_whose_rule_cannot_take_them_are_kept_with_the_reason(stack: Mo
     ):
         assert sum(expected in reason for reason in reasons) == 1, (expected, reasons)
     assert stack.captured() == [] and stack.dlq_depth() == (4, 0)
+
+
+# --- the rule must still match the event as published -------------------------------------------
+
+
+class CountingEvents:
+    """The moto events client, counting DescribeRule and TestEventPattern calls (and the events tested)."""
+
+    def __init__(self, inner: Any, fail_test: ClientError | None = None) -> None:
+        self.inner = inner
+        self.fail_test = fail_test
+        self.described: list[str] = []
+        self.tested: list[dict[str, Any]] = []
+
+    def describe_rule(self, **kwargs: Any) -> Any:
+        self.described.append(kwargs["Name"])
+        return self.inner.describe_rule(**kwargs)
+
+    def test_event_pattern(self, **kwargs: Any) -> Any:
+        self.tested.append(json.loads(kwargs["Event"]))
+        if self.fail_test is not None:
+            raise self.fail_test
+        return self.inner.test_event_pattern(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_an_event_its_rule_no_longer_matches_stays_in_the_queue_with_the_reason(stack: MotoStack) -> None:
+    """crm's eventTypes changed to [widget.created] after a widget.deleted dead-lettered: the rule is
+    there, ENABLED and marked, but would not take the event: published, it would reach nobody."""
+    crm = stack.destinations["1/crm"]
+    event_id = stack.dead_letter("1/crm", detail_type="widget.deleted")
+    stack.events.put_rule(
+        Name=crm["rule_name"], EventBusName=stack.bus_name, State="ENABLED",
+        EventPattern=json.dumps(destination_pattern("1", "crm", ["widget.created"])),
+    )  # fmt: skip
+
+    dry = stack.run("redrive", *WAIT, "--output", "json").json()
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json")
+
+    assert dry["redrivable"] == 0 and len(dry["kept"]) == 1  # the dry run says so before anything is sent
+    assert result.code == 1, result.out + result.err
+    report = result.json()
+    assert (report["publishedEvents"], report["deleted"]) == (0, 0)
+    [kept] = report["kept"]
+    assert kept["eventId"] == event_id
+    assert kept["reason"].startswith(
+        f"rule {crm['rule_name']} no longer matches this event (detail-type 'widget.deleted'"
+    )
+    assert "a redrive would reach nobody" in kept["reason"]
+    assert stack.captured() == [] and stack.dlq_event_ids() == [event_id]
+
+
+def test_a_rule_arn_naming_another_tenants_rule_keeps_the_message(stack: MotoStack) -> None:
+    billing = stack.destinations["2/billing"]
+    event_id = stack.dead_letter("1/crm", attributes={"RULE_ARN": billing["rule_arn"]})  # tenant 1's event
+    good = stack.dead_letter("1/crm")
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json")
+
+    assert result.code == 1
+    report = result.json()
+    assert (report["publishedEvents"], report["deleted"]) == (1, 1)
+    assert [(k["eventId"], k["reason"].split(":")[0]) for k in report["kept"]] == [
+        (event_id, f"rule {billing['rule_name']} no longer matches this event (detail-type 'widget.created', "
+                   "tenantId '1' marked hookstackRedrive='billing')")
+    ]  # fmt: skip
+    assert ids(stack.delivered("1/crm")) == [good] and stack.delivered("2/billing") == []
+    assert stack.dlq_event_ids() == [event_id]
+
+
+def test_a_routing_rule_dead_letter_of_a_tenant_routed_elsewhere_now_stays(sharded: MotoStack) -> None:
+    route = sharded.routes["hookstack-dev-shard-01"]
+    sharded.events.put_rule(  # tenant 8 moved to another shard since
+        Name=route["rule_arn"].rsplit("/", 1)[1], EventBusName=sharded.bus_name,
+        EventPattern=json.dumps({"detail": {"tenantId": ["7"]}}),
+    )  # fmt: skip
+    sharded.dead_letter(
+        "8/hook", detail={"tenantId": "8", "eventId": "evt_moved"},
+        attributes={"RULE_ARN": route["rule_arn"], "TARGET_ARN": route["bus_arn"]},
+    )  # fmt: skip
+
+    result = sharded.run("redrive", "--execute", *WAIT, "--output", "json")
+
+    assert result.code == 1
+    assert "no longer matches this event" in result.json()["kept"][0]["reason"]
+    assert sharded.delivered("8/hook") == [] and sharded.dlq_event_ids() == ["evt_moved"]
+
+
+def test_the_event_tested_is_the_event_published_and_each_check_is_made_once(stack: MotoStack) -> None:
+    crm = stack.destinations["1/crm"]
+    sent = [stack.dead_letter("1/crm") for _ in range(3)] + [stack.dead_letter("1/erp")]
+    stale = stack.dead_letter("1/crm", detail_type="widget.deleted", event_id="evt_stale")
+    stack.dead_letter("1/crm", detail_type="widget.deleted", event_id="evt_stale")  # a second copy
+    stack.events.put_rule(
+        Name=crm["rule_name"], EventBusName=stack.bus_name, State="ENABLED",
+        EventPattern=json.dumps(destination_pattern("1", "crm", ["widget.created"])),
+    )  # fmt: skip
+    events = CountingEvents(stack.events)
+
+    result = stack.run("redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(events))
+
+    assert result.code == 1
+    assert sorted(events.described) == sorted([crm["rule_name"], stack.destinations["1/erp"]["rule_name"]])
+    assert len(events.tested) == 5  # four events, and the stale one once for its two copies
+    delivered = {e["detail"]["eventId"]: e for e in stack.delivered("1/crm") + stack.delivered("1/erp")}
+    assert sorted(delivered) == sorted(sent)
+    for tested in events.tested:
+        if tested["detail"]["eventId"] == stale:
+            continue
+        published = delivered[tested["detail"]["eventId"]]
+        for key in ("source", "detail-type", "detail", "region", "resources"):
+            assert tested[key] == published[key], key
+        assert tested["account"] == ACCOUNT  # the rule's (moto's SQS copy leaves account out)
+        assert {"id", "time", "version"} <= tested.keys()
+    assert [k["eventId"] for k in result.json()["kept"]] == [stale, stale]
+    assert stack.dlq_event_ids() == [stale, stale]
+
+
+def test_test_event_pattern_refusing_the_pattern_keeps_the_message(stack: MotoStack) -> None:
+    stack.dead_letter("1/crm")
+    refusal = ClientError({"Error": {"Code": "InvalidEventPatternException", "Message": "bad"}}, "TestEventPattern")
+
+    result = stack.run(
+        "redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(CountingEvents(stack.events, refusal))
+    )
+
+    assert result.code == 1
+    assert "TestEventPattern refused rule" in result.json()["kept"][0]["reason"]
+    assert stack.captured() == [] and stack.dlq_depth() == (1, 0)
+
+
+def test_no_permission_for_test_event_pattern_stops_the_run_and_sends_nothing(stack: MotoStack) -> None:
+    for _ in range(3):
+        stack.dead_letter("1/crm")
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "TestEventPattern")
+
+    result = stack.run(
+        "redrive", "--execute", *WAIT, "--output", "json", clients=clients_with(CountingEvents(stack.events, denied))
+    )
+
+    assert result.code == 2
+    assert "TestEventPattern" in result.json()["aborted"] and "AccessDeniedException" in result.json()["aborted"]
+    assert stack.captured() == [] and stack.dlq_depth() == (3, 0)
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -546,6 +693,22 @@ def test_unparseable_messages_are_kept_and_reported_while_the_rest_is_redriven(s
     ]
     assert ids(stack.delivered("1/crm")) == [good]
     assert stack.dlq_depth() == (2, 0)
+
+
+def test_a_deeply_nested_message_is_kept_with_the_reason_and_the_run_goes_on(stack: MotoStack) -> None:
+    """json.loads raised RecursionError out of the CLI for this body, and the message stayed hidden
+    until its visibility timeout; every later run met it again."""
+    stack.dead_letter("1/crm", body='{"detail": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    good = stack.dead_letter("1/crm")
+
+    for _ in range(2):  # a second run meets it again, and says the same
+        result = stack.run("redrive", "--execute", *WAIT, "--output", "json")
+
+        assert result.code == 1, result.err
+        [kept] = result.json()["kept"]
+        assert kept["reason"].startswith(f"the body nests arrays/objects deeper than {MAX_BODY_DEPTH} levels")
+        assert stack.dlq_depth() == (1, 0)  # visible again at once
+    assert ids(stack.delivered("1/crm")) == [good]
 
 
 def test_missing_queue_url_is_a_clear_error(stack: MotoStack) -> None:

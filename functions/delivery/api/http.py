@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from functions.delivery import bounded_json
+from functions import bounded_json
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import ApiSettings
 from functions.events import EVENT_ID_RE, TENANT_ID_RE

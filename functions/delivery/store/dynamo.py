@@ -18,7 +18,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from functions.delivery import bounded_json, schema
+from functions import bounded_json
+from functions.delivery import schema
 
 BATCH_GET_LIMIT = 100  # BatchGetItem's most keys per request
 

@@ -1,0 +1,94 @@
+"""TestEventPattern on moto (sandbox/moto_events.py) answers what moto's PutEvents then delivers,
+and what EventBridge documents, for hookstack's own patterns; it refuses what AWS refuses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from components.plan import delivery_rule_pattern, destination_pattern
+from functions.events import REDRIVE_MARKER_KEY
+from sandbox.moto_events import install_test_event_pattern
+
+PATTERNS: dict[str, dict[str, Any]] = {
+    "1-crm": destination_pattern("1", "crm", ["widget.created"]),
+    "1-erp": destination_pattern("1", "erp"),
+    "2-crm": destination_pattern("2", "crm"),
+    "delivery": delivery_rule_pattern(),
+    "route": {"detail": {"tenantId": ["1", "3"]}},
+}
+# (detail-type, detail beyond eventId) -> the rules EventBridge's documented semantics match.
+CASES: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("widget.created", {"tenantId": "1"}, {"1-crm", "1-erp", "delivery", "route"}),
+    ("widget.deleted", {"tenantId": "1"}, {"1-erp", "delivery", "route"}),
+    ("widget.created", {"tenantId": "1", REDRIVE_MARKER_KEY: "crm"}, {"1-crm", "route"}),
+    ("widget.deleted", {"tenantId": "1", REDRIVE_MARKER_KEY: "crm"}, {"route"}),  # crm's eventTypes changed
+    ("widget.created", {"tenantId": "1", REDRIVE_MARKER_KEY: "billing"}, {"route"}),  # another tenant's marker
+    ("widget.created", {"tenantId": "2", REDRIVE_MARKER_KEY: "crm"}, {"2-crm"}),
+    ("widget.created", {"tenantId": 1}, {"delivery"}),  # a number is not the string "1" (but exists)
+    # exists matches leaf values only: an object marker counts as none (docs/provider.md)
+    ("widget.created", {"tenantId": "1", REDRIVE_MARKER_KEY: {"x": "crm"}}, {"1-crm", "1-erp", "delivery", "route"}),
+]
+
+
+@pytest.fixture
+def events(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    install_test_event_pattern(monkeypatch.setattr)
+    return boto3.client("events", region_name="us-east-1")
+
+
+def envelope(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0", "id": "00000000-0000-4000-8000-000000000000", "detail-type": detail_type, "source": "app",
+        "account": "123456789012", "time": "2026-01-05T10:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {**detail, "eventId": "evt_1"},
+    }  # fmt: skip
+
+
+def test_the_answer_is_what_putevents_delivers_and_what_eventbridge_documents(events: Any) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queues = {}
+    for name, pattern in PATTERNS.items():
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+        queues[name] = url
+
+    for detail_type, detail, expected in CASES:
+        answered = {
+            name
+            for name, pattern in PATTERNS.items()
+            if events.test_event_pattern(
+                EventPattern=json.dumps(pattern), Event=json.dumps(envelope(detail_type, detail))
+            )["Result"]
+        }
+        events.put_events(
+            Entries=[{"Source": "app", "DetailType": detail_type, "Detail": json.dumps({**detail, "eventId": "evt_1"})}]
+        )
+        delivered = set()
+        for name, url in queues.items():
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                delivered.add(name)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+        assert answered == delivered == expected, (detail_type, detail)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "code"),
+    [
+        ('{"source": "app"}', envelope("t", {}), "InvalidEventPatternException"),  # a value must be an array
+        ("not json", envelope("t", {}), "InvalidEventPatternException"),
+        ('{"source": ["app"]}', {k: v for k, v in envelope("t", {}).items() if k != "account"}, "ValidationException"),
+        ('{"source": ["app"]}', "[1]", "ValidationException"),
+    ],
+)
+def test_what_aws_refuses_is_refused(events: Any, pattern: str, event: Any, code: str) -> None:
+    with pytest.raises(ClientError) as caught:
+        events.test_event_pattern(EventPattern=pattern, Event=event if isinstance(event, str) else json.dumps(event))
+    assert caught.value.response["Error"]["Code"] == code
