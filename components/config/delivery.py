@@ -9,6 +9,7 @@ from typing import Any
 from components.config.limits import MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY
 from components.config.model import NAMESPACE, DeliverySettings
 from components.config.reader import Reader
+from functions.delivery import ssrf
 
 DELIVERY_KEYS = (
     "enabled", "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
@@ -29,9 +30,13 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
     cidrs = reader.strings(raw, "allowedCidrs", path)
     for index, cidr in enumerate(cidrs):
         try:
-            ipaddress.ip_network(cidr, strict=False)
+            network = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             reader.problem(f"{path}.allowedCidrs[{index}]", f"must be a CIDR like 10.0.0.0/8; got {cidr!r}")
+            continue
+        problem = ssrf.allowed_cidr_problem(network)  # the worker's own rule (settings refuse the same)
+        if problem:
+            reader.problem(f"{path}.allowedCidrs[{index}]", f"{cidr!r} {problem}")
     defaults = DeliverySettings()
     return DeliverySettings(
         enabled=bool(reader.get(raw, "enabled", path, bool, default=defaults.enabled)),
@@ -55,8 +60,6 @@ def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: Delive
     """Signed destinations are called by the delivery worker from inside AWS, so their URLs must pass
     the SSRF guard (literal addresses, internal names; DNS is checked at every attempt) with
     ``allowedCidrs``, as the worker checks them: a config error here, not a failure mid-deploy."""
-    from functions.delivery import ssrf
-
     allowed: list[ssrf.IPNetwork] = []
     for cidr in (*delivery.allowed_cidrs, *(ssrf.LOOPBACK_CIDRS if reader.local else ())):
         try:
@@ -71,10 +74,15 @@ def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: Delive
             auth = destination.get("auth")
             if not isinstance(auth, Mapping) or auth.get("type") != "signed":
                 continue
+            key = f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url"
+            if any(problem.path == key for problem in reader.problems):
+                continue  # the tenants section said what is wrong with it already: one problem per key
             try:
                 ssrf.parse_url(destination["url"], allowed)
+            except ssrf.UnsendableUrl as error:
+                reader.problem(key, str(error))  # not about the address: no word on allowedCidrs
             except ssrf.UnsafeUrl as error:
                 reader.problem(
-                    f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url",
+                    key,
                     f"{error} (signed deliveries are sent from inside AWS; hookstack:delivery.allowedCidrs exempts networks)",
                 )

@@ -34,6 +34,7 @@ from components.config.model import (
     Transform,
 )
 from components.config.reader import Reader, https_url_problem, kind_of, whsec_problem
+from functions.delivery.ssrf import ascii_problem
 from functions.events import TENANT_ID_RE, TENANT_ID_RULE
 
 AUTH_TYPES = ("apiKey", "basic", "oauth", "signed", "none")
@@ -102,7 +103,12 @@ def _destination(reader: Reader, value: Any, path: str) -> Destination | None:
     name = reader.name(raw, "name", path)
     url = reader.get(raw, "url", path, str, required=True)
     if url is not None:
-        problem = https_url_problem(url, allow_loopback_http=reader.local)
+        # Not ASCII: EventBridge refuses it mid-deploy (InvocationEndpoint's pattern). A signed destination
+        # gets the worker's whole check instead (check_signed_destination_urls: the host is judged first).
+        auth_type = raw["auth"].get("type") if isinstance(raw.get("auth"), Mapping) else None
+        problem = https_url_problem(url, allow_loopback_http=reader.local) or (
+            None if auth_type == "signed" else ascii_problem(url)
+        )
         if problem:
             reader.problem(f"{path}.url", problem)
             url = None

@@ -7,7 +7,7 @@
   eight attempts over about 27.5 hours). A ``Retry-After`` on 429 or 503 replaces the scheduled delay
   (clamped to 1 s .. 12 h, the longest an SQS message can stay invisible).
 - Any other 4xx, a redirect (redirects are never followed: they could point anywhere), an address
-  the SSRF guard refuses or a request that cannot be sent (a header HTTP cannot carry): fails at
+  the SSRF guard refuses or a request that cannot be sent (a header or URL HTTP cannot carry): fails at
   once, no retry.
 """
 

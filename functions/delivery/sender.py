@@ -40,7 +40,7 @@ class Response:
     """Lower-case names; only ``retry-after``, ``location`` and ``content-type`` are kept."""
     error: str | None = None
     error_kind: str | None = None
-    """``blocked`` (SSRF guard), ``request`` (a header that cannot be sent), ``dns``, ``timeout``,
+    """``blocked`` (SSRF guard), ``request`` (a header or URL that cannot be sent), ``dns``, ``timeout``,
     ``connection``, ``tls`` or ``protocol``."""
     address: str | None = None
     """The IP address connected to."""
@@ -66,7 +66,8 @@ def post(
     resolver: ssrf.Resolver | None = None,
     context: ssl.SSLContext | None = None,
 ) -> Response:
-    """POST ``body`` to ``url``; never raises for network or HTTP problems (they are in the result)."""
+    """POST ``body`` to ``url``; never raises for a URL, a header, the network or HTTP (the problem
+    is in the result: ``request`` for what cannot be sent, ``blocked`` for what the guard refuses)."""
     started = time.monotonic()
     deadline = started + timeout
 
@@ -81,6 +82,9 @@ def post(
         target, addresses = ssrf.check_url(url, allowed, resolver)
     except ssrf.Unresolvable as error:
         return Response(None, elapsed_ms(), error=str(error), error_kind="dns")
+    except ssrf.UnsendableUrl as error:
+        # A URL stored before the guard refused it (not ASCII): http.client would raise mid-request.
+        return Response(None, elapsed_ms(), error=f"request cannot be sent: url {error}", error_kind="request")
     except ssrf.UnsafeUrl as error:
         return Response(None, elapsed_ms(), error=f"blocked by the SSRF guard: {error}", error_kind="blocked")
 

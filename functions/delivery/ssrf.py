@@ -12,21 +12,23 @@ Rules, in order:
 1. The URL: ``https`` (``http`` only to loopback addresses that ``allowed_cidrs`` exempts, for the
    local sandbox), no credentials, no fragments-as-hosts tricks (whitespace, control characters,
    backslashes), port 443, 80 or 1024-65535.
-2. The host: IPv4 literals only as canonical dotted quads (``2130706433``, ``0177.0.0.1``,
-   ``0x7f.1`` and ``127.1`` are refused: resolvers read them as 127.0.0.1); IPv6 literals without a
-   zone id; names fully qualified (no single-label names such as ``metadata``, which resolver search
-   domains can turn into internal hosts) and not under ``localhost``, ``local``, ``internal``
+2. The host, mapped first and classified after: a non-ASCII host is mapped as the resolver maps it
+   (Python's IDNA codec, which ``socket.getaddrinfo`` applies: NFKC turns fullwidth digits into
+   digits; U+3002, U+FF0E and U+FF61 are dots), then judged. IPv4 literals only as canonical dotted
+   quads (``2130706433``, ``0177.0.0.1``, ``0x7f.1``, ``127.1`` and their Unicode spellings are
+   refused: resolvers read them as 127.0.0.1); IPv6 literals without a zone id; names fully
+   qualified (no single-label names such as ``metadata``, which resolver search domains can turn
+   into internal hosts) and not under ``localhost``, ``local``, ``internal``
    (``metadata.google.internal``, ``*.ec2.internal``), ``localdomain``, ``home.arpa`` or ``arpa``.
-3. Every address the name resolves to (not just the first) must be public: see
-   :func:`address_problem`. IPv4 addresses against the IANA special-purpose registry; IPv6 ones must
-   be global unicast (2000::/3) outside the special-purpose ranges (documentation 2001:db8::/32 and
-   3fff::/20, IETF assignments 2001::/23...). Every IPv6 form that carries an IPv4 address
-   (:data:`EMBEDDINGS`) is refused unless that IPv4 address is allowed: the forms routed to it
-   (IPv4-mapped, NAT64 64:ff9b::/96, 6to4) when it is public or exempt, the forms not routed on the
-   Internet (IPv4-translated, IPv4-compatible, Teredo) only when ``allowed_cidrs`` exempts it.
+3. The URL is ASCII (:class:`UnsendableUrl` otherwise): a request line carries bytes, and hookstack
+   never rewrites a URL (the one stored and shown is the one sent), so a path or query must be
+   percent-encoded and an international host name written in its ``xn--`` form; the refusal spells
+   the URL in ASCII.
+4. Every address the name resolves to (not just the first) must be public, or exempt by
+   ``allowed_cidrs``: :func:`~functions.delivery.addresses.address_problem`.
 
-``allowed_cidrs`` (``hookstack:delivery.allowedCidrs``) exempts networks: an address inside one is
-accepted, and so is a blocked name whose every address is inside one. It is empty by default.
+Addresses (rule 4, the embeddings of IPv4 in IPv6 and ``allowed_cidrs``) are judged by
+:mod:`functions.delivery.addresses`; its names are re-exported here, the one door to the guard.
 """
 
 from __future__ import annotations
@@ -34,13 +36,29 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from functions.delivery.addresses import (
+    EMBEDDINGS,
+    Embedding,
+    IPAddress,
+    IPNetwork,
+    address_problem,
+    allowed_cidr_problem,
+    embedded_ipv4,
+    exempt,
+    parse_networks,
+)
+
+# The address half is re-exported: callers know one module, the guard.
+__all__ = [
+    "EMBEDDINGS", "Embedding", "IPAddress", "IPNetwork", "address_problem", "allowed_cidr_problem", "embedded_ipv4",
+    "exempt", "parse_networks",
+]
+
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 
 MAX_URL_CHARS = 2048
@@ -50,84 +68,18 @@ MIN_HIGH_PORT = 1024
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
 BLOCKED_NAME_SUFFIXES = ("localhost", "local", "internal", "localdomain", "home.arpa", "arpa")
 
-_V4 = ipaddress.IPv4Network
-_V6 = ipaddress.IPv6Network
-# Specific addresses first so the error names what the address is.
-_BLOCKED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
-    (_V4("169.254.169.254/32"), "the cloud instance metadata service"),
-    (_V4("169.254.170.2/32"), "the container metadata service"),
-    (_V4("100.100.100.200/32"), "a cloud metadata service"),
-    (_V4("192.0.0.192/32"), "a cloud metadata service"),
-    (_V4("0.0.0.0/8"), "an unspecified ('this network') address"),
-    (_V4("10.0.0.0/8"), "a private address"),
-    (_V4("100.64.0.0/10"), "a shared (carrier-grade NAT) address"),
-    (_V4("127.0.0.0/8"), "a loopback address"),
-    (_V4("169.254.0.0/16"), "a link-local address"),
-    (_V4("172.16.0.0/12"), "a private address"),
-    (_V4("192.0.0.0/24"), "an IETF protocol assignment"),
-    (_V4("192.0.2.0/24"), "a documentation address"),
-    (_V4("192.88.99.0/24"), "a 6to4 relay address"),
-    (_V4("192.168.0.0/16"), "a private address"),
-    (_V4("198.18.0.0/15"), "a benchmarking address"),
-    (_V4("198.51.100.0/24"), "a documentation address"),
-    (_V4("203.0.113.0/24"), "a documentation address"),
-    (_V4("224.0.0.0/4"), "a multicast address"),
-    (_V4("240.0.0.0/4"), "a reserved or broadcast address"),
-)
-_BLOCKED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
-    (_V6("fd00:ec2::254/128"), "the cloud instance metadata service"),
-    (_V6("::/128"), "the unspecified address"),
-    (_V6("::1/128"), "a loopback address"),
-    (_V6("100::/64"), "a discard-only address"),
-    (_V6("100:0:0:1::/64"), "a dummy-prefix address (RFC 9780)"),
-    (_V6("2001:db8::/32"), "a documentation address"),
-    (_V6("2001::/23"), "an IETF protocol assignment"),
-    (_V6("3fff::/20"), "a documentation address (RFC 9637)"),
-    (_V6("5f00::/16"), "a segment-routing (SRv6) SID (RFC 9602)"),
-    (_V6("fc00::/7"), "a unique-local (private) address"),
-    (_V6("fe80::/10"), "a link-local address"),
-    (_V6("fec0::/10"), "a site-local address"),
-    (_V6("ff00::/8"), "a multicast address"),
-)
-# IANA allocates global unicast from 2000::/3 only; everything else is reserved, special or local.
-# The one exception that is routed on the Internet is the NAT64 well-known prefix (an embedding).
-_GLOBAL_UNICAST = _V6("2000::/3")
-
-
-@dataclass(frozen=True)
-class Embedding:
-    """An IPv6 form that carries an IPv4 address."""
-
-    network: ipaddress.IPv6Network
-    name: str
-    routed: bool
-    """True when the form reaches its IPv4 address across the Internet (a dual-stack socket, a NAT64
-    gateway, a 6to4 relay): the address is then judged as that IPv4 address. False when it is not
-    routed on the Internet at all: refused unless ``allowed_cidrs`` lists the IPv4 address (a network
-    of yours translates it)."""
-
-
-_IPV4_MAPPED = Embedding(_V6("::ffff:0:0/96"), "IPv4-mapped", True)
-# Every form with a fixed place for the IPv4 address (RFC 4291, 2765, 6052, 8215, 3056, 4380).
-# ISATAP (::5efe:a.b.c.d interface ids) and 6rd are not here: their IPv4 address sits behind an
-# ordinary global prefix that routes to that operator's site, never into ours, and the prefix alone
-# cannot tell them from any other host.
-EMBEDDINGS: tuple[Embedding, ...] = (
-    _IPV4_MAPPED,
-    Embedding(_V6("::ffff:0:0:0/96"), "IPv4-translated (RFC 2765)", False),
-    Embedding(_V6("::/96"), "IPv4-compatible (deprecated)", False),
-    Embedding(_V6("64:ff9b::/96"), "NAT64", True),
-    Embedding(_V6("64:ff9b:1::/48"), "local-use NAT64 (RFC 8215)", False),
-    Embedding(_V6("2002::/16"), "6to4", True),
-    Embedding(_V6("2001::/32"), "Teredo tunnel", False),
-)
 _NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 _CANONICAL_V4 = re.compile(r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_VISIBLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 class UnsafeUrl(ValueError):
     """The URL may not be called; the message says why (and never contains a secret)."""
+
+
+class UnsendableUrl(UnsafeUrl):
+    """The URL cannot go on an HTTP request line as it is (not ASCII): no retry can fix it."""
 
 
 class Unresolvable(UnsafeUrl):
@@ -154,80 +106,6 @@ class Target:
         host = f"[{self.host}]" if isinstance(self.literal, ipaddress.IPv6Address) else self.host
         default = 443 if self.scheme == "https" else 80
         return host if self.port == default else f"{host}:{self.port}"
-
-
-def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """``allowed_cidrs`` as networks; raises ``ValueError`` naming a bad entry."""
-    networks: list[IPNetwork] = []
-    for cidr in cidrs:
-        text = cidr.strip()
-        if not text:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise ValueError(f"allowed CIDR {text!r} is not a network like 10.0.0.0/8") from None
-    return tuple(networks)
-
-
-def address_problem(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> str | None:
-    """Why ``address`` may not be called, or ``None`` when it is public (or explicitly allowed)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # ::ffff:a.b.c.d is the IPv4 host itself on a dual-stack socket.
-        return address_problem(address.ipv4_mapped, allowed)
-    if _allowed(address, allowed):
-        return None
-    if isinstance(address, ipaddress.IPv4Address):
-        for network, reason in _BLOCKED_V4:
-            if address in network:
-                return f"{address} is {reason}"
-    else:
-        for network6, reason in _BLOCKED_V6[:3]:  # the unspecified and loopback addresses lie in ::/96
-            if address in network6:
-                return f"{address} is {reason}"
-        embedded = embedded_ipv4(address)
-        if embedded is not None:
-            return _embedding_problem(address, *embedded, allowed)
-        for network6, reason in _BLOCKED_V6[3:]:
-            if address in network6:
-                return f"{address} is {reason}"
-        if address not in _GLOBAL_UNICAST:
-            return f"{address} is outside the global unicast range 2000::/3 (reserved by the IETF)"
-    if not address.is_global:
-        return f"{address} is not a public address"
-    return None
-
-
-def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[Embedding, ipaddress.IPv4Address | None] | None:
-    """The embedding ``address`` uses and the IPv4 address it carries (``None`` when the position
-    depends on the operator: local-use NAT64 prefixes may be /48 to /96), or ``None`` for none."""
-    for embedding in EMBEDDINGS:
-        if address not in embedding.network:
-            continue
-        value = int(address)
-        if embedding.network.prefixlen == 96:
-            return embedding, ipaddress.IPv4Address(value & 0xFFFFFFFF)
-        if embedding.network.prefixlen == 16:  # 6to4: 2002:AABB:CCDD::/48
-            return embedding, ipaddress.IPv4Address((value >> 80) & 0xFFFFFFFF)
-        if embedding.name.startswith("Teredo"):  # the client's address, bits inverted (RFC 4380)
-            return embedding, ipaddress.IPv4Address(~value & 0xFFFFFFFF)
-        return embedding, None
-    return None
-
-
-def _embedding_problem(
-    address: ipaddress.IPv6Address, embedding: Embedding, ipv4: ipaddress.IPv4Address | None, allowed: Sequence[IPNetwork]
-) -> str | None:
-    inner = address_problem(ipv4, allowed) if ipv4 is not None else None
-    if inner is not None:
-        return f"{address} embeds a refused IPv4 address ({embedding.name}: {inner})"
-    if embedding.routed:
-        return None
-    if ipv4 is not None and _allowed(ipv4, allowed):
-        return None
-    carried = f"it carries {ipv4}" if ipv4 is not None else "the IPv4 address it carries depends on the operator's prefix"
-    article = "an" if embedding.name[0] in "AEIOU" else "a"
-    return f"{address} is {article} {embedding.name} address, not routed on the Internet ({carried})"
 
 
 def parse_url(url: str, allowed: Sequence[IPNetwork] = ()) -> Target:
@@ -266,11 +144,28 @@ def parse_url(url: str, allowed: Sequence[IPNetwork] = ()) -> Target:
         name_problem = _name_problem(host)
         if name_problem and not allowed:
             raise UnsafeUrl(name_problem)
+    unsendable = ascii_problem(url)
+    if unsendable:
+        raise UnsendableUrl(unsendable)
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
     return Target(
         url=url, scheme=scheme, host=host, port=port, request_target=target, literal=literal, name_problem=name_problem
+    )
+
+
+def ascii_problem(url: str) -> str | None:
+    """Why ``url`` cannot go on a request line as it is (a character that is not ASCII), with the URL
+    spelled in ASCII when it has a spelling; ``None`` for an ASCII URL."""
+    if url.isascii():
+        return None
+    index, char = next((i, ch) for i, ch in enumerate(url) if not ch.isascii())
+    spelled = _ascii_spelling(url)
+    return (
+        f"must be ASCII, but has {char!r} at position {index} (percent-encode the path and query as UTF-8 "
+        "and write an international host name in its xn-- form"
+        + (f": {spelled})" if spelled else ")")
     )
 
 
@@ -299,9 +194,9 @@ def resolve(target: Target, allowed: Sequence[IPNetwork] = (), resolver: Resolve
     problems = [p for p in (address_problem(a, allowed) for a in addresses) if p]
     if problems:
         raise UnsafeUrl(f"host {target.host!r} resolves to a refused address: {problems[0]}")
-    if target.name_problem and not all(_allowed(a, allowed) for a in addresses):
+    if target.name_problem and not all(exempt(a, allowed) for a in addresses):
         raise UnsafeUrl(target.name_problem)
-    if target.scheme == "http" and not all(a.is_loopback and _allowed(a, allowed) for a in addresses):
+    if target.scheme == "http" and not all(a.is_loopback and exempt(a, allowed) for a in addresses):
         raise UnsafeUrl("must be an https:// URL (http:// is only for loopback receivers that allowedCidrs exempts)")
     return addresses
 
@@ -315,10 +210,6 @@ def check_url(url: str, allowed: Sequence[IPNetwork] = (), resolver: Resolver | 
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _allowed(address: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
-    return any(address.version == network.version and address in network for network in allowed)
-
-
 def _host(raw_host: str, netloc: str) -> tuple[str, IPAddress | None]:
     """Normalise the host; return it and its IP literal when it is one."""
     if "[" in netloc:
@@ -330,6 +221,13 @@ def _host(raw_host: str, netloc: str) -> tuple[str, IPAddress | None]:
             raise UnsafeUrl(f"{raw_host!r} is not a valid IPv6 address") from None
         return str(address), address
     host = raw_host.lower()
+    if not host.isascii():
+        # Map first, classify after: 127.0.0.1 in fullwidth digits, or 169.254.169.254 with ideographic
+        # full stops, are IP literals to the resolver, which maps a host with this codec.
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UnsafeUrl(f"{raw_host!r} is not a valid host name") from None
     if host.endswith("."):
         host = host[:-1]
     if not host or ".." in host:
@@ -341,15 +239,24 @@ def _host(raw_host: str, netloc: str) -> tuple[str, IPAddress | None]:
         if not _CANONICAL_V4.match(host):
             raise UnsafeUrl(f"{raw_host!r} is a numeric host in a non-canonical form; write IPv4 as a.b.c.d")
         return host, ipaddress.IPv4Address(host)
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise UnsafeUrl(f"{raw_host!r} is not a valid host name") from None
-        labels = host.split(".")
     if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
         raise UnsafeUrl(f"{raw_host!r} is not a valid host name")
     return host, None
+
+
+def _ascii_spelling(url: str) -> str | None:
+    """``url`` with its host in IDNA form and the rest percent-encoded as UTF-8, or ``None`` when it
+    has no such spelling (a lone surrogate, credentials, an unmappable host)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+        if "@" in parts.netloc or "[" in parts.netloc or not host:
+            return None
+        netloc = host.encode("idna").decode("ascii") + (f":{port}" if port is not None else "")
+        path, query, fragment = (quote(text, safe=_VISIBLE_ASCII) for text in (parts.path, parts.query, parts.fragment))
+    except (ValueError, UnicodeError):
+        return None
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
 def _name_problem(host: str) -> str | None:

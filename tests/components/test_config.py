@@ -602,6 +602,59 @@ def test_allowed_cidrs_and_local_mode_exempt_signed_destinations_as_the_worker_d
     assert parse_stack_config(config_with(destination(url="https://10.1.2.3/"))).tenants[0].destinations[0].url
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://169\u3002254\u3002169\u3002254/", "host 169.254.169.254 is the cloud instance metadata service"),
+        ("https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "host 127.0.0.1 is a loopback address"),
+        ("https://\uff10\uff58\uff17\uff46.\uff11/", "non-canonical"),
+    ],
+)
+def test_a_signed_destination_ip_literal_in_unicode_is_judged_as_the_address_it_maps_to(url: str, reason: str) -> None:
+    # Review 10, item 12: mapped (as the resolver maps it) before the numeric-host test, not after.
+    (problem,) = problems(config_with(destination(url=url, auth=SIGNED_AUTH)))
+    assert problem.startswith("hookstack:tenants[0].destinations[0].url: ") and reason in problem
+
+
+@pytest.mark.parametrize("auth", [SIGNED_AUTH, {"type": "none"}], ids=["signed", "api-destination"])
+def test_a_destination_url_that_is_not_ascii_is_one_config_error_with_its_ascii_spelling(auth: dict[str, Any]) -> None:
+    # Review 10, item 3: the worker cannot send it, and EventBridge's InvocationEndpoint pattern is ASCII.
+    found = problems(config_with(destination(url="https://b\u00fccher.example.com/caf\u00e9?q=\u00fc", auth=auth)))
+    assert found == [
+        "hookstack:tenants[0].destinations[0].url: must be ASCII, but has '\u00fc' at position 9 (percent-encode the path "
+        "and query as UTF-8 and write an international host name in its xn-- form: "
+        "https://xn--bcher-kva.example.com/caf%C3%A9?q=%C3%BC)"
+    ]
+    ascii_url = "https://xn--bcher-kva.example.com/caf%C3%A9?q=%C3%BC"
+    assert parse_stack_config(config_with(destination(url=ascii_url, auth=auth))).tenants[0].destinations[0].url == ascii_url
+
+
+def test_a_destination_url_problem_is_reported_once_per_key() -> None:
+    found = problems(config_with(destination(url="https://user:pw@hooks.example.com/", auth=SIGNED_AUTH)))
+    assert found == ["hookstack:tenants[0].destinations[0].url: must not carry credentials in the URL (use auth)"]
+
+
+@pytest.mark.parametrize(
+    ("cidr", "reason"),
+    [
+        ("0.0.0.0/0", "covers public addresses, which need no exemption"),
+        ("::/0", "covers public addresses"),
+        ("2000::/3", "covers public addresses"),
+        ("64:ff9b::/96", "overlaps the NAT64 range 64:ff9b::/96, whose addresses are judged by the IPv4 address they carry"),
+        ("2002::/16", "overlaps the 6to4 range"),
+    ],
+)
+def test_an_allowed_cidr_covering_public_addresses_or_an_ipv4_carrying_form_is_a_config_error(cidr: str, reason: str) -> None:
+    # Review 10, item 4: the worker's rule (functions.delivery.ssrf.allowed_cidr_problem), at deploy.
+    (problem,) = problems({"delivery": {"allowedCidrs": ["10.0.0.0/8", cidr]}})
+    assert problem.startswith(f"hookstack:delivery.allowedCidrs[1]: '{cidr}' ") and reason in problem
+
+
+def test_allowed_cidrs_inside_refused_ranges_are_accepted() -> None:
+    cidrs = ["10.0.0.0/8", "169.254.0.0/16", "fd00::/8", "::1/128", "64:ff9b:1:abcd::/96"]
+    assert parse_stack_config({"delivery": {"allowedCidrs": cidrs}}).delivery.allowed_cidrs == tuple(cidrs)
+
+
 def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
     from components.config import DELIVERY_KEYS
 

@@ -70,12 +70,11 @@ reset = _state.reset
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     request_context = event.get("requestContext") or {}
     method = str((request_context.get("http") or {}).get("method") or event.get("httpMethod") or "GET")
-    path = str(event.get("rawPath") or (request_context.get("http") or {}).get("path") or "/")
     request_id = request_context.get("requestId")
     caller = ((request_context.get("authorizer") or {}).get("iam") or {}).get("userArn")
     route_key = None
     try:
-        route, params = routes.match(method, path)
+        route, params = routes.match(method, http.path(event))
         route_key = route.key
         http.check_path_parameters(params, event.get("pathParameters"))
         request = Request(

@@ -75,12 +75,22 @@ def check_path_parameters(params: Mapping[str, str], matched: Any) -> None:
         raise ApiError(404, "not_found", "no such message", "eventId")
 
 
+def path(event: Mapping[str, Any]) -> str:
+    request_context = event.get("requestContext") or {}
+    raw = str(event.get("rawPath") or (request_context.get("http") or {}).get("path") or "/")
+    check_text(raw, "path")
+    return raw
+
+
 def query(event: Mapping[str, Any]) -> dict[str, str]:
     values = event.get("queryStringParameters")
     if isinstance(values, Mapping):
-        return {str(k): str(v) for k, v in values.items()}
-    raw = event.get("rawQueryString") or ""
-    return {k: v[-1] for k, v in parse_qs(str(raw), keep_blank_values=True).items()}
+        parameters = {str(k): str(v) for k, v in values.items()}
+    else:
+        raw = event.get("rawQueryString") or ""
+        parameters = {k: v[-1] for k, v in parse_qs(str(raw), keep_blank_values=True).items()}
+    check_text(parameters, "query")
+    return parameters
 
 
 def body(event: Mapping[str, Any], method: str) -> Mapping[str, Any]:
@@ -103,7 +113,40 @@ def body(event: Mapping[str, Any], method: str) -> Mapping[str, Any]:
         raise ApiError(400, "validation_error", "body must be a JSON object", "body") from None
     if not isinstance(document, dict):
         raise ApiError(400, "validation_error", "body must be a JSON object", "body")
+    check_text(document, "body")
     return document
+
+
+def check_text(value: Any, field: str) -> None:
+    """Every string in ``value`` (names included) must be text UTF-8 can carry, or a 400 naming it.
+
+    JSON's ``\\ud800`` escapes (and a path or query the runtime decoded) give lone UTF-16 surrogates:
+    Python holds them, DynamoDB (UTF-8) refuses to store them, so they are refused here, for every
+    field of every route at once, instead of as a failed write. Names: ``description``,
+    ``eventTypes[0]``, a query parameter's own name; ``field`` itself for the container.
+    """
+    if isinstance(value, str):
+        if not _encodable(value):
+            raise ApiError(
+                400, "validation_error",
+                f"{field} must be Unicode text (it holds a lone surrogate such as \\ud800, which UTF-8 cannot carry)", field,
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not _encodable(str(key)):
+                raise ApiError(400, "validation_error", f"{field} has a name that is not Unicode text (a lone surrogate)", field)
+            check_text(item, str(key) if field in ("body", "query") else f"{field}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_text(item, f"{field}[{index}]")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- checks every resource shares ---------------------------------------------------------------------

@@ -287,3 +287,70 @@ def test_a_hostile_cursor_is_a_400_not_a_500(stack: DeliveryStack) -> None:
         "POST", f"/tenants/1/endpoints/{endpoint['id']}/replay", {"since": "2026-01-01T00:00:00Z", "cursor": nested}
     )
     assert status == 400 and document["error"]["field"] == "cursor"
+
+
+# -- text the API cannot store or send (review 10, items 3, 5 and 12) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "text"),
+    [
+        ("https://hooks.example.com/caf\u00e9", "must be ASCII, but has '\u00e9' at position 29 (percent-encode the path and "
+         "query as UTF-8 and write an international host name in its xn-- form: https://hooks.example.com/caf%C3%A9)"),
+        ("https://b\u00fccher.example.com/", "xn-- form: https://xn--bcher-kva.example.com/)"),
+        ("https://169\u3002254\u3002169\u3002254/", "metadata"),
+        ("https://10\u30020\u30020\u30021/", "private"),
+        # loopback is exempt here (DELIVERY_ALLOWED_CIDRS, as in the sandbox): refused for not being ASCII
+        ("https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "xn-- form: https://127.0.0.1/)"),
+    ],
+)
+def test_a_url_that_is_not_ascii_is_refused_on_create_and_update(stack: DeliveryStack, url: str, text: str) -> None:
+    status, document = stack.api("POST", "/tenants/1/endpoints", {"url": url})
+    assert (status, document["error"]["field"]) == (400, "url") and text in document["error"]["message"]
+    created = stack.create_endpoint("1", URL)
+    status, document = stack.api("PATCH", f"/tenants/1/endpoints/{created['id']}", {"url": url})
+    assert (status, document["error"]["field"]) == (400, "url") and text in document["error"]["message"]
+    assert stack.api("GET", "/tenants/1/endpoints")[1]["data"] == [{k: v for k, v in created.items() if k != "secret"}]
+
+
+LONE = '"\\ud800"'  # a JSON escape json.loads turns into a lone surrogate
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "raw", "field"),
+    [
+        ("POST", "", '{"url": "https://hooks.example.com/", "description": ' + LONE + "}", "description"),
+        ("POST", "", '{"url": "https://hooks.example.com/", "eventTypes": ["a.b", "a\\udfff"]}', "eventTypes[1]"),
+        ("POST", "", '{"url": "https://hooks.example.com/\\ud800"}', "url"),
+        ("POST", "", '{"url": "https://hooks.example.com/", "\\ud800": 1}', "body"),
+        ("PATCH", "/{id}", '{"description": ' + LONE + "}", "description"),
+        ("PATCH", "/{id}", '{"eventTypes": [' + LONE + "]}", "eventTypes[0]"),
+        ("POST", "/{id}/rotate-secret", '{"secret": ' + LONE + "}", "secret"),
+        ("POST", "/{id}/replay", '{"since": ' + LONE + "}", "since"),
+    ],
+)
+def test_a_lone_surrogate_in_any_body_field_is_a_400_naming_it(
+    stack: DeliveryStack, method: str, suffix: str, raw: str, field: str
+) -> None:
+    created = stack.create_endpoint("1", URL, description="kept")
+    status, document = stack.api(method, "/tenants/1/endpoints" + suffix.format(id=created["id"]), raw_body=raw)
+    assert (status, document["error"]["field"]) == (400, field), document
+    assert "Unicode" in document["error"]["message"]
+    assert stack.api("GET", f"/tenants/1/endpoints/{created['id']}")[1]["description"] == "kept"
+    assert len(stack.api("GET", "/tenants/1/endpoints")[1]["data"]) == 1
+
+
+def test_a_lone_surrogate_in_the_query_or_path_is_a_400_naming_it(stack: DeliveryStack) -> None:
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"cursor": "\ud800"})
+    assert (status, document["error"]["field"]) == (400, "cursor")
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"\udfff": "1"})
+    assert (status, document["error"]["field"]) == (400, "query")
+    status, document = stack.api("GET", "/tenants/1\ud800/endpoints")
+    assert (status, document["error"]["field"]) == (400, "path")
+
+
+def test_text_outside_the_basic_plane_is_kept(stack: DeliveryStack) -> None:
+    # A surrogate pair is one character (U+1F600): valid text, stored and returned as sent.
+    status, created = stack.api("POST", "/tenants/1/endpoints", raw_body='{"url": "' + URL + '", "description": "\\ud83d\\ude00 ok"}')
+    assert status == 201 and created["description"] == "\U0001f600 ok"
+    assert stack.api("GET", f"/tenants/1/endpoints/{created['id']}")[1]["description"] == "\U0001f600 ok"

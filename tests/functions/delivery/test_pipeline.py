@@ -420,6 +420,32 @@ def test_a_stored_endpoint_url_in_an_ipv6_form_of_the_metadata_address_fails_at_
     assert letter["eventId"] == "evt_ssrf" and "failed without retry" in letter["reason"]
 
 
+def test_a_stored_endpoint_url_that_is_not_ascii_fails_once_with_a_record_and_counts_towards_disabling(
+    stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written directly (as an endpoint stored before the API refused such URLs): the worker must end
+    # each message at its first receive, with an attempt record, instead of raising on every receive.
+    configure(monkeypatch, DISABLE_AFTER_FAILURES="2")
+    endpoint = DeliveryTable(stack.dynamodb, TABLE).create_endpoint(
+        "1", url=receiver.url("/caf\u00e9"), event_types=(), description="", secret=whsec.generate(), now=time.time(),
+    )
+
+    for index in range(2):
+        stack.publish(bus_event("1", "widget.created", event_id=f"evt_cafe_{index}"))
+        (record,) = stack.receive_tasks()
+        assert stack.run_worker([record]) == set()  # not left in the queue for another receive
+
+    attempts = _attempts(stack, "1", endpoint.endpoint_id)
+    assert [a["outcome"] for a in attempts] == ["failed", "failed"]
+    assert all(a["error"].startswith("request cannot be sent: url must be ASCII") for a in attempts)
+    letters = stack.dead_letters()
+    assert sorted(letter["eventId"] for letter in letters) == ["evt_cafe_0", "evt_cafe_1"]
+    assert all("failed without retry" in letter["reason"] and "caf%C3%A9" in letter["lastError"] for letter in letters)
+    fetched = stack.api("GET", f"/tenants/1/endpoints/{endpoint.endpoint_id}")[1]
+    assert fetched["enabled"] is False and fetched["disabledReason"] == "failures"
+    assert receiver.requests == [] and stack.queued_tasks() == 0
+
+
 def test_an_event_breaking_the_contract_is_left_for_the_dead_letter_queue(stack: DeliveryStack) -> None:
     bad = bus_event("1", "widget.created")
     del bad["detail"]["eventId"]

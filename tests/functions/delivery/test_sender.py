@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from functions.delivery import sender, ssrf
 from tests.functions.delivery.receiver import Receiver, Reply
@@ -146,3 +148,26 @@ def test_a_closed_port_is_a_connection_error() -> None:
 def test_an_unresolvable_host_is_a_dns_error_that_is_retried() -> None:
     response = sender.post("https://nowhere.example.test/", b"{}", {}, timeout=2, resolver=FakeResolver({}))
     assert response.error_kind == "dns"
+
+
+@pytest.mark.parametrize("path", ["/caf\u00e9", "/x?q=\u00fc", "/\u2028", "/\ud800"])
+def test_a_url_that_is_not_ascii_fails_as_a_request_that_cannot_be_sent(receiver: Receiver, path: str) -> None:
+    # Such a URL may be stored from before the guard refused it: no exception, nothing sent, a final failure.
+    response = sender.post(receiver.url(path), b"{}", {}, timeout=5, allowed=LOOPBACK)
+
+    assert (response.status, response.error_kind, response.address) == (None, "request", None)
+    assert (response.error or "").startswith("request cannot be sent: url must be ASCII")
+    assert receiver.requests == []
+
+
+# Any character at all, lone surrogates and controls included.
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tail=ANY_TEXT, whole=ANY_TEXT)
+def test_the_sender_never_raises_for_any_url(receiver: Receiver, tail: str, whole: str) -> None:
+    resolver = FakeResolver({"hooks.example.test": ["127.0.0.1"]})
+    for url in (receiver.url("/") + tail, f"http://hooks.example.test:{receiver.port}/{tail}", whole):
+        response = sender.post(url, b"{}", {}, timeout=2, allowed=LOOPBACK, resolver=resolver)
+        assert (response.status is None) == (response.error_kind is not None)

@@ -130,6 +130,8 @@ def test_an_empty_retry_schedule_stays_empty_instead_of_reading_as_the_default()
         ({"DELIVERY_MAX_RECEIVES": "2.5"}, "DELIVERY_MAX_RECEIVES must be a whole number"),
         ({"DELIVERY_MAX_RESPONSE_BYTES": "65537"}, "DELIVERY_MAX_RESPONSE_BYTES must be between 0 and 65536"),
         ({"DELIVERY_ALLOWED_CIDRS": "10.0.0.0/8,10.0.0.0/33"}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '10.0.0.0/33'"),
+        ({"DELIVERY_ALLOWED_CIDRS": "127.0.0.0/8,::/0"}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '::/0' covers public addresses"),
+        ({"DELIVERY_ALLOWED_CIDRS": "64:ff9b::/96"}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '64:ff9b::/96' overlaps the NAT64"),
         ({"DELIVERY_TIME_SCALE": "2"}, "DELIVERY_TIME_SCALE must be between 0 and 1"),
     ],
 )
@@ -151,6 +153,7 @@ def test_a_bad_variable_is_named(change: dict[str, str | None], message: str) ->
         ({"max_receives": 1001}, "DELIVERY_MAX_RECEIVES must be between 2 and 1000"),
         ({"retry_schedule": (5, 86_400)}, "DELIVERY_RETRY_SCHEDULE entries must be between 1 and 43200"),
         ({"allowed_cidrs": ("internal",)}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR 'internal'"),
+        ({"allowed_cidrs": ("0.0.0.0/0",)}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '0.0.0.0/0' covers public addresses"),
         ({"time_scale": -1}, "DELIVERY_TIME_SCALE must be between 0 and 1"),
     ],
 )

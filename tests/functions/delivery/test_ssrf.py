@@ -6,6 +6,7 @@ DNS is a fake resolver (a table), so these tests send no packet anywhere.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 
 import pytest
@@ -317,3 +318,161 @@ def test_is_global_alone_would_let_these_through() -> None:
 def test_bad_allowed_cidr_names_the_entry() -> None:
     with pytest.raises(ValueError, match=r"10\.0\.0\.0/33"):
         ssrf.parse_networks(["127.0.0.0/8", "10.0.0.0/33"])
+
+
+# -- IP literals written in Unicode: mapped as the resolver maps them, then classified (review 10, 12) --
+
+UNICODE_LITERALS = [
+    ("https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "loopback"),  # fullwidth digits
+    ("https://169\u3002254\u3002169\u3002254/", "metadata"),  # ideographic full stops
+    ("https://169\uff0e254\uff0e169\uff0e254/latest", "metadata"),  # fullwidth full stops
+    ("https://169\uff61254\uff61169\uff61254/", "metadata"),  # halfwidth ideographic full stops
+    ("https://\u2460\u2461\u2466.0.0.1/", "loopback"),  # circled digits (NFKC)
+    ("https://10\u30020\u30020\u30021:8443/", "private"),
+    ("https://\uff10\uff58\uff17\uff46.\uff11/", "non-canonical"),  # fullwidth 0x7f.1
+    ("https://2130706433\u3002/", "non-canonical"),
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), UNICODE_LITERALS, ids=[u.encode("unicode_escape").decode() for u, _ in UNICODE_LITERALS])
+def test_an_ip_literal_in_unicode_is_classified_as_the_address_it_maps_to(url: str, reason: str) -> None:
+    with pytest.raises(ssrf.UnsafeUrl) as caught:
+        ssrf.parse_url(url)  # the static check the API and the config run, before any DNS
+    assert reason in str(caught.value)
+    resolver = FakeResolver()
+    with pytest.raises(ssrf.UnsafeUrl, match=reason):
+        ssrf.check_url(url, (), resolver)
+    assert resolver.calls == []
+
+
+def test_an_exempt_ip_literal_in_unicode_is_still_refused_for_not_being_ascii() -> None:
+    with pytest.raises(ssrf.UnsendableUrl, match=r"https://127\.0\.0\.1:8443/"):
+        ssrf.parse_url("https://\uff11\uff12\uff17.\uff10.\uff10.\uff11:8443/", ssrf.parse_networks(ssrf.LOOPBACK_CIDRS))
+
+
+# -- URLs that are not ASCII: refused, with their ASCII spelling (review 10, 3) --
+
+NOT_ASCII = [
+    ("https://hooks.example.com/caf\u00e9", "https://hooks.example.com/caf%C3%A9"),
+    ("https://hooks.example.com/x?q=\u00fc&r=1", "https://hooks.example.com/x?q=%C3%BC&r=1"),
+    ("https://hooks.example.com/\u2028", "https://hooks.example.com/%E2%80%A8"),
+    ("https://hooks.example.com/a%20b/\u00a0", "https://hooks.example.com/a%20b/%C2%A0"),
+    ("https://b\u00fccher.example.com:8443/h", "https://xn--bcher-kva.example.com:8443/h"),
+    ("https://HOOKS.EXAMPLE.COM/\U0001f600", "https://hooks.example.com/%F0%9F%98%80"),
+]
+
+
+@pytest.mark.parametrize(("url", "spelled"), NOT_ASCII, ids=[u.encode("unicode_escape").decode() for u, _ in NOT_ASCII])
+def test_a_url_that_is_not_ascii_is_refused_with_its_ascii_spelling(url: str, spelled: str) -> None:
+    resolver = FakeResolver({"hooks.example.com": ["93.184.216.34"], "xn--bcher-kva.example.com": ["93.184.216.34"]})
+    with pytest.raises(ssrf.UnsendableUrl) as caught:
+        ssrf.check_url(url, (), resolver)
+    message = str(caught.value)
+    assert message.startswith("must be ASCII") and message.endswith(f": {spelled})")
+    assert resolver.calls == []  # refused before any DNS lookup
+    target, _ = ssrf.check_url(spelled, (), resolver)  # the spelling offered is itself accepted
+    assert target.url == spelled
+
+
+def test_a_url_with_a_lone_surrogate_is_refused_without_a_spelling() -> None:
+    with pytest.raises(ssrf.UnsendableUrl) as caught:
+        ssrf.parse_url("https://hooks.example.com/\ud800")
+    assert "'\\ud800' at position 26" in str(caught.value) and "https://" not in str(caught.value)
+    assert ssrf.ascii_problem("https://hooks.example.com/plain%C3%A9") is None
+
+
+# -- IPv6 forms carrying an IPv4 address are judged by that IPv4 address only (review 10, 4) --
+
+
+def _forms(ipv4: str) -> dict[str, ipaddress.IPv6Address]:
+    """``ipv4`` written in every IPv6 form that carries it at a fixed place."""
+    value = int(ipaddress.IPv4Address(ipv4))
+    return {
+        "IPv4-mapped": ipaddress.IPv6Address((0xFFFF << 32) | value),
+        "IPv4-translated": ipaddress.IPv6Address((0xFFFF << 48) | value),
+        "IPv4-compatible": ipaddress.IPv6Address(value),
+        "NAT64": ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | value),
+        "6to4": ipaddress.IPv6Address(int(ipaddress.IPv6Address("2002::1")) | (value << 80)),
+        "Teredo": ipaddress.IPv6Address(int(ipaddress.IPv6Address("2001:0:4136:e378:8000:63bf::")) | (~value & 0xFFFFFFFF)),
+    }
+
+
+def test_the_forms_helper_builds_what_the_guard_reads() -> None:
+    for name, address in _forms("169.254.169.254").items():
+        found = ssrf.embedded_ipv4(address)
+        assert found is not None and found[1] == ipaddress.IPv4Address("169.254.169.254") and found[0].name.startswith(name)
+
+
+# Networks built directly: the guard holds whatever reaches it (the config and settings refuse these).
+BROAD_V6 = ["::/0", "::/3", "2000::/3", "64:ff9b::/96", "2002::/16", "2001::/32", "::/96", "::ffff:0:0/96", "::ffff:0:0:0/96"]
+
+
+@pytest.mark.parametrize("entry", BROAD_V6)
+@pytest.mark.parametrize("ipv4", ["169.254.169.254", "10.0.0.1", "127.0.0.1", "100.64.0.1", "8.8.8.8"])
+def test_an_ipv6_entry_never_changes_the_verdict_on_an_ipv4_carrying_form(entry: str, ipv4: str) -> None:
+    allowed = (ipaddress.ip_network(entry),)
+    for name, address in _forms(ipv4).items():
+        assert ssrf.address_problem(address, allowed) == ssrf.address_problem(address), (name, address)
+        if ipv4 != "8.8.8.8":
+            assert ssrf.address_problem(address, allowed) is not None, (name, address)
+    # The review's cases, through DNS as the worker sees them.
+    if ipv4 == "169.254.169.254":
+        for address in _forms(ipv4).values():
+            with pytest.raises(ssrf.UnsafeUrl, match="metadata"):
+                ssrf.check_url("https://hooks.example.com/", allowed, FakeResolver({"hooks.example.com": [str(address)]}))
+
+
+def test_an_ipv4_entry_exempts_its_addresses_in_every_form_and_the_metadata_services_never() -> None:
+    allowed = ssrf.parse_networks(["10.0.0.0/8", "169.254.0.0/16"])
+    for name, address in _forms("10.1.2.3").items():
+        assert ssrf.address_problem(address, allowed) is None, name
+    for name, address in _forms("169.254.1.1").items():
+        assert ssrf.address_problem(address, allowed) is None, name
+    for ipv4 in ("169.254.169.254", "169.254.170.2"):
+        assert "metadata" in (ssrf.address_problem(ipaddress.ip_address(ipv4), allowed) or "")
+        for name, address in _forms(ipv4).items():
+            assert "metadata" in (ssrf.address_problem(address, allowed) or ""), name
+    assert "metadata" in (ssrf.address_problem(ipaddress.ip_address("fd00:ec2::254"), ssrf.parse_networks(["fd00::/8"])) or "")
+
+
+def test_local_use_nat64_is_exempt_only_inside_an_entry_within_its_prefix() -> None:
+    address = ipaddress.ip_address("64:ff9b:1:abcd::a00:1")
+    assert ssrf.address_problem(address, (ipaddress.ip_network("::/0"),)) is not None
+    assert ssrf.address_problem(address, ssrf.parse_networks(["10.0.0.0/8"])) is not None
+    assert ssrf.address_problem(address, ssrf.parse_networks(["64:ff9b:1:abcd::/96"])) is None
+    assert ssrf.address_problem(ipaddress.ip_address("64:ff9b:1:ffff::a00:1"), ssrf.parse_networks(["64:ff9b:1:abcd::/96"])) is not None
+
+
+def test_a_blocked_name_is_exempt_only_when_the_ipv4_its_addresses_carry_is() -> None:
+    resolver = FakeResolver({"hooks.internal": ["64:ff9b::808:808"], "vpc.internal": ["::ffff:0:a00:1", "10.0.0.2"]})
+    with pytest.raises(ssrf.UnsafeUrl, match="internal name"):
+        ssrf.check_url("https://hooks.internal/", (ipaddress.ip_network("::/0"),), resolver)
+    ssrf.check_url("https://vpc.internal/", ssrf.parse_networks(["10.0.0.0/8"]), resolver)
+
+
+REFUSED_ENTRIES = [
+    ("0.0.0.0/0", "covers public addresses"),
+    ("::/0", "covers public addresses"),
+    ("2000::/3", "covers public addresses"),
+    ("8.8.8.0/24", "covers public addresses"),
+    ("192.168.0.0/15", "covers public addresses"),
+    ("64:ff9b::/96", "NAT64 range 64:ff9b::/96"),
+    ("64:ff9b::a9fe:0/112", "NAT64 range"),
+    ("2002:a9fe::/32", "6to4 range"),
+    ("2001::/23", "Teredo"),
+    ("::/96", "IPv4-compatible"),
+    ("::ffff:0:0/96", "IPv4-mapped"),
+    ("::ffff:0:0:0/96", "IPv4-translated"),
+]
+
+
+@pytest.mark.parametrize(("entry", "reason"), REFUSED_ENTRIES)
+def test_an_allowed_cidrs_entry_covering_public_addresses_or_an_ipv4_carrying_form_is_refused(entry: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=f"allowed CIDR '{re.escape(entry)}' .*{re.escape(reason)}"):
+        ssrf.parse_networks(["10.0.0.0/8", entry])
+
+
+def test_allowed_cidrs_entries_inside_refused_ranges_are_accepted() -> None:
+    entries = ["10.0.0.0/8", "172.16.0.0/12", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3",
+               "::1/128", "::/128", "fd00::/8", "fe80::/10", "2001:2::/48", "64:ff9b:1::/48", "64:ff9b:1:abcd::/96"]
+    assert [str(n) for n in ssrf.parse_networks(entries)] == entries
