@@ -1,7 +1,8 @@
 """The Aurora relay's network: where the cluster lives and how it reaches the Lambda API.
 
 The VPC from the config (``vpcId`` + ``subnetIds``; with the endpoint path its DNS support and DNS
-hostnames are checked before anything else, as the endpoint's private DNS name needs both) or a new
+hostnames are checked with the rest of the configuration, before any resource, by
+:func:`components.stack_config.live_problems`, as the endpoint's private DNS name needs both) or a new
 one with two private subnets in two standard AZs (``opt-in-not-required``: never a Local or
 Wavelength Zone the account opted in to) and DNS support + hostnames; a path from the database to
 the Lambda API, either a Lambda interface endpoint with private DNS (``lambdaNetworkPath:
@@ -31,7 +32,6 @@ POSTGRES_PORT = 5432
 HTTPS_PORT = 443
 # Availability zones that need no opt-in: never a Local Zone or Wavelength Zone (no Aurora there).
 STANDARD_ZONES = aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
-VPC_ID_KEY = "hookstack:aurora.vpcId"
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,6 @@ class AuroraNetwork:
     lambda_endpoint: aws.ec2.VpcEndpoint | None = None
 
 
-def require_private_dns(vpc_id: str, enable_dns_support: bool | None, enable_dns_hostnames: bool | None) -> None:
-    """The Lambda interface endpoint's private DNS name only resolves in a VPC with both attributes."""
-    missing = [name for name, on in (("enableDnsSupport", enable_dns_support), ("enableDnsHostnames", enable_dns_hostnames)) if not on]
-    if missing:
-        raise pulumi.RunError(
-            f"{VPC_ID_KEY}: VPC {vpc_id} has {' and '.join(missing)} off; the Lambda interface endpoint "
-            "hookstack creates with private DNS needs both on (aws ec2 modify-vpc-attribute "
-            f"--vpc-id {vpc_id} --enable-dns-support / --enable-dns-hostnames)"
-        )
-
-
 def _zone(index: int) -> Any:
     return lambda names: names[index]
 
@@ -69,10 +58,6 @@ def create_network(n: str, settings: AuroraSettings, parent: pulumi.Resource, re
     private_subnets: list[aws.ec2.Subnet] = []
     lambda_endpoint: aws.ec2.VpcEndpoint | None = None
     if settings.vpc_id:
-        if settings.lambda_network_path == "endpoint":
-            # Checked now (a synchronous lookup, also in preview), before any resource of this component.
-            given = aws.ec2.get_vpc(id=settings.vpc_id, opts=pulumi.InvokeOptions(parent=parent))
-            require_private_dns(settings.vpc_id, given.enable_dns_support, given.enable_dns_hostnames)
         vpc_id: pulumi.Input[str] = settings.vpc_id
         subnet_ids: list[pulumi.Input[str]] = list(settings.subnet_ids)
     else:

@@ -3,7 +3,8 @@
 :func:`load_stack` parses the ``hookstack:`` keys (field and cross-field checks,
 :mod:`components.config`), builds the provider plan (:mod:`components.plan`) and checks AWS's
 quotas on that plan, then raises one :class:`StackConfigError` listing every problem with its key
-path, or returns both. The Pulumi program (``__main__.py`` through
+path, or returns both. The Pulumi program also passes the checks that ask AWS (``live_checks``: a
+given VPC's DNS attributes), whose problems are reported with the others. The Pulumi program (``__main__.py`` through
 :func:`components.stack_config.load_stack_from_pulumi`) and the sandbox
 (``sandbox.runtime.load_local_config``) both call it and use ``stack.plan``; nothing else builds a
 plan for them. Never imports ``pulumi``.
@@ -11,7 +12,7 @@ plan for them. Never imports ``pulumi``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,11 @@ from components.config import (
 from components.config.stack_file import SecretResolver
 from components.plan import ProviderPlan, build_provider_plan, quota_problems
 
+# Checks that look things up in the account (the Pulumi program's, components.stack_config): given
+# the parsed configuration and the problems found so far (a key with a problem is not looked up),
+# they return their own problems.
+LiveChecks = Callable[[StackConfig, Sequence[ConfigProblem]], list[ConfigProblem]]
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -36,15 +42,20 @@ class Stack:
     plan: ProviderPlan
 
 
-def load_stack(raw: Mapping[str, Any], *, stack: str, local: bool = False) -> Stack:
+def load_stack(
+    raw: Mapping[str, Any], *, stack: str, local: bool = False, live_checks: LiveChecks | None = None
+) -> Stack:
     """Parse ``raw`` (the ``hookstack:`` keys without the namespace), plan, and check the quotas.
 
     ``stack`` names the default entry bus (``hookstack-<stack>``) of the plan and of the quota
     messages; ``local=True`` is the sandbox's mode (see :func:`components.config.read_stack_config`).
-    Raises :class:`StackConfigError` listing every problem: field, cross-field and quota ones.
+    ``live_checks`` run right after parsing, whatever it found. Raises :class:`StackConfigError`
+    listing every problem: field, cross-field, live and quota ones.
     """
     parsed = read_stack_config(raw, local=local)
     problems = list(parsed.problems)
+    if live_checks is not None:
+        problems += live_checks(parsed.config, tuple(problems))
     if _any_under(problems, "provider"):
         # The plan would be built from the provider section's defaults: its quota messages would
         # talk about buses and shards the user did not configure.

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from components.config.model import AuroraSettings
+from components.config.model import NAMESPACE, AuroraSettings, ConfigProblem
 from components.config.reader import Reader
 
 AURORA_KEYS = (
@@ -15,6 +15,7 @@ AURORA_KEYS = (
     "sweepIntervalMinutes", "sweepGraceSeconds",
 )
 NETWORK_PATHS = ("endpoint", "nat")
+VPC_ID_KEY = f"{NAMESPACE}:aurora.vpcId"
 
 
 def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
@@ -72,6 +73,27 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
         ) or defaults.lambda_network_path,
         sweep_interval_minutes=reader.int_in(raw, "sweepIntervalMinutes", path, 1, 60, defaults.sweep_interval_minutes),
         sweep_grace_seconds=reader.int_in(raw, "sweepGraceSeconds", path, 10, 3600, defaults.sweep_grace_seconds),
+    )
+
+
+def needs_vpc_dns_lookup(settings: AuroraSettings) -> bool:
+    """Whether the given VPC must be looked up: the Lambda interface endpoint hookstack creates in it
+    has private DNS, whose name only resolves with the VPC's DNS support and DNS hostnames on (with
+    ``nat`` hookstack creates nothing in a given VPC; a created VPC gets both attributes)."""
+    return settings.enabled and bool(settings.vpc_id) and settings.lambda_network_path == "endpoint"
+
+
+def private_dns_problem(vpc_id: str, enable_dns_support: bool | None, enable_dns_hostnames: bool | None) -> ConfigProblem | None:
+    """The problem with a given VPC whose attributes the endpoint's private DNS name needs are off."""
+    attributes = (("enableDnsSupport", enable_dns_support), ("enableDnsHostnames", enable_dns_hostnames))
+    missing = [name for name, on in attributes if not on]
+    if not missing:
+        return None
+    return ConfigProblem(
+        VPC_ID_KEY,
+        f"VPC {vpc_id} has {' and '.join(missing)} off; the Lambda interface endpoint hookstack creates "
+        "with private DNS needs both on (aws ec2 modify-vpc-attribute "
+        f"--vpc-id {vpc_id} --enable-dns-support / --enable-dns-hostnames)",
     )
 
 

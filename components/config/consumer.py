@@ -8,6 +8,7 @@ from typing import Any
 
 from components.config.limits import MAX_INLINE_PAYLOAD_BYTES
 from components.config.model import DEFAULT_INGEST_RESERVED_CONCURRENCY, ConsumerSettings, Source
+from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem
 from components.config.reader import Reader
 from components.specs.consumer import CONSUMER_NAME, environment_problem
 from functions.inbound.kinds import KIND_NAMES, source_kind
@@ -21,14 +22,15 @@ SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publi
 SOURCE_KINDS = KIND_NAMES
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
 # Inbound events are published as <provider.eventSource>.<source name>; these are hookstack's own.
-RESERVED_SOURCE_NAMES = ("aurora",)
+RESERVED_SOURCE_NAMES = (AURORA_SOURCE_NAME,)
 # A dotted path into a JSON payload (orderingKey, eventTypePath): repository.id, data.object.id.
 DOTTED_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 # Above this, a typo: 10,000 concurrent ingests would take ~200,000 webhooks/s.
 MAX_INGEST_RESERVED_CONCURRENCY = 10_000
 
 
-def parse_consumer(reader: Reader, value: Any) -> ConsumerSettings:
+def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> ConsumerSettings:
+    """``event_source``: the stack's ``provider.eventSource`` (each source publishes ``<it>.<name>``)."""
     raw, path = reader.section(value, "consumer", CONSUMER_KEYS)
     defaults = ConsumerSettings()
     sources: list[Source] = []
@@ -36,6 +38,9 @@ def parse_consumer(reader: Reader, value: Any) -> ConsumerSettings:
     source_items = reader.items(raw, "sources", path)
     for spath, sraw in source_items:
         source = _source(reader, sraw, spath)
+        if source is not None and (problem := derived_source_problem(event_source, source.name)):
+            reader.problem(f"{spath}.name", f"with provider.eventSource, {problem}")
+            source = None
         if source is not None:
             sources.append(source)
         raw_name = sraw.get("name") if isinstance(sraw, Mapping) else None

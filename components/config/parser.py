@@ -16,7 +16,7 @@ from components.config.aurora import parse_aurora
 from components.config.consumer import parse_consumer
 from components.config.delivery import check_signed_destination_urls, parse_delivery
 from components.config.model import NAMESPACE, ConfigProblem, StackConfig, StackConfigError
-from components.config.provider import parse_provider
+from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
 from components.config.reader import Reader
 from components.config.tenants import parse_tenants
 
@@ -55,8 +55,10 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
     provider = parse_provider(reader, raw.get("provider"))
     delivery = parse_delivery(reader, raw.get("delivery"))
     check_signed_destination_urls(reader, raw.get("tenants"), delivery)
-    consumer = parse_consumer(reader, raw.get("consumer"))
+    consumer = parse_consumer(reader, raw.get("consumer"), event_source=provider.event_source)
     aurora = parse_aurora(reader, raw.get("aurora"))
+    if aurora.enabled and (problem := derived_source_problem(provider.event_source, AURORA_SOURCE_NAME)):
+        reader.problem(f"{root}:provider.eventSource", f"with aurora enabled, {problem}")
     config = StackConfig(
         tenants=tenants,
         provider=provider,

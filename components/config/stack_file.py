@@ -9,7 +9,11 @@ in the namespace), so such files are refused here, each problem with the file na
 - YAML syntax errors (line and column), and a key given twice in one mapping (YAML keeps the last);
 - keys that are not ``<namespace>:<key>``, and namespaces within two edits of ``hookstack``
   (``hookstak:tenants``, ``Hookstack:tenants``): other namespaces are legitimate (``aws:region``,
-  other providers') and are ignored, but a file with no ``hookstack:`` key at all is refused.
+  other providers') and are ignored, but a file with no ``hookstack:`` key at all is refused;
+- a recursive alias (``&a [*a]``: an alias inside the node it names, which YAML allows and no
+  configuration can be), and aliases that expand to more than :data:`MAX_ALIAS_VALUES` values (a
+  "billion laughs" file: a few lines that every later step would walk as millions of values), each
+  at the line and column of the alias.
 
 Problems the configuration parser finds are reported with the line of the value they name.
 """
@@ -30,6 +34,10 @@ from components.config.parser import parse_stack_config
 # A namespace this close to ``hookstack`` is a typo, not another provider's settings.
 MAX_NAMESPACE_TYPO_EDITS = 2
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# What aliases may add to a file: each alias repeats its node's values where it appears. Far above
+# sharing blocks among the 3,000 API destinations an account may have; far below what a few nested
+# aliases can make (the check costs one pass over the distinct nodes).
+MAX_ALIAS_VALUES = 500_000
 # Called with (key path, the ``{secure: ...}`` value) for every encrypted value; returns its stand-in.
 SecretResolver = Callable[[str, Any], Any]
 _PATH_PART_RE = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
@@ -133,7 +141,7 @@ def read_stack_file(path: str | Path) -> StackFile:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise StackFileError(name, [ConfigProblem("", f"cannot be read: {_reason(error)}")], [None]) from None
-    loader = yaml.SafeLoader(text)
+    loader = _StackFileLoader(text)
     try:
         document = loader.get_single_node()
         duplicates = list(_duplicate_keys(document, set()))
@@ -144,7 +152,8 @@ def read_stack_file(path: str | Path) -> StackFile:
         mark = error.problem_mark or error.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else None
         context = f"{error.context}, " if error.context else ""
-        raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {context}{error.problem}")], [where]) from None
+        what = "" if isinstance(error, _AliasRefused) else "invalid YAML: "
+        raise StackFileError(name, [ConfigProblem("", f"{what}{context}{error.problem}")], [where]) from None
     except yaml.YAMLError as error:
         raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {error}")], [None]) from None
     except RecursionError:
@@ -185,6 +194,66 @@ def read_stack_file(path: str | Path) -> StackFile:
     if problems:
         raise StackFileError(name, problems, lines)
     return StackFile(name, config, config_node)
+
+
+class _AliasRefused(yaml.composer.ComposerError):
+    """Valid YAML this loader will not expand: a recursive alias, or aliases that expand too far."""
+
+
+class _StackFileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing recursive aliases and alias expansion bombs as it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: dict[str, Any] = {}  # anchor -> the mark of the node being composed
+        self._expanded_sizes: dict[int, int] = {}  # id(node) -> values it stands for, aliases expanded
+        self._alias_values = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            opened = self._open_anchors.get(event.anchor)
+            if opened is not None:
+                raise _AliasRefused(
+                    None, None,
+                    f"recursive alias *{event.anchor}: it is inside the node anchored &{event.anchor} at line "
+                    f"{opened.line + 1}, so it would contain itself",
+                    event.start_mark,
+                )
+            node = super().compose_node(parent, index)
+            self._alias_values += _expanded_size(node, self._expanded_sizes)
+            if self._alias_values > MAX_ALIAS_VALUES:
+                raise _AliasRefused(
+                    None, None,
+                    f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (nested aliases repeat their "
+                    "nodes: write the values out, or share less)",
+                    event.start_mark,
+                )
+            return node
+        anchor = event.anchor
+        if anchor is not None and anchor not in self._open_anchors:  # a duplicate is PyYAML's to refuse
+            self._open_anchors[anchor] = event.start_mark
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                del self._open_anchors[anchor]
+        return super().compose_node(parent, index)
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias in it is expanded (memoised per node)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    size = 1 + sum(_expanded_size(child, sizes) for child in children)
+    sizes[id(node)] = size
+    return size
 
 
 def _key_problem(key_node: yaml.Node) -> ConfigProblem | None:

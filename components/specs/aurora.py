@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from components.config import AuroraSettings
+from components.config.provider import AURORA_SOURCE_NAME
 from functions import migrate, relay, sweeper
 from functions.outbox import DatabaseSettings
 from functions.relay import EventTarget, RelaySettings
 from functions.sweeper import SweeperSettings
 
-EVENT_SOURCE_SUFFIX = ".aurora"
+EVENT_SOURCE_SUFFIX = f".{AURORA_SOURCE_NAME}"
 RELAY_TIMEOUT_SECONDS = 30
 SWEEPER_TIMEOUT_SECONDS = 300
 MIGRATION_TIMEOUT_SECONDS = 300

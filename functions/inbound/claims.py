@@ -78,7 +78,8 @@ def claim(
     content = signed_content(request.kind.name, request.signed)
     if content is not None:
         # The delivery id of these kinds is not signed: the same signed request under a fresh id is a replay.
-        signed_key = dedupe_key(source, content_key(envelope.event_type, content))
+        keyed_type = envelope.event_type if request.kind.event_type_in_content_key else None
+        signed_key = dedupe_key(source, content_key(keyed_type, content))
         try:
             owned = ledger.claim_content(
                 signed_key, owner_key=key, owner_token=delivery.token, ttl_seconds=settings.dedupe_ttl_seconds,

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.inbound.kinds import SOURCE_KINDS, source_kind
+from functions.inbound.kinds import EVENT_TYPE_TOKEN_RE, SOURCE_KINDS, source_kind
 from functions.inbound.payload import Payload
 
 ENVELOPE_VERSION = 1
@@ -188,14 +188,17 @@ def delivery_key(kind: str, headers: Mapping[str, str], payload: Payload, body: 
     return BODY_HASH + digest.hexdigest()
 
 
-def content_key(event_type: str, content: bytes) -> str:
-    """``sig:<sha256>`` of the signed content and the event type consumers will see.
+def content_key(event_type: str | None, content: bytes) -> str:
+    """``sig:<sha256>`` of the signed content and, when the kind keys on it, the event type.
 
-    The event type is part of the key because GitHub and Shopify send it in an unsigned header and
-    one body can be a genuine delivery under two topics (dropping one would lose it); a replay
-    relabelled with another event type is therefore not caught (docs/consumer.md).
+    ``event_type`` is ``None`` for kinds whose body is specific to its event type (GitHub,
+    ``SourceKind.event_type_in_content_key``): a replay relabelled with another event type is then a
+    duplicate. Shopify sends one body under several topics, so there the event type is part of the
+    key (dropping one would lose a genuine delivery), and a replay under another valid topic is not
+    caught (docs/consumer.md). Either way the unsigned header must be a provider's token
+    (:data:`functions.inbound.kinds.EVENT_TYPE_TOKEN_RE`), so spellings like ``Push`` are refused.
     """
-    encoded = event_type.encode()
+    encoded = (event_type or "").encode()  # event types are never empty: "" cannot be a real one
     return SIGNED_CONTENT + hashlib.sha256(f"{len(encoded)}:".encode() + encoded + content).hexdigest()
 
 
@@ -210,19 +213,42 @@ def _legacy_delivery_key(delivery_id: str) -> str:
     return PROVIDER_ID + delivery_id
 
 
+class UnsignedEventTypeError(ValueError):
+    """An event-type header that is no provider's token (the header is not signed)."""
+
+    def __init__(self, header: str, value: str) -> None:
+        super().__init__(
+            f"the {header} header must be the provider's event type: 1-{MAX_EVENT_TYPE_CHARS} of lower-case "
+            f"a-z, 0-9, '_', '.', '/', '-'; got {value[:64]!r}"
+        )
+        self.header = header
+
+
 def event_type(kind: str, headers: Mapping[str, str], payload: Payload, event_type_path: str | None) -> str:
-    """The detail-type: the configured path, else the provider's header or field, else ``webhook``."""
+    """The detail-type: the configured path, else the provider's header or field, else ``webhook``.
+
+    A value from the payload is signed and used as it is (at most 128 characters); a header is not,
+    so one that is not a provider's token raises :class:`UnsignedEventTypeError` (the ingest
+    answers 400) rather than making a new event type of a replay.
+    """
     conventions = source_kind(kind)
-    candidates: list[Any] = []
-    if event_type_path:
-        candidates.append(lookup(payload.value, event_type_path))
-    candidates.extend(headers.get(name) for name in conventions.event_type_headers)
-    candidates.extend(lookup(payload.value, path) for path in conventions.event_type_paths)
-    for candidate in candidates:
-        text = _scalar_text(candidate)
-        if text and text.strip():
-            return text.strip()[:MAX_EVENT_TYPE_CHARS]
+    if event_type_path and (text := _nonblank(lookup(payload.value, event_type_path))):
+        return text[:MAX_EVENT_TYPE_CHARS]
+    for name in conventions.event_type_headers:
+        text = headers.get(name, "").strip(" \t")  # HTTP's optional whitespace; any other is the value's
+        if text:
+            if len(text) > MAX_EVENT_TYPE_CHARS or not EVENT_TYPE_TOKEN_RE.match(text):
+                raise UnsignedEventTypeError(name, text)
+            return text
+    for path in conventions.event_type_paths:
+        if text := _nonblank(lookup(payload.value, path)):
+            return text[:MAX_EVENT_TYPE_CHARS]
     return DEFAULT_EVENT_TYPE
+
+
+def _nonblank(value: Any) -> str | None:
+    text = _scalar_text(value)
+    return text.strip() if text and text.strip() else None
 
 
 def message_group_id(source: str, ordering_key: str | None, payload: Payload) -> str:

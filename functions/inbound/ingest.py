@@ -5,7 +5,8 @@ Takes the Lambda function URL event (payload format 2.0, which HTTP APIs send to
 
 =====  ============================================================================================
 200    verified and durably enqueued (or a duplicate of a delivery already enqueued)
-400    the body is malformed (invalid base64, or not what its content type declares)
+400    the body is malformed (invalid base64, or not what its content type declares), or the unsigned
+       event-type header is not a provider's token (``Push``, a zero-width character)
 401    the signature did not verify (missing, malformed, stale or wrong)
 404    no source of that name
 405    a method the source's kind does not use (POST; GET too for Twilio, which can be configured so)
@@ -44,7 +45,7 @@ from functions.inbound.answers import Answer, response
 from functions.inbound.authenticate import authenticate
 from functions.inbound.claims import claim
 from functions.inbound.enqueue import enqueue
-from functions.inbound.envelope import Envelope, delivery_key, event_type, kept_headers, now_iso
+from functions.inbound.envelope import Envelope, UnsignedEventTypeError, delivery_key, event_type, kept_headers, now_iso
 from functions.inbound.ledger import DeliveryLedger
 from functions.inbound.payload import Payload
 from functions.inbound.request import InboundRequest, read_payload, read_request
@@ -124,7 +125,11 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         payload = read_payload(request, log)
         if request.kind.handshake is not None and (answer := request.kind.handshake(payload)) is not None:
             return response(200, answer)  # the provider's endpoint check: nothing to enqueue
-        envelope = _envelope(request, payload, received)
+        try:
+            envelope = _envelope(request, payload, received)
+        except UnsignedEventTypeError as error:  # verified, but relabelled: no provider sends this
+            logs.warning("unusable event type", **log, detail=str(error))
+            raise Answer(400, {"error": str(error)}) from None
         log.update(deliveryId=envelope.delivery_id, eventId=envelope.event_id, eventType=envelope.event_type)
         claims = claim(rt.ledger, rt.settings, request, envelope, log)
         enqueued = enqueue(rt.clients, rt.settings, request.source, envelope, payload, claims, log)

@@ -13,6 +13,7 @@ parsed payload (``event.type``; list indexes allowed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -22,6 +23,12 @@ from functions import whsec
 from functions.inbound import schemes
 from functions.inbound.payload import Payload
 from functions.inbound.schemes import SignedRequest, Verifier
+
+# The providers' event-type header tokens (GitHub `push`, `pull_request`, `projects_v2_item`; Shopify
+# `orders/create`, `customer.tags_added`): lower-case ASCII letters, digits, '_', '.', '/' and '-'.
+# The header is not signed, so a value outside this syntax (`Push`, a zero-width character, spaces
+# inside) is no provider's and is refused (400) rather than becoming a new event type.
+EVENT_TYPE_TOKEN_RE = re.compile(r"^[a-z0-9_./-]+$")
 
 Handshake = Callable[[Payload], Mapping[str, Any] | None]
 """The body to answer 200 with when a verified request is a handshake (nothing is enqueued), else None."""
@@ -42,6 +49,12 @@ class SourceKind:
     """Headers holding the event type (after the source's ``eventTypePath``)."""
     event_type_paths: tuple[str, ...]
     """Payload paths holding it when no header does (without either: ``webhook``)."""
+    event_type_in_content_key: bool
+    """For kinds with ``signed_content``: whether the key of a request's signed content includes its
+    event type. Needed when one signed body is a genuine delivery under two event types (Shopify's
+    order resource under ``orders/create``, ``orders/paid``...); the event-type header is unsigned, so
+    a replay under another valid event type is then a new event. Left out where the body is specific
+    to its event type (GitHub), so any relabelled replay is a duplicate."""
     kept_headers: frozenset[str]
     """The provider's headers that travel with the event: useful to consumers, never a signature."""
     methods: tuple[str, ...]
@@ -65,6 +78,8 @@ class SourceKind:
         # The replay defence of a kind follows from what it signs: one fact, checked once, at import.
         if self.signs_timestamp == (self.signed_content is not None):
             raise ValueError(f"source kind {self.name}: signed_content is for (and only for) kinds that sign no timestamp")
+        if self.event_type_in_content_key and self.signed_content is None:
+            raise ValueError(f"source kind {self.name}: event_type_in_content_key needs signed_content")
 
 
 def slack_url_verification(payload: Payload) -> Mapping[str, Any] | None:
@@ -83,6 +98,8 @@ _KINDS = (
         delivery_id_paths=(),
         event_type_headers=("x-github-event",),
         event_type_paths=(),
+        # A GitHub body is specific to its event (its fields, `action`, timestamps): never the same under two.
+        event_type_in_content_key=False,
         kept_headers=frozenset(
             {
                 "x-github-event",
@@ -107,6 +124,8 @@ _KINDS = (
         delivery_id_paths=(),
         event_type_headers=(),
         event_type_paths=(),
+        # No event-type header: the type comes from the signed params (eventTypePath) or is `webhook`.
+        event_type_in_content_key=True,
         kept_headers=frozenset({"i-twilio-idempotency-token"}),
         methods=("POST", "GET"),
         handshake=None,
@@ -123,6 +142,7 @@ _KINDS = (
         delivery_id_paths=("id",),
         event_type_headers=(),
         event_type_paths=("type",),
+        event_type_in_content_key=False,
         kept_headers=frozenset(),
         methods=("POST",),
         handshake=None,
@@ -139,6 +159,7 @@ _KINDS = (
         delivery_id_paths=("event_id",),
         event_type_headers=(),
         event_type_paths=("event.type", "type", "command"),
+        event_type_in_content_key=False,
         kept_headers=frozenset({"x-slack-retry-num", "x-slack-retry-reason"}),
         methods=("POST",),
         handshake=slack_url_verification,
@@ -155,6 +176,8 @@ _KINDS = (
         delivery_id_paths=(),
         event_type_headers=("x-shopify-topic",),
         event_type_paths=(),
+        # One order body is a genuine delivery under orders/create, orders/updated, orders/paid...
+        event_type_in_content_key=True,
         kept_headers=frozenset(
             {
                 "x-shopify-topic",
@@ -180,6 +203,7 @@ _KINDS = (
         delivery_id_paths=(),
         event_type_headers=(),
         event_type_paths=("type",),
+        event_type_in_content_key=False,
         kept_headers=frozenset({"webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp"}),
         methods=("POST",),
         handshake=None,

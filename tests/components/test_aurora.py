@@ -377,7 +377,7 @@ def test_a_given_vpc_is_used_as_is(program):
         ({"enableDnsSupport": False, "enableDnsHostnames": False}, "enableDnsSupport and enableDnsHostnames"),
     ],
 )
-def test_a_given_vpc_without_dns_support_or_hostnames_is_refused_before_the_endpoint(attributes, named):
+def test_a_given_vpc_without_dns_support_or_hostnames_is_refused_before_any_resource(attributes, named):
     import pulumi
 
     from tests.harness import run_program
@@ -385,11 +385,62 @@ def test_a_given_vpc_without_dns_support_or_hostnames_is_refused_before_the_endp
     config = {"aurora": {"enabled": True, "vpcId": "vpc-0nodns", "subnetIds": ["subnet-a", "subnet-b"]}}
     with pytest.raises(pulumi.RunError) as caught:
         run_program(config, vpcs={"vpc-0nodns": attributes})
+    assert f"  - hookstack:aurora.vpcId: VPC vpc-0nodns has {named} off;" in str(caught.value)
+    # Refused with the configuration, before any resource at all (not only the component's).
+    assert caught.value.declared == []  # type: ignore[attr-defined]
+
+
+def test_a_vpc_without_dns_is_reported_with_every_other_configuration_problem():
+    import pulumi
+
+    from tests.harness import run_program
+
+    config = {
+        "tenants": [{"id": "acme", "destinations": [{"name": "crm", "url": "http://crm.example.com/h", "auth": {"type": "none"}}]}],
+        "aurora": {"enabled": True, "vpcId": "vpc-0nodns", "subnetIds": ["subnet-a", "subnet-b"], "minCapacity": 0.3},
+    }
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, vpcs={"vpc-0nodns": {"enableDnsSupport": False}})
     message = str(caught.value)
-    assert message.startswith("hookstack:aurora.vpcId: VPC vpc-0nodns has ") and f"{named} off" in message
-    # Refused before any resource of the component: no endpoint, no security group, no cluster.
-    declared = caught.value.declared  # type: ignore[attr-defined]
-    assert not [r.name for r in declared if r.name.startswith(f"{N}-")]
+    assert message.startswith("3 problem(s) in the stack configuration:")
+    for path in ("hookstack:tenants[0].destinations[0].url", "hookstack:aurora.minCapacity", "hookstack:aurora.vpcId"):
+        assert f"  - {path}: " in message
+    assert caught.value.declared == []  # type: ignore[attr-defined]
+
+
+def test_a_vpc_that_cannot_be_found_is_a_configuration_problem():
+    import pulumi
+
+    from sandbox.preview import run_program
+    from tests.harness import RecordingMocks
+
+    class NoSuchVpc(RecordingMocks):
+        def call(self, args):
+            if args.token == "aws:ec2/getVpc:getVpc":
+                self.calls.append((args.token, dict(args.args)))
+                return {}, [("id", "no matching EC2 VPC found")]  # what the provider answers
+            return super().call(args)
+
+    config = {"aurora": {"enabled": True, "vpcId": "vpc-0gone", "subnetIds": ["subnet-a", "subnet-b"]}}
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, mocks=NoSuchVpc())
+    assert "  - hookstack:aurora.vpcId: VPC vpc-0gone could not be looked up: " in str(caught.value)
+    assert "no matching EC2 VPC found" in str(caught.value)
+    assert caught.value.declared == []  # type: ignore[attr-defined]
+
+
+def test_a_refused_vpc_id_is_not_looked_up():
+    import pulumi
+
+    from sandbox.preview import run_program
+    from tests.harness import RecordingMocks
+
+    mocks = RecordingMocks()
+    config = {"aurora": {"enabled": True, "vpcId": ["vpc-1"], "subnetIds": ["subnet-a", "subnet-b"]}}
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, mocks=mocks)
+    assert "hookstack:aurora.vpcId: " in str(caught.value)
+    assert not [c for c in mocks.calls if c[0] == "aws:ec2/getVpc:getVpc"]
 
 
 def test_a_given_vpc_is_looked_up_only_for_the_endpoint_path(program):

@@ -492,12 +492,47 @@ def test_consumer_defaults_reserve_ingest_concurrency_and_accept_none() -> None:
     assert parse_stack_config({"consumer": {"sources": [source]}}).consumer.ingest_reserved_concurrency == 100
     assert parse_stack_config({"consumer": {"sources": [source], "ingestReservedConcurrency": "none"}}).consumer \
         .ingest_reserved_concurrency is None
-    # Disabled without sources is fine; the longest event source still fits EventBridge's 256 characters.
+    # Disabled without sources is fine.
     assert not parse_stack_config({"consumer": {"enabled": False}}).consumer.enabled
-    from functions.inbound.target import MAX_EVENT_SOURCE_CHARS, event_source
 
-    longest = parse_stack_config({"provider": {"eventSource": "e" * 200}}).provider.event_source
-    assert len(event_source(longest, "s" * 32)) <= MAX_EVENT_SOURCE_CHARS
+
+@pytest.mark.parametrize("source", ["aws", "AWS", "aws.events", "Aws.hookstack", "", "Hook Stack", "a/b", "e" * 257])
+def test_an_event_source_eventbridge_refuses_or_aws_reserves_is_refused(source: str) -> None:
+    """`aws` is refused like the `aws.` prefix: hookstack would publish aws.aurora and aws.<source>."""
+    message = only_problem({"provider": {"eventSource": source}})
+    assert message.startswith("hookstack:provider.eventSource: must be 1-256 characters of A-Z, a-z, 0-9")
+    assert "neither 'aws' nor starting with 'aws.'" in message
+
+
+def test_the_event_sources_hookstack_derives_must_fit_eventbridge() -> None:
+    from functions.inbound.target import MAX_EVENT_SOURCE_CHARS
+
+    longest_alone = "e" * MAX_EVENT_SOURCE_CHARS
+    assert parse_stack_config({"provider": {"eventSource": longest_alone}}).provider.event_source == longest_alone
+    # <eventSource>.aurora: 249 + 7 characters fit, 250 + 7 do not.
+    fits = "e" * (MAX_EVENT_SOURCE_CHARS - len(".aurora"))
+    assert parse_stack_config({"provider": {"eventSource": fits}, "aurora": {"enabled": True}}).provider.event_source == fits
+    message = only_problem({"provider": {"eventSource": fits + "e"}, "aurora": {"enabled": True}})
+    assert message.startswith("hookstack:provider.eventSource: with aurora enabled, makes the event source 'eeee")
+    assert message.endswith("which is 257 characters; EventBridge allows 1-256")
+    # <eventSource>.<source name>, named at the source whose name is too long for this eventSource.
+    sources = [{"name": "gh", "kind": "github", "secret": "s"}, {"name": "shop-orders", "kind": "shopify", "secret": "s"}]
+    prefix = "e" * (MAX_EVENT_SOURCE_CHARS - len(".shop-orders") + 1)
+    message = only_problem({"provider": {"eventSource": prefix}, "consumer": {"sources": sources}})
+    assert message.startswith("hookstack:consumer.sources[1].name: with provider.eventSource, makes the event source")
+    assert message.endswith("which is 257 characters; EventBridge allows 1-256")
+    assert len(parse_stack_config({"provider": {"eventSource": prefix[1:]}, "consumer": {"sources": sources}}).consumer.sources) == 2
+
+
+def test_event_source_rule_is_eventbridges() -> None:
+    from components.config.provider import event_source_problem
+
+    assert event_source_problem("hookstack.github") is None
+    assert event_source_problem("x" * 256) is None
+    assert event_source_problem("x" * 257) == "is 257 characters; EventBridge allows 1-256"
+    assert event_source_problem("") == "is 0 characters; EventBridge allows 1-256"
+    assert event_source_problem("aws.aurora") == "starts with 'aws.', which is reserved for AWS services' events"
+    assert event_source_problem("hook\u200bstack") == "may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
 
 
 def test_config_objects_are_immutable() -> None:

@@ -27,12 +27,12 @@ def secret(state: dict[str, Any], index: int) -> str:
     return state["local_secrets"].get(f"consumer.sources[{index}].secret") or PLAIN_SECRETS[index]
 
 
-def github_post(url: str, secret_value: str, body: bytes, delivery: str) -> requests.Response:
+def github_post(url: str, secret_value: str, body: bytes, delivery: str, event: str | bytes = "push") -> requests.Response:
     signature = "sha256=" + hmac.new(secret_value.encode(), body, hashlib.sha256).hexdigest()
     return requests.post(
         url,
         data=body,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature, "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery},
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature, "X-GitHub-Event": event, "X-GitHub-Delivery": delivery},
         timeout=15,
     )
 
@@ -81,6 +81,18 @@ def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_st
         assert more, "the sentinel never arrived"
         seen += more
     assert [e["detail"]["deliveryId"] for e in seen] == [sentinel]
+
+
+def test_a_github_replay_relabelled_over_http_is_refused_or_a_duplicate(sandbox_state: dict[str, Any]) -> None:
+    """A captured request re-posted with a fresh id under another event-type spelling is no new event."""
+    url, key = sandbox_state["inbound"]["github"], secret(sandbox_state, 0)
+    body = json.dumps({"ref": "refs/heads/relabel", "after": str(uuid.uuid4())}).encode()
+    assert github_post(url, key, body, str(uuid.uuid4())).json()["status"] == "accepted"
+    for spelling in ("Push", "push\u200b".encode()):  # sent as UTF-8 bytes: what a raw client can put in a header
+        refused = github_post(url, key, body, str(uuid.uuid4()), event=spelling)
+        assert refused.status_code == 400 and "x-github-event header" in refused.json()["error"], spelling
+    relabelled = github_post(url, key, body, str(uuid.uuid4()), event="issues")
+    assert relabelled.status_code == 200 and relabelled.json()["status"] == "duplicate"
 
 
 def test_bad_signature_unknown_source_and_too_large(sandbox_state: dict[str, Any]) -> None:

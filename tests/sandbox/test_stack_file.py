@@ -54,6 +54,23 @@ REFUSED = {
         "`id` is given twice in one mapping (first at line 3)",
     ),
     "duplicate namespace key": ("config:\n  hookstack:aurora: {}\n  hookstack:aurora: {enabled: true}\n", "3", "given twice"),
+    # YAML allows an alias inside the node it names; PyYAML builds a structure that contains itself.
+    "recursive alias": ("config:\n  hookstack:tenants: &a [*a]\n", "2:26", "recursive alias *a: it is inside the node anchored &a at line 2"),
+    "recursive alias deep inside": (
+        "config:\n  hookstack:tenants:\n    - id: a\n      destinations: &d\n        - name: x\n"
+        "          url: https://x.example.com/\n          auth: {type: none}\n          headers: {a: *d}\n",
+        "8:24",
+        "recursive alias *d: it is inside the node anchored &d at line 4, so it would contain itself",
+    ),
+    "recursive merge key": ("config:\n  hookstack:aurora: &m {enabled: true, <<: *m}\n", "2:44", "recursive alias *m"),
+    # "Billion laughs": 7 lines that expand to 9**7 (4.8 million) strings.
+    "alias bomb": (
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True))
+        + "config:\n  hookstack:tenants: *g\n",
+        "6:32",  # the 7th *e of line f: 539,728 values added by then
+        "aliases expand to more than 500,000 values",
+    ),
 }
 
 
@@ -107,7 +124,7 @@ def test_a_missing_key_is_located_at_its_parent(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["up", "plan"])
-@pytest.mark.parametrize("name", ["empty", "no config: root", "namespace typo", "yaml syntax"])
+@pytest.mark.parametrize("name", ["empty", "no config: root", "namespace typo", "yaml syntax", "recursive alias", "alias bomb"])
 def test_sandbox_commands_refuse_them_with_exit_2_and_no_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, name: str
 ) -> None:
@@ -144,3 +161,33 @@ def test_yaml_merge_keys_are_allowed_and_absurd_nesting_is_refused(tmp_path: Pat
     deep.write_text("config:\n  hookstack:tenants: " + "[" * 1000 + "]" * 1000 + "\n")
     with pytest.raises(StackFileError, match="is nested too deeply to read"):
         load_stack_file(str(deep))
+
+
+def test_aliases_that_share_blocks_are_expanded(tmp_path: Path) -> None:
+    """Aliases are for sharing: the same destinations under many tenants, defaults merged in."""
+    tenants = "".join(f'    - id: "t{i}"\n      destinations: *shared\n' for i in range(1, 200))
+    path = tmp_path / "Pulumi.shared.yaml"
+    path.write_text(
+        "x-shared: &shared\n  - name: crm\n    url: https://crm.example.com/hooks\n    auth: &none {type: none}\n"
+        "  - name: audit\n    url: https://audit.example.com/hooks\n    auth: *none\n"
+        'config:\n  hookstack:tenants:\n    - id: "t0"\n      destinations: *shared\n' + tenants
+    )
+    config = load_stack_file(str(path))
+    assert len(config.tenants) == 200
+    assert {d.url for t in config.tenants for d in t.destinations} == {"https://crm.example.com/hooks", "https://audit.example.com/hooks"}
+
+
+def test_alias_expansion_is_capped_at_its_edge(tmp_path: Path) -> None:
+    from components.config.stack_file import MAX_ALIAS_VALUES
+
+    def file_with(values: int) -> Path:
+        """A 1,000-value list repeated by aliases until they add ``values`` values (plus the tenants list)."""
+        path = tmp_path / f"Pulumi.{values}.yaml"
+        block = "[" + ", ".join(["x"] * 999) + "]"
+        repeats = ", ".join(["*b"] * (values // 1000))
+        path.write_text(f"x-block: &b {block}\nconfig:\n  hookstack:aurora: {{enabled: false}}\n  x:y: [{repeats}]\n")
+        return path
+
+    assert read_stack_file(file_with(MAX_ALIAS_VALUES)).values == {"aurora": {"enabled": False}}
+    with pytest.raises(StackFileError, match="aliases expand to more than 500,000 values"):
+        read_stack_file(file_with(MAX_ALIAS_VALUES + 1000))

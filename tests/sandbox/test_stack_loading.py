@@ -85,3 +85,17 @@ def test_quota_problems_in_a_stack_file_name_their_line(tmp_path: Path) -> None:
     # The line of the value: the list of event types starts under `eventTypes:`.
     assert f"{path}:10: hookstack:tenants[0].destinations[0].eventTypes: makes an event pattern of " in str(caught.value)
     assert [p.path for p in caught.value.problems] == ["hookstack:tenants[0].destinations[0].eventTypes"]
+
+
+def test_the_sandbox_loads_a_given_vpc_without_looking_it_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The VPC lookup is the Pulumi program's (components.stack_config); the sandbox runs no Aurora networking."""
+    import pulumi_aws
+
+    def no_lookup(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the sandbox looked a VPC up")
+
+    monkeypatch.setattr(pulumi_aws.ec2, "get_vpc", no_lookup)
+    path = tmp_path / "Pulumi.local.yaml"
+    path.write_text(STACK_FILE + "  hookstack:aurora:\n    enabled: true\n    vpcId: vpc-0nodns\n    subnetIds: [subnet-a, subnet-b]\n")
+    stack, _ = load_local_config(str(path))
+    assert stack.config.aurora.vpc_id == "vpc-0nodns"

@@ -112,6 +112,47 @@ def test_content_key_is_the_signed_content_and_the_event_type() -> None:
     assert env.content_key("push", b"{}") != env.content_key("push", b"{ }")
     assert env.content_key("orders/create", b"{}") != env.content_key("orders/paid", b"{}")
     assert env.content_key("a", b"b{}") != env.content_key("ab", b"{}")
+    # Without an event type (GitHub: the body names its event), the content alone.
+    assert env.content_key(None, b"{}") == env.content_key(None, b"{}") != env.content_key("push", b"{}")
+    assert env.content_key(None, b"{}") != env.content_key(None, b"{ }")
+
+
+def test_only_shopify_and_twilio_key_their_signed_content_on_the_event_type() -> None:
+    from functions.inbound.kinds import SOURCE_KINDS
+
+    assert {k.name for k in SOURCE_KINDS.values() if k.event_type_in_content_key} == {"shopify", "twilio"}
+    assert all(k.signed_content is not None for k in SOURCE_KINDS.values() if k.event_type_in_content_key)
+
+
+@pytest.mark.parametrize(
+    ("kind", "header", "value"),
+    [
+        ("github", "x-github-event", "Push"),
+        ("github", "x-github-event", "push\u200b"),
+        ("github", "x-github-event", "push\xe2\x80\x8b"),  # the same, as latin-1 header text
+        ("github", "x-github-event", "pull request"),
+        ("github", "x-github-event", "p" * 129),
+        ("shopify", "x-shopify-topic", "Orders/Create"),
+        ("shopify", "x-shopify-topic", "orders/create\u00a0"),
+    ],
+)
+def test_an_event_type_header_outside_the_providers_token_syntax_is_refused(kind: str, header: str, value: str) -> None:
+    with pytest.raises(env.UnsignedEventTypeError, match=f"the {header} header must be the provider's event type"):
+        env.event_type(kind, {header: value}, Payload({}, "json"), None)
+
+
+def test_event_type_headers_in_the_providers_syntax_are_used_as_sent() -> None:
+    for kind, header, value in (
+        ("github", "x-github-event", "projects_v2_item"),
+        ("github", "x-github-event", " push "),  # surrounding whitespace is HTTP's, not the value's
+        ("shopify", "x-shopify-topic", "customer.tags_added"),
+        ("shopify", "x-shopify-topic", "customers_email_marketing_consent/update"),
+        ("github", "x-github-event", "p" * 128),
+    ):
+        assert env.event_type(kind, {header: value}, Payload({}, "json"), None) == value.strip()
+    # Signed values (a configured path, a body field) are the sender's and are not held to the syntax.
+    assert env.event_type("github", {"x-github-event": "Push"}, Payload({"t": "Any Thing"}, "json"), "t") == "Any Thing"
+    assert env.event_type("stripe", {}, Payload({"type": "Invoice.Paid"}, "json"), None) == "Invoice.Paid"
 
 
 def test_identities_are_stable_per_delivery_and_fit_aws_limits() -> None:

@@ -139,6 +139,53 @@ def test_one_body_under_two_event_types_is_two_events(inbound_stack: InboundStac
     assert sorted(parse_envelope(m["Body"]).event_type for m in inbound_stack.messages()) == ["orders/create", "orders/paid"]
 
 
+# What an attacker can put in the unsigned event-type header of a captured request. HTTP headers
+# arrive as latin-1 text: a UTF-8 zero-width space is three characters ("\xe2\x80\x8b") by then.
+ZERO_WIDTH = "\u200b".encode().decode("latin-1")
+RELABELS = {"github": ("Push", f"push{ZERO_WIDTH}", "pu sh", "p" * 129), "shopify": ("Orders/Create", f"orders/create{ZERO_WIDTH}")}
+EVENT_HEADERS = {"github": "x-github-event", "shopify": "x-shopify-topic"}
+
+
+def relabelled(request: SignedRequest, kind: str, event_type: str, delivery: str) -> SignedRequest:
+    headers = {**request.headers, EVENT_HEADERS[kind]: event_type, ID_HEADERS[kind]: delivery}
+    return SignedRequest(headers=headers, body=request.body, query=request.query)
+
+
+@pytest.mark.parametrize("kind", ["github", "shopify"])
+def test_a_replay_under_an_event_type_no_provider_sends_is_refused(inbound_stack: InboundStack, kind: str) -> None:
+    """`Push`, zero-width and other spellings of the unsigned header are not new events: 400, nothing kept."""
+    request = original(kind)
+    assert body_of(send(f"/{kind}", request))["status"] == "accepted"
+    keys = ledger_keys(inbound_stack)
+    for number, event_type in enumerate(RELABELS[kind]):
+        answer = send(f"/{kind}", relabelled(request, kind, event_type, f"fresh-{number}"))
+        assert status(answer) == 400, event_type
+        assert f"the {EVENT_HEADERS[kind]} header must be the provider's event type" in body_of(answer)["error"]
+    # Surrounding whitespace is not a spelling (HTTP trims it): the same event type, a duplicate.
+    assert body_of(send(f"/{kind}", relabelled(request, kind, f" {request.headers[EVENT_HEADERS[kind]]} ", "fresh-x")))["status"] == "duplicate"
+    assert len(inbound_stack.messages()) == 1
+    assert ledger_keys(inbound_stack) == keys  # nothing claimed by the refused ones
+
+
+def test_a_github_replay_under_another_event_type_is_a_duplicate(inbound_stack: InboundStack) -> None:
+    """A GitHub body is specific to its event: the signed-content key leaves the unsigned header out."""
+    request = original("github")
+    assert body_of(send("/github", request))["status"] == "accepted"
+    for event_type in ("issues", "pull_request", "ping"):
+        answer = send("/github", relabelled(request, "github", event_type, f"fresh-{event_type}"))
+        assert status(answer) == 200 and body_of(answer)["status"] == "duplicate", event_type
+    [message] = inbound_stack.messages()
+    assert parse_envelope(message["Body"]).event_type == "push"
+
+
+def test_an_unsigned_request_with_a_bad_event_type_is_a_401_not_a_400(inbound_stack: InboundStack) -> None:
+    """The event type is only looked at once the signature verified: a forgery stays a signature failure."""
+    request = original("github")
+    forged = SignedRequest(headers={**request.headers, "x-github-event": "Push", "x-hub-signature-256": "sha256=" + "0" * 64},
+                           body=request.body)
+    assert status(send("/github", forged)) == 401
+
+
 def test_timestamped_kinds_claim_only_their_delivery_id(inbound_stack: InboundStack) -> None:
     import time
 
@@ -150,7 +197,7 @@ def test_timestamped_kinds_claim_only_their_delivery_id(inbound_stack: InboundSt
 def test_the_content_record_names_its_owner_and_expires_with_the_ttl(inbound_stack: InboundStack) -> None:
     request = github_request()
     assert status(send("/github", request)) == 200
-    signed = dedupe_key("github", content_key("push", request.body))
+    signed = dedupe_key("github", content_key(None, request.body))  # a GitHub body names its event
     record = inbound_stack.ledger(signed)
     owner = inbound_stack.ledger(dedupe_key("github", "id:d-1"))
     assert record is not None and owner is not None

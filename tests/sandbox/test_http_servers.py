@@ -1,0 +1,54 @@
+"""The sandbox's local HTTP servers answer a burst of concurrent connections, none reset."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from sandbox.lambda_http import LambdaHttpServer
+from sandbox.receiver import Receiver
+
+CONCURRENT = 64  # the review's reproduction used 40; socketserver's default backlog of 5 reset some
+
+
+def burst(url: str, count: int) -> Counter[object]:
+    """``count`` POSTs released at once (a barrier), each on its own connection: status or error per request."""
+    start = threading.Barrier(count)
+    outcomes: Counter[object] = Counter()
+    lock = threading.Lock()
+
+    def post() -> None:
+        start.wait()
+        request = urllib.request.Request(url, data=b"{}", method="POST", headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                outcome: object = answer.status
+        except OSError as error:
+            outcome = type(error).__name__
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=post) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+@pytest.mark.parametrize("server", ["function URL", "receiver"])
+def test_a_burst_of_concurrent_requests_is_answered_in_full(server: str) -> None:
+    make: Callable[[], LambdaHttpServer | Receiver] = {
+        "function URL": lambda: LambdaHttpServer(lambda _event, _context: {"statusCode": 200, "body": "ok"}, function_name="t"),
+        "receiver": Receiver,
+    }[server]
+    running = make()
+    running.start()
+    try:
+        assert burst(f"{running.url}/burst", CONCURRENT) == Counter({200: CONCURRENT})
+    finally:
+        running.stop()
