@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _names(path: Path) -> set[str]:
     names = set()
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
             names.add(re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
     return names
