@@ -1,5 +1,6 @@
 """hookstack's Pulumi components and the pure modules they are built from.
 
-``config`` and ``plan`` never import ``pulumi`` (the sandbox uses them too); the component modules
-(``provider``, ``consumer``, ``delivery``, ``aurora``) do.
+``config``, ``plan``, ``specs``, ``policy_documents`` and ``provider_policies`` never import ``pulumi``
+(the sandbox uses some of them too); the component modules (``provider``, ``consumer``, ``delivery``,
+``aurora``) and their parts do.
 """

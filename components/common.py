@@ -1,40 +1,40 @@
 """Building blocks every hookstack component uses, each with the secure default built in.
 
-- :func:`encrypted_queue`: SQS with server-side encryption, a TLS-only queue policy option and
-  14-day retention for dead-letter queues.
+- :func:`encrypted_queue`: SQS with server-side encryption (14-day retention for dead-letter
+  queues); :func:`queue_policy`: who may send to a queue, over TLS only.
 - :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one), named
   ``hookstack*`` (the alert topic, ``components/alerts.py``, admits those alarms only).
 - :class:`LambdaFunction`: a function from the shared ``functions/`` archive (arm64, Python 3.12)
   with its own log group (retention set), a role allowed to write only to that log group, and
-  whatever statements the caller scopes to its resources.
-- :func:`policy_json`: an IAM policy document as data (statements may hold Outputs);
-  :func:`first_fitting_policy` picks the most specific rendering that fits AWS's size limits.
+  whatever statements the caller scopes to its resources; :func:`contract_environment` writes its
+  variables through the function's runtime contract.
+- :func:`policy_json`: an IAM policy document as data (statements may hold Outputs); the plain-text
+  side (size limits, :func:`~components.policy_documents.tls_only_statement`) is
+  :mod:`components.policy_documents`.
 
 Components pass themselves as ``parent`` so names and options (providers, protect) flow down.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.config import MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS
 from components.packaging import ARCHITECTURE, RUNTIME, Package
+from components.policy_documents import POLICY_VERSION
+
+# Part of this module's interface (components put it into policy_json documents); defined with the
+# other plain policy text so the pure modules can use it too.
+from components.policy_documents import tls_only_statement as tls_only_statement  # noqa: PLC0414
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 LOG_RETENTION_DAYS = 30
-
-# Policy size limits. IAM: 10,240 characters for all inline policies of a role together, white space
-# not counted. SQS: 8,192 bytes per queue policy (SQS Developer Guide, "Amazon SQS policy quotas").
-IAM_ROLE_INLINE_POLICY_CHARS = 10_240
-SQS_QUEUE_POLICY_BYTES = 8_192
-# Kept free below each limit. Policies are measured on the exact text sent, so this only absorbs a
-# provider re-rendering it (key order, escaping), never an estimate of the ARNs.
-POLICY_SIZE_MARGIN = 128
 
 # Every alarm hookstack declares is named after its component (``hookstack``, ``hookstack-delivery``,
 # ...) plus Pulumi's random suffix: the alert topic lets CloudWatch publish for these alarms only.
@@ -51,30 +51,7 @@ def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
 
 def policy_json(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
     """An IAM policy document (``Version`` 2012-10-17) from statements that may contain Outputs."""
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def policy_document(statements: Sequence[Mapping[str, Any]]) -> str:
-    """The text :func:`policy_json` sends for plain statements (same rendering, so no diff)."""
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def iam_policy_chars(document: str) -> int:
-    """What IAM counts against its policy size limits: every character except white space."""
-    return sum(1 for character in document if not character.isspace())
-
-
-def sqs_policy_bytes(document: str) -> int:
-    return len(document.encode())
-
-
-def first_fitting_policy(candidates: Sequence[str], size: Callable[[str], int], limit: int) -> str:
-    """The first (most specific) candidate document whose size stays within ``limit``."""
-    for document in candidates:
-        if size(document) <= limit - POLICY_SIZE_MARGIN:
-            return document
-    smallest = min(size(document) for document in candidates)
-    raise ValueError(f"no policy rendering fits {limit} (smallest is {smallest})")
+    return pulumi.Output.json_dumps({"Version": POLICY_VERSION, "Statement": list(statements)})
 
 
 def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
@@ -87,19 +64,6 @@ def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None
         # Confused-deputy protection: only this account's resources may use the role.
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
     return policy_json([statement])
-
-
-def tls_only_statement(
-    resources: Sequence[pulumi.Input[str]], principal: Any = "*", action: str | Sequence[str] = "*"
-) -> dict[str, Any]:
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": principal,
-        "Action": action if isinstance(action, str) else list(action),
-        "Resource": list(resources),
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
 
 
 def encrypted_queue(
@@ -133,10 +97,32 @@ def encrypted_queue(
     return aws.sqs.Queue(name, opts=child(parent), **args)
 
 
+def queue_policy(
+    name: str, parent: pulumi.Resource, queue: aws.sqs.Queue, *, allow: Sequence[Mapping[str, Any]] = ()
+) -> aws.sqs.QueuePolicy:
+    """The queue's policy: the ``allow`` statements (who may send), then deny anything but TLS."""
+    return aws.sqs.QueuePolicy(
+        name, queue_url=queue.url, policy=policy_json([*allow, tls_only_statement([queue.arn])]), opts=child(parent)
+    )
+
+
+def longest_retry_policy() -> aws.cloudwatch.EventTargetRetryPolicyArgs:
+    """The most an EventBridge target may retry (185 times, for up to 24 hours).
+
+    For hops into the stack's own queues and shard buses: an event should reach the next stage, not
+    the dead-letter queue, while that stage is briefly unavailable.
+    """
+    return aws.cloudwatch.EventTargetRetryPolicyArgs(
+        maximum_retry_attempts=MAX_RETRY_ATTEMPTS, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS
+    )
+
+
 def _alarm_actions(name: str, alarm_topic_arn: pulumi.Input[str] | None) -> list[pulumi.Input[str]]:
     # The physical name is ``name`` plus Pulumi's suffix; the topic's policies match ALARM_NAME_PREFIX*.
     if not name.startswith(ALARM_NAME_PREFIX):
-        raise ValueError(f"alarm {name!r} must start with {ALARM_NAME_PREFIX!r}: the alert topic admits only those alarms")
+        raise ValueError(
+            f"alarm {name!r} must start with {ALARM_NAME_PREFIX!r}: the alert topic admits only those alarms"
+        )
     return [alarm_topic_arn] if alarm_topic_arn is not None else []
 
 
@@ -209,6 +195,33 @@ def insights_alarm(
     )
 
 
+def _queue_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    queue: aws.sqs.Queue,
+    alarm_topic_arn: pulumi.Input[str] | None,
+    *,
+    description: str,
+    metric_name: str,
+    threshold: float = 0,
+    evaluation_periods: int = 1,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on one of the queue's metrics, at its maximum per minute."""
+    return alarm(
+        name,
+        parent,
+        description=description,
+        namespace="AWS/SQS",
+        metric_name=metric_name,
+        dimensions={"QueueName": queue.name},
+        alarm_topic_arn=alarm_topic_arn,
+        statistic="Maximum",
+        threshold=threshold,
+        period_seconds=60,
+        evaluation_periods=evaluation_periods,
+    )
+
+
 def queue_depth_alarm(
     name: str,
     parent: pulumi.Resource,
@@ -217,16 +230,13 @@ def queue_depth_alarm(
     what: str,
 ) -> aws.cloudwatch.MetricAlarm:
     """Alarm as soon as a dead-letter queue holds any message."""
-    return alarm(
+    return _queue_alarm(
         name,
         parent,
+        queue,
+        alarm_topic_arn,
         description=f"{what}: messages are waiting in a dead-letter queue (see docs/runbook.md)",
-        namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
-        dimensions={"QueueName": queue.name},
-        alarm_topic_arn=alarm_topic_arn,
-        statistic="Maximum",
-        period_seconds=60,
     )
 
 
@@ -238,19 +248,40 @@ def queue_age_alarm(
     what: str,
     max_age_seconds: int,
 ) -> aws.cloudwatch.MetricAlarm:
-    return alarm(
+    """Alarm when the oldest message has waited longer than ``max_age_seconds`` for five minutes."""
+    return _queue_alarm(
         name,
         parent,
+        queue,
+        alarm_topic_arn,
         description=f"{what}: the oldest message is older than {max_age_seconds} s",
-        namespace="AWS/SQS",
         metric_name="ApproximateAgeOfOldestMessage",
-        dimensions={"QueueName": queue.name},
-        alarm_topic_arn=alarm_topic_arn,
-        statistic="Maximum",
         threshold=max_age_seconds,
-        period_seconds=60,
         evaluation_periods=5,
     )
+
+
+def log_streams_arn(log_group: aws.cloudwatch.LogGroup) -> pulumi.Output[str]:
+    """The ARN of the group's log streams (``...:log-group:<name>:*``), what ``logs:PutLogEvents`` is scoped to.
+
+    pulumi-aws reports a group's ARN without the ``:*`` CloudWatch Logs adds; it is stripped anyway.
+    """
+    return log_group.arn.apply(lambda arn: f"{arn.removesuffix(':*')}:*")
+
+
+def contract_environment(
+    render: Callable[..., Mapping[str, str]], *names: pulumi.Input[str]
+) -> dict[str, pulumi.Output[str]]:
+    """A function's environment, written by its runtime contract from the resource names it uses.
+
+    ``render`` takes those names, in order, and returns the variables (a spec's ``*_settings(...)
+    .to_environ()``). ``LambdaFunction`` takes a mapping of inputs, and which variables exist never
+    depends on a resource name (only on the config), so the variables are known now and each is an
+    Output of the environment the contract renders once the names are.
+    """
+    variables = render(*["-" for _ in names])
+    environment = pulumi.Output.all(*names).apply(lambda values: dict(render(*values)))
+    return {variable: environment.apply(itemgetter(variable)) for variable in variables}
 
 
 @dataclass
@@ -309,7 +340,7 @@ class LambdaFunction:
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": log_group.arn.apply(lambda arn: f"{arn.removesuffix(':*')}:*"),
+            "Resource": log_streams_arn(log_group),
         }
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",

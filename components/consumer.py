@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -34,15 +33,16 @@ import pulumi_aws as aws
 from components.common import (
     LambdaFunction,
     alarm,
-    assume_role_policy,
     child,
     encrypted_queue,
-    policy_json,
     queue_age_alarm,
     queue_depth_alarm,
-    tls_only_statement,
+    queue_policy,
 )
 from components.config import ConsumerSettings, Source
+from components.consumer_functions import enrich_function, ingest_function
+from components.consumer_pipe import inbound_pipe
+from components.consumer_storage import ledger_table, payload_bucket, source_secret, source_secret_value
 from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.consumer import (
@@ -52,21 +52,12 @@ from components.specs.consumer import (
     GITHUB_TIMEOUT_SECONDS,
     MAX_BATCH_SIZE,
     MIN_INGEST_TIMEOUT_SECONDS,
-    ConsumerSpec,
     consumer_spec,
     environment_problem,
     source_url,
 )
 from functions.inbound import metrics
-from functions.inbound.envelope import PAYLOAD_PREFIX
 from functions.inbound.settings import DEFAULT_SECRET_TTL_SECONDS
-from functions.inbound.source_secrets import secret_document
-from functions.inbound.target import (
-    PIPE_BUS_INPUT_TEMPLATE,
-    PIPE_DETAIL_TYPE_PATH,
-    PIPE_SOURCE_PATH,
-    PIPE_TIME_PATH,
-)
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 
@@ -102,19 +93,50 @@ class WebhookConsumerArgs:
 
 
 class WebhookConsumer(pulumi.ComponentResource):
+    bucket: aws.s3.Bucket
+    """Claim-checked payloads (``payloads/<source>/<digest>``), expired after the retention."""
+    bucket_policy: aws.s3.BucketPolicy
+    """The payload bucket's policy: TLS only."""
+    table: aws.dynamodb.Table
+    """The delivery ledger (dedupe)."""
+    dead_letter_queue: aws.sqs.Queue
+    """Where messages go after ``maxReceiveCount`` failed attempts."""
+    queue: aws.sqs.Queue
+    """The FIFO queue of accepted webhooks."""
+    queue_policies: list[aws.sqs.QueuePolicy]
+    """TLS only, on the queue and the dead-letter queue (in that order)."""
+    secrets: dict[str, aws.secretsmanager.Secret]
+    """source name -> its secret (current and previous secret, public URL)."""
+    ingest: LambdaFunction
+    """Verifies, dedupes, claim-checks and enqueues (behind the function URL)."""
+    function_url_resource: aws.lambda_.FunctionUrl
+    """The ingest function's public URL (auth ``NONE``: the signature check secures it)."""
+    url_permissions: list[aws.lambda_.Permission]
+    """Anyone may invoke the ingest function, through its function URL only."""
     function_url: pulumi.Output[str]
     """The ingest function URL (sources live under ``/<name>``)."""
     urls: dict[str, pulumi.Output[str]]
     """source name -> the URL to configure at the provider (``publicUrl`` when set)."""
-    queue: aws.sqs.Queue
-    """The FIFO queue of accepted webhooks."""
-    dead_letter_queue: aws.sqs.Queue
-    """Where messages go after ``maxReceiveCount`` failed attempts."""
-    bucket: aws.s3.Bucket
-    """Claim-checked payloads (``payloads/<source>/<digest>``), expired after the retention."""
-    table: aws.dynamodb.Table
-    """The delivery ledger (dedupe)."""
+    secret_versions: list[aws.secretsmanager.SecretVersion]
+    """The secrets' values, in the sources' order."""
+    enrich: LambdaFunction
+    """The pipe's enrichment: rehydrates claim-checked payloads."""
+    pipe_log_group: aws.cloudwatch.LogGroup
+    """Where the pipe logs failed executions."""
+    pipe_role: aws.iam.Role
+    """The role the pipe assumes."""
+    pipe_role_policy: aws.iam.RolePolicy
+    """What the pipe may do: read the queue, invoke the enrichment, log, reach the target."""
     pipe: aws.pipes.Pipe
+    """FIFO queue -> enrichment -> target (:mod:`components.consumer_pipe`)."""
+    alarms: list[aws.cloudwatch.MetricAlarm]
+    """DLQ depth, queue age, URL 5xx, signature failures, pipe failures (function errors alarm in each function)."""
+    queue_name: pulumi.Output[str]
+    """The FIFO queue's name (stack output ``inboundQueueName``)."""
+    dead_letter_queue_name: pulumi.Output[str]
+    """The dead-letter queue's name (stack output ``inboundDeadLetterQueueName``)."""
+    bucket_name: pulumi.Output[str]
+    """The payload bucket's name (stack output ``inboundBucketName``)."""
 
     def __init__(self, name: str, args: WebhookConsumerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hookstack:index:WebhookConsumer", name, None, opts)
@@ -122,7 +144,7 @@ class WebhookConsumer(pulumi.ComponentResource):
         self._name = name
         self._args = args
         settings = args.settings
-        self._spec: ConsumerSpec = consumer_spec(
+        spec = consumer_spec(
             settings,
             event_source=args.event_source,
             name=name,
@@ -131,12 +153,11 @@ class WebhookConsumer(pulumi.ComponentResource):
             ingest_memory_mb=args.ingest_memory_mb,
             secret_ttl_seconds=args.secret_ttl_seconds,
         )
-        spec = self._spec
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        self._account = identity.account_id
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        self.bucket = self._payload_bucket(spec.payload_retention_days)
-        self.table = self._ledger()
+        payloads = payload_bucket(name, self, retention_days=spec.payload_retention_days)
+        self.bucket, self.bucket_policy = payloads.bucket, payloads.policy
+        self.table = ledger_table(name, self)
         self.dead_letter_queue = encrypted_queue(
             f"{name}-dlq", self, fifo=True, retention_seconds=spec.dead_letter_retention_seconds
         )
@@ -151,18 +172,26 @@ class WebhookConsumer(pulumi.ComponentResource):
             content_based_deduplication=False,
             high_throughput=True,
         )
-        self.queue_policies = [self._tls_only_queue(self.queue, "queue"), self._tls_only_queue(self.dead_letter_queue, "dlq")]
+        self.queue_policies = [
+            queue_policy(f"{name}-queue-policy", self, self.queue),
+            queue_policy(f"{name}-dlq-policy", self, self.dead_letter_queue),
+        ]
         self.secrets = {
-            source.name: aws.secretsmanager.Secret(
-                spec.secret_name(source.name),
-                description=f"hookstack inbound source {source.name} ({source.kind}): JSON current/previous/publicUrl",
-                recovery_window_in_days=7,
-                opts=child(self),
-            )
-            for source in settings.sources
+            source.name: source_secret(spec.secret_name(source.name), self, source) for source in settings.sources
         }
 
-        self.ingest = self._ingest_function()
+        self.ingest = ingest_function(
+            spec.ingest_function_name,
+            self,
+            spec=spec,
+            package=args.package,
+            secrets=self.secrets,
+            table=self.table,
+            bucket=self.bucket,
+            queue=self.queue,
+            reserved_concurrency=settings.ingest_reserved_concurrency,
+            alarm_topic_arn=args.alarm_topic_arn,
+        )
         self.function_url_resource = aws.lambda_.FunctionUrl(
             f"{name}-ingest-url",
             function_name=self.ingest.function.name,
@@ -192,17 +221,31 @@ class WebhookConsumer(pulumi.ComponentResource):
         self.function_url = self.function_url_resource.function_url
         self.urls = {source.name: self._public_url(source) for source in settings.sources}
         # Written after the URL exists, so publicUrl can default to it without a dependency cycle.
-        self.secret_versions = [self._secret_version(source) for source in settings.sources]
+        self.secret_versions = [
+            source_secret_value(name, self, source, self.secrets[source.name], self.urls[source.name])
+            for source in settings.sources
+        ]
 
-        self.enrich = self._enrich_function()
-        self.pipe_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-pipe-logs",
-            name_prefix=f"/aws/vendedlogs/pipes/hookstack/{name}-",
-            retention_in_days=30,
-            opts=child(self),
+        self.enrich = enrich_function(
+            spec.enrich_function_name,
+            self,
+            spec=spec,
+            package=args.package,
+            bucket=self.bucket,
+            alarm_topic_arn=args.alarm_topic_arn,
         )
-        self.pipe_role, self.pipe_role_policy = self._pipe_role()
-        self.pipe = self._pipe()
+        pipe = inbound_pipe(
+            name,
+            self,
+            settings=settings,
+            batch_size=spec.batch_size,
+            queue=self.queue,
+            enrichment=self.enrich,
+            entry_bus=args.entry_bus,
+            account=account,
+        )
+        self.pipe_log_group, self.pipe_role, self.pipe_role_policy = pipe.log_group, pipe.role, pipe.role_policy
+        self.pipe = pipe.pipe
         self.alarms = self._alarms()
 
         self.queue_name = self.queue.name
@@ -220,297 +263,10 @@ class WebhookConsumer(pulumi.ComponentResource):
             }
         )
 
-    # -- storage -------------------------------------------------------------------------------
-
-    def _payload_bucket(self, retention_days: int) -> aws.s3.Bucket:
-        name = self._name
-        bucket = aws.s3.Bucket(f"{name}-payloads", opts=child(self))
-        aws.s3.BucketOwnershipControls(
-            f"{name}-payloads-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child(self),
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-payloads-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child(self),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-payloads-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    ),
-                )
-            ],
-            opts=child(self),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-payloads-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-payloads",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=PAYLOAD_PREFIX),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days),
-                ),
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="abort-incomplete-uploads",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    abort_incomplete_multipart_upload=(
-                        aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=1)
-                    ),
-                ),
-            ],
-            opts=child(self),
-        )
-        self.bucket_policy = aws.s3.BucketPolicy(
-            f"{name}-payloads-policy",
-            bucket=bucket.id,
-            policy=policy_json([tls_only_statement([bucket.arn, pulumi.Output.concat(bucket.arn, "/*")])]),
-            # S3 answers 409 when a policy is put while the public access block is being created.
-            opts=child(self, depends_on=[public_access]),
-        )
-        return bucket
-
-    def _ledger(self) -> aws.dynamodb.Table:
-        return aws.dynamodb.Table(
-            f"{self._name}-ledger",
-            billing_mode="PAY_PER_REQUEST",
-            hash_key="pk",
-            # Only key attributes are declared: a TTL attribute here makes an endless diff.
-            attributes=[aws.dynamodb.TableAttributeArgs(name="pk", type="S")],
-            ttl=aws.dynamodb.TableTtlArgs(attribute_name="expiresAt", enabled=True),
-            opts=child(self),
-        )
-
-    def _tls_only_queue(self, queue: aws.sqs.Queue, label: str) -> aws.sqs.QueuePolicy:
-        return aws.sqs.QueuePolicy(
-            f"{self._name}-{label}-policy",
-            queue_url=queue.url,
-            policy=policy_json([tls_only_statement([queue.arn])]),
-            opts=child(self),
-        )
-
-    # -- secrets and URLs ------------------------------------------------------------------------
-
     def _public_url(self, source: Source) -> pulumi.Output[str]:
         if source.public_url:
             return pulumi.Output.from_input(source.public_url)
         return self.function_url.apply(lambda url: source_url(url, source.name))
-
-    def _secret_version(self, source: Source) -> aws.secretsmanager.SecretVersion:
-        current = pulumi.Output.secret(source.secret.reveal())
-        previous = pulumi.Output.secret(source.previous_secret.reveal()) if source.previous_secret else None
-        document = pulumi.Output.all(current, previous, self.urls[source.name]).apply(
-            lambda values: secret_document(values[0], values[1], values[2])
-        )
-        return aws.secretsmanager.SecretVersion(
-            f"{self._name}-{source.name}-secret-value",
-            secret_id=self.secrets[source.name].id,
-            secret_string=document,  # secret: it is computed from secret Outputs
-            opts=child(self),
-        )
-
-    # -- functions -------------------------------------------------------------------------------
-
-    def _ingest_function(self) -> LambdaFunction:
-        args = self._args
-        spec = self._spec
-        statements = [
-            {
-                "Sid": "ReadSourceSecrets",
-                "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": [secret.arn for secret in self.secrets.values()],
-            },
-            {
-                "Sid": "DeliveryLedger",
-                "Effect": "Allow",
-                "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                "Resource": [self.table.arn],
-            },
-            {
-                "Sid": "StoreLargePayloads",
-                "Effect": "Allow",
-                "Action": "s3:PutObject",
-                "Resource": [pulumi.Output.concat(self.bucket.arn, "/", PAYLOAD_PREFIX, "*")],
-            },
-            {"Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [self.queue.arn]},
-        ]
-        return LambdaFunction.create(
-            spec.ingest_function_name,
-            self,
-            package=args.package,
-            handler=spec.ingest_handler,
-            description="hookstack inbound webhooks: verify, dedupe, claim-check, enqueue",
-            statements=statements,
-            environment=self._ingest_environment(),
-            timeout_seconds=spec.ingest_timeout_seconds,
-            memory_mb=spec.ingest_memory_mb,
-            alarm_topic_arn=args.alarm_topic_arn,
-            # The endpoint is public: a flood is throttled (429) here instead of taking the account's pool.
-            reserved_concurrency=args.settings.ingest_reserved_concurrency,
-        )
-
-    def _ingest_environment(self) -> dict[str, pulumi.Output[str]]:
-        """The ingest's variables, written by its contract once the resources have names.
-
-        Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
-        """
-        spec = self._spec
-        secret_names = [self.secrets[source.name].name for source in spec.sources]
-
-        def variables(values: list[str]) -> dict[str, str]:
-            settings = spec.ingest_settings(
-                table_name=values[0], queue_url=values[1], bucket_name=values[2], secret_ids=values[3:]
-            )
-            return settings.to_environ()
-
-        environment = pulumi.Output.all(self.table.name, self.queue.url, self.bucket.bucket, *secret_names).apply(variables)
-
-        def variable(name: str) -> pulumi.Output[str]:
-            return environment.apply(lambda values: values[name])
-
-        # Which variables the contract writes does not depend on the resources' names: one Output each.
-        return {name: variable(name) for name in variables(["-"] * (3 + len(secret_names)))}
-
-    def _enrich_function(self) -> LambdaFunction:
-        args = self._args
-        spec = self._spec
-        return LambdaFunction.create(
-            spec.enrich_function_name,
-            self,
-            package=args.package,
-            handler=spec.enrich_handler,
-            description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
-            statements=[
-                {
-                    "Sid": "ReadPayloads",
-                    "Effect": "Allow",
-                    "Action": "s3:GetObject",
-                    "Resource": [pulumi.Output.concat(self.bucket.arn, "/", PAYLOAD_PREFIX, "*")],
-                },
-                {
-                    # With ListBucket S3 answers 404 for a payload that expired, not 403, so the
-                    # enrichment can tell "gone" from "denied". The bucket holds only payloads, whose
-                    # names (digests) reveal nothing the role cannot already read. No s3:prefix
-                    # condition: whether S3 applies one to that 404 decision is not documented.
-                    "Sid": "TellMissingPayloadsFromDenied",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": [self.bucket.arn],
-                },
-            ],
-            environment=spec.enrich_settings().to_environ(),
-            timeout_seconds=spec.enrichment_timeout_seconds,
-            memory_mb=spec.enrich_memory_mb,
-            alarm_topic_arn=args.alarm_topic_arn,
-        )
-
-    # -- the pipe --------------------------------------------------------------------------------
-
-    def _pipe_role(self) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-        settings = self._args.settings
-        role = aws.iam.Role(
-            f"{self._name}-pipe-role",
-            description="EventBridge Pipes drains hookstack's inbound FIFO queue",
-            assume_role_policy=assume_role_policy("pipes.amazonaws.com", source_account=self._account),
-            opts=child(self),
-        )
-        statements: list[dict[str, Any]] = [
-            {
-                "Sid": "ReadInboundQueue",
-                "Effect": "Allow",
-                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-                "Resource": [self.queue.arn],
-            },
-            {
-                "Sid": "InvokeEnrichment",
-                "Effect": "Allow",
-                "Action": "lambda:InvokeFunction",
-                "Resource": [self.enrich.function.arn],
-            },
-            {
-                "Sid": "WritePipeLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [self.pipe_log_group.arn.apply(lambda arn: f"{arn.removesuffix(':*')}:*")],
-            },
-        ]
-        if settings.target == "bus":
-            target_statement = {"Sid": "PutOnEntryBus", "Action": "events:PutEvents", "Resource": [self._args.entry_bus.arn]}
-        elif settings.target == "lambda":
-            target_statement = {"Sid": "InvokeTarget", "Action": "lambda:InvokeFunction", "Resource": [str(settings.target_arn)]}
-        else:
-            target_statement = {"Sid": "StartTarget", "Action": "states:StartExecution", "Resource": [str(settings.target_arn)]}
-        statements.append({"Effect": "Allow", **target_statement})
-        policy = aws.iam.RolePolicy(
-            f"{self._name}-pipe-policy", role=role.id, policy=policy_json(statements), opts=child(self)
-        )
-        return role, policy
-
-    def _pipe(self) -> aws.pipes.Pipe:
-        settings = self._args.settings
-        target: pulumi.Input[str]
-        if settings.target == "bus":
-            target = self._args.entry_bus.arn
-            parameters = aws.pipes.PipeTargetParametersArgs(
-                eventbridge_event_bus_parameters=aws.pipes.PipeTargetParametersEventbridgeEventBusParametersArgs(
-                    source=PIPE_SOURCE_PATH, detail_type=PIPE_DETAIL_TYPE_PATH, time=PIPE_TIME_PATH
-                ),
-                input_template=PIPE_BUS_INPUT_TEMPLATE,
-            )
-        elif settings.target == "lambda":
-            target = str(settings.target_arn)
-            # Synchronous, so function errors are retried and batchItemFailures are honoured.
-            parameters = aws.pipes.PipeTargetParametersArgs(
-                lambda_function_parameters=aws.pipes.PipeTargetParametersLambdaFunctionParametersArgs(
-                    invocation_type="REQUEST_RESPONSE"
-                )
-            )
-        else:
-            target = str(settings.target_arn)
-            # Standard workflows can only be started asynchronously (Express ones could run synchronously).
-            parameters = aws.pipes.PipeTargetParametersArgs(
-                step_function_state_machine_parameters=aws.pipes.PipeTargetParametersStepFunctionStateMachineParametersArgs(
-                    invocation_type="FIRE_AND_FORGET"
-                )
-            )
-        return aws.pipes.Pipe(
-            f"{self._name}-pipe",
-            description="hookstack inbound webhooks: FIFO queue -> rehydrate -> target",
-            role_arn=self.pipe_role.arn,
-            source=self.queue.arn,
-            source_parameters=aws.pipes.PipeSourceParametersArgs(
-                sqs_queue_parameters=aws.pipes.PipeSourceParametersSqsQueueParametersArgs(
-                    batch_size=self._spec.batch_size
-                )
-            ),
-            enrichment=self.enrich.function.arn,
-            target=target,
-            target_parameters=parameters,
-            log_configuration=aws.pipes.PipeLogConfigurationArgs(
-                level="ERROR",
-                cloudwatch_logs_log_destination=aws.pipes.PipeLogConfigurationCloudwatchLogsLogDestinationArgs(
-                    log_group_arn=self.pipe_log_group.arn
-                ),
-            ),
-            desired_state="RUNNING",
-            # Pipes validates its role at creation: the policy must exist first (IAM is eventually consistent).
-            opts=child(self, depends_on=[self.pipe_role_policy]),
-        )
 
     # -- alarms ----------------------------------------------------------------------------------
 
@@ -522,7 +278,11 @@ class WebhookConsumer(pulumi.ComponentResource):
         return [
             queue_depth_alarm(f"{name}-dlq-alarm", self, self.dead_letter_queue, topic, "Inbound webhooks"),
             queue_age_alarm(
-                f"{name}-queue-age", self, self.queue, topic, "Inbound webhooks (a message group is stuck)",
+                f"{name}-queue-age",
+                self,
+                self.queue,
+                topic,
+                "Inbound webhooks (a message group is stuck)",
                 args.max_queue_age_seconds,
             ),
             alarm(

@@ -6,6 +6,8 @@ API) itself:
 
 - **Subscription API**: an API Gateway HTTP API (IAM-authorized routes, ``$default`` stage with access
   logs and throttling) in front of ``functions.delivery.api`` (:mod:`components.delivery_api`).
+- **Functions**: the API, ``fanout`` and ``worker`` Lambdas, each allowed only its own table and
+  queue actions (:mod:`components.delivery_functions`).
 - **Table**: one DynamoDB table (on-demand, SSE with the AWS managed KMS key, point-in-time recovery,
   TTL on ``expiresAt``) holding endpoints, secrets, messages, deliveries and attempts
   (:mod:`functions.delivery.schema`). Signed destinations declared in the stack config are written
@@ -26,9 +28,8 @@ per million deliveries and latencies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, cast
 
 import pulumi
@@ -40,27 +41,20 @@ from components.common import (
     alarm,
     child,
     encrypted_queue,
-    policy_json,
+    longest_retry_policy,
     queue_age_alarm,
     queue_depth_alarm,
-    tls_only_statement,
+    queue_policy,
 )
 from components.config import DeliverySettings, Destination, SignedAuth, Tenant, to_json
-from components.delivery_api import subscription_api
+from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoints import config_endpoints
+from components.delivery_functions import DeliveryResources, delivery_functions
 from components.entry_bus import BusRef
 from components.packaging import Package
 from components.plan import delivery_rule_pattern
-from components.specs.delivery import (
-    API_HANDLER,
-    FANOUT_HANDLER,
-    RULE_TARGET_ID,
-    WORKER_HANDLER,
-    QueueSpec,
-    delivery_spec,
-)
+from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec
 from functions.delivery import schema
-from functions.delivery.settings import RuntimeContract
 
 MAX_NAME_CHARS = 24
 EVENTS_AGE_ALARM_SECONDS = 300
@@ -86,10 +80,50 @@ class SignedDeliveryArgs:
 
 
 class SignedDelivery(pulumi.ComponentResource):
+    spec: DeliverySpec
+    """Every value derived from ``hookstack:delivery`` (timeouts, queues, environments), shared with the sandbox."""
+    table: aws.dynamodb.Table
+    """Endpoints, secrets, messages, deliveries and attempts (:mod:`functions.delivery.schema`)."""
+    index_arn: pulumi.Output[str]
+    """``<table ARN>/index/*``: the table's global secondary indexes."""
+    events_queue: aws.sqs.Queue
+    """Bus events waiting for the fan-out."""
+    events_dead_letter_queue: aws.sqs.Queue
+    """Bus events the rule could not put on the events queue, or the fan-out could not take in."""
+    tasks_queue: aws.sqs.Queue
+    """One task per (event, endpoint), rescheduled by its visibility timeout."""
+    dead_letter_queue: aws.sqs.Queue
+    """Deliveries that failed for good (the worker writes them with their history)."""
+    rule: aws.cloudwatch.EventRule
+    """On the entry bus: every tenant event to the events queue."""
+    queue_policies: list[aws.sqs.QueuePolicy]
+    """Per queue: TLS only, and only the rule may send to the events queue and its dead-letter queue."""
+    target: aws.cloudwatch.EventTarget
+    """The rule's target: the events queue, retried as long as EventBridge allows."""
+    api_function: LambdaFunction
+    """Behind the subscription API."""
+    fanout_function: LambdaFunction
+    """One task per subscribed endpoint for each bus event."""
+    worker_function: LambdaFunction
+    """Sends, records and reschedules each task."""
+    event_source_mappings: list[aws.lambda_.EventSourceMapping]
+    """events queue -> fan-out, tasks queue -> worker."""
+    subscription_api: SubscriptionApi
+    """The HTTP API, its routes, stage, access logs and invoke permission."""
+    http_api: aws.apigatewayv2.Api
+    """The subscription API itself (``subscription_api.api``)."""
+    stage: aws.apigatewayv2.Stage
+    """Its ``$default`` stage (``subscription_api.stage``)."""
+    config_items: list[aws.dynamodb.TableItem]
+    """The signed destinations of the stack config, written into the table (definition and secrets each)."""
+    alarms: list[aws.cloudwatch.MetricAlarm]
+    """Dead-letter queues, events-queue age, the rule's failures and API 5xx (function errors alarm in each function)."""
     api_url: pulumi.Output[str]
     """Base URL of the subscription API (routes under ``/tenants/{tenantId}/...``)."""
     table_name: pulumi.Output[str]
+    """The delivery table's name (stack output ``deliveryTableName``)."""
     tasks_queue_url: pulumi.Output[str]
+    """The tasks queue's URL (the API queues resends there)."""
     dead_letter_queue_url: pulumi.Output[str]
     """Deliveries that failed for good, each with its attempt history."""
     events_dead_letter_queue_url: pulumi.Output[str]
@@ -123,28 +157,27 @@ class SignedDelivery(pulumi.ComponentResource):
             event_bus_name=args.entry_bus.name,
             target_id=RULE_TARGET_ID,
             arn=self.events_queue.arn,
-            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_retry_attempts=185, maximum_event_age_in_seconds=86_400
-            ),
+            retry_policy=longest_retry_policy(),
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.events_dead_letter_queue.arn),
             opts=child(self, depends_on=list(self.queue_policies)),
         )
-        self.api_function = self._api_function()
-        self.fanout_function = self._fanout_function()
-        self.worker_function = self._worker_function()
-        self.event_source_mappings = [
-            self._event_source_mapping(
-                f"{name}-fanout-esm", self.events_queue, self.fanout_function, spec.fanout_max_concurrency
+        functions = delivery_functions(
+            name,
+            self,
+            spec=spec,
+            package=args.package,
+            resources=DeliveryResources(
+                self.table, self.index_arn, self.events_queue, self.tasks_queue, self.dead_letter_queue
             ),
-            self._event_source_mapping(
-                f"{name}-worker-esm", self.tasks_queue, self.worker_function, spec.worker_max_concurrency
-            ),
-        ]
+            alarm_topic_arn=args.alarm_topic_arn,
+        )
+        self.api_function, self.fanout_function = functions.api, functions.fanout
+        self.worker_function, self.event_source_mappings = functions.worker, functions.event_source_mappings
         self.subscription_api = subscription_api(
-            self, name, self.api_function, integration_timeout_ms=spec.api_integration_timeout_ms
+            name, self, self.api_function, integration_timeout_ms=spec.api_integration_timeout_ms
         )
         self.http_api, self.stage = self.subscription_api.api, self.subscription_api.stage
-        declared = config_endpoints(self, name, self.table, args.destinations)
+        declared = config_endpoints(name, self, self.table, args.destinations)
         self.config_items, generated = declared.items, declared.generated
         self.alarms = self._alarms()
 
@@ -154,7 +187,9 @@ class SignedDelivery(pulumi.ComponentResource):
         self.dead_letter_queue_url = self.dead_letter_queue.url
         self.events_dead_letter_queue_url = self.events_dead_letter_queue.url
         # from_input resolves the nested Outputs (mypy cannot see through the nesting).
-        self.generated_secrets = pulumi.Output.secret(pulumi.Output.from_input(cast(Any, generated))) if generated else None
+        self.generated_secrets = (
+            pulumi.Output.secret(pulumi.Output.from_input(cast(Any, generated))) if generated else None
+        )
         self.register_outputs(
             {
                 "api_url": self.api_url,
@@ -227,160 +262,52 @@ class SignedDelivery(pulumi.ComponentResource):
         return queue, dead_letter
 
     def _queue_policies(self) -> list[aws.sqs.QueuePolicy]:
-        from_rule = {
-            "Sid": "DeliveryRuleSendsEvents",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Condition": {"ArnEquals": {"aws:SourceArn": self.rule.arn}},
-        }
-        policies = []
-        for suffix, queue, rule_sends in (
-            ("events", self.events_queue, True),
-            ("events-dlq", self.events_dead_letter_queue, True),
-            ("tasks", self.tasks_queue, False),
-            ("dlq", self.dead_letter_queue, False),
-        ):
-            statements: list[dict[str, Any]] = [tls_only_statement([queue.arn])]
-            if rule_sends:
-                statements.insert(0, {**from_rule, "Resource": queue.arn})
-            policies.append(
-                aws.sqs.QueuePolicy(
-                    f"{self._name}-{suffix}-policy", queue_url=queue.url, policy=policy_json(statements), opts=child(self)
-                )
+        def from_rule(queue: aws.sqs.Queue) -> dict[str, Any]:
+            return {
+                "Sid": "DeliveryRuleSendsEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Condition": {"ArnEquals": {"aws:SourceArn": self.rule.arn}},
+                "Resource": queue.arn,
+            }
+
+        return [
+            queue_policy(f"{self._name}-{suffix}-policy", self, queue, allow=[from_rule(queue)] if rule_sends else [])
+            for suffix, queue, rule_sends in (
+                ("events", self.events_queue, True),
+                ("events-dlq", self.events_dead_letter_queue, True),
+                ("tasks", self.tasks_queue, False),
+                ("dlq", self.dead_letter_queue, False),
             )
-        return policies
-
-    # -- functions -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _environment(contract: Callable[..., RuntimeContract], *names: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:
-        """A function's environment, written by its runtime contract from the resource names it uses.
-
-        ``contract`` builds the function's settings from those names (``DeliverySpec.*_settings``).
-        ``LambdaFunction`` takes a mapping of inputs, and which variables exist never depends on a
-        resource name (only on the config), so the variables are known now and each is an Output of
-        the environment the contract renders once the names are.
-        """
-        variables = contract(*["-" for _ in names]).to_environ()
-        environment = pulumi.Output.all(*names).apply(lambda values: contract(*values).to_environ())
-        return {variable: environment.apply(itemgetter(variable)) for variable in variables}
-
-    def _table_statement(self, sid: str, actions: list[str], *, indexes: bool = False) -> dict[str, Any]:
-        resources: list[pulumi.Input[str]] = [self.table.arn]
-        if indexes:
-            resources.append(self.index_arn)
-        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
-
-    @staticmethod
-    def _queue_statement(sid: str, actions: list[str], queue: aws.sqs.Queue) -> dict[str, Any]:
-        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": queue.arn}
-
-    def _api_function(self) -> LambdaFunction:
-        return LambdaFunction.create(
-            f"{self._name}-api-fn",
-            self,
-            package=self._args.package,
-            handler=API_HANDLER,
-            description="hookstack subscription API (endpoints, secrets, history, replay)",
-            statements=[
-                self._table_statement(
-                    "ManageEndpointsAndReadHistory",
-                    ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-                     "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                    indexes=True,
-                ),
-                self._queue_statement("QueueResends", ["sqs:SendMessage"], self.tasks_queue),
-            ],
-            environment=self._environment(
-                lambda table, tasks: self.spec.api_settings(table_name=table, tasks_queue_url=tasks),
-                self.table.name, self.tasks_queue.url,
-            ),
-            timeout_seconds=self.spec.api_timeout_seconds,
-            alarm_topic_arn=self._args.alarm_topic_arn,
-        )
-
-    def _fanout_function(self) -> LambdaFunction:
-        return LambdaFunction.create(
-            f"{self._name}-fanout-fn",
-            self,
-            package=self._args.package,
-            handler=FANOUT_HANDLER,
-            description="hookstack signed-delivery fan-out (one task per subscribed endpoint)",
-            statements=[
-                self._table_statement(
-                    "ReadEndpointsWriteMessages", ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"]
-                ),
-                self._queue_statement(
-                    "ConsumeEvents", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], self.events_queue
-                ),
-                self._queue_statement("QueueTasks", ["sqs:SendMessage"], self.tasks_queue),
-            ],
-            environment=self._environment(
-                lambda table, tasks: self.spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
-                self.table.name, self.tasks_queue.url,
-            ),
-            timeout_seconds=self.spec.fanout_timeout_seconds,
-            alarm_topic_arn=self._args.alarm_topic_arn,
-        )
-
-    def _worker_function(self) -> LambdaFunction:
-        return LambdaFunction.create(
-            f"{self._name}-worker-fn",
-            self,
-            package=self._args.package,
-            handler=WORKER_HANDLER,
-            description="hookstack signed-delivery worker (Standard Webhooks requests, retries, history)",
-            statements=[
-                self._table_statement(
-                    "ClaimAndRecordDeliveries",
-                    ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                ),
-                self._queue_statement(
-                    "ConsumeAndRescheduleTasks",
-                    ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-                    self.tasks_queue,
-                ),
-                self._queue_statement("DeadLetterFailedDeliveries", ["sqs:SendMessage"], self.dead_letter_queue),
-            ],
-            environment=self._environment(
-                lambda table, tasks, dead_letters: self.spec.worker_settings(
-                    table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dead_letters
-                ),
-                self.table.name, self.tasks_queue.url, self.dead_letter_queue.url,
-            ),
-            timeout_seconds=self.spec.worker_timeout_seconds,
-            alarm_topic_arn=self._args.alarm_topic_arn,
-        )
-
-    def _event_source_mapping(
-        self, logical: str, queue: aws.sqs.Queue, function: LambdaFunction, max_concurrency: int
-    ) -> aws.lambda_.EventSourceMapping:
-        # The role must hold its SQS permissions when the mapping is created (IAM is eventually consistent).
-        depends = [p for p in [function.role_policy] if p is not None]
-        return aws.lambda_.EventSourceMapping(
-            logical,
-            event_source_arn=queue.arn,
-            function_name=function.function.arn,
-            batch_size=self.spec.batch_size,
-            maximum_batching_window_in_seconds=0,
-            function_response_types=["ReportBatchItemFailures"],
-            # Without a bound the poller scales to the account's whole concurrency: hanging customer
-            # endpoints would then starve every other function. Beyond it, messages wait in the queue.
-            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(maximum_concurrency=max_concurrency),
-            opts=child(self, depends_on=depends),
-        )
+        ]
 
     # -- alarms --------------------------------------------------------------------------------
 
     def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
         name, topic = self._name, self._args.alarm_topic_arn
-        rule_dimensions: Mapping[str, pulumi.Input[str]] = {"RuleName": self.rule.name, "EventBusName": self._args.entry_bus.name}
+        rule_dimensions: Mapping[str, pulumi.Input[str]] = {
+            "RuleName": self.rule.name,
+            "EventBusName": self._args.entry_bus.name,
+        }
         return [
-            queue_depth_alarm(f"{name}-dlq-alarm", self, self.dead_letter_queue, topic, "Signed deliveries failed for good"),
-            queue_depth_alarm(f"{name}-events-dlq-alarm", self, self.events_dead_letter_queue, topic, "Signed-delivery events not taken in"),
+            queue_depth_alarm(
+                f"{name}-dlq-alarm", self, self.dead_letter_queue, topic, "Signed deliveries failed for good"
+            ),
+            queue_depth_alarm(
+                f"{name}-events-dlq-alarm",
+                self,
+                self.events_dead_letter_queue,
+                topic,
+                "Signed-delivery events not taken in",
+            ),
             queue_age_alarm(
-                f"{name}-events-age", self, self.events_queue, topic, "Signed-delivery fan-out is behind", EVENTS_AGE_ALARM_SECONDS
+                f"{name}-events-age",
+                self,
+                self.events_queue,
+                topic,
+                "Signed-delivery fan-out is behind",
+                EVENTS_AGE_ALARM_SECONDS,
             ),
             alarm(
                 f"{name}-rule-failed",
@@ -410,4 +337,3 @@ class SignedDelivery(pulumi.ComponentResource):
                 alarm_topic_arn=topic,
             ),
         ]
-

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import LambdaFunction, child
+from components.common import LOG_RETENTION_DAYS, LambdaFunction, child
 from functions.delivery import routes
 
 API_THROTTLE_RATE, API_THROTTLE_BURST = 50, 100
-ACCESS_LOG_RETENTION_DAYS = 30
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -37,15 +36,21 @@ ACCESS_LOG_FORMAT = json.dumps(
 @dataclass(frozen=True)
 class SubscriptionApi:
     api: aws.apigatewayv2.Api
+    """The HTTP API (its ``api_endpoint`` is the base URL)."""
     integration: aws.apigatewayv2.Integration
+    """``AWS_PROXY`` to the API function, payload format 2.0."""
     routes: list[aws.apigatewayv2.Route]
+    """One IAM-authorized route per entry of :data:`functions.delivery.routes.ROUTES`."""
     access_logs: aws.cloudwatch.LogGroup
+    """The stage's access log group."""
     stage: aws.apigatewayv2.Stage
+    """The ``$default`` stage (auto-deployed, throttled, access-logged)."""
     permission: aws.lambda_.Permission
+    """Lets API Gateway (this API only) invoke the function."""
 
 
 def subscription_api(
-    parent: pulumi.ComponentResource, name: str, function: LambdaFunction, *, integration_timeout_ms: int
+    name: str, parent: pulumi.ComponentResource, function: LambdaFunction, *, integration_timeout_ms: int
 ) -> SubscriptionApi:
     """The HTTP API's resources, children of ``parent`` and named ``<name>-...``."""
     api = aws.apigatewayv2.Api(
@@ -78,7 +83,7 @@ def subscription_api(
     access_logs = aws.cloudwatch.LogGroup(
         f"{name}-access-logs",
         name_prefix=f"/aws/apigateway/hookstack/{name}-",
-        retention_in_days=ACCESS_LOG_RETENTION_DAYS,
+        retention_in_days=LOG_RETENTION_DAYS,
         opts=child(parent),
     )
     stage = aws.apigatewayv2.Stage(

@@ -25,16 +25,26 @@ from functions.delivery import schema, store
 @dataclass(frozen=True)
 class ConfigEndpoints:
     items: list[aws.dynamodb.TableItem]
+    """Per destination, its definition item then its secrets item."""
     generated: dict[str, dict[str, pulumi.Output[str]]]
     """tenant id -> destination name -> the generated ``whsec_`` secret (a Pulumi secret)."""
 
 
 def config_endpoints(
-    parent: pulumi.ComponentResource, name: str, table: aws.dynamodb.Table, destinations: Sequence[tuple[Tenant, Destination]]
+    name: str,
+    parent: pulumi.ComponentResource,
+    table: aws.dynamodb.Table,
+    destinations: Sequence[tuple[Tenant, Destination]],
 ) -> ConfigEndpoints:
     """The table items of every signed destination, children of ``parent`` named ``<name>-<key>-...``."""
     items: list[aws.dynamodb.TableItem] = []
     generated: dict[str, dict[str, pulumi.Output[str]]] = {}
+
+    def table_item(logical: str, item: pulumi.Input[str]) -> aws.dynamodb.TableItem:
+        return aws.dynamodb.TableItem(
+            logical, table_name=table.name, hash_key=schema.PK, range_key=schema.SK, item=item, opts=child(parent)
+        )
+
     for tenant, destination in destinations:
         auth = destination.auth
         assert isinstance(auth, SignedAuth)
@@ -42,16 +52,7 @@ def config_endpoints(
         definition = store.config_endpoint_item(
             tenant.id, destination.name, destination.url, destination.event_types, destination.enabled
         )
-        items.append(
-            aws.dynamodb.TableItem(
-                f"{name}-{key}-endpoint",
-                table_name=table.name,
-                hash_key=schema.PK,
-                range_key=schema.SK,
-                item=json.dumps(definition, sort_keys=True),
-                opts=child(parent),
-            )
-        )
+        items.append(table_item(f"{name}-{key}-endpoint", json.dumps(definition, sort_keys=True)))
         if auth.secret is not None:
             current: pulumi.Output[str] = pulumi.Output.secret(auth.secret.reveal())
         else:
@@ -60,16 +61,7 @@ def config_endpoints(
             generated.setdefault(tenant.id, {})[destination.name] = current
         previous = auth.previous_secret.reveal() if auth.previous_secret is not None else None
         secret_item = current.apply(_secret_item_json(tenant.id, destination.name, previous))
-        items.append(
-            aws.dynamodb.TableItem(
-                f"{name}-{key}-secret",
-                table_name=table.name,
-                hash_key=schema.PK,
-                range_key=schema.SK,
-                item=secret_item,  # a secret already: derived from one
-                opts=child(parent),
-            )
-        )
+        items.append(table_item(f"{name}-{key}-secret", secret_item))  # a secret already: derived from one
     return ConfigEndpoints(items, generated)
 
 

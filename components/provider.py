@@ -9,16 +9,15 @@ Around them: shard buses when the tenants need more rules than one bus allows (r
 entry bus forward each tenant's events to its shard), one role EventBridge assumes to call exactly
 these API destinations, a standard SQS dead-letter queue whose policy lets exactly these rules send
 to it, and alarms. The entry bus itself (and its archive) is :class:`components.entry_bus.EntryBus`,
-passed in as a :class:`components.entry_bus.BusRef`.
+passed in as a :class:`components.entry_bus.BusRef`. The role's and the queue's policies are fitted
+to AWS's size limits by :mod:`components.provider_policies`.
 
 Everything is declared from :class:`components.plan.ProviderPlan`, which the sandbox also uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 import pulumi
@@ -26,23 +25,18 @@ import pulumi_aws as aws
 
 from components.common import (
     DLQ_RETENTION_SECONDS,
-    IAM_ROLE_INLINE_POLICY_CHARS,
-    SQS_QUEUE_POLICY_BYTES,
     WEBHOOK_PROVIDER_TYPE,
     assume_role_policy,
     child,
     encrypted_queue,
-    first_fitting_policy,
-    iam_policy_chars,
     insights_alarm,
-    policy_document,
+    longest_retry_policy,
     queue_depth_alarm,
-    sqs_policy_bytes,
-    tls_only_statement,
 )
 from components.config import Secret
 from components.entry_bus import BusRef
 from components.plan import ApiDestinationPlan, ConnectionAuth, ProviderPlan
+from components.provider_policies import dead_letter_policy_document, invoke_policy_document
 
 # Per bus: (metric, logical-name key, what a breach means).
 BUS_ALARMS = (
@@ -50,11 +44,6 @@ BUS_ALARMS = (
     ("InvocationsFailedToBeSentToDlq", "dlq-failed", "failed events could not be written to the DLQ and are lost"),
     ("ThrottledRules", "throttled", "deliveries are throttled (API destination rate limit or account quota)"),
 )
-
-# The invoke role's policy and the DLQ policy list every ARN while the document fits IAM's or SQS's
-# size limit, measured on the real ARNs (API destination ARNs end in a 36-character UUID, rule names in
-# Pulumi's random suffix); beyond, they fall back to wildcards on this stack's own names:
-# invoke_policy_document and dead_letter_policy_document.
 
 
 @dataclass(frozen=True)
@@ -117,7 +106,9 @@ class WebhookProvider(pulumi.ComponentResource):
         self.connections = {}
         self.api_destinations = {}
         for destination in plan.destinations:
-            self.connections[destination.key], self.api_destinations[destination.key] = self._api_destination(destination)
+            self.connections[destination.key], self.api_destinations[destination.key] = self._api_destination(
+                destination
+            )
         self.invoke_role, self.invoke_role_policy = self._invoke_role(plan)
         self.rules = {}
         self.targets = {}
@@ -259,9 +250,7 @@ class WebhookProvider(pulumi.ComponentResource):
                 target_id="shard-bus",
                 arn=self.shard_buses[routing.shard].arn,
                 role_arn=self.invoke_role.arn,
-                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                    maximum_retry_attempts=185, maximum_event_age_in_seconds=86_400
-                ),
+                retry_policy=longest_retry_policy(),
                 dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dead_letter_queue.arn),
                 opts=child(self, depends_on=[p for p in [self.invoke_role_policy] if p is not None]),
             )
@@ -273,9 +262,9 @@ class WebhookProvider(pulumi.ComponentResource):
 
     def _dead_letter_policy(self, plan: ProviderPlan) -> aws.sqs.QueuePolicy:
         rule_arns = [r.arn for r in self.rules.values()] + [r.arn for r in self.routing_rules]
-        document = pulumi.Output.all(self._args.entry_bus.arn, self.dead_letter_queue.arn, pulumi.Output.all(*rule_arns)).apply(
-            lambda values: dead_letter_policy_document(plan, values[0], values[1], values[2])
-        )
+        document = pulumi.Output.all(
+            self._args.entry_bus.arn, self.dead_letter_queue.arn, pulumi.Output.all(*rule_arns)
+        ).apply(lambda values: dead_letter_policy_document(plan, values[0], values[1], values[2]))
         return aws.sqs.QueuePolicy(
             f"{self._name}-dlq-policy",
             queue_url=self.dead_letter_queue.url,
@@ -293,7 +282,9 @@ class WebhookProvider(pulumi.ComponentResource):
         9,000 alarms and as many resources in every deployment).
         """
         topic = self._args.alarm_topic_arn
-        alarms = [queue_depth_alarm(f"{self._name}-dlq-alarm", self, self.dead_letter_queue, topic, "Webhook deliveries")]
+        alarms = [
+            queue_depth_alarm(f"{self._name}-dlq-alarm", self, self.dead_letter_queue, topic, "Webhook deliveries")
+        ]
         watched = [bus for bus in plan.buses if plan.rules_on(bus.index)]
         for bus in watched:
             suffix = "" if bus.index == 0 else f"-{bus.index:02d}"
@@ -311,78 +302,6 @@ class WebhookProvider(pulumi.ComponentResource):
         return alarms
 
 
-
-def _events_arn_prefix(entry_bus_arn: str) -> str:
-    """``arn:<partition>:events:<region>:<account>:`` of this stack, taken from the entry bus ARN."""
-    prefix, separator, _ = entry_bus_arn.partition("event-bus/")
-    if not separator:
-        raise ValueError(f"not an event bus ARN: {entry_bus_arn!r}")
-    return prefix
-
-
-def _shard_bus_wildcard(plan: ProviderPlan) -> str:
-    """``<entry bus>-shard-*``: matches exactly the shard buses the plan names (checked)."""
-    pattern = f"{plan.entry_bus_name}-shard-*"
-    names = [bus.name for bus in plan.buses if bus.index]
-    if not all(fnmatchcase(name, pattern) for name in names):
-        raise ValueError(f"shard bus names {names} do not match {pattern!r}")
-    return pattern
-
-
-def invoke_policy_document(
-    plan: ProviderPlan, entry_bus_arn: str, api_destination_arns: Sequence[str], shard_bus_arns: Sequence[str]
-) -> str:
-    """The invoke role's policy: every ARN while it fits IAM's 10,240 characters, else wildcards.
-
-    Tried from most to least specific (exact API destinations and shard buses; API destinations by
-    this stack's name prefix; shard buses by ``<entry bus>-shard-*`` too), the first that fits wins.
-    """
-    arn = _events_arn_prefix(entry_bus_arn)
-    api_scopes = [list(api_destination_arns), [f"{arn}api-destination/{plan.name_prefix}*"]] if api_destination_arns else [[]]
-    shard_scopes = [list(shard_bus_arns), [f"{arn}event-bus/{_shard_bus_wildcard(plan)}"]] if shard_bus_arns else [[]]
-    candidates = []
-    for shards in shard_scopes:
-        for destinations in api_scopes:
-            statements: list[dict[str, Any]] = []
-            if destinations:
-                statements.append(
-                    {"Sid": "InvokeOwnApiDestinations", "Effect": "Allow", "Action": "events:InvokeApiDestination", "Resource": destinations}
-                )
-            if shards:
-                statements.append({"Sid": "ForwardToShardBuses", "Effect": "Allow", "Action": "events:PutEvents", "Resource": shards})
-            candidates.append(policy_document(statements))
-    return first_fitting_policy(candidates, iam_policy_chars, IAM_ROLE_INLINE_POLICY_CHARS)
-
-
-def dead_letter_policy_document(plan: ProviderPlan, entry_bus_arn: str, queue_arn: str, rule_arns: Sequence[str]) -> str:
-    """The DLQ policy: only these rules may send (``aws:SourceArn``), TLS only, within SQS's 8,192 bytes.
-
-    Sources from most to least specific: every rule ARN; ``rule/<bus>/*`` per bus (every rule on
-    these buses is this stack's); ``rule/<entry bus>/*`` and ``rule/<entry bus>-shard-*``.
-    """
-    arn = _events_arn_prefix(entry_bus_arn)
-    scopes: list[list[str]] = [list(rule_arns), [f"{arn}rule/{bus.name}/*" for bus in plan.buses]]
-    if plan.sharded:
-        scopes.append([f"{arn}rule/{plan.entry_bus_name}/*", f"{arn}rule/{_shard_bus_wildcard(plan)}"])
-    candidates = []
-    for sources in scopes if rule_arns else [[]]:
-        statements: list[dict[str, Any]] = [tls_only_statement([queue_arn])]
-        if sources:
-            statements.insert(
-                0,
-                {
-                    "Sid": "EventBridgeRulesSendFailedEvents",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnLike": {"aws:SourceArn": sources}},
-                },
-            )
-        candidates.append(policy_document(statements))
-    return first_fitting_policy(candidates, sqs_policy_bytes, SQS_QUEUE_POLICY_BYTES)
-
-
 def _auth_parameters(auth: ConnectionAuth) -> aws.cloudwatch.EventConnectionAuthParametersArgs:
     """Connection auth parameters (typed, so a misspelt key fails here, not at deploy time).
 
@@ -398,7 +317,9 @@ def _auth_parameters(auth: ConnectionAuth) -> aws.cloudwatch.EventConnectionAuth
     if auth.headers:
         invocation = cw.EventConnectionAuthParametersInvocationHttpParametersArgs(
             headers=[
-                cw.EventConnectionAuthParametersInvocationHttpParametersHeaderArgs(key=k, value=v, is_value_secret=False)
+                cw.EventConnectionAuthParametersInvocationHttpParametersHeaderArgs(
+                    key=k, value=v, is_value_secret=False
+                )
                 for k, v in auth.headers
             ]
         )
@@ -424,7 +345,9 @@ def _auth_parameters(auth: ConnectionAuth) -> aws.cloudwatch.EventConnectionAuth
             # Required by AWS for client credentials: the grant type (and scope) in the token request body.
             oauth_http_parameters=cw.EventConnectionAuthParametersOauthOauthHttpParametersArgs(
                 bodies=[
-                    cw.EventConnectionAuthParametersOauthOauthHttpParametersBodyArgs(key=k, value=v, is_value_secret=False)
+                    cw.EventConnectionAuthParametersOauthOauthHttpParametersBodyArgs(
+                        key=k, value=v, is_value_secret=False
+                    )
                     for k, v in params["body_parameters"]
                 ]
             ),

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from components.common import (
+from components.config import parse_stack_config
+from components.plan import ProviderPlan, build_provider_plan
+from components.policy_documents import (
     IAM_ROLE_INLINE_POLICY_CHARS,
     POLICY_SIZE_MARGIN,
     SQS_QUEUE_POLICY_BYTES,
@@ -26,9 +28,7 @@ from components.common import (
     sqs_policy_bytes,
     tls_only_statement,
 )
-from components.config import parse_stack_config
-from components.plan import ProviderPlan, build_provider_plan
-from components.provider import dead_letter_policy_document, invoke_policy_document
+from components.provider_policies import dead_letter_policy_document, invoke_policy_document
 from sandbox.preview_aws import ACCOUNT, aws_state
 from tests.harness import Program, reveal, run_program
 

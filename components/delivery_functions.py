@@ -1,0 +1,190 @@
+"""The functions of ``SignedDelivery``: subscription API, fan-out and worker, each allowed exactly its work.
+
+Each function's role holds only the table and queue actions its handler uses, scoped to this
+component's table (and, for the API, its indexes) and queues; its environment is written by its
+runtime contract (:mod:`functions.delivery.settings`) through the spec, from the resources' names.
+The event source mappings feed the fan-out from the events queue and the worker from the tasks queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import LambdaFunction, child, contract_environment
+from components.packaging import Package
+from components.specs.delivery import API_HANDLER, FANOUT_HANDLER, WORKER_HANDLER, DeliverySpec
+
+
+@dataclass(frozen=True)
+class DeliveryResources:
+    """What the functions work on (``SignedDelivery`` declares these first)."""
+
+    table: aws.dynamodb.Table
+    """The delivery table."""
+    index_arn: pulumi.Output[str]
+    """``<table ARN>/index/*``: the table's global secondary indexes (the API queries them)."""
+    events_queue: aws.sqs.Queue
+    """Bus events, consumed by the fan-out."""
+    tasks_queue: aws.sqs.Queue
+    """One task per (event, endpoint): written by the fan-out and the API, consumed by the worker."""
+    dead_letter_queue: aws.sqs.Queue
+    """Deliveries that failed for good: the worker writes them there itself."""
+
+
+@dataclass(frozen=True)
+class DeliveryFunctions:
+    api: LambdaFunction
+    """Behind the subscription API: endpoints, secrets, history, replay."""
+    fanout: LambdaFunction
+    """Turns each bus event into one task per subscribed endpoint."""
+    worker: LambdaFunction
+    """Sends one signed request per task, records the attempt and reschedules or gives up."""
+    event_source_mappings: list[aws.lambda_.EventSourceMapping]
+    """events queue -> fan-out, tasks queue -> worker (in that order)."""
+
+
+def delivery_functions(
+    name: str,
+    parent: pulumi.ComponentResource,
+    *,
+    spec: DeliverySpec,
+    package: Package,
+    resources: DeliveryResources,
+    alarm_topic_arn: pulumi.Input[str] | None,
+) -> DeliveryFunctions:
+    """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``."""
+    table, tasks = resources.table, resources.tasks_queue
+
+    def table_statement(sid: str, actions: list[str], *, indexes: bool = False) -> dict[str, Any]:
+        scope: list[pulumi.Input[str]] = [table.arn, resources.index_arn] if indexes else [table.arn]
+        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": scope}
+
+    def queue_statement(sid: str, actions: list[str], queue: aws.sqs.Queue) -> dict[str, Any]:
+        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": queue.arn}
+
+    def function(
+        suffix: str,
+        handler: str,
+        description: str,
+        timeout_seconds: int,
+        *,
+        statements: list[dict[str, Any]],
+        environment: dict[str, pulumi.Output[str]],
+    ) -> LambdaFunction:
+        return LambdaFunction.create(
+            f"{name}-{suffix}",
+            parent,
+            package=package,
+            handler=handler,
+            description=description,
+            statements=statements,
+            environment=environment,
+            timeout_seconds=timeout_seconds,
+            alarm_topic_arn=alarm_topic_arn,
+        )
+
+    api = function(
+        "api-fn",
+        API_HANDLER,
+        "hookstack subscription API (endpoints, secrets, history, replay)",
+        spec.api_timeout_seconds,
+        statements=[
+            table_statement(
+                "ManageEndpointsAndReadHistory",
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                indexes=True,
+            ),
+            queue_statement("QueueResends", ["sqs:SendMessage"], tasks),
+        ],
+        environment=contract_environment(
+            lambda table_name, tasks_url: spec.api_settings(
+                table_name=table_name, tasks_queue_url=tasks_url
+            ).to_environ(),
+            table.name,
+            tasks.url,
+        ),
+    )
+    fanout = function(
+        "fanout-fn",
+        FANOUT_HANDLER,
+        "hookstack signed-delivery fan-out (one task per subscribed endpoint)",
+        spec.fanout_timeout_seconds,
+        statements=[
+            table_statement(
+                "ReadEndpointsWriteMessages", ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"]
+            ),
+            queue_statement(
+                "ConsumeEvents",
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                resources.events_queue,
+            ),
+            queue_statement("QueueTasks", ["sqs:SendMessage"], tasks),
+        ],
+        environment=contract_environment(
+            lambda table_name, tasks_url: spec.fanout_settings(
+                table_name=table_name, tasks_queue_url=tasks_url
+            ).to_environ(),
+            table.name,
+            tasks.url,
+        ),
+    )
+    worker = function(
+        "worker-fn",
+        WORKER_HANDLER,
+        "hookstack signed-delivery worker (Standard Webhooks requests, retries, history)",
+        spec.worker_timeout_seconds,
+        statements=[
+            table_statement(
+                "ClaimAndRecordDeliveries",
+                ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ),
+            queue_statement(
+                "ConsumeAndRescheduleTasks",
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                tasks,
+            ),
+            queue_statement("DeadLetterFailedDeliveries", ["sqs:SendMessage"], resources.dead_letter_queue),
+        ],
+        environment=contract_environment(
+            lambda table_name, tasks_url, dead_letters: spec.worker_settings(
+                table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters
+            ).to_environ(),
+            table.name,
+            tasks.url,
+            resources.dead_letter_queue.url,
+        ),
+    )
+
+    def event_source_mapping(
+        suffix: str, queue: aws.sqs.Queue, target: LambdaFunction, max_concurrency: int
+    ) -> aws.lambda_.EventSourceMapping:
+        return aws.lambda_.EventSourceMapping(
+            f"{name}-{suffix}",
+            event_source_arn=queue.arn,
+            function_name=target.function.arn,
+            batch_size=spec.batch_size,
+            maximum_batching_window_in_seconds=0,
+            function_response_types=["ReportBatchItemFailures"],
+            # Without a bound the poller scales to the account's whole concurrency: hanging customer
+            # endpoints would then starve every other function. Beyond it, messages wait in the queue.
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(maximum_concurrency=max_concurrency),
+            # The role must hold its SQS permissions when the mapping is created (IAM is eventually consistent).
+            opts=child(parent, depends_on=[target.role_policy]),
+        )
+
+    mappings = [
+        event_source_mapping("fanout-esm", resources.events_queue, fanout, spec.fanout_max_concurrency),
+        event_source_mapping("worker-esm", tasks, worker, spec.worker_max_concurrency),
+    ]
+    return DeliveryFunctions(api, fanout, worker, mappings)
