@@ -196,11 +196,11 @@ def read_stack_file(path: str | Path) -> StackFile:
     return StackFile(name, config, config_node)
 
 
-class _AliasRefused(yaml.composer.ComposerError):
+class _AliasRefused(yaml.composer.ComposerError):  # type: ignore[misc,unused-ignore]  # PyYAML ships no types (strict: subclass of Any)
     """Valid YAML this loader will not expand: a recursive alias, or aliases that expand too far."""
 
 
-class _StackFileLoader(yaml.SafeLoader):
+class _StackFileLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # PyYAML ships no types (strict: subclass of Any)
     """PyYAML's safe loader, refusing recursive aliases and alias expansion bombs as it composes."""
 
     def __init__(self, stream: str) -> None:
