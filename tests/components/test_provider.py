@@ -378,28 +378,45 @@ def test_invalid_config_declares_nothing_and_names_every_problem(program: Callab
     assert "hookstack:tenants[0].destinations[0].auth.type: must be one of" in message
 
 
-@pytest.mark.slow
-def test_thousand_tenants_by_two_destinations_evaluate_within_quotas(program: Callable[..., Program]) -> None:
-    tenants = [
+def _tenants(count: int, destinations: int) -> list[dict[str, Any]]:
+    return [
         {
             "id": f"tenant-{i:04d}",
             "destinations": [
-                {"name": f"d{j}", "url": f"https://t{i}.example.com/{j}", "auth": {"type": "none"}} for j in range(2)
+                {"name": f"d{j}", "url": f"https://t{i}.example.com/{j}", "auth": {"type": "none"}}
+                for j in range(destinations)
             ],
         }
-        for i in range(1000)
+        for i in range(count)
     ]
-    config = {"delivery": {"enabled": False}, "tenants": tenants}
+
+
+def test_thousand_tenants_by_two_destinations_plan_within_quotas() -> None:
+    # The plan decides every bus, rule and pattern; the program declares exactly what it says (next
+    # test). Evaluating this stack under mocks takes ~30 s: benchmarks/program_eval.py times it.
+    plan = build_provider_plan(parse_stack_config({"tenants": _tenants(1000, 2)}), "hookstack-dev")
+    assert plan.sharded and len(plan.destinations) == 2000
+    assert all(plan.rules_on(bus.index) <= 300 for bus in plan.buses)
+    assert len(plan.buses) <= 49  # 3 Metrics Insights alarms per bus within the region's 200
+    assert all(len(d.event_pattern_json) <= 2048 for d in plan.destinations)
+    assert all(len(r.event_pattern_json) <= 2048 for r in plan.routing_rules)
+
+
+def test_a_sharded_stack_declares_what_its_plan_says_within_quotas(program: Callable[..., Program]) -> None:
+    # rulesPerBus at its minimum shards a small stack the way a large one is sharded.
+    tenants = _tenants(40, 2)
+    config = {"delivery": {"enabled": False}, "provider": {"rulesPerBus": 20}, "tenants": tenants}
     declared = program(config)
     plan = build_provider_plan(parse_stack_config(config), "hookstack-dev")
+    assert plan.sharded
     rules_per_bus: dict[str, int] = {}
     for rule in declared.of_type(RULE):
         rules_per_bus[rule["eventBusName"]] = rules_per_bus.get(rule["eventBusName"], 0) + 1
         assert len(rule["eventPattern"]) <= 2048
-    assert max(rules_per_bus.values()) <= 300
-    assert len(declared.of_type(BUS)) <= 100
-    assert len(declared.of_type(API_DESTINATION)) == 2000
-    assert sum(1 for a in declared.of_type(ALARM) if a.get("metricQueries")) <= 200  # Metrics Insights alarm quota
+    assert max(rules_per_bus.values()) <= 20
+    assert len(declared.of_type(BUS)) == len(plan.buses) <= 100
+    assert len(declared.of_type(API_DESTINATION)) == 80
+    assert sum(1 for a in declared.of_type(ALARM) if a.get("metricQueries")) == 3 * len(plan.buses) <= 200
     for tenant in tenants:
         rule = declared.named(f"hookstack-{tenant['id']}-d0-rule")
         assert rule["eventBusName"] == plan.bus(plan.tenant_bus[tenant["id"]]).name
