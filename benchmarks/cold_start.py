@@ -36,7 +36,11 @@ def import_times(module: str) -> dict[str, float]:
     """Cumulative microseconds per imported module, from one fresh interpreter."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     times: dict[str, float] = {}
     for line in result.stderr.splitlines():

@@ -43,7 +43,11 @@ print(json.dumps({{"tenants": size, "seconds": elapsed, "resources": len(program
 def measure(size: int) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(root=str(ROOT), size=size)],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=1800,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -69,7 +73,9 @@ def main() -> None:
     ]
     for row in rows:
         per = 1000 * row["seconds"] / max(1, row["resources"])
-        lines.append(f"| {row['tenants']} | {row['resources']} | {row['seconds']:.1f} | {per:.1f} | {row['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {row['tenants']} | {row['resources']} | {row['seconds']:.1f} | {per:.1f} | {row['peak_rss_mb']:.0f} |"
+        )
     lines += [
         "",
         "Growth is linear in resources (about 4 per API destination plus a fixed set per stack);",

@@ -111,7 +111,9 @@ def main() -> None:
     sources = {s["name"]: s["secret"] for s in raw["consumer"]["sources"]}
     rows: list[tuple[str, dict[str, int], int, list[tuple[str, float]]]] = []
 
-    def measure(name: str, action: Callable[[], None], settle: Callable[[], object], service_charges: list[tuple[str, float]]) -> None:
+    def measure(
+        name: str, action: Callable[[], None], settle: Callable[[], object], service_charges: list[tuple[str, float]]
+    ) -> None:
         time.sleep(1.5)  # let idle polling settle
         before = counter.count
         sandbox.moto.start_recording()
@@ -132,14 +134,24 @@ def main() -> None:
         "outgoing event -> 2 API destinations (tenant 2)",
         lambda: holder.update(id=publish_one("2", "widget.updated", {"widgetName": "x"})),
         lambda: receiver.wait_for("/tenant-2/erp", 1, containing=holder["id"], timeout=30),
-        [("EventBridge event", 1.00), ("API destination invocations x2", 0.40), ("signed-delivery rule -> events queue", 0.40), ("fan-out Lambda request", 0.20)],
+        [
+            ("EventBridge event", 1.00),
+            ("API destination invocations x2", 0.40),
+            ("signed-delivery rule -> events queue", 0.40),
+            ("fan-out Lambda request", 0.20),
+        ],
     )
     # 2. one event delivered signed to one config-declared endpoint (tenant 1 audit; also its crm API destination)
     measure(
         "outgoing event -> signed delivery (tenant 1 audit) + 1 API destination",
         lambda: holder.update(id=publish_one("1", "widget.created", {"widgetName": "y"})),
         lambda: receiver.wait_for("/tenant-1/audit", 1, containing=holder["id"], timeout=30),
-        [("EventBridge event", 1.00), ("API destination invocation", 0.20), ("rule -> events queue", 0.40), ("fan-out + worker Lambda requests", 0.40)],
+        [
+            ("EventBridge event", 1.00),
+            ("API destination invocation", 0.20),
+            ("rule -> events queue", 0.40),
+            ("fan-out + worker Lambda requests", 0.40),
+        ],
     )
 
     # 3./4. inbound webhooks
@@ -149,9 +161,19 @@ def main() -> None:
             holder["id"] = delivery
             body = json.dumps({"repository": {"id": 1}, "padding": "p" * size}).encode()
             signature = "sha256=" + hmac.new(sources["github"].encode(), body, hashlib.sha256).hexdigest()
-            response = requests.post(state["inbound"]["github"], data=body, timeout=15, headers={
-                "Content-Type": "application/json", "X-Hub-Signature-256": signature, "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery})
+            response = requests.post(
+                state["inbound"]["github"],
+                data=body,
+                timeout=15,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": signature,
+                    "X-GitHub-Event": "push",
+                    "X-GitHub-Delivery": delivery,
+                },
+            )
             assert response.status_code == 200, response.text
+
         return post
 
     def inbound_done() -> None:
@@ -164,7 +186,12 @@ def main() -> None:
     github(10)()
     inbound_done()
     processed_target[0] += 1
-    inbound_charges = [("Lambda request (ingest)", 0.20), ("Pipe event", 0.40), ("Lambda request (enrichment)", 0.20), ("EventBridge event (Pipe target)", 1.00)]
+    inbound_charges = [
+        ("Lambda request (ingest)", 0.20),
+        ("Pipe event", 0.40),
+        ("Lambda request (enrichment)", 0.20),
+        ("EventBridge event (Pipe target)", 1.00),
+    ]
     measure("inbound GitHub webhook, 1 KB (inline)", github(1000), inbound_done, inbound_charges)
     processed_target[0] += 1
     measure("inbound GitHub webhook, 50 KB (claim-checked)", github(50_000), inbound_done, inbound_charges)
@@ -180,8 +207,12 @@ def main() -> None:
         "database write -> relay -> bus (CALL create_widget)",
         write,
         lambda: receiver.wait_for("/tenant-1/crm", 1, containing=holder["id"], timeout=30),
-        [("Lambda request (relay, async invoke)", 0.20), ("API destination invocation (crm)", 0.20),
-         ("rule -> events queue", 0.40), ("fan-out + worker Lambda requests", 0.40)],
+        [
+            ("Lambda request (relay, async invoke)", 0.20),
+            ("API destination invocation (crm)", 0.20),
+            ("rule -> events queue", 0.40),
+            ("fan-out + worker Lambda requests", 0.40),
+        ],
     )
     sandbox.stop()
     receiver.stop()
@@ -191,7 +222,7 @@ def main() -> None:
         "# AWS requests and cost per webhook",
         "",
         "Written by `python -m benchmarks.requests_per_webhook`: one webhook per flow through the sandbox,",
-        "every request the functions make counted by moto's recorder. \"Per million\" multiplies by the",
+        'every request the functions make counted by moto\'s recorder. "Per million" multiplies by the',
         "us-east-1 list prices of the AWS pricing pages (Lambda duration and data transfer not included; the",
         "relay's statements are priced as RDS Data API calls at $0.35 per million). Functions are warm",
         "(their Secrets Manager cache filled); a cold instance adds one GetSecretValue ($5 per million).",
@@ -201,10 +232,14 @@ def main() -> None:
     ]
     for name, calls, statements, charges in rows:
         fifo = {"fifo"} if "inbound" in name else set()
-        function_cost = sum(price(action, fifo) * count for action, count in calls.items()) + statements * PRICES["data-api"]
+        function_cost = (
+            sum(price(action, fifo) * count for action, count in calls.items()) + statements * PRICES["data-api"]
+        )
         service_cost = sum(amount for _, amount in charges)
         listed = ", ".join(f"{action} x{count}" for action, count in calls.items()) or "none"
-        lines.append(f"| {name} | {listed} | {statements} | ${function_cost:.2f} | ${service_cost:.2f} | ${function_cost + service_cost:.2f} |")
+        lines.append(
+            f"| {name} | {listed} | {statements} | ${function_cost:.2f} | ${service_cost:.2f} | ${function_cost + service_cost:.2f} |"
+        )
     lines += ["", "AWS-side charges counted per flow:", ""]
     for name, _, _, charges in rows:
         lines.append(f"- {name}: " + "; ".join(f"{label} ${amount:.2f}" for label, amount in charges))

@@ -121,12 +121,16 @@ class AuroraRelay(pulumi.ComponentResource):
         self.cluster, self.instance = self.database.cluster, self.database.instance
         self.snapshot_suffix = self.database.snapshot_suffix
         self.secret_arn = self.database.secret_arn
-        self.relay_dead_letter_queue = self._dead_letter_queue("relay-dlq", "Aurora relay invocations that failed every retry")
+        self.relay_dead_letter_queue = self._dead_letter_queue(
+            "relay-dlq", "Aurora relay invocations that failed every retry"
+        )
         self.relay = self._relay()
         self.rds_role, self.role_association = create_rds_invoke_role(
             name, self.database, self.relay.function.arn, self._account, self
         )
-        self.sweeper_dead_letter_queue = self._dead_letter_queue("sweeper-dlq", "Aurora outbox sweeps that could not run")
+        self.sweeper_dead_letter_queue = self._dead_letter_queue(
+            "sweeper-dlq", "Aurora outbox sweeps that could not run"
+        )
         self.sweeper, self.schedule = self._sweeper()
         self.migration, self.migration_invocation = self._migration()
 
@@ -162,10 +166,17 @@ class AuroraRelay(pulumi.ComponentResource):
     def _data_api_statements(self, actions: Sequence[str]) -> list[dict[str, Any]]:
         return [
             {"Sid": "DataApiOnThisCluster", "Effect": "Allow", "Action": list(actions), "Resource": self.cluster.arn},
-            {"Sid": "ReadMasterSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": self.secret_arn},
+            {
+                "Sid": "ReadMasterSecret",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": self.secret_arn,
+            },
         ]
 
-    def _environment(self, build: Callable[..., dict[str, str]], *inputs: pulumi.Input[str]) -> pulumi.Output[dict[str, str]]:
+    def _environment(
+        self, build: Callable[..., dict[str, str]], *inputs: pulumi.Input[str]
+    ) -> pulumi.Output[dict[str, str]]:
         """A function's variables from the spec, once the cluster's and secret's ARNs are known."""
         return pulumi.Output.all(self.cluster.arn, self.secret_arn, *inputs).apply(lambda values: build(*values))
 
@@ -180,9 +191,19 @@ class AuroraRelay(pulumi.ComponentResource):
             description="hookstack Aurora relay: committed outbox rows to the entry bus",
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.entry_bus.arn},
+                {
+                    "Sid": "PublishToEntryBus",
+                    "Effect": "Allow",
+                    "Action": "events:PutEvents",
+                    "Resource": self._args.entry_bus.arn,
+                },
                 # Lambda writes failed asynchronous invocations to the on-failure queue with this role.
-                {"Sid": "OnFailureQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.relay_dead_letter_queue.arn},
+                {
+                    "Sid": "OnFailureQueue",
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.relay_dead_letter_queue.arn,
+                },
             ],
             environment=self._environment(spec.relay_environment, self._args.entry_bus.name),
             timeout_seconds=spec.relay.timeout_seconds,
@@ -213,8 +234,18 @@ class AuroraRelay(pulumi.ComponentResource):
             description="hookstack Aurora outbox sweeper: re-sends committed rows not yet published",
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": self._args.entry_bus.arn},
-                {"Sid": "OnFailureQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.sweeper_dead_letter_queue.arn},
+                {
+                    "Sid": "PublishToEntryBus",
+                    "Effect": "Allow",
+                    "Action": "events:PutEvents",
+                    "Resource": self._args.entry_bus.arn,
+                },
+                {
+                    "Sid": "OnFailureQueue",
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.sweeper_dead_letter_queue.arn,
+                },
             ],
             environment=self._environment(spec.sweeper_environment, self._args.entry_bus.name),
             timeout_seconds=spec.sweeper.timeout_seconds,
@@ -244,9 +275,19 @@ class AuroraRelay(pulumi.ComponentResource):
             role=scheduler_role.id,
             policy=policy_json(
                 [
-                    {"Sid": "InvokeSweeper", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": sweeper.function.arn},
+                    {
+                        "Sid": "InvokeSweeper",
+                        "Effect": "Allow",
+                        "Action": "lambda:InvokeFunction",
+                        "Resource": sweeper.function.arn,
+                    },
                     # Scheduler delivers undeliverable runs to the dead-letter queue with this role.
-                    {"Sid": "DeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.sweeper_dead_letter_queue.arn},
+                    {
+                        "Sid": "DeadLetterQueue",
+                        "Effect": "Allow",
+                        "Action": "sqs:SendMessage",
+                        "Resource": self.sweeper_dead_letter_queue.arn,
+                    },
                 ]
             ),
             opts=child(self),
@@ -261,9 +302,12 @@ class AuroraRelay(pulumi.ComponentResource):
                 role_arn=scheduler_role.arn,
                 input="{}",
                 retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
-                    maximum_retry_attempts=spec.schedule_retries, maximum_event_age_in_seconds=spec.sweep_max_event_age_seconds
+                    maximum_retry_attempts=spec.schedule_retries,
+                    maximum_event_age_in_seconds=spec.sweep_max_event_age_seconds,
                 ),
-                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=self.sweeper_dead_letter_queue.arn),
+                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
+                    arn=self.sweeper_dead_letter_queue.arn
+                ),
             ),
             opts=child(self, depends_on=[scheduler_policy]),
         )

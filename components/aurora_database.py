@@ -69,7 +69,9 @@ def _master_secret_arn(secrets: Sequence[Any]) -> str:
     return str(arn)
 
 
-def create_database(n: str, settings: AuroraSettings, network: AuroraNetwork, parent: pulumi.Resource) -> AuroraDatabase:
+def create_database(
+    n: str, settings: AuroraSettings, network: AuroraNetwork, parent: pulumi.Resource
+) -> AuroraDatabase:
     """The cluster and writer of the component named ``n`` (its resources are ``parent``'s children)."""
     subnet_group = aws.rds.SubnetGroup(
         f"{n}-subnets",
@@ -168,7 +170,9 @@ def create_rds_invoke_role(
     policy = aws.iam.RolePolicy(
         f"{n}-rds-invoke-policy",
         role=role.id,
-        policy=policy_json([{"Sid": "InvokeRelayOnly", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": relay_arn}]),
+        policy=policy_json(
+            [{"Sid": "InvokeRelayOnly", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": relay_arn}]
+        ),
         opts=child(parent),
     )
     association = aws.rds.ClusterRoleAssociation(

@@ -51,7 +51,9 @@ def _zone(index: int) -> Any:
     return lambda names: names[index]
 
 
-def create_network(n: str, settings: AuroraSettings, parent: pulumi.Resource, region: pulumi.Input[str]) -> AuroraNetwork:
+def create_network(
+    n: str, settings: AuroraSettings, parent: pulumi.Resource, region: pulumi.Input[str]
+) -> AuroraNetwork:
     """The network of the component named ``n`` (its resources are ``parent``'s children)."""
     path_resources: list[pulumi.Resource] = []
     vpc: aws.ec2.Vpc | None = None
@@ -75,7 +77,9 @@ def create_network(n: str, settings: AuroraSettings, parent: pulumi.Resource, re
             state="available", filters=[STANDARD_ZONES], opts=pulumi.InvokeOutputOptions(parent=parent)
         )
         blocks = list(ipaddress.IPv4Network(settings.vpc_cidr).subnets(prefixlen_diff=2))
-        private_routes = aws.ec2.RouteTable(f"{n}-private-rt", vpc_id=vpc.id, tags={"Name": f"{n}-private"}, opts=child(parent))
+        private_routes = aws.ec2.RouteTable(
+            f"{n}-private-rt", vpc_id=vpc.id, tags={"Name": f"{n}-private"}, opts=child(parent)
+        )
         for index in range(2):
             subnet = aws.ec2.Subnet(
                 f"{n}-private-{index}",
@@ -193,16 +197,26 @@ def _nat(
         tags={"Name": f"{n}-public-0"},
         opts=child(parent),
     )
-    public_routes = aws.ec2.RouteTable(f"{n}-public-rt", vpc_id=vpc.id, tags={"Name": f"{n}-public"}, opts=child(parent))
-    aws.ec2.Route(
-        f"{n}-public-default", route_table_id=public_routes.id, destination_cidr_block="0.0.0.0/0",
-        gateway_id=gateway.id, opts=child(parent),
+    public_routes = aws.ec2.RouteTable(
+        f"{n}-public-rt", vpc_id=vpc.id, tags={"Name": f"{n}-public"}, opts=child(parent)
     )
-    aws.ec2.RouteTableAssociation(f"{n}-public-0-rt", subnet_id=public.id, route_table_id=public_routes.id, opts=child(parent))
+    aws.ec2.Route(
+        f"{n}-public-default",
+        route_table_id=public_routes.id,
+        destination_cidr_block="0.0.0.0/0",
+        gateway_id=gateway.id,
+        opts=child(parent),
+    )
+    aws.ec2.RouteTableAssociation(
+        f"{n}-public-0-rt", subnet_id=public.id, route_table_id=public_routes.id, opts=child(parent)
+    )
     address = aws.ec2.Eip(f"{n}-nat-ip", domain="vpc", opts=child(parent, depends_on=[gateway]))
     nat = aws.ec2.NatGateway(f"{n}-nat", subnet_id=public.id, allocation_id=address.id, opts=child(parent))
     route = aws.ec2.Route(
-        f"{n}-private-default", route_table_id=private_routes.id, destination_cidr_block="0.0.0.0/0",
-        nat_gateway_id=nat.id, opts=child(parent),
+        f"{n}-private-default",
+        route_table_id=private_routes.id,
+        destination_cidr_block="0.0.0.0/0",
+        nat_gateway_id=nat.id,
+        opts=child(parent),
     )
     return [nat, route]

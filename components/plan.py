@@ -227,9 +227,7 @@ def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:
         )
     if isinstance(auth, NoAuth):
         # Connections cannot be created without authorization; a non-secret marker header stands in.
-        return ConnectionAuth(
-            "API_KEY", {"key": NO_AUTH_HEADER, "value": f"{tenant.id}/{destination.name}"}, headers
-        )
+        return ConnectionAuth("API_KEY", {"key": NO_AUTH_HEADER, "value": f"{tenant.id}/{destination.name}"}, headers)
     raise ValueError(f"auth type {auth.type!r} is not delivered by API destinations")
 
 

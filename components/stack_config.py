@@ -28,7 +28,7 @@ def raw_values() -> dict[str, Any]:
     config = pulumi.Config(NAMESPACE)
     values: dict[str, Any] = {}
     for full_key in sorted(k for k in keys if k.startswith(prefix)):
-        key = full_key[len(prefix):]
+        key = full_key[len(prefix) :]
         try:
             values[key] = config.get_object(key)
         except pulumi.ConfigTypeError:

@@ -57,7 +57,9 @@ RESERVED_DETAIL_KEYS = ("tenantId", "eventId", REDRIVE_MARKER_KEY)
 # needs no escaping in a URL path, without "." (RFC 3986 pchar minus "." and "%").
 MAX_EVENT_ID_CHARS = 256
 EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_~:@!$&'()*+,;=-]{1,256}$")
-EVENT_ID_RULE = "1-256 characters of A-Z a-z 0-9 and - _ ~ : @ ! $ & ' ( ) * + , ; = (no '.', spaces, '/', '%' or non-ASCII)"
+EVENT_ID_RULE = (
+    "1-256 characters of A-Z a-z 0-9 and - _ ~ : @ ! $ & ' ( ) * + , ; = (no '.', spaces, '/', '%' or non-ASCII)"
+)
 MAX_ENTRIES_PER_CALL = 10
 # The documented PutEvents limit (some accounts now take 1 MB; 256 KiB is safe everywhere).
 MAX_REQUEST_BYTES = 256 * 1024

@@ -224,13 +224,17 @@ def parse_event(event: Any) -> tuple[list[Migration], dict[str, str] | None]:
         raise ValueError("migration input must be an object with a 'migrations' list")
     migrations: list[Migration] = []
     for index, item in enumerate(event["migrations"]):
-        if not isinstance(item, Mapping) or not all(isinstance(item.get(k), str) for k in ("version", "name", "sql", "checksum")):
+        if not isinstance(item, Mapping) or not all(
+            isinstance(item.get(k), str) for k in ("version", "name", "sql", "checksum")
+        ):
             raise ValueError(f"migrations[{index}] must have string version, name, sql and checksum")
         migration = Migration(item["version"], item["name"], item["sql"])
         if not re.match(r"^\d{3}$", migration.version):
             raise ValueError(f"migrations[{index}].version must be three digits, got {migration.version!r}")
         if migration.checksum != item["checksum"]:
-            raise ValueError(f"migrations[{index}] ({migration.version}): the SQL does not match its checksum (truncated input?)")
+            raise ValueError(
+                f"migrations[{index}] ({migration.version}): the SQL does not match its checksum (truncated input?)"
+            )
         migrations.append(migration)
     versions = [m.version for m in migrations]
     if versions != sorted(set(versions)):
@@ -252,7 +256,9 @@ def pinned_transaction(database: Database) -> Iterator[None]:
         # transaction), for any Database implementation.
         rows = database.query("SELECT pg_catalog.current_setting('search_path') AS search_path")
         if rows != [{"search_path": PINNED_SEARCH_PATH}]:
-            raise MigrationError(f"could not pin search_path to {PINNED_SEARCH_PATH!r} for the migrations (got {rows!r})")
+            raise MigrationError(
+                f"could not pin search_path to {PINNED_SEARCH_PATH!r} for the migrations (got {rows!r})"
+            )
         yield
 
 
@@ -286,7 +292,9 @@ def apply_migrations(
     """Apply the migrations not applied yet, each in its own transaction with a pinned search_path;
     then configure the relay."""
     with pinned_transaction(database):
-        database.query("SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY})
+        database.query(
+            "SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY}
+        )
         for statement in BOOTSTRAP:
             database.execute(statement)
         check_schema_owner(database)
@@ -294,7 +302,9 @@ def apply_migrations(
     skipped: list[str] = []
     for migration in migrations:
         with pinned_transaction(database):
-            database.query("SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY})
+            database.query(
+                "SELECT true AS locked FROM pg_advisory_xact_lock(CAST(:key AS bigint))", {"key": ADVISORY_LOCK_KEY}
+            )
             recorded = database.query(
                 "SELECT checksum FROM hookstack.schema_migrations WHERE version = :version",
                 {"version": migration.version},
@@ -336,5 +346,7 @@ def reset() -> None:
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     migrations, relay = parse_event(event)
     result = apply_migrations(_state.get(), migrations, relay)
-    logs.info("migrations done", applied=result["applied"], skipped=result["skipped"], relay_configured=relay is not None)
+    logs.info(
+        "migrations done", applied=result["applied"], skipped=result["skipped"], relay_configured=relay is not None
+    )
     return {**result, "relayConfigured": relay is not None}

@@ -148,7 +148,9 @@ class DataApiDatabase:
         except BaseException:
             transaction_id, self._transaction_id = self._transaction_id, None
             self._client.rollback_transaction(
-                resourceArn=self._target["resourceArn"], secretArn=self._target["secretArn"], transactionId=transaction_id
+                resourceArn=self._target["resourceArn"],
+                secretArn=self._target["secretArn"],
+                transactionId=transaction_id,
             )
             raise
         transaction_id, self._transaction_id = self._transaction_id, None
@@ -214,7 +216,9 @@ class DatabaseSettings:
         target = (self.cluster_arn, self.secret_arn, self.database_name)
         if self.dsn:
             if any(target):
-                raise SettingsError("give AURORA_DATABASE_DSN or the Data API target (AURORA_CLUSTER_ARN, ...), not both")
+                raise SettingsError(
+                    "give AURORA_DATABASE_DSN or the Data API target (AURORA_CLUSTER_ARN, ...), not both"
+                )
             return
         missing = [name for name, value in zip(_DATA_API_VARIABLES, target, strict=True) if not value]
         if missing:
@@ -248,6 +252,7 @@ class DatabaseSettings:
 
 
 # -- the outbox ---------------------------------------------------------------------------------
+
 
 class ClaimStatus(StrEnum):
     """What ``hookstack.claim_event`` (sql/002_outbox.sql) says about one event (the SQL's spelling)."""

@@ -60,7 +60,10 @@ class EventTarget:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EventTarget:
         env = Environ(environ)
-        return cls(env.required("EVENT_BUS_NAME"), env.text("AURORA_EVENT_SOURCE", DEFAULT_EVENT_SOURCE) or DEFAULT_EVENT_SOURCE)
+        return cls(
+            env.required("EVENT_BUS_NAME"),
+            env.text("AURORA_EVENT_SOURCE", DEFAULT_EVENT_SOURCE) or DEFAULT_EVENT_SOURCE,
+        )
 
     def to_environ(self) -> dict[str, str]:
         return render({"EVENT_BUS_NAME": self.bus_name, "AURORA_EVENT_SOURCE": self.source})

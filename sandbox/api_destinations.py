@@ -126,7 +126,9 @@ class ApiDestinationWorker:
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
-            messages = receive(self.sqs, self.queue_url, self.stopping, MaxNumberOfMessages=10, VisibilityTimeout=43_200)
+            messages = receive(
+                self.sqs, self.queue_url, self.stopping, MaxNumberOfMessages=10, VisibilityTimeout=43_200
+            )
             for message in messages:
                 self._pool.submit(self._handle, message)
 
@@ -172,7 +174,9 @@ class ApiDestinationWorker:
                 return self._failed(attempt, status, code, message, None)
             if attempt > self.plan.retry.max_attempts:
                 return self._failed(attempt, status, code, message, "MaximumRetryAttempts")
-            delay = retry_after if retry_after is not None else min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+            delay = (
+                retry_after if retry_after is not None else min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+            )
             delay *= self.time_scale
             if time.monotonic() - started + delay > max_age:
                 return self._failed(attempt, status, code, message, "MaximumEventAgeInSeconds")
@@ -189,7 +193,12 @@ class ApiDestinationWorker:
         try:
             headers.update(self._authorization())
             response = self._session.request(
-                self.plan.method, self.plan.url, data=body, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, allow_redirects=False
+                self.plan.method,
+                self.plan.url,
+                data=body,
+                headers=headers,
+                timeout=HTTP_TIMEOUT_SECONDS,
+                allow_redirects=False,
             )
         except requests.Timeout:
             return None, None, "Timeout: no response within 5 s"

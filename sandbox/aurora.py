@@ -103,7 +103,9 @@ class LocalAurora:
         deadline = time.monotonic() + LISTENER_START_SECONDS
         while not self._ready.wait(0.05):
             if not self._listener.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the relay's LISTEN connection did not start: {self._listener_error or 'timed out'}")
+                raise RuntimeError(
+                    f"the relay's LISTEN connection did not start: {self._listener_error or 'timed out'}"
+                )
         self._sweeper.start()
 
     def stop(self) -> None:

@@ -55,7 +55,12 @@ class MotoServer:
         try:
             application = DomainDispatcherApplication(create_backend_app)
             self._httpd = make_server(
-                "127.0.0.1", listener.getsockname()[1], application, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+                "127.0.0.1",
+                listener.getsockname()[1],
+                application,
+                threaded=True,
+                request_handler=MotoRequestHandler,
+                fd=listener.fileno(),
             )
         finally:
             listener.close()  # the server holds its own duplicate of the descriptor
@@ -97,7 +102,6 @@ def environment(endpoint: str) -> dict[str, str]:
         "AWS_REGION": REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-
 
 
 # The sandbox's own calls (emulating AWS services) carry this in their User-Agent, so that request

@@ -29,8 +29,16 @@ from sandbox.sqs_worker import receive, sqs_record
 
 
 class LocalConsumer:
-    def __init__(self, settings: ConsumerSettings, *, event_source: str, endpoint: str, bus_name: str, time_scale: float,
-                 set_environment: Any) -> None:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        *,
+        event_source: str,
+        endpoint: str,
+        bus_name: str,
+        time_scale: float,
+        set_environment: Any,
+    ) -> None:
         """``event_source``: the stack's ``provider.eventSource`` (events are ``<it>.<source name>``)."""
         from sandbox.aws import client
 
@@ -46,7 +54,8 @@ class LocalConsumer:
         self.dynamodb = client("dynamodb", endpoint)
         self.secretsmanager = client("secretsmanager", endpoint)
         self.server = LambdaHttpServer(
-            load_handler(spec.ingest_handler), function_name=spec.ingest_function_name,
+            load_handler(spec.ingest_handler),
+            function_name=spec.ingest_function_name,
             timeout_seconds=spec.ingest_timeout_seconds,
         )
         self.enrich: Any = load_handler(spec.enrich_handler)  # takes the Pipe's list of records
@@ -66,13 +75,17 @@ class LocalConsumer:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        self.dynamodb.update_time_to_live(TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"})
+        self.dynamodb.update_time_to_live(
+            TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+        )
         self.s3.create_bucket(Bucket=self.bucket)
         self.dead_letter_queue_url = self.sqs.create_queue(
             QueueName=f"{spec.name}-dlq.fifo",
             Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(spec.dead_letter_retention_seconds)},
         )["QueueUrl"]
-        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         self.queue_url = self.sqs.create_queue(
             QueueName=f"{spec.name}-queue.fifo",
             Attributes={
@@ -82,7 +95,9 @@ class LocalConsumer:
                 "FifoThroughputLimit": "perMessageGroupId",
                 "MessageRetentionPeriod": str(spec.queue_retention_seconds),
                 "VisibilityTimeout": str(spec.visibility_timeout_seconds),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+                ),
             },
         )["QueueUrl"]
         secret_ids = []
@@ -90,7 +105,9 @@ class LocalConsumer:
             name = spec.secret_name(source.name)
             public = source.public_url or source_url(self.server.url, source.name)
             previous = source.previous_secret.reveal() if source.previous_secret else None
-            self.secretsmanager.create_secret(Name=name, SecretString=secret_document(source.secret.reveal(), previous, public))
+            self.secretsmanager.create_secret(
+                Name=name, SecretString=secret_document(source.secret.reveal(), previous, public)
+            )
             secret_ids.append(name)
         ingest = spec.ingest_settings(
             table_name=self.table, queue_url=self.queue_url, bucket_name=self.bucket, secret_ids=secret_ids
@@ -111,7 +128,9 @@ class LocalConsumer:
     def state(self) -> dict[str, Any]:
         return {
             "inbound": {s.name: source_url(self.server.url, s.name) for s in self.settings.sources},
-            "inbound_event_sources": {s.name: inbound_event_source(self.event_source, s.name) for s in self.settings.sources},
+            "inbound_event_sources": {
+                s.name: inbound_event_source(self.event_source, s.name) for s in self.settings.sources
+            },
             "inbound_queue_url": self.queue_url,
             "inbound_dead_letter_queue_url": self.dead_letter_queue_url,
             "inbound_bucket": self.bucket,
@@ -122,10 +141,17 @@ class LocalConsumer:
     def _pipe(self) -> None:
         from functions.inbound.target import bus_entry
 
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         while not self._stop.is_set():
             messages = receive(
-                self.sqs, self.queue_url, self._stop, MaxNumberOfMessages=self.spec.batch_size, AttributeNames=["All"], MessageAttributeNames=["All"]
+                self.sqs,
+                self.queue_url,
+                self._stop,
+                MaxNumberOfMessages=self.spec.batch_size,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             )
             for message in messages:
                 try:

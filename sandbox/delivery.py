@@ -110,8 +110,15 @@ class LocalDelivery:
         self.urls["events"], self.urls["events_dlq"] = self._queue(self.spec.events_queue)
         self.urls["tasks"], self.urls["dlq"] = self._queue(self.spec.tasks_queue)
         events_arn = self._arn(self.urls["events"])
-        self.events.put_rule(Name=f"{NAME}-rule", EventBusName=self.bus_name, EventPattern=json.dumps(delivery_rule_pattern()), State="ENABLED")
-        self.events.put_targets(Rule=f"{NAME}-rule", EventBusName=self.bus_name, Targets=[{"Id": RULE_TARGET_ID, "Arn": events_arn}])
+        self.events.put_rule(
+            Name=f"{NAME}-rule",
+            EventBusName=self.bus_name,
+            EventPattern=json.dumps(delivery_rule_pattern()),
+            State="ENABLED",
+        )
+        self.events.put_targets(
+            Rule=f"{NAME}-rule", EventBusName=self.bus_name, Targets=[{"Id": RULE_TARGET_ID, "Arn": events_arn}]
+        )
         for tenant_index, destination_index, tenant, destination in self.destinations:
             assert isinstance(destination.auth, SignedAuth)
             path = f"tenants[{tenant_index}].destinations[{destination_index}].auth.secret"
@@ -122,24 +129,35 @@ class LocalDelivery:
             previous = destination.auth.previous_secret
             self.dynamodb.put_item(
                 TableName=self.table,
-                Item=store.config_endpoint_item(tenant.id, destination.name, destination.url, destination.event_types, destination.enabled),
+                Item=store.config_endpoint_item(
+                    tenant.id, destination.name, destination.url, destination.event_types, destination.enabled
+                ),
             )
             self.dynamodb.put_item(
                 TableName=self.table,
-                Item=store.config_secret_item(tenant.id, destination.name, secret, previous.reveal() if previous else None),
+                Item=store.config_secret_item(
+                    tenant.id, destination.name, secret, previous.reveal() if previous else None
+                ),
             )
         self.set_environment(
             environment(
-                self.spec, table_name=self.table, tasks_queue_url=self.urls["tasks"],
-                dead_letter_queue_url=self.urls["dlq"], time_scale=self.time_scale,
+                self.spec,
+                table_name=self.table,
+                tasks_queue_url=self.urls["tasks"],
+                dead_letter_queue_url=self.urls["dlq"],
+                time_scale=self.time_scale,
                 endpoint_cache_seconds=self.endpoint_cache_seconds,
             )
         )
         runtime.reset()  # the handlers read the environment just written at their next invocation
         batch = self.spec.batch_size
         self.workers = [
-            QueueWorker(self.sqs, self.urls["events"], load_handler(FANOUT_HANDLER), name=f"{NAME}-fanout", batch_size=batch),
-            QueueWorker(self.sqs, self.urls["tasks"], load_handler(WORKER_HANDLER), name=f"{NAME}-worker", batch_size=batch),
+            QueueWorker(
+                self.sqs, self.urls["events"], load_handler(FANOUT_HANDLER), name=f"{NAME}-fanout", batch_size=batch
+            ),
+            QueueWorker(
+                self.sqs, self.urls["tasks"], load_handler(WORKER_HANDLER), name=f"{NAME}-worker", batch_size=batch
+            ),
         ]
 
     def _queue(self, spec: QueueSpec) -> tuple[str, str]:
@@ -147,7 +165,9 @@ class LocalDelivery:
         dead_letter_url = str(self.sqs.create_queue(QueueName=f"{NAME}-{spec.dead_letter_suffix}")["QueueUrl"])
         redrive = {"deadLetterTargetArn": self._arn(dead_letter_url), "maxReceiveCount": spec.max_receive_count}
         attributes = {**spec.attributes(), "RedrivePolicy": json.dumps(redrive)}
-        return str(self.sqs.create_queue(QueueName=f"{NAME}-{spec.suffix}", Attributes=attributes)["QueueUrl"]), dead_letter_url
+        return str(
+            self.sqs.create_queue(QueueName=f"{NAME}-{spec.suffix}", Attributes=attributes)["QueueUrl"]
+        ), dead_letter_url
 
     def _arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])

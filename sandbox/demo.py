@@ -94,18 +94,34 @@ def demo_stack(receiver_url: str, oauth_secret: str) -> dict[str, Any]:
             {
                 "id": "2",
                 "destinations": [
-                    {"name": "erp", "url": f"{receiver_url}/tenant-2/erp", "method": "PUT",
-                     "auth": {"type": "basic", "username": "hookstack", "password": secrets.token_urlsafe(16)}},
-                    {"name": "analytics", "url": f"{receiver_url}/flaky/1/tenant-2/analytics",
-                     "auth": {"type": "oauth", "authorizationEndpoint": f"{receiver_url}/oauth/token",
-                              "clientId": "sandbox", "clientSecret": oauth_secret, "scope": "events.write"}},
+                    {
+                        "name": "erp",
+                        "url": f"{receiver_url}/tenant-2/erp",
+                        "method": "PUT",
+                        "auth": {"type": "basic", "username": "hookstack", "password": secrets.token_urlsafe(16)},
+                    },
+                    {
+                        "name": "analytics",
+                        "url": f"{receiver_url}/flaky/1/tenant-2/analytics",
+                        "auth": {
+                            "type": "oauth",
+                            "authorizationEndpoint": f"{receiver_url}/oauth/token",
+                            "clientId": "sandbox",
+                            "clientSecret": oauth_secret,
+                            "scope": "events.write",
+                        },
+                    },
                 ],
             },
             {
                 "id": "3",
                 "destinations": [
-                    {"name": "status", "url": f"{receiver_url}/status/500/tenant-3", "auth": {"type": "none"},
-                     "retry": {"maxAttempts": 3, "maxEventAgeSeconds": 3600}},
+                    {
+                        "name": "status",
+                        "url": f"{receiver_url}/status/500/tenant-3",
+                        "auth": {"type": "none"},
+                        "retry": {"maxAttempts": 3, "maxEventAgeSeconds": 3600},
+                    },
                 ],
             },
         ],
@@ -113,7 +129,12 @@ def demo_stack(receiver_url: str, oauth_secret: str) -> dict[str, Any]:
             "claimCheckThresholdBytes": 20_000,
             "sources": [
                 {"name": "github", "kind": "github", "secret": secrets.token_hex(20), "orderingKey": "repository.id"},
-                {"name": "stripe", "kind": "stripe", "secret": "whsec_" + secrets.token_hex(16), "orderingKey": "data.object.customer"},
+                {
+                    "name": "stripe",
+                    "kind": "stripe",
+                    "secret": "whsec_" + secrets.token_hex(16),
+                    "orderingKey": "data.object.customer",
+                },
                 {"name": "twilio", "kind": "twilio", "secret": secrets.token_hex(16)},
             ],
         },
@@ -156,13 +177,22 @@ def _run_demo() -> int:
     try:
         sandbox.start()
         state = sandbox.state()
-        say(f"ready in {time.perf_counter() - started:.1f} s: AWS at {state['aws_endpoint']}, receiver at {receiver.url}")
-        say(f"  buses {state['bus_names']}, subscriptions API {state['subscriptions_api']}, inbound {sorted(state['inbound'])}")
+        say(
+            f"ready in {time.perf_counter() - started:.1f} s: AWS at {state['aws_endpoint']}, receiver at {receiver.url}"
+        )
+        say(
+            f"  buses {state['bus_names']}, subscriptions API {state['subscriptions_api']}, inbound {sorted(state['inbound'])}"
+        )
         bus = state["bus_names"][0]
 
         def client(service: str) -> Any:
-            return boto3.client(service, endpoint_url=state["aws_endpoint"], region_name=state["region"],
-                                aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106 - moto
+            return boto3.client(
+                service,
+                endpoint_url=state["aws_endpoint"],
+                region_name=state["region"],
+                aws_access_key_id="sandbox",
+                aws_secret_access_key="sandbox",  # noqa: S106 - moto's fake credentials
+            )
 
         events, sqs = client("events"), client("sqs")
         audit_secret = sandbox.local_secrets["tenants[0].destinations[1].auth.secret"]
@@ -181,33 +211,71 @@ def _run_demo() -> int:
         say(flow)
 
         def api_key_and_transform() -> str:
-            publish(events, [make_event("demo.app", "widget.created", {"widgetName": "Sprocket"}, tenant_id="1", event_id="evt_demo_1")], bus)
+            publish(
+                events,
+                [
+                    make_event(
+                        "demo.app", "widget.created", {"widgetName": "Sprocket"}, tenant_id="1", event_id="evt_demo_1"
+                    )
+                ],
+                bus,
+            )
             (request,) = receiver.wait_for("/tenant-1/crm", 1, containing="evt_demo_1")
             body = json.loads(request["body"])
             expect(body == {"text": "Widget Sprocket created", "eventId": "evt_demo_1"}, f"unexpected body {body}")
-            expect(request["headers"].get("x-api-key") == raw["tenants"][0]["destinations"][0]["auth"]["value"], "API key header missing")
+            expect(
+                request["headers"].get("x-api-key") == raw["tenants"][0]["destinations"][0]["auth"]["value"],
+                "API key header missing",
+            )
             return f"tenant 1 crm got {request['body']} with its x-api-key header"
 
         def basic_and_oauth() -> str:
-            publish(events, [make_event("demo.app", "widget.updated", {"widgetName": "Gear"}, tenant_id="2", event_id="evt_demo_2")], bus)
+            publish(
+                events,
+                [
+                    make_event(
+                        "demo.app", "widget.updated", {"widgetName": "Gear"}, tenant_id="2", event_id="evt_demo_2"
+                    )
+                ],
+                bus,
+            )
             (erp,) = receiver.wait_for("/tenant-2/erp", 1, containing="evt_demo_2")
-            expect(erp["method"] == "PUT" and erp["headers"]["authorization"].startswith("Basic "), "Basic auth PUT expected")
+            expect(
+                erp["method"] == "PUT" and erp["headers"]["authorization"].startswith("Basic "),
+                "Basic auth PUT expected",
+            )
             analytics = receiver.wait_for("/flaky/1/tenant-2/analytics", 2, containing="evt_demo_2")
             expect([r["status"] for r in analytics][:2] == [503, 200], f"statuses {[r['status'] for r in analytics]}")
             expect(analytics[-1]["headers"]["authorization"].startswith("Bearer "), "OAuth bearer token expected")
             return "tenant 2 erp (Basic, PUT) delivered; analytics (OAuth token fetched) answered 503, retried, 200"
 
         def dead_letter() -> str:
-            publish(events, [make_event("demo.app", "widget.created", {"widgetName": "Doomed"}, tenant_id="3", event_id="evt_demo_3")], bus)
+            publish(
+                events,
+                [
+                    make_event(
+                        "demo.app", "widget.created", {"widgetName": "Doomed"}, tenant_id="3", event_id="evt_demo_3"
+                    )
+                ],
+                bus,
+            )
             attempts = receiver.wait_for("/status/500/tenant-3", 4, containing="evt_demo_3", timeout=30)
             expect(len(attempts) == 4, f"{len(attempts)} attempts, expected 1 + 3 retries")
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                for message in sqs.receive_message(QueueUrl=state["dead_letter_queue_url"], MaxNumberOfMessages=10,
-                                                   MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", []):
+                for message in sqs.receive_message(
+                    QueueUrl=state["dead_letter_queue_url"],
+                    MaxNumberOfMessages=10,
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=1,
+                ).get("Messages", []):
                     if json.loads(message["Body"])["detail"]["eventId"] == "evt_demo_3":
                         attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
-                        sqs.change_message_visibility(QueueUrl=state["dead_letter_queue_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+                        sqs.change_message_visibility(
+                            QueueUrl=state["dead_letter_queue_url"],
+                            ReceiptHandle=message["ReceiptHandle"],
+                            VisibilityTimeout=0,
+                        )
                         return f"4 attempts answered 500, then the event went to the DLQ ({attributes['ERROR_CODE']}, {attributes['EXHAUSTED_RETRY_CONDITION']})"
             raise AssertionError("the failed event never reached the dead-letter queue")
 
@@ -229,14 +297,24 @@ def _run_demo() -> int:
         api = state["subscriptions_api"]
 
         def api_endpoint() -> str:
-            created = requests.post(f"{api}/tenants/2/endpoints", json={"url": f"{receiver.url}/flaky/2/tenant-2/orders",
-                                                                        "eventTypes": ["order.paid"]}, timeout=15)
+            created = requests.post(
+                f"{api}/tenants/2/endpoints",
+                json={"url": f"{receiver.url}/flaky/2/tenant-2/orders", "eventTypes": ["order.paid"]},
+                timeout=15,
+            )
             expect(created.status_code == 201, f"create answered {created.status_code}: {created.text}")
             endpoint = created.json()
             time.sleep(1.2)  # the fan-out caches endpoint lists for 1 s in the sandbox
-            publish(events, [make_event("demo.shop", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_demo_4")], bus)
+            publish(
+                events,
+                [make_event("demo.shop", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_demo_4")],
+                bus,
+            )
             deliveries = receiver.wait_for("/flaky/2/tenant-2/orders", 3, containing="evt_demo_4", timeout=60)
-            expect([r["status"] for r in deliveries][:3] == [503, 503, 200], f"statuses {[r['status'] for r in deliveries]}")
+            expect(
+                [r["status"] for r in deliveries][:3] == [503, 503, 200],
+                f"statuses {[r['status'] for r in deliveries]}",
+            )
             payload = signed_payload(deliveries[2], endpoint["secret"])
             endpoint_id = endpoint.get("endpointId") or endpoint.get("id")
             history: list[dict[str, Any]] = []
@@ -249,7 +327,9 @@ def _run_demo() -> int:
             return f"endpoint created through the API; 503, 503, then 200 on the retry schedule; {payload['type']} verified; history newest first {statuses}"
 
         def ssrf() -> str:
-            response = requests.post(f"{api}/tenants/2/endpoints", json={"url": "https://169.254.169.254/latest/meta-data"}, timeout=15)
+            response = requests.post(
+                f"{api}/tenants/2/endpoints", json={"url": "https://169.254.169.254/latest/meta-data"}, timeout=15
+            )
             expect(response.status_code == 400, f"answered {response.status_code}")
             return f"cloud metadata address refused: {response.json()['error']['message']}"
 
@@ -282,7 +362,10 @@ def _run_demo() -> int:
                 connection.execute("CALL create_widget(1, 'laterWidget')")
             receiver.wait_for("/tenant-1/crm", 1, containing="laterWidget", timeout=30)
             receiver.wait_for("/tenant-1/audit", 1, containing="laterWidget", timeout=30)
-            expect(not [r for r in receiver.received("/tenant-1") if "ghostWidget" in r["body"]], "a rolled-back write was delivered")
+            expect(
+                not [r for r in receiver.received("/tenant-1") if "ghostWidget" in r["body"]],
+                "a rolled-back write was delivered",
+            )
             return "a rolled-back write sent nothing; the next committed write was delivered"
 
         def swept() -> str:
@@ -307,7 +390,9 @@ def _run_demo() -> int:
             found: list[dict[str, Any]] = []
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and not found:
-                for message in sqs.receive_message(QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                for message in sqs.receive_message(
+                    QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", []):
                     event = json.loads(message["Body"])
                     if predicate(event):
                         found.append(event)
@@ -316,12 +401,22 @@ def _run_demo() -> int:
 
         def github() -> str:
             delivery = str(uuid.uuid4())
-            body = json.dumps({"ref": "refs/heads/main", "repository": {"id": 1296269, "full_name": "octo/hello"}}).encode()
+            body = json.dumps(
+                {"ref": "refs/heads/main", "repository": {"id": 1296269, "full_name": "octo/hello"}}
+            ).encode()
             signature = "sha256=" + hmac.new(sources["github"].encode(), body, hashlib.sha256).hexdigest()
-            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature, "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": signature,
+                "X-GitHub-Event": "push",
+                "X-GitHub-Delivery": delivery,
+            }
             first = requests.post(state["inbound"]["github"], data=body, headers=headers, timeout=15)
             second = requests.post(state["inbound"]["github"], data=body, headers=headers, timeout=15)
-            expect((first.status_code, second.status_code) == (200, 200), f"answered {first.status_code}, {second.status_code}")
+            expect(
+                (first.status_code, second.status_code) == (200, 200),
+                f"answered {first.status_code}, {second.status_code}",
+            )
             found = observed(lambda e: e["source"] == "hookstack.github" and e["detail"].get("deliveryId") == delivery)
             time.sleep(1.0)
             found += observed(lambda e: e["detail"].get("deliveryId") == delivery, timeout=1.5)
@@ -329,20 +424,42 @@ def _run_demo() -> int:
             return f"push verified, posted twice (a provider retry), one {found[0]['detail-type']} event on the bus"
 
         def bad_signature() -> str:
-            response = requests.post(state["inbound"]["github"], data=b"{}", headers={"X-Hub-Signature-256": "sha256=" + "0" * 64,
-                                                                                      "X-GitHub-Event": "push", "X-GitHub-Delivery": "x"}, timeout=15)
+            response = requests.post(
+                state["inbound"]["github"],
+                data=b"{}",
+                headers={
+                    "X-Hub-Signature-256": "sha256=" + "0" * 64,
+                    "X-GitHub-Event": "push",
+                    "X-GitHub-Delivery": "x",
+                },
+                timeout=15,
+            )
             expect(response.status_code == 401, f"answered {response.status_code}")
             return "forged signature answered 401, nothing enqueued"
 
         def stripe_large() -> str:
             event_id = f"evt_{uuid.uuid4().hex}"
-            payload = json.dumps({"id": event_id, "type": "invoice.paid", "data": {"object": {"customer": "cus_demo", "notes": "n" * 50_000}}})
+            payload = json.dumps(
+                {
+                    "id": event_id,
+                    "type": "invoice.paid",
+                    "data": {"object": {"customer": "cus_demo", "notes": "n" * 50_000}},
+                }
+            )
             timestamp = int(time.time())
-            signature = hmac.new(sources["stripe"].encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-            response = requests.post(state["inbound"]["stripe"], data=payload, timeout=15,
-                                     headers={"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"})
+            signature = hmac.new(
+                sources["stripe"].encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+            ).hexdigest()
+            response = requests.post(
+                state["inbound"]["stripe"],
+                data=payload,
+                timeout=15,
+                headers={"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"},
+            )
             expect(response.status_code == 200, f"answered {response.status_code}: {response.text}")
-            (event,) = observed(lambda e: e["source"] == "hookstack.stripe" and e["detail"].get("deliveryId") == event_id)
+            (event,) = observed(
+                lambda e: e["source"] == "hookstack.stripe" and e["detail"].get("deliveryId") == event_id
+            )
             expect(len(event["detail"]["payload"]["data"]["object"]["notes"]) == 50_000, "payload not rehydrated")
             return f"{len(payload)} byte payload stored in S3 (threshold 20000), the pointer queued, rehydrated into {event['detail-type']}"
 
@@ -350,11 +467,22 @@ def _run_demo() -> int:
             url = state["inbound"]["twilio"]
             params = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": "+15550100", "Body": "hello"}
             data = url + "".join(f"{k}{params[k]}" for k in sorted(params))
-            signature = base64.b64encode(hmac.new(sources["twilio"].encode(), data.encode(), hashlib.sha1).digest()).decode()
-            response = requests.post(url, data=urlencode(params), timeout=15,
-                                     headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+            signature = base64.b64encode(
+                hmac.new(sources["twilio"].encode(), data.encode(), hashlib.sha1).digest()
+            ).decode()
+            response = requests.post(
+                url,
+                data=urlencode(params),
+                timeout=15,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+            )
             expect(response.status_code == 200, f"answered {response.status_code}: {response.text}")
-            (event,) = observed(lambda e: e["source"] == "hookstack.twilio" and e["detail"]["payload"].get("MessageSid") == params["MessageSid"])
+            (event,) = observed(
+                lambda e: (
+                    e["source"] == "hookstack.twilio"
+                    and e["detail"]["payload"].get("MessageSid") == params["MessageSid"]
+                )
+            )
             return f"form post signed over the public URL verified; {event['detail-type']} event on the bus"
 
         demo.step(flow, "GitHub push, verified, retried delivery deduplicated", github)

@@ -22,7 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
-TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
+TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "application/x-www-form-urlencoded",
+)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -216,7 +222,11 @@ class LambdaHttpServer:
                     status, headers, data = response_parts(result)
                 except Exception:
                     traceback.print_exc()
-                    status, headers, data = 502, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+                    status, headers, data = (
+                        502,
+                        {"content-type": "application/json"},
+                        b'{"message":"Internal Server Error"}',
+                    )
                 if outer.on_invoke is not None:
                     outer.on_invoke(event, status, time.perf_counter() - started)
                 self._reply(status, headers, data)

@@ -37,11 +37,16 @@ def stable_uuid(seed: str) -> str:
 def availability_zones(region: str) -> list[dict[str, str]]:
     return [
         {"name": f"{region}-bos-1a", "zoneId": "use1-bos1-az1", "optInStatus": "opted-in", "state": "available"},
-        *({"name": f"{region}{z}", "zoneId": f"az-{z}", "optInStatus": "opt-in-not-required", "state": "available"} for z in "abc"),
+        *(
+            {"name": f"{region}{z}", "zoneId": f"az-{z}", "optInStatus": "opt-in-not-required", "state": "available"}
+            for z in "abc"
+        ),
     ]
 
 
-def data_source(function: str, args: Mapping[str, Any], *, region: str, vpcs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def data_source(
+    function: str, args: Mapping[str, Any], *, region: str, vpcs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
     """What a data source (``aws.get_*``) returns; ``vpcs`` describes existing VPCs by id.
 
     A data source this does not know returns nothing (``{}``): the program then fails on the
@@ -59,7 +64,12 @@ def data_source(function: str, args: Mapping[str, Any], *, region: str, vpcs: Ma
     if function == "aws:ec2/getVpc:getVpc":
         vpc_id = str(args.get("id"))
         found = {"enableDnsSupport": True, "enableDnsHostnames": True, **vpcs.get(vpc_id, {})}
-        return {"id": vpc_id, "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{vpc_id}", "cidrBlock": "10.0.0.0/16", **found}
+        return {
+            "id": vpc_id,
+            "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{vpc_id}",
+            "cidrBlock": "10.0.0.0/16",
+            **found,
+        }
     return {}
 
 
@@ -104,7 +114,9 @@ def aws_state(typ: str, logical: str, inputs: Mapping[str, Any], *, region: str 
     elif typ == "aws:cloudwatch/eventConnection:EventConnection":
         connection_id = stable_uuid(logical)
         state["arn"] = f"{base.format(service='events')}:connection/{name}/{connection_id}"
-        state["secretArn"] = f"{base.format(service='secretsmanager')}:secret:events!connection/{name}/{connection_id}-AbCdEf"
+        state["secretArn"] = (
+            f"{base.format(service='secretsmanager')}:secret:events!connection/{name}/{connection_id}-AbCdEf"
+        )
     elif typ == "aws:cloudwatch/eventArchive:EventArchive":
         state["arn"] = f"{base.format(service='events')}:archive/{name}"
     elif typ == "aws:lambda/function:Function":

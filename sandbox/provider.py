@@ -39,9 +39,16 @@ class LocalProvider:
         )["QueueUrl"]
         for routing in self.plan.routing_rules:
             name = f"hookstack-{routing.key}"
-            self.events.put_rule(Name=name, EventBusName=self.plan.entry_bus_name, EventPattern=routing.event_pattern_json, State="ENABLED")
+            self.events.put_rule(
+                Name=name,
+                EventBusName=self.plan.entry_bus_name,
+                EventPattern=routing.event_pattern_json,
+                State="ENABLED",
+            )
             self.events.put_targets(
-                Rule=name, EventBusName=self.plan.entry_bus_name, Targets=[{"Id": "shard-bus", "Arn": self.bus_arns[routing.shard]}]
+                Rule=name,
+                EventBusName=self.plan.entry_bus_name,
+                Targets=[{"Id": "shard-bus", "Arn": self.bus_arns[routing.shard]}],
             )
         for destination in self.plan.destinations:
             self._destination(destination)
@@ -57,7 +64,9 @@ class LocalProvider:
         bus = self.plan.bus(destination.bus_index).name
         name = self.plan.connection_name(destination)
         connection_arn = self.events.create_connection(
-            Name=name, AuthorizationType=destination.auth.authorization_type, AuthParameters=_auth_parameters(destination)
+            Name=name,
+            AuthorizationType=destination.auth.authorization_type,
+            AuthParameters=_auth_parameters(destination),
         )["ConnectionArn"]
         api_destination_arn = self.events.create_api_destination(
             Name=name,
@@ -74,7 +83,9 @@ class LocalProvider:
             State="ENABLED" if destination.enabled else "DISABLED",
         )["RuleArn"]
         queue_url = self.sqs.create_queue(QueueName=f"apidest-{destination.key}"[:80])["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         # The real pattern engine decides what matches; the queue stands in for the API destination.
         self.events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": destination.target_id, "Arn": queue_arn}])
         self.rule_names[destination.key] = rule
@@ -124,7 +135,9 @@ def _auth_parameters(destination: ApiDestinationPlan) -> dict[str, Any]:
                 "AuthorizationEndpoint": params["authorization_endpoint"],
                 "HttpMethod": params["http_method"],
                 "OAuthHttpParameters": {
-                    "BodyParameters": [{"Key": k, "Value": v, "IsValueSecret": False} for k, v in params["body_parameters"]]
+                    "BodyParameters": [
+                        {"Key": k, "Value": v, "IsValueSecret": False} for k, v in params["body_parameters"]
+                    ]
                 },
             }
         }

@@ -161,7 +161,9 @@ class Receiver:
                     self._send(401, b'{"error":"invalid_client"}')
                     return
                 token = base64.urlsafe_b64encode(f"token-{time.time()}".encode()).decode()
-                self._send(200, json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 3600}).encode())
+                self._send(
+                    200, json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 3600}).encode()
+                )
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

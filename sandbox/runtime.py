@@ -194,7 +194,13 @@ class Sandbox:
             try:
                 part.stop()
             except Exception as error:  # stop everything else regardless
-                log.error("stopping the %s part failed: %s: %s", name, type(error).__name__, error, exc_info=log.isEnabledFor(logging.DEBUG))
+                log.error(
+                    "stopping the %s part failed: %s: %s",
+                    name,
+                    type(error).__name__,
+                    error,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
 
         try:
             threads = [
@@ -318,17 +324,30 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
     if config.consumer.enabled and config.consumer.sources:
         from sandbox.consumer import LocalConsumer
 
-        yield "consumer", lambda: LocalConsumer(
-            config.consumer, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
-            set_environment=sandbox._set_environment,
-            event_source=config.provider.event_source,
+        yield (
+            "consumer",
+            lambda: LocalConsumer(
+                config.consumer,
+                endpoint=sandbox.endpoint,
+                bus_name=bus,
+                time_scale=sandbox.time_scale,
+                set_environment=sandbox._set_environment,
+                event_source=config.provider.event_source,
+            ),
         )
     if config.aurora.enabled:
         from sandbox.aurora import LocalAurora
 
-        yield "aurora", lambda: LocalAurora(
-            config.aurora, provider_event_source=config.provider.event_source, bus_name=bus, time_scale=sandbox.time_scale,
-            set_environment=sandbox._set_environment, region=REGION,
+        yield (
+            "aurora",
+            lambda: LocalAurora(
+                config.aurora,
+                provider_event_source=config.provider.event_source,
+                bus_name=bus,
+                time_scale=sandbox.time_scale,
+                set_environment=sandbox._set_environment,
+                region=REGION,
+            ),
         )
     if config.delivery.enabled:
         from sandbox.delivery import LocalDelivery
@@ -339,10 +358,22 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
             for di, destination in enumerate(tenant.destinations)
             if destination.is_signed
         ]
-        yield "delivery", lambda: LocalDelivery(
-            config.delivery, signed, endpoint=sandbox.endpoint, bus_name=bus, time_scale=sandbox.time_scale,
-            set_environment=sandbox._set_environment, local_secrets=sandbox.local_secrets,
-            **({} if sandbox.endpoint_cache_seconds is None else {"endpoint_cache_seconds": sandbox.endpoint_cache_seconds}),
+        yield (
+            "delivery",
+            lambda: LocalDelivery(
+                config.delivery,
+                signed,
+                endpoint=sandbox.endpoint,
+                bus_name=bus,
+                time_scale=sandbox.time_scale,
+                set_environment=sandbox._set_environment,
+                local_secrets=sandbox.local_secrets,
+                **(
+                    {}
+                    if sandbox.endpoint_cache_seconds is None
+                    else {"endpoint_cache_seconds": sandbox.endpoint_cache_seconds}
+                ),
+            ),
         )
 
 
@@ -357,9 +388,17 @@ class _Observer:
 
     def create(self) -> None:
         self.queue_url = self.sqs.create_queue(QueueName="hookstack-sandbox-events")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.events.put_rule(Name="hookstack-sandbox-observer", EventBusName=self.bus_name, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
-        self.events.put_targets(Rule="hookstack-sandbox-observer", EventBusName=self.bus_name, Targets=[{"Id": "observer", "Arn": arn}])
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.events.put_rule(
+            Name="hookstack-sandbox-observer",
+            EventBusName=self.bus_name,
+            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+        )
+        self.events.put_targets(
+            Rule="hookstack-sandbox-observer", EventBusName=self.bus_name, Targets=[{"Id": "observer", "Arn": arn}]
+        )
 
     def start(self) -> None:
         return None

@@ -50,7 +50,9 @@ def receive(sqs: Any, queue_url: str, stop: threading.Event, **options: Any) -> 
     """One long poll (1 s) of ``queue_url``; an error (the server going away at shutdown, a blip)
     yields no messages after a short pause, so pollers keep going as AWS's would."""
     try:
-        messages: list[dict[str, Any]] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, **options).get("Messages", [])
+        messages: list[dict[str, Any]] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, **options).get(
+            "Messages", []
+        )
     except Exception:
         if not stop.is_set():
             time.sleep(0.2)
@@ -76,7 +78,9 @@ class QueueWorker:
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         self.handler = handler
         self.name = name
         self.batch_size = batch_size
@@ -101,8 +105,12 @@ class QueueWorker:
     def _run(self) -> None:
         while not self.stopping.is_set():
             messages = receive(
-                self.sqs, self.queue_url, self.stopping,
-                MaxNumberOfMessages=self.batch_size, AttributeNames=["All"], MessageAttributeNames=["All"],
+                self.sqs,
+                self.queue_url,
+                self.stopping,
+                MaxNumberOfMessages=self.batch_size,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             )
             if messages:
                 try:
@@ -117,7 +125,11 @@ class QueueWorker:
         failed: set[str]
         try:
             response = self.handler(self.wrap(records), LambdaContext(self.name))
-            failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])} if isinstance(response, dict) else set()
+            failed = (
+                {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+                if isinstance(response, dict)
+                else set()
+            )
         except Exception:
             traceback.print_exc()
             self.errors += 1

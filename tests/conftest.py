@@ -57,7 +57,6 @@ def aws() -> Iterator[None]:
         yield
 
 
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on loopback (HTTP-level tests); yields its endpoint URL."""

@@ -56,7 +56,11 @@ class RecordingMocks(preview.RecordingMocks):
 
 
 def run_program(
-    config: Mapping[str, Any], *, region: str = REGION, vpcs: Mapping[str, Mapping[str, Any]] | None = None, **options: Any
+    config: Mapping[str, Any],
+    *,
+    region: str = REGION,
+    vpcs: Mapping[str, Mapping[str, Any]] | None = None,
+    **options: Any,
 ) -> Program:
     """:func:`sandbox.preview.run_program` with the patch points above."""
     _evaluated_region[0] = region

@@ -10,9 +10,20 @@ from components.config.model import NAMESPACE, AuroraSettings, ConfigProblem
 from components.config.reader import Reader
 
 AURORA_KEYS = (
-    "enabled", "engineVersion", "databaseName", "masterUsername", "minCapacity", "maxCapacity",
-    "deletionProtection", "skipFinalSnapshot", "vpcId", "subnetIds", "vpcCidr", "lambdaNetworkPath",
-    "sweepIntervalMinutes", "sweepGraceSeconds",
+    "enabled",
+    "engineVersion",
+    "databaseName",
+    "masterUsername",
+    "minCapacity",
+    "maxCapacity",
+    "deletionProtection",
+    "skipFinalSnapshot",
+    "vpcId",
+    "subnetIds",
+    "vpcCidr",
+    "lambdaNetworkPath",
+    "sweepIntervalMinutes",
+    "sweepGraceSeconds",
 )
 NETWORK_PATHS = ("endpoint", "nat")
 VPC_ID_KEY = f"{NAMESPACE}:aurora.vpcId"
@@ -23,7 +34,9 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
     defaults = AuroraSettings()
     version = reader.get(raw, "engineVersion", path, str, default=defaults.engine_version)
     if not re.match(r"^1[3-7](\.\d+)?$", version):
-        reader.problem(f"{path}.engineVersion", f"must be an Aurora PostgreSQL version 13..17 like 16.6; got {version!r}")
+        reader.problem(
+            f"{path}.engineVersion", f"must be an Aurora PostgreSQL version 13..17 like 16.6; got {version!r}"
+        )
         version = defaults.engine_version
     elif not _data_api_supported(version):
         reader.problem(
@@ -32,10 +45,14 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
         )
     database = reader.get(raw, "databaseName", path, str, default=defaults.database_name)
     if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,62}$", database):
-        reader.problem(f"{path}.databaseName", "must be 1-63 characters of letters, digits and '_', starting with a letter")
+        reader.problem(
+            f"{path}.databaseName", "must be 1-63 characters of letters, digits and '_', starting with a letter"
+        )
     username = reader.get(raw, "masterUsername", path, str, default=defaults.master_username)
     if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,15}$", username) or username in ("postgres", "rdsadmin", "admin"):
-        reader.problem(f"{path}.masterUsername", "must be 1-16 characters of letters, digits and '_', not a reserved name")
+        reader.problem(
+            f"{path}.masterUsername", "must be 1-16 characters of letters, digits and '_', not a reserved name"
+        )
     min_capacity = reader.float_in(raw, "minCapacity", path, 0.0, 256.0, defaults.min_capacity)
     max_capacity = reader.float_in(raw, "maxCapacity", path, 1.0, 256.0, defaults.max_capacity)
     for key, capacity in (("minCapacity", min_capacity), ("maxCapacity", max_capacity)):
@@ -63,14 +80,19 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
         master_username=username,
         min_capacity=min_capacity,
         max_capacity=max_capacity,
-        deletion_protection=bool(reader.get(raw, "deletionProtection", path, bool, default=defaults.deletion_protection)),
-        skip_final_snapshot=bool(reader.get(raw, "skipFinalSnapshot", path, bool, default=defaults.skip_final_snapshot)),
+        deletion_protection=bool(
+            reader.get(raw, "deletionProtection", path, bool, default=defaults.deletion_protection)
+        ),
+        skip_final_snapshot=bool(
+            reader.get(raw, "skipFinalSnapshot", path, bool, default=defaults.skip_final_snapshot)
+        ),
         vpc_id=vpc_id,
         subnet_ids=subnet_ids,
         vpc_cidr=vpc_cidr,
         lambda_network_path=reader.choice(
             raw, "lambdaNetworkPath", path, NETWORK_PATHS, default=defaults.lambda_network_path
-        ) or defaults.lambda_network_path,
+        )
+        or defaults.lambda_network_path,
         sweep_interval_minutes=reader.int_in(raw, "sweepIntervalMinutes", path, 1, 60, defaults.sweep_interval_minutes),
         sweep_grace_seconds=reader.int_in(raw, "sweepGraceSeconds", path, 10, 3600, defaults.sweep_grace_seconds),
     )
@@ -83,7 +105,9 @@ def needs_vpc_dns_lookup(settings: AuroraSettings) -> bool:
     return settings.enabled and bool(settings.vpc_id) and settings.lambda_network_path == "endpoint"
 
 
-def private_dns_problem(vpc_id: str, enable_dns_support: bool | None, enable_dns_hostnames: bool | None) -> ConfigProblem | None:
+def private_dns_problem(
+    vpc_id: str, enable_dns_support: bool | None, enable_dns_hostnames: bool | None
+) -> ConfigProblem | None:
     """The problem with a given VPC whose attributes the endpoint's private DNS name needs are off."""
     attributes = (("enableDnsSupport", enable_dns_support), ("enableDnsHostnames", enable_dns_hostnames))
     missing = [name for name, on in attributes if not on]

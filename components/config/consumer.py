@@ -14,8 +14,16 @@ from components.specs.consumer import CONSUMER_NAME, environment_problem
 from functions.inbound.kinds import KIND_NAMES, source_kind
 
 CONSUMER_KEYS = (
-    "enabled", "claimCheckThresholdBytes", "ingestReservedConcurrency", "dedupeTtlHours", "payloadRetentionDays",
-    "maxReceiveCount", "enrichmentTimeoutSeconds", "target", "targetArn", "sources",
+    "enabled",
+    "claimCheckThresholdBytes",
+    "ingestReservedConcurrency",
+    "dedupeTtlHours",
+    "payloadRetentionDays",
+    "maxReceiveCount",
+    "enrichmentTimeoutSeconds",
+    "target",
+    "targetArn",
+    "sources",
 )
 SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath")
 # The kinds hookstack can verify: the registry (functions.inbound.kinds) is their one owner.
@@ -67,7 +75,9 @@ def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> Consumer
         ),
         ingest_reserved_concurrency=_reserved_concurrency(reader, raw, path),
         dedupe_ttl_hours=reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, defaults.dedupe_ttl_hours),
-        payload_retention_days=reader.int_in(raw, "payloadRetentionDays", path, 1, 3650, defaults.payload_retention_days),
+        payload_retention_days=reader.int_in(
+            raw, "payloadRetentionDays", path, 1, 3650, defaults.payload_retention_days
+        ),
         max_receive_count=reader.int_in(raw, "maxReceiveCount", path, 5, 1000, defaults.max_receive_count),
         enrichment_timeout_seconds=reader.int_in(
             raw, "enrichmentTimeoutSeconds", path, 1, 120, defaults.enrichment_timeout_seconds

@@ -12,8 +12,16 @@ from components.config.reader import Reader
 from functions.delivery import ssrf
 
 DELIVERY_KEYS = (
-    "enabled", "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
-    "rotationOverlapHours", "allowedCidrs", "maxResponseBytes", "workerMaxConcurrency", "fanoutMaxConcurrency",
+    "enabled",
+    "timeoutSeconds",
+    "retryScheduleSeconds",
+    "disableAfterFailures",
+    "historyTtlDays",
+    "rotationOverlapHours",
+    "allowedCidrs",
+    "maxResponseBytes",
+    "workerMaxConcurrency",
+    "fanoutMaxConcurrency",
 )
 
 
@@ -42,16 +50,30 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
         enabled=bool(reader.get(raw, "enabled", path, bool, default=defaults.enabled)),
         timeout_seconds=reader.int_in(raw, "timeoutSeconds", path, 1, 60, defaults.timeout_seconds),
         retry_schedule_seconds=tuple(schedule) if "retryScheduleSeconds" in raw else defaults.retry_schedule_seconds,
-        disable_after_failures=reader.int_in(raw, "disableAfterFailures", path, 1, 10_000, defaults.disable_after_failures),
+        disable_after_failures=reader.int_in(
+            raw, "disableAfterFailures", path, 1, 10_000, defaults.disable_after_failures
+        ),
         history_ttl_days=reader.int_in(raw, "historyTtlDays", path, 1, 365, defaults.history_ttl_days),
-        rotation_overlap_hours=reader.int_in(raw, "rotationOverlapHours", path, 0, 24 * 30, defaults.rotation_overlap_hours),
+        rotation_overlap_hours=reader.int_in(
+            raw, "rotationOverlapHours", path, 0, 24 * 30, defaults.rotation_overlap_hours
+        ),
         allowed_cidrs=cidrs,
         max_response_bytes=reader.int_in(raw, "maxResponseBytes", path, 0, 65_536, defaults.max_response_bytes),
         worker_max_concurrency=reader.int_in(
-            raw, "workerMaxConcurrency", path, MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY, defaults.worker_max_concurrency
+            raw,
+            "workerMaxConcurrency",
+            path,
+            MIN_MAXIMUM_CONCURRENCY,
+            MAX_MAXIMUM_CONCURRENCY,
+            defaults.worker_max_concurrency,
         ),
         fanout_max_concurrency=reader.int_in(
-            raw, "fanoutMaxConcurrency", path, MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY, defaults.fanout_max_concurrency
+            raw,
+            "fanoutMaxConcurrency",
+            path,
+            MIN_MAXIMUM_CONCURRENCY,
+            MAX_MAXIMUM_CONCURRENCY,
+            defaults.fanout_max_concurrency,
         ),
     )
 

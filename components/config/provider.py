@@ -38,7 +38,11 @@ def derived_source_problem(event_source: str, name: str) -> str | None:
     """Why ``<event_source>.<name>``, an event source hookstack publishes, is not a valid one, or None."""
     derived = published_event_source(event_source, name)
     problem = event_source_problem(derived)
-    return f"makes the event source {derived[:60]!r}{'...' if len(derived) > 60 else ''}, which {problem}" if problem else None
+    return (
+        f"makes the event source {derived[:60]!r}{'...' if len(derived) > 60 else ''}, which {problem}"
+        if problem
+        else None
+    )
 
 
 def parse_provider(reader: Reader, value: Any) -> ProviderSettings:
@@ -46,9 +50,7 @@ def parse_provider(reader: Reader, value: Any) -> ProviderSettings:
     defaults = ProviderSettings()
     bus_name = reader.get(raw, "busName", path, str)
     if bus_name is not None and (not BUS_NAME_RE.match(bus_name) or bus_name == "default"):
-        reader.problem(
-            f"{path}.busName", "must be 1-200 characters of A-Z, a-z, 0-9, '.', '_' and '-', not 'default'"
-        )
+        reader.problem(f"{path}.busName", "must be 1-200 characters of A-Z, a-z, 0-9, '.', '_' and '-', not 'default'")
         bus_name = None
     source = reader.get(raw, "eventSource", path, str, default=defaults.event_source)
     # `aws` itself is refused too: every source hookstack derives from it would start with `aws.`.

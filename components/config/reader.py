@@ -99,18 +99,14 @@ class Reader:
             return None
         return Secret(value)
 
-    def int_in(
-        self, raw: Mapping[str, Any], key: str, path: str, low: int, high: int, default: int
-    ) -> int:
+    def int_in(self, raw: Mapping[str, Any], key: str, path: str, low: int, high: int, default: int) -> int:
         value = self.get(raw, key, path, int, default=default)
         if not low <= value <= high:
             self.problem(f"{path}.{key}", f"must be between {low} and {high}, got {value}")
             return default
         return int(value)
 
-    def float_in(
-        self, raw: Mapping[str, Any], key: str, path: str, low: float, high: float, default: float
-    ) -> float:
+    def float_in(self, raw: Mapping[str, Any], key: str, path: str, low: float, high: float, default: float) -> float:
         value = self.get(raw, key, path, float, default=default)
         if not low <= value <= high:
             self.problem(f"{path}.{key}", f"must be between {low} and {high}, got {value}")

@@ -94,7 +94,7 @@ class StackFile:
     def line_of(self, key_path: str) -> int | None:
         """The line of ``hookstack:tenants[1].url`` (or of the deepest part of it that exists)."""
         head = key_path.split(".", 1)[0].split("[", 1)[0]  # `hookstack:tenants`
-        rest = key_path[len(head):]
+        rest = key_path[len(head) :]
         node: yaml.Node | None = _value_node(self._config_node, head)
         if node is None:
             return None
@@ -120,7 +120,7 @@ def load_stack_file(path: str, *, local: bool = False, secret_resolver: SecretRe
 def stack_values(config_block: Mapping[str, Any]) -> dict[str, Any]:
     """The ``hookstack:`` keys of a stack file's ``config:`` block, without the namespace."""
     prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in config_block.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in config_block.items() if key.startswith(prefix)}
 
 
 def resolve_secure(value: Any, path: str, resolver: SecretResolver) -> Any:
@@ -171,7 +171,9 @@ def read_stack_file(path: str | Path) -> StackFile:
         raise refuse(f"must be a mapping with a top-level `config:` key, got {_node_kind(document)}", document)
     config_key, config_node = _entry(document, "config") or (None, None)
     if config_key is None or config_node is None:
-        misplaced = [k for k, _ in document.value if isinstance(k, yaml.ScalarNode) and k.value.startswith(f"{NAMESPACE}:")]
+        misplaced = [
+            k for k, _ in document.value if isinstance(k, yaml.ScalarNode) and k.value.startswith(f"{NAMESPACE}:")
+        ]
         if misplaced:
             raise refuse(f"must be under `config:` ({where})", misplaced[0], misplaced[0].value)
         raise refuse(f"has no top-level `config:` key; {where}", document)
@@ -179,7 +181,11 @@ def read_stack_file(path: str | Path) -> StackFile:
     if config is None:
         raise refuse(f"is empty; {where}", config_key, "config")
     if not isinstance(config_node, yaml.MappingNode) or not isinstance(config, dict):
-        raise refuse(f"must be a mapping of `<namespace>:<key>: value` settings, got {_node_kind(config_node)}", config_key, "config")
+        raise refuse(
+            f"must be a mapping of `<namespace>:<key>: value` settings, got {_node_kind(config_node)}",
+            config_key,
+            "config",
+        )
 
     problems: list[ConfigProblem] = []
     lines: list[int | str | None] = []
@@ -215,7 +221,8 @@ class _StackFileLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # 
             opened = self._open_anchors.get(event.anchor)
             if opened is not None:
                 raise _AliasRefused(
-                    None, None,
+                    None,
+                    None,
                     f"recursive alias *{event.anchor}: it is inside the node anchored &{event.anchor} at line "
                     f"{opened.line + 1}, so it would contain itself",
                     event.start_mark,
@@ -224,7 +231,8 @@ class _StackFileLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # 
             self._alias_values += _expanded_size(node, self._expanded_sizes)
             if self._alias_values > MAX_ALIAS_VALUES:
                 raise _AliasRefused(
-                    None, None,
+                    None,
+                    None,
                     f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (nested aliases repeat their "
                     "nodes: write the values out, or share less)",
                     event.start_mark,
@@ -260,7 +268,9 @@ def _key_problem(key_node: yaml.Node) -> ConfigProblem | None:
     if key_node.tag == MERGE_TAG:  # `<<: *defaults` brings keys in; those are checked by the parser
         return None
     if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-        return ConfigProblem("config", f"key {_node_kind(key_node)} is not `<namespace>:<key>` (e.g. `{NAMESPACE}:tenants`)")
+        return ConfigProblem(
+            "config", f"key {_node_kind(key_node)} is not `<namespace>:<key>` (e.g. `{NAMESPACE}:tenants`)"
+        )
     key = key_node.value
     if ":" not in key:
         return ConfigProblem(key, f"keys are `<namespace>:<key>`; did you mean `{NAMESPACE}:{key}`?")
@@ -282,7 +292,12 @@ def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[Co
                 line = key_node.start_mark.line + 1
                 identity = (key_node.tag, key_node.value)
                 if identity in first:
-                    yield ConfigProblem("", f"`{key_node.value}` is given twice in one mapping (first at line {first[identity]})"), line
+                    yield (
+                        ConfigProblem(
+                            "", f"`{key_node.value}` is given twice in one mapping (first at line {first[identity]})"
+                        ),
+                        line,
+                    )
                 else:
                     first[identity] = line
             yield from _duplicate_keys(value_node, seen)

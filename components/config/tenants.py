@@ -41,8 +41,16 @@ AUTH_TYPES = ("apiKey", "basic", "oauth", "signed", "none")
 METHODS = ("POST", "PUT", "PATCH")
 OAUTH_METHODS = ("GET", "POST", "PUT")
 DESTINATION_KEYS = (
-    "name", "url", "method", "eventTypes", "auth", "rateLimitPerSecond", "retry", "transform",
-    "headers", "enabled",
+    "name",
+    "url",
+    "method",
+    "eventTypes",
+    "auth",
+    "rateLimitPerSecond",
+    "retry",
+    "transform",
+    "headers",
+    "enabled",
 )
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 # JSONPath as EventBridge input transformers accept it: $, $.a.b, $.a[0], $.a['key with space'].
@@ -51,8 +59,13 @@ INPUT_PATH_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PLACEHOLDER_RE = re.compile(r"<([A-Za-z0-9_.-]+)>")
 # Placeholders EventBridge fills in itself, without an input path.
 PREDEFINED_PLACEHOLDERS = frozenset(
-    {"aws.events.rule-arn", "aws.events.rule-name", "aws.events.event", "aws.events.event.json",
-     "aws.events.event.ingestion-time"}
+    {
+        "aws.events.rule-arn",
+        "aws.events.rule-name",
+        "aws.events.event",
+        "aws.events.event.json",
+        "aws.events.event.ingestion-time",
+    }
 )
 
 
@@ -223,7 +236,11 @@ def _retry(reader: Reader, value: Any, path: str) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=reader.int_in(raw, "maxAttempts", path, 0, MAX_RETRY_ATTEMPTS, MAX_RETRY_ATTEMPTS),
         max_event_age_seconds=reader.int_in(
-            raw, "maxEventAgeSeconds", path, MIN_EVENT_AGE_SECONDS, MAX_EVENT_AGE_SECONDS,
+            raw,
+            "maxEventAgeSeconds",
+            path,
+            MIN_EVENT_AGE_SECONDS,
+            MAX_EVENT_AGE_SECONDS,
             MAX_EVENT_AGE_SECONDS,
         ),
     )
@@ -242,15 +259,12 @@ def _transform(reader: Reader, value: Any, path: str) -> Transform | None:
     for key, input_path in paths_raw.items():
         kpath = f"{path}.paths.{key}"
         if not INPUT_PATH_KEY_RE.match(str(key)) or str(key).startswith("AWS"):
-            reader.problem(
-                kpath, "key must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-', not starting 'AWS'"
-            )
+            reader.problem(kpath, "key must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-', not starting 'AWS'")
             continue
         if not isinstance(input_path, str) or not INPUT_PATH_RE.match(input_path):
             reader.problem(
                 kpath,
-                "must be a JSONPath like $.detail.name, $.detail.items[0] or $.detail['a key']; "
-                f"got {input_path!r}",
+                f"must be a JSONPath like $.detail.name, $.detail.items[0] or $.detail['a key']; got {input_path!r}",
             )
             continue
         paths[str(key)] = input_path
@@ -279,9 +293,7 @@ def _headers(reader: Reader, value: Any, path: str) -> dict[str, str]:
         if not HEADER_NAME_RE.match(str(key)):
             reader.problem(f"{path}.{key}", "must be an HTTP header name")
         elif not isinstance(header_value, str) or len(header_value) > MAX_CONNECTION_PARAMETER_CHARS:
-            reader.problem(
-                f"{path}.{key}", f"must be a string of at most {MAX_CONNECTION_PARAMETER_CHARS} characters"
-            )
+            reader.problem(f"{path}.{key}", f"must be a string of at most {MAX_CONNECTION_PARAMETER_CHARS} characters")
         else:
             headers[str(key)] = header_value
     return headers

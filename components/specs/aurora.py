@@ -88,8 +88,12 @@ class AuroraSpec:
     database_name: str
     sweep_interval_minutes: int
     sweep_grace_seconds: int
-    relay: FunctionSpec = field(default_factory=lambda: FunctionSpec(handler_name(relay.handler), RELAY_TIMEOUT_SECONDS))
-    sweeper: FunctionSpec = field(default_factory=lambda: FunctionSpec(handler_name(sweeper.handler), SWEEPER_TIMEOUT_SECONDS))
+    relay: FunctionSpec = field(
+        default_factory=lambda: FunctionSpec(handler_name(relay.handler), RELAY_TIMEOUT_SECONDS)
+    )
+    sweeper: FunctionSpec = field(
+        default_factory=lambda: FunctionSpec(handler_name(sweeper.handler), SWEEPER_TIMEOUT_SECONDS)
+    )
     migration: FunctionSpec = field(
         default_factory=lambda: FunctionSpec(handler_name(migrate.handler), MIGRATION_TIMEOUT_SECONDS)
     )
@@ -146,7 +150,9 @@ class AuroraSpec:
             lease_seconds=self.relay_lease_seconds,
         )
 
-    def sweeper_settings(self, database: DatabaseSettings, bus_name: str, *, time_scale: float = 1.0) -> SweeperSettings:
+    def sweeper_settings(
+        self, database: DatabaseSettings, bus_name: str, *, time_scale: float = 1.0
+    ) -> SweeperSettings:
         """``time_scale`` (the sandbox's) shortens the grace with every other wait, to a second at least."""
         if not time_scale > 0:
             raise ValueError(f"time_scale must be positive, got {time_scale!r}")
@@ -160,7 +166,9 @@ class AuroraSpec:
         )
 
     def relay_environment(self, cluster_arn: str, secret_arn: str, bus_name: str) -> dict[str, str]:
-        return _environment(self.relay_settings(self.data_api(cluster_arn, secret_arn), bus_name), RelaySettings.from_environ)
+        return _environment(
+            self.relay_settings(self.data_api(cluster_arn, secret_arn), bus_name), RelaySettings.from_environ
+        )
 
     def sweeper_environment(self, cluster_arn: str, secret_arn: str, bus_name: str) -> dict[str, str]:
         settings = self.sweeper_settings(self.data_api(cluster_arn, secret_arn), bus_name)
@@ -176,7 +184,11 @@ class AuroraSpec:
         sweeper_environment = _environment(
             self.sweeper_settings(database, bus_name, time_scale=time_scale), SweeperSettings.from_environ
         )
-        clashes = sorted(k for k in relay_environment.keys() & sweeper_environment.keys() if relay_environment[k] != sweeper_environment[k])
+        clashes = sorted(
+            k
+            for k in relay_environment.keys() & sweeper_environment.keys()
+            if relay_environment[k] != sweeper_environment[k]
+        )
         if clashes:
             raise ValueError(f"the relay and the sweeper need different values of {', '.join(clashes)} in one process")
         return {**relay_environment, **sweeper_environment}

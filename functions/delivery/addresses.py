@@ -139,9 +139,12 @@ def allowed_cidr_problem(network: IPNetwork) -> str | None:
     own: an entry inside it is accepted).
     """
     overlapped = [
-        embedding for embedding in EMBEDDINGS
-        if isinstance(network, ipaddress.IPv6Network) and network.overlaps(embedding.network)
-        and not network.subnet_of(_LOCAL_NAT64) and not any(network.subnet_of(n) for n in _NOT_EMBEDDINGS)
+        embedding
+        for embedding in EMBEDDINGS
+        if isinstance(network, ipaddress.IPv6Network)
+        and network.overlaps(embedding.network)
+        and not network.subnet_of(_LOCAL_NAT64)
+        and not any(network.subnet_of(n) for n in _NOT_EMBEDDINGS)
     ]
     inside = [embedding for embedding in overlapped if network.subnet_of(embedding.network)]  # type: ignore[arg-type]
     if not inside and not any(network.subnet_of(range_) for range_ in _EXEMPTIBLE[network.version]):  # type: ignore[arg-type]
@@ -206,7 +209,10 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[Embedding, ipaddress.
 
 
 def _embedding_problem(
-    address: ipaddress.IPv6Address, embedding: Embedding, ipv4: ipaddress.IPv4Address | None, allowed: Sequence[IPNetwork]
+    address: ipaddress.IPv6Address,
+    embedding: Embedding,
+    ipv4: ipaddress.IPv4Address | None,
+    allowed: Sequence[IPNetwork],
 ) -> str | None:
     article = "an" if embedding.name[0] in "AEIOU" else "a"
     if ipv4 is None:

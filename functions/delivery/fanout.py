@@ -64,7 +64,11 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             planned = plan(state, json.loads(record["body"]))
         except ContractError as error:
-            logs.error("event breaks the contract; left for the dead-letter queue", messageId=record.get("messageId"), problem=str(error))
+            logs.error(
+                "event breaks the contract; left for the dead-letter queue",
+                messageId=record.get("messageId"),
+                problem=str(error),
+            )
             failures.append(record["messageId"])
             continue
         except Exception as error:
@@ -102,7 +106,11 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
         event_time = store.iso(time.time())
     body = signing.payload(event_type, event_time, detail).decode("utf-8")
     message = store.Message(
-        tenant_id=tenant_id, event_id=event_id, event_type=event_type, event_time=event_time, body=body,
+        tenant_id=tenant_id,
+        event_id=event_id,
+        event_type=event_type,
+        event_time=event_time,
+        body=body,
         received_at=store.iso(time.time()),
     )
     return message, detail
@@ -138,7 +146,11 @@ def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]
             reason = f"endpoint disabled ({endpoint.disabled_reason})"
             state.table.record_skipped_delivery(endpoint, message, reason, now, expires)
     logs.info(
-        "event fanned out", tenantId=message.tenant_id, eventId=message.event_id, eventType=message.event_type,
-        tasks=len(enabled), skipped=len(subscribed) - len(enabled),
+        "event fanned out",
+        tenantId=message.tenant_id,
+        eventId=message.event_id,
+        eventType=message.event_type,
+        tasks=len(enabled),
+        skipped=len(subscribed) - len(enabled),
     )
     return [tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1) for e in enabled]

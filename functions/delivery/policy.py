@@ -82,7 +82,9 @@ def retry_after_seconds(value: str | None, now: float) -> int | None:
     return max(0, int(when.timestamp() - now + 0.999))
 
 
-def next_delay(attempt: int, schedule: tuple[int, ...], status: int | None = None, retry_after: int | None = None) -> int | None:
+def next_delay(
+    attempt: int, schedule: tuple[int, ...], status: int | None = None, retry_after: int | None = None
+) -> int | None:
     """Seconds to wait after attempt number ``attempt`` (1-based) failed, or ``None`` when none is left."""
     if attempt < 1:
         raise ValueError(f"attempt numbers start at 1, got {attempt}")

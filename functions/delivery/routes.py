@@ -95,5 +95,12 @@ def tenant_policy(execution_arn: str, tenant_id: str) -> dict[str, Any]:
         resources.append(f"{execution_arn}/{STAGE}/{route.method}{path}")
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Sid": "SubscriptionApiForOneTenant", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": resources}],
+        "Statement": [
+            {
+                "Sid": "SubscriptionApiForOneTenant",
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": resources,
+            }
+        ],
     }

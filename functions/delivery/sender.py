@@ -146,13 +146,29 @@ def post(
         )
     except Exception as error:
         if timed_out.is_set() or isinstance(error, TimeoutError):
-            return Response(None, elapsed_ms(), error=f"timed out after {timeout:g} s", error_kind="timeout", address=address)
+            return Response(
+                None, elapsed_ms(), error=f"timed out after {timeout:g} s", error_kind="timeout", address=address
+            )
         if isinstance(error, ssl.SSLError):
-            return Response(None, elapsed_ms(), error=f"TLS failed: {_describe(error)}", error_kind="tls", address=address)
+            return Response(
+                None, elapsed_ms(), error=f"TLS failed: {_describe(error)}", error_kind="tls", address=address
+            )
         if isinstance(error, http.client.HTTPException):
-            return Response(None, elapsed_ms(), error=f"invalid HTTP response: {_describe(error)}", error_kind="protocol", address=address)
+            return Response(
+                None,
+                elapsed_ms(),
+                error=f"invalid HTTP response: {_describe(error)}",
+                error_kind="protocol",
+                address=address,
+            )
         if isinstance(error, OSError):
-            return Response(None, elapsed_ms(), error=f"connection failed: {_describe(error)}", error_kind="connection", address=address)
+            return Response(
+                None,
+                elapsed_ms(),
+                error=f"connection failed: {_describe(error)}",
+                error_kind="connection",
+                address=address,
+            )
         raise
     finally:
         timer.cancel()

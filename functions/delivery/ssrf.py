@@ -55,8 +55,15 @@ from functions.delivery.addresses import (
 
 # The address half is re-exported: callers know one module, the guard.
 __all__ = [
-    "EMBEDDINGS", "Embedding", "IPAddress", "IPNetwork", "address_problem", "allowed_cidr_problem", "embedded_ipv4",
-    "exempt", "parse_networks",
+    "EMBEDDINGS",
+    "Embedding",
+    "IPAddress",
+    "IPNetwork",
+    "address_problem",
+    "allowed_cidr_problem",
+    "embedded_ipv4",
+    "exempt",
+    "parse_networks",
 ]
 
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
@@ -69,7 +76,9 @@ LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
 BLOCKED_NAME_SUFFIXES = ("localhost", "local", "internal", "localdomain", "home.arpa", "arpa")
 
 _NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
-_CANONICAL_V4 = re.compile(r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
+_CANONICAL_V4 = re.compile(
+    r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+)
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _VISIBLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 
@@ -164,8 +173,7 @@ def ascii_problem(url: str) -> str | None:
     spelled = _ascii_spelling(url)
     return (
         f"must be ASCII, but has {char!r} at position {index} (percent-encode the path and query as UTF-8 "
-        "and write an international host name in its xn-- form"
-        + (f": {spelled})" if spelled else ")")
+        "and write an international host name in its xn-- form" + (f": {spelled})" if spelled else ")")
     )
 
 
@@ -201,7 +209,9 @@ def resolve(target: Target, allowed: Sequence[IPNetwork] = (), resolver: Resolve
     return addresses
 
 
-def check_url(url: str, allowed: Sequence[IPNetwork] = (), resolver: Resolver | None = None) -> tuple[Target, list[IPAddress]]:
+def check_url(
+    url: str, allowed: Sequence[IPNetwork] = (), resolver: Resolver | None = None
+) -> tuple[Target, list[IPAddress]]:
     """Both checks at once: the parsed URL and its vetted addresses."""
     target = parse_url(url, allowed)
     return target, resolve(target, allowed, resolver)

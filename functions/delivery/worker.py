@@ -111,15 +111,23 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     try:
         task = parse_task(record)
     except InvalidTask as error:
-        _dead_letter(state, {"reason": "invalid task", "problem": str(error), "body": str(record.get("body", ""))[:10_000]})
+        _dead_letter(
+            state, {"reason": "invalid task", "problem": str(error), "body": str(record.get("body", ""))[:10_000]}
+        )
         logs.error("invalid delivery task sent to the dead-letter queue", messageId=record.get("messageId"))
         return False
     ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
     now = time.time()
     delivery = table.claim_delivery(
-        tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id,
-        event_type=task.event_type, run=task.run, task_message_id=task.message_id, now=now,
-        expires_at=store.ttl(now, config.history_ttl_days), takeover_first=task.receive_count <= 1,
+        tenant_id=task.tenant_id,
+        event_id=task.event_id,
+        endpoint_id=task.endpoint_id,
+        event_type=task.event_type,
+        run=task.run,
+        task_message_id=task.message_id,
+        now=now,
+        expires_at=store.ttl(now, config.history_ttl_days),
+        takeover_first=task.receive_count <= 1,
     )
     if delivery is None:
         logs.info("duplicate or superseded delivery task dropped", **ids)
@@ -134,8 +142,14 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
     if context.endpoint is None:
         table.finish_without_attempt(
-            tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id, run=task.run,
-            task_message_id=task.message_id, status=DeliveryStatus.CANCELLED, reason="endpoint deleted", now=now,
+            tenant_id=task.tenant_id,
+            event_id=task.event_id,
+            endpoint_id=task.endpoint_id,
+            run=task.run,
+            task_message_id=task.message_id,
+            status=DeliveryStatus.CANCELLED,
+            reason="endpoint deleted",
+            now=now,
         )
         logs.info("delivery cancelled: endpoint deleted", **ids)
         return False
@@ -157,8 +171,12 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
 
 
 def _attempt(
-    state: WorkerRuntime, task: Task, delivery: Mapping[str, Any], endpoint: store.Endpoint,
-    secrets: store.SigningSecrets, message: store.Message,
+    state: WorkerRuntime,
+    task: Task,
+    delivery: Mapping[str, Any],
+    endpoint: store.Endpoint,
+    secrets: store.SigningSecrets,
+    message: store.Message,
 ) -> bool:
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
@@ -166,7 +184,11 @@ def _attempt(
     started = time.time()
     headers = signing.delivery_headers(secrets.active(started), message.event_id, int(started), body)
     response = sender.post(
-        endpoint.url, body, headers, timeout=config.timeout_seconds, allowed=config.allowed_networks,
+        endpoint.url,
+        body,
+        headers,
+        timeout=config.timeout_seconds,
+        allowed=config.allowed_networks,
         max_response_bytes=config.max_response_bytes,
     )
     verdict = policy.classify(response.status, response.error_kind)
@@ -180,22 +202,40 @@ def _attempt(
     now = time.time()
     final_reason = {
         policy.FAILED: f"retries exhausted after {attempt} attempts ({verdict.reason})"
-        if verdict.outcome == policy.RETRY else f"failed without retry ({verdict.reason})",
+        if verdict.outcome == policy.RETRY
+        else f"failed without retry ({verdict.reason})",
         policy.GONE: "endpoint gone (HTTP 410); endpoint disabled",
     }.get(outcome)
     record = store.AttemptRecord(
-        tenant_id=task.tenant_id, endpoint_id=task.endpoint_id, event_id=message.event_id,
-        event_type=message.event_type, run=task.run, attempt=attempt, at=now, url=endpoint.url,
+        tenant_id=task.tenant_id,
+        endpoint_id=task.endpoint_id,
+        event_id=message.event_id,
+        event_type=message.event_type,
+        run=task.run,
+        attempt=attempt,
+        at=now,
+        url=endpoint.url,
         outcome="retrying" if outcome == policy.RETRY else outcome,
-        status_code=response.status, latency_ms=response.latency_ms,
+        status_code=response.status,
+        latency_ms=response.latency_ms,
         response=response.body.decode("utf-8", errors="replace") if response.status is not None else None,
-        response_truncated=response.truncated, error=response.error, next_attempt_in_seconds=delay,
+        response_truncated=response.truncated,
+        error=response.error,
+        next_attempt_in_seconds=delay,
     )
     table.put_attempt(record, store.ttl(now, config.history_ttl_days))
     logs.info(
-        "delivery attempt", tenantId=task.tenant_id, eventId=message.event_id, endpointId=task.endpoint_id,
-        run=task.run, attempt=attempt, outcome=record.outcome, statusCode=response.status,
-        latencyMs=response.latency_ms, errorKind=response.error_kind, nextAttemptInSeconds=delay,
+        "delivery attempt",
+        tenantId=task.tenant_id,
+        eventId=message.event_id,
+        endpointId=task.endpoint_id,
+        run=task.run,
+        attempt=attempt,
+        outcome=record.outcome,
+        statusCode=response.status,
+        latencyMs=response.latency_ms,
+        errorKind=response.error_kind,
+        nextAttemptInSeconds=delay,
     )
     if outcome == policy.RETRY:
         assert delay is not None
@@ -216,7 +256,9 @@ def _attempt(
     if outcome == policy.GONE:
         table.disable_endpoint(task.tenant_id, task.endpoint_id, DisabledReason.GONE, now)
     history = [*(delivery.get("history") or []), record.summary()]
-    _dead_letter(state, _dead_letter_record(task, message, final_reason, attempt, history, response.status, response.error, now))
+    _dead_letter(
+        state, _dead_letter_record(task, message, final_reason, attempt, history, response.status, response.error, now)
+    )
     table.finish_attempt(
         record=record, task_message_id=task.message_id, final_status=DeliveryStatus.FAILED, failed_reason=final_reason
     )
@@ -225,31 +267,65 @@ def _attempt(
         if failures >= config.disable_after_failures and table.disable_endpoint(
             task.tenant_id, task.endpoint_id, DisabledReason.FAILURES, now
         ):
-            logs.warning("endpoint disabled after consecutive failed messages", tenantId=task.tenant_id, endpointId=task.endpoint_id, failures=failures)
+            logs.warning(
+                "endpoint disabled after consecutive failed messages",
+                tenantId=task.tenant_id,
+                endpointId=task.endpoint_id,
+                failures=failures,
+            )
     else:
         logs.warning("endpoint disabled: HTTP 410 Gone", tenantId=task.tenant_id, endpointId=task.endpoint_id)
     return False
 
 
 def _fail_without_attempt(
-    state: WorkerRuntime, task: Task, delivery: Mapping[str, Any], context: store.DeliveryContext, reason: str, now: float
+    state: WorkerRuntime,
+    task: Task,
+    delivery: Mapping[str, Any],
+    context: store.DeliveryContext,
+    reason: str,
+    now: float,
 ) -> None:
     message = context.message
     record = _dead_letter_record(
-        task, message, reason, int(delivery.get("attempts") or 0), list(delivery.get("history") or []),
-        delivery.get("lastStatusCode"), delivery.get("lastError"), now,
+        task,
+        message,
+        reason,
+        int(delivery.get("attempts") or 0),
+        list(delivery.get("history") or []),
+        delivery.get("lastStatusCode"),
+        delivery.get("lastError"),
+        now,
     )
     _dead_letter(state, record)
     state.table.finish_without_attempt(
-        tenant_id=task.tenant_id, event_id=task.event_id, endpoint_id=task.endpoint_id, run=task.run,
-        task_message_id=task.message_id, status=DeliveryStatus.FAILED, reason=reason, now=now,
+        tenant_id=task.tenant_id,
+        event_id=task.event_id,
+        endpoint_id=task.endpoint_id,
+        run=task.run,
+        task_message_id=task.message_id,
+        status=DeliveryStatus.FAILED,
+        reason=reason,
+        now=now,
     )
-    logs.warning("delivery failed without an attempt", tenantId=task.tenant_id, eventId=task.event_id, endpointId=task.endpoint_id, reason=reason)
+    logs.warning(
+        "delivery failed without an attempt",
+        tenantId=task.tenant_id,
+        eventId=task.event_id,
+        endpointId=task.endpoint_id,
+        reason=reason,
+    )
 
 
 def _dead_letter_record(
-    task: Task, message: store.Message | None, reason: str, attempts: int, history: list[Any],
-    status: int | None, error: str | None, now: float,
+    task: Task,
+    message: store.Message | None,
+    reason: str,
+    attempts: int,
+    history: list[Any],
+    status: int | None,
+    error: str | None,
+    now: float,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "reason": reason,
@@ -261,20 +337,23 @@ def _dead_letter_record(
         "failedAt": store.iso(now),
         "lastStatusCode": status,
         "lastError": error,
-        "history": history[-store.MAX_HISTORY_ENTRIES:],
+        "history": history[-store.MAX_HISTORY_ENTRIES :],
     }
     if message is not None:
         record["eventType"] = message.event_type
         if len(message.body.encode("utf-8")) <= MAX_DEAD_LETTER_PAYLOAD_BYTES:
             record["payload"] = json.loads(message.body)
         else:
-            record["payloadOmitted"] = "larger than a dead-letter record allows; read it with GET /tenants/{tenantId}/messages/{eventId}"
+            record["payloadOmitted"] = (
+                "larger than a dead-letter record allows; read it with GET /tenants/{tenantId}/messages/{eventId}"
+            )
     return record
 
 
 def _dead_letter(state: WorkerRuntime, record: Mapping[str, Any]) -> None:
     state.sqs.send_message(
-        QueueUrl=state.settings.dead_letter_queue_url, MessageBody=json.dumps(record, separators=(",", ":"), default=str)
+        QueueUrl=state.settings.dead_letter_queue_url,
+        MessageBody=json.dumps(record, separators=(",", ":"), default=str),
     )
 
 

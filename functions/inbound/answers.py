@@ -28,7 +28,9 @@ class Answer(Exception):
 
 def unavailable(message: str) -> Answer:
     """A store failed before anything was acknowledged: the provider's retry will be processed."""
-    return Answer(503, {"error": f"{message}; nothing was accepted, retry later"}, headers={"retry-after": RETRY_AFTER_SECONDS})
+    return Answer(
+        503, {"error": f"{message}; nothing was accepted, retry later"}, headers={"retry-after": RETRY_AFTER_SECONDS}
+    )
 
 
 def response(status: int, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -40,7 +40,9 @@ class Claims:
             try:
                 release(key, self.token)
             except STORE_ERRORS as error:
-                logs.error("claim release failed; the lease expiry frees the delivery", **log, error=type(error).__name__)
+                logs.error(
+                    "claim release failed; the lease expiry frees the delivery", **log, error=type(error).__name__
+                )
 
     def complete(self, message_id: str, log: Mapping[str, Any]) -> None:
         """Mark the delivery enqueued (its content record points at it, so that completes both)."""
@@ -66,7 +68,10 @@ def claim(
     attributes = {"source": source, "deliveryId": envelope.delivery_id[:1024], "receivedAt": envelope.received_at}
     try:
         delivery = ledger.claim(
-            key, lease_seconds=settings.claim_lease_seconds, ttl_seconds=settings.dedupe_ttl_seconds, attributes=attributes
+            key,
+            lease_seconds=settings.claim_lease_seconds,
+            ttl_seconds=settings.dedupe_ttl_seconds,
+            attributes=attributes,
         )
     except STORE_ERRORS as error:
         logs.error("dedupe ledger unavailable", **log, error=type(error).__name__)
@@ -82,7 +87,10 @@ def claim(
         signed_key = dedupe_key(source, content_key(keyed_type, content))
         try:
             owned = ledger.claim_content(
-                signed_key, owner_key=key, owner_token=delivery.token, ttl_seconds=settings.dedupe_ttl_seconds,
+                signed_key,
+                owner_key=key,
+                owner_token=delivery.token,
+                ttl_seconds=settings.dedupe_ttl_seconds,
                 attributes=attributes,
             )
         except STORE_ERRORS as error:
@@ -107,4 +115,6 @@ def _refused(claim: Claim, source: str, log: Mapping[str, Any], duplicate_body: 
         logs.info("duplicate delivery ignored", **log, matched=key)
         return Answer(200, duplicate_body)
     logs.info("delivery is being processed by another request", **log, matched=key)
-    return Answer(409, {"error": "this delivery is being processed; retry later"}, headers={"retry-after": RETRY_AFTER_SECONDS})
+    return Answer(
+        409, {"error": "this delivery is being processed; retry later"}, headers={"retry-after": RETRY_AFTER_SECONDS}
+    )

@@ -61,8 +61,9 @@ def enqueue(
             MessageDeduplicationId=digest,
         )
     except STORE_ERRORS as error:
-        logs.error("enqueue failed; claims released so the provider's retry is processed", **log,
-                   error=type(error).__name__)
+        logs.error(
+            "enqueue failed; claims released so the provider's retry is processed", **log, error=type(error).__name__
+        )
         claims.release(log)
         raise unavailable("the webhook could not be stored") from None
     return Enqueued(envelope, str(result.get("MessageId", "")))

@@ -133,8 +133,12 @@ def read_payload(pointer: ClaimCheck) -> bytes:
                 "be delivered and will reach the dead-letter queue"
             ) from error
         if code in _DENIED_CODES:
-            logs.error("claim-checked payload could not be read: access denied", bucket=pointer.bucket,
-                       key=pointer.key, code=code)
+            logs.error(
+                "claim-checked payload could not be read: access denied",
+                bucket=pointer.bucket,
+                key=pointer.key,
+                code=code,
+            )
             raise PayloadAccessDeniedError(
                 f"reading {location} was denied ({code}): check the enrichment role's s3:GetObject and "
                 "s3:ListBucket and the bucket policy (without s3:ListBucket S3 also answers 403 for a "

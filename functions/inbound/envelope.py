@@ -203,13 +203,13 @@ def content_key(event_type: str | None, content: bytes) -> str:
 
 
 def display_delivery_id(key: str) -> str:
-    return key[len(PROVIDER_ID):] if key.startswith(PROVIDER_ID) else key
+    return key[len(PROVIDER_ID) :] if key.startswith(PROVIDER_ID) else key
 
 
 def _legacy_delivery_key(delivery_id: str) -> str:
     """The key of an envelope written before namespaces (still in flight during an upgrade)."""
     if delivery_id.startswith(_LEGACY_BODY_HASH):
-        return BODY_HASH + delivery_id[len(_LEGACY_BODY_HASH):]
+        return BODY_HASH + delivery_id[len(_LEGACY_BODY_HASH) :]
     return PROVIDER_ID + delivery_id
 
 
@@ -382,4 +382,3 @@ def parse_envelope(text: str) -> Envelope:
         claim_check=pointer,
         query=query if isinstance(query, str) else "",
     )
-

@@ -136,8 +136,9 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         claims.complete(enqueued.message_id, log)
     except Answer as answer:
         return answer.response
-    logs.info("webhook accepted", **log, claimChecked=enqueued.envelope.claim_check is not None,
-              size=len(request.signed.body))
+    logs.info(
+        "webhook accepted", **log, claimChecked=enqueued.envelope.claim_check is not None, size=len(request.signed.body)
+    )
     return response(200, {"status": "accepted", "eventId": envelope.event_id})
 
 

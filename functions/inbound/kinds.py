@@ -77,7 +77,9 @@ class SourceKind:
     def __post_init__(self) -> None:
         # The replay defence of a kind follows from what it signs: one fact, checked once, at import.
         if self.signs_timestamp == (self.signed_content is not None):
-            raise ValueError(f"source kind {self.name}: signed_content is for (and only for) kinds that sign no timestamp")
+            raise ValueError(
+                f"source kind {self.name}: signed_content is for (and only for) kinds that sign no timestamp"
+            )
         if self.event_type_in_content_key and self.signed_content is None:
             raise ValueError(f"source kind {self.name}: event_type_in_content_key needs signed_content")
 

@@ -117,8 +117,9 @@ class DeliveryLedger:
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
 
-    def claim_content(self, key: str, *, owner_key: str, owner_token: str, ttl_seconds: int,
-                      attributes: dict[str, str]) -> Claim:
+    def claim_content(
+        self, key: str, *, owner_key: str, owner_token: str, ttl_seconds: int, attributes: dict[str, str]
+    ) -> Claim:
         """Claim ``key`` for the delivery claimed as ``owner_key`` with ``owner_token``.
 
         ``claimed`` (the token is ``owner_token``), or ``duplicate`` / ``in_progress`` as the claim

@@ -68,7 +68,9 @@ def read_request(event: Mapping[str, Any], sources: Mapping[str, SourceConfig]) 
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
     body = _body(event)
     query = str(event.get("rawQueryString") or "")
-    return InboundRequest(source, kind, SignedRequest(headers=headers, body=body, query=query), context.get("requestId"))
+    return InboundRequest(
+        source, kind, SignedRequest(headers=headers, body=body, query=query), context.get("requestId")
+    )
 
 
 def _body(event: Mapping[str, Any]) -> bytes:
@@ -97,4 +99,3 @@ def read_payload(request: InboundRequest, log: Mapping[str, Any]) -> Payload:
     except MalformedPayload as error:
         logs.warning("malformed body", **log, detail=str(error))
         raise Answer(400, {"error": str(error)}) from None
-

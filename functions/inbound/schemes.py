@@ -319,4 +319,3 @@ def _match(
         if any(hmac.compare_digest(c, p) for c in candidates for p in provided):
             return index
     raise VerificationError("bad_signature", "no configured secret produces the signature")
-

@@ -149,8 +149,12 @@ def parse_sources(document: Mapping[str, Any]) -> dict[str, SourceConfig]:
     sources = {}
     for name, item in document.items():
         secret_id = item.get("secretId") if isinstance(item, Mapping) else None
-        if not isinstance(item, Mapping) or item.get("kind") not in KIND_NAMES or not isinstance(secret_id, str) \
-                or not secret_id:
+        if (
+            not isinstance(item, Mapping)
+            or item.get("kind") not in KIND_NAMES
+            or not isinstance(secret_id, str)
+            or not secret_id
+        ):
             raise SettingsError(f"{SOURCES}[{name!r}] needs kind (one of {', '.join(KIND_NAMES)}) and secretId")
         paths = {}
         for key in ("orderingKey", "eventTypePath"):

@@ -37,10 +37,14 @@ def test_the_topic_is_encrypted_with_a_rotating_customer_managed_key(everything:
     assert 7 <= key["deletionWindowInDays"] <= 30
     alias = everything.one(ALIAS)
     assert alias["targetKeyId"] == key.state["keyId"]
-    assert alias.physical_name.startswith("alias/hookstack-alarms-") and not alias.physical_name.startswith("alias/aws/")
+    assert alias.physical_name.startswith("alias/hookstack-alarms-") and not alias.physical_name.startswith(
+        "alias/aws/"
+    )
 
 
-def test_the_key_policy_lets_the_account_administer_it_and_cloudwatch_use_it_for_these_alarms(everything: Program) -> None:
+def test_the_key_policy_lets_the_account_administer_it_and_cloudwatch_use_it_for_these_alarms(
+    everything: Program,
+) -> None:
     document = everything.one(KEY).json("policy")
     assert document["Version"] == "2012-10-17"
     admin, cloudwatch = document["Statement"]
@@ -71,7 +75,11 @@ def test_the_topic_policy_admits_these_alarms_and_refuses_plain_http(everything:
     assert deny["Action"] == "sns:Publish" and deny["Resource"] == [topic.arn]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     subscription = everything.one("aws:sns/topicSubscription:TopicSubscription")
-    assert (subscription["topic"], subscription["protocol"], subscription["endpoint"]) == (topic.arn, "email", "ops@example.com")
+    assert (subscription["topic"], subscription["protocol"], subscription["endpoint"]) == (
+        topic.arn,
+        "email",
+        "ops@example.com",
+    )
 
 
 def test_every_alarm_of_every_component_notifies_the_topic_and_is_admitted_by_its_policies(everything: Program) -> None:
@@ -98,6 +106,14 @@ def test_an_alarm_the_topic_would_not_admit_cannot_be_declared() -> None:
     from components.common import alarm, insights_alarm
 
     with pytest.raises(ValueError, match="must start with 'hookstack'"):
-        alarm("orders-errors", None, description="d", namespace="AWS/Lambda", metric_name="Errors", dimensions={}, alarm_topic_arn=None)  # type: ignore[arg-type]
+        alarm(
+            "orders-errors",
+            None,
+            description="d",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions={},
+            alarm_topic_arn=None,
+        )  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must start with 'hookstack'"):
         insights_alarm("orders-failed", None, description="d", query="SELECT 1", alarm_topic_arn=None)  # type: ignore[arg-type]

@@ -106,7 +106,10 @@ def test_a_replaced_cluster_gets_another_final_snapshot_identifier(default_progr
     ("name", "stack"), [(N, "prod_eu.1"), ("a", "x" * 300), (N, "--weird--"), (N, "1-numeric-stack"), ("a", "-" * 300)]
 )
 def test_final_snapshot_identifiers_follow_rds_rules_and_keep_the_suffix(name, stack):
-    first, second = final_snapshot_identifier(name, stack, "0a1b2c3d"), final_snapshot_identifier(name, stack, "ffffffff")
+    first, second = (
+        final_snapshot_identifier(name, stack, "0a1b2c3d"),
+        final_snapshot_identifier(name, stack, "ffffffff"),
+    )
     for value, suffix in ((first, "0a1b2c3d"), (second, "ffffffff")):
         assert SNAPSHOT_ID.match(value) and not value.endswith("-"), value
         assert value.endswith(f"-{suffix}")
@@ -169,7 +172,10 @@ def test_rds_may_invoke_the_relay_and_nothing_else(default_program):
     assert association.plain("dbClusterIdentifier") == f"{cluster.physical_name}-id"
     [trust] = role.json("assumeRolePolicy")["Statement"]
     assert trust["Principal"] == {"Service": "rds.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnLike": {"aws:SourceArn": cluster.arn}}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": cluster.arn},
+    }
     assert policy_of(p, f"{N}-rds-invoke-role") == [
         {"Sid": "InvokeRelayOnly", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": relay.arn}
     ]
@@ -213,7 +219,11 @@ def test_function_policies_are_scoped_to_exact_arns(default_program, suffix):
     assert data_api["Resource"] == cluster.arn
     assert statement(statements, "secretsmanager:GetSecretValue")["Resource"] == secret_arn
     if suffix == "migrate":
-        assert set(data_api["Action"]) >= {"rds-data:BeginTransaction", "rds-data:CommitTransaction", "rds-data:RollbackTransaction"}
+        assert set(data_api["Action"]) >= {
+            "rds-data:BeginTransaction",
+            "rds-data:CommitTransaction",
+            "rds-data:RollbackTransaction",
+        }
         assert not [s for s in statements if "events:PutEvents" in json.dumps(s["Action"])]
     else:
         assert data_api["Action"] == ["rds-data:ExecuteStatement"]
@@ -326,7 +336,9 @@ def test_security_groups_allow_only_what_the_database_needs(default_program):
     database_sg = p.named(f"{N}-db-sg")
     endpoint_sg = p.named(f"{N}-lambda-endpoint-sg")
     db_id, endpoint_id = f"{database_sg.physical_name}-id", f"{endpoint_sg.physical_name}-id"
-    ingress = {r.plain("securityGroupId"): r for r in p.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}
+    ingress = {
+        r.plain("securityGroupId"): r for r in p.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    }
     [egress] = p.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
 
     assert (ingress[db_id].plain("fromPort"), ingress[db_id].plain("toPort")) == (5432, 5432)
@@ -350,7 +362,10 @@ def test_the_nat_path_routes_private_subnets_through_a_nat_gateway(program):
     assert p.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
     assert nat.plain("subnetId") == f"{public.physical_name}-id"
     assert routes[f"{N}-private-default"].plain("natGatewayId") == f"{nat.physical_name}-id"
-    assert routes[f"{N}-public-default"].plain("gatewayId") == f"{p.one('aws:ec2/internetGateway:InternetGateway').physical_name}-id"
+    assert (
+        routes[f"{N}-public-default"].plain("gatewayId")
+        == f"{p.one('aws:ec2/internetGateway:InternetGateway').physical_name}-id"
+    )
     assert public.name not in [s.name for s in p.of_type("aws:ec2/subnet:Subnet") if s.name.startswith(f"{N}-private")]
     [egress] = p.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
     assert (egress.plain("cidrIpv4"), egress.plain("fromPort")) == ("0.0.0.0/0", 443)
@@ -366,7 +381,9 @@ def test_a_given_vpc_is_used_as_is(program):
     endpoint = p.one("aws:ec2/vpcEndpoint:VpcEndpoint")
     assert endpoint.plain("vpcId") == "vpc-0abc"
     assert endpoint.plain("subnetIds") == ["subnet-a", "subnet-b"]
-    assert {sg.plain("vpcId") for sg in p.of_type("aws:ec2/securityGroup:SecurityGroup") if sg.name.startswith(N)} == {"vpc-0abc"}
+    assert {sg.plain("vpcId") for sg in p.of_type("aws:ec2/securityGroup:SecurityGroup") if sg.name.startswith(N)} == {
+        "vpc-0abc"
+    }
 
 
 @pytest.mark.parametrize(
@@ -396,7 +413,12 @@ def test_a_vpc_without_dns_is_reported_with_every_other_configuration_problem():
     from tests.harness import run_program
 
     config = {
-        "tenants": [{"id": "acme", "destinations": [{"name": "crm", "url": "http://crm.example.com/h", "auth": {"type": "none"}}]}],
+        "tenants": [
+            {
+                "id": "acme",
+                "destinations": [{"name": "crm", "url": "http://crm.example.com/h", "auth": {"type": "none"}}],
+            }
+        ],
         "aurora": {"enabled": True, "vpcId": "vpc-0nodns", "subnetIds": ["subnet-a", "subnet-b"], "minCapacity": 0.3},
     }
     with pytest.raises(pulumi.RunError) as caught:
@@ -446,7 +468,14 @@ def test_a_refused_vpc_id_is_not_looked_up():
 def test_a_given_vpc_is_looked_up_only_for_the_endpoint_path(program):
     from tests.harness import run_program
 
-    config = {"aurora": {"enabled": True, "vpcId": "vpc-0nodns", "subnetIds": ["subnet-a", "subnet-b"], "lambdaNetworkPath": "nat"}}
+    config = {
+        "aurora": {
+            "enabled": True,
+            "vpcId": "vpc-0nodns",
+            "subnetIds": ["subnet-a", "subnet-b"],
+            "lambdaNetworkPath": "nat",
+        }
+    }
     p = run_program(config, vpcs={"vpc-0nodns": {"enableDnsSupport": False}})  # nat: no private DNS endpoint
     assert not [c for c in p.calls if c[0] == "aws:ec2/getVpc:getVpc"]
     given = aurora(program, vpcId="vpc-0abc", subnetIds=["subnet-a", "subnet-b"])

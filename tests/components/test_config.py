@@ -99,7 +99,9 @@ def test_numbers_given_as_strings_by_config_set_path_are_accepted() -> None:
 
 
 def test_secrets_never_show_in_repr_or_errors() -> None:
-    config = parse_stack_config(config_with(destination(auth={"type": "apiKey", "header": "x-api-key", "value": "hunter2"})))
+    config = parse_stack_config(
+        config_with(destination(auth={"type": "apiKey", "header": "x-api-key", "value": "hunter2"}))
+    )
     assert "hunter2" not in repr(config)
     assert isinstance(config.tenants[0].destinations[0].auth, ApiKeyAuth)
     assert config.tenants[0].destinations[0].auth.value.reveal() == "hunter2"
@@ -211,7 +213,12 @@ def test_loopback_http_only_in_local_mode() -> None:
         pytest.param(
             config_with(
                 destination(
-                    auth={"type": "oauth", "authorizationEndpoint": "http://a.example.com/token", "clientId": "c", "clientSecret": "s"}
+                    auth={
+                        "type": "oauth",
+                        "authorizationEndpoint": "http://a.example.com/token",
+                        "clientId": "c",
+                        "clientSecret": "s",
+                    }
                 )
             ),
             "hookstack:tenants[0].destinations[0].auth.authorizationEndpoint: must be an https:// URL; got "
@@ -300,8 +307,16 @@ def test_loopback_http_only_in_local_mode() -> None:
             "auth, rateLimitPerSecond, retry, transform, headers, enabled",
             id="unknown-destination-key",
         ),
-        pytest.param({"tenant": []}, "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail", id="unknown-top-key"),
-        pytest.param({"tenants": {"id": "1"}}, "hookstack:tenants: must be a list of tenants, got a mapping", id="tenants-not-list"),
+        pytest.param(
+            {"tenant": []},
+            "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail",
+            id="unknown-top-key",
+        ),
+        pytest.param(
+            {"tenants": {"id": "1"}},
+            "hookstack:tenants: must be a list of tenants, got a mapping",
+            id="tenants-not-list",
+        ),
         pytest.param(
             {"consumer": {"sources": [{"name": "gh", "kind": "gitlab", "secret": "s"}]}},
             "hookstack:consumer.sources[0].kind: must be one of github, twilio, stripe, slack, shopify, standard; got 'gitlab'",
@@ -314,7 +329,14 @@ def test_loopback_http_only_in_local_mode() -> None:
             id="source-missing-secret",
         ),
         pytest.param(
-            {"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": "a"}, {"name": "gh", "kind": "stripe", "secret": "b"}]}},
+            {
+                "consumer": {
+                    "sources": [
+                        {"name": "gh", "kind": "github", "secret": "a"},
+                        {"name": "gh", "kind": "stripe", "secret": "b"},
+                    ]
+                }
+            },
             "hookstack:consumer.sources[1].name: duplicate source name 'gh' (also at hookstack:consumer.sources[0].name)",
             id="duplicate-source",
         ),
@@ -395,9 +417,13 @@ def test_loopback_http_only_in_local_mode() -> None:
             "nothing would deliver it (enable delivery, or use apiKey, basic, oauth or none)",
             id="signed-without-delivery",
         ),
-        pytest.param({"alarmEmail": "ops"}, "hookstack:alarmEmail: must be an email address; got 'ops'", id="alarm-email"),
         pytest.param(
-            {"provider": {"rulesPerBus": 5}}, "hookstack:provider.rulesPerBus: must be between 20 and 2000, got 5", id="rules-per-bus"
+            {"alarmEmail": "ops"}, "hookstack:alarmEmail: must be an email address; got 'ops'", id="alarm-email"
+        ),
+        pytest.param(
+            {"provider": {"rulesPerBus": 5}},
+            "hookstack:provider.rulesPerBus: must be between 20 and 2000, got 5",
+            id="rules-per-bus",
         ),
     ],
 )
@@ -457,9 +483,7 @@ def test_the_pattern_size_check_counts_the_redrive_clause() -> None:
 
 
 def test_more_api_destinations_than_the_account_quota_is_rejected() -> None:
-    tenants = [
-        {"id": f"t{i}", "destinations": [destination(name=f"d{j}") for j in range(10)]} for i in range(301)
-    ]
+    tenants = [{"id": f"t{i}", "destinations": [destination(name=f"d{j}") for j in range(10)]} for i in range(301)]
     found = problems({"tenants": tenants})
     assert any("declare 3010 API destinations" in p for p in found)
 
@@ -490,8 +514,12 @@ def test_six_destinations_with_the_same_filter_never_share_a_rule() -> None:
 def test_consumer_defaults_reserve_ingest_concurrency_and_accept_none() -> None:
     source = {"name": "gh", "kind": "github", "secret": "s"}
     assert parse_stack_config({"consumer": {"sources": [source]}}).consumer.ingest_reserved_concurrency == 100
-    assert parse_stack_config({"consumer": {"sources": [source], "ingestReservedConcurrency": "none"}}).consumer \
-        .ingest_reserved_concurrency is None
+    assert (
+        parse_stack_config(
+            {"consumer": {"sources": [source], "ingestReservedConcurrency": "none"}}
+        ).consumer.ingest_reserved_concurrency
+        is None
+    )
     # Disabled without sources is fine.
     assert not parse_stack_config({"consumer": {"enabled": False}}).consumer.enabled
 
@@ -511,17 +539,30 @@ def test_the_event_sources_hookstack_derives_must_fit_eventbridge() -> None:
     assert parse_stack_config({"provider": {"eventSource": longest_alone}}).provider.event_source == longest_alone
     # <eventSource>.aurora: 249 + 7 characters fit, 250 + 7 do not.
     fits = "e" * (MAX_EVENT_SOURCE_CHARS - len(".aurora"))
-    assert parse_stack_config({"provider": {"eventSource": fits}, "aurora": {"enabled": True}}).provider.event_source == fits
+    assert (
+        parse_stack_config({"provider": {"eventSource": fits}, "aurora": {"enabled": True}}).provider.event_source
+        == fits
+    )
     message = only_problem({"provider": {"eventSource": fits + "e"}, "aurora": {"enabled": True}})
     assert message.startswith("hookstack:provider.eventSource: with aurora enabled, makes the event source 'eeee")
     assert message.endswith("which is 257 characters; EventBridge allows 1-256")
     # <eventSource>.<source name>, named at the source whose name is too long for this eventSource.
-    sources = [{"name": "gh", "kind": "github", "secret": "s"}, {"name": "shop-orders", "kind": "shopify", "secret": "s"}]
+    sources = [
+        {"name": "gh", "kind": "github", "secret": "s"},
+        {"name": "shop-orders", "kind": "shopify", "secret": "s"},
+    ]
     prefix = "e" * (MAX_EVENT_SOURCE_CHARS - len(".shop-orders") + 1)
     message = only_problem({"provider": {"eventSource": prefix}, "consumer": {"sources": sources}})
     assert message.startswith("hookstack:consumer.sources[1].name: with provider.eventSource, makes the event source")
     assert message.endswith("which is 257 characters; EventBridge allows 1-256")
-    assert len(parse_stack_config({"provider": {"eventSource": prefix[1:]}, "consumer": {"sources": sources}}).consumer.sources) == 2
+    assert (
+        len(
+            parse_stack_config(
+                {"provider": {"eventSource": prefix[1:]}, "consumer": {"sources": sources}}
+            ).consumer.sources
+        )
+        == 2
+    )
 
 
 def test_event_source_rule_is_eventbridges() -> None:
@@ -553,16 +594,64 @@ def test_readme_documents_every_configuration_key() -> None:
 
     readme = (ROOT / "README.md").read_text()
     keys = set(config_module.DESTINATION_KEYS) | {
-        "id", "destinations", "type", "header", "value", "username", "password", "authorizationEndpoint",
-        "clientId", "clientSecret", "scope", "httpMethod", "secret", "maxAttempts", "maxEventAgeSeconds",
-        "paths", "template", "busName", "eventSource", "archiveRetentionDays", "rulesPerBus", "shards",
-        "timeoutSeconds", "retryScheduleSeconds", "disableAfterFailures", "historyTtlDays",
-        "rotationOverlapHours", "allowedCidrs", "maxResponseBytes", "claimCheckThresholdBytes", "ingestReservedConcurrency",
-        "dedupeTtlHours", "payloadRetentionDays", "maxReceiveCount", "enrichmentTimeoutSeconds", "target",
-        "targetArn", "sources", "kind", "previousSecret", "orderingKey", "publicUrl", "eventTypePath",
-        "engineVersion", "databaseName", "masterUsername", "minCapacity", "maxCapacity", "deletionProtection",
-        "skipFinalSnapshot", "vpcId", "subnetIds", "vpcCidr", "lambdaNetworkPath", "sweepIntervalMinutes",
-        "sweepGraceSeconds", "alarmEmail", "enabled",
+        "id",
+        "destinations",
+        "type",
+        "header",
+        "value",
+        "username",
+        "password",
+        "authorizationEndpoint",
+        "clientId",
+        "clientSecret",
+        "scope",
+        "httpMethod",
+        "secret",
+        "maxAttempts",
+        "maxEventAgeSeconds",
+        "paths",
+        "template",
+        "busName",
+        "eventSource",
+        "archiveRetentionDays",
+        "rulesPerBus",
+        "shards",
+        "timeoutSeconds",
+        "retryScheduleSeconds",
+        "disableAfterFailures",
+        "historyTtlDays",
+        "rotationOverlapHours",
+        "allowedCidrs",
+        "maxResponseBytes",
+        "claimCheckThresholdBytes",
+        "ingestReservedConcurrency",
+        "dedupeTtlHours",
+        "payloadRetentionDays",
+        "maxReceiveCount",
+        "enrichmentTimeoutSeconds",
+        "target",
+        "targetArn",
+        "sources",
+        "kind",
+        "previousSecret",
+        "orderingKey",
+        "publicUrl",
+        "eventTypePath",
+        "engineVersion",
+        "databaseName",
+        "masterUsername",
+        "minCapacity",
+        "maxCapacity",
+        "deletionProtection",
+        "skipFinalSnapshot",
+        "vpcId",
+        "subnetIds",
+        "vpcCidr",
+        "lambdaNetworkPath",
+        "sweepIntervalMinutes",
+        "sweepGraceSeconds",
+        "alarmEmail",
+        "enabled",
     }
     import re
 
@@ -596,7 +685,10 @@ def test_delivery_concurrency_bounds_default_and_parse() -> None:
     ("delivery", "expected"),
     [
         ({"workerMaxConcurrency": 1}, "hookstack:delivery.workerMaxConcurrency: must be between 2 and 1000, got 1"),
-        ({"workerMaxConcurrency": 1001}, "hookstack:delivery.workerMaxConcurrency: must be between 2 and 1000, got 1001"),
+        (
+            {"workerMaxConcurrency": 1001},
+            "hookstack:delivery.workerMaxConcurrency: must be between 2 and 1000, got 1001",
+        ),
         ({"fanoutMaxConcurrency": 0}, "hookstack:delivery.fanoutMaxConcurrency: must be between 2 and 1000, got 0"),
         ({"fanoutMaxConcurrency": True}, "hookstack:delivery.fanoutMaxConcurrency: must be"),
     ],
@@ -628,7 +720,10 @@ def test_a_signed_destination_the_ssrf_guard_refuses_is_a_config_error(url: str,
 
 
 def test_allowed_cidrs_and_local_mode_exempt_signed_destinations_as_the_worker_does() -> None:
-    raw = {**config_with(destination(url="https://10.1.2.3/", auth=SIGNED_AUTH)), "delivery": {"allowedCidrs": ["10.0.0.0/8"]}}
+    raw = {
+        **config_with(destination(url="https://10.1.2.3/", auth=SIGNED_AUTH)),
+        "delivery": {"allowedCidrs": ["10.0.0.0/8"]},
+    }
     assert parse_stack_config(raw).tenants[0].destinations[0].url == "https://10.1.2.3/"
     local = config_with(destination(url="http://127.0.0.1:8080/hook", auth=SIGNED_AUTH))
     assert parse_stack_config(local, local=True).tenants[0].destinations[0].url == "http://127.0.0.1:8080/hook"
@@ -661,7 +756,10 @@ def test_a_destination_url_that_is_not_ascii_is_one_config_error_with_its_ascii_
         "https://xn--bcher-kva.example.com/caf%C3%A9?q=%C3%BC)"
     ]
     ascii_url = "https://xn--bcher-kva.example.com/caf%C3%A9?q=%C3%BC"
-    assert parse_stack_config(config_with(destination(url=ascii_url, auth=auth))).tenants[0].destinations[0].url == ascii_url
+    assert (
+        parse_stack_config(config_with(destination(url=ascii_url, auth=auth))).tenants[0].destinations[0].url
+        == ascii_url
+    )
 
 
 def test_a_destination_url_problem_is_reported_once_per_key() -> None:
@@ -675,11 +773,16 @@ def test_a_destination_url_problem_is_reported_once_per_key() -> None:
         ("0.0.0.0/0", "covers public addresses, which need no exemption"),
         ("::/0", "covers public addresses"),
         ("2000::/3", "covers public addresses"),
-        ("64:ff9b::/96", "overlaps the NAT64 range 64:ff9b::/96, whose addresses are judged by the IPv4 address they carry"),
+        (
+            "64:ff9b::/96",
+            "overlaps the NAT64 range 64:ff9b::/96, whose addresses are judged by the IPv4 address they carry",
+        ),
         ("2002::/16", "overlaps the 6to4 range"),
     ],
 )
-def test_an_allowed_cidr_covering_public_addresses_or_an_ipv4_carrying_form_is_a_config_error(cidr: str, reason: str) -> None:
+def test_an_allowed_cidr_covering_public_addresses_or_an_ipv4_carrying_form_is_a_config_error(
+    cidr: str, reason: str
+) -> None:
     # Review 10, item 4: the worker's rule (functions.delivery.ssrf.allowed_cidr_problem), at deploy.
     (problem,) = problems({"delivery": {"allowedCidrs": ["10.0.0.0/8", cidr]}})
     assert problem.startswith(f"hookstack:delivery.allowedCidrs[1]: '{cidr}' ") and reason in problem

@@ -49,11 +49,21 @@ CONSUMER: dict[str, Any] = {
     "maxReceiveCount": 7,
     "enrichmentTimeoutSeconds": 20,
     "sources": [
-        {"name": "github", "kind": "github", "secret": SECRET_TEXTS[0], "previousSecret": SECRET_TEXTS[1],
-         "orderingKey": "repository.id"},
+        {
+            "name": "github",
+            "kind": "github",
+            "secret": SECRET_TEXTS[0],
+            "previousSecret": SECRET_TEXTS[1],
+            "orderingKey": "repository.id",
+        },
         {"name": "stripe", "kind": "stripe", "secret": SECRET_TEXTS[2], "orderingKey": "data.object.customer"},
-        {"name": "twilio", "kind": "twilio", "secret": SECRET_TEXTS[3], "publicUrl": "https://hooks.example.com/twilio",
-         "eventTypePath": "MessageStatus"},
+        {
+            "name": "twilio",
+            "kind": "twilio",
+            "secret": SECRET_TEXTS[3],
+            "publicUrl": "https://hooks.example.com/twilio",
+            "eventTypePath": "MessageStatus",
+        },
     ],
 }
 
@@ -87,13 +97,17 @@ def test_one_public_function_url_with_both_required_permissions(program: Program
     ingest = program.named(f"{NAME}-ingest")
     url = program.one(FUNCTION_URL)
     assert url.plain("authorizationType") == "NONE" and url.plain("functionName") == ingest.physical_name
-    permissions = {p.plain("action"): p for p in program.of_type(PERMISSION) if p.plain("function") == ingest.physical_name}
+    permissions = {
+        p.plain("action"): p for p in program.of_type(PERMISSION) if p.plain("function") == ingest.physical_name
+    }
     assert set(permissions) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
     assert permissions["lambda:InvokeFunctionUrl"].plain("functionUrlAuthType") == "NONE"
     assert permissions["lambda:InvokeFunction"].plain("invokedViaFunctionUrl") is True
     assert all(p.plain("principal") == "*" for p in permissions.values())
     # Nothing else may invoke the ingest function publicly.
-    assert not any(p.plain("function") == program.named(f"{NAME}-enrich").physical_name for p in program.of_type(PERMISSION))
+    assert not any(
+        p.plain("function") == program.named(f"{NAME}-enrich").physical_name for p in program.of_type(PERMISSION)
+    )
 
 
 def test_outputs_name_each_source_url_the_queue_and_the_bucket(program: Program) -> None:
@@ -147,7 +161,9 @@ def test_ingest_environment_names_every_source_without_secrets_and_fits_lambdas_
     env = program.named(f"{NAME}-ingest").plain("environment")["variables"]
     assert all(name.startswith("CONSUMER_") for name in env)
     sources = json.loads(env["CONSUMER_SOURCES"])
-    secret_names = {s.name.removeprefix(f"{NAME}-").removesuffix("-secret"): s.physical_name for s in program.of_type(SECRET)}
+    secret_names = {
+        s.name.removeprefix(f"{NAME}-").removesuffix("-secret"): s.physical_name for s in program.of_type(SECRET)
+    }
     assert sources == {
         "github": {"kind": "github", "secretId": secret_names["github"], "orderingKey": "repository.id"},
         "stripe": {"kind": "stripe", "secretId": secret_names["stripe"], "orderingKey": "data.object.customer"},
@@ -171,15 +187,25 @@ def test_ingest_environment_names_every_source_without_secrets_and_fits_lambdas_
 def test_ingest_may_touch_exactly_its_secrets_ledger_payload_prefix_and_queue(program: Program) -> None:
     role_policy = program.named(f"{NAME}-ingest-policy")
     bucket_arn = program.named(f"{NAME}-payloads").arn
-    assert sorted(statement(role_policy, "ReadSourceSecrets")["Resource"]) == sorted(s.arn for s in program.of_type(SECRET))
+    assert sorted(statement(role_policy, "ReadSourceSecrets")["Resource"]) == sorted(
+        s.arn for s in program.of_type(SECRET)
+    )
     assert statement(role_policy, "ReadSourceSecrets")["Action"] == "secretsmanager:GetSecretValue"
     ledger = statement(role_policy, "DeliveryLedger")
     assert ledger["Resource"] == [program.named(f"{NAME}-ledger").arn]
-    assert sorted(ledger["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert sorted(ledger["Action"]) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
     assert statement(role_policy, "StoreLargePayloads")["Resource"] == [f"{bucket_arn}/payloads/*"]
     assert statement(role_policy, "StoreLargePayloads")["Action"] == "s3:PutObject"
     assert statement(role_policy, "Enqueue") == {
-        "Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [program.named(f"{NAME}-queue").arn]
+        "Sid": "Enqueue",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": [program.named(f"{NAME}-queue").arn],
     }
 
 
@@ -190,7 +216,12 @@ def test_enrichment_may_only_read_payloads_and_tell_a_missing_one_from_a_denied_
     assert non_log == [
         {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{bucket_arn}/payloads/*"]},
         # Without ListBucket, S3 answers 403 (not 404) for a payload that expired.
-        {"Sid": "TellMissingPayloadsFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": [bucket_arn]},
+        {
+            "Sid": "TellMissingPayloadsFromDenied",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": [bucket_arn],
+        },
     ]
 
 
@@ -309,7 +340,11 @@ def test_alarms_cover_dlq_5xx_signature_failures_queue_age_pipe_and_function_err
     alarms = {a.name.removeprefix(f"{NAME}-"): a for a in program.of_type(ALARM) if a.name.startswith(NAME)}
     ingest = program.named(f"{NAME}-ingest").physical_name
     expected = {
-        "dlq-alarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": program.outputs["inboundDeadLetterQueueName"]}),
+        "dlq-alarm": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": program.outputs["inboundDeadLetterQueueName"]},
+        ),
         "queue-age": ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": program.outputs["inboundQueueName"]}),
         "ingest-5xx": ("AWS/Lambda", "Url5xxCount", {"FunctionName": ingest}),
         "signature-failures": ("hookstack/Inbound", "SignatureFailures", {"FunctionName": ingest}),
@@ -338,7 +373,10 @@ def test_lambda_target_is_invoked_synchronously_with_the_items_as_they_are() -> 
     assert pipe.plain("targetParameters") == {"lambdaFunctionParameters": {"invocationType": "REQUEST_RESPONSE"}}
     role_policy = program.named(f"{NAME}-pipe-policy")
     assert statement(role_policy, "InvokeTarget") == {
-        "Sid": "InvokeTarget", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [arn]
+        "Sid": "InvokeTarget",
+        "Effect": "Allow",
+        "Action": "lambda:InvokeFunction",
+        "Resource": [arn],
     }
     assert not any(s.get("Action") == "events:PutEvents" for s in policy(role_policy))
     env = program.named(f"{NAME}-enrich").plain("environment")["variables"]
@@ -350,7 +388,9 @@ def test_step_functions_target_is_started_asynchronously() -> None:
     program = evaluate({**CONSUMER, "target": "stepFunctions", "targetArn": arn})
     pipe = program.one(PIPE)
     assert pipe.plain("target") == arn
-    assert pipe.plain("targetParameters") == {"stepFunctionStateMachineParameters": {"invocationType": "FIRE_AND_FORGET"}}
+    assert pipe.plain("targetParameters") == {
+        "stepFunctionStateMachineParameters": {"invocationType": "FIRE_AND_FORGET"}
+    }
     assert statement(program.named(f"{NAME}-pipe-policy"), "StartTarget")["Resource"] == [arn]
 
 
@@ -395,8 +435,12 @@ def test_retention_split_lets_every_payload_outlive_its_messages() -> None:
 
 def consumer_args(**changes: Any) -> WebhookConsumerArgs:
     settings = parse_stack_config({"consumer": CONSUMER}).consumer
-    fields: dict[str, Any] = {"settings": settings, "package": build_package(), "entry_bus": BusRef("b", "arn:b"),
-                              "event_source": "hookstack"}
+    fields: dict[str, Any] = {
+        "settings": settings,
+        "package": build_package(),
+        "entry_bus": BusRef("b", "arn:b"),
+        "event_source": "hookstack",
+    }
     fields.update(changes)
     return WebhookConsumerArgs(**fields)
 
@@ -417,21 +461,36 @@ def test_invalid_component_arguments_are_named(name: str, changes: dict[str, Any
 
 def test_too_many_sources_for_lambdas_environment_is_refused_before_deploying() -> None:
     sources = tuple(
-        Source(name=f"source-with-a-long-name-{i:03d}", kind="standard", secret=Secret("x"),
-               ordering_key="data.object.some.deeply.nested.key", event_type_path="data.object.type")
+        Source(
+            name=f"source-with-a-long-name-{i:03d}",
+            kind="standard",
+            secret=Secret("x"),
+            ordering_key="data.object.some.deeply.nested.key",
+            event_type_path="data.object.type",
+        )
         for i in range(40)
     )
     assert environment_estimate("inbound", sources) > MAX_ENVIRONMENT_BYTES
     # The component measures again for the name it is given (the configuration measures CONSUMER_NAME).
     args = consumer_args()
-    args = WebhookConsumerArgs(**{**args.__dict__, "settings": type(args.settings)(**{**args.settings.__dict__, "sources": sources})})
+    args = WebhookConsumerArgs(
+        **{**args.__dict__, "settings": type(args.settings)(**{**args.settings.__dict__, "sources": sources})}
+    )
     with pytest.raises(ValueError, match="40 sources need about"):
         validate_args("inbound", args)
 
 
 def many_sources(count: int) -> list[dict[str, Any]]:
-    return [{"name": f"source-with-a-long-name-{i:03d}", "kind": "github", "secret": "s",
-             "orderingKey": "data.object.some.deeply.nested.key", "eventTypePath": "data.object.type"} for i in range(count)]
+    return [
+        {
+            "name": f"source-with-a-long-name-{i:03d}",
+            "kind": "github",
+            "secret": "s",
+            "orderingKey": "data.object.some.deeply.nested.key",
+            "eventTypePath": "data.object.type",
+        }
+        for i in range(count)
+    ]
 
 
 def test_the_configuration_refuses_sources_that_do_not_fit_the_environment_with_their_key_path() -> None:
@@ -440,8 +499,14 @@ def test_the_configuration_refuses_sources_that_do_not_fit_the_environment_with_
     [problem] = caught.value.problems
     assert problem.path == "hookstack:consumer.sources" and "40 sources need about" in problem.message
     # The largest list the configuration accepts also passes the component (same name, same estimate).
-    fitting = max(n for n in range(1, 40) if environment_estimate(NAME, parse_stack_config(
-        {"consumer": {"sources": many_sources(n), "enabled": False}}).consumer.sources) <= MAX_ENVIRONMENT_BYTES)
+    fitting = max(
+        n
+        for n in range(1, 40)
+        if environment_estimate(
+            NAME, parse_stack_config({"consumer": {"sources": many_sources(n), "enabled": False}}).consumer.sources
+        )
+        <= MAX_ENVIRONMENT_BYTES
+    )
     settings = parse_stack_config({"consumer": {"sources": many_sources(fitting)}}).consumer
     validate_args(NAME, WebhookConsumerArgs(**{**consumer_args().__dict__, "settings": settings}))
     with pytest.raises(StackConfigError):
@@ -483,8 +548,12 @@ def test_consumer_enabled_without_sources_is_a_config_error_reported_with_the_ot
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     message, declared = evaluate_refused(
-        {"consumer": {"enabled": True, "ingestReservedConcurrency": 0},
-         "tenants": [{"id": "t", "destinations": [{"name": "d", "url": "http://x.example.com", "auth": {"type": "none"}}]}]},
+        {
+            "consumer": {"enabled": True, "ingestReservedConcurrency": 0},
+            "tenants": [
+                {"id": "t", "destinations": [{"name": "d", "url": "http://x.example.com", "auth": {"type": "none"}}]}
+            ],
+        },
         monkeypatch,
     )
     assert "hookstack:consumer.sources: must list at least one source when enabled is true" in message
@@ -527,10 +596,14 @@ def test_inbound_events_use_the_providers_event_source(program: Program) -> None
 
 
 def test_config_refuses_a_public_url_with_query_and_the_reserved_source_name() -> None:
-    raw = {"consumer": {"sources": [
-        {"name": "twilio", "kind": "twilio", "secret": "t", "publicUrl": "https://x.example.com/twilio?a=1"},
-        {"name": "aurora", "kind": "github", "secret": "g"},
-    ]}}
+    raw = {
+        "consumer": {
+            "sources": [
+                {"name": "twilio", "kind": "twilio", "secret": "t", "publicUrl": "https://x.example.com/twilio?a=1"},
+                {"name": "aurora", "kind": "github", "secret": "g"},
+            ]
+        }
+    }
     with pytest.raises(StackConfigError) as caught:
         parse_stack_config(raw)
     problems = {p.path: p.message for p in caught.value.problems}
@@ -563,14 +636,31 @@ def test_the_functions_get_exactly_what_their_contracts_write_from_the_spec(prog
     queue, dlq = program.named(f"{NAME}-queue"), program.named(f"{NAME}-dlq")
     assert queue.plain("visibilityTimeoutSeconds") == spec.visibility_timeout_seconds == 120
     assert (queue.plain("messageRetentionSeconds"), dlq.plain("messageRetentionSeconds")) == (
-        spec.queue_retention_seconds, spec.dead_letter_retention_seconds)
+        spec.queue_retention_seconds,
+        spec.dead_letter_retention_seconds,
+    )
 
 
 def test_the_spec_derives_each_value_from_the_configuration_and_the_components_arguments() -> None:
-    settings = parse_stack_config({"consumer": {**CONSUMER, "target": "lambda", "targetArn": "arn:aws:lambda:x:1:function:f",
-                                                "dedupeTtlHours": 5}}).consumer
-    spec = consumer_spec(settings, event_source="acme", name="inbound", batch_size=4, ingest_timeout_seconds=7,
-                         ingest_memory_mb=1024, secret_ttl_seconds=60)
+    settings = parse_stack_config(
+        {
+            "consumer": {
+                **CONSUMER,
+                "target": "lambda",
+                "targetArn": "arn:aws:lambda:x:1:function:f",
+                "dedupeTtlHours": 5,
+            }
+        }
+    ).consumer
+    spec = consumer_spec(
+        settings,
+        event_source="acme",
+        name="inbound",
+        batch_size=4,
+        ingest_timeout_seconds=7,
+        ingest_memory_mb=1024,
+        secret_ttl_seconds=60,
+    )
     assert spec.claim_lease_seconds == 12  # the function timeout + 5 s: a lease outlives its request
     assert spec.visibility_timeout_seconds == 6 * 20
     assert (spec.queue_retention_seconds, spec.dead_letter_retention_seconds) == retention_split(10)
@@ -578,8 +668,14 @@ def test_the_spec_derives_each_value_from_the_configuration_and_the_components_a
     assert spec.dedupe_ttl_seconds == 5 * 3600 and spec.secret_ttl_seconds == 60
     assert (spec.ingest_function_name, spec.secret_name("github")) == ("inbound-ingest", "inbound-github-secret")
     settings_read = spec.ingest_settings(table_name="t", queue_url="q", bucket_name="b", secret_ids=["g", "s", "t"])
-    assert {name: source.secret_id for name, source in settings_read.sources.items()} == {"github": "g", "stripe": "s", "twilio": "t"}
-    assert spec.enrich_settings() == EnrichSettings(max_target_item_bytes=spec.max_target_item_bytes, event_source="acme")
+    assert {name: source.secret_id for name, source in settings_read.sources.items()} == {
+        "github": "g",
+        "stripe": "s",
+        "twilio": "t",
+    }
+    assert spec.enrich_settings() == EnrichSettings(
+        max_target_item_bytes=spec.max_target_item_bytes, event_source="acme"
+    )
     with pytest.raises(ValueError):  # one secret per source, in order
         spec.ingest_settings(table_name="t", queue_url="q", bucket_name="b", secret_ids=["g"])
     from components.common import DLQ_RETENTION_SECONDS
@@ -593,20 +689,32 @@ def test_the_sandbox_creates_the_consumer_from_the_same_spec(moto_endpoint: str)
 
     settings = parse_stack_config({"consumer": CONSUMER}).consumer
     written: dict[str, str] = {}
-    local = LocalConsumer(settings, event_source="acme", endpoint=moto_endpoint, bus_name="bus", time_scale=1,
-                          set_environment=written.update)
+    local = LocalConsumer(
+        settings,
+        event_source="acme",
+        endpoint=moto_endpoint,
+        bus_name="bus",
+        time_scale=1,
+        set_environment=written.update,
+    )
     try:
         local.create()
     finally:
         local.stop()
     spec = consumer_spec(settings, event_source="acme")
-    ingest = spec.ingest_settings(table_name=local.table, queue_url=local.queue_url, bucket_name=local.bucket,
-                                  secret_ids=[spec.secret_name(source.name) for source in spec.sources])
+    ingest = spec.ingest_settings(
+        table_name=local.table,
+        queue_url=local.queue_url,
+        bucket_name=local.bucket,
+        secret_ids=[spec.secret_name(source.name) for source in spec.sources],
+    )
     # One process runs both handlers: the union of both contracts, nothing written by hand.
     assert written == {**ingest.to_environ(), **spec.enrich_settings().to_environ()}
     assert IngestSettings.from_environ(written).claim_lease_seconds == spec.ingest_timeout_seconds + 5
     assert local.server.timeout_seconds == spec.ingest_timeout_seconds
-    attributes = client("sqs", moto_endpoint).get_queue_attributes(QueueUrl=local.queue_url, AttributeNames=["All"])["Attributes"]
+    attributes = client("sqs", moto_endpoint).get_queue_attributes(QueueUrl=local.queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
     assert int(attributes["VisibilityTimeout"]) == spec.visibility_timeout_seconds
     assert int(attributes["MessageRetentionPeriod"]) == spec.queue_retention_seconds
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == spec.max_receive_count
@@ -619,7 +727,12 @@ def test_the_sandbox_consumer_imports_no_pulumi() -> None:
     from pathlib import Path
 
     code = "import sys, sandbox.consumer; print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
-                            text=True, check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert result.stdout.strip() == "[]"
-

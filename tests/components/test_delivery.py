@@ -23,7 +23,12 @@ from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSetti
 from tests import harness
 from tests.harness import Program, contains_text, is_secret
 
-SIGNED = {"name": "audit", "url": "https://audit.example.com/hooks", "eventTypes": ["widget.created"], "auth": {"type": "signed"}}
+SIGNED = {
+    "name": "audit",
+    "url": "https://audit.example.com/hooks",
+    "eventTypes": ["widget.created"],
+    "auth": {"type": "signed"},
+}
 GIVEN_SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
 QUEUE = "aws:sqs/queue:Queue"
@@ -109,8 +114,14 @@ def test_queues_are_encrypted_with_dead_letter_queues_and_enough_visibility(depl
         assert not queue.get("fifoQueue")  # EventBridge DLQs must be standard queues
         assert len(queue.physical_name) <= 80
     tasks, events = queues["hookstack-delivery-tasks"], queues["hookstack-delivery-events"]
-    assert tasks.json("redrivePolicy") == {"deadLetterTargetArn": queues["hookstack-delivery-dlq"].arn, "maxReceiveCount": 28}
-    assert events.json("redrivePolicy") == {"deadLetterTargetArn": queues["hookstack-delivery-events-dlq"].arn, "maxReceiveCount": 5}
+    assert tasks.json("redrivePolicy") == {
+        "deadLetterTargetArn": queues["hookstack-delivery-dlq"].arn,
+        "maxReceiveCount": 28,
+    }
+    assert events.json("redrivePolicy") == {
+        "deadLetterTargetArn": queues["hookstack-delivery-events-dlq"].arn,
+        "maxReceiveCount": 5,
+    }
     worker = deployed.named("hookstack-delivery-worker-fn")
     fanout = deployed.named("hookstack-delivery-fanout-fn")
     assert worker["timeout"] > 15  # must outlast the per-attempt HTTP timeout
@@ -122,7 +133,11 @@ def test_queues_are_encrypted_with_dead_letter_queues_and_enough_visibility(depl
 
 def test_queue_policies_allow_only_the_rule_and_deny_plain_http(deployed: Program) -> None:
     rule = _in(deployed, "aws:cloudwatch/eventRule:EventRule", "hookstack-delivery")
-    policies = {r.name: r.json("policy") for r in deployed.of_type("aws:sqs/queuePolicy:QueuePolicy") if r.name.startswith("hookstack-delivery")}
+    policies = {
+        r.name: r.json("policy")
+        for r in deployed.of_type("aws:sqs/queuePolicy:QueuePolicy")
+        if r.name.startswith("hookstack-delivery")
+    }
     assert len(policies) == 4
     for name, document in policies.items():
         assert document["Version"] == "2012-10-17"
@@ -139,7 +154,11 @@ def test_queue_policies_allow_only_the_rule_and_deny_plain_http(deployed: Progra
 
 def test_functions_use_the_shared_archive_and_existing_handlers(deployed: Program) -> None:
     functions = {r.name: r for r in deployed.of_type(FUNCTION) if r.name.startswith("hookstack-delivery")}
-    assert set(functions) == {"hookstack-delivery-api-fn", "hookstack-delivery-fanout-fn", "hookstack-delivery-worker-fn"}
+    assert set(functions) == {
+        "hookstack-delivery-api-fn",
+        "hookstack-delivery-fanout-fn",
+        "hookstack-delivery-worker-fn",
+    }
     for function in functions.values():
         module, _, attribute = function["handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attribute))
@@ -153,8 +172,15 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
         "api": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS"},
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
-            "TABLE_NAME", "TASKS_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "TIMEOUT_SECONDS", "RETRY_SCHEDULE",
-            "DISABLE_AFTER_FAILURES", "HISTORY_TTL_DAYS", "MAX_RESPONSE_BYTES", "MAX_RECEIVES",
+            "TABLE_NAME",
+            "TASKS_QUEUE_URL",
+            "DEAD_LETTER_QUEUE_URL",
+            "TIMEOUT_SECONDS",
+            "RETRY_SCHEDULE",
+            "DISABLE_AFTER_FAILURES",
+            "HISTORY_TTL_DAYS",
+            "MAX_RESPONSE_BYTES",
+            "MAX_RECEIVES",
         },
     }
     table = deployed.one("aws:dynamodb/table:Table")
@@ -169,7 +195,9 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
 
 
 def test_settings_flow_into_the_functions(program) -> None:
-    deployed = program(config(delivery={"timeoutSeconds": 30, "retryScheduleSeconds": [1, 2], "allowedCidrs": ["127.0.0.0/8"]}))
+    deployed = program(
+        config(delivery={"timeoutSeconds": 30, "retryScheduleSeconds": [1, 2], "allowedCidrs": ["127.0.0.0/8"]})
+    )
     worker = deployed.named("hookstack-delivery-worker-fn")
     assert worker["environment"]["variables"]["DELIVERY_TIMEOUT_SECONDS"] == "30"
     assert worker["environment"]["variables"]["DELIVERY_ALLOWED_CIDRS"] == "127.0.0.0/8"
@@ -216,8 +244,15 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
 
 
 def test_event_source_mappings_report_partial_batch_failures(deployed: Program) -> None:
-    mappings = {r.name: r for r in deployed.of_type("aws:lambda/eventSourceMapping:EventSourceMapping") if r.name.startswith("hookstack-delivery")}
-    pairs = {"hookstack-delivery-fanout-esm": ("events", "fanout-fn"), "hookstack-delivery-worker-esm": ("tasks", "worker-fn")}
+    mappings = {
+        r.name: r
+        for r in deployed.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+        if r.name.startswith("hookstack-delivery")
+    }
+    pairs = {
+        "hookstack-delivery-fanout-esm": ("events", "fanout-fn"),
+        "hookstack-delivery-worker-esm": ("tasks", "worker-fn"),
+    }
     assert set(mappings) == set(pairs)
     for name, (queue, function) in pairs.items():
         mapping = mappings[name]
@@ -247,7 +282,9 @@ def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deploy
     assert integration["integrationType"] == "AWS_PROXY" and integration["integrationMethod"] == "POST"
     assert integration["payloadFormatVersion"] == "2.0"
     assert integration["integrationUri"] == function.state["invokeArn"]
-    assert integration["timeoutMilliseconds"] <= 30_000 and function["timeout"] * 1000 < integration["timeoutMilliseconds"]
+    assert (
+        integration["timeoutMilliseconds"] <= 30_000 and function["timeout"] * 1000 < integration["timeoutMilliseconds"]
+    )
     declared = {r["routeKey"]: r for r in deployed.of_type("aws:apigatewayv2/route:Route")}
     assert set(declared) == {route.key for route in routes.ROUTES}
     for route in declared.values():
@@ -265,8 +302,14 @@ def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deploy
 
 
 def test_alarms_watch_dead_letters_backlog_rule_failures_api_and_functions(deployed: Program) -> None:
-    alarms = {r.name: r for r in deployed.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.startswith("hookstack-delivery")}
-    assert alarms["hookstack-delivery-dlq-alarm"]["dimensions"] == {"QueueName": deployed.named("hookstack-delivery-dlq").physical_name}
+    alarms = {
+        r.name: r
+        for r in deployed.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if r.name.startswith("hookstack-delivery")
+    }
+    assert alarms["hookstack-delivery-dlq-alarm"]["dimensions"] == {
+        "QueueName": deployed.named("hookstack-delivery-dlq").physical_name
+    }
     assert alarms["hookstack-delivery-events-dlq-alarm"]["dimensions"] == {
         "QueueName": deployed.named("hookstack-delivery-events-dlq").physical_name
     }
@@ -334,7 +377,8 @@ def test_signed_destinations_without_delivery_are_a_config_error(program) -> Non
 
 
 @pytest.mark.parametrize(
-    "url", ["https://169.254.169.254/latest/meta-data", "https://[::ffff:0:a9fe:a9fe]/latest", "https://[3fff::1]/hooks"]
+    "url",
+    ["https://169.254.169.254/latest/meta-data", "https://[::ffff:0:a9fe:a9fe]/latest", "https://[3fff::1]/hooks"],
 )
 def test_a_signed_destination_pointing_inside_the_network_is_a_config_error_before_any_resource(
     program, monkeypatch: pytest.MonkeyPatch, url: str
@@ -360,7 +404,10 @@ def test_a_signed_destination_pointing_inside_the_network_is_a_config_error_befo
 
 def test_allowed_cidrs_exempt_a_signed_destination_at_deploy(program) -> None:
     deployed = program(config({**SIGNED, "url": "https://10.1.2.3/hooks"}, delivery={"allowedCidrs": ["10.0.0.0/8"]}))
-    assert json.loads(deployed.named("hookstack-delivery-1-audit-endpoint")["item"])["url"]["S"] == "https://10.1.2.3/hooks"
+    assert (
+        json.loads(deployed.named("hookstack-delivery-1-audit-endpoint")["item"])["url"]["S"]
+        == "https://10.1.2.3/hooks"
+    )
 
 
 def test_children_are_named_after_the_component_within_aws_limits(deployed: Program) -> None:
@@ -379,7 +426,9 @@ def _parse(auth: dict[str, Any]) -> Any:
 
 
 def test_signed_auth_accepts_a_previous_secret_for_rotation() -> None:
-    auth = _parse({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": OLD_SECRET}).tenants[0].destinations[0].auth
+    auth = (
+        _parse({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": OLD_SECRET}).tenants[0].destinations[0].auth
+    )
     assert auth.secret.reveal() == GIVEN_SECRET and auth.previous_secret.reveal() == OLD_SECRET
     assert OLD_SECRET not in repr(auth)
 
@@ -387,9 +436,18 @@ def test_signed_auth_accepts_a_previous_secret_for_rotation() -> None:
 @pytest.mark.parametrize(
     ("auth", "message"),
     [
-        ({"type": "signed", "previousSecret": OLD_SECRET}, "hookstack:tenants[0].destinations[0].auth.previousSecret: needs secret"),
-        ({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": "nope"}, "hookstack:tenants[0].destinations[0].auth.previousSecret: must be 'whsec_'"),
-        ({"type": "signed", "secret": GIVEN_SECRET, "previous": OLD_SECRET}, "hookstack:tenants[0].destinations[0].auth.previous: unknown key"),
+        (
+            {"type": "signed", "previousSecret": OLD_SECRET},
+            "hookstack:tenants[0].destinations[0].auth.previousSecret: needs secret",
+        ),
+        (
+            {"type": "signed", "secret": GIVEN_SECRET, "previousSecret": "nope"},
+            "hookstack:tenants[0].destinations[0].auth.previousSecret: must be 'whsec_'",
+        ),
+        (
+            {"type": "signed", "secret": GIVEN_SECRET, "previous": OLD_SECRET},
+            "hookstack:tenants[0].destinations[0].auth.previous: unknown key",
+        ),
     ],
 )
 def test_bad_previous_secret_is_named(auth: dict[str, Any], message: str) -> None:
@@ -462,5 +520,7 @@ def test_the_sandbox_side_imports_no_pulumi() -> None:
         "import functions.delivery.api, functions.delivery.fanout, functions.delivery.worker\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_random')))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=60
+    )
     assert result.stdout.strip() == "[]", result.stdout[:500]

@@ -22,7 +22,9 @@ ENTRY_BUS = "hookstack:index:EntryBus"
 SMALL = {
     "delivery": {"enabled": False},
     "provider": {"archiveRetentionDays": 0},
-    "tenants": [{"id": "1", "destinations": [{"name": "crm", "url": "https://crm.example.com/h", "auth": {"type": "none"}}]}],
+    "tenants": [
+        {"id": "1", "destinations": [{"name": "crm", "url": "https://crm.example.com/h", "auth": {"type": "none"}}]}
+    ],
 }
 BUS_NAME = "acme-entry"
 
@@ -57,7 +59,9 @@ def test_archive_retention_comes_from_the_config_and_zero_keeps_events_forever()
 
 
 @pytest.mark.parametrize(
-    ("stack", "alias_specs"), [("dev", True), ("prod", False)], ids=["engine-resolves-alias-specs", "sdk-computes-alias-urns"]
+    ("stack", "alias_specs"),
+    [("dev", True), ("prod", False)],
+    ids=["engine-resolves-alias-specs", "sdk-computes-alias-urns"],
 )
 def test_bus_and_archive_keep_the_urns_they_had_under_the_webhook_provider(stack: str, alias_specs: bool) -> None:
     """Moving them under the EntryBus must not replace them (a new archive would start empty).
@@ -68,9 +72,14 @@ def test_bus_and_archive_keep_the_urns_they_had_under_the_webhook_provider(stack
     program = run_program(SMALL, stack=stack, alias_specs=alias_specs)
     old = f"urn:pulumi:{stack}::hookstack::hookstack:index:WebhookProvider$"
     assert program.named("hookstack-bus").aliases == [f"{old}aws:cloudwatch/eventBus:EventBus::hookstack-bus"]
-    assert program.named("hookstack-archive").aliases == [f"{old}aws:cloudwatch/eventArchive:EventArchive::hookstack-archive"]
+    assert program.named("hookstack-archive").aliases == [
+        f"{old}aws:cloudwatch/eventArchive:EventArchive::hookstack-archive"
+    ]
     # The provider is still there, under its own URN, and kept no bus or archive of its own.
-    assert program.one("hookstack:index:WebhookProvider").urn == f"urn:pulumi:{stack}::hookstack::hookstack:index:WebhookProvider::hookstack"
+    assert (
+        program.one("hookstack:index:WebhookProvider").urn
+        == f"urn:pulumi:{stack}::hookstack::hookstack:index:WebhookProvider::hookstack"
+    )
     assert len(program.of_type(BUS)) == len(program.of_type(ARCHIVE)) == 1
     # Nothing else claims an old URN, and every other resource kept its URN (no alias needed).
     assert sorted(r.name for r in program.resources if r.aliases) == ["hookstack-archive", "hookstack-bus"]
@@ -84,7 +93,9 @@ def test_every_component_publishes_to_and_subscribes_on_the_same_bus(everything:
     assert len(rules) >= 5
     assert {r["eventBusName"] for r in rules} == {BUS_NAME}
     assert {t["eventBusName"] for t in everything.of_type(TARGET)} == {BUS_NAME}
-    assert everything.named("hookstack-delivery-rule").arn.startswith(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{BUS_NAME}/")
+    assert everything.named("hookstack-delivery-rule").arn.startswith(
+        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{BUS_NAME}/"
+    )
     # Publishers: the inbound Pipe targets the bus; every events:PutEvents permission names it only.
     assert everything.one(PIPE).plain("target") == bus.arn
     allowed: dict[str, list[Any]] = {}
@@ -94,7 +105,9 @@ def test_every_component_publishes_to_and_subscribes_on_the_same_bus(everything:
             if "events:PutEvents" in actions:
                 resources = statement["Resource"]
                 allowed[policy.name] = resources if isinstance(resources, list) else [resources]
-    assert {"hookstack-aurora-relay-policy", "hookstack-aurora-sweeper-policy", "hookstack-inbound-pipe-policy"} <= set(allowed)
+    assert {"hookstack-aurora-relay-policy", "hookstack-aurora-sweeper-policy", "hookstack-inbound-pipe-policy"} <= set(
+        allowed
+    )
     assert all(resources == [bus.arn] for resources in allowed.values()), allowed
 
 

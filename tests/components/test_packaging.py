@@ -67,7 +67,8 @@ def test_functions_never_import_pulumi() -> None:
 def test_functions_import_with_only_the_standard_library_and_boto3() -> None:
     """Import every module with third-party packages other than boto3/botocore hidden, as in Lambda."""
     modules = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in FUNCTIONS_DIR.rglob("*.py")
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in FUNCTIONS_DIR.rglob("*.py")
     )
     script = f"""
 import importlib, sys
@@ -83,11 +84,15 @@ for module in {modules!r}:
     importlib.import_module(module)
 print("ok", len({modules!r}))
 """
-    result = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_every_lambda_uses_the_shared_archive_python312_on_arm64(program: Callable[..., Program], dev_stack: tuple[dict, list]) -> None:
+def test_every_lambda_uses_the_shared_archive_python312_on_arm64(
+    program: Callable[..., Program], dev_stack: tuple[dict, list]
+) -> None:
     config, secret_keys = dev_stack
     declared = program(config, secret_keys=secret_keys)
     functions = declared.of_type("aws:lambda/function:Function")

@@ -100,7 +100,13 @@ def test_explicit_shard_count_is_honoured() -> None:
 
 
 def test_routing_rules_split_long_tenant_lists_under_the_pattern_limit() -> None:
-    long_ids = [{"id": f"{'x' * 60}-{i:03d}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]} for i in range(200)]
+    long_ids = [
+        {
+            "id": f"{'x' * 60}-{i:03d}",
+            "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}],
+        }
+        for i in range(200)
+    ]
     plan = build_provider_plan(parse_stack_config({"tenants": long_ids, "provider": {"shards": 2}}))
     assert len(plan.routing_rules) > 2
     assert all(len(r.event_pattern_json) <= MAX_EVENT_PATTERN_CHARS for r in plan.routing_rules)
@@ -116,7 +122,12 @@ def test_every_destination_gets_its_own_rule_with_one_target() -> None:
 def test_event_pattern_matches_tenant_and_types() -> None:
     raw = {
         "tenants": [
-            {"id": "7", "destinations": [{"name": "a", "url": "https://a.example.com", "eventTypes": ["x.created"], "auth": {"type": "none"}}]}
+            {
+                "id": "7",
+                "destinations": [
+                    {"name": "a", "url": "https://a.example.com", "eventTypes": ["x.created"], "auth": {"type": "none"}}
+                ],
+            }
         ]
     }
     (destination,) = build_provider_plan(parse_stack_config(raw)).destinations
@@ -157,8 +168,13 @@ def test_redrive_marker_is_none_for_patterns_without_one_marker(pattern: Any) ->
 
 def test_routing_and_delivery_patterns_keep_their_shape() -> None:
     assert redrive_clause("crm") == [{"hookstackRedrive": [{"exists": False}]}, {"hookstackRedrive": ["crm"]}]
-    assert delivery_rule_pattern() == {"detail": {"tenantId": [{"exists": True}], "hookstackRedrive": [{"exists": False}]}}
-    long_ids = [{"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]} for i in range(20)]
+    assert delivery_rule_pattern() == {
+        "detail": {"tenantId": [{"exists": True}], "hookstackRedrive": [{"exists": False}]}
+    }
+    long_ids = [
+        {"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]}
+        for i in range(20)
+    ]
     plan = build_provider_plan(parse_stack_config({"tenants": long_ids, "provider": {"shards": 2}}))
     assert all(r.event_pattern == {"detail": {"tenantId": list(r.tenant_ids)}} for r in plan.routing_rules)
 

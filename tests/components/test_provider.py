@@ -45,7 +45,10 @@ CONFIG: dict[str, Any] = {
                     "auth": {"type": "apiKey", "header": "x-api-key", "value": "api-key-value-1"},
                     "rateLimitPerSecond": 10,
                     "retry": {"maxAttempts": 24, "maxEventAgeSeconds": 3600},
-                    "transform": {"paths": {"name": "$.detail.widgetName"}, "template": '{"text": "Widget <name> created"}'},
+                    "transform": {
+                        "paths": {"name": "$.detail.widgetName"},
+                        "template": '{"text": "Widget <name> created"}',
+                    },
                     "headers": {"X-Source": "hookstack"},
                 },
             ],
@@ -74,7 +77,10 @@ CONFIG: dict[str, Any] = {
                 },
             ],
         },
-        {"id": "3", "destinations": [{"name": "status", "url": "https://status.example.com/n", "auth": {"type": "none"}}]},
+        {
+            "id": "3",
+            "destinations": [{"name": "status", "url": "https://status.example.com/n", "auth": {"type": "none"}}],
+        },
     ],
 }
 
@@ -98,9 +104,14 @@ def test_one_connection_destination_rule_and_target_per_api_destination(declared
     assert counts[RULE] == 4
     assert counts[BUS] == 1
     assert counts[ARCHIVE] == 1
-    assert sorted(declared.names(CONNECTION)) == sorted([  # registration order is not a property
-        "hookstack-1-crm-conn", "hookstack-2-erp-conn", "hookstack-2-analytics-conn", "hookstack-3-status-conn",
-    ])
+    assert sorted(declared.names(CONNECTION)) == sorted(
+        [  # registration order is not a property
+            "hookstack-1-crm-conn",
+            "hookstack-2-erp-conn",
+            "hookstack-2-analytics-conn",
+            "hookstack-3-status-conn",
+        ]
+    )
 
 
 def test_connection_auth_parameters_per_type(declared: Program) -> None:
@@ -155,7 +166,10 @@ def test_rules_match_tenant_and_event_types_on_the_entry_bus(declared: Program) 
     assert bus["name"] == "hookstack-dev"
     crm = declared.named("hookstack-1-crm-rule")
     assert crm["eventBusName"] == "hookstack-dev"
-    assert crm.json("eventPattern") == {"detail": {"tenantId": ["1"], "$or": redrive_clause("crm")}, "detail-type": ["widget.created"]}
+    assert crm.json("eventPattern") == {
+        "detail": {"tenantId": ["1"], "$or": redrive_clause("crm")},
+        "detail-type": ["widget.created"],
+    }
     assert crm["state"] == "ENABLED"
     status = declared.named("hookstack-3-status-rule")
     assert status.json("eventPattern") == {"detail": {"tenantId": ["3"], "$or": redrive_clause("status")}}
@@ -264,7 +278,10 @@ def test_outputs_name_bus_dlq_and_every_destination(declared: Program) -> None:
     assert crm["rule_arn"] == declared.named("hookstack-1-crm-rule").arn
     assert crm["api_destination_arn"] == declared.named("hookstack-1-crm-dest").arn
     assert set(outputs["destinations"]) == {"1", "2", "3"}
-    assert outputs["busShards"] == {"sharded": False, "tenants": {"1": "hookstack-dev", "2": "hookstack-dev", "3": "hookstack-dev"}}
+    assert outputs["busShards"] == {
+        "sharded": False,
+        "tenants": {"1": "hookstack-dev", "2": "hookstack-dev", "3": "hookstack-dev"},
+    }
 
 
 NAME_LIMITS = {
@@ -290,11 +307,21 @@ def test_every_physical_name_fits_aws_limits(declared: Program) -> None:
 
 def test_long_tenant_ids_still_give_valid_names(program: Callable[..., Program]) -> None:
     tenant = "tenant:" + "x" * 57
-    config = {"delivery": {"enabled": False}, "tenants": [{"id": tenant, "destinations": [{"name": "a" * 32, "url": "https://e.example.com", "auth": {"type": "none"}}]}]}
+    config = {
+        "delivery": {"enabled": False},
+        "tenants": [
+            {
+                "id": tenant,
+                "destinations": [{"name": "a" * 32, "url": "https://e.example.com", "auth": {"type": "none"}}],
+            }
+        ],
+    }
     declared = program(config)
     for typ, (limit, pattern) in NAME_LIMITS.items():
         for resource in declared.of_type(typ):
-            assert len(resource.physical_name) <= limit and re.match(pattern, resource.physical_name), resource.physical_name
+            assert len(resource.physical_name) <= limit and re.match(pattern, resource.physical_name), (
+                resource.physical_name
+            )
 
 
 def test_sharded_stack_routes_from_the_entry_bus_to_shard_buses(program: Callable[..., Program]) -> None:
@@ -349,10 +376,17 @@ def test_large_stacks_scope_policies_by_name_prefix_within_size_limits(program: 
 
 
 def test_signed_destinations_get_no_connection_rule_or_api_destination(program: Callable[..., Program]) -> None:
-    config = {"tenants": [{"id": "9", "destinations": [
-        {"name": "audit", "url": "https://audit.example.com/in", "auth": {"type": "signed"}},
-        {"name": "crm", "url": "https://crm.example.com/in", "auth": {"type": "none"}},
-    ]}]}
+    config = {
+        "tenants": [
+            {
+                "id": "9",
+                "destinations": [
+                    {"name": "audit", "url": "https://audit.example.com/in", "auth": {"type": "signed"}},
+                    {"name": "crm", "url": "https://crm.example.com/in", "auth": {"type": "none"}},
+                ],
+            }
+        ]
+    }
     declared = program(config)
     assert declared.names(CONNECTION) == ["hookstack-9-crm-conn"]
     assert declared.names(API_DESTINATION) == ["hookstack-9-crm-dest"]
@@ -361,7 +395,13 @@ def test_signed_destinations_get_no_connection_rule_or_api_destination(program: 
 
 
 def test_bus_name_from_config(program: Callable[..., Program]) -> None:
-    declared = program({"delivery": {"enabled": False}, "provider": {"busName": "acme-webhooks", "archiveRetentionDays": 30}, "tenants": CONFIG["tenants"][2:]})
+    declared = program(
+        {
+            "delivery": {"enabled": False},
+            "provider": {"busName": "acme-webhooks", "archiveRetentionDays": 30},
+            "tenants": CONFIG["tenants"][2:],
+        }
+    )
     assert declared.one(BUS)["name"] == "acme-webhooks"
     assert declared.one(ARCHIVE)["retentionDays"] == 30
     assert declared.outputs["busName"] == "acme-webhooks"
@@ -370,7 +410,11 @@ def test_bus_name_from_config(program: Callable[..., Program]) -> None:
 def test_invalid_config_declares_nothing_and_names_every_problem(program: Callable[..., Program]) -> None:
     import pulumi
 
-    bad = {"tenants": [{"id": "1", "destinations": [{"name": "x", "url": "http://x.example.com", "auth": {"type": "nope"}}]}]}
+    bad = {
+        "tenants": [
+            {"id": "1", "destinations": [{"name": "x", "url": "http://x.example.com", "auth": {"type": "nope"}}]}
+        ]
+    }
     with pytest.raises(pulumi.RunError) as caught:
         program(bad)
     message = str(caught.value)
@@ -425,10 +469,15 @@ def test_a_sharded_stack_declares_what_its_plan_says_within_quotas(program: Call
 # --- validation before any resource -------------------------------------------------------------
 
 
-def test_quota_and_cross_field_problems_are_reported_with_the_others_before_any_resource(program: Callable[..., Program]) -> None:
+def test_quota_and_cross_field_problems_are_reported_with_the_others_before_any_resource(
+    program: Callable[..., Program],
+) -> None:
     import pulumi
 
-    tenants = [{"id": f"t{i}", "destinations": [{"name": "d", "url": f"https://t{i}.example.com", "auth": {"type": "none"}}]} for i in range(301)]
+    tenants = [
+        {"id": f"t{i}", "destinations": [{"name": "d", "url": f"https://t{i}.example.com", "auth": {"type": "none"}}]}
+        for i in range(301)
+    ]
     tenants[0]["destinations"][0]["url"] = "http://t0.example.com"  # a field problem in the tenants
     bad = {"tenants": tenants, "provider": {"shards": 1}, "aurora": {"minCapacity": 8, "maxCapacity": 4}}
     with pytest.raises(pulumi.RunError) as caught:
@@ -447,10 +496,22 @@ def test_positions_of_quota_problems_are_held_back_while_tenants_have_other_prob
     from components.stack import load_stack
 
     too_many_types = [f"widget.event-{i:04d}" for i in range(120)]  # a pattern over 2,048 characters
-    raw = {"tenants": [{"id": "1", "destinations": [
-        {"name": "broken", "url": "http://x.example.com", "auth": {"type": "none"}},
-        {"name": "wide", "url": "https://x.example.com", "eventTypes": too_many_types, "auth": {"type": "none"}},
-    ]}]}
+    raw = {
+        "tenants": [
+            {
+                "id": "1",
+                "destinations": [
+                    {"name": "broken", "url": "http://x.example.com", "auth": {"type": "none"}},
+                    {
+                        "name": "wide",
+                        "url": "https://x.example.com",
+                        "eventTypes": too_many_types,
+                        "auth": {"type": "none"},
+                    },
+                ],
+            }
+        ]
+    }
     with pytest.raises(StackConfigError) as caught:
         load_stack(raw, stack="dev")
     paths = [p.path for p in caught.value.problems]
@@ -466,7 +527,10 @@ def test_quota_messages_name_the_stacks_own_entry_bus() -> None:
     from components.config import StackConfigError
     from components.stack import load_stack
 
-    tenants = [{"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]} for i in range(301)]
+    tenants = [
+        {"id": f"t{i}", "destinations": [{"name": "d", "url": "https://e.example.com", "auth": {"type": "none"}}]}
+        for i in range(301)
+    ]
     with pytest.raises(StackConfigError, match="hookstack:tenants: bus hookstack-prod would hold"):
         load_stack({"tenants": tenants, "provider": {"shards": 1}}, stack="prod")
 

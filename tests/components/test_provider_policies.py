@@ -45,14 +45,30 @@ def tenants(count: int, *, longest: bool = False) -> list[dict[str, Any]]:
     """Ordinary names (``tenant-0001`` / ``crm``), or the longest the config allows."""
     if longest:
         return [
-            {"id": f"{i:04d}".ljust(64, "x"), "destinations": [{"name": "d" * 28 + f"{i:04d}", "url": "https://e.example.com", "auth": {"type": "none"}}]}
+            {
+                "id": f"{i:04d}".ljust(64, "x"),
+                "destinations": [
+                    {"name": "d" * 28 + f"{i:04d}", "url": "https://e.example.com", "auth": {"type": "none"}}
+                ],
+            }
             for i in range(count)
         ]
-    return [{"id": f"tenant-{i:04d}", "destinations": [{"name": "crm", "url": f"https://t{i}.example.com/hooks", "auth": {"type": "none"}}]} for i in range(count)]
+    return [
+        {
+            "id": f"tenant-{i:04d}",
+            "destinations": [{"name": "crm", "url": f"https://t{i}.example.com/hooks", "auth": {"type": "none"}}],
+        }
+        for i in range(count)
+    ]
 
 
 def config(count: int, *, longest: bool = False, **provider: Any) -> dict[str, Any]:
-    return {"delivery": {"enabled": False}, "consumer": {"enabled": False}, "provider": provider, "tenants": tenants(count, longest=longest)}
+    return {
+        "delivery": {"enabled": False},
+        "consumer": {"enabled": False},
+        "provider": provider,
+        "tenants": tenants(count, longest=longest),
+    }
 
 
 def plan_of(raw: dict[str, Any]) -> ProviderPlan:
@@ -68,18 +84,31 @@ def realistic_arns(plan: ProviderPlan) -> dict[str, Any]:
     """What the component's resources resolve to, by the component's logical names."""
     return {
         "entry_bus": arn(BUS, "hookstack-bus", name=plan.entry_bus_name),
-        "api": [arn(API_DESTINATION, f"hookstack-{d.key}-dest", name=plan.connection_name(d)) for d in plan.destinations],
+        "api": [
+            arn(API_DESTINATION, f"hookstack-{d.key}-dest", name=plan.connection_name(d)) for d in plan.destinations
+        ],
         "shards": [arn(BUS, f"hookstack-shard-{b.index:02d}", name=b.name) for b in plan.buses if b.index],
-        "rules": [arn(RULE, f"hookstack-{d.key}-rule", eventBusName=plan.bus(d.bus_index).name) for d in plan.destinations]
+        "rules": [
+            arn(RULE, f"hookstack-{d.key}-rule", eventBusName=plan.bus(d.bus_index).name) for d in plan.destinations
+        ]
         + [arn(RULE, f"hookstack-{r.key}", eventBusName=plan.entry_bus_name) for r in plan.routing_rules],
         "queue": arn(QUEUE, "hookstack-dlq"),
     }
 
 
 def exact_invoke_document(arns: dict[str, Any]) -> str:
-    statements = [{"Sid": "InvokeOwnApiDestinations", "Effect": "Allow", "Action": "events:InvokeApiDestination", "Resource": arns["api"]}]
+    statements = [
+        {
+            "Sid": "InvokeOwnApiDestinations",
+            "Effect": "Allow",
+            "Action": "events:InvokeApiDestination",
+            "Resource": arns["api"],
+        }
+    ]
     if arns["shards"]:
-        statements.append({"Sid": "ForwardToShardBuses", "Effect": "Allow", "Action": "events:PutEvents", "Resource": arns["shards"]})
+        statements.append(
+            {"Sid": "ForwardToShardBuses", "Effect": "Allow", "Action": "events:PutEvents", "Resource": arns["shards"]}
+        )
     return policy_document(statements)
 
 
@@ -113,7 +142,9 @@ def sweep(longest: bool) -> dict[int, tuple[bool, bool]]:
         exact_invoke, exact_dead_letter = exact_invoke_document(arns), exact_dead_letter_document(arns)
         # Exact ARNs whenever they fit; a wildcard only when they do not.
         assert (invoke == exact_invoke) == fits(exact_invoke, iam_policy_chars, IAM_ROLE_INLINE_POLICY_CHARS), count
-        assert (dead_letter == exact_dead_letter) == fits(exact_dead_letter, sqs_policy_bytes, SQS_QUEUE_POLICY_BYTES), count
+        assert (dead_letter == exact_dead_letter) == fits(
+            exact_dead_letter, sqs_policy_bytes, SQS_QUEUE_POLICY_BYTES
+        ), count
         results[count] = (invoke == exact_invoke, dead_letter == exact_dead_letter)
     return results
 
@@ -142,7 +173,9 @@ def test_the_wildcards_name_only_this_stacks_resources() -> None:
     prefix = arns["entry_bus"].split("event-bus/")[0]
     (invoke,) = json.loads(invoke_policy_document(plan, arns["entry_bus"], arns["api"], arns["shards"]))["Statement"]
     assert invoke["Resource"] == [f"{prefix}api-destination/hookstack-production-*"]
-    allow, _ = json.loads(dead_letter_policy_document(plan, arns["entry_bus"], arns["queue"], arns["rules"]))["Statement"]
+    allow, _ = json.loads(dead_letter_policy_document(plan, arns["entry_bus"], arns["queue"], arns["rules"]))[
+        "Statement"
+    ]
     assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == [f"{prefix}rule/hookstack-production/*"]
     assert prefix == f"arn:aws:events:{LONGEST_REGION}:{ACCOUNT}:"
 

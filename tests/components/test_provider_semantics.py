@@ -62,7 +62,10 @@ def declared() -> Program:
 
 
 def rule_patterns(program: Program) -> dict[str, dict[str, Any]]:
-    return {r.name.removeprefix("hookstack-").removesuffix("-rule"): r.json("eventPattern") for r in program.of_type("aws:cloudwatch/eventRule:EventRule")}
+    return {
+        r.name.removeprefix("hookstack-").removesuffix("-rule"): r.json("eventPattern")
+        for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
+    }
 
 
 def event(tenant: Any, event_type: str, **detail: Any) -> dict[str, Any]:
@@ -93,8 +96,14 @@ def event(tenant: Any, event_type: str, **detail: Any) -> dict[str, Any]:
         ("unknown", "widget.created", set()),
     ],
 )
-def test_each_event_reaches_exactly_its_tenants_destinations(declared: Program, tenant: Any, event_type: str, expected: set[str]) -> None:
-    matched = {key for key, pattern in rule_patterns(declared).items() if EventPattern.load(json.dumps(pattern)).matches_event(event(tenant, event_type))}
+def test_each_event_reaches_exactly_its_tenants_destinations(
+    declared: Program, tenant: Any, event_type: str, expected: set[str]
+) -> None:
+    matched = {
+        key
+        for key, pattern in rule_patterns(declared).items()
+        if EventPattern.load(json.dumps(pattern)).matches_event(event(tenant, event_type))
+    }
     assert matched == expected
 
 
@@ -114,11 +123,19 @@ def _recreate_in_moto(program: Program, region: str = "us-east-1") -> dict[str, 
         arns[bus] = events.create_event_bus(Name=bus)["EventBusArn"]
     queues = {}
     for rule in program.of_type("aws:cloudwatch/eventRule:EventRule"):
-        events.put_rule(Name=rule.name, EventBusName=rule["eventBusName"], EventPattern=rule["eventPattern"], State=rule["state"])
-        target = program.named(rule.name.removesuffix("-rule") + "-target" if rule.name.endswith("-rule") else f"{rule.name}-target")
+        events.put_rule(
+            Name=rule.name, EventBusName=rule["eventBusName"], EventPattern=rule["eventPattern"], State=rule["state"]
+        )
+        target = program.named(
+            rule.name.removesuffix("-rule") + "-target" if rule.name.endswith("-rule") else f"{rule.name}-target"
+        )
         if "-route-" in rule.name:
-            shard_bus = next(b["name"] for b in program.of_type("aws:cloudwatch/eventBus:EventBus") if b.arn == target["arn"])
-            events.put_targets(Rule=rule.name, EventBusName=rule["eventBusName"], Targets=[{"Id": "shard", "Arn": arns[shard_bus]}])
+            shard_bus = next(
+                b["name"] for b in program.of_type("aws:cloudwatch/eventBus:EventBus") if b.arn == target["arn"]
+            )
+            events.put_targets(
+                Rule=rule.name, EventBusName=rule["eventBusName"], Targets=[{"Id": "shard", "Arn": arns[shard_bus]}]
+            )
             continue
         key = rule.name.removeprefix("hookstack-").removesuffix("-rule")
         url = sqs.create_queue(QueueName=f"q-{key}")["QueueUrl"]
@@ -189,7 +206,11 @@ def test_sharded_routing_delivers_through_the_shard_bus(program: Callable[..., P
     declared = program({"delivery": {"enabled": False}, "tenants": tenants, "provider": {"shards": 3}})
     queues = _recreate_in_moto(declared)
     client = boto3.client("events", region_name="us-east-1")
-    publish(client, [make_event("hookstack.test", "x.happened", {}, tenant_id=f"t{i}", event_id=f"evt_{i}") for i in range(8)], "hookstack-dev")
+    publish(
+        client,
+        [make_event("hookstack.test", "x.happened", {}, tenant_id=f"t{i}", event_id=f"evt_{i}") for i in range(8)],
+        "hookstack-dev",
+    )
     for i in range(8):
         bodies = [json.loads(b) for b in _drain(queues[f"t{i}-d"])]
         assert [b["detail"]["eventId"] for b in bodies] == [f"evt_{i}"], i
@@ -207,7 +228,10 @@ REDRIVE_TENANTS: list[dict[str, Any]] = [
         ],
     },
     # Same destination name as acme's: the marker names a destination within its tenant.
-    {"id": "globex", "destinations": [{"name": "crm", "url": "https://crm.globex.example.com", "auth": {"type": "none"}}]},
+    {
+        "id": "globex",
+        "destinations": [{"name": "crm", "url": "https://crm.globex.example.com", "auth": {"type": "none"}}],
+    },
 ]
 
 
@@ -244,7 +268,11 @@ def test_a_redriven_event_reaches_only_the_rule_it_is_marked_for(
 ) -> None:
     patterns = rule_patterns(declared_with_delivery)
     assert "delivery" in patterns  # the signed-delivery rule is among the rules checked
-    matched = {key for key, pattern in patterns.items() if EventPattern.load(json.dumps(pattern)).matches_event(_marked(tenant, marker))}
+    matched = {
+        key
+        for key, pattern in patterns.items()
+        if EventPattern.load(json.dumps(pattern)).matches_event(_marked(tenant, marker))
+    }
     assert matched == expected
 
 
@@ -262,16 +290,25 @@ def test_every_destination_pattern_names_its_own_marker(declared_with_delivery: 
 def test_a_redriven_event_is_delivered_only_by_its_rule_on_moto(declared_with_delivery: Program) -> None:
     queues = _recreate_in_moto(declared_with_delivery)
     client = boto3.client("events", region_name="us-east-1")
-    redriven = mark_for_redrive(make_event("hookstack.test", "widget.created", {}, tenant_id="acme", event_id="evt_r"), "crm")
+    redriven = mark_for_redrive(
+        make_event("hookstack.test", "widget.created", {}, tenant_id="acme", event_id="evt_r"), "crm"
+    )
     publish(client, [redriven], "hookstack-dev")
     received = {key: [json.loads(b)["detail"]["eventId"] for b in _drain(url)] for key, url in queues.items()}
     assert received == {"acme-crm": ["evt_r"], "acme-erp": [], "globex-crm": [], "delivery": []}
 
 
 @pytest.mark.usefixtures("aws")
-def test_a_redriven_event_of_a_sharded_tenant_reaches_only_its_rule_on_the_shard(program: Callable[..., Program]) -> None:
+def test_a_redriven_event_of_a_sharded_tenant_reaches_only_its_rule_on_the_shard(
+    program: Callable[..., Program],
+) -> None:
     tenants = [
-        {"id": f"t{i}", "destinations": [{"name": n, "url": f"https://t{i}.example.com/{n}", "auth": {"type": "none"}} for n in ("d", "e")]}
+        {
+            "id": f"t{i}",
+            "destinations": [
+                {"name": n, "url": f"https://t{i}.example.com/{n}", "auth": {"type": "none"}} for n in ("d", "e")
+            ],
+        }
         for i in range(6)
     ]
     declared = program({"delivery": {"enabled": False}, "tenants": tenants, "provider": {"shards": 3}})
@@ -280,7 +317,11 @@ def test_a_redriven_event_of_a_sharded_tenant_reaches_only_its_rule_on_the_shard
     # Through the entry bus (the routing rule forwards it) and straight to the tenant's shard bus.
     buses = ["hookstack-dev", declared.outputs["busShards"]["tenants"]["t3"]]
     for bus in buses:
-        publish(client, [mark_for_redrive(make_event("hookstack.test", "x", {}, tenant_id="t3", event_id=f"evt_{bus}"), "e")], bus)
+        publish(
+            client,
+            [mark_for_redrive(make_event("hookstack.test", "x", {}, tenant_id="t3", event_id=f"evt_{bus}"), "e")],
+            bus,
+        )
     received = {key: [json.loads(b)["detail"]["eventId"] for b in _drain(url)] for key, url in queues.items()}
     assert received.pop("t3-e") == [f"evt_{bus}" for bus in buses]
     assert all(got == [] for got in received.values()), received

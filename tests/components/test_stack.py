@@ -47,7 +47,9 @@ def count_plans(monkeypatch: pytest.MonkeyPatch) -> list[ProviderPlan]:
 # --- one entry point, one plan -------------------------------------------------------------------
 
 
-def test_the_program_gets_config_and_plan_from_load_stack_and_builds_the_plan_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_program_gets_config_and_plan_from_load_stack_and_builds_the_plan_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     built = count_plans(monkeypatch)
     loaded: list[Stack] = []
     real_load_stack = components.stack_config.load_stack
@@ -91,7 +93,9 @@ def test_load_stack_returns_the_parsed_config_and_its_plan() -> None:
 
 def test_field_cross_field_and_quota_problems_come_in_one_error() -> None:
     tenants = api_tenants(301)
-    tenants.append({"id": "s", "destinations": [{"name": "d", "url": "https://s.example.com", "auth": {"type": "signed"}}]})
+    tenants.append(
+        {"id": "s", "destinations": [{"name": "d", "url": "https://s.example.com", "auth": {"type": "signed"}}]}
+    )
     raw = {
         "tenants": tenants,
         "provider": {"shards": 1},
@@ -146,7 +150,9 @@ read_stack_config(raw)
 parse_stack_config({**raw, "tenants": []})
 print(" ".join(sorted(m for m in sys.modules if m.startswith(("components", "pulumi")))))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     loaded = result.stdout.split()
     assert "components.config.tenants" in loaded  # the script did import and run the parser
@@ -171,7 +177,8 @@ def test_no_module_of_the_config_package_imports_the_plan_the_entry_point_or_pul
     assert len(files) >= 10
     for path in files:
         forbidden = sorted(
-            name for name in imported_modules(path)
+            name
+            for name in imported_modules(path)
             if name.startswith(("components.plan", "components.stack", "pulumi"))
         )
         assert not forbidden, f"{path.relative_to(ROOT)} imports {forbidden}"
@@ -186,7 +193,13 @@ def test_no_constant_is_defined_twice_in_the_config_package() -> None:
     defined: dict[str, str] = {}
     for path in sorted((ROOT / "components" / "config").glob("*.py")):
         for node in ast.parse(path.read_text()).body:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
             for target in targets:
                 for name in ast.walk(target):
                     if isinstance(name, ast.Name) and name.id.isupper():

@@ -25,7 +25,11 @@ def state_client(state: dict[str, Any], service: str) -> Any:
     import boto3
 
     return boto3.client(
-        service, endpoint_url=state["aws_endpoint"], region_name=state["region"], aws_access_key_id="x", aws_secret_access_key="x"
+        service,
+        endpoint_url=state["aws_endpoint"],
+        region_name=state["region"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
     )
 
 
@@ -50,7 +54,11 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                             "name": "crm",
                             "url": f"{receiver_url}/t1/crm",
                             "eventTypes": ["widget.created"],
-                            "auth": {"type": "apiKey", "header": "x-api-key", "value": {"secure": "v1:not-decryptable-here"}},
+                            "auth": {
+                                "type": "apiKey",
+                                "header": "x-api-key",
+                                "value": {"secure": "v1:not-decryptable-here"},
+                            },
                             "transform": {
                                 "paths": {"name": "$.detail.widgetName", "id": "$.detail.eventId"},
                                 "template": '{"text": "Widget <name> created", "eventId": "<id>"}',
@@ -62,7 +70,11 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                 {
                     "id": "2",
                     "destinations": [
-                        {"name": "erp", "url": f"{receiver_url}/t2/erp", "auth": {"type": "basic", "username": "hookstack", "password": "plain-local-password"}},
+                        {
+                            "name": "erp",
+                            "url": f"{receiver_url}/t2/erp",
+                            "auth": {"type": "basic", "username": "hookstack", "password": "plain-local-password"},
+                        },
                         {
                             "name": "analytics",
                             "url": f"{receiver_url}/flaky/1/t2/analytics",
@@ -78,7 +90,12 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                 {
                     "id": "3",
                     "destinations": [
-                        {"name": "broken", "url": f"{receiver_url}/status/500/t3", "auth": {"type": "none"}, "retry": {"maxAttempts": 2, "maxEventAgeSeconds": 600}},
+                        {
+                            "name": "broken",
+                            "url": f"{receiver_url}/status/500/t3",
+                            "auth": {"type": "none"},
+                            "retry": {"maxAttempts": 2, "maxEventAgeSeconds": 600},
+                        },
                         {"name": "rejects", "url": f"{receiver_url}/status/400/t3", "auth": {"type": "none"}},
                     ],
                 },
@@ -86,7 +103,13 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                     # tests/e2e/test_redrive.py: one destination that keeps failing, one healthy.
                     "id": "4",
                     "destinations": [
-                        {"name": "failing", "url": f"{receiver_url}/status/500/t4", "auth": {"type": "none"}, "eventTypes": ["order.created"], "retry": {"maxAttempts": 1, "maxEventAgeSeconds": 600}},
+                        {
+                            "name": "failing",
+                            "url": f"{receiver_url}/status/500/t4",
+                            "auth": {"type": "none"},
+                            "eventTypes": ["order.created"],
+                            "retry": {"maxAttempts": 1, "maxEventAgeSeconds": 600},
+                        },
                         {"name": "healthy", "url": f"{receiver_url}/t4/healthy", "auth": {"type": "none"}},
                     ],
                 },
@@ -97,7 +120,12 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                 "claimCheckThresholdBytes": 10000,
                 "sources": [
                     {"name": "github", "kind": "github", "secret": {"secure": "v1:x"}, "orderingKey": "repository.id"},
-                    {"name": "stripe", "kind": "stripe", "secret": "whsec_e2e_stripe", "orderingKey": "data.object.customer"},
+                    {
+                        "name": "stripe",
+                        "kind": "stripe",
+                        "secret": "whsec_e2e_stripe",
+                        "orderingKey": "data.object.customer",
+                    },
                     {"name": "twilio", "kind": "twilio", "secret": "e2e-twilio-token"},
                     {"name": "std", "kind": "standard", "secret": {"secure": "v1:x"}},
                 ],
@@ -115,7 +143,18 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
     state_file = directory / "state.json"
     log = (directory / "sandbox.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "up", "--config", str(config), "--state-file", str(state_file), "--time-scale", "0.01"],
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "up",
+            "--config",
+            str(config),
+            "--state-file",
+            str(state_file),
+            "--time-scale",
+            "0.01",
+        ],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -152,7 +191,11 @@ def _assert_no_stray_processes(state: dict[str, Any]) -> None:
     socket_dir = state["postgres_dsn"].split("host=", 1)[1].split("&", 1)[0]
     deadline = time.monotonic() + 10
     while True:
-        stray = [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres" and any(socket_dir in part for part in (p.info["cmdline"] or []))]
+        stray = [
+            p
+            for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "postgres" and any(socket_dir in part for part in (p.info["cmdline"] or []))
+        ]
         if not stray or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -27,7 +27,12 @@ def test_demo_runs_every_flow_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     match = re.search(r"(\d+)/(\d+) steps passed", result.stdout)
     assert match and match.group(1) == match.group(2) and int(match.group(2)) >= 13, result.stdout[-2000:]
-    for flow in ("outgoing: EventBridge API destinations", "outgoing: signed deliveries", "database: Aurora outbox", "inbound: verify"):
+    for flow in (
+        "outgoing: EventBridge API destinations",
+        "outgoing: signed deliveries",
+        "database: Aurora outbox",
+        "inbound: verify",
+    ):
         assert flow in result.stdout
     assert "[FAIL]" not in result.stdout
     assert (tmp_path / ".sandbox" / "demo-functions.log").stat().st_size > 0

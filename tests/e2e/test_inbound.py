@@ -18,7 +18,6 @@ from tests.e2e.conftest import state_client
 pytestmark = pytest.mark.e2e
 
 
-
 PLAIN_SECRETS = {1: "whsec_e2e_stripe", 2: "e2e-twilio-token"}  # plain in the stack file (allowed locally)
 
 
@@ -27,12 +26,19 @@ def secret(state: dict[str, Any], index: int) -> str:
     return state["local_secrets"].get(f"consumer.sources[{index}].secret") or PLAIN_SECRETS[index]
 
 
-def github_post(url: str, secret_value: str, body: bytes, delivery: str, event: str | bytes = "push") -> requests.Response:
+def github_post(
+    url: str, secret_value: str, body: bytes, delivery: str, event: str | bytes = "push"
+) -> requests.Response:
     signature = "sha256=" + hmac.new(secret_value.encode(), body, hashlib.sha256).hexdigest()
     return requests.post(
         url,
         data=body,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature, "X-GitHub-Event": event, "X-GitHub-Delivery": delivery},
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": signature,
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery,
+        },
         timeout=15,
     )
 
@@ -42,12 +48,16 @@ def wait_for_events(state: dict[str, Any], predicate: Any, timeout: float = 30.0
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        for message in sqs.receive_message(
+            QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
             event = json.loads(message["Body"])
             if predicate(event):
                 found.append(event)
             else:
-                sqs.change_message_visibility(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+                sqs.change_message_visibility(
+                    QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
                 continue
             sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
         if found:
@@ -65,7 +75,9 @@ def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_st
     assert again.json()["status"] == "duplicate"  # ...as a duplicate the ledger already holds
     # provider.eventSource is "e2e" in this stack: inbound events are published as e2e.<source>.
     assert sandbox_state["inbound_event_sources"]["github"] == "e2e.github"
-    events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.github" and e["detail"]["deliveryId"] == delivery)
+    events = wait_for_events(
+        sandbox_state, lambda e: e["source"] == "e2e.github" and e["detail"]["deliveryId"] == delivery
+    )
     assert len(events) == 1  # ...and enqueued once
     (event,) = events
     assert event["detail-type"] == "push"
@@ -74,7 +86,10 @@ def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_st
     # the retry could have enqueued: once it is on the bus, a second copy would have been too.
     sentinel = str(uuid.uuid4())
     sentinel_body = json.dumps({"ref": "refs/heads/dev", "repository": {"id": 4242, "full_name": "acme/app"}}).encode()
-    assert github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), sentinel_body, sentinel).status_code == 200
+    assert (
+        github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), sentinel_body, sentinel).status_code
+        == 200
+    )
     seen = wait_for_events(sandbox_state, lambda e: e["detail"].get("deliveryId") in (delivery, sentinel))
     while not any(e["detail"]["deliveryId"] == sentinel for e in seen):
         more = wait_for_events(sandbox_state, lambda e: e["detail"].get("deliveryId") in (delivery, sentinel))
@@ -108,22 +123,33 @@ def test_large_stripe_payload_is_claim_checked_and_rehydrated(sandbox_state: dic
     import stripe
 
     event_id = f"evt_{uuid.uuid4().hex}"
-    payload = json.dumps({"id": event_id, "type": "invoice.paid", "data": {"object": {"customer": "cus_1", "lines": "y" * 20000}}})
+    payload = json.dumps(
+        {"id": event_id, "type": "invoice.paid", "data": {"object": {"customer": "cus_1", "lines": "y" * 20000}}}
+    )
     timestamp = int(time.time())
     signed = f"{timestamp}.{payload}".encode()
     signature = hmac.new(secret(sandbox_state, 1).encode(), signed, hashlib.sha256).hexdigest()
     header = f"t={timestamp},v1={signature}"
     stripe.Webhook.construct_event(payload, header, secret(sandbox_state, 1))  # the official library agrees
-    response = requests.post(sandbox_state["inbound"]["stripe"], data=payload, headers={"Content-Type": "application/json", "Stripe-Signature": header}, timeout=15)
+    response = requests.post(
+        sandbox_state["inbound"]["stripe"],
+        data=payload,
+        headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        timeout=15,
+    )
     assert response.status_code == 200, response.text
-    (event,) = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.stripe" and e["detail"]["deliveryId"] == event_id)
+    (event,) = wait_for_events(
+        sandbox_state, lambda e: e["source"] == "e2e.stripe" and e["detail"]["deliveryId"] == event_id
+    )
     assert event["detail-type"] == "invoice.paid"
     assert event["detail"]["payload"]["data"]["object"]["lines"] == "y" * 20000
     # The body went to S3 (keyed by the delivery), and only a pointer travelled through the queue.
     from functions.inbound.envelope import delivery_digest
 
     key = f"payloads/stripe/{delivery_digest('stripe', 'id:' + event_id)}"
-    stored = state_client(sandbox_state, "s3").get_object(Bucket=sandbox_state["inbound_bucket"], Key=key)["Body"].read()
+    stored = (
+        state_client(sandbox_state, "s3").get_object(Bucket=sandbox_state["inbound_bucket"], Key=key)["Body"].read()
+    )
     assert stored == payload.encode()
 
 
@@ -133,9 +159,21 @@ def test_twilio_form_post_verifies_over_the_public_url(sandbox_state: dict[str, 
     url = sandbox_state["inbound"]["twilio"] + "?from=sandbox"
     params = {"MessageSid": f"SM{uuid.uuid4().hex}", "Body": "hello", "From": "+15550001"}
     signature = RequestValidator(secret(sandbox_state, 2)).compute_signature(url, params)
-    response = requests.post(url, data=urlencode(params), headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": params["MessageSid"]}, timeout=15)
+    response = requests.post(
+        url,
+        data=urlencode(params),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+            "I-Twilio-Idempotency-Token": params["MessageSid"],
+        },
+        timeout=15,
+    )
     assert response.status_code == 200, response.text
-    events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.twilio" and e["detail"]["payload"].get("MessageSid") == params["MessageSid"])
+    events = wait_for_events(
+        sandbox_state,
+        lambda e: e["source"] == "e2e.twilio" and e["detail"]["payload"].get("MessageSid") == params["MessageSid"],
+    )
     assert len(events) == 1
     assert events[0]["detail"]["query"] == "from=sandbox"  # Twilio signs the query: it travels with the event
 
@@ -148,7 +186,9 @@ def twilio_get(state: dict[str, Any], query: str) -> requests.Response:
     return requests.get(url, headers={"X-Twilio-Signature": signature}, timeout=15)
 
 
-def test_twilio_get_webhooks_with_empty_bodies_are_each_delivered_with_their_query(sandbox_state: dict[str, Any]) -> None:
+def test_twilio_get_webhooks_with_empty_bodies_are_each_delivered_with_their_query(
+    sandbox_state: dict[str, Any],
+) -> None:
     """The data of a GET is in its query: two of them (no body, no idempotency token) are two events."""
     sids = [f"SM{uuid.uuid4().hex}" for _ in range(2)]
     queries = [urlencode({"MessageSid": sid, "MessageStatus": "delivered"}) for sid in sids]
@@ -175,5 +215,8 @@ def test_a_github_request_replayed_under_a_fresh_delivery_id_is_a_duplicate(sand
     assert first.status_code == 200 and first.json()["status"] == "accepted", first.text
     replay = github_post(sandbox_state["inbound"]["github"], secret(sandbox_state, 0), body, str(uuid.uuid4()))
     assert replay.status_code == 200 and replay.json()["status"] == "duplicate", replay.text
-    events = wait_for_events(sandbox_state, lambda e: e["source"] == "e2e.github" and e["detail"]["payload"].get("after") == json.loads(body)["after"])
+    events = wait_for_events(
+        sandbox_state,
+        lambda e: e["source"] == "e2e.github" and e["detail"]["payload"].get("after") == json.loads(body)["after"],
+    )
     assert [e["detail"]["deliveryId"] for e in events] == [original]

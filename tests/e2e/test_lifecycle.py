@@ -43,7 +43,9 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def launch(tmp_path: Path, scratch: Path, stack: dict, *args: str, python_args: tuple[str, ...] = ("-m", "sandbox")) -> subprocess.Popen[str]:
+def launch(
+    tmp_path: Path, scratch: Path, stack: dict, *args: str, python_args: tuple[str, ...] = ("-m", "sandbox")
+) -> subprocess.Popen[str]:
     config = tmp_path / "Pulumi.test.yaml"
     config.write_text(yaml.safe_dump(stack))
     return subprocess.Popen(
@@ -101,7 +103,9 @@ def test_a_failed_start_exits_1_at_once_and_stops_postgresql(tmp_path: Path, scr
     shutil.copy(ROOT / "sql" / "001_widgets.sql", broken)
     (broken / "002_broken.sql").write_text("CREATE TABLE broken (;\n")
     state = tmp_path / "state.json"
-    process = launch(tmp_path, scratch, AURORA_ONLY, "--state-file", str(state), python_args=("-c", WITH_SQL_DIR, str(broken)))
+    process = launch(
+        tmp_path, scratch, AURORA_ONLY, "--state-file", str(state), python_args=("-c", WITH_SQL_DIR, str(broken))
+    )
     _, err = finish(process, 120)  # before the fix: hung here forever, PostgreSQL running
 
     assert process.returncode == 1, err
@@ -126,7 +130,13 @@ def test_ctrl_c_during_startup_stops_everything_and_exits_130(tmp_path: Path, sc
 
 
 def test_ctrl_c_while_running_exits_0_and_a_second_run_is_refused(tmp_path: Path, scratch: Path) -> None:
-    stack = {"config": {"hookstack:tenants": [{"id": "1", "destinations": [{"name": "a", "url": "http://127.0.0.1:9/a", "auth": {"type": "none"}}]}]}}
+    stack = {
+        "config": {
+            "hookstack:tenants": [
+                {"id": "1", "destinations": [{"name": "a", "url": "http://127.0.0.1:9/a", "auth": {"type": "none"}}]}
+            ]
+        }
+    }
     state = tmp_path / "missing" / "state.json"  # its directory is created
     state.parent.mkdir()
     state.write_text(json.dumps({"pid": 2**22 + 1, "aws_endpoint": "http://127.0.0.1:1"}))  # left by a killed sandbox
@@ -134,8 +144,22 @@ def test_ctrl_c_while_running_exits_0_and_a_second_run_is_refused(tmp_path: Path
     wait_until(process, lambda: state.exists() and json.loads(state.read_text() or "{}").get("pid") == process.pid, 60)
 
     second = subprocess.run(
-        [sys.executable, "-m", "sandbox", "up", "--config", str(tmp_path / "Pulumi.test.yaml"), "--state-file", str(state)],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "up",
+            "--config",
+            str(tmp_path / "Pulumi.test.yaml"),
+            "--state-file",
+            str(state),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert second.returncode == 2, second.stderr
     assert f"a sandbox (pid {process.pid}) is using it" in second.stderr
@@ -161,7 +185,11 @@ def test_the_dev_stack_runs_with_the_pulumi_sdk_uninstalled(tmp_path: Path, scra
     state = tmp_path / "state.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "up", "--config", str(ROOT / "Pulumi.dev.yaml"), "--state-file", str(state)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(blocker), "TMPDIR": str(scratch), "PYTHONWARNINGS": "ignore"},
     )
     wait_until(process, state.exists, 90)
@@ -176,7 +204,10 @@ def test_the_dev_stack_runs_with_the_pulumi_sdk_uninstalled(tmp_path: Path, scra
 def test_the_blocker_really_hides_the_pulumi_sdk(tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['pulumi'] = None\n")
     result = subprocess.run(
-        [sys.executable, "-c", "import pulumi"], check=False, capture_output=True, text=True,
+        [sys.executable, "-c", "import pulumi"],
+        check=False,
+        capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 1 and "ModuleNotFoundError" in result.stderr

@@ -17,7 +17,6 @@ from tests.e2e.conftest import state_client
 pytestmark = pytest.mark.e2e
 
 
-
 def test_state_file_lists_the_contract_keys(sandbox_state: dict[str, Any]) -> None:
     for key in ("aws_endpoint", "region", "bus_names", "inbound", "subscriptions_api", "postgres_dsn", "local_secrets"):
         assert key in sandbox_state, key
@@ -29,7 +28,11 @@ def test_state_file_lists_the_contract_keys(sandbox_state: dict[str, Any]) -> No
 
 def test_api_key_destination_gets_the_transformed_body(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
     events = state_client(sandbox_state, "events")
-    publish(events, [make_event("e2e", "widget.created", {"widgetName": "W-e2e"}, tenant_id="1", event_id="evt_e2e_1")], sandbox_state["bus_names"][0])
+    publish(
+        events,
+        [make_event("e2e", "widget.created", {"widgetName": "W-e2e"}, tenant_id="1", event_id="evt_e2e_1")],
+        sandbox_state["bus_names"][0],
+    )
     (request,) = receiver.wait_for("/t1/crm", 1, containing="evt_e2e_1")
     assert json.loads(request["body"]) == {"text": "Widget W-e2e created", "eventId": "evt_e2e_1"}
     assert request["headers"]["x-api-key"] == sandbox_state["local_secrets"]["tenants[0].destinations[0].auth.value"]
@@ -38,7 +41,11 @@ def test_api_key_destination_gets_the_transformed_body(sandbox_state: dict[str, 
 
 def test_basic_and_oauth_destinations_authenticate(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
     events = state_client(sandbox_state, "events")
-    publish(events, [make_event("e2e", "widget.updated", {"n": 1}, tenant_id="2", event_id="evt_e2e_2")], sandbox_state["bus_names"][0])
+    publish(
+        events,
+        [make_event("e2e", "widget.updated", {"n": 1}, tenant_id="2", event_id="evt_e2e_2")],
+        sandbox_state["bus_names"][0],
+    )
     (erp,) = receiver.wait_for("/t2/erp", 1, containing="evt_e2e_2")
     assert erp["headers"]["authorization"] == "Basic " + base64.b64encode(b"hookstack:plain-local-password").decode()
     analytics = receiver.wait_for("/flaky/1/t2/analytics", 2, containing="evt_e2e_2")
@@ -49,14 +56,25 @@ def test_basic_and_oauth_destinations_authenticate(sandbox_state: dict[str, Any]
 
 def test_failed_deliveries_end_in_the_dlq_with_their_reason(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
     events, sqs = state_client(sandbox_state, "events"), state_client(sandbox_state, "sqs")
-    publish(events, [make_event("e2e", "thing.broke", {}, tenant_id="3", event_id="evt_e2e_3")], sandbox_state["bus_names"][0])
+    publish(
+        events,
+        [make_event("e2e", "thing.broke", {}, tenant_id="3", event_id="evt_e2e_3")],
+        sandbox_state["bus_names"][0],
+    )
     receiver.wait_for("/status/500/t3", 3)
     found: dict[str, dict[str, str]] = {}
     for _ in range(40):
-        for message in sqs.receive_message(QueueUrl=sandbox_state["dead_letter_queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", []):
+        for message in sqs.receive_message(
+            QueueUrl=sandbox_state["dead_letter_queue_url"],
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        ).get("Messages", []):
             body = json.loads(message["Body"])
             if body["detail"]["eventId"] == "evt_e2e_3":
-                found[message["MessageAttributes"]["RULE_ARN"]["StringValue"]] = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+                found[message["MessageAttributes"]["RULE_ARN"]["StringValue"]] = {
+                    k: v["StringValue"] for k, v in message["MessageAttributes"].items()
+                }
         if len(found) == 2:
             break
     broken = next(v for k, v in found.items() if "3-broken" in k)
@@ -68,9 +86,26 @@ def test_failed_deliveries_end_in_the_dlq_with_their_reason(sandbox_state: dict[
 
 def test_ops_status_reads_the_sandbox(sandbox_state: dict[str, Any]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ops", "status", "--endpoint-url", sandbox_state["aws_endpoint"], "--region", "us-east-1",
-         "--bus-name", sandbox_state["bus_names"][0], "--dlq-url", sandbox_state["dead_letter_queue_url"], "--output", "json"],
-        check=False, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "ops",
+            "status",
+            "--endpoint-url",
+            sandbox_state["aws_endpoint"],
+            "--region",
+            "us-east-1",
+            "--bus-name",
+            sandbox_state["bus_names"][0],
+            "--dlq-url",
+            sandbox_state["dead_letter_queue_url"],
+            "--output",
+            "json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode in (0, 1), result.stderr  # 1: the DLQ holds the failed deliveries above
     report = json.dumps(json.loads(result.stdout))
@@ -81,6 +116,8 @@ def test_ops_status_reads_the_sandbox(sandbox_state: dict[str, Any]) -> None:
 def test_nothing_listens_beyond_loopback(sandbox_state: dict[str, Any]) -> None:
     import psutil
 
-    listening = [c for c in psutil.Process(sandbox_state["_pid"]).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    listening = [
+        c for c in psutil.Process(sandbox_state["_pid"]).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+    ]
     assert listening, "the sandbox should be listening on loopback ports"
     assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1"}, listening

@@ -33,9 +33,20 @@ FAILING, HEALTHY = "/status/500/t4", "/t4/healthy"
 
 def ops_args(state: dict[str, Any], *args: str) -> list[str]:
     return [
-        "redrive", *args, "--tenant", "4", "--output", "json", "--region", state["region"],
-        "--endpoint-url", state["aws_endpoint"], "--bus-name", state["bus_names"][0],
-        "--dlq-url", state["dead_letter_queue_url"],
+        "redrive",
+        *args,
+        "--tenant",
+        "4",
+        "--output",
+        "json",
+        "--region",
+        state["region"],
+        "--endpoint-url",
+        state["aws_endpoint"],
+        "--bus-name",
+        state["bus_names"][0],
+        "--dlq-url",
+        state["dead_letter_queue_url"],
     ]
 
 
@@ -56,12 +67,18 @@ def wait_for_dead_letters(state: dict[str, Any], count: int, timeout: float = 10
         time.sleep(0.2)
 
 
-def test_redrive_reaches_only_the_failing_destination_once_and_stops(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
+def test_redrive_reaches_only_the_failing_destination_once_and_stops(
+    sandbox_state: dict[str, Any], receiver: Receiver
+) -> None:
     run = uuid.uuid4().hex[:8]
     event_ids = [f"evt_redrive_{run}_{i}" for i in range(EVENTS)]
     bus = sandbox_state["bus_names"][0]
     events = state_client(sandbox_state, "events")
-    publish(events, [make_event("e2e", "order.created", {"n": i}, tenant_id="4", event_id=e) for i, e in enumerate(event_ids)], bus)
+    publish(
+        events,
+        [make_event("e2e", "order.created", {"n": i}, tenant_id="4", event_id=e) for i, e in enumerate(event_ids)],
+        bus,
+    )
     assert len(receiver.wait_for(HEALTHY, EVENTS, containing=run)) == EVENTS
     before = wait_for_dead_letters(sandbox_state, EVENTS)
     assert (before["redrivable"], before["byTenant"]) == (EVENTS, {"4": EVENTS}), before
@@ -69,7 +86,11 @@ def test_redrive_reaches_only_the_failing_destination_once_and_stops(sandbox_sta
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "ops", *ops_args(sandbox_state, "--execute", "--wait-seconds", "1")],
-        check=False, capture_output=True, text=True, cwd=ROOT, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     took = time.monotonic() - started
 
@@ -90,7 +111,11 @@ def test_redrive_reaches_only_the_failing_destination_once_and_stops(sandbox_sta
     receiver.wait_for(HEALTHY, 1, containing=f"evt_redrive_{run}_last")
     healthy = [json.loads(r["body"])["detail"]["eventId"] for r in receiver.received(HEALTHY) if run in r["body"]]
     assert sorted(healthy) == sorted([*event_ids, f"evt_redrive_{run}_last"])  # each exactly once in total
-    assert len(receiver.received(FAILING)) == len([r for r in receiver.received(FAILING) if run in r["body"]]) == 4 * EVENTS
+    assert (
+        len(receiver.received(FAILING))
+        == len([r for r in receiver.received(FAILING) if run in r["body"]])
+        == 4 * EVENTS
+    )
 
     # What failed again is back in the DLQ, for a later run (one message per event).
     after = wait_for_dead_letters(sandbox_state, EVENTS)

@@ -19,25 +19,35 @@ from tests.e2e.conftest import state_client
 pytestmark = pytest.mark.e2e
 
 
-
 def verify(secret: str, request: dict[str, Any]) -> dict[str, Any]:
     headers = {k: v for k, v in request["headers"].items() if k.startswith("webhook-")}
     return Webhook(secret).verify(request["body"], headers)
 
 
-def test_config_declared_signed_destination_receives_verifiable_deliveries(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
+def test_config_declared_signed_destination_receives_verifiable_deliveries(
+    sandbox_state: dict[str, Any], receiver: Receiver
+) -> None:
     secret = sandbox_state["local_secrets"]["tenants[0].destinations[1].auth.secret"]
-    publish(state_client(sandbox_state, "events"), [make_event("e2e", "widget.created", {"widgetName": "S1"}, tenant_id="1", event_id="evt_signed_1")], sandbox_state["bus_names"][0])
+    publish(
+        state_client(sandbox_state, "events"),
+        [make_event("e2e", "widget.created", {"widgetName": "S1"}, tenant_id="1", event_id="evt_signed_1")],
+        sandbox_state["bus_names"][0],
+    )
     (request,) = receiver.wait_for("/t1/audit", 1, timeout=30, containing="evt_signed_1")
     assert request["headers"]["webhook-id"] == "evt_signed_1"
     payload = verify(secret, request)
     assert payload["type"] == "widget.created"
     assert payload["data"]["widgetName"] == "S1"
     with pytest.raises(Exception, match=r"(?i)signature"):
-        Webhook(secret).verify(request["body"].replace("S1", "S2"), {k: v for k, v in request["headers"].items() if k.startswith("webhook-")})
+        Webhook(secret).verify(
+            request["body"].replace("S1", "S2"),
+            {k: v for k, v in request["headers"].items() if k.startswith("webhook-")},
+        )
 
 
-def test_endpoint_created_through_the_api_retries_and_records_history(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
+def test_endpoint_created_through_the_api_retries_and_records_history(
+    sandbox_state: dict[str, Any], receiver: Receiver
+) -> None:
     api = sandbox_state["subscriptions_api"]
     created = requests.post(
         f"{api}/tenants/2/endpoints",
@@ -49,7 +59,11 @@ def test_endpoint_created_through_the_api_retries_and_records_history(sandbox_st
     secret = endpoint["secret"]
     assert secret.startswith("whsec_")
     # No wait: the sandbox's fan-out has no endpoint cache (the deployed one caches a tenant's list 10 s).
-    publish(state_client(sandbox_state, "events"), [make_event("e2e", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_signed_2")], sandbox_state["bus_names"][0])
+    publish(
+        state_client(sandbox_state, "events"),
+        [make_event("e2e", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_signed_2")],
+        sandbox_state["bus_names"][0],
+    )
     deliveries = receiver.wait_for("/flaky/2/t2/signed", 3, timeout=60, containing="evt_signed_2")
     assert [r["status"] for r in deliveries][:3] == [503, 503, 200]
     assert verify(secret, deliveries[2])["data"]["total"] == 42
@@ -66,12 +80,18 @@ def test_endpoint_created_through_the_api_retries_and_records_history(sandbox_st
 
 
 def test_private_addresses_are_refused_by_the_api(sandbox_state: dict[str, Any]) -> None:
-    response = requests.post(f"{sandbox_state['subscriptions_api']}/tenants/2/endpoints", json={"url": "https://169.254.169.254/latest"}, timeout=15)
+    response = requests.post(
+        f"{sandbox_state['subscriptions_api']}/tenants/2/endpoints",
+        json={"url": "https://169.254.169.254/latest"},
+        timeout=15,
+    )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "url"
 
 
-def test_the_sandbox_api_refuses_ipv6_metadata_forms_and_encoded_ids_over_real_http(sandbox_state: dict[str, Any]) -> None:
+def test_the_sandbox_api_refuses_ipv6_metadata_forms_and_encoded_ids_over_real_http(
+    sandbox_state: dict[str, Any],
+) -> None:
     api = sandbox_state["subscriptions_api"]
     for url in ("https://[::ffff:0:a9fe:a9fe]/latest", "https://[::FFFF:0:169.254.169.254]/", "https://[3fff::1]/"):
         response = requests.post(f"{api}/tenants/2/endpoints", json={"url": url}, timeout=15)
@@ -86,5 +106,7 @@ def test_the_sandbox_api_refuses_ipv6_metadata_forms_and_encoded_ids_over_real_h
         body = json.loads(response.read())
         connection.close()
         assert response.status == 400 and "percent-encoded" in body["error"]["message"], path
-    deep = requests.post(f"{api}/tenants/2/endpoints", data="[" * 60_000, headers={"content-type": "application/json"}, timeout=15)
+    deep = requests.post(
+        f"{api}/tenants/2/endpoints", data="[" * 60_000, headers={"content-type": "application/json"}, timeout=15
+    )
     assert deep.status_code == 400 and "deeper than" in deep.json()["error"]["message"]

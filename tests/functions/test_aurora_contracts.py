@@ -81,13 +81,25 @@ def test_every_variable_a_handler_reads_is_written_and_nothing_written_is_ignore
 
 
 def test_the_names_and_defaults_are_the_documented_ones():
-    environment = {"AURORA_CLUSTER_ARN": CLUSTER, "AURORA_SECRET_ARN": SECRET, "AURORA_DATABASE_NAME": "hookstack",
-                   "EVENT_BUS_NAME": "bus"}
+    environment = {
+        "AURORA_CLUSTER_ARN": CLUSTER,
+        "AURORA_SECRET_ARN": SECRET,
+        "AURORA_DATABASE_NAME": "hookstack",
+        "EVENT_BUS_NAME": "bus",
+    }
     relay_settings = RelaySettings.from_environ(environment)
-    assert (relay_settings.target.source, relay_settings.commit_wait_seconds, relay_settings.lease_seconds) == ("hookstack.aurora", 3.0, 60)
+    assert (relay_settings.target.source, relay_settings.commit_wait_seconds, relay_settings.lease_seconds) == (
+        "hookstack.aurora",
+        3.0,
+        60,
+    )
     sweeper_settings = SweeperSettings.from_environ(environment)
-    assert (sweeper_settings.grace_seconds, sweeper_settings.batch_size, sweeper_settings.lease_seconds,
-            sweeper_settings.retention_days) == (60, 100, 300, 7)
+    assert (
+        sweeper_settings.grace_seconds,
+        sweeper_settings.batch_size,
+        sweeper_settings.lease_seconds,
+        sweeper_settings.retention_days,
+    ) == (60, 100, 300, 7)
     assert RelaySettings(DATA_API, TARGET).to_environ()["RELAY_COMMIT_WAIT_SECONDS"] == "3", "whole seconds as before"
 
 
@@ -110,7 +122,11 @@ def test_a_dsn_wins_over_the_data_api_target_as_documented():
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(variable, value, message):
-    environment = {**SweeperSettings(DATA_API, TARGET).to_environ(), **RelaySettings(DATA_API, TARGET).to_environ(), variable: value}
+    environment = {
+        **SweeperSettings(DATA_API, TARGET).to_environ(),
+        **RelaySettings(DATA_API, TARGET).to_environ(),
+        variable: value,
+    }
     contract = RelaySettings if variable.startswith("RELAY_") else SweeperSettings
     with pytest.raises(SettingsError, match=message):
         contract.from_environ(environment)
@@ -118,7 +134,9 @@ def test_bad_values_are_refused_naming_the_variable(variable, value, message):
 
 @pytest.mark.parametrize("module", [relay, sweeper, migrate, outbox])
 def test_the_handlers_read_the_environment_only_through_their_contract(module):
-    lines = [line for line in Path(module.__file__).read_text().splitlines() if re.search(r"os\.(environ|getenv)\b", line)]
+    lines = [
+        line for line in Path(module.__file__).read_text().splitlines() if re.search(r"os\.(environ|getenv)\b", line)
+    ]
     # outbox reads nothing itself; each handler module builds its settings once, from its contract.
     assert len(lines) == (0 if module is outbox else 1)
     assert all("Settings.from_environ(os.environ)" in line for line in lines)

@@ -25,8 +25,18 @@ def test_reads_name_the_variable_at_fault() -> None:
 
 
 def test_rendering_drops_empty_values_and_round_trips() -> None:
-    rendered = render({"S": "x", "I": 3, "F": 0.001, "L": ("10.0.0.0/8", "::1/128"), "M": {"b": 1, "a": [2]},
-                       "NONE": None, "EMPTY": "", "NO_ITEMS": ()})
+    rendered = render(
+        {
+            "S": "x",
+            "I": 3,
+            "F": 0.001,
+            "L": ("10.0.0.0/8", "::1/128"),
+            "M": {"b": 1, "a": [2]},
+            "NONE": None,
+            "EMPTY": "",
+            "NO_ITEMS": (),
+        }
+    )
     assert rendered == {"S": "x", "I": "3", "F": "0.001", "L": "10.0.0.0/8,::1/128", "M": '{"a":[2],"b":1}'}
     environ = Environ(rendered)
     assert environ.number("F", 1.0, 0.0, 1.0) == 0.001

@@ -73,7 +73,9 @@ def expected_statement_count(sql: str) -> int:
     return count
 
 
-@pytest.mark.parametrize("path", sorted(SQL_DIR.glob("*.sql")) + sorted((SQL_DIR / "local").glob("*.sql")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(SQL_DIR.glob("*.sql")) + sorted((SQL_DIR / "local").glob("*.sql")), ids=lambda p: p.name
+)
 def test_every_sql_file_splits_into_its_statements(path):
     sql = path.read_text()
     statements = split_statements(sql)
@@ -125,9 +127,18 @@ def test_parse_event_accepts_what_the_program_sends():
     [
         ({}, "'migrations' list"),
         ({"migrations": [{"version": "001"}]}, r"migrations\[0\] must have string version"),
-        ({"migrations": [{"version": "1", "name": "a", "sql": "x", "checksum": Migration("1", "a", "x").checksum}]}, "three digits"),
-        ({"migrations": [{"version": "001", "name": "a", "sql": "SELECT", "checksum": "0" * 64}]}, "does not match its checksum"),
-        ({"migrations": [Migration("002", "b", "x").payload(), Migration("001", "a", "x").payload()]}, "unique and in order"),
+        (
+            {"migrations": [{"version": "1", "name": "a", "sql": "x", "checksum": Migration("1", "a", "x").checksum}]},
+            "three digits",
+        ),
+        (
+            {"migrations": [{"version": "001", "name": "a", "sql": "SELECT", "checksum": "0" * 64}]},
+            "does not match its checksum",
+        ),
+        (
+            {"migrations": [Migration("002", "b", "x").payload(), Migration("001", "a", "x").payload()]},
+            "unique and in order",
+        ),
         ({"migrations": [], "relay": {"functionArn": 1}}, "relay must be an object"),
     ],
 )
@@ -192,7 +203,11 @@ def test_over_the_data_api_every_statement_runs_in_a_transaction_that_first_pins
     for statements in transactions.values():
         assert statements[0] == f"SET LOCAL search_path = {migrate.PINNED_SEARCH_PATH}"
         assert "current_setting('search_path')" in statements[1]
-    assert [sql for sql in transactions["tx2"][2:] if not sql.startswith(("SELECT true AS locked", "SELECT checksum", "INSERT INTO"))] == [
+    assert [
+        sql
+        for sql in transactions["tx2"][2:]
+        if not sql.startswith(("SELECT true AS locked", "SELECT checksum", "INSERT INTO"))
+    ] == [
         "CREATE TABLE public.a (x int)",
         "SELECT 1",
     ]

@@ -58,7 +58,9 @@ def test_query_sends_named_parameters_and_parses_json_records(rds_data):
 
 def test_statements_without_rows_return_an_empty_list(rds_data):
     client, stubber = rds_data
-    stubber.add_response("execute_statement", {"numberOfRecordsUpdated": 0}, {**TARGET, "sql": "SELECT 1", "formatRecordsAs": "JSON"})
+    stubber.add_response(
+        "execute_statement", {"numberOfRecordsUpdated": 0}, {**TARGET, "sql": "SELECT 1", "formatRecordsAs": "JSON"}
+    )
     assert DataApiDatabase(client, CLUSTER, SECRET, "hookstack").query("SELECT 1") == []
 
 
@@ -84,9 +86,15 @@ def test_transactions_commit_with_the_transaction_id(rds_data):
     client, stubber = rds_data
     stubber.add_response("begin_transaction", {"transactionId": "tx-1"}, TARGET)
     stubber.add_response(
-        "execute_statement", {}, {**TARGET, "sql": "CREATE TABLE x (a int)", "continueAfterTimeout": True, "transactionId": "tx-1"}
+        "execute_statement",
+        {},
+        {**TARGET, "sql": "CREATE TABLE x (a int)", "continueAfterTimeout": True, "transactionId": "tx-1"},
     )
-    stubber.add_response("commit_transaction", {"transactionStatus": "Transaction Committed"}, {"resourceArn": CLUSTER, "secretArn": SECRET, "transactionId": "tx-1"})
+    stubber.add_response(
+        "commit_transaction",
+        {"transactionStatus": "Transaction Committed"},
+        {"resourceArn": CLUSTER, "secretArn": SECRET, "transactionId": "tx-1"},
+    )
     database = DataApiDatabase(client, CLUSTER, SECRET, "hookstack")
 
     with database.transaction():
@@ -97,7 +105,11 @@ def test_a_failing_statement_rolls_the_transaction_back_without_retrying(rds_dat
     client, stubber = rds_data
     stubber.add_response("begin_transaction", {"transactionId": "tx-2"}, TARGET)
     stubber.add_client_error("execute_statement", "DatabaseResumingException", "resuming")
-    stubber.add_response("rollback_transaction", {"transactionStatus": "Rollback Complete"}, {"resourceArn": CLUSTER, "secretArn": SECRET, "transactionId": "tx-2"})
+    stubber.add_response(
+        "rollback_transaction",
+        {"transactionStatus": "Rollback Complete"},
+        {"resourceArn": CLUSTER, "secretArn": SECRET, "transactionId": "tx-2"},
+    )
     database = DataApiDatabase(client, CLUSTER, SECRET, "hookstack", sleep=lambda _: None)
 
     with pytest.raises(client.exceptions.DatabaseResumingException), database.transaction():
@@ -126,8 +138,17 @@ class RecordingDatabase:
 
 def test_outbox_claim_parses_the_claimed_row():
     database = RecordingDatabase(
-        [{"status": "claimed", "event_id": "evt_1", "tenant_id": "7", "event_type": "t.x",
-          "detail": '{"a": 1}', "created_at": "2026-01-02T03:04:05.678901Z", "attempts": 1}]
+        [
+            {
+                "status": "claimed",
+                "event_id": "evt_1",
+                "tenant_id": "7",
+                "event_type": "t.x",
+                "detail": '{"a": 1}',
+                "created_at": "2026-01-02T03:04:05.678901Z",
+                "attempts": 1,
+            }
+        ]
     )
 
     claim = Outbox(database).claim("evt_1", 42, 60)  # type: ignore[arg-type]

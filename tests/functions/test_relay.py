@@ -68,14 +68,22 @@ class Recorder:
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.entries.extend(Entries)
         if self.fail_code:
-            return {"FailedEntryCount": len(Entries), "Entries": [{"ErrorCode": self.fail_code, "ErrorMessage": "no"} for _ in Entries]}
+            return {
+                "FailedEntryCount": len(Entries),
+                "Entries": [{"ErrorCode": self.fail_code, "ErrorMessage": "no"} for _ in Entries],
+            }
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "e"} for _ in Entries]}
 
 
 def run_relay(fake: FakeOutbox, client: Any = None, **kwargs: Any) -> dict[str, Any]:
     return relay.relay(
-        relay.parse_notification(PAYLOAD), outbox=fake, client=client or Recorder(), bus_name="bus",  # type: ignore[arg-type]
-        source="hookstack.aurora", sleep=lambda _: None, **kwargs,
+        relay.parse_notification(PAYLOAD),
+        outbox=fake,
+        client=client or Recorder(),
+        bus_name="bus",  # type: ignore[arg-type]
+        source="hookstack.aurora",
+        sleep=lambda _: None,
+        **kwargs,
     )
 
 
@@ -108,7 +116,12 @@ def test_a_claimed_row_is_published_with_the_contract_and_marked():
     [entry] = client.entries
     assert entry["Source"] == "hookstack.aurora"
     assert entry["DetailType"] == "widget.created"
-    assert json.loads(entry["Detail"]) == {"widgetName": "fooWidget", "widgetId": 1, "tenantId": "1", "eventId": EVENT_ID}
+    assert json.loads(entry["Detail"]) == {
+        "widgetName": "fooWidget",
+        "widgetId": 1,
+        "tenantId": "1",
+        "eventId": EVENT_ID,
+    }
     assert fake.published == [EVENT_ID]
 
 

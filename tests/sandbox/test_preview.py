@@ -68,7 +68,9 @@ def test_the_sandbox_command_imports_without_the_pulumi_sdk() -> None:
         "except ImportError as error:\n"
         "    print('preview needs', error)\n"
     )
-    result = subprocess.run([sys.executable, "-c", blocker], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", blocker], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     # The blocker works: the preview itself does need the SDK.
     assert result.stdout.strip() == "preview needs pulumi is not installed"

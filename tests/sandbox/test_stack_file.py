@@ -30,10 +30,18 @@ config:
 REFUSED = {
     "empty": ("", "1", "the file is empty"),
     "only a comment": ("# nothing here\n", "1", "the file is empty"),
-    "keys outside config:": ("aws:region: x\nhookstack:tenants: []\n", "2", "hookstack:tenants: must be under `config:`"),
+    "keys outside config:": (
+        "aws:region: x\nhookstack:tenants: []\n",
+        "2",
+        "hookstack:tenants: must be under `config:`",
+    ),
     "no config: root": ("name: hookstack\nruntime: python\n", "1", "has no top-level `config:` key"),
     "document is a list": ("- config\n", "1", "must be a mapping with a top-level `config:` key, got a list"),
-    "config: is a list": ("name: x\nconfig: [a]\n", "2", "config: must be a mapping of `<namespace>:<key>: value` settings, got a list"),
+    "config: is a list": (
+        "name: x\nconfig: [a]\n",
+        "2",
+        "config: must be a mapping of `<namespace>:<key>: value` settings, got a list",
+    ),
     "config: is empty": ("config:\n", "1", "config: is empty"),
     "no hookstack: key": ("config:\n  aws:region: us-east-1\n", "1", "config: has no `hookstack:` keys"),
     "namespace typo": (
@@ -41,21 +49,45 @@ REFUSED = {
         "3",
         "hookstak:tenants: unknown namespace `hookstak`; did you mean `hookstack:tenants`?",
     ),
-    "namespace swap": ("config:\n  hookstack:aurora: {}\n  hookstakc:consumer: {}\n", "3", "unknown namespace `hookstakc`"),
+    "namespace swap": (
+        "config:\n  hookstack:aurora: {}\n  hookstakc:consumer: {}\n",
+        "3",
+        "unknown namespace `hookstakc`",
+    ),
     "namespace case": ("config:\n  Hookstack:tenants: []\n", "2", "unknown namespace `Hookstack`"),
-    "no namespace": ("config:\n  tenants: []\n", "2", "tenants: keys are `<namespace>:<key>`; did you mean `hookstack:tenants`?"),
-    "key not a string": ("config:\n  hookstack:aurora: {}\n  7: x\n", "3", "config: key '7' is not `<namespace>:<key>`"),
+    "no namespace": (
+        "config:\n  tenants: []\n",
+        "2",
+        "tenants: keys are `<namespace>:<key>`; did you mean `hookstack:tenants`?",
+    ),
+    "key not a string": (
+        "config:\n  hookstack:aurora: {}\n  7: x\n",
+        "3",
+        "config: key '7' is not `<namespace>:<key>`",
+    ),
     "yaml syntax": ('config:\n  hookstack:tenants:\n    - id: "1"\n     destinations: []\n', "4:6", "invalid YAML"),
     "unclosed quote": ('config:\n  hookstack:alarmEmail: "ops@example.com\n', "3:1", "invalid YAML"),
-    "unknown tag": ("config:\n  hookstack:tenants: !vault x\n", "2:22", "invalid YAML: could not determine a constructor for the tag '!vault'"),
+    "unknown tag": (
+        "config:\n  hookstack:tenants: !vault x\n",
+        "2:22",
+        "invalid YAML: could not determine a constructor for the tag '!vault'",
+    ),
     "duplicate key": (
         'config:\n  hookstack:tenants:\n    - id: "1"\n      id: "2"\n',
         "4",
         "`id` is given twice in one mapping (first at line 3)",
     ),
-    "duplicate namespace key": ("config:\n  hookstack:aurora: {}\n  hookstack:aurora: {enabled: true}\n", "3", "given twice"),
+    "duplicate namespace key": (
+        "config:\n  hookstack:aurora: {}\n  hookstack:aurora: {enabled: true}\n",
+        "3",
+        "given twice",
+    ),
     # YAML allows an alias inside the node it names; PyYAML builds a structure that contains itself.
-    "recursive alias": ("config:\n  hookstack:tenants: &a [*a]\n", "2:26", "recursive alias *a: it is inside the node anchored &a at line 2"),
+    "recursive alias": (
+        "config:\n  hookstack:tenants: &a [*a]\n",
+        "2:26",
+        "recursive alias *a: it is inside the node anchored &a at line 2",
+    ),
     "recursive alias deep inside": (
         "config:\n  hookstack:tenants:\n    - id: a\n      destinations: &d\n        - name: x\n"
         "          url: https://x.example.com/\n          auth: {type: none}\n          headers: {a: *d}\n",
@@ -88,7 +120,11 @@ def test_unusable_stack_files_are_refused_with_file_and_line(tmp_path: Path, nam
 
 def test_files_that_cannot_be_read_are_refused_with_the_file_name(tmp_path: Path) -> None:
     (tmp_path / "binary.yaml").write_bytes(b"config:\n  hookstack:aurora: \xff\n")
-    for name, reason in (("missing.yaml", "No such file or directory"), ("binary.yaml", "not UTF-8"), (".", "Is a directory")):
+    for name, reason in (
+        ("missing.yaml", "No such file or directory"),
+        ("binary.yaml", "not UTF-8"),
+        (".", "Is a directory"),
+    ):
         with pytest.raises(StackFileError) as caught:
             read_stack_file(tmp_path / name)
         assert f"{tmp_path / name}: cannot be read: {reason}" in str(caught.value)
@@ -105,14 +141,20 @@ def test_other_namespaces_are_ignored_and_hookstack_keys_parse(tmp_path: Path) -
 
 def test_configuration_problems_name_the_line_of_their_value(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.bad.yaml"
-    path.write_text(VALID.replace("https://crm.example.com/hooks", "http://crm.example.com/hooks") + "  hookstack:aurora:\n    enabled: yes-please\n")
+    path.write_text(
+        VALID.replace("https://crm.example.com/hooks", "http://crm.example.com/hooks")
+        + "  hookstack:aurora:\n    enabled: yes-please\n"
+    )
     with pytest.raises(StackFileError) as caught:
         load_stack_file(str(path))
     text = str(caught.value)
     assert f"{path}:8: hookstack:tenants[0].destinations[0].url: must be an https:// URL" in text
     assert f"{path}:11: hookstack:aurora.enabled: " in text
     # The bare problems (key path and message, no file) are what the Pulumi program reports too.
-    assert [p.path for p in caught.value.problems] == ["hookstack:tenants[0].destinations[0].url", "hookstack:aurora.enabled"]
+    assert [p.path for p in caught.value.problems] == [
+        "hookstack:tenants[0].destinations[0].url",
+        "hookstack:aurora.enabled",
+    ]
 
 
 def test_a_missing_key_is_located_at_its_parent(tmp_path: Path) -> None:
@@ -124,7 +166,9 @@ def test_a_missing_key_is_located_at_its_parent(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["up", "plan"])
-@pytest.mark.parametrize("name", ["empty", "no config: root", "namespace typo", "yaml syntax", "recursive alias", "alias bomb"])
+@pytest.mark.parametrize(
+    "name", ["empty", "no config: root", "namespace typo", "yaml syntax", "recursive alias", "alias bomb"]
+)
 def test_sandbox_commands_refuse_them_with_exit_2_and_no_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, name: str
 ) -> None:
@@ -145,7 +189,12 @@ def test_the_process_exits_2_at_once_without_a_traceback(tmp_path: Path) -> None
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "sandbox", "up", "--config", str(path), "--state-file", str(tmp_path / "state.json")],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert result.returncode == 2, result.stderr
     assert f"{path}:3: hookstak:tenants: unknown namespace" in result.stderr
@@ -174,7 +223,10 @@ def test_aliases_that_share_blocks_are_expanded(tmp_path: Path) -> None:
     )
     config = load_stack_file(str(path))
     assert len(config.tenants) == 200
-    assert {d.url for t in config.tenants for d in t.destinations} == {"https://crm.example.com/hooks", "https://audit.example.com/hooks"}
+    assert {d.url for t in config.tenants for d in t.destinations} == {
+        "https://crm.example.com/hooks",
+        "https://audit.example.com/hooks",
+    }
 
 
 def test_alias_expansion_is_capped_at_its_edge(tmp_path: Path) -> None:

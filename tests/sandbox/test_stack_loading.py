@@ -42,7 +42,9 @@ def count_plans(monkeypatch: pytest.MonkeyPatch) -> list[ProviderPlan]:
     return built
 
 
-def test_the_sandbox_runs_the_plan_load_stack_built_and_builds_no_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sandbox_runs_the_plan_load_stack_built_and_builds_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "Pulumi.local.yaml"
     path.write_text(STACK_FILE)
     built = count_plans(monkeypatch)
@@ -70,8 +72,16 @@ def test_the_sandbox_runs_the_plan_load_stack_built_and_builds_no_other(tmp_path
 
 
 def test_local_stack_plans_raw_keys_under_the_sandbox_stack_name() -> None:
-    stack = local_stack({"tenants": [{"id": "1", "destinations": [
-        {"name": "crm", "url": "http://127.0.0.1:65000/crm", "auth": {"type": "none"}}]}]})
+    stack = local_stack(
+        {
+            "tenants": [
+                {
+                    "id": "1",
+                    "destinations": [{"name": "crm", "url": "http://127.0.0.1:65000/crm", "auth": {"type": "none"}}],
+                }
+            ]
+        }
+    )
     assert stack.plan.entry_bus_name == "hookstack-sandbox"
     assert stack.config.tenants[0].destinations[0].url == "http://127.0.0.1:65000/crm"
 
@@ -79,11 +89,15 @@ def test_local_stack_plans_raw_keys_under_the_sandbox_stack_name() -> None:
 def test_quota_problems_in_a_stack_file_name_their_line(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.wide.yaml"
     event_types = "".join(f"\n            - widget.event-type-number-{i:04d}" for i in range(80))
-    path.write_text(STACK_FILE.replace("        - name: audit", f"          eventTypes:{event_types}\n        - name: audit"))
+    path.write_text(
+        STACK_FILE.replace("        - name: audit", f"          eventTypes:{event_types}\n        - name: audit")
+    )
     with pytest.raises(StackFileError) as caught:
         load_local_config(str(path))
     # The line of the value: the list of event types starts under `eventTypes:`.
-    assert f"{path}:10: hookstack:tenants[0].destinations[0].eventTypes: makes an event pattern of " in str(caught.value)
+    assert f"{path}:10: hookstack:tenants[0].destinations[0].eventTypes: makes an event pattern of " in str(
+        caught.value
+    )
     assert [p.path for p in caught.value.problems] == ["hookstack:tenants[0].destinations[0].eventTypes"]
 
 
@@ -96,6 +110,9 @@ def test_the_sandbox_loads_a_given_vpc_without_looking_it_up(tmp_path: Path, mon
 
     monkeypatch.setattr(pulumi_aws.ec2, "get_vpc", no_lookup)
     path = tmp_path / "Pulumi.local.yaml"
-    path.write_text(STACK_FILE + "  hookstack:aurora:\n    enabled: true\n    vpcId: vpc-0nodns\n    subnetIds: [subnet-a, subnet-b]\n")
+    path.write_text(
+        STACK_FILE
+        + "  hookstack:aurora:\n    enabled: true\n    vpcId: vpc-0nodns\n    subnetIds: [subnet-a, subnet-b]\n"
+    )
     stack, _ = load_local_config(str(path))
     assert stack.config.aurora.vpc_id == "vpc-0nodns"

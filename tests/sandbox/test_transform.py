@@ -15,7 +15,14 @@ EVENT = {
     "source": "app",
     "time": "2026-11-22T00:00:00Z",
     "ingestion-time": "2026-11-22T00:00:00Z",  # moto's parser reads it
-    "detail": {"tenantId": "1", "widgetName": "W1", "count": 3, "tags": ["a", "b"], "nested": {"k": "v"}, "a key": "spaced"},
+    "detail": {
+        "tenantId": "1",
+        "widgetName": "W1",
+        "count": 3,
+        "tags": ["a", "b"],
+        "nested": {"k": "v"},
+        "a key": "spaced",
+    },
 }
 
 
@@ -55,7 +62,10 @@ def test_predefined_placeholders() -> None:
 
 def test_strings_with_quotes_stay_valid_json() -> None:
     event = {"detail": {"name": 'He said "hi"'}}
-    assert json.loads(apply('{"m": "<n>", "r": <n>}', {"n": "$.detail.name"}, event)) == {"m": 'He said "hi"', "r": 'He said "hi"'}
+    assert json.loads(apply('{"m": "<n>", "r": <n>}', {"n": "$.detail.name"}, event)) == {
+        "m": 'He said "hi"',
+        "r": 'He said "hi"',
+    }
 
 
 def test_plain_text_templates() -> None:

@@ -158,7 +158,9 @@ def test_purge_deletes_only_old_published_rows(connect, outbox):
         " WHERE event_id = %s",
         (old_published,),
     )
-    writer.execute("UPDATE hookstack.outbox SET created_at = now() - interval '30 days' WHERE event_id = %s", (old_unpublished,))
+    writer.execute(
+        "UPDATE hookstack.outbox SET created_at = now() - interval '30 days' WHERE event_id = %s", (old_unpublished,)
+    )
 
     assert outbox.purge(retention_days=7) == 1
     left = {r["event_id"] for r in writer.execute("SELECT event_id FROM hookstack.outbox").fetchall()}

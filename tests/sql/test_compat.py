@@ -45,7 +45,11 @@ def sql_files():
 @pytest.mark.parametrize("path", sql_files(), ids=lambda p: p.name)
 def test_sql_uses_nothing_newer_than_postgresql_13(path):
     text = re.sub(r"--[^\n]*", "", path.read_text())  # comments may mention newer features
-    found = [name or pattern for pattern, name in NEWER_THAN_13.items() if re.search(pattern, text, re.IGNORECASE | re.DOTALL)]
+    found = [
+        name or pattern
+        for pattern, name in NEWER_THAN_13.items()
+        if re.search(pattern, text, re.IGNORECASE | re.DOTALL)
+    ]
     assert found == []
 
 

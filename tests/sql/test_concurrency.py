@@ -90,4 +90,6 @@ def test_concurrent_writers_every_event_invoked_once_and_delivered_once(aurora_d
     assert summary["unpublished"] == 0
     assert set(events.by_event_id) == outbox_ids
     assert set(events.by_event_id.values()) == {1}
-    print(f"{committed} committed writes by {WRITERS} connections in {write_seconds:.1f}s; relayed in {relay_seconds:.1f}s")
+    print(
+        f"{committed} committed writes by {WRITERS} connections in {write_seconds:.1f}s; relayed in {relay_seconds:.1f}s"
+    )

@@ -31,7 +31,9 @@ class Bus:
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.events.create_event_bus(Name=BUS)
         self.queue_url = self.sqs.create_queue(QueueName="observed")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         self.events.put_rule(Name="aurora-events", EventBusName=BUS, EventPattern=json.dumps({"source": [SOURCE]}))
         self.events.put_targets(Rule="aurora-events", EventBusName=BUS, Targets=[{"Id": "observe", "Arn": queue_arn}])
 
@@ -83,7 +85,9 @@ def outbox(aurora_dsn):
 
 
 def published_at(connection, event_id: str):
-    return connection.execute("SELECT published_at FROM hookstack.outbox WHERE event_id = %s", (event_id,)).fetchone()["published_at"]
+    return connection.execute("SELECT published_at FROM hookstack.outbox WHERE event_id = %s", (event_id,)).fetchone()[
+        "published_at"
+    ]
 
 
 def test_relay_puts_the_committed_widget_event_on_the_bus_once(bus, connect, lambda_double):
@@ -150,8 +154,13 @@ def test_relay_raises_when_the_writer_is_still_in_progress_after_waiting(bus, co
 
     with pytest.raises(relay.NotPublished, match="still in progress"):
         relay.relay(
-            notification, outbox=outbox, client=bus.events, bus_name=BUS, source=SOURCE,
-            commit_wait_seconds=0.3, sleep=lambda _: None,
+            notification,
+            outbox=outbox,
+            client=bus.events,
+            bus_name=BUS,
+            source=SOURCE,
+            commit_wait_seconds=0.3,
+            sleep=lambda _: None,
         )
 
     writer.commit()

@@ -68,7 +68,9 @@ class Attacker:
         assert {probe for ran_as, probe in self.probes() if ran_as == self.name} == set(PLANTED)
 
     def probes(self) -> list[tuple[str, str]]:
-        return [(str(r[0]), str(r[1])) for r in self.admin.execute("SELECT ran_as, probe FROM public.pwn_log").fetchall()]
+        return [
+            (str(r[0]), str(r[1])) for r in self.admin.execute("SELECT ran_as, probe FROM public.pwn_log").fetchall()
+        ]
 
     def is_superuser(self) -> bool:
         return bool(self.admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (self.name,)).fetchone()[0])
@@ -116,7 +118,9 @@ def test_an_upgrade_never_runs_operators_an_application_planted_in_public(attack
     attacker.prove_operators_are_live()
     assert not attacker.is_superuser()
     # 004 still did its job: the writer of widget became a publisher.
-    assert attacker.admin.execute("SELECT pg_has_role(%s, 'hookstack_publisher', 'MEMBER')", (attacker.name,)).fetchone() == (True,)
+    assert attacker.admin.execute(
+        "SELECT pg_has_role(%s, 'hookstack_publisher', 'MEMBER')", (attacker.name,)
+    ).fetchone() == (True,)
 
 
 def test_a_first_install_never_runs_operators_an_application_planted_in_public(attacker, postgres_dsn):
@@ -147,7 +151,9 @@ def test_the_migrations_run_with_the_pinned_search_path_whatever_the_masters_own
         database.execute('SET search_path = public, "$user"')
         apply_migrations(database, [*read_migrations(SQL_DIR), probe], RELAY)
         assert database.query("SELECT path FROM hookstack.probe_path") == [{"path": "pg_catalog, pg_temp"}]
-        assert database.query("SHOW search_path") == [{"search_path": 'public, "$user"'}], "SET LOCAL: gone after commit"
+        assert database.query("SHOW search_path") == [{"search_path": 'public, "$user"'}], (
+            "SET LOCAL: gone after commit"
+        )
     finally:
         database.close()
 

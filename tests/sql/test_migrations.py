@@ -46,7 +46,9 @@ def test_migrations_apply_once_and_are_recorded(postgres_dsn):
     assert first == {"applied": versions, "skipped": []}
     assert second == {"applied": [], "skipped": versions}
     with psycopg.connect(postgres_dsn) as connection:
-        recorded = connection.execute("SELECT version, checksum FROM hookstack.schema_migrations ORDER BY version").fetchall()
+        recorded = connection.execute(
+            "SELECT version, checksum FROM hookstack.schema_migrations ORDER BY version"
+        ).fetchall()
         assert recorded == [(m.version, m.checksum) for m in read_migrations(SQL_DIR)]
         assert connection.execute("SELECT function_arn, region FROM hookstack.relay_target").fetchall() == [
             (RELAY_ARN, "us-east-1")
@@ -113,12 +115,40 @@ def test_the_files_run_by_hand_with_psql_twice_then_the_migrator_adopts_them(pos
 
     psql = str(POSTGRES_BIN_PATH / "psql")
     pinned = {**os.environ, "PGOPTIONS": "-c search_path=pg_catalog,pg_temp"}
-    subprocess.run([psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(DOUBLE_SQL)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(DOUBLE_SQL)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     commands = []
     for _ in range(2):  # every file is idempotent on its own
         for migration in read_migrations(SQL_DIR):
-            commands.append([psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(SQL_DIR / f"{migration.version}_{migration.name}.sql")])
-    commands.append([psql, postgres_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", f"SELECT hookstack.configure_relay('{RELAY_ARN}', 'us-east-1')"])
+            commands.append(
+                [
+                    psql,
+                    postgres_dsn,
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-1",
+                    "-f",
+                    str(SQL_DIR / f"{migration.version}_{migration.name}.sql"),
+                ]
+            )
+    commands.append(
+        [
+            psql,
+            postgres_dsn,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"SELECT hookstack.configure_relay('{RELAY_ARN}', 'us-east-1')",
+        ]
+    )
     for command in commands:
         subprocess.run(command, check=True, capture_output=True, timeout=60, env=pinned)
 
@@ -151,7 +181,9 @@ def test_upgrading_a_deployed_database_ships_the_privilege_fix_and_keeps_its_wri
     relay = {"functionArn": RELAY_ARN, "region": "us-east-1"}
     database = NoticedDatabase(postgres_dsn)
     suffix = postgres_dsn.rsplit("/", 1)[-1][-8:]
-    writer, column_writer, direct, bystander = (f"{kind}_{suffix}" for kind in ("writer", "colwriter", "direct", "bystander"))
+    writer, column_writer, direct, bystander = (
+        f"{kind}_{suffix}" for kind in ("writer", "colwriter", "direct", "bystander")
+    )
     admin = psycopg.connect(postgres_dsn, autocommit=True)
     try:
         apply_migrations(database, [m for m in migrations if m.version < "004"], relay)
@@ -174,8 +206,11 @@ def test_upgrading_a_deployed_database_ships_the_privilege_fix_and_keeps_its_wri
             for role in (writer, column_writer, direct, bystander)
         }
         assert members == {writer: True, column_writer: True, direct: True, bystander: False}
-        assert ("WARNING", "hookstack: PUBLIC may write to public.open_notes (these writes publish events); "
-                "grant hookstack_publisher to the roles that write there") in database.notices
+        assert (
+            "WARNING",
+            "hookstack: PUBLIC may write to public.open_notes (these writes publish events); "
+            "grant hookstack_publisher to the roles that write there",
+        ) in database.notices
         for role in (writer, column_writer):
             with psycopg.connect(make_conninfo(postgres_dsn, user=role), autocommit=True) as app:
                 app.execute("CALL create_widget(1, %s)", (role,))

@@ -107,9 +107,7 @@ def test_released_savepoint_events_are_invoked(connect, lambda_double):
 def test_a_commit_that_fails_after_the_trigger_ran_leaves_only_an_invisible_row(connect, lambda_double):
     """The invoke cannot be undone; the relay must find the transaction aborted (no phantom)."""
     setup = connect(autocommit=True)
-    setup.execute(
-        "CREATE TABLE late_check (k int, CONSTRAINT late_unique UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)"
-    )
+    setup.execute("CREATE TABLE late_check (k int, CONSTRAINT late_unique UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)")
     connection = connect()
     event_id = connection.execute("SELECT hookstack.publish('t.phantom', '1', '{}') AS id").fetchone()["id"]
     connection.execute("INSERT INTO late_check VALUES (1), (1)")  # checked at commit, after the outbox trigger
@@ -259,14 +257,26 @@ def test_stop_events_detaches_the_trigger(orders):
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        ("SELECT hookstack.emit_events('orders', 'order', 'tenant')", psycopg.errors.UndefinedColumn, "no column 'tenant'"),
+        (
+            "SELECT hookstack.emit_events('orders', 'order', 'tenant')",
+            psycopg.errors.UndefinedColumn,
+            "no column 'tenant'",
+        ),
         (
             "SELECT hookstack.emit_events('orders', 'order', 'tenant_id', '{}', ARRAY['nope'])",
             psycopg.errors.UndefinedColumn,
             "no column 'nope'",
         ),
-        ("SELECT hookstack.emit_events('orders', 'bad prefix!', 'tenant_id')", psycopg.errors.InvalidParameterValue, "event_prefix"),
-        ("SELECT hookstack.emit_events('orders', 'order', 'tenant_id', '[]')", psycopg.errors.InvalidParameterValue, "key_map"),
+        (
+            "SELECT hookstack.emit_events('orders', 'bad prefix!', 'tenant_id')",
+            psycopg.errors.InvalidParameterValue,
+            "event_prefix",
+        ),
+        (
+            "SELECT hookstack.emit_events('orders', 'order', 'tenant_id', '[]')",
+            psycopg.errors.InvalidParameterValue,
+            "key_map",
+        ),
     ],
 )
 def test_emit_events_rejects_bad_arguments(orders, call, error, message):
@@ -277,12 +287,16 @@ def test_emit_events_rejects_bad_arguments(orders, call, error, message):
 def test_configure_relay_validates_its_input(connect):
     connection = connect(autocommit=True)
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="unqualified Lambda function ARN"):
-        connection.execute("SELECT hookstack.configure_relay('arn:aws:lambda:us-east-1:1:function:x:prod', 'us-east-1')")
+        connection.execute(
+            "SELECT hookstack.configure_relay('arn:aws:lambda:us-east-1:1:function:x:prod', 'us-east-1')"
+        )
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="region"):
         connection.execute(f"SELECT hookstack.configure_relay('{RELAY_ARN}', 'nowhere')")
 
 
-def test_an_application_role_publishes_and_emits_events_through_hookstack_publisher_only(aurora_dsn, connect, lambda_double):
+def test_an_application_role_publishes_and_emits_events_through_hookstack_publisher_only(
+    aurora_dsn, connect, lambda_double
+):
     """The privilege model (migration 004): a role writing to a table that emits events, or calling
     publish, needs the group role hookstack_publisher; never privileges on the outbox, on
     aws_lambda or on the relay's functions."""
@@ -294,7 +308,9 @@ def test_an_application_role_publishes_and_emits_events_through_hookstack_publis
     admin.execute(f"GRANT INSERT, SELECT ON widget TO {role}")
     try:
         with psycopg.connect(make_conninfo(aurora_dsn, user=role), autocommit=True) as app:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"writes to public\.widget publish events") as refused:
+            with pytest.raises(
+                psycopg.errors.InsufficientPrivilege, match=r"writes to public\.widget publish events"
+            ) as refused:
                 app.execute("CALL create_widget(1, 'not yet')")
             assert refused.value.diag.message_hint == f"GRANT hookstack_publisher TO {role};"
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="schema hookstack"):

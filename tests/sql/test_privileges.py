@@ -158,8 +158,12 @@ def test_the_commit_trigger_refuses_any_table_but_the_outbox_even_when_granted(a
         )
         app.execute(f"CREATE CAST ({s}.mood AS json) WITH FUNCTION {s}.mood_json({s}.mood)")
         app.execute(f"CREATE TABLE {s}.fake_outbox (event_id {s}.mood, txid bigint, tenant_id text, event_type text)")
-        app.execute(f"CREATE TRIGGER fake AFTER INSERT ON {s}.fake_outbox FOR EACH ROW EXECUTE FUNCTION hookstack.dispatch()")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"only the trigger of hookstack\.outbox.*fake_outbox"):
+        app.execute(
+            f"CREATE TRIGGER fake AFTER INSERT ON {s}.fake_outbox FOR EACH ROW EXECUTE FUNCTION hookstack.dispatch()"
+        )
+        with pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match=r"only the trigger of hookstack\.outbox.*fake_outbox"
+        ):
             app.execute(f"INSERT INTO {s}.fake_outbox VALUES ('evil', 1, 'acme', 't.x')")
 
     assert not app_role.is_superuser()
@@ -216,7 +220,9 @@ def test_publish_evaluates_none_of_the_callers_operators_functions_casts_or_doma
     assert {probe for _, probe in probes} == {"implicit cast to text", "domain check"}, (
         "only the caller-side conversions run, as the caller; none of the shadows inside publish"
     )
-    row = app_role.admin.execute("SELECT event_type, detail FROM hookstack.outbox WHERE event_id = %s", (event_id,)).fetchone()
+    row = app_role.admin.execute(
+        "SELECT event_type, detail FROM hookstack.outbox WHERE event_id = %s", (event_id,)
+    ).fetchone()
     assert row == {"event_type": "mood.evil", "detail": {"tenantId": "acme"}}
 
 
@@ -263,7 +269,11 @@ def test_the_relay_and_sweeper_calls_ignore_functions_planted_on_the_masters_sea
 
 # Who may call what (docs/aurora.md, "Privileges"). Everything else: the owner only (the master
 # user, which the relay, the sweeper and the migration function connect as).
-SECURITY_DEFINER = {"hookstack.publish(text,text,jsonb)", "hookstack.publish(text,bigint,jsonb)", "hookstack.dispatch()"}
+SECURITY_DEFINER = {
+    "hookstack.publish(text,text,jsonb)",
+    "hookstack.publish(text,bigint,jsonb)",
+    "hookstack.dispatch()",
+}
 PUBLISHER_MAY_EXECUTE = {
     "hookstack.publish(text,text,jsonb)",
     "hookstack.publish(text,bigint,jsonb)",

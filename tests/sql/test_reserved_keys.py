@@ -25,8 +25,12 @@ def test_the_sql_side_reserves_the_same_keys_as_the_python_side(connect):
 @pytest.mark.parametrize("key", [k for k in RESERVED_DETAIL_KEYS if k != "tenantId"])
 def test_publish_refuses_a_reserved_key(connect, key):
     connection = connect(autocommit=True)
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match=rf'detail must not contain "{key}" \(hookstack reserves'):
-        connection.execute("SELECT hookstack.publish('order.created', 'acme', jsonb_build_object(%s::text, 'crm'))", (key,))
+    with pytest.raises(
+        psycopg.errors.InvalidParameterValue, match=rf'detail must not contain "{key}" \(hookstack reserves'
+    ):
+        connection.execute(
+            "SELECT hookstack.publish('order.created', 'acme', jsonb_build_object(%s::text, 'crm'))", (key,)
+        )
     with pytest.raises(psycopg.errors.InvalidParameterValue, match=rf'must not contain "{key}"'):
         connection.execute("SELECT hookstack.publish('order.created', 7, jsonb_build_object(%s::text, 'crm'))", (key,))
     assert connection.execute("SELECT count(*) AS n FROM hookstack.outbox").fetchone()["n"] == 0
@@ -37,32 +41,48 @@ def test_publish_refuses_a_reserved_key(connect, key):
     [
         ("hookstack_redrive text", "", f"hookstack_redrive (detail.{REDRIVE_MARKER_KEY})"),
         ("event_id text", "", "event_id (detail.eventId)"),
-        ("target text", ", '{\"target\": \"hookstackRedrive\"}'", "target (detail.hookstackRedrive)"),
+        ("target text", ', \'{"target": "hookstackRedrive"}\'', "target (detail.hookstackRedrive)"),
         ('"tenantId" text', "", '"tenantId" (detail.tenantId)'),
     ],
 )
 def test_emit_events_refuses_columns_that_would_become_a_reserved_key(connect, columns, arguments, clash):
     connection = connect(autocommit=True)
     connection.execute(f"CREATE TABLE public.orders (order_id int, tenant_id text NOT NULL, {columns})")
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match="would become detail keys hookstack reserves") as refused:
+    with pytest.raises(
+        psycopg.errors.InvalidParameterValue, match="would become detail keys hookstack reserves"
+    ) as refused:
         connection.execute(f"SELECT hookstack.emit_events('public.orders', 'order', 'tenant_id'{arguments})")
     assert str(refused.value).splitlines()[0].endswith(f": {clash}")
     assert refused.value.diag.message_hint == "Leave them out with exclude_columns or rename them with key_map."
-    assert connection.execute("SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'public.orders'::regclass").fetchone()["n"] == 0
+    assert (
+        connection.execute("SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'public.orders'::regclass").fetchone()[
+            "n"
+        ]
+        == 0
+    )
 
 
 def test_excluded_or_renamed_columns_are_accepted_and_never_carry_the_key(connect):
     connection = connect(autocommit=True)
-    connection.execute("CREATE TABLE public.orders (order_id int, tenant_id text NOT NULL, hookstack_redrive text, event_id text)")
+    connection.execute(
+        "CREATE TABLE public.orders (order_id int, tenant_id text NOT NULL, hookstack_redrive text, event_id text)"
+    )
     connection.execute(
         "SELECT hookstack.emit_events('public.orders', 'order', 'tenant_id', '{\"event_id\": \"sourceEventId\"}', ARRAY['hookstack_redrive'])"
     )
     connection.execute("INSERT INTO public.orders VALUES (1, 'acme', 'crm', 'e-1')")
     connection.execute("UPDATE public.orders SET hookstack_redrive = 'audit', event_id = 'e-2'")
-    details = [r["detail"] for r in connection.execute("SELECT detail FROM hookstack.outbox ORDER BY created_at, event_id")]
+    details = [
+        r["detail"] for r in connection.execute("SELECT detail FROM hookstack.outbox ORDER BY created_at, event_id")
+    ]
     assert details == [
         {"orderId": 1, "sourceEventId": "e-1"},
-        {"orderId": 1, "sourceEventId": "e-2", "changedFields": ["sourceEventId"], "previous": {"sourceEventId": "e-1"}},
+        {
+            "orderId": 1,
+            "sourceEventId": "e-2",
+            "changedFields": ["sourceEventId"],
+            "previous": {"sourceEventId": "e-1"},
+        },
     ]
 
 
@@ -94,11 +114,13 @@ def test_upgrading_to_005_names_emitting_tables_with_a_reserved_column_and_keeps
         admin.execute("CREATE TABLE public.marked (id int, tenant_id text NOT NULL, hookstack_redrive text)")
         admin.execute("CREATE TABLE public.clean (id int, tenant_id text NOT NULL, hookstack_redrive text)")
         admin.execute("SELECT hookstack.emit_events('public.marked', 'marked')")
-        admin.execute("SELECT hookstack.emit_events('public.clean', 'clean', 'tenant_id', '{}', ARRAY['hookstack_redrive'])")
-        admin.execute("INSERT INTO public.marked VALUES (1, 'acme', 'crm')")
-        assert admin.execute("SELECT detail FROM hookstack.outbox").fetchall() == [({"id": 1, REDRIVE_MARKER_KEY: "crm"},)], (
-            "before 005 a column published the marker"
+        admin.execute(
+            "SELECT hookstack.emit_events('public.clean', 'clean', 'tenant_id', '{}', ARRAY['hookstack_redrive'])"
         )
+        admin.execute("INSERT INTO public.marked VALUES (1, 'acme', 'crm')")
+        assert admin.execute("SELECT detail FROM hookstack.outbox").fetchall() == [
+            ({"id": 1, REDRIVE_MARKER_KEY: "crm"},)
+        ], "before 005 a column published the marker"
         admin.execute(f"CREATE ROLE {direct} LOGIN")
         admin.execute(f"GRANT USAGE ON SCHEMA hookstack TO {direct}")
         admin.execute(
@@ -123,7 +145,9 @@ def test_upgrading_to_005_names_emitting_tables_with_a_reserved_column_and_keeps
         with psycopg.connect(make_conninfo(postgres_dsn, user=direct), autocommit=True) as app:
             app.execute("SELECT hookstack.emit_events('public.mine', 'mine')")
             app.execute("INSERT INTO public.mine VALUES (1, 'acme')")
-        assert [r[0] for r in admin.execute("SELECT event_type FROM hookstack.outbox ORDER BY created_at, event_id")] == [
+        assert [
+            r[0] for r in admin.execute("SELECT event_type FROM hookstack.outbox ORDER BY created_at, event_id")
+        ] == [
             "marked.created",
             "clean.created",
             "mine.created",

@@ -78,12 +78,18 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         route_key = route.key
         http.check_path_parameters(params, event.get("pathParameters"))
         request = Request(
-            tenant_id=params["tenantId"], params=params, query=http.query(event), body=http.body(event, method),
+            tenant_id=params["tenantId"],
+            params=params,
+            query=http.query(event),
+            body=http.body(event, method),
             now=time.time(),
         )
         status, document = ACTIONS[route.action](request, _state.get())
     except routes.NoRoute as error:
-        status, document = error.status, http.error("not_found" if error.status == 404 else "method_not_allowed", str(error))
+        status, document = (
+            error.status,
+            http.error("not_found" if error.status == 404 else "method_not_allowed", str(error)),
+        )
     except ApiError as error:
         status, document = error.status, http.error(error.code, error.message, error.field)
     except store.InvalidCursor as error:

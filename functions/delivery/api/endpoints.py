@@ -47,7 +47,9 @@ def _event_types(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_EVENT_TYPES:
-        raise ApiError(400, "validation_error", f"eventTypes must be a list of at most {MAX_EVENT_TYPES} strings", "eventTypes")
+        raise ApiError(
+            400, "validation_error", f"eventTypes must be a list of at most {MAX_EVENT_TYPES} strings", "eventTypes"
+        )
     types: list[str] = []
     for index, item in enumerate(value):
         if (
@@ -56,7 +58,9 @@ def _event_types(value: Any) -> tuple[str, ...]:
             or any(ord(ch) < 0x20 for ch in item)
         ):
             raise ApiError(
-                400, "validation_error", f"eventTypes[{index}] must be a string of 1-{MAX_EVENT_TYPE_CHARS} characters",
+                400,
+                "validation_error",
+                f"eventTypes[{index}] must be a string of 1-{MAX_EVENT_TYPE_CHARS} characters",
                 f"eventTypes[{index}]",
             )
         if item in types:
@@ -69,7 +73,12 @@ def _description(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION_CHARS:
-        raise ApiError(400, "validation_error", f"description must be a string of at most {MAX_DESCRIPTION_CHARS} characters", "description")
+        raise ApiError(
+            400,
+            "validation_error",
+            f"description must be a string of at most {MAX_DESCRIPTION_CHARS} characters",
+            "description",
+        )
     return value
 
 
@@ -109,7 +118,9 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     body = request.body
     only(body, ("url", "eventTypes", "description", "enabled"))
     if not body:
-        raise ApiError(400, "validation_error", "nothing to update: send url, eventTypes, description or enabled", "body")
+        raise ApiError(
+            400, "validation_error", "nothing to update: send url, eventTypes, description or enabled", "body"
+        )
     endpoint = endpoint_of(request, state)
     changes: dict[str, Any] = {}
     if "url" in body:
@@ -123,9 +134,13 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         raise ApiError(400, "validation_error", "enabled must be true or false", "enabled")
     if changes and endpoint.managed_by != ManagedBy.API:
         field = sorted(changes)[0]
-        raise ApiError(409, "managed_by_config", "this endpoint is declared in the stack config; change it there", field)
+        raise ApiError(
+            409, "managed_by_config", "this endpoint is declared in the stack config; change it there", field
+        )
     if enabled is True and not endpoint.declared_enabled:
-        raise ApiError(409, "managed_by_config", "this endpoint is disabled in the stack config; enable it there", "enabled")
+        raise ApiError(
+            409, "managed_by_config", "this endpoint is disabled in the stack config; enable it there", "enabled"
+        )
     if changes:
         state.table.update_endpoint(request.tenant_id, endpoint.endpoint_id, changes, request.now)
     if enabled is False:

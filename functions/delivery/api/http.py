@@ -59,12 +59,19 @@ def check_path_parameters(params: Mapping[str, str], matched: Any) -> None:
     for name, value in params.items():
         if "%" in value:
             raise ApiError(
-                400, "validation_error",
-                f"{name} must be sent as it is, not percent-encoded (valid ids never need encoding)", name,
+                400,
+                "validation_error",
+                f"{name} must be sent as it is, not percent-encoded (valid ids never need encoding)",
+                name,
             )
     # fullmatch: a pattern's "$" also matches before a trailing newline.
     if not TENANT_ID_RE.fullmatch(params.get("tenantId", "")):
-        raise ApiError(400, "validation_error", "tenantId must be 1-64 characters of A-Z a-z 0-9 _ . : - starting with a letter or digit", "tenantId")
+        raise ApiError(
+            400,
+            "validation_error",
+            "tenantId must be 1-64 characters of A-Z a-z 0-9 _ . : - starting with a letter or digit",
+            "tenantId",
+        )
     if isinstance(matched, Mapping):
         for name, value in params.items():
             if name in matched and matched[name] != value:
@@ -128,13 +135,17 @@ def check_text(value: Any, field: str) -> None:
     if isinstance(value, str):
         if not _encodable(value):
             raise ApiError(
-                400, "validation_error",
-                f"{field} must be Unicode text (it holds a lone surrogate such as \\ud800, which UTF-8 cannot carry)", field,
+                400,
+                "validation_error",
+                f"{field} must be Unicode text (it holds a lone surrogate such as \\ud800, which UTF-8 cannot carry)",
+                field,
             )
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if not _encodable(str(key)):
-                raise ApiError(400, "validation_error", f"{field} has a name that is not Unicode text (a lone surrogate)", field)
+                raise ApiError(
+                    400, "validation_error", f"{field} has a name that is not Unicode text (a lone surrogate)", field
+                )
             check_text(item, str(key) if field in ("body", "query") else f"{field}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -174,7 +185,12 @@ def response(status: int, document: Any) -> dict[str, Any]:
     headers = {"content-type": "application/json", "cache-control": "no-store"}
     if document is None:
         return {"statusCode": status, "headers": headers, "body": "", "isBase64Encoded": False}
-    return {"statusCode": status, "headers": headers, "body": json.dumps(document, separators=(",", ":")), "isBase64Encoded": False}
+    return {
+        "statusCode": status,
+        "headers": headers,
+        "body": json.dumps(document, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
 
 
 def error(code: str, message: str, field: str | None = None) -> dict[str, Any]:

@@ -27,7 +27,9 @@ def list_attempts(request: Request, state: ApiRuntime) -> tuple[int, Any]:
 def list_endpoint_attempts(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     endpoint = endpoint_of(request, state)
     items, cursor = state.table.list_attempts(
-        request.tenant_id, endpoint_id=endpoint.endpoint_id, limit=page_limit(request.query),
+        request.tenant_id,
+        endpoint_id=endpoint.endpoint_id,
+        limit=page_limit(request.query),
         cursor=request.query.get("cursor"),
     )
     return 200, {"data": items, "nextCursor": cursor}
@@ -77,12 +79,16 @@ def resend_message(request: Request, state: ApiRuntime) -> tuple[int, Any]:
             continue
         if delivery is not None and delivery.get("status") == DeliveryStatus.PENDING:
             if endpoint_id is not None:
-                raise ApiError(409, "delivery_in_progress", "the message is still being delivered to this endpoint", "endpointId")
+                raise ApiError(
+                    409, "delivery_in_progress", "the message is still being delivered to this endpoint", "endpointId"
+                )
             continue
         run = int((delivery or {}).get("run") or 0) + 1
         queued.append(tasks.task(request.tenant_id, event_id, target, message.event_type, run))
     if not queued:
-        raise ApiError(409, "conflict", "nothing to resend: every delivery is in progress or its endpoint is disabled or gone")
+        raise ApiError(
+            409, "conflict", "nothing to resend: every delivery is in progress or its endpoint is disabled or gone"
+        )
     table.extend_message(request.tenant_id, event_id, store.ttl(request.now, state.settings.history_ttl_days))
     state.tasks.send_all(queued)
     logs.info("message resent", tenantId=request.tenant_id, eventId=event_id, tasks=len(queued))
@@ -94,11 +100,15 @@ def replay_failed(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     only(body, ("since", "limit", "cursor"))
     since_text = body.get("since")
     if not isinstance(since_text, str):
-        raise ApiError(400, "validation_error", "since is required: an ISO 8601 time like 2026-01-01T00:00:00Z", "since")
+        raise ApiError(
+            400, "validation_error", "since is required: an ISO 8601 time like 2026-01-01T00:00:00Z", "since"
+        )
     try:
         since = store.parse_time(since_text)
     except ValueError:
-        raise ApiError(400, "validation_error", "since must be an ISO 8601 time with a zone, like 2026-01-01T00:00:00Z", "since") from None
+        raise ApiError(
+            400, "validation_error", "since must be an ISO 8601 time with a zone, like 2026-01-01T00:00:00Z", "since"
+        ) from None
     limit = body.get("limit", MAX_REPLAY_BATCH)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_REPLAY_BATCH:
         raise ApiError(400, "validation_error", f"limit must be a whole number from 1 to {MAX_REPLAY_BATCH}", "limit")
@@ -118,8 +128,12 @@ def replay_failed(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         if delivery is None or delivery.get("status") != DeliveryStatus.FAILED:
             continue
         run = int(delivery.get("run") or 0) + 1
-        queued.append(tasks.task(request.tenant_id, event_id, endpoint.endpoint_id, str(delivery.get("eventType") or ""), run))
+        queued.append(
+            tasks.task(request.tenant_id, event_id, endpoint.endpoint_id, str(delivery.get("eventType") or ""), run)
+        )
         table.extend_message(request.tenant_id, event_id, store.ttl(request.now, state.settings.history_ttl_days))
     state.tasks.send_all(queued)
-    logs.info("failed messages replayed", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id, tasks=len(queued))
+    logs.info(
+        "failed messages replayed", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id, tasks=len(queued)
+    )
     return 202, {"queued": len(queued), "eventIds": [t["eventId"] for t in queued], "nextCursor": next_cursor}

@@ -18,7 +18,8 @@ def rotate_secret(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     endpoint = endpoint_of(request, state)
     if endpoint.managed_by != ManagedBy.API:
         raise ApiError(
-            409, "managed_by_config",
+            409,
+            "managed_by_config",
             "this endpoint's secret is set in the stack config (auth.secret; keep the old one in auth.previousSecret while receivers switch)",
         )
     new_secret = body.get("secret")

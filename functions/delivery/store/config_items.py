@@ -15,7 +15,9 @@ def config_endpoint_id(name: str) -> str:
     return f"cfg_{name}"
 
 
-def config_endpoint_item(tenant_id: str, name: str, url: str, event_types: Sequence[str], enabled: bool) -> dict[str, Any]:
+def config_endpoint_item(
+    tenant_id: str, name: str, url: str, event_types: Sequence[str], enabled: bool
+) -> dict[str, Any]:
     """The definition item of a config-declared signed destination (DynamoDB JSON, as TableItem takes it)."""
     endpoint_id = config_endpoint_id(name)
     return to_item(

@@ -33,8 +33,20 @@ MAX_HISTORY_ENTRIES = 25
 # Every write after the claim holds only while this task still owns the run.
 _OWNED = "#run = :run AND taskMessageId = :mid AND #status = :pending"
 _API_FIELDS = (
-    "endpointId", "eventId", "eventType", "status", "run", "attempts", "lastAttemptAt", "lastStatusCode",
-    "lastError", "nextAttemptAt", "failedReason", "createdAt", "finishedAt", "history",
+    "endpointId",
+    "eventId",
+    "eventType",
+    "status",
+    "run",
+    "attempts",
+    "lastAttemptAt",
+    "lastStatusCode",
+    "lastError",
+    "nextAttemptAt",
+    "failedReason",
+    "createdAt",
+    "finishedAt",
+    "history",
 )
 
 
@@ -87,7 +99,9 @@ class DeliveriesTable(TableBase):
         )
         return from_item(response["Item"]) if "Item" in response else None
 
-    def record_skipped_delivery(self, endpoint: Endpoint, message: Message, reason: str, now: float, expires_at: int) -> bool:
+    def record_skipped_delivery(
+        self, endpoint: Endpoint, message: Message, reason: str, now: float, expires_at: int
+    ) -> bool:
         """A delivery that was never attempted (endpoint disabled): failed, replayable, no retries."""
         stamp = iso(now)
         item = {
@@ -109,7 +123,9 @@ class DeliveriesTable(TableBase):
             schema.TTL_ATTRIBUTE: expires_at,
         }
         try:
-            self.client.put_item(TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+            self.client.put_item(
+                TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
             return True
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -147,9 +163,17 @@ class DeliveriesTable(TableBase):
             "ExpressionAttributeNames": {**names, "#ttl": schema.TTL_ATTRIBUTE},
             "ExpressionAttributeValues": expression_values(
                 {
-                    ":run": run, ":pending": DeliveryStatus.PENDING, ":zero": 0, ":mid": task_message_id,
-                    ":t": tenant_id, ":e": event_id, ":ep": endpoint_id, ":type": event_type, ":now": iso(now),
-                    ":ttl": expires_at, ":empty": [],
+                    ":run": run,
+                    ":pending": DeliveryStatus.PENDING,
+                    ":zero": 0,
+                    ":mid": task_message_id,
+                    ":t": tenant_id,
+                    ":e": event_id,
+                    ":ep": endpoint_id,
+                    ":type": event_type,
+                    ":now": iso(now),
+                    ":ttl": expires_at,
+                    ":empty": [],
                 }
             ),
         }
@@ -190,7 +214,9 @@ class DeliveriesTable(TableBase):
             ":pending": DeliveryStatus.PENDING,
         }
         sets = [
-            "attempts = :n", "lastAttemptAt = :now", "updatedAt = :now",
+            "attempts = :n",
+            "lastAttemptAt = :now",
+            "updatedAt = :now",
             "history = list_append(if_not_exists(history, :empty), :entry)",
         ]
         removes: list[str] = []
@@ -231,13 +257,25 @@ class DeliveriesTable(TableBase):
         return item
 
     def finish_without_attempt(
-        self, *, tenant_id: str, event_id: str, endpoint_id: str, run: int, task_message_id: str,
-        status: DeliveryStatus, reason: str, now: float,
+        self,
+        *,
+        tenant_id: str,
+        event_id: str,
+        endpoint_id: str,
+        run: int,
+        task_message_id: str,
+        status: DeliveryStatus,
+        reason: str,
+        now: float,
     ) -> dict[str, Any] | None:
         """End a run that cannot make its next attempt (endpoint disabled or deleted, receive limit)."""
         stamp = iso(now)
         values: dict[str, Any] = {
-            ":final": status, ":reason": reason, ":now": stamp, ":run": run, ":mid": task_message_id,
+            ":final": status,
+            ":reason": reason,
+            ":now": stamp,
+            ":run": run,
+            ":mid": task_message_id,
             ":pending": DeliveryStatus.PENDING,
         }
         sets = ["#status = :final", "failedReason = :reason", "finishedAt = :now", "updatedAt = :now"]

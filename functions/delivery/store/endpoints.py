@@ -260,7 +260,9 @@ class EndpointsTable(TableBase):
             TableName=self.name,
             Key=to_item(schema.state_key(tenant_id, endpoint_id)),
             UpdateExpression="ADD consecutiveFailures :one SET lastFailureAt = :now, tenantId = :t, endpointId = :e",
-            ExpressionAttributeValues=expression_values({":one": 1, ":now": iso(now), ":t": tenant_id, ":e": endpoint_id}),
+            ExpressionAttributeValues=expression_values(
+                {":one": 1, ":now": iso(now), ":t": tenant_id, ":e": endpoint_id}
+            ),
             ReturnValues="UPDATED_NEW",
         )
         return int(from_item(response["Attributes"]).get("consecutiveFailures", 0))

@@ -60,7 +60,9 @@ class MessagesTable(TableBase):
             schema.TTL_ATTRIBUTE: expires_at,
         }
         try:
-            self.client.put_item(TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+            self.client.put_item(
+                TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
             return True
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

@@ -23,7 +23,9 @@ from tests.functions.delivery.test_ssrf import FakeResolver
 TABLE = "hookstack-delivery-test"
 
 
-def bus_event(tenant_id: str, event_type: str, data: Mapping[str, Any] | None = None, event_id: str | None = None) -> dict[str, Any]:
+def bus_event(
+    tenant_id: str, event_type: str, data: Mapping[str, Any] | None = None, event_id: str | None = None
+) -> dict[str, Any]:
     """An event as an EventBridge rule puts it on SQS (the hookstack contract in functions/events.py)."""
     return {
         "version": "0",
@@ -50,7 +52,13 @@ class DeliveryStack:
 
     # -- API Gateway ---------------------------------------------------------------------------
     def api(
-        self, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None, *, raw_body: str | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        *,
+        raw_body: str | None = None,
         base64_body: bool = False,
     ) -> tuple[int, Any]:
         import base64
@@ -85,7 +93,12 @@ class DeliveryStack:
     # -- EventBridge -> events queue -> fan-out --------------------------------------------------
     def publish(self, *events: Mapping[str, Any]) -> dict[str, Any]:
         records = [
-            {"messageId": str(uuid.uuid4()), "receiptHandle": "rh", "body": json.dumps(e), "attributes": {"ApproximateReceiveCount": "1"}}
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "rh",
+                "body": json.dumps(e),
+                "attributes": {"ApproximateReceiveCount": "1"},
+            }
             for e in events
         ]
         return fanout.handler({"Records": records}, None)
@@ -135,7 +148,9 @@ class DeliveryStack:
     def dead_letters(self) -> list[dict[str, Any]]:
         letters = []
         while True:
-            response = self.sqs.receive_message(QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, VisibilityTimeout=600)
+            response = self.sqs.receive_message(
+                QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, VisibilityTimeout=600
+            )
             messages = response.get("Messages", [])
             if not messages:
                 return letters
@@ -196,8 +211,12 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeliveryStack]
         "DELIVERY_ENDPOINT_CACHE_SECONDS": "0",
     }
     for name in (
-        "DELIVERY_RETRY_SCHEDULE", "DELIVERY_DISABLE_AFTER_FAILURES", "DELIVERY_ROTATION_OVERLAP_HOURS",
-        "DELIVERY_MAX_RECEIVES", "DELIVERY_MAX_RESPONSE_BYTES", "DELIVERY_HISTORY_TTL_DAYS",
+        "DELIVERY_RETRY_SCHEDULE",
+        "DELIVERY_DISABLE_AFTER_FAILURES",
+        "DELIVERY_ROTATION_OVERLAP_HOURS",
+        "DELIVERY_MAX_RECEIVES",
+        "DELIVERY_MAX_RESPONSE_BYTES",
+        "DELIVERY_HISTORY_TTL_DAYS",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():

@@ -75,7 +75,9 @@ def test_create_rejects_bad_input_naming_the_field(stack: DeliveryStack, body: d
 
 def test_malformed_requests_get_clear_errors(stack: DeliveryStack) -> None:
     assert stack.api("POST", "/tenants/1/endpoints", raw_body="{nope")[1]["error"]["field"] == "body"
-    assert stack.api("POST", "/tenants/1/endpoints", raw_body="[1]")[1]["error"]["message"] == "body must be a JSON object"
+    assert (
+        stack.api("POST", "/tenants/1/endpoints", raw_body="[1]")[1]["error"]["message"] == "body must be a JSON object"
+    )
     assert stack.api("GET", "/tenants/bad tenant/endpoints")[1]["error"]["field"] == "tenantId"
     assert stack.api("GET", "/tenants/1/nothing")[0] == 404
     status, document = stack.api("PUT", "/tenants/1/endpoints")
@@ -93,9 +95,15 @@ def test_update_changes_fields_and_rechecks_the_url(stack: DeliveryStack) -> Non
     endpoint = stack.create_endpoint("1", URL)
     path = f"/tenants/1/endpoints/{endpoint['id']}"
 
-    status, updated = stack.api("PATCH", path, {"url": "https://other.example.com/x", "eventTypes": ["a.b"], "description": "new"})
+    status, updated = stack.api(
+        "PATCH", path, {"url": "https://other.example.com/x", "eventTypes": ["a.b"], "description": "new"}
+    )
     assert status == 200
-    assert (updated["url"], updated["eventTypes"], updated["description"]) == ("https://other.example.com/x", ["a.b"], "new")
+    assert (updated["url"], updated["eventTypes"], updated["description"]) == (
+        "https://other.example.com/x",
+        ["a.b"],
+        "new",
+    )
     status, document = stack.api("PATCH", path, {"url": "https://192.168.0.1/"})
     assert status == 400 and document["error"]["field"] == "url"
     status, document = stack.api("PATCH", path, {"url": "https://[64:ff9b::a9fe:a9fe]/"})
@@ -122,7 +130,9 @@ def test_delete_removes_the_endpoint_and_its_secret(stack: DeliveryStack) -> Non
 
     assert stack.api("DELETE", path) == (204, None)
     assert stack.api("GET", path)[0] == 404
-    assert "Item" not in stack.dynamodb.get_item(TableName=TABLE, Key=store.to_item(schema.secret_key("1", endpoint["id"])))
+    assert "Item" not in stack.dynamodb.get_item(
+        TableName=TABLE, Key=store.to_item(schema.secret_key("1", endpoint["id"]))
+    )
     assert stack.api("DELETE", path)[0] == 404
 
 
@@ -142,7 +152,9 @@ def test_rotation_returns_a_new_secret_and_keeps_the_old_one_for_the_overlap(sta
     assert rotated["previousSecretValidUntil"] == store.iso(secrets.previous_expires_at)
 
 
-def test_rotation_overlap_is_configurable_and_zero_drops_the_old_secret(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotation_overlap_is_configurable_and_zero_drops_the_old_secret(
+    stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     configure(monkeypatch, ROTATION_OVERLAP_HOURS="0")
     endpoint = stack.create_endpoint("1", URL)
 
@@ -160,7 +172,9 @@ def test_rotation_accepts_a_chosen_secret_only_if_valid(stack: DeliveryStack) ->
 
     assert stack.api("POST", path, {"secret": chosen})[1]["secret"] == chosen
     status, document = stack.api("POST", path, {"secret": "whsec_short"})
-    assert status == 400 and document["error"]["field"] == "secret" and "whsec_short" not in document["error"]["message"]
+    assert (
+        status == 400 and document["error"]["field"] == "secret" and "whsec_short" not in document["error"]["message"]
+    )
 
 
 def test_listing_paginates_without_repeats_and_cursors_stay_in_their_tenant(stack: DeliveryStack) -> None:
@@ -194,7 +208,9 @@ def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkey
 
 def _seed_config_endpoint(stack: DeliveryStack, *, enabled: bool = True) -> str:
     secret = whsec.generate()
-    stack.dynamodb.put_item(TableName=TABLE, Item=store.config_endpoint_item("1", "audit", URL, ["widget.created"], enabled))
+    stack.dynamodb.put_item(
+        TableName=TABLE, Item=store.config_endpoint_item("1", "audit", URL, ["widget.created"], enabled)
+    )
     stack.dynamodb.put_item(TableName=TABLE, Item=store.config_secret_item("1", "audit", secret))
     return secret
 
@@ -256,15 +272,33 @@ def test_missing_environment_is_named(stack: DeliveryStack, monkeypatch: pytest.
     [
         ("[" * 60_000, 400, "deeper than 8 levels"),  # fits the 64 KB limit: json.loads would recurse
         ('{"url": ' + "[" * 30_000 + "]" * 30_000 + "}", 400, "deeper than 8 levels"),
-        ('{"url": "https://hooks.example.com/", "description": "' + "[\\\"" * 20_000 + '"}', 400, "description"),  # text, not nesting
+        (
+            '{"url": "https://hooks.example.com/", "description": "' + '[\\"' * 20_000 + '"}',
+            400,
+            "description",
+        ),  # text, not nesting
         ("[" * 100_000, 413, "at most 65536 bytes"),
-        ('{"url": "https://hooks.example.com/", "eventTypes": [' + ",".join(['"a"'] * 15_000) + "]}", 400, "at most 100"),
+        (
+            '{"url": "https://hooks.example.com/", "eventTypes": [' + ",".join(['"a"'] * 15_000) + "]}",
+            400,
+            "at most 100",
+        ),
         ("[" + ",".join(["0"] * 30_000) + "]", 400, "JSON object"),
         ('{"url": ' + "1" * 60_000 + "}", 400, "JSON object"),  # past Python's int-digits limit
     ],
-    ids=["depth-60000", "nested-value", "brackets-in-string", "depth-100000", "huge-array-field", "huge-array-body", "huge-number"],
+    ids=[
+        "depth-60000",
+        "nested-value",
+        "brackets-in-string",
+        "depth-100000",
+        "huge-array-field",
+        "huge-array-body",
+        "huge-number",
+    ],
 )
-def test_hostile_json_bodies_get_a_4xx_naming_the_problem(stack: DeliveryStack, raw_body: str, status: int, text: str) -> None:
+def test_hostile_json_bodies_get_a_4xx_naming_the_problem(
+    stack: DeliveryStack, raw_body: str, status: int, text: str
+) -> None:
     for encoded in (False, True):
         code, document = stack.api("POST", "/tenants/1/endpoints", raw_body=raw_body, base64_body=encoded)
         assert code == status, document
@@ -295,8 +329,11 @@ def test_a_hostile_cursor_is_a_400_not_a_500(stack: DeliveryStack) -> None:
 @pytest.mark.parametrize(
     ("url", "text"),
     [
-        ("https://hooks.example.com/caf\u00e9", "must be ASCII, but has '\u00e9' at position 29 (percent-encode the path and "
-         "query as UTF-8 and write an international host name in its xn-- form: https://hooks.example.com/caf%C3%A9)"),
+        (
+            "https://hooks.example.com/caf\u00e9",
+            "must be ASCII, but has '\u00e9' at position 29 (percent-encode the path and "
+            "query as UTF-8 and write an international host name in its xn-- form: https://hooks.example.com/caf%C3%A9)",
+        ),
         ("https://b\u00fccher.example.com/", "xn-- form: https://xn--bcher-kva.example.com/)"),
         ("https://169\u3002254\u3002169\u3002254/", "metadata"),
         ("https://10\u30020\u30020\u30021/", "private"),
@@ -351,6 +388,8 @@ def test_a_lone_surrogate_in_the_query_or_path_is_a_400_naming_it(stack: Deliver
 
 def test_text_outside_the_basic_plane_is_kept(stack: DeliveryStack) -> None:
     # A surrogate pair is one character (U+1F600): valid text, stored and returned as sent.
-    status, created = stack.api("POST", "/tenants/1/endpoints", raw_body='{"url": "' + URL + '", "description": "\\ud83d\\ude00 ok"}')
+    status, created = stack.api(
+        "POST", "/tenants/1/endpoints", raw_body='{"url": "' + URL + '", "description": "\\ud83d\\ude00 ok"}'
+    )
     assert status == 201 and created["description"] == "\U0001f600 ok"
     assert stack.api("GET", f"/tenants/1/endpoints/{created['id']}")[1]["description"] == "\U0001f600 ok"

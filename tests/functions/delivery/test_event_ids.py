@@ -33,7 +33,13 @@ POISON = [
     pytest.param("e" * 257, id="257-characters"),
     pytest.param(42, id="number"),
 ]
-VALID = ["evt_6f1c0c1e2d3b4a5968778695a4b3c2d1", "in_0123abcd", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "order:42-created", "a" * 256]
+VALID = [
+    "evt_6f1c0c1e2d3b4a5968778695a4b3c2d1",
+    "in_0123abcd",
+    "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+    "order:42-created",
+    "a" * 256,
+]
 
 
 @pytest.mark.parametrize("event_id", POISON)
@@ -63,14 +69,22 @@ def test_fan_out_treats_a_poison_event_id_as_a_contract_error_and_queues_nothing
     # dead-letters it; none becomes a message or a task.
     assert len(result["batchItemFailures"]) == len(poison)
     assert stack.queued_tasks() == 0
-    messages = stack.dynamodb.scan(TableName=TABLE, FilterExpression="begins_with(pk, :m)", ExpressionAttributeValues={":m": {"S": "M#"}})
+    messages = stack.dynamodb.scan(
+        TableName=TABLE, FilterExpression="begins_with(pk, :m)", ExpressionAttributeValues={":m": {"S": "M#"}}
+    )
     assert messages["Items"] == []
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    refused = [e for e in logged if e["message"].startswith("event breaks the contract") and "detail.eventId must be" in e["problem"]]
+    refused = [
+        e
+        for e in logged
+        if e["message"].startswith("event breaks the contract") and "detail.eventId must be" in e["problem"]
+    ]
     assert len(refused) == len(poison)
 
 
-def test_a_poison_event_does_not_hold_back_the_good_events_of_its_batch(stack: DeliveryStack, receiver: Receiver) -> None:
+def test_a_poison_event_does_not_hold_back_the_good_events_of_its_batch(
+    stack: DeliveryStack, receiver: Receiver
+) -> None:
     stack.create_endpoint("1", receiver.url("/hook"))
     bad = bus_event("1", "widget.created")
     bad["detail"]["eventId"] = "evt\r\n"
@@ -101,7 +115,14 @@ def test_a_stored_message_with_a_poison_id_fails_once_with_a_record_instead_of_l
     event_id = "evt_legacy\r\nX-Injected: 1"
     now = time.time()
     body = signing.payload("widget.created", "2026-01-01T00:00:00Z", {"eventId": event_id}).decode()
-    message = store.Message(tenant_id="1", event_id=event_id, event_type="widget.created", event_time="2026-01-01T00:00:00Z", body=body, received_at=store.iso(now))
+    message = store.Message(
+        tenant_id="1",
+        event_id=event_id,
+        event_type="widget.created",
+        event_time="2026-01-01T00:00:00Z",
+        body=body,
+        received_at=store.iso(now),
+    )
     DeliveryTable(stack.dynamodb, TABLE).put_message(message, store.ttl(now, 1))
     TaskQueue(stack.sqs, stack.tasks_url).send_all([tasks.task("1", event_id, endpoint["id"], "widget.created", 1)])
 

@@ -121,7 +121,9 @@ def test_after_the_last_attempt_the_event_is_dead_lettered_and_history_says_fail
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 302])
 def test_client_errors_fail_fast_without_retry(stack: DeliveryStack, receiver: Receiver, status: int) -> None:
-    receiver.script("/reject", Reply(status, headers={"Location": "https://hooks.example.com/"} if status == 302 else {}))
+    receiver.script(
+        "/reject", Reply(status, headers={"Location": "https://hooks.example.com/"} if status == 302 else {})
+    )
     endpoint = stack.create_endpoint("1", receiver.url("/reject"))
 
     stack.publish(bus_event("1", "widget.created", event_id="evt_reject"))
@@ -133,7 +135,9 @@ def test_client_errors_fail_fast_without_retry(stack: DeliveryStack, receiver: R
     assert _delivery(stack, "1", "evt_reject", endpoint["id"])["status"] == "failed"
 
 
-def test_410_disables_the_endpoint_visibly_and_later_events_are_kept_for_replay(stack: DeliveryStack, receiver: Receiver) -> None:
+def test_410_disables_the_endpoint_visibly_and_later_events_are_kept_for_replay(
+    stack: DeliveryStack, receiver: Receiver
+) -> None:
     receiver.script("/gone", Reply(410), Reply(200))
     endpoint = stack.create_endpoint("1", receiver.url("/gone"))
     path = f"/tenants/1/endpoints/{endpoint['id']}"
@@ -156,7 +160,10 @@ def test_410_disables_the_endpoint_visibly_and_later_events_are_kept_for_replay(
     status, replay = stack.api("POST", f"{path}/replay", {"since": "2020-01-01T00:00:00Z"})
     assert status == 202 and sorted(replay["eventIds"]) == ["evt_gone", "evt_while_disabled"]
     stack.drain()
-    assert sorted(json.loads(r.body)["data"]["eventId"] for r in receiver.to("/gone")[1:]) == ["evt_gone", "evt_while_disabled"]
+    assert sorted(json.loads(r.body)["data"]["eventId"] for r in receiver.to("/gone")[1:]) == [
+        "evt_gone",
+        "evt_while_disabled",
+    ]
     assert _delivery(stack, "1", "evt_while_disabled", endpoint["id"])["status"] == "succeeded"
 
 
@@ -180,7 +187,9 @@ def test_consecutive_failed_messages_disable_the_endpoint_and_a_success_resets_t
         stack.publish(bus_event("1", "widget.created", event_id=f"evt_fail_again_{index}"))
         stack.drain()
     fetched = stack.api("GET", path)[1]
-    assert fetched["enabled"] is False and fetched["disabledReason"] == "failures" and fetched["consecutiveFailures"] == 3
+    assert (
+        fetched["enabled"] is False and fetched["disabledReason"] == "failures" and fetched["consecutiveFailures"] == 3
+    )
 
 
 def test_a_slow_endpoint_does_not_hold_up_the_others(stack: DeliveryStack) -> None:
@@ -215,7 +224,10 @@ def test_every_event_ends_delivered_or_dead_lettered_with_history(
     receiver.script("/dead", Reply(503))
     receiver.script("/gone", Reply(410))
     receiver.script("/bad", Reply(400))
-    endpoints = {path: stack.create_endpoint("1", receiver.url(path))["id"] for path in ("/ok", "/flaky", "/dead", "/gone", "/bad")}
+    endpoints = {
+        path: stack.create_endpoint("1", receiver.url(path))["id"]
+        for path in ("/ok", "/flaky", "/dead", "/gone", "/bad")
+    }
     events = [bus_event("1", "widget.created", {"i": i}, event_id=f"evt_{i}") for i in range(3)]
 
     stack.publish(*events)
@@ -230,7 +242,10 @@ def test_every_event_ends_delivered_or_dead_lettered_with_history(
             assert (delivery["status"] == "failed") == ((event_id, endpoint_id) in letters), delivery
             assert delivery["attempts"] == len(delivery.get("history", [])), delivery
     assert stack.queued_tasks() == 0
-    assert all(d["status"] == "succeeded" for d in (_delivery(stack, "1", e["detail"]["eventId"], endpoints["/ok"]) for e in events))
+    assert all(
+        d["status"] == "succeeded"
+        for d in (_delivery(stack, "1", e["detail"]["eventId"], endpoints["/ok"]) for e in events)
+    )
 
 
 def test_a_duplicated_event_is_sent_once(stack: DeliveryStack, receiver: Receiver) -> None:
@@ -321,10 +336,14 @@ def test_deliveries_during_a_rotation_carry_both_signatures(stack: DeliveryStack
     Webhook(rotated["secret"]).verify(request.body, request.headers)
 
 
-def test_config_declared_endpoint_with_previous_secret_signs_with_both(stack: DeliveryStack, receiver: Receiver) -> None:
+def test_config_declared_endpoint_with_previous_secret_signs_with_both(
+    stack: DeliveryStack, receiver: Receiver
+) -> None:
 
     current, previous = whsec.generate(), whsec.generate()
-    stack.dynamodb.put_item(TableName=TABLE, Item=store.config_endpoint_item("1", "audit", receiver.url("/audit"), [], True))
+    stack.dynamodb.put_item(
+        TableName=TABLE, Item=store.config_endpoint_item("1", "audit", receiver.url("/audit"), [], True)
+    )
     stack.dynamodb.put_item(TableName=TABLE, Item=store.config_secret_item("1", "audit", current, previous))
 
     stack.publish(bus_event("1", "widget.created", event_id="evt_cfg"))
@@ -377,7 +396,9 @@ def test_an_early_return_waits_for_the_scheduled_time_without_an_attempt(
     stack.run_worker([record])  # attempt 1 fails; the message hides for 5 s
 
     # The same message comes back at once (as after a crash before the visibility change).
-    stack.sqs.change_message_visibility(QueueUrl=stack.tasks_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.tasks_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+    )
     (again,) = stack.receive_tasks()
     assert again["messageId"] == record["messageId"]
     assert stack.run_worker([again]) == {record["messageId"]}
@@ -407,8 +428,12 @@ def test_concurrent_copies_of_a_task_send_one_request(stack: DeliveryStack, rece
 def test_a_stored_endpoint_url_in_an_ipv6_form_of_the_metadata_address_fails_at_delivery(stack: DeliveryStack) -> None:
     # Written directly (as an endpoint stored before the guard knew this form): the worker's own check refuses it.
     endpoint = DeliveryTable(stack.dynamodb, TABLE).create_endpoint(
-        "1", url="https://[::ffff:0:a9fe:a9fe]/latest/meta-data", event_types=(), description="",
-        secret=whsec.generate(), now=time.time(),
+        "1",
+        url="https://[::ffff:0:a9fe:a9fe]/latest/meta-data",
+        event_types=(),
+        description="",
+        secret=whsec.generate(),
+        now=time.time(),
     )
 
     stack.publish(bus_event("1", "widget.created", event_id="evt_ssrf"))
@@ -427,7 +452,12 @@ def test_a_stored_endpoint_url_that_is_not_ascii_fails_once_with_a_record_and_co
     # each message at its first receive, with an attempt record, instead of raising on every receive.
     configure(monkeypatch, DISABLE_AFTER_FAILURES="2")
     endpoint = DeliveryTable(stack.dynamodb, TABLE).create_endpoint(
-        "1", url=receiver.url("/caf\u00e9"), event_types=(), description="", secret=whsec.generate(), now=time.time(),
+        "1",
+        url=receiver.url("/caf\u00e9"),
+        event_types=(),
+        description="",
+        secret=whsec.generate(),
+        now=time.time(),
     )
 
     for index in range(2):
@@ -464,7 +494,9 @@ def test_bus_rule_to_queue_to_delivery(stack: DeliveryStack, receiver: Receiver)
     events = boto3.client("events")
     events.create_event_bus(Name="entry")
     events.put_rule(Name="delivery", EventBusName="entry", EventPattern=to_json(delivery_rule_pattern()))
-    queue_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.events_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     events.put_targets(Rule="delivery", EventBusName="entry", Targets=[{"Id": "queue", "Arn": queue_arn}])
     endpoint = stack.create_endpoint("1", receiver.url("/bus"))
 
@@ -503,12 +535,16 @@ def test_tasks_of_a_batch_share_send_requests_and_an_unqueued_task_fails_only_it
         refused = [e for e in Entries if "evt_refused" in e["MessageBody"]]
         accepted = [e for e in Entries if e not in refused]
         response = real(QueueUrl=QueueUrl, Entries=accepted) if accepted else {"Successful": []}
-        response["Failed"] = [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False, "Message": "try again"} for e in refused]
+        response["Failed"] = [
+            {"Id": e["Id"], "Code": "InternalError", "SenderFault": False, "Message": "try again"} for e in refused
+        ]
         return response
 
     monkeypatch.setattr(sqs, "send_message_batch", flaky_batch)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
-    events = [bus_event("1", "widget.created", event_id=f"evt_b{i}") for i in range(9)] + [bus_event("1", "widget.created", event_id="evt_refused")]
+    events = [bus_event("1", "widget.created", event_id=f"evt_b{i}") for i in range(9)] + [
+        bus_event("1", "widget.created", event_id="evt_refused")
+    ]
     records = [{"messageId": f"m{i}", "receiptHandle": "rh", "body": json.dumps(e)} for i, e in enumerate(events)]
 
     from functions.delivery import fanout
@@ -518,4 +554,6 @@ def test_tasks_of_a_batch_share_send_requests_and_an_unqueued_task_fails_only_it
     assert result == {"batchItemFailures": [{"itemIdentifier": "m9"}]}
     assert calls[0] == 10 and all(n == 1 for n in calls[1:])  # one request for the batch, retries for the refused one
     stack.drain()
-    assert sorted(json.loads(r.body)["data"]["eventId"] for r in receiver.to("/batch")) == [f"evt_b{i}" for i in range(9)]
+    assert sorted(json.loads(r.body)["data"]["eventId"] for r in receiver.to("/batch")) == [
+        f"evt_b{i}" for i in range(9)
+    ]

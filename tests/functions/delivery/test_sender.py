@@ -58,8 +58,12 @@ def test_dns_is_checked_again_on_every_attempt_so_a_rebind_is_refused(receiver: 
     assert len(receiver.requests) == 1
 
 
-@pytest.mark.parametrize("answer", ["::ffff:0:a9fe:a9fe", "::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "3fff::1"])
-def test_a_name_resolving_to_an_ipv6_form_of_a_refused_address_is_never_contacted(answer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "answer", ["::ffff:0:a9fe:a9fe", "::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "3fff::1"]
+)
+def test_a_name_resolving_to_an_ipv6_form_of_a_refused_address_is_never_contacted(
+    answer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_connection(*args: object, **kwargs: object) -> None:
         raise AssertionError("the sender connected")
 

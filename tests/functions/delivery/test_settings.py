@@ -29,8 +29,15 @@ REPRESENTATIVE: list[RuntimeContract] = [
     FanoutSettings(**NAMES, history_ttl_days=365, endpoint_cache_seconds=0.25),
     WorkerSettings(**WORKER_NAMES),
     WorkerSettings(
-        **WORKER_NAMES, history_ttl_days=1, timeout_seconds=0.5, retry_schedule=(1, 43_200), disable_after_failures=3,
-        allowed_cidrs=("127.0.0.0/8",), max_response_bytes=0, max_receives=1000, time_scale=0.001,
+        **WORKER_NAMES,
+        history_ttl_days=1,
+        timeout_seconds=0.5,
+        retry_schedule=(1, 43_200),
+        disable_after_failures=3,
+        allowed_cidrs=("127.0.0.0/8",),
+        max_response_bytes=0,
+        max_receives=1000,
+        time_scale=0.001,
     ),
     WorkerSettings(**WORKER_NAMES, retry_schedule=()),  # one attempt, no retry
 ]
@@ -130,8 +137,14 @@ def test_an_empty_retry_schedule_stays_empty_instead_of_reading_as_the_default()
         ({"DELIVERY_MAX_RECEIVES": "2.5"}, "DELIVERY_MAX_RECEIVES must be a whole number"),
         ({"DELIVERY_MAX_RESPONSE_BYTES": "65537"}, "DELIVERY_MAX_RESPONSE_BYTES must be between 0 and 65536"),
         ({"DELIVERY_ALLOWED_CIDRS": "10.0.0.0/8,10.0.0.0/33"}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '10.0.0.0/33'"),
-        ({"DELIVERY_ALLOWED_CIDRS": "127.0.0.0/8,::/0"}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '::/0' covers public addresses"),
-        ({"DELIVERY_ALLOWED_CIDRS": "64:ff9b::/96"}, "DELIVERY_ALLOWED_CIDRS: allowed CIDR '64:ff9b::/96' overlaps the NAT64"),
+        (
+            {"DELIVERY_ALLOWED_CIDRS": "127.0.0.0/8,::/0"},
+            "DELIVERY_ALLOWED_CIDRS: allowed CIDR '::/0' covers public addresses",
+        ),
+        (
+            {"DELIVERY_ALLOWED_CIDRS": "64:ff9b::/96"},
+            "DELIVERY_ALLOWED_CIDRS: allowed CIDR '64:ff9b::/96' overlaps the NAT64",
+        ),
         ({"DELIVERY_TIME_SCALE": "2"}, "DELIVERY_TIME_SCALE must be between 0 and 1"),
     ],
 )
@@ -157,7 +170,9 @@ def test_a_bad_variable_is_named(change: dict[str, str | None], message: str) ->
         ({"time_scale": -1}, "DELIVERY_TIME_SCALE must be between 0 and 1"),
     ],
 )
-def test_a_value_the_function_would_refuse_fails_where_the_environment_is_built(change: dict[str, Any], message: str) -> None:
+def test_a_value_the_function_would_refuse_fails_where_the_environment_is_built(
+    change: dict[str, Any], message: str
+) -> None:
     # The component and the sandbox construct the settings: they fail there, not the function later.
     with pytest.raises(SettingsError, match=message):
         WorkerSettings(**{**WORKER_NAMES, **change})

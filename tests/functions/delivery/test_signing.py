@@ -22,12 +22,18 @@ def test_generated_secret_is_whsec_with_32_random_bytes() -> None:
 
 def test_delivery_headers_verify_with_the_standard_webhooks_library() -> None:
     secret = whsec.generate()
-    body = signing.payload("widget.created", "2026-01-01T00:00:00Z", {"tenantId": "1", "eventId": "evt_1", "name": "W1"})
+    body = signing.payload(
+        "widget.created", "2026-01-01T00:00:00Z", {"tenantId": "1", "eventId": "evt_1", "name": "W1"}
+    )
     headers = signing.delivery_headers([secret], "evt_1", int(time.time()), body)
 
     parsed = Webhook(secret).verify(body, headers)
 
-    assert parsed == {"type": "widget.created", "timestamp": "2026-01-01T00:00:00Z", "data": {"tenantId": "1", "eventId": "evt_1", "name": "W1"}}
+    assert parsed == {
+        "type": "widget.created",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "data": {"tenantId": "1", "eventId": "evt_1", "name": "W1"},
+    }
     assert headers["webhook-id"] == "evt_1"
     assert headers["content-type"] == "application/json"
 
@@ -64,7 +70,9 @@ def test_during_rotation_both_the_old_and_the_new_secret_verify() -> None:
         pytest.param(lambda b, h: (b.replace(b"W1", b"W2"), h), id="body"),
         pytest.param(lambda b, h: (b + b" ", h), id="trailing-space"),
         pytest.param(lambda b, h: (b, {**h, "webhook-id": "evt_other"}), id="message-id"),
-        pytest.param(lambda b, h: (b, {**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)}), id="timestamp"),
+        pytest.param(
+            lambda b, h: (b, {**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)}), id="timestamp"
+        ),
     ],
 )
 def test_tampered_deliveries_fail_verification(tamper) -> None:
@@ -96,7 +104,14 @@ def test_payload_is_compact_utf8_json_with_type_timestamp_and_data() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "whsec_", "plain-text-value", "whsec_not base64!", "whsec_" + base64.b64encode(b"x" * 23).decode(), "whsec_" + base64.b64encode(b"x" * 65).decode()],
+    [
+        "",
+        "whsec_",
+        "plain-text-value",
+        "whsec_not base64!",
+        "whsec_" + base64.b64encode(b"x" * 23).decode(),
+        "whsec_" + base64.b64encode(b"x" * 65).decode(),
+    ],
 )
 def test_malformed_secrets_are_refused_without_echoing_them(value: str) -> None:
     with pytest.raises(whsec.SecretFormatError) as caught:

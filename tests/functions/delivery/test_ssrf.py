@@ -215,13 +215,48 @@ def test_ipv6_forms_carrying_ipv4_and_special_ranges_are_refused(url: str, reaso
 # Non-global ranges of the IANA IPv4 and IPv6 special-purpose registries (and the address-space
 # registries: multicast, 240/4, IPv6 outside 2000::/3); first and last address of each are refused.
 IANA_NOT_GLOBAL = [
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b:1::/48", "100::/64",
-    "100:0:0:1::/64", "2001::/23", "2001::/32", "2001:2::/48", "2001:10::/28", "2001:db8::/32",
-    "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "::/3", "4000::/2",
-    "8000::/2", "c000::/3", "e000::/4", "f000::/5", "f800::/6", "fe00::/9",
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "::ffff:0:0/96",
+    "::ffff:0:0:0/96",
+    "::/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "100:0:0:1::/64",
+    "2001::/23",
+    "2001::/32",
+    "2001:2::/48",
+    "2001:10::/28",
+    "2001:db8::/32",
+    "3fff::/20",
+    "5f00::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "fec0::/10",
+    "ff00::/8",
+    "::/3",
+    "4000::/2",
+    "8000::/2",
+    "c000::/3",
+    "e000::/4",
+    "f000::/5",
+    "f800::/6",
+    "fe00::/9",
 ]
 
 
@@ -269,7 +304,10 @@ def test_public_url_is_accepted(url: str) -> None:
 def test_names_are_normalised_and_the_request_target_kept() -> None:
     target, _ = ssrf.check_url("https://HOOKS.Example.com.:8443/a/b?c=1", (), FakeResolver())
     assert (target.host, target.port, target.request_target, target.host_header) == (
-        "hooks.example.com", 8443, "/a/b?c=1", "hooks.example.com:8443"
+        "hooks.example.com",
+        8443,
+        "/a/b?c=1",
+        "hooks.example.com:8443",
     )
 
 
@@ -334,7 +372,9 @@ UNICODE_LITERALS = [
 ]
 
 
-@pytest.mark.parametrize(("url", "reason"), UNICODE_LITERALS, ids=[u.encode("unicode_escape").decode() for u, _ in UNICODE_LITERALS])
+@pytest.mark.parametrize(
+    ("url", "reason"), UNICODE_LITERALS, ids=[u.encode("unicode_escape").decode() for u, _ in UNICODE_LITERALS]
+)
 def test_an_ip_literal_in_unicode_is_classified_as_the_address_it_maps_to(url: str, reason: str) -> None:
     with pytest.raises(ssrf.UnsafeUrl) as caught:
         ssrf.parse_url(url)  # the static check the API and the config run, before any DNS
@@ -347,7 +387,9 @@ def test_an_ip_literal_in_unicode_is_classified_as_the_address_it_maps_to(url: s
 
 def test_an_exempt_ip_literal_in_unicode_is_still_refused_for_not_being_ascii() -> None:
     with pytest.raises(ssrf.UnsendableUrl, match=r"https://127\.0\.0\.1:8443/"):
-        ssrf.parse_url("https://\uff11\uff12\uff17.\uff10.\uff10.\uff11:8443/", ssrf.parse_networks(ssrf.LOOPBACK_CIDRS))
+        ssrf.parse_url(
+            "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11:8443/", ssrf.parse_networks(ssrf.LOOPBACK_CIDRS)
+        )
 
 
 # -- URLs that are not ASCII: refused, with their ASCII spelling (review 10, 3) --
@@ -393,18 +435,34 @@ def _forms(ipv4: str) -> dict[str, ipaddress.IPv6Address]:
         "IPv4-compatible": ipaddress.IPv6Address(value),
         "NAT64": ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | value),
         "6to4": ipaddress.IPv6Address(int(ipaddress.IPv6Address("2002::1")) | (value << 80)),
-        "Teredo": ipaddress.IPv6Address(int(ipaddress.IPv6Address("2001:0:4136:e378:8000:63bf::")) | (~value & 0xFFFFFFFF)),
+        "Teredo": ipaddress.IPv6Address(
+            int(ipaddress.IPv6Address("2001:0:4136:e378:8000:63bf::")) | (~value & 0xFFFFFFFF)
+        ),
     }
 
 
 def test_the_forms_helper_builds_what_the_guard_reads() -> None:
     for name, address in _forms("169.254.169.254").items():
         found = ssrf.embedded_ipv4(address)
-        assert found is not None and found[1] == ipaddress.IPv4Address("169.254.169.254") and found[0].name.startswith(name)
+        assert (
+            found is not None
+            and found[1] == ipaddress.IPv4Address("169.254.169.254")
+            and found[0].name.startswith(name)
+        )
 
 
 # Networks built directly: the guard holds whatever reaches it (the config and settings refuse these).
-BROAD_V6 = ["::/0", "::/3", "2000::/3", "64:ff9b::/96", "2002::/16", "2001::/32", "::/96", "::ffff:0:0/96", "::ffff:0:0:0/96"]
+BROAD_V6 = [
+    "::/0",
+    "::/3",
+    "2000::/3",
+    "64:ff9b::/96",
+    "2002::/16",
+    "2001::/32",
+    "::/96",
+    "::ffff:0:0/96",
+    "::ffff:0:0:0/96",
+]
 
 
 @pytest.mark.parametrize("entry", BROAD_V6)
@@ -419,7 +477,9 @@ def test_an_ipv6_entry_never_changes_the_verdict_on_an_ipv4_carrying_form(entry:
     if ipv4 == "169.254.169.254":
         for address in _forms(ipv4).values():
             with pytest.raises(ssrf.UnsafeUrl, match="metadata"):
-                ssrf.check_url("https://hooks.example.com/", allowed, FakeResolver({"hooks.example.com": [str(address)]}))
+                ssrf.check_url(
+                    "https://hooks.example.com/", allowed, FakeResolver({"hooks.example.com": [str(address)]})
+                )
 
 
 def test_an_ipv4_entry_exempts_its_addresses_in_every_form_and_the_metadata_services_never() -> None:
@@ -432,7 +492,9 @@ def test_an_ipv4_entry_exempts_its_addresses_in_every_form_and_the_metadata_serv
         assert "metadata" in (ssrf.address_problem(ipaddress.ip_address(ipv4), allowed) or "")
         for name, address in _forms(ipv4).items():
             assert "metadata" in (ssrf.address_problem(address, allowed) or ""), name
-    assert "metadata" in (ssrf.address_problem(ipaddress.ip_address("fd00:ec2::254"), ssrf.parse_networks(["fd00::/8"])) or "")
+    assert "metadata" in (
+        ssrf.address_problem(ipaddress.ip_address("fd00:ec2::254"), ssrf.parse_networks(["fd00::/8"])) or ""
+    )
 
 
 def test_local_use_nat64_is_exempt_only_inside_an_entry_within_its_prefix() -> None:
@@ -440,7 +502,12 @@ def test_local_use_nat64_is_exempt_only_inside_an_entry_within_its_prefix() -> N
     assert ssrf.address_problem(address, (ipaddress.ip_network("::/0"),)) is not None
     assert ssrf.address_problem(address, ssrf.parse_networks(["10.0.0.0/8"])) is not None
     assert ssrf.address_problem(address, ssrf.parse_networks(["64:ff9b:1:abcd::/96"])) is None
-    assert ssrf.address_problem(ipaddress.ip_address("64:ff9b:1:ffff::a00:1"), ssrf.parse_networks(["64:ff9b:1:abcd::/96"])) is not None
+    assert (
+        ssrf.address_problem(
+            ipaddress.ip_address("64:ff9b:1:ffff::a00:1"), ssrf.parse_networks(["64:ff9b:1:abcd::/96"])
+        )
+        is not None
+    )
 
 
 def test_a_blocked_name_is_exempt_only_when_the_ipv4_its_addresses_carry_is() -> None:
@@ -467,12 +534,27 @@ REFUSED_ENTRIES = [
 
 
 @pytest.mark.parametrize(("entry", "reason"), REFUSED_ENTRIES)
-def test_an_allowed_cidrs_entry_covering_public_addresses_or_an_ipv4_carrying_form_is_refused(entry: str, reason: str) -> None:
+def test_an_allowed_cidrs_entry_covering_public_addresses_or_an_ipv4_carrying_form_is_refused(
+    entry: str, reason: str
+) -> None:
     with pytest.raises(ValueError, match=f"allowed CIDR '{re.escape(entry)}' .*{re.escape(reason)}"):
         ssrf.parse_networks(["10.0.0.0/8", entry])
 
 
 def test_allowed_cidrs_entries_inside_refused_ranges_are_accepted() -> None:
-    entries = ["10.0.0.0/8", "172.16.0.0/12", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3",
-               "::1/128", "::/128", "fd00::/8", "fe80::/10", "2001:2::/48", "64:ff9b:1::/48", "64:ff9b:1:abcd::/96"]
+    entries = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "224.0.0.0/3",
+        "::1/128",
+        "::/128",
+        "fd00::/8",
+        "fe80::/10",
+        "2001:2::/48",
+        "64:ff9b:1::/48",
+        "64:ff9b:1:abcd::/96",
+    ]
     assert [str(n) for n in ssrf.parse_networks(entries)] == entries

@@ -42,7 +42,12 @@ def request_arns(method: str, raw_path: str) -> set[str]:
 
 
 # What a careless operator might grant instead: every method and stage under the tenant's prefix.
-LOOSE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{EXECUTION_ARN}/*/*/tenants/acme/*"}]}
+LOOSE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{EXECUTION_ARN}/*/*/tenants/acme/*"}
+    ],
+}
 
 ATTACKS = [
     ("GET", "/tenants/acme2/endpoints"),  # a tenant whose id starts with the caller's
@@ -123,7 +128,11 @@ def test_a_wildcard_before_the_tenant_lets_iam_match_another_tenants_path_which_
 def test_plain_requests_for_the_callers_tenant_are_allowed_and_served(stack: DeliveryStack) -> None:
     policy = routes.tenant_policy(EXECUTION_ARN, "acme")
     created = stack.create_endpoint("acme", URL)
-    for method, path in (("GET", "/tenants/acme/endpoints"), ("GET", f"/tenants/acme/endpoints/{created['id']}"), ("GET", "/tenants/acme/attempts")):
+    for method, path in (
+        ("GET", "/tenants/acme/endpoints"),
+        ("GET", f"/tenants/acme/endpoints/{created['id']}"),
+        ("GET", "/tenants/acme/attempts"),
+    ):
         assert all(iam_allows(policy, arn) for arn in request_arns(method, path))
         assert stack.api(method, path)[0] == 200
 

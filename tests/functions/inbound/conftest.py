@@ -36,6 +36,8 @@ def shared_session() -> Any:
 
         _SESSION.append(boto3.session.Session())
     return _SESSION[0]
+
+
 SOURCES: dict[str, dict[str, Any]] = {
     "github": {"kind": "github", "orderingKey": "repository.id", "current": "gh-current"},
     "stripe": {"kind": "stripe", "orderingKey": "data.object.customer", "current": "whsec_stripe"},
@@ -148,9 +150,15 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000, *, shar
         # What runtime() would build at the first request, from the shared session.
         ingest._state.set(ingest.Runtime(IngestSettings.from_environ(env), session=shared_session()))
         enrich._state.set(enrich.Runtime(EnrichSettings.from_environ(env), session=shared_session()))
-    return InboundStack(queue_url=queue_url, dlq_url=dlq_url, table="inbound-ledger", bucket="inbound-payloads",
-                        secret_ids=secret_ids, env=env,
-                        clients={"sqs": sqs, "dynamodb": dynamodb, "secretsmanager": secretsmanager, "s3": s3})
+    return InboundStack(
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        table="inbound-ledger",
+        bucket="inbound-payloads",
+        secret_ids=secret_ids,
+        env=env,
+        clients={"sqs": sqs, "dynamodb": dynamodb, "secretsmanager": secretsmanager, "s3": s3},
+    )
 
 
 @pytest.fixture

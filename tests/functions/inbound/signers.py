@@ -63,12 +63,18 @@ def slack(body: bytes, secret: str, timestamp: int = NOW) -> SignedRequest:
 def shopify(body: bytes, secret: str) -> SignedRequest:
     digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
     return SignedRequest(
-        headers={"x-shopify-hmac-sha256": digest, "x-shopify-topic": "orders/create", "x-shopify-webhook-id": "b54557e4"},
+        headers={
+            "x-shopify-hmac-sha256": digest,
+            "x-shopify-topic": "orders/create",
+            "x-shopify-webhook-id": "b54557e4",
+        },
         body=body,
     )
 
 
-def standard(body: bytes, *secrets: str, timestamp: int = NOW, msg_id: str = "msg_2Lh9KRb", prefix: str = "webhook-") -> SignedRequest:
+def standard(
+    body: bytes, *secrets: str, timestamp: int = NOW, msg_id: str = "msg_2Lh9KRb", prefix: str = "webhook-"
+) -> SignedRequest:
     when = datetime.fromtimestamp(timestamp, tz=UTC)
     library = standardwebhooks.Webhook if prefix == "webhook-" else svix.webhooks.Webhook
     signatures = " ".join(library(secret).sign(msg_id, when, body.decode()) for secret in secrets)
@@ -83,8 +89,9 @@ def standard(body: bytes, *secrets: str, timestamp: int = NOW, msg_id: str = "ms
     )
 
 
-def twilio_form(params: list[tuple[str, str]], token: str, *, url: str = TWILIO_URL, query: str = "",
-                algorithm: str | None = None) -> SignedRequest:
+def twilio_form(
+    params: list[tuple[str, str]], token: str, *, url: str = TWILIO_URL, query: str = "", algorithm: str | None = None
+) -> SignedRequest:
     """A form POST signed as Twilio's library signs it (params as a multi-valued mapping)."""
     full = f"{url}?{query}" if query else url
     grouped: dict[str, list[str]] = {}

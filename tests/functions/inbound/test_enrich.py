@@ -34,9 +34,17 @@ def queued_bodies(stack: InboundStack) -> list[str]:
 
 
 def envelope(body: bytes | None = None, pointer: ClaimCheck | None = None) -> Envelope:
-    return Envelope(source="github", kind="github", delivery_key="id:d-9", event_type="push",
-                    received_at="2026-01-01T00:00:00.000Z", content_type="application/json",
-                    headers={}, body=body, claim_check=pointer)
+    return Envelope(
+        source="github",
+        kind="github",
+        delivery_key="id:d-9",
+        event_type="push",
+        received_at="2026-01-01T00:00:00.000Z",
+        content_type="application/json",
+        headers={},
+        body=body,
+        claim_check=pointer,
+    )
 
 
 def test_inline_message_becomes_an_item_with_the_parsed_payload(inbound_stack: InboundStack) -> None:
@@ -75,7 +83,9 @@ def test_tampered_or_missing_payload_fails_the_batch(inbound_stack: InboundStack
     with pytest.raises(enrich.PayloadIntegrityError):
         enrich.handler(pipes_batch(envelope(pointer=wrong).serialize()))
     missing = ClaimCheck(inbound_stack.bucket, "payloads/github/gone", 7, wrong.sha256)
-    with pytest.raises(enrich.PayloadMissingError, match=r"s3://inbound-payloads/payloads/github/gone is gone \(expired"):
+    with pytest.raises(
+        enrich.PayloadMissingError, match=r"s3://inbound-payloads/payloads/github/gone is gone \(expired"
+    ):
         enrich.handler(pipes_batch(envelope(pointer=missing).serialize()))
 
 
@@ -83,8 +93,9 @@ class RefusingGet:
     """``get_object`` answering with one S3 error, as the real service would."""
 
     def __init__(self, code: str, status_code: int) -> None:
-        self.error = ClientError({"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status_code}},
-                                 "GetObject")
+        self.error = ClientError(
+            {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status_code}}, "GetObject"
+        )
 
     def __call__(self, **kwargs: Any) -> Any:
         raise self.error
@@ -148,16 +159,27 @@ def test_end_to_end_ingest_queue_enrich_bus_rule(inbound_stack: InboundStack, mo
     events.create_event_bus(Name="entry")
     sink = sqs.create_queue(QueueName="sink")["QueueUrl"]
     sink_arn = sqs.get_queue_attributes(QueueUrl=sink, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="inbound-github", EventBusName="entry",
-                    EventPattern=json.dumps({"source": ["acme.github"], "detail-type": ["push"]}))
+    events.put_rule(
+        Name="inbound-github",
+        EventBusName="entry",
+        EventPattern=json.dumps({"source": ["acme.github"], "detail-type": ["push"]}),
+    )
     events.put_targets(Rule="inbound-github", EventBusName="entry", Targets=[{"Id": "sink", "Arn": sink_arn}])
 
     import time
 
     stripe_body = json.dumps({"id": "evt_1", "type": "invoice.paid", "data": {"object": {"customer": "c"}}}).encode()
     assert status(ingest.handler(function_url_event("/github", github_request()))) == 200
-    assert status(ingest.handler(function_url_event(
-        "/stripe", signers.stripe_request(stripe_body, "whsec_stripe", timestamp=int(time.time()))))) == 200
+    assert (
+        status(
+            ingest.handler(
+                function_url_event(
+                    "/stripe", signers.stripe_request(stripe_body, "whsec_stripe", timestamp=int(time.time()))
+                )
+            )
+        )
+        == 200
+    )
     received = sqs.receive_message(QueueUrl=inbound_stack.queue_url, MaxNumberOfMessages=10)["Messages"]
     items = enrich.handler(pipes_batch(*[m["Body"] for m in received]))
     result = events.put_events(Entries=[bus_entry(item, "entry") for item in items])

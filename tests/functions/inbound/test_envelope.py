@@ -36,8 +36,10 @@ def make(body: bytes | None = b'{"a":1}', **changes: object) -> Envelope:
 def test_payload_parsing_by_content_type() -> None:
     assert parse_payload(b'{"a": 1}', "application/json; charset=utf-8") == Payload({"a": 1}, "json")
     assert parse_payload(b'{"a": 1}', "application/vnd.api+json") == Payload({"a": 1}, "json")
-    assert parse_payload(b'[1]', "") == Payload([1], "json")
-    assert parse_payload(b"a=1&b=&a=2", "application/x-www-form-urlencoded") == Payload({"a": ["1", "2"], "b": ""}, "form")
+    assert parse_payload(b"[1]", "") == Payload([1], "json")
+    assert parse_payload(b"a=1&b=&a=2", "application/x-www-form-urlencoded") == Payload(
+        {"a": ["1", "2"], "b": ""}, "form"
+    )
     # GitHub and Slack may wrap JSON in a single `payload` form field.
     assert parse_payload(b"payload=%7B%22action%22%3A%22opened%22%7D", "application/x-www-form-urlencoded") == Payload(
         {"action": "opened"}, "json"
@@ -93,7 +95,9 @@ def test_a_provider_id_can_never_equal_a_derived_key() -> None:
     body = b'{"zen": "hi"}'
     derived = env.delivery_key("github", {}, Payload({}, "json"), body)
     hostile = env.delivery_key("github", {"x-github-delivery": derived}, Payload({}, "json"), body)
-    legacy = env.delivery_key("github", {"x-github-delivery": f"sha256:{env.body_hash(body)}"}, Payload({}, "json"), body)
+    legacy = env.delivery_key(
+        "github", {"x-github-delivery": f"sha256:{env.body_hash(body)}"}, Payload({}, "json"), body
+    )
     assert len({derived, hostile, legacy}) == 3
     for one, other in ((derived, hostile), (derived, legacy)):
         assert env.event_id("github", one) != env.event_id("github", other)
@@ -235,8 +239,18 @@ def test_foreign_messages_are_rejected_with_a_reason() -> None:
     with pytest.raises(ValueError, match="not a version 1 inbound envelope"):
         env.parse_envelope('{"hello": 1}')
     with pytest.raises(ValueError, match="lacks deliveryId"):
-        env.parse_envelope(json.dumps({"v": 1, "source": "s", "kind": "github", "eventType": "e", "receivedAt": "t",
-                                       "body": {"encoding": "text", "data": ""}}))
+        env.parse_envelope(
+            json.dumps(
+                {
+                    "v": 1,
+                    "source": "s",
+                    "kind": "github",
+                    "eventType": "e",
+                    "receivedAt": "t",
+                    "body": {"encoding": "text", "data": ""},
+                }
+            )
+        )
 
 
 def test_claim_check_above_threshold_or_when_the_message_would_not_fit() -> None:

@@ -112,7 +112,9 @@ def test_small_payload_travels_inline_and_nothing_is_stored(inbound_stack: Inbou
     assert parse_envelope(inbound_stack.messages()[0]["Body"]).body == b'{"zen": "ok"}'
 
 
-def test_payload_whose_event_would_exceed_the_bus_entry_is_claim_checked(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_payload_whose_event_would_exceed_the_bus_entry_is_claim_checked(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = create_stack(monkeypatch, threshold=240_000)
     params = [("Body", "\x01" * 70_000)]  # %01 in the form (210 KB), \u0001 in the event (420 KB)
     body = urlencode(params).encode()
@@ -185,7 +187,9 @@ def test_retry_while_the_first_request_is_still_in_flight_is_told_to_come_back(i
 def test_fifo_groups_follow_the_configured_ordering_key(inbound_stack: InboundStack) -> None:
     for event_id, customer in (("evt_1", "cus_A"), ("evt_2", "cus_B"), ("evt_3", "cus_A"), ("evt_4", None)):
         assert status(send("/stripe", stripe_event(event_id, customer))) == 200
-    groups = {parse_envelope(m["Body"]).delivery_id: m["Attributes"]["MessageGroupId"] for m in inbound_stack.messages()}
+    groups = {
+        parse_envelope(m["Body"]).delivery_id: m["Attributes"]["MessageGroupId"] for m in inbound_stack.messages()
+    }
     assert groups == {"evt_1": "stripe:cus_A", "evt_2": "stripe:cus_B", "evt_3": "stripe:cus_A", "evt_4": "stripe"}
     # Stripe's event id is the delivery id: a redelivered event is a duplicate.
     assert body_of(send("/stripe", stripe_event("evt_1", "cus_A")))["status"] == "duplicate"
@@ -206,7 +210,9 @@ def test_order_within_a_group_is_the_order_of_acceptance(inbound_stack: InboundS
 # --- verification at the edge ------------------------------------------------------------------------
 
 
-def test_bad_signature_is_401_counted_and_not_enqueued(inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_signature_is_401_counted_and_not_enqueued(
+    inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     response = send("/github", github_request(secret="wrong"))
     assert status(response) == 401 and "bad_signature" in body_of(response)["error"]
     assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None
@@ -222,7 +228,9 @@ def test_secrets_never_reach_the_logs(inbound_stack: InboundStack, capsys: pytes
     assert "gh-current" not in out and "x-hub-signature-256" not in out and "refs/heads/main" not in out
 
 
-def test_rotation_window_accepts_previous_until_it_is_removed(inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotation_window_accepts_previous_until_it_is_removed(
+    inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     clock = [1000.0]
     rt = ingest.runtime()
     rt.secrets = SecretCache(rt._fetch_secret, ttl_seconds=300, clock=lambda: clock[0])
@@ -293,7 +301,9 @@ def test_slack_url_verification_is_answered_and_not_enqueued(inbound_stack: Inbo
 
     body = json.dumps({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
     response = send("/slack", signers.slack(body.encode(), "slack-secret", timestamp=int(time.time())))
-    assert status(response) == 200 and body_of(response) == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    assert status(response) == 200 and body_of(response) == {
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    }
     assert inbound_stack.messages() == []
 
 
@@ -328,8 +338,13 @@ def test_misconfiguration_is_a_clear_error_at_first_use(monkeypatch: pytest.Monk
         IngestSettings.from_environ({})
     with pytest.raises(SettingsError, match=r"CONSUMER_SOURCES\['x'\] needs kind"):
         IngestSettings.from_environ({"CONSUMER_SOURCES": '{"x": {"kind": "gitlab"}}'})
-    env = {"CONSUMER_SOURCES": "{}", "CONSUMER_TABLE_NAME": "t", "CONSUMER_QUEUE_URL": "q", "CONSUMER_BUCKET_NAME": "b",
-           "CONSUMER_CLAIM_LEASE_SECONDS": "soon"}
+    env = {
+        "CONSUMER_SOURCES": "{}",
+        "CONSUMER_TABLE_NAME": "t",
+        "CONSUMER_QUEUE_URL": "q",
+        "CONSUMER_BUCKET_NAME": "b",
+        "CONSUMER_CLAIM_LEASE_SECONDS": "soon",
+    }
     with pytest.raises(SettingsError, match="CONSUMER_CLAIM_LEASE_SECONDS must be a whole number"):
         IngestSettings.from_environ(env)
     ingest.reset()
@@ -344,7 +359,9 @@ def test_malformed_source_secret_is_a_500_and_nothing_is_accepted(inbound_stack:
     response = send("/github", github_request())
     assert status(response) == 500 and "misconfigured" in body_of(response)["error"]
     no_url = json.dumps({"current": "tw-token", "previous": None, "publicUrl": None})
-    inbound_stack.client("secretsmanager").put_secret_value(SecretId=inbound_stack.secret_ids["twilio"], SecretString=no_url)
+    inbound_stack.client("secretsmanager").put_secret_value(
+        SecretId=inbound_stack.secret_ids["twilio"], SecretString=no_url
+    )
     assert status(send("/twilio", signers.twilio_form([("A", "1")], "tw-token"))) == 500
     assert inbound_stack.messages() == []
 
@@ -362,10 +379,19 @@ def test_a_standard_secret_that_decodes_to_no_usable_key_is_a_500_never_accepted
     now = int(time.time())
     body = b'{"type": "invoice.paid"}'
     forged = base64.b64encode(hmac.new(b"", f"msg_x.{now}.".encode() + body, hashlib.sha256).digest()).decode()
-    request = SignedRequest(headers={"webhook-id": "msg_x", "webhook-timestamp": str(now), "webhook-signature": f"v1,{forged}",
-                                     "content-type": "application/json"}, body=body)
+    request = SignedRequest(
+        headers={
+            "webhook-id": "msg_x",
+            "webhook-timestamp": str(now),
+            "webhook-signature": f"v1,{forged}",
+            "content-type": "application/json",
+        },
+        body=body,
+    )
     response = send("/standard", request)
     assert status(response) == 500 and "misconfigured" in body_of(response)["error"]
     assert inbound_stack.messages() == []
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"source secret is malformed"' in line]
+    logged = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"source secret is malformed"' in line
+    ]
     assert logged and logged[0]["source"] == "standard" and stored not in json.dumps(logged)

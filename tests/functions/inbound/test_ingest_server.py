@@ -39,8 +39,16 @@ def count_calls(rt: ingest.Runtime) -> list[str]:
 def test_ingest_and_enrich_work_through_aws_endpoint_url(server_stack, moto_endpoint: str) -> None:  # type: ignore[no-untyped-def]
     assert ingest.runtime().sqs.meta.endpoint_url == moto_endpoint
     assert status(ingest.handler(function_url_event("/github", github_request()))) == 200
-    assert status(ingest.handler(function_url_event("/github", github_request({"repository": {"id": 2}, "x": "y" * 5000},
-                                                                              delivery="d-2")))) == 200
+    assert (
+        status(
+            ingest.handler(
+                function_url_event(
+                    "/github", github_request({"repository": {"id": 2}, "x": "y" * 5000}, delivery="d-2")
+                )
+            )
+        )
+        == 200
+    )
     bodies = [m["Body"] for m in server_stack.messages()]
     assert len(bodies) == 2
     items = enrich.handler(pipes_batch(*bodies))

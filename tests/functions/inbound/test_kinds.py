@@ -16,16 +16,23 @@ from functions.inbound.payload import Payload
 from functions.inbound.verify import SignedRequest, signed_content
 
 SIGNATURE_HEADERS = {
-    "x-hub-signature-256", "x-twilio-signature", "stripe-signature", "x-slack-signature", "x-shopify-hmac-sha256",
-    "webhook-signature", "svix-signature",
+    "x-hub-signature-256",
+    "x-twilio-signature",
+    "stripe-signature",
+    "x-slack-signature",
+    "x-shopify-hmac-sha256",
+    "webhook-signature",
+    "svix-signature",
 }
 LOWER_HEADER = re.compile(r"^[a-z0-9-]+$")
 
 
 def test_every_kind_states_every_convention() -> None:
     # No field has a default: a new kind (or a new convention) cannot be added without deciding it.
-    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               for f in dataclasses.fields(SourceKind))
+    assert all(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for f in dataclasses.fields(SourceKind)
+    )
     assert KIND_NAMES == ("github", "twilio", "stripe", "slack", "shopify", "standard")
     for name, kind in SOURCE_KINDS.items():
         assert kind.name == name and source_kind(name) is kind
@@ -52,19 +59,36 @@ def test_the_conventions_the_registry_took_over() -> None:
     assert {name for name, kind in SOURCE_KINDS.items() if kind.secret_problem} == {"standard"}
     # The headers kept with an event are the same set as before the registry (whatever the kind).
     before = {
-        "content-type", "user-agent", "x-github-event", "x-github-delivery", "x-github-hook-id",
-        "x-github-hook-installation-target-id", "x-github-hook-installation-target-type", "x-shopify-topic",
-        "x-shopify-shop-domain", "x-shopify-api-version", "x-shopify-webhook-id", "x-shopify-event-id",
-        "x-shopify-triggered-at", "x-slack-retry-num", "x-slack-retry-reason", "i-twilio-idempotency-token",
-        "webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp",
+        "content-type",
+        "user-agent",
+        "x-github-event",
+        "x-github-delivery",
+        "x-github-hook-id",
+        "x-github-hook-installation-target-id",
+        "x-github-hook-installation-target-type",
+        "x-shopify-topic",
+        "x-shopify-shop-domain",
+        "x-shopify-api-version",
+        "x-shopify-webhook-id",
+        "x-shopify-event-id",
+        "x-shopify-triggered-at",
+        "x-slack-retry-num",
+        "x-slack-retry-reason",
+        "i-twilio-idempotency-token",
+        "webhook-id",
+        "webhook-timestamp",
+        "svix-id",
+        "svix-timestamp",
     }
     assert before == envelope.KEPT_HEADERS
 
 
 def test_the_configuration_allows_exactly_the_registered_kinds() -> None:
     assert tuple(CONFIG_KINDS) == KIND_NAMES
-    sources = [{"name": f"s-{name}", "kind": name, "secret": whsec.generate(), "publicUrl": "https://x.example.com/s"}
-               for name in KIND_NAMES]
+    sources = [
+        {"name": f"s-{name}", "kind": name, "secret": whsec.generate(), "publicUrl": "https://x.example.com/s"}
+        for name in KIND_NAMES
+    ]
     parsed = parse_stack_config({"consumer": {"sources": sources}}).consumer.sources
     assert tuple(source.kind for source in parsed) == KIND_NAMES
 
@@ -78,7 +102,9 @@ def test_secret_formats_are_the_registrys() -> None:
 
 
 def test_unknown_kind_names_the_allowed_ones() -> None:
-    with pytest.raises(ValueError, match="unknown source kind 'gitlab'; allowed: github, twilio, stripe, slack, shopify, standard"):
+    with pytest.raises(
+        ValueError, match="unknown source kind 'gitlab'; allowed: github, twilio, stripe, slack, shopify, standard"
+    ):
         source_kind("gitlab")
 
 

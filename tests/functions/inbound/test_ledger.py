@@ -81,8 +81,9 @@ def test_records_carry_ttl_status_and_operator_attributes(ledger_parts) -> None:
 
 
 def content(ledger: DeliveryLedger, owner_key: str, owner_token: str, key: str = "github#sig:abc"):  # type: ignore[no-untyped-def]
-    return ledger.claim_content(key, owner_key=owner_key, owner_token=owner_token, ttl_seconds=3600,
-                                attributes={"source": "github"})
+    return ledger.claim_content(
+        key, owner_key=owner_key, owner_token=owner_token, ttl_seconds=3600, attributes={"source": "github"}
+    )
 
 
 def test_content_follows_its_owner_pending_then_enqueued(ledger_parts) -> None:  # type: ignore[no-untyped-def]
@@ -111,7 +112,9 @@ def test_content_is_free_once_its_owner_released_it_or_died(ledger_parts) -> Non
     assert content(ledger, "github#id:c", third.token).outcome == CLAIMED
     # The dead owner can no longer give it back.
     ledger.release_content("github#sig:abc", second.token)
-    assert client.get_item(TableName="ledger", Key={"pk": {"S": "github#sig:abc"}})["Item"]["ownerToken"] == {"S": third.token}
+    assert client.get_item(TableName="ledger", Key={"pk": {"S": "github#sig:abc"}})["Item"]["ownerToken"] == {
+        "S": third.token
+    }
 
 
 def test_the_providers_retry_takes_over_the_content_of_its_own_dead_attempt(ledger_parts) -> None:  # type: ignore[no-untyped-def]

@@ -34,7 +34,9 @@ def original(kind: str) -> SignedRequest:
 
 
 def with_id(request: SignedRequest, kind: str, delivery: str) -> SignedRequest:
-    return SignedRequest(headers={**request.headers, ID_HEADERS[kind]: delivery}, body=request.body, query=request.query)
+    return SignedRequest(
+        headers={**request.headers, ID_HEADERS[kind]: delivery}, body=request.body, query=request.query
+    )
 
 
 def ledger_keys(stack: InboundStack) -> list[str]:
@@ -65,10 +67,14 @@ def test_twilio_params_reordered_or_re_encoded_are_the_same_signed_content(inbou
     request = original("twilio")
     assert body_of(send("/twilio", request))["status"] == "accepted"
     # Twilio signs the params sorted (and de-duplicated), not the body bytes: these all verify.
-    for body in (b"MessageStatus=delivered&MessageSid=SM1", b"MessageSid=SM1&&MessageStatus=delivered",
-                 b"MessageSid=SM1&MessageStatus=delivered&MessageSid=SM1"):
-        variant = SignedRequest(headers={**request.headers, "i-twilio-idempotency-token": body.decode()}, body=body,
-                                query=request.query)
+    for body in (
+        b"MessageStatus=delivered&MessageSid=SM1",
+        b"MessageSid=SM1&&MessageStatus=delivered",
+        b"MessageSid=SM1&MessageStatus=delivered&MessageSid=SM1",
+    ):
+        variant = SignedRequest(
+            headers={**request.headers, "i-twilio-idempotency-token": body.decode()}, body=body, query=request.query
+        )
         response = send("/twilio", variant)
         assert status(response) == 200 and body_of(response)["status"] == "duplicate", body
     assert len(inbound_stack.messages()) == 1
@@ -117,7 +123,9 @@ def during_enqueue(action: Callable[[], None]) -> None:
 def test_concurrent_replays_never_enqueue_twice(inbound_stack: InboundStack) -> None:
     request = github_request()
     answers: list[dict[str, Any]] = []
-    during_enqueue(lambda: answers.extend([send("/github", with_id(request, "github", "fresh")), send("/github", request)]))
+    during_enqueue(
+        lambda: answers.extend([send("/github", with_id(request, "github", "fresh")), send("/github", request)])
+    )
     assert body_of(send("/github", request))["status"] == "accepted"
     # While the original held its claims, the replay and the provider's retry were told to come back.
     assert [status(a) for a in answers] == [409, 409]
@@ -132,17 +140,24 @@ def test_concurrent_replays_never_enqueue_twice(inbound_stack: InboundStack) -> 
 def test_one_body_under_two_event_types_is_two_events(inbound_stack: InboundStack) -> None:
     """Shopify sends the order resource for several topics; neither delivery may be dropped."""
     request = original("shopify")
-    paid = SignedRequest(headers={**request.headers, "x-shopify-topic": "orders/paid", "x-shopify-webhook-id": "w-2"},
-                         body=request.body)
+    paid = SignedRequest(
+        headers={**request.headers, "x-shopify-topic": "orders/paid", "x-shopify-webhook-id": "w-2"}, body=request.body
+    )
     assert body_of(send("/shopify", request))["status"] == "accepted"
     assert body_of(send("/shopify", paid))["status"] == "accepted"
-    assert sorted(parse_envelope(m["Body"]).event_type for m in inbound_stack.messages()) == ["orders/create", "orders/paid"]
+    assert sorted(parse_envelope(m["Body"]).event_type for m in inbound_stack.messages()) == [
+        "orders/create",
+        "orders/paid",
+    ]
 
 
 # What an attacker can put in the unsigned event-type header of a captured request. HTTP headers
 # arrive as latin-1 text: a UTF-8 zero-width space is three characters ("\xe2\x80\x8b") by then.
 ZERO_WIDTH = "\u200b".encode().decode("latin-1")
-RELABELS = {"github": ("Push", f"push{ZERO_WIDTH}", "pu sh", "p" * 129), "shopify": ("Orders/Create", f"orders/create{ZERO_WIDTH}")}
+RELABELS = {
+    "github": ("Push", f"push{ZERO_WIDTH}", "pu sh", "p" * 129),
+    "shopify": ("Orders/Create", f"orders/create{ZERO_WIDTH}"),
+}
 EVENT_HEADERS = {"github": "x-github-event", "shopify": "x-shopify-topic"}
 
 
@@ -162,7 +177,12 @@ def test_a_replay_under_an_event_type_no_provider_sends_is_refused(inbound_stack
         assert status(answer) == 400, event_type
         assert f"the {EVENT_HEADERS[kind]} header must be the provider's event type" in body_of(answer)["error"]
     # Surrounding whitespace is not a spelling (HTTP trims it): the same event type, a duplicate.
-    assert body_of(send(f"/{kind}", relabelled(request, kind, f" {request.headers[EVENT_HEADERS[kind]]} ", "fresh-x")))["status"] == "duplicate"
+    assert (
+        body_of(send(f"/{kind}", relabelled(request, kind, f" {request.headers[EVENT_HEADERS[kind]]} ", "fresh-x")))[
+            "status"
+        ]
+        == "duplicate"
+    )
     assert len(inbound_stack.messages()) == 1
     assert ledger_keys(inbound_stack) == keys  # nothing claimed by the refused ones
 
@@ -181,8 +201,10 @@ def test_a_github_replay_under_another_event_type_is_a_duplicate(inbound_stack: 
 def test_an_unsigned_request_with_a_bad_event_type_is_a_401_not_a_400(inbound_stack: InboundStack) -> None:
     """The event type is only looked at once the signature verified: a forgery stays a signature failure."""
     request = original("github")
-    forged = SignedRequest(headers={**request.headers, "x-github-event": "Push", "x-hub-signature-256": "sha256=" + "0" * 64},
-                           body=request.body)
+    forged = SignedRequest(
+        headers={**request.headers, "x-github-event": "Push", "x-hub-signature-256": "sha256=" + "0" * 64},
+        body=request.body,
+    )
     assert status(send("/github", forged)) == 401
 
 
@@ -223,6 +245,8 @@ def test_twilio_get_webhooks_with_different_queries_are_different_deliveries(inb
 
 def test_an_unsigned_query_is_not_carried(inbound_stack: InboundStack) -> None:
     request = github_request()
-    assert status(send("/github", SignedRequest(headers=request.headers, body=request.body, query="tenant=evil"))) == 200
+    assert (
+        status(send("/github", SignedRequest(headers=request.headers, body=request.body, query="tenant=evil"))) == 200
+    )
     [message] = inbound_stack.messages()
     assert parse_envelope(message["Body"]).query == "" and "tenant=evil" not in message["Body"]

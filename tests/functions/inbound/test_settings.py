@@ -12,7 +12,9 @@ from functions.inbound.settings import EnrichSettings, IngestSettings, SourceCon
 
 SOURCES = {
     "github": SourceConfig("github", "github", "hookstack-inbound-github-secret-1a2b3c4", ordering_key="repository.id"),
-    "twilio": SourceConfig("twilio", "twilio", "arn:aws:secretsmanager:eu-west-1:1:secret:t", event_type_path="MessageStatus"),
+    "twilio": SourceConfig(
+        "twilio", "twilio", "arn:aws:secretsmanager:eu-west-1:1:secret:t", event_type_path="MessageStatus"
+    ),
     "plain": SourceConfig("plain", "standard", "s"),
 }
 INGEST = IngestSettings(
@@ -62,7 +64,9 @@ def test_ingest_settings_round_trip_and_every_variable_read_is_written(settings:
     assert all(name.startswith("CONSUMER_") and value for name, value in environ.items())
 
 
-@pytest.mark.parametrize("settings", [EnrichSettings(), EnrichSettings(max_target_item_bytes=1, event_source="acme.webhooks")])
+@pytest.mark.parametrize(
+    "settings", [EnrichSettings(), EnrichSettings(max_target_item_bytes=1, event_source="acme.webhooks")]
+)
 def test_enrich_settings_round_trip_and_every_variable_read_is_written(settings: EnrichSettings) -> None:
     environ = settings.to_environ()
     recording = Recording(environ)
@@ -71,10 +75,20 @@ def test_enrich_settings_round_trip_and_every_variable_read_is_written(settings:
 
 
 def test_defaults_are_the_documented_ones() -> None:
-    minimal = {"CONSUMER_SOURCES": "{}", "CONSUMER_TABLE_NAME": "t", "CONSUMER_QUEUE_URL": "q", "CONSUMER_BUCKET_NAME": "b"}
+    minimal = {
+        "CONSUMER_SOURCES": "{}",
+        "CONSUMER_TABLE_NAME": "t",
+        "CONSUMER_QUEUE_URL": "q",
+        "CONSUMER_BUCKET_NAME": "b",
+    }
     settings = IngestSettings.from_environ(minimal)
-    assert (settings.claim_check_threshold_bytes, settings.dedupe_ttl_seconds, settings.claim_lease_seconds,
-            settings.secret_ttl_seconds, settings.max_target_item_bytes) == (200_000, 259_200, 30, 300, 262_144)
+    assert (
+        settings.claim_check_threshold_bytes,
+        settings.dedupe_ttl_seconds,
+        settings.claim_lease_seconds,
+        settings.secret_ttl_seconds,
+        settings.max_target_item_bytes,
+    ) == (200_000, 259_200, 30, 300, 262_144)
     assert EnrichSettings.from_environ({}) == EnrichSettings(max_target_item_bytes=262_144, event_source="hookstack")
 
 
@@ -94,13 +108,21 @@ def test_the_sources_variable_is_compact_json_in_the_configured_order_without_se
         ({"CONSUMER_QUEUE_URL": ""}, "CONSUMER_QUEUE_URL is required"),
         ({"CONSUMER_SOURCES": "[]"}, "CONSUMER_SOURCES must be a JSON object"),
         ({"CONSUMER_SOURCES": "{"}, "CONSUMER_SOURCES must be a JSON object"),
-        ({"CONSUMER_SOURCES": '{"x": {"kind": "github"}}'}, r"CONSUMER_SOURCES\['x'\] needs kind \(one of github, twilio"),
+        (
+            {"CONSUMER_SOURCES": '{"x": {"kind": "github"}}'},
+            r"CONSUMER_SOURCES\['x'\] needs kind \(one of github, twilio",
+        ),
         ({"CONSUMER_SOURCES": '{"x": {"kind": "github", "secretId": 7}}'}, r"CONSUMER_SOURCES\['x'\] needs kind"),
         ({"CONSUMER_SOURCES": '{"x": "github"}'}, r"CONSUMER_SOURCES\['x'\] needs kind"),
-        ({"CONSUMER_SOURCES": '{"x": {"kind": "github", "secretId": "s", "orderingKey": 5}}'},
-         r"CONSUMER_SOURCES\['x'\]\.orderingKey must be a dotted path"),
+        (
+            {"CONSUMER_SOURCES": '{"x": {"kind": "github", "secretId": "s", "orderingKey": 5}}'},
+            r"CONSUMER_SOURCES\['x'\]\.orderingKey must be a dotted path",
+        ),
         ({"CONSUMER_DEDUPE_TTL_SECONDS": "-1"}, "CONSUMER_DEDUPE_TTL_SECONDS must be between 0 and"),
-        ({"CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": "1e5"}, "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES must be a whole number"),
+        (
+            {"CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": "1e5"},
+            "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES must be a whole number",
+        ),
     ],
 )
 def test_a_bad_variable_is_named(changes: dict[str, str], message: str) -> None:

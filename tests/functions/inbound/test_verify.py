@@ -76,8 +76,14 @@ def test_stripe_rejects_stale_future_tampered_and_malformed() -> None:
     assert reason_of("stripe", replace(request, body=BODY.replace(b"paid", b"void")), [SECRET]) == "bad_signature"
     assert reason_of("stripe", request, [OLD]) == "bad_signature"
     header = request.headers["stripe-signature"]
-    for bad in ("v1=abc", header.split(",")[1], f"t=x,{header.split(',')[1]}", header.split(",")[0], "garbage",
-                f"{header},t={NOW}"):
+    for bad in (
+        "v1=abc",
+        header.split(",")[1],
+        f"t=x,{header.split(',')[1]}",
+        header.split(",")[0],
+        "garbage",
+        f"{header},t={NOW}",
+    ):
         assert reason_of("stripe", replace(request, headers={"stripe-signature": bad}), [SECRET]) == "malformed_header"
 
 
@@ -142,8 +148,15 @@ def test_standard_webhooks_and_svix_signatures_verify(prefix: str) -> None:
 def test_standard_accepts_any_listed_signature_and_ignores_other_versions() -> None:
     request = signers.standard(BODY, WHSEC_OLD, WHSEC)
     header = "v1a,AAAA " + request.headers["webhook-signature"]
-    assert verify("standard", replace(request, headers=dict(request.headers, **{"webhook-signature": header})),
-                  [WHSEC], now=NOW) == 0
+    assert (
+        verify(
+            "standard",
+            replace(request, headers=dict(request.headers, **{"webhook-signature": header})),
+            [WHSEC],
+            now=NOW,
+        )
+        == 0
+    )
 
 
 def test_standard_rejects_stale_future_tampered_wrong_secret_and_mixed_headers() -> None:
@@ -164,8 +177,14 @@ def test_standard_rejects_stale_future_tampered_wrong_secret_and_mixed_headers()
 
 # --- Twilio ----------------------------------------------------------------------------------
 
-PARAMS = [("To", "+15558675310"), ("From", "+15017122661"), ("Body", "Hello & welcome+1"), ("MediaUrl0", ""),
-          ("Tag", "b"), ("Tag", "a")]
+PARAMS = [
+    ("To", "+15558675310"),
+    ("From", "+15017122661"),
+    ("Body", "Hello & welcome+1"),
+    ("MediaUrl0", ""),
+    ("Tag", "b"),
+    ("Tag", "a"),
+]
 
 
 def test_twilio_form_post_signed_by_official_library_verifies() -> None:
@@ -176,7 +195,10 @@ def test_twilio_form_post_signed_by_official_library_verifies() -> None:
 def test_twilio_query_string_is_part_of_the_signed_url() -> None:
     request = signers.twilio_form(PARAMS, SECRET, query="tenant=7&x=a%20b")
     assert verify("twilio", request, [SECRET], public_url=TWILIO_URL, now=NOW) == 0
-    assert reason_of("twilio", replace(request, query="tenant=8&x=a%20b"), [SECRET], public_url=TWILIO_URL) == "bad_signature"
+    assert (
+        reason_of("twilio", replace(request, query="tenant=8&x=a%20b"), [SECRET], public_url=TWILIO_URL)
+        == "bad_signature"
+    )
     assert reason_of("twilio", replace(request, query=""), [SECRET], public_url=TWILIO_URL) == "bad_signature"
 
 
@@ -185,8 +207,9 @@ def test_twilio_json_body_is_covered_by_body_sha256() -> None:
     request = signers.twilio_json(document, SECRET, extra_query="a=1")
     assert verify("twilio", request, [SECRET], public_url=TWILIO_URL, now=NOW) == 0
     # The official validator agrees on the same URL and raw body.
-    assert RequestValidator(SECRET).validate(f"{TWILIO_URL}?{request.query}", request.body.decode(),
-                                             request.headers["x-twilio-signature"])
+    assert RequestValidator(SECRET).validate(
+        f"{TWILIO_URL}?{request.query}", request.body.decode(), request.headers["x-twilio-signature"]
+    )
     tampered = replace(request, body=request.body.replace(b"delivered", b"failed"))
     assert reason_of("twilio", tampered, [SECRET], public_url=TWILIO_URL) == "bad_signature"
 
@@ -212,11 +235,20 @@ def test_twilio_rejects_changed_params_wrong_token_and_unsigned_bodies() -> None
     assert reason_of("twilio", replace(request, body=changed.body), [SECRET], public_url=TWILIO_URL) == "bad_signature"
     assert reason_of("twilio", request, [OLD], public_url=TWILIO_URL) == "bad_signature"
     # A JSON body without bodySHA256 is not covered by the signature: refused, whatever the header.
-    unsigned = SignedRequest(headers={"x-twilio-signature": request.headers["x-twilio-signature"],
-                                      "content-type": "application/json"}, body=b'{"a":1}')
+    unsigned = SignedRequest(
+        headers={"x-twilio-signature": request.headers["x-twilio-signature"], "content-type": "application/json"},
+        body=b'{"a":1}',
+    )
     assert reason_of("twilio", unsigned, [SECRET], public_url=TWILIO_URL) == "unsigned_body"
-    assert reason_of("twilio", replace(request, headers={"content-type": "application/x-www-form-urlencoded"}),
-                     [SECRET], public_url=TWILIO_URL) == "missing_header"
+    assert (
+        reason_of(
+            "twilio",
+            replace(request, headers={"content-type": "application/x-www-form-urlencoded"}),
+            [SECRET],
+            public_url=TWILIO_URL,
+        )
+        == "missing_header"
+    )
 
 
 def test_twilio_hmac_sha256_shared_key_signatures_verify() -> None:
@@ -224,7 +256,9 @@ def test_twilio_hmac_sha256_shared_key_signatures_verify() -> None:
     assert verify("twilio", request, [SECRET], public_url=TWILIO_URL, now=NOW) == 0
     downgraded = dict(request.headers)
     downgraded.pop("x-twilio-webhooks-signature-settings")
-    assert reason_of("twilio", replace(request, headers=downgraded), [SECRET], public_url=TWILIO_URL) == "malformed_header"
+    assert (
+        reason_of("twilio", replace(request, headers=downgraded), [SECRET], public_url=TWILIO_URL) == "malformed_header"
+    )
     unknown = dict(request.headers, **{"x-twilio-webhooks-signature-settings": "algorithm=HMAC_MD5"})
     assert reason_of("twilio", replace(request, headers=unknown), [SECRET], public_url=TWILIO_URL) == "malformed_header"
 
@@ -275,8 +309,9 @@ def empty_key_request(body: bytes = BODY, msg_id: str = "msg_1") -> SignedReques
     import base64
 
     signature = base64.b64encode(hmac.new(b"", f"{msg_id}.{NOW}.".encode() + body, hashlib.sha256).digest()).decode()
-    return SignedRequest(headers={"webhook-id": msg_id, "webhook-timestamp": str(NOW), "webhook-signature": f"v1,{signature}"},
-                         body=body)
+    return SignedRequest(
+        headers={"webhook-id": msg_id, "webhook-timestamp": str(NOW), "webhook-signature": f"v1,{signature}"}, body=body
+    )
 
 
 @pytest.mark.parametrize(
@@ -306,8 +341,17 @@ def test_whsec_keys_follow_the_same_rule_as_the_configuration() -> None:
     from functions.inbound.source_secrets import SecretFormatError
     from functions.whsec import key as whsec_key
 
-    for secret in ("whsec_", "whsec_!!!", "whsec_" + "A" * 31, "whsec_AAAAAAAAAAAAAAAAAAAAAA==", WHSEC, signers.whsec(b"x"),
-                   "whsec_" + "A" * 86 + "==", "whsec_" + "A" * 87 + "=", "whsec_" + "A" * 33 + "B=="):
+    for secret in (
+        "whsec_",
+        "whsec_!!!",
+        "whsec_" + "A" * 31,
+        "whsec_AAAAAAAAAAAAAAAAAAAAAA==",
+        WHSEC,
+        signers.whsec(b"x"),
+        "whsec_" + "A" * 86 + "==",
+        "whsec_" + "A" * 87 + "=",
+        "whsec_" + "A" * 33 + "B==",
+    ):
         try:
             whsec_key(secret)
             refused = False
@@ -326,8 +370,11 @@ def test_signed_content_is_what_the_signature_covers() -> None:
     assert signed_content("github", github) == BODY
     assert signed_content("github", replace(github, headers={**github.headers, "x-github-delivery": "other"})) == BODY
     assert signed_content("shopify", signers.shopify(BODY, SECRET)) == BODY
-    for kind, request in (("stripe", signers.stripe_request(BODY, SECRET)), ("slack", signers.slack(BODY, SECRET)),
-                          ("standard", signers.standard(BODY, WHSEC))):
+    for kind, request in (
+        ("stripe", signers.stripe_request(BODY, SECRET)),
+        ("slack", signers.slack(BODY, SECRET)),
+        ("standard", signers.standard(BODY, WHSEC)),
+    ):
         assert signed_content(kind, request) is None  # their signed timestamp bounds a replay to 300 s
     form = signers.twilio_form(PARAMS, SECRET, query="a=1")
     reordered = signers.twilio_form(list(reversed(PARAMS)), SECRET, query="a=1")

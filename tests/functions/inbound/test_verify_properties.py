@@ -55,14 +55,14 @@ def rejected(kind: str, request: SignedRequest, secret: str) -> bool:
 
 def flip_byte(data: bytes, index: int, bit: int) -> bytes:
     position = index % len(data)
-    return data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1:]
+    return data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1 :]
 
 
 def change_char(text: str, index: int, replacement: str) -> str:
     position = index % len(text)
     if text[position].lower() == replacement.lower():
         replacement = "#"  # hex is case-insensitive: a case change is the same signature
-    return text[:position] + replacement + text[position + 1:]
+    return text[:position] + replacement + text[position + 1 :]
 
 
 def standard_secret(seed: str) -> str:
@@ -170,8 +170,12 @@ def test_mutated_twilio_form_requests_are_never_accepted(params, token, query, m
 
 
 @settings(max_examples=400, deadline=None)
-@given(document=st.dictionaries(param_names, param_values, min_size=1, max_size=5), token=secrets,
-       index=st.integers(min_value=0, max_value=10_000), bit=st.integers(min_value=0, max_value=7))
+@given(
+    document=st.dictionaries(param_names, param_values, min_size=1, max_size=5),
+    token=secrets,
+    index=st.integers(min_value=0, max_value=10_000),
+    bit=st.integers(min_value=0, max_value=7),
+)
 def test_mutated_twilio_json_bodies_are_never_accepted(document, token, index, bit) -> None:  # type: ignore[no-untyped-def]
     request = signers.twilio_json(document, token)
     assert not rejected("twilio", request, token)
