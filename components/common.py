@@ -27,11 +27,7 @@ import pulumi_aws as aws
 
 from components.config import MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS
 from components.packaging import ARCHITECTURE, RUNTIME, Package
-from components.policy_documents import POLICY_VERSION
-
-# Part of this module's interface (components put it into policy_json documents); defined with the
-# other plain policy text so the pure modules can use it too.
-from components.policy_documents import tls_only_statement as tls_only_statement  # noqa: PLC0414
+from components.policy_documents import POLICY_VERSION, tls_only_statement
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 LOG_RETENTION_DAYS = 30
