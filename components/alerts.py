@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import ALARM_NAME_PREFIX, CLOUDWATCH_SERVICE, policy_json, tls_only_statement
+from components.common import ALARM_NAME_PREFIX, CLOUDWATCH_SERVICE, policy_json
+from components.policy_documents import tls_only_statement
 
 KEY_DELETION_WINDOW_DAYS = 30
 

@@ -39,12 +39,12 @@ from components.common import (
     encrypted_queue,
     policy_json,
     queue_depth_alarm,
-    tls_only_statement,
+    queue_policy,
 )
 from components.config import AuroraSettings
 from components.entry_bus import BusRef
 from components.packaging import Package
-from components.specs.aurora import AuroraSpec
+from components.specs.aurora import AuroraSpec, FunctionSpec
 from functions.migrate import Migration, migrations_digest, read_migrations
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -77,28 +77,48 @@ class AuroraRelayArgs:
 
 class AuroraRelay(pulumi.ComponentResource):
     spec: AuroraSpec
+    """Every value derived from ``hookstack:aurora`` (timeouts, retries, schedule, environments), shared
+    with the sandbox."""
     network: AuroraNetwork
+    """The VPC (given or created), the security groups and the path to the Lambda API."""
     database: AuroraDatabase
+    """The cluster, its writer, the master secret's ARN and the final snapshot's suffix."""
     cluster: aws.rds.Cluster
+    """The Aurora Serverless v2 cluster (``database.cluster``)."""
     instance: aws.rds.ClusterInstance
+    """The cluster's writer (``database.instance``)."""
     snapshot_suffix: random.RandomId | None
-    cluster_endpoint: pulumi.Output[str]
-    """Writer endpoint (private: reachable from inside the VPC only)."""
-    cluster_arn: pulumi.Output[str]
+    """Unique per cluster, ends the final snapshot's identifier; none when the final snapshot is skipped."""
     secret_arn: pulumi.Output[str]
     """ARN of the master user secret Secrets Manager manages for the cluster (the ARN, not the secret)."""
     relay_dead_letter_queue: aws.sqs.Queue
+    """Relay invocations that failed every retry (the relay's on-failure destination)."""
     relay: LambdaFunction
+    """Publishes the rows the database hands it after their commit (invoked by the cluster)."""
     rds_role: aws.iam.Role
+    """The role the cluster invokes the relay with (that function only)."""
     role_association: aws.rds.ClusterRoleAssociation
+    """``rds_role`` associated with the cluster for feature ``Lambda``."""
     sweeper_dead_letter_queue: aws.sqs.Queue
+    """Sweeps that could not run (the sweeper's on-failure destination and the schedule's dead-letter queue)."""
     sweeper: LambdaFunction
+    """Publishes the committed rows the relay did not, on a schedule."""
     schedule: aws.scheduler.Schedule
+    """Runs the sweeper every ``sweepIntervalMinutes``."""
     migration: LambdaFunction
+    """Applies the schema migrations (``sql/NNN_*.sql``)."""
     migration_invocation: aws.lambda_.Invocation
+    """Runs the migration function on deploy whenever a migration or the relay changes."""
+    cluster_endpoint: pulumi.Output[str]
+    """Writer endpoint (private: reachable from inside the VPC only)."""
+    cluster_arn: pulumi.Output[str]
+    """The cluster's ARN (what the Data API statements are scoped to)."""
     relay_function_name: pulumi.Output[str]
+    """The relay function's name (stack output ``auroraRelayFunctionName``)."""
     sweeper_function_name: pulumi.Output[str]
+    """The sweeper function's name (stack output ``auroraSweeperFunctionName``)."""
     migration_function_name: pulumi.Output[str]
+    """The migration function's name."""
 
     def __init__(self, name: str, args: AuroraRelayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hookstack:index:AuroraRelay", name, None, opts)
@@ -111,7 +131,7 @@ class AuroraRelay(pulumi.ComponentResource):
             raise ValueError("AuroraRelay needs at least one migration (sql/NNN_name.sql)")
         self._name = name
         self._args = args
-        self.spec = AuroraSpec.from_config(args.settings, provider_event_source=args.provider_event_source)
+        self.spec = spec = AuroraSpec.from_config(args.settings, provider_event_source=args.provider_event_source)
         invoke_options = pulumi.InvokeOutputOptions(parent=self)
         self._region = aws.get_region_output(opts=invoke_options).region
         self._account = aws.get_caller_identity_output(opts=invoke_options).account_id
@@ -124,15 +144,34 @@ class AuroraRelay(pulumi.ComponentResource):
         self.relay_dead_letter_queue = self._dead_letter_queue(
             "relay-dlq", "Aurora relay invocations that failed every retry"
         )
-        self.relay = self._relay()
+        self.relay = self._publisher(
+            "relay",
+            spec.relay,
+            description="hookstack Aurora relay: committed outbox rows to the entry bus",
+            environment=spec.relay_environment,
+            dead_letter_queue=self.relay_dead_letter_queue,
+            async_retries=spec.relay_async_retries,
+            max_event_age_seconds=spec.relay_max_event_age_seconds,
+        )
         self.rds_role, self.role_association = create_rds_invoke_role(
             name, self.database, self.relay.function.arn, self._account, self
         )
         self.sweeper_dead_letter_queue = self._dead_letter_queue(
             "sweeper-dlq", "Aurora outbox sweeps that could not run"
         )
-        self.sweeper, self.schedule = self._sweeper()
-        self.migration, self.migration_invocation = self._migration()
+        self.sweeper = self._publisher(
+            "sweeper",
+            spec.sweeper,
+            description="hookstack Aurora outbox sweeper: re-sends committed rows not yet published",
+            environment=spec.sweeper_environment,
+            dead_letter_queue=self.sweeper_dead_letter_queue,
+            # The next scheduled run is the retry; a failed run goes to the queue (and alarms).
+            async_retries=spec.sweeper_async_retries,
+            max_event_age_seconds=spec.sweep_max_event_age_seconds,
+        )
+        self.schedule = self._schedule(self.sweeper, self.sweeper_dead_letter_queue)
+        self.migration = self._migration_function()
+        self.migration_invocation = self._migration_invocation(self.migration)
 
         self.cluster_endpoint = self.cluster.endpoint
         self.cluster_arn = self.cluster.arn
@@ -154,12 +193,7 @@ class AuroraRelay(pulumi.ComponentResource):
 
     def _dead_letter_queue(self, suffix: str, what: str) -> aws.sqs.Queue:
         queue = encrypted_queue(f"{self._name}-{suffix}", self)
-        aws.sqs.QueuePolicy(
-            f"{self._name}-{suffix}-policy",
-            queue_url=queue.url,
-            policy=policy_json([tls_only_statement([queue.arn])]),
-            opts=child(self),
-        )
+        queue_policy(f"{self._name}-{suffix}-policy", self, queue)
         queue_depth_alarm(f"{self._name}-{suffix}-alarm", self, queue, self._args.alarm_topic_arn, what)
         return queue
 
@@ -180,15 +214,25 @@ class AuroraRelay(pulumi.ComponentResource):
         """A function's variables from the spec, once the cluster's and secret's ARNs are known."""
         return pulumi.Output.all(self.cluster.arn, self.secret_arn, *inputs).apply(lambda values: build(*values))
 
-    def _relay(self) -> LambdaFunction:
-        n = self._name
-        spec = self.spec
-        relay = LambdaFunction.create(
-            f"{n}-relay",
+    def _publisher(
+        self,
+        part: str,
+        function_spec: FunctionSpec,
+        *,
+        description: str,
+        environment: Callable[[str, str, str], dict[str, str]],
+        dead_letter_queue: aws.sqs.Queue,
+        async_retries: int,
+        max_event_age_seconds: int,
+    ) -> LambdaFunction:
+        """The relay or the sweeper (``part``): reads the outbox through the Data API, publishes to the
+        entry bus, and sends an invocation that failed its asynchronous retries to ``dead_letter_queue``."""
+        publisher = LambdaFunction.create(
+            f"{self._name}-{part}",
             self,
             package=self._args.package,
-            handler=spec.relay.handler,
-            description="hookstack Aurora relay: committed outbox rows to the entry bus",
+            handler=function_spec.handler,
+            description=description,
             statements=[
                 *self._data_api_statements(["rds-data:ExecuteStatement"]),
                 {
@@ -202,68 +246,31 @@ class AuroraRelay(pulumi.ComponentResource):
                     "Sid": "OnFailureQueue",
                     "Effect": "Allow",
                     "Action": "sqs:SendMessage",
-                    "Resource": self.relay_dead_letter_queue.arn,
+                    "Resource": dead_letter_queue.arn,
                 },
             ],
-            environment=self._environment(spec.relay_environment, self._args.entry_bus.name),
-            timeout_seconds=spec.relay.timeout_seconds,
+            environment=self._environment(environment, self._args.entry_bus.name),
+            timeout_seconds=function_spec.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
         aws.lambda_.FunctionEventInvokeConfig(
-            f"{n}-relay-async",
-            function_name=relay.function.name,
-            maximum_retry_attempts=spec.relay_async_retries,
-            maximum_event_age_in_seconds=spec.relay_max_event_age_seconds,
+            f"{self._name}-{part}-async",
+            function_name=publisher.function.name,
+            maximum_retry_attempts=async_retries,
+            maximum_event_age_in_seconds=max_event_age_seconds,
             destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
                 on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                    destination=self.relay_dead_letter_queue.arn
+                    destination=dead_letter_queue.arn
                 )
             ),
-            opts=child(self, depends_on=[p for p in [relay.role_policy] if p is not None]),
+            opts=child(self, depends_on=[publisher.role_policy]),
         )
-        return relay
+        return publisher
 
-    def _sweeper(self) -> tuple[LambdaFunction, aws.scheduler.Schedule]:
+    def _schedule(self, sweeper: LambdaFunction, dead_letter_queue: aws.sqs.Queue) -> aws.scheduler.Schedule:
+        """EventBridge Scheduler runs ``sweeper`` every interval, with its own retries and dead-letter queue."""
         n = self._name
         spec = self.spec
-        sweeper = LambdaFunction.create(
-            f"{n}-sweeper",
-            self,
-            package=self._args.package,
-            handler=spec.sweeper.handler,
-            description="hookstack Aurora outbox sweeper: re-sends committed rows not yet published",
-            statements=[
-                *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {
-                    "Sid": "PublishToEntryBus",
-                    "Effect": "Allow",
-                    "Action": "events:PutEvents",
-                    "Resource": self._args.entry_bus.arn,
-                },
-                {
-                    "Sid": "OnFailureQueue",
-                    "Effect": "Allow",
-                    "Action": "sqs:SendMessage",
-                    "Resource": self.sweeper_dead_letter_queue.arn,
-                },
-            ],
-            environment=self._environment(spec.sweeper_environment, self._args.entry_bus.name),
-            timeout_seconds=spec.sweeper.timeout_seconds,
-            alarm_topic_arn=self._args.alarm_topic_arn,
-        )
-        aws.lambda_.FunctionEventInvokeConfig(
-            f"{n}-sweeper-async",
-            function_name=sweeper.function.name,
-            # The next scheduled run is the retry; a failed run goes to the queue (and alarms).
-            maximum_retry_attempts=spec.sweeper_async_retries,
-            maximum_event_age_in_seconds=spec.sweep_max_event_age_seconds,
-            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
-                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                    destination=self.sweeper_dead_letter_queue.arn
-                )
-            ),
-            opts=child(self, depends_on=[p for p in [sweeper.role_policy] if p is not None]),
-        )
         scheduler_role = aws.iam.Role(
             f"{n}-schedule-role",
             description="EventBridge Scheduler runs the hookstack outbox sweeper",
@@ -286,13 +293,13 @@ class AuroraRelay(pulumi.ComponentResource):
                         "Sid": "DeadLetterQueue",
                         "Effect": "Allow",
                         "Action": "sqs:SendMessage",
-                        "Resource": self.sweeper_dead_letter_queue.arn,
+                        "Resource": dead_letter_queue.arn,
                     },
                 ]
             ),
             opts=child(self),
         )
-        schedule = aws.scheduler.Schedule(
+        return aws.scheduler.Schedule(
             f"{n}-sweep",
             description="Publish committed Aurora outbox rows the relay did not",
             schedule_expression=spec.schedule_expression,
@@ -305,18 +312,14 @@ class AuroraRelay(pulumi.ComponentResource):
                     maximum_retry_attempts=spec.schedule_retries,
                     maximum_event_age_in_seconds=spec.sweep_max_event_age_seconds,
                 ),
-                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
-                    arn=self.sweeper_dead_letter_queue.arn
-                ),
+                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=dead_letter_queue.arn),
             ),
             opts=child(self, depends_on=[scheduler_policy]),
         )
-        return sweeper, schedule
 
-    def _migration(self) -> tuple[LambdaFunction, aws.lambda_.Invocation]:
-        n = self._name
-        migration = LambdaFunction.create(
-            f"{n}-migrate",
+    def _migration_function(self) -> LambdaFunction:
+        return LambdaFunction.create(
+            f"{self._name}-migrate",
             self,
             package=self._args.package,
             handler=self.spec.migration.handler,
@@ -326,6 +329,9 @@ class AuroraRelay(pulumi.ComponentResource):
             timeout_seconds=self.spec.migration.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
         )
+
+    def _migration_invocation(self, migration: LambdaFunction) -> aws.lambda_.Invocation:
+        """``migration`` applied on deploy, once the writer, the relay's role and the network path exist."""
         migrations = list(self._args.migrations)
         payload = pulumi.Output.json_dumps(
             {
@@ -333,20 +339,14 @@ class AuroraRelay(pulumi.ComponentResource):
                 "relay": {"functionArn": self.relay.function.arn, "region": self._region},
             }
         )
-        invocation = aws.lambda_.Invocation(
-            f"{n}-migrations",
+        return aws.lambda_.Invocation(
+            f"{self._name}-migrations",
             function_name=migration.function.name,
             input=payload,
             # Re-run whenever a migration or the relay changes (a failing migration fails the deploy).
             triggers={"migrations": migrations_digest(migrations), "relay": self.relay.function.arn},
             opts=child(
                 self,
-                depends_on=[
-                    self.instance,
-                    self.role_association,
-                    *self.network.path_resources,
-                    *[p for p in [migration.role_policy] if p is not None],
-                ],
+                depends_on=[self.instance, self.role_association, *self.network.path_resources, migration.role_policy],
             ),
         )
-        return migration, invocation

@@ -37,7 +37,10 @@ BACKUP_RETENTION_DAYS = 7
 
 @dataclass(frozen=True)
 class AuroraDatabase:
+    """The cluster and what comes with it (returned by :func:`create_database`)."""
+
     cluster: aws.rds.Cluster
+    """The Aurora Serverless v2 cluster (storage encrypted, Data API on)."""
     instance: aws.rds.ClusterInstance
     """The writer."""
     secret_arn: pulumi.Output[str]

@@ -36,15 +36,22 @@ STANDARD_ZONES = aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values
 
 @dataclass(frozen=True)
 class AuroraNetwork:
+    """Where the cluster lives and how it reaches the Lambda API (returned by :func:`create_network`)."""
+
     vpc_id: pulumi.Input[str]
+    """The given VPC's id, or the created VPC's."""
     subnet_ids: Sequence[pulumi.Input[str]]
+    """The private subnets the cluster's subnet group spans (two AZs at least)."""
     database_security_group: aws.ec2.SecurityGroup
+    """The cluster's: 5432 from its own members, 443 out to the Lambda API path only."""
     path_resources: list[pulumi.Resource]
     """What the database needs to reach the Lambda API (empty when the given VPC provides it)."""
     vpc: aws.ec2.Vpc | None = None
     """The created VPC (none when the config names one)."""
     private_subnets: list[aws.ec2.Subnet] = field(default_factory=list)
+    """The created VPC's private subnets, one per AZ (empty when the config names a VPC)."""
     lambda_endpoint: aws.ec2.VpcEndpoint | None = None
+    """The Lambda interface endpoint (``lambdaNetworkPath: endpoint``; none with ``nat``)."""
 
 
 def _zone(index: int) -> Any:

@@ -5,9 +5,9 @@
 - :func:`alarm`: a CloudWatch alarm wired to the stack's alert topic (when there is one), named
   ``hookstack*`` (the alert topic, ``components/alerts.py``, admits those alarms only).
 - :class:`LambdaFunction`: a function from the shared ``functions/`` archive (arm64, Python 3.12)
-  with its own log group (retention set), a role allowed to write only to that log group, and
-  whatever statements the caller scopes to its resources; :func:`contract_environment` writes its
-  variables through the function's runtime contract.
+  with its own log group (retention set, as in every :func:`retained_log_group`), a role allowed to
+  write only to that log group, and whatever statements the caller scopes to its resources;
+  :func:`contract_environment` writes its variables through the function's runtime contract.
 - :func:`policy_json`: an IAM policy document as data (statements may hold Outputs); the plain-text
   side (size limits, :func:`~components.policy_documents.tls_only_statement`) is
   :mod:`components.policy_documents`.
@@ -27,11 +27,7 @@ import pulumi_aws as aws
 
 from components.config import MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS
 from components.packaging import ARCHITECTURE, RUNTIME, Package
-from components.policy_documents import POLICY_VERSION
-
-# Part of this module's interface (components put it into policy_json documents); defined with the
-# other plain policy text so the pure modules can use it too.
-from components.policy_documents import tls_only_statement as tls_only_statement  # noqa: PLC0414
+from components.policy_documents import POLICY_VERSION, tls_only_statement
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 LOG_RETENTION_DAYS = 30
@@ -117,13 +113,26 @@ def longest_retry_policy() -> aws.cloudwatch.EventTargetRetryPolicyArgs:
     )
 
 
-def _alarm_actions(name: str, alarm_topic_arn: pulumi.Input[str] | None) -> list[pulumi.Input[str]]:
+def _metric_alarm(
+    name: str, parent: pulumi.Resource, description: str, alarm_topic_arn: pulumi.Input[str] | None, **watch: Any
+) -> aws.cloudwatch.MetricAlarm:
+    """Every hookstack alarm: admitted by the alert topic, notifying it (if any) on alarm and on OK,
+    quiet without data; ``watch`` says what it watches and when it fires."""
     # The physical name is ``name`` plus Pulumi's suffix; the topic's policies match ALARM_NAME_PREFIX*.
     if not name.startswith(ALARM_NAME_PREFIX):
         raise ValueError(
             f"alarm {name!r} must start with {ALARM_NAME_PREFIX!r}: the alert topic admits only those alarms"
         )
-    return [alarm_topic_arn] if alarm_topic_arn is not None else []
+    actions = [alarm_topic_arn] if alarm_topic_arn is not None else []
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        ok_actions=actions,
+        opts=child(parent),
+        **watch,
+    )
 
 
 def alarm(
@@ -141,10 +150,11 @@ def alarm(
     period_seconds: int = 300,
     evaluation_periods: int = 1,
 ) -> aws.cloudwatch.MetricAlarm:
-    actions = _alarm_actions(name, alarm_topic_arn)
-    return aws.cloudwatch.MetricAlarm(
+    return _metric_alarm(
         name,
-        alarm_description=description,
+        parent,
+        description,
+        alarm_topic_arn,
         namespace=namespace,
         metric_name=metric_name,
         dimensions=dict(dimensions),
@@ -153,10 +163,6 @@ def alarm(
         comparison_operator=comparison,
         period=period_seconds,
         evaluation_periods=evaluation_periods,
-        treat_missing_data="notBreaching",
-        alarm_actions=actions,
-        ok_actions=actions,
-        opts=child(parent),
     )
 
 
@@ -176,22 +182,18 @@ def insights_alarm(
     One alarm watches many resources: with ``GROUP BY`` every returned series is a contributor, so
     the alarm names the rule/queue that breached. The region allows 200 such alarms.
     """
-    actions = _alarm_actions(name, alarm_topic_arn)
-    return aws.cloudwatch.MetricAlarm(
+    query_args = aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id="q1", expression=query, period=period_seconds, return_data=True, label=description[:100]
+    )
+    return _metric_alarm(
         name,
-        alarm_description=description,
-        metric_queries=[
-            aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id="q1", expression=query, period=period_seconds, return_data=True, label=description[:100]
-            )
-        ],
+        parent,
+        description,
+        alarm_topic_arn,
+        metric_queries=[query_args],
         threshold=threshold,
         comparison_operator="GreaterThanThreshold",
         evaluation_periods=evaluation_periods,
-        treat_missing_data="notBreaching",
-        alarm_actions=actions,
-        ok_actions=actions,
-        opts=child(parent),
     )
 
 
@@ -261,6 +263,13 @@ def queue_age_alarm(
     )
 
 
+def retained_log_group(
+    name: str, parent: pulumi.Resource, *, name_prefix: str, retention_days: int = LOG_RETENTION_DAYS
+) -> aws.cloudwatch.LogGroup:
+    """A log group named ``name_prefix`` + a suffix that keeps events ``retention_days``."""
+    return aws.cloudwatch.LogGroup(name, name_prefix=name_prefix, retention_in_days=retention_days, opts=child(parent))
+
+
 def log_streams_arn(log_group: aws.cloudwatch.LogGroup) -> pulumi.Output[str]:
     """The ARN of the group's log streams (``...:log-group:<name>:*``), what ``logs:PutLogEvents`` is scoped to.
 
@@ -320,11 +329,8 @@ class LambdaFunction:
         vpc_config: Mapping[str, Any] | None = None,
         managed_policy_arns: Sequence[str] = (),
     ) -> LambdaFunction:
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name_prefix=f"/aws/lambda/hookstack/{name}-",
-            retention_in_days=log_retention_days,
-            opts=child(parent),
+        log_group = retained_log_group(
+            f"{name}-logs", parent, name_prefix=f"/aws/lambda/hookstack/{name}-", retention_days=log_retention_days
         )
         role = aws.iam.Role(
             f"{name}-role",

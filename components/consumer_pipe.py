@@ -17,12 +17,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import (
-    LOG_RETENTION_DAYS,
     LambdaFunction,
     assume_role_policy,
     child,
     log_streams_arn,
     policy_json,
+    retained_log_group,
 )
 from components.config import ConsumerSettings
 from components.entry_bus import BusRef
@@ -58,12 +58,7 @@ def inbound_pipe(
     account: pulumi.Input[str],
 ) -> InboundPipe:
     """The pipe, its role and log group, children of ``parent`` named ``<name>-pipe...``."""
-    log_group = aws.cloudwatch.LogGroup(
-        f"{name}-pipe-logs",
-        name_prefix=f"/aws/vendedlogs/pipes/hookstack/{name}-",
-        retention_in_days=LOG_RETENTION_DAYS,
-        opts=child(parent),
-    )
+    log_group = retained_log_group(f"{name}-pipe-logs", parent, name_prefix=f"/aws/vendedlogs/pipes/hookstack/{name}-")
     role = aws.iam.Role(
         f"{name}-pipe-role",
         description="EventBridge Pipes drains hookstack's inbound FIFO queue",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import LOG_RETENTION_DAYS, LambdaFunction, child
+from components.common import LambdaFunction, child, retained_log_group
 from functions.delivery import routes
 
 API_THROTTLE_RATE, API_THROTTLE_BURST = 50, 100
@@ -80,12 +80,7 @@ def subscription_api(
         )
         for route in routes.ROUTES
     ]
-    access_logs = aws.cloudwatch.LogGroup(
-        f"{name}-access-logs",
-        name_prefix=f"/aws/apigateway/hookstack/{name}-",
-        retention_in_days=LOG_RETENTION_DAYS,
-        opts=child(parent),
-    )
+    access_logs = retained_log_group(f"{name}-access-logs", parent, name_prefix=f"/aws/apigateway/hookstack/{name}-")
     stage = aws.apigatewayv2.Stage(
         f"{name}-stage",
         api_id=api.id,

@@ -18,21 +18,43 @@ class TooDeep(ValueError):
     """The document nests deeper than allowed."""
 
 
+class StringScan:
+    """Whether a left-to-right scan of JSON text is inside a string literal (escapes honoured).
+
+    Feed it every character in order with :meth:`outside`; :attr:`inside` is the state before the
+    next character. The nesting bound here and the sandbox's input transformer read JSON with it.
+    """
+
+    __slots__ = ("_escaped", "inside")
+
+    def __init__(self) -> None:
+        self.inside = False
+        self._escaped = False
+
+    def outside(self, char: str) -> bool:
+        """Move past ``char``; ``True`` when it is structure (outside every string, not a quote)."""
+        if self.inside:
+            if self._escaped:
+                self._escaped = False
+            elif char == "\\":
+                self._escaped = True
+            elif char == '"':
+                self.inside = False
+            return False
+        if char == '"':
+            self.inside = True
+            return False
+        return True
+
+
 def depth(text: str) -> int:
     """The deepest nesting of arrays and objects in ``text`` (strings are skipped, escapes honoured)."""
     deepest = level = 0
-    in_string = escaped = False
+    outside = StringScan().outside
     for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in OPENERS:
+        if not outside(char):
+            continue
+        if char in OPENERS:
             level += 1
             deepest = max(deepest, level)
         elif char in CLOSERS:

@@ -130,17 +130,10 @@ def split_statements(sql: str) -> list[str]:
             i = length if newline < 0 else newline + 1
             continue
         if char == "/" and sql.startswith("/*", i):
-            nesting, j = 1, i + 2
-            while nesting and j < length:
-                if sql.startswith("/*", j):
-                    nesting, j = nesting + 1, j + 2
-                elif sql.startswith("*/", j):
-                    nesting, j = nesting - 1, j + 2
-                else:
-                    j += 1
-            if nesting:
+            end = _block_comment_end(sql, i)
+            if end is None:
                 raise ValueError(f"unterminated /* comment starting on line {line_of(i)}")
-            i = j
+            i = end
             continue
         if char == "'":
             escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
@@ -205,17 +198,24 @@ def _strip_leading_comments(text: str) -> str:
             newline = stripped.find("\n")
             text = "" if newline < 0 else stripped[newline + 1 :]
         elif stripped.startswith("/*"):
-            nesting, j = 1, 2
-            while nesting and j < len(stripped):
-                if stripped.startswith("/*", j):
-                    nesting, j = nesting + 1, j + 2
-                elif stripped.startswith("*/", j):
-                    nesting, j = nesting - 1, j + 2
-                else:
-                    j += 1
-            text = stripped[j:]
+            end = _block_comment_end(stripped, 0)
+            text = "" if end is None else stripped[end:]
         else:
             return stripped
+
+
+def _block_comment_end(sql: str, start: int) -> int | None:
+    """Where the ``/* */`` comment opening at ``start`` ends (comments nest, as in PostgreSQL), or
+    ``None`` if it never does."""
+    nesting, j = 1, start + 2
+    while nesting and j < len(sql):
+        if sql.startswith("/*", j):
+            nesting, j = nesting + 1, j + 2
+        elif sql.startswith("*/", j):
+            nesting, j = nesting - 1, j + 2
+        else:
+            j += 1
+    return None if nesting else j
 
 
 def parse_event(event: Any) -> tuple[list[Migration], dict[str, str] | None]:

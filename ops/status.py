@@ -10,7 +10,7 @@ counts them as problems too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -90,41 +90,24 @@ def collect(events: Any, sqs: Any, cloudwatch: Any, outputs: StackOutputs) -> St
     # outputs list the stack's own names, prefix matches outside them are shown but not judged.
     known = bool(outputs.destinations)
 
-    connections = {
-        c["Name"]: c
-        for c in pages(events.list_connections, "Connections", NamePrefix=prefix)
-        if c["Name"].startswith(prefix)
-    }
-    for name, connection in sorted(connections.items()):
-        state = str(connection.get("ConnectionState", "UNKNOWN"))
-        level = connection_level(state)
-        label = by_connection.get(name, "")
-        if known and not label:
-            level, label = "ok", "not in this stack's outputs"
-        report.add(Finding("connection", name, state, level, label, str(connection.get("StateReason", ""))))
-    for name, label in sorted(by_connection.items()):
-        if name not in connections:
-            report.add(Finding("connection", name, "MISSING", "problem", label, "named in the outputs, absent in AWS"))
-
-    destinations = {
-        d["Name"]: d
-        for d in pages(events.list_api_destinations, "ApiDestinations", NamePrefix=prefix)
-        if d["Name"].startswith(prefix)
-    }
-    for name, api_destination in sorted(destinations.items()):
-        state = str(api_destination.get("ApiDestinationState", "UNKNOWN"))
-        level = api_destination_level(state)
-        label = by_destination.get(name, "")
-        if known and not label:
-            level, label = "ok", "not in this stack's outputs"
-        report.add(
-            Finding("api-destination", name, state, level, label, str(api_destination.get("InvocationEndpoint", "")))
-        )
-    for name, label in sorted(by_destination.items()):
-        if name not in destinations:
-            report.add(
-                Finding("api-destination", name, "MISSING", "problem", label, "named in the outputs, absent in AWS")
-            )
+    _judge_listed(
+        report,
+        "connection",
+        pages(events.list_connections, "Connections", NamePrefix=prefix),
+        state=lambda c: (str(c.get("ConnectionState", "UNKNOWN")), str(c.get("StateReason", ""))),
+        level_of=connection_level,
+        labels=by_connection,
+        known=known,
+    )
+    _judge_listed(
+        report,
+        "api-destination",
+        pages(events.list_api_destinations, "ApiDestinations", NamePrefix=prefix),
+        state=lambda d: (str(d.get("ApiDestinationState", "UNKNOWN")), str(d.get("InvocationEndpoint", ""))),
+        level_of=api_destination_level,
+        labels=by_destination,
+        known=known,
+    )
 
     rule_names: set[tuple[str, str]] = set()
     for ref in outputs.destinations:
@@ -139,6 +122,31 @@ def collect(events: Any, sqs: Any, cloudwatch: Any, outputs: StackOutputs) -> St
     queue_name = _dead_letter_queue(sqs, outputs, report)
     _alarms(cloudwatch, report, rule_names, queue_name)
     return report
+
+
+def _judge_listed(
+    report: StatusReport,
+    kind: str,
+    listed: list[Mapping[str, Any]],
+    *,
+    state: Callable[[Mapping[str, Any]], tuple[str, str]],
+    level_of: Callable[[str], Level],
+    labels: dict[str, str],
+    known: bool,
+) -> None:
+    """One finding per resource AWS lists under the stack's prefix (``state`` gives its state and
+    detail), and a problem for each one the outputs name (``labels``) that AWS does not have."""
+    found = {item["Name"]: item for item in listed if item["Name"].startswith(report.prefix)}
+    for name, item in sorted(found.items()):
+        current, detail = state(item)
+        level = level_of(current)
+        label = labels.get(name, "")
+        if known and not label:
+            level, label = "ok", "not in this stack's outputs"
+        report.add(Finding(kind, name, current, level, label, detail))
+    for name, label in sorted(labels.items()):
+        if name not in found:
+            report.add(Finding(kind, name, "MISSING", "problem", label, "named in the outputs, absent in AWS"))
 
 
 def _archive(events: Any, outputs: StackOutputs, report: StatusReport) -> None:

@@ -35,7 +35,7 @@ import requests
 from components.config import Secret
 from components.plan import ApiDestinationPlan
 from sandbox import transform
-from sandbox.sqs_worker import receive
+from sandbox.sqs_worker import PollingThread, receive
 
 HTTP_TIMEOUT_SECONDS = 5.0
 RETRYABLE_STATUS = frozenset({401, 407, 409, 429})
@@ -84,7 +84,7 @@ class TokenBucket:
             time.sleep(delay)
 
 
-class ApiDestinationWorker:
+class ApiDestinationWorker(PollingThread):
     """Delivers what one destination's rule matched (messages of its queue in moto)."""
 
     def __init__(
@@ -111,17 +111,11 @@ class ApiDestinationWorker:
         self._token: tuple[str, float] | None = None
         self._token_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"apidest-{plan.key}")
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name=f"apidest-{plan.key}", daemon=True)
+        super().__init__(self._poll, name=f"apidest-{plan.key}")
         self._session = requests.Session()
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self) -> None:
-        self.stopping.set()
-        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
-            self._thread.join(timeout=10)
+        super().stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _poll(self) -> None:

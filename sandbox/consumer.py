@@ -16,7 +16,6 @@ message is deleted only when every entry was accepted, else it returns to the qu
 from __future__ import annotations
 
 import json
-import threading
 import traceback
 from typing import Any
 
@@ -25,7 +24,7 @@ from components.specs.consumer import consumer_spec, source_url
 from functions.inbound.source_secrets import secret_document
 from functions.inbound.target import event_source as inbound_event_source
 from sandbox.lambda_http import LambdaContext, LambdaHttpServer, load_handler
-from sandbox.sqs_worker import receive, sqs_record
+from sandbox.sqs_worker import PollingThread, receive, sqs_record
 
 
 class LocalConsumer:
@@ -64,8 +63,7 @@ class LocalConsumer:
         self.bucket = f"{spec.name}-payloads"
         self.table = f"{spec.name}-ledger"
         self.processed = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pipe, name="pipe-inbound", daemon=True)
+        self._pipe_thread = PollingThread(self._pipe, name="pipe-inbound")
 
     def create(self) -> None:
         spec = self.spec
@@ -117,12 +115,10 @@ class LocalConsumer:
 
     def start(self) -> None:
         self.server.start()
-        self._thread.start()
+        self._pipe_thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
-            self._thread.join(timeout=10)
+        self._pipe_thread.stop()
         self.server.stop()
 
     def state(self) -> dict[str, Any]:
@@ -144,11 +140,12 @@ class LocalConsumer:
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        while not self._stop.is_set():
+        stopping = self._pipe_thread.stopping
+        while not stopping.is_set():
             messages = receive(
                 self.sqs,
                 self.queue_url,
-                self._stop,
+                stopping,
                 MaxNumberOfMessages=self.spec.batch_size,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],

@@ -205,21 +205,17 @@ def _run_demo() -> int:
             if not condition:
                 raise AssertionError(message)
 
+        def publish_one(source: str, event_type: str, detail: dict[str, Any], tenant_id: str, event_id: str) -> None:
+            """Put one event on the entry bus, as an application publishing through hookstack would."""
+            publish(events, [make_event(source, event_type, detail, tenant_id=tenant_id, event_id=event_id)], bus)
+
         # -- 1. outgoing through API destinations ----------------------------------------------
         flow = "outgoing: EventBridge API destinations"
         say()
         say(flow)
 
         def api_key_and_transform() -> str:
-            publish(
-                events,
-                [
-                    make_event(
-                        "demo.app", "widget.created", {"widgetName": "Sprocket"}, tenant_id="1", event_id="evt_demo_1"
-                    )
-                ],
-                bus,
-            )
+            publish_one("demo.app", "widget.created", {"widgetName": "Sprocket"}, "1", "evt_demo_1")
             (request,) = receiver.wait_for("/tenant-1/crm", 1, containing="evt_demo_1")
             body = json.loads(request["body"])
             expect(body == {"text": "Widget Sprocket created", "eventId": "evt_demo_1"}, f"unexpected body {body}")
@@ -230,15 +226,7 @@ def _run_demo() -> int:
             return f"tenant 1 crm got {request['body']} with its x-api-key header"
 
         def basic_and_oauth() -> str:
-            publish(
-                events,
-                [
-                    make_event(
-                        "demo.app", "widget.updated", {"widgetName": "Gear"}, tenant_id="2", event_id="evt_demo_2"
-                    )
-                ],
-                bus,
-            )
+            publish_one("demo.app", "widget.updated", {"widgetName": "Gear"}, "2", "evt_demo_2")
             (erp,) = receiver.wait_for("/tenant-2/erp", 1, containing="evt_demo_2")
             expect(
                 erp["method"] == "PUT" and erp["headers"]["authorization"].startswith("Basic "),
@@ -250,15 +238,7 @@ def _run_demo() -> int:
             return "tenant 2 erp (Basic, PUT) delivered; analytics (OAuth token fetched) answered 503, retried, 200"
 
         def dead_letter() -> str:
-            publish(
-                events,
-                [
-                    make_event(
-                        "demo.app", "widget.created", {"widgetName": "Doomed"}, tenant_id="3", event_id="evt_demo_3"
-                    )
-                ],
-                bus,
-            )
+            publish_one("demo.app", "widget.created", {"widgetName": "Doomed"}, "3", "evt_demo_3")
             attempts = receiver.wait_for("/status/500/tenant-3", 4, containing="evt_demo_3", timeout=30)
             expect(len(attempts) == 4, f"{len(attempts)} attempts, expected 1 + 3 retries")
             deadline = time.monotonic() + 15
@@ -305,11 +285,7 @@ def _run_demo() -> int:
             expect(created.status_code == 201, f"create answered {created.status_code}: {created.text}")
             endpoint = created.json()
             time.sleep(1.2)  # the fan-out caches endpoint lists for 1 s in the sandbox
-            publish(
-                events,
-                [make_event("demo.shop", "order.paid", {"total": 42}, tenant_id="2", event_id="evt_demo_4")],
-                bus,
-            )
+            publish_one("demo.shop", "order.paid", {"total": 42}, "2", "evt_demo_4")
             deliveries = receiver.wait_for("/flaky/2/tenant-2/orders", 3, containing="evt_demo_4", timeout=60)
             expect(
                 [r["status"] for r in deliveries][:3] == [503, 503, 200],

@@ -60,7 +60,26 @@ def receive(sqs: Any, queue_url: str, stop: threading.Event, **options: Any) -> 
     return messages
 
 
-class QueueWorker:
+class PollingThread:
+    """A daemon thread that runs ``loop`` until :meth:`stop`: how every poller of the sandbox runs.
+
+    ``loop`` checks :attr:`stopping` between polls; :meth:`stop` sets it and waits for the thread.
+    """
+
+    def __init__(self, loop: Callable[[], None], *, name: str) -> None:
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
+            self._thread.join(timeout=10)
+
+
+class QueueWorker(PollingThread):
     """One poller thread per mapping; stops when :meth:`stop` is called."""
 
     def __init__(
@@ -91,16 +110,7 @@ class QueueWorker:
         self.wrap = wrap or (lambda records: {"Records": records})
         self.batches = 0
         self.errors = 0
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread.is_alive():  # also called when start() never ran (a failed sandbox start)
-            self._thread.join(timeout=10)
+        super().__init__(self._run, name=f"sqs-{name}")
 
     def _run(self) -> None:
         while not self.stopping.is_set():

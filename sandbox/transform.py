@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from functions.bounded_json import StringScan
+
 _SEGMENT = re.compile(r"\.([A-Za-z0-9_@$-]+)|\[(\d+)\]|\['([^'\]]+)'\]")
 _MISSING = object()
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
@@ -70,8 +72,7 @@ def apply(
         # A plain-text template: values are inserted as text.
         return _PLACEHOLDER.sub(lambda m: _text(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
     out: list[str] = []
-    in_string = False
-    escaped = False
+    strings = StringScan()
     index = 0
     while index < len(template):
         char = template[index]
@@ -79,19 +80,11 @@ def apply(
             end = template.find(">", index + 1)
             name = template[index + 1 : end] if end != -1 else ""
             if end != -1 and name in values:
-                out.append(_render(values[name], in_string))
+                out.append(_render(values[name], strings.inside))
                 index = end + 1
                 continue
         out.append(char)
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
+        strings.outside(char)
         index += 1
     return "".join(out)
 

@@ -100,18 +100,20 @@ class Reader:
         return Secret(value)
 
     def int_in(self, raw: Mapping[str, Any], key: str, path: str, low: int, high: int, default: int) -> int:
-        value = self.get(raw, key, path, int, default=default)
-        if not low <= value <= high:
-            self.problem(f"{path}.{key}", f"must be between {low} and {high}, got {value}")
-            return default
-        return int(value)
+        return int(self._within(raw, key, path, int, low, high, default))
 
     def float_in(self, raw: Mapping[str, Any], key: str, path: str, low: float, high: float, default: float) -> float:
-        value = self.get(raw, key, path, float, default=default)
+        return float(self._within(raw, key, path, float, low, high, default))
+
+    def _within(
+        self, raw: Mapping[str, Any], key: str, path: str, expected: type, low: float, high: float, default: float
+    ) -> Any:
+        """``raw[key]`` as ``expected``, between ``low`` and ``high`` (else a problem, and ``default``)."""
+        value = self.get(raw, key, path, expected, default=default)
         if not low <= value <= high:
             self.problem(f"{path}.{key}", f"must be between {low} and {high}, got {value}")
             return default
-        return float(value)
+        return value
 
     def choice(
         self,

@@ -86,6 +86,16 @@ def failed_pk(tenant_id: str, endpoint_id: str) -> str:
     return f"F#{tenant_id}#{endpoint_id}"
 
 
+def failed_sk(failed_at: str, event_id: str) -> str:
+    """``<failedAt>#<eventId>``: the ``failed`` index orders an endpoint's failures by time."""
+    return f"{failed_at}#{event_id}"
+
+
+def failed_event_id(sort_key: str) -> str:
+    """The event id of a :func:`failed_sk` (time stamps hold no ``#``)."""
+    return sort_key.split("#", 1)[1]
+
+
 def create_table_request(table_name: str) -> dict[str, Any]:
     """``CreateTable`` arguments matching the deployed table (tests and the local sandbox use it)."""
     indexes = []

@@ -141,16 +141,7 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
             return True
     context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
     if context.endpoint is None:
-        table.finish_without_attempt(
-            tenant_id=task.tenant_id,
-            event_id=task.event_id,
-            endpoint_id=task.endpoint_id,
-            run=task.run,
-            task_message_id=task.message_id,
-            status=DeliveryStatus.CANCELLED,
-            reason="endpoint deleted",
-            now=now,
-        )
+        _end_run(state, task, DeliveryStatus.CANCELLED, "endpoint deleted", now)
         logs.info("delivery cancelled: endpoint deleted", **ids)
         return False
     reason = None
@@ -298,22 +289,27 @@ def _fail_without_attempt(
         now,
     )
     _dead_letter(state, record)
-    state.table.finish_without_attempt(
-        tenant_id=task.tenant_id,
-        event_id=task.event_id,
-        endpoint_id=task.endpoint_id,
-        run=task.run,
-        task_message_id=task.message_id,
-        status=DeliveryStatus.FAILED,
-        reason=reason,
-        now=now,
-    )
+    _end_run(state, task, DeliveryStatus.FAILED, reason, now)
     logs.warning(
         "delivery failed without an attempt",
         tenantId=task.tenant_id,
         eventId=task.event_id,
         endpointId=task.endpoint_id,
         reason=reason,
+    )
+
+
+def _end_run(state: WorkerRuntime, task: Task, status: DeliveryStatus, reason: str, now: float) -> None:
+    """End the run ``task`` owns without an attempt (a no-op if it no longer owns it)."""
+    state.table.finish_without_attempt(
+        tenant_id=task.tenant_id,
+        event_id=task.event_id,
+        endpoint_id=task.endpoint_id,
+        run=task.run,
+        task_message_id=task.message_id,
+        status=status,
+        reason=reason,
+        now=now,
     )
 
 

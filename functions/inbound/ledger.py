@@ -79,23 +79,18 @@ class DeliveryLedger:
                 "expiresAt": {"N": str(now + ttl_seconds)},
             }
             item.update({name: {"S": value} for name, value in attributes.items()})
-            try:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression=(
-                        "attribute_not_exists(pk) OR expiresAt < :now OR (#status = :pending AND leaseUntil < :now)"
-                    ),
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":now": {"N": str(now)}, ":pending": {"S": DeliveryStatus.PENDING}},
-                )
+            if self._put_if(
+                item,
+                "attribute_not_exists(pk) OR expiresAt < :now OR (#status = :pending AND leaseUntil < :now)",
+                {":now": {"N": str(now)}, ":pending": {"S": DeliveryStatus.PENDING}},
+                names={"#status": "status"},
+            ):
                 return Claim(ClaimOutcome.CLAIMED, token)
-            except self._client.exceptions.ConditionalCheckFailedException:
-                record = self._get(key)
-                if record is None:
-                    continue  # released or expired between the two calls: claim again
-                status = record.get("status", {}).get("S")
-                return Claim(ClaimOutcome.DUPLICATE if status == DeliveryStatus.ENQUEUED else ClaimOutcome.IN_PROGRESS)
+            record = self._get(key)
+            if record is None:
+                continue  # released or expired between the two calls: claim again
+            status = record.get("status", {}).get("S")
+            return Claim(ClaimOutcome.DUPLICATE if status == DeliveryStatus.ENQUEUED else ClaimOutcome.IN_PROGRESS)
         return Claim(ClaimOutcome.IN_PROGRESS)
 
     def complete(self, key: str, token: str, message_id: str) -> bool:
@@ -134,16 +129,8 @@ class DeliveryLedger:
                 "expiresAt": {"N": str(now + ttl_seconds)},
             }
             item.update({name: {"S": value} for name, value in attributes.items()})
-            try:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now",
-                    ExpressionAttributeValues={":now": {"N": str(now)}},
-                )
+            if self._put_if(item, "attribute_not_exists(pk) OR expiresAt < :now", {":now": {"N": str(now)}}):
                 return Claim(ClaimOutcome.CLAIMED, owner_token)
-            except self._client.exceptions.ConditionalCheckFailedException:
-                pass
             record = self._get(key)
             if record is None:
                 continue  # released or expired between the two calls: claim again
@@ -152,27 +139,13 @@ class DeliveryLedger:
             if outcome is not None:
                 return Claim(outcome)
             # The owning claim is gone: take the record over, unless someone else just did.
-            try:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression="ownerToken = :seen",
-                    ExpressionAttributeValues={":seen": {"S": seen_owner}},
-                )
+            if self._put_if(item, "ownerToken = :seen", {":seen": {"S": seen_owner}}):
                 return Claim(ClaimOutcome.CLAIMED, owner_token)
-            except self._client.exceptions.ConditionalCheckFailedException:
-                continue
         return Claim(ClaimOutcome.IN_PROGRESS)
 
     def release_content(self, key: str, owner_token: str) -> None:
         """Give a content claim back (only if our delivery claim still owns it)."""
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": key}},
-                ConditionExpression="ownerToken = :token",
-                ExpressionAttributeValues={":token": {"S": owner_token}},
-            )
+        self._delete_if_token(key, "ownerToken", owner_token)
 
     def _owner_outcome(self, owner_key: str, owner_token: str, now: int) -> ClaimOutcome | None:
         """``duplicate`` / ``in_progress`` while the owning claim stands; ``None`` when it is gone."""
@@ -193,10 +166,32 @@ class DeliveryLedger:
 
     def release(self, key: str, token: str) -> None:
         """Give the delivery back so the provider's retry is processed (only if still ours)."""
+        self._delete_if_token(key, "claimToken", token)
+
+    def _put_if(
+        self,
+        item: dict[str, Any],
+        condition: str,
+        values: dict[str, Any],
+        *,
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """Put ``item`` if ``condition`` holds; returns whether it was written."""
+        request: dict[str, Any] = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **request)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _delete_if_token(self, key: str, attribute: str, token: str) -> None:
+        """Delete ``key`` only while its ``attribute`` still holds ``token`` (a claim we own)."""
         with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.delete_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                ConditionExpression="claimToken = :token",
+                ConditionExpression=f"{attribute} = :token",
                 ExpressionAttributeValues={":token": {"S": token}},
             )

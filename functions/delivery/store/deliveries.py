@@ -119,16 +119,10 @@ class DeliveriesTable(TableBase):
             "finishedAt": stamp,
             "history": [],
             "gsi2pk": schema.failed_pk(endpoint.tenant_id, endpoint.endpoint_id),
-            "gsi2sk": f"{stamp}#{message.event_id}",
+            "gsi2sk": schema.failed_sk(stamp, message.event_id),
             schema.TTL_ATTRIBUTE: expires_at,
         }
-        try:
-            self.client.put_item(
-                TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-            return True
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+        return self.put_new(item)
 
     def claim_delivery(
         self,
@@ -204,15 +198,7 @@ class DeliveriesTable(TableBase):
     ) -> dict[str, Any] | None:
         """Write an attempt's result on the delivery (still owned by this task); ``None`` if it lost ownership."""
         now = iso(record.at)
-        values: dict[str, Any] = {
-            ":n": record.attempt,
-            ":now": now,
-            ":entry": [record.summary()],
-            ":empty": [],
-            ":run": record.run,
-            ":mid": task_message_id,
-            ":pending": DeliveryStatus.PENDING,
-        }
+        values: dict[str, Any] = {":n": record.attempt, ":now": now, ":entry": [record.summary()], ":empty": []}
         sets = [
             "attempts = :n",
             "lastAttemptAt = :now",
@@ -236,22 +222,13 @@ class DeliveriesTable(TableBase):
             if final_status == DeliveryStatus.FAILED:
                 values[":reason"] = failed_reason or "failed"
                 values[":fpk"] = schema.failed_pk(record.tenant_id, record.endpoint_id)
-                values[":fsk"] = f"{now}#{record.event_id}"
+                values[":fsk"] = schema.failed_sk(now, record.event_id)
                 sets += ["failedReason = :reason", "gsi2pk = :fpk", "gsi2sk = :fsk"]
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            response = self.client.update_item(
-                TableName=self.name,
-                Key=to_item(schema.delivery_key(record.tenant_id, record.event_id, record.endpoint_id)),
-                UpdateExpression=expression,
-                ConditionExpression=_OWNED,
-                ExpressionAttributeNames={"#run": "run", "#status": "status"},
-                ExpressionAttributeValues=expression_values(values),
-                ReturnValues="ALL_NEW",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
+        key = schema.delivery_key(record.tenant_id, record.event_id, record.endpoint_id)
+        item = self._update_owned(key, record.run, task_message_id, expression, values)
+        if item is None:
             return None
-        item = from_item(response["Attributes"])
         if len(item.get("history") or []) > MAX_HISTORY_ENTRIES:
             item["history"] = item["history"][-MAX_HISTORY_ENTRIES:]
         return item
@@ -270,27 +247,31 @@ class DeliveriesTable(TableBase):
     ) -> dict[str, Any] | None:
         """End a run that cannot make its next attempt (endpoint disabled or deleted, receive limit)."""
         stamp = iso(now)
-        values: dict[str, Any] = {
-            ":final": status,
-            ":reason": reason,
-            ":now": stamp,
-            ":run": run,
-            ":mid": task_message_id,
-            ":pending": DeliveryStatus.PENDING,
-        }
+        values: dict[str, Any] = {":final": status, ":reason": reason, ":now": stamp}
         sets = ["#status = :final", "failedReason = :reason", "finishedAt = :now", "updatedAt = :now"]
         if status == DeliveryStatus.FAILED:
             values[":fpk"] = schema.failed_pk(tenant_id, endpoint_id)
-            values[":fsk"] = f"{stamp}#{event_id}"
+            values[":fsk"] = schema.failed_sk(stamp, event_id)
             sets += ["gsi2pk = :fpk", "gsi2sk = :fsk"]
+        key = schema.delivery_key(tenant_id, event_id, endpoint_id)
+        return self._update_owned(key, run, task_message_id, "SET " + ", ".join(sets) + " REMOVE nextAttemptAt", values)
+
+    def _update_owned(
+        self, key: Mapping[str, str], run: int, task_message_id: str, expression: str, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Apply ``expression`` while the task ``task_message_id`` still owns ``run`` of the delivery
+        (``#run`` and ``#status`` name those attributes); the item after it, or ``None`` if the task
+        lost ownership."""
         try:
             response = self.client.update_item(
                 TableName=self.name,
-                Key=to_item(schema.delivery_key(tenant_id, event_id, endpoint_id)),
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE nextAttemptAt",
+                Key=to_item(key),
+                UpdateExpression=expression,
                 ConditionExpression=_OWNED,
                 ExpressionAttributeNames={"#run": "run", "#status": "status"},
-                ExpressionAttributeValues=expression_values(values),
+                ExpressionAttributeValues=expression_values(
+                    {**values, ":run": run, ":mid": task_message_id, ":pending": DeliveryStatus.PENDING}
+                ),
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -313,5 +294,5 @@ class DeliveriesTable(TableBase):
         if start:
             request["ExclusiveStartKey"] = start
         response = self.client.query(**request)
-        event_ids = [from_item(i)["gsi2sk"].split("#", 1)[1] for i in response.get("Items", [])]
+        event_ids = [schema.failed_event_id(from_item(i)["gsi2sk"]) for i in response.get("Items", [])]
         return event_ids, encode_cursor(response.get("LastEvaluatedKey"))

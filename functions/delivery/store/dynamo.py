@@ -154,6 +154,16 @@ class TableBase:
         self.client = client
         self.name = name
 
+    def put_new(self, item: Mapping[str, Any]) -> bool:
+        """Write ``item`` unless an item with its key exists; returns whether it was written."""
+        try:
+            self.client.put_item(
+                TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def batch_get(self, keys: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Items by (pk, sk); retries unprocessed keys."""
         found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -59,13 +59,7 @@ class MessagesTable(TableBase):
             "receivedAt": message.received_at,
             schema.TTL_ATTRIBUTE: expires_at,
         }
-        try:
-            self.client.put_item(
-                TableName=self.name, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-            return True
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+        return self.put_new(item)
 
     def extend_message(self, tenant_id: str, event_id: str, expires_at: int) -> None:
         """Keep a resent message at least until ``expires_at``."""
