@@ -1,0 +1,309 @@
+"""``python -m ops inbound redrive`` on moto: the inbound FIFO queue and its FIFO dead-letter queue.
+
+moto fidelity this relies on (moto 5.2.5, checked in its source): a FIFO receive returns a group's
+messages in the order they were sent and none of a group while one of its messages is in flight;
+a dead letter keeps its ``MessageGroupId``; a FIFO send whose ``MessageDeduplicationId`` equals one
+of a message still in the queue is accepted and discarded (AWS remembers ids for 5 minutes even
+after a delete; moto only while the message is there). moto's ``SequenceNumber`` is random, so
+nothing here may rely on it (the tool does not).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ops.aws import Clients
+from ops.inbound_redrive import InboundSelection, redrive_deduplication_id, redrive_inbound
+from ops.outputs import OpsError
+from tests.ops.conftest import REGION, Result, session
+
+
+@dataclass
+class Queues:
+    sqs: Any
+    queue_url: str
+    dlq_url: str
+    tmp_path: Path
+
+    def dead_letter(self, group: str, body: str | None = None) -> str:
+        """A message in the dead-letter queue of ``group``; returns its body."""
+        body = body if body is not None else json.dumps({"v": 1, "eventId": f"in_{uuid.uuid4().hex}"})
+        self.sqs.send_message(
+            QueueUrl=self.dlq_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=uuid.uuid4().hex
+        )
+        return body
+
+    def drain(self, url: str) -> list[tuple[str, str, str]]:
+        """(group, body, deduplication id) of every message of ``url``, in FIFO order, deleting them."""
+        found = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                attributes = message["Attributes"]
+                found.append((attributes["MessageGroupId"], message["Body"], attributes["MessageDeduplicationId"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def depth(self, url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def run(self, *argv: str, sqs: Any = None, flags: bool = True) -> Result:
+        from ops.cli import main
+
+        clients = Clients(region=REGION, session=session())
+        if sqs is not None:
+            clients.__dict__["sqs"] = sqs  # cached_property: this client is used instead
+        args = ["inbound", "redrive", *argv, "--wait-seconds", "0"]
+        if flags:
+            args += ["--queue", self.queue_url, "--dead-letter-queue", self.dlq_url]
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(args, clients=clients)
+        return Result(code, out.getvalue(), err.getvalue())
+
+
+def create_queues(sqs: Any, name: str = "hookstack-inbound") -> tuple[str, str]:
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}-queue.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "false",
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        },
+    )["QueueUrl"]
+    return queue_url, dlq_url
+
+
+@pytest.fixture
+def queues(aws: None, tmp_path: Path) -> Iterator[Queues]:
+    sqs = session().client("sqs")
+    queue_url, dlq_url = create_queues(sqs)
+    yield Queues(sqs, queue_url, dlq_url, tmp_path)
+
+
+class FailingSqs:
+    """The real client, but ``fail`` names calls that raise (after ``after`` successful ones)."""
+
+    def __init__(self, sqs: Any, fail: str, after: int = 0) -> None:
+        self._sqs, self._fail, self._after = sqs, fail, after
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._sqs, name)
+        if name != self._fail:
+            return call
+
+        def failing(**kwargs: Any) -> Any:
+            if self._after > 0:
+                self._after -= 1
+                return call(**kwargs)
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, name)
+
+        return failing
+
+
+def test_dry_run_counts_per_group_and_moves_nothing(queues: Queues) -> None:
+    for group in ("github:1", "github:1", "stripe:cus_1", "github"):
+        queues.dead_letter(group)
+
+    result = queues.run("--output", "json")
+
+    assert result.code == 0, result.err
+    report = result.json()
+    assert (report["mode"], report["selected"], report["sent"], report["deleted"]) == ("dry-run", 4, 0, 0)
+    assert report["byGroup"] == {"github:1": 2, "stripe:cus_1": 1, "github": 1}
+    assert report["bySource"] == {"github": 3, "stripe": 1}
+    assert (queues.depth(queues.dlq_url), queues.depth(queues.queue_url)) == (4, 0)
+    assert "inbound redrive: looked at 4 of 4" in result.err  # progress on stderr
+
+
+def test_execute_moves_every_group_back_in_order_into_its_own_group(queues: Queues) -> None:
+    """More messages than one receive returns, interleaved over groups: each group keeps its order."""
+    sent: dict[str, list[str]] = {"github:1": [], "github:2": [], "stripe": []}
+    for i in range(14):
+        group = list(sent)[i % 3] if i < 9 else "github:1"  # github:1 ends with a run of 5 more
+        sent[group].append(queues.dead_letter(group))
+
+    result = queues.run("--execute", "--output", "json")
+
+    assert result.code == 0, result.out + result.err
+    report = result.json()
+    assert (report["sent"], report["deleted"], report["kept"], report["stopped"]) == (
+        14,
+        14,
+        [],
+        "looked at every message present at start",
+    )
+    moved = queues.drain(queues.queue_url)
+    for group, bodies in sent.items():
+        assert [body for g, body, _ in moved if g == group] == bodies, group
+    assert queues.depth(queues.dlq_url) == 0
+    # Each dead letter goes back under an id derived from its own message id: never the ingest's.
+    listed = {m["newMessageId"]: m["messageId"] for m in report["moved"]}
+    assert len(listed) == 14
+    assert {dedup for _, _, dedup in moved} == {redrive_deduplication_id(m["messageId"]) for m in report["moved"]}
+
+
+def test_selection_by_source_group_and_max(queues: Queues) -> None:
+    github_1 = [queues.dead_letter("github:1") for _ in range(3)]
+    github_2 = queues.dead_letter("github:2")
+    queues.dead_letter("stripe:cus_1")
+
+    only_stripe = queues.run("--execute", "--source", "stripe", "--output", "json").json()
+    assert (only_stripe["sent"], only_stripe["bySource"]) == (1, {"stripe": 1})
+    two_of_group = queues.run("--execute", "--group", "github:1", "--max", "2", "--output", "json").json()
+    assert (two_of_group["sent"], two_of_group["stopped"]) == (2, "--max reached")
+
+    moved = queues.drain(queues.queue_url)
+    assert [(g, b) for g, b, _ in moved if g.startswith("github")] == [("github:1", b) for b in github_1[:2]]
+    left = queues.drain(queues.dlq_url)
+    assert sorted((g, b) for g, b, _ in left) == sorted([("github:1", github_1[2]), ("github:2", github_2)])
+
+
+def test_messages_that_arrive_after_the_start_are_left_for_a_later_run(queues: Queues) -> None:
+    from moto.sqs.models import sqs_backends
+
+    old = queues.dead_letter("github:1")
+    queues.dead_letter("github:1")
+    queues.dead_letter("github:2")
+    # The last two dead-lettered after the run started (SentTimestamp later than its start).
+    messages = sqs_backends["123456789012"][REGION].get_queue("hookstack-inbound-dlq.fifo")._messages
+    start = int(messages[0].sent_timestamp) / 1000
+    for message in messages[1:]:
+        message.sent_timestamp = int(messages[0].sent_timestamp) + 5000
+
+    report = redrive_inbound(
+        queues.sqs, queues.queue_url, queues.dlq_url, execute=True, wait_seconds=0, clock=lambda: start
+    )
+
+    assert (report.sent, report.arrived_after_start, report.aborted) == (1, 2, None)
+    assert [b for _, b, _ in queues.drain(queues.queue_url)] == [old]
+    assert queues.depth(queues.dlq_url) == 2  # visible again, for the next run
+
+
+def test_a_failed_send_stops_the_run_and_keeps_the_rest_in_order(queues: Queues) -> None:
+    bodies = [queues.dead_letter("github:1") for _ in range(3)]
+
+    result = queues.run("--execute", "--output", "json", sqs=FailingSqs(queues.sqs, "send_message", after=1))
+
+    assert result.code == 2, result.out
+    report = result.json()
+    assert (report["sent"], report["deleted"]) == (1, 1)
+    assert report["aborted"].startswith("SendMessage failed")
+    assert [b for _, b, _ in queues.drain(queues.queue_url)] == bodies[:1]
+    assert [b for _, b, _ in queues.drain(queues.dlq_url)] == bodies[1:]  # visible again, still in order
+
+
+def test_a_failed_delete_keeps_the_message_and_a_second_run_does_not_duplicate_it(queues: Queues) -> None:
+    body = queues.dead_letter("github:1")
+
+    first = queues.run("--execute", "--output", "json", sqs=FailingSqs(queues.sqs, "delete_message_batch"))
+    assert first.code == 1, first.out + first.err
+    assert first.json()["sent"] == 1 and "DeleteMessage failed" in first.json()["kept"][0]["reason"]
+    assert queues.depth(queues.dlq_url) == 1  # never deleted unless the delete succeeded
+
+    second = queues.run("--execute", "--output", "json")
+    assert second.code == 0 and second.json()["deleted"] == 1
+    # Sent twice under one deduplication id: the queue kept one copy.
+    assert [b for _, b, _ in queues.drain(queues.queue_url)] == [body]
+
+
+def test_identical_copies_are_sent_once(queues: Queues) -> None:
+    body = queues.dead_letter("github:1")
+    queues.dead_letter("github:1", body)
+    queues.dead_letter("github:2", body)  # another group: not a copy
+
+    report = queues.run("--execute", "--output", "json").json()
+
+    assert (report["sent"], report["copies"], report["deleted"]) == (2, 1, 3)
+    assert [(g, b) for g, b, _ in queues.drain(queues.queue_url)] == [("github:1", body), ("github:2", body)]
+
+
+def test_queues_come_from_the_outputs_by_name(queues: Queues) -> None:
+    queues.dead_letter("github:1")
+    outputs = queues.tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "busName": "hookstack-dev",
+                "inboundQueueName": "hookstack-inbound-queue.fifo",
+                "inboundDeadLetterQueueName": "hookstack-inbound-dlq.fifo",
+            }
+        )
+    )
+
+    result = queues.run("--execute", "--outputs", str(outputs), flags=False)
+
+    assert result.code == 0, result.err
+    assert "EXECUTED: sent 1 message(s)" in result.out
+    assert queues.depth(queues.queue_url) == 1
+
+
+@pytest.mark.parametrize(
+    ("outputs", "flags", "message"),
+    [
+        (
+            {"busName": "b"},
+            [],
+            "the stack outputs have no inboundQueueName (is the inbound consumer enabled?): pass --queue",
+        ),
+        (None, [], "no --outputs, so no inboundQueueName"),
+    ],
+)
+def test_missing_queues_are_named(
+    queues: Queues, outputs: dict[str, str] | None, flags: list[str], message: str
+) -> None:
+    args = flags
+    if outputs is not None:
+        path = queues.tmp_path / "o.json"
+        path.write_text(json.dumps(outputs))
+        args = [*flags, "--outputs", str(path)]
+
+    result = queues.run(*args, flags=False)
+
+    assert result.code == 2 and message in result.err, result.err
+
+
+def test_refuses_a_queue_that_does_not_dead_letter_to_that_queue(queues: Queues) -> None:
+    other_queue, other_dlq = create_queues(queues.sqs, "other")
+    standard = queues.sqs.create_queue(QueueName="standard")["QueueUrl"]
+
+    crossed = queues.run("--queue", other_queue, "--dead-letter-queue", queues.dlq_url, flags=False)
+    assert crossed.code == 2 and "does not dead-letter to" in crossed.err, crossed.err
+    not_fifo = queues.run("--queue", queues.queue_url, "--dead-letter-queue", standard, flags=False)
+    assert not_fifo.code == 2 and "is not a FIFO queue" in not_fifo.err, not_fifo.err
+    with pytest.raises(OpsError, match="the same"):
+        redrive_inbound(queues.sqs, other_dlq, other_dlq)
+
+
+def test_a_queue_url_of_another_region_is_refused_before_any_call(queues: Queues) -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo"
+
+    result = queues.run("--queue", url, "--dead-letter-queue", url, flags=False)
+
+    assert result.code == 2 and "is in eu-west-1" in result.err, result.err
+
+
+def test_selection_matches_sources_by_group_prefix() -> None:
+    selection = InboundSelection(sources=frozenset({"github"}))
+    assert selection.matches("github") and selection.matches("github:1")
+    assert not selection.matches("github-enterprise:1") and not selection.matches("stripe:github")
