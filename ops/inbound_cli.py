@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from ops import inbound_redrive
+from ops import inbound_redrive, inbound_replay
 from ops.aws import Clients
 from ops.outputs import OpsError, StackOutputs, load_outputs, region_of
 
@@ -108,6 +108,8 @@ def run(args: argparse.Namespace, clients: Clients) -> int:
             f"--time-limit {args.time_limit} must be below --visibility-timeout {args.visibility_timeout}: "
             "the messages a run holds must not become visible again while it runs"
         )
+    for name in args.source:
+        inbound_replay.check_source_name(name, outputs, "--source")
     sqs = clients.sqs
     queue_url, dead_letter_queue_url = _queue_url(sqs, queue), _queue_url(sqs, dead_letter_queue)
     printer = _ProgressPrinter()

@@ -30,6 +30,14 @@ from ops.replay import ReplayTargets, entry_bus_arn
 INBOUND_URLS_OUTPUT = "inboundUrls"
 
 
+def check_source_name(name: str, outputs: StackOutputs | None, flag: str) -> None:
+    """``name`` is one of the stack's inbound sources, when the outputs list them (``inboundUrls``)."""
+    known = outputs.extra.get(INBOUND_URLS_OUTPUT) if outputs is not None else None
+    if isinstance(known, Mapping) and known and name not in known:
+        listed = ", ".join(sorted(str(k) for k in known))
+        raise OpsError(f"{flag} {name!r}: the stack has no such inbound source; its sources: {listed}")
+
+
 def event_source_prefix(flag: str | None) -> str:
     """``--event-source``, else the default of ``provider.eventSource``."""
     return flag or ProviderSettings().event_source
@@ -38,15 +46,12 @@ def event_source_prefix(flag: str | None) -> str:
 def event_sources(names: Iterable[str], prefix: str, outputs: StackOutputs) -> list[str]:
     """``--inbound-source`` values as event sources: ``<prefix>.<name>`` for a source name (checked
     against the stack's ``inboundUrls`` when the outputs list them), a value with a dot as it is."""
-    known = outputs.extra.get(INBOUND_URLS_OUTPUT)
     found = []
     for name in names:
         if "." in name:  # source names are [a-z0-9-]: a dot makes it a whole event source
             found.append(name)
             continue
-        if isinstance(known, Mapping) and known and name not in known:
-            listed = ", ".join(sorted(str(k) for k in known))
-            raise OpsError(f"--inbound-source {name!r}: the stack has no such inbound source; its sources: {listed}")
+        check_source_name(name, outputs, "--inbound-source")
         found.append(f"{prefix}.{name}")
     return found
 

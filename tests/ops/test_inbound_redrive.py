@@ -185,19 +185,25 @@ def test_messages_that_arrive_after_the_start_are_left_for_a_later_run(queues: Q
     old = queues.dead_letter("github:1")
     queues.dead_letter("github:1")
     queues.dead_letter("github:2")
-    # The last two dead-lettered after the run started (SentTimestamp later than its start).
+    behind = queues.dead_letter("github:2")
+    # github:1's second and github:2's first message dead-lettered after the run started (their
+    # SentTimestamp is later). github:2's second one is older, but sent, it would overtake.
     messages = sqs_backends["123456789012"][REGION].get_queue("hookstack-inbound-dlq.fifo")._messages
-    start = int(messages[0].sent_timestamp) / 1000
-    for message in messages[1:]:
-        message.sent_timestamp = int(messages[0].sent_timestamp) + 5000
+    start_ms = max(int(m.sent_timestamp) for m in messages)
+    for message in messages[1:3]:
+        message.sent_timestamp = start_ms + 5000
+    start = start_ms / 1000
 
     report = redrive_inbound(
         queues.sqs, queues.queue_url, queues.dlq_url, execute=True, wait_seconds=0, clock=lambda: start
     )
 
     assert (report.sent, report.arrived_after_start, report.aborted) == (1, 2, None)
+    assert [(k["group"], k["reason"]) for k in report.kept] == [
+        ("github:2", "an earlier message of group github:2 stays in the queue; sent, this one would overtake it")
+    ]
     assert [b for _, b, _ in queues.drain(queues.queue_url)] == [old]
-    assert queues.depth(queues.dlq_url) == 2  # visible again, for the next run
+    assert [b for g, b, _ in queues.drain(queues.dlq_url) if g == "github:2"][1] == behind  # still behind
 
 
 def test_a_failed_send_stops_the_run_and_keeps_the_rest_in_order(queues: Queues) -> None:
@@ -281,6 +287,18 @@ def test_missing_queues_are_named(
     result = queues.run(*args, flags=False)
 
     assert result.code == 2 and message in result.err, result.err
+
+
+def test_an_unknown_source_is_refused_with_the_stacks_sources(queues: Queues) -> None:
+    outputs = queues.tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps({"busName": "b", "inboundUrls": {"github": "https://x/github", "stripe": "https://x/s"}})
+    )
+
+    result = queues.run("--source", "gihub", "--outputs", str(outputs))
+
+    assert result.code == 2
+    assert "--source 'gihub': the stack has no such inbound source; its sources: github, stripe" in result.err
 
 
 def test_refuses_a_queue_that_does_not_dead_letter_to_that_queue(queues: Queues) -> None:
