@@ -196,7 +196,7 @@ def _text(report: inbound_redrive.InboundRedriveReport) -> str:
         head = (
             f"EXECUTED: sent {report.sent} message(s) to {report.queue_url}, deleted {report.deleted} from "
             f"{report.dead_letter_queue_url}"
-            + (f" ({report.copies} identical copies not sent twice)" if report.copies else "")
+            + (f" ({report.copies} identical copies left for the next run)" if report.copies else "")
         )
     else:
         head = f"DRY RUN: nothing sent, nothing deleted ({report.dead_letter_queue_url})"

@@ -19,7 +19,11 @@ queue. It is deliberately not the ingest's id (sha256 of source and delivery): a
 back within 5 minutes of the original send, or of an earlier redrive of the same delivery, would be
 silently discarded by SQS under that id, and then deleted from the dead-letter queue: lost. (A FIFO
 dead-letter queue does not even keep the original id: SQS replaces it with the original message id.)
-Copies (same group and body as a message this run already sent) are deleted without a second send.
+Copies (same group and body as a message this run already sent: a dead letter of an earlier run's
+send that failed again) are not sent a second time in the run, and not deleted either: that send may
+have been one SQS discarded (an earlier run sent the same dead letter within 5 minutes and could not
+delete it), in which case the copy is the only one left. It stays, its group stops there, and the
+next run sends it (same ``eventId``: consumers deduplicate on it).
 
 Stopping. As ``ops redrive``: the run's workload is what the dead-letter queue held at its start;
 messages whose ``SentTimestamp`` is later (a redriven message that failed again: a FIFO dead-letter
@@ -102,7 +106,7 @@ class InboundRedriveReport:
     sent: int = 0
     deleted: int = 0
     copies: int = 0
-    """Dead letters identical to one sent in this run (group and body): deleted, not sent again."""
+    """Dead letters identical to one sent in this run (group and body): left for the next run."""
     by_group: Counter[str] = field(default_factory=Counter)
     by_source: Counter[str] = field(default_factory=Counter)
     oldest_sent_at: datetime | None = None
@@ -326,59 +330,69 @@ def _move_batch(sqs: Any, letters: Sequence[_DeadLetter], report: InboundRedrive
     # Groups of which a message stays in this run: the group's later messages must stay too.
     stopped_groups: set[str] = set()
     done: list[_DeadLetter] = []
-    for letter in letters:
-        if not letter.group:
+    try:
+        for letter in letters:
+            if not letter.group:
+                report.looked_at += 1
+                report.keep(letter, "no MessageGroupId: not a message of a FIFO queue")
+                continue
+            if letter.sent_timestamp_ms is not None and letter.sent_timestamp_ms > run.started_ms:
+                report.arrived_after_start += 1
+                stopped_groups.add(letter.group)
+                continue
             report.looked_at += 1
-            report.keep(letter, "no MessageGroupId: not a message of a FIFO queue")
-            continue
-        if letter.sent_timestamp_ms is not None and letter.sent_timestamp_ms > run.started_ms:
-            report.arrived_after_start += 1
-            stopped_groups.add(letter.group)
-            continue
-        report.looked_at += 1
-        limit = run.max_messages
-        if not run.selection.matches(letter.group) or (limit is not None and report.selected >= limit):
-            stopped_groups.add(letter.group)  # held until the end: FIFO gives no more of the group anyway
-            continue
-        report.count(letter)
-        if letter.group in stopped_groups:
-            report.keep(
-                letter,
-                f"an earlier message of group {letter.group} stays in the queue; sent, this one would overtake it",
-            )
-            continue
-        if not report.execute:
-            continue
-        if letter.identity in run.sent_identities:
-            report.copies += 1
-            done.append(letter)  # the same group and body were sent in this run: delete, do not send twice
-            continue
-        try:
-            response = sqs.send_message(
-                QueueUrl=run.queue_url,
-                MessageBody=letter.body,
-                MessageGroupId=letter.group,
-                MessageDeduplicationId=redrive_deduplication_id(letter.message_id),
-                **({"MessageAttributes": dict(letter.attributes)} if letter.attributes else {}),
-            )
-        except (BotoCoreError, ClientError) as error:
-            # Every later send would most likely fail the same way (permissions, KMS): stop here.
-            report.aborted = f"SendMessage failed: {error}"
-            report.keep(letter, report.aborted)
-            break
-        report.sent += 1
-        run.sent_identities.add(letter.identity)
-        done.append(letter)
-        if len(report.moved) < LISTED_MESSAGES:
-            report.moved.append(
-                {
-                    "messageId": letter.message_id,
-                    "group": letter.group,
-                    "eventId": letter.event_id,
-                    "newMessageId": str(response.get("MessageId", "")),
-                }
-            )
-    _delete(sqs, run.dead_letter_queue_url, done, report, run.held)
+            limit = run.max_messages
+            if not run.selection.matches(letter.group) or (limit is not None and report.selected >= limit):
+                stopped_groups.add(letter.group)  # held until the end: FIFO gives no more of the group anyway
+                continue
+            report.count(letter)
+            if letter.group in stopped_groups:
+                report.keep(
+                    letter,
+                    f"an earlier message of group {letter.group} stays in the queue; sent, this one would overtake it",
+                )
+                continue
+            if not report.execute:
+                continue
+            if letter.identity in run.sent_identities:
+                # Not sent twice in one run; not deleted either: if SQS discarded that send as a repeat of an
+                # earlier run's (5-minute deduplication), this copy is the only one left.
+                report.copies += 1
+                stopped_groups.add(letter.group)
+                report.keep(
+                    letter,
+                    "identical to a message sent in this run: not sent twice in one run; left for the next run "
+                    "(that send may have been discarded as a repeat of an earlier run's)",
+                )
+                continue
+            try:
+                response = sqs.send_message(
+                    QueueUrl=run.queue_url,
+                    MessageBody=letter.body,
+                    MessageGroupId=letter.group,
+                    MessageDeduplicationId=redrive_deduplication_id(letter.message_id),
+                    **({"MessageAttributes": dict(letter.attributes)} if letter.attributes else {}),
+                )
+            except (BotoCoreError, ClientError) as error:
+                # Every later send would most likely fail the same way (permissions, KMS): stop here.
+                report.aborted = f"SendMessage failed: {error}"
+                report.keep(letter, report.aborted)
+                break
+            report.sent += 1
+            run.sent_identities.add(letter.identity)
+            done.append(letter)
+            if len(report.moved) < LISTED_MESSAGES:
+                report.moved.append(
+                    {
+                        "messageId": letter.message_id,
+                        "group": letter.group,
+                        "eventId": letter.event_id,
+                        "newMessageId": str(response.get("MessageId", "")),
+                    }
+                )
+    finally:
+        # Also when interrupted (Ctrl-C): what was sent is deleted, so the next run does not send it again.
+        _delete(sqs, run.dead_letter_queue_url, done, report, run.held)
 
 
 def _stop_reason(report: InboundRedriveReport, max_messages: int | None, idle: int, late: bool) -> str:

@@ -161,6 +161,9 @@ def test_execute_moves_every_group_back_in_order_into_its_own_group(queues: Queu
     listed = {m["newMessageId"]: m["messageId"] for m in report["moved"]}
     assert len(listed) == 14
     assert {dedup for _, _, dedup in moved} == {redrive_deduplication_id(m["messageId"]) for m in report["moved"]}
+    # A second run finds nothing to do.
+    again = queues.run("--execute", "--output", "json")
+    assert (again.code, again.json()["sent"], again.json()["presentAtStart"]) == (0, 0, 0)
 
 
 def test_selection_by_source_group_and_max(queues: Queues) -> None:
@@ -233,15 +236,99 @@ def test_a_failed_delete_keeps_the_message_and_a_second_run_does_not_duplicate_i
     assert [b for _, b, _ in queues.drain(queues.queue_url)] == [body]
 
 
-def test_identical_copies_are_sent_once(queues: Queues) -> None:
+class AwsDeduplication:
+    """The real client, with SQS's documented FIFO deduplication: a send repeating the
+    ``MessageDeduplicationId`` of a message sent to the group within 5 minutes is accepted and
+    discarded, even when that message was deleted or moved since (moto forgets the id then)."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.sent: dict[tuple[str, str, str], str] = {}
+        self.discarded = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    def send_message(self, **kwargs: Any) -> Any:
+        key = (kwargs["QueueUrl"], kwargs["MessageGroupId"], kwargs["MessageDeduplicationId"])
+        if key in self.sent:
+            self.discarded += 1
+            return {"MessageId": self.sent[key]}
+        response = self._sqs.send_message(**kwargs)
+        self.sent[key] = response["MessageId"]
+        return response
+
+
+def test_an_identical_copy_is_left_for_the_next_run_so_a_discarded_send_loses_nothing(queues: Queues) -> None:
+    """A dead letter sent by a run that could not delete it fails again and dead-letters again: the DLQ
+    holds the old message and its copy. A second run within 5 minutes sends the old one (SQS discards
+    it: same deduplication id) and must not delete the copy as if its content had gone through."""
+    aws = AwsDeduplication(queues.sqs)
     body = queues.dead_letter("github:1")
-    queues.dead_letter("github:1", body)
-    queues.dead_letter("github:2", body)  # another group: not a copy
-
-    report = queues.run("--execute", "--output", "json").json()
-
-    assert (report["sent"], report["copies"], report["deleted"]) == (2, 1, 3)
+    queues.dead_letter("github:2", body)  # the same body in another group: not a copy
+    first = queues.run("--execute", "--output", "json", sqs=FailingSqs(aws, "delete_message_batch"))
+    assert first.json()["sent"] == 2 and queues.depth(queues.dlq_url) == 2
+    # What the first run sent fails again and is back in the dead-letter queue, a copy behind the original.
     assert [(g, b) for g, b, _ in queues.drain(queues.queue_url)] == [("github:1", body), ("github:2", body)]
+    queues.dead_letter("github:1", body)
+    later = queues.dead_letter("github:1")
+
+    second = queues.run("--execute", "--output", "json", sqs=aws)
+
+    assert second.code == 1, second.out + second.err
+    report = second.json()
+    assert (report["sent"], report["copies"], aws.discarded) == (2, 1, 2)  # both originals discarded by SQS
+    assert [k["reason"].split(";")[0] for k in report["kept"]] == [
+        "identical to a message sent in this run: not sent twice in one run",
+        "an earlier message of group github:1 stays in the queue",
+    ]
+    assert queues.drain(queues.queue_url) == []  # nothing went through in this run...
+    third = queues.run("--execute", "--output", "json", sqs=aws)
+    assert (third.code, third.json()["sent"]) == (0, 2)
+    # ...and the next one sends the copy, then the group's later message: nothing lost, in order.
+    assert [(g, b) for g, b, _ in queues.drain(queues.queue_url)] == [("github:1", body), ("github:1", later)]
+    assert queues.depth(queues.dlq_url) == 0
+
+
+def test_an_empty_dead_letter_queue_ends_at_once_without_receiving(queues: Queues) -> None:
+    result = queues.run("--execute", "--output", "json", sqs=FailingSqs(queues.sqs, "receive_message"))
+
+    assert result.code == 0, result.out + result.err
+    report = result.json()
+    assert (report["presentAtStart"], report["sent"], report["stopped"]) == (
+        0,
+        0,
+        "looked at every message present at start",
+    )
+
+
+class InterruptedSqs:
+    """The real client; ``send_message`` raises KeyboardInterrupt (Ctrl-C) after ``after`` sends."""
+
+    def __init__(self, sqs: Any, after: int) -> None:
+        self._sqs, self._after = sqs, after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    def send_message(self, **kwargs: Any) -> Any:
+        if self._after == 0:
+            raise KeyboardInterrupt
+        self._after -= 1
+        return self._sqs.send_message(**kwargs)
+
+
+def test_an_interrupted_run_deletes_what_it_sent_and_a_second_run_sends_the_rest_once(queues: Queues) -> None:
+    bodies = [queues.dead_letter("github:1") for _ in range(4)]
+
+    with pytest.raises(KeyboardInterrupt):
+        redrive_inbound(InterruptedSqs(queues.sqs, after=2), queues.queue_url, queues.dlq_url, execute=True)
+
+    # The two sent are deleted (a later run does not send them again); the rest are visible at once.
+    assert queues.depth(queues.dlq_url) == 2
+    second = redrive_inbound(queues.sqs, queues.queue_url, queues.dlq_url, execute=True, wait_seconds=0)
+    assert (second.sent, second.kept) == (2, [])
+    assert [b for _, b, _ in queues.drain(queues.queue_url)] == bodies
 
 
 def test_queues_come_from_the_outputs_by_name(queues: Queues) -> None:
