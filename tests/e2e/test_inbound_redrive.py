@@ -7,7 +7,8 @@ message group of a GitHub repository. It is written as a version 1 envelope, the
 readable after an upgrade, so this also guards that. Webhooks of the same repository come through
 the ingest over HTTP; the sandbox's Pipe (batch size 1, the spec's ``maxReceiveCount``) retries the
 failing message, which holds its group until it dead-letters (the e2e stack's enrichment timeout
-makes the sandbox's visibility timeout 0 s, so that takes milliseconds).
+makes the sandbox's visibility timeout 0 s, so that takes milliseconds). Redriven before the fix, it
+dead-letters again; the run after the fix brings it back.
 """
 
 from __future__ import annotations
@@ -72,6 +73,24 @@ def bus_events(state: dict[str, Any], deliveries: set[str], timeout: float = 20.
     return seen
 
 
+def dead_letter_groups(state: dict[str, Any], group: str, timeout: float = 20.0) -> list[str]:
+    """The groups of the dead-letter queue's messages of ``group``, once there is one (left visible)."""
+    sqs = state_client(state, "sqs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(
+            QueueUrl=state["inbound_dead_letter_queue_url"],
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=0,
+            MessageSystemAttributeNames=["MessageGroupId"],
+        ).get("Messages", [])
+        found = [m["Attributes"]["MessageGroupId"] for m in messages]
+        if group in found:
+            return [g for g in found if g == group]
+    return []
+
+
 def test_a_dead_letter_is_redriven_into_its_group_after_the_fix(sandbox_state: dict[str, Any]) -> None:
     state, run = sandbox_state, uuid.uuid4().hex[:12]
     repository = int(run[:8], 16)
@@ -114,6 +133,13 @@ def test_a_dead_letter_is_redriven_into_its_group_after_the_fix(sandbox_state: d
         assert ops_main(redrive_args(state, group, "--wait-seconds", "0")) == 0, err.getvalue()
     dry = json.loads(out.getvalue())
     assert (dry["mode"], dry["selected"], dry["byGroup"], dry["sent"]) == ("dry-run", 1, {group: 1}, 0), dry
+
+    # Redriven before the fix, it fails again and dead-letters again: a later run finds it there.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert ops_main(redrive_args(state, group, "--execute", "--wait-seconds", "0")) == 0
+    assert json.loads(out.getvalue())["sent"] == 1
+    assert dead_letter_groups(state, group) == [group]
 
     # The fix (the payload is back), then the redrive.
     state_client(state, "s3").put_object(Bucket=state["inbound_bucket"], Key=claim_key, Body=payload)
