@@ -5,6 +5,8 @@ The real ingest and enrichment handlers on moto; the Pipe is played one step at 
 a visibility timeout running out is played by making the failed message visible again. moto's FIFO
 receive holds back a group while one of its messages is in flight and moves a message to the
 dead-letter queue at the receive after its ``maxReceiveCount``-th, as SQS does.
+(A receive with ``VisibilityTimeout=0`` is no peek in moto 5.2.5: the group's next receive then skips
+its head, unlike SQS; so nothing here peeks at the main queue while the Pipe works on it.)
 
 docs/consumer.md "Ordering" states what these tests show: other groups are never held up by a
 failing message; the later messages of its group wait until it reaches the dead-letter queue, then
@@ -128,61 +130,151 @@ def test_a_poison_message_holds_only_its_group_until_it_dead_letters_and_redrive
     assert pipe.done[3:] == [("github:1", "D"), ("github:1", "W")]
 
 
-# --- the orderingKey each kind's documentation recommends -------------------------------------------
-# Payloads as the providers' documentation shows them (trimmed to the fields that matter).
-SAMPLES: dict[str, tuple[str, bytes]] = {
-    "github": (
-        "application/json",
-        b'{"action": "opened", "repository": {"id": 1296269, "full_name": "octocat/Hello-World"}}',
-    ),
-    "stripe": (
-        "application/json",
-        b'{"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_1"}}}',
-    ),
-    "shopify": (
-        "application/json",
-        b'{"id": 820982911946154508, "admin_graphql_api_id": "gid://shopify/Order/820982911946154508", "email": "jon@example.com"}',
-    ),
-    "slack": (
-        "application/json",
-        b'{"type": "event_callback", "team_id": "T123ABC456", "event": {"type": "message", "channel": "C123ABC456"}}',
-    ),
-    "twilio": (
-        "application/x-www-form-urlencoded",
-        b"AccountSid=AC123&CallSid=CA123&CallStatus=completed&MessageSid=SM123",
-    ),
-    "standard": (
-        "application/json",
-        b'{"type": "invoice.paid", "timestamp": "2026-01-01T00:00:00Z", "data": {"id": "inv_1"}}',
-    ),
+def post_shopify(stack: InboundStack, webhook_id: str, *, size: int = 0) -> None:
+    body = json.dumps({"admin_graphql_api_id": f"gid://shopify/Order/{webhook_id}", "pad": "x" * size}).encode()
+    request = signers.shopify(body, "shop-secret")
+    request = dataclasses.replace(request, headers={**request.headers, "x-shopify-webhook-id": webhook_id})
+    assert status(ingest.handler(function_url_event("/shopify", request))) == 200
+
+
+def test_without_an_ordering_key_a_failing_message_holds_its_whole_source_and_only_it(
+    inbound_stack: InboundStack,
+) -> None:
+    """The default of every kind: the fixture's shopify source sets no orderingKey, so its webhooks
+    of different orders share the group ``shopify`` and wait behind a failing one; github does not."""
+    post_shopify(inbound_stack, "S1", size=2000)  # claim-checked; its payload disappears
+    (key,) = inbound_stack.objects()
+    inbound_stack.client("s3").delete_object(Bucket=inbound_stack.bucket, Key=key)
+    post_shopify(inbound_stack, "S2")
+    post_github(inbound_stack, "G", 7)
+    pipe = Pipe(inbound_stack)
+
+    assert pipe.step() == "failed"  # S1
+    assert pipe.step() == "delivered"  # G
+    assert pipe.step() == "nothing"  # S2, another order's webhook, waits: same group
+    for _ in range(MAX_RECEIVE_COUNT - 1):
+        pipe.time_out()
+        assert pipe.step() == "failed"
+    pipe.time_out()
+    assert pipe.step() == "delivered"  # S1 dead-lettered: S2 proceeds
+    assert pipe.done == [("github:7", "G"), ("shopify", "S2")]
+    assert dead_letters(inbound_stack) == [("shopify", "S1")]
+
+
+# --- the order per kind: docs/consumer.md "Order per kind" ------------------------------------------
+# Payloads as the providers' documentation shows them (trimmed to the fields that matter), for every
+# kind the table lists; a kind in the registry without one fails the test below.
+SAMPLES: dict[str, list[tuple[str, bytes]]] = {
+    "github": [
+        ("application/json", b'{"action": "opened", "repository": {"id": 1296269, "full_name": "octocat/Hello-World"}}')
+    ],
+    "stripe": [
+        (
+            "application/json",
+            b'{"id": "evt_1", "created": 1680064028, "type": "invoice.paid", '
+            b'"data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_1"}}}',
+        )
+    ],
+    "shopify": [
+        (
+            "application/json",
+            b'{"id": 820982911946154508, "admin_graphql_api_id": "gid://shopify/Order/820982911946154508", '
+            b'"updated_at": "2026-01-01T00:00:00-05:00"}',
+        )
+    ],
+    "slack": [
+        (
+            "application/json",
+            b'{"type": "event_callback", "team_id": "T123ABC456", "event_time": 1234567890, '
+            b'"event": {"type": "message", "channel": "C123ABC456"}}',
+        )
+    ],
+    "twilio": [
+        (
+            "application/x-www-form-urlencoded",
+            b"AccountSid=AC123&CallSid=CA123&CallStatus=completed&MessageSid=SM123&SequenceNumber=2",
+        )
+    ],
+    "standard": [
+        ("application/json", b'{"type": "invoice.paid", "timestamp": "2026-01-01T00:00:00Z", "data": {"id": "inv_1"}}')
+    ],
+    "hmac": [
+        (  # Linear
+            "application/json",
+            b'{"action": "create", "type": "Issue", "createdAt": "2020-01-23T12:53:18.084Z", '
+            b'"data": {"id": "2174add1-f7c8-44e3-bbf3-2d60b5ea8bc9"}, "webhookTimestamp": 1676056940508}',
+        ),
+        (  # Paddle
+            "application/json",
+            b'{"event_id": "evt_01h", "event_type": "transaction.paid", "occurred_at": "2024-04-12T10:18:49Z", '
+            b'"data": {"id": "txn_01h"}}',
+        ),
+        (  # Intercom
+            "application/json",
+            b'{"type": "notification_event", "topic": "conversation.user.created", "created_at": 1392731331, '
+            b'"data": {"type": "notification_event_data", "item": {"type": "conversation", "id": "147"}}}',
+        ),
+        (  # Zoom
+            "application/json",
+            b'{"event": "meeting.started", "event_ts": 1626230691572, '
+            b'"payload": {"account_id": "AAAAAABBBB", "object": {"id": "1234567890"}}}',
+        ),
+    ],
+    "sendgrid": [
+        (
+            "application/json",
+            b'[{"email": "a@example.com", "timestamp": 1513299569, "event": "processed", "sg_event_id": "e1"}]',
+        )
+    ],
+    "discord": [
+        (
+            "application/json",
+            b'{"version": 1, "application_id": "1234567765431056709", "type": 1, "event": {"type": '
+            b'"APPLICATION_AUTHORIZED", "timestamp": "2024-10-18T14:42:53.064834", "data": {"scopes": []}}}',
+        )
+    ],
+    "msgraph": [
+        (
+            "application/json",
+            b'{"value": [{"subscriptionId": "7f105c7d-2dc5-4530-97cd-4e7ae6534c07", "changeType": "created", '
+            b'"resource": "Users/u/Messages/m", "clientState": "secretClientValue"}]}',
+        )
+    ],
 }
 
 
-def documented_keys() -> dict[str, list[str]]:
-    """kind -> the orderingKey paths the per-kind table of docs/consumer.md recommends."""
+def documented_rows() -> dict[str, tuple[str, list[str]]]:
+    """kind -> (its default group, the orderingKey paths to set) in the per-kind table of docs/consumer.md."""
     text = CONSUMER_DOC.read_text()
-    section = text[text.index("#### `orderingKey` per kind") :]
-    section = section[: section.index("\n\n", section.index("|"))]
-    keys: dict[str, list[str]] = {}
-    for line in section.splitlines():
+    section = text[text.index("#### Order per kind") :]
+    table = section[section.index("\n|") + 1 :]
+    table = table[: table.index("\n\n")]
+    rows: dict[str, tuple[str, list[str]]] = {}
+    for line in table.splitlines()[2:]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        kind = cells[0].strip("`")
-        if kind in KIND_NAMES:
-            keys[kind] = re.findall(r"`([^`]+)`", cells[1])
-    return keys
+        rows[cells[0].strip("`")] = (cells[1], re.findall(r"`([^`]+)`", cells[3]))
+    return rows
+
+
+def test_every_registered_kind_is_documented_and_defaults_to_one_group_per_source() -> None:
+    rows = documented_rows()
+    for kind in KIND_NAMES:  # the registry: a kind added there needs a row and a sample here
+        assert kind in rows, f"docs/consumer.md has no ordering row for the kind {kind!r}"
+        assert rows[kind][0] == "`<source>`", (kind, rows[kind][0])
+        assert kind in SAMPLES, f"no documented payload of the kind {kind!r} in SAMPLES"
+        for content_type, body in SAMPLES[kind]:
+            assert message_group_id("my-source", None, parse_payload(body, content_type)) == "my-source"
 
 
 def test_the_documented_ordering_keys_find_a_group_in_each_providers_payload() -> None:
-    keys = documented_keys()
-    assert set(SAMPLES) <= set(keys), "every kind with a sample has a row in docs/consumer.md"
-    for kind, (content_type, body) in SAMPLES.items():
-        payload = parse_payload(body, content_type)
-        for key in keys[kind]:
-            group = message_group_id(kind, key, payload)
-            assert group.startswith(f"{kind}:") and len(group) > len(kind) + 1, (kind, key, group)
+    rows = documented_rows()
+    for kind in KIND_NAMES:
+        payloads = [parse_payload(body, content_type) for content_type, body in SAMPLES[kind]]
+        for key in rows[kind][1]:
+            groups = {message_group_id(kind, key, payload) for payload in payloads} - {kind}
+            assert groups, f"{kind}: orderingKey {key!r} finds no value in the provider's payload"
+            assert all(g.startswith(f"{kind}:") and len(g) > len(kind) + 1 for g in groups), (kind, key, groups)
 
 
 def test_standard_webhooks_have_no_recommended_key_and_order_by_source() -> None:
-    assert documented_keys()["standard"] == []
-    content_type, body = SAMPLES["standard"]
-    assert message_group_id("std", None, parse_payload(body, content_type)) == "std"
+    assert documented_rows()["standard"][1] == []
