@@ -302,10 +302,14 @@ def redrive_inbound(
     finally:
         _release(sqs, dead_letter_queue_url, held, report)
         report.elapsed_seconds = monotonic() - began
-    if not execute and report.stopped == STOP_EMPTY and report.looked_at < report.present_at_start:
+    if report.stopped == STOP_EMPTY and report.looked_at < report.present_at_start:
         report.warnings.append(
             f"a FIFO queue hands out no more messages of a group while one of them is held: this dry run saw the "
             f"first messages of each group ({report.looked_at} of {report.present_at_start}); --execute moves them all"
+            if not execute
+            else f"looked at {report.looked_at} of {report.present_at_start} message(s) present at start: the others "
+            "were held by another reader (a run or dry run under way) or miscounted by SQS's approximate count; "
+            "run again once no other run is under way"
         )
     return report
 

@@ -302,6 +302,23 @@ def test_an_empty_dead_letter_queue_ends_at_once_without_receiving(queues: Queue
     )
 
 
+def test_messages_held_by_another_reader_are_left_and_said_so(queues: Queues) -> None:
+    held = queues.dead_letter("github:1")
+    queues.sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=1, VisibilityTimeout=300)  # another run
+    free = queues.dead_letter("github:2")
+
+    result = queues.run("--execute", "--output", "json")
+
+    assert result.code == 0, result.out + result.err
+    report = result.json()
+    assert (report["sent"], report["stopped"]) == (1, "no message left to receive")
+    assert report["warnings"] == [
+        "looked at 1 of 2 message(s) present at start: the others were held by another reader (a run or dry run "
+        "under way) or miscounted by SQS's approximate count; run again once no other run is under way"
+    ]
+    assert [b for _, b, _ in queues.drain(queues.queue_url)] == [free] and held != free
+
+
 class InterruptedSqs:
     """The real client; ``send_message`` raises KeyboardInterrupt (Ctrl-C) after ``after`` sends."""
 
