@@ -220,6 +220,15 @@ SAMPLES: dict[str, list[tuple[str, bytes]]] = {
             b'"payload": {"account_id": "AAAAAABBBB", "object": {"id": "1234567890"}}}',
         ),
     ],
+    "mailgun": [
+        (
+            "application/json",
+            b'{"signature": {"timestamp": "1529006854", "token": "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0", '
+            b'"signature": "d2271d12299f6592d9d44cd9d250f0704e4674c30d79d07c47a66f95ce71cf55"}, "event-data": {"event": '
+            b'"delivered", "timestamp": 1521472262.908181, "id": "CPgfbmQMTCKtHW6uIWtuVe", '
+            b'"message": {"headers": {"message-id": "20130503182626.18666.16540@example.com"}}}}',
+        )
+    ],
     "sendgrid": [
         (
             "application/json",
