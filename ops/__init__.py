@@ -9,6 +9,9 @@
 - ``replay start|status|cancel|list``: archive replays for a time window, optionally limited to
   rules.
 - ``reauthorize``: ``UpdateConnection`` with a credential read from stdin.
+- ``inbound redrive``: the inbound FIFO dead-letter queue's messages moved back into their message
+  groups of the FIFO queue, in order, from the queue as it was at the start; a dry run unless
+  ``--execute``. ``replay start --inbound-source`` replays inbound events to the rules taking them.
 
 It works from the stack outputs (``pulumi stack output --json``) and boto3 only; ``--endpoint-url``
 points it at a moto server or the local sandbox. The operator's guide is ``docs/runbook.md``.

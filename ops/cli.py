@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from ops import dlq, reauthorize, redrive, replay, status
+from ops import dlq, inbound_cli, inbound_replay, reauthorize, redrive, replay, status
 from ops.aws import Clients, pages
 from ops.outputs import OpsError, StackOutputs, load_outputs, resource_name
 
@@ -109,10 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     replays = replay_cmd.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
     cmd = replays.add_parser("start", parents=[common], allow_abbrev=False, help="replay the archive for a time window")
     cmd.add_argument(
-        "--from", dest="start", required=True, metavar="ISO8601", help="window start, with offset (2026-01-05T10:00Z)"
+        "--from",
+        "--since",
+        dest="start",
+        required=True,
+        metavar="ISO8601",
+        help="window start, with offset (2026-01-05T10:00Z)",
     )
-    cmd.add_argument("--to", dest="end", required=True, metavar="ISO8601", help="window end, with offset")
+    cmd.add_argument("--to", "--until", dest="end", required=True, metavar="ISO8601", help="window end, with offset")
     _selection_options(cmd)
+    inbound_cli.add_replay_options(cmd)
     cmd.add_argument("--name", help="replay name (default: <prefix>replay-<UTC time>)")
     cmd.add_argument("--description", default="", help="free text kept with the replay (max 512)")
     cmd.add_argument("--dry-run", action="store_true", help="print the StartReplay request, start nothing")
@@ -131,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="UpdateConnection with the credential read from stdin (never from arguments)",
     )
     cmd.add_argument("connection", help="connection name, or tenant/destination with --outputs")
+    inbound_cli.add_commands(commands, common)
     return parser
 
 
@@ -197,6 +204,8 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
     args = build_parser().parse_args(argv)
     clients = clients or Clients(region=args.region, endpoint_url=args.endpoint_url)
     try:
+        if args.command == "inbound":
+            return inbound_cli.run(args, clients)
         outputs = load_outputs(
             args.outputs, bus_name=args.bus_name, bus_arn=args.bus_arn, dlq_url=args.dlq_url, archive=args.archive
         )
@@ -411,6 +420,8 @@ def _replay_start(args: argparse.Namespace, events: Any, outputs: StackOutputs) 
     targets = replay.resolve_rules(
         events, outputs, rule_arns=args.rule_arn, destinations=args.destination, tenants=args.tenant
     )
+    if args.inbound_source:
+        targets = inbound_replay.with_inbound_rules(events, outputs, targets, args.inbound_source, args.event_source)
     request = replay.replay_request(
         name=args.name or replay.default_replay_name(outputs.resource_prefix, now),
         archive_arn=archive.arn,

@@ -118,6 +118,9 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
             "hookstack:provider": {"eventSource": "e2e"},
             "hookstack:consumer": {
                 "claimCheckThresholdBytes": 10000,
+                # Visibility 6 x 10 s, which the sandbox's time scale (0.01) makes 0 s: a failing message
+                # reaches the DLQ in milliseconds (tests/e2e/test_inbound_redrive.py).
+                "enrichmentTimeoutSeconds": 10,
                 "sources": [
                     {"name": "github", "kind": "github", "secret": {"secure": "v1:x"}, "orderingKey": "repository.id"},
                     {

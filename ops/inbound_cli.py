@@ -1,0 +1,227 @@
+"""``python -m ops inbound ...``: operate the inbound pipeline (docs/runbook.md §10), and the replay
+options that select inbound events (``replay start --inbound-source``).
+
+Registered by :mod:`ops.cli` with two calls: :func:`add_commands` (the ``inbound`` group) and
+:func:`add_replay_options` (on ``replay start``); :func:`run` runs the group's commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ops import inbound_redrive, inbound_replay
+from ops.aws import Clients
+from ops.outputs import OpsError, StackOutputs, load_outputs, region_of
+
+QUEUE_OUTPUT, DEAD_LETTER_QUEUE_OUTPUT = "inboundQueueName", "inboundDeadLetterQueueName"
+
+
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The ``inbound`` command group, on ``python -m ops``'s subcommands."""
+    from ops.cli import _bounded, _positive
+
+    group = commands.add_parser(
+        "inbound", allow_abbrev=False, help="inbound webhooks: redrive the FIFO dead-letter queue"
+    )
+    actions = group.add_subparsers(dest="inbound_command", required=True, metavar="ACTION")
+    cmd = actions.add_parser(
+        "redrive",
+        parents=[common],
+        allow_abbrev=False,
+        help="move inbound dead letters back to the FIFO queue, in order (dry run unless --execute)",
+        description=(
+            "Move the messages of the inbound FIFO dead-letter queue back to the inbound FIFO queue, each into "
+            "its own message group, oldest first, and delete each once it was sent. A run works on the messages "
+            "present when it starts and stops by itself; each message is sent at most once (a repeated send "
+            "within 5 minutes is absorbed by the queue's deduplication). Progress goes to stderr."
+        ),
+    )
+    cmd.add_argument("--execute", action="store_true", help="send and delete; without it nothing is sent or deleted")
+    cmd.add_argument("--queue", metavar="NAME|URL", help="the inbound FIFO queue (default: inboundQueueName)")
+    cmd.add_argument(
+        "--dead-letter-queue",
+        metavar="NAME|URL",
+        help="its FIFO dead-letter queue (default: inboundDeadLetterQueueName)",
+    )
+    cmd.add_argument(
+        "--source", action="append", default=[], metavar="NAME", help="only this inbound source's messages (repeatable)"
+    )
+    cmd.add_argument(
+        "--group", action="append", default=[], metavar="ID", help="only this FIFO message group (repeatable)"
+    )
+    cmd.add_argument("--max", type=_positive, metavar="N", help="select at most N messages, then stop")
+    cmd.add_argument(
+        "--wait-seconds",
+        type=_bounded(0, 20),
+        default=2,
+        metavar="S",
+        help="SQS long-poll wait per receive (0-20, default 2)",
+    )
+    cmd.add_argument(
+        "--visibility-timeout",
+        type=_bounded(30, 43_200),
+        default=300,
+        metavar="S",
+        help="how long a run holds the messages it looked at (30-43200 s, default 300); longer than the run",
+    )
+    cmd.add_argument(
+        "--time-limit",
+        type=_bounded(1, 43_199),
+        metavar="S",
+        help=f"stop after S seconds, below --visibility-timeout (default {inbound_redrive.DEFAULT_TIME_LIMIT_SECONDS}, "
+        "or 80%% of a shorter --visibility-timeout)",
+    )
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    """``replay start --inbound-source NAME [--event-source PREFIX]``."""
+    parser.add_argument(
+        "--inbound-source",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="replay to the rules that take this inbound source's events (<eventSource>.<NAME>, or a full "
+        "event source such as acme.github; repeatable)",
+    )
+    parser.add_argument(
+        "--event-source",
+        metavar="PREFIX",
+        help="the stack's provider.eventSource (default: hookstack), the prefix of inbound events' source",
+    )
+
+
+def run(args: argparse.Namespace, clients: Clients) -> int:
+    """Run ``inbound <action>``; exit code as the rest of the tool."""
+    from ops.cli import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK
+
+    outputs = _outputs(args)
+    queue = args.queue or _output_name(outputs, QUEUE_OUTPUT, "--queue")
+    dead_letter_queue = args.dead_letter_queue or _output_name(outputs, DEAD_LETTER_QUEUE_OUTPUT, "--dead-letter-queue")
+    _check_region(clients, outputs, (queue, dead_letter_queue))
+    time_limit = args.time_limit or min(inbound_redrive.DEFAULT_TIME_LIMIT_SECONDS, args.visibility_timeout * 4 // 5)
+    if time_limit >= args.visibility_timeout:
+        raise OpsError(
+            f"--time-limit {args.time_limit} must be below --visibility-timeout {args.visibility_timeout}: "
+            "the messages a run holds must not become visible again while it runs"
+        )
+    for name in args.source:
+        inbound_replay.check_source_name(name, outputs, "--source")
+    sqs = clients.sqs
+    queue_url, dead_letter_queue_url = _queue_url(sqs, queue), _queue_url(sqs, dead_letter_queue)
+    printer = _ProgressPrinter()
+    report = inbound_redrive.redrive_inbound(
+        sqs,
+        queue_url,
+        dead_letter_queue_url,
+        execute=args.execute,
+        selection=inbound_redrive.InboundSelection(frozenset(args.source), frozenset(args.group)),
+        max_messages=args.max,
+        wait_seconds=args.wait_seconds,
+        visibility_timeout=args.visibility_timeout,
+        time_limit=time_limit,
+        progress=printer,
+    )
+    printer(report, final=True)
+    if args.output == "json":
+        print(json.dumps(report.as_dict(), indent=2), flush=True)
+    else:
+        print(_text(report), flush=True)
+    if report.aborted:
+        return EXIT_ERROR
+    return EXIT_ATTENTION if args.execute and not report.complete else EXIT_OK
+
+
+def _outputs(args: argparse.Namespace) -> StackOutputs | None:
+    """The stack outputs when given (the inbound commands need no bus, so flags alone do too)."""
+    if not (args.outputs or args.bus_name):
+        return None
+    return load_outputs(
+        args.outputs, bus_name=args.bus_name, bus_arn=args.bus_arn, dlq_url=args.dlq_url, archive=args.archive
+    )
+
+
+def _output_name(outputs: StackOutputs | None, key: str, flag: str) -> str:
+    value = outputs.extra.get(key) if outputs is not None else None
+    if not isinstance(value, str) or not value:
+        where = "the stack outputs have no" if outputs is not None else "no --outputs, so no"
+        raise OpsError(f"{where} {key} (is the inbound consumer enabled?): pass {flag} NAME|URL")
+    return value
+
+
+def _queue_url(sqs: Any, name_or_url: str) -> str:
+    if name_or_url.startswith(("https://", "http://")):
+        return name_or_url
+    return str(sqs.get_queue_url(QueueName=name_or_url)["QueueUrl"])
+
+
+def _check_region(clients: Clients, outputs: StackOutputs | None, queues: tuple[str, ...]) -> None:
+    """As every command: the calls go to the stack's region (ARNs and queue URLs name it)."""
+    from ops.cli import _check_region as check_stack_region
+
+    if outputs is not None:
+        check_stack_region(clients, outputs)
+    named = [(queue_region, q) for q in queues if (queue_region := region_of(q))]
+    if not named:
+        return  # names, or a local endpoint's URLs: nothing says where they are
+    region = clients.resolved_region()
+    for queue_region, queue in named:
+        if region != queue_region:
+            raise OpsError(
+                f"region mismatch: AWS calls would go to {region or 'no region'} ({clients.region_origin}) but "
+                f"{queue} is in {queue_region}. Pass --region {queue_region} or set AWS_REGION={queue_region}"
+            )
+
+
+class _ProgressPrinter:
+    """Progress on stderr: the first batch, then at most one line a second, and the last."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.last: float | None = None
+
+    def __call__(self, report: inbound_redrive.InboundRedriveReport, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or self.last is None or now - self.last >= self.interval:
+            self.last = now
+            suffix = f"; stopped: {report.stopped}" if final and report.stopped else ""
+            print(report.progress_line() + suffix, file=sys.stderr, flush=True)
+
+
+def _text(report: inbound_redrive.InboundRedriveReport) -> str:
+    if report.execute:
+        head = (
+            f"EXECUTED: sent {report.sent} message(s) to {report.queue_url}, deleted {report.deleted} from "
+            f"{report.dead_letter_queue_url}"
+            + (f" ({report.copies} identical copies left for the next run)" if report.copies else "")
+        )
+    else:
+        head = f"DRY RUN: nothing sent, nothing deleted ({report.dead_letter_queue_url})"
+    lines = [
+        head,
+        f"{report.present_at_start} message(s) present at start, looked at {report.looked_at}; "
+        f"{report.arrived_after_start} arrived since (left for a later run); stopped: {report.stopped or '-'}",
+        f"selected {report.selected}"
+        + (f", oldest dead-lettered {report.oldest_sent_at.isoformat()}" if report.oldest_sent_at else ""),
+    ]
+    for title, counts in (("by source", report.by_source), ("by message group", report.by_group)):
+        if counts:
+            lines.append(f"{title}:")
+            lines.extend(f"  {count:>6}  {name}" for name, count in counts.most_common())
+    if report.kept:
+        lines.append(f"left in the dead-letter queue ({len(report.kept)}):")
+        lines.extend(
+            f"  {k['messageId']}  group {k['group']}  event {k['eventId']}: {k['reason']}" for k in report.kept
+        )
+    lines.extend(f"warning: {w}" for w in report.warnings)
+    if report.aborted:
+        lines.append(f"stopped: {report.aborted}")
+    if not report.execute and report.selected:
+        lines.append(
+            "To redrive: run again with --execute. Each message goes back into its own message group of the FIFO "
+            "queue, after the messages already there (same eventId: consumers deduplicate on it)."
+        )
+    return "\n".join(lines)
