@@ -5,9 +5,9 @@ serves every configured source at ``/<source name>``. It verifies the provider's
 raw body with secrets read from Secrets Manager (one secret per source holding the current and,
 during a rotation, the previous secret, plus the public URL Twilio signs), records the delivery id
 (and, for GitHub, Shopify and Twilio, which sign no timestamp, the signed content, so a replay under
-a fresh id is a duplicate) in a DynamoDB ledger (conditional put with a lease, TTL), stores payloads above the claim-check
+a fresh id is a duplicate) in a DynamoDB ledger (looked up before, recorded after the send, TTL), stores payloads above the claim-check
 threshold in a private S3 bucket and enqueues an envelope to an SQS FIFO queue (group = the
-source's ordering key, deduplication id = the delivery id). Only then does it answer 2xx.
+source's ordering key, deduplication id = the record key's digest). Only then does it answer 2xx.
 
 The ingest function's concurrency is reserved (``consumer.ingestReservedConcurrency``, 100 by
 default): a flood of unsigned requests is throttled there instead of taking the account's pool.

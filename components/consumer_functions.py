@@ -1,6 +1,6 @@
 """The two functions of ``WebhookConsumer``, each allowed exactly its work.
 
-- **ingest** (behind the public function URL): reads the source secrets, writes the ledger, puts
+- **ingest** (behind the public function URL): reads the source secrets, reads and writes the ledger, puts
   large payloads under ``payloads/`` and enqueues; its concurrency is reserved, so a flood of
   requests is throttled there instead of taking the account's pool.
 - **enrich** (the pipe's enrichment): reads payloads back, and may list the bucket to tell an
@@ -52,7 +52,8 @@ def ingest_function(
         {
             "Sid": "DeliveryLedger",
             "Effect": "Allow",
-            "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            # Look a delivery up, record it once enqueued: nothing is ever updated or released.
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "Resource": [table.arn],
         },
         {"Sid": "StoreLargePayloads", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [_payloads_arn(bucket)]},
