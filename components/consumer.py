@@ -42,7 +42,13 @@ from components.common import (
 from components.config import ConsumerSettings, Source
 from components.consumer_functions import enrich_function, ingest_function
 from components.consumer_pipe import inbound_pipe
-from components.consumer_storage import ledger_table, payload_bucket, source_secret, source_secret_value
+from components.consumer_storage import (
+    ledger_table,
+    payload_bucket,
+    payload_directory_bucket,
+    source_secret,
+    source_secret_value,
+)
 from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.consumer import (
@@ -93,10 +99,11 @@ class WebhookConsumerArgs:
 
 
 class WebhookConsumer(pulumi.ComponentResource):
-    bucket: aws.s3.Bucket
-    """Claim-checked payloads (``payloads/<source>/<digest>``), expired after the retention."""
+    bucket: aws.s3.Bucket | aws.s3.DirectoryBucket
+    """Claim-checked payloads (``payloads/<source>/<digest>``), expired after the retention; a
+    directory bucket (S3 Express One Zone) with ``payloadStore: s3express``."""
     bucket_policy: aws.s3.BucketPolicy
-    """The payload bucket's policy: TLS only."""
+    """The payload bucket's policy: TLS only (and, for a directory bucket, S3 Lifecycle's session)."""
     table: aws.dynamodb.Table
     """The delivery ledger (dedupe)."""
     dead_letter_queue: aws.sqs.Queue
@@ -155,7 +162,12 @@ class WebhookConsumer(pulumi.ComponentResource):
         )
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        payloads = payload_bucket(name, self, retention_days=spec.payload_retention_days)
+        zone_id = settings.payload_store_zone_id
+        payloads = (
+            payload_directory_bucket(name, self, retention_days=spec.payload_retention_days, zone_id=zone_id)
+            if settings.payload_store == "s3express" and zone_id
+            else payload_bucket(name, self, retention_days=spec.payload_retention_days)
+        )
         self.bucket, self.bucket_policy = payloads.bucket, payloads.policy
         self.table = ledger_table(name, self)
         self.dead_letter_queue = encrypted_queue(

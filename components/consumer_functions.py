@@ -28,6 +28,22 @@ def _payloads_arn(bucket: aws.s3.Bucket) -> pulumi.Output[str]:
     return pulumi.Output.concat(bucket.arn, "/", PAYLOAD_PREFIX, "*")
 
 
+def _session(sid: str, bucket: aws.s3.DirectoryBucket, mode: str) -> dict[str, object]:
+    """Access to a directory bucket: a ``mode`` (``ReadWrite`` / ``ReadOnly``) session on it only.
+
+    Directory buckets authorize object requests per session, not per action or key: the finest
+    grain IAM offers is the session mode (AWS S3 user guide, "Authorizing Zonal endpoint API
+    operations with CreateSession"). The bucket holds nothing but payloads.
+    """
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "s3express:CreateSession",
+        "Resource": [bucket.arn],
+        "Condition": {"StringEquals": {"s3express:SessionMode": mode}},
+    }
+
+
 def ingest_function(
     name: str,
     parent: pulumi.Resource,
@@ -36,7 +52,7 @@ def ingest_function(
     package: Package,
     secrets: Mapping[str, aws.secretsmanager.Secret],
     table: aws.dynamodb.Table,
-    bucket: aws.s3.Bucket,
+    bucket: aws.s3.Bucket | aws.s3.DirectoryBucket,
     queue: aws.sqs.Queue,
     reserved_concurrency: int | None,
     alarm_topic_arn: pulumi.Input[str] | None,
@@ -56,7 +72,16 @@ def ingest_function(
             "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "Resource": [table.arn],
         },
-        {"Sid": "StoreLargePayloads", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [_payloads_arn(bucket)]},
+        (
+            _session("StoreLargePayloads", bucket, "ReadWrite")
+            if isinstance(bucket, aws.s3.DirectoryBucket)
+            else {
+                "Sid": "StoreLargePayloads",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": [_payloads_arn(bucket)],
+            }
+        ),
         {"Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [queue.arn]},
     ]
     # Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
@@ -92,17 +117,20 @@ def enrich_function(
     *,
     spec: ConsumerSpec,
     package: Package,
-    bucket: aws.s3.Bucket,
+    bucket: aws.s3.Bucket | aws.s3.DirectoryBucket,
     alarm_topic_arn: pulumi.Input[str] | None,
 ) -> LambdaFunction:
     """The enrichment function named ``name`` (``spec.enrich_function_name``)."""
+    # A read-only session lists too: a missing payload is answered 404 (gone), not 403.
+    statements = [_session("ReadPayloads", bucket, "ReadOnly")] if isinstance(bucket, aws.s3.DirectoryBucket) else None
     return LambdaFunction.create(
         name,
         parent,
         package=package,
         handler=spec.enrich_handler,
         description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
-        statements=[
+        statements=statements
+        or [
             {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [_payloads_arn(bucket)]},
             {
                 # With ListBucket S3 answers 404 for a payload that expired, not 403, so the

@@ -198,6 +198,23 @@ def max_target_item_bytes(target: str, batch_size: int) -> int:
     return MAX_BUS_ENTRY_BYTES  # a bus entry, or a Step Functions input (256 KiB)
 
 
+# S3 Express One Zone directory buckets are named <base>--<zone id>--x-s3, at most 63 characters.
+DIRECTORY_BUCKET_SUFFIX = "--x-s3"
+MAX_BUCKET_NAME_CHARS = 63
+
+
+def directory_bucket_name(name: str, unique: str, zone_id: str) -> str:
+    """The claim-check directory bucket of consumer ``name`` in ``zone_id`` (``unique``: a random
+    suffix, as directory bucket names are shared by every account in the zone)."""
+    bucket = f"{name}-payloads-{unique}--{zone_id}{DIRECTORY_BUCKET_SUFFIX}"
+    if len(bucket) > MAX_BUCKET_NAME_CHARS:
+        raise ValueError(
+            f"directory bucket name {bucket!r} is {len(bucket)} characters; S3 allows {MAX_BUCKET_NAME_CHARS} "
+            "(use a shorter component name)"
+        )
+    return bucket
+
+
 def source_url(function_url: str, source_name: str) -> str:
     """Where a source posts: the function URL (or the sandbox's local URL) plus ``/<name>``."""
     return f"{function_url.rstrip('/')}/{source_name}"

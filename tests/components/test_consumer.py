@@ -736,3 +736,78 @@ def test_the_sandbox_consumer_imports_no_pulumi() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- the S3 Express One Zone payload store ---------------------------------------------------------
+
+DIRECTORY_BUCKET = "aws:s3/directoryBucket:DirectoryBucket"
+EXPRESS = {**CONSUMER, "payloadStore": "s3express", "payloadStoreZoneId": "use1-az4"}
+
+
+@pytest.fixture(scope="module")
+def express() -> Program:
+    return evaluate(EXPRESS)
+
+
+def test_s3express_stores_payloads_in_a_directory_bucket_in_the_configured_zone(express: Program) -> None:
+    bucket = express.one(DIRECTORY_BUCKET)
+    name = bucket.plain("bucket")
+    assert re.fullmatch(rf"{NAME}-payloads-[0-9a-f]{{8}}--use1-az4--x-s3", name) and len(name) <= 63
+    assert bucket.plain("location") == {"name": "use1-az4", "type": "AvailabilityZone"}
+    assert bucket.plain("dataRedundancy") == "SingleAvailabilityZone" and bucket.plain("type") == "Directory"
+    assert not express.of_type(BUCKET)  # no general purpose bucket, nor its settings resources
+    assert not [r for r in express.resources if r.name.startswith(f"{NAME}-payloads-") and "ownership" in r.name]
+    rules = {rule["id"]: rule for rule in express.named(f"{NAME}-payloads-lifecycle").plain("rules")}
+    assert express.named(f"{NAME}-payloads-lifecycle").plain("bucket") == name
+    assert rules["expire-payloads"]["filter"] == {"prefix": "payloads/"}
+    assert rules["expire-payloads"]["expiration"] == {"days": 10}
+    # S3 Lifecycle expires directory bucket objects only with a session granted in the bucket policy.
+    lifecycle, deny = policy(express.named(f"{NAME}-payloads-policy"))
+    assert lifecycle["Principal"] == {"Service": "lifecycle.s3.amazonaws.com"}
+    assert lifecycle["Action"] == "s3express:CreateSession" and lifecycle["Resource"] == [bucket.arn]
+    assert lifecycle["Condition"] == {"StringEquals": {"s3express:SessionMode": "ReadWrite"}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert express.outputs["inboundBucketName"] == name
+    assert bucket.arn == f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{name}"
+
+
+def test_s3express_functions_get_a_session_on_the_directory_bucket_only(express: Program) -> None:
+    bucket = express.one(DIRECTORY_BUCKET)
+    ingest = statement(express.named(f"{NAME}-ingest-policy"), "StoreLargePayloads")
+    assert ingest == {
+        "Sid": "StoreLargePayloads",
+        "Effect": "Allow",
+        "Action": "s3express:CreateSession",
+        "Resource": [bucket.arn],
+        "Condition": {"StringEquals": {"s3express:SessionMode": "ReadWrite"}},
+    }
+    enrich = [s for s in policy(express.named(f"{NAME}-enrich-policy")) if s["Sid"] != "WriteOwnLogs"]
+    assert enrich == [
+        {
+            "Sid": "ReadPayloads",
+            "Effect": "Allow",
+            "Action": "s3express:CreateSession",
+            "Resource": [bucket.arn],
+            "Condition": {"StringEquals": {"s3express:SessionMode": "ReadOnly"}},
+        }
+    ]
+    environment = express.named(f"{NAME}-ingest").plain("environment")["variables"]
+    assert environment["CONSUMER_BUCKET_NAME"] == bucket.plain("bucket")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"payloadStore": "dynamodb"}, "consumer.payloadStore: must be one of s3, s3express; got 'dynamodb'"),
+        ({"payloadStore": "s3express"}, "consumer.payloadStoreZoneId: is required when payloadStore is 's3express'"),
+        (
+            {"payloadStore": "s3express", "payloadStoreZoneId": "us-east-1a"},
+            "consumer.payloadStoreZoneId: must be an Availability Zone ID such as use1-az4 (not a zone name",
+        ),
+        ({"payloadStoreZoneId": "use1-az4"}, "consumer.payloadStoreZoneId: is only used with payloadStore: s3express"),
+    ],
+)
+def test_payload_store_settings_are_checked_with_their_key_path(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config({"consumer": {**CONSUMER, **changes}})
+    assert message in str(raised.value)
