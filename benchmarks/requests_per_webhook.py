@@ -404,7 +404,8 @@ def report(flows: list[Flow], baseline: list[Flow]) -> str:
         "",
         "Notes: Secrets Manager is read once per function instance and cached (not per webhook, so it",
         "does not appear after the first request); a claim-checked payload adds one S3 PUT ($5 per",
-        "million, the largest single item; $1.13 in an S3 Express One Zone directory bucket) and one GET;",
+        "million, the largest single item; $1.13 in an S3 Express One Zone directory bucket, whose per-GB",
+        "and storage charges docs/consumer.md weighs against it) and one GET;",
         "the signed-delivery pipeline looks at every tenant event (one SQS message and a share of a",
         "fan-out invocation) even when the tenant has no signed endpoint. The Pipe's own SQS receive and",
         "delete requests are not in these figures (before or after). The signed-delivery and inbound",
@@ -433,7 +434,11 @@ def inbound_report(flows: list[Flow], baseline: list[Flow]) -> list[str]:
         (STRIPE_1KB, STRIPE_1KB, None),
         (GITHUB_1KB, GITHUB_1KB, None),
         (GITHUB_50KB, GITHUB_50KB + ", S3 Standard", None),
-        (GITHUB_50KB, GITHUB_50KB + ", S3 Express One Zone (`payloadStore: s3express`, priced)", EXPRESS),
+        (
+            GITHUB_50KB,
+            GITHUB_50KB + ", S3 Express One Zone (`payloadStore: s3express`: the same requests at its request prices)",
+            EXPRESS,
+        ),
     ]
     for name, label, prices in rows:
         if name not in now:
