@@ -121,16 +121,11 @@ def enrich_function(
     alarm_topic_arn: pulumi.Input[str] | None,
 ) -> LambdaFunction:
     """The enrichment function named ``name`` (``spec.enrich_function_name``)."""
-    # A read-only session lists too: a missing payload is answered 404 (gone), not 403.
-    statements = [_session("ReadPayloads", bucket, "ReadOnly")] if isinstance(bucket, aws.s3.DirectoryBucket) else None
-    return LambdaFunction.create(
-        name,
-        parent,
-        package=package,
-        handler=spec.enrich_handler,
-        description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
-        statements=statements
-        or [
+    if isinstance(bucket, aws.s3.DirectoryBucket):
+        # A read-only session lists too: a missing payload is answered 404 (gone), not 403.
+        statements: list[dict[str, object]] = [_session("ReadPayloads", bucket, "ReadOnly")]
+    else:
+        statements = [
             {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [_payloads_arn(bucket)]},
             {
                 # With ListBucket S3 answers 404 for a payload that expired, not 403, so the
@@ -142,7 +137,14 @@ def enrich_function(
                 "Action": "s3:ListBucket",
                 "Resource": [bucket.arn],
             },
-        ],
+        ]
+    return LambdaFunction.create(
+        name,
+        parent,
+        package=package,
+        handler=spec.enrich_handler,
+        description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
+        statements=statements,
         environment=spec.enrich_settings().to_environ(),
         timeout_seconds=spec.enrichment_timeout_seconds,
         memory_mb=spec.enrich_memory_mb,
