@@ -6,7 +6,7 @@ raw body with secrets read from Secrets Manager (one secret per source holding t
 during a rotation, the previous secret, plus the public URL Twilio signs), records the delivery id
 (and, for GitHub, Shopify and Twilio, which sign no timestamp, the signed content, so a replay under
 a fresh id is a duplicate) in a DynamoDB ledger (looked up before, recorded after the send, TTL), stores payloads above the claim-check
-threshold in a private S3 bucket and enqueues an envelope to an SQS FIFO queue (group = the
+threshold in a private S3 bucket (``payloadStore: s3express``: a directory bucket) and enqueues an envelope to an SQS FIFO queue (group = the
 source's ordering key, deduplication id = the record key's digest). Only then does it answer 2xx.
 
 The ingest function's concurrency is reserved (``consumer.ingestReservedConcurrency``, 100 by
