@@ -5,11 +5,18 @@ request. Requests the functions make are counted (the sandbox's own emulation of
 tagged in its User-Agent and left out); what AWS itself does per event (rule matching, the API
 destination call, the event source mapping, the Pipe) is priced per event from the list prices in
 ``PRICES``. The relay's database statements (RDS Data API calls when deployed) are counted on
-the local database connection. Usage: ``python -m benchmarks.requests_per_webhook``.
+the local database connection.
+
+Inbound flows are measured in two windows: the ingest function's requests (the Pipe is held until
+the ingest has answered) and the rest, so the cost at ingest and to an event on the bus are both
+measured. ``--json FILE`` also writes the recorded counts; ``--baseline FILE`` (such counts from an
+earlier version, re-priced here with the same prices) adds the before/after table of the inbound
+pipeline. Usage: ``python -m benchmarks.requests_per_webhook [--json FILE] [--baseline FILE]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import json
@@ -20,11 +27,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "benchmarks" / "requests-per-webhook.md"
+# The counts recorded by this benchmark on the version before issue #14's ledger change (claim,
+# complete and content claims), run at commit 678339b: the "before" of the inbound table.
+BASELINE = ROOT / "docs" / "benchmarks" / "requests-per-webhook-baseline.json"
 
 # us-east-1 list prices in dollars per million requests/events, from each service's AWS pricing page.
 PRICES = {
@@ -35,6 +46,11 @@ PRICES = {
     "s3:GET": 0.40,
     "dynamodb-write": 0.625,
     "dynamodb-read": 0.125,
+    # An eventually consistent read takes half a read request unit (up to 4 KB).
+    "dynamodb-read-eventual": 0.0625,
+    # S3 Express One Zone (directory bucket) requests, priced for the claim-check store option.
+    "s3express:PUT": 1.13,
+    "s3express:GET": 0.03,
     "secretsmanager:GetSecretValue": 5.00,
     "data-api": 0.35,
     "lambda-request": 0.20,
@@ -42,6 +58,15 @@ PRICES = {
     "pipes": 0.40,
 }
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+# How an eventually consistent DynamoDB read is listed (the action with this suffix).
+EVENTUAL = " (eventually consistent)"
+# The AWS-side charges of every inbound flow: (label, dollars per million).
+INBOUND_CHARGES = [
+    ("Pipe event", 0.40),
+    ("Lambda request (enrichment)", 0.20),
+    ("EventBridge event (Pipe target)", 1.00),
+]
+INGEST_REQUEST = ("Lambda request (ingest)", 0.20)
 
 
 def price(action: str, fifo_queues: set[str]) -> float:
@@ -49,10 +74,35 @@ def price(action: str, fifo_queues: set[str]) -> float:
     if action in PRICES:
         return PRICES[action]
     if service == "dynamodb":
-        return PRICES["dynamodb-write"] if name in DYNAMODB_WRITES else PRICES["dynamodb-read"]
+        if name in DYNAMODB_WRITES:
+            return PRICES["dynamodb-write"]
+        return PRICES["dynamodb-read-eventual"] if name.endswith(EVENTUAL) else PRICES["dynamodb-read"]
     if service == "sqs":
         return PRICES["sqs-fifo"] if fifo_queues else PRICES["sqs"]
     return 0.0
+
+
+def count_requests(recording: list[dict[str, Any]]) -> dict[str, int]:
+    """Requests by ``service:Action`` (sandbox.aws.classify), DynamoDB reads split by consistency."""
+    from sandbox.aws import classify
+
+    counts: dict[str, int] = {}
+    for entry in recording:
+        body = str(entry.get("body") or "")
+        # Reads are eventually consistent unless the request asks otherwise (DynamoDB API).
+        eventual = '"ConsistentRead": true' not in body and '"ConsistentRead":true' not in body
+        for action, count in classify([entry]).items():
+            read = action.startswith("dynamodb:") and action.partition(":")[2] not in DYNAMODB_WRITES
+            key = action + EVENTUAL if read and eventual else action
+            counts[key] = counts.get(key, 0) + count
+    return dict(sorted(counts.items()))
+
+
+def cost(calls: dict[str, int], *, fifo: bool, prices: dict[str, str] | None = None) -> float:
+    """Dollars per million of ``calls``; ``prices`` re-prices actions (``s3:PUT`` -> ``s3express:PUT``)."""
+    queues = {"fifo"} if fifo else set()
+    renamed = prices or {}
+    return sum(price(renamed.get(action, action), queues) * count for action, count in calls.items())
 
 
 class StatementCounter:
@@ -79,7 +129,78 @@ class StatementCounter:
             setattr(cls, method, wrapped)
 
 
-def main() -> None:
+@dataclass
+class Flow:
+    """One measured flow: the requests the functions made, and what AWS charges per event."""
+
+    name: str
+    calls: dict[str, int]
+    statements: int
+    charges: list[tuple[str, float]]
+    ingest_calls: dict[str, int] | None = None
+    """Inbound flows: the ingest function's own requests (also counted in ``calls``)."""
+
+    @property
+    def inbound(self) -> bool:
+        return self.ingest_calls is not None
+
+    def function_cost(self, prices: dict[str, str] | None = None) -> float:
+        return cost(self.calls, fifo=self.inbound, prices=prices) + self.statements * PRICES["data-api"]
+
+    def total(self, prices: dict[str, str] | None = None) -> float:
+        return self.function_cost(prices) + sum(amount for _, amount in self.charges)
+
+    def at_ingest(self, prices: dict[str, str] | None = None) -> float:
+        return cost(self.ingest_calls or {}, fifo=True, prices=prices) + INGEST_REQUEST[1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "ingest_calls": self.ingest_calls,
+            "statements": self.statements,
+            "charges": [list(charge) for charge in self.charges],
+        }
+
+    @classmethod
+    def from_json(cls, name: str, document: dict[str, Any]) -> Flow:
+        return cls(
+            name,
+            dict(document["calls"]),
+            int(document["statements"]),
+            [(str(label), float(amount)) for label, amount in document["charges"]],
+            None if document.get("ingest_calls") is None else dict(document["ingest_calls"]),
+        )
+
+
+# The inbound flows of the before/after table (the issue's "1 KB verified, deduplicated, ordered
+# webhook": Stripe signs a timestamp and its event id; GitHub is deduplicated on its signed body).
+STRIPE_1KB = "inbound Stripe webhook, 1 KB (inline)"
+GITHUB_1KB = "inbound GitHub webhook, 1 KB (inline)"
+GITHUB_50KB = "inbound GitHub webhook, 50 KB (claim-checked)"
+# The same recorded requests with the claim-checked payload in an S3 Express One Zone directory
+# bucket (consumer.payloadStore: s3express): only the S3 prices differ.
+EXPRESS = {"s3:PUT": "s3express:PUT", "s3:GET": "s3express:GET"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.requests_per_webhook")
+    parser.add_argument("--json", type=Path, help="also write the recorded counts to this file")
+    parser.add_argument("--baseline", type=Path, default=BASELINE, help="counts of the version to compare with")
+    arguments = parser.parse_args(argv)
+    flows = measure_flows()
+    if arguments.json:
+        arguments.json.write_text(json.dumps({f.name: f.to_json() for f in flows}, indent=2) + "\n")
+    baseline: list[Flow] = []
+    if arguments.baseline and arguments.baseline.exists():
+        document = json.loads(arguments.baseline.read_text())
+        baseline = [Flow.from_json(name, flow) for name, flow in document.items()]
+    text = report(flows, baseline)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(text)
+    print(text, end="")
+
+
+def measure_flows() -> list[Flow]:
     os.environ["MOTO_RECORDER_FILEPATH"] = tempfile.mktemp(prefix="hookstack-recording-")
     sys.stdout.flush()
     log = open(os.devnull, "w")  # noqa: SIM115 - the functions' logs are not part of the figures
@@ -90,7 +211,6 @@ def main() -> None:
 
     from functions.delivery.settings import FanoutSettings
     from functions.events import make_event, publish
-    from sandbox.aws import classify
     from sandbox.aws import client as sandbox_client
     from sandbox.demo import demo_stack
     from sandbox.receiver import Receiver
@@ -109,19 +229,46 @@ def main() -> None:
     # The producer's PutEvents is the "EventBridge event" charge below: its client is not counted.
     events = sandbox_client("events", state["aws_endpoint"])
     sources = {s["name"]: s["secret"] for s in raw["consumer"]["sources"]}
-    rows: list[tuple[str, dict[str, int], int, list[tuple[str, float]]]] = []
+    flows: list[Flow] = []
+    consumer: Any = sandbox.parts["consumer"]
+    # The Pipe waits while an ingest is being measured, so that window holds the ingest's requests only.
+    pipe_open = threading.Event()
+    pipe_open.set()
+    enrich = consumer.enrich
+
+    def enrich_after_ingest(records: Any, context: Any) -> Any:
+        pipe_open.wait(30)
+        return enrich(records, context)
+
+    consumer.enrich = enrich_after_ingest
 
     def measure(
-        name: str, action: Callable[[], None], settle: Callable[[], object], service_charges: list[tuple[str, float]]
+        name: str,
+        action: Callable[[], None],
+        settle: Callable[[], object],
+        service_charges: list[tuple[str, float]],
+        *,
+        inbound: bool = False,
     ) -> None:
         time.sleep(1.5)  # let idle polling settle
         before = counter.count
-        sandbox.moto.start_recording()
-        action()
+        ingest_calls: dict[str, int] | None = None
+        if inbound:
+            pipe_open.clear()
+            sandbox.moto.start_recording()
+            action()
+            ingest_calls = count_requests(sandbox.moto.stop_recording())
+            sandbox.moto.start_recording()
+            pipe_open.set()
+        else:
+            sandbox.moto.start_recording()
+            action()
         settle()
         time.sleep(1.0)
-        calls = classify(sandbox.moto.stop_recording())
-        rows.append((name, calls, counter.count - before, service_charges))
+        calls = count_requests(sandbox.moto.stop_recording())
+        if ingest_calls is not None:
+            calls = {a: calls.get(a, 0) + ingest_calls.get(a, 0) for a in sorted({*calls, *ingest_calls})}
+        flows.append(Flow(name, calls, counter.count - before, service_charges, ingest_calls))
 
     def publish_one(tenant: str, event_type: str, data: dict[str, Any]) -> str:
         event_id = f"evt_{uuid.uuid4().hex}"
@@ -154,49 +301,54 @@ def main() -> None:
         ],
     )
 
-    # 3./4. inbound webhooks
-    def github(size: int) -> Callable[[], None]:
-        def post() -> None:
-            delivery = str(uuid.uuid4())
-            holder["id"] = delivery
-            body = json.dumps({"repository": {"id": 1}, "padding": "p" * size}).encode()
-            signature = "sha256=" + hmac.new(sources["github"].encode(), body, hashlib.sha256).hexdigest()
-            response = requests.post(
-                state["inbound"]["github"],
-                data=body,
-                timeout=15,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": signature,
-                    "X-GitHub-Event": "push",
-                    "X-GitHub-Delivery": delivery,
-                },
-            )
-            assert response.status_code == 200, response.text
+    # 3.-5. inbound webhooks: a body of about ``size`` bytes, posted once (answered 200 "accepted")
+    def post(source: str, body: bytes, headers: dict[str, str]) -> None:
+        response = requests.post(
+            state["inbound"][source], data=body, timeout=15, headers={"Content-Type": "application/json", **headers}
+        )
+        assert response.status_code == 200 and response.json()["status"] == "accepted", response.text
 
-        return post
+    def github(size: int) -> Callable[[], None]:
+        def send() -> None:
+            delivery = str(uuid.uuid4())
+            body = json.dumps({"repository": {"id": 1}, "delivery": delivery, "padding": "p" * size}).encode()
+            signature = "sha256=" + hmac.new(sources["github"].encode(), body, hashlib.sha256).hexdigest()
+            headers = {"X-Hub-Signature-256": signature, "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery}
+            post("github", body, headers)
+
+        return send
+
+    def stripe(size: int) -> Callable[[], None]:
+        def send() -> None:
+            document = {
+                "id": f"evt_{uuid.uuid4().hex}",
+                "type": "invoice.paid",
+                "data": {"object": {"customer": "cus_1", "padding": "p" * size}},
+            }
+            body = json.dumps(document).encode()
+            timestamp = int(time.time())
+            signed = f"{timestamp}.".encode() + body
+            signature = hmac.new(sources["stripe"].encode(), signed, hashlib.sha256).hexdigest()
+            post("stripe", body, {"Stripe-Signature": f"t={timestamp},v1={signature}"})
+
+        return send
 
     def inbound_done() -> None:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and sandbox.parts["consumer"].processed < processed_target[0]:  # type: ignore[attr-defined]
+        while time.monotonic() < deadline and consumer.processed < processed_target[0]:
             time.sleep(0.05)
 
     # Warm the ingest function (its secret cache) first: Secrets Manager is read once per instance.
-    processed_target = [sandbox.parts["consumer"].processed + 1]  # type: ignore[attr-defined]
+    processed_target = [consumer.processed + 2]
     github(10)()
+    stripe(10)()
     inbound_done()
-    processed_target[0] += 1
-    inbound_charges = [
-        ("Lambda request (ingest)", 0.20),
-        ("Pipe event", 0.40),
-        ("Lambda request (enrichment)", 0.20),
-        ("EventBridge event (Pipe target)", 1.00),
-    ]
-    measure("inbound GitHub webhook, 1 KB (inline)", github(1000), inbound_done, inbound_charges)
-    processed_target[0] += 1
-    measure("inbound GitHub webhook, 50 KB (claim-checked)", github(50_000), inbound_done, inbound_charges)
+    charges = [INGEST_REQUEST, *INBOUND_CHARGES]
+    for name, send in ((STRIPE_1KB, stripe(1000)), (GITHUB_1KB, github(1000)), (GITHUB_50KB, github(50_000))):
+        processed_target[0] += 1
+        measure(name, send, inbound_done, charges, inbound=True)
 
-    # 5. a database write
+    # 6. a database write
     def write() -> None:
         name = f"bench-{uuid.uuid4().hex[:8]}"
         holder["id"] = name
@@ -217,43 +369,91 @@ def main() -> None:
     sandbox.stop()
     receiver.stop()
     sys.stdout = console
+    return flows
 
+
+def listed(calls: dict[str, int]) -> str:
+    return ", ".join(f"{action} x{count}" for action, count in calls.items()) or "none"
+
+
+def report(flows: list[Flow], baseline: list[Flow]) -> str:
     lines = [
         "# AWS requests and cost per webhook",
         "",
         "Written by `python -m benchmarks.requests_per_webhook`: one webhook per flow through the sandbox,",
         'every request the functions make counted by moto\'s recorder. "Per million" multiplies by the',
         "us-east-1 list prices of the AWS pricing pages (Lambda duration and data transfer not included; the",
-        "relay's statements are priced as RDS Data API calls at $0.35 per million). Functions are warm",
-        "(their Secrets Manager cache filled); a cold instance adds one GetSecretValue ($5 per million).",
+        "relay's statements are priced as RDS Data API calls at $0.35 per million; an eventually consistent",
+        "DynamoDB read is half a read unit). Functions are warm (their Secrets Manager cache filled); a cold",
+        "instance adds one GetSecretValue ($5 per million).",
         "",
         "| flow | requests the functions make | DB statements | their cost per million | AWS-side charges per million | total per million |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for name, calls, statements, charges in rows:
-        fifo = {"fifo"} if "inbound" in name else set()
-        function_cost = (
-            sum(price(action, fifo) * count for action, count in calls.items()) + statements * PRICES["data-api"]
-        )
-        service_cost = sum(amount for _, amount in charges)
-        listed = ", ".join(f"{action} x{count}" for action, count in calls.items()) or "none"
+    for flow in flows:
+        service_cost = sum(amount for _, amount in flow.charges)
         lines.append(
-            f"| {name} | {listed} | {statements} | ${function_cost:.2f} | ${service_cost:.2f} | ${function_cost + service_cost:.2f} |"
+            f"| {flow.name} | {listed(flow.calls)} | {flow.statements} | ${flow.function_cost():.2f} "
+            f"| ${service_cost:.2f} | ${flow.total():.2f} |"
         )
     lines += ["", "AWS-side charges counted per flow:", ""]
-    for name, _, _, charges in rows:
-        lines.append(f"- {name}: " + "; ".join(f"{label} ${amount:.2f}" for label, amount in charges))
+    for flow in flows:
+        lines.append(f"- {flow.name}: " + "; ".join(f"{label} ${amount:.2f}" for label, amount in flow.charges))
+    lines += inbound_report(flows, baseline)
     lines += [
         "",
         "Notes: Secrets Manager is read once per function instance and cached (not per webhook, so it",
         "does not appear after the first request); a claim-checked payload adds one S3 PUT ($5 per",
-        "million, the largest single item) and one GET; the signed-delivery pipeline looks at every",
-        "tenant event (one SQS message and a share of a fan-out invocation) even when the tenant has no",
-        "signed endpoint. The signed-delivery and inbound component docs break these down further.",
+        "million, the largest single item; $1.13 in an S3 Express One Zone directory bucket, whose per-GB",
+        "and storage charges docs/consumer.md weighs against it) and one GET;",
+        "the signed-delivery pipeline looks at every tenant event (one SQS message and a share of a",
+        "fan-out invocation) even when the tenant has no signed endpoint. The Pipe's own SQS receive and",
+        "delete requests are not in these figures (before or after). The signed-delivery and inbound",
+        "component docs break these down further.",
     ]
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
+
+
+def inbound_report(flows: list[Flow], baseline: list[Flow]) -> list[str]:
+    """The inbound pipeline at ingest and to an event on the bus, before (``baseline``) and now."""
+    now = {flow.name: flow for flow in flows if flow.inbound}
+    before = {flow.name: flow for flow in baseline if flow.inbound}
+    lines = [
+        "",
+        "## Inbound: at ingest and to an event on the bus",
+        "",
+        "At ingest: the ingest function's Lambda request and the requests it makes (measured while the",
+        "Pipe is held); to the bus: plus the Pipe event, the enrichment's request and what it makes, and",
+        "the EventBridge event. Before: the same benchmark run on the claim/complete ledger (commit",
+        f"678339b; its recorded counts are `{BASELINE.relative_to(ROOT)}`), priced with the same prices.",
+        "",
+        "| webhook | before: ingest requests | before: at ingest | before: to the bus | now: ingest requests | now: at ingest | now: to the bus |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    rows: list[tuple[str, str, dict[str, str] | None]] = [
+        (STRIPE_1KB, STRIPE_1KB, None),
+        (GITHUB_1KB, GITHUB_1KB, None),
+        (GITHUB_50KB, GITHUB_50KB + ", S3 Standard", None),
+        (
+            GITHUB_50KB,
+            GITHUB_50KB + ", S3 Express One Zone (`payloadStore: s3express`: the same requests at its request prices)",
+            EXPRESS,
+        ),
+    ]
+    for name, label, prices in rows:
+        if name not in now:
+            continue
+        flow, old = now[name], before.get(name)
+        was = (
+            f"{listed(old.ingest_calls or {})} | ${old.at_ingest(prices):.2f} | ${old.total(prices):.2f}"
+            if old is not None
+            else "not measured | | "
+        )
+        lines.append(
+            f"| {label} | {was} | {listed(flow.ingest_calls or {})} | ${flow.at_ingest(prices):.2f} "
+            f"| ${flow.total(prices):.2f} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

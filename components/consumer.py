@@ -5,9 +5,9 @@ serves every configured source at ``/<source name>``. It verifies the provider's
 raw body with secrets read from Secrets Manager (one secret per source holding the current and,
 during a rotation, the previous secret, plus the public URL Twilio signs), records the delivery id
 (and, for GitHub, Shopify and Twilio, which sign no timestamp, the signed content, so a replay under
-a fresh id is a duplicate) in a DynamoDB ledger (conditional put with a lease, TTL), stores payloads above the claim-check
-threshold in a private S3 bucket and enqueues an envelope to an SQS FIFO queue (group = the
-source's ordering key, deduplication id = the delivery id). Only then does it answer 2xx.
+a fresh id is a duplicate) in a DynamoDB ledger (looked up before, recorded after the send, TTL), stores payloads above the claim-check
+threshold in a private S3 bucket (``payloadStore: s3express``: a directory bucket) and enqueues an envelope to an SQS FIFO queue (group = the
+source's ordering key, deduplication id = the record key's digest). Only then does it answer 2xx.
 
 The ingest function's concurrency is reserved (``consumer.ingestReservedConcurrency``, 100 by
 default): a flood of unsigned requests is throttled there instead of taking the account's pool.
@@ -42,7 +42,13 @@ from components.common import (
 from components.config import ConsumerSettings, Source
 from components.consumer_functions import enrich_function, ingest_function
 from components.consumer_pipe import inbound_pipe
-from components.consumer_storage import ledger_table, payload_bucket, source_secret, source_secret_value
+from components.consumer_storage import (
+    ledger_table,
+    payload_bucket,
+    payload_directory_bucket,
+    source_secret,
+    source_secret_value,
+)
 from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.consumer import (
@@ -93,10 +99,11 @@ class WebhookConsumerArgs:
 
 
 class WebhookConsumer(pulumi.ComponentResource):
-    bucket: aws.s3.Bucket
-    """Claim-checked payloads (``payloads/<source>/<digest>``), expired after the retention."""
+    bucket: aws.s3.Bucket | aws.s3.DirectoryBucket
+    """Claim-checked payloads (``payloads/<source>/<digest>``), expired after the retention; a
+    directory bucket (S3 Express One Zone) with ``payloadStore: s3express``."""
     bucket_policy: aws.s3.BucketPolicy
-    """The payload bucket's policy: TLS only."""
+    """The payload bucket's policy: TLS only (and, for a directory bucket, S3 Lifecycle's session)."""
     table: aws.dynamodb.Table
     """The delivery ledger (dedupe)."""
     dead_letter_queue: aws.sqs.Queue
@@ -155,7 +162,12 @@ class WebhookConsumer(pulumi.ComponentResource):
         )
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        payloads = payload_bucket(name, self, retention_days=spec.payload_retention_days)
+        zone_id = settings.payload_store_zone_id
+        payloads = (
+            payload_directory_bucket(name, self, retention_days=spec.payload_retention_days, zone_id=zone_id)
+            if settings.payload_store == "s3express" and zone_id
+            else payload_bucket(name, self, retention_days=spec.payload_retention_days)
+        )
         self.bucket, self.bucket_policy = payloads.bucket, payloads.policy
         self.table = ledger_table(name, self)
         self.dead_letter_queue = encrypted_queue(

@@ -1,6 +1,6 @@
 """The two functions of ``WebhookConsumer``, each allowed exactly its work.
 
-- **ingest** (behind the public function URL): reads the source secrets, writes the ledger, puts
+- **ingest** (behind the public function URL): reads the source secrets, reads and writes the ledger, puts
   large payloads under ``payloads/`` and enqueues; its concurrency is reserved, so a flood of
   requests is throttled there instead of taking the account's pool.
 - **enrich** (the pipe's enrichment): reads payloads back, and may list the bucket to tell an
@@ -28,6 +28,22 @@ def _payloads_arn(bucket: aws.s3.Bucket) -> pulumi.Output[str]:
     return pulumi.Output.concat(bucket.arn, "/", PAYLOAD_PREFIX, "*")
 
 
+def _session(sid: str, bucket: aws.s3.DirectoryBucket, mode: str) -> dict[str, object]:
+    """Access to a directory bucket: a ``mode`` (``ReadWrite`` / ``ReadOnly``) session on it only.
+
+    Directory buckets authorize object requests per session, not per action or key: the finest
+    grain IAM offers is the session mode (AWS S3 user guide, "Authorizing Zonal endpoint API
+    operations with CreateSession"). The bucket holds nothing but payloads.
+    """
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "s3express:CreateSession",
+        "Resource": [bucket.arn],
+        "Condition": {"StringEquals": {"s3express:SessionMode": mode}},
+    }
+
+
 def ingest_function(
     name: str,
     parent: pulumi.Resource,
@@ -36,7 +52,7 @@ def ingest_function(
     package: Package,
     secrets: Mapping[str, aws.secretsmanager.Secret],
     table: aws.dynamodb.Table,
-    bucket: aws.s3.Bucket,
+    bucket: aws.s3.Bucket | aws.s3.DirectoryBucket,
     queue: aws.sqs.Queue,
     reserved_concurrency: int | None,
     alarm_topic_arn: pulumi.Input[str] | None,
@@ -52,10 +68,20 @@ def ingest_function(
         {
             "Sid": "DeliveryLedger",
             "Effect": "Allow",
-            "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            # Look a delivery up, record it once enqueued: nothing is ever updated or released.
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "Resource": [table.arn],
         },
-        {"Sid": "StoreLargePayloads", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [_payloads_arn(bucket)]},
+        (
+            _session("StoreLargePayloads", bucket, "ReadWrite")
+            if isinstance(bucket, aws.s3.DirectoryBucket)
+            else {
+                "Sid": "StoreLargePayloads",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": [_payloads_arn(bucket)],
+            }
+        ),
         {"Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [queue.arn]},
     ]
     # Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
@@ -91,17 +117,15 @@ def enrich_function(
     *,
     spec: ConsumerSpec,
     package: Package,
-    bucket: aws.s3.Bucket,
+    bucket: aws.s3.Bucket | aws.s3.DirectoryBucket,
     alarm_topic_arn: pulumi.Input[str] | None,
 ) -> LambdaFunction:
     """The enrichment function named ``name`` (``spec.enrich_function_name``)."""
-    return LambdaFunction.create(
-        name,
-        parent,
-        package=package,
-        handler=spec.enrich_handler,
-        description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
-        statements=[
+    if isinstance(bucket, aws.s3.DirectoryBucket):
+        # A read-only session lists too: a missing payload is answered 404 (gone), not 403.
+        statements: list[dict[str, object]] = [_session("ReadPayloads", bucket, "ReadOnly")]
+    else:
+        statements = [
             {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [_payloads_arn(bucket)]},
             {
                 # With ListBucket S3 answers 404 for a payload that expired, not 403, so the
@@ -113,7 +137,14 @@ def enrich_function(
                 "Action": "s3:ListBucket",
                 "Resource": [bucket.arn],
             },
-        ],
+        ]
+    return LambdaFunction.create(
+        name,
+        parent,
+        package=package,
+        handler=spec.enrich_handler,
+        description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
+        statements=statements,
         environment=spec.enrich_settings().to_environ(),
         timeout_seconds=spec.enrichment_timeout_seconds,
         memory_mb=spec.enrich_memory_mb,

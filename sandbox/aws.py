@@ -45,11 +45,13 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         from sandbox.moto_events import install_test_event_pattern
+        from sandbox.moto_sqs import install_fifo_deduplication
 
         # moto keeps its accounts in this process, not in the server: start from an empty one, as a
         # sandbox started earlier in the same process (a test, the demo) left its resources there.
         moto_api_backend.reset()
         install_test_event_pattern()  # moto's is a stub; ops redrive asks it (sandbox/moto_events.py)
+        install_fifo_deduplication()  # as AWS documents it; the inbound ingest relies on it (sandbox/moto_sqs.py)
         # Bound here, so that a busy port raises OSError (werkzeug would print and sys.exit(1)).
         listener = socket.create_server(("127.0.0.1", self.port))
         try:

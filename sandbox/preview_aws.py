@@ -146,6 +146,9 @@ def aws_state(typ: str, logical: str, inputs: Mapping[str, Any], *, region: str 
             arn=f"arn:aws:s3:::{bucket}",
             bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
         )
+    elif typ == "aws:s3/directoryBucket:DirectoryBucket":
+        # S3 Express One Zone: the name is given (<base>--<zone id>--x-s3), the ARN is s3express's.
+        state.update(bucket=inputs["bucket"], arn=f"{base.format(service='s3express')}:bucket/{inputs['bucket']}")
     elif typ == "aws:secretsmanager/secret:Secret":
         state["arn"] = f"{base.format(service='secretsmanager')}:secret:{name}-AbCdEf"
     elif typ == "aws:sns/topic:Topic":

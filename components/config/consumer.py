@@ -24,6 +24,8 @@ CONSUMER_KEYS = (
     "target",
     "targetArn",
     "sources",
+    "payloadStore",
+    "payloadStoreZoneId",
 )
 SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath")
 # The kinds hookstack can verify: the registry (functions.inbound.kinds) is their one owner.
@@ -35,6 +37,11 @@ RESERVED_SOURCE_NAMES = (AURORA_SOURCE_NAME,)
 DOTTED_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 # Above this, a typo: 10,000 concurrent ingests would take ~200,000 webhooks/s.
 MAX_INGEST_RESERVED_CONCURRENCY = 10_000
+# Claim-checked payloads: a general purpose S3 bucket, or an S3 Express One Zone directory bucket
+# (docs/consumer.md, "Where claim-checked payloads are stored").
+PAYLOAD_STORES = ("s3", "s3express")
+# An Availability Zone ID (use1-az4, apne1-az1): directory buckets are created in one, by ID.
+ZONE_ID_RE = re.compile(r"^[a-z]{2,8}[0-9]{1,2}-az[0-9]{1,2}$")
 
 
 def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> ConsumerSettings:
@@ -85,7 +92,30 @@ def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> Consumer
         target=target,
         target_arn=target_arn,
         sources=tuple(sources),
+        **_payload_store(reader, raw, path),
     )
+
+
+def _payload_store(reader: Reader, raw: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """``payloadStore`` and, for ``s3express`` (and only then), its ``payloadStoreZoneId``."""
+    store = reader.choice(raw, "payloadStore", path, PAYLOAD_STORES, default="s3") or "s3"
+    zone_id = reader.get(raw, "payloadStoreZoneId", path, str)
+    if store == "s3express" and zone_id is None:
+        reader.problem(
+            f"{path}.payloadStoreZoneId",
+            "is required when payloadStore is 's3express': the Availability Zone ID of the directory bucket "
+            "(such as use1-az4; S3 Express One Zone is offered in some zones only)",
+        )
+    elif store != "s3express" and zone_id is not None:
+        reader.problem(f"{path}.payloadStoreZoneId", "is only used with payloadStore: s3express; remove it")
+        zone_id = None
+    elif zone_id is not None and not ZONE_ID_RE.match(zone_id):
+        reader.problem(
+            f"{path}.payloadStoreZoneId",
+            f"must be an Availability Zone ID such as use1-az4 (not a zone name such as us-east-1a); got {zone_id!r}",
+        )
+        zone_id = None
+    return {"payload_store": store if zone_id is not None else "s3", "payload_store_zone_id": zone_id}
 
 
 def _reserved_concurrency(reader: Reader, raw: Mapping[str, Any], path: str) -> int | None:

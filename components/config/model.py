@@ -209,6 +209,11 @@ class ConsumerSettings:
     target_arn: str | None = None
     """Lambda or Step Functions ARN when ``target`` is not ``bus``."""
     sources: tuple[Source, ...] = ()
+    payload_store: str = "s3"
+    """Where claim-checked payloads go: ``s3`` (a general purpose bucket) or ``s3express`` (an S3
+    Express One Zone directory bucket in ``payload_store_zone_id``: cheaper requests, one zone)."""
+    payload_store_zone_id: str | None = None
+    """The Availability Zone ID (``use1-az4``) of the ``s3express`` directory bucket."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``components/consumer.py`` (the component) and ``sandbox/consumer.py`` (the same system on moto)
 both build a :class:`ConsumerSpec` with :func:`consumer_spec` and take every derived value from it:
-function names, handlers, timeouts and memory, the claim lease, the queue's visibility timeout and
+function names, handlers, timeouts and memory, the queue's visibility timeout and
 retention, the largest event the Pipe's target takes, and the functions' environments (through the
 runtime contracts of ``functions/inbound/settings.py``). Neither re-derives anything.
 
@@ -40,12 +40,12 @@ DEFAULT_BATCH_SIZE = 1
 MAX_BATCH_SIZE = 10
 DEFAULT_INGEST_TIMEOUT_SECONDS = 9
 MIN_INGEST_TIMEOUT_SECONDS = 3
-# GitHub gives up on a webhook after 10 s: the ingest must answer before.
+# GitHub gives up on a webhook after 10 s: the ingest must answer before. The ledger protocol also
+# needs a request's lookup, send and record to fit well inside SQS FIFO's 5-minute deduplication
+# (functions.inbound.ledger.FIFO_DEDUPLICATION_SECONDS; tests/components/test_consumer.py checks it).
 GITHUB_TIMEOUT_SECONDS = 10
 DEFAULT_INGEST_MEMORY_MB = 512
 ENRICH_MEMORY_MB = 256
-# A pending claim's lease outlives the request holding it by this much.
-LEASE_MARGIN_SECONDS = 5
 # AWS advises a visibility timeout of 6x the function timeout for SQS-driven functions.
 VISIBILITY_FACTOR = 6
 # Lambda's synchronous invocation payload limit, for a Lambda target's batch; 64 KiB kept for the
@@ -93,8 +93,6 @@ class ConsumerSpec:
     ingest_memory_mb: int
     enrichment_timeout_seconds: int
     enrich_memory_mb: int
-    claim_lease_seconds: int
-    """Ingest timeout + 5 s: a pending claim outlives any request still holding it."""
     visibility_timeout_seconds: int
     """6x the enrichment timeout."""
     queue_retention_seconds: int
@@ -131,7 +129,6 @@ class ConsumerSpec:
             bucket_name=bucket_name,
             claim_check_threshold_bytes=self.claim_check_threshold_bytes,
             dedupe_ttl_seconds=self.dedupe_ttl_seconds,
-            claim_lease_seconds=self.claim_lease_seconds,
             secret_ttl_seconds=self.secret_ttl_seconds,
             max_target_item_bytes=self.max_target_item_bytes,
         )
@@ -165,7 +162,6 @@ def consumer_spec(
         ingest_memory_mb=ingest_memory_mb,
         enrichment_timeout_seconds=settings.enrichment_timeout_seconds,
         enrich_memory_mb=ENRICH_MEMORY_MB,
-        claim_lease_seconds=ingest_timeout_seconds + LEASE_MARGIN_SECONDS,
         visibility_timeout_seconds=visibility_timeout(settings.enrichment_timeout_seconds),
         queue_retention_seconds=queue_retention,
         dead_letter_retention_seconds=dead_letter_retention,
@@ -200,6 +196,23 @@ def max_target_item_bytes(target: str, batch_size: int) -> int:
     if target == "lambda":
         return (LAMBDA_PAYLOAD_BYTES - LAMBDA_BATCH_OVERHEAD_BYTES) // batch_size
     return MAX_BUS_ENTRY_BYTES  # a bus entry, or a Step Functions input (256 KiB)
+
+
+# S3 Express One Zone directory buckets are named <base>--<zone id>--x-s3, at most 63 characters.
+DIRECTORY_BUCKET_SUFFIX = "--x-s3"
+MAX_BUCKET_NAME_CHARS = 63
+
+
+def directory_bucket_name(name: str, unique: str, zone_id: str) -> str:
+    """The claim-check directory bucket of consumer ``name`` in ``zone_id`` (``unique``: a random
+    suffix, as directory bucket names are shared by every account in the zone)."""
+    bucket = f"{name}-payloads-{unique}--{zone_id}{DIRECTORY_BUCKET_SUFFIX}"
+    if len(bucket) > MAX_BUCKET_NAME_CHARS:
+        raise ValueError(
+            f"directory bucket name {bucket!r} is {len(bucket)} characters; S3 allows {MAX_BUCKET_NAME_CHARS} "
+            "(use a shorter component name)"
+        )
+    return bucket
 
 
 def source_url(function_url: str, source_name: str) -> str:

@@ -1,10 +1,11 @@
 """The ingest's storing step: claim-check a large body to S3, then send the envelope to the FIFO queue.
 
-A body goes to S3 (``payloads/<source>/<delivery digest>``) when it is above the configured
+A body goes to S3 (``payloads/<source>/<record key digest>``) when it is above the configured
 threshold, when its envelope would not fit one SQS message, or when the event it becomes would not
 fit the Pipe's target; only the pointer then travels. The FIFO message group is the source's
-ordering key, the deduplication id the delivery digest. A store failing here releases the claims
-(503), so the provider's retry is processed.
+ordering key, the deduplication id the record key's digest (a concurrent duplicate's send is
+dropped by SQS). A store failing here answers 503: nothing was recorded yet, so the provider's
+retry is processed.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from typing import Any
 from functions import logs
 from functions.inbound import metrics
 from functions.inbound.answers import STORE_ERRORS, unavailable
-from functions.inbound.claims import Claims
 from functions.inbound.envelope import (
     ClaimCheck,
     Envelope,
     body_hash,
-    delivery_digest,
     message_group_id,
     needs_claim_check,
     payload_key,
@@ -45,11 +44,10 @@ def enqueue(
     source: SourceConfig,
     envelope: Envelope,
     payload: Payload,
-    claims: Claims,
     log: Mapping[str, Any],
 ) -> Enqueued:
-    """Store and send ``envelope``; on a store failure release ``claims`` and raise a 503 answer."""
-    digest = delivery_digest(source.name, envelope.delivery_key)
+    """Store and send ``envelope``; on a store failure raise a 503 answer."""
+    digest = envelope.digest
     try:
         if must_claim_check(envelope, payload, settings):
             envelope = _store_payload(clients("s3"), settings.bucket_name, envelope, digest)
@@ -62,9 +60,8 @@ def enqueue(
         )
     except STORE_ERRORS as error:
         logs.error(
-            "enqueue failed; claims released so the provider's retry is processed", **log, error=type(error).__name__
+            "enqueue failed; nothing recorded, the provider's retry is processed", **log, error=type(error).__name__
         )
-        claims.release(log)
         raise unavailable("the webhook could not be stored") from None
     return Enqueued(envelope, str(result.get("MessageId", "")))
 

@@ -7,8 +7,9 @@ The ingest function turns a verified request into one FIFO message, the *envelop
       "source": "github",                      # configured source name
       "kind": "github",                        # signature scheme / provider
       "deliveryId": "72d3162e-...",            # the provider's id (or body:<hash> when it sends none)
-      "deliveryKey": "id:72d3162e-...",        # the namespaced identity every other id derives from
-      "eventId": "in_5f0c...",                 # stable id derived from source + deliveryKey
+      "deliveryKey": "id:72d3162e-...",        # the provider's delivery, namespaced
+      "recordKey": "sig:9b1c...",              # what it is deduplicated on, when not deliveryKey
+      "eventId": "in_5f0c...",                 # stable id derived from source + recordKey
       "eventType": "push",                     # becomes the EventBridge detail-type
       "receivedAt": "2026-01-01T00:00:00.000Z",
       "contentType": "application/json",
@@ -21,8 +22,10 @@ The ingest function turns a verified request into one FIFO message, the *envelop
 Identities live in namespaces so that a value chosen by the provider (or by whoever posts) can
 never equal one hookstack derives: ``id:<provider's delivery id>``, ``body:<sha256>`` (no id sent:
 the body, and for Twilio the query string it signs) and, in the ledger only, ``sig:<sha256>`` (the
-signed content of kinds that sign no timestamp; see :func:`content_key`). The event id, the FIFO
-deduplication id, the S3 key and the ledger key all derive from the namespaced key.
+signed content of kinds that sign no timestamp; see :func:`content_key`). A delivery is deduplicated
+on its *record key*: the signed content's key for kinds that sign no timestamp (their delivery id is
+unsigned: a retry and a replay under a fresh id carry the same signed content), else the delivery key.
+The event id, the FIFO deduplication id, the S3 key and the ledger key all derive from the record key.
 
 Small bodies travel inline (an S3 PUT costs $5 per million, SQS carries 256 KiB); bodies above the
 configured threshold, or whose envelope would not fit in an SQS message, are stored in S3 and only
@@ -30,7 +33,7 @@ the pointer travels (claim-check).
 
 The FIFO ``MessageGroupId`` comes from the source's ``orderingKey`` (a dotted path into the payload,
 prefixed with the source name so two sources never share a group; the source name alone when the
-key is absent), the ``MessageDeduplicationId`` from the delivery id.
+key is absent), the ``MessageDeduplicationId`` from the record key.
 
 Where each kind puts its delivery id and event type, and which of its headers travel, is the
 kind's (:mod:`functions.inbound.kinds`); how a body is parsed is :mod:`functions.inbound.payload`'s.
@@ -103,6 +106,9 @@ class Envelope:
     claim_check: ClaimCheck | None = None
     query: str = ""
     """The raw query string, for kinds that sign it (Twilio GET webhooks carry their data there)."""
+    record_key: str = ""
+    """``sig:<sha256>`` of the signed content for kinds that sign no timestamp, which the delivery is
+    deduplicated on; empty when that is the delivery key (see :attr:`identity`)."""
 
     @property
     def delivery_id(self) -> str:
@@ -110,8 +116,18 @@ class Envelope:
         return display_delivery_id(self.delivery_key)
 
     @property
+    def identity(self) -> str:
+        """The record key: what the delivery is deduplicated on and every id derives from."""
+        return self.record_key or self.delivery_key
+
+    @property
+    def digest(self) -> str:
+        """The FIFO deduplication id and the claim-checked payload's name."""
+        return delivery_digest(self.source, self.identity)
+
+    @property
     def event_id(self) -> str:
-        return event_id(self.source, self.delivery_key)
+        return event_id(self.source, self.identity)
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -126,6 +142,8 @@ class Envelope:
             "contentType": self.content_type,
             "headers": dict(self.headers),
         }
+        if self.record_key:
+            document["recordKey"] = self.record_key
         if self.query:
             document["query"] = self.query
         if self.claim_check is not None:
@@ -147,14 +165,14 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def delivery_digest(source: str, delivery_key: str) -> str:
-    """sha256 hex of the source and delivery key: FIFO deduplication id and S3 key."""
-    return hashlib.sha256(f"{source}\n{delivery_key}".encode()).hexdigest()
+def delivery_digest(source: str, record_key: str) -> str:
+    """sha256 hex of the source and record key: FIFO deduplication id and S3 key."""
+    return hashlib.sha256(f"{source}\n{record_key}".encode()).hexdigest()
 
 
-def event_id(source: str, delivery_key: str) -> str:
+def event_id(source: str, record_key: str) -> str:
     """The ``eventId`` consumers deduplicate on: the same for every retry of one delivery."""
-    return f"in_{delivery_digest(source, delivery_key)[:32]}"
+    return f"in_{delivery_digest(source, record_key)[:32]}"
 
 
 def dedupe_key(source: str, key: str) -> str:
@@ -335,7 +353,7 @@ def needs_claim_check(envelope: Envelope, threshold_bytes: int) -> bool:
 
 
 def payload_key(source: str, digest: str) -> str:
-    """Where a claim-checked body is stored: ``payloads/<source>/<delivery digest>`` (a retry of the
+    """Where a claim-checked body is stored: ``payloads/<source>/<record key digest>`` (a retry of the
     delivery overwrites the same object)."""
     return f"{PAYLOAD_PREFIX}{source}/{digest}"
 
@@ -369,6 +387,9 @@ def parse_envelope(text: str) -> Envelope:
         key = _legacy_delivery_key(document["deliveryId"])
     elif not isinstance(key, str) or not key.startswith((PROVIDER_ID, BODY_HASH)):
         raise ValueError(f"envelope deliveryKey must start with {PROVIDER_ID} or {BODY_HASH}")
+    record_key = document.get("recordKey", "")  # absent: written before record keys, or a timestamped kind
+    if not isinstance(record_key, str) or (record_key and not record_key.startswith(SIGNED_CONTENT)):
+        raise ValueError(f"envelope recordKey must start with {SIGNED_CONTENT}")
     query = document.get("query")
     return Envelope(
         source=document["source"],
@@ -381,4 +402,5 @@ def parse_envelope(text: str) -> Envelope:
         body=body,
         claim_check=pointer,
         query=query if isinstance(query, str) else "",
+        record_key=record_key,
     )

@@ -10,7 +10,6 @@ Takes the Lambda function URL event (payload format 2.0, which HTTP APIs send to
 401    the signature did not verify (missing, malformed, stale or wrong)
 404    no source of that name
 405    a method the source's kind does not use (POST; GET too for Twilio, which can be configured so)
-409    the same delivery is being processed by another request right now: retry later
 413    the body exceeds the function URL limit (6 MB)
 500    unexpected error (nothing acknowledged)
 503    a store failed (Secrets Manager, DynamoDB, S3, SQS): nothing acknowledged, the provider retries
@@ -18,13 +17,13 @@ Takes the Lambda function URL event (payload format 2.0, which HTTP APIs send to
 
 :func:`handle` is the pipeline, one step per module: read the request (:mod:`.request`) ->
 verify it on the raw body (:mod:`.authenticate`) -> parse the body -> answer a handshake (the
-kind's, :mod:`.kinds`; Slack's ``url_verification``) -> claim the delivery, and for kinds that sign
-no timestamp its signed content, in the ledger (:mod:`.claims`) -> claim-check a large payload to
-S3 and send to the FIFO queue (:mod:`.enqueue`) -> mark the delivery enqueued -> 200. A step that
-answers early raises :class:`~functions.inbound.answers.Answer`. The content claim makes a replay
-re-posted with a fresh, unsigned delivery id a duplicate (200, nothing enqueued) within the dedupe
-TTL. Any store failure before the message is enqueued releases both claims and returns 503, so the
-provider's retry is processed.
+kind's, :mod:`.kinds`; Slack's ``url_verification``) -> look the delivery's record key up in the
+ledger (:mod:`.claims`: its signed content for kinds that sign no timestamp, so a replay re-posted
+with a fresh, unsigned delivery id is a duplicate too) -> claim-check a large payload to S3 and send
+to the FIFO queue (:mod:`.enqueue`) -> record the delivery as enqueued -> 200. A step that answers
+early raises :class:`~functions.inbound.answers.Answer`. Nothing is written before the send: a store
+failure up to it returns 503 and the provider's retry is processed; concurrent duplicates all send
+with one deduplication id and SQS keeps one message.
 
 Environment: :class:`functions.inbound.settings.IngestSettings` (``CONSUMER_*``), read at the first
 request, not at import. AWS clients honour ``AWS_ENDPOINT_URL`` (boto3 does natively), so the local
@@ -43,14 +42,23 @@ from botocore.config import Config
 from functions import logs
 from functions.inbound.answers import Answer, response
 from functions.inbound.authenticate import authenticate
-from functions.inbound.claims import claim
+from functions.inbound.claims import check, record
 from functions.inbound.enqueue import enqueue
-from functions.inbound.envelope import Envelope, UnsignedEventTypeError, delivery_key, event_type, kept_headers, now_iso
+from functions.inbound.envelope import (
+    Envelope,
+    UnsignedEventTypeError,
+    content_key,
+    delivery_key,
+    event_type,
+    kept_headers,
+    now_iso,
+)
 from functions.inbound.ledger import DeliveryLedger
 from functions.inbound.payload import Payload
 from functions.inbound.request import InboundRequest, read_payload, read_request
 from functions.inbound.settings import IngestSettings
 from functions.inbound.source_secrets import SecretCache
+from functions.inbound.verify import signed_content
 from functions.runtime import Clients, ProcessState
 
 # Short timeouts and few retries: the provider (GitHub: 10 s) must get an answer in time.
@@ -131,9 +139,9 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
             logs.warning("unusable event type", **log, detail=str(error))
             raise Answer(400, {"error": str(error)}) from None
         log.update(deliveryId=envelope.delivery_id, eventId=envelope.event_id, eventType=envelope.event_type)
-        claims = claim(rt.ledger, rt.settings, request, envelope, log)
-        enqueued = enqueue(rt.clients, rt.settings, request.source, envelope, payload, claims, log)
-        claims.complete(enqueued.message_id, log)
+        check(rt.ledger, envelope, log)
+        enqueued = enqueue(rt.clients, rt.settings, request.source, envelope, payload, log)
+        record(rt.ledger, envelope, enqueued.message_id, ttl_seconds=rt.settings.dedupe_ttl_seconds, log=log)
     except Answer as answer:
         return answer.response
     logs.info(
@@ -145,11 +153,16 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
 def _envelope(request: InboundRequest, payload: Payload, received: float) -> Envelope:
     """What the FIFO queue carries for a verified request (identities derived per its kind)."""
     source, signed = request.source, request.signed
+    kind_event_type = event_type(source.kind, signed.headers, payload, source.event_type_path)
+    # Kinds that sign no timestamp sign no delivery id either: they are deduplicated on what is signed.
+    content = signed_content(request.kind.name, signed)
+    keyed_type = kind_event_type if request.kind.event_type_in_content_key else None
     return Envelope(
         source=source.name,
         kind=source.kind,
         delivery_key=delivery_key(source.kind, signed.headers, payload, signed.body, request.kept_query),
-        event_type=event_type(source.kind, signed.headers, payload, source.event_type_path),
+        record_key=content_key(keyed_type, content) if content is not None else "",
+        event_type=kind_event_type,
         received_at=now_iso(received),
         content_type=request.content_type,
         headers=kept_headers(signed.headers),

@@ -17,9 +17,6 @@ variable                                  read by         meaning (default)
 ``CONSUMER_BUCKET_NAME``                  ingest          the payload (claim-check) bucket (required)
 ``CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES``  ingest          bodies above this go to S3 (200000)
 ``CONSUMER_DEDUPE_TTL_SECONDS``           ingest          how long a delivery id is remembered (259200)
-``CONSUMER_CLAIM_LEASE_SECONDS``          ingest          how long a pending claim blocks a concurrent
-                                                          retry (30; the component sets the function
-                                                          timeout + 5)
 ``CONSUMER_SECRET_TTL_SECONDS``           ingest          secret cache time-to-live (300)
 ``CONSUMER_MAX_TARGET_ITEM_BYTES``        ingest, enrich  largest event the Pipe target takes (262144); a
                                                           payload whose event would be larger is
@@ -47,7 +44,6 @@ from functions.inbound.target import DEFAULT_EVENT_SOURCE, MAX_BUS_ENTRY_BYTES
 
 DEFAULT_THRESHOLD_BYTES = 200_000
 DEFAULT_DEDUPE_TTL_SECONDS = 72 * 3600
-DEFAULT_LEASE_SECONDS = 30
 DEFAULT_SECRET_TTL_SECONDS = 300
 _UNBOUNDED = 2**63 - 1
 SOURCES = "CONSUMER_SOURCES"
@@ -73,7 +69,6 @@ class IngestSettings:
     bucket_name: str
     claim_check_threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
     dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS
-    claim_lease_seconds: int = DEFAULT_LEASE_SECONDS
     secret_ttl_seconds: int = DEFAULT_SECRET_TTL_SECONDS
     max_target_item_bytes: int = MAX_BUS_ENTRY_BYTES
 
@@ -88,7 +83,6 @@ class IngestSettings:
             bucket_name=env.required("CONSUMER_BUCKET_NAME"),
             claim_check_threshold_bytes=_count(env, "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES", DEFAULT_THRESHOLD_BYTES),
             dedupe_ttl_seconds=_count(env, "CONSUMER_DEDUPE_TTL_SECONDS", DEFAULT_DEDUPE_TTL_SECONDS),
-            claim_lease_seconds=_count(env, "CONSUMER_CLAIM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             secret_ttl_seconds=_count(env, "CONSUMER_SECRET_TTL_SECONDS", DEFAULT_SECRET_TTL_SECONDS),
             max_target_item_bytes=_count(env, MAX_TARGET_ITEM_BYTES, MAX_BUS_ENTRY_BYTES),
         )
@@ -102,7 +96,6 @@ class IngestSettings:
                 "CONSUMER_BUCKET_NAME": self.bucket_name,
                 "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": self.claim_check_threshold_bytes,
                 "CONSUMER_DEDUPE_TTL_SECONDS": self.dedupe_ttl_seconds,
-                "CONSUMER_CLAIM_LEASE_SECONDS": self.claim_lease_seconds,
                 "CONSUMER_SECRET_TTL_SECONDS": self.secret_ttl_seconds,
                 MAX_TARGET_ITEM_BYTES: self.max_target_item_bytes,
             }

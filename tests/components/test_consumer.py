@@ -15,6 +15,7 @@ from components.entry_bus import BusRef
 from components.packaging import build_package
 from components.specs.consumer import (
     CONSUMER_NAME,
+    GITHUB_TIMEOUT_SECONDS,
     MAX_ENVIRONMENT_BYTES,
     MAX_SQS_RETENTION_SECONDS,
     consumer_spec,
@@ -23,6 +24,7 @@ from components.specs.consumer import (
     visibility_timeout,
 )
 from functions.inbound import target
+from functions.inbound.ledger import FIFO_DEDUPLICATION_SECONDS
 from functions.inbound.settings import EnrichSettings, IngestSettings
 from tests import harness
 from tests.harness import ACCOUNT, REGION, Declared, Program, contains_text, is_secret, run_program
@@ -128,8 +130,12 @@ def test_ingest_timeout_answers_within_githubs_ten_seconds(program: Program) -> 
     ingest = program.named(f"{NAME}-ingest")
     assert ingest.plain("timeout") <= 10
     assert ingest.plain("handler") == "functions.inbound.ingest.handler"
-    env = ingest.plain("environment")["variables"]
-    assert int(env["CONSUMER_CLAIM_LEASE_SECONDS"]) > ingest.plain("timeout")  # a lease outlives its request
+    # The ledger protocol needs two requests' lookup, send and record (each bounded by the timeout)
+    # to fit inside SQS FIFO's deduplication window with a wide margin (docs/consumer.md).
+    # A minute is allowed for DynamoDB's replication lag (normally well under a second).
+    assert ingest.plain("timeout") <= GITHUB_TIMEOUT_SECONDS
+    assert 2 * GITHUB_TIMEOUT_SECONDS + 60 < FIFO_DEDUPLICATION_SECONDS == 300
+    assert "CONSUMER_CLAIM_LEASE_SECONDS" not in ingest.plain("environment")["variables"]  # no lease any more
 
 
 # --- secrets ------------------------------------------------------------------------------------------
@@ -193,12 +199,7 @@ def test_ingest_may_touch_exactly_its_secrets_ledger_payload_prefix_and_queue(pr
     assert statement(role_policy, "ReadSourceSecrets")["Action"] == "secretsmanager:GetSecretValue"
     ledger = statement(role_policy, "DeliveryLedger")
     assert ledger["Resource"] == [program.named(f"{NAME}-ledger").arn]
-    assert sorted(ledger["Action"]) == [
-        "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-    ]
+    assert sorted(ledger["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]  # look up, record: no update, no delete
     assert statement(role_policy, "StoreLargePayloads")["Resource"] == [f"{bucket_arn}/payloads/*"]
     assert statement(role_policy, "StoreLargePayloads")["Action"] == "s3:PutObject"
     assert statement(role_policy, "Enqueue") == {
@@ -627,7 +628,6 @@ def test_the_functions_get_exactly_what_their_contracts_write_from_the_spec(prog
     env = ingest.plain("environment")["variables"]
     assert env == expected.to_environ()
     assert IngestSettings.from_environ(env) == expected  # what the function reads back
-    assert expected.claim_lease_seconds == ingest.plain("timeout") + 5 == spec.claim_lease_seconds
     assert enrich.plain("environment")["variables"] == spec.enrich_settings().to_environ()
     assert EnrichSettings.from_environ(enrich.plain("environment")["variables"]).max_target_item_bytes == 256 * 1024
     assert (ingest.plain("handler"), enrich.plain("handler")) == (spec.ingest_handler, spec.enrich_handler)
@@ -661,7 +661,7 @@ def test_the_spec_derives_each_value_from_the_configuration_and_the_components_a
         ingest_memory_mb=1024,
         secret_ttl_seconds=60,
     )
-    assert spec.claim_lease_seconds == 12  # the function timeout + 5 s: a lease outlives its request
+    assert spec.ingest_timeout_seconds == 7
     assert spec.visibility_timeout_seconds == 6 * 20
     assert (spec.queue_retention_seconds, spec.dead_letter_retention_seconds) == retention_split(10)
     assert spec.max_target_item_bytes == (6 * 1024 * 1024 - 64 * 1024) // 4  # a Lambda target takes one batch
@@ -710,7 +710,7 @@ def test_the_sandbox_creates_the_consumer_from_the_same_spec(moto_endpoint: str)
     )
     # One process runs both handlers: the union of both contracts, nothing written by hand.
     assert written == {**ingest.to_environ(), **spec.enrich_settings().to_environ()}
-    assert IngestSettings.from_environ(written).claim_lease_seconds == spec.ingest_timeout_seconds + 5
+    assert IngestSettings.from_environ(written) == ingest
     assert local.server.timeout_seconds == spec.ingest_timeout_seconds
     attributes = client("sqs", moto_endpoint).get_queue_attributes(QueueUrl=local.queue_url, AttributeNames=["All"])[
         "Attributes"
@@ -736,3 +736,78 @@ def test_the_sandbox_consumer_imports_no_pulumi() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- the S3 Express One Zone payload store ---------------------------------------------------------
+
+DIRECTORY_BUCKET = "aws:s3/directoryBucket:DirectoryBucket"
+EXPRESS = {**CONSUMER, "payloadStore": "s3express", "payloadStoreZoneId": "use1-az4"}
+
+
+@pytest.fixture(scope="module")
+def express() -> Program:
+    return evaluate(EXPRESS)
+
+
+def test_s3express_stores_payloads_in_a_directory_bucket_in_the_configured_zone(express: Program) -> None:
+    bucket = express.one(DIRECTORY_BUCKET)
+    name = bucket.plain("bucket")
+    assert re.fullmatch(rf"{NAME}-payloads-[0-9a-f]{{8}}--use1-az4--x-s3", name) and len(name) <= 63
+    assert bucket.plain("location") == {"name": "use1-az4", "type": "AvailabilityZone"}
+    assert bucket.plain("dataRedundancy") == "SingleAvailabilityZone" and bucket.plain("type") == "Directory"
+    assert not express.of_type(BUCKET)  # no general purpose bucket, nor its settings resources
+    assert not [r for r in express.resources if r.name.startswith(f"{NAME}-payloads-") and "ownership" in r.name]
+    rules = {rule["id"]: rule for rule in express.named(f"{NAME}-payloads-lifecycle").plain("rules")}
+    assert express.named(f"{NAME}-payloads-lifecycle").plain("bucket") == name
+    assert rules["expire-payloads"]["filter"] == {"prefix": "payloads/"}
+    assert rules["expire-payloads"]["expiration"] == {"days": 10}
+    # S3 Lifecycle expires directory bucket objects only with a session granted in the bucket policy.
+    lifecycle, deny = policy(express.named(f"{NAME}-payloads-policy"))
+    assert lifecycle["Principal"] == {"Service": "lifecycle.s3.amazonaws.com"}
+    assert lifecycle["Action"] == "s3express:CreateSession" and lifecycle["Resource"] == [bucket.arn]
+    assert lifecycle["Condition"] == {"StringEquals": {"s3express:SessionMode": "ReadWrite"}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert express.outputs["inboundBucketName"] == name
+    assert bucket.arn == f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{name}"
+
+
+def test_s3express_functions_get_a_session_on_the_directory_bucket_only(express: Program) -> None:
+    bucket = express.one(DIRECTORY_BUCKET)
+    ingest = statement(express.named(f"{NAME}-ingest-policy"), "StoreLargePayloads")
+    assert ingest == {
+        "Sid": "StoreLargePayloads",
+        "Effect": "Allow",
+        "Action": "s3express:CreateSession",
+        "Resource": [bucket.arn],
+        "Condition": {"StringEquals": {"s3express:SessionMode": "ReadWrite"}},
+    }
+    enrich = [s for s in policy(express.named(f"{NAME}-enrich-policy")) if s["Sid"] != "WriteOwnLogs"]
+    assert enrich == [
+        {
+            "Sid": "ReadPayloads",
+            "Effect": "Allow",
+            "Action": "s3express:CreateSession",
+            "Resource": [bucket.arn],
+            "Condition": {"StringEquals": {"s3express:SessionMode": "ReadOnly"}},
+        }
+    ]
+    environment = express.named(f"{NAME}-ingest").plain("environment")["variables"]
+    assert environment["CONSUMER_BUCKET_NAME"] == bucket.plain("bucket")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"payloadStore": "dynamodb"}, "consumer.payloadStore: must be one of s3, s3express; got 'dynamodb'"),
+        ({"payloadStore": "s3express"}, "consumer.payloadStoreZoneId: is required when payloadStore is 's3express'"),
+        (
+            {"payloadStore": "s3express", "payloadStoreZoneId": "us-east-1a"},
+            "consumer.payloadStoreZoneId: must be an Availability Zone ID such as use1-az4 (not a zone name",
+        ),
+        ({"payloadStoreZoneId": "use1-az4"}, "consumer.payloadStoreZoneId: is only used with payloadStore: s3express"),
+    ],
+)
+def test_payload_store_settings_are_checked_with_their_key_path(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(StackConfigError) as raised:
+        parse_stack_config({"consumer": {**CONSUMER, **changes}})
+    assert message in str(raised.value)

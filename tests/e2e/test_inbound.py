@@ -220,3 +220,30 @@ def test_a_github_request_replayed_under_a_fresh_delivery_id_is_a_duplicate(sand
         lambda e: e["source"] == "e2e.github" and e["detail"]["payload"].get("after") == json.loads(body)["after"],
     )
     assert [e["detail"]["deliveryId"] for e in events] == [original]
+
+
+def test_concurrent_copies_of_one_delivery_are_all_acknowledged_and_become_one_event(
+    sandbox_state: dict[str, Any],
+) -> None:
+    """Threads race one GitHub delivery through the sandbox's ingest (HTTP, moto server): every copy
+    is answered 200 and one event reaches the bus (the ledger, or SQS FIFO deduplication for copies
+    that looked the ledger up before the first one recorded it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, key = sandbox_state["inbound"]["github"], secret(sandbox_state, 0)
+    delivery, sentinel = str(uuid.uuid4()), str(uuid.uuid4())
+    body = json.dumps({"ref": "refs/heads/race", "repository": {"id": 5151}, "race": delivery}).encode()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: github_post(url, key, body, delivery), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert {a.json()["status"] for a in answers} <= {"accepted", "duplicate"}
+    assert len({a.json()["eventId"] for a in answers}) == 1
+    # The sentinel follows in the same message group: once it is on the bus, any copy would be too.
+    sentinel_body = json.dumps({"ref": "refs/heads/after", "repository": {"id": 5151}}).encode()
+    assert github_post(url, key, sentinel_body, sentinel).status_code == 200
+    seen: list[dict[str, Any]] = []
+    while not any(e["detail"]["deliveryId"] == sentinel for e in seen):
+        more = wait_for_events(sandbox_state, lambda e: e["detail"].get("deliveryId") in (delivery, sentinel))
+        assert more, "the sentinel never arrived"
+        seen += more
+    assert sorted(e["detail"]["deliveryId"] for e in seen) == sorted([delivery, sentinel])

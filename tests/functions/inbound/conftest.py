@@ -137,7 +137,6 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000, *, shar
         "CONSUMER_BUCKET_NAME": "inbound-payloads",
         "CONSUMER_CLAIM_CHECK_THRESHOLD_BYTES": str(threshold),
         "CONSUMER_DEDUPE_TTL_SECONDS": "3600",
-        "CONSUMER_CLAIM_LEASE_SECONDS": "15",
         "CONSUMER_SECRET_TTL_SECONDS": "300",
         "CONSUMER_MAX_TARGET_ITEM_BYTES": str(256 * 1024),
     }

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.environ import SettingsError
 from functions.inbound import ingest
-from functions.inbound.envelope import dedupe_key, delivery_digest, parse_envelope
+from functions.inbound.envelope import content_key, dedupe_key, delivery_digest, parse_envelope
 from functions.inbound.settings import IngestSettings
 from functions.inbound.source_secrets import SecretCache
 from functions.inbound.verify import SignedRequest
@@ -35,6 +35,15 @@ def github_request(document: Any = None, delivery: str = "d-1", secret: str = "g
 
 def send(path: str, request: SignedRequest, **kwargs: Any) -> dict[str, Any]:
     return ingest.handler(function_url_event(path, request, **kwargs))
+
+
+def github_record_key(request: SignedRequest) -> str:
+    """GitHub signs no timestamp: a delivery is deduplicated on its signed body (not the unsigned id)."""
+    return content_key(None, request.body)
+
+
+def ledger_keys(stack: InboundStack) -> list[str]:
+    return sorted(item["pk"]["S"] for item in stack.client("dynamodb").scan(TableName=stack.table)["Items"])
 
 
 def stripe_event(event_id: str, customer: str | None) -> SignedRequest:
@@ -63,19 +72,23 @@ class FailingCall:
 
 
 def test_verified_push_is_enqueued_inline_with_its_group_and_dedup_id(inbound_stack: InboundStack) -> None:
-    response = send("/github", github_request())
+    request = github_request()
+    response = send("/github", request)
     assert status(response) == 200, response
     assert body_of(response)["status"] == "accepted"
     [message] = inbound_stack.messages()
     assert message["Attributes"]["MessageGroupId"] == "github:1296269"
-    assert message["Attributes"]["MessageDeduplicationId"] == delivery_digest("github", "id:d-1")
+    assert message["Attributes"]["MessageDeduplicationId"] == delivery_digest("github", github_record_key(request))
     envelope = parse_envelope(message["Body"])
     assert envelope.body == json.dumps(push("d-1")).encode() and envelope.claim_check is None
     assert envelope.event_type == "push" and envelope.delivery_id == "d-1"
     assert "x-hub-signature-256" not in envelope.headers  # signatures never travel
     assert inbound_stack.objects() == []
-    record = inbound_stack.ledger(dedupe_key("github", "id:d-1"))
-    assert record is not None and record["status"] == "enqueued" and "leaseUntil" not in record
+    # One ledger item, written after the send: the signed content, naming the delivery it came with.
+    assert ledger_keys(inbound_stack) == [dedupe_key("github", github_record_key(request))]
+    record = inbound_stack.ledger(dedupe_key("github", github_record_key(request)))
+    assert record is not None and record["status"] == "enqueued" and record["deliveryKey"] == "github#id:d-1"
+    assert record["messageId"] == message["MessageId"]
 
 
 def test_duplicate_delivery_returns_200_and_is_enqueued_once(inbound_stack: InboundStack) -> None:
@@ -98,7 +111,7 @@ def test_large_payload_goes_to_s3_and_only_the_pointer_travels(inbound_stack: In
     envelope = parse_envelope(message["Body"])
     pointer = envelope.claim_check
     assert envelope.body is None and pointer is not None
-    assert pointer.key == f"payloads/github/{delivery_digest('github', 'id:d-1')}"
+    assert pointer.key == f"payloads/github/{delivery_digest('github', github_record_key(request))}"
     assert pointer.size == len(request.body) and pointer.sha256 == hashlib.sha256(request.body).hexdigest()
     stored = inbound_stack.client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
     assert stored == request.body
@@ -134,7 +147,7 @@ def test_enqueue_failure_returns_503_and_the_retry_is_processed_not_deduplicated
     failed = send("/github", github_request())
     assert status(failed) == 503 and failed["headers"]["retry-after"] == "5"
     assert inbound_stack.messages() == []
-    assert inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None  # the claim was released
+    assert ledger_keys(inbound_stack) == []  # nothing is written before the send
     retried = send("/github", github_request())
     assert status(retried) == 200 and body_of(retried)["status"] == "accepted"
     assert len(inbound_stack.messages()) == 1
@@ -145,7 +158,7 @@ def test_s3_failure_returns_503_releases_the_claim_and_enqueues_nothing(inbound_
     rt.s3.put_object = FailingCall(rt.s3.put_object, times=1)
     big = github_request({**PUSH, "blob": "x" * 5000})
     assert status(send("/github", big)) == 503
-    assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None
+    assert inbound_stack.messages() == [] and ledger_keys(inbound_stack) == []
     assert status(send("/github", big)) == 200
     assert len(inbound_stack.objects()) == 1 and len(inbound_stack.messages()) == 1
 
@@ -164,21 +177,36 @@ def test_secrets_manager_failure_returns_503(inbound_stack: InboundStack) -> Non
     assert inbound_stack.messages() == []
 
 
-def test_failure_to_mark_enqueued_still_acknowledges_the_enqueued_message(inbound_stack: InboundStack) -> None:
+def test_failure_to_record_still_acknowledges_the_enqueued_message(inbound_stack: InboundStack) -> None:
     rt = ingest.runtime()
-    rt.dynamodb.update_item = FailingCall(rt.dynamodb.update_item)
+    rt.dynamodb.put_item = FailingCall(rt.dynamodb.put_item, times=1)
     response = send("/github", github_request())
     assert status(response) == 200  # the message is durably on the queue
+    assert ledger_keys(inbound_stack) == []
+    # The retry finds no record and sends again: within 5 minutes SQS drops it (one message), and it
+    # records the delivery this time.
+    again = send("/github", github_request())
+    assert status(again) == 200 and body_of(again)["status"] == "accepted"
     assert len(inbound_stack.messages()) == 1
+    assert body_of(send("/github", github_request()))["status"] == "duplicate"
 
 
-def test_retry_while_the_first_request_is_still_in_flight_is_told_to_come_back(inbound_stack: InboundStack) -> None:
+def test_a_retry_that_looks_up_before_the_first_is_recorded_is_dropped_by_sqs(inbound_stack: InboundStack) -> None:
+    """No 409 any more: the in-flight window is covered by the FIFO deduplication id, not a lease."""
     rt = ingest.runtime()
-    claim = rt.ledger.claim(dedupe_key("github", "id:d-1"), lease_seconds=15, ttl_seconds=3600, attributes={})
-    assert claim.outcome == "claimed"
-    response = send("/github", github_request())
-    assert status(response) == 409 and response["headers"]["retry-after"]
-    assert inbound_stack.messages() == []
+    real = rt.sqs.send_message
+    answers: list[dict[str, Any]] = []
+
+    def send_message(**kwargs: Any) -> Any:
+        rt.sqs.send_message = real
+        answers.append(send("/github", github_request()))  # the retry, while the first is mid-send
+        return real(**kwargs)
+
+    rt.sqs.send_message = send_message
+    first = send("/github", github_request())
+    assert [status(first), status(answers[0])] == [200, 200]
+    assert body_of(answers[0])["eventId"] == body_of(first)["eventId"]
+    assert len(inbound_stack.messages()) == 1
 
 
 # --- ordering ---------------------------------------------------------------------------------------
@@ -215,7 +243,7 @@ def test_bad_signature_is_401_counted_and_not_enqueued(
 ) -> None:
     response = send("/github", github_request(secret="wrong"))
     assert status(response) == 401 and "bad_signature" in body_of(response)["error"]
-    assert inbound_stack.messages() == [] and inbound_stack.ledger(dedupe_key("github", "id:d-1")) is None
+    assert inbound_stack.messages() == [] and ledger_keys(inbound_stack) == []
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [(r["Source"], r["SignatureFailures"], r["reason"]) for r in emf] == [("github", 1, "bad_signature")]
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hookstack/Inbound"
@@ -343,9 +371,9 @@ def test_misconfiguration_is_a_clear_error_at_first_use(monkeypatch: pytest.Monk
         "CONSUMER_TABLE_NAME": "t",
         "CONSUMER_QUEUE_URL": "q",
         "CONSUMER_BUCKET_NAME": "b",
-        "CONSUMER_CLAIM_LEASE_SECONDS": "soon",
+        "CONSUMER_DEDUPE_TTL_SECONDS": "soon",
     }
-    with pytest.raises(SettingsError, match="CONSUMER_CLAIM_LEASE_SECONDS must be a whole number"):
+    with pytest.raises(SettingsError, match="CONSUMER_DEDUPE_TTL_SECONDS must be a whole number"):
         IngestSettings.from_environ(env)
     ingest.reset()
     response = ingest.handler(function_url_event("/github", github_request()))

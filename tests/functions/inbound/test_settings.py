@@ -24,7 +24,6 @@ INGEST = IngestSettings(
     bucket_name="payloads-1",
     claim_check_threshold_bytes=0,
     dedupe_ttl_seconds=3600,
-    claim_lease_seconds=14,
     secret_ttl_seconds=60,
     max_target_item_bytes=6_225_920,
 )
@@ -85,10 +84,9 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (
         settings.claim_check_threshold_bytes,
         settings.dedupe_ttl_seconds,
-        settings.claim_lease_seconds,
         settings.secret_ttl_seconds,
         settings.max_target_item_bytes,
-    ) == (200_000, 259_200, 30, 300, 262_144)
+    ) == (200_000, 259_200, 300, 262_144)
     assert EnrichSettings.from_environ({}) == EnrichSettings(max_target_item_bytes=262_144, event_source="hookstack")
 
 
