@@ -232,11 +232,11 @@ def injected(injector: FaultInjector) -> Iterator[FaultInjector]:
         )
         return client
 
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    botocore.session.Session.create_client = create_client
     try:
         yield injector
     finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
+        botocore.session.Session.create_client = original
 
 
 def _bound(injector: FaultInjector, service: str, protocol: str) -> Callable[..., Any]:

@@ -141,7 +141,7 @@ def _replay_events(replay: Any, archive: Any) -> None:
     )
     for event in events:
         for rule in rules:  # the archive's own rule refuses events with a replay-name
-            rule.send_to_targets(copy.deepcopy(event), transform_input=False)
+            rule.send_to_targets(cast(Any, copy.deepcopy(event)), transform_input=False)
     replay.state = ReplayState.COMPLETED
     replay.end_time = unix_time()
 
@@ -216,7 +216,7 @@ def _update_connection(backend: Any, name: str, **kwargs: Any) -> dict[str, Any]
         _set_state(backend, connection, AUTHORIZED, "")
     connection.last_modified_time = unix_time()
     connection.sandbox_revision = getattr(connection, "sandbox_revision", 0) + 1
-    return connection.describe_short()  # type: ignore[no-any-return]
+    return connection.describe_short()
 
 
 def _set_state(backend: Any, connection: Any, state: str, reason: str) -> None:
