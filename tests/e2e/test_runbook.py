@@ -71,6 +71,32 @@ def test_the_outputs_file_alone_drives_ops_status_without_any_aws_environment(sa
     assert finding(report, "archive", "hookstack-sandbox-archive")["level"] == "ok"
 
 
+def shape(value: Any) -> Any:
+    """What ``pulumi stack output --json`` fixes of a value: its type, and the keys of every object."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    return type(value).__name__
+
+
+def test_the_outputs_file_has_the_programs_outputs_in_their_shapes(sandbox_state: dict[str, Any]) -> None:
+    """The same keys ``__main__.py`` exports for this stack file (Pulumi mocks), the same shapes."""
+    from sandbox.plan import planned_urls, pulumi_outputs
+    from sandbox.preview import load_stack_file_config, run_program
+
+    assert Path(sandbox_state["outputs_file"]).parent == Path(sandbox_state["_config"]).parent
+    written = json.loads(Path(sandbox_state["outputs_file"]).read_text())
+    access = written.pop("sandbox")  # the one key Pulumi never exports: how ops reaches the sandbox
+    assert access["endpointUrl"] == sandbox_state["aws_endpoint"] and access["region"] == "us-east-1"
+    values, secret_keys = load_stack_file_config(Path(sandbox_state["_config"]))
+    program = run_program(planned_urls(values)[0], secret_keys=secret_keys, stack="sandbox")
+    expected = pulumi_outputs(program.outputs, program.secret_outputs)
+    assert shape(written) == shape(expected)
+    for key in ("busName", "busShards"):
+        assert written[key] == expected[key], key
+    assert written["inboundUrls"] == sandbox_state["inbound"]
+    assert written["deadLetterQueueUrl"] == sandbox_state["dead_letter_queue_url"]
+
+
 def test_a_replay_sends_only_its_window_to_only_its_destination(
     sandbox_state: dict[str, Any], receiver: Receiver
 ) -> None:
