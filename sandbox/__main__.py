@@ -146,10 +146,11 @@ def _up(args: argparse.Namespace, signals: StopSignals) -> int:
     from sandbox.faults import FaultInjector, parse_faults
     from sandbox.logs import default_format, routed_stdout
 
-    if args.seed is not None and not args.faults:
+    if args.seed is not None and args.faults is None:
         _error("--seed: only with --faults (it chooses which requests fail)")
         return EXIT_USAGE
-    faults = FaultInjector(parse_faults(args.faults), seed=args.seed or 0) if args.faults else None  # FaultSpecError: 2
+    # An empty SPEC is refused too (FaultSpecError: exit 2), not taken for "no faults".
+    faults = FaultInjector(parse_faults(args.faults), seed=args.seed or 0) if args.faults is not None else None
     log_format = args.log_format or default_format(sys.stdout)
     with routed_stdout(sys.stdout, log_format=log_format, quiet=args.quiet):
         return _run_up(args, signals, faults)

@@ -26,8 +26,8 @@ decides what matches) and this emulator takes it from there, as AWS would:
 Every attempt, retry, de-authorization and dead letter is logged through :mod:`functions.logs` in
 the delivery worker's shape (``delivery attempt`` with ``tenantId``, ``eventId``, ``endpointId``
 (here ``tenant/destination``), ``attempt``, ``outcome``, ``statusCode``, ``latencyMs``,
-``errorKind``, ``nextAttemptInSeconds``). Waits and the event age are multiplied by ``time_scale``
-so a day of retries can be watched in seconds.
+``errorKind``, ``nextAttemptInSeconds``, in EventBridge's unscaled seconds). Waits and the event
+age are multiplied by ``time_scale`` so a day of retries can be watched in seconds.
 """
 
 from __future__ import annotations
@@ -305,11 +305,11 @@ class ApiDestinationWorker(PollingThread):
                 if last.retry_after is not None
                 else min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
             )
-            delay *= self.time_scale
-            if time.time() + delay > expires:
+            if time.time() + delay * self.time_scale > expires:
                 return self._failed(ids, attempt, last, "MaximumEventAgeInSeconds")
+            # Logged in EventBridge's seconds, as the worker logs its schedule; waited scaled.
             self._log_attempt(ids, attempt, RETRYING, last, round(delay, 3))
-            if self.stopping.wait(delay):
+            if self.stopping.wait(delay * self.time_scale):
                 return Outcome(False, attempt, status, stopped=True)
 
     def _failed(self, ids: dict[str, Any], attempts: int, last: Attempt, exhausted: str | None) -> Outcome:

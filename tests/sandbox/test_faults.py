@@ -117,3 +117,15 @@ def test_clients_made_after_it_is_removed_are_untouched() -> None:
     client = session().client("sqs", endpoint_url="http://127.0.0.1:9", config=ONE_ATTEMPT)
     with pytest.raises(EndpointConnectionError):  # sent for real (nothing listens), not answered by the injector
         client.send_message(QueueUrl="http://127.0.0.1:9/1/q", MessageBody="x")
+
+
+@pytest.mark.parametrize("spec", ["", "s3:*=0.1:slow"])
+def test_up_refuses_a_bad_or_empty_spec_before_starting_anything(
+    spec: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sandbox.__main__ import main
+
+    state = tmp_path / "state.json"
+    assert main(["up", "--config", str(tmp_path / "none.yaml"), "--state-file", str(state), "--faults", spec]) == 2
+    assert capsys.readouterr().err.startswith("sandbox: --faults: ")
+    assert not state.exists()
