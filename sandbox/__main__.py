@@ -183,10 +183,12 @@ def _run_up(args: argparse.Namespace, signals: StopSignals, faults: Any) -> int:
         return EXIT_USAGE
     if note:
         _error(note)
+    # Left by a sandbox that was killed: nobody may read its endpoints while this one starts.
+    outputs_file = outputs_path(state_file)
+    outputs_file.unlink(missing_ok=True)
     if signals.stopping.is_set():
         return cancelled()
     sandbox = Sandbox(stack, time_scale=args.time_scale, local_secrets=generated, faults=faults)
-    outputs_file = outputs_path(state_file)
     try:
         try:
             sandbox.start(cancel=signals.stopping)  # on failure or cancel, it has stopped what it started
