@@ -1,6 +1,6 @@
 """A load drill while the stores misbehave (``up --faults``), then Ctrl-C under load.
 
-60 GitHub webhooks (a third of them claim-checked to S3) are posted while the ingest and
+30 GitHub webhooks (a third of them claim-checked to S3) are posted while the ingest and
 enrichment functions' DynamoDB, SQS and S3 calls fail, throttle and time out after taking effect.
 A webhook answered 2xx is acknowledged; one that is not is redelivered with the same delivery id,
 as GitHub does. Proof: every acknowledged webhook is on the bus, and an event seen twice carries
@@ -34,7 +34,7 @@ from tests.e2e.conftest import ROOT, state_client
 pytestmark = pytest.mark.e2e
 
 SECRET = "drill-github-secret"
-WEBHOOKS = 60
+WEBHOOKS = 30
 FAULTS = "dynamodb:PutItem=0.1:timeout,dynamodb:*=0.05,sqs:SendMessage=0.1:timeout,sqs:*=0.05:throttle,s3:*=0.15"
 STACK = {
     "config": {
