@@ -153,5 +153,9 @@ def test_no_acknowledged_webhook_is_lost_or_duplicated_under_faults_and_ctrl_c_r
     output = log.read_text()
     assert "sandbox: SIGINT received, stopping" in output
     assert "drained in" in output and "every accepted webhook is on the bus" in output, output[-2000:]
+    # --quiet: one ready line instead of the summary, no INFO record (the injected faults are INFO).
+    assert "sandbox ready: state in" in output and "hookstack sandbox ready" not in output
+    levels = {json.loads(line)["level"] for line in output.splitlines() if line.startswith('{"level"')}
+    assert "INFO" not in levels, levels
     injected = output.split("faults injected: ", 1)[1].splitlines()[0]
     assert "dynamodb:PutItem timeout" in injected and "s3:PutObject error" in injected, injected
