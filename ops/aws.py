@@ -17,21 +17,38 @@ class Clients:
 
     ``endpoint_url=None`` lets boto3 apply ``AWS_ENDPOINT_URL`` (and per-service variants) itself,
     so the tool points at a moto server or the local sandbox the same way the functions do.
+
+    ``credentials`` (access key id, secret key) replace boto3's own lookup: the local sandbox's
+    outputs file names the ones it accepts, so nothing from the environment is needed (or sent).
+    ``region_origin`` says where ``region`` came from, for messages (default ``--region``).
     """
 
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None, session: Any = None) -> None:
+    def __init__(
+        self,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session: Any = None,
+        *,
+        credentials: tuple[str, str] | None = None,
+        region_origin: str = "--region",
+    ) -> None:
         self.region = region or os.environ.get("AWS_REGION") or None
         self.region_origin = (
-            "--region" if region else "AWS_REGION" if self.region else "AWS_DEFAULT_REGION / the profile"
+            region_origin if region else "AWS_REGION" if self.region else "AWS_DEFAULT_REGION / the profile"
         )
         self.endpoint_url = endpoint_url
+        self.credentials = credentials
         self._session = session
 
     def _boto_session(self) -> Any:
         if self._session is None:
             import boto3
 
-            self._session = boto3.session.Session()
+            if self.credentials is not None:
+                key_id, secret = self.credentials
+                self._session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret)
+            else:
+                self._session = boto3.session.Session()
         return self._session
 
     def _client(self, service: str) -> Any:

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from ops import dlq, inbound_cli, inbound_replay, reauthorize, redrive, replay, status
 from ops.aws import Clients, pages
-from ops.outputs import OpsError, StackOutputs, load_outputs, resource_name
+from ops.outputs import OpsError, SandboxAccess, StackOutputs, load_outputs, resource_name, sandbox_access
 
 EXIT_OK, EXIT_ATTENTION, EXIT_ERROR = 0, 1, 2
 
@@ -202,8 +202,8 @@ def _bounded(low: int, high: int) -> Any:
 
 def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -> int:
     args = build_parser().parse_args(argv)
-    clients = clients or Clients(region=args.region, endpoint_url=args.endpoint_url)
     try:
+        clients = clients or _clients(args, sandbox_access(args.outputs))
         if args.command == "inbound":
             return inbound_cli.run(args, clients)
         outputs = load_outputs(
@@ -229,6 +229,21 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
     except BotoCoreError as error:
         _error(f"AWS call failed: {error}")
     return EXIT_ERROR
+
+
+def _clients(args: argparse.Namespace, local: SandboxAccess | None) -> Clients:
+    """Clients for the flags; an outputs file of the local sandbox supplies endpoint, region and
+    credentials (``--endpoint-url`` / ``--region`` still win). Its credentials are used only with
+    its own endpoint: real ones are never sent to the sandbox, the sandbox's never elsewhere."""
+    if local is None:
+        return Clients(region=args.region, endpoint_url=args.endpoint_url)
+    endpoint = args.endpoint_url or local.endpoint_url
+    return Clients(
+        region=args.region or local.region,
+        endpoint_url=endpoint,
+        credentials=(local.access_key_id, local.secret_access_key) if endpoint == local.endpoint_url else None,
+        region_origin="--region" if args.region else f"the sandbox's outputs file {args.outputs}",
+    )
 
 
 def _check_region(clients: Clients, outputs: StackOutputs) -> None:

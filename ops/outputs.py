@@ -2,6 +2,11 @@
 
 Operators export them once per stack with ``pulumi stack output --json > outputs.json``; flags
 (``--bus-name``, ``--dlq-url``, ...) override single values or replace the file entirely.
+
+The local sandbox writes the same file (``python -m sandbox up``: ``outputs_file`` in its state
+file) with one key Pulumi never exports, :data:`SANDBOX_KEY`: where its AWS emulator listens, its
+region and the credentials it accepts. With it, ``--outputs`` alone points every command at the
+sandbox (:func:`sandbox_access`); ``--endpoint-url`` / ``--region`` still win.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ _EVENTS_ARN_RE = re.compile(
 # Any ARN's region (empty for global services), and an SQS queue URL's (https://sqs.<region>.amazonaws.com/...).
 _ARN_REGION_RE = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:(?P<region>[a-z0-9-]*):")
 _SQS_URL_REGION_RE = re.compile(r"^https://sqs\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+
+
+# The sandbox's own key in an outputs file (docs/sandbox.md): {"endpointUrl", "region", "accessKeyId", "secretAccessKey"}.
+SANDBOX_KEY = "sandbox"
+_LOCAL_ENDPOINT_RE = re.compile(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?/?$")
 
 
 class OpsError(Exception):
@@ -102,6 +112,55 @@ class StackOutputs:
         return self.dead_letter_queue_url
 
 
+@dataclass(frozen=True)
+class SandboxAccess:
+    """How to reach the local sandbox an outputs file describes (its :data:`SANDBOX_KEY`)."""
+
+    endpoint_url: str
+    region: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+def _read_outputs_file(path: str) -> Mapping[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise OpsError(f"--outputs {path}: cannot read it ({error.strerror})") from error
+    try:
+        loaded = json.loads(text)
+    except ValueError as error:
+        raise OpsError(f"--outputs {path}: not JSON ({error}); create it with `pulumi stack output --json`") from error
+    if not isinstance(loaded, Mapping):
+        raise OpsError(f"--outputs {path}: must be a JSON object of stack outputs, got {type(loaded).__name__}")
+    return loaded
+
+
+def sandbox_access(path: str | None) -> SandboxAccess | None:
+    """The sandbox an outputs file written by ``python -m sandbox up`` describes; ``None`` for a
+    deployed stack's file (Pulumi exports no such key). Only loopback endpoints are accepted: the
+    credentials it names are the sandbox's, never to be sent anywhere else."""
+    if not path:
+        return None
+    value = _read_outputs_file(path).get(SANDBOX_KEY)
+    if value is None:
+        return None
+    where = f"--outputs {path}: {SANDBOX_KEY}"
+    if not isinstance(value, Mapping):
+        raise OpsError(f"{where} must be an object with endpointUrl, region, accessKeyId, secretAccessKey")
+    fields = {}
+    for key in ("endpointUrl", "region", "accessKeyId", "secretAccessKey"):
+        item = value.get(key)
+        if not isinstance(item, str) or not item:
+            raise OpsError(f"{where}.{key} must be a non-empty string, got {item!r}")
+        fields[key] = item
+    if not _LOCAL_ENDPOINT_RE.match(fields["endpointUrl"]):
+        raise OpsError(
+            f"{where}.endpointUrl must be a loopback http:// URL (the sandbox's), got {fields['endpointUrl']!r}"
+        )
+    return SandboxAccess(fields["endpointUrl"], fields["region"], fields["accessKeyId"], fields["secretAccessKey"])
+
+
 def load_outputs(
     path: str | None,
     *,
@@ -111,21 +170,7 @@ def load_outputs(
     archive: str | None = None,
 ) -> StackOutputs:
     """Read ``pulumi stack output --json`` from ``path`` (optional); flags win over the file."""
-    raw: Mapping[str, Any] = {}
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise OpsError(f"--outputs {path}: cannot read it ({error.strerror})") from error
-        try:
-            loaded = json.loads(text)
-        except ValueError as error:
-            raise OpsError(
-                f"--outputs {path}: not JSON ({error}); create it with `pulumi stack output --json`"
-            ) from error
-        if not isinstance(loaded, Mapping):
-            raise OpsError(f"--outputs {path}: must be a JSON object of stack outputs, got {type(loaded).__name__}")
-        raw = loaded
+    raw: Mapping[str, Any] = _read_outputs_file(path) if path else {}
     name = bus_name or _string(raw, "busName", path)
     if not name:
         raise OpsError("the entry bus is unknown: pass --outputs outputs.json (busName) or --bus-name")

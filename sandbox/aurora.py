@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 DOUBLE_SQL = SQL_DIR / "local" / "aws_lambda_double.sql"
 RELAY_FUNCTION = "hookstack-aurora-relay"
+SWEEPER_FUNCTION = "hookstack-aurora-sweeper"
 # Lambda waits one minute before its first retry of a failed asynchronous invocation, two before the second.
 LAMBDA_ASYNC_RETRY_DELAYS_SECONDS = (60, 120)
 LISTENER_START_SECONDS = 10

@@ -9,8 +9,13 @@ from typing import Any
 import boto3
 import requests
 
+from sandbox.lambda_http import SHUTDOWN_POLL_SECONDS
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+# What the sandbox's own clients sign with, and what its outputs file hands to ``python -m ops``
+# (moto checks no signature: any credentials work, these are no secret).
+CREDENTIALS = ("sandbox", "sandbox")
 
 
 def free_port() -> int:
@@ -44,13 +49,13 @@ class MotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        from sandbox.moto_events import install_test_event_pattern
+        from sandbox.moto_events import install_eventbridge_fidelity
         from sandbox.moto_sqs import install_fifo_deduplication
 
         # moto keeps its accounts in this process, not in the server: start from an empty one, as a
         # sandbox started earlier in the same process (a test, the demo) left its resources there.
         moto_api_backend.reset()
-        install_test_event_pattern()  # moto's is a stub; ops redrive asks it (sandbox/moto_events.py)
+        install_eventbridge_fidelity()  # where moto differs from EventBridge (sandbox/moto_events.py)
         install_fifo_deduplication()  # as AWS documents it; the inbound ingest relies on it (sandbox/moto_sqs.py)
         # Bound here, so that a busy port raises OSError (werkzeug would print and sys.exit(1)).
         listener = socket.create_server(("127.0.0.1", self.port))
@@ -67,7 +72,9 @@ class MotoServer:
         finally:
             listener.close()  # the server holds its own duplicate of the descriptor
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="moto-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), name="moto-server", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -76,7 +83,7 @@ class MotoServer:
         if httpd is None:
             return
         if thread is not None and thread.is_alive():
-            httpd.shutdown()  # returns once serve_forever has ended (it polls twice a second)
+            httpd.shutdown()  # returns once serve_forever has ended (it polls every SHUTDOWN_POLL_SECONDS)
             thread.join(timeout=10)
         httpd.server_close()
 
@@ -97,8 +104,8 @@ def environment(endpoint: str) -> dict[str, str]:
     """Environment that points boto3 (and so every handler) at the sandbox."""
     return {
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_ACCESS_KEY_ID": CREDENTIALS[0],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS[1],
         "AWS_SESSION_TOKEN": "sandbox",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
@@ -119,8 +126,8 @@ def client(service: str, endpoint: str) -> Any:
         endpoint_url=endpoint,
         config=Config(user_agent_extra=SANDBOX_USER_AGENT),
         region_name=REGION,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",  # noqa: S106 - moto accepts any credentials
+        aws_access_key_id=CREDENTIALS[0],
+        aws_secret_access_key=CREDENTIALS[1],
     )
 
 

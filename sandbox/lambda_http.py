@@ -5,7 +5,9 @@ Each request becomes a payload format 2.0 event (``rawPath``, ``rawQueryString``
 unless the content type is text, ``isBase64Encoded``), and the handler's response is mapped back:
 ``{"statusCode", "headers", "body", "isBase64Encoded", "cookies"}``, or any other JSON value as a
 200 ``application/json`` body (function URLs do that). Requests over 6 MB get 413 before the
-handler runs, like a function URL.
+handler runs, like a function URL. Once :meth:`LambdaHttpServer.stop_accepting` is called (the
+sandbox is stopping), every new request gets 503 with ``Retry-After`` and the handler never runs,
+so nothing is acknowledged that the sandbox would then drop; requests already in the handler finish.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
+# How often a server's accept loop looks for shutdown(): stopping waits for it (socketserver's 0.5 s).
+SHUTDOWN_POLL_SECONDS = 0.05
+STOPPING_RETRY_AFTER_SECONDS = 30  # what a sender is told to wait while the sandbox stops
 TEXT_TYPES = (
     "text/",
     "application/json",
@@ -169,13 +174,28 @@ class LambdaHttpServer:
         self.router = router
         self.timeout_seconds = timeout_seconds
         self.on_invoke = on_invoke
+        self.accepting = threading.Event()
+        self.accepting.set()
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self._server = LocalHttpServer(("127.0.0.1", 0), self._request_handler())
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{function_name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), name=f"http-{function_name}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
+
+    def stop_accepting(self) -> None:
+        """From now on answer 503 + ``Retry-After`` without running the handler."""
+        self.accepting.clear()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in the handler; ``False`` if one still is after ``timeout`` s."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
 
     def stop(self) -> None:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, forever if it never ran
@@ -199,6 +219,22 @@ class LambdaHttpServer:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
+                with outer._idle:
+                    accepted = outer.accepting.is_set()
+                    outer._in_flight += accepted
+                if not accepted:
+                    headers = {"content-type": "application/json", "retry-after": str(STOPPING_RETRY_AFTER_SECONDS)}
+                    body = b'{"message":"Service Unavailable: the sandbox is stopping"}'
+                    self._reply(503, headers, body, close=True)
+                    return
+                try:
+                    self._invoke(body)
+                finally:
+                    with outer._idle:
+                        outer._in_flight -= 1
+                        outer._idle.notify_all()
+
+            def _invoke(self, body: bytes) -> None:
                 route_key, path_parameters = "$default", dict[str, str]()
                 if outer.router is not None:
                     routed = outer.router(self.command, urlsplit(self.path).path)
@@ -231,11 +267,14 @@ class LambdaHttpServer:
                     outer.on_invoke(event, status, time.perf_counter() - started)
                 self._reply(status, headers, data)
 
-            def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            def _reply(self, status: int, headers: dict[str, str], data: bytes, *, close: bool = False) -> None:
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() not in ("content-length", "connection"):
                         self.send_header(key, value)
+                if close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import Secret
 from components.plan import ApiDestinationPlan, ProviderPlan
-from sandbox.api_destinations import ApiDestinationWorker
+from sandbox.api_destinations import ApiDestinationWorker, connection_auth_parameters
+from sandbox.moto_events import ConnectionHandle
 
 
 @dataclass
@@ -28,6 +28,8 @@ class LocalProvider:
     archive_arn: str = ""
     workers: dict[str, ApiDestinationWorker] = field(default_factory=dict)
     rule_names: dict[str, str] = field(default_factory=dict)
+    # tenant -> destination -> ARNs, as the ``destinations`` stack output lists them
+    destination_outputs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def create(self) -> None:
         self._entry_bus()
@@ -66,7 +68,7 @@ class LocalProvider:
         connection_arn = self.events.create_connection(
             Name=name,
             AuthorizationType=destination.auth.authorization_type,
-            AuthParameters=_auth_parameters(destination),
+            AuthParameters=connection_auth_parameters(destination),
         )["ConnectionArn"]
         api_destination_arn = self.events.create_api_destination(
             Name=name,
@@ -89,6 +91,12 @@ class LocalProvider:
         # The real pattern engine decides what matches; the queue stands in for the API destination.
         self.events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": destination.target_id, "Arn": queue_arn}])
         self.rule_names[destination.key] = rule
+        self.destination_outputs.setdefault(destination.tenant_id, {})[destination.name] = {
+            "rule_arn": rule_arn,
+            "api_destination_arn": api_destination_arn,
+            "connection_arn": connection_arn,
+            "bus_name": bus,
+        }
         self.workers[destination.key] = ApiDestinationWorker(
             destination,
             sqs=self.sqs,
@@ -96,6 +104,7 @@ class LocalProvider:
             dead_letter_queue_url=self.dead_letter_queue_url,
             rule_arn=rule_arn,
             target_arn=api_destination_arn,
+            connection=ConnectionHandle(name),
             time_scale=self.time_scale,
         )
 
@@ -115,34 +124,3 @@ class LocalProvider:
     @property
     def bus_names(self) -> list[str]:
         return [bus.name for bus in self.plan.buses]
-
-
-def _auth_parameters(destination: ApiDestinationPlan) -> dict[str, Any]:
-    def plain(value: Any) -> Any:
-        return value.reveal() if isinstance(value, Secret) else value
-
-    auth = destination.auth
-    params = auth.parameters
-    result: dict[str, Any]
-    if auth.authorization_type == "API_KEY":
-        result = {"ApiKeyAuthParameters": {"ApiKeyName": params["key"], "ApiKeyValue": plain(params["value"])}}
-    elif auth.authorization_type == "BASIC":
-        result = {"BasicAuthParameters": {"Username": params["username"], "Password": plain(params["password"])}}
-    else:
-        result = {
-            "OAuthParameters": {
-                "ClientParameters": {"ClientID": params["client_id"], "ClientSecret": plain(params["client_secret"])},
-                "AuthorizationEndpoint": params["authorization_endpoint"],
-                "HttpMethod": params["http_method"],
-                "OAuthHttpParameters": {
-                    "BodyParameters": [
-                        {"Key": k, "Value": v, "IsValueSecret": False} for k, v in params["body_parameters"]
-                    ]
-                },
-            }
-        }
-    if auth.headers:
-        result["InvocationHttpParameters"] = {
-            "HeaderParameters": [{"Key": k, "Value": v, "IsValueSecret": False} for k, v in auth.headers]
-        }
-    return result

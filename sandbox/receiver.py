@@ -6,6 +6,8 @@ Paths choose the behaviour (everything else answers 200):
 - ``/flaky/<n>/...``            answers 503 to the first ``n`` requests on that path, then 200
 - ``/retry-after/<s>/...``      answers 429 with ``Retry-After: <s>`` once per path, then 200
 - ``/slow/<seconds>/...``       waits, then answers 200 (timeouts)
+- ``/require/<header>/<value>/...`` answers 401 unless the request's ``<header>`` is ``<value>``
+  (a credential the endpoint stopped accepting: the connection de-authorizes until updated)
 - ``/oauth/token``              an OAuth 2.0 client-credentials token endpoint (client ``sandbox``)
 
 ``GET /_received`` lists the recorded requests as JSON (``?path=<prefix>`` filters), ``DELETE
@@ -24,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.lambda_http import LocalHttpServer
+from sandbox.lambda_http import SHUTDOWN_POLL_SECONDS, LocalHttpServer
 
 OAUTH_CLIENT_ID = "sandbox"
 
@@ -40,7 +42,9 @@ class Receiver:
         self._server = LocalHttpServer(("127.0.0.1", 0), self._handler())
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), name="receiver", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -78,7 +82,7 @@ class Receiver:
                     return matches
                 self._changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
 
-    def _behaviour(self, path: str) -> tuple[int, dict[str, str], float]:
+    def _behaviour(self, path: str, headers: Any = None) -> tuple[int, dict[str, str], float]:
         parts = [p for p in path.split("/") if p]
         with self._lock:
             seen = self._counts.get(path, 0)
@@ -91,6 +95,9 @@ class Receiver:
             return (429, {"Retry-After": parts[1]}, 0.0) if seen == 0 else (200, {}, 0.0)
         if len(parts) >= 2 and parts[0] == "slow":
             return 200, {}, float(parts[1])
+        if len(parts) >= 3 and parts[0] == "require":
+            presented = headers.get(parts[1]) if headers is not None else None
+            return (200, {}, 0.0) if presented == parts[2] else (401, {"WWW-Authenticate": "ApiKey"}, 0.0)
         return 200, {}, 0.0
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -127,7 +134,7 @@ class Receiver:
                 if parts.path == "/oauth/token":
                     self._token(body)
                     return
-                status, headers, delay = outer._behaviour(parts.path)
+                status, headers, delay = outer._behaviour(parts.path, self.headers)
                 if delay:
                     time.sleep(delay)
                 try:

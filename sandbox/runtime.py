@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -18,6 +19,8 @@ from components.config import read_stack_file
 from components.stack import Stack, load_stack, load_stack_from_file
 from functions import whsec
 from sandbox.aws import REGION, MotoServer, client, environment
+from sandbox.faults import FaultInjector, injected
+from sandbox.lambda_http import LambdaHttpServer
 from sandbox.provider import LocalProvider
 
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
@@ -95,7 +98,9 @@ class Sandbox:
         time_scale: float = 1.0,
         local_secrets: dict[str, str] | None = None,
         endpoint_cache_seconds: float | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
+        """``faults``: make the functions' AWS calls fail (sandbox/faults.py) while it runs."""
         config = stack.config
         # Loopback receivers are allowed here, and only here (the SSRF allowlist).
         cidrs = tuple(dict.fromkeys((*config.delivery.allowed_cidrs, *LOOPBACK_CIDRS)))
@@ -105,6 +110,8 @@ class Sandbox:
         self.local_secrets = dict(local_secrets or {})
         self.endpoint_cache_seconds = endpoint_cache_seconds  # None: the sandbox's (no cache)
         self.moto = MotoServer()
+        self.faults = faults
+        self._hooks = contextlib.ExitStack()  # undone at stop: the fault injection
         self.parts: dict[str, LocalPart] = {}
         self.provider: LocalProvider | None = None
         self._saved_environment: dict[str, str | None] = {}
@@ -136,6 +143,8 @@ class Sandbox:
             next_step("moto: start")
             self.moto.start()
             self._set_environment(environment(self.endpoint))
+            if self.faults is not None:
+                self._hooks.enter_context(injected(self.faults))
             next_step("provider: plan")
             events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
             self.provider = LocalProvider(self.plan, events, sqs, self.time_scale)
@@ -218,6 +227,7 @@ class Sandbox:
                 self.moto.stop()
             except Exception as error:
                 log.error("stopping the moto server failed: %s: %s", type(error).__name__, error)
+            self._hooks.close()
             for key, old in self._saved_environment.items():
                 if old is None:
                     os.environ.pop(key, None)
@@ -226,6 +236,16 @@ class Sandbox:
             self._saved_environment.clear()
         finally:
             self._stopped.set()
+
+    def http_servers(self) -> list[LambdaHttpServer]:
+        """The function URL and HTTP API servers of the parts."""
+        found = (getattr(part, "server", None) for part in self.parts.values())
+        return [server for server in found if isinstance(server, LambdaHttpServer)]
+
+    def stop_accepting(self) -> None:
+        """Every HTTP server answers 503 + Retry-After from now on (safe from a signal handler)."""
+        for server in self.http_servers():
+            server.stop_accepting()
 
     def _set_environment(self, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -250,13 +270,13 @@ class Sandbox:
                     state[key] = value
         return state
 
-    def write_state(self, path: str) -> None:
+    def write_state(self, path: str, extra: Mapping[str, Any] | None = None) -> None:
         """Write atomically, once everything is ready (readers poll for the file)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".state-")
         with os.fdopen(handle, "w") as stream:
-            json.dump({**self.state(), "pid": os.getpid()}, stream, indent=2, sort_keys=True)
+            json.dump({**self.state(), **(extra or {}), "pid": os.getpid()}, stream, indent=2, sort_keys=True)
         os.replace(temporary, target)
 
 

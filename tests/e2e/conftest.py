@@ -18,6 +18,7 @@ import yaml
 from sandbox.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
+FRESH_KEY = "fresh-key"  # what tenant 5's endpoint accepts; the stack file deploys a stale one
 
 
 def state_client(state: dict[str, Any], service: str) -> Any:
@@ -113,6 +114,25 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                         {"name": "healthy", "url": f"{receiver_url}/t4/healthy", "auth": {"type": "none"}},
                     ],
                 },
+                {
+                    # tests/e2e/test_runbook.py: an endpoint that stopped accepting the deployed key.
+                    "id": "5",
+                    "destinations": [
+                        {
+                            "name": "locked",
+                            "url": f"{receiver_url}/require/x-api-key/{FRESH_KEY}/t5/locked",
+                            "auth": {"type": "apiKey", "header": "x-api-key", "value": "stale-key"},
+                        }
+                    ],
+                },
+                {
+                    # tests/e2e/test_runbook.py: replays limited to one destination and a time window.
+                    "id": "6",
+                    "destinations": [
+                        {"name": "replayed", "url": f"{receiver_url}/t6/replayed", "auth": {"type": "none"}},
+                        {"name": "bystander", "url": f"{receiver_url}/t6/bystander", "auth": {"type": "none"}},
+                    ],
+                },
             ],
             # Not the default: every publisher must honour it (inbound events are e2e.<source>).
             "hookstack:provider": {"eventSource": "e2e"},
@@ -157,6 +177,8 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
             str(state_file),
             "--time-scale",
             "0.01",
+            "--log-format",
+            "json",
         ],
         cwd=ROOT,
         stdout=log,
@@ -172,6 +194,8 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
         time.sleep(0.2)
     state = json.loads(state_file.read_text())
     state["_pid"] = process.pid
+    state["_config"] = str(config)
+    state["_log"] = str(directory / "sandbox.log")
     try:
         yield state
     finally:
@@ -184,6 +208,7 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
         log.close()
         assert process.returncode == 0, (directory / "sandbox.log").read_text()[-4000:]
         assert not state_file.exists(), "the state file must be removed on shutdown"
+        assert not Path(state["outputs_file"]).exists(), "the outputs file must be removed on shutdown"
         _assert_no_stray_processes(state)
 
 

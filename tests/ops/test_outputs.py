@@ -108,3 +108,58 @@ def test_arn_shapes() -> None:
 )
 def test_the_region_an_arn_or_queue_url_names(value: str, region: str | None) -> None:
     assert region_of(value) == region
+
+
+SANDBOX_ACCESS = {
+    "endpointUrl": "http://127.0.0.1:4566",
+    "region": "us-east-1",
+    "accessKeyId": "k",
+    "secretAccessKey": "s3cr3t",
+}
+
+
+def test_a_sandbox_outputs_file_says_how_to_reach_it_and_a_deployed_ones_does_not(tmp_path: Path) -> None:
+    from ops.outputs import sandbox_access
+
+    assert sandbox_access(write(tmp_path, {"busName": "b"})) is None
+    assert sandbox_access(None) is None
+    access = sandbox_access(write(tmp_path, {"busName": "b", "sandbox": SANDBOX_ACCESS}))
+    assert access is not None
+    assert (access.endpoint_url, access.region, access.access_key_id) == ("http://127.0.0.1:4566", "us-east-1", "k")
+    assert access.secret_access_key == "s3cr3t" and "s3cr3t" not in repr(access)  # kept out of tracebacks
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "message"),
+    [
+        ("x", "sandbox must be an object with endpointUrl"),
+        ({**SANDBOX_ACCESS, "region": ""}, "sandbox.region must be a non-empty string"),
+        ({**SANDBOX_ACCESS, "endpointUrl": "https://events.example.com"}, "must be a loopback http:// URL"),
+    ],
+)
+def test_a_bad_sandbox_key_names_the_problem(tmp_path: Path, sandbox: Any, message: str) -> None:
+    from ops.outputs import sandbox_access
+
+    with pytest.raises(OpsError, match=message):
+        sandbox_access(write(tmp_path, {"busName": "b", "sandbox": sandbox}))
+
+
+def test_the_sandbox_credentials_only_go_to_the_sandbox(tmp_path: Path) -> None:
+    """``--endpoint-url`` elsewhere wins, and then the sandbox's credentials are not sent there."""
+    import argparse
+
+    from ops.cli import _clients
+    from ops.outputs import sandbox_access
+
+    path = write(tmp_path, {"busName": "b", "sandbox": SANDBOX_ACCESS})
+    local = sandbox_access(path)
+    args = argparse.Namespace(region=None, endpoint_url=None, outputs=path)
+    clients = _clients(args, local)
+    assert (clients.endpoint_url, clients.region, clients.credentials) == (
+        "http://127.0.0.1:4566",
+        "us-east-1",
+        ("k", "s3cr3t"),
+    )
+    assert "outputs file" in clients.region_origin
+    other = _clients(argparse.Namespace(region="eu-west-1", endpoint_url="http://127.0.0.1:9", outputs=path), local)
+    assert (other.endpoint_url, other.region, other.credentials) == ("http://127.0.0.1:9", "eu-west-1", None)

@@ -54,3 +54,44 @@ def test_a_burst_of_concurrent_requests_is_answered_in_full(server: str) -> None
         assert burst(f"{running.url}/burst", CONCURRENT) == Counter({200: CONCURRENT})
     finally:
         running.stop()
+
+
+def test_once_stopping_new_requests_get_503_with_retry_after_and_requests_in_the_handler_finish() -> None:
+    """``sandbox up`` on SIGINT: nothing new is acknowledged, nothing acknowledged is cut off."""
+    import requests
+
+    entered, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def handler(event: dict[str, object], _context: object) -> dict[str, object]:
+        calls.append(str(event["rawPath"]))
+        if event["rawPath"] == "/slow":
+            entered.set()
+            release.wait(10)
+        return {"statusCode": 200, "body": "ok"}
+
+    server = LambdaHttpServer(handler, function_name="t", router=lambda _method, path: ("GET /{x}", {"x": path}))
+    server.start()
+    try:
+        slow: dict[str, int] = {}
+        in_flight = threading.Thread(
+            target=lambda: slow.update(status=requests.get(f"{server.url}/slow", timeout=10).status_code)
+        )
+        in_flight.start()
+        assert entered.wait(5)
+        server.stop_accepting()
+        refused = requests.post(f"{server.url}/new", data=b"{}", timeout=10)
+        assert (refused.status_code, refused.headers["Retry-After"], refused.headers["Connection"]) == (
+            503,
+            "30",
+            "close",
+        )
+        assert not server.wait_idle(0.1)  # the slow request is still in the handler
+        release.set()
+        in_flight.join(10)
+        assert server.wait_idle(5)
+        assert slow == {"status": 200}
+        assert calls == ["/slow"]  # the refused request never reached the handler
+    finally:
+        release.set()
+        server.stop()

@@ -157,6 +157,8 @@ def test_the_state_file_of_a_running_sandbox_is_refused(tmp_path: Path, capsys: 
     config = tmp_path / "Pulumi.x.yaml"
     config.write_text(STACK_FILE)
     state = tmp_path / "state.json"
+    outputs = tmp_path / "state.outputs.json"
+    outputs.write_text("{}")
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         state.write_text(json.dumps({"pid": running.pid, "aws_endpoint": "http://127.0.0.1:1"}))
@@ -167,6 +169,30 @@ def test_the_state_file_of_a_running_sandbox_is_refused(tmp_path: Path, capsys: 
     err = capsys.readouterr().err
     assert f"--state-file {state}: a sandbox (pid {running.pid}) is using it" in err
     assert json.loads(state.read_text())["pid"] == running.pid  # untouched
+    assert outputs.exists()  # the running sandbox's outputs too
+
+
+def test_a_killed_sandboxs_outputs_file_is_removed_before_the_next_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "Pulumi.x.yaml"
+    config.write_text(STACK_FILE)
+    state, outputs = tmp_path / "state.json", tmp_path / "state.outputs.json"
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    state.write_text(json.dumps({"pid": int(finished.stdout), "outputs_file": str(outputs)}))
+    outputs.write_text(json.dumps({"busName": "old", "sandbox": {"endpointUrl": "http://127.0.0.1:1"}}))
+    seen: list[bool] = []
+
+    def start(self: Sandbox, cancel: Any = None) -> None:
+        seen.append(outputs.exists())
+        raise SandboxStartError("moto: start failed")
+
+    monkeypatch.setattr(Sandbox, "start", start)
+    assert main(["up", "--config", str(config), "--state-file", str(state)]) == 1
+    assert seen == [False]  # gone before anything started: nobody reads the old endpoints
+    assert "failed to start" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("problem", ["parent is a file", "is a directory"])

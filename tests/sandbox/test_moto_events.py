@@ -92,3 +92,117 @@ def test_what_aws_refuses_is_refused(events: Any, pattern: str, event: Any, code
     with pytest.raises(ClientError) as caught:
         events.test_event_pattern(EventPattern=pattern, Event=event if isinstance(event, str) else json.dumps(event))
     assert caught.value.response["Error"]["Code"] == code
+
+
+# -- replays, rule states, connections (install_eventbridge_fidelity) -----------------------------
+
+
+@pytest.fixture
+def eventbridge(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from sandbox.moto_events import install_eventbridge_fidelity
+
+    install_eventbridge_fidelity(monkeypatch.setattr)
+    return boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+
+
+def queue_for_rule(events: Any, sqs: Any, bus: str, name: str, pattern: dict[str, Any], state: str = "ENABLED") -> str:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern), State=state)
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return str(url)
+
+
+def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
+    found = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_a_replay_sends_its_window_to_its_filter_rules_only(eventbridge: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    events, sqs = eventbridge
+    bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
+    archive_arn = events.create_archive(ArchiveName="b-archive", EventSourceArn=bus_arn)["ArchiveArn"]
+    chosen = queue_for_rule(events, sqs, "b", "chosen", {"source": ["app"]})
+    other = queue_for_rule(events, sqs, "b", "other", {"source": ["app"]})
+    now = datetime.now(UTC).replace(microsecond=0)
+    entries = [
+        {"EventBusName": "b", "Source": "app", "DetailType": "t", "Detail": json.dumps({"eventId": name}), "Time": now - timedelta(seconds=age)}
+        for name, age in (("early", 300), ("inside", 200), ("late", 100))
+    ]  # fmt: skip
+    events.put_events(Entries=entries)
+    assert len(drain_queue(sqs, chosen)) == len(drain_queue(sqs, other)) == 3
+
+    chosen_arn = events.describe_rule(Name="chosen", EventBusName="b")["Arn"]
+    events.start_replay(
+        ReplayName="r1",
+        EventSourceArn=archive_arn,
+        EventStartTime=now - timedelta(seconds=250),
+        EventEndTime=now - timedelta(seconds=150),
+        Destination={"Arn": bus_arn, "FilterArns": [chosen_arn]},
+    )
+
+    (replayed,) = drain_queue(sqs, chosen)
+    assert replayed["detail"]["eventId"] == "inside" and replayed["replay-name"] == "r1"
+    assert drain_queue(sqs, other) == []
+    assert events.describe_replay(ReplayName="r1")["State"] == "COMPLETED"
+    assert events.describe_archive(ArchiveName="b-archive")["EventCount"] == 3  # replays are not archived again
+
+
+def test_a_disabled_rule_matches_nothing(eventbridge: Any) -> None:
+    events, sqs = eventbridge
+    events.create_event_bus(Name="b")
+    disabled = queue_for_rule(events, sqs, "b", "off", {"source": ["app"]}, state="DISABLED")
+    events.put_events(Entries=[{"EventBusName": "b", "Source": "app", "DetailType": "t", "Detail": "{}"}])
+    assert drain_queue(sqs, disabled) == []
+    events.enable_rule(Name="off", EventBusName="b")
+    events.put_events(Entries=[{"EventBusName": "b", "Source": "app", "DetailType": "t", "Detail": "{}"}])
+    assert len(drain_queue(sqs, disabled)) == 1
+
+
+def test_connections_report_their_state_hide_secrets_and_reauthorize_on_update(eventbridge: Any) -> None:
+    from sandbox.moto_events import ConnectionHandle
+
+    events, _ = eventbridge
+    arn = events.create_connection(
+        Name="c",
+        AuthorizationType="OAUTH_CLIENT_CREDENTIALS",
+        AuthParameters={
+            "OAuthParameters": {
+                "ClientParameters": {"ClientID": "id", "ClientSecret": "old-secret"},
+                "AuthorizationEndpoint": "https://auth.example.com/token",
+                "HttpMethod": "POST",
+            }
+        },
+    )["ConnectionArn"]
+    events.create_api_destination(
+        Name="d", ConnectionArn=arn, InvocationEndpoint="https://x.example.com", HttpMethod="POST"
+    )
+    handle = ConnectionHandle("c")
+    assert handle.deauthorize("the OAuth token request failed: 401") is True
+    assert handle.deauthorize("again") is False
+
+    (listed,) = events.list_connections()["Connections"]
+    assert (listed["ConnectionState"], listed["StateReason"]) == ("DEAUTHORIZED", "the OAuth token request failed: 401")
+    assert events.list_api_destinations()["ApiDestinations"][0]["ApiDestinationState"] == "INACTIVE"
+    described = events.describe_connection(Name="c")
+    assert "old-secret" not in json.dumps(described, default=str)
+    assert described["AuthParameters"]["OAuthParameters"]["ClientParameters"] == {"ClientID": "id"}
+
+    revision = handle.revision
+    events.update_connection(  # what `ops reauthorize` sends: only the credential half
+        Name="c",
+        AuthorizationType="OAUTH_CLIENT_CREDENTIALS",
+        AuthParameters={"OAuthParameters": {"ClientParameters": {"ClientID": "id", "ClientSecret": "new-secret"}}},
+    )
+    assert handle.state == "AUTHORIZED" and handle.revision == revision + 1
+    oauth = handle.auth_parameters()["OAuthParameters"]
+    assert oauth["ClientParameters"]["ClientSecret"] == "new-secret"
+    assert oauth["AuthorizationEndpoint"] == "https://auth.example.com/token"  # merged, as AWS does
+    assert events.list_api_destinations()["ApiDestinations"][0]["ApiDestinationState"] == "ACTIVE"
+    assert "StateReason" not in events.list_connections()["Connections"][0]

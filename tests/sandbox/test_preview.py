@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -24,21 +25,79 @@ SMALL_STACK = """config:
 """
 
 
-def test_plan_prints_what_a_stack_file_declares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+# A stack file only `sandbox up` runs as is: loopback http:// receivers, plain and `secure:` secrets.
+SANDBOX_STACK = """config:
+  hookstack:tenants:
+    - id: "acme"
+      destinations:
+        - {name: crm, url: "http://127.0.0.1:8080/hooks", auth: {type: apiKey, header: x-api-key, value: plain}}
+        - {name: audit, url: "http://localhost:8080/audit", auth: {type: signed}}
+    - id: "b.2"
+      destinations:
+        - {name: erp, url: "https://erp.example.com/h", auth: {type: basic, username: u, password: {secure: v1:abc}}}
+"""
+
+
+def test_plan_prints_resources_by_component_and_tenant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stack = tmp_path / "Pulumi.small.yaml"
     stack.write_text(SMALL_STACK)
     assert main(["plan", "--config", str(stack)]) == 0
     out = capsys.readouterr().out
-    total = re.search(r"Pulumi\.small\.yaml: (\d+) resources", out)
-    assert total is not None, out
-    counts = {typ: int(n) for n, typ in re.findall(r"^\s+(\d+)\s+(\S+)$", out, flags=re.MULTILINE)}
-    assert sum(counts.values()) == int(total.group(1))
-    assert counts["hookstack:index:EntryBus"] == counts["hookstack:index:WebhookProvider"] == 1
-    assert counts["aws:cloudwatch/eventArchive:EventArchive"] == 1
-    assert counts["aws:cloudwatch/eventApiDestination:EventApiDestination"] == 1
-    outputs = {o.strip() for o in out.split("outputs: ", 1)[1].split(", ")}
-    assert {"busName", "busArn", "archiveArn", "deadLetterQueueUrl", "destinations"} <= outputs
+    assert out.startswith(f"{stack}: stack 'small'")
+    sections = re.split(r"\n\n", out)
+    provider = next(s for s in sections if s.startswith("WebhookProvider ("))
+    tenant_block = provider.split("  tenant 1\n", 1)[1]
+    # The destination's own resources, named, under its tenant; the shared ones above it.
+    for word, typ in [("conn", "eventConnection:EventConnection"), ("dest", "eventApiDestination:EventApiDestination")]:
+        assert re.search(rf"^    hookstack-1-crm-{word}\s+aws:cloudwatch/{typ}$", tenant_block, re.MULTILINE), provider
+    assert re.search(r"^    hookstack-dlq\s+aws:sqs/queue:Queue$", provider.split("  tenant 1", 1)[0], re.MULTILINE)
+    outputs = next(s for s in sections if s.startswith("Outputs\n"))
+    assert re.search(r"^  busName\s+hookstack-small$", outputs, re.MULTILINE)
     assert "subscriptionsApiUrl" not in outputs  # delivery off in this stack file
+    summary = next(s for s in sections if s.startswith("Summary: "))
+    total = re.match(r"Summary: (\d+) resources of (\d+) types in (\d+) components, 1 tenant", summary)
+    assert total is not None, summary
+    counts = {typ: int(n) for n, typ in re.findall(r"^\s+(\d+)\s+(\S+)$", summary, flags=re.MULTILINE)}
+    assert sum(counts.values()) == int(total.group(1)) and len(counts) == int(total.group(2))
+    assert counts["hookstack:index:EntryBus"] == counts["hookstack:index:WebhookProvider"] == 1
+    listed = re.findall(r"^    (\S+)\s+(\S+)$", out, flags=re.MULTILINE)
+    assert len(listed) == int(total.group(1))
+
+
+def test_plan_json_takes_what_sandbox_up_takes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = tmp_path / "local.yaml"
+    stack.write_text(SANDBOX_STACK)
+    assert main(["plan", "--config", str(stack), "--json"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert set(document) == {"resources", "outputs"}
+    rows = document["resources"]
+    assert all(set(row) == {"type", "name", "component", "tenant"} for row in rows)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["hookstack-acme-crm-dest"] == {
+        "type": "aws:cloudwatch/eventApiDestination:EventApiDestination",
+        "name": "hookstack-acme-crm-dest",
+        "component": "WebhookProvider",
+        "tenant": "acme",
+    }
+    # A tenant id that is not a valid name part still owns its resources (b.2 -> b-2-<hash>).
+    assert {row["tenant"] for row in rows if row["type"].endswith("EventConnection")} == {"acme", "b.2"}
+    assert by_name["hookstack-delivery-acme-audit-endpoint"]["tenant"] == "acme"
+    assert by_name["hookstack-dlq"]["tenant"] is None
+    assert {row["component"] for row in rows} == {"EntryBus", "WebhookProvider", "SignedDelivery"}
+    outputs = document["outputs"]
+    assert outputs["busName"] == "hookstack-sandbox"  # not Pulumi.<stack>.yaml: planned as `up` runs it
+    assert set(outputs["destinations"]) == {"acme", "b.2"}
+    assert outputs["signedDestinationSecrets"] == "[secret]"  # as `pulumi stack output --json` hides it
+    assert "hookstack:tenants[0].destinations[0].url" in captured.err  # the loopback note, on stderr
+
+
+def test_plan_refuses_a_bad_stack_file_as_up_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = tmp_path / "bad.yaml"
+    stack.write_text(SMALL_STACK.replace("https://crm.example.com/hooks", "ftp://crm.example.com"))
+    assert main(["plan", "--config", str(stack)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:" in err and "tenants[0].destinations[0].url" in err, err
 
 
 def test_product_code_never_imports_the_tests() -> None:
