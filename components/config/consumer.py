@@ -11,6 +11,7 @@ from components.config.model import DEFAULT_INGEST_RESERVED_CONCURRENCY, Consume
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem
 from components.config.reader import Reader
 from components.specs.consumer import CONSUMER_NAME, environment_problem
+from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
 from functions.inbound.kinds import KIND_NAMES, source_kind
 
 CONSUMER_KEYS = (
@@ -25,7 +26,7 @@ CONSUMER_KEYS = (
     "targetArn",
     "sources",
 )
-SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath")
+SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath", "hmac")
 # The kinds hookstack can verify: the registry (functions.inbound.kinds) is their one owner.
 SOURCE_KINDS = KIND_NAMES
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
@@ -117,6 +118,7 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
         for key, candidate in (("secret", secret), ("previousSecret", previous)):
             if candidate is not None and (problem := secret_problem(candidate.reveal())):
                 reader.problem(f"{path}.{key}", f"{problem} (the value is not shown)")
+    hmac = _hmac(reader, raw, kind, path)
     ordering_key = _dotted(reader, raw, "orderingKey", path)
     event_type_path = _dotted(reader, raw, "eventTypePath", path)
     public_url = reader.https_url(raw, "publicUrl", path, required=False)
@@ -132,7 +134,7 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
             f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as <provider.eventSource>.{name}"
         )
         name = None
-    if name is None or kind is None or secret is None:
+    if name is None or kind is None or secret is None or (kind == "hmac" and hmac is None):
         return None
     return Source(
         name=name,
@@ -142,7 +144,24 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
         ordering_key=ordering_key,
         public_url=public_url,
         event_type_path=event_type_path,
+        hmac=hmac,
     )
+
+
+def _hmac(reader: Reader, raw: Mapping[str, Any], kind: str | None, path: str) -> HmacConfig | None:
+    """``hmac:``, required for (and only for) ``kind: hmac``; its rules are the scheme's own (parse_hmac)."""
+    value = raw.get("hmac")
+    if kind != "hmac":
+        if value is not None:
+            reader.problem(f"{path}.hmac", "is only for sources of kind hmac")
+        return None
+    if value is None:
+        reader.problem(f"{path}.hmac", "is required for kind hmac (header, algorithm, encoding; see docs/consumer.md)")
+        return None
+    config, problems = parse_hmac(value)
+    for key, message in problems:
+        reader.problem(f"{path}.hmac.{key}" if key else f"{path}.hmac", message)
+    return config
 
 
 def _dotted(reader: Reader, raw: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -80,7 +80,7 @@ def claim(
         raise _refused(delivery, source, log, {"status": "duplicate", "eventId": envelope.event_id}, "delivery_id")
     claims = Claims(ledger, key, delivery.token, [(key, ledger.release)])
 
-    content = signed_content(request.kind.name, request.signed)
+    content = signed_content(request.kind, request.signed)
     if content is not None:
         # The delivery id of these kinds is not signed: the same signed request under a fresh id is a replay.
         keyed_type = envelope.event_type if request.kind.event_type_in_content_key else None

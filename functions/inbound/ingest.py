@@ -121,10 +121,12 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
     try:
         request = read_request(event, rt.settings.sources)
         log = request.log_fields()
-        authenticate(request, rt.secrets, received, log)
+        if (challenge := request.kind.challenge) and (reply := challenge(request.method, request.signed)):
+            return reply.to_response()  # an unsigned endpoint check (Dropbox, Graph): echoed, nothing enqueued
+        secret = authenticate(request, rt.secrets, received, log)
         payload = read_payload(request, log)
-        if request.kind.handshake is not None and (answer := request.kind.handshake(payload)) is not None:
-            return response(200, answer)  # the provider's endpoint check: nothing to enqueue
+        if request.kind.handshake is not None and (reply := request.kind.handshake(payload, secret)) is not None:
+            return reply.to_response()  # the provider's signed endpoint check: nothing to enqueue
         try:
             envelope = _envelope(request, payload, received)
         except UnsignedEventTypeError as error:  # verified, but relabelled: no provider sends this
@@ -148,8 +150,8 @@ def _envelope(request: InboundRequest, payload: Payload, received: float) -> Env
     return Envelope(
         source=source.name,
         kind=source.kind,
-        delivery_key=delivery_key(source.kind, signed.headers, payload, signed.body, request.kept_query),
-        event_type=event_type(source.kind, signed.headers, payload, source.event_type_path),
+        delivery_key=delivery_key(request.kind, signed.headers, payload, signed.body, request.kept_query),
+        event_type=event_type(request.kind, signed.headers, payload, source.event_type_path),
         received_at=now_iso(received),
         content_type=request.content_type,
         headers=kept_headers(signed.headers),
