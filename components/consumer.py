@@ -45,7 +45,7 @@ from components.consumer_functions import enrich_function, ingest_function
 from components.consumer_pipe import inbound_pipe
 from components.consumer_storage import ledger_table, payload_bucket, source_secret, source_secret_value
 from components.entry_bus import BusRef
-from components.layers import build_crypto_layer
+from components import layers
 from components.packaging import ARCHITECTURE, RUNTIME, Package
 from components.specs.consumer import (
     DEFAULT_BATCH_SIZE,
@@ -92,8 +92,9 @@ class WebhookConsumerArgs:
     """Alarm when the oldest FIFO message is older than this (a stuck message group)."""
     secret_ttl_seconds: int = DEFAULT_SECRET_TTL_SECONDS
     """How long a warm function caches a source secret (rotation reaches it within this)."""
-    crypto_layer: Callable[[], Package] = build_crypto_layer
-    """Builds the crypto layer; called only when a source verifies with a public key (SendGrid, Discord)."""
+    crypto_layer: Callable[[], Package] | None = None
+    """Builds the crypto layer (default :func:`components.layers.build_crypto_layer`); called only when a
+    source verifies with a public key (SendGrid, Discord)."""
 
 
 class WebhookConsumer(pulumi.ComponentResource):
@@ -273,7 +274,7 @@ class WebhookConsumer(pulumi.ComponentResource):
 
     def _crypto_layer(self) -> aws.lambda_.LayerVersion:
         """The layer is built (and downloaded) only here: stacks without such a source never need it."""
-        layer = self._args.crypto_layer()
+        layer = (self._args.crypto_layer or layers.build_crypto_layer)()
         layer_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{self._name}-{pulumi.get_stack()}-crypto")[:140]
         return aws.lambda_.LayerVersion(
             f"{self._name}-crypto-layer",
