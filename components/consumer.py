@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import layers
 from components.common import (
     LambdaFunction,
     alarm,
@@ -45,7 +46,6 @@ from components.consumer_functions import enrich_function, ingest_function
 from components.consumer_pipe import inbound_pipe
 from components.consumer_storage import ledger_table, payload_bucket, source_secret, source_secret_value
 from components.entry_bus import BusRef
-from components import layers
 from components.packaging import ARCHITECTURE, RUNTIME, Package
 from components.specs.consumer import (
     DEFAULT_BATCH_SIZE,
