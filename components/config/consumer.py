@@ -13,6 +13,7 @@ from components.config.reader import Reader
 from components.specs.consumer import CONSUMER_NAME, environment_problem
 from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
 from functions.inbound.kinds import KIND_NAMES, source_kind
+from functions.inbound.mailgun import MAILGUN_TOLERANCE_SECONDS
 
 CONSUMER_KEYS = (
     "enabled",
@@ -75,7 +76,7 @@ def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> Consumer
             raw, "claimCheckThresholdBytes", path, 0, MAX_INLINE_PAYLOAD_BYTES, defaults.claim_check_threshold_bytes
         ),
         ingest_reserved_concurrency=_reserved_concurrency(reader, raw, path),
-        dedupe_ttl_hours=reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, defaults.dedupe_ttl_hours),
+        dedupe_ttl_hours=_dedupe_ttl_hours(reader, raw, path, sources),
         payload_retention_days=reader.int_in(
             raw, "payloadRetentionDays", path, 1, 3650, defaults.payload_retention_days
         ),
@@ -87,6 +88,19 @@ def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> Consumer
         target_arn=target_arn,
         sources=tuple(sources),
     )
+
+
+def _dedupe_ttl_hours(reader: Reader, raw: Mapping[str, Any], path: str, sources: list[Source]) -> int:
+    """1..2160 hours; with a Mailgun source at least its signature's window (a token must be remembered
+    for as long as its signature verifies, or a captured one could carry another body)."""
+    hours = reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, ConsumerSettings().dedupe_ttl_hours)
+    if any(source.kind == "mailgun" for source in sources) and hours * 3600 < MAILGUN_TOLERANCE_SECONDS:
+        reader.problem(
+            f"{path}.dedupeTtlHours",
+            f"must be at least {MAILGUN_TOLERANCE_SECONDS // 3600} with a mailgun source (its tokens are remembered "
+            f"for as long as its signatures verify); got {hours}",
+        )
+    return hours
 
 
 def _reserved_concurrency(reader: Reader, raw: Mapping[str, Any], path: str) -> int | None:

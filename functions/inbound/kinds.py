@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from functions import whsec
-from functions.inbound import asymmetric, hmac_scheme, schemes
+from functions.inbound import asymmetric, hmac_scheme, mailgun, schemes
 from functions.inbound.handshakes import (
     Challenge,
     Handshake,
@@ -301,6 +301,27 @@ _KINDS = (
         needs_public_url=False,
         secret_problem=asymmetric.discord_key_problem,
         needs_crypto=True,
+    ),
+    SourceKind(
+        # The signature covers timestamp + token, not the body (functions/inbound/mailgun.py): the
+        # signed token is the delivery id, so each signed pair admits one body, the first to arrive.
+        name="mailgun",
+        verifier=mailgun.verify_mailgun,
+        delivery_id_headers=(),
+        delivery_id_paths=mailgun.TOKEN_PATHS,
+        event_type_headers=(),
+        event_type_paths=mailgun.EVENT_TYPE_PATHS,
+        event_type_in_content_key=False,
+        kept_headers=frozenset(),
+        methods=("POST",),
+        handshake=None,
+        challenge=None,
+        signs_timestamp=True,
+        signed_content=None,
+        signs_query=False,
+        needs_public_url=False,
+        secret_problem=None,
+        needs_crypto=False,
     ),
     SourceKind(
         name="msgraph",

@@ -55,6 +55,7 @@ SOURCES: dict[str, dict[str, Any]] = {
     "sendgrid": {"kind": "sendgrid", "current": sendgrid_public_key()},
     "discord": {"kind": "discord", "current": discord_public_key()},
     "msgraph": {"kind": "msgraph", "current": "graph-client-state"},
+    "mailgun": {"kind": "mailgun", "current": "mg-signing-key"},
 }
 
 

@@ -3,6 +3,7 @@ from a source's configuration, and the configuration's rules (with their key pat
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -293,3 +294,54 @@ def test_the_function_contract_carries_the_configuration_and_applies_the_same_ru
         parse_sources({"p": {"kind": "hmac", "secretId": "s", "hmac": {**BASE, "algorithm": "md5"}}})
     with pytest.raises(SettingsError, match="only for sources of kind hmac"):
         parse_sources({"p": {"kind": "github", "secretId": "s", "hmac": BASE}})
+
+
+def test_sha512_base64_and_a_template_over_timestamp_header_and_body() -> None:
+    """The keys no recipe uses: sha512 (RFC 4231 test case 2, base64), and an internal service signing
+    ``{timestamp}.{header:x-request-id}.{body}`` with its delivery id signed too (no content claim)."""
+    plain, problems = parse_hmac({"header": "X-Sig", "algorithm": "sha512", "encoding": "base64"})
+    assert plain is not None, problems
+    # RFC 4231 test case 2, HMAC-SHA-512, as the RFC prints it (hex); this source expects base64.
+    rfc_hex = (
+        "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+        "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+    )
+    rfc4231 = SignedRequest(
+        headers={"x-sig": base64.b64encode(bytes.fromhex(rfc_hex)).decode()},
+        body=b"what do ya want for nothing?",
+    )
+    assert accepted(kind_of("hmac", plain), rfc4231, ["Jefe"], now=NOW) == 0
+    assert accepted(kind_of("hmac", plain), replace(rfc4231, body=b"what do ya want for nothing!"), ["Jefe"]) is None
+
+    internal, problems = parse_hmac(
+        {
+            "header": "X-Sig",
+            "algorithm": "sha512",
+            "encoding": "hex",
+            "prefix": "v1=",
+            "timestampHeader": "X-Ts",
+            "toleranceSeconds": 60,
+            "signedContent": "{timestamp}.{header:x-request-id}.{body}",
+            "deliveryIdHeader": "X-Request-Id",
+        }
+    )
+    assert internal is not None, problems
+    kind = kind_of("hmac", internal)
+    assert kind.signs_timestamp and kind.signed_content is None  # timestamp + signed id: no content claim
+
+    def sign(body: bytes, request_id: str, timestamp: int) -> SignedRequest:
+        import hashlib
+        import hmac as hmac_module
+
+        message = f"{timestamp}.{request_id}.".encode() + body
+        digest = hmac_module.new(b"svc-key", message, hashlib.sha512).hexdigest()
+        headers = {"x-sig": "v1=" + digest, "x-ts": str(timestamp), "x-request-id": request_id}
+        return SignedRequest(headers=headers, body=body)
+
+    request = sign(b'{"n": 1}', "req-1", NOW)
+    assert accepted(kind, request, ["svc-key"], now=NOW + 60) == 0
+    assert accepted(kind, request, ["svc-key"], now=NOW + 61) is None  # toleranceSeconds
+    relabelled = replace(request, headers={**request.headers, "x-request-id": "req-2"})
+    assert accepted(kind, relabelled, ["svc-key"], now=NOW) is None  # the id is signed
+    payload = Payload({"n": 1}, "json")
+    assert delivery_key(kind, request.headers, payload, request.body, "") == "id:req-1"

@@ -49,6 +49,7 @@ def test_every_kind_states_every_convention() -> None:
         "hmac",
         "sendgrid",
         "discord",
+        "mailgun",
         "msgraph",
     )
     for name, kind in SOURCE_KINDS.items():
@@ -138,7 +139,7 @@ def test_unknown_kind_names_the_allowed_ones() -> None:
     with pytest.raises(
         ValueError,
         match="unknown source kind 'gitlab'; allowed: github, twilio, stripe, slack, shopify, standard, hmac, "
-        "sendgrid, discord, msgraph",
+        "sendgrid, discord, mailgun, msgraph",
     ):
         source_kind("gitlab")
 
