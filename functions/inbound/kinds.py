@@ -23,21 +23,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions import whsec
-from functions.inbound import asymmetric, hmac_scheme, mailgun, schemes
-from functions.inbound.handshakes import (
-    Challenge,
-    Handshake,
-    discord_ping,
-    dropbox_challenge,
-    graph_validation,
-    slack_url_verification,
-    zoom_url_validation,
-)
-from functions.inbound.hmac_scheme import HmacConfig
+from functions.inbound import mailgun, schemes
 from functions.inbound.schemes import SignedRequest, Verifier
+from functions.lazy import lazy
+
+if TYPE_CHECKING:  # the modules themselves are imported where a source uses them (functions.lazy)
+    from functions.inbound.handshakes import Challenge, Handshake
+    from functions.inbound.hmac_scheme import HmacConfig
+
 
 # The providers' event-type header tokens (GitHub `push`, `pull_request`, `projects_v2_item`; Shopify
 # `orders/create`, `customer.tags_added`): lower-case ASCII letters, digits, '_', '.', '/' and '-'.
@@ -185,7 +181,7 @@ _KINDS = (
         event_type_in_content_key=False,
         kept_headers=frozenset({"x-slack-retry-num", "x-slack-retry-reason"}),
         methods=("POST",),
-        handshake=slack_url_verification,
+        handshake=lazy("functions.inbound.handshakes", "slack_url_verification"),
         challenge=None,
         signs_timestamp=True,
         signed_content=None,
@@ -265,7 +261,7 @@ _KINDS = (
     ),
     SourceKind(
         name="sendgrid",
-        verifier=asymmetric.verify_sendgrid,
+        verifier=lazy("functions.inbound.asymmetric", "verify_sendgrid"),
         delivery_id_headers=(),
         delivery_id_paths=(),  # a batch of events: each has its sg_event_id; the batch is keyed by its body
         event_type_headers=(),
@@ -280,12 +276,12 @@ _KINDS = (
         signs_query=False,
         needs_public_url=False,
         # The "secret" is SendGrid's public verification key.
-        secret_problem=asymmetric.sendgrid_key_problem,
+        secret_problem=lazy("functions.inbound.asymmetric", "sendgrid_key_problem"),
         needs_crypto=True,
     ),
     SourceKind(
         name="discord",
-        verifier=asymmetric.verify_discord,
+        verifier=lazy("functions.inbound.asymmetric", "verify_discord"),
         delivery_id_headers=(),
         delivery_id_paths=(),
         event_type_headers=(),
@@ -293,13 +289,13 @@ _KINDS = (
         event_type_in_content_key=False,
         kept_headers=frozenset(),
         methods=("POST",),
-        handshake=discord_ping,
+        handshake=lazy("functions.inbound.handshakes", "discord_ping"),
         challenge=None,
         signs_timestamp=True,
         signed_content=None,
         signs_query=False,
         needs_public_url=False,
-        secret_problem=asymmetric.discord_key_problem,
+        secret_problem=lazy("functions.inbound.asymmetric", "discord_key_problem"),
         needs_crypto=True,
     ),
     SourceKind(
@@ -334,7 +330,7 @@ _KINDS = (
         kept_headers=frozenset(),
         methods=("POST",),
         handshake=None,
-        challenge=graph_validation,
+        challenge=lazy("functions.inbound.handshakes", "graph_validation"),
         # Nothing is signed: the same notification body again is a duplicate (content claim).
         signs_timestamp=False,
         signed_content=schemes.body_content,
@@ -381,6 +377,9 @@ def hmac_source_kind(config: HmacConfig) -> SourceKind:
     signed, or the delivery id header is not signed, the signed content is claimed too (issue 10's
     defence), so the same signed request under a new id is a duplicate.
     """
+    from functions.inbound import hmac_scheme
+    from functions.inbound.handshakes import dropbox_challenge, zoom_url_validation
+
     id_signed = config.delivery_id_header is None or config.delivery_id_header in config.signed_headers
     claims_content = not config.signs_timestamp or not id_signed
     methods = ("POST", "GET") if config.handshake == "dropbox" else ("POST",)

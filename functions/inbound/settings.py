@@ -41,12 +41,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.environ import Environ, SettingsError, render
-from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
 from functions.inbound.kinds import KIND_NAMES
 from functions.inbound.target import DEFAULT_EVENT_SOURCE, MAX_BUS_ENTRY_BYTES
+
+if TYPE_CHECKING:  # imported by a process with an hmac source only (_hmac)
+    from functions.inbound.hmac_scheme import HmacConfig
 
 DEFAULT_THRESHOLD_BYTES = 200_000
 DEFAULT_DEDUPE_TTL_SECONDS = 72 * 3600
@@ -186,6 +188,8 @@ def _hmac(name: str, item: Mapping[str, Any]) -> HmacConfig | None:
         if item.get("hmac") is not None:
             raise SettingsError(f"{SOURCES}[{name!r}].hmac is only for sources of kind hmac")
         return None
+    from functions.inbound.hmac_scheme import parse_hmac
+
     config, problems = parse_hmac(item.get("hmac"))
     if config is None:
         detail = "; ".join(f"{key or 'hmac'}: {message}" for key, message in problems)

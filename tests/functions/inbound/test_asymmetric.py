@@ -239,6 +239,28 @@ assert "cryptography" in sys.modules
     assert result.returncode == 0, result.stderr
 
 
+def test_a_github_source_never_imports_the_modules_of_other_kinds() -> None:
+    """The cold start of a stack without such sources does not compile the generic HMAC scheme, the
+    public-key verifiers or the handshakes (functions.lazy); each comes with the first source using it."""
+    script = """
+import hashlib, hmac, json, sys
+import functions.inbound.ingest
+from functions.inbound.settings import parse_sources
+from functions.inbound.verify import SignedRequest, verify
+OTHERS = ("functions.inbound.hmac_scheme", "functions.inbound.asymmetric", "functions.inbound.handshakes")
+parse_sources({"gh": {"kind": "github", "secretId": "s"}})
+signature = "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()
+assert verify("github", SignedRequest(headers={"x-hub-signature-256": signature}, body=b"{}"), ["k"]) == 0
+assert not [m for m in OTHERS if m in sys.modules], [m for m in OTHERS if m in sys.modules]
+parse_sources({"p": {"kind": "hmac", "secretId": "s", "hmac": {"header": "X", "algorithm": "sha1", "encoding": "hex"}}})
+assert "functions.inbound.hmac_scheme" in sys.modules and "functions.inbound.asymmetric" not in sys.modules
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_recipes_module_signs_the_zoom_validation_like_any_event() -> None:
     body = json.dumps({"event": "endpoint.url_validation", "payload": {"plainToken": "tok"}}).encode()
     request = recipes.zoom(body, "zoom-secret")

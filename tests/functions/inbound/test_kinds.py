@@ -11,8 +11,8 @@ from components.config import SOURCE_KINDS as CONFIG_KINDS
 from components.config import parse_stack_config
 from functions import whsec
 from functions.inbound import envelope
-from functions.inbound.handshakes import Reply
-from functions.inbound.kinds import KIND_NAMES, SOURCE_KINDS, SourceKind, slack_url_verification, source_kind
+from functions.inbound.handshakes import Reply, slack_url_verification
+from functions.inbound.kinds import KIND_NAMES, SOURCE_KINDS, SourceKind, source_kind
 from functions.inbound.payload import Payload
 from functions.inbound.verify import SignedRequest, signed_content
 
