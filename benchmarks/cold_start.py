@@ -4,6 +4,10 @@ Each handler's module is imported in a fresh interpreter (``python -X importtime
 the figure is the median of the cumulative import time of the module itself, and of boto3 within it
 (the Lambda runtime provides boto3, but importing it is still part of a cold start). Only the
 standard library and boto3 are importable, as in the Lambda runtime.
+
+The inbound ingest is also measured against ``import boto3`` alone, per source kind
+(:mod:`benchmarks.ingest_cold_start`): issue 14 requires it within 1.15x for sources that do not use
+the crypto layer.
 Usage: ``python -m benchmarks.cold_start [--runs 7]``.
 """
 
@@ -16,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks import ingest_cold_start
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "benchmarks" / "cold-start.md"
@@ -89,6 +95,9 @@ def main() -> None:
         "start. Modules that do not call AWS at import import boto3 lazily (the Aurora functions import",
         "neither boto3 nor psycopg until they run; `tests/functions` checks it).",
     ]
+    print("ingest against import boto3, per source kind...", flush=True)
+    runs = max(args.runs, 15)  # the ratio is what issue 14 bounds: more runs than the table above
+    lines += ["", *ingest_cold_start.section(ingest_cold_start.measure(runs), runs)]
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

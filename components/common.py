@@ -51,11 +51,7 @@ def policy_json(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
 
 
 def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
     if source_account is not None:
         # Confused-deputy protection: only this account's resources may use the role.
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
@@ -328,6 +324,7 @@ class LambdaFunction:
         log_retention_days: int = LOG_RETENTION_DAYS,
         vpc_config: Mapping[str, Any] | None = None,
         managed_policy_arns: Sequence[str] = (),
+        layers: Sequence[pulumi.Input[str]] = (),
     ) -> LambdaFunction:
         log_group = retained_log_group(
             f"{name}-logs", parent, name_prefix=f"/aws/lambda/hookstack/{name}-", retention_days=log_retention_days
@@ -376,6 +373,7 @@ class LambdaFunction:
             memory_size=memory_mb,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="PassThrough"),
+            layers=list(layers) or None,  # None: no layers property at all (functions that need none)
             # The role must hold its policy before the function runs (IAM is eventually consistent).
             opts=child(parent, depends_on=[role_policy]),
             **function_args,

@@ -25,11 +25,13 @@ failures and both functions' errors. See docs/consumer.md for choices and figure
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components import layers
 from components.common import (
     LambdaFunction,
     alarm,
@@ -50,7 +52,7 @@ from components.consumer_storage import (
     source_secret_value,
 )
 from components.entry_bus import BusRef
-from components.packaging import Package
+from components.packaging import ARCHITECTURE, RUNTIME, Package
 from components.specs.consumer import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_INGEST_MEMORY_MB,
@@ -96,6 +98,9 @@ class WebhookConsumerArgs:
     """Alarm when the oldest FIFO message is older than this (a stuck message group)."""
     secret_ttl_seconds: int = DEFAULT_SECRET_TTL_SECONDS
     """How long a warm function caches a source secret (rotation reaches it within this)."""
+    crypto_layer: Callable[[], Package] | None = None
+    """Builds the crypto layer (default :func:`components.layers.build_crypto_layer`); called only when a
+    source verifies with a public key (SendGrid, Discord)."""
 
 
 class WebhookConsumer(pulumi.ComponentResource):
@@ -114,6 +119,8 @@ class WebhookConsumer(pulumi.ComponentResource):
     """TLS only, on the queue and the dead-letter queue (in that order)."""
     secrets: dict[str, aws.secretsmanager.Secret]
     """source name -> its secret (current and previous secret, public URL)."""
+    crypto_layer: aws.lambda_.LayerVersion | None
+    """``cryptography`` for the ingest, only when a source verifies with a public key (else None)."""
     ingest: LambdaFunction
     """Verifies, dedupes, claim-checks and enqueues (behind the function URL)."""
     function_url_resource: aws.lambda_.FunctionUrl
@@ -192,6 +199,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             source.name: source_secret(spec.secret_name(source.name), self, source) for source in settings.sources
         }
 
+        self.crypto_layer = self._crypto_layer() if spec.needs_crypto_layer else None
         self.ingest = ingest_function(
             spec.ingest_function_name,
             self,
@@ -203,6 +211,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             queue=self.queue,
             reserved_concurrency=settings.ingest_reserved_concurrency,
             alarm_topic_arn=args.alarm_topic_arn,
+            layers=[self.crypto_layer.arn] if self.crypto_layer is not None else [],
         )
         self.function_url_resource = aws.lambda_.FunctionUrl(
             f"{name}-ingest-url",
@@ -273,6 +282,21 @@ class WebhookConsumer(pulumi.ComponentResource):
                 "table_name": self.table.name,
                 "pipe_name": self.pipe.name,
             }
+        )
+
+    def _crypto_layer(self) -> aws.lambda_.LayerVersion:
+        """The layer is built (and downloaded) only here: stacks without such a source never need it."""
+        layer = (self._args.crypto_layer or layers.build_crypto_layer)()
+        layer_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{self._name}-{pulumi.get_stack()}-crypto")[:140]
+        return aws.lambda_.LayerVersion(
+            f"{self._name}-crypto-layer",
+            layer_name=layer_name,
+            description="cryptography for public-key webhook signatures (SendGrid, Discord)",
+            code=pulumi.FileArchive(str(layer.path)),
+            source_code_hash=layer.sha256_base64,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            opts=child(self),
         )
 
     def _public_url(self, source: Source) -> pulumi.Output[str]:

@@ -12,7 +12,7 @@ through the spec (:mod:`components.specs.consumer`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -56,8 +56,10 @@ def ingest_function(
     queue: aws.sqs.Queue,
     reserved_concurrency: int | None,
     alarm_topic_arn: pulumi.Input[str] | None,
+    layers: Sequence[pulumi.Input[str]] = (),
 ) -> LambdaFunction:
-    """The ingest function named ``name`` (``spec.ingest_function_name``); ``secrets`` by source name."""
+    """The ingest function named ``name`` (``spec.ingest_function_name``); ``secrets`` by source name;
+    ``layers``: the crypto layer's ARN when a source verifies with a public key, else none."""
     statements = [
         {
             "Sid": "ReadSourceSecrets",
@@ -108,6 +110,7 @@ def ingest_function(
         alarm_topic_arn=alarm_topic_arn,
         # The endpoint is public: a flood is throttled (429) here instead of taking the account's pool.
         reserved_concurrency=reserved_concurrency,
+        layers=layers,
     )
 
 

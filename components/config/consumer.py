@@ -11,7 +11,9 @@ from components.config.model import DEFAULT_INGEST_RESERVED_CONCURRENCY, Consume
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem
 from components.config.reader import Reader
 from components.specs.consumer import CONSUMER_NAME, environment_problem
+from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
 from functions.inbound.kinds import KIND_NAMES, source_kind
+from functions.inbound.mailgun import MAILGUN_TOLERANCE_SECONDS
 
 CONSUMER_KEYS = (
     "enabled",
@@ -27,7 +29,7 @@ CONSUMER_KEYS = (
     "payloadStore",
     "payloadStoreZoneId",
 )
-SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath")
+SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath", "hmac")
 # The kinds hookstack can verify: the registry (functions.inbound.kinds) is their one owner.
 SOURCE_KINDS = KIND_NAMES
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
@@ -81,7 +83,7 @@ def parse_consumer(reader: Reader, value: Any, *, event_source: str) -> Consumer
             raw, "claimCheckThresholdBytes", path, 0, MAX_INLINE_PAYLOAD_BYTES, defaults.claim_check_threshold_bytes
         ),
         ingest_reserved_concurrency=_reserved_concurrency(reader, raw, path),
-        dedupe_ttl_hours=reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, defaults.dedupe_ttl_hours),
+        dedupe_ttl_hours=_dedupe_ttl_hours(reader, raw, path, sources),
         payload_retention_days=reader.int_in(
             raw, "payloadRetentionDays", path, 1, 3650, defaults.payload_retention_days
         ),
@@ -118,6 +120,19 @@ def _payload_store(reader: Reader, raw: Mapping[str, Any], path: str) -> dict[st
     return {"payload_store": store if zone_id is not None else "s3", "payload_store_zone_id": zone_id}
 
 
+def _dedupe_ttl_hours(reader: Reader, raw: Mapping[str, Any], path: str, sources: list[Source]) -> int:
+    """1..2160 hours; with a Mailgun source at least its signature's window (a token must be remembered
+    for as long as its signature verifies, or a captured one could carry another body)."""
+    hours = reader.int_in(raw, "dedupeTtlHours", path, 1, 24 * 90, ConsumerSettings().dedupe_ttl_hours)
+    if any(source.kind == "mailgun" for source in sources) and hours * 3600 < MAILGUN_TOLERANCE_SECONDS:
+        reader.problem(
+            f"{path}.dedupeTtlHours",
+            f"must be at least {MAILGUN_TOLERANCE_SECONDS // 3600} with a mailgun source (its tokens are remembered "
+            f"for as long as its signatures verify); got {hours}",
+        )
+    return hours
+
+
 def _reserved_concurrency(reader: Reader, raw: Mapping[str, Any], path: str) -> int | None:
     """``ingestReservedConcurrency``: 1..10000, or ``none`` to leave the function unreserved."""
     if raw.get("ingestReservedConcurrency") == "none":
@@ -147,6 +162,7 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
         for key, candidate in (("secret", secret), ("previousSecret", previous)):
             if candidate is not None and (problem := secret_problem(candidate.reveal())):
                 reader.problem(f"{path}.{key}", f"{problem} (the value is not shown)")
+    hmac = _hmac(reader, raw, kind, path)
     ordering_key = _dotted(reader, raw, "orderingKey", path)
     event_type_path = _dotted(reader, raw, "eventTypePath", path)
     public_url = reader.https_url(raw, "publicUrl", path, required=False)
@@ -162,7 +178,7 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
             f"{path}.name", f"{name!r} is reserved: hookstack itself publishes events as <provider.eventSource>.{name}"
         )
         name = None
-    if name is None or kind is None or secret is None:
+    if name is None or kind is None or secret is None or (kind == "hmac" and hmac is None):
         return None
     return Source(
         name=name,
@@ -172,7 +188,24 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
         ordering_key=ordering_key,
         public_url=public_url,
         event_type_path=event_type_path,
+        hmac=hmac,
     )
+
+
+def _hmac(reader: Reader, raw: Mapping[str, Any], kind: str | None, path: str) -> HmacConfig | None:
+    """``hmac:``, required for (and only for) ``kind: hmac``; its rules are the scheme's own (parse_hmac)."""
+    value = raw.get("hmac")
+    if kind != "hmac":
+        if value is not None:
+            reader.problem(f"{path}.hmac", "is only for sources of kind hmac")
+        return None
+    if value is None:
+        reader.problem(f"{path}.hmac", "is required for kind hmac (header, algorithm, encoding; see docs/consumer.md)")
+        return None
+    config, problems = parse_hmac(value)
+    for key, message in problems:
+        reader.problem(f"{path}.hmac.{key}" if key else f"{path}.hmac", message)
+    return config
 
 
 def _dotted(reader: Reader, raw: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from components.config.limits import MAX_EVENT_AGE_SECONDS, MAX_RATE_LIMIT, MAX_RETRY_ATTEMPTS, MAX_RULES_PER_BUS
+from functions.inbound.hmac_scheme import HmacConfig
 
 NAMESPACE = "hookstack"
 
@@ -193,6 +194,8 @@ class Source:
     """The URL the provider signs (Twilio); defaults to the function URL + ``/<name>``."""
     event_type_path: str | None = None
     """Dotted JSON path of the event type when the provider puts it in the body."""
+    hmac: HmacConfig | None = None
+    """The signature scheme of a ``kind: hmac`` source (``functions.inbound.hmac_scheme``)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from functions.inbound.hmac_scheme import HmacConfig
+from functions.inbound.kinds import source_kind
 from functions.inbound.settings import (
     DEFAULT_SECRET_TTL_SECONDS,
     EnrichSettings,
@@ -75,6 +77,8 @@ class SourceSettings(Protocol):
     def ordering_key(self) -> str | None: ...
     @property
     def event_type_path(self) -> str | None: ...
+    @property
+    def hmac(self) -> HmacConfig | None: ...
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,12 @@ class ConsumerSpec:
     payload_retention_days: int
     ingest_handler: str = INGEST_HANDLER
     enrich_handler: str = ENRICH_HANDLER
+
+    @property
+    def needs_crypto_layer(self) -> bool:
+        """Whether a source verifies with a public key (SendGrid, Discord): only then does the ingest
+        function get the crypto layer, so every other stack's cold start never loads it."""
+        return any(source_kind(source.kind).needs_crypto for source in self.sources)
 
     @property
     def ingest_function_name(self) -> str:
@@ -233,6 +243,7 @@ def source_configs(sources: Sequence[SourceSettings], secret_ids: Sequence[str])
             secret_id=secret_id,
             ordering_key=source.ordering_key,
             event_type_path=source.event_type_path,
+            hmac=source.hmac,
         )
         for source, secret_id in zip(sources, secret_ids, strict=True)
     ]

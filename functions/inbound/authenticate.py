@@ -19,11 +19,11 @@ from functions.inbound.source_secrets import SecretCache, SecretFormatError, Sou
 from functions.inbound.verify import VerificationError, verify
 
 
-def authenticate(request: InboundRequest, secrets: SecretCache, now: float, log: Mapping[str, Any]) -> None:
-    """Returns when ``request`` is authentic; raises :class:`Answer` otherwise."""
+def authenticate(request: InboundRequest, secrets: SecretCache, now: float, log: Mapping[str, Any]) -> str:
+    """The secret that signed ``request`` (a handshake may answer with it); raises :class:`Answer` otherwise."""
     source = request.source.name
     try:
-        used = _secret_that_signed(request, secrets, now)
+        used, secret = _secret_that_signed(request, secrets, now)
     except VerificationError as error:
         metrics.emit(metrics.SIGNATURE_FAILURES, source, reason=error.reason)
         logs.warning("signature rejected", **log, reason=error.reason, detail=error.detail)
@@ -36,10 +36,11 @@ def authenticate(request: InboundRequest, secrets: SecretCache, now: float, log:
         raise Answer(500, {"error": "source is misconfigured; nothing was accepted"}) from None
     if used > 0:
         metrics.emit(metrics.PREVIOUS_SECRET_ACCEPTED, source)
+    return secret
 
 
-def _secret_that_signed(request: InboundRequest, secrets: SecretCache, now: float) -> int:
-    """Index of the secret (0 current, 1 previous) that signed the request."""
+def _secret_that_signed(request: InboundRequest, secrets: SecretCache, now: float) -> tuple[int, str]:
+    """Index of the secret (0 current, 1 previous) that signed the request, and that secret."""
     secret_id = request.source.secret_id
     cached = secrets.get(secret_id)
     try:
@@ -52,8 +53,10 @@ def _secret_that_signed(request: InboundRequest, secrets: SecretCache, now: floa
         return _verify_with(request, fresh, now)
 
 
-def _verify_with(request: InboundRequest, secrets: SourceSecrets, now: float) -> int:
+def _verify_with(request: InboundRequest, secrets: SourceSecrets, now: float) -> tuple[int, str]:
     kind = request.kind
     if kind.needs_public_url and not secrets.public_url:
         raise SecretFormatError(f"a {kind.name} source secret needs publicUrl (the URL {kind.name} signs)")
-    return verify(kind.name, request.signed, secrets.candidates, public_url=secrets.public_url or "", now=now)
+    candidates = secrets.candidates
+    index = verify(kind, request.signed, candidates, public_url=secrets.public_url or "", now=now)
+    return index, candidates[index]

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.inbound.kinds import EVENT_TYPE_TOKEN_RE, SOURCE_KINDS, source_kind
+from functions.inbound.kinds import EVENT_TYPE_TOKEN_RE, SOURCE_KINDS, SourceKind, source_kind
 from functions.inbound.payload import Payload
 
 ENVELOPE_VERSION = 1
@@ -182,7 +182,9 @@ def dedupe_key(source: str, key: str) -> str:
     return f"{source}#{HASHED}{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def delivery_key(kind: str, headers: Mapping[str, str], payload: Payload, body: bytes, query: str = "") -> str:
+def delivery_key(
+    kind: str | SourceKind, headers: Mapping[str, str], payload: Payload, body: bytes, query: str = ""
+) -> str:
     """``id:<the provider's delivery id>``, or ``body:<sha256>`` when it sends none.
 
     The derived key hashes the body and, for kinds that sign it (Twilio), the raw query string:
@@ -242,7 +244,9 @@ class UnsignedEventTypeError(ValueError):
         self.header = header
 
 
-def event_type(kind: str, headers: Mapping[str, str], payload: Payload, event_type_path: str | None) -> str:
+def event_type(
+    kind: str | SourceKind, headers: Mapping[str, str], payload: Payload, event_type_path: str | None
+) -> str:
     """The detail-type: the configured path, else the provider's header or field, else ``webhook``.
 
     A value from the payload is signed and used as it is (at most 128 characters); a header is not,

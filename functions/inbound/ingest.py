@@ -129,10 +129,12 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
     try:
         request = read_request(event, rt.settings.sources)
         log = request.log_fields()
-        authenticate(request, rt.secrets, received, log)
+        if (challenge := request.kind.challenge) and (reply := challenge(request.method, request.signed)):
+            return reply.to_response()  # an unsigned endpoint check (Dropbox, Graph): echoed, nothing enqueued
+        secret = authenticate(request, rt.secrets, received, log)
         payload = read_payload(request, log)
-        if request.kind.handshake is not None and (answer := request.kind.handshake(payload)) is not None:
-            return response(200, answer)  # the provider's endpoint check: nothing to enqueue
+        if request.kind.handshake is not None and (reply := request.kind.handshake(payload, secret)) is not None:
+            return reply.to_response()  # the provider's signed endpoint check: nothing to enqueue
         try:
             envelope = _envelope(request, payload, received)
         except UnsignedEventTypeError as error:  # verified, but relabelled: no provider sends this
@@ -153,14 +155,14 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
 def _envelope(request: InboundRequest, payload: Payload, received: float) -> Envelope:
     """What the FIFO queue carries for a verified request (identities derived per its kind)."""
     source, signed = request.source, request.signed
-    kind_event_type = event_type(source.kind, signed.headers, payload, source.event_type_path)
+    kind_event_type = event_type(request.kind, signed.headers, payload, source.event_type_path)
     # Kinds that sign no timestamp sign no delivery id either: they are deduplicated on what is signed.
-    content = signed_content(request.kind.name, signed)
+    content = signed_content(request.kind, signed)
     keyed_type = kind_event_type if request.kind.event_type_in_content_key else None
     return Envelope(
         source=source.name,
         kind=source.kind,
-        delivery_key=delivery_key(source.kind, signed.headers, payload, signed.body, request.kept_query),
+        delivery_key=delivery_key(request.kind, signed.headers, payload, signed.body, request.kept_query),
         record_key=content_key(keyed_type, content) if content is not None else "",
         event_type=kind_event_type,
         received_at=now_iso(received),

@@ -17,7 +17,7 @@ from typing import Any
 
 from functions import logs
 from functions.inbound.answers import Answer
-from functions.inbound.kinds import SourceKind, source_kind
+from functions.inbound.kinds import SourceKind, kind_of
 from functions.inbound.payload import MalformedPayload, Payload, parse_payload
 from functions.inbound.schemes import SignedRequest
 from functions.inbound.settings import SourceConfig
@@ -35,6 +35,7 @@ class InboundRequest:
     signed: SignedRequest
     """Lower-case headers, the raw body and the raw query string: what the signature is checked on."""
     request_id: str | None
+    method: str = "POST"
 
     @property
     def content_type(self) -> str:
@@ -57,7 +58,7 @@ def read_request(event: Mapping[str, Any], sources: Mapping[str, SourceConfig]) 
     source = sources.get(path.strip("/"))
     if source is None:
         raise Answer(404, {"error": "unknown webhook source; POST to /<source name>"})
-    kind = source_kind(source.kind)
+    kind = kind_of(source.kind, source.hmac)  # an hmac source's conventions come from its configuration
     method = str(http.get("method") or "").upper()
     if method not in kind.methods:
         raise Answer(
@@ -69,7 +70,7 @@ def read_request(event: Mapping[str, Any], sources: Mapping[str, SourceConfig]) 
     body = _body(event)
     query = str(event.get("rawQueryString") or "")
     return InboundRequest(
-        source, kind, SignedRequest(headers=headers, body=body, query=query), context.get("requestId")
+        source, kind, SignedRequest(headers=headers, body=body, query=query), context.get("requestId"), method
     )
 
 

@@ -15,6 +15,7 @@ secrets):
 ``stale_timestamp`` the signed timestamp is more than ``tolerance`` seconds from now (either way)
 ``bad_signature``   well-formed, but no secret produces any of the signatures
 ``unsigned_body``   (Twilio) the request carries a body that the signature would not cover
+``malformed_body``  (Microsoft Graph, whose shared secret is in the body) the body is not a notification
 
 Schemes (header names are lower-case, as function URLs deliver them):
 
@@ -33,6 +34,13 @@ Schemes (header names are lower-case, as function URLs deliver them):
   key base64-decoded from ``whsec_...`` (strictly: a stored secret that is not ``whsec_`` + canonical
   base64 of 24-64 bytes raises :class:`SecretFormatError`, never a 401 and never an empty key).
 
+- ``msgraph``: Microsoft Graph change notifications carry no signature: each notification in
+  ``value[]`` carries the ``clientState`` the subscription was created with, compared in constant
+  time with the secret. It authenticates the sender, not the body's integrity (TLS does).
+
+The generic HMAC scheme (``kind: hmac``) is :mod:`functions.inbound.hmac_scheme`, the public-key
+ones (SendGrid, Discord) :mod:`functions.inbound.asymmetric`.
+
 Replay: stripe, slack and standard sign a timestamp (and standard its message id), so a captured
 request stops verifying after ``tolerance`` seconds. GitHub, Shopify and Twilio sign neither a
 timestamp nor their delivery id: a captured request verifies forever and its unsigned id can be
@@ -44,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -98,16 +107,16 @@ class Verifier(Protocol):
 
 
 def verify_github(request: SignedRequest, secrets: Sequence[str], **_: object) -> int:
-    header = _header(request, "x-hub-signature-256")
+    header = required_header(request, "x-hub-signature-256")
     scheme, separator, value = header.partition("=")
     if scheme != "sha256" or not separator or not _HEX64.match(value):
         raise VerificationError("malformed_header", "x-hub-signature-256 must be sha256=<64 hex digits>")
     provided = bytes.fromhex(value)
-    return _match(secrets, lambda key: _hmac(key, request.body, hashlib.sha256), [provided])
+    return match(secrets, lambda key: _hmac(key, request.body, hashlib.sha256), [provided])
 
 
 def verify_stripe(request: SignedRequest, secrets: Sequence[str], *, now: float, tolerance: int, **_: object) -> int:
-    header = _header(request, "stripe-signature")
+    header = required_header(request, "stripe-signature")
     timestamp: str | None = None
     signatures: list[bytes] = []
     for item in header.split(","):
@@ -124,38 +133,38 @@ def verify_stripe(request: SignedRequest, secrets: Sequence[str], *, now: float,
         raise VerificationError("malformed_header", "stripe-signature has no t= timestamp")
     if not signatures:
         raise VerificationError("malformed_header", "stripe-signature has no v1= signature")
-    _check_timestamp(int(timestamp), now, tolerance)
+    check_timestamp(int(timestamp), now, tolerance)
     signed = timestamp.encode() + b"." + request.body
-    return _match(secrets, lambda key: _hmac(key, signed, hashlib.sha256), signatures)
+    return match(secrets, lambda key: _hmac(key, signed, hashlib.sha256), signatures)
 
 
 def verify_slack(request: SignedRequest, secrets: Sequence[str], *, now: float, tolerance: int, **_: object) -> int:
-    timestamp = _header(request, "x-slack-request-timestamp")
-    header = _header(request, "x-slack-signature")
+    timestamp = required_header(request, "x-slack-request-timestamp")
+    header = required_header(request, "x-slack-signature")
     if not _DIGITS.match(timestamp):
         raise VerificationError("malformed_header", "x-slack-request-timestamp must be unix seconds")
     version, separator, value = header.partition("=")
     if version != "v0" or not separator or not _HEX64.match(value):
         raise VerificationError("malformed_header", "x-slack-signature must be v0=<64 hex digits>")
-    _check_timestamp(int(timestamp), now, tolerance)
+    check_timestamp(int(timestamp), now, tolerance)
     signed = b"v0:" + timestamp.encode() + b":" + request.body
-    return _match(secrets, lambda key: _hmac(key, signed, hashlib.sha256), [bytes.fromhex(value)])
+    return match(secrets, lambda key: _hmac(key, signed, hashlib.sha256), [bytes.fromhex(value)])
 
 
 def verify_shopify(request: SignedRequest, secrets: Sequence[str], **_: object) -> int:
-    header = _header(request, "x-shopify-hmac-sha256")
+    header = required_header(request, "x-shopify-hmac-sha256")
     provided = whsec.strict_b64decode(header)
     if provided is None or len(provided) != hashlib.sha256().digest_size:
         raise VerificationError("malformed_header", "x-shopify-hmac-sha256 must be a base64 SHA-256 HMAC")
-    return _match(secrets, lambda key: _hmac(key, request.body, hashlib.sha256), [provided])
+    return match(secrets, lambda key: _hmac(key, request.body, hashlib.sha256), [provided])
 
 
 def verify_standard(request: SignedRequest, secrets: Sequence[str], *, now: float, tolerance: int, **_: object) -> int:
     # Standard Webhooks headers, or Svix's names for the same scheme; never a mix of both.
     prefix = "webhook-" if request.headers.get("webhook-id") else "svix-"
-    message_id = _header(request, f"{prefix}id")
-    timestamp = _header(request, f"{prefix}timestamp")
-    header = _header(request, f"{prefix}signature")
+    message_id = required_header(request, f"{prefix}id")
+    timestamp = required_header(request, f"{prefix}timestamp")
+    header = required_header(request, f"{prefix}signature")
     if not _DIGITS.match(timestamp):
         raise VerificationError("malformed_header", f"{prefix}timestamp must be unix seconds")
     signatures = []
@@ -168,15 +177,33 @@ def verify_standard(request: SignedRequest, secrets: Sequence[str], *, now: floa
     # Every configured key is decoded before any signature is tried: a malformed one is a
     # misconfiguration to report (SecretFormatError), whichever secret happens to sign the request.
     keys = {secret: whsec.key(secret) for secret in secrets}
-    _check_timestamp(int(timestamp), now, tolerance)
+    check_timestamp(int(timestamp), now, tolerance)
     signed = f"{message_id}.{timestamp}.".encode() + request.body
-    return _match(secrets, lambda secret: _hmac(keys[secret], signed, hashlib.sha256), signatures)
+    return match(secrets, lambda secret: _hmac(keys[secret], signed, hashlib.sha256), signatures)
+
+
+def verify_msgraph(request: SignedRequest, secrets: Sequence[str], **_: object) -> int:
+    try:
+        document = json.loads(request.body)
+    except ValueError:
+        raise VerificationError("malformed_body", "the body is not a Graph notification (JSON)") from None
+    items = document.get("value") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items or not all(isinstance(item, dict) for item in items):
+        raise VerificationError("malformed_body", "the body has no value[] of notifications")
+    states = [item.get("clientState") for item in items]
+    if not all(isinstance(state, str) and state for state in states):
+        raise VerificationError("missing_header", "every notification needs its clientState")
+    for index, secret in enumerate(secrets):
+        # Every notification of the batch must carry the same secret (one subscription's clientState).
+        if all(hmac.compare_digest(str(state).encode(), secret.encode()) for state in states):
+            return index
+    raise VerificationError("bad_signature", "no configured secret is the notifications' clientState")
 
 
 def verify_twilio(request: SignedRequest, secrets: Sequence[str], *, public_url: str, **_: object) -> int:
     if not public_url:
         raise ValueError("twilio verification needs the public URL the provider was configured with")
-    header = _header(request, "x-twilio-signature")
+    header = required_header(request, "x-twilio-signature")
     algorithm = twilio_algorithm(request.headers.get("x-twilio-webhooks-signature-settings", ""))
     digest = _TWILIO_ALGORITHMS.get(algorithm)
     if digest is None:
@@ -187,7 +214,7 @@ def verify_twilio(request: SignedRequest, secrets: Sequence[str], *, public_url:
     url = signed_url(public_url, request.query)
     params = _twilio_params(request, urlparse(url).query)
     candidates = twilio_signed_strings(url, params)
-    return _match(
+    return match(
         secrets,
         lambda key: [_hmac(key, text.encode("utf-8"), digest) for text in candidates],
         [provided],
@@ -291,14 +318,14 @@ def _with_port(url: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _header(request: SignedRequest, name: str) -> str:
+def required_header(request: SignedRequest, name: str) -> str:
     value = request.headers.get(name, "").strip()
     if not value:
         raise VerificationError("missing_header", f"{name} is required")
     return value
 
 
-def _check_timestamp(timestamp: int, now: float, tolerance: int) -> None:
+def check_timestamp(timestamp: int, now: float, tolerance: int) -> None:
     if abs(now - timestamp) > tolerance:
         raise VerificationError("stale_timestamp", f"signed timestamp is more than {tolerance} s from now")
 
@@ -308,7 +335,7 @@ def _hmac(key: str | bytes, message: bytes, digest: Callable[..., Any]) -> bytes
     return hmac.new(key_bytes, message, digest).digest()
 
 
-def _match(
+def match(
     secrets: Sequence[str],
     expected: Callable[[str], bytes | list[bytes]],
     provided: Sequence[bytes],

@@ -10,8 +10,10 @@ first invocation (never at import).
 variable                                  read by         meaning (default)
 ========================================= =============== ==============================================
 ``CONSUMER_SOURCES``                      ingest          JSON ``{name: {"kind", "secretId", "orderingKey"?,
-                                                          "eventTypePath"?}}`` (required; no secret values:
-                                                          ``secretId`` names the source's secret)
+                                                          "eventTypePath"?, "hmac"?}}`` (required; no secret
+                                                          values: ``secretId`` names the source's secret;
+                                                          ``hmac``: an hmac source's scheme, its non-default
+                                                          keys, checked by the config's own rules)
 ``CONSUMER_TABLE_NAME``                   ingest          the dedupe ledger table (required)
 ``CONSUMER_QUEUE_URL``                    ingest          the FIFO queue (required)
 ``CONSUMER_BUCKET_NAME``                  ingest          the payload (claim-check) bucket (required)
@@ -36,11 +38,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.environ import Environ, SettingsError, render
 from functions.inbound.kinds import KIND_NAMES
 from functions.inbound.target import DEFAULT_EVENT_SOURCE, MAX_BUS_ENTRY_BYTES
+
+if TYPE_CHECKING:  # imported by a process with an hmac source only (_hmac)
+    from functions.inbound.hmac_scheme import HmacConfig
 
 DEFAULT_THRESHOLD_BYTES = 200_000
 DEFAULT_DEDUPE_TTL_SECONDS = 72 * 3600
@@ -59,6 +64,8 @@ class SourceConfig:
     secret_id: str
     ordering_key: str | None = None
     event_type_path: str | None = None
+    hmac: HmacConfig | None = None
+    """The scheme of an ``hmac`` source (and only of one)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,8 @@ def sources_environment(sources: Iterable[SourceConfig]) -> str:
             entry["orderingKey"] = source.ordering_key
         if source.event_type_path:
             entry["eventTypePath"] = source.event_type_path
+        if source.hmac is not None:
+            entry["hmac"] = source.hmac.to_json()
         document[source.name] = entry
     return json.dumps(document, separators=(",", ":"))
 
@@ -161,8 +170,24 @@ def parse_sources(document: Mapping[str, Any]) -> dict[str, SourceConfig]:
             secret_id=secret_id,
             ordering_key=paths["orderingKey"],
             event_type_path=paths["eventTypePath"],
+            hmac=_hmac(name, item),
         )
     return sources
+
+
+def _hmac(name: str, item: Mapping[str, Any]) -> HmacConfig | None:
+    """An hmac source's scheme, checked by the same rules as the stack configuration; none for others."""
+    if item.get("kind") != "hmac":
+        if item.get("hmac") is not None:
+            raise SettingsError(f"{SOURCES}[{name!r}].hmac is only for sources of kind hmac")
+        return None
+    from functions.inbound.hmac_scheme import parse_hmac
+
+    config, problems = parse_hmac(item.get("hmac"))
+    if config is None:
+        detail = "; ".join(f"{key or 'hmac'}: {message}" for key, message in problems)
+        raise SettingsError(f"{SOURCES}[{name!r}].hmac is not a valid hmac scheme ({detail})")
+    return config
 
 
 def _count(env: Environ, name: str, default: int) -> int:

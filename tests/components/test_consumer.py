@@ -811,3 +811,73 @@ def test_payload_store_settings_are_checked_with_their_key_path(changes: dict[st
     with pytest.raises(StackConfigError) as raised:
         parse_stack_config({"consumer": {**CONSUMER, **changes}})
     assert message in str(raised.value)
+
+
+# --- issue 14: generic hmac sources, public-key sources and the crypto layer ---------------------
+
+LAYER = "aws:lambda/layerVersion:LayerVersion"
+HMAC_SOURCE = {
+    "name": "paddle",
+    "kind": "hmac",
+    "secret": "pdl-secret",
+    "hmac": {
+        "header": "Paddle-Signature",
+        "algorithm": "sha256",
+        "encoding": "hex",
+        "signatureParam": "h1",
+        "timestampParam": "ts",
+        "paramSeparator": ";",
+        "signedContent": "{timestamp}:{body}",
+    },
+}
+SENDGRID_KEY = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+
+
+@pytest.fixture
+def fake_layer(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> list[int]:
+    """The crypto layer's builder, counted (its real build downloads wheels: tests/components/test_layers.py)."""
+    from components import layers
+    from components.packaging import Package
+
+    calls: list[int] = []
+    archive = tmp_path / "layer.zip"
+    archive.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+
+    def build() -> Package:
+        calls.append(1)
+        return Package(path=archive, sha256_base64="bGF5ZXI=", files=("python/cryptography/__init__.py",))
+
+    monkeypatch.setattr(layers, "build_crypto_layer", build)
+    return calls
+
+
+def test_a_stack_without_public_key_sources_neither_builds_nor_attaches_the_crypto_layer(fake_layer: list[int]) -> None:
+    program = evaluate({"sources": [CONSUMER["sources"][0], HMAC_SOURCE]})
+    assert program.of_type(LAYER) == [] and fake_layer == []
+    assert all(not f.plain("layers") for f in program.of_type(FUNCTION))
+    environment = json.loads(program.named(f"{NAME}-ingest").plain("environment")["variables"]["CONSUMER_SOURCES"])
+    assert environment["paddle"]["hmac"]["signatureParam"] == "h1"  # the scheme travels, the secret does not
+    assert "pdl-secret" not in json.dumps(environment)
+
+
+def test_a_public_key_source_attaches_the_crypto_layer_to_the_ingest_only(fake_layer: list[int]) -> None:
+    program = evaluate(
+        {"sources": [CONSUMER["sources"][0], {"name": "sg", "kind": "sendgrid", "secret": SENDGRID_KEY}]}
+    )
+    layer = program.one(LAYER)
+    assert fake_layer == [1]
+    assert layer.plain("compatibleArchitectures") == ["arm64"] and layer.plain("compatibleRuntimes") == ["python3.12"]
+    assert layer.plain("sourceCodeHash") == "bGF5ZXI=" and re.match(r"^[A-Za-z0-9_-]{1,140}$", layer.plain("layerName"))
+    assert program.named(f"{NAME}-ingest").plain("layers") == [layer.arn]
+    others = [f for f in program.of_type(FUNCTION) if f.name != f"{NAME}-ingest"]
+    assert others and all(not f.plain("layers") for f in others)
+
+
+def test_the_readme_documents_every_hmac_key() -> None:
+    from pathlib import Path
+
+    from functions.inbound.hmac_scheme import HMAC_KEYS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [key for key in HMAC_KEYS if f"| `consumer.sources[].hmac.{key}` |" not in readme]
+    assert not missing and "| `consumer.sources[].hmac` |" in readme, missing

@@ -42,6 +42,22 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
+# A fixed P-256 test key (not a secret): the sandbox's SendGrid source verifies with its public half.
+SENDGRID_E2E_KEY = 0x6B1E2F0C9A3D4E5F60718293A4B5C6D7E8F9011223344556677889900AABBCCD
+
+
+def sendgrid_public_key() -> str:
+    """SendGrid's "verification key" form: base64 of the DER SubjectPublicKeyInfo."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.derive_private_key(SENDGRID_E2E_KEY, ec.SECP256R1()).public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
 def stack_file(receiver_url: str) -> dict[str, Any]:
     """A stack file in the Pulumi.<stack>.yaml schema, destinations on the test's receiver."""
     return {
@@ -151,6 +167,22 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                     },
                     {"name": "twilio", "kind": "twilio", "secret": "e2e-twilio-token"},
                     {"name": "std", "kind": "standard", "secret": {"secure": "v1:x"}},
+                    # tests/e2e/test_inbound_kinds.py: a generic-HMAC source (Square's recipe, which signs the
+                    # URL the sandbox publishes) and SendGrid (a public key: SENDGRID_E2E_KEY signs).
+                    {
+                        "name": "square",
+                        "kind": "hmac",
+                        "secret": "e2e-square-signature-key",
+                        "eventTypePath": "type",
+                        "orderingKey": "merchant_id",
+                        "hmac": {
+                            "header": "X-Square-HmacSha256-Signature",
+                            "algorithm": "sha256",
+                            "encoding": "base64",
+                            "signedContent": "{url}{body}",
+                        },
+                    },
+                    {"name": "sendgrid", "kind": "sendgrid", "secret": sendgrid_public_key()},
                 ],
             },
             "hookstack:aurora": {"enabled": True},

@@ -20,7 +20,8 @@ import pytest
 from functions.inbound import enrich, ingest
 from functions.inbound.settings import EnrichSettings, IngestSettings
 from functions.inbound.verify import SignedRequest
-from tests.functions.inbound.signers import TWILIO_URL, whsec
+from tests.functions.inbound.recipes import RECIPES, SQUARE_URL
+from tests.functions.inbound.signers import TWILIO_URL, discord_public_key, sendgrid_public_key, whsec
 
 EVENTS = Path(__file__).resolve().parent.parent.parent / "events" / "inbound"
 _SESSION: list[Any] = []
@@ -45,6 +46,16 @@ SOURCES: dict[str, dict[str, Any]] = {
     "slack": {"kind": "slack", "current": "slack-secret"},
     "shopify": {"kind": "shopify", "current": "shop-secret"},
     "standard": {"kind": "standard", "current": whsec(b"std"), "eventTypePath": "type"},
+    # Issue 14: generic-HMAC recipes, public-key providers, Microsoft Graph.
+    "linear": {"kind": "hmac", "current": "lin-secret", "hmac": RECIPES["linear"], "eventTypePath": "type"},
+    "paddle": {"kind": "hmac", "current": "pdl-secret", "hmac": RECIPES["paddle"], "eventTypePath": "event_type"},
+    "square": {"kind": "hmac", "current": "sq-key", "hmac": RECIPES["square"], "publicUrl": SQUARE_URL},
+    "zoom": {"kind": "hmac", "current": "zoom-secret", "hmac": RECIPES["zoom"], "eventTypePath": "event"},
+    "dropbox": {"kind": "hmac", "current": "dbx-secret", "hmac": RECIPES["dropbox"]},
+    "sendgrid": {"kind": "sendgrid", "current": sendgrid_public_key()},
+    "discord": {"kind": "discord", "current": discord_public_key()},
+    "msgraph": {"kind": "msgraph", "current": "graph-client-state"},
+    "mailgun": {"kind": "mailgun", "current": "mg-signing-key"},
 }
 
 
@@ -129,6 +140,7 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000, *, shar
             "secretId": f"inbound/{name}",  # the component passes secret names (shorter than ARNs)
             "orderingKey": spec.get("orderingKey"),
             "eventTypePath": spec.get("eventTypePath"),
+            "hmac": spec.get("hmac"),
         }
     env = {
         "CONSUMER_SOURCES": json.dumps(sources_env),

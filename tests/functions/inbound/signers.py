@@ -14,9 +14,14 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import nacl.encoding
+import nacl.signing
 import standardwebhooks
 import stripe
 import svix.webhooks
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sendgrid.helpers.eventwebhook import EventWebhook
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
@@ -122,3 +127,59 @@ class _MultiDict(dict[str, list[str]]):
 
 def whsec(seed: bytes) -> str:
     return "whsec_" + base64.b64encode(hashlib.sha256(seed).digest()[:24]).decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Public-key providers (issue 14): the requests are signed here, and each is checked by the
+# provider's own library where one exists (SendGrid's EventWebhook verifies what we sign).
+# --------------------------------------------------------------------------------------------
+
+# Fixed keys, so every run signs the same way (the scalar and seed are arbitrary test values).
+SENDGRID_PRIVATE_KEY = ec.derive_private_key(0x5E4D_6A11_2026, ec.SECP256R1())
+DISCORD_SIGNING_KEY = nacl.signing.SigningKey(bytes(range(32)))
+
+
+def sendgrid_public_key(private_key: ec.EllipticCurvePrivateKey = SENDGRID_PRIVATE_KEY) -> str:
+    """The verification key as SendGrid's dashboard shows it: base64 DER SubjectPublicKeyInfo."""
+    der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
+
+
+def sendgrid(
+    body: bytes, private_key: ec.EllipticCurvePrivateKey = SENDGRID_PRIVATE_KEY, timestamp: int = NOW
+) -> SignedRequest:
+    signature = base64.b64encode(private_key.sign(str(timestamp).encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    # The oracle: SendGrid's SDK accepts what is signed here.
+    webhook = EventWebhook()
+    key = webhook.convert_public_key_to_ecdsa(sendgrid_public_key(private_key))
+    assert webhook.verify_signature(body.decode(), signature, str(timestamp), key)
+    return SignedRequest(
+        headers={
+            "x-twilio-email-event-webhook-signature": signature,
+            "x-twilio-email-event-webhook-timestamp": str(timestamp),
+            "content-type": "application/json",
+        },
+        body=body,
+    )
+
+
+def discord_public_key(signing_key: nacl.signing.SigningKey = DISCORD_SIGNING_KEY) -> str:
+    """The application's public key as the Developer Portal shows it (hex)."""
+    return signing_key.verify_key.encode(nacl.encoding.HexEncoder).decode()
+
+
+def discord(
+    body: bytes, signing_key: nacl.signing.SigningKey = DISCORD_SIGNING_KEY, timestamp: int = NOW
+) -> SignedRequest:
+    """Signed as Discord documents it: ed25519 over timestamp + body, hex, with PyNaCl (its docs' library)."""
+    signature = signing_key.sign(str(timestamp).encode() + body).signature.hex()
+    return SignedRequest(
+        headers={
+            "x-signature-ed25519": signature,
+            "x-signature-timestamp": str(timestamp),
+            "content-type": "application/json",
+        },
+        body=body,
+    )

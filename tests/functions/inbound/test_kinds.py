@@ -11,7 +11,8 @@ from components.config import SOURCE_KINDS as CONFIG_KINDS
 from components.config import parse_stack_config
 from functions import whsec
 from functions.inbound import envelope
-from functions.inbound.kinds import KIND_NAMES, SOURCE_KINDS, SourceKind, slack_url_verification, source_kind
+from functions.inbound.handshakes import Reply, slack_url_verification
+from functions.inbound.kinds import KIND_NAMES, SOURCE_KINDS, SourceKind, source_kind
 from functions.inbound.payload import Payload
 from functions.inbound.verify import SignedRequest, signed_content
 
@@ -23,7 +24,12 @@ SIGNATURE_HEADERS = {
     "x-shopify-hmac-sha256",
     "webhook-signature",
     "svix-signature",
+    "x-twilio-email-event-webhook-signature",
+    "x-signature-ed25519",
 }
+# A valid secret per kind whose secret has a format (public keys for sendgrid and discord).
+SENDGRID_KEY = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+DISCORD_KEY = "e" * 64
 LOWER_HEADER = re.compile(r"^[a-z0-9-]+$")
 
 
@@ -33,7 +39,19 @@ def test_every_kind_states_every_convention() -> None:
         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         for f in dataclasses.fields(SourceKind)
     )
-    assert KIND_NAMES == ("github", "twilio", "stripe", "slack", "shopify", "standard")
+    assert KIND_NAMES == (
+        "github",
+        "twilio",
+        "stripe",
+        "slack",
+        "shopify",
+        "standard",
+        "hmac",
+        "sendgrid",
+        "discord",
+        "mailgun",
+        "msgraph",
+    )
     for name, kind in SOURCE_KINDS.items():
         assert kind.name == name and source_kind(name) is kind
         assert callable(kind.verifier)
@@ -41,22 +59,31 @@ def test_every_kind_states_every_convention() -> None:
         assert all(LOWER_HEADER.match(header) for header in headers), name  # function URLs deliver lower case
         assert not SIGNATURE_HEADERS & kind.kept_headers, name
         assert "POST" in kind.methods and all(m.isupper() for m in kind.methods)
-        assert kind.signs_timestamp == (kind.signed_content is None), name
+        assert kind.signs_timestamp or kind.signed_content is not None, name
         assert kind.handshake is None or callable(kind.handshake)
+        assert kind.challenge is None or callable(kind.challenge)
         assert kind.secret_problem is None or callable(kind.secret_problem)
 
 
 def test_the_conventions_the_registry_took_over() -> None:
     """What verify, envelope, ingest and the config each held before, now read from one table."""
     untimed = {name for name, kind in SOURCE_KINDS.items() if not kind.signs_timestamp}
-    assert untimed == {"github", "shopify", "twilio"}
+    assert untimed == {"github", "shopify", "twilio", "hmac", "msgraph"}  # hmac: its template entry
+    assert {name for name, kind in SOURCE_KINDS.items() if kind.signed_content} == untimed
     assert {name for name, kind in SOURCE_KINDS.items() if kind.signs_query} == {"twilio"}
     assert {name for name, kind in SOURCE_KINDS.items() if kind.needs_public_url} == {"twilio"}
     assert {name: kind.methods for name, kind in SOURCE_KINDS.items() if kind.methods != ("POST",)} == {
         "twilio": ("POST", "GET")
     }
-    assert {name for name, kind in SOURCE_KINDS.items() if kind.handshake} == {"slack"}
-    assert {name for name, kind in SOURCE_KINDS.items() if kind.secret_problem} == {"standard"}
+    assert {name for name, kind in SOURCE_KINDS.items() if kind.handshake} == {"slack", "discord"}
+    assert {name for name, kind in SOURCE_KINDS.items() if kind.challenge} == {"msgraph"}
+    assert {name for name, kind in SOURCE_KINDS.items() if kind.secret_problem} == {
+        "standard",
+        "sendgrid",
+        "discord",
+        "msgraph",
+    }
+    assert {name for name, kind in SOURCE_KINDS.items() if kind.needs_crypto} == {"sendgrid", "discord"}
     # The headers kept with an event are the same set as before the registry (whatever the kind).
     before = {
         "content-type",
@@ -85,8 +112,15 @@ def test_the_conventions_the_registry_took_over() -> None:
 
 def test_the_configuration_allows_exactly_the_registered_kinds() -> None:
     assert tuple(CONFIG_KINDS) == KIND_NAMES
+    secrets = {"sendgrid": SENDGRID_KEY, "discord": DISCORD_KEY}
     sources = [
-        {"name": f"s-{name}", "kind": name, "secret": whsec.generate(), "publicUrl": "https://x.example.com/s"}
+        {
+            "name": f"s-{name}",
+            "kind": name,
+            "secret": secrets.get(name, whsec.generate()),
+            "publicUrl": "https://x.example.com/s",
+            **({"hmac": {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex"}} if name == "hmac" else {}),
+        }
         for name in KIND_NAMES
     ]
     parsed = parse_stack_config({"consumer": {"sources": sources}}).consumer.sources
@@ -103,14 +137,16 @@ def test_secret_formats_are_the_registrys() -> None:
 
 def test_unknown_kind_names_the_allowed_ones() -> None:
     with pytest.raises(
-        ValueError, match="unknown source kind 'gitlab'; allowed: github, twilio, stripe, slack, shopify, standard"
+        ValueError,
+        match="unknown source kind 'gitlab'; allowed: github, twilio, stripe, slack, shopify, standard, hmac, "
+        "sendgrid, discord, mailgun, msgraph",
     ):
         source_kind("gitlab")
 
 
 def test_slack_handshake_answers_only_url_verification() -> None:
     challenge = Payload({"type": "url_verification", "challenge": "abc"}, "json")
-    assert slack_url_verification(challenge) == {"challenge": "abc"}
+    assert slack_url_verification(challenge) == Reply.json({"challenge": "abc"})
     assert slack_url_verification(Payload({"type": "event_callback"}, "json")) is None
     assert slack_url_verification(Payload("type=url_verification", "text")) is None
 
@@ -124,7 +160,5 @@ def test_signed_content_follows_the_kind() -> None:
 
 def test_a_kind_whose_replay_defence_contradicts_what_it_signs_is_refused() -> None:
     github = source_kind("github")
-    with pytest.raises(ValueError, match="signed_content is for"):
-        dataclasses.replace(github, signs_timestamp=True)
-    with pytest.raises(ValueError, match="signed_content is for"):
+    with pytest.raises(ValueError, match="signs no timestamp needs signed_content"):
         dataclasses.replace(github, signed_content=None)

@@ -14,14 +14,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlencode
 
+import nacl.signing
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.inbound.verify import SignedRequest, VerificationError, verify
-from tests.functions.inbound import signers
+from tests.functions.inbound import recipes, signers
 from tests.functions.inbound.signers import NOW, TWILIO_URL
 
-# 1,100 + 500 + 400 = 2,000 mutated requests per run (the Twilio form strategy is the slowest to draw).
+# 1,100 + 500 + 400 = 2,000 mutated requests per run (the Twilio form strategy is the slowest to draw),
+# and 500 more of the kinds issue 14 added.
 SETTINGS = settings(max_examples=1100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FORM_SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -180,3 +183,87 @@ def test_mutated_twilio_json_bodies_are_never_accepted(document, token, index, b
     request = signers.twilio_json(document, token)
     assert not rejected("twilio", request, token)
     assert rejected("twilio", replace(request, body=flip_byte(request.body, index, bit)), token)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 14: the generic-HMAC recipes (signed by formulas written from each provider's docs) and the
+# public-key providers (SendGrid's SDK and PyNaCl as oracles).
+# --------------------------------------------------------------------------------------------
+
+OTHER_SENDGRID_KEY = ec.derive_private_key(0x0DD_C0FFEE, ec.SECP256R1())
+OTHER_DISCORD_KEY = nacl.signing.SigningKey(bytes(range(1, 33)))
+PUBLIC_KEY_SIGNATURE_HEADERS = {"sendgrid": "x-twilio-email-event-webhook-signature", "discord": "x-signature-ed25519"}
+TIMESTAMP_HEADERS = {
+    "sendgrid": "x-twilio-email-event-webhook-timestamp",
+    "discord": "x-signature-timestamp",
+    "hmac:zoom": "x-zm-request-timestamp",
+}
+NEW_KINDS = sorted([f"hmac:{name}" for name in recipes.SIGNERS] + ["sendgrid", "discord"])
+
+
+def sign_new(kind: str, body: bytes, secret: str, timestamp: int = NOW) -> tuple[object, SignedRequest, str]:
+    """(the kind to verify with, the signed request, the secret or public key that verifies it)."""
+    if kind == "sendgrid":
+        return "sendgrid", signers.sendgrid(body, timestamp=timestamp), signers.sendgrid_public_key()
+    if kind == "discord":
+        return "discord", signers.discord(body, timestamp=timestamp), signers.discord_public_key()
+    name = kind.removeprefix("hmac:")
+    return recipes.kind(name), recipes.SIGNERS[name](body, secret, timestamp), secret
+
+
+def rejected_new(kind: object, request: SignedRequest, secret: str) -> bool:
+    try:
+        verify(kind, request, [secret], public_url=recipes.SQUARE_URL, now=NOW)  # type: ignore[arg-type]
+    except VerificationError:
+        return True
+    return False
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(NEW_KINDS),
+    body=bodies,
+    secret=secrets,
+    mutation=st.sampled_from(["body", "signature", "secret", "timestamp", "header", "url"]),
+    index=st.integers(min_value=0, max_value=10_000),
+    bit=st.integers(min_value=0, max_value=7),
+    char=st.sampled_from(list("0aZ+/=,;x ")),
+    shift=st.integers(min_value=1, max_value=4),  # inside every tolerance: refused for the signature, not staleness
+)
+def test_mutated_requests_of_the_new_kinds_are_never_accepted(
+    kind, body, secret, mutation, index, bit, char, shift
+) -> None:  # type: ignore[no-untyped-def]
+    verifier, request, key = sign_new(kind, body, secret)
+    assert not rejected_new(verifier, request, key)
+    signature_header = PUBLIC_KEY_SIGNATURE_HEADERS.get(kind) or recipes.SIGNATURE_HEADERS[kind.removeprefix("hmac:")]
+    headers = dict(request.headers)
+    if mutation == "body":
+        mutated = replace(request, body=flip_byte(body, index, bit))
+    elif mutation == "signature":
+        headers[signature_header] = change_char(headers[signature_header], index, char)
+        mutated = replace(request, headers=headers)
+    elif mutation == "secret":
+        if kind == "sendgrid":
+            other = signers.sendgrid_public_key(OTHER_SENDGRID_KEY)
+        elif kind == "discord":
+            other = signers.discord_public_key(OTHER_DISCORD_KEY)
+        else:
+            other = secret + "x"
+        assert rejected_new(verifier, request, other)
+        return
+    elif mutation == "timestamp" and (kind in TIMESTAMP_HEADERS or kind == "hmac:paddle"):
+        if kind == "hmac:paddle":
+            headers["paddle-signature"] = headers["paddle-signature"].replace(f"ts={NOW}", f"ts={NOW + shift}")
+        else:
+            headers[TIMESTAMP_HEADERS[kind]] = str(NOW - shift)
+        mutated = replace(request, headers=headers)
+    elif mutation == "url" and kind == "hmac:square":
+        try:
+            verify(verifier, request, [key], public_url=recipes.SQUARE_URL + "x", now=NOW)  # type: ignore[arg-type]
+        except VerificationError:
+            return
+        raise AssertionError("a different notification URL was accepted")
+    else:
+        headers.pop(signature_header)
+        mutated = replace(request, headers=headers)
+    assert rejected_new(verifier, mutated, key)
