@@ -19,13 +19,12 @@ import pulumi_aws as aws
 
 from components.common import LambdaFunction, contract_environment
 from components.packaging import Package
-from components.specs.consumer import ConsumerSpec
-from functions.inbound.envelope import PAYLOAD_PREFIX
+from components.specs.consumer import ConsumerSpec, payload_objects_arn
 
 
 def _payloads_arn(bucket: aws.s3.Bucket) -> pulumi.Output[str]:
     """The claim-checked payloads' objects (``<bucket ARN>/payloads/*``)."""
-    return pulumi.Output.concat(bucket.arn, "/", PAYLOAD_PREFIX, "*")
+    return bucket.arn.apply(payload_objects_arn)
 
 
 def ingest_function(
@@ -42,22 +41,12 @@ def ingest_function(
     alarm_topic_arn: pulumi.Input[str] | None,
 ) -> LambdaFunction:
     """The ingest function named ``name`` (``spec.ingest_function_name``); ``secrets`` by source name."""
-    statements = [
-        {
-            "Sid": "ReadSourceSecrets",
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": [secret.arn for secret in secrets.values()],
-        },
-        {
-            "Sid": "DeliveryLedger",
-            "Effect": "Allow",
-            "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-            "Resource": [table.arn],
-        },
-        {"Sid": "StoreLargePayloads", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [_payloads_arn(bucket)]},
-        {"Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [queue.arn]},
-    ]
+    statements = spec.ingest_statements(
+        secret_arns=[secret.arn for secret in secrets.values()],
+        table_arn=table.arn,
+        payloads_arn=_payloads_arn(bucket),
+        queue_arn=queue.arn,
+    )
     # Secret names, not ARNs: half the length, and Lambda's environment holds only 4 KB.
     secret_names = [secrets[source.name].name for source in spec.sources]
     environment = contract_environment(
@@ -101,19 +90,7 @@ def enrich_function(
         package=package,
         handler=spec.enrich_handler,
         description="hookstack inbound webhooks: rehydrate claim-checked payloads for the pipe target",
-        statements=[
-            {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [_payloads_arn(bucket)]},
-            {
-                # With ListBucket S3 answers 404 for a payload that expired, not 403, so the
-                # enrichment can tell "gone" from "denied". The bucket holds only payloads, whose
-                # names (digests) reveal nothing the role cannot already read. No s3:prefix
-                # condition: whether S3 applies one to that 404 decision is not documented.
-                "Sid": "TellMissingPayloadsFromDenied",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": [bucket.arn],
-            },
-        ],
+        statements=spec.enrich_statements(payloads_arn=_payloads_arn(bucket), bucket_arn=bucket.arn),
         environment=spec.enrich_settings().to_environ(),
         timeout_seconds=spec.enrichment_timeout_seconds,
         memory_mb=spec.enrich_memory_mb,
