@@ -18,6 +18,7 @@ from components.config import read_stack_file
 from components.stack import Stack, load_stack, load_stack_from_file
 from functions import whsec
 from sandbox.aws import REGION, MotoServer, client, environment
+from sandbox.iam import LocalIam
 from sandbox.provider import LocalProvider
 
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
@@ -107,6 +108,7 @@ class Sandbox:
         self.moto = MotoServer()
         self.parts: dict[str, LocalPart] = {}
         self.provider: LocalProvider | None = None
+        self.iam: LocalIam | None = None  # the functions' roles, once the AWS server runs
         self._saved_environment: dict[str, str | None] = {}
         self._stopper: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -136,6 +138,7 @@ class Sandbox:
             next_step("moto: start")
             self.moto.start()
             self._set_environment(environment(self.endpoint))
+            self.iam = LocalIam(self.endpoint)
             next_step("provider: plan")
             events, sqs = client("events", self.endpoint), client("sqs", self.endpoint)
             self.provider = LocalProvider(self.plan, events, sqs, self.time_scale)
@@ -214,6 +217,8 @@ class Sandbox:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
                     log.error("%s did not finish within %d s; leaving it behind", thread.name, STOP_TIMEOUT_SECONDS)
+            if self.iam is not None:
+                self.iam.close()
             try:
                 self.moto.stop()
             except Exception as error:
@@ -333,6 +338,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 time_scale=sandbox.time_scale,
                 set_environment=sandbox._set_environment,
                 event_source=config.provider.event_source,
+                iam=sandbox.iam,
             ),
         )
     if config.aurora.enabled:
@@ -347,6 +353,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 time_scale=sandbox.time_scale,
                 set_environment=sandbox._set_environment,
                 region=REGION,
+                iam=sandbox.iam,
             ),
         )
     if config.delivery.enabled:
@@ -368,6 +375,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 time_scale=sandbox.time_scale,
                 set_environment=sandbox._set_environment,
                 local_secrets=sandbox.local_secrets,
+                iam=sandbox.iam,
                 **(
                     {}
                     if sandbox.endpoint_cache_seconds is None
