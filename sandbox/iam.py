@@ -27,7 +27,7 @@ What moto's evaluator does not cover, and what this module adds (``docs/sandbox.
 - Some calls are authorized as other actions, as IAM does: SQS batch calls as their single action
   (``SendMessageBatch`` needs ``sqs:SendMessage``), a DynamoDB transaction item by item
   (``Put`` needs ``dynamodb:PutItem`` on its table); moto would look for the call's own name.
-- Not covered (the static checks of ``tests/components/test_resource_policies.py`` hold these):
+- Not covered (the static checks of ``tests/components/test_role_policies.py`` hold these):
   resource-based policies (queue and topic policies, Lambda permissions, the bucket policy),
   ``Condition`` blocks of identity policies, trust policies, service principals' own calls
   (EventBridge invoking API destinations, Scheduler, Aurora invoking the relay), S3 answering 403

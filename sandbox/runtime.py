@@ -246,6 +246,7 @@ class Sandbox:
             "subscriptions_api": None,
             "postgres_dsn": None,
             "local_secrets": self.local_secrets,
+            **(self.iam.state() if self.iam is not None else {}),  # iam_roles: each function's role
         }
         for part in self.parts.values():
             for key, value in part.state().items():

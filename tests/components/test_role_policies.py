@@ -71,9 +71,10 @@ def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) -
                 continue
             if actual is None:
                 return False
-            if operator in {"ArnLike", "StringLike"} and not _matches(expected, actual):
+            # IAM: ArnEquals takes wildcards exactly as ArnLike does (each ARN part may hold * and ?).
+            if operator in {"ArnLike", "ArnEquals", "StringLike"} and not _matches(expected, actual):
                 return False
-            if operator in {"ArnEquals", "StringEquals"} and actual not in _listed(expected):
+            if operator == "StringEquals" and actual not in _listed(expected):
                 return False
     return True
 

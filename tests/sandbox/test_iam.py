@@ -266,6 +266,14 @@ def test_a_permission_removed_from_a_spec_breaks_its_flow_with_access_denied(
         sandbox.start()
         state = sandbox.state()
         events = client("events", state["aws_endpoint"])
+        assert sorted(state["iam_roles"]) == [
+            "hookstack-delivery-api-role",
+            "hookstack-delivery-fanout-role",
+            "hookstack-delivery-worker-role",
+            "hookstack-inbound-enrich-role",
+            "hookstack-inbound-ingest-role",
+            "hookstack-inbound-pipe-role",
+        ]
 
         def publish_one(event_id: str) -> None:
             publish(
