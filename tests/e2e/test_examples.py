@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,15 @@ def test_the_example_stack_file_has_two_tenants_and_loads_as_the_sandbox_loads_i
     assert [s.name for s in stack.config.consumer.sources] == ["shop"]
     assert stack.config.aurora.enabled
     assert generated == {}  # every secret is given, so the receiver and the scripts know them
+
+
+def test_the_walkthrough_links_and_names_only_what_exists() -> None:
+    text = (EXAMPLES / "README.md").read_text()
+    links = re.findall(r"\]\(([^)\s#]+)", text)
+    assert len(links) >= 10
+    assert [link for link in links if not (EXAMPLES / link).exists()] == []
+    scripts = set(re.findall(r"examples/([\w.]+\.(?:py|sh|yaml))", text))
+    assert scripts == {p.name for p in EXAMPLES.iterdir() if p.suffix in {".py", ".sh", ".yaml"}}
 
 
 def test_publish_example_is_verified_by_the_example_receiver_for_each_tenant(
