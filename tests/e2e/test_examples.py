@@ -8,6 +8,7 @@ the receiver (or the script) saw.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -78,6 +79,18 @@ def test_the_walkthrough_links_and_names_only_what_exists() -> None:
     assert [link for link in links if not (EXAMPLES / link).exists()] == []
     scripts = set(re.findall(r"examples/([\w.]+\.(?:py|sh|yaml))", text))
     assert scripts == {p.name for p in EXAMPLES.iterdir() if p.suffix in {".py", ".sh", ".yaml"}}
+
+
+def test_the_examples_use_nothing_of_this_repository_but_the_published_event_contract() -> None:
+    """What the scripts import from here must come with ``pip install ./publisher`` (functions.events)."""
+    repository = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    used = set()
+    for script in EXAMPLES.glob("*.py"):
+        for node in ast.walk(ast.parse(script.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            used |= {name for name in names if name.split(".")[0] in repository}
+    assert used == {"functions.events"}
 
 
 def test_publish_example_is_verified_by_the_example_receiver_for_each_tenant(
