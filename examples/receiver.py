@@ -54,9 +54,12 @@ class Handler(BaseHTTPRequestHandler):
     server: Receiver
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._answer(413)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self._answer(413 if length > MAX_BODY_BYTES else 400)
             return
         body = self.rfile.read(length)  # the raw bytes: a signature covers exactly these
         accepted = self._verify(body)

@@ -9,6 +9,7 @@ the receiver (or the script) saw.
 from __future__ import annotations
 
 import ast
+import http.client
 import importlib.util
 import json
 import os
@@ -132,6 +133,15 @@ def test_the_receiver_refuses_a_forged_delivery(example_receiver: tuple[str, Pat
     assert forged.status_code == 401
     wrong_key = requests.post(f"{example_receiver[0]}/globex/crm", json={}, headers={"x-api-key": "no"}, timeout=10)
     assert wrong_key.status_code == 401
+    unsigned = requests.post(f"{example_receiver[0]}/acme/orders", json={"type": "order.created"}, timeout=10)
+    assert unsigned.status_code == 401
+    connection = http.client.HTTPConnection(example_receiver[0].removeprefix("http://"), timeout=10)
+    connection.putrequest("POST", "/acme/orders")
+    connection.putheader("Content-Length", str(1024 * 1024 + 1))  # refused before a byte of body is read
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    connection.close()
+    assert not [line for line in example_receiver[1].read_text().splitlines() if "evt_forged" in line]
 
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed (examples/README.md)")
