@@ -24,7 +24,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -44,17 +43,10 @@ from components.common import (
 from components.config import AuroraSettings
 from components.entry_bus import BusRef
 from components.packaging import Package
-from components.specs.aurora import AuroraSpec, FunctionSpec
+from components.specs.aurora import AuroraSpec, FunctionSpec, schedule_statements
 from functions.migrate import Migration, migrations_digest, read_migrations
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-DATA_API_ACTIONS = (
-    "rds-data:ExecuteStatement",
-    "rds-data:BatchExecuteStatement",
-    "rds-data:BeginTransaction",
-    "rds-data:CommitTransaction",
-    "rds-data:RollbackTransaction",
-)
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,15}$")
 
 
@@ -197,17 +189,6 @@ class AuroraRelay(pulumi.ComponentResource):
         queue_depth_alarm(f"{self._name}-{suffix}-alarm", self, queue, self._args.alarm_topic_arn, what)
         return queue
 
-    def _data_api_statements(self, actions: Sequence[str]) -> list[dict[str, Any]]:
-        return [
-            {"Sid": "DataApiOnThisCluster", "Effect": "Allow", "Action": list(actions), "Resource": self.cluster.arn},
-            {
-                "Sid": "ReadMasterSecret",
-                "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": self.secret_arn,
-            },
-        ]
-
     def _environment(
         self, build: Callable[..., dict[str, str]], *inputs: pulumi.Input[str]
     ) -> pulumi.Output[dict[str, str]]:
@@ -233,22 +214,12 @@ class AuroraRelay(pulumi.ComponentResource):
             package=self._args.package,
             handler=function_spec.handler,
             description=description,
-            statements=[
-                *self._data_api_statements(["rds-data:ExecuteStatement"]),
-                {
-                    "Sid": "PublishToEntryBus",
-                    "Effect": "Allow",
-                    "Action": "events:PutEvents",
-                    "Resource": self._args.entry_bus.arn,
-                },
-                # Lambda writes failed asynchronous invocations to the on-failure queue with this role.
-                {
-                    "Sid": "OnFailureQueue",
-                    "Effect": "Allow",
-                    "Action": "sqs:SendMessage",
-                    "Resource": dead_letter_queue.arn,
-                },
-            ],
+            statements=self.spec.publisher_statements(
+                cluster_arn=self.cluster.arn,
+                secret_arn=self.secret_arn,
+                bus_arn=self._args.entry_bus.arn,
+                dead_letter_queue_arn=dead_letter_queue.arn,
+            ),
             environment=self._environment(environment, self._args.entry_bus.name),
             timeout_seconds=function_spec.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
@@ -281,21 +252,7 @@ class AuroraRelay(pulumi.ComponentResource):
             f"{n}-schedule-policy",
             role=scheduler_role.id,
             policy=policy_json(
-                [
-                    {
-                        "Sid": "InvokeSweeper",
-                        "Effect": "Allow",
-                        "Action": "lambda:InvokeFunction",
-                        "Resource": sweeper.function.arn,
-                    },
-                    # Scheduler delivers undeliverable runs to the dead-letter queue with this role.
-                    {
-                        "Sid": "DeadLetterQueue",
-                        "Effect": "Allow",
-                        "Action": "sqs:SendMessage",
-                        "Resource": dead_letter_queue.arn,
-                    },
-                ]
+                schedule_statements(sweeper_arn=sweeper.function.arn, dead_letter_queue_arn=dead_letter_queue.arn)
             ),
             opts=child(self),
         )
@@ -324,7 +281,7 @@ class AuroraRelay(pulumi.ComponentResource):
             package=self._args.package,
             handler=self.spec.migration.handler,
             description="hookstack Aurora schema migrations (sql/), applied on deploy",
-            statements=self._data_api_statements(DATA_API_ACTIONS),
+            statements=self.spec.migration_statements(cluster_arn=self.cluster.arn, secret_arn=self.secret_arn),
             environment=self._environment(self.spec.migration_environment),
             timeout_seconds=self.spec.migration.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,

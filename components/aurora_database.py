@@ -29,6 +29,7 @@ import pulumi_random as random
 from components.aurora_network import POSTGRES_PORT, AuroraNetwork
 from components.common import child, policy_json
 from components.config import AuroraSettings
+from components.specs.aurora import rds_invoke_statements
 
 MAX_SNAPSHOT_IDENTIFIER_CHARS = 255
 SNAPSHOT_SUFFIX_BYTES = 4
@@ -173,9 +174,7 @@ def create_rds_invoke_role(
     policy = aws.iam.RolePolicy(
         f"{n}-rds-invoke-policy",
         role=role.id,
-        policy=policy_json(
-            [{"Sid": "InvokeRelayOnly", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": relay_arn}]
-        ),
+        policy=policy_json(rds_invoke_statements(relay_arn=relay_arn)),
         opts=child(parent),
     )
     association = aws.rds.ClusterRoleAssociation(

@@ -27,7 +27,7 @@ import pulumi_aws as aws
 
 from components.config import MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS
 from components.packaging import ARCHITECTURE, RUNTIME, Package
-from components.policy_documents import POLICY_VERSION, tls_only_statement
+from components.policy_documents import POLICY_VERSION, function_role_statements, tls_only_statement
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 LOG_RETENTION_DAYS = 30
@@ -339,16 +339,10 @@ class LambdaFunction:
             aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=role.name, policy_arn=arn, opts=child(parent))
             for index, arn in enumerate(managed_policy_arns)
         ]
-        logging_statement = {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": log_streams_arn(log_group),
-        }
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=policy_json([logging_statement, *statements]),
+            policy=policy_json(function_role_statements(log_streams_arn(log_group), statements)),
             opts=child(parent),
         )
         function_args: dict[str, Any] = {}

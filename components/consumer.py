@@ -259,6 +259,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             name,
             self,
             settings=settings,
+            spec=spec,
             batch_size=spec.batch_size,
             queue=self.queue,
             enrichment=self.enrich,

@@ -11,7 +11,6 @@ reach exactly that target; the pipe logs errors to a log group of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +25,7 @@ from components.common import (
 )
 from components.config import ConsumerSettings
 from components.entry_bus import BusRef
+from components.specs.consumer import ConsumerSpec
 from functions.inbound.target import (
     PIPE_BUS_INPUT_TEMPLATE,
     PIPE_DETAIL_TYPE_PATH,
@@ -51,6 +51,7 @@ def inbound_pipe(
     parent: pulumi.Resource,
     *,
     settings: ConsumerSettings,
+    spec: ConsumerSpec,
     batch_size: int,
     queue: aws.sqs.Queue,
     enrichment: LambdaFunction,
@@ -65,30 +66,9 @@ def inbound_pipe(
         assume_role_policy=assume_role_policy("pipes.amazonaws.com", source_account=account),
         opts=child(parent),
     )
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ReadInboundQueue",
-            "Effect": "Allow",
-            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-            "Resource": [queue.arn],
-        },
-        {
-            "Sid": "InvokeEnrichment",
-            "Effect": "Allow",
-            "Action": "lambda:InvokeFunction",
-            "Resource": [enrichment.function.arn],
-        },
-        {
-            "Sid": "WritePipeLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [log_streams_arn(log_group)],
-        },
-    ]
     target: pulumi.Input[str]
     if settings.target == "bus":
         target = entry_bus.arn
-        target_statement = {"Sid": "PutOnEntryBus", "Action": "events:PutEvents", "Resource": [entry_bus.arn]}
         parameters = aws.pipes.PipeTargetParametersArgs(
             eventbridge_event_bus_parameters=aws.pipes.PipeTargetParametersEventbridgeEventBusParametersArgs(
                 source=PIPE_SOURCE_PATH, detail_type=PIPE_DETAIL_TYPE_PATH, time=PIPE_TIME_PATH
@@ -97,7 +77,6 @@ def inbound_pipe(
         )
     elif settings.target == "lambda":
         target = str(settings.target_arn)
-        target_statement = {"Sid": "InvokeTarget", "Action": "lambda:InvokeFunction", "Resource": [target]}
         # Synchronous, so function errors are retried and batchItemFailures are honoured.
         parameters = aws.pipes.PipeTargetParametersArgs(
             lambda_function_parameters=aws.pipes.PipeTargetParametersLambdaFunctionParametersArgs(
@@ -106,14 +85,18 @@ def inbound_pipe(
         )
     else:
         target = str(settings.target_arn)
-        target_statement = {"Sid": "StartTarget", "Action": "states:StartExecution", "Resource": [target]}
         # Standard workflows can only be started asynchronously (Express ones could run synchronously).
         parameters = aws.pipes.PipeTargetParametersArgs(
             step_function_state_machine_parameters=aws.pipes.PipeTargetParametersStepFunctionStateMachineParametersArgs(
                 invocation_type="FIRE_AND_FORGET"
             )
         )
-    statements.append({"Effect": "Allow", **target_statement})
+    statements = spec.pipe_statements(
+        queue_arn=queue.arn,
+        enrichment_arn=enrichment.function.arn,
+        log_streams_arn=log_streams_arn(log_group),
+        target_arn=target,
+    )
     role_policy = aws.iam.RolePolicy(
         f"{name}-pipe-policy", role=role.id, policy=policy_json(statements), opts=child(parent)
     )

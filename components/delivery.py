@@ -53,7 +53,7 @@ from components.delivery_functions import DeliveryResources, delivery_functions
 from components.entry_bus import BusRef
 from components.packaging import Package
 from components.plan import delivery_rule_pattern
-from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec
+from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec, table_indexes_arn
 from functions.delivery import schema
 
 MAX_NAME_CHARS = 24
@@ -139,7 +139,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self.spec = spec = delivery_spec(args.settings)
 
         self.table = self._table()
-        self.index_arn = self.table.arn.apply(lambda arn: f"{arn}/index/*")
+        self.index_arn = self.table.arn.apply(table_indexes_arn)
         self.events_queue, self.events_dead_letter_queue = self._queue(spec.events_queue)
         self.tasks_queue, self.dead_letter_queue = self._queue(spec.tasks_queue)
         self.rule = aws.cloudwatch.EventRule(

@@ -59,13 +59,6 @@ def delivery_functions(
     """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``."""
     table, tasks = resources.table, resources.tasks_queue
 
-    def table_statement(sid: str, actions: list[str], *, indexes: bool = False) -> dict[str, Any]:
-        scope: list[pulumi.Input[str]] = [table.arn, resources.index_arn] if indexes else [table.arn]
-        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": scope}
-
-    def queue_statement(sid: str, actions: list[str], queue: aws.sqs.Queue) -> dict[str, Any]:
-        return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": queue.arn}
-
     def function(
         suffix: str,
         handler: str,
@@ -92,21 +85,7 @@ def delivery_functions(
         API_HANDLER,
         "hookstack subscription API (endpoints, secrets, history, replay)",
         spec.api_timeout_seconds,
-        statements=[
-            table_statement(
-                "ManageEndpointsAndReadHistory",
-                [
-                    "dynamodb:GetItem",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:Query",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:DeleteItem",
-                ],
-                indexes=True,
-            ),
-            queue_statement("QueueResends", ["sqs:SendMessage"], tasks),
-        ],
+        statements=spec.api_statements(table_arn=table.arn, indexes_arn=resources.index_arn, tasks_queue_arn=tasks.arn),
         environment=contract_environment(
             lambda table_name, tasks_url: spec.api_settings(
                 table_name=table_name, tasks_queue_url=tasks_url
@@ -120,17 +99,9 @@ def delivery_functions(
         FANOUT_HANDLER,
         "hookstack signed-delivery fan-out (one task per subscribed endpoint)",
         spec.fanout_timeout_seconds,
-        statements=[
-            table_statement(
-                "ReadEndpointsWriteMessages", ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"]
-            ),
-            queue_statement(
-                "ConsumeEvents",
-                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-                resources.events_queue,
-            ),
-            queue_statement("QueueTasks", ["sqs:SendMessage"], tasks),
-        ],
+        statements=spec.fanout_statements(
+            table_arn=table.arn, events_queue_arn=resources.events_queue.arn, tasks_queue_arn=tasks.arn
+        ),
         environment=contract_environment(
             lambda table_name, tasks_url: spec.fanout_settings(
                 table_name=table_name, tasks_queue_url=tasks_url
@@ -144,18 +115,9 @@ def delivery_functions(
         WORKER_HANDLER,
         "hookstack signed-delivery worker (Standard Webhooks requests, retries, history)",
         spec.worker_timeout_seconds,
-        statements=[
-            table_statement(
-                "ClaimAndRecordDeliveries",
-                ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            ),
-            queue_statement(
-                "ConsumeAndRescheduleTasks",
-                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-                tasks,
-            ),
-            queue_statement("DeadLetterFailedDeliveries", ["sqs:SendMessage"], resources.dead_letter_queue),
-        ],
+        statements=spec.worker_statements(
+            table_arn=table.arn, tasks_queue_arn=tasks.arn, dead_letter_queue_arn=resources.dead_letter_queue.arn
+        ),
         environment=contract_environment(
             lambda table_name, tasks_url, dead_letters: spec.worker_settings(
                 table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters

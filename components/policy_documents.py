@@ -27,6 +27,24 @@ def policy_document(statements: Sequence[Mapping[str, Any]]) -> str:
     return json.dumps({"Version": POLICY_VERSION, "Statement": list(statements)})
 
 
+def log_writing_statement(log_streams_arn: object) -> dict[str, Any]:
+    """The statement every function's role starts with: write to its own log group's streams only."""
+    return {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": log_streams_arn,
+    }
+
+
+def function_role_statements(
+    log_streams_arn: object, statements: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """A function's whole inline policy: its own logs, then what its spec allows it
+    (:class:`components.common.LambdaFunction` declares it; the sandbox's roles hold the same)."""
+    return [log_writing_statement(log_streams_arn), *statements]
+
+
 def iam_policy_chars(document: str) -> int:
     """What IAM counts against its policy size limits: every character except white space."""
     return sum(1 for character in document if not character.isspace())

@@ -28,12 +28,15 @@ from typing import Any
 
 from components.config import AuroraSettings
 from components.specs.aurora import AuroraSpec
+from sandbox.aws import ACCOUNT, client
+from sandbox.iam import LocalIam
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 DOUBLE_SQL = SQL_DIR / "local" / "aws_lambda_double.sql"
 RELAY_FUNCTION = "hookstack-aurora-relay"
 SWEEPER_FUNCTION = "hookstack-aurora-sweeper"
+LOCAL_CLUSTER = "hookstack-aurora"
 # Lambda waits one minute before its first retry of a failed asynchronous invocation, two before the second.
 LAMBDA_ASYNC_RETRY_DELAYS_SECONDS = (60, 120)
 LISTENER_START_SECONDS = 10
@@ -49,6 +52,7 @@ class LocalAurora:
         time_scale: float,
         set_environment: Any,
         region: str,
+        iam: LocalIam | None = None,
     ) -> None:
         self.settings = settings
         self.spec = AuroraSpec.from_config(settings, provider_event_source=provider_event_source)
@@ -56,6 +60,7 @@ class LocalAurora:
         self.time_scale = time_scale
         self.set_environment = set_environment
         self.region = region
+        self.iam = iam  # None: the relay and the sweeper use the process's credentials (not evaluated)
         self.server: Any = None
         self.dsn = ""
         self.relayed = 0
@@ -98,6 +103,36 @@ class LocalAurora:
             db.close()
         self.set_environment(self.spec.local_environment(self.dsn, self.bus_name, time_scale=self.time_scale))
         _forget_handler_state()  # the handlers read the environment just set at their next invocation
+        if self.iam is not None:
+            self._run_as_roles(self.iam)
+
+    def _run_as_roles(self, iam: LocalIam) -> None:
+        """The relay and the sweeper as their roles, holding the statements ``AuroraRelay`` declares.
+
+        There is no cluster or master secret locally (the functions reach PostgreSQL directly): their
+        Data API statements name the ARNs a cluster of this name would have, and go unused.
+        """
+        import os
+
+        from functions import relay, sweeper
+        from functions.relay import RelaySettings
+        from functions.runtime import Clients
+        from functions.sweeper import SweeperSettings
+
+        bus = str(client("events", iam.endpoint).describe_event_bus(Name=self.bus_name)["Arn"])
+        statements = self.spec.publisher_statements(
+            cluster_arn=f"arn:aws:rds:{self.region}:{ACCOUNT}:cluster:{LOCAL_CLUSTER}",
+            secret_arn=f"arn:aws:secretsmanager:{self.region}:{ACCOUNT}:secret:{LOCAL_CLUSTER}-master",
+            bus_arn=bus,
+            dead_letter_queue_arn=f"arn:aws:sqs:{self.region}:{ACCOUNT}:{RELAY_FUNCTION}-dlq",
+        )
+        relay_role = iam.function_role(RELAY_FUNCTION, statements)
+        sweeper_role = iam.function_role(SWEEPER_FUNCTION, statements)
+        # The runtime idiom's injection point: each handler's state, built on its role's session.
+        settings = RelaySettings.from_environ(os.environ)
+        relay._state.set(relay.Runtime.connect(settings, settings.database, Clients(session=relay_role.session)))
+        sweep = SweeperSettings.from_environ(os.environ)
+        sweeper._state.set(relay.Runtime.connect(sweep, sweep.database, Clients(session=sweeper_role.session)))
 
     def start(self) -> None:
         self._listener.start()

@@ -26,8 +26,10 @@ from components.specs.delivery import (
     DeliverySpec,
     QueueSpec,
     delivery_spec,
+    table_indexes_arn,
 )
 from functions import whsec
+from sandbox.iam import LocalIam, Role
 from sandbox.lambda_http import LambdaHttpServer, load_handler
 from sandbox.sqs_worker import QueueWorker
 
@@ -82,6 +84,7 @@ class LocalDelivery:
         set_environment: Any,
         local_secrets: dict[str, str],
         endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS,
+        iam: LocalIam | None = None,
     ) -> None:
         from sandbox.aws import client
 
@@ -93,6 +96,7 @@ class LocalDelivery:
         self.set_environment = set_environment
         self.local_secrets = local_secrets
         self.endpoint_cache_seconds = endpoint_cache_seconds
+        self.iam = iam  # None: the functions use the process's credentials, which moto does not evaluate
         self.sqs = client("sqs", endpoint)
         self.events = client("events", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
@@ -150,15 +154,55 @@ class LocalDelivery:
             )
         )
         runtime.reset()  # the handlers read the environment just written at their next invocation
+        # An event source mapping polls with its function's role.
+        fanout_sqs, worker_sqs = self.sqs, self.sqs
+        if self.iam is not None:
+            roles = self._run_as_roles(self.iam)
+            fanout_sqs, worker_sqs = roles["fanout"].emulator_client("sqs"), roles["worker"].emulator_client("sqs")
         batch = self.spec.batch_size
         self.workers = [
             QueueWorker(
-                self.sqs, self.urls["events"], load_handler(FANOUT_HANDLER), name=f"{NAME}-fanout", batch_size=batch
+                fanout_sqs, self.urls["events"], load_handler(FANOUT_HANDLER), name=f"{NAME}-fanout", batch_size=batch
             ),
             QueueWorker(
-                self.sqs, self.urls["tasks"], load_handler(WORKER_HANDLER), name=f"{NAME}-worker", batch_size=batch
+                worker_sqs, self.urls["tasks"], load_handler(WORKER_HANDLER), name=f"{NAME}-worker", batch_size=batch
             ),
         ]
+
+    def _run_as_roles(self, iam: LocalIam) -> dict[str, Role]:
+        """Each function as its own role, holding the statements ``SignedDelivery`` declares for it."""
+        import os
+
+        from functions.delivery import api, fanout, runtime, worker
+        from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
+        from functions.runtime import Clients
+
+        table = str(self.dynamodb.describe_table(TableName=self.table)["Table"]["TableArn"])
+        events, tasks, dead_letters = (self._arn(self.urls[queue]) for queue in ("events", "tasks", "dlq"))
+        spec = self.spec
+        roles = {
+            "api": iam.function_role(
+                f"{NAME}-api",
+                spec.api_statements(table_arn=table, indexes_arn=table_indexes_arn(table), tasks_queue_arn=tasks),
+            ),
+            "fanout": iam.function_role(
+                f"{NAME}-fanout",
+                spec.fanout_statements(table_arn=table, events_queue_arn=events, tasks_queue_arn=tasks),
+            ),
+            "worker": iam.function_role(
+                f"{NAME}-worker",
+                spec.worker_statements(table_arn=table, tasks_queue_arn=tasks, dead_letter_queue_arn=dead_letters),
+            ),
+        }
+
+        def clients(role: str) -> Clients:
+            return Clients(runtime._client_config(), roles[role].session)
+
+        # The runtime idiom's injection point: each handler's state, built on its role's session.
+        api._state.set(api.ApiRuntime(ApiSettings.from_environ(os.environ), clients("api")))
+        fanout._state.set(fanout.FanoutRuntime(FanoutSettings.from_environ(os.environ), clients("fanout")))
+        worker._state.set(worker.WorkerRuntime(WorkerSettings.from_environ(os.environ), clients("worker")))
+        return roles
 
     def _queue(self, spec: QueueSpec) -> tuple[str, str]:
         """A queue and its dead-letter queue, named as the component names them; returns both URLs."""

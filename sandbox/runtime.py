@@ -20,6 +20,7 @@ from components.stack import Stack, load_stack, load_stack_from_file
 from functions import whsec
 from sandbox.aws import REGION, MotoServer, client, environment
 from sandbox.faults import FaultInjector, injected
+from sandbox.iam import LocalIam
 from sandbox.lambda_http import LambdaHttpServer
 from sandbox.provider import LocalProvider
 
@@ -114,6 +115,7 @@ class Sandbox:
         self._hooks = contextlib.ExitStack()  # undone at stop: the fault injection
         self.parts: dict[str, LocalPart] = {}
         self.provider: LocalProvider | None = None
+        self.iam: LocalIam | None = None  # the functions' roles, once the AWS server runs
         self._saved_environment: dict[str, str | None] = {}
         self._stopper: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -143,6 +145,7 @@ class Sandbox:
             next_step("moto: start")
             self.moto.start()
             self._set_environment(environment(self.endpoint))
+            self.iam = LocalIam(self.endpoint)
             if self.faults is not None:
                 self._hooks.enter_context(injected(self.faults))
             next_step("provider: plan")
@@ -223,6 +226,8 @@ class Sandbox:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
                     log.error("%s did not finish within %d s; leaving it behind", thread.name, STOP_TIMEOUT_SECONDS)
+            if self.iam is not None:
+                self.iam.close()
             try:
                 self.moto.stop()
             except Exception as error:
@@ -261,6 +266,7 @@ class Sandbox:
             "subscriptions_api": None,
             "postgres_dsn": None,
             "local_secrets": self.local_secrets,
+            **(self.iam.state() if self.iam is not None else {}),  # iam_roles: each function's role
         }
         for part in self.parts.values():
             for key, value in part.state().items():
@@ -353,6 +359,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 time_scale=sandbox.time_scale,
                 set_environment=sandbox._set_environment,
                 event_source=config.provider.event_source,
+                iam=sandbox.iam,
             ),
         )
     if config.aurora.enabled:
@@ -367,6 +374,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 time_scale=sandbox.time_scale,
                 set_environment=sandbox._set_environment,
                 region=REGION,
+                iam=sandbox.iam,
             ),
         )
     if config.delivery.enabled:
@@ -388,6 +396,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 time_scale=sandbox.time_scale,
                 set_environment=sandbox._set_environment,
                 local_secrets=sandbox.local_secrets,
+                iam=sandbox.iam,
                 **(
                     {}
                     if sandbox.endpoint_cache_seconds is None

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOP = ("docs", "components", "functions", "sandbox", "ops", "sql", "tests", "benchmarks")
+TOP = ("docs", "components", "functions", "sandbox", "ops", "sql", "tests", "benchmarks", "examples", "publisher")
 PRODUCT = ("components", "functions", "sandbox", "ops", "benchmarks")
 CODE = [
     ROOT / "__main__.py",

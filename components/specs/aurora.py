@@ -3,9 +3,10 @@
 ``components/aurora.py`` deploys these values and ``sandbox/aurora.py`` runs the same handlers with
 them; neither derives anything itself. Here live the function timeouts and handler names, the claim
 leases that must outlive those timeouts, the sweep schedule and grace, Lambda's retries of the relay,
-the ``source`` of the events, and each function's environment, built through its contract in
+the ``source`` of the events, each function's environment, built through its contract in
 ``functions/`` (:class:`functions.relay.RelaySettings`, :class:`functions.sweeper.SweeperSettings`,
-:class:`functions.outbox.DatabaseSettings`).
+:class:`functions.outbox.DatabaseSettings`), and the IAM statements of every role, from the ARNs of
+the resources it uses (Outputs in the component, the sandbox's ARNs where it runs the function).
 
 This module imports no ``pulumi`` (the sandbox runs without it): the component turns its Outputs
 into plain strings (``Output.all(...).apply``) before calling the ``*_environment`` methods.
@@ -13,7 +14,7 @@ into plain strings (``Output.all(...).apply``) before calling the ``*_environmen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -42,6 +43,15 @@ MIN_EVENT_AGE_SECONDS = 60  # the least Lambda and Scheduler take for a maximum 
 COMMIT_WAIT_SECONDS = 3.0
 SWEEPER_BATCH_SIZE = 100
 RETENTION_DAYS = 7
+DATA_API_ACTIONS = (
+    "rds-data:ExecuteStatement",
+    "rds-data:BatchExecuteStatement",
+    "rds-data:BeginTransaction",
+    "rds-data:CommitTransaction",
+    "rds-data:RollbackTransaction",
+)
+# The relay and the sweeper run single statements; only the migrations need transactions and batches.
+PUBLISHER_DATA_API_ACTIONS = ("rds-data:ExecuteStatement",)
 
 
 def event_source(provider_event_source: str) -> str:
@@ -52,6 +62,33 @@ def event_source(provider_event_source: str) -> str:
 def handler_name(handler: Callable[..., Any]) -> str:
     """``module.function`` as Lambda's ``handler`` setting names it (renaming the function breaks loudly)."""
     return f"{handler.__module__}.{handler.__name__}"
+
+
+def data_api_statements(actions: Sequence[str], *, cluster_arn: object, secret_arn: object) -> list[dict[str, Any]]:
+    """The Data API on this cluster only, with its master secret."""
+    return [
+        {"Sid": "DataApiOnThisCluster", "Effect": "Allow", "Action": list(actions), "Resource": cluster_arn},
+        {
+            "Sid": "ReadMasterSecret",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arn,
+        },
+    ]
+
+
+def schedule_statements(*, sweeper_arn: object, dead_letter_queue_arn: object) -> list[dict[str, Any]]:
+    """EventBridge Scheduler's role: run the sweeper, dead-letter the runs it could not deliver."""
+    return [
+        {"Sid": "InvokeSweeper", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": sweeper_arn},
+        # Scheduler delivers undeliverable runs to the dead-letter queue with this role.
+        {"Sid": "DeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": dead_letter_queue_arn},
+    ]
+
+
+def rds_invoke_statements(*, relay_arn: object) -> list[dict[str, Any]]:
+    """The role the cluster calls ``aws_lambda.invoke`` with: the relay, and nothing else."""
+    return [{"Sid": "InvokeRelayOnly", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": relay_arn}]
 
 
 def schedule_expression(minutes: int) -> str:
@@ -136,6 +173,27 @@ class AuroraSpec:
     def sweep_max_event_age_seconds(self) -> int:
         """A sweep not run within one interval is superseded by the next one."""
         return max(MIN_EVENT_AGE_SECONDS, self.sweep_interval_seconds)
+
+    # -- the functions' IAM statements, from the ARNs of their resources -----------------------------
+
+    def publisher_statements(
+        self, *, cluster_arn: object, secret_arn: object, bus_arn: object, dead_letter_queue_arn: object
+    ) -> list[dict[str, Any]]:
+        """The relay's and the sweeper's: read the outbox, publish to the entry bus, and (Lambda does
+        it with this role) send an invocation that failed its retries to the on-failure queue."""
+        return [
+            *data_api_statements(PUBLISHER_DATA_API_ACTIONS, cluster_arn=cluster_arn, secret_arn=secret_arn),
+            {"Sid": "PublishToEntryBus", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn},
+            {
+                "Sid": "OnFailureQueue",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": dead_letter_queue_arn,
+            },
+        ]
+
+    def migration_statements(self, *, cluster_arn: object, secret_arn: object) -> list[dict[str, Any]]:
+        return data_api_statements(DATA_API_ACTIONS, cluster_arn=cluster_arn, secret_arn=secret_arn)
 
     # -- the functions' contracts -----------------------------------------------------------------
 

@@ -4,7 +4,9 @@
 both build a :class:`ConsumerSpec` with :func:`consumer_spec` and take every derived value from it:
 function names, handlers, timeouts and memory, the queue's visibility timeout and
 retention, the largest event the Pipe's target takes, and the functions' environments (through the
-runtime contracts of ``functions/inbound/settings.py``). Neither re-derives anything.
+runtime contracts of ``functions/inbound/settings.py``) and IAM statements (from the resources' ARNs:
+Outputs in the component, moto's ARNs in the sandbox, whose roles hold them). Neither re-derives
+anything.
 
 Lambda allows 4 KB for all environment variables of a function, and ``CONSUMER_SOURCES`` grows with
 every source. The stack configuration checks :func:`environment_problem` before any resource is
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from functions.inbound.envelope import PAYLOAD_PREFIX
 from functions.inbound.hmac_scheme import HmacConfig
 from functions.inbound.kinds import source_kind
 from functions.inbound.settings import (
@@ -107,6 +110,8 @@ class ConsumerSpec:
     dedupe_ttl_seconds: int
     secret_ttl_seconds: int
     payload_retention_days: int
+    payload_store: str = "s3"
+    """``s3`` (general purpose bucket) or ``s3express`` (a directory bucket: sessions, not actions)."""
     ingest_handler: str = INGEST_HANDLER
     enrich_handler: str = ENRICH_HANDLER
 
@@ -149,6 +154,113 @@ class ConsumerSpec:
     def environment_problem(self) -> str | None:
         return environment_problem(self.name, self.sources)
 
+    # -- IAM statements, from the ARNs of the resources each role uses ------------------------------
+
+    def ingest_statements(
+        self,
+        *,
+        secret_arns: Sequence[object],
+        table_arn: object,
+        payloads_arn: object,
+        bucket_arn: object,
+        queue_arn: object,
+    ) -> list[dict[str, Any]]:
+        """``payloads_arn``: :func:`payload_objects_arn` of ``bucket_arn``."""
+        return [
+            {
+                "Sid": "ReadSourceSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": list(secret_arns),
+            },
+            {
+                "Sid": "DeliveryLedger",
+                "Effect": "Allow",
+                # Look a delivery up, record it once enqueued: nothing is ever updated or released.
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                "Resource": [table_arn],
+            },
+            (
+                self._session("StoreLargePayloads", bucket_arn, "ReadWrite")
+                if self.payload_store == "s3express"
+                else {
+                    "Sid": "StoreLargePayloads",
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": [payloads_arn],
+                }
+            ),
+            {"Sid": "Enqueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [queue_arn]},
+        ]
+
+    def enrich_statements(self, *, payloads_arn: object, bucket_arn: object) -> list[dict[str, Any]]:
+        if self.payload_store == "s3express":
+            # A read-only session lists too: a missing payload is answered 404 (gone), not 403.
+            return [self._session("ReadPayloads", bucket_arn, "ReadOnly")]
+        return [
+            {"Sid": "ReadPayloads", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [payloads_arn]},
+            {
+                # With ListBucket S3 answers 404 for a payload that expired, not 403, so the
+                # enrichment can tell "gone" from "denied". The bucket holds only payloads, whose
+                # names (digests) reveal nothing the role cannot already read. No s3:prefix
+                # condition: whether S3 applies one to that 404 decision is not documented.
+                "Sid": "TellMissingPayloadsFromDenied",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": [bucket_arn],
+            },
+        ]
+
+    @staticmethod
+    def _session(sid: str, bucket_arn: object, mode: str) -> dict[str, Any]:
+        """Access to a directory bucket: a ``mode`` (``ReadWrite`` / ``ReadOnly``) session on it only.
+
+        Directory buckets authorize object requests per session, not per action or key: the finest
+        grain IAM offers is the session mode (AWS S3 user guide, "Authorizing Zonal endpoint API
+        operations with CreateSession"). The bucket holds nothing but payloads.
+        """
+        return {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": "s3express:CreateSession",
+            "Resource": [bucket_arn],
+            "Condition": {"StringEquals": {"s3express:SessionMode": mode}},
+        }
+
+    def pipe_statements(
+        self, *, queue_arn: object, enrichment_arn: object, log_streams_arn: object, target_arn: object
+    ) -> list[dict[str, Any]]:
+        """The Pipe's role: read the queue, invoke the enrichment, write its logs, reach the target
+        (``target_arn``: the entry bus, or ``consumer.targetArn``)."""
+        target_statement: dict[str, Any]
+        if self.target == "bus":
+            target_statement = {"Sid": "PutOnEntryBus", "Action": "events:PutEvents", "Resource": [target_arn]}
+        elif self.target == "lambda":
+            target_statement = {"Sid": "InvokeTarget", "Action": "lambda:InvokeFunction", "Resource": [target_arn]}
+        else:
+            target_statement = {"Sid": "StartTarget", "Action": "states:StartExecution", "Resource": [target_arn]}
+        return [
+            {
+                "Sid": "ReadInboundQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                "Resource": [queue_arn],
+            },
+            {
+                "Sid": "InvokeEnrichment",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": [enrichment_arn],
+            },
+            {
+                "Sid": "WritePipeLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [log_streams_arn],
+            },
+            {"Effect": "Allow", **target_statement},
+        ]
+
 
 def consumer_spec(
     settings: ConsumerSettings,
@@ -181,6 +293,7 @@ def consumer_spec(
         dedupe_ttl_seconds=settings.dedupe_ttl_hours * 3600,
         secret_ttl_seconds=secret_ttl_seconds,
         payload_retention_days=settings.payload_retention_days,
+        payload_store=settings.payload_store,
     )
 
 
@@ -223,6 +336,11 @@ def directory_bucket_name(name: str, unique: str, zone_id: str) -> str:
             "(use a shorter component name)"
         )
     return bucket
+
+
+def payload_objects_arn(bucket_arn: str) -> str:
+    """The claim-checked payloads' objects (``<bucket ARN>/payloads/*``)."""
+    return f"{bucket_arn}/{PAYLOAD_PREFIX}*"
 
 
 def source_url(function_url: str, source_name: str) -> str:

@@ -4,12 +4,14 @@ contract (:mod:`functions.delivery.settings`).
 
 Pulumi-free: ``components/delivery.py`` declares the AWS resources from it and ``sandbox/delivery.py``
 creates their local equivalents from it, so neither re-derives a timeout, a visibility timeout, a
-receive limit or a variable.
+receive limit, a variable or a permission: each function's IAM statements are built here from the
+ARNs of its resources (Outputs in the component, moto's ARNs in the sandbox, whose roles hold them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from components.config import DeliverySettings
 from functions.delivery import policy
@@ -36,6 +38,19 @@ RECEIVE_SLACK = 20
 MAX_RECEIVE_COUNT = 1000  # SQS's largest maxReceiveCount
 EVENTS_MAX_RECEIVE_COUNT = 5
 RULE_TARGET_ID = "signed-delivery"
+
+
+def table_indexes_arn(table_arn: str) -> str:
+    """``<table ARN>/index/*``: the table's global secondary indexes (the API queries them)."""
+    return f"{table_arn}/index/*"
+
+
+def _table_statement(sid: str, actions: list[str], scope: list[object]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": scope}
+
+
+def _queue_statement(sid: str, actions: list[str], queue_arn: object) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": queue_arn}
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,59 @@ class DeliverySpec:
             max_response_bytes=self.config.max_response_bytes,
             max_receives=self.max_receives,
         )
+
+    # -- each function's IAM statements, from the ARNs of the resources it uses --------------------
+
+    def api_statements(
+        self, *, table_arn: object, indexes_arn: object, tasks_queue_arn: object
+    ) -> list[dict[str, Any]]:
+        return [
+            _table_statement(
+                "ManageEndpointsAndReadHistory",
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                [table_arn, indexes_arn],
+            ),
+            _queue_statement("QueueResends", ["sqs:SendMessage"], tasks_queue_arn),
+        ]
+
+    def fanout_statements(
+        self, *, table_arn: object, events_queue_arn: object, tasks_queue_arn: object
+    ) -> list[dict[str, Any]]:
+        return [
+            _table_statement(
+                "ReadEndpointsWriteMessages",
+                ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                [table_arn],
+            ),
+            _queue_statement(
+                "ConsumeEvents", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], events_queue_arn
+            ),
+            _queue_statement("QueueTasks", ["sqs:SendMessage"], tasks_queue_arn),
+        ]
+
+    def worker_statements(
+        self, *, table_arn: object, tasks_queue_arn: object, dead_letter_queue_arn: object
+    ) -> list[dict[str, Any]]:
+        return [
+            _table_statement(
+                "ClaimAndRecordDeliveries",
+                ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                [table_arn],
+            ),
+            _queue_statement(
+                "ConsumeAndRescheduleTasks",
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                tasks_queue_arn,
+            ),
+            _queue_statement("DeadLetterFailedDeliveries", ["sqs:SendMessage"], dead_letter_queue_arn),
+        ]
 
 
 def delivery_spec(config: DeliverySettings) -> DeliverySpec:

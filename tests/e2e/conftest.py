@@ -190,11 +190,59 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
     }
 
 
+EXAMPLES_STACK = ROOT / "examples" / "stack.yaml"
+EXAMPLES_RECEIVER = "http://127.0.0.1:8765"  # where examples/stack.yaml points its destinations
+
+
+def with_examples(stack: dict[str, Any], example_receiver_url: str) -> dict[str, Any]:
+    """``stack`` plus the tenants and inbound sources of ``examples/stack.yaml`` (its destinations on
+    the example receiver the tests run), so the examples run against the session's sandbox."""
+    examples = yaml.safe_load(EXAMPLES_STACK.read_text().replace(EXAMPLES_RECEIVER, example_receiver_url))["config"]
+    config = stack["config"]
+    config["hookstack:tenants"] += examples["hookstack:tenants"]
+    config["hookstack:consumer"]["sources"] += examples["hookstack:consumer"]["sources"]
+    return stack
+
+
 @pytest.fixture(scope="session")
-def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def example_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``examples/receiver.py`` running as a user runs it, with the secrets of ``examples/stack.yaml``;
+    yields its URL and the file its JSON lines go to."""
+    from sandbox.aws import free_port
+
+    examples = yaml.safe_load(EXAMPLES_STACK.read_text())["config"]["hookstack:tenants"]
+    port = free_port()
+    output = tmp_path_factory.mktemp("example-receiver") / "receiver.jsonl"
+    with output.open("w") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "receiver.py"),
+                f"--port={port}",
+                f"--signing-secret={examples[0]['destinations'][0]['auth']['secret']}",
+                f"--api-key={examples[1]['destinations'][0]['auth']['value']}",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening" not in output.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, output.read_text()
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", output
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sandbox_state(
+    receiver: Receiver, example_receiver: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("sandbox")
     config = directory / "Pulumi.e2e.yaml"
-    config.write_text(yaml.safe_dump(stack_file(receiver.url), sort_keys=False))
+    config.write_text(yaml.safe_dump(with_examples(stack_file(receiver.url), example_receiver[0]), sort_keys=False))
     state_file = directory / "state.json"
     log = (directory / "sandbox.log").open("w")
     process = subprocess.Popen(
@@ -228,6 +276,7 @@ def sandbox_state(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) 
     state["_pid"] = process.pid
     state["_config"] = str(config)
     state["_log"] = str(directory / "sandbox.log")
+    state["_state_file"] = str(state_file)  # what examples/ scripts take as --state-file
     try:
         yield state
     finally:

@@ -44,25 +44,32 @@ def github_post(
 
 
 def wait_for_events(state: dict[str, Any], predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The events on the observer queue ``predicate`` accepts (deleted); the others stay hidden while
+    this looks, then are released: released at once, the oldest ten would be all a receive returns."""
     sqs = state_client(state, "sqs")
     found: list[dict[str, Any]] = []
+    held: list[str] = []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", []):
-            event = json.loads(message["Body"])
-            if predicate(event):
+    try:
+        while time.monotonic() < deadline:
+            for message in sqs.receive_message(
+                QueueUrl=state["events_queue_url"],
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=int(timeout) + 10,
+            ).get("Messages", []):
+                event = json.loads(message["Body"])
+                if not predicate(event):
+                    held.append(message["ReceiptHandle"])
+                    continue
                 found.append(event)
-            else:
-                sqs.change_message_visibility(
-                    QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-                continue
-            sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
-        if found:
-            return found
-    return found
+                sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+            if found:
+                return found
+        return found
+    finally:
+        for handle in held:
+            sqs.change_message_visibility(QueueUrl=state["events_queue_url"], ReceiptHandle=handle, VisibilityTimeout=0)
 
 
 def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_state: dict[str, Any]) -> None:

@@ -54,23 +54,32 @@ def redrive_args(state: dict[str, Any], group: str, *args: str) -> list[str]:
 
 
 def bus_events(state: dict[str, Any], deliveries: set[str], timeout: float = 20.0) -> list[str]:
-    """deliveryIds of the sandbox's observed events among ``deliveries``, in arrival order, until all came."""
+    """deliveryIds of the sandbox's observed events among ``deliveries``, in arrival order, until all came.
+
+    Other tests' events stay hidden while this looks, then are released: released at once, the oldest
+    ten would be all a receive returns, and ours would never be seen behind them."""
     sqs = state_client(state, "sqs")
     seen: list[str] = []
+    held: list[str] = []
     deadline = time.monotonic() + timeout
-    while not deliveries <= set(seen) and time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", []):
-            delivery = json.loads(message["Body"])["detail"].get("deliveryId")
-            if delivery in deliveries:
-                seen.append(delivery)
-                sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
-            else:  # another test's event: leave it
-                sqs.change_message_visibility(
-                    QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-    return seen
+    try:
+        while not deliveries <= set(seen) and time.monotonic() < deadline:
+            for message in sqs.receive_message(
+                QueueUrl=state["events_queue_url"],
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=int(timeout) + 10,
+            ).get("Messages", []):
+                delivery = json.loads(message["Body"])["detail"].get("deliveryId")
+                if delivery in deliveries:
+                    seen.append(delivery)
+                    sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+                else:  # another test's event: leave it, hidden until this returns
+                    held.append(message["ReceiptHandle"])
+        return seen
+    finally:
+        for handle in held:
+            sqs.change_message_visibility(QueueUrl=state["events_queue_url"], ReceiptHandle=handle, VisibilityTimeout=0)
 
 
 def dead_letter_groups(state: dict[str, Any], group: str, timeout: float = 20.0) -> list[str]:
