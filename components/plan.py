@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,16 +23,20 @@ from components.config import (
     MAX_SHARDS,
     ApiKeyAuth,
     BasicAuth,
+    BearerAuth,
     ConfigProblem,
     Destination,
     NoAuth,
     OAuthAuth,
     RetryPolicy,
+    Secret,
     StackConfig,
     Tenant,
     Transform,
     to_json,
 )
+from functions import patterns
+from functions.delivery.endpoint_fields import BEARER_PREFIX
 from functions.events import REDRIVE_MARKER_KEY
 
 # Rules the entry bus keeps for hookstack itself (the signed-delivery rule, and room to grow).
@@ -153,16 +157,24 @@ class ProviderPlan:
 
 
 def event_pattern(tenant: Tenant, destination: Destination) -> dict[str, Any]:
-    """The rule pattern delivering a tenant's events (optionally of some types) to a destination."""
-    return destination_pattern(tenant.id, destination.name, destination.event_types)
+    """The rule pattern delivering a tenant's events (optionally of some types, and matching the
+    destination's ``filter``) to a destination; raises :class:`functions.patterns.PatternConflict`
+    when the filter names a field the rule matches itself (the config refuses such filters)."""
+    return destination_pattern(tenant.id, destination.name, destination.event_types, destination.filter)
 
 
-def destination_pattern(tenant_id: str, name: str, event_types: Sequence[str] = ()) -> dict[str, Any]:
-    """``event_pattern`` from plain values: the tenant's events, of ``event_types`` when given, and
-    of redriven events only those marked for ``name`` (see :func:`redrive_clause`)."""
+def destination_pattern(
+    tenant_id: str, name: str, event_types: Sequence[str] = (), event_filter: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``event_pattern`` from plain values: the tenant's events, of ``event_types`` when given (exact,
+    or ``{"prefix"}`` for ``invoice.*``), of redriven events only those marked for ``name`` (see
+    :func:`redrive_clause`), and when ``event_filter`` is given only those it matches: merged in with
+    :func:`functions.patterns.merge`, the same pattern the worker engine evaluates in the fan-out."""
     pattern: dict[str, Any] = {"detail": {"tenantId": [tenant_id], "$or": redrive_clause(name)}}
     if event_types:
-        pattern["detail-type"] = list(event_types)
+        pattern["detail-type"] = patterns.event_types_pattern(event_types)
+    if event_filter:
+        pattern = patterns.merge(pattern, event_filter)
     return pattern
 
 
@@ -209,6 +221,10 @@ def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:
         return ConnectionAuth("API_KEY", {"key": auth.header, "value": auth.value}, headers)
     if isinstance(auth, BasicAuth):
         return ConnectionAuth("BASIC", {"username": auth.username, "password": auth.password}, headers)
+    if isinstance(auth, BearerAuth):
+        # EventBridge connections have no bearer type: an API key connection sending Authorization.
+        token = Secret(BEARER_PREFIX + auth.token.reveal())
+        return ConnectionAuth("API_KEY", {"key": "Authorization", "value": token}, headers)
     if isinstance(auth, OAuthAuth):
         body = [("grant_type", "client_credentials")]
         if auth.scope:
@@ -240,7 +256,7 @@ def shard_of(tenant_id: str, shard_count: int) -> int:
 def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack") -> ProviderPlan:
     entry = config.provider.bus_name or default_bus_name
     capacity = config.provider.rules_per_bus - RESERVED_RULES_PER_BUS
-    rules_by_tenant = {t.id: sum(1 for d in t.destinations if not d.is_signed) for t in config.tenants}
+    rules_by_tenant = {t.id: sum(1 for d in t.destinations if not d.is_worker) for t in config.tenants}
     total = sum(rules_by_tenant.values())
 
     requested = config.provider.shards
@@ -325,13 +341,21 @@ def quota_problems(config: StackConfig, plan: ProviderPlan) -> list[ConfigProble
     api = config.api_destinations()
     for tenant_index, tenant in enumerate(config.tenants):
         for destination_index, destination in enumerate(tenant.destinations):
+            if destination.is_worker:
+                continue  # no rule of its own: the fan-out evaluates eventTypes and filter
             pattern = to_json(event_pattern(tenant, destination))
             if len(pattern) > MAX_EVENT_PATTERN_CHARS:
+                key = "filter" if destination.filter else "eventTypes"
+                advice = (
+                    "use a shorter filter or fewer event types, or engine: worker (evaluated in the fan-out)"
+                    if destination.filter
+                    else "use fewer or shorter event types"
+                )
                 problems.append(
                     ConfigProblem(
-                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].eventTypes",
+                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].{key}",
                         f"makes an event pattern of {len(pattern)} characters; EventBridge allows "
-                        f"{MAX_EVENT_PATTERN_CHARS} (use fewer or shorter event types)",
+                        f"{MAX_EVENT_PATTERN_CHARS} ({advice})",
                     )
                 )
     if len(api) > MAX_API_DESTINATIONS:

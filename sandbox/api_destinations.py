@@ -4,7 +4,7 @@ moto matches rules but cannot call API destinations with their auth (docs/sandbo
 destination's rule is created in moto with an SQS queue as its target (the real pattern engine
 decides what matches) and this emulator takes it from there, as AWS would:
 
-- the body is the destination's input transformer applied to the event (``sandbox.transform``,
+- the body is the destination's input transformer applied to the event (``functions.transform``,
   AWS semantics), or the whole event;
 - the connection's authorization: the API key header, ``Authorization: Basic``, or an OAuth 2.0
   client-credentials token fetched from the authorization endpoint (cached, refreshed on 401),
@@ -34,7 +34,7 @@ import requests
 
 from components.config import Secret
 from components.plan import ApiDestinationPlan
-from sandbox import transform
+from functions import transform
 from sandbox.sqs_worker import PollingThread, receive
 
 HTTP_TIMEOUT_SECONDS = 5.0
