@@ -11,7 +11,7 @@ from components.config.model import NAMESPACE, DeliverySettings
 from components.config.reader import Reader
 from components.config.tenants import destination_engine
 from functions.delivery import ssrf
-from functions.delivery.endpoint_fields import WORKER
+from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, WORKER
 
 DELIVERY_KEYS = (
     "enabled",
@@ -50,7 +50,9 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
     defaults = DeliverySettings()
     return DeliverySettings(
         enabled=bool(reader.get(raw, "enabled", path, bool, default=defaults.enabled)),
-        timeout_seconds=reader.int_in(raw, "timeoutSeconds", path, 1, 60, defaults.timeout_seconds),
+        timeout_seconds=reader.int_in(
+            raw, "timeoutSeconds", path, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, defaults.timeout_seconds
+        ),
         retry_schedule_seconds=tuple(schedule) if "retryScheduleSeconds" in raw else defaults.retry_schedule_seconds,
         disable_after_failures=reader.int_in(
             raw, "disableAfterFailures", path, 1, 10_000, defaults.disable_after_failures

@@ -19,6 +19,7 @@ from components.plan import delivery_rule_pattern
 from components.specs import delivery as specs
 from components.specs.delivery import delivery_spec
 from functions.delivery import routes, schema, store
+from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 from tests import harness
 from tests.harness import Program, contains_text, is_secret
@@ -484,12 +485,14 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
 
 def test_the_spec_derives_timeouts_visibility_and_receive_limits_once() -> None:
     spec = delivery_spec(DeliverySettings(timeout_seconds=20, retry_schedule_seconds=(5, 60)))
-    assert spec.worker_timeout_seconds == 20 + specs.WORKER_OVERHEAD_SECONDS
+    # An endpoint's own timeoutSeconds may be up to 60 s: the function covers that, not just the default.
+    assert spec.worker_timeout_seconds == MAX_TIMEOUT_SECONDS + specs.WORKER_OVERHEAD_SECONDS == 75
     assert spec.max_receives == 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
     assert spec.tasks_queue.visibility_timeout_seconds == 6 * spec.worker_timeout_seconds
     assert spec.events_queue.visibility_timeout_seconds == 6 * spec.fanout_timeout_seconds
     assert spec.api_timeout_seconds * 1000 < spec.api_integration_timeout_ms <= 30_000
-    assert spec.tasks_queue.attributes() == {"MessageRetentionPeriod": "1209600", "VisibilityTimeout": str(6 * 35)}
+    assert spec.tasks_queue.attributes() == {"MessageRetentionPeriod": "1209600", "VisibilityTimeout": str(6 * 75)}
+    assert spec.worker_settings(table_name="t", tasks_queue_url="q", dead_letter_queue_url="d").timeout_seconds == 20
     # SQS takes a maxReceiveCount of at most 1000, and so does the worker's contract.
     assert delivery_spec(DeliverySettings(retry_schedule_seconds=(1,) * 2000)).max_receives == 1000
 
