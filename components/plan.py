@@ -157,19 +157,15 @@ class ProviderPlan:
 
 
 def event_pattern(tenant: Tenant, destination: Destination) -> dict[str, Any]:
-    """The rule pattern delivering a tenant's events (optionally of some types, and matching the
-    destination's ``filter``) to a destination; raises :class:`functions.patterns.PatternConflict`
-    when the filter names a field the rule matches itself (the config refuses such filters)."""
+    """The rule pattern of a destination (:func:`destination_pattern`; the config refuses filters that conflict)."""
     return destination_pattern(tenant.id, destination.name, destination.event_types, destination.filter)
 
 
 def destination_pattern(
     tenant_id: str, name: str, event_types: Sequence[str] = (), event_filter: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """``event_pattern`` from plain values: the tenant's events, of ``event_types`` when given (exact,
-    or ``{"prefix"}`` for ``invoice.*``), of redriven events only those marked for ``name`` (see
-    :func:`redrive_clause`), and when ``event_filter`` is given only those it matches: merged in with
-    :func:`functions.patterns.merge`, the same pattern the worker engine evaluates in the fan-out."""
+    """The tenant's events, of ``event_types`` (exact, or a ``prefix`` for ``invoice.*``), redriven ones only when
+    marked for ``name`` (:func:`redrive_clause`), matching ``event_filter`` (:func:`functions.patterns.merge`)."""
     pattern: dict[str, Any] = {"detail": {"tenantId": [tenant_id], "$or": redrive_clause(name)}}
     if event_types:
         pattern["detail-type"] = patterns.event_types_pattern(event_types)
@@ -222,8 +218,7 @@ def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:
     if isinstance(auth, BasicAuth):
         return ConnectionAuth("BASIC", {"username": auth.username, "password": auth.password}, headers)
     if isinstance(auth, BearerAuth):
-        # EventBridge connections have no bearer type: an API key connection sending Authorization.
-        token = Secret(BEARER_PREFIX + auth.token.reveal())
+        token = Secret(BEARER_PREFIX + auth.token.reveal())  # no bearer connection type: an API key one
         return ConnectionAuth("API_KEY", {"key": "Authorization", "value": token}, headers)
     if isinstance(auth, OAuthAuth):
         body = [("grant_type", "client_credentials")]
@@ -346,11 +341,7 @@ def quota_problems(config: StackConfig, plan: ProviderPlan) -> list[ConfigProble
             pattern = to_json(event_pattern(tenant, destination))
             if len(pattern) > MAX_EVENT_PATTERN_CHARS:
                 key = "filter" if destination.filter else "eventTypes"
-                advice = (
-                    "use a shorter filter or fewer event types, or engine: worker (evaluated in the fan-out)"
-                    if destination.filter
-                    else "use fewer or shorter event types"
-                )
+                advice = f"use {'a shorter filter, engine: worker or ' if destination.filter else ''}fewer or shorter event types"
                 problems.append(
                     ConfigProblem(
                         f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].{key}",
