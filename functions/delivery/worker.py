@@ -146,6 +146,12 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
             _hide(state, task, math.ceil(wait))
             return True
     context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
+    if context.endpoint is None and store.is_config_endpoint_id(task.endpoint_id):
+        # Removed from the stack config by `pulumi up` (moved to engine apiDestination, or deleted): nobody
+        # asked to cancel its deliveries, so each ends failed with a dead letter (payload and history), as
+        # for a disabled endpoint, for `ops` or the operator to deliver again (docs/endpoints.md).
+        _fail_without_attempt(state, task, delivery, context, CONFIG_ENDPOINT_REMOVED, now)
+        return False
     if context.endpoint is None:
         _end_run(state, task, DeliveryStatus.CANCELLED, "endpoint deleted", now)
         logs.info("delivery cancelled: endpoint deleted", **ids)
@@ -165,6 +171,9 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
         raise RuntimeError(f"endpoint {task.endpoint_id} of tenant {task.tenant_id} has no signing secret")
     assert context.message is not None
     return _attempt(state, task, delivery, context.endpoint, context.secrets, context.message)
+
+
+CONFIG_ENDPOINT_REMOVED = "endpoint removed from the stack config (moved to engine apiDestination, or deleted)"
 
 
 def _attempt(

@@ -16,7 +16,12 @@ split by resource:
 from __future__ import annotations
 
 from functions.delivery.store.attempts import AttemptRecord, AttemptsTable
-from functions.delivery.store.config_items import config_endpoint_id, config_endpoint_item, config_secret_item
+from functions.delivery.store.config_items import (
+    config_endpoint_id,
+    config_endpoint_item,
+    config_secret_item,
+    is_config_endpoint_id,
+)
 from functions.delivery.store.deliveries import MAX_HISTORY_ENTRIES, DeliveriesTable, DeliveryContext, delivery_to_api
 from functions.delivery.store.dynamo import (
     Conflict,
@@ -57,6 +62,7 @@ __all__ = [
     "config_secret_item",
     "delivery_to_api",
     "from_item",
+    "is_config_endpoint_id",
     "iso",
     "options_from",
     "parse_time",

@@ -14,9 +14,16 @@ from functions.delivery.store.dynamo import to_item
 from functions.delivery.store.endpoint_options import EndpointOptions
 from functions.delivery.vocab import ManagedBy
 
+CONFIG_ENDPOINT_PREFIX = "cfg_"
+
 
 def config_endpoint_id(name: str) -> str:
-    return f"cfg_{name}"
+    return f"{CONFIG_ENDPOINT_PREFIX}{name}"
+
+
+def is_config_endpoint_id(endpoint_id: str) -> bool:
+    """Whether an endpoint id is one the stack config declares (``cfg_<name>``; API ids are ``ep_<hex>``)."""
+    return endpoint_id.startswith(CONFIG_ENDPOINT_PREFIX)
 
 
 def config_endpoint_item(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from functions import whsec
 from functions.delivery import schema, store
 from functions.delivery.store import DeliveryTable
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event
@@ -297,3 +298,29 @@ def test_a_scheme_this_worker_cannot_sign_fails_the_attempt_without_sending(
     assert receiver.to("/v1a") == []
     (letter,) = stack.dead_letters()
     assert "request cannot be sent" in letter["lastError"] and "v1a" in letter["lastError"]
+
+
+def test_a_config_endpoint_removed_by_pulumi_up_dead_letters_its_pending_retries(
+    stack: DeliveryStack, receiver: Receiver
+) -> None:
+    """Moving a destination to engine apiDestination deletes its worker endpoint item: its retries in
+    flight end failed with a dead letter carrying the payload, never silently cancelled."""
+    receiver.script("/moving", Reply(500))
+    secret = whsec.generate()
+    stack.dynamodb.put_item(
+        TableName=TABLE, Item=store.config_endpoint_item("1", "moving", receiver.url("/moving"), [], True)
+    )
+    stack.dynamodb.put_item(TableName=TABLE, Item=store.config_secret_item("1", "moving", secret))
+    stack.publish(bus_event("1", "widget.created", {"widgetName": "W9"}, event_id="evt_moving"))
+    stack.run_worker(stack.receive_tasks())  # attempt 1 fails: a retry is pending
+    for key in (schema.endpoint_key("1", "cfg_moving"), schema.secret_key("1", "cfg_moving")):
+        stack.dynamodb.delete_item(TableName=TABLE, Key=store.to_item(key))  # what pulumi up does
+
+    stack.drain()
+
+    assert len(receiver.to("/moving")) == 1
+    (letter,) = stack.dead_letters()
+    assert letter["endpointId"] == "cfg_moving" and "removed from the stack config" in letter["reason"]
+    assert letter["payload"]["data"]["widgetName"] == "W9"
+    status, message = stack.api("GET", "/tenants/1/messages/evt_moving")
+    assert status == 200 and message["deliveries"][0]["status"] == "failed"
