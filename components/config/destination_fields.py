@@ -26,12 +26,12 @@ from components.config.model import (
 from components.config.reader import Reader, whsec_problem
 from functions import patterns, transform
 from functions.delivery import endpoint_fields as fields
+from functions.delivery.endpoint_fields import OAUTH_METHODS
 from functions.delivery.signing import DEFAULT_SCHEME, SCHEME_NOT_YET, SCHEMES, SIGNERS
 
 # What the config spells as auth types: the model's, and the legacy `signed` (= engine worker + signing).
 SIGNED = "signed"
 CONFIG_AUTH_TYPES = ("apiKey", "basic", "oauth", "bearer", SIGNED, "none")
-OAUTH_METHODS = ("GET", "POST", "PUT")
 
 
 def parse_auth(reader: Reader, value: Any, path: str, *, worker: bool) -> tuple[Auth | None, Signing | None]:

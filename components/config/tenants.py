@@ -11,7 +11,6 @@ from typing import Any
 
 from components.config.destination_fields import (
     CONFIG_AUTH_TYPES,
-    OAUTH_METHODS,
     SIGNED,
     parse_auth,
     parse_event_types,
@@ -43,6 +42,7 @@ from functions.delivery.endpoint_fields import (
     MAX_TIMEOUT_SECONDS,
     METHODS,
     MIN_TIMEOUT_SECONDS,
+    OAUTH_METHODS,
     WORKER,
     WORKER_ONLY_KEYS,
 )

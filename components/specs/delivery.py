@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination
+from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination, OAuthAuth
 from functions.delivery import policy, store
 from functions.delivery.endpoint_fields import MAX_RATE_LIMIT, MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
@@ -151,6 +151,7 @@ def endpoint_options(destination: Destination) -> store.EndpointOptions:
             type=auth.type,
             header=auth.header if isinstance(auth, ApiKeyAuth) else None,
             username=auth.username if isinstance(auth, BasicAuth) else None,
+            oauth=_oauth_document(auth) if isinstance(auth, OAuthAuth) else None,
         ),
         headers=dict(destination.headers),
         transform=(
@@ -176,4 +177,16 @@ def auth_secret(destination: Destination) -> str | None:
         return auth.password.reveal()
     if isinstance(auth, BearerAuth):
         return auth.token.reveal()
+    if isinstance(auth, OAuthAuth):
+        return auth.client_secret.reveal()
     return None
+
+
+def _oauth_document(auth: OAuthAuth) -> dict[str, str]:
+    """The non-secret fields of an oauth auth, named as the API names them (``store.OAUTH_FIELDS``)."""
+    document = {
+        "authorizationEndpoint": auth.authorization_endpoint,
+        "clientId": auth.client_id,
+        "httpMethod": auth.http_method,
+    }
+    return {**document, "scope": auth.scope} if auth.scope else document

@@ -37,6 +37,8 @@ AUTH_NOT_YET_ON_WORKER = (
     "oauth is not yet supported by engine worker (only API destinations fetch OAuth tokens today); "
     "use engine apiDestination, or apiKey, basic or bearer auth"
 )
+# The OAuth token request's method (EventBridge connections: GET, POST, PUT).
+OAUTH_METHODS = ("GET", "POST", "PUT")
 BEARER_PREFIX = "Bearer "
 METHODS = ("POST", "PUT", "PATCH")
 

@@ -45,21 +45,25 @@ def github_post(
 
 def wait_for_events(state: dict[str, Any], predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
     sqs = state_client(state, "sqs")
+    url = state["events_queue_url"]
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=state["events_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        # Other tests' events stay hidden while one pass looks past them (a receive returns at most 10,
+        # the oldest first: shown again at once, they would hide newer events forever), then come back.
+        held: list[str] = []
+        while messages := sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0 if held else 1, VisibilityTimeout=60
         ).get("Messages", []):
-            event = json.loads(message["Body"])
-            if predicate(event):
-                found.append(event)
-            else:
-                sqs.change_message_visibility(
-                    QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-                continue
-            sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+            for message in messages:
+                event = json.loads(message["Body"])
+                if predicate(event):
+                    found.append(event)
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                else:
+                    held.append(message["ReceiptHandle"])
+        for handle in held:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
         if found:
             return found
     return found

@@ -87,7 +87,7 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     url = _url(body["url"], state)
     event_types = _event_types(body.get("eventTypes"))
     description = _description(body.get("description"))
-    parsed = parse_options(body, event_types)
+    parsed = parse_options(body, event_types, check_url=lambda value, field: _url(value, state, field))
     if state.table.count_endpoints(request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
     secret = parsed.signing_secret or whsec.generate()
@@ -137,7 +137,12 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         changes["description"] = _description(body["description"])
     parsed = None
     if any(field in body for field in OPTION_FIELDS):
-        parsed = parse_options(body, changes.get("eventTypes", endpoint.event_types), endpoint.options)
+        parsed = parse_options(
+            body,
+            changes.get("eventTypes", endpoint.event_types),
+            endpoint.options,
+            check_url=lambda value, field: _url(value, state, field),
+        )
         changes.update(_changed_attributes(endpoint.options, parsed.options))
         if parsed.auth_changed:
             changes.setdefault("auth", parsed.options.item_attributes()["auth"])

@@ -34,6 +34,8 @@ from functions.delivery.endpoint_fields import BEARER_PREFIX
 from functions.delivery.signing import DEFAULT_SCHEME
 
 NO_AUTH = "none"
+# The non-secret fields of an oauth (client credentials) auth, as stored and returned.
+OAUTH_FIELDS = ("authorizationEndpoint", "clientId", "httpMethod", "scope")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class EndpointAuth:
     """``apiKey``: the header carrying the key."""
     username: str | None = None
     """``basic``: the user name."""
+    oauth: Mapping[str, str] | None = None
+    """``oauth``: ``authorizationEndpoint``, ``clientId``, ``httpMethod`` and ``scope`` (the client
+    secret is the secrets item's ``authSecret``)."""
 
     def to_document(self) -> dict[str, Any]:
         document: dict[str, Any] = {"type": self.type}
@@ -52,6 +57,7 @@ class EndpointAuth:
             document["header"] = self.header
         if self.username is not None:
             document["username"] = self.username
+        document.update(self.oauth or {})
         return document
 
     def headers(self, secret: str | None) -> dict[str, str]:
@@ -73,8 +79,12 @@ class EndpointAuth:
 def auth_from(document: Mapping[str, Any] | None) -> EndpointAuth:
     if not document:
         return EndpointAuth()
+    oauth = {key: str(document[key]) for key in OAUTH_FIELDS if document.get(key) is not None}
     return EndpointAuth(
-        type=str(document.get("type") or NO_AUTH), header=document.get("header"), username=document.get("username")
+        type=str(document.get("type") or NO_AUTH),
+        header=document.get("header"),
+        username=document.get("username"),
+        oauth=oauth or None,
     )
 
 

@@ -83,6 +83,13 @@ def test_an_endpoint_without_the_new_fields_reads_with_their_defaults(stack: Del
     assert not set(definition["Item"]) & set(store.EndpointOptions().item_attributes())  # nothing stored
 
 
+OAUTH = {
+    "type": "oauth",
+    "authorizationEndpoint": "https://other.example.com/token",
+    "clientId": "hookstack",
+    "clientSecret": "oauth-secret",
+    "scope": "webhooks",
+}
 BAD_FIELDS: list[tuple[dict[str, Any], str, str]] = [
     ({"engine": "apiDestination"}, "engine", "stack config"),
     ({"engine": "lambda"}, "engine", "must be 'worker'"),
@@ -92,8 +99,18 @@ BAD_FIELDS: list[tuple[dict[str, Any], str, str]] = [
     ({"signing": {"secret": "whsec_x"}}, "signing.secret", "base64"),
     ({"signing": {"previousSecret": "whsec_" + "A" * 32}}, "signing.previousSecret", "needs signing.secret"),
     ({"signing": {"colour": "v1"}}, "signing.colour", "unknown field"),
-    ({"auth": {"type": "oauth"}}, "auth.type", "not yet supported by engine worker"),
-    ({"auth": {"type": "signed"}}, "auth.type", "apiKey, basic, bearer, none"),
+    ({"auth": {"type": "oauth"}}, "auth.authorizationEndpoint", "https"),
+    (
+        {"auth": {**OAUTH, "authorizationEndpoint": "https://169.254.169.254/token"}},
+        "auth.authorizationEndpoint",
+        "metadata",
+    ),
+    ({"auth": {**OAUTH, "clientId": ""}}, "auth.clientId", "1-512"),
+    ({"auth": {**OAUTH, "clientSecret": None}}, "auth.clientSecret", "1-512"),
+    ({"auth": {**OAUTH, "httpMethod": "DELETE"}}, "auth.httpMethod", "GET, POST, PUT"),
+    ({"auth": {**OAUTH, "audience": "x"}}, "auth.audience", "unknown field"),
+    ({"auth": OAUTH}, "auth.type", "not yet supported by engine worker"),
+    ({"auth": {"type": "signed"}}, "auth.type", "apiKey, basic, bearer, oauth, none"),
     ({"auth": "apiKey"}, "auth", "object"),
     ({"auth": {"type": "apiKey", "header": "webhook-id", "value": "k"}}, "auth.header", "reserved"),
     ({"auth": {"type": "apiKey", "header": "bad header", "value": "k"}}, "auth.header", "header name"),
