@@ -35,7 +35,6 @@ import functools
 import ipaddress
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -358,7 +357,7 @@ def _value_matches(matcher: Any, value: Any) -> bool:
     if operator == "equals-ignore-case":
         return bool(value.lower() == operand.lower())
     if operator == "wildcard":
-        return _wildcard(operand).fullmatch(value) is not None
+        return _wildcard_matches(operand, value)
     if operator == "cidr":
         try:
             return ipaddress.ip_address(value) in ipaddress.ip_network(operand)
@@ -391,15 +390,39 @@ def _compare(value: float, operator: str, operand: float) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    index = 0
+def _wildcard(pattern: str) -> tuple[str, ...]:
+    """The literal pieces between the unescaped ``*`` of a wildcard (``a*b*c``: ``("a", "b", "c")``)."""
+    pieces, current, index = [], [], 0
     while index < len(pattern):
         char = pattern[index]
         if char == "\\" and index + 1 < len(pattern):
-            parts.append(re.escape(pattern[index + 1]))
+            current.append(pattern[index + 1])
             index += 2
             continue
-        parts.append(".*" if char == "*" else re.escape(char))
+        if char == "*":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
         index += 1
-    return re.compile("".join(parts), re.DOTALL)
+    pieces.append("".join(current))
+    return tuple(pieces)
+
+
+def _wildcard_matches(pattern: str, value: str) -> bool:
+    """Glob matching in linear passes: the first piece is a prefix, the last a suffix, the ones
+    between found leftmost in order (greedy is exact when ``*`` is the only wildcard). Not a regex:
+    ``.*a.*a.*b`` backtracks polynomially on a long value, and a filter is tenant input."""
+    pieces = _wildcard(pattern)
+    if len(pieces) == 1:
+        return value == pieces[0]
+    first, *middle, last = pieces
+    if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for piece in middle:
+        found = value.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True

@@ -298,3 +298,31 @@ def test_event_type_wildcards() -> None:
         assert event_type_matches(types, event_type) is expected
         assert moto_matches({"detail-type": event_types_pattern(types)}, {"detail-type": event_type}) is expected
     assert event_type_matches([], "anything")
+
+
+def test_wildcards_match_in_linear_time_on_hostile_input() -> None:
+    """A filter is tenant input: ``*a*a...*b`` against a long run of ``a`` backtracks polynomially in a
+    regex (hours for this case) and would hold the fan-out, and every tenant's event in its batch."""
+    import time
+
+    pattern = {"detail": {"x": [{"wildcard": "*a" * 30 + "*b"}]}}
+    assert pattern_problem(pattern) is None
+    started = time.monotonic()
+    assert matches(pattern, {"detail": {"x": "a" * 100_000}}) is False
+    assert matches(pattern, {"detail": {"x": "a" * 100_000 + "b"}}) is True
+    assert time.monotonic() - started < 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab*\\", max_size=8).filter(lambda p: pattern_problem({"x": [{"wildcard": p}]}) is None),
+    value=st.text(alphabet="ab*\\", max_size=10),
+)
+def test_wildcards_agree_with_a_regex_reference(pattern: str, value: str) -> None:
+    import re
+
+    reference = "".join(
+        re.escape(piece[1]) if piece.startswith("\\") else ".*" if piece == "*" else re.escape(piece)
+        for piece in re.findall(r"\\.|\*|[^\\*]", pattern)
+    )
+    assert matches({"x": [{"wildcard": pattern}]}, {"x": value}) is bool(re.fullmatch(reference, value, re.DOTALL))
