@@ -1,41 +1,23 @@
-"""Moving a destination between engines (docs/endpoints.md): the program declared before and after
-changing ``engine``, under Pulumi mocks. The destination keeps its name, routing and fields; only
-the resources that deliver it change."""
+"""Moving a destination between engines (docs/endpoints.md): the plan before and after changing
+``engine``. The destination keeps its name, routing and fields; only what delivers it changes: the
+provider plan's API destination (connection, rule, target) on one side, the delivery table's
+``cfg_<name>`` items on the other (what ``SignedDelivery`` and the sandbox write as they are).
+Pure functions: the components declare exactly these (tests/components/test_provider.py,
+test_delivery.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from typing import Any
 
-import pytest
+from components.specs.delivery import auth_secret, endpoint_options
+from components.stack import Stack, load_stack
+from functions.delivery import store
 
-from tests import harness
-from tests.harness import Program, contains_text
-
-API_DESTINATION = "aws:cloudwatch/eventApiDestination:EventApiDestination"
-CONNECTION = "aws:cloudwatch/eventConnection:EventConnection"
-RULE = "aws:cloudwatch/eventRule:EventRule"
-TABLE_ITEM = "aws:dynamodb/tableItem:TableItem"
 FILTER = {"detail": {"amount": [{"numeric": [">", 100]}]}}
 
 
-@pytest.fixture(autouse=True)
-def random_bytes_in_mocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = harness._computed
-
-    def computed(typ: str, logical: str, inputs: Any) -> dict[str, Any]:
-        state = original(typ, logical, inputs)
-        if typ == "random:index/randomBytes:RandomBytes":
-            raw = hashlib.sha256(logical.encode()).digest()[: int(inputs["length"])]
-            state.update(base64=base64.b64encode(raw).decode(), hex=raw.hex())
-        return state
-
-    monkeypatch.setattr(harness, "_computed", computed)
-
-
-def stack(engine: str) -> dict[str, Any]:
+def planned(engine: str) -> Stack:
     crm = {
         "name": "crm",
         "url": "https://crm.example.com/hooks",
@@ -45,32 +27,41 @@ def stack(engine: str) -> dict[str, Any]:
         "auth": {"type": "apiKey", "header": "x-api-key", "value": "key-crm-123"},
         "headers": {"x-team": "billing"},
     }
-    return {"tenants": [{"id": "acme", "destinations": [crm]}]}
+    return load_stack({"tenants": [{"id": "acme", "destinations": [crm]}]}, stack="dev")
 
 
-def _crm_rules(program: Program) -> list[Any]:
-    return [r for r in program.of_type(RULE) if "crm" in r.name]
+def worker_items(stack: Stack) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The definition and secrets items of each config-declared worker endpoint."""
+    return [
+        (
+            store.config_endpoint_item(tenant.id, d.name, d.url, d.event_types, d.enabled, endpoint_options(d)),
+            store.config_secret_item(tenant.id, d.name, "whsec_generated", None, auth_secret(d)),
+        )
+        for tenant, d in stack.config.signed_destinations()
+    ]
 
 
-def test_moving_a_destination_from_api_destination_to_worker(program) -> None:
-    before: Program = program(stack("apiDestination"), secret_keys=["tenants[0].destinations[0].auth.value"])
-    (api_destination,) = before.of_type(API_DESTINATION)
-    assert api_destination["invocationEndpoint"] == "https://crm.example.com/hooks"
-    (rule,) = _crm_rules(before)
-    pattern = rule.json("eventPattern")
-    assert pattern["detail-type"] == [{"prefix": "invoice."}]
-    assert pattern["detail"]["tenantId"] == ["acme"] and pattern["detail"]["amount"] == FILTER["detail"]["amount"]
-    assert [i for i in before.of_type(TABLE_ITEM) if "crm" in i.name] == []
+def test_moving_a_destination_from_api_destination_to_worker_and_back() -> None:
+    before = planned("apiDestination")
+    (api_destination,) = before.plan.destinations
+    assert (api_destination.tenant_id, api_destination.name) == ("acme", "crm")
+    assert api_destination.event_pattern["detail-type"] == [{"prefix": "invoice."}]
+    assert api_destination.event_pattern["detail"]["amount"] == FILTER["detail"]["amount"]
+    assert api_destination.auth.parameters["key"] == "x-api-key"
+    assert dict(api_destination.auth.headers) == {"x-team": "billing"}
+    assert worker_items(before) == []
 
-    after: Program = program(stack("worker"), secret_keys=["tenants[0].destinations[0].auth.value"])
-    assert after.of_type(API_DESTINATION) == [] and after.of_type(CONNECTION) == []
-    assert _crm_rules(after) == []  # the delivery rule (every tenant event) takes it to the fan-out
-    items = {i.name.rsplit("-", 1)[-1]: i for i in after.of_type(TABLE_ITEM) if "crm" in i.name}
-    assert set(items) == {"endpoint", "secret"}
-    definition = json.loads(items["endpoint"]["item"])
+    after = planned("worker")
+    assert after.plan.destinations == ()  # no connection, API destination, rule or target
+    assert after.plan.delivery_rule_pattern == before.plan.delivery_rule_pattern  # every tenant event
+    ((definition, secrets),) = worker_items(after)
     assert definition["endpointId"] == {"S": "cfg_crm"}
     assert definition["eventTypes"] == {"L": [{"S": "invoice.*"}]}
     assert json.loads(definition["filter"]["S"]) == FILTER
     assert definition["auth"]["M"] == {"type": {"S": "apiKey"}, "header": {"S": "x-api-key"}}
+    assert definition["headers"]["M"] == {"x-team": {"S": "billing"}}
     assert "key-crm-123" not in json.dumps(definition)  # the key lives in the secrets item only
-    assert not contains_text(items["endpoint"], "key-crm-123")
+    assert secrets["authSecret"] == {"S": "key-crm-123"}
+
+    again = planned("apiDestination")  # and back: the same API destination again
+    assert again.plan.destinations == before.plan.destinations and worker_items(again) == []
