@@ -38,6 +38,7 @@ from components.config import (
 from functions import patterns
 from functions.delivery.endpoint_fields import BEARER_PREFIX
 from functions.events import REDRIVE_MARKER_KEY
+from functions.patterns import redrive_clause  # noqa: F401 (re-exported; owned there: the config sizes rule patterns)
 
 # Rules the entry bus keeps for hookstack itself (the signed-delivery rule, and room to grow).
 RESERVED_RULES_PER_BUS = 5
@@ -166,24 +167,7 @@ def destination_pattern(
 ) -> dict[str, Any]:
     """The tenant's events, of ``event_types`` (exact, or a ``prefix`` for ``invoice.*``), redriven ones only when
     marked for ``name`` (:func:`redrive_clause`), matching ``event_filter`` (:func:`functions.patterns.merge`)."""
-    pattern: dict[str, Any] = {"detail": {"tenantId": [tenant_id], "$or": redrive_clause(name)}}
-    if event_types:
-        pattern["detail-type"] = patterns.event_types_pattern(event_types)
-    if event_filter:
-        pattern = patterns.merge(pattern, event_filter)
-    return pattern
-
-
-def redrive_clause(marker: str) -> list[dict[str, Any]]:
-    """The ``$or`` (inside ``detail``) that makes a rule take every event without a redrive marker,
-    and of the redriven ones only those whose ``detail.hookstackRedrive`` is ``marker``.
-
-    ``ops redrive`` reads the marker back from the dead-lettering rule's pattern
-    (:func:`redrive_marker`), so an event goes back to that one rule. The marker is the destination
-    name: unique within a tenant, and every destination pattern also matches ``tenantId``, so a
-    same-named destination of another tenant never matches.
-    """
-    return [{REDRIVE_MARKER_KEY: [{"exists": False}]}, {REDRIVE_MARKER_KEY: [marker]}]
+    return patterns.rule_pattern(tenant_id, name, event_types, event_filter)
 
 
 def redrive_marker(pattern: Any) -> str | None:

@@ -38,6 +38,8 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from functions.events import REDRIVE_MARKER_KEY
+
 # EventBridge event pattern: at most 2,048 characters.
 MAX_EVENT_PATTERN_CHARS = 2048
 # Numeric matching: "limited to values between -1.0e9 and +1.0e9 inclusive" (EventBridge user guide).
@@ -426,3 +428,37 @@ def _wildcard_matches(pattern: str, value: str) -> bool:
             return False
         position = found + len(piece)
     return True
+
+
+# -- an API destination's rule pattern (components/plan.py declares it; the config sizes it) --------
+
+
+def redrive_clause(marker: str) -> list[dict[str, Any]]:
+    """The ``$or`` (inside ``detail``) that makes a rule take every event without a redrive marker,
+    and of the redriven ones only those whose ``detail.hookstackRedrive`` is ``marker``.
+
+    ``ops redrive`` reads the marker back from the dead-lettering rule's pattern
+    (:func:`components.plan.redrive_marker`), so an event goes back to that one rule. The marker is the destination
+    name: unique within a tenant, and every destination pattern also matches ``tenantId``, so a
+    same-named destination of another tenant never matches.
+    """
+    return [{REDRIVE_MARKER_KEY: [{"exists": False}]}, {REDRIVE_MARKER_KEY: [marker]}]
+
+
+def rule_pattern(
+    tenant_id: str, name: str, event_types: Sequence[str] = (), event_filter: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The rule pattern of API destination ``name``: the tenant's events, of ``event_types`` (exact, or a
+    ``prefix`` for ``invoice.*``), redriven ones only when marked for ``name`` (:func:`redrive_clause`),
+    matching ``event_filter`` (:func:`merge`)."""
+    pattern: dict[str, Any] = {"detail": {"tenantId": [tenant_id], "$or": redrive_clause(name)}}
+    if event_types:
+        pattern["detail-type"] = event_types_pattern(event_types)
+    if event_filter:
+        pattern = merge(pattern, event_filter)
+    return pattern
+
+
+def rule_pattern_chars(pattern: Mapping[str, Any]) -> int:
+    """A pattern's size as EventBridge counts it against :data:`MAX_EVENT_PATTERN_CHARS` (compact JSON)."""
+    return len(json.dumps(pattern, separators=(",", ":"), sort_keys=True))

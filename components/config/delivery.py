@@ -97,7 +97,7 @@ def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: Delive
         for index, destination in enumerate(destinations if isinstance(destinations, list) else []):
             if not isinstance(destination, Mapping) or not isinstance(destination.get("url"), str):
                 continue  # reported by the tenants section
-            if destination_engine(destination) != WORKER:
+            if destination_engine(destination, tenant.get("id")) != WORKER:
                 continue
             key = f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url"
             if any(problem.path == key for problem in reader.problems):

@@ -86,7 +86,8 @@ def _worker_without_delivery(raw: Mapping[str, Any], tenant_index: int, destinat
             "is signed, but hookstack:delivery.enabled is false: nothing would deliver it "
             "(enable delivery, or use apiKey, basic, oauth or none)"
         )
-    key = "engine" if destination.get("engine") is not None else next(k for k in WORKER_ONLY_KEYS if k in destination)
+    implied = [k for k in WORKER_ONLY_KEYS if k in destination] or ["filter"]  # else a filter only the worker holds
+    key = "engine" if destination.get("engine") is not None else implied[0]
     return f"{path}.{key}", (
         "needs engine worker, but hookstack:delivery.enabled is false: nothing would deliver it "
         "(enable delivery, or make it an API destination)"

@@ -34,6 +34,7 @@ from components.config.model import (
     Tenant,
 )
 from components.config.reader import Reader, https_url_problem, kind_of
+from functions import patterns
 from functions.delivery.endpoint_fields import (
     API_DESTINATION,
     API_DESTINATION_ONLY_KEYS,
@@ -100,7 +101,7 @@ def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
         destinations = []
         names: list[tuple[str, str | None]] = []
         for dpath, draw in reader.items(raw, "destinations", tpath):
-            destination = _destination(reader, draw, dpath)
+            destination = _destination(reader, draw, dpath, tenant_id)
             if destination is not None:
                 destinations.append(destination)
             # Duplicates are reported even when the destination has other problems.
@@ -113,25 +114,43 @@ def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
     return tuple(tenants)
 
 
-def destination_engine(raw: Mapping[str, Any]) -> str | None:
+def destination_engine(raw: Mapping[str, Any], tenant_id: Any = None) -> str | None:
     """The engine of a raw destination: ``engine`` when given (``None`` if it is not one), else
     ``worker`` when a worker-only key is present (``signing``, ``timeoutSeconds``, or the legacy
-    ``auth.type: signed``), else ``apiDestination``: the rule docs/endpoints.md states."""
+    ``auth.type: signed``) or the ``filter`` is more than a rule pattern can hold
+    (:func:`filter_overflows_rule`), else ``apiDestination``: the rule docs/endpoints.md states."""
     engine = raw.get("engine")
     if engine is not None:
         return engine if engine in ENGINES else None
     auth = raw.get("auth")
     if (isinstance(auth, Mapping) and auth.get("type") == SIGNED) or any(k in raw for k in WORKER_ONLY_KEYS):
         return WORKER
-    return API_DESTINATION
+    return WORKER if filter_overflows_rule(raw, tenant_id) else API_DESTINATION
 
 
-def _destination(reader: Reader, value: Any, path: str) -> Destination | None:
+def filter_overflows_rule(raw: Mapping[str, Any], tenant_id: Any) -> bool:
+    """Whether a valid ``filter`` makes the destination's API destination rule pattern (tenant, redrive
+    and event-type clauses included) longer than EventBridge's 2,048 characters: only the worker,
+    which evaluates it in the fan-out, can deliver such a destination. Invalid input is ``False``
+    (its own problems are reported)."""
+    event_filter, event_types = raw.get("filter"), raw.get("eventTypes") or []
+    if not isinstance(event_filter, Mapping) or not event_filter or patterns.filter_problem(event_filter):
+        return False
+    if not isinstance(event_types, list) or any(patterns.event_type_problem(t) for t in event_types):
+        return False
+    try:
+        pattern = patterns.rule_pattern(str(tenant_id), str(raw.get("name")), event_types, event_filter)
+    except patterns.PatternConflict:
+        return False
+    return patterns.rule_pattern_chars(pattern) > patterns.MAX_EVENT_PATTERN_CHARS
+
+
+def _destination(reader: Reader, value: Any, path: str, tenant_id: str | None) -> Destination | None:
     raw = reader.mapping(value, path)
     if raw is None:
         return None
     reader.unknown_keys(raw, path, DESTINATION_KEYS)
-    engine = destination_engine(raw)
+    engine = destination_engine(raw, tenant_id)
     if engine is None:
         reader.problem(f"{path}.engine", f"must be one of {', '.join(ENGINES)}; got {raw.get('engine')!r}")
     worker = engine == WORKER
@@ -226,7 +245,8 @@ def _implied_by(raw: Mapping[str, Any]) -> str:
     auth = raw.get("auth")
     if isinstance(auth, Mapping) and auth.get("type") == SIGNED:
         return "worker, which auth.type signed"
-    return "worker, which " + " and ".join(key for key in WORKER_ONLY_KEYS if key in raw)
+    keys = [key for key in WORKER_ONLY_KEYS if key in raw] or ["a filter longer than a rule pattern holds"]
+    return "worker, which " + " and ".join(keys)
 
 
 def _retry(reader: Reader, value: Any, path: str) -> RetryPolicy:

@@ -120,13 +120,29 @@ def test_each_bad_key_is_reported_with_its_key_path(fields: dict[str, Any], expe
     assert any(p.startswith(expected) for p in found), found
 
 
-def test_a_filter_that_overflows_the_rule_pattern_names_the_filter_and_fits_a_worker() -> None:
-    # Each field alone is valid; together with the tenant and redrive clauses the pattern exceeds 2,048.
-    big = {"detail": {f"field{i}": [f"value-{i:04d}-" + "x" * 30] for i in range(36)}}  # 2,018 characters
-    (problem,) = problems(stack(auth={"type": "none"}, filter=big))
+# Each field alone is valid and the filter itself is 2,018 characters; with the tenant and redrive
+# clauses the API destination's rule pattern would exceed EventBridge's 2,048.
+BIG_FILTER = {"detail": {f"field{i}": [f"value-{i:04d}-" + "x" * 30] for i in range(36)}}
+
+
+def test_a_filter_only_the_worker_can_hold_makes_the_default_engine_worker() -> None:
+    parsed = destination(auth={"type": "none"}, filter=BIG_FILTER)
+    assert parsed.engine == "worker" and parsed.filter == BIG_FILTER and parsed.signing is not None
+    # a smaller filter keeps the default
+    small = {"detail": dict(list(BIG_FILTER["detail"].items())[:5])}
+    assert destination(auth={"type": "none"}, filter=small).engine == "apiDestination"
+
+
+def test_an_explicit_api_destination_whose_rule_pattern_overflows_names_the_filter() -> None:
+    (problem,) = problems(stack(auth={"type": "none"}, filter=BIG_FILTER, engine="apiDestination"))
     assert problem.startswith(f"{PATH}.filter: makes an event pattern of ")
     assert "EventBridge allows 2048" in problem and "engine: worker" in problem
-    assert destination(auth={"type": "none"}, filter=big, engine="worker").filter == big
+
+
+def test_a_worker_implied_by_its_filter_on_a_stack_without_delivery_names_the_filter() -> None:
+    raw = {**stack(auth={"type": "none"}, filter=BIG_FILTER), "delivery": {"enabled": False}}
+    (problem,) = problems(raw)
+    assert problem.startswith(f"{PATH}.filter: needs engine worker, but hookstack:delivery.enabled is false")
 
 
 def test_an_api_destination_rule_carries_wildcards_and_the_filter() -> None:
