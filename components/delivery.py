@@ -46,7 +46,7 @@ from components.common import (
     queue_depth_alarm,
     queue_policy,
 )
-from components.config import DeliverySettings, Destination, SignedAuth, Tenant, to_json
+from components.config import DeliverySettings, Destination, Tenant, to_json
 from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoints import config_endpoints
 from components.delivery_functions import DeliveryResources, delivery_functions
@@ -69,8 +69,8 @@ class SignedDeliveryArgs:
     package: Package
     """The shared Lambda archive (``functions/``)."""
     destinations: Sequence[tuple[Tenant, Destination]] = ()
-    """Signed destinations declared in the stack config (``StackConfig.signed_destinations()``; their
-    URLs were checked against the SSRF guard and ``allowedCidrs`` when the config was parsed)."""
+    """Worker endpoints declared in the stack config (``StackConfig.signed_destinations()``: engine
+    worker; their URLs were checked against the SSRF guard and ``allowedCidrs`` when the config was parsed)."""
     event_pattern: Mapping[str, Any] = field(default_factory=delivery_rule_pattern)
     """Which bus events enter the pipeline (``ProviderPlan.delivery_rule_pattern``)."""
     alarm_topic_arn: pulumi.Input[str] | None = None
@@ -210,9 +210,9 @@ class SignedDelivery(pulumi.ComponentResource):
         # Their URLs against the SSRF guard and allowedCidrs are config errors (parse_stack_config),
         # reported with every other problem before any resource is declared.
         for tenant, destination in args.destinations:
-            if not isinstance(destination.auth, SignedAuth):
+            if not destination.is_worker:
                 raise ValueError(
-                    f"tenant {tenant.id} destination {destination.name}: only auth.type signed destinations are delivered by SignedDelivery"
+                    f"tenant {tenant.id} destination {destination.name}: only engine worker destinations are delivered by SignedDelivery"
                 )
 
     # -- storage -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,17 +23,22 @@ from components.config import (
     MAX_SHARDS,
     ApiKeyAuth,
     BasicAuth,
+    BearerAuth,
     ConfigProblem,
     Destination,
     NoAuth,
     OAuthAuth,
     RetryPolicy,
+    Secret,
     StackConfig,
     Tenant,
     Transform,
     to_json,
 )
+from functions import patterns
+from functions.delivery.endpoint_fields import BEARER_PREFIX
 from functions.events import REDRIVE_MARKER_KEY
+from functions.patterns import redrive_clause  # noqa: F401 (re-exported; owned there: the config sizes rule patterns)
 
 # Rules the entry bus keeps for hookstack itself (the signed-delivery rule, and room to grow).
 RESERVED_RULES_PER_BUS = 5
@@ -153,29 +158,16 @@ class ProviderPlan:
 
 
 def event_pattern(tenant: Tenant, destination: Destination) -> dict[str, Any]:
-    """The rule pattern delivering a tenant's events (optionally of some types) to a destination."""
-    return destination_pattern(tenant.id, destination.name, destination.event_types)
+    """The rule pattern of a destination (:func:`destination_pattern`; the config refuses filters that conflict)."""
+    return destination_pattern(tenant.id, destination.name, destination.event_types, destination.filter)
 
 
-def destination_pattern(tenant_id: str, name: str, event_types: Sequence[str] = ()) -> dict[str, Any]:
-    """``event_pattern`` from plain values: the tenant's events, of ``event_types`` when given, and
-    of redriven events only those marked for ``name`` (see :func:`redrive_clause`)."""
-    pattern: dict[str, Any] = {"detail": {"tenantId": [tenant_id], "$or": redrive_clause(name)}}
-    if event_types:
-        pattern["detail-type"] = list(event_types)
-    return pattern
-
-
-def redrive_clause(marker: str) -> list[dict[str, Any]]:
-    """The ``$or`` (inside ``detail``) that makes a rule take every event without a redrive marker,
-    and of the redriven ones only those whose ``detail.hookstackRedrive`` is ``marker``.
-
-    ``ops redrive`` reads the marker back from the dead-lettering rule's pattern
-    (:func:`redrive_marker`), so an event goes back to that one rule. The marker is the destination
-    name: unique within a tenant, and every destination pattern also matches ``tenantId``, so a
-    same-named destination of another tenant never matches.
-    """
-    return [{REDRIVE_MARKER_KEY: [{"exists": False}]}, {REDRIVE_MARKER_KEY: [marker]}]
+def destination_pattern(
+    tenant_id: str, name: str, event_types: Sequence[str] = (), event_filter: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The tenant's events, of ``event_types`` (exact, or a ``prefix`` for ``invoice.*``), redriven ones only when
+    marked for ``name`` (:func:`redrive_clause`), matching ``event_filter`` (:func:`functions.patterns.merge`)."""
+    return patterns.rule_pattern(tenant_id, name, event_types, event_filter)
 
 
 def redrive_marker(pattern: Any) -> str | None:
@@ -209,6 +201,9 @@ def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:
         return ConnectionAuth("API_KEY", {"key": auth.header, "value": auth.value}, headers)
     if isinstance(auth, BasicAuth):
         return ConnectionAuth("BASIC", {"username": auth.username, "password": auth.password}, headers)
+    if isinstance(auth, BearerAuth):
+        token = Secret(BEARER_PREFIX + auth.token.reveal())  # no bearer connection type: an API key one
+        return ConnectionAuth("API_KEY", {"key": "Authorization", "value": token}, headers)
     if isinstance(auth, OAuthAuth):
         body = [("grant_type", "client_credentials")]
         if auth.scope:
@@ -240,7 +235,7 @@ def shard_of(tenant_id: str, shard_count: int) -> int:
 def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack") -> ProviderPlan:
     entry = config.provider.bus_name or default_bus_name
     capacity = config.provider.rules_per_bus - RESERVED_RULES_PER_BUS
-    rules_by_tenant = {t.id: sum(1 for d in t.destinations if not d.is_signed) for t in config.tenants}
+    rules_by_tenant = {t.id: sum(1 for d in t.destinations if not d.is_worker) for t in config.tenants}
     total = sum(rules_by_tenant.values())
 
     requested = config.provider.shards
@@ -325,13 +320,17 @@ def quota_problems(config: StackConfig, plan: ProviderPlan) -> list[ConfigProble
     api = config.api_destinations()
     for tenant_index, tenant in enumerate(config.tenants):
         for destination_index, destination in enumerate(tenant.destinations):
+            if destination.is_worker:
+                continue  # no rule of its own: the fan-out evaluates eventTypes and filter
             pattern = to_json(event_pattern(tenant, destination))
             if len(pattern) > MAX_EVENT_PATTERN_CHARS:
+                key = "filter" if destination.filter else "eventTypes"
+                advice = f"use {'a shorter filter, engine: worker or ' if destination.filter else ''}fewer or shorter event types"
                 problems.append(
                     ConfigProblem(
-                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].eventTypes",
+                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].{key}",
                         f"makes an event pattern of {len(pattern)} characters; EventBridge allows "
-                        f"{MAX_EVENT_PATTERN_CHARS} (use fewer or shorter event types)",
+                        f"{MAX_EVENT_PATTERN_CHARS} ({advice})",
                     )
                 )
     if len(api) > MAX_API_DESTINATIONS:

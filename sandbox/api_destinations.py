@@ -4,7 +4,7 @@ moto matches rules but cannot call API destinations with their auth (docs/sandbo
 destination's rule is created in moto with an SQS queue as its target (the real pattern engine
 decides what matches) and this emulator takes it from there, as AWS would:
 
-- the body is the destination's input transformer applied to the event (``sandbox.transform``,
+- the body is the destination's input transformer applied to the event (``functions.transform``,
   AWS semantics), or the whole event;
 - the connection's authorization, read from the connection itself at every attempt (so ``ops
   reauthorize`` takes effect at once): the API key header, ``Authorization: Basic``, or an OAuth
@@ -45,8 +45,7 @@ import requests
 
 from components.config import Secret
 from components.plan import ApiDestinationPlan
-from functions import logs
-from sandbox import transform
+from functions import logs, transform
 from sandbox.sqs_worker import PollingThread, receive
 
 HTTP_TIMEOUT_SECONDS = 5.0

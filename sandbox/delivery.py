@@ -16,7 +16,7 @@ import dataclasses
 import json
 from typing import Any
 
-from components.config import DeliverySettings, Destination, SignedAuth, Tenant
+from components.config import DeliverySettings, Destination, Tenant
 from components.plan import delivery_rule_pattern
 from components.specs.delivery import (
     API_HANDLER,
@@ -25,7 +25,9 @@ from components.specs.delivery import (
     WORKER_HANDLER,
     DeliverySpec,
     QueueSpec,
+    auth_secret,
     delivery_spec,
+    endpoint_options,
     table_indexes_arn,
 )
 from functions import whsec
@@ -124,23 +126,33 @@ class LocalDelivery:
             Rule=f"{NAME}-rule", EventBusName=self.bus_name, Targets=[{"Id": RULE_TARGET_ID, "Arn": events_arn}]
         )
         for tenant_index, destination_index, tenant, destination in self.destinations:
-            assert isinstance(destination.auth, SignedAuth)
+            signing = destination.signing
+            assert signing is not None  # every worker endpoint signs
             path = f"tenants[{tenant_index}].destinations[{destination_index}].auth.secret"
-            secret = destination.auth.secret.reveal() if destination.auth.secret else self.local_secrets.get(path)
+            secret = signing.secret.reveal() if signing.secret else self.local_secrets.get(path)
             if secret is None:
                 secret = whsec.generate()
                 self.local_secrets[path] = secret
-            previous = destination.auth.previous_secret
+            previous = signing.previous_secret
             self.dynamodb.put_item(
                 TableName=self.table,
                 Item=store.config_endpoint_item(
-                    tenant.id, destination.name, destination.url, destination.event_types, destination.enabled
+                    tenant.id,
+                    destination.name,
+                    destination.url,
+                    destination.event_types,
+                    destination.enabled,
+                    endpoint_options(destination),
                 ),
             )
             self.dynamodb.put_item(
                 TableName=self.table,
                 Item=store.config_secret_item(
-                    tenant.id, destination.name, secret, previous.reveal() if previous else None
+                    tenant.id,
+                    destination.name,
+                    secret,
+                    previous.reveal() if previous else None,
+                    auth_secret(destination),
                 ),
             )
         self.set_environment(

@@ -77,9 +77,11 @@ def load_local_config(path: str) -> tuple[Stack, dict[str, str]]:
         if isinstance(source, dict) and source.get("kind") == "standard"
     }
     generated: dict[str, str] = {}
+    # Standard Webhooks secrets of worker endpoints (auth.type signed, or signing:).
+    whsec_keys = (".auth.secret", ".auth.previousSecret", ".signing.secret", ".signing.previousSecret")
 
     def resolve(key_path: str, _value: Any) -> str:
-        if key_path.endswith(".auth.secret") or any(key_path.startswith(p) for p in standard_sources):
+        if key_path.endswith(whsec_keys) or any(key_path.startswith(p) for p in standard_sources):
             value = whsec.generate()
         else:
             value = secrets.token_urlsafe(24)

@@ -8,8 +8,8 @@ configuration tables document every key.
 - :mod:`~components.config.model`: the dataclasses, :class:`Secret`, the errors;
 - :mod:`~components.config.limits`: the AWS limits the configuration is checked against;
 - :mod:`~components.config.reader`: the reader that collects problems, and the value checks;
-- one module per section: :mod:`~components.config.tenants` (destinations, auth, retry,
-  transform), :mod:`~components.config.provider`, :mod:`~components.config.delivery`,
+- one module per section: :mod:`~components.config.tenants` (destinations, their engine, retry;
+  each field in :mod:`~components.config.destination_fields`), :mod:`~components.config.provider`, :mod:`~components.config.delivery`,
   :mod:`~components.config.consumer`, :mod:`~components.config.aurora`;
 - :mod:`~components.config.parser`: the sections together and the checks across them;
 - :mod:`~components.config.stack_file`: stack files read outside Pulumi (sandbox, tests).
@@ -56,6 +56,7 @@ from components.config.model import (
     AuroraSettings,
     Auth,
     BasicAuth,
+    BearerAuth,
     ConfigProblem,
     ConsumerSettings,
     DeliverySettings,
@@ -65,7 +66,7 @@ from components.config.model import (
     ProviderSettings,
     RetryPolicy,
     Secret,
-    SignedAuth,
+    Signing,
     Source,
     StackConfig,
     StackConfigError,
@@ -83,7 +84,7 @@ from components.config.stack_file import (
     resolve_secure,
     stack_values,
 )
-from components.config.tenants import AUTH_TYPES, DESTINATION_KEYS, METHODS, OAUTH_METHODS
+from components.config.tenants import AUTH_TYPES, DESTINATION_KEYS, METHODS, OAUTH_METHODS, destination_engine
 from functions.events import TENANT_ID_RE, TENANT_ID_RULE  # the tenant-id rule the config applies
 
 __all__ = [
@@ -122,6 +123,7 @@ __all__ = [
     "AuroraSettings",
     "Auth",
     "BasicAuth",
+    "BearerAuth",
     "ConfigProblem",
     "ConsumerSettings",
     "DeliverySettings",
@@ -132,7 +134,7 @@ __all__ = [
     "ProviderSettings",
     "RetryPolicy",
     "Secret",
-    "SignedAuth",
+    "Signing",
     "Source",
     "StackConfig",
     "StackConfigError",
@@ -141,6 +143,7 @@ __all__ = [
     "Tenant",
     "Transform",
     "default_bus_name",
+    "destination_engine",
     "https_url_problem",
     "load_stack_file",
     "parse_stack_config",

@@ -9,7 +9,9 @@ from typing import Any
 from components.config.limits import MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY
 from components.config.model import NAMESPACE, DeliverySettings
 from components.config.reader import Reader
+from components.config.tenants import destination_engine
 from functions.delivery import ssrf
+from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, WORKER
 
 DELIVERY_KEYS = (
     "enabled",
@@ -48,7 +50,9 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
     defaults = DeliverySettings()
     return DeliverySettings(
         enabled=bool(reader.get(raw, "enabled", path, bool, default=defaults.enabled)),
-        timeout_seconds=reader.int_in(raw, "timeoutSeconds", path, 1, 60, defaults.timeout_seconds),
+        timeout_seconds=reader.int_in(
+            raw, "timeoutSeconds", path, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, defaults.timeout_seconds
+        ),
         retry_schedule_seconds=tuple(schedule) if "retryScheduleSeconds" in raw else defaults.retry_schedule_seconds,
         disable_after_failures=reader.int_in(
             raw, "disableAfterFailures", path, 1, 10_000, defaults.disable_after_failures
@@ -79,7 +83,7 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
 
 
 def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: DeliverySettings) -> None:
-    """Signed destinations are called by the delivery worker from inside AWS, so their URLs must pass
+    """Worker endpoints are called by the delivery worker from inside AWS, so their URLs must pass
     the SSRF guard (literal addresses, internal names; DNS is checked at every attempt) with
     ``allowedCidrs``, as the worker checks them: a config error here, not a failure mid-deploy."""
     allowed: list[ssrf.IPNetwork] = []
@@ -93,8 +97,7 @@ def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: Delive
         for index, destination in enumerate(destinations if isinstance(destinations, list) else []):
             if not isinstance(destination, Mapping) or not isinstance(destination.get("url"), str):
                 continue  # reported by the tenants section
-            auth = destination.get("auth")
-            if not isinstance(auth, Mapping) or auth.get("type") != "signed":
+            if destination_engine(destination, tenant.get("id")) != WORKER:
                 continue
             key = f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url"
             if any(problem.path == key for problem in reader.problems):
@@ -106,5 +109,5 @@ def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: Delive
             except ssrf.UnsafeUrl as error:
                 reader.problem(
                     key,
-                    f"{error} (signed deliveries are sent from inside AWS; hookstack:delivery.allowedCidrs exempts networks)",
+                    f"{error} (worker endpoints are called from inside AWS; hookstack:delivery.allowedCidrs exempts networks)",
                 )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from components.config.limits import MAX_EVENT_AGE_SECONDS, MAX_RATE_LIMIT, MAX_RETRY_ATTEMPTS, MAX_RULES_PER_BUS
+from functions.delivery.endpoint_fields import API_DESTINATION, WORKER
+from functions.delivery.signing import DEFAULT_SCHEME
 from functions.inbound.hmac_scheme import HmacConfig
 
 NAMESPACE = "hookstack"
@@ -95,14 +97,11 @@ class OAuthAuth:
 
 
 @dataclass(frozen=True)
-class SignedAuth:
-    """Standard Webhooks signatures made by hookstack's delivery worker (not an API destination)."""
+class BearerAuth:
+    """``Authorization: Bearer <token>`` (on an API destination: an API key connection sending that header)."""
 
-    secret: Secret | None = None
-    """``whsec_`` + base64 key; generated at deploy time when absent."""
-    previous_secret: Secret | None = None
-    """The secret being rotated out: deliveries carry its signature too until it is removed."""
-    type: Literal["signed"] = "signed"
+    token: Secret
+    type: Literal["bearer"] = "bearer"
 
 
 @dataclass(frozen=True)
@@ -110,29 +109,55 @@ class NoAuth:
     type: Literal["none"] = "none"
 
 
-Auth = ApiKeyAuth | BasicAuth | OAuthAuth | SignedAuth | NoAuth
+Auth = ApiKeyAuth | BasicAuth | OAuthAuth | BearerAuth | NoAuth
+
+
+@dataclass(frozen=True)
+class Signing:
+    """Standard Webhooks signatures made by hookstack's delivery worker (every worker endpoint has one)."""
+
+    scheme: str = DEFAULT_SCHEME
+    """``v1`` (HMAC-SHA256); ``v1a`` (ed25519) is in the model but refused until a signer exists."""
+    secret: Secret | None = None
+    """``whsec_`` + base64 key; generated at deploy time when absent."""
+    previous_secret: Secret | None = None
+    """The secret being rotated out: deliveries carry its signature too until it is removed."""
 
 
 @dataclass(frozen=True)
 class Destination:
-    """One customer endpoint that receives a tenant's events."""
+    """One customer endpoint that receives a tenant's events (docs/endpoints.md: one model, two engines)."""
 
     name: str
     url: str
     auth: Auth
+    engine: str = API_DESTINATION
+    """``apiDestination`` (EventBridge API destination) or ``worker`` (hookstack's delivery worker)."""
+    signing: Signing | None = None
+    """Set for every worker endpoint (``auth.type: signed`` and ``signing`` both land here)."""
     method: str = "POST"
     event_types: tuple[str, ...] = ()
-    """``detail-type`` values to deliver; empty means every event type."""
+    """``detail-type`` values to deliver, exact or a prefix ending in ``.*``; empty means every event type."""
+    filter: Mapping[str, Any] | None = None
+    """An EventBridge event pattern the event must match as well (:mod:`functions.patterns`)."""
     rate_limit_per_second: int = MAX_RATE_LIMIT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """API destinations only (the worker follows ``hookstack:delivery.retryScheduleSeconds``)."""
     transform: Transform | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    """Static, non-secret headers added to every request (API destinations only)."""
+    """Static, non-secret headers added to every request."""
+    timeout_seconds: int | None = None
+    """Worker only: this endpoint's per-attempt deadline (``None``: ``hookstack:delivery.timeoutSeconds``)."""
     enabled: bool = True
 
     @property
+    def is_worker(self) -> bool:
+        """Delivered by hookstack's delivery worker (which signs every delivery), not by an API destination."""
+        return self.engine == WORKER
+
+    @property
     def is_signed(self) -> bool:
-        return isinstance(self.auth, SignedAuth)
+        return self.is_worker
 
 
 @dataclass(frozen=True)
@@ -252,11 +277,12 @@ class StackConfig:
         return [(t, d) for t in self.tenants for d in t.destinations]
 
     def api_destinations(self) -> list[tuple[Tenant, Destination]]:
-        """Destinations delivered by EventBridge API destinations (every auth type but signed)."""
-        return [(t, d) for t, d in self.destinations() if not d.is_signed]
+        """Destinations delivered by EventBridge API destinations (``engine: apiDestination``)."""
+        return [(t, d) for t, d in self.destinations() if not d.is_worker]
 
     def signed_destinations(self) -> list[tuple[Tenant, Destination]]:
-        return [(t, d) for t, d in self.destinations() if d.is_signed]
+        """Destinations delivered (and signed) by hookstack's delivery worker (``engine: worker``)."""
+        return [(t, d) for t, d in self.destinations() if d.is_worker]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from components.config.model import NAMESPACE, ConfigProblem, StackConfig, Stack
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
 from components.config.reader import Reader
 from components.config.tenants import parse_tenants
+from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
 
 TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -70,13 +71,27 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
     if not config.delivery.enabled:
         for tenant_index, tenant in enumerate(config.tenants):
             for destination_index, destination in enumerate(tenant.destinations):
-                if destination.is_signed:
-                    reader.problem(
-                        f"{root}:tenants[{tenant_index}].destinations[{destination_index}].auth.type",
-                        "is signed, but hookstack:delivery.enabled is false: nothing would deliver it "
-                        "(enable delivery, or use apiKey, basic, oauth or none)",
-                    )
+                if destination.is_worker:
+                    reader.problem(*_worker_without_delivery(raw, tenant_index, destination_index))
     return ParsedConfig(config, tuple(reader.problems))
+
+
+def _worker_without_delivery(raw: Mapping[str, Any], tenant_index: int, destination_index: int) -> tuple[str, str]:
+    """The problem of a worker endpoint on a stack without the delivery pipeline, at the key that chose it."""
+    path = f"{NAMESPACE}:tenants[{tenant_index}].destinations[{destination_index}]"
+    destination = raw["tenants"][tenant_index]["destinations"][destination_index]
+    auth = destination.get("auth")
+    if isinstance(auth, Mapping) and auth.get("type") == "signed":
+        return f"{path}.auth.type", (
+            "is signed, but hookstack:delivery.enabled is false: nothing would deliver it "
+            "(enable delivery, or use apiKey, basic, oauth or none)"
+        )
+    implied = [k for k in WORKER_ONLY_KEYS if k in destination] or ["filter"]  # else a filter only the worker holds
+    key = "engine" if destination.get("engine") is not None else implied[0]
+    return f"{path}.{key}", (
+        "needs engine worker, but hookstack:delivery.enabled is false: nothing would deliver it "
+        "(enable delivery, or make it an API destination)"
+    )
 
 
 def parse_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> StackConfig:

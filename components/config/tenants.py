@@ -6,67 +6,73 @@ a resource for a destination with problems.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from components.config.destination_fields import (
+    CONFIG_AUTH_TYPES,
+    SIGNED,
+    parse_auth,
+    parse_event_types,
+    parse_filter,
+    parse_headers,
+    parse_signing,
+    parse_transform,
+)
 from components.config.limits import (
-    MAX_CONNECTION_PARAMETER_CHARS,
     MAX_EVENT_AGE_SECONDS,
-    MAX_INPUT_PATHS,
-    MAX_INPUT_TEMPLATE_CHARS,
     MAX_RATE_LIMIT,
     MAX_RETRY_ATTEMPTS,
     MIN_EVENT_AGE_SECONDS,
 )
 from components.config.model import (
     NAMESPACE,
-    ApiKeyAuth,
-    Auth,
-    BasicAuth,
     Destination,
-    NoAuth,
     OAuthAuth,
     RetryPolicy,
-    Secret,
-    SignedAuth,
+    Signing,
     Tenant,
-    Transform,
 )
-from components.config.reader import Reader, https_url_problem, kind_of, whsec_problem
+from components.config.reader import Reader, https_url_problem, kind_of
+from functions import patterns
+from functions.delivery.endpoint_fields import (
+    API_DESTINATION,
+    API_DESTINATION_ONLY_KEYS,
+    AUTH_NOT_YET_ON_WORKER,
+    ENGINES,
+    MAX_TIMEOUT_SECONDS,
+    METHODS,
+    MIN_TIMEOUT_SECONDS,
+    OAUTH_METHODS,
+    WORKER,
+    WORKER_ONLY_KEYS,
+)
 from functions.delivery.ssrf import ascii_problem
 from functions.events import TENANT_ID_RE, TENANT_ID_RULE
 
-AUTH_TYPES = ("apiKey", "basic", "oauth", "signed", "none")
-METHODS = ("POST", "PUT", "PATCH")
-OAUTH_METHODS = ("GET", "POST", "PUT")
+AUTH_TYPES = CONFIG_AUTH_TYPES
+__all__ = ["AUTH_TYPES", "DESTINATION_KEYS", "METHODS", "OAUTH_METHODS", "destination_engine", "parse_tenants"]
 DESTINATION_KEYS = (
     "name",
     "url",
+    "engine",
     "method",
     "eventTypes",
+    "filter",
     "auth",
-    "rateLimitPerSecond",
-    "retry",
-    "transform",
+    "signing",
     "headers",
+    "transform",
+    "rateLimitPerSecond",
+    "timeoutSeconds",
+    "retry",
     "enabled",
 )
-HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
-# JSONPath as EventBridge input transformers accept it: $, $.a.b, $.a[0], $.a['key with space'].
-INPUT_PATH_RE = re.compile(r"^\$(?:\.[A-Za-z0-9_@$-]+|\[\d+\]|\['[^'\]]+'\])*$")
-INPUT_PATH_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-PLACEHOLDER_RE = re.compile(r"<([A-Za-z0-9_.-]+)>")
-# Placeholders EventBridge fills in itself, without an input path.
-PREDEFINED_PLACEHOLDERS = frozenset(
-    {
-        "aws.events.rule-arn",
-        "aws.events.rule-name",
-        "aws.events.event",
-        "aws.events.event.json",
-        "aws.events.event.ingestion-time",
-    }
-)
+# Why an API destination cannot take each worker-only key.
+_WORKER_ONLY_REASONS = {
+    "signing": "EventBridge API destinations cannot sign",
+    "timeoutSeconds": "EventBridge API destinations always give up after 5 s",
+}
 
 
 def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
@@ -95,7 +101,7 @@ def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
         destinations = []
         names: list[tuple[str, str | None]] = []
         for dpath, draw in reader.items(raw, "destinations", tpath):
-            destination = _destination(reader, draw, dpath)
+            destination = _destination(reader, draw, dpath, tenant_id)
             if destination is not None:
                 destinations.append(destination)
             # Duplicates are reported even when the destination has other problems.
@@ -108,124 +114,139 @@ def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
     return tuple(tenants)
 
 
-def _destination(reader: Reader, value: Any, path: str) -> Destination | None:
+def destination_engine(raw: Mapping[str, Any], tenant_id: Any = None) -> str | None:
+    """The engine of a raw destination: ``engine`` when given (``None`` if it is not one), else
+    ``worker`` when a worker-only key is present (``signing``, ``timeoutSeconds``, or the legacy
+    ``auth.type: signed``) or the ``filter`` is more than a rule pattern can hold
+    (:func:`filter_overflows_rule`), else ``apiDestination``: the rule docs/endpoints.md states."""
+    engine = raw.get("engine")
+    if engine is not None:
+        return engine if engine in ENGINES else None
+    auth = raw.get("auth")
+    if (isinstance(auth, Mapping) and auth.get("type") == SIGNED) or any(k in raw for k in WORKER_ONLY_KEYS):
+        return WORKER
+    return WORKER if filter_overflows_rule(raw, tenant_id) else API_DESTINATION
+
+
+def filter_overflows_rule(raw: Mapping[str, Any], tenant_id: Any) -> bool:
+    """Whether a valid ``filter`` makes the destination's API destination rule pattern (tenant, redrive
+    and event-type clauses included) longer than EventBridge's 2,048 characters: only the worker,
+    which evaluates it in the fan-out, can deliver such a destination. Invalid input is ``False``
+    (its own problems are reported)."""
+    event_filter, event_types = raw.get("filter"), raw.get("eventTypes") or []
+    if not isinstance(event_filter, Mapping) or not event_filter or patterns.filter_problem(event_filter):
+        return False
+    if not isinstance(event_types, list) or any(patterns.event_type_problem(t) for t in event_types):
+        return False
+    try:
+        pattern = patterns.rule_pattern(str(tenant_id), str(raw.get("name")), event_types, event_filter)
+    except patterns.PatternConflict:
+        return False
+    return patterns.rule_pattern_chars(pattern) > patterns.MAX_EVENT_PATTERN_CHARS
+
+
+def _destination(reader: Reader, value: Any, path: str, tenant_id: str | None) -> Destination | None:
     raw = reader.mapping(value, path)
     if raw is None:
         return None
     reader.unknown_keys(raw, path, DESTINATION_KEYS)
+    engine = destination_engine(raw, tenant_id)
+    if engine is None:
+        reader.problem(f"{path}.engine", f"must be one of {', '.join(ENGINES)}; got {raw.get('engine')!r}")
+    worker = engine == WORKER
     name = reader.name(raw, "name", path)
     url = reader.get(raw, "url", path, str, required=True)
     if url is not None:
-        # Not ASCII: EventBridge refuses it mid-deploy (InvocationEndpoint's pattern). A signed destination
+        # Not ASCII: EventBridge refuses it mid-deploy (InvocationEndpoint's pattern). A worker endpoint
         # gets the worker's whole check instead (check_signed_destination_urls: the host is judged first).
-        auth_type = raw["auth"].get("type") if isinstance(raw.get("auth"), Mapping) else None
-        problem = https_url_problem(url, allow_loopback_http=reader.local) or (
-            None if auth_type == "signed" else ascii_problem(url)
-        )
+        problem = https_url_problem(url, allow_loopback_http=reader.local) or (None if worker else ascii_problem(url))
         if problem:
             reader.problem(f"{path}.url", problem)
             url = None
     method = reader.choice(raw, "method", path, METHODS, default="POST")
-    event_types = reader.strings(raw, "eventTypes", path)
-    reader.unique([(f"{path}.eventTypes[{i}]", t) for i, t in enumerate(event_types)], "event type")
+    event_types = parse_event_types(reader, raw, path)
+    event_filter = parse_filter(reader, raw.get("filter"), f"{path}.filter", event_types)
     rate = reader.int_in(raw, "rateLimitPerSecond", path, 1, MAX_RATE_LIMIT, MAX_RATE_LIMIT)
+    timeout = (
+        reader.int_in(raw, "timeoutSeconds", path, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
+        if raw.get("timeoutSeconds") is not None
+        else None
+    )
     retry = _retry(reader, raw.get("retry"), f"{path}.retry")
-    transform = _transform(reader, raw.get("transform"), f"{path}.transform")
-    headers = _headers(reader, raw.get("headers"), f"{path}.headers")
+    transform = parse_transform(reader, raw.get("transform"), f"{path}.transform", worker=worker)
     enabled = reader.get(raw, "enabled", path, bool, default=True)
-    auth = _auth(reader, raw.get("auth"), f"{path}.auth")
-    if auth is not None and isinstance(auth, SignedAuth):
-        if transform is not None:
-            reader.problem(
-                f"{path}.transform",
-                "is not supported for auth.type signed (signed deliveries send the event as is)",
-            )
-        if headers:
-            reader.problem(f"{path}.headers", "is not supported for auth.type signed")
-    if name is None or url is None or auth is None:
+    auth, legacy_signing = parse_auth(reader, raw.get("auth"), f"{path}.auth", worker=worker)
+    headers = parse_headers(reader, raw.get("headers"), f"{path}.headers", auth)
+    signing = parse_signing(reader, raw["signing"], f"{path}.signing") if raw.get("signing") is not None else None
+    if not _engine_fits(reader, raw, path, engine, auth, legacy_signing):
+        return None
+    if worker:
+        signing = legacy_signing or signing or Signing()
+    if name is None or url is None or auth is None or engine is None or (worker and signing is None):
         return None
     return Destination(
         name=name,
         url=url,
+        auth=auth,
+        engine=engine,
+        signing=signing if worker else None,
         method=method or "POST",
         event_types=event_types,
-        auth=auth,
+        filter=event_filter,
         rate_limit_per_second=rate,
         retry=retry,
         transform=transform,
         headers=headers,
+        timeout_seconds=timeout,
         enabled=bool(enabled),
     )
 
 
-def _auth(reader: Reader, value: Any, path: str) -> Auth | None:
-    if value is None:
-        reader.problem(path, f"is required; auth.type is one of {', '.join(AUTH_TYPES)}")
-        return None
-    raw = reader.mapping(value, path)
-    if raw is None:
-        return None
-    kind = reader.choice(raw, "type", path, AUTH_TYPES, required=True)
-    if kind == "apiKey":
-        reader.unknown_keys(raw, path, ("type", "header", "value"))
-        header = reader.get(raw, "header", path, str, required=True)
-        if header is not None and not HEADER_NAME_RE.match(header):
-            reader.problem(f"{path}.header", f"must be an HTTP header name; got {header!r}")
-            header = None
-        secret = reader.secret(raw, "value", path, required=True)
-        _check_parameter_length(reader, secret, f"{path}.value")
-        if header and secret:
-            return ApiKeyAuth(header=header, value=secret)
-    elif kind == "basic":
-        reader.unknown_keys(raw, path, ("type", "username", "password"))
-        username = reader.get(raw, "username", path, str, required=True)
-        if username is not None and (":" in username or not username):
-            reader.problem(f"{path}.username", "must be non-empty and must not contain ':'")
-            username = None
-        password = reader.secret(raw, "password", path, required=True)
-        _check_parameter_length(reader, password, f"{path}.password")
-        if username and password:
-            return BasicAuth(username=username, password=password)
-    elif kind == "oauth":
-        reader.unknown_keys(
-            raw, path, ("type", "authorizationEndpoint", "clientId", "clientSecret", "scope", "httpMethod")
-        )
-        endpoint = reader.https_url(raw, "authorizationEndpoint", path, required=True)
-        client_id = reader.get(raw, "clientId", path, str, required=True)
-        client_secret = reader.secret(raw, "clientSecret", path, required=True)
-        _check_parameter_length(reader, client_secret, f"{path}.clientSecret")
-        scope = reader.get(raw, "scope", path, str)
-        http_method = reader.choice(raw, "httpMethod", path, OAUTH_METHODS, default="POST")
-        if endpoint and client_id and client_secret:
-            return OAuthAuth(
-                authorization_endpoint=endpoint,
-                client_id=client_id,
-                client_secret=client_secret,
-                scope=scope,
-                http_method=http_method or "POST",
+def _engine_fits(
+    reader: Reader, raw: Mapping[str, Any], path: str, engine: str | None, auth: Any, legacy: Signing | None
+) -> bool:
+    """Report every key the destination's engine cannot deliver, naming the key; ``True`` when none."""
+    before = len(reader.problems)
+    explicit = raw.get("engine") is not None
+    if engine == API_DESTINATION:
+        for key in WORKER_ONLY_KEYS:
+            if raw.get(key) is not None:
+                reader.problem(
+                    f"{path}.{key}",
+                    f"needs engine worker ({_WORKER_ONLY_REASONS[key]}); remove it or set engine: worker",
+                )
+        if legacy is not None:
+            reader.problem(
+                f"{path}.auth.type",
+                "is signed, which means engine worker (EventBridge API destinations cannot sign); "
+                "remove engine: apiDestination or choose another auth type",
             )
-    elif kind == "signed":
-        reader.unknown_keys(raw, path, ("type", "secret", "previousSecret"))
-        secret = reader.secret(raw, "secret", path, required=False)
-        previous = reader.secret(raw, "previousSecret", path, required=False)
-        valid = True
-        for key, candidate in (("secret", secret), ("previousSecret", previous)):
-            if candidate is not None and (problem := whsec_problem(candidate.reveal())):
-                reader.problem(f"{path}.{key}", problem)
-                valid = False
-        if previous is not None and secret is None:
-            reader.problem(f"{path}.previousSecret", "needs secret (the new secret) to be set as well")
-            valid = False
-        return SignedAuth(secret=secret, previous_secret=previous) if valid else None
-    elif kind == "none":
-        reader.unknown_keys(raw, path, ("type",))
-        return NoAuth()
-    return None
+    elif engine == WORKER:
+        why = "" if explicit else f" (the engine {_implied_by(raw)} needs)"
+        for key in API_DESTINATION_ONLY_KEYS:
+            if raw.get(key) is not None:
+                reader.problem(
+                    f"{path}.{key}",
+                    f"applies to engine apiDestination only; engine worker{why} retries on "
+                    "hookstack:delivery.retryScheduleSeconds",
+                )
+        if isinstance(auth, OAuthAuth):
+            reader.problem(f"{path}.auth.type", f"{AUTH_NOT_YET_ON_WORKER}{why}")
+        if legacy is not None and raw.get("signing") is not None:
+            reader.problem(
+                f"{path}.signing",
+                "cannot be combined with auth.type signed (which already turns signing on): keep signing and "
+                "set auth to the receiver's auth (or none)",
+            )
+    return len(reader.problems) == before
 
 
-def _check_parameter_length(reader: Reader, secret: Secret | None, path: str) -> None:
-    if secret is not None and len(secret.reveal()) > MAX_CONNECTION_PARAMETER_CHARS:
-        reader.problem(path, f"must be at most {MAX_CONNECTION_PARAMETER_CHARS} characters")
+def _implied_by(raw: Mapping[str, Any]) -> str:
+    auth = raw.get("auth")
+    if isinstance(auth, Mapping) and auth.get("type") == SIGNED:
+        return "worker, which auth.type signed"
+    keys = [key for key in WORKER_ONLY_KEYS if key in raw] or ["a filter longer than a rule pattern holds"]
+    return "worker, which " + " and ".join(keys)
 
 
 def _retry(reader: Reader, value: Any, path: str) -> RetryPolicy:
@@ -244,56 +265,3 @@ def _retry(reader: Reader, value: Any, path: str) -> RetryPolicy:
             MAX_EVENT_AGE_SECONDS,
         ),
     )
-
-
-def _transform(reader: Reader, value: Any, path: str) -> Transform | None:
-    if value is None:
-        return None
-    raw = reader.mapping(value, path)
-    if raw is None:
-        return None
-    reader.unknown_keys(raw, path, ("paths", "template"))
-    template = reader.get(raw, "template", path, str, required=True)
-    paths_raw = reader.mapping(raw.get("paths"), f"{path}.paths") or {}
-    paths: dict[str, str] = {}
-    for key, input_path in paths_raw.items():
-        kpath = f"{path}.paths.{key}"
-        if not INPUT_PATH_KEY_RE.match(str(key)) or str(key).startswith("AWS"):
-            reader.problem(kpath, "key must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-', not starting 'AWS'")
-            continue
-        if not isinstance(input_path, str) or not INPUT_PATH_RE.match(input_path):
-            reader.problem(
-                kpath,
-                f"must be a JSONPath like $.detail.name, $.detail.items[0] or $.detail['a key']; got {input_path!r}",
-            )
-            continue
-        paths[str(key)] = input_path
-    if len(paths_raw) > MAX_INPUT_PATHS:
-        reader.problem(f"{path}.paths", f"must have at most {MAX_INPUT_PATHS} entries")
-    if template is None:
-        return None
-    if len(template) > MAX_INPUT_TEMPLATE_CHARS:
-        reader.problem(f"{path}.template", f"must be at most {MAX_INPUT_TEMPLATE_CHARS} characters")
-    for placeholder in PLACEHOLDER_RE.findall(template):
-        if placeholder not in paths_raw and placeholder not in PREDEFINED_PLACEHOLDERS:
-            reader.problem(
-                f"{path}.template",
-                f"uses <{placeholder}>, which is neither a key of paths nor one of "
-                f"{', '.join(sorted(PREDEFINED_PLACEHOLDERS))}",
-            )
-    return Transform(paths=paths, template=template)
-
-
-def _headers(reader: Reader, value: Any, path: str) -> dict[str, str]:
-    raw = reader.mapping(value, path)
-    if not raw:
-        return {}
-    headers: dict[str, str] = {}
-    for key, header_value in raw.items():
-        if not HEADER_NAME_RE.match(str(key)):
-            reader.problem(f"{path}.{key}", "must be an HTTP header name")
-        elif not isinstance(header_value, str) or len(header_value) > MAX_CONNECTION_PARAMETER_CHARS:
-            reader.problem(f"{path}.{key}", f"must be a string of at most {MAX_CONNECTION_PARAMETER_CHARS} characters")
-        else:
-            headers[str(key)] = header_value
-    return headers

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.config import DeliverySettings
-from functions.delivery import policy
+from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination, OAuthAuth
+from functions.delivery import policy, store
+from functions.delivery.endpoint_fields import MAX_RATE_LIMIT, MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 
 API_HANDLER = "functions.delivery.api.handler"
@@ -180,7 +181,11 @@ class DeliverySpec:
 def delivery_spec(config: DeliverySettings) -> DeliverySpec:
     """Every derived value of the signed-delivery pipeline for ``config``."""
     max_receives = min(MAX_RECEIVE_COUNT, policy.max_attempts(config.retry_schedule_seconds) + RECEIVE_SLACK)
-    worker_timeout = config.timeout_seconds + WORKER_OVERHEAD_SECONDS
+    # An endpoint may set its own timeoutSeconds (up to MAX_TIMEOUT_SECONDS, through the API at any
+    # time, without a deploy; delivery.timeoutSeconds has the same bound), so the function and the
+    # task's visibility cover the largest one, not just the stack's default: an attempt cut off by the function timeout would be retried
+    # without an attempt record.
+    worker_timeout = MAX_TIMEOUT_SECONDS + WORKER_OVERHEAD_SECONDS
     return DeliverySpec(
         config=config,
         max_receives=max_receives,
@@ -200,3 +205,56 @@ def delivery_spec(config: DeliverySettings) -> DeliverySpec:
             max_receive_count=max_receives,
         ),
     )
+
+
+# -- config-declared worker endpoints: what their table items hold (component and sandbox alike) ---
+
+
+def endpoint_options(destination: Destination) -> store.EndpointOptions:
+    """How the worker delivers to a destination of the stack config (its definition item's options)."""
+    auth = destination.auth
+    return store.EndpointOptions(
+        method=destination.method,
+        auth=store.EndpointAuth(
+            type=auth.type,
+            header=auth.header if isinstance(auth, ApiKeyAuth) else None,
+            username=auth.username if isinstance(auth, BasicAuth) else None,
+            oauth=_oauth_document(auth) if isinstance(auth, OAuthAuth) else None,
+        ),
+        headers=dict(destination.headers),
+        transform=(
+            {"paths": dict(destination.transform.paths), "template": destination.transform.template}
+            if destination.transform
+            else None
+        ),
+        filter=destination.filter,
+        rate_limit_per_second=destination.rate_limit_per_second
+        if destination.rate_limit_per_second < MAX_RATE_LIMIT
+        else None,
+        timeout_seconds=destination.timeout_seconds,
+        signing_scheme=destination.signing.scheme if destination.signing else store.EndpointOptions().signing_scheme,
+    )
+
+
+def auth_secret(destination: Destination) -> str | None:
+    """The value the destination's auth sends (its secrets item's ``authSecret``); ``None`` for none."""
+    auth = destination.auth
+    if isinstance(auth, ApiKeyAuth):
+        return auth.value.reveal()
+    if isinstance(auth, BasicAuth):
+        return auth.password.reveal()
+    if isinstance(auth, BearerAuth):
+        return auth.token.reveal()
+    if isinstance(auth, OAuthAuth):
+        return auth.client_secret.reveal()
+    return None
+
+
+def _oauth_document(auth: OAuthAuth) -> dict[str, str]:
+    """The non-secret fields of an oauth auth, named as the API names them (``store.OAUTH_FIELDS``)."""
+    document = {
+        "authorizationEndpoint": auth.authorization_endpoint,
+        "clientId": auth.client_id,
+        "httpMethod": auth.http_method,
+    }
+    return {**document, "scope": auth.scope} if auth.scope else document

@@ -5,8 +5,11 @@ on the entry bus fills with every event that has a ``detail.tenantId`` (SQS batc
 ``batchItemFailures``). For each event it
 
 1. reads the tenant's endpoints (cached per process for ``DELIVERY_ENDPOINT_CACHE_SECONDS``),
-2. keeps those subscribed to the event type (``eventTypes`` empty = every type),
-3. stores the message once: the exact Standard Webhooks body, so a resend is byte-identical,
+2. keeps those subscribed to the event type (``eventTypes`` empty = every type; ``invoice.*`` a
+   prefix) whose ``filter`` (an EventBridge pattern, :mod:`functions.patterns`: the semantics an API
+   destination's rule has) matches the event,
+3. stores the message once: the exact Standard Webhooks body, so a resend is byte-identical (and
+   the event's envelope when a subscribed endpoint transforms the body),
 4. records a failed, replayable delivery for subscribed endpoints that are disabled,
 5. queues one task ``{"tenantId", "eventId", "endpointId", "eventType", "run": 1}`` per enabled endpoint
    on the tasks queue (ten per ``SendMessageBatch`` across the whole SQS batch), where each is
@@ -15,15 +18,20 @@ on the entry bus fills with every event that has a ``detail.tenantId`` (SQS batc
    duplicates by the worker.
 
 A redelivered event sends its tasks again; the worker's claim on the delivery drops the duplicates.
-An event that breaks the contract (no ``eventId``, or one that cannot be a ``webhook-id``: see
-:data:`functions.events.EVENT_ID_RE`...) is reported as failed, so it ends in the events dead-letter
-queue after the queue's receive limit (5), never silently dropped and never turned into tasks.
+An event without ``detail.eventId`` (published by hand rather than with ``functions.events.publish``)
+is delivered under its EventBridge ``id``, as an API destination delivers it: stable for that
+event's deliveries (EventBridge's retries, the events queue's redeliveries, resends and replays),
+not across re-publishing (an archive replay gets a new ``id``). An event that breaks the contract
+(an ``eventId`` that cannot be a ``webhook-id``: see :data:`functions.events.EVENT_ID_RE`...) is
+reported as failed, so it ends in the events dead-letter queue after the queue's receive limit (5),
+never silently dropped and never turned into tasks.
 
 Environment: :class:`functions.delivery.settings.FanoutSettings`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -95,10 +103,14 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
     tenant_id, event_id, event_type = detail.get("tenantId"), detail.get("eventId"), event.get("detail-type")
     if not isinstance(tenant_id, str) or not tenant_id:
         raise ContractError("detail.tenantId must be a non-empty string")
+    source = "detail.eventId"
+    if event_id is None:
+        # Published without functions.events.publish: EventBridge's id, as an API destination sees it.
+        event_id, source = event.get("id"), "id (the event has no detail.eventId)"
     problem = events.event_id_problem(event_id)
     if problem is not None or not isinstance(event_id, str):
         # It would become an HTTP header (webhook-id) that cannot be sent or signed unambiguously.
-        raise ContractError(f"detail.eventId {problem}")
+        raise ContractError(f"{source} {problem}")
     if not isinstance(event_type, str) or not event_type:
         raise ContractError("detail-type must be a non-empty string")
     event_time = event.get("time")
@@ -133,10 +145,16 @@ def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]
     """Store one event's message (and its skipped deliveries); return the tasks to queue for it."""
     message, _ = parse_event(event)
     subscribed = [
-        e for e in endpoints_of(state, message.tenant_id) if e.declared_enabled and e.subscribes_to(message.event_type)
+        e
+        for e in endpoints_of(state, message.tenant_id)
+        if e.declared_enabled and e.subscribes_to(message.event_type) and e.accepts(event)
     ]
     if not subscribed:
         return []
+    if any(e.options.transform for e in subscribed):
+        # The worker fills a transform's template from the whole event: keep what the body lacks.
+        envelope = {key: value for key, value in event.items() if key != "detail"}
+        message = dataclasses.replace(message, envelope=json.dumps(envelope, separators=(",", ":")))
     now = time.time()
     expires = store.ttl(now, state.settings.history_ttl_days)
     state.table.put_message(message, expires)

@@ -65,9 +65,11 @@ def post(
     max_response_bytes: int = 4096,
     resolver: ssrf.Resolver | None = None,
     context: ssl.SSLContext | None = None,
+    method: str = "POST",
 ) -> Response:
-    """POST ``body`` to ``url``; never raises for a URL, a header, the network or HTTP (the problem
-    is in the result: ``request`` for what cannot be sent, ``blocked`` for what the guard refuses)."""
+    """Send ``body`` to ``url`` (``POST``, or the endpoint's ``PUT`` / ``PATCH``); never raises for a
+    URL, a header, the network or HTTP (the problem is in the result: ``request`` for what cannot be
+    sent, ``blocked`` for what the guard refuses)."""
     started = time.monotonic()
     deadline = started + timeout
 
@@ -125,7 +127,7 @@ def post(
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
         connection.sock = sock
-        connection.putrequest("POST", target.request_target, skip_host=True, skip_accept_encoding=True)
+        connection.putrequest(method, target.request_target, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", target.host_header)
         for name, value in headers.items():
             connection.putheader(name, value)

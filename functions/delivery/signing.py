@@ -11,7 +11,14 @@ A delivery carries three headers (https://www.standardwebhooks.com, ``spec/stand
 A secret is ``whsec_`` + base64 of the key (24 to 64 bytes; :mod:`functions.whsec` reads and makes them).
 
 The body sent is ``{"type": <detail-type>, "timestamp": <event time, ISO 8601>, "data": <detail>}``
-serialised once (compact JSON) and stored, so a resend carries byte-identical content.
+serialised once (compact JSON) and stored, so a resend carries byte-identical content (an endpoint
+with a ``transform`` sends the template filled from the event instead, signed the same way).
+
+Schemes: an endpoint's ``signing.scheme`` is ``v1`` (HMAC-SHA256, above) or ``v1a`` (ed25519, the
+spec's asymmetric scheme). ``v1a`` is part of the endpoint model and validated, but no signer is
+registered for it yet (:data:`SIGNERS`): the stack config and the API refuse it with
+:data:`SCHEME_NOT_YET`, and a worker meeting one fails the attempt as a request that cannot be sent.
+Adding it is one entry in :data:`SIGNERS` (and the key pair it signs with).
 """
 
 from __future__ import annotations
@@ -20,13 +27,20 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from functions import whsec
 
 SIGNATURE_VERSION = "v1"
+SCHEMES = ("v1", "v1a")
+DEFAULT_SCHEME = SIGNATURE_VERSION
+SCHEME_NOT_YET = "v1a (ed25519) signing is not yet supported; use v1 (HMAC-SHA256, the default)"
 USER_AGENT = "hookstack-webhooks/1.0"
+
+
+class UnsupportedScheme(ValueError):
+    """A signing scheme of the model that this worker cannot sign with."""
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -48,14 +62,23 @@ def signature_header(secrets: Iterable[str], message_id: str, timestamp: int, bo
     return " ".join(signatures)
 
 
-def delivery_headers(secrets: Iterable[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Every header of a signed delivery request."""
+# scheme -> the webhook-signature value for (secrets, id, timestamp, body): the one extension point.
+SIGNERS: dict[str, Callable[[Iterable[str], str, int, bytes], str]] = {"v1": signature_header}
+
+
+def delivery_headers(
+    secrets: Iterable[str], message_id: str, timestamp: int, body: bytes, scheme: str = DEFAULT_SCHEME
+) -> dict[str, str]:
+    """Every header of a signed delivery request; :class:`UnsupportedScheme` for a scheme without a signer."""
+    signer = SIGNERS.get(scheme)
+    if signer is None:
+        raise UnsupportedScheme(f"signing scheme {scheme!r}: {SCHEME_NOT_YET}")
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "webhook-id": message_id,
         "webhook-timestamp": str(int(timestamp)),
-        "webhook-signature": signature_header(secrets, message_id, int(timestamp), body),
+        "webhook-signature": signer(secrets, message_id, int(timestamp), body),
     }
 
 

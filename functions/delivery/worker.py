@@ -13,9 +13,15 @@ Handler ``functions.delivery.worker.handler`` consumes the tasks queue (SQS batc
 
 Per attempt: the endpoint, its secrets and the message are read in one ``BatchGetItem``; the URL goes
 through the SSRF guard again (DNS rebinding) and the connection is pinned to the vetted address; the
-request carries ``webhook-id`` (the event id), ``webhook-timestamp`` and ``webhook-signature`` (one
-signature per active secret). Every attempt is recorded (time, status, latency, truncated response,
-error). A 410 disables the endpoint; ``DELIVERY_DISABLE_AFTER_FAILURES`` messages failing in a row
+request (the endpoint's ``method``) carries the body (the stored Standard Webhooks body, or the
+endpoint's ``transform`` filled from the event: :mod:`functions.transform`, the input transformer an
+API destination applies), the endpoint's static ``headers``, its ``auth`` (API key header, Basic,
+Bearer), ``webhook-id`` (the event id), ``webhook-timestamp`` and ``webhook-signature`` (one
+signature per active secret), and must answer within the endpoint's ``timeoutSeconds`` (default
+``DELIVERY_TIMEOUT_SECONDS``). An endpoint the worker cannot build a request for (an auth or a
+signing scheme this worker lacks, a stored transform it cannot apply) fails at once, with an attempt
+record, as a request that cannot be sent. Every attempt is recorded (time, status, latency, truncated
+response, error). A 410 disables the endpoint; ``DELIVERY_DISABLE_AFTER_FAILURES`` messages failing in a row
 disable it too. When a delivery fails for good (retries exhausted, fast failure, endpoint disabled,
 receive limit) its record goes to the dead-letter queue with the attempt history *before* the
 history says "failed", so a crash in between can only duplicate, never lose, that record.
@@ -34,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from functions import logs
+from functions import logs, transform
 from functions.delivery import policy, runtime, sender, signing, store
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
@@ -140,6 +146,12 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
             _hide(state, task, math.ceil(wait))
             return True
     context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
+    if context.endpoint is None and store.is_config_endpoint_id(task.endpoint_id):
+        # Removed from the stack config by `pulumi up` (moved to engine apiDestination, or deleted): nobody
+        # asked to cancel its deliveries, so each ends failed with a dead letter (payload and history), as
+        # for a disabled endpoint, for `ops` or the operator to deliver again (docs/endpoints.md).
+        _fail_without_attempt(state, task, delivery, context, CONFIG_ENDPOINT_REMOVED, now)
+        return False
     if context.endpoint is None:
         _end_run(state, task, DeliveryStatus.CANCELLED, "endpoint deleted", now)
         logs.info("delivery cancelled: endpoint deleted", **ids)
@@ -161,6 +173,9 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     return _attempt(state, task, delivery, context.endpoint, context.secrets, context.message)
 
 
+CONFIG_ENDPOINT_REMOVED = "endpoint removed from the stack config (moved to engine apiDestination, or deleted)"
+
+
 def _attempt(
     state: WorkerRuntime,
     task: Task,
@@ -171,17 +186,22 @@ def _attempt(
 ) -> bool:
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
-    body = message.body.encode("utf-8")
     started = time.time()
-    headers = signing.delivery_headers(secrets.active(started), message.event_id, int(started), body)
-    response = sender.post(
-        endpoint.url,
-        body,
-        headers,
-        timeout=config.timeout_seconds,
-        allowed=config.allowed_networks,
-        max_response_bytes=config.max_response_bytes,
-    )
+    try:
+        body, headers = request_for(endpoint, secrets, message, started)
+    except (ValueError, KeyError, TypeError) as error:
+        # Nothing a retry can fix: fail now, with an attempt record (as the sender does for a bad header).
+        response = sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
+    else:
+        response = sender.post(
+            endpoint.url,
+            body,
+            headers,
+            timeout=endpoint.options.timeout_seconds or config.timeout_seconds,
+            allowed=config.allowed_networks,
+            max_response_bytes=config.max_response_bytes,
+            method=endpoint.options.method,
+        )
     verdict = policy.classify(response.status, response.error_kind)
     outcome = verdict.outcome
     delay = None
@@ -267,6 +287,25 @@ def _attempt(
     else:
         logs.warning("endpoint disabled: HTTP 410 Gone", tenantId=task.tenant_id, endpointId=task.endpoint_id)
     return False
+
+
+def request_for(
+    endpoint: store.Endpoint, secrets: store.SigningSecrets, message: store.Message, now: float
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one attempt: transform, static headers, auth, then the signature headers
+    (reserved names: the config and the API refuse static headers that would collide)."""
+    options = endpoint.options
+    if options.transform:
+        text = transform.apply(str(options.transform["template"]), dict(options.transform["paths"]), message.event())
+        body = text.encode("utf-8")
+    else:
+        body = message.body.encode("utf-8")
+    headers = dict(options.headers)
+    headers.update(options.auth.headers(secrets.auth_secret))
+    headers.update(
+        signing.delivery_headers(secrets.active(now), message.event_id, int(now), body, options.signing_scheme)
+    )
+    return body, headers
 
 
 def _fail_without_attempt(

@@ -15,7 +15,7 @@ from components.config import (
     NoAuth,
     OAuthAuth,
     Secret,
-    SignedAuth,
+    Signing,
     StackConfigError,
     load_stack_file,
     parse_stack_config,
@@ -61,7 +61,8 @@ def only_problem(raw: dict[str, Any]) -> str:
 def test_dev_stack_parses_with_every_auth_type_and_source() -> None:
     config = load_stack_file(str(ROOT / "Pulumi.dev.yaml"), secret_resolver=lambda path, _: "whsec_" + "A" * 32)
     auth_types = {type(d.auth) for _, d in config.destinations()}
-    assert auth_types == {ApiKeyAuth, BasicAuth, OAuthAuth, SignedAuth, NoAuth}
+    assert auth_types == {ApiKeyAuth, BasicAuth, OAuthAuth, NoAuth}
+    assert any(isinstance(d.signing, Signing) and d.is_worker for _, d in config.destinations())
     assert len(config.tenants) >= 2
     assert {s.kind for s in config.consumer.sources} >= {"github", "stripe", "twilio"}
     assert config.aurora.enabled
@@ -139,7 +140,7 @@ def test_loopback_http_only_in_local_mode() -> None:
         ),
         pytest.param(
             config_with({"name": "crm", "url": "https://x.example.com"}),
-            "hookstack:tenants[0].destinations[0].auth: is required; auth.type is one of apiKey, basic, oauth, signed, none",
+            "hookstack:tenants[0].destinations[0].auth: is required; auth.type is one of apiKey, basic, oauth, bearer, signed, none",
             id="missing-auth",
         ),
         pytest.param(
@@ -181,7 +182,7 @@ def test_loopback_http_only_in_local_mode() -> None:
         ),
         pytest.param(
             config_with(destination(auth={"type": "token"})),
-            "hookstack:tenants[0].destinations[0].auth.type: must be one of apiKey, basic, oauth, signed, none; got 'token'",
+            "hookstack:tenants[0].destinations[0].auth.type: must be one of apiKey, basic, oauth, bearer, signed, none; got 'token'",
             id="unknown-auth-type",
         ),
         pytest.param(
@@ -304,8 +305,8 @@ def test_loopback_http_only_in_local_mode() -> None:
         ),
         pytest.param(
             config_with(destination(colour="blue")),
-            "hookstack:tenants[0].destinations[0].colour: unknown key; allowed keys: name, url, method, eventTypes, "
-            "auth, rateLimitPerSecond, retry, transform, headers, enabled",
+            "hookstack:tenants[0].destinations[0].colour: unknown key; allowed keys: name, url, engine, method, "
+            "eventTypes, filter, auth, signing, headers, transform, rateLimitPerSecond, timeoutSeconds, retry, enabled",
             id="unknown-destination-key",
         ),
         pytest.param(
@@ -608,6 +609,8 @@ def test_readme_documents_every_configuration_key() -> None:
         "scope",
         "httpMethod",
         "secret",
+        "token",
+        "scheme",
         "maxAttempts",
         "maxEventAgeSeconds",
         "paths",
@@ -663,6 +666,9 @@ def test_readme_documents_every_configuration_key() -> None:
             documented.update(re.split(r"[.:\[\]]+", path))
     missing = sorted(keys - documented)
     assert not missing, f"README key table lacks: {missing}"
+    # and no row documents a destination key the parser does not accept
+    rows = set(re.findall(r"^\| `destinations\[\]\.([A-Za-z]+)", readme, re.M))
+    assert rows == set(config_module.DESTINATION_KEYS), rows
 
 
 def test_stack_file_yaml_round_trip_keeps_the_contract() -> None:

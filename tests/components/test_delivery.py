@@ -19,6 +19,7 @@ from components.plan import delivery_rule_pattern
 from components.specs import delivery as specs
 from components.specs.delivery import delivery_spec
 from functions.delivery import routes, schema, store
+from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 from tests import harness
 from tests.harness import Program, contains_text, is_secret
@@ -202,7 +203,8 @@ def test_settings_flow_into_the_functions(program) -> None:
     assert worker["environment"]["variables"]["DELIVERY_TIMEOUT_SECONDS"] == "30"
     assert worker["environment"]["variables"]["DELIVERY_ALLOWED_CIDRS"] == "127.0.0.0/8"
     assert worker["environment"]["variables"]["DELIVERY_MAX_RECEIVES"] == str(3 + 20)
-    assert worker["timeout"] == 45
+    # An endpoint may set timeoutSeconds up to 60 through the API, without a deploy: the function covers it.
+    assert worker["timeout"] == 60 + 15
 
 
 def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -> None:
@@ -427,7 +429,10 @@ def _parse(auth: dict[str, Any]) -> Any:
 
 def test_signed_auth_accepts_a_previous_secret_for_rotation() -> None:
     auth = (
-        _parse({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": OLD_SECRET}).tenants[0].destinations[0].auth
+        _parse({"type": "signed", "secret": GIVEN_SECRET, "previousSecret": OLD_SECRET})
+        .tenants[0]
+        .destinations[0]
+        .signing
     )
     assert auth.secret.reveal() == GIVEN_SECRET and auth.previous_secret.reveal() == OLD_SECRET
     assert OLD_SECRET not in repr(auth)
@@ -484,12 +489,14 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
 
 def test_the_spec_derives_timeouts_visibility_and_receive_limits_once() -> None:
     spec = delivery_spec(DeliverySettings(timeout_seconds=20, retry_schedule_seconds=(5, 60)))
-    assert spec.worker_timeout_seconds == 20 + specs.WORKER_OVERHEAD_SECONDS
+    # An endpoint's own timeoutSeconds may be up to 60 s: the function covers that, not just the default.
+    assert spec.worker_timeout_seconds == MAX_TIMEOUT_SECONDS + specs.WORKER_OVERHEAD_SECONDS == 75
     assert spec.max_receives == 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
     assert spec.tasks_queue.visibility_timeout_seconds == 6 * spec.worker_timeout_seconds
     assert spec.events_queue.visibility_timeout_seconds == 6 * spec.fanout_timeout_seconds
     assert spec.api_timeout_seconds * 1000 < spec.api_integration_timeout_ms <= 30_000
-    assert spec.tasks_queue.attributes() == {"MessageRetentionPeriod": "1209600", "VisibilityTimeout": str(6 * 35)}
+    assert spec.tasks_queue.attributes() == {"MessageRetentionPeriod": "1209600", "VisibilityTimeout": str(6 * 75)}
+    assert spec.worker_settings(table_name="t", tasks_queue_url="q", dead_letter_queue_url="d").timeout_seconds == 20
     # SQS takes a maxReceiveCount of at most 1000, and so does the worker's contract.
     assert delivery_spec(DeliverySettings(retry_schedule_seconds=(1,) * 2000)).max_receives == 1000
 

@@ -205,4 +205,4 @@ def test_no_constant_is_defined_twice_in_the_config_package() -> None:
                     if isinstance(name, ast.Name) and name.id.isupper():
                         assert name.id not in defined, f"{name.id} in {path.name} and {defined[name.id]}"
                         defined[name.id] = path.name
-    assert {"MAX_EVENT_PATTERN_CHARS", "SOURCE_KINDS", "NAMESPACE"} <= set(defined)
+    assert {"MAX_SHARDS", "SOURCE_KINDS", "NAMESPACE"} <= set(defined)

@@ -19,6 +19,8 @@ from sandbox.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 FRESH_KEY = "fresh-key"  # what tenant 5's endpoint accepts; the stack file deploys a stale one
+# Tenant 7's worker endpoint signs with this (given, so tests verify with it directly).
+WORKER_SIGNING_SECRET = "whsec_" + "ZTJlLXdvcmtlci1zaWduaW5nLXNlY3JldC0zMmJ5dGVz"
 
 
 def state_client(state: dict[str, Any], service: str) -> Any:
@@ -147,6 +149,41 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                     "destinations": [
                         {"name": "replayed", "url": f"{receiver_url}/t6/replayed", "auth": {"type": "none"}},
                         {"name": "bystander", "url": f"{receiver_url}/t6/bystander", "auth": {"type": "none"}},
+                    ],
+                },
+                {
+                    # tests/e2e/test_endpoints.py: the endpoint model on both engines.
+                    "id": "7",
+                    "destinations": [
+                        {
+                            "name": "crm",
+                            "url": f"{receiver_url}/t7/crm",
+                            "engine": "worker",
+                            "eventTypes": ["widget.*"],
+                            "signing": {"scheme": "v1", "secret": WORKER_SIGNING_SECRET},
+                            "auth": {"type": "apiKey", "header": "x-api-key", "value": "e2e-worker-key"},
+                            "headers": {"x-team": "billing"},
+                            "transform": {
+                                "paths": {
+                                    "name": "$.detail.widgetName",
+                                    "id": "$.detail.eventId",
+                                    "type": "$.detail-type",
+                                },
+                                "template": '{"text": "Widget <name> created", "eventId": "<id>", "type": <type>}',
+                            },
+                            "timeoutSeconds": 20,
+                        },
+                        *(
+                            {
+                                "name": f"big-{engine.lower()}",
+                                "url": f"{receiver_url}/t7/big-{engine.lower()}",
+                                "engine": engine,
+                                "eventTypes": ["invoice.*"],
+                                "filter": {"detail": {"amount": [{"numeric": [">", 100]}]}},
+                                "auth": {"type": "none"},
+                            }
+                            for engine in ("apiDestination", "worker")
+                        ),
                     ],
                 },
             ],

@@ -1,20 +1,23 @@
 """Endpoints: create, list, read, update (including enable/disable) and delete.
 
-Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
-``enabled``; their URL and secret change through ``pulumi config``.
+Every field of the endpoint model (docs/endpoints.md) is settable here with the stack config's
+camelCase names (:mod:`~.endpoint_body`); ``GET`` returns them all, secrets never. Endpoints declared
+in the stack config (``managedBy: config``) are read-only here except for ``enabled``; their fields
+and secrets change through ``pulumi config``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from functions import logs, whsec
+from functions import logs, patterns, whsec
 from functions.delivery import ssrf, store
+from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
 from functions.delivery.vocab import DisabledReason, ManagedBy
 
 MAX_EVENT_TYPES = 100
-MAX_EVENT_TYPE_CHARS = 128  # EventBridge's detail-type limit
+MAX_EVENT_TYPE_CHARS = patterns.MAX_EVENT_TYPE_CHARS  # EventBridge's detail-type limit
 MAX_DESCRIPTION_CHARS = 500
 MAX_ENDPOINTS_PER_TENANT = 100
 
@@ -52,17 +55,8 @@ def _event_types(value: Any) -> tuple[str, ...]:
         )
     types: list[str] = []
     for index, item in enumerate(value):
-        if (
-            not isinstance(item, str)
-            or not 1 <= len(item) <= MAX_EVENT_TYPE_CHARS
-            or any(ord(ch) < 0x20 for ch in item)
-        ):
-            raise ApiError(
-                400,
-                "validation_error",
-                f"eventTypes[{index}] must be a string of 1-{MAX_EVENT_TYPE_CHARS} characters",
-                f"eventTypes[{index}]",
-            )
+        if problem := patterns.event_type_problem(item):
+            raise ApiError(400, "validation_error", f"eventTypes[{index}] {problem}", f"eventTypes[{index}]")
         if item in types:
             raise ApiError(400, "validation_error", f"eventTypes[{index}] repeats {item!r}", f"eventTypes[{index}]")
         types.append(item)
@@ -87,17 +81,26 @@ def _description(value: Any) -> str:
 
 def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     body = request.body
-    only(body, ("url", "eventTypes", "description"))
+    only(body, ("url", "eventTypes", "description", *OPTION_FIELDS))
     if "url" not in body:
         raise ApiError(400, "validation_error", "url is required", "url")
     url = _url(body["url"], state)
     event_types = _event_types(body.get("eventTypes"))
     description = _description(body.get("description"))
+    parsed = parse_options(body, event_types, check_url=lambda value, field: _url(value, state, field))
     if state.table.count_endpoints(request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
-    secret = whsec.generate()
+    secret = parsed.signing_secret or whsec.generate()
     endpoint = state.table.create_endpoint(
-        request.tenant_id, url=url, event_types=event_types, description=description, secret=secret, now=request.now
+        request.tenant_id,
+        url=url,
+        event_types=event_types,
+        description=description,
+        secret=secret,
+        now=request.now,
+        options=parsed.options,
+        auth_secret=parsed.auth_secret,
+        previous_secret=parsed.previous_secret,
     )
     logs.info("endpoint created", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
     return 201, {**endpoint.to_api(), "secret": secret}
@@ -116,10 +119,13 @@ def get_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
 
 def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     body = request.body
-    only(body, ("url", "eventTypes", "description", "enabled"))
+    only(body, ("url", "eventTypes", "description", "enabled", *OPTION_FIELDS))
     if not body:
         raise ApiError(
-            400, "validation_error", "nothing to update: send url, eventTypes, description or enabled", "body"
+            400,
+            "validation_error",
+            f"nothing to update: send url, eventTypes, description, enabled or {', '.join(OPTION_FIELDS)}",
+            "body",
         )
     endpoint = endpoint_of(request, state)
     changes: dict[str, Any] = {}
@@ -129,11 +135,22 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         changes["eventTypes"] = list(_event_types(body["eventTypes"]))
     if "description" in body:
         changes["description"] = _description(body["description"])
+    parsed = None
+    if any(field in body for field in OPTION_FIELDS):
+        parsed = parse_options(
+            body,
+            changes.get("eventTypes", endpoint.event_types),
+            endpoint.options,
+            check_url=lambda value, field: _url(value, state, field),
+        )
+        changes.update(_changed_attributes(endpoint.options, parsed.options))
+        if parsed.auth_changed:
+            changes.setdefault("auth", parsed.options.item_attributes()["auth"])
     enabled = body.get("enabled")
     if "enabled" in body and not isinstance(enabled, bool):
         raise ApiError(400, "validation_error", "enabled must be true or false", "enabled")
-    if changes and endpoint.managed_by != ManagedBy.API:
-        field = sorted(changes)[0]
+    if (changes or (parsed and parsed.auth_changed)) and endpoint.managed_by != ManagedBy.API:
+        field = sorted(set(changes) | {k for k in body if k in OPTION_FIELDS})[0]
         raise ApiError(
             409, "managed_by_config", "this endpoint is declared in the stack config; change it there", field
         )
@@ -141,14 +158,27 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         raise ApiError(
             409, "managed_by_config", "this endpoint is disabled in the stack config; enable it there", "enabled"
         )
-    if changes:
-        state.table.update_endpoint(request.tenant_id, endpoint.endpoint_id, changes, request.now)
+    if changes or (parsed and parsed.auth_changed):
+        state.table.update_endpoint(
+            request.tenant_id,
+            endpoint.endpoint_id,
+            changes,
+            request.now,
+            auth_secret=parsed.auth_secret if parsed else None,
+            auth_changed=bool(parsed and parsed.auth_changed),
+        )
     if enabled is False:
         state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now)
     elif enabled is True:
         state.table.enable_endpoint(request.tenant_id, endpoint.endpoint_id)
     logs.info("endpoint updated", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id, fields=sorted(body))
     return 200, endpoint_of(request, state).to_api()
+
+
+def _changed_attributes(before: store.EndpointOptions, after: store.EndpointOptions) -> dict[str, Any]:
+    """The definition item's attributes that differ (``None``: remove the attribute)."""
+    old, new = before.item_attributes(), after.item_attributes()
+    return {name: new[name] for name in new if new[name] != old[name]}
 
 
 def delete_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:

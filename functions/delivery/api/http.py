@@ -24,8 +24,10 @@ ApiRuntime = Runtime[ApiSettings]
 
 ENDPOINT_ID_RE = re.compile(r"^(?:ep_[0-9a-f]{28}|cfg_[a-z0-9-]{1,64})$")
 MAX_BODY_BYTES = 64 * 1024
-# Bodies are an object holding a list at most (eventTypes); deeper is never a valid request.
-MAX_BODY_DEPTH = 8
+# The deepest valid body holds an endpoint's filter, an EventBridge pattern (objects, $or lists,
+# matcher lists and objects, numeric lists); a few levels of each fit in 32, and the bound still
+# stops "[[[[..." long before json.loads would recurse too deep.
+MAX_BODY_DEPTH = 32
 DEFAULT_PAGE, MAX_PAGE = 50, 100
 
 

@@ -5,6 +5,7 @@ split by resource:
 
 - :mod:`~.dynamo`: item encoding, time stamps and TTLs, cursors, batched reads (``TableBase``);
 - :mod:`~.endpoints`: definitions and delivery state (disables, consecutive failures);
+- :mod:`~.endpoint_options`: how the worker delivers (method, auth, headers, transform, filter...);
 - :mod:`~.secrets`: signing secrets and rotation;
 - :mod:`~.messages`: the stored bodies;
 - :mod:`~.deliveries`: one item per event and endpoint: claim, attempt results, failed-since;
@@ -15,7 +16,12 @@ split by resource:
 from __future__ import annotations
 
 from functions.delivery.store.attempts import AttemptRecord, AttemptsTable
-from functions.delivery.store.config_items import config_endpoint_id, config_endpoint_item, config_secret_item
+from functions.delivery.store.config_items import (
+    config_endpoint_id,
+    config_endpoint_item,
+    config_secret_item,
+    is_config_endpoint_id,
+)
 from functions.delivery.store.deliveries import MAX_HISTORY_ENTRIES, DeliveriesTable, DeliveryContext, delivery_to_api
 from functions.delivery.store.dynamo import (
     Conflict,
@@ -27,7 +33,8 @@ from functions.delivery.store.dynamo import (
     ttl,
     unique,
 )
-from functions.delivery.store.endpoints import Endpoint, EndpointsTable
+from functions.delivery.store.endpoint_options import EndpointAuth, EndpointOptions, auth_from, options_from
+from functions.delivery.store.endpoints import REMOVE, Endpoint, EndpointsTable
 from functions.delivery.store.messages import Message, MessagesTable
 from functions.delivery.store.secrets import SecretsTable, SigningSecrets
 
@@ -38,20 +45,26 @@ class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, DeliveriesTable
 
 __all__ = [
     "MAX_HISTORY_ENTRIES",
+    "REMOVE",
     "AttemptRecord",
     "Conflict",
     "DeliveryContext",
     "DeliveryTable",
     "Endpoint",
+    "EndpointAuth",
+    "EndpointOptions",
     "InvalidCursor",
     "Message",
     "SigningSecrets",
+    "auth_from",
     "config_endpoint_id",
     "config_endpoint_item",
     "config_secret_item",
     "delivery_to_api",
     "from_item",
+    "is_config_endpoint_id",
     "iso",
+    "options_from",
     "parse_time",
     "to_item",
     "ttl",

@@ -1,5 +1,8 @@
-"""The items of a signed destination declared in the stack config, as Pulumi writes them
-(``aws.dynamodb.TableItem``, DynamoDB JSON) and the sandbox puts them: no client needed."""
+"""The items of a worker endpoint declared in the stack config, as Pulumi writes them
+(``aws.dynamodb.TableItem``, DynamoDB JSON) and the sandbox puts them: no client needed.
+
+Attributes are written only when set (:class:`EndpointOptions`), so a destination declared before
+the endpoint model grew keeps byte-identical items (and ``pulumi up`` changes nothing)."""
 
 from __future__ import annotations
 
@@ -8,17 +11,30 @@ from typing import Any
 
 from functions.delivery import schema
 from functions.delivery.store.dynamo import to_item
+from functions.delivery.store.endpoint_options import EndpointOptions
 from functions.delivery.vocab import ManagedBy
+
+CONFIG_ENDPOINT_PREFIX = "cfg_"
 
 
 def config_endpoint_id(name: str) -> str:
-    return f"cfg_{name}"
+    return f"{CONFIG_ENDPOINT_PREFIX}{name}"
+
+
+def is_config_endpoint_id(endpoint_id: str) -> bool:
+    """Whether an endpoint id is one the stack config declares (``cfg_<name>``; API ids are ``ep_<hex>``)."""
+    return endpoint_id.startswith(CONFIG_ENDPOINT_PREFIX)
 
 
 def config_endpoint_item(
-    tenant_id: str, name: str, url: str, event_types: Sequence[str], enabled: bool
+    tenant_id: str,
+    name: str,
+    url: str,
+    event_types: Sequence[str],
+    enabled: bool,
+    options: EndpointOptions | None = None,
 ) -> dict[str, Any]:
-    """The definition item of a config-declared signed destination (DynamoDB JSON, as TableItem takes it)."""
+    """The definition item of a config-declared worker endpoint (DynamoDB JSON, as TableItem takes it)."""
     endpoint_id = config_endpoint_id(name)
     return to_item(
         {
@@ -31,10 +47,21 @@ def config_endpoint_item(
             "description": f"declared in the stack config (tenant {tenant_id}, destination {name})",
             "enabled": enabled,
             "managedBy": ManagedBy.CONFIG,
+            **(options or EndpointOptions()).item_attributes(),
         }
     )
 
 
-def config_secret_item(tenant_id: str, name: str, secret: str, previous: str | None = None) -> dict[str, Any]:
-    """The secrets item of a config-declared destination; ``previous`` signs too until it is removed."""
-    return to_item({**schema.secret_key(tenant_id, config_endpoint_id(name)), "current": secret, "previous": previous})
+def config_secret_item(
+    tenant_id: str, name: str, secret: str, previous: str | None = None, auth_secret: str | None = None
+) -> dict[str, Any]:
+    """The secrets item of a config-declared endpoint; ``previous`` signs too until it is removed,
+    ``auth_secret`` is the value of its auth (API key, password or token)."""
+    return to_item(
+        {
+            **schema.secret_key(tenant_id, config_endpoint_id(name)),
+            "current": secret,
+            "previous": previous,
+            "authSecret": auth_secret,
+        }
+    )

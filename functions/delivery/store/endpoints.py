@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from functions import patterns
 from functions.delivery import schema
 from functions.delivery.store.dynamo import (
     Conflict,
@@ -20,7 +21,11 @@ from functions.delivery.store.dynamo import (
     iso,
     to_item,
 )
+from functions.delivery.store.endpoint_options import EndpointOptions, options_from
 from functions.delivery.vocab import DisabledReason, ManagedBy
+
+# A changed attribute set to this is removed from the item (a PATCH sending null).
+REMOVE = None
 
 _NOT_API_MANAGED = "the endpoint does not exist or is managed by the stack configuration"
 
@@ -44,13 +49,20 @@ class Endpoint:
     consecutive_failures: int = 0
     name: str | None = None
     """The destination name for endpoints declared in the stack config."""
+    options: EndpointOptions = field(default_factory=EndpointOptions)
+    """Method, auth, headers, transform, filter, rate limit, timeout, signing scheme."""
 
     @property
     def enabled(self) -> bool:
         return self.declared_enabled and self.disabled_reason is None
 
     def subscribes_to(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+        """Whether ``eventTypes`` (exact types, or prefixes ending in ``.*``) take ``event_type``."""
+        return patterns.event_type_matches(self.event_types, event_type)
+
+    def accepts(self, event: Mapping[str, Any]) -> bool:
+        """Whether the bus event matches the endpoint's ``filter`` (an EventBridge pattern; none: all)."""
+        return self.options.filter is None or patterns.matches(self.options.filter, event)
 
     def to_api(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -67,6 +79,7 @@ class Endpoint:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
+        document.update(self.options.to_api())
         if self.name:
             document["name"] = self.name
         return document
@@ -89,6 +102,7 @@ def endpoint_from(definition: Mapping[str, Any], state: Mapping[str, Any] | None
         disabled_at=state.get("disabledAt"),
         consecutive_failures=int(state.get("consecutiveFailures") or 0),
         name=definition.get("name"),
+        options=options_from(definition),
     )
 
 
@@ -157,9 +171,19 @@ class EndpointsTable(TableBase):
                 return total
 
     def create_endpoint(
-        self, tenant_id: str, *, url: str, event_types: Sequence[str], description: str, secret: str, now: float
+        self,
+        tenant_id: str,
+        *,
+        url: str,
+        event_types: Sequence[str],
+        description: str,
+        secret: str,
+        now: float,
+        options: EndpointOptions | None = None,
+        auth_secret: str | None = None,
+        previous_secret: str | None = None,
     ) -> Endpoint:
-        """A new API-managed endpoint and its secret, written together."""
+        """A new API-managed endpoint and its secrets (signing, and the auth's value), written together."""
         endpoint_id = new_endpoint_id(now)
         stamp = iso(now)
         definition = {
@@ -173,8 +197,15 @@ class EndpointsTable(TableBase):
             "managedBy": ManagedBy.API,
             "createdAt": stamp,
             "updatedAt": stamp,
+            **(options or EndpointOptions()).item_attributes(),
         }
-        secrets_item = {**schema.secret_key(tenant_id, endpoint_id), "current": secret, "rotatedAt": stamp}
+        secrets_item = {
+            **schema.secret_key(tenant_id, endpoint_id),
+            "current": secret,
+            "previous": previous_secret,
+            "authSecret": auth_secret,
+            "rotatedAt": stamp,
+        }
         new = "attribute_not_exists(pk)"
         self.client.transact_write_items(
             TransactItems=[
@@ -182,29 +213,59 @@ class EndpointsTable(TableBase):
                 {"Put": {"TableName": self.name, "Item": to_item(secrets_item), "ConditionExpression": new}},
             ]
         )
-        return endpoint_from(definition, None)
+        return endpoint_from({k: v for k, v in definition.items() if v is not None}, None)
 
-    def update_endpoint(self, tenant_id: str, endpoint_id: str, changes: Mapping[str, Any], now: float) -> None:
-        """Change an API-managed endpoint's url / eventTypes / description."""
+    def update_endpoint(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        changes: Mapping[str, Any],
+        now: float,
+        *,
+        auth_secret: str | None = None,
+        auth_changed: bool = False,
+    ) -> None:
+        """Change an API-managed endpoint's attributes (a value of :data:`REMOVE` removes one); with
+        ``auth_changed`` its secrets item's ``authSecret`` becomes ``auth_secret`` in the same write."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {":now": iso(now), ":api": ManagedBy.API}
-        sets = ["updatedAt = :now"]
+        sets, removes = ["updatedAt = :now"], []
         for index, (attribute, value) in enumerate(sorted(changes.items())):
             names[f"#a{index}"] = attribute
+            if value is REMOVE:
+                removes.append(f"#a{index}")
+                continue
             values[f":v{index}"] = list(value) if isinstance(value, tuple) else value
             sets.append(f"#a{index} = :v{index}")
-        request: dict[str, Any] = {
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        update: dict[str, Any] = {
             "TableName": self.name,
             "Key": to_item(schema.endpoint_key(tenant_id, endpoint_id)),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": expression,
             "ConditionExpression": "attribute_exists(pk) AND managedBy = :api",
             "ExpressionAttributeValues": expression_values(values),
         }
         if names:
-            request["ExpressionAttributeNames"] = names
+            update["ExpressionAttributeNames"] = names
+        if not auth_changed:
+            try:
+                self.client.update_item(**update)
+            except self.client.exceptions.ConditionalCheckFailedException:
+                raise Conflict(_NOT_API_MANAGED) from None
+            return
+        secret_update: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": to_item(schema.secret_key(tenant_id, endpoint_id)),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if auth_secret is None:
+            secret_update["UpdateExpression"] = "REMOVE authSecret"
+        else:
+            secret_update["UpdateExpression"] = "SET authSecret = :secret"
+            secret_update["ExpressionAttributeValues"] = expression_values({":secret": auth_secret})
         try:
-            self.client.update_item(**request)
-        except self.client.exceptions.ConditionalCheckFailedException:
+            self.client.transact_write_items(TransactItems=[{"Update": update}, {"Update": secret_update}])
+        except self.client.exceptions.TransactionCanceledException:
             raise Conflict(_NOT_API_MANAGED) from None
 
     def delete_endpoint(self, tenant_id: str, endpoint_id: str) -> None:

@@ -1,5 +1,9 @@
 """Messages in the delivery table (``M#<tenant>#<eventId>`` / ``MSG``): the exact Standard Webhooks
-body, stored once at fan-out so every attempt, resend and replay sends the same bytes."""
+body, stored once at fan-out so every attempt, resend and replay sends the same bytes.
+
+When an endpoint the event is fanned out to has a ``transform``, the EventBridge envelope (the event
+without ``detail``, which the body already holds) is stored too, as JSON text: the worker rebuilds
+the whole event from both and fills the template from it (:meth:`Message.event`)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,17 @@ class Message:
     event_time: str
     body: str
     received_at: str | None = None
+    envelope: str | None = None
+    """The EventBridge event without ``detail`` (JSON text); stored only for endpoints with a transform."""
+
+    def event(self) -> dict[str, Any]:
+        """The EventBridge event as the delivery rule received it: the stored envelope and the body's
+        ``data``; without an envelope (a message fanned out before the endpoint had a transform) only
+        ``detail-type``, ``time`` and ``detail`` are known."""
+        data = json.loads(self.body).get("data")
+        if self.envelope:
+            return {**json.loads(self.envelope), "detail": data}
+        return {"detail-type": self.event_type, "time": self.event_time, "detail": data}
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -43,6 +58,7 @@ def message_from(item: Mapping[str, Any] | None) -> Message | None:
         event_time=item["eventTime"],
         body=item["body"],
         received_at=item.get("receivedAt"),
+        envelope=item.get("envelope"),
     )
 
 
@@ -57,6 +73,7 @@ class MessagesTable(TableBase):
             "eventTime": message.event_time,
             "body": message.body,
             "receivedAt": message.received_at,
+            "envelope": message.envelope,
             schema.TTL_ATTRIBUTE: expires_at,
         }
         return self.put_new(item)

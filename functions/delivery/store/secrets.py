@@ -1,5 +1,7 @@
-"""Signing secrets in the delivery table (``SK#``): a separate item, so no read of an endpoint ever
-returns them; ``previous`` keeps signing until it expires (API rotation) or is removed (config)."""
+"""An endpoint's secrets in the delivery table (``SK#``): a separate item, so no read of an endpoint
+ever returns them. ``current`` and ``previous`` sign (``previous`` until it expires after an API
+rotation, or until the stack config removes it); ``authSecret`` is the value of the endpoint's auth
+(API key, Basic password or bearer token) the worker sends."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ class SigningSecrets:
     previous_expires_at: float | None = None
     """Epoch seconds after which ``previous`` stops signing; ``None`` = until removed (config)."""
     rotated_at: str | None = None
+    auth_secret: str | None = None
+    """The endpoint auth's value (API key, password, token); ``None`` for ``auth.type: none``."""
 
     def active(self, now: float) -> list[str]:
         secrets = [self.current]
@@ -26,7 +30,10 @@ class SigningSecrets:
         return secrets
 
     def __repr__(self) -> str:
-        return f"SigningSecrets(rotated_at={self.rotated_at!r}, previous={'set' if self.previous else 'none'})"
+        return (
+            f"SigningSecrets(rotated_at={self.rotated_at!r}, previous={'set' if self.previous else 'none'}, "
+            f"auth_secret={'set' if self.auth_secret else 'none'})"
+        )
 
 
 def secrets_from(item: Mapping[str, Any] | None) -> SigningSecrets | None:
@@ -38,6 +45,7 @@ def secrets_from(item: Mapping[str, Any] | None) -> SigningSecrets | None:
         previous=item.get("previous"),
         previous_expires_at=float(expires) if expires is not None else None,
         rotated_at=item.get("rotatedAt"),
+        auth_secret=item.get("authSecret"),
     )
 
 
@@ -75,4 +83,5 @@ class SecretsTable(TableBase):
             previous=old["current"] if overlap_seconds > 0 else None,
             previous_expires_at=int(expires) if overlap_seconds > 0 else None,
             rotated_at=iso(now),
+            auth_secret=old.get("authSecret"),
         )

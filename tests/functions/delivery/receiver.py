@@ -25,6 +25,7 @@ class Reply:
 @dataclass(frozen=True)
 class Received:
     path: str
+    method: str
     headers: dict[str, str]
     body: bytes
     at: float
@@ -44,7 +45,9 @@ class Receiver:
                 arrived = time.monotonic()
                 with receiver._lock:
                     receiver.requests.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, arrived)
+                        Received(
+                            self.path, self.command, {k.lower(): v for k, v in self.headers.items()}, body, arrived
+                        )
                     )
                     script = receiver._scripts.get(self.path.split("?")[0]) or [Reply()]
                     reply = script.pop(0) if len(script) > 1 else script[0]
@@ -59,6 +62,8 @@ class Receiver:
                     self.wfile.write(reply.body)
                 except OSError:
                     pass  # the client gave up (timeout test)
+
+            do_PUT = do_PATCH = do_POST  # an endpoint's method
 
             def log_message(self, *args: object) -> None:
                 pass

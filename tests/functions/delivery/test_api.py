@@ -270,8 +270,8 @@ def test_missing_environment_is_named(stack: DeliveryStack, monkeypatch: pytest.
 @pytest.mark.parametrize(
     ("raw_body", "status", "text"),
     [
-        ("[" * 60_000, 400, "deeper than 8 levels"),  # fits the 64 KB limit: json.loads would recurse
-        ('{"url": ' + "[" * 30_000 + "]" * 30_000 + "}", 400, "deeper than 8 levels"),
+        ("[" * 60_000, 400, "deeper than 32 levels"),  # fits the 64 KB limit: json.loads would recurse
+        ('{"url": ' + "[" * 30_000 + "]" * 30_000 + "}", 400, "deeper than 32 levels"),
         (
             '{"url": "https://hooks.example.com/", "description": "' + '[\\"' * 20_000 + '"}',
             400,
@@ -306,8 +306,8 @@ def test_hostile_json_bodies_get_a_4xx_naming_the_problem(
 
 
 def test_nesting_up_to_the_limit_is_still_parsed(stack: DeliveryStack) -> None:
-    assert api.MAX_BODY_DEPTH == 8
-    deep_but_allowed = '{"url": "' + URL + '", "description": ' + "[" * 7 + "]" * 7 + "}"
+    assert api.MAX_BODY_DEPTH == 32
+    deep_but_allowed = '{"url": "' + URL + '", "description": ' + "[" * 31 + "]" * 31 + "}"
     code, document = stack.api("POST", "/tenants/1/endpoints", raw_body=deep_but_allowed)
     assert code == 400 and document["error"]["field"] == "description"  # parsed, then refused as a non-string
 

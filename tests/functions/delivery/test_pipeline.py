@@ -477,10 +477,12 @@ def test_a_stored_endpoint_url_that_is_not_ascii_fails_once_with_a_record_and_co
 
 
 def test_an_event_breaking_the_contract_is_left_for_the_dead_letter_queue(stack: DeliveryStack) -> None:
-    bad = bus_event("1", "widget.created")
-    del bad["detail"]["eventId"]
-    result = stack.publish(bad)
-    assert len(result["batchItemFailures"]) == 1
+    stack.create_endpoint("1", "https://hooks.example.com/webhooks")
+    bad_id = bus_event("1", "widget.created", event_id="a.b")  # cannot be a webhook-id
+    no_id_at_all = bus_event("1", "widget.created")
+    del no_id_at_all["detail"]["eventId"], no_id_at_all["id"]
+    result = stack.publish(bad_id, no_id_at_all)
+    assert len(result["batchItemFailures"]) == 2 and stack.queued_tasks() == 0
 
 
 def test_bus_rule_to_queue_to_delivery(stack: DeliveryStack, receiver: Receiver) -> None:
