@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs, transform
-from functions.delivery import policy, runtime, sender, signing, store
+from functions.delivery import guard, policy, runtime, sender, signing, store
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -177,6 +177,15 @@ def _attempt(
 ) -> bool:
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
+    limits = guard.Limits(
+        timeout_seconds=endpoint.options.timeout_seconds or config.timeout_seconds,
+        may_defer_for_lease=task.receive_count <= config.max_receives // 2,
+    )
+    gate = guard.before_attempt(table, delivery, endpoint, task.run, attempt, task.message_id, limits)
+    if isinstance(gate, guard.Defer):
+        logs.info("delivery deferred", tenantId=task.tenant_id, endpointId=task.endpoint_id, reason=gate.reason)
+        _hide(state, task, gate.seconds)
+        return True
     started = time.time()
     try:
         body, headers = request_for(endpoint, secrets, message, started)
@@ -184,21 +193,33 @@ def _attempt(
         # Nothing a retry can fix: fail now, with an attempt record (as the sender does for a bad header).
         response = sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
     else:
-        response = sender.post(
-            endpoint.url,
-            body,
-            headers,
-            timeout=endpoint.options.timeout_seconds or config.timeout_seconds,
-            allowed=config.allowed_networks,
-            max_response_bytes=config.max_response_bytes,
-            method=endpoint.options.method,
-        )
+        if isinstance(gate, guard.Skip):
+            response = gate.response()
+        else:
+            response = sender.post(
+                endpoint.url,
+                body,
+                headers,
+                timeout=endpoint.options.timeout_seconds or config.timeout_seconds,
+                allowed=config.allowed_networks,
+                max_response_bytes=config.max_response_bytes,
+                method=endpoint.options.method,
+            )
+    guard.after_attempt(table, endpoint, gate, response, limits)
     verdict = policy.classify(response.status, response.error_kind)
     outcome = verdict.outcome
     delay = None
     if outcome == policy.RETRY:
         retry_after = policy.retry_after_seconds(response.headers.get("retry-after"), time.time())
-        delay = policy.next_delay(attempt, config.retry_schedule, response.status, retry_after)
+        delay, wait = guard.retry_delay(
+            gate,
+            attempt,
+            config.retry_schedule,
+            response.status,
+            retry_after,
+            int(time.time() * 1000),
+            config.time_scale,
+        )
         if delay is None:
             outcome = policy.FAILED
     now = time.time()
@@ -241,7 +262,6 @@ def _attempt(
     )
     if outcome == policy.RETRY:
         assert delay is not None
-        wait = int(delay * config.time_scale)
         owned = table.finish_attempt(
             record=record, task_message_id=task.message_id, final_status=None, next_attempt_at=now + wait
         )
