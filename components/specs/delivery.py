@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination
-from functions.delivery import policy, store
+from functions.delivery import policy, protection, store
 from functions.delivery.endpoint_fields import MAX_RATE_LIMIT, MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 
@@ -112,7 +112,9 @@ class DeliverySpec:
 
 def delivery_spec(config: DeliverySettings) -> DeliverySpec:
     """Every derived value of the signed-delivery pipeline for ``config``."""
-    max_receives = min(MAX_RECEIVE_COUNT, policy.max_attempts(config.retry_schedule_seconds) + RECEIVE_SLACK)
+    # An attempt may wait once for its rate-limit slot (functions/delivery/protection.py): one more receive.
+    attempts = policy.max_attempts(config.retry_schedule_seconds)
+    max_receives = min(MAX_RECEIVE_COUNT, protection.RECEIVES_PER_ATTEMPT * attempts + RECEIVE_SLACK)
     # An endpoint may set its own timeoutSeconds (up to MAX_TIMEOUT_SECONDS, through the API at any
     # time, without a deploy; delivery.timeoutSeconds has the same bound), so the function and the
     # task's visibility cover the largest one, not just the stack's default: an attempt cut off by the function timeout would be retried

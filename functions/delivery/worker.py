@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs, transform
-from functions.delivery import guard, policy, runtime, sender, signing, store
+from functions.delivery import guard, policy, runtime, sender, signing, store, v1a
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -164,7 +164,12 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     if context.secrets is None:
         raise RuntimeError(f"endpoint {task.endpoint_id} of tenant {task.tenant_id} has no signing secret")
     assert context.message is not None
-    return _attempt(state, task, delivery, context.endpoint, context.secrets, context.message)
+    secrets = context.secrets
+    if context.endpoint.options.signing_scheme == v1a.SCHEME:
+        secrets = v1a.with_private_key(
+            secrets, state.clients("secretsmanager"), config.table_name, task.tenant_id, task.endpoint_id
+        )
+    return _attempt(state, task, delivery, context.endpoint, secrets, context.message)
 
 
 def _attempt(

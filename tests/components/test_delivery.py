@@ -487,7 +487,8 @@ def test_the_spec_derives_timeouts_visibility_and_receive_limits_once() -> None:
     spec = delivery_spec(DeliverySettings(timeout_seconds=20, retry_schedule_seconds=(5, 60)))
     # An endpoint's own timeoutSeconds may be up to 60 s: the function covers that, not just the default.
     assert spec.worker_timeout_seconds == MAX_TIMEOUT_SECONDS + specs.WORKER_OVERHEAD_SECONDS == 75
-    assert spec.max_receives == 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
+    # Each of the 3 attempts may also wait once for its rate-limit slot.
+    assert spec.max_receives == 2 * 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
     assert spec.tasks_queue.visibility_timeout_seconds == 6 * spec.worker_timeout_seconds
     assert spec.events_queue.visibility_timeout_seconds == 6 * spec.fanout_timeout_seconds
     assert spec.api_timeout_seconds * 1000 < spec.api_integration_timeout_ms <= 30_000

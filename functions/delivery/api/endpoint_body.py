@@ -17,6 +17,8 @@ from functions.delivery import endpoint_fields as fields
 from functions.delivery.api.http import ApiError
 from functions.delivery.signing import DEFAULT_SCHEME, SCHEME_NOT_YET, SCHEMES, SIGNERS
 from functions.delivery.store import EndpointAuth, EndpointOptions
+from functions.delivery.v1a import KEYS_GENERATED as V1A_KEYS_GENERATED
+from functions.delivery.v1a import SCHEME as V1A_SCHEME
 
 # The endpoint model's fields beyond url, eventTypes, description and enabled.
 OPTION_FIELDS = (
@@ -121,6 +123,8 @@ def _signing(value: Any, creating: bool) -> tuple[str, str | None, str | None]:
     for key in secrets:
         if key not in raw or raw[key] is None:
             continue
+        if scheme == V1A_SCHEME:
+            raise invalid(f"signing.{key}", V1A_KEYS_GENERATED)
         if not creating:
             raise invalid(f"signing.{key}", "changes through POST .../rotate-secret, which keeps the old one signing")
         try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from functions import logs, patterns, whsec
-from functions.delivery import ssrf, store
+from functions.delivery import ssrf, store, v1a
+from functions.delivery.api import signing_keys
 from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
 from functions.delivery.vocab import DisabledReason, ManagedBy
@@ -102,8 +103,15 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         auth_secret=parsed.auth_secret,
         previous_secret=parsed.previous_secret,
     )
+    keys = {}
+    if parsed.options.signing_scheme == v1a.SCHEME:
+        try:
+            keys["publicKey"] = signing_keys.provision(state, endpoint)
+        except Exception:
+            state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)  # no endpoint without its key
+            raise
     logs.info("endpoint created", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
-    return 201, {**endpoint.to_api(), "secret": secret}
+    return 201, {**endpoint.to_api(), "secret": secret, **keys}
 
 
 def list_endpoints(request: Request, state: ApiRuntime) -> tuple[int, Any]:
@@ -162,6 +170,8 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
             auth_secret=parsed.auth_secret if parsed else None,
             auth_changed=bool(parsed and parsed.auth_changed),
         )
+    if parsed and parsed.options.signing_scheme == v1a.SCHEME:
+        signing_keys.provision(state, endpoint)
     if enabled is False:
         state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now)
     elif enabled is True:
@@ -181,5 +191,6 @@ def delete_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     if endpoint.managed_by != ManagedBy.API:
         raise ApiError(409, "managed_by_config", "this endpoint is declared in the stack config; remove it there")
     state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)
+    signing_keys.discard(state, request.tenant_id, endpoint.endpoint_id)
     logs.info("endpoint deleted", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
     return 204, None
