@@ -111,7 +111,7 @@ def _public_bytes(raw_seed: bytes) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     key = _ed25519().Ed25519PrivateKey.from_private_bytes(raw_seed)
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return bytes(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
 def _ed25519() -> Any:
@@ -145,10 +145,26 @@ class KeyCache:
 keys = KeyCache()
 
 
-def with_private_key(secrets: Any, secretsmanager: Any, table_name: str, tenant_id: str, endpoint_id: str) -> Any:
+def with_private_key(
+    secrets: Any, secretsmanager: Any, table_name: str, tenant_id: str, endpoint_id: str
+) -> tuple[Any, Any]:
     """An endpoint's :class:`~functions.delivery.store.SigningSecrets` with its ``v1a`` private key
-    (from Secrets Manager) as the one signing key; the auth's value is kept."""
+    (from Secrets Manager) as the one signing key (the auth's value kept), or, when the key does not
+    exist or is malformed, the failed attempt's response (not retried: a deploy or the API fixes it).
+    Any other Secrets Manager error propagates: the task is retried."""
     import dataclasses
 
-    key = keys.private_key(secretsmanager, secret_name(table_name, tenant_id, endpoint_id))
-    return dataclasses.replace(secrets, current=key, previous=None, previous_expires_at=None)
+    from functions.delivery.sender import Response
+
+    name = secret_name(table_name, tenant_id, endpoint_id)
+    try:
+        key = keys.private_key(secretsmanager, name)
+    except secretsmanager.exceptions.ResourceNotFoundException:
+        return secrets, Response(
+            None, 0, error=f"request cannot be sent: no v1a private key {name}", error_kind="request"
+        )
+    except KeyFormatError as error:
+        return secrets, Response(
+            None, 0, error=f"request cannot be sent: v1a private key {error}", error_kind="request"
+        )
+    return dataclasses.replace(secrets, current=key, previous=None, previous_expires_at=None), None

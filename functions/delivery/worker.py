@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs, transform
-from functions.delivery import guard, policy, runtime, sender, signing, store, v1a
+from functions.delivery import guard, oauth, policy, runtime, sender, signing, store, v1a
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -164,12 +164,7 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     if context.secrets is None:
         raise RuntimeError(f"endpoint {task.endpoint_id} of tenant {task.tenant_id} has no signing secret")
     assert context.message is not None
-    secrets = context.secrets
-    if context.endpoint.options.signing_scheme == v1a.SCHEME:
-        secrets = v1a.with_private_key(
-            secrets, state.clients("secretsmanager"), config.table_name, task.tenant_id, task.endpoint_id
-        )
-    return _attempt(state, task, delivery, context.endpoint, secrets, context.message)
+    return _attempt(state, task, delivery, context.endpoint, context.secrets, context.message)
 
 
 def _attempt(
@@ -191,15 +186,35 @@ def _attempt(
         logs.info("delivery deferred", tenantId=task.tenant_id, endpointId=task.endpoint_id, reason=gate.reason)
         _hide(state, task, gate.seconds)
         return True
+    not_sendable = None
+    if isinstance(gate, guard.Proceed) and endpoint.options.signing_scheme == v1a.SCHEME:
+        secrets, not_sendable = v1a.with_private_key(
+            secrets, state.clients("secretsmanager"), config.table_name, task.tenant_id, task.endpoint_id
+        )
+    if isinstance(gate, guard.Proceed) and endpoint.options.auth.type == oauth.TYPE and not_sendable is None:
+        secrets, not_sendable = oauth.with_access_token(
+            table,
+            state.clients("secretsmanager"),
+            config.table_name,
+            config.allowed_networks,
+            task.tenant_id,
+            task.endpoint_id,
+            endpoint.options.auth,
+            secrets,
+        )
     started = time.time()
     try:
         body, headers = request_for(endpoint, secrets, message, started)
     except (ValueError, KeyError, TypeError) as error:
         # Nothing a retry can fix: fail now, with an attempt record (as the sender does for a bad header).
-        response = sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
+        response = not_sendable or sender.Response(
+            None, 0, error=f"request cannot be sent: {error}", error_kind="request"
+        )
     else:
         if isinstance(gate, guard.Skip):
             response = gate.response()
+        elif not_sendable is not None:
+            response = not_sendable
         else:
             response = sender.post(
                 endpoint.url,
@@ -211,6 +226,8 @@ def _attempt(
                 method=endpoint.options.method,
             )
     guard.after_attempt(table, endpoint, gate, response, limits)
+    if endpoint.options.auth.type == oauth.TYPE:
+        oauth.after_response(table, task.tenant_id, task.endpoint_id, secrets.auth_secret, response.status)
     verdict = policy.classify(response.status, response.error_kind)
     outcome = verdict.outcome
     delay = None

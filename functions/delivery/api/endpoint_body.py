@@ -15,6 +15,7 @@ from typing import Any
 from functions import patterns, transform, whsec
 from functions.delivery import endpoint_fields as fields
 from functions.delivery.api.http import ApiError
+from functions.delivery.api.oauth_clients import oauth_auth
 from functions.delivery.signing import DEFAULT_SCHEME, SCHEME_NOT_YET, SCHEMES, SIGNERS
 from functions.delivery.store import EndpointAuth, EndpointOptions
 from functions.delivery.v1a import KEYS_GENERATED as V1A_KEYS_GENERATED
@@ -142,9 +143,9 @@ def _auth(value: Any) -> tuple[EndpointAuth, str | None]:
         raise invalid("auth", "must be an object with a type")
     kind = value.get("type")
     if kind == "oauth":
-        raise invalid("auth.type", fields.AUTH_NOT_YET_ON_WORKER)
+        return oauth_auth(value)
     if kind not in fields.WORKER_AUTH_TYPES:
-        raise invalid("auth.type", f"must be one of {', '.join(fields.WORKER_AUTH_TYPES)}")
+        raise invalid("auth.type", f"must be one of {', '.join((*fields.WORKER_AUTH_TYPES, 'oauth'))}")
     if kind == "none":
         _object(value, "auth", ("type",))
         return EndpointAuth(), None

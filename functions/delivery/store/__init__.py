@@ -33,9 +33,10 @@ from functions.delivery.store.endpoints import REMOVE, Endpoint, EndpointsTable
 from functions.delivery.store.messages import Message, MessagesTable
 from functions.delivery.store.protection import ProtectionTable
 from functions.delivery.store.secrets import SecretsTable, SigningSecrets
+from functions.delivery.store.tokens import TokensTable
 
 
-class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, ProtectionTable, AttemptsTable):
+class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, ProtectionTable, TokensTable, AttemptsTable):
     """The delivery table, bound to a DynamoDB client and the table's name: every read and write."""
 
 

@@ -45,6 +45,10 @@ class EndpointAuth:
     """``apiKey``: the header carrying the key."""
     username: str | None = None
     """``basic``: the user name."""
+    token_url: str | None = None
+    """``oauth``: the token endpoint (``authorizationEndpoint``); ``client_id`` and ``scope`` with it."""
+    client_id: str | None = None
+    scope: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         document: dict[str, Any] = {"type": self.type}
@@ -52,6 +56,13 @@ class EndpointAuth:
             document["header"] = self.header
         if self.username is not None:
             document["username"] = self.username
+        for key, value in (
+            ("authorizationEndpoint", self.token_url),
+            ("clientId", self.client_id),
+            ("scope", self.scope),
+        ):
+            if value is not None:
+                document[key] = value
         return document
 
     def headers(self, secret: str | None) -> dict[str, str]:
@@ -65,7 +76,7 @@ class EndpointAuth:
         if self.type == "basic":
             pair = f"{self.username}:{secret}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
-        if self.type == "bearer":
+        if self.type in ("bearer", "oauth"):  # oauth: the access token (functions/delivery/oauth.py)
             return {"Authorization": BEARER_PREFIX + secret}
         raise ValueError(f"auth {self.type} is not delivered by the worker")
 
@@ -74,7 +85,12 @@ def auth_from(document: Mapping[str, Any] | None) -> EndpointAuth:
     if not document:
         return EndpointAuth()
     return EndpointAuth(
-        type=str(document.get("type") or NO_AUTH), header=document.get("header"), username=document.get("username")
+        type=str(document.get("type") or NO_AUTH),
+        header=document.get("header"),
+        username=document.get("username"),
+        token_url=document.get("authorizationEndpoint"),
+        client_id=document.get("clientId"),
+        scope=document.get("scope"),
     )
 
 
