@@ -328,6 +328,7 @@ class LambdaFunction:
         log_retention_days: int = LOG_RETENTION_DAYS,
         vpc_config: Mapping[str, Any] | None = None,
         managed_policy_arns: Sequence[str] = (),
+        layers: Sequence[pulumi.Input[str]] = (),
     ) -> LambdaFunction:
         log_group = retained_log_group(
             f"{name}-logs", parent, name_prefix=f"/aws/lambda/hookstack/{name}-", retention_days=log_retention_days
@@ -363,6 +364,8 @@ class LambdaFunction:
             function_args["reserved_concurrent_executions"] = reserved_concurrency
         if vpc_config is not None:
             function_args["vpc_config"] = aws.lambda_.FunctionVpcConfigArgs(**vpc_config)
+        if layers:
+            function_args["layers"] = list(layers)
         function = aws.lambda_.Function(
             name,
             description=description,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination
+from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination, OAuthAuth
 from functions.delivery import policy, protection, store
 from functions.delivery.endpoint_fields import MAX_RATE_LIMIT, MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
@@ -153,6 +153,10 @@ def endpoint_options(destination: Destination) -> store.EndpointOptions:
             type=auth.type,
             header=auth.header if isinstance(auth, ApiKeyAuth) else None,
             username=auth.username if isinstance(auth, BasicAuth) else None,
+            # The client secret is in Secrets Manager (components/delivery_endpoint_secrets.py).
+            token_url=auth.authorization_endpoint if isinstance(auth, OAuthAuth) else None,
+            client_id=auth.client_id if isinstance(auth, OAuthAuth) else None,
+            scope=auth.scope if isinstance(auth, OAuthAuth) else None,
         ),
         headers=dict(destination.headers),
         transform=(
@@ -179,3 +183,12 @@ def auth_secret(destination: Destination) -> str | None:
     if isinstance(auth, BearerAuth):
         return auth.token.reveal()
     return None
+
+
+def endpoint_secrets_arn(table_arn: str) -> str:
+    """The ARN pattern of every endpoint secret in Secrets Manager (``v1a`` private keys, OAuth client
+    secrets): named under the delivery table's name (:func:`functions.delivery.v1a.secret_name`,
+    :func:`functions.delivery.oauth.client_secret_name`), in the table's partition, region and account."""
+    _, partition, _, region, account, resource = table_arn.split(":", 5)
+    table_name = resource.split("/", 1)[1]
+    return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{table_name}/*"

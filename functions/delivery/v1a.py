@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from functions.delivery import schema
 from functions.whsec import strict_b64decode
 
 SCHEME = "v1a"
@@ -30,6 +31,7 @@ KEYS_GENERATED = (
 )
 PRIVATE_PREFIX, PUBLIC_PREFIX = "whsk_", "whpk_"
 SEED_BYTES = PUBLIC_KEY_BYTES = 32
+PUBLIC_KEY_PREFIX = "PUB#"
 # How long a worker keeps a private key it read (a deleted endpoint's key stops signing within it).
 KEY_CACHE_SECONDS = 300.0
 # Secrets Manager names allow letters, digits and /_+=.@- : a tenant id's ':' becomes '@' (which no
@@ -46,6 +48,16 @@ def secret_name(table_name: str, tenant_id: str, endpoint_id: str) -> str:
     It ends in ``/key`` so it never ends in ``-`` + six characters, which Secrets Manager reads as
     its own ARN suffix."""
     return f"{secret_name_prefix(table_name)}{tenant_id.translate(_NAME_TRANSLATION)}/{endpoint_id}/key"
+
+
+def public_key_item_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:
+    """The table item holding an endpoint's public key (``T#<tenant>`` / ``PUB#<endpointId>``): an item
+    of its own, so Pulumi (config endpoints) and the API write it without touching the definition."""
+    return {schema.PK: schema.tenant_pk(tenant_id), schema.SK: f"{PUBLIC_KEY_PREFIX}{endpoint_id}"}
+
+
+def public_key_item(tenant_id: str, endpoint_id: str, public: str) -> dict[str, str]:
+    return {**public_key_item_key(tenant_id, endpoint_id), "publicKey": public, "tenantId": tenant_id}
 
 
 def secret_name_prefix(table_name: str) -> str:

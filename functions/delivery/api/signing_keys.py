@@ -2,8 +2,8 @@
 
 An endpoint that signs with ``v1a`` gets its key pair when it is created with, or changed to,
 ``signing.scheme: v1a``: the private ``whsk_`` key goes to Secrets Manager
-(:func:`functions.delivery.v1a.secret_name`), the public ``whpk_`` key onto the endpoint's definition
-item (``publicKey``), where ``GET /tenants/{t}/endpoints/{e}/public-key`` reads it. Deleting the
+(:func:`functions.delivery.v1a.secret_name`), the public ``whpk_`` key into the table
+(:func:`functions.delivery.v1a.public_key_item`), where ``GET /tenants/{t}/endpoints/{e}/public-key`` reads it. Deleting the
 endpoint schedules its secret for deletion. Config-declared endpoints get theirs from Pulumi
 (``components/delivery_endpoints.py``), under the same name.
 """
@@ -14,9 +14,9 @@ import contextlib
 from typing import Any
 
 from functions import logs
-from functions.delivery import schema, store, v1a
+from functions.delivery import store, v1a
 from functions.delivery.api.http import ApiError, ApiRuntime, Request
-from functions.delivery.store.dynamo import expression_values, from_item, to_item
+from functions.delivery.store.dynamo import from_item, to_item
 
 # A deleted endpoint's key can be restored this long (Secrets Manager's shortest recovery window).
 DELETED_KEY_RECOVERY_DAYS = 7
@@ -24,10 +24,7 @@ DELETED_KEY_RECOVERY_DAYS = 7
 
 def public_key_of(state: ApiRuntime, tenant_id: str, endpoint_id: str) -> str | None:
     item = state.table.client.get_item(
-        TableName=state.table.name,
-        Key=to_item(schema.endpoint_key(tenant_id, endpoint_id)),
-        ProjectionExpression="publicKey",
-        ConsistentRead=True,
+        TableName=state.table.name, Key=to_item(v1a.public_key_item_key(tenant_id, endpoint_id)), ConsistentRead=True
     ).get("Item")
     value = from_item(item or {}).get("publicKey")
     return str(value) if value else None
@@ -51,12 +48,8 @@ def provision(state: ApiRuntime, endpoint: store.Endpoint) -> str:
         # A crash after the secret and before the public key: keep the stored key, derive its half.
         stored = v1a.keys.private_key(manager, name)
         public = v1a.public_key(stored)
-    state.table.client.update_item(
-        TableName=state.table.name,
-        Key=to_item(schema.endpoint_key(endpoint.tenant_id, endpoint.endpoint_id)),
-        UpdateExpression="SET publicKey = :key",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeValues=expression_values({":key": public}),
+    state.table.client.put_item(
+        TableName=state.table.name, Item=to_item(v1a.public_key_item(endpoint.tenant_id, endpoint.endpoint_id, public))
     )
     logs.info("v1a key pair created", tenantId=endpoint.tenant_id, endpointId=endpoint.endpoint_id)
     return public
@@ -64,6 +57,9 @@ def provision(state: ApiRuntime, endpoint: store.Endpoint) -> str:
 
 def discard(state: ApiRuntime, tenant_id: str, endpoint_id: str) -> None:
     """Schedule a deleted endpoint's private key for deletion (nothing to do without one)."""
+    state.table.client.delete_item(
+        TableName=state.table.name, Key=to_item(v1a.public_key_item_key(tenant_id, endpoint_id))
+    )
     manager = state.clients("secretsmanager")
     with contextlib.suppress(manager.exceptions.ResourceNotFoundException):
         manager.delete_secret(
