@@ -202,9 +202,9 @@ def free_leases(state: Mapping[str, object] | None, now_ms: int, cap: int = ENDP
 
 
 def _int(value: object) -> int | None:
-    if value is None:
+    if not isinstance(value, int | float | str) or isinstance(value, bool):
         return None
     try:
-        return int(value)  # type: ignore[call-overload,no-any-return]
-    except (TypeError, ValueError):
+        return int(value)
+    except ValueError:
         return None
