@@ -30,6 +30,7 @@ from components.specs.delivery import (
     endpoint_options,
 )
 from functions import whsec
+from sandbox.endpoint_secrets import create_endpoint_secrets
 from sandbox.lambda_http import LambdaHttpServer, load_handler
 from sandbox.sqs_worker import QueueWorker
 
@@ -98,6 +99,8 @@ class LocalDelivery:
         self.sqs = client("sqs", endpoint)
         self.events = client("events", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
+        self.secretsmanager = client("secretsmanager", endpoint)
+        self.signing_public_keys: dict[str, dict[str, str]] = {}
         self.table = f"{NAME}-table"
         self.server = LambdaHttpServer(
             load_handler(API_HANDLER), function_name=f"{NAME}-api", timeout_seconds=self.spec.api_timeout_seconds
@@ -151,6 +154,9 @@ class LocalDelivery:
                     auth_secret(destination),
                 ),
             )
+        self.signing_public_keys = create_endpoint_secrets(
+            self.secretsmanager, self.dynamodb, self.table, self.destinations, self.local_secrets
+        )
         self.set_environment(
             environment(
                 self.spec,
@@ -202,4 +208,5 @@ class LocalDelivery:
             "delivery_table": self.table,
             "delivery_dead_letter_queue_url": self.urls.get("dlq"),
             "local_secrets": dict(self.local_secrets),
+            "signing_public_keys": self.signing_public_keys,
         }

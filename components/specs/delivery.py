@@ -107,6 +107,8 @@ class DeliverySpec:
             allowed_cidrs=self.config.allowed_cidrs,
             max_response_bytes=self.config.max_response_bytes,
             max_receives=self.max_receives,
+            breaker_failures=self.config.breaker_failure_threshold,
+            breaker_cooldown_seconds=self.config.breaker_cooldown_seconds,
         )
 
 

@@ -15,9 +15,9 @@ endpoint that does not need it pays no AWS request for it:
   ``UpdateItem`` that needs no read (``tat = tat + interval`` when the bucket is busy, ``tat = now +
   interval`` when it is idle); a slot in the future delays the attempt (SQS visibility), never drops
   it. Slots are reserved at most :data:`RATE_HORIZON_SECONDS` ahead.
-- **Circuit breaker:** after :data:`BREAKER_FAILURES` failed attempts in a row (timeouts,
+- **Circuit breaker:** after :data:`BREAKER_FAILURES` (``breakerFailureThreshold``) failed attempts in a row (timeouts,
   connection errors, 5xx, 408: the endpoint is unwell, not the message) the endpoint is *open* for
-  :data:`BREAKER_COOLDOWN_SECONDS`: deliveries due then are not sent (the attempt is recorded as
+  :data:`BREAKER_COOLDOWN_SECONDS` (``breakerCooldownSeconds``): deliveries due then are not sent (the attempt is recorded as
   ``circuit open`` and takes its next retry on the schedule). Then one attempt, the *probe*, is let
   through; its success closes the breaker, its failure opens it again. The counters live on the
   endpoint's state item, which every attempt already reads, and are written only by failed
@@ -40,6 +40,9 @@ from functions.delivery import policy
 # The most attempts in a row that may fail before the breaker opens, and how long it stays open.
 BREAKER_FAILURES = 5
 BREAKER_COOLDOWN_SECONDS = 60
+# Their bounds (hookstack:delivery.breakerFailureThreshold / breakerCooldownSeconds).
+MAX_BREAKER_FAILURES = 1000
+MAX_BREAKER_COOLDOWN_SECONDS = 3600
 # How long one probe owns the half-open breaker before another worker may probe (a crashed worker
 # must not keep it half-open): the longest attempt plus the worker's overhead.
 PROBE_LEASE_SECONDS = 90

@@ -178,6 +178,8 @@ def _attempt(
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
     limits = guard.Limits(
+        breaker_failures=config.breaker_failures,
+        breaker_cooldown_seconds=config.breaker_cooldown_seconds,
         timeout_seconds=endpoint.options.timeout_seconds or config.timeout_seconds,
         may_defer_for_lease=task.receive_count <= config.max_receives // 2,
     )

@@ -182,6 +182,8 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "HISTORY_TTL_DAYS",
             "MAX_RESPONSE_BYTES",
             "MAX_RECEIVES",
+            "BREAKER_FAILURES",
+            "BREAKER_COOLDOWN_SECONDS",
         },
     }
     table = deployed.one("aws:dynamodb/table:Table")
@@ -197,9 +199,19 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
 
 def test_settings_flow_into_the_functions(program) -> None:
     deployed = program(
-        config(delivery={"timeoutSeconds": 30, "retryScheduleSeconds": [1, 2], "allowedCidrs": ["127.0.0.0/8"]})
+        config(
+            delivery={
+                "timeoutSeconds": 30,
+                "retryScheduleSeconds": [1, 2],
+                "allowedCidrs": ["127.0.0.0/8"],
+                "breakerFailureThreshold": 3,
+                "breakerCooldownSeconds": 2,
+            }
+        )
     )
     worker = deployed.named("hookstack-delivery-worker-fn")
+    assert worker["environment"]["variables"]["DELIVERY_BREAKER_FAILURES"] == "3"
+    assert worker["environment"]["variables"]["DELIVERY_BREAKER_COOLDOWN_SECONDS"] == "2"
     assert worker["environment"]["variables"]["DELIVERY_TIMEOUT_SECONDS"] == "30"
     assert worker["environment"]["variables"]["DELIVERY_ALLOWED_CIDRS"] == "127.0.0.0/8"
     assert worker["environment"]["variables"]["DELIVERY_MAX_RECEIVES"] == str(2 * 3 + 20)
