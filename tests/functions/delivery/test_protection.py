@@ -297,3 +297,39 @@ def test_an_endpoint_without_protection_makes_no_extra_request(stack: DeliverySt
     assert len(receiver.to("/plain")) == 1
     # The claim, the one read, the attempt record, the result: as before protection existed.
     assert recorder.calls == ["update_item", "batch_get_item", "put_item", "update_item"]
+
+
+def _worker_calls(stack: DeliveryStack) -> list[str]:
+    """The DynamoDB operations the worker makes while the tasks queue drains."""
+    recorder = Recorder(stack.dynamodb._client)
+    stack.dynamodb._client = recorder
+    try:
+        stack.drain()
+    finally:
+        stack.dynamodb._client = recorder._client
+    return recorder.calls
+
+
+def test_what_each_protection_adds_per_delivery(
+    stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The figures docs/delivery.md states (endpoint protection, what it costs); a plain delivery makes
+    # the claim, one read, the attempt record and the result (test above).
+    plain = ["update_item", "batch_get_item", "put_item", "update_item"]
+    receiver.script("/limited", Reply(200))
+    stack.create_endpoint("1", receiver.url("/limited"), rateLimitPerSecond=10)
+    stack.publish(bus_event("1", "widget.created", event_id="evt_cost_rl"))
+    assert _worker_calls(stack) == ["update_item", "batch_get_item", "update_item", "put_item", "update_item"]
+
+    # A failed attempt adds one write to the endpoint's state; the success after it one more.
+    monkeypatch.setenv("DELIVERY_RETRY_SCHEDULE", "5")
+    from functions.delivery import worker
+
+    worker.reset()
+    receiver.script("/once", Reply(500), Reply(200))
+    stack.create_endpoint("2", receiver.url("/once"))
+    stack.publish(bus_event("2", "widget.created", event_id="evt_cost_fail"))
+    calls = _worker_calls(stack)
+    breaker_write = ["update_item", "batch_get_item", "update_item", "put_item", "update_item"]
+    assert calls == breaker_write * 2  # the failure counted, then the breaker reset by the success
+    assert plain == ["update_item", "batch_get_item", "put_item", "update_item"]
