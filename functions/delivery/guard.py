@@ -94,11 +94,10 @@ def before_attempt(
     if state == protection.BreakerState.OPEN:
         until = breaker.open_until_ms or now_ms
         return Skip(f"circuit breaker open after {breaker.failures} failed attempts in a row: not called", until)
-    if state == protection.BreakerState.HALF_OPEN:
-        lease_ms = protection.PROBE_LEASE_SECONDS * 1000
-        if breaker.probe_in_flight(now_ms) or not table.claim_probe(tenant_id, endpoint_id, now_ms, lease_ms):
-            return Skip("circuit breaker half-open: another attempt is probing the endpoint", now_ms + lease_ms)
-        probe = True
+    lease_ms = protection.PROBE_LEASE_SECONDS * 1000
+    half_open = Skip("circuit breaker half-open: another attempt is probing the endpoint", now_ms + lease_ms)
+    if state == protection.BreakerState.HALF_OPEN and breaker.probe_in_flight(now_ms):
+        return half_open
 
     rate = endpoint.options.rate_limit_per_second
     label = rate_slot_label(run, attempt)
@@ -122,6 +121,13 @@ def before_attempt(
             return Defer(math.ceil(wait), f"rate limit: slot reserved in {wait:.3f} s")
         if wait > 0:
             sleep(wait)
+
+    # The probe is claimed after the rate limit: a probe that had to wait for its slot would hold
+    # the probe lease while hidden and keep the breaker half-open for nothing.
+    if state == protection.BreakerState.HALF_OPEN:
+        if not table.claim_probe(tenant_id, endpoint_id, int(now() * 1000), lease_ms):
+            return half_open
+        probe = True
 
     if not probe and limits.may_defer_for_lease and protection.is_slow(endpoint.state, now_ms):
         until_ms = now_ms + int((limits.timeout_seconds + protection.LEASE_MARGIN_SECONDS) * 1000)

@@ -65,6 +65,10 @@ class Client:
     client_id: str
     scope: str | None = None
 
+    def fingerprint(self) -> str:
+        """Which client a stored token belongs to (not a secret: no client secret in it)."""
+        return "\n".join((self.token_url, self.client_id, self.scope or ""))
+
 
 def token_request(client: Client, client_secret: str) -> tuple[bytes, dict[str, str]]:
     form = {"grant_type": "client_credentials"}
@@ -80,7 +84,7 @@ def token_request(client: Client, client_secret: str) -> tuple[bytes, dict[str, 
     return urlencode(form).encode("ascii"), headers
 
 
-def parse_token_response(response: sender.Response, now_ms: int) -> CachedToken:
+def parse_token_response(response: sender.Response, now_ms: int, client: str = "") -> CachedToken:
     """The token in a token endpoint's answer; :class:`TokenError` for anything else."""
     if response.status is None:
         raise TokenError(f"token request failed: {response.error}")
@@ -106,7 +110,7 @@ def parse_token_response(response: sender.Response, now_ms: int) -> CachedToken:
         raise TokenError("expires_in must be a positive number of seconds")
     lifetime_ms = min(lifetime, MAX_TOKEN_SECONDS) * 1000
     refresh_after = min(int(lifetime_ms * REFRESH_FRACTION), lifetime_ms - REFRESH_MARGIN_SECONDS * 1000)
-    return CachedToken(token, now_ms + lifetime_ms, now_ms + max(0, refresh_after))
+    return CachedToken(token, now_ms + lifetime_ms, now_ms + max(0, refresh_after), client)
 
 
 Fetch = Callable[[Client, str], sender.Response]
@@ -121,7 +125,7 @@ class TokenSource:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._clock, self._sleep = clock, sleep
-        self._tokens: dict[tuple[str, str], CachedToken] = {}
+        self._tokens: dict[tuple[str, str, str], CachedToken] = {}
         self._secrets: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -135,19 +139,22 @@ class TokenSource:
         fetch: Fetch,
     ) -> str:
         """A valid access token for the endpoint; :class:`TokenError` when none can be had."""
-        key = (tenant_id, endpoint_id)
+        # A changed client (token URL, id, scope) never uses the old client's token.
+        key = (tenant_id, endpoint_id, client.fingerprint())
         now_ms = self._now_ms()
         with self._lock:
             local = self._tokens.get(key)
         if local is not None and now_ms < local.refresh_at_ms:
             return local.value
         stored, lease = table.get_token(tenant_id, endpoint_id)
+        if stored is not None and stored.client != client.fingerprint():
+            stored = None
         if stored is not None and now_ms < stored.refresh_at_ms:
             return self._keep(key, stored)
         until_ms = now_ms + int(LEASE_SECONDS * 1000)
         if table.take_token_lease(tenant_id, endpoint_id, now_ms, until_ms):
             try:
-                fresh = parse_token_response(fetch(client, client_secret()), self._now_ms())
+                fresh = parse_token_response(fetch(client, client_secret()), self._now_ms(), client.fingerprint())
             except TokenError:
                 table.release_token_lease(tenant_id, endpoint_id, until_ms)
                 if stored is not None and self._now_ms() < stored.expires_at_ms:
@@ -161,16 +168,15 @@ class TokenSource:
         while self._clock() < deadline:
             self._sleep(WAIT_STEP_SECONDS)
             stored, _ = table.get_token(tenant_id, endpoint_id)
-            if stored is not None and self._now_ms() < stored.expires_at_ms:
+            if stored is not None and stored.client == client.fingerprint() and self._now_ms() < stored.expires_at_ms:
                 return self._keep(key, stored)
         raise TokenError("another worker's token request did not finish in time")
 
     def forget(self, table: TokensTable, tenant_id: str, endpoint_id: str, value: str) -> None:
         """The endpoint refused ``value`` (401): no worker uses it again."""
         with self._lock:
-            local = self._tokens.get((tenant_id, endpoint_id))
-            if local is not None and local.value == value:
-                del self._tokens[(tenant_id, endpoint_id)]
+            for key in [k for k, t in self._tokens.items() if k[:2] == (tenant_id, endpoint_id) and t.value == value]:
+                del self._tokens[key]
         table.forget_token(tenant_id, endpoint_id, value)
 
     def client_secret(self, secretsmanager: Any, name: str) -> str:
@@ -184,7 +190,7 @@ class TokenSource:
             self._secrets[name] = (now, value)
         return value
 
-    def _keep(self, key: tuple[str, str], token: CachedToken) -> str:
+    def _keep(self, key: tuple[str, str, str], token: CachedToken) -> str:
         with self._lock:
             self._tokens[key] = token
         return token.value

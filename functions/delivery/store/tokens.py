@@ -22,6 +22,8 @@ class CachedToken:
     value: str
     expires_at_ms: int
     refresh_at_ms: int
+    client: str = ""
+    """The client it was issued to (:meth:`functions.delivery.oauth.Client.fingerprint`)."""
 
     def __repr__(self) -> str:
         return f"CachedToken(expires_at_ms={self.expires_at_ms}, refresh_at_ms={self.refresh_at_ms})"
@@ -41,7 +43,9 @@ class TokensTable(TableBase):
         lease = item.get("leaseUntilMs")
         token = None
         if item.get("token"):
-            token = CachedToken(str(item["token"]), int(item["expiresAtMs"]), int(item["refreshAtMs"]))
+            token = CachedToken(
+                str(item["token"]), int(item["expiresAtMs"]), int(item["refreshAtMs"]), str(item.get("client") or "")
+            )
         return token, int(lease) if lease is not None else None
 
     def take_token_lease(self, tenant_id: str, endpoint_id: str, now_ms: int, until_ms: int) -> bool:
@@ -63,14 +67,15 @@ class TokensTable(TableBase):
         self.client.update_item(
             TableName=self.name,
             Key=to_item(token_key(tenant_id, endpoint_id)),
-            UpdateExpression="SET #token = :token, expiresAtMs = :exp, refreshAtMs = :refresh, #ttl = :ttl "
+            UpdateExpression="SET #token = :token, expiresAtMs = :exp, refreshAtMs = :refresh, #client = :client, #ttl = :ttl "
             "REMOVE leaseUntilMs",
-            ExpressionAttributeNames={"#token": "token", "#ttl": schema.TTL_ATTRIBUTE},
+            ExpressionAttributeNames={"#token": "token", "#client": "client", "#ttl": schema.TTL_ATTRIBUTE},
             ExpressionAttributeValues=expression_values(
                 {
                     ":token": token.value,
                     ":exp": token.expires_at_ms,
                     ":refresh": token.refresh_at_ms,
+                    ":client": token.client,
                     ":ttl": token.expires_at_ms // 1000 + 86_400,
                 }
             ),

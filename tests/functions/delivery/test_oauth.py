@@ -135,7 +135,9 @@ def test_without_a_token_a_worker_waits_for_the_one_fetching(table: store.Delive
     def sleep(seconds: float) -> None:  # the other worker finishes while this one waits
         clock.sleep(seconds)
         if clock.now >= NOW + 1:
-            table.put_token("t", "ep", CachedToken("from-other", now_ms + 100_000, now_ms + 80_000))
+            table.put_token(
+                "t", "ep", CachedToken("from-other", now_ms + 100_000, now_ms + 80_000, CLIENT.fingerprint())
+            )
 
     assert oauth.TokenSource(clock, sleep).bearer(table, "t", "ep", CLIENT, lambda: "s3cret", server) == "from-other"
     assert server.calls == 0
@@ -260,3 +262,14 @@ def test_token_url_alias_and_changing_the_secret(stack: DeliveryStack) -> None:
     assert boto3.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"] == "two"
     assert stack.api("DELETE", f"/tenants/1/endpoints/{created['id']}")[0] == 204
     assert "DeletedDate" in boto3.client("secretsmanager").describe_secret(SecretId=name)
+
+
+def test_a_changed_client_never_uses_the_old_clients_token(table: store.DeliveryTable) -> None:
+    clock = Clock()
+    server = TokenServer(clock)
+    source = oauth.TokenSource(clock, clock.sleep)
+    assert _bearer(source, table, server) == "tok-1"
+    other = oauth.Client(CLIENT.token_url, "client-2", CLIENT.scope)
+    for worker in (source, oauth.TokenSource(clock, clock.sleep)):  # this process, and another
+        assert worker.bearer(table, "t", "ep", other, lambda: "s3cret", server) == f"tok-{server.calls}"
+    assert server.calls == 2

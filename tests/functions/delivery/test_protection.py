@@ -333,3 +333,29 @@ def test_what_each_protection_adds_per_delivery(
     breaker_write = ["update_item", "batch_get_item", "update_item", "put_item", "update_item"]
     assert calls == breaker_write * 2  # the failure counted, then the breaker reset by the success
     assert plain == ["update_item", "batch_get_item", "put_item", "update_item"]
+
+
+def test_a_half_open_probe_that_must_wait_for_its_slot_does_not_hold_the_probe(table: store.DeliveryTable) -> None:
+    now = 1_700_000_000.0
+    endpoint = store.Endpoint(
+        tenant_id="t",
+        endpoint_id="ep",
+        url="https://hooks.example.com/x",
+        options=store.EndpointOptions(rate_limit_per_second=1),
+        state={"breakerFailures": 5, "breakerOpenUntil": 1},
+    )
+    table.client.put_item(TableName=TABLE, Item=to_item({**rate_key("t", "ep"), "tat": int(now * 1000) + 5_000}))
+    table.client.put_item(TableName=TABLE, Item=to_item({**schema.state_key("t", "ep"), **endpoint.state}))
+    slept: list[float] = []
+    gate = guard.before_attempt(
+        table, {"eventId": "e"}, endpoint, 1, 1, "m", guard.Limits(), now=lambda: now, sleep=slept.append
+    )
+    assert isinstance(gate, guard.Defer) and gate.seconds == 5 and not slept
+    assert "breakerProbeUntil" not in _state(table)
+    # Its slot come, it probes.
+    later = now + 5
+    gate = guard.before_attempt(
+        table, {"eventId": "e", "rateSlot": "1:1"}, endpoint, 1, 1, "m", guard.Limits(), now=lambda: later
+    )
+    assert isinstance(gate, guard.Proceed) and gate.probe
+    assert _state(table)["breakerProbeUntil"] == int(later * 1000) + protection.PROBE_LEASE_SECONDS * 1000
