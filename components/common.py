@@ -355,7 +355,7 @@ class LambdaFunction:
             policy=policy_json([logging_statement, *statements]),
             opts=child(parent),
         )
-        function_args: dict[str, Any] = {}
+        function_args: dict[str, Any] = {"layers": list(layers)} if layers else {}
         if isinstance(environment, pulumi.Output):  # built by a spec once its inputs are known
             function_args["environment"] = aws.lambda_.FunctionEnvironmentArgs(variables=environment)
         elif environment:
@@ -364,8 +364,6 @@ class LambdaFunction:
             function_args["reserved_concurrent_executions"] = reserved_concurrency
         if vpc_config is not None:
             function_args["vpc_config"] = aws.lambda_.FunctionVpcConfigArgs(**vpc_config)
-        if layers:
-            function_args["layers"] = list(layers)
         function = aws.lambda_.Function(
             name,
             description=description,

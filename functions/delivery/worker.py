@@ -20,7 +20,10 @@ Bearer), ``webhook-id`` (the event id), ``webhook-timestamp`` and ``webhook-sign
 signature per active secret), and must answer within the endpoint's ``timeoutSeconds`` (default
 ``DELIVERY_TIMEOUT_SECONDS``). An endpoint the worker cannot build a request for (an auth or a
 signing scheme this worker lacks, a stored transform it cannot apply) fails at once, with an attempt
-record, as a request that cannot be sent. Every attempt is recorded (time, status, latency, truncated
+record, as a request that cannot be sent. Endpoint protection (:mod:`functions.delivery.guard`) runs
+around each attempt: the circuit breaker may skip the call, the rate limit and the concurrency cap
+may delay it (never drop it), and retries wait a jittered delay; ``v1a`` keys and OAuth tokens come
+from :mod:`functions.delivery.credentials`. Every attempt is recorded (time, status, latency, truncated
 response, error). A 410 disables the endpoint; ``DELIVERY_DISABLE_AFTER_FAILURES`` messages failing in a row
 disable it too. When a delivery fails for good (retries exhausted, fast failure, endpoint disabled,
 receive limit) its record goes to the dead-letter queue with the attempt history *before* the
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs, transform
-from functions.delivery import guard, oauth, policy, runtime, sender, signing, store, v1a
+from functions.delivery import credentials, guard, oauth, policy, runtime, sender, signing, store
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -188,45 +191,28 @@ def _attempt(
         logs.info("delivery deferred", tenantId=task.tenant_id, endpointId=task.endpoint_id, reason=gate.reason)
         _hide(state, task, gate.seconds)
         return True
-    not_sendable = None
-    if isinstance(gate, guard.Proceed) and endpoint.options.signing_scheme == v1a.SCHEME:
-        secrets, not_sendable = v1a.with_private_key(
-            secrets, state.clients("secretsmanager"), config.table_name, task.tenant_id, task.endpoint_id
-        )
-    if isinstance(gate, guard.Proceed) and endpoint.options.auth.type == oauth.TYPE and not_sendable is None:
-        secrets, not_sendable = oauth.with_access_token(
-            table,
-            state.clients("secretsmanager"),
-            config.table_name,
-            config.allowed_networks,
-            task.tenant_id,
-            task.endpoint_id,
-            endpoint.options.auth,
-            secrets,
+    # Skipped by the breaker, or a key or token that cannot be had: recorded as the attempt, nothing sent.
+    preempted: sender.Response | None = gate.response() if isinstance(gate, guard.Skip) else None
+    if preempted is None:
+        secrets, preempted = credentials.prepare(
+            state.clients, table, config.table_name, config.allowed_networks, endpoint, secrets
         )
     started = time.time()
     try:
         body, headers = request_for(endpoint, secrets, message, started)
     except (ValueError, KeyError, TypeError) as error:
         # Nothing a retry can fix: fail now, with an attempt record (as the sender does for a bad header).
-        response = not_sendable or sender.Response(
-            None, 0, error=f"request cannot be sent: {error}", error_kind="request"
-        )
+        response = preempted or sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
     else:
-        if isinstance(gate, guard.Skip):
-            response = gate.response()
-        elif not_sendable is not None:
-            response = not_sendable
-        else:
-            response = sender.post(
-                endpoint.url,
-                body,
-                headers,
-                timeout=endpoint.options.timeout_seconds or config.timeout_seconds,
-                allowed=config.allowed_networks,
-                max_response_bytes=config.max_response_bytes,
-                method=endpoint.options.method,
-            )
+        response = preempted or sender.post(
+            endpoint.url,
+            body,
+            headers,
+            timeout=endpoint.options.timeout_seconds or config.timeout_seconds,
+            allowed=config.allowed_networks,
+            max_response_bytes=config.max_response_bytes,
+            method=endpoint.options.method,
+        )
     guard.after_attempt(table, endpoint, gate, response, limits)
     if endpoint.options.auth.type == oauth.TYPE:
         oauth.after_response(table, task.tenant_id, task.endpoint_id, secrets.auth_secret, response.status)

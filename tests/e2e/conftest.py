@@ -147,7 +147,7 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                         },
                         {
                             "name": "fragile",
-                            "url": f"{receiver_url}/flaky/4/t5/fragile",
+                            "url": f"{receiver_url}/flaky/6/t5/fragile",
                             "engine": "worker",
                             "eventTypes": ["fragile.event"],
                             "auth": {"type": "none"},
