@@ -95,7 +95,12 @@ def before_attempt(
         until = breaker.open_until_ms or now_ms
         return Skip(f"circuit breaker open after {breaker.failures} failed attempts in a row: not called", until)
     lease_ms = protection.PROBE_LEASE_SECONDS * 1000
-    half_open = Skip("circuit breaker half-open: another attempt is probing the endpoint", now_ms + lease_ms)
+    # Waiting for the probe's answer: try again after a cool-down (not the probe's 90 s lease, which
+    # only matters if its worker dies).
+    half_open = Skip(
+        "circuit breaker half-open: another attempt is probing the endpoint",
+        now_ms + limits.breaker_cooldown_seconds * 1000,
+    )
     if state == protection.BreakerState.HALF_OPEN and breaker.probe_in_flight(now_ms):
         return half_open
 

@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from functions import whsec
-from functions.delivery import store
+from functions.delivery import protection, store
 from functions.delivery.store import DeliveryTable
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver, Reply
@@ -394,6 +394,7 @@ def test_an_early_return_waits_for_the_scheduled_time_without_an_attempt(
     stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(monkeypatch, TIME_SCALE="1")
+    monkeypatch.setattr(protection, "full_jitter", lambda ceiling, random: ceiling)  # the 5 s step exactly
     receiver.script("/later", Reply(503))
     endpoint = stack.create_endpoint("1", receiver.url("/later"))
     stack.publish(bus_event("1", "widget.created", event_id="evt_early"))
