@@ -152,7 +152,7 @@ class TokenSource:
         if stored is not None and now_ms < stored.refresh_at_ms:
             return self._keep(key, stored)
         until_ms = now_ms + int(LEASE_SECONDS * 1000)
-        if table.take_token_lease(tenant_id, endpoint_id, now_ms, until_ms):
+        if table.take_token_lease(tenant_id, endpoint_id, now_ms, until_ms, client.fingerprint()):
             try:
                 fresh = parse_token_response(fetch(client, client_secret()), self._now_ms(), client.fingerprint())
             except TokenError:
@@ -165,12 +165,13 @@ class TokenSource:
         if stored is not None and now_ms < stored.expires_at_ms:
             return self._keep(key, stored)  # another worker is refreshing it
         deadline = (lease or until_ms) / 1000
-        while self._clock() < deadline:
-            self._sleep(WAIT_STEP_SECONDS)
+        while True:
             stored, _ = table.get_token(tenant_id, endpoint_id)
             if stored is not None and stored.client == client.fingerprint() and self._now_ms() < stored.expires_at_ms:
                 return self._keep(key, stored)
-        raise TokenError("another worker's token request did not finish in time")
+            if self._clock() >= deadline:
+                raise TokenError("another worker's token request did not finish in time")
+            self._sleep(WAIT_STEP_SECONDS)
 
     def forget(self, table: TokensTable, tenant_id: str, endpoint_id: str, value: str) -> None:
         """The endpoint refused ``value`` (401): no worker uses it again."""

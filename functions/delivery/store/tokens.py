@@ -48,15 +48,19 @@ class TokensTable(TableBase):
             )
         return token, int(lease) if lease is not None else None
 
-    def take_token_lease(self, tenant_id: str, endpoint_id: str, now_ms: int, until_ms: int) -> bool:
-        """Become the one worker fetching the endpoint's next token (until ``until_ms``)."""
+    def take_token_lease(self, tenant_id: str, endpoint_id: str, now_ms: int, until_ms: int, client: str = "") -> bool:
+        """Become the one worker fetching the endpoint's next token (until ``until_ms``): only while
+        no other worker holds the lease and no token of this ``client`` is still fresh (one may have
+        been stored since the caller looked: it must not fetch a second one)."""
         try:
             self.client.update_item(
                 TableName=self.name,
                 Key=to_item(token_key(tenant_id, endpoint_id)),
                 UpdateExpression="SET leaseUntilMs = :until",
-                ConditionExpression="attribute_not_exists(leaseUntilMs) OR leaseUntilMs <= :now",
-                ExpressionAttributeValues=expression_values({":until": until_ms, ":now": now_ms}),
+                ConditionExpression="(attribute_not_exists(leaseUntilMs) OR leaseUntilMs <= :now) AND "
+                "(attribute_not_exists(refreshAtMs) OR refreshAtMs <= :now OR #client <> :client)",
+                ExpressionAttributeNames={"#client": "client"},
+                ExpressionAttributeValues=expression_values({":until": until_ms, ":now": now_ms, ":client": client}),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

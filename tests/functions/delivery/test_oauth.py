@@ -275,3 +275,15 @@ def test_a_changed_client_never_uses_the_old_clients_token(table: store.Delivery
     for worker in (source, oauth.TokenSource(clock, clock.sleep)):  # this process, and another
         assert worker.bearer(table, "t", "ep", other, lambda: "s3cret", server) == f"tok-{server.calls}"
     assert server.calls == 2
+
+
+def test_a_token_stored_since_a_worker_looked_is_not_fetched_again(table: store.DeliveryTable) -> None:
+    # Worker B found no token; worker A stored one (and gave its lease back) before B asked for the lease.
+    now_ms = int(NOW * 1000)
+    fresh = CachedToken("from-a", now_ms + 100_000, now_ms + 80_000, CLIENT.fingerprint())
+    table.put_token("t", "ep", fresh)
+    assert not table.take_token_lease("t", "ep", now_ms, now_ms + 10_000, CLIENT.fingerprint())
+    # A token of another client, or one due for refresh, does not stand in the way.
+    assert table.take_token_lease("t", "ep", now_ms, now_ms + 10_000, "another client")
+    table.release_token_lease("t", "ep", now_ms + 10_000)
+    assert table.take_token_lease("t", "ep", now_ms + 80_000, now_ms + 90_000, CLIENT.fingerprint())
