@@ -147,7 +147,7 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                         },
                         {
                             "name": "fragile",
-                            "url": f"{receiver_url}/flaky/6/t5/fragile",
+                            "url": f"{receiver_url}/flaky/5/t5/fragile",
                             "engine": "worker",
                             "eventTypes": ["fragile.event"],
                             "auth": {"type": "none"},
@@ -157,8 +157,8 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
             ],
             # Not the default: every publisher must honour it (inbound events are e2e.<source>).
             "hookstack:provider": {"eventSource": "e2e"},
-            # A breaker that opens after 3 failed attempts and rests 2 s (tests/e2e/test_protection.py).
-            "hookstack:delivery": {"breakerFailureThreshold": 3, "breakerCooldownSeconds": 2},
+            # A breaker that opens after 3 failed attempts and rests 1 s (tests/e2e/test_protection.py).
+            "hookstack:delivery": {"breakerFailureThreshold": 3, "breakerCooldownSeconds": 1},
             "hookstack:consumer": {
                 "claimCheckThresholdBytes": 10000,
                 "sources": [
