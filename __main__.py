@@ -69,6 +69,7 @@ provider = WebhookProvider(
 delivery = None
 if config.delivery.enabled:
     from components.delivery import SignedDelivery, SignedDeliveryArgs
+    from components.layers import build_crypto_layer
 
     delivery = SignedDelivery(
         "hookstack-delivery",
@@ -79,6 +80,7 @@ if config.delivery.enabled:
             destinations=config.signed_destinations(),
             event_pattern=plan.delivery_rule_pattern,
             alarm_topic_arn=alarm_topic_arn,
+            crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
         ),
     )
 
@@ -96,6 +98,8 @@ if delivery is not None:
     pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)
     if delivery.generated_secrets is not None:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
+    if delivery.signing_public_keys is not None:
+        pulumi.export("signingPublicKeys", delivery.signing_public_keys)
 if consumer is not None:
     pulumi.export("inboundUrls", consumer.urls)
     pulumi.export("inboundQueueName", consumer.queue_name)

@@ -48,6 +48,7 @@ from components.common import (
 )
 from components.config import DeliverySettings, Destination, Tenant, to_json
 from components.delivery_api import SubscriptionApi, subscription_api
+from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
 from components.delivery_endpoints import config_endpoints
 from components.delivery_functions import DeliveryResources, delivery_functions
 from components.entry_bus import BusRef
@@ -77,6 +78,9 @@ class SignedDeliveryArgs:
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
     table_deletion_protection: bool = False
     """Refuse to delete the table (point-in-time recovery is always on)."""
+    crypto_layer: Package | None = None
+    """``cryptography`` for arm64 (``components.layers.build_crypto_layer()``), attached to the API and
+    the worker: ``v1a`` endpoints can be created through the API at any time, without a deploy."""
 
 
 class SignedDelivery(pulumi.ComponentResource):
@@ -130,6 +134,12 @@ class SignedDelivery(pulumi.ComponentResource):
     """Bus events the pipeline could not take in (rule target failures, contract violations)."""
     generated_secrets: pulumi.Output[dict[str, dict[str, str]]] | None
     """tenant id -> destination name -> generated ``whsec_`` secret (a Pulumi secret); None if none."""
+    crypto_layer: aws.lambda_.LayerVersion | None
+    """The crypto layer on the API and the worker (None: no ``v1a`` signing)."""
+    endpoint_secrets: EndpointSecrets
+    """Secrets Manager secrets of config endpoints (``v1a`` keys, OAuth client secrets), public-key items."""
+    signing_public_keys: pulumi.Output[dict[str, dict[str, str]]] | None
+    """tenant id -> destination name -> ``whpk_`` public key of ``v1a`` destinations (stack output)."""
 
     def __init__(self, name: str, args: SignedDeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hookstack:index:SignedDelivery", name, None, opts)
@@ -161,6 +171,7 @@ class SignedDelivery(pulumi.ComponentResource):
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.events_dead_letter_queue.arn),
             opts=child(self, depends_on=list(self.queue_policies)),
         )
+        self.crypto_layer = crypto_layer(name, self, args.crypto_layer) if args.crypto_layer is not None else None
         functions = delivery_functions(
             name,
             self,
@@ -170,6 +181,7 @@ class SignedDelivery(pulumi.ComponentResource):
                 self.table, self.index_arn, self.events_queue, self.tasks_queue, self.dead_letter_queue
             ),
             alarm_topic_arn=args.alarm_topic_arn,
+            crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,
         )
         self.api_function, self.fanout_function = functions.api, functions.fanout
         self.worker_function, self.event_source_mappings = functions.worker, functions.event_source_mappings
@@ -179,6 +191,10 @@ class SignedDelivery(pulumi.ComponentResource):
         self.http_api, self.stage = self.subscription_api.api, self.subscription_api.stage
         declared = config_endpoints(name, self, self.table, args.destinations)
         self.config_items, generated = declared.items, declared.generated
+        self.endpoint_secrets = endpoint_secrets(name, self, self.table, args.destinations)
+        # from_input resolves the nested Outputs; public keys are not secrets.
+        public_keys = self.endpoint_secrets.public_keys
+        self.signing_public_keys = pulumi.Output.from_input(cast(Any, public_keys)) if public_keys else None
         self.alarms = self._alarms()
 
         self.api_url = self.http_api.api_endpoint
@@ -198,6 +214,7 @@ class SignedDelivery(pulumi.ComponentResource):
                 "dead_letter_queue_url": self.dead_letter_queue_url,
                 "events_dead_letter_queue_url": self.events_dead_letter_queue_url,
                 "generated_secrets": self.generated_secrets,
+                "signing_public_keys": self.signing_public_keys,
             }
         )
 

@@ -16,7 +16,13 @@ import pulumi_aws as aws
 
 from components.common import LambdaFunction, child, contract_environment
 from components.packaging import Package
-from components.specs.delivery import API_HANDLER, FANOUT_HANDLER, WORKER_HANDLER, DeliverySpec
+from components.specs.delivery import (
+    API_HANDLER,
+    FANOUT_HANDLER,
+    WORKER_HANDLER,
+    DeliverySpec,
+    endpoint_secrets_arn,
+)
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,16 @@ def delivery_functions(
     package: Package,
     resources: DeliveryResources,
     alarm_topic_arn: pulumi.Input[str] | None,
+    crypto_layer_arn: pulumi.Input[str] | None = None,
 ) -> DeliveryFunctions:
-    """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``."""
+    """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``.
+
+    The API and the worker get the crypto layer (``v1a`` keys: made by the API, signed with by the
+    worker) and the Secrets Manager actions on the table's own name prefix (``v1a`` private keys and
+    OAuth client secrets: :func:`components.specs.delivery.endpoint_secrets_arn`); the fan-out neither."""
     table, tasks = resources.table, resources.tasks_queue
+    layers = [crypto_layer_arn] if crypto_layer_arn is not None else []
+    endpoint_secrets = table.arn.apply(endpoint_secrets_arn)
 
     def function(
         suffix: str,
@@ -67,6 +80,7 @@ def delivery_functions(
         *,
         statements: list[dict[str, Any]],
         environment: dict[str, pulumi.Output[str]],
+        function_layers: list[pulumi.Input[str]] | None = None,
     ) -> LambdaFunction:
         return LambdaFunction.create(
             f"{name}-{suffix}",
@@ -78,6 +92,7 @@ def delivery_functions(
             environment=environment,
             timeout_seconds=timeout_seconds,
             alarm_topic_arn=alarm_topic_arn,
+            layers=function_layers or (),
         )
 
     api = function(
@@ -85,7 +100,13 @@ def delivery_functions(
         API_HANDLER,
         "hookstack subscription API (endpoints, secrets, history, replay)",
         spec.api_timeout_seconds,
-        statements=spec.api_statements(table_arn=table.arn, indexes_arn=resources.index_arn, tasks_queue_arn=tasks.arn),
+        statements=spec.api_statements(
+            table_arn=table.arn,
+            indexes_arn=resources.index_arn,
+            tasks_queue_arn=tasks.arn,
+            endpoint_secrets_arn=endpoint_secrets,
+        ),
+        function_layers=layers,
         environment=contract_environment(
             lambda table_name, tasks_url: spec.api_settings(
                 table_name=table_name, tasks_queue_url=tasks_url
@@ -116,8 +137,12 @@ def delivery_functions(
         "hookstack signed-delivery worker (Standard Webhooks requests, retries, history)",
         spec.worker_timeout_seconds,
         statements=spec.worker_statements(
-            table_arn=table.arn, tasks_queue_arn=tasks.arn, dead_letter_queue_arn=resources.dead_letter_queue.arn
+            table_arn=table.arn,
+            tasks_queue_arn=tasks.arn,
+            dead_letter_queue_arn=resources.dead_letter_queue.arn,
+            endpoint_secrets_arn=endpoint_secrets,
         ),
+        function_layers=layers,
         environment=contract_environment(
             lambda table_name, tasks_url, dead_letters: spec.worker_settings(
                 table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters

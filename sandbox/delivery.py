@@ -28,9 +28,11 @@ from components.specs.delivery import (
     auth_secret,
     delivery_spec,
     endpoint_options,
+    endpoint_secrets_arn,
     table_indexes_arn,
 )
 from functions import whsec
+from sandbox.endpoint_secrets import create_endpoint_secrets
 from sandbox.iam import LocalIam, Role
 from sandbox.lambda_http import LambdaHttpServer, load_handler
 from sandbox.sqs_worker import QueueWorker
@@ -102,6 +104,8 @@ class LocalDelivery:
         self.sqs = client("sqs", endpoint)
         self.events = client("events", endpoint)
         self.dynamodb = client("dynamodb", endpoint)
+        self.secretsmanager = client("secretsmanager", endpoint)
+        self.signing_public_keys: dict[str, dict[str, str]] = {}
         self.table = f"{NAME}-table"
         self.server = LambdaHttpServer(
             load_handler(API_HANDLER), function_name=f"{NAME}-api", timeout_seconds=self.spec.api_timeout_seconds
@@ -155,6 +159,9 @@ class LocalDelivery:
                     auth_secret(destination),
                 ),
             )
+        self.signing_public_keys = create_endpoint_secrets(
+            self.secretsmanager, self.dynamodb, self.table, self.destinations, self.local_secrets
+        )
         self.set_environment(
             environment(
                 self.spec,
@@ -192,10 +199,16 @@ class LocalDelivery:
         table = str(self.dynamodb.describe_table(TableName=self.table)["Table"]["TableArn"])
         events, tasks, dead_letters = (self._arn(self.urls[queue]) for queue in ("events", "tasks", "dlq"))
         spec = self.spec
+        endpoint_secrets = endpoint_secrets_arn(table)
         roles = {
             "api": iam.function_role(
                 f"{NAME}-api",
-                spec.api_statements(table_arn=table, indexes_arn=table_indexes_arn(table), tasks_queue_arn=tasks),
+                spec.api_statements(
+                    table_arn=table,
+                    indexes_arn=table_indexes_arn(table),
+                    tasks_queue_arn=tasks,
+                    endpoint_secrets_arn=endpoint_secrets,
+                ),
             ),
             "fanout": iam.function_role(
                 f"{NAME}-fanout",
@@ -203,7 +216,12 @@ class LocalDelivery:
             ),
             "worker": iam.function_role(
                 f"{NAME}-worker",
-                spec.worker_statements(table_arn=table, tasks_queue_arn=tasks, dead_letter_queue_arn=dead_letters),
+                spec.worker_statements(
+                    table_arn=table,
+                    tasks_queue_arn=tasks,
+                    dead_letter_queue_arn=dead_letters,
+                    endpoint_secrets_arn=endpoint_secrets,
+                ),
             ),
         }
 
@@ -246,4 +264,5 @@ class LocalDelivery:
             "delivery_table": self.table,
             "delivery_dead_letter_queue_url": self.urls.get("dlq"),
             "local_secrets": dict(self.local_secrets),
+            "signing_public_keys": self.signing_public_keys,
         }

@@ -12,6 +12,7 @@ from components.config.reader import Reader
 from components.config.tenants import destination_engine
 from functions.delivery import ssrf
 from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, WORKER
+from functions.delivery.protection import MAX_BREAKER_COOLDOWN_SECONDS, MAX_BREAKER_FAILURES
 
 DELIVERY_KEYS = (
     "enabled",
@@ -24,6 +25,8 @@ DELIVERY_KEYS = (
     "maxResponseBytes",
     "workerMaxConcurrency",
     "fanoutMaxConcurrency",
+    "breakerFailureThreshold",
+    "breakerCooldownSeconds",
 )
 
 
@@ -79,6 +82,12 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
             MAX_MAXIMUM_CONCURRENCY,
             defaults.fanout_max_concurrency,
         ),
+        breaker_failure_threshold=reader.int_in(
+            raw, "breakerFailureThreshold", path, 1, MAX_BREAKER_FAILURES, defaults.breaker_failure_threshold
+        ),
+        breaker_cooldown_seconds=reader.int_in(
+            raw, "breakerCooldownSeconds", path, 1, MAX_BREAKER_COOLDOWN_SECONDS, defaults.breaker_cooldown_seconds
+        ),
     )
 
 
@@ -102,6 +111,14 @@ def check_signed_destination_urls(reader: Reader, tenants: Any, delivery: Delive
             key = f"{NAMESPACE}:tenants[{tenant_index}].destinations[{index}].url"
             if any(problem.path == key for problem in reader.problems):
                 continue  # the tenants section said what is wrong with it already: one problem per key
+            auth = destination.get("auth")
+            token_url = auth.get("authorizationEndpoint") if isinstance(auth, Mapping) else None
+            if isinstance(token_url, str):
+                # The worker fetches OAuth tokens from inside AWS too, through the same guard.
+                try:
+                    ssrf.parse_url(token_url, allowed)
+                except ssrf.UnsafeUrl as error:
+                    reader.problem(f"{key.removesuffix('.url')}.auth.authorizationEndpoint", str(error))
             try:
                 ssrf.parse_url(destination["url"], allowed)
             except ssrf.UnsendableUrl as error:

@@ -28,6 +28,8 @@ from functions import patterns, transform
 from functions.delivery import endpoint_fields as fields
 from functions.delivery.endpoint_fields import OAUTH_METHODS
 from functions.delivery.signing import DEFAULT_SCHEME, SCHEME_NOT_YET, SCHEMES, SIGNERS
+from functions.delivery.v1a import KEYS_GENERATED as V1A_KEYS_GENERATED
+from functions.delivery.v1a import SCHEME as V1A_SCHEME
 
 # What the config spells as auth types: the model's, and the legacy `signed` (= engine worker + signing).
 SIGNED = "signed"
@@ -131,8 +133,14 @@ def parse_signing(reader: Reader, value: Any, path: str) -> Signing | None:
     raw = reader.mapping(value, path)
     if raw is None:
         return None
+    before = len(reader.problems)
     reader.unknown_keys(raw, path, ("scheme", "secret", "previousSecret"))
     scheme = reader.choice(raw, "scheme", path, SCHEMES, default=DEFAULT_SCHEME) or DEFAULT_SCHEME
+    if scheme == V1A_SCHEME:
+        for key in ("secret", "previousSecret"):
+            if raw.get(key) is not None:
+                reader.problem(f"{path}.{key}", V1A_KEYS_GENERATED)
+        return Signing(scheme=scheme) if len(reader.problems) == before else None
     secrets = _signing_secrets(reader, raw, path)
     if scheme not in SIGNERS:
         reader.problem(f"{path}.scheme", SCHEME_NOT_YET)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from components.config.limits import MAX_EVENT_AGE_SECONDS, MAX_RATE_LIMIT, MAX_RETRY_ATTEMPTS, MAX_RULES_PER_BUS
 from functions.delivery.endpoint_fields import API_DESTINATION, WORKER
+from functions.delivery.protection import BREAKER_COOLDOWN_SECONDS, BREAKER_FAILURES
 from functions.delivery.signing import DEFAULT_SCHEME
 from functions.inbound.hmac_scheme import HmacConfig
 
@@ -202,6 +203,10 @@ class DeliverySettings:
     Lambda concurrency than this."""
     fanout_max_concurrency: int = 5
     """Most fan-out invocations at once (each takes about 30 ms per batch of 10 events)."""
+    breaker_failure_threshold: int = BREAKER_FAILURES
+    """Failed attempts in a row (no answer, 5xx, 408) after which an endpoint's circuit breaker opens."""
+    breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS
+    """How long an open breaker keeps the endpoint from being called before one probe."""
 
 
 @dataclass(frozen=True)

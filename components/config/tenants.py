@@ -28,7 +28,6 @@ from components.config.limits import (
 from components.config.model import (
     NAMESPACE,
     Destination,
-    OAuthAuth,
     RetryPolicy,
     Signing,
     Tenant,
@@ -38,7 +37,6 @@ from functions import patterns
 from functions.delivery.endpoint_fields import (
     API_DESTINATION,
     API_DESTINATION_ONLY_KEYS,
-    AUTH_NOT_YET_ON_WORKER,
     ENGINES,
     MAX_TIMEOUT_SECONDS,
     METHODS,
@@ -230,8 +228,6 @@ def _engine_fits(
                     f"applies to engine apiDestination only; engine worker{why} retries on "
                     "hookstack:delivery.retryScheduleSeconds",
                 )
-        if isinstance(auth, OAuthAuth):
-            reader.problem(f"{path}.auth.type", f"{AUTH_NOT_YET_ON_WORKER}{why}")
         if legacy is not None and raw.get("signing") is not None:
             reader.problem(
                 f"{path}.signing",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination, OAuthAuth
-from functions.delivery import policy, store
+from functions.delivery import policy, protection, store
 from functions.delivery.endpoint_fields import MAX_RATE_LIMIT, MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 
@@ -122,13 +122,17 @@ class DeliverySpec:
             allowed_cidrs=self.config.allowed_cidrs,
             max_response_bytes=self.config.max_response_bytes,
             max_receives=self.max_receives,
+            breaker_failures=self.config.breaker_failure_threshold,
+            breaker_cooldown_seconds=self.config.breaker_cooldown_seconds,
         )
 
     # -- each function's IAM statements, from the ARNs of the resources it uses --------------------
 
     def api_statements(
-        self, *, table_arn: object, indexes_arn: object, tasks_queue_arn: object
+        self, *, table_arn: object, indexes_arn: object, tasks_queue_arn: object, endpoint_secrets_arn: object
     ) -> list[dict[str, Any]]:
+        """``endpoint_secrets_arn``: :func:`endpoint_secrets_arn` of the table's ARN (``v1a`` private
+        keys and OAuth client secrets of API-created endpoints are made, read and deleted here)."""
         return [
             _table_statement(
                 "ManageEndpointsAndReadHistory",
@@ -143,6 +147,17 @@ class DeliverySpec:
                 [table_arn, indexes_arn],
             ),
             _queue_statement("QueueResends", ["sqs:SendMessage"], tasks_queue_arn),
+            {
+                "Sid": "ManageEndpointSecrets",
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DeleteSecret",
+                ],
+                "Resource": [endpoint_secrets_arn],
+            },
         ]
 
     def fanout_statements(
@@ -161,7 +176,7 @@ class DeliverySpec:
         ]
 
     def worker_statements(
-        self, *, table_arn: object, tasks_queue_arn: object, dead_letter_queue_arn: object
+        self, *, table_arn: object, tasks_queue_arn: object, dead_letter_queue_arn: object, endpoint_secrets_arn: object
     ) -> list[dict[str, Any]]:
         return [
             _table_statement(
@@ -175,12 +190,20 @@ class DeliverySpec:
                 tasks_queue_arn,
             ),
             _queue_statement("DeadLetterFailedDeliveries", ["sqs:SendMessage"], dead_letter_queue_arn),
+            {
+                "Sid": "ReadEndpointSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [endpoint_secrets_arn],
+            },
         ]
 
 
 def delivery_spec(config: DeliverySettings) -> DeliverySpec:
     """Every derived value of the signed-delivery pipeline for ``config``."""
-    max_receives = min(MAX_RECEIVE_COUNT, policy.max_attempts(config.retry_schedule_seconds) + RECEIVE_SLACK)
+    # An attempt may wait once for its rate-limit slot (functions/delivery/protection.py): one more receive.
+    attempts = policy.max_attempts(config.retry_schedule_seconds)
+    max_receives = min(MAX_RECEIVE_COUNT, protection.RECEIVES_PER_ATTEMPT * attempts + RECEIVE_SLACK)
     # An endpoint may set its own timeoutSeconds (up to MAX_TIMEOUT_SECONDS, through the API at any
     # time, without a deploy; delivery.timeoutSeconds has the same bound), so the function and the
     # task's visibility cover the largest one, not just the stack's default: an attempt cut off by the function timeout would be retried
@@ -219,7 +242,10 @@ def endpoint_options(destination: Destination) -> store.EndpointOptions:
             type=auth.type,
             header=auth.header if isinstance(auth, ApiKeyAuth) else None,
             username=auth.username if isinstance(auth, BasicAuth) else None,
-            oauth=_oauth_document(auth) if isinstance(auth, OAuthAuth) else None,
+            # The client secret is in Secrets Manager (components/delivery_endpoint_secrets.py).
+            token_url=auth.authorization_endpoint if isinstance(auth, OAuthAuth) else None,
+            client_id=auth.client_id if isinstance(auth, OAuthAuth) else None,
+            scope=auth.scope if isinstance(auth, OAuthAuth) else None,
         ),
         headers=dict(destination.headers),
         transform=(
@@ -250,11 +276,10 @@ def auth_secret(destination: Destination) -> str | None:
     return None
 
 
-def _oauth_document(auth: OAuthAuth) -> dict[str, str]:
-    """The non-secret fields of an oauth auth, named as the API names them (``store.OAUTH_FIELDS``)."""
-    document = {
-        "authorizationEndpoint": auth.authorization_endpoint,
-        "clientId": auth.client_id,
-        "httpMethod": auth.http_method,
-    }
-    return {**document, "scope": auth.scope} if auth.scope else document
+def endpoint_secrets_arn(table_arn: str) -> str:
+    """The ARN pattern of every endpoint secret in Secrets Manager (``v1a`` private keys, OAuth client
+    secrets): named under the delivery table's name (:func:`functions.delivery.v1a.secret_name`,
+    :func:`functions.delivery.oauth.client_secret_name`), in the table's partition, region and account."""
+    _, partition, _, region, account, resource = table_arn.split(":", 5)
+    table_name = resource.split("/", 1)[1]
+    return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{table_name}/*"

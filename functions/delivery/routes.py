@@ -43,6 +43,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/tenants/{tenantId}/endpoints/{endpointId}", "update_endpoint"),
     Route("DELETE", "/tenants/{tenantId}/endpoints/{endpointId}", "delete_endpoint"),
     Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/rotate-secret", "rotate_secret"),
+    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/public-key", "get_public_key"),
     Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/attempts", "list_endpoint_attempts"),
     Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/replay", "replay_failed"),
     Route("GET", "/tenants/{tenantId}/attempts", "list_attempts"),

@@ -29,6 +29,9 @@ variable                            read by        meaning (default)
 ``DELIVERY_TIME_SCALE``             worker         multiplies every wait (1; sandbox only: e.g. 0.001 so a
                                                    day of retries takes seconds; the recorded schedule is
                                                    unscaled)
+``DELIVERY_BREAKER_FAILURES``       worker         failed attempts in a row that open an endpoint's circuit
+                                                   breaker (5)
+``DELIVERY_BREAKER_COOLDOWN_SECONDS`` worker       how long an open breaker rests the endpoint (60; not scaled)
 =================================== ============== ==========================================================
 
 Sandbox-only variables are written only when they differ from their default (the deployed
@@ -43,7 +46,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass
 from typing import Any, Self
 
-from functions.delivery import ssrf
+from functions.delivery import protection, ssrf
 from functions.environ import Environ, SettingsError, Value, render
 
 DEFAULT_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -155,6 +158,12 @@ DISABLE_AFTER_FAILURES = _Integer("DELIVERY_DISABLE_AFTER_FAILURES", 10, 1, 1_00
 MAX_RESPONSE_BYTES = _Integer("DELIVERY_MAX_RESPONSE_BYTES", 4096, 0, 65_536)
 MAX_RECEIVES = _Integer("DELIVERY_MAX_RECEIVES", 30, 2, 1000)
 TIME_SCALE = _Number("DELIVERY_TIME_SCALE", 1.0, 0.0, 1.0, sandbox_only=True)
+BREAKER_FAILURES = _Integer(
+    "DELIVERY_BREAKER_FAILURES", protection.BREAKER_FAILURES, 1, protection.MAX_BREAKER_FAILURES
+)
+BREAKER_COOLDOWN_SECONDS = _Integer(
+    "DELIVERY_BREAKER_COOLDOWN_SECONDS", protection.BREAKER_COOLDOWN_SECONDS, 1, protection.MAX_BREAKER_COOLDOWN_SECONDS
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -239,6 +248,8 @@ class WorkerSettings(RuntimeContract):
     max_response_bytes: int = MAX_RESPONSE_BYTES.field()
     max_receives: int = MAX_RECEIVES.field()
     time_scale: float = TIME_SCALE.field()
+    breaker_failures: int = BREAKER_FAILURES.field()
+    breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:

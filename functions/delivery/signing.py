@@ -15,10 +15,8 @@ serialised once (compact JSON) and stored, so a resend carries byte-identical co
 with a ``transform`` sends the template filled from the event instead, signed the same way).
 
 Schemes: an endpoint's ``signing.scheme`` is ``v1`` (HMAC-SHA256, above) or ``v1a`` (ed25519, the
-spec's asymmetric scheme). ``v1a`` is part of the endpoint model and validated, but no signer is
-registered for it yet (:data:`SIGNERS`): the stack config and the API refuse it with
-:data:`SCHEME_NOT_YET`, and a worker meeting one fails the attempt as a request that cannot be sent.
-Adding it is one entry in :data:`SIGNERS` (and the key pair it signs with).
+spec's asymmetric scheme: :mod:`functions.delivery.v1a`, signed with the endpoint's private key
+from Secrets Manager). :data:`SIGNERS` holds one signer per scheme.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from functions import whsec
+from functions.delivery import v1a
 
 SIGNATURE_VERSION = "v1"
 SCHEMES = ("v1", "v1a")
@@ -63,7 +62,10 @@ def signature_header(secrets: Iterable[str], message_id: str, timestamp: int, bo
 
 
 # scheme -> the webhook-signature value for (secrets, id, timestamp, body): the one extension point.
-SIGNERS: dict[str, Callable[[Iterable[str], str, int, bytes], str]] = {"v1": signature_header}
+SIGNERS: dict[str, Callable[[Iterable[str], str, int, bytes], str]] = {
+    "v1": signature_header,
+    v1a.SCHEME: v1a.signature_header,
+}
 
 
 def delivery_headers(

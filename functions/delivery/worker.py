@@ -20,7 +20,10 @@ Bearer), ``webhook-id`` (the event id), ``webhook-timestamp`` and ``webhook-sign
 signature per active secret), and must answer within the endpoint's ``timeoutSeconds`` (default
 ``DELIVERY_TIMEOUT_SECONDS``). An endpoint the worker cannot build a request for (an auth or a
 signing scheme this worker lacks, a stored transform it cannot apply) fails at once, with an attempt
-record, as a request that cannot be sent. Every attempt is recorded (time, status, latency, truncated
+record, as a request that cannot be sent. Endpoint protection (:mod:`functions.delivery.guard`) runs
+around each attempt: the circuit breaker may skip the call, the rate limit and the concurrency cap
+may delay it (never drop it), and retries wait a jittered delay; ``v1a`` keys and OAuth tokens come
+from :mod:`functions.delivery.credentials`. Every attempt is recorded (time, status, latency, truncated
 response, error). A 410 disables the endpoint; ``DELIVERY_DISABLE_AFTER_FAILURES`` messages failing in a row
 disable it too. When a delivery fails for good (retries exhausted, fast failure, endpoint disabled,
 receive limit) its record goes to the dead-letter queue with the attempt history *before* the
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs, transform
-from functions.delivery import policy, runtime, sender, signing, store
+from functions.delivery import credentials, guard, oauth, policy, runtime, sender, signing, store
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -186,14 +189,31 @@ def _attempt(
 ) -> bool:
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
+    limits = guard.Limits(
+        breaker_failures=config.breaker_failures,
+        breaker_cooldown_seconds=config.breaker_cooldown_seconds,
+        timeout_seconds=endpoint.options.timeout_seconds or config.timeout_seconds,
+        may_defer_for_lease=task.receive_count <= config.max_receives // 2,
+    )
+    gate = guard.before_attempt(table, delivery, endpoint, task.run, attempt, task.message_id, limits)
+    if isinstance(gate, guard.Defer):
+        logs.info("delivery deferred", tenantId=task.tenant_id, endpointId=task.endpoint_id, reason=gate.reason)
+        _hide(state, task, gate.seconds)
+        return True
+    # Skipped by the breaker, or a key or token that cannot be had: recorded as the attempt, nothing sent.
+    preempted: sender.Response | None = gate.response() if isinstance(gate, guard.Skip) else None
+    if preempted is None:
+        secrets, preempted = credentials.prepare(
+            state.clients, table, config.table_name, config.allowed_networks, endpoint, secrets
+        )
     started = time.time()
     try:
         body, headers = request_for(endpoint, secrets, message, started)
     except (ValueError, KeyError, TypeError) as error:
         # Nothing a retry can fix: fail now, with an attempt record (as the sender does for a bad header).
-        response = sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
+        response = preempted or sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
     else:
-        response = sender.post(
+        response = preempted or sender.post(
             endpoint.url,
             body,
             headers,
@@ -202,12 +222,23 @@ def _attempt(
             max_response_bytes=config.max_response_bytes,
             method=endpoint.options.method,
         )
+    guard.after_attempt(table, endpoint, gate, response, limits)
+    if endpoint.options.auth.type == oauth.TYPE:
+        oauth.after_response(table, task.tenant_id, task.endpoint_id, secrets.auth_secret, response.status)
     verdict = policy.classify(response.status, response.error_kind)
     outcome = verdict.outcome
     delay = None
     if outcome == policy.RETRY:
         retry_after = policy.retry_after_seconds(response.headers.get("retry-after"), time.time())
-        delay = policy.next_delay(attempt, config.retry_schedule, response.status, retry_after)
+        delay, wait = guard.retry_delay(
+            gate,
+            attempt,
+            config.retry_schedule,
+            response.status,
+            retry_after,
+            int(time.time() * 1000),
+            config.time_scale,
+        )
         if delay is None:
             outcome = policy.FAILED
     now = time.time()
@@ -250,7 +281,6 @@ def _attempt(
     )
     if outcome == policy.RETRY:
         assert delay is not None
-        wait = int(delay * config.time_scale)
         owned = table.finish_attempt(
             record=record, task_message_id=task.message_id, final_status=None, next_attempt_at=now + wait
         )

@@ -117,7 +117,7 @@ def test_queues_are_encrypted_with_dead_letter_queues_and_enough_visibility(depl
     tasks, events = queues["hookstack-delivery-tasks"], queues["hookstack-delivery-events"]
     assert tasks.json("redrivePolicy") == {
         "deadLetterTargetArn": queues["hookstack-delivery-dlq"].arn,
-        "maxReceiveCount": 28,
+        "maxReceiveCount": 36,  # 2 x 8 attempts (each may wait once for its rate-limit slot) + 20
     }
     assert events.json("redrivePolicy") == {
         "deadLetterTargetArn": queues["hookstack-delivery-events-dlq"].arn,
@@ -182,6 +182,8 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "HISTORY_TTL_DAYS",
             "MAX_RESPONSE_BYTES",
             "MAX_RECEIVES",
+            "BREAKER_FAILURES",
+            "BREAKER_COOLDOWN_SECONDS",
         },
     }
     table = deployed.one("aws:dynamodb/table:Table")
@@ -191,18 +193,28 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
         assert variables["DELIVERY_TABLE_NAME"] == table.physical_name
     worker = deployed.named("hookstack-delivery-worker-fn")["environment"]["variables"]
     assert worker["DELIVERY_RETRY_SCHEDULE"] == "5,300,1800,7200,18000,36000,36000"
-    assert worker["DELIVERY_MAX_RECEIVES"] == "28"
+    assert worker["DELIVERY_MAX_RECEIVES"] == "36"
     assert worker["DELIVERY_TASKS_QUEUE_URL"] == deployed.named("hookstack-delivery-tasks").state["url"]
 
 
 def test_settings_flow_into_the_functions(program) -> None:
     deployed = program(
-        config(delivery={"timeoutSeconds": 30, "retryScheduleSeconds": [1, 2], "allowedCidrs": ["127.0.0.0/8"]})
+        config(
+            delivery={
+                "timeoutSeconds": 30,
+                "retryScheduleSeconds": [1, 2],
+                "allowedCidrs": ["127.0.0.0/8"],
+                "breakerFailureThreshold": 3,
+                "breakerCooldownSeconds": 2,
+            }
+        )
     )
     worker = deployed.named("hookstack-delivery-worker-fn")
+    assert worker["environment"]["variables"]["DELIVERY_BREAKER_FAILURES"] == "3"
+    assert worker["environment"]["variables"]["DELIVERY_BREAKER_COOLDOWN_SECONDS"] == "2"
     assert worker["environment"]["variables"]["DELIVERY_TIMEOUT_SECONDS"] == "30"
     assert worker["environment"]["variables"]["DELIVERY_ALLOWED_CIDRS"] == "127.0.0.0/8"
-    assert worker["environment"]["variables"]["DELIVERY_MAX_RECEIVES"] == str(3 + 20)
+    assert worker["environment"]["variables"]["DELIVERY_MAX_RECEIVES"] == str(2 * 3 + 20)
     # An endpoint may set timeoutSeconds up to 60 through the API, without a deploy: the function covers it.
     assert worker["timeout"] == 60 + 15
 
@@ -212,10 +224,13 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     tasks = deployed.named("hookstack-delivery-tasks").arn
     events = deployed.named("hookstack-delivery-events").arn
     dlq = deployed.named("hookstack-delivery-dlq").arn
+    table_name = deployed.one("aws:dynamodb/table:Table").physical_name
+    # v1a private keys and OAuth client secrets: only those named under the table's own name.
+    secrets = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{table_name}/*"
 
     def grants(part: str) -> dict[str, set[str]]:
         log_group = deployed.named(f"hookstack-delivery-{part}-fn-logs").arn
-        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*"}
+        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*", secrets}
         out: dict[str, set[str]] = {}
         for statement in _statements(deployed, part):
             assert statement["Effect"] == "Allow"
@@ -231,18 +246,25 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert api[f"{table}/index/*"] == api[table]
     assert api[tasks] == {"sqs:SendMessage"}
     assert events not in api and dlq not in api
+    assert api[secrets] == {
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DeleteSecret",
+    }
 
     fanout = grants("fanout")
     assert fanout[table] == {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"}
     assert fanout[events] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     assert fanout[tasks] == {"sqs:SendMessage"}
-    assert f"{table}/index/*" not in fanout
+    assert f"{table}/index/*" not in fanout and secrets not in fanout
 
     worker = grants("worker")
     assert worker[table] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert "sqs:ChangeMessageVisibility" in worker[tasks] and "sqs:SendMessage" not in worker[tasks]
     assert worker[dlq] == {"sqs:SendMessage"}
     assert events not in worker
+    assert worker[secrets] == {"secretsmanager:GetSecretValue"}
 
 
 def test_event_source_mappings_report_partial_batch_failures(deployed: Program) -> None:
@@ -468,7 +490,7 @@ def test_bad_previous_secret_is_named(auth: dict[str, Any], message: str) -> Non
 def test_an_empty_retry_schedule_reaches_the_worker_as_no_retry_not_the_default(program) -> None:
     deployed = program(config(delivery={"retryScheduleSeconds": []}))
     variables = deployed.named("hookstack-delivery-worker-fn")["environment"]["variables"]
-    assert variables["DELIVERY_RETRY_SCHEDULE"] == "none" and variables["DELIVERY_MAX_RECEIVES"] == str(1 + 20)
+    assert variables["DELIVERY_RETRY_SCHEDULE"] == "none" and variables["DELIVERY_MAX_RECEIVES"] == str(2 * 1 + 20)
     assert WorkerSettings.from_environ(variables).retry_schedule == ()
 
 
@@ -491,7 +513,8 @@ def test_the_spec_derives_timeouts_visibility_and_receive_limits_once() -> None:
     spec = delivery_spec(DeliverySettings(timeout_seconds=20, retry_schedule_seconds=(5, 60)))
     # An endpoint's own timeoutSeconds may be up to 60 s: the function covers that, not just the default.
     assert spec.worker_timeout_seconds == MAX_TIMEOUT_SECONDS + specs.WORKER_OVERHEAD_SECONDS == 75
-    assert spec.max_receives == 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
+    # Each of the 3 attempts may also wait once for its rate-limit slot.
+    assert spec.max_receives == 2 * 3 + specs.RECEIVE_SLACK == spec.tasks_queue.max_receive_count
     assert spec.tasks_queue.visibility_timeout_seconds == 6 * spec.worker_timeout_seconds
     assert spec.events_queue.visibility_timeout_seconds == 6 * spec.fanout_timeout_seconds
     assert spec.api_timeout_seconds * 1000 < spec.api_integration_timeout_ms <= 30_000

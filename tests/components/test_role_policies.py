@@ -29,7 +29,7 @@ from components.config import parse_stack_config
 from components.policy_documents import function_role_statements, policy_document
 from components.specs.aurora import AuroraSpec
 from components.specs.consumer import consumer_spec, payload_objects_arn
-from components.specs.delivery import delivery_spec, table_indexes_arn
+from components.specs.delivery import delivery_spec, endpoint_secrets_arn, table_indexes_arn
 from tests.harness import ACCOUNT, REGION, Declared, Program, reveal, run_program
 
 ROLE = "aws:iam/role:Role"
@@ -282,7 +282,10 @@ def test_each_function_role_holds_the_document_its_spec_renders(
     aurora = AuroraSpec.from_config(settings.aurora, provider_event_source=settings.provider.event_source)
     expected = {
         "hookstack-delivery-api-fn": delivery.api_statements(
-            table_arn=table, indexes_arn=table_indexes_arn(table), tasks_queue_arn=queue["hookstack-delivery-tasks"]
+            table_arn=table,
+            indexes_arn=table_indexes_arn(table),
+            tasks_queue_arn=queue["hookstack-delivery-tasks"],
+            endpoint_secrets_arn=endpoint_secrets_arn(table),
         ),
         "hookstack-delivery-fanout-fn": delivery.fanout_statements(
             table_arn=table,
@@ -293,6 +296,7 @@ def test_each_function_role_holds_the_document_its_spec_renders(
             table_arn=table,
             tasks_queue_arn=queue["hookstack-delivery-tasks"],
             dead_letter_queue_arn=queue["hookstack-delivery-dlq"],
+            endpoint_secrets_arn=endpoint_secrets_arn(table),
         ),
         "hookstack-inbound-ingest": consumer.ingest_statements(
             secret_arns=[arn[consumer.secret_name(s.name)] for s in settings.consumer.sources],

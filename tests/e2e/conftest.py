@@ -186,9 +186,52 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                         ),
                     ],
                 },
+                {
+                    # tests/e2e/test_protection.py: worker endpoints with v1a, OAuth, a rate limit, a breaker.
+                    "id": "8",
+                    "destinations": [
+                        {
+                            "name": "ledger",
+                            "url": f"{receiver_url}/t8/ledger",
+                            "eventTypes": ["ledger.entry"],
+                            "signing": {"scheme": "v1a"},
+                            "auth": {"type": "none"},
+                        },
+                        {
+                            "name": "tokens",
+                            "url": f"{receiver_url}/t8/tokens",
+                            "engine": "worker",
+                            "eventTypes": ["token.use"],
+                            "auth": {
+                                "type": "oauth",
+                                "authorizationEndpoint": f"{receiver_url}/oauth/token",
+                                "clientId": "sandbox",
+                                "clientSecret": "e2e-oauth-secret",
+                                "scope": "e2e-worker",
+                            },
+                        },
+                        {
+                            "name": "paced",
+                            "url": f"{receiver_url}/t8/paced",
+                            "engine": "worker",
+                            "eventTypes": ["paced.tick"],
+                            "auth": {"type": "none"},
+                            "rateLimitPerSecond": 2,
+                        },
+                        {
+                            "name": "fragile",
+                            "url": f"{receiver_url}/flaky/5/t8/fragile",
+                            "engine": "worker",
+                            "eventTypes": ["fragile.event"],
+                            "auth": {"type": "none"},
+                        },
+                    ],
+                },
             ],
             # Not the default: every publisher must honour it (inbound events are e2e.<source>).
             "hookstack:provider": {"eventSource": "e2e"},
+            # A breaker that opens after 3 failed attempts and rests 1 s (tests/e2e/test_protection.py).
+            "hookstack:delivery": {"breakerFailureThreshold": 3, "breakerCooldownSeconds": 1},
             "hookstack:consumer": {
                 "claimCheckThresholdBytes": 10000,
                 # Visibility 6 x 10 s, which the sandbox's time scale (0.01) makes 0 s: a failing message

@@ -47,7 +47,6 @@ def wait_for_events(state: dict[str, Any], predicate: Any, timeout: float = 30.0
     """The events on the observer queue ``predicate`` accepts (deleted); the others stay hidden while
     this looks, then are released: released at once, the oldest ten would be all a receive returns."""
     sqs = state_client(state, "sqs")
-    url = state["events_queue_url"]
     found: list[dict[str, Any]] = []
     held: list[str] = []
     deadline = time.monotonic() + timeout

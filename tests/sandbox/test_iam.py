@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from components.config import parse_stack_config
 from components.specs.consumer import ConsumerSpec
-from components.specs.delivery import DeliverySpec, delivery_spec, table_indexes_arn
+from components.specs.delivery import DeliverySpec, delivery_spec, endpoint_secrets_arn, table_indexes_arn
 from sandbox.aws import client
 from sandbox.iam import LocalIam, Refusal, Role, _enforced
 from sandbox.receiver import Receiver
@@ -86,7 +86,13 @@ def test_a_role_built_from_the_delivery_spec_may_do_its_work_and_nothing_else(
         "fanout", spec.fanout_statements(table_arn=table, events_queue_arn=events, tasks_queue_arn=tasks)
     )
     api = iam.function_role(
-        "api", spec.api_statements(table_arn=table, indexes_arn=table_indexes_arn(table), tasks_queue_arn=tasks)
+        "api",
+        spec.api_statements(
+            table_arn=table,
+            indexes_arn=table_indexes_arn(table),
+            tasks_queue_arn=tasks,
+            endpoint_secrets_arn=endpoint_secrets_arn(table),
+        ),
     )
     fanout_db, fanout_sqs = role_client(fanout, "dynamodb", moto_endpoint), role_client(fanout, "sqs", moto_endpoint)
     api_db = role_client(api, "dynamodb", moto_endpoint)

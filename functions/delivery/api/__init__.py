@@ -42,7 +42,7 @@ from typing import Any
 
 from functions import logs
 from functions.delivery import routes, runtime, store
-from functions.delivery.api import endpoints, http, messages, secrets
+from functions.delivery.api import endpoints, http, messages, secrets, signing_keys
 from functions.delivery.api.http import MAX_BODY_DEPTH, ApiError, ApiRuntime, Request
 from functions.delivery.settings import ApiSettings
 from functions.events import EVENT_ID_RE, TENANT_ID_RE
@@ -56,6 +56,7 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "update_endpoint": endpoints.update_endpoint,
     "delete_endpoint": endpoints.delete_endpoint,
     "rotate_secret": secrets.rotate_secret,
+    "get_public_key": signing_keys.get_public_key,
     "list_attempts": messages.list_attempts,
     "list_endpoint_attempts": messages.list_endpoint_attempts,
     "get_message": messages.get_message,

@@ -8,16 +8,18 @@ apart from the options, to be stored in the endpoint's secrets item only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from functions import patterns, transform, whsec
 from functions.delivery import endpoint_fields as fields
 from functions.delivery.api.http import ApiError
+from functions.delivery.api.oauth_clients import oauth_auth
 from functions.delivery.signing import DEFAULT_SCHEME, SCHEME_NOT_YET, SCHEMES, SIGNERS
 from functions.delivery.store import EndpointAuth, EndpointOptions
-from functions.delivery.store.endpoint_options import OAUTH_FIELDS
+from functions.delivery.v1a import KEYS_GENERATED as V1A_KEYS_GENERATED
+from functions.delivery.v1a import SCHEME as V1A_SCHEME
 
 # The endpoint model's fields beyond url, eventTypes, description and enabled.
 OPTION_FIELDS = (
@@ -49,13 +51,9 @@ class ParsedOptions:
 
 
 def parse_options(
-    body: Mapping[str, Any],
-    event_types: Sequence[str],
-    current: EndpointOptions | None = None,
-    check_url: Callable[[Any, str], str] | None = None,
+    body: Mapping[str, Any], event_types: Sequence[str], current: EndpointOptions | None = None
 ) -> ParsedOptions:
-    """The options ``body`` sets, over ``current`` (an update) or the defaults (a create);
-    ``check_url(value, field)`` vets a URL the worker would call (the SSRF guard)."""
+    """The options ``body`` sets, over ``current`` (an update) or the defaults (a create)."""
     creating = current is None
     options = current or EndpointOptions()
     changes: dict[str, Any] = {}
@@ -78,7 +76,7 @@ def parse_options(
         changes["signing_scheme"] = scheme
     auth_secret: str | None = None
     if "auth" in body:
-        changes["auth"], auth_secret = _auth(body["auth"], check_url)
+        changes["auth"], auth_secret = _auth(body["auth"])
     auth: EndpointAuth = changes.get("auth", options.auth)
     if "headers" in body or "auth" in body:
         changes["headers"] = _headers(body.get("headers", options.headers), auth)
@@ -126,6 +124,8 @@ def _signing(value: Any, creating: bool) -> tuple[str, str | None, str | None]:
     for key in secrets:
         if key not in raw or raw[key] is None:
             continue
+        if scheme == V1A_SCHEME:
+            raise invalid(f"signing.{key}", V1A_KEYS_GENERATED)
         if not creating:
             raise invalid(f"signing.{key}", "changes through POST .../rotate-secret, which keeps the old one signing")
         try:
@@ -138,17 +138,14 @@ def _signing(value: Any, creating: bool) -> tuple[str, str | None, str | None]:
     return scheme, secrets["secret"], secrets["previousSecret"]
 
 
-def _auth(value: Any, check_url: Callable[[Any, str], str] | None) -> tuple[EndpointAuth, str | None]:
+def _auth(value: Any) -> tuple[EndpointAuth, str | None]:
     if not isinstance(value, Mapping):
         raise invalid("auth", "must be an object with a type")
     kind = value.get("type")
-    if kind not in fields.AUTH_TYPES:
-        raise invalid("auth.type", f"must be one of {', '.join(fields.AUTH_TYPES)}")
     if kind == "oauth":
-        auth, client_secret = _oauth(value, check_url)
-        if kind not in fields.WORKER_AUTH_TYPES:  # the one gate the worker's OAuth token source lifts
-            raise invalid("auth.type", fields.AUTH_NOT_YET_ON_WORKER)
-        return auth, client_secret
+        return oauth_auth(value)
+    if kind not in fields.WORKER_AUTH_TYPES:
+        raise invalid("auth.type", f"must be one of {', '.join((*fields.WORKER_AUTH_TYPES, 'oauth'))}")
     if kind == "none":
         _object(value, "auth", ("type",))
         return EndpointAuth(), None
@@ -169,32 +166,6 @@ def _auth(value: Any, check_url: Callable[[Any, str], str] | None) -> tuple[Endp
         return EndpointAuth(type=kind, username=username), password
     raw = _object(value, "auth", ("type", "token"))
     return EndpointAuth(type=kind), _secret(raw, "token", fields.MAX_BEARER_TOKEN_CHARS)
-
-
-def _oauth(value: Mapping[str, Any], check_url: Callable[[Any, str], str] | None) -> tuple[EndpointAuth, str]:
-    """``oauth`` (client credentials) with the stack config's rules: an https token endpoint (vetted
-    like the endpoint's URL: the worker would call it), a client id, a secret, a scope, a method."""
-    raw = _object(value, "auth", ("type", *OAUTH_FIELDS, "clientSecret"))
-    endpoint = raw.get("authorizationEndpoint")
-    if check_url is not None:
-        endpoint = check_url(endpoint, "auth.authorizationEndpoint")
-    elif not isinstance(endpoint, str) or not endpoint.startswith("https://"):
-        raise invalid("auth.authorizationEndpoint", "must be an https:// URL")
-    client_id = raw.get("clientId")
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= fields.MAX_HEADER_VALUE_CHARS:
-        raise invalid("auth.clientId", f"must be a string of 1-{fields.MAX_HEADER_VALUE_CHARS} characters")
-    client_secret = raw.get("clientSecret")
-    if not isinstance(client_secret, str) or not 1 <= len(client_secret) <= fields.MAX_HEADER_VALUE_CHARS:
-        raise invalid("auth.clientSecret", f"must be a string of 1-{fields.MAX_HEADER_VALUE_CHARS} characters")
-    scope = raw.get("scope")
-    if scope is not None and (not isinstance(scope, str) or not 1 <= len(scope) <= fields.MAX_HEADER_VALUE_CHARS):
-        raise invalid("auth.scope", f"must be a string of 1-{fields.MAX_HEADER_VALUE_CHARS} characters")
-    method = raw.get("httpMethod", "POST")
-    if method not in fields.OAUTH_METHODS:
-        raise invalid("auth.httpMethod", f"must be one of {', '.join(fields.OAUTH_METHODS)}")
-    document = {"authorizationEndpoint": endpoint, "clientId": client_id, "httpMethod": method, "scope": scope}
-    oauth = {key: str(item) for key, item in document.items() if item is not None}
-    return EndpointAuth(type="oauth", oauth=oauth), client_secret
 
 
 def _secret(raw: Mapping[str, Any], key: str, limit: int) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from functions import logs, patterns, whsec
-from functions.delivery import ssrf, store
+from functions.delivery import oauth, ssrf, store, v1a
+from functions.delivery.api import oauth_clients, signing_keys
 from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
 from functions.delivery.vocab import DisabledReason, ManagedBy
@@ -87,7 +88,10 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     url = _url(body["url"], state)
     event_types = _event_types(body.get("eventTypes"))
     description = _description(body.get("description"))
-    parsed = parse_options(body, event_types, check_url=lambda value, field: _url(value, state, field))
+    parsed = parse_options(body, event_types)
+    oauth_clients.check_token_url(parsed.options.auth, lambda value, field: _url(value, state, field))
+    # An OAuth client secret lives in Secrets Manager only, never in the table.
+    client_secret = parsed.auth_secret if parsed.options.auth.type == oauth.TYPE else None
     if state.table.count_endpoints(request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
     secret = parsed.signing_secret or whsec.generate()
@@ -99,11 +103,24 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         secret=secret,
         now=request.now,
         options=parsed.options,
-        auth_secret=parsed.auth_secret,
+        auth_secret=None if client_secret else parsed.auth_secret,
         previous_secret=parsed.previous_secret,
     )
+    keys = {}
+    if client_secret:
+        try:
+            oauth_clients.store_client_secret(state, request.tenant_id, endpoint.endpoint_id, client_secret)
+        except Exception:
+            state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)  # no endpoint without its secret
+            raise
+    if parsed.options.signing_scheme == v1a.SCHEME:
+        try:
+            keys["publicKey"] = signing_keys.provision(state, endpoint)
+        except Exception:
+            state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)  # no endpoint without its key
+            raise
     logs.info("endpoint created", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
-    return 201, {**endpoint.to_api(), "secret": secret}
+    return 201, {**endpoint.to_api(), "secret": secret, **keys}
 
 
 def list_endpoints(request: Request, state: ApiRuntime) -> tuple[int, Any]:
@@ -137,12 +154,8 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         changes["description"] = _description(body["description"])
     parsed = None
     if any(field in body for field in OPTION_FIELDS):
-        parsed = parse_options(
-            body,
-            changes.get("eventTypes", endpoint.event_types),
-            endpoint.options,
-            check_url=lambda value, field: _url(value, state, field),
-        )
+        parsed = parse_options(body, changes.get("eventTypes", endpoint.event_types), endpoint.options)
+        oauth_clients.check_token_url(parsed.options.auth, lambda value, field: _url(value, state, field))
         changes.update(_changed_attributes(endpoint.options, parsed.options))
         if parsed.auth_changed:
             changes.setdefault("auth", parsed.options.item_attributes()["auth"])
@@ -158,15 +171,20 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         raise ApiError(
             409, "managed_by_config", "this endpoint is disabled in the stack config; enable it there", "enabled"
         )
+    client_secret = parsed.auth_secret if parsed and parsed.options.auth.type == oauth.TYPE else None
+    if client_secret:
+        oauth_clients.store_client_secret(state, request.tenant_id, endpoint.endpoint_id, client_secret)
     if changes or (parsed and parsed.auth_changed):
         state.table.update_endpoint(
             request.tenant_id,
             endpoint.endpoint_id,
             changes,
             request.now,
-            auth_secret=parsed.auth_secret if parsed else None,
+            auth_secret=parsed.auth_secret if parsed and not client_secret else None,
             auth_changed=bool(parsed and parsed.auth_changed),
         )
+    if parsed and parsed.options.signing_scheme == v1a.SCHEME:
+        signing_keys.provision(state, endpoint)
     if enabled is False:
         state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now)
     elif enabled is True:
@@ -186,5 +204,7 @@ def delete_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     if endpoint.managed_by != ManagedBy.API:
         raise ApiError(409, "managed_by_config", "this endpoint is declared in the stack config; remove it there")
     state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)
+    signing_keys.discard(state, request.tenant_id, endpoint.endpoint_id)
+    oauth_clients.discard(state, request.tenant_id, endpoint.endpoint_id)
     logs.info("endpoint deleted", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id)
     return 204, None

@@ -22,7 +22,7 @@ from functions.delivery.store.config_items import (
     config_secret_item,
     is_config_endpoint_id,
 )
-from functions.delivery.store.deliveries import MAX_HISTORY_ENTRIES, DeliveriesTable, DeliveryContext, delivery_to_api
+from functions.delivery.store.deliveries import MAX_HISTORY_ENTRIES, DeliveryContext, delivery_to_api
 from functions.delivery.store.dynamo import (
     Conflict,
     InvalidCursor,
@@ -36,10 +36,12 @@ from functions.delivery.store.dynamo import (
 from functions.delivery.store.endpoint_options import EndpointAuth, EndpointOptions, auth_from, options_from
 from functions.delivery.store.endpoints import REMOVE, Endpoint, EndpointsTable
 from functions.delivery.store.messages import Message, MessagesTable
+from functions.delivery.store.protection import ProtectionTable
 from functions.delivery.store.secrets import SecretsTable, SigningSecrets
+from functions.delivery.store.tokens import TokensTable
 
 
-class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, DeliveriesTable, AttemptsTable):
+class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, ProtectionTable, TokensTable, AttemptsTable):
     """The delivery table, bound to a DynamoDB client and the table's name: every read and write."""
 
 

@@ -34,8 +34,6 @@ from functions.delivery.endpoint_fields import BEARER_PREFIX
 from functions.delivery.signing import DEFAULT_SCHEME
 
 NO_AUTH = "none"
-# The non-secret fields of an oauth (client credentials) auth, as stored and returned.
-OAUTH_FIELDS = ("authorizationEndpoint", "clientId", "httpMethod", "scope")
 
 
 @dataclass(frozen=True)
@@ -47,9 +45,10 @@ class EndpointAuth:
     """``apiKey``: the header carrying the key."""
     username: str | None = None
     """``basic``: the user name."""
-    oauth: Mapping[str, str] | None = None
-    """``oauth``: ``authorizationEndpoint``, ``clientId``, ``httpMethod`` and ``scope`` (the client
-    secret is the secrets item's ``authSecret``)."""
+    token_url: str | None = None
+    """``oauth``: the token endpoint (``authorizationEndpoint``); ``client_id`` and ``scope`` with it."""
+    client_id: str | None = None
+    scope: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         document: dict[str, Any] = {"type": self.type}
@@ -57,7 +56,13 @@ class EndpointAuth:
             document["header"] = self.header
         if self.username is not None:
             document["username"] = self.username
-        document.update(self.oauth or {})
+        for key, value in (
+            ("authorizationEndpoint", self.token_url),
+            ("clientId", self.client_id),
+            ("scope", self.scope),
+        ):
+            if value is not None:
+                document[key] = value
         return document
 
     def headers(self, secret: str | None) -> dict[str, str]:
@@ -71,7 +76,7 @@ class EndpointAuth:
         if self.type == "basic":
             pair = f"{self.username}:{secret}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
-        if self.type == "bearer":
+        if self.type in ("bearer", "oauth"):  # oauth: the access token (functions/delivery/oauth.py)
             return {"Authorization": BEARER_PREFIX + secret}
         raise ValueError(f"auth {self.type} is not delivered by the worker")
 
@@ -79,12 +84,13 @@ class EndpointAuth:
 def auth_from(document: Mapping[str, Any] | None) -> EndpointAuth:
     if not document:
         return EndpointAuth()
-    oauth = {key: str(document[key]) for key in OAUTH_FIELDS if document.get(key) is not None}
     return EndpointAuth(
         type=str(document.get("type") or NO_AUTH),
         header=document.get("header"),
         username=document.get("username"),
-        oauth=oauth or None,
+        token_url=document.get("authorizationEndpoint"),
+        client_id=document.get("clientId"),
+        scope=document.get("scope"),
     )
 
 

@@ -4,13 +4,14 @@ ever written here, so a ``pulumi up`` never resets them)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from functions import patterns
-from functions.delivery import schema
+from functions.delivery import protection, schema
 from functions.delivery.store.dynamo import (
     Conflict,
     TableBase,
@@ -51,6 +52,8 @@ class Endpoint:
     """The destination name for endpoints declared in the stack config."""
     options: EndpointOptions = field(default_factory=EndpointOptions)
     """Method, auth, headers, transform, filter, rate limit, timeout, signing scheme."""
+    state: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The state item as read: the breaker's and the concurrency cap's fields (:mod:`~functions.delivery.protection`)."""
 
     @property
     def enabled(self) -> bool:
@@ -80,6 +83,7 @@ class Endpoint:
             "updatedAt": self.updated_at,
         }
         document.update(self.options.to_api())
+        document["circuitBreaker"] = protection.breaker_from(self.state).to_api(int(time.time() * 1000), iso)
         if self.name:
             document["name"] = self.name
         return document
@@ -103,6 +107,7 @@ def endpoint_from(definition: Mapping[str, Any], state: Mapping[str, Any] | None
         consecutive_failures=int(state.get("consecutiveFailures") or 0),
         name=definition.get("name"),
         options=options_from(definition),
+        state=dict(state),
     )
 
 

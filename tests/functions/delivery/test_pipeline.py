@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from functions import whsec
-from functions.delivery import store
+from functions.delivery import protection, store
 from functions.delivery.store import DeliveryTable
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver, Reply
@@ -87,7 +87,11 @@ def test_retries_follow_the_schedule_and_honour_retry_after(stack: DeliveryStack
     assert [a["outcome"] for a in attempts] == ["retrying"] * 5 + ["succeeded"]
     assert [a.get("statusCode") for a in attempts] == [503, None, 429, 500, 408, 200]
     assert "timed out" in attempts[1]["error"]
-    assert [a.get("nextAttemptInSeconds") for a in attempts] == [5, 300, 120, 7200, 18000, None]
+    delays = [a.get("nextAttemptInSeconds") for a in attempts]
+    # Full jitter: a draw between 1 s and the schedule's entry; a Retry-After is kept as given.
+    assert delays[2] == 120 and delays[5] is None
+    for delay, ceiling in zip([delays[0], delays[1], delays[3], delays[4]], (5, 300, 7200, 18000), strict=True):
+        assert 1 <= delay <= ceiling
     assert len(receiver.to("/flaky")) == 6
     assert len({r.headers["webhook-id"] for r in receiver.to("/flaky")}) == 1
     delivery = _delivery(stack, "1", "evt_flaky", endpoint["id"])
@@ -219,7 +223,8 @@ def test_a_slow_endpoint_does_not_hold_up_the_others(stack: DeliveryStack) -> No
 def test_every_event_ends_delivered_or_dead_lettered_with_history(
     stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(monkeypatch, RETRY_SCHEDULE="5,300")
+    # The breaker would rest /dead for a real minute (its cool-down is not scaled): not this test's subject.
+    configure(monkeypatch, RETRY_SCHEDULE="5,300", BREAKER_FAILURES="1000")
     receiver.script("/flaky", Reply(502), Reply(200))
     receiver.script("/dead", Reply(503))
     receiver.script("/gone", Reply(410))
@@ -389,6 +394,7 @@ def test_an_early_return_waits_for_the_scheduled_time_without_an_attempt(
     stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(monkeypatch, TIME_SCALE="1")
+    monkeypatch.setattr(protection, "full_jitter", lambda ceiling, random: ceiling)  # the 5 s step exactly
     receiver.script("/later", Reply(503))
     endpoint = stack.create_endpoint("1", receiver.url("/later"))
     stack.publish(bus_event("1", "widget.created", event_id="evt_early"))

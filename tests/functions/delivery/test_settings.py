@@ -102,6 +102,8 @@ def test_the_deployed_environment_is_spelled_as_the_component_always_wrote_it() 
         "DELIVERY_DISABLE_AFTER_FAILURES": "10",
         "DELIVERY_MAX_RESPONSE_BYTES": "4096",
         "DELIVERY_MAX_RECEIVES": "28",
+        "DELIVERY_BREAKER_FAILURES": "5",
+        "DELIVERY_BREAKER_COOLDOWN_SECONDS": "60",
     }
 
 
