@@ -345,7 +345,7 @@ class LambdaFunction:
             policy=policy_json(function_role_statements(log_streams_arn(log_group), statements)),
             opts=child(parent),
         )
-        function_args: dict[str, Any] = {"layers": list(layers)} if layers else {}
+        function_args: dict[str, Any] = {}
         if isinstance(environment, pulumi.Output):  # built by a spec once its inputs are known
             function_args["environment"] = aws.lambda_.FunctionEnvironmentArgs(variables=environment)
         elif environment:

@@ -271,9 +271,7 @@ def auth_secret(destination: Destination) -> str | None:
         return auth.password.reveal()
     if isinstance(auth, BearerAuth):
         return auth.token.reveal()
-    if isinstance(auth, OAuthAuth):
-        return auth.client_secret.reveal()
-    return None
+    return None  # an OAuth client secret lives in Secrets Manager only (components/delivery_endpoint_secrets.py)
 
 
 def endpoint_secrets_arn(table_arn: str) -> str:

@@ -69,7 +69,6 @@ def test_legacy_signed_auth_is_a_worker_with_signing_and_no_auth() -> None:
         ({"engine": "worker", "retry": {"maxAttempts": 1}}, f"{PATH}.retry: applies to engine apiDestination only"),
         ({"timeoutSeconds": 61}, f"{PATH}.timeoutSeconds: must be"),
         ({"timeoutSeconds": 0}, f"{PATH}.timeoutSeconds: must be"),
-        ({"engine": "worker", "signing": {"scheme": "v1a"}}, f"{PATH}.signing.scheme: "),
         ({"engine": "worker", "signing": {"scheme": "v2"}}, f"{PATH}.signing.scheme: must be one of v1, v1a"),
         ({"engine": "worker", "signing": {"secret": "nope"}}, f"{PATH}.signing.secret: must be 'whsec_'"),
         ({"engine": "worker", "signing": {"previousSecret": WHSEC}}, f"{PATH}.signing.previousSecret: needs secret"),
@@ -93,18 +92,6 @@ def test_legacy_signed_auth_is_a_worker_with_signing_and_no_auth() -> None:
         ),
         ({"transform": {"paths": {"n": "$.detail[*]"}, "template": "<n>"}}, f"{PATH}.transform.paths.n: must be"),
         ({"auth": {"type": "bearer"}}, f"{PATH}.auth.token: is required"),
-        (
-            {
-                "engine": "worker",
-                "auth": {
-                    "type": "oauth",
-                    "authorizationEndpoint": "https://auth.example.com/token",
-                    "clientId": "c",
-                    "clientSecret": "s",
-                },
-            },
-            f"{PATH}.auth.type: oauth is not yet supported by engine worker",
-        ),
         (
             {"auth": {"type": "signed"}, "signing": {"scheme": "v1"}},
             f"{PATH}.signing: cannot be combined with auth.type signed",
