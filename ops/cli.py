@@ -335,9 +335,7 @@ def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) 
     printer(report, final=True)
     labels = outputs.rule_labels()
     _emit(args, {**report.as_dict(labels), "queueUrl": queue_url}, _redrive_text(report, labels, queue_url))
-    if report.aborted:
-        return EXIT_ERROR
-    return EXIT_ATTENTION if args.execute and not report.complete else EXIT_OK
+    return _run_exit_code(report)
 
 
 def _time_limit(args: argparse.Namespace) -> int:
@@ -349,6 +347,14 @@ def _time_limit(args: argparse.Namespace) -> int:
             "the messages a run holds must not become visible again while it runs"
         )
     return time_limit
+
+
+def _run_exit_code(report: queue_run.QueueRun) -> int:
+    """A dead-letter run's exit code: 2 when it aborted; with --execute, 1 when a message was left or
+    the run was cut short."""
+    if report.aborted:
+        return EXIT_ERROR
+    return EXIT_ATTENTION if report.execute and not report.complete else EXIT_OK
 
 
 class _ProgressPrinter:

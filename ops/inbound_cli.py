@@ -74,7 +74,7 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, clients: Clients) -> int:
     """Run ``inbound <action>``; exit code as the rest of the tool."""
-    from ops.cli import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, _ProgressPrinter, _time_limit
+    from ops.cli import _ProgressPrinter, _run_exit_code, _time_limit
 
     outputs = _outputs(args)
     queue = args.queue or _output_name(outputs, QUEUE_OUTPUT, "--queue")
@@ -103,9 +103,7 @@ def run(args: argparse.Namespace, clients: Clients) -> int:
         print(json.dumps(report.as_dict(), indent=2), flush=True)
     else:
         print(_text(report), flush=True)
-    if report.aborted:
-        return EXIT_ERROR
-    return EXIT_ATTENTION if args.execute and not report.complete else EXIT_OK
+    return _run_exit_code(report)
 
 
 def _outputs(args: argparse.Namespace) -> StackOutputs | None:

@@ -48,14 +48,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops.outputs import OpsError
 from ops.queue_run import (
     DEFAULT_TIME_LIMIT_SECONDS,
-    SQS_BATCH,
     STOP_EMPTY,
-    STOP_TIME,
     QueueRun,
+    Receives,
     delete_messages,
-    queue_size,
     release,
-    stop_reason,
 )
 
 __all__ = ["DEFAULT_TIME_LIMIT_SECONDS", "InboundRedriveReport", "InboundSelection", "redrive_inbound"]
@@ -244,32 +241,13 @@ def redrive_inbound(
     held: dict[str, str] = {}  # message id -> receipt handle, made visible again at the end
     sent_identities: set[str] = set()
     idle = 0
+    receives = Receives(
+        sqs, dead_letter_queue_url, wait_seconds, visibility_timeout, deadline, monotonic, _SYSTEM_ATTRIBUTES
+    )
     try:
-        try:
-            report.present_at_start = queue_size(sqs, dead_letter_queue_url)
-        except (BotoCoreError, ClientError) as error:
-            report.aborted = f"GetQueueAttributes failed: {error}"
+        if not receives.start(report):
             return report
-        while not report.aborted:
-            report.stopped = stop_reason(report, max_messages, idle, monotonic() >= deadline)
-            if report.stopped:
-                report.unfinished = report.stopped == STOP_TIME
-                break
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=dead_letter_queue_url,
-                    MaxNumberOfMessages=SQS_BATCH,
-                    WaitTimeSeconds=min(wait_seconds, max(0, int(deadline - monotonic()))),
-                    VisibilityTimeout=visibility_timeout,
-                    MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
-                ).get("Messages", [])
-            except (BotoCoreError, ClientError) as error:
-                report.aborted = f"ReceiveMessage failed: {error}"
-                break
-            if not messages:
-                report.stopped = STOP_EMPTY
-                break
+        while not report.aborted and (messages := receives.next(report, max_messages, idle)) is not None:
             looked_at = report.looked_at
             letters = []
             for message in messages:  # every one held first: a failure below must not leave any hidden

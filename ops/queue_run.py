@@ -8,7 +8,7 @@ what it held visible again. Each run owns what differs: how a message is read, s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -75,6 +75,53 @@ def stop_reason(run: QueueRun, max_messages: int | None, idle: int, late: bool) 
     if late:
         return STOP_TIME
     return ""
+
+
+@dataclass(frozen=True)
+class Receives:
+    """How a run receives from the queue it works on: each receive waits no longer than the run may
+    still take, and holds its messages for ``visibility_timeout``."""
+
+    sqs: Any
+    queue_url: str
+    wait_seconds: int
+    visibility_timeout: int
+    deadline: float
+    monotonic: Callable[[], float]
+    system_attributes: Sequence[str]
+
+    def start(self, run: QueueRun) -> bool:
+        """Count the run's workload (``present_at_start``); ``False``: it could not (``aborted``)."""
+        try:
+            run.present_at_start = queue_size(self.sqs, self.queue_url)
+        except (BotoCoreError, ClientError) as error:
+            run.aborted = f"GetQueueAttributes failed: {error}"
+            return False
+        return True
+
+    def next(self, run: QueueRun, max_messages: int | None, idle: int) -> list[dict[str, Any]] | None:
+        """The next receive's messages; ``None`` when the run ends (``stopped`` or ``aborted`` says why)."""
+        run.stopped = stop_reason(run, max_messages, idle, self.monotonic() >= self.deadline)
+        if run.stopped:
+            run.unfinished = run.stopped == STOP_TIME
+            return None
+        try:
+            messages: list[dict[str, Any]] = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=SQS_BATCH,
+                WaitTimeSeconds=min(self.wait_seconds, max(0, int(self.deadline - self.monotonic()))),
+                VisibilityTimeout=self.visibility_timeout,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=list(self.system_attributes),
+            ).get("Messages", [])
+        except (BotoCoreError, ClientError) as error:
+            # E.g. OverLimit (120,000 messages in flight): report what was done so far.
+            run.aborted = f"ReceiveMessage failed: {error}"
+            return None
+        if not messages:
+            run.stopped = STOP_EMPTY
+            return None
+        return messages
 
 
 def queue_size(sqs: Any, queue_url: str) -> int:

@@ -40,10 +40,9 @@ from ops.queue_run import (  # noqa: F401 (the stop reasons are also read as red
     STOP_MAX,
     STOP_ONLY_NEW,
     STOP_TIME,
+    Receives,
     delete_messages,
-    queue_size,
     release,
-    stop_reason,
 )
 from ops.targets import RedriveTarget, RuleTargets
 
@@ -80,33 +79,11 @@ def redrive(
     seen: set[str] = set()
     claimed: set[tuple[str, str]] = set()  # (eventId, rule ARN) sent, or being sent, in this run
     idle = 0
+    receives = Receives(sqs, queue_url, wait_seconds, visibility_timeout, deadline, monotonic, ["SentTimestamp"])
     try:
-        try:
-            report.present_at_start = queue_size(sqs, queue_url)
-        except (BotoCoreError, ClientError) as error:
-            report.aborted = f"GetQueueAttributes failed: {error}"
+        if not receives.start(report):
             return report
-        while True:
-            report.stopped = stop_reason(report, max_messages, idle, monotonic() >= deadline)
-            if report.stopped:
-                report.unfinished = report.stopped == STOP_TIME
-                break
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=SQS_BATCH,
-                    WaitTimeSeconds=min(wait_seconds, max(0, int(deadline - monotonic()))),
-                    VisibilityTimeout=visibility_timeout,
-                    MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=["SentTimestamp"],
-                ).get("Messages", [])
-            except (BotoCoreError, ClientError) as error:
-                # E.g. OverLimit (120,000 messages in flight): report what was done so far.
-                report.aborted = f"ReceiveMessage failed: {error}"
-                break
-            if not messages:
-                report.stopped = STOP_EMPTY
-                break
+        while (messages := receives.next(report, max_messages, idle)) is not None:
             batch: list[tuple[DeadLetter, RedriveTarget]] = []
             looked_at = report.looked_at
             fresh = []
