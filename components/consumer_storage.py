@@ -74,13 +74,30 @@ def payload_bucket(name: str, parent: pulumi.Resource, *, retention_days: int) -
         ],
         opts=child(parent),
     )
-    lifecycle = aws.s3.BucketLifecycleConfiguration(
-        f"{name}-payloads-lifecycle",
+    lifecycle = _payload_lifecycle(name, parent, bucket.id, retention_days)
+    policy = aws.s3.BucketPolicy(
+        f"{name}-payloads-policy",
         bucket=bucket.id,
+        policy=policy_json([tls_only_statement([bucket.arn, pulumi.Output.concat(bucket.arn, "/*")])]),
+        # S3 answers 409 when a policy is put while the public access block is being created.
+        opts=child(parent, depends_on=[public_access]),
+    )
+    return PayloadBucket(bucket, ownership, public_access, encryption, lifecycle, policy)
+
+
+def _payload_lifecycle(
+    name: str, parent: pulumi.Resource, bucket: pulumi.Input[str], retention_days: int
+) -> aws.s3.BucketLifecycleConfiguration:
+    """Payloads expire after the retention, incomplete multipart uploads after a day: the same
+    rules for both payload stores (``bucket`` is the bucket's name)."""
+    return aws.s3.BucketLifecycleConfiguration(
+        f"{name}-payloads-lifecycle",
+        bucket=bucket,
         rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-payloads",
                 status="Enabled",
+                # Directory buckets take prefixes ending in the "/" delimiter: payloads/ does.
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=PAYLOAD_PREFIX),
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days),
             ),
@@ -95,14 +112,6 @@ def payload_bucket(name: str, parent: pulumi.Resource, *, retention_days: int) -
         ],
         opts=child(parent),
     )
-    policy = aws.s3.BucketPolicy(
-        f"{name}-payloads-policy",
-        bucket=bucket.id,
-        policy=policy_json([tls_only_statement([bucket.arn, pulumi.Output.concat(bucket.arn, "/*")])]),
-        # S3 answers 409 when a policy is put while the public access block is being created.
-        opts=child(parent, depends_on=[public_access]),
-    )
-    return PayloadBucket(bucket, ownership, public_access, encryption, lifecycle, policy)
 
 
 # The service principal S3 Lifecycle uses to expire objects in a directory bucket (it must be
@@ -139,28 +148,7 @@ def payload_directory_bucket(
         type="Directory",
         opts=child(parent),
     )
-    lifecycle = aws.s3.BucketLifecycleConfiguration(
-        f"{name}-payloads-lifecycle",
-        bucket=bucket.bucket,
-        rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-payloads",
-                status="Enabled",
-                # Directory buckets take prefixes ending in the "/" delimiter: payloads/ does.
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=PAYLOAD_PREFIX),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days),
-            ),
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="abort-incomplete-uploads",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                abort_incomplete_multipart_upload=(
-                    aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=1)
-                ),
-            ),
-        ],
-        opts=child(parent),
-    )
+    lifecycle = _payload_lifecycle(name, parent, bucket.bucket, retention_days)
     policy = aws.s3.BucketPolicy(
         f"{name}-payloads-policy",
         bucket=bucket.bucket,

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from ops import dlq, inbound_cli, inbound_replay, reauthorize, redrive, replay, status
+from ops import dlq, inbound_cli, inbound_redrive, inbound_replay, queue_run, reauthorize, redrive, replay, status
 from ops.aws import Clients, pages
 from ops.outputs import OpsError, SandboxAccess, StackOutputs, load_outputs, resource_name, sandbox_access
 
@@ -83,27 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish without the redrive marker to the entry bus: EVERY rule matching an event gets it again "
         "(for dead letters whose rule no longer exists)",
     )
-    cmd.add_argument(
-        "--wait-seconds",
-        type=_bounded(0, 20),
-        default=2,
-        metavar="S",
-        help="SQS long-poll wait per receive (0-20, default 2)",
-    )
-    cmd.add_argument(
-        "--visibility-timeout",
-        type=_bounded(30, 43_200),
-        default=300,
-        metavar="S",
-        help="how long a run holds the messages it looked at (30-43200 s, default 300); longer than the run",
-    )
-    cmd.add_argument(
-        "--time-limit",
-        type=_bounded(1, 43_199),
-        metavar="S",
-        help=f"stop after S seconds, below --visibility-timeout (default {redrive.DEFAULT_TIME_LIMIT_SECONDS}, "
-        "or 80%% of a shorter --visibility-timeout)",
-    )
+    _run_options(cmd)
 
     replay_cmd = commands.add_parser("replay", allow_abbrev=False, help="archive replays: start, status, cancel, list")
     replays = replay_cmd.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
@@ -178,6 +158,31 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
         "--interval", type=_bounded(1, 3600), default=15, metavar="S", help="seconds between polls (default 15)"
     )
     parser.add_argument("--timeout", type=_bounded(1, 7 * 86_400), metavar="S", help="stop waiting after S seconds")
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """How a dead-letter run receives and when it stops (``redrive`` and ``inbound redrive``)."""
+    parser.add_argument(
+        "--wait-seconds",
+        type=_bounded(0, 20),
+        default=2,
+        metavar="S",
+        help="SQS long-poll wait per receive (0-20, default 2)",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=_bounded(30, 43_200),
+        default=300,
+        metavar="S",
+        help="how long a run holds the messages it looked at (30-43200 s, default 300); longer than the run",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=_bounded(1, 43_199),
+        metavar="S",
+        help=f"stop after S seconds, below --visibility-timeout (default {queue_run.DEFAULT_TIME_LIMIT_SECONDS}, "
+        "or 80%% of a shorter --visibility-timeout)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -306,12 +311,7 @@ def _status(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -
 
 def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
     queue_url = outputs.require_queue_url()
-    time_limit = args.time_limit or min(redrive.DEFAULT_TIME_LIMIT_SECONDS, args.visibility_timeout * 4 // 5)
-    if time_limit >= args.visibility_timeout:
-        raise OpsError(
-            f"--time-limit {args.time_limit} must be below --visibility-timeout {args.visibility_timeout}: "
-            "the messages a run holds must not become visible again while it runs"
-        )
+    time_limit = _time_limit(args)
     rule_arns = set(args.rule_arn) | {outputs.destination(label).rule_arn for label in args.destination}
     selection = dlq.RedriveFilter(frozenset(rule_arns), frozenset(args.tenant), frozenset(args.error_code))
     printer = _ProgressPrinter()
@@ -335,9 +335,26 @@ def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) 
     printer(report, final=True)
     labels = outputs.rule_labels()
     _emit(args, {**report.as_dict(labels), "queueUrl": queue_url}, _redrive_text(report, labels, queue_url))
+    return _run_exit_code(report)
+
+
+def _time_limit(args: argparse.Namespace) -> int:
+    """A dead-letter run's ``--time-limit`` (its default), checked against ``--visibility-timeout``."""
+    time_limit: int = args.time_limit or min(queue_run.DEFAULT_TIME_LIMIT_SECONDS, args.visibility_timeout * 4 // 5)
+    if time_limit >= args.visibility_timeout:
+        raise OpsError(
+            f"--time-limit {args.time_limit} must be below --visibility-timeout {args.visibility_timeout}: "
+            "the messages a run holds must not become visible again while it runs"
+        )
+    return time_limit
+
+
+def _run_exit_code(report: queue_run.QueueRun) -> int:
+    """A dead-letter run's exit code: 2 when it aborted; with --execute, 1 when a message was left or
+    the run was cut short."""
     if report.aborted:
         return EXIT_ERROR
-    return EXIT_ATTENTION if args.execute and not report.complete else EXIT_OK
+    return EXIT_ATTENTION if report.execute and not report.complete else EXIT_OK
 
 
 class _ProgressPrinter:
@@ -347,7 +364,7 @@ class _ProgressPrinter:
         self.interval = interval
         self.last: float | None = None
 
-    def __call__(self, report: dlq.RedriveReport, final: bool = False) -> None:
+    def __call__(self, report: dlq.RedriveReport | inbound_redrive.InboundRedriveReport, final: bool = False) -> None:
         now = time.monotonic()
         if final or self.last is None or now - self.last >= self.interval:
             self.last = now

@@ -20,6 +20,7 @@ from typing import Any
 
 from functions import bounded_json
 from functions.events import MAX_REQUEST_BYTES, REDRIVE_MARKER_KEY, Event, entry_size, make_event, mark_for_redrive
+from ops.queue_run import QueueRun
 
 DLQ_ATTRIBUTES = (
     "RULE_ARN",
@@ -155,54 +156,27 @@ class RedriveFilter:
 
 
 @dataclass
-class RedriveReport:
-    """What a redrive run saw and did."""
+class RedriveReport(QueueRun):
+    """What a redrive run saw and did (the counts every dead-letter run shares: :class:`QueueRun`)."""
 
-    execute: bool
     bus_name: str
     all_rules: bool = False
-    started_at: datetime | None = None
-    present_at_start: int = 0
-    """Messages in the queue (visible and in flight) when the run started: its whole workload."""
-    looked_at: int = 0
-    """Messages present at start that this run received and looked at."""
-    arrived_after_start: int = 0
-    """Messages sent after the run started (e.g. a redriven event failing again): left for later."""
     scanned: int = 0
-    selected: int = 0
     redrivable: int = 0
     published_events: int = 0
-    deleted: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
     by_tenant: Counter[str] = field(default_factory=Counter)
     by_error_code: Counter[str] = field(default_factory=Counter)
-    kept: list[dict[str, str]] = field(default_factory=list)
-    """Selected messages left in the queue, each with the reason."""
-    warnings: list[str] = field(default_factory=list)
-    oldest_sent_at: datetime | None = None
-    stopped: str = ""
-    """Why the run ended (every message present at start looked at, queue empty, --max, time limit)."""
-    unfinished: bool = False
-    """The run ended (time limit) before it looked at everything present at start."""
-    elapsed_seconds: float = 0.0
-    aborted: str | None = None
 
     def count(self, letter: DeadLetter) -> None:
         self.selected += 1
         self.by_rule[letter.rule_arn or UNKNOWN] += 1
         self.by_tenant[letter.tenant_id or UNKNOWN] += 1
         self.by_error_code[letter.error_code or UNKNOWN] += 1
-        if letter.sent_at and (self.oldest_sent_at is None or letter.sent_at < self.oldest_sent_at):
-            self.oldest_sent_at = letter.sent_at
+        self.note_sent_at(letter.sent_at)
 
     def keep(self, letter: DeadLetter, reason: str) -> None:
         self.kept.append({"messageId": letter.message_id, "eventId": letter.event_id or UNKNOWN, "reason": reason})
-
-    @property
-    def complete(self) -> bool:
-        """Every selected message was redriven and deleted (execute) / could be (dry run), and the
-        run looked at everything it had to."""
-        return not self.kept and self.aborted is None and not self.unfinished
 
     def progress_line(self) -> str:
         return (

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from typing import Any
 
 from ops import inbound_redrive, inbound_replay
@@ -22,7 +20,7 @@ QUEUE_OUTPUT, DEAD_LETTER_QUEUE_OUTPUT = "inboundQueueName", "inboundDeadLetterQ
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     """The ``inbound`` command group, on ``python -m ops``'s subcommands."""
-    from ops.cli import _bounded, _positive
+    from ops.cli import _positive, _run_options
 
     group = commands.add_parser(
         "inbound", allow_abbrev=False, help="inbound webhooks: redrive the FIFO dead-letter queue"
@@ -54,27 +52,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--group", action="append", default=[], metavar="ID", help="only this FIFO message group (repeatable)"
     )
     cmd.add_argument("--max", type=_positive, metavar="N", help="select at most N messages, then stop")
-    cmd.add_argument(
-        "--wait-seconds",
-        type=_bounded(0, 20),
-        default=2,
-        metavar="S",
-        help="SQS long-poll wait per receive (0-20, default 2)",
-    )
-    cmd.add_argument(
-        "--visibility-timeout",
-        type=_bounded(30, 43_200),
-        default=300,
-        metavar="S",
-        help="how long a run holds the messages it looked at (30-43200 s, default 300); longer than the run",
-    )
-    cmd.add_argument(
-        "--time-limit",
-        type=_bounded(1, 43_199),
-        metavar="S",
-        help=f"stop after S seconds, below --visibility-timeout (default {inbound_redrive.DEFAULT_TIME_LIMIT_SECONDS}, "
-        "or 80%% of a shorter --visibility-timeout)",
-    )
+    _run_options(cmd)
 
 
 def add_replay_options(parser: argparse.ArgumentParser) -> None:
@@ -96,18 +74,13 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, clients: Clients) -> int:
     """Run ``inbound <action>``; exit code as the rest of the tool."""
-    from ops.cli import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK
+    from ops.cli import _ProgressPrinter, _run_exit_code, _time_limit
 
     outputs = _outputs(args)
     queue = args.queue or _output_name(outputs, QUEUE_OUTPUT, "--queue")
     dead_letter_queue = args.dead_letter_queue or _output_name(outputs, DEAD_LETTER_QUEUE_OUTPUT, "--dead-letter-queue")
     _check_region(clients, outputs, (queue, dead_letter_queue))
-    time_limit = args.time_limit or min(inbound_redrive.DEFAULT_TIME_LIMIT_SECONDS, args.visibility_timeout * 4 // 5)
-    if time_limit >= args.visibility_timeout:
-        raise OpsError(
-            f"--time-limit {args.time_limit} must be below --visibility-timeout {args.visibility_timeout}: "
-            "the messages a run holds must not become visible again while it runs"
-        )
+    time_limit = _time_limit(args)
     for name in args.source:
         inbound_replay.check_source_name(name, outputs, "--source")
     sqs = clients.sqs
@@ -130,9 +103,7 @@ def run(args: argparse.Namespace, clients: Clients) -> int:
         print(json.dumps(report.as_dict(), indent=2), flush=True)
     else:
         print(_text(report), flush=True)
-    if report.aborted:
-        return EXIT_ERROR
-    return EXIT_ATTENTION if args.execute and not report.complete else EXIT_OK
+    return _run_exit_code(report)
 
 
 def _outputs(args: argparse.Namespace) -> StackOutputs | None:
@@ -174,21 +145,6 @@ def _check_region(clients: Clients, outputs: StackOutputs | None, queues: tuple[
                 f"region mismatch: AWS calls would go to {region or 'no region'} ({clients.region_origin}) but "
                 f"{queue} is in {queue_region}. Pass --region {queue_region} or set AWS_REGION={queue_region}"
             )
-
-
-class _ProgressPrinter:
-    """Progress on stderr: the first batch, then at most one line a second, and the last."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self.last: float | None = None
-
-    def __call__(self, report: inbound_redrive.InboundRedriveReport, final: bool = False) -> None:
-        now = time.monotonic()
-        if final or self.last is None or now - self.last >= self.interval:
-            self.last = now
-            suffix = f"; stopped: {report.stopped}" if final and report.stopped else ""
-            print(report.progress_line() + suffix, file=sys.stderr, flush=True)
 
 
 def _text(report: inbound_redrive.InboundRedriveReport) -> str:

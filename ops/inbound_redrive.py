@@ -38,7 +38,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,15 +46,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.outputs import OpsError
-from ops.redrive import (
+from ops.queue_run import (
     DEFAULT_TIME_LIMIT_SECONDS,
-    IDLE_BATCHES,
-    SQS_BATCH,
     STOP_EMPTY,
-    STOP_LOOKED_AT_ALL,
-    STOP_MAX,
-    STOP_ONLY_NEW,
-    STOP_TIME,
+    QueueRun,
+    Receives,
+    delete_messages,
+    release,
 )
 
 __all__ = ["DEFAULT_TIME_LIMIT_SECONDS", "InboundRedriveReport", "InboundSelection", "redrive_inbound"]
@@ -92,47 +90,28 @@ class InboundSelection:
 
 
 @dataclass
-class InboundRedriveReport:
-    """What an inbound redrive run saw and did."""
+class InboundRedriveReport(QueueRun):
+    """What an inbound redrive run saw and did (the counts every dead-letter run shares: :class:`QueueRun`)."""
 
-    execute: bool
     queue_url: str
     dead_letter_queue_url: str
-    started_at: datetime | None = None
-    present_at_start: int = 0
-    looked_at: int = 0
-    arrived_after_start: int = 0
-    selected: int = 0
     sent: int = 0
-    deleted: int = 0
     copies: int = 0
     """Dead letters identical to one sent in this run (group and body): left for the next run."""
     by_group: Counter[str] = field(default_factory=Counter)
     by_source: Counter[str] = field(default_factory=Counter)
-    oldest_sent_at: datetime | None = None
     moved: list[dict[str, str]] = field(default_factory=list)
-    kept: list[dict[str, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    stopped: str = ""
-    unfinished: bool = False
-    elapsed_seconds: float = 0.0
-    aborted: str | None = None
 
     def count(self, letter: _DeadLetter) -> None:
         self.selected += 1
         self.by_group[letter.group] += 1
         self.by_source[group_source(letter.group)] += 1
-        if letter.sent_at and (self.oldest_sent_at is None or letter.sent_at < self.oldest_sent_at):
-            self.oldest_sent_at = letter.sent_at
+        self.note_sent_at(letter.sent_at)
 
     def keep(self, letter: _DeadLetter, reason: str) -> None:
         self.kept.append(
             {"messageId": letter.message_id, "group": letter.group, "eventId": letter.event_id, "reason": reason}
         )
-
-    @property
-    def complete(self) -> bool:
-        return not self.kept and self.aborted is None and not self.unfinished
 
     def progress_line(self) -> str:
         return (
@@ -262,32 +241,13 @@ def redrive_inbound(
     held: dict[str, str] = {}  # message id -> receipt handle, made visible again at the end
     sent_identities: set[str] = set()
     idle = 0
+    receives = Receives(
+        sqs, dead_letter_queue_url, wait_seconds, visibility_timeout, deadline, monotonic, _SYSTEM_ATTRIBUTES
+    )
     try:
-        try:
-            report.present_at_start = _queue_size(sqs, dead_letter_queue_url)
-        except (BotoCoreError, ClientError) as error:
-            report.aborted = f"GetQueueAttributes failed: {error}"
+        if not receives.start(report):
             return report
-        while not report.aborted:
-            report.stopped = _stop_reason(report, max_messages, idle, monotonic() >= deadline)
-            if report.stopped:
-                report.unfinished = report.stopped == STOP_TIME
-                break
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=dead_letter_queue_url,
-                    MaxNumberOfMessages=SQS_BATCH,
-                    WaitTimeSeconds=min(wait_seconds, max(0, int(deadline - monotonic()))),
-                    VisibilityTimeout=visibility_timeout,
-                    MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
-                ).get("Messages", [])
-            except (BotoCoreError, ClientError) as error:
-                report.aborted = f"ReceiveMessage failed: {error}"
-                break
-            if not messages:
-                report.stopped = STOP_EMPTY
-                break
+        while not report.aborted and (messages := receives.next(report, max_messages, idle)) is not None:
             looked_at = report.looked_at
             letters = []
             for message in messages:  # every one held first: a failure below must not leave any hidden
@@ -300,7 +260,7 @@ def redrive_inbound(
             if progress is not None:
                 progress(report)
     finally:
-        _release(sqs, dead_letter_queue_url, held, report)
+        release(sqs, dead_letter_queue_url, held, report)
         report.elapsed_seconds = monotonic() - began
     if report.stopped == STOP_EMPTY and report.looked_at < report.present_at_start:
         report.warnings.append(
@@ -399,69 +359,12 @@ def _move_batch(sqs: Any, letters: Sequence[_DeadLetter], report: InboundRedrive
         _delete(sqs, run.dead_letter_queue_url, done, report, run.held)
 
 
-def _stop_reason(report: InboundRedriveReport, max_messages: int | None, idle: int, late: bool) -> str:
-    if max_messages is not None and report.selected >= max_messages:
-        return STOP_MAX
-    if report.looked_at >= report.present_at_start:
-        return STOP_LOOKED_AT_ALL
-    if idle >= IDLE_BATCHES:
-        return STOP_ONLY_NEW
-    if late:
-        return STOP_TIME
-    return ""
-
-
-def _queue_size(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
-        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
-    )
-
-
 def _delete(
     sqs: Any, queue_url: str, letters: Sequence[_DeadLetter], report: InboundRedriveReport, held: dict[str, str]
 ) -> None:
-    for chunk in _chunks(letters, SQS_BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": letter.receipt_handle} for i, letter in enumerate(chunk)]
-        try:
-            failures = {
-                f["Id"]: f for f in sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
-            }
-        except (BotoCoreError, ClientError) as error:
-            failures = {str(i): {"Message": str(error)} for i in range(len(chunk))}
-        for i, letter in enumerate(chunk):
-            failure = failures.get(str(i))
-            if failure is None:
-                report.deleted += 1
-                held.pop(letter.message_id, None)
-            else:
-                reason = f"{failure.get('Code', '')} {failure.get('Message', '')}".strip()
-                report.keep(
-                    letter,
-                    f"sent, but DeleteMessage failed ({reason}): a later run sends it again (absorbed by the queue "
-                    "within 5 minutes of this send; later, consumers deduplicate on eventId)",
-                )
-
-
-def _release(sqs: Any, queue_url: str, held: dict[str, str], report: InboundRedriveReport) -> None:
-    """Make the messages this run held visible again right away (not after the timeout)."""
-    for chunk in _chunks(list(held.values()), SQS_BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(chunk)]
-        try:
-            failed = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
-        except (BotoCoreError, ClientError) as error:
-            report.warnings.append(
-                f"could not make {len(chunk)} message(s) visible again ({error}); they reappear after the visibility timeout"
-            )
-            continue
-        if failed:
-            report.warnings.append(
-                f"could not make {len(failed)} message(s) visible again; they reappear after the visibility timeout"
-            )
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    for letter, reason in delete_messages(sqs, queue_url, letters, report, held):
+        report.keep(
+            letter,
+            f"sent, but DeleteMessage failed ({reason}): a later run sends it again (absorbed by the queue "
+            "within 5 minutes of this send; later, consumers deduplicate on eventId)",
+        )

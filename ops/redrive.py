@@ -23,7 +23,7 @@ made visible again at its end.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,17 +31,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.events import MAX_REQUEST_BYTES, PublishError, entry_size, publish
 from ops.dlq import DeadLetter, RedriveFilter, RedriveReport, parse_message
+from ops.queue_run import (  # noqa: F401 (the stop reasons are also read as redrive.STOP_*)
+    DEFAULT_TIME_LIMIT_SECONDS,
+    IDLE_BATCHES,
+    SQS_BATCH,
+    STOP_EMPTY,
+    STOP_LOOKED_AT_ALL,
+    STOP_MAX,
+    STOP_ONLY_NEW,
+    STOP_TIME,
+    Receives,
+    delete_messages,
+    release,
+)
 from ops.targets import RedriveTarget, RuleTargets
-
-SQS_BATCH = 10
-# Receives in a row that brought no message present at the start: what is left arrived since.
-IDLE_BATCHES = 3
-DEFAULT_TIME_LIMIT_SECONDS = 240
-STOP_LOOKED_AT_ALL = "looked at every message present at start"
-STOP_EMPTY = "no message left to receive"
-STOP_MAX = "--max reached"
-STOP_TIME = "time limit reached: run again for the rest"
-STOP_ONLY_NEW = "only messages that arrived after the start were left"
 
 
 def redrive(
@@ -76,33 +79,11 @@ def redrive(
     seen: set[str] = set()
     claimed: set[tuple[str, str]] = set()  # (eventId, rule ARN) sent, or being sent, in this run
     idle = 0
+    receives = Receives(sqs, queue_url, wait_seconds, visibility_timeout, deadline, monotonic, ["SentTimestamp"])
     try:
-        try:
-            report.present_at_start = _queue_size(sqs, queue_url)
-        except (BotoCoreError, ClientError) as error:
-            report.aborted = f"GetQueueAttributes failed: {error}"
+        if not receives.start(report):
             return report
-        while True:
-            report.stopped = _stop_reason(report, max_messages, idle, monotonic() >= deadline)
-            if report.stopped:
-                report.unfinished = report.stopped == STOP_TIME
-                break
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=SQS_BATCH,
-                    WaitTimeSeconds=min(wait_seconds, max(0, int(deadline - monotonic()))),
-                    VisibilityTimeout=visibility_timeout,
-                    MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=["SentTimestamp"],
-                ).get("Messages", [])
-            except (BotoCoreError, ClientError) as error:
-                # E.g. OverLimit (120,000 messages in flight): report what was done so far.
-                report.aborted = f"ReceiveMessage failed: {error}"
-                break
-            if not messages:
-                report.stopped = STOP_EMPTY
-                break
+        while (messages := receives.next(report, max_messages, idle)) is not None:
             batch: list[tuple[DeadLetter, RedriveTarget]] = []
             looked_at = report.looked_at
             fresh = []
@@ -138,21 +119,9 @@ def redrive(
         # DescribeRule or TestEventPattern (e.g. no permission): nothing more is sent.
         report.aborted = f"checking a rule failed: {error}"
     finally:
-        _release(sqs, queue_url, held, report)
+        release(sqs, queue_url, held, report)
         report.elapsed_seconds = monotonic() - began
     return report
-
-
-def _stop_reason(report: RedriveReport, max_messages: int | None, idle: int, late: bool) -> str:
-    if max_messages is not None and report.selected >= max_messages:
-        return STOP_MAX
-    if report.looked_at >= report.present_at_start:
-        return STOP_LOOKED_AT_ALL
-    if idle >= IDLE_BATCHES:
-        return STOP_ONLY_NEW
-    if late:
-        return STOP_TIME
-    return ""
 
 
 def _select(
@@ -194,15 +163,6 @@ def _select(
     claimed.add(identity)
     report.redrivable += 1
     return target
-
-
-def _queue_size(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
-        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
-    )
 
 
 def _publish_and_delete(
@@ -252,42 +212,5 @@ def _publish_and_delete(
 def _delete(
     sqs: Any, queue_url: str, letters: Sequence[DeadLetter], report: RedriveReport, held: dict[str, str]
 ) -> None:
-    for chunk in _chunks(letters, SQS_BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": letter.receipt_handle} for i, letter in enumerate(chunk)]
-        try:
-            response = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-        except (BotoCoreError, ClientError) as error:
-            for letter in chunk:
-                report.keep(letter, f"published, but DeleteMessage failed ({error}): a later redrive sends it again")
-            continue
-        failures = {f["Id"]: f for f in response.get("Failed", [])}
-        for i, letter in enumerate(chunk):
-            failure = failures.get(str(i))
-            if failure is None:
-                report.deleted += 1
-                held.pop(letter.message_id, None)
-            else:
-                reason = f"{failure.get('Code', '')} {failure.get('Message', '')}".strip()
-                report.keep(letter, f"published, but DeleteMessage failed ({reason}): a later redrive sends it again")
-
-
-def _release(sqs: Any, queue_url: str, held: dict[str, str], report: RedriveReport) -> None:
-    """Make the messages this run held visible again right away (not after the timeout)."""
-    for chunk in _chunks(list(held.values()), SQS_BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(chunk)]
-        try:
-            failed = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
-        except (BotoCoreError, ClientError) as error:
-            report.warnings.append(
-                f"could not make {len(chunk)} message(s) visible again ({error}); they reappear after the visibility timeout"
-            )
-            continue
-        if failed:
-            report.warnings.append(
-                f"could not make {len(failed)} message(s) visible again; they reappear after the visibility timeout"
-            )
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    for letter, reason in delete_messages(sqs, queue_url, letters, report, held):
+        report.keep(letter, f"published, but DeleteMessage failed ({reason}): a later redrive sends it again")

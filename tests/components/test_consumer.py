@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from benchmarks.ingest_cold_start import PADDLE
 from components.config import Secret, Source, StackConfigError, parse_stack_config
 from components.consumer import WebhookConsumerArgs, validate_args
 from components.entry_bus import BusRef
@@ -820,15 +821,7 @@ HMAC_SOURCE = {
     "name": "paddle",
     "kind": "hmac",
     "secret": "pdl-secret",
-    "hmac": {
-        "header": "Paddle-Signature",
-        "algorithm": "sha256",
-        "encoding": "hex",
-        "signatureParam": "h1",
-        "timestampParam": "ts",
-        "paramSeparator": ";",
-        "signedContent": "{timestamp}:{body}",
-    },
+    "hmac": dict(PADDLE),  # the Paddle recipe of docs/consumer.md
 }
 SENDGRID_KEY = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,52 @@ def state_client(state: dict[str, Any], service: str) -> Any:
         region_name=state["region"],
         aws_access_key_id="x",
         aws_secret_access_key="x",
+    )
+
+
+def take_observed_events(
+    state: dict[str, Any],
+    accept: Callable[[dict[str, Any]], bool],
+    done: Callable[[list[dict[str, Any]]], bool],
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """The events on the sandbox's observer queue that ``accept`` takes (deleted), in arrival order,
+    once ``done`` says they are enough or at ``timeout``. Other tests' events stay hidden while this
+    looks, then are released: released at once, the oldest ten would be all a receive returns, and
+    ours would never be seen behind them."""
+    sqs = state_client(state, "sqs")
+    found: list[dict[str, Any]] = []
+    held: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not done(found) and time.monotonic() < deadline:
+            for message in sqs.receive_message(
+                QueueUrl=state["events_queue_url"],
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=int(timeout) + 10,
+            ).get("Messages", []):
+                event = json.loads(message["Body"])
+                if accept(event):
+                    found.append(event)
+                    sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+                else:  # another test's event: leave it, hidden until this returns
+                    held.append(message["ReceiptHandle"])
+        return found
+    finally:
+        for handle in held:
+            sqs.change_message_visibility(QueueUrl=state["events_queue_url"], ReceiptHandle=handle, VisibilityTimeout=0)
+
+
+def ops_sandbox_options(state: dict[str, Any]) -> list[str]:
+    """``python -m ops`` options for the sandbox: JSON report, its region and endpoint."""
+    return ["--output", "json", "--region", state["region"], "--endpoint-url", state["aws_endpoint"]]
+
+
+def run_ops_process(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m ops ARGS`` as an operator runs it (its own process), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops", *args], check=False, capture_output=True, text=True, cwd=ROOT, timeout=60
     )
 
 

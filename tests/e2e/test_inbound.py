@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from tests.e2e.conftest import state_client
+from tests.e2e.conftest import state_client, take_observed_events
 
 pytestmark = pytest.mark.e2e
 
@@ -44,32 +44,8 @@ def github_post(
 
 
 def wait_for_events(state: dict[str, Any], predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """The events on the observer queue ``predicate`` accepts (deleted); the others stay hidden while
-    this looks, then are released: released at once, the oldest ten would be all a receive returns."""
-    sqs = state_client(state, "sqs")
-    found: list[dict[str, Any]] = []
-    held: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            for message in sqs.receive_message(
-                QueueUrl=state["events_queue_url"],
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                VisibilityTimeout=int(timeout) + 10,
-            ).get("Messages", []):
-                event = json.loads(message["Body"])
-                if not predicate(event):
-                    held.append(message["ReceiptHandle"])
-                    continue
-                found.append(event)
-                sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
-            if found:
-                return found
-        return found
-    finally:
-        for handle in held:
-            sqs.change_message_visibility(QueueUrl=state["events_queue_url"], ReceiptHandle=handle, VisibilityTimeout=0)
+    """The events on the observer queue ``predicate`` accepts (deleted), as soon as there is one."""
+    return take_observed_events(state, predicate, bool, timeout)
 
 
 def test_github_webhook_is_verified_deduplicated_and_becomes_an_event(sandbox_state: dict[str, Any]) -> None:

@@ -17,8 +17,6 @@ import contextlib
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -27,7 +25,7 @@ from typing import Any
 import pytest
 
 from ops.cli import main as ops_main
-from tests.e2e.conftest import ROOT, state_client
+from tests.e2e.conftest import ops_sandbox_options, run_ops_process, state_client, take_observed_events
 from tests.e2e.test_inbound import github_post, secret
 
 pytestmark = pytest.mark.e2e
@@ -40,12 +38,7 @@ def redrive_args(state: dict[str, Any], group: str, *args: str) -> list[str]:
         *args,
         "--group",
         group,
-        "--output",
-        "json",
-        "--region",
-        state["region"],
-        "--endpoint-url",
-        state["aws_endpoint"],
+        *ops_sandbox_options(state),
         "--queue",
         state["inbound_queue_url"],
         "--dead-letter-queue",
@@ -54,32 +47,14 @@ def redrive_args(state: dict[str, Any], group: str, *args: str) -> list[str]:
 
 
 def bus_events(state: dict[str, Any], deliveries: set[str], timeout: float = 20.0) -> list[str]:
-    """deliveryIds of the sandbox's observed events among ``deliveries``, in arrival order, until all came.
-
-    Other tests' events stay hidden while this looks, then are released: released at once, the oldest
-    ten would be all a receive returns, and ours would never be seen behind them."""
-    sqs = state_client(state, "sqs")
-    seen: list[str] = []
-    held: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while not deliveries <= set(seen) and time.monotonic() < deadline:
-            for message in sqs.receive_message(
-                QueueUrl=state["events_queue_url"],
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                VisibilityTimeout=int(timeout) + 10,
-            ).get("Messages", []):
-                delivery = json.loads(message["Body"])["detail"].get("deliveryId")
-                if delivery in deliveries:
-                    seen.append(delivery)
-                    sqs.delete_message(QueueUrl=state["events_queue_url"], ReceiptHandle=message["ReceiptHandle"])
-                else:  # another test's event: leave it, hidden until this returns
-                    held.append(message["ReceiptHandle"])
-        return seen
-    finally:
-        for handle in held:
-            sqs.change_message_visibility(QueueUrl=state["events_queue_url"], ReceiptHandle=handle, VisibilityTimeout=0)
+    """deliveryIds of the sandbox's observed events among ``deliveries``, in arrival order, until all came."""
+    events = take_observed_events(
+        state,
+        lambda event: event["detail"].get("deliveryId") in deliveries,
+        lambda found: deliveries <= {event["detail"]["deliveryId"] for event in found},
+        timeout,
+    )
+    return [event["detail"]["deliveryId"] for event in events]
 
 
 def dead_letter_groups(state: dict[str, Any], group: str, timeout: float = 20.0) -> list[str]:
@@ -152,14 +127,7 @@ def test_a_dead_letter_is_redriven_into_its_group_after_the_fix(sandbox_state: d
 
     # The fix (the payload is back), then the redrive.
     state_client(state, "s3").put_object(Bucket=state["inbound_bucket"], Key=claim_key, Body=payload)
-    result = subprocess.run(
-        [sys.executable, "-m", "ops", *redrive_args(state, group, "--execute", "--wait-seconds", "1")],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    result = run_ops_process(redrive_args(state, group, "--execute", "--wait-seconds", "1"))
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert (report["sent"], report["deleted"], report["kept"]) == (1, 1, []), report

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -23,7 +21,7 @@ import pytest
 from functions.events import REDRIVE_MARKER_KEY, make_event, publish
 from ops.cli import main as ops_main
 from sandbox.receiver import Receiver
-from tests.e2e.conftest import ROOT, state_client
+from tests.e2e.conftest import ops_sandbox_options, run_ops_process, state_client
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +35,7 @@ def ops_args(state: dict[str, Any], *args: str) -> list[str]:
         *args,
         "--tenant",
         "4",
-        "--output",
-        "json",
-        "--region",
-        state["region"],
-        "--endpoint-url",
-        state["aws_endpoint"],
+        *ops_sandbox_options(state),
         "--bus-name",
         state["bus_names"][0],
         "--dlq-url",
@@ -84,14 +77,7 @@ def test_redrive_reaches_only_the_failing_destination_once_and_stops(
     assert (before["redrivable"], before["byTenant"]) == (EVENTS, {"4": EVENTS}), before
 
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "ops", *ops_args(sandbox_state, "--execute", "--wait-seconds", "1")],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    result = run_ops_process(ops_args(sandbox_state, "--execute", "--wait-seconds", "1"))
     took = time.monotonic() - started
 
     assert result.returncode == 0, result.stdout + result.stderr

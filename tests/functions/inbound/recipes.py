@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.ingest_cold_start import PADDLE
 from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
 from functions.inbound.kinds import SourceKind, kind_of
 from functions.inbound.verify import SignedRequest
@@ -32,16 +33,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "deliveryIdHeader": "Linear-Delivery",
     },
     # Paddle Billing: Paddle-Signature: ts=<unix>;h1=<hex HMAC-SHA256 of "{ts}:{body}"> (several h1 while rotating).
-    "paddle": {
-        "header": "Paddle-Signature",
-        "algorithm": "sha256",
-        "encoding": "hex",
-        "signatureParam": "h1",
-        "timestampParam": "ts",
-        "paramSeparator": ";",
-        "signedContent": "{timestamp}:{body}",
-        "toleranceSeconds": 5,
-    },
+    "paddle": {**PADDLE, "toleranceSeconds": 5},
     # Square: x-square-hmacsha256-signature: <base64 HMAC-SHA256 of notification URL + body>.
     "square": {
         "header": "X-Square-HmacSha256-Signature",
