@@ -18,17 +18,20 @@ canned response built here from the store's own item layout):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest_cold_start import BASELINE, MODES
+from benchmarks.ingest_cold_start import BASELINE, MODES, _medians
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.15
@@ -43,6 +46,8 @@ CHILD = "import base64, json, sys, time\n" + (
     "module = importlib.import_module(case['module'])\n"
     "import boto3\n"
     "t1 = time.perf_counter()\n"
+    "ours = lambda: sorted(m for m in sys.modules if m.split('.')[0] in ('functions', 'cryptography'))\n"
+    "imported = ours()\n"
     "class Failed(Exception):\n    pass\n"
     "class Exceptions:\n    ConditionalCheckFailedException = TransactionCanceledException = Failed\n"
     "class StubClient:\n"
@@ -58,7 +63,8 @@ CHILD = "import base64, json, sys, time\n" + (
     "result = module.handler(case['event'], None)\n"
     "assert result.get('statusCode') == case['expected_status'] if 'expected_status' in case else result == case['expected'], result\n"
     "c2, t2 = time.process_time(), time.perf_counter()\n"
-    "print(json.dumps({'import': t1 - t0, 'verify': t2 - t1, 'cpu': c2 - c0, 'crypto': 'cryptography' in sys.modules}))\n"
+    "print(json.dumps({'import': t1 - t0, 'verify': t2 - t1, 'cpu': c2 - c0, 'crypto': 'cryptography' in sys.modules,\n"
+    "                  'imported': imported, 'served': ours()}))\n"
 )
 
 
@@ -150,9 +156,8 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def _run(script: str, case: dict[str, Any] | None, package: Path) -> dict[str, Any]:
-    import os
-
+def _run(script: str, case: dict[str, Any] | None, package: Path = ROOT) -> dict[str, Any]:
+    """The figures of one fresh interpreter (``imported``/``served``: our modules loaded after import / the request)."""
     environ = {**os.environ, **(case or {}).get("environment", {})}
     argv = [json.dumps(case)] if case else []
     result = subprocess.run(
@@ -170,32 +175,39 @@ def _run(script: str, case: dict[str, Any] | None, package: Path) -> dict[str, A
     return figures
 
 
-def measure(runs: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per mode (:data:`benchmarks.ingest_cold_start.MODES`), median milliseconds per row."""
-    from benchmarks.ingest_cold_start import _medians
-
+@contextlib.contextmanager
+def receiver() -> Iterator[str]:
+    """The URL of an HTTP server of this process that answers every POST with 200 (the worker's endpoint)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        signed = cases(f"http://127.0.0.1:{server.server_address[1]}/hooks")
-        samples: dict[str, dict[str, list[dict[str, Any]]]] = {
-            mode: {"boto3": [], **{name: [] for name in signed}} for mode in MODES
-        }
-        with tempfile.TemporaryDirectory() as scratch:
-            packages = {mode: Path(scratch) / mode for mode in MODES}
-            for package in packages.values():
-                shutil.copytree(ROOT / "functions", package / "functions", ignore=shutil.ignore_patterns("__pycache__"))
-            subprocess.run(
-                [sys.executable, "-m", "compileall", "-q", str(packages["bytecode"])], check=True, timeout=300
-            )
-            for _ in range(runs):
-                for mode, package in packages.items():
-                    samples[mode]["boto3"].append(_run(BASELINE, None, package))
-                    for name, case in signed.items():
-                        samples[mode][name].append(_run(CHILD, case, package))
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def first_request(handler: str, url: str, package: Path = ROOT) -> dict[str, Any]:
+    """One fresh interpreter: import ``handler`` (one of :data:`HANDLERS`) and serve its first request."""
+    return _run(CHILD, cases(url)[handler], package)
+
+
+def measure(runs: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per mode (:data:`benchmarks.ingest_cold_start.MODES`), median milliseconds per row."""
+    with receiver() as url, tempfile.TemporaryDirectory() as scratch:
+        signed = cases(url)
+        samples: dict[str, dict[str, list[dict[str, Any]]]] = {
+            mode: {"boto3": [], **{name: [] for name in signed}} for mode in MODES
+        }
+        packages = {mode: Path(scratch) / mode for mode in MODES}
+        for package in packages.values():
+            shutil.copytree(ROOT / "functions", package / "functions", ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(packages["bytecode"])], check=True, timeout=300)
+        for _ in range(runs):
+            for mode, package in packages.items():
+                samples[mode]["boto3"].append(_run(BASELINE, None, package))
+                for name, case in signed.items():
+                    samples[mode][name].append(_run(CHILD, case, package))
     return {mode: _medians(rows) for mode, rows in samples.items()}
 
 

@@ -1,0 +1,67 @@
+"""Which modules a delivery handler's cold start loads (issue 12 item 4: within 1.15x of ``import boto3``).
+
+Each handler is imported in a fresh interpreter and serves its first request on stub clients, as
+``benchmarks/delivery_cold_start.py`` measures it (a ``v1`` endpoint subscribed to ``order.*``): what
+only some endpoints or some routes need is imported by the first of them, not by every cold start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from benchmarks import delivery_cold_start
+
+# Loaded by no handler at import time, and by none of these first requests.
+FEATURES = (
+    "cryptography",  # the crypto layer: the first v1a signature
+    "functions.delivery.v1a",
+    "functions.delivery.oauth",  # the first OAuth endpoint
+    "functions.transform",  # the first endpoint with a transform
+    "functions.delivery.api.endpoint_body",  # the API's writes
+    "functions.delivery.api.oauth_clients",
+    "functions.delivery.api.signing_keys",
+    "functions.delivery.api.messages",
+    "functions.delivery.api.secrets",
+    "functions.inbound",
+)
+# The event-type and filter engine: at the first endpoint with eventTypes or a filter (the fan-out's here).
+PATTERNS = "functions.patterns"
+# What only the worker does (sending, protection around each attempt).
+WORKER_ONLY = ("functions.delivery.sender", "functions.delivery.guard", "functions.delivery.credentials")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[dict[str, dict[str, Any]]]:
+    with delivery_cold_start.receiver() as url:
+        yield {name: delivery_cold_start.first_request(name, url) for name in delivery_cold_start.HANDLERS}
+
+
+def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == name or m.startswith(name + ".") for name in names)]
+
+
+@pytest.mark.parametrize("handler", delivery_cold_start.HANDLERS)
+def test_a_handler_imports_no_feature_module_before_its_first_request(
+    served: dict[str, dict[str, Any]], handler: str
+) -> None:
+    imported = served[handler]["imported"]
+    assert f"functions.delivery.{handler}" in imported
+    assert _loaded(imported, (*FEATURES, PATTERNS)) == []
+
+
+@pytest.mark.parametrize("handler", delivery_cold_start.HANDLERS)
+def test_a_v1_first_request_imports_neither_cryptography_nor_other_features(
+    served: dict[str, dict[str, Any]], handler: str
+) -> None:
+    assert _loaded(served[handler]["served"], FEATURES) == []
+    assert served[handler]["crypto"] is False
+
+
+def test_the_api_and_the_fanout_never_import_the_worker_s_sending(served: dict[str, dict[str, Any]]) -> None:
+    assert _loaded(served["api"]["served"], (*WORKER_ONLY, PATTERNS)) == []
+    assert _loaded(served["fanout"]["served"], WORKER_ONLY) == []
+    assert PATTERNS in served["fanout"]["served"]  # its endpoint subscribes to order.*
+    assert _loaded(served["worker"]["served"], (PATTERNS, "functions.delivery.api")) == []
