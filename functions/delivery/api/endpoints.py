@@ -8,14 +8,17 @@ and secrets change through ``pulumi config``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions import logs, whsec
-from functions.delivery import ssrf, store
+from functions.delivery import store
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
 from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.signing import V1A
 from functions.delivery.vocab import DisabledReason, ManagedBy
+
+if TYPE_CHECKING:
+    from functions.delivery import ssrf
 
 # The writes' validation (patterns, endpoint_body, oauth_clients, signing_keys) is imported by the
 # first write of a process: a cold start that serves a read does not compile it
@@ -43,6 +46,8 @@ def endpoint_of(request: Request, state: ApiRuntime) -> store.Endpoint:
 def _url(value: Any, state: ApiRuntime, field: str = "url") -> str:
     if not isinstance(value, str) or not value:
         raise ApiError(400, "validation_error", f"{field} must be an https:// URL", field)
+    from functions.delivery import ssrf
+
     try:
         ssrf.check_url(value, state.settings.allowed_networks, resolver)
     except ssrf.UnsafeUrl as error:

@@ -30,7 +30,13 @@ FEATURES = (
 # The event-type and filter engine: at the first endpoint with eventTypes or a filter (the fan-out's here).
 PATTERNS = "functions.patterns"
 # What only the worker does (sending, protection around each attempt).
-WORKER_ONLY = ("functions.delivery.sender", "functions.delivery.guard", "functions.delivery.credentials")
+WORKER_ONLY = (
+    "functions.delivery.sender",
+    "functions.delivery.guard",
+    "functions.delivery.credentials",
+    "functions.delivery.ssrf",  # the API's writes check URLs too; settings parse no empty allowedCidrs
+    "functions.delivery.addresses",
+)
 
 
 @pytest.fixture(scope="module")
