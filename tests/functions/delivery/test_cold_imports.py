@@ -7,12 +7,16 @@ only some endpoints or some routes need is imported by the first of them, not by
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from benchmarks import delivery_cold_start
+
+ROOT = delivery_cold_start.ROOT
 
 # Loaded by no handler at import time, and by none of these first requests.
 FEATURES = (
@@ -71,3 +75,24 @@ def test_the_api_and_the_fanout_never_import_the_worker_s_sending(served: dict[s
     assert _loaded(served["fanout"]["served"], WORKER_ONLY) == []
     assert PATTERNS in served["fanout"]["served"]  # its endpoint subscribes to order.*
     assert _loaded(served["worker"]["served"], (PATTERNS, "functions.delivery.api")) == []
+
+
+def test_the_first_v1a_signature_imports_v1a_and_cryptography_and_signs() -> None:
+    """v1a stays lazy (functions.lazy in signing.SIGNERS): only its first signature loads the crypto layer."""
+    script = """
+import base64, sys
+import functions.delivery.worker
+from functions.delivery import signing
+assert "cryptography" not in sys.modules and "functions.delivery.v1a" not in sys.modules
+private = "whsk_" + base64.b64encode(bytes(range(32))).decode()
+headers = signing.delivery_headers([private], "evt_1", 1700000000, b"{}", scheme=signing.V1A)
+assert headers["webhook-signature"].startswith("v1a,"), headers
+assert "cryptography" in sys.modules and "functions.delivery.v1a" in sys.modules
+from cryptography.hazmat.primitives.asymmetric import ed25519
+key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32))).public_key()
+key.verify(base64.b64decode(headers["webhook-signature"][4:]), b"evt_1.1700000000.{}")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
