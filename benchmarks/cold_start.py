@@ -7,7 +7,9 @@ standard library and boto3 are importable, as in the Lambda runtime.
 
 The inbound ingest is also measured against ``import boto3`` alone, per source kind
 (:mod:`benchmarks.ingest_cold_start`): issue 14 requires it within 1.15x for sources that do not use
-the crypto layer.
+the crypto layer; so are the delivery handlers, each with a first request
+(:mod:`benchmarks.delivery_cold_start`): issue 12 requires them within 1.15x when they do not sign
+with ``v1a``.
 Usage: ``python -m benchmarks.cold_start [--runs 7]``.
 """
 
@@ -21,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import ingest_cold_start
+from benchmarks import delivery_cold_start, ingest_cold_start
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "benchmarks" / "cold-start.md"
@@ -98,6 +100,8 @@ def main() -> None:
     print("ingest against import boto3, per source kind...", flush=True)
     runs = max(args.runs, 15)  # the ratio is what issue 14 bounds: more runs than the table above
     lines += ["", *ingest_cold_start.section(ingest_cold_start.measure(runs), runs)]
+    print("delivery handlers against import boto3...", flush=True)
+    lines += ["", *delivery_cold_start.section(delivery_cold_start.measure(runs), runs)]
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.delivery import oauth, sender, store, v1a
+from functions.delivery import sender, store
+from functions.delivery.endpoint_fields import OAUTH
+from functions.delivery.signing import V1A
 
 
 def prepare(
@@ -20,11 +22,16 @@ def prepare(
 ) -> tuple[store.SigningSecrets, sender.Response | None]:
     """The endpoint's secrets completed for this attempt, or the response that ends it unsent."""
     tenant_id, endpoint_id = endpoint.tenant_id, endpoint.endpoint_id
-    if endpoint.options.signing_scheme == v1a.SCHEME:
+    # Each module is imported by the first endpoint that needs it (a v1/API-key worker never compiles them).
+    if endpoint.options.signing_scheme == V1A:
+        from functions.delivery import v1a
+
         secrets, failed = v1a.with_private_key(secrets, clients("secretsmanager"), table_name, tenant_id, endpoint_id)
         if failed is not None:
             return secrets, failed
-    if endpoint.options.auth.type == oauth.TYPE:
+    if endpoint.options.auth.type == OAUTH:
+        from functions.delivery import oauth
+
         return oauth.with_access_token(
             table,
             clients("secretsmanager"),

@@ -30,7 +30,9 @@ WORKER_ONLY_KEYS = ("signing", "timeoutSeconds")
 # Keys only EventBridge API destinations deliver (the worker retries on hookstack:delivery's schedule).
 API_DESTINATION_ONLY_KEYS = ("retry",)
 
-AUTH_TYPES = ("apiKey", "basic", "bearer", "oauth", "none")
+OAUTH = "oauth"
+"""The OAuth auth type (:mod:`functions.delivery.oauth`), named here so that comparing to it imports nothing."""
+AUTH_TYPES = ("apiKey", "basic", "bearer", OAUTH, "none")
 # OAuth client credentials on the worker (a token cache shared by the workers) is not built yet.
 WORKER_AUTH_TYPES = ("apiKey", "basic", "bearer", "none")
 AUTH_NOT_YET_ON_WORKER = (

@@ -28,9 +28,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from functions.delivery import sender
+from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.store.tokens import CachedToken, TokensTable
 
-TYPE = "oauth"
+TYPE = OAUTH
 REFRESH_FRACTION = 0.8
 REFRESH_MARGIN_SECONDS = 30
 DEFAULT_TOKEN_SECONDS = 300  # a token response without expires_in

@@ -44,10 +44,13 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from functions.delivery import protection, ssrf
+from functions.delivery import protection
 from functions.environ import Environ, SettingsError, Value, render
+
+if TYPE_CHECKING:  # imported where CIDRs are parsed: the fan-out never parses any (docs/benchmarks/cold-start.md)
+    from functions.delivery import ssrf
 
 DEFAULT_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 MAX_RETRY_DELAY_SECONDS = 43_200  # SQS ChangeMessageVisibility's maximum
@@ -135,6 +138,10 @@ class _Networks(_Variable):
 
     def read(self, environ: Environ) -> tuple[str, ...]:
         cidrs = environ.items(self.name)
+        if not cidrs:
+            return cidrs
+        from functions.delivery import ssrf
+
         try:
             ssrf.parse_networks(cidrs)
         except ValueError as error:
@@ -168,6 +175,10 @@ BREAKER_COOLDOWN_SECONDS = _Integer(
 
 @functools.lru_cache(maxsize=8)
 def _networks(cidrs: tuple[str, ...]) -> tuple[ssrf.IPNetwork, ...]:
+    if not cidrs:
+        return ()
+    from functions.delivery import ssrf
+
     return ssrf.parse_networks(cidrs)
 
 

@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from functions.delivery import schema
+from functions.delivery.signing import V1A
 from functions.whsec import strict_b64decode
 
-SCHEME = "v1a"
+SCHEME = V1A
 KEYS_GENERATED = (
     "is not taken with scheme v1a: its key pair is generated (the private key never leaves Secrets Manager; "
     "receivers get the public key)"

@@ -43,8 +43,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from functions import logs, transform
-from functions.delivery import credentials, guard, oauth, policy, runtime, sender, signing, store
+from functions import logs
+from functions.delivery import credentials, guard, policy, runtime, sender, signing, store
+from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -223,7 +224,9 @@ def _attempt(
             method=endpoint.options.method,
         )
     guard.after_attempt(table, endpoint, gate, response, limits)
-    if endpoint.options.auth.type == oauth.TYPE:
+    if endpoint.options.auth.type == OAUTH:
+        from functions.delivery import oauth  # imported by the first OAuth endpoint only
+
         oauth.after_response(table, task.tenant_id, task.endpoint_id, secrets.auth_secret, response.status)
     verdict = policy.classify(response.status, response.error_kind)
     outcome = verdict.outcome
@@ -326,6 +329,8 @@ def request_for(
     (reserved names: the config and the API refuse static headers that would collide)."""
     options = endpoint.options
     if options.transform:
+        from functions import transform  # imported by the first transforming endpoint only
+
         text = transform.apply(str(options.transform["template"]), dict(options.transform["paths"]), message.event())
         body = text.encode("utf-8")
     else:

@@ -42,26 +42,28 @@ from typing import Any
 
 from functions import logs
 from functions.delivery import routes, runtime, store
-from functions.delivery.api import endpoints, http, messages, secrets, signing_keys
+from functions.delivery.api import http
 from functions.delivery.api.http import MAX_BODY_DEPTH, ApiError, ApiRuntime, Request
 from functions.delivery.settings import ApiSettings
 from functions.events import EVENT_ID_RE, TENANT_ID_RE
+from functions.lazy import lazy
 
 __all__ = ["ACTIONS", "EVENT_ID_RE", "MAX_BODY_DEPTH", "TENANT_ID_RE", "handler", "reset"]
 
+# Each route's module is imported by its first request (functions.lazy): a read does not compile the writes.
 ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
-    "create_endpoint": endpoints.create_endpoint,
-    "list_endpoints": endpoints.list_endpoints,
-    "get_endpoint": endpoints.get_endpoint,
-    "update_endpoint": endpoints.update_endpoint,
-    "delete_endpoint": endpoints.delete_endpoint,
-    "rotate_secret": secrets.rotate_secret,
-    "get_public_key": signing_keys.get_public_key,
-    "list_attempts": messages.list_attempts,
-    "list_endpoint_attempts": messages.list_endpoint_attempts,
-    "get_message": messages.get_message,
-    "resend_message": messages.resend_message,
-    "replay_failed": messages.replay_failed,
+    "create_endpoint": lazy("functions.delivery.api.endpoints", "create_endpoint"),
+    "list_endpoints": lazy("functions.delivery.api.endpoints", "list_endpoints"),
+    "get_endpoint": lazy("functions.delivery.api.endpoints", "get_endpoint"),
+    "update_endpoint": lazy("functions.delivery.api.endpoints", "update_endpoint"),
+    "delete_endpoint": lazy("functions.delivery.api.endpoints", "delete_endpoint"),
+    "rotate_secret": lazy("functions.delivery.api.secrets", "rotate_secret"),
+    "get_public_key": lazy("functions.delivery.api.signing_keys", "get_public_key"),
+    "list_attempts": lazy("functions.delivery.api.messages", "list_attempts"),
+    "list_endpoint_attempts": lazy("functions.delivery.api.messages", "list_endpoint_attempts"),
+    "get_message": lazy("functions.delivery.api.messages", "get_message"),
+    "resend_message": lazy("functions.delivery.api.messages", "resend_message"),
+    "replay_failed": lazy("functions.delivery.api.messages", "replay_failed"),
 }
 
 _state = runtime.process_state(lambda clients: ApiRuntime(ApiSettings.from_environ(os.environ), clients))

@@ -8,17 +8,23 @@ and secrets change through ``pulumi config``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from functions import logs, patterns, whsec
-from functions.delivery import oauth, ssrf, store, v1a
-from functions.delivery.api import oauth_clients, signing_keys
-from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
+from functions import logs, whsec
+from functions.delivery import store
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
+from functions.delivery.endpoint_fields import OAUTH
+from functions.delivery.signing import V1A
 from functions.delivery.vocab import DisabledReason, ManagedBy
 
+if TYPE_CHECKING:
+    from functions.delivery import ssrf
+
+# The writes' validation (patterns, endpoint_body, oauth_clients, signing_keys) is imported by the
+# first write of a process: a cold start that serves a read does not compile it
+# (docs/benchmarks/cold-start.md; tests/functions/delivery/test_cold_imports.py).
+
 MAX_EVENT_TYPES = 100
-MAX_EVENT_TYPE_CHARS = patterns.MAX_EVENT_TYPE_CHARS  # EventBridge's detail-type limit
 MAX_DESCRIPTION_CHARS = 500
 MAX_ENDPOINTS_PER_TENANT = 100
 
@@ -40,6 +46,8 @@ def endpoint_of(request: Request, state: ApiRuntime) -> store.Endpoint:
 def _url(value: Any, state: ApiRuntime, field: str = "url") -> str:
     if not isinstance(value, str) or not value:
         raise ApiError(400, "validation_error", f"{field} must be an https:// URL", field)
+    from functions.delivery import ssrf
+
     try:
         ssrf.check_url(value, state.settings.allowed_networks, resolver)
     except ssrf.UnsafeUrl as error:
@@ -54,6 +62,8 @@ def _event_types(value: Any) -> tuple[str, ...]:
         raise ApiError(
             400, "validation_error", f"eventTypes must be a list of at most {MAX_EVENT_TYPES} strings", "eventTypes"
         )
+    from functions import patterns
+
     types: list[str] = []
     for index, item in enumerate(value):
         if problem := patterns.event_type_problem(item):
@@ -81,6 +91,9 @@ def _description(value: Any) -> str:
 
 
 def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    from functions.delivery.api import oauth_clients, signing_keys
+    from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
+
     body = request.body
     only(body, ("url", "eventTypes", "description", *OPTION_FIELDS))
     if "url" not in body:
@@ -91,7 +104,7 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     parsed = parse_options(body, event_types)
     oauth_clients.check_token_url(parsed.options.auth, lambda value, field: _url(value, state, field))
     # An OAuth client secret lives in Secrets Manager only, never in the table.
-    client_secret = parsed.auth_secret if parsed.options.auth.type == oauth.TYPE else None
+    client_secret = parsed.auth_secret if parsed.options.auth.type == OAUTH else None
     if state.table.count_endpoints(request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
     secret = parsed.signing_secret or whsec.generate()
@@ -113,7 +126,7 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         except Exception:
             state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)  # no endpoint without its secret
             raise
-    if parsed.options.signing_scheme == v1a.SCHEME:
+    if parsed.options.signing_scheme == V1A:
         try:
             keys["publicKey"] = signing_keys.provision(state, endpoint)
         except Exception:
@@ -135,6 +148,9 @@ def get_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
 
 
 def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
+    from functions.delivery.api import oauth_clients, signing_keys
+    from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
+
     body = request.body
     only(body, ("url", "eventTypes", "description", "enabled", *OPTION_FIELDS))
     if not body:
@@ -171,7 +187,7 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         raise ApiError(
             409, "managed_by_config", "this endpoint is disabled in the stack config; enable it there", "enabled"
         )
-    client_secret = parsed.auth_secret if parsed and parsed.options.auth.type == oauth.TYPE else None
+    client_secret = parsed.auth_secret if parsed and parsed.options.auth.type == OAUTH else None
     if client_secret:
         oauth_clients.store_client_secret(state, request.tenant_id, endpoint.endpoint_id, client_secret)
     if changes or (parsed and parsed.auth_changed):
@@ -183,7 +199,7 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
             auth_secret=parsed.auth_secret if parsed and not client_secret else None,
             auth_changed=bool(parsed and parsed.auth_changed),
         )
-    if parsed and parsed.options.signing_scheme == v1a.SCHEME:
+    if parsed and parsed.options.signing_scheme == V1A:
         signing_keys.provision(state, endpoint)
     if enabled is False:
         state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now)
@@ -203,6 +219,8 @@ def delete_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     endpoint = endpoint_of(request, state)
     if endpoint.managed_by != ManagedBy.API:
         raise ApiError(409, "managed_by_config", "this endpoint is declared in the stack config; remove it there")
+    from functions.delivery.api import oauth_clients, signing_keys
+
     state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)
     signing_keys.discard(state, request.tenant_id, endpoint.endpoint_id)
     oauth_clients.discard(state, request.tenant_id, endpoint.endpoint_id)

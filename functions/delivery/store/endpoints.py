@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions import patterns
 from functions.delivery import protection, schema
 from functions.delivery.store.dynamo import (
     Conflict,
@@ -61,11 +60,19 @@ class Endpoint:
 
     def subscribes_to(self, event_type: str) -> bool:
         """Whether ``eventTypes`` (exact types, or prefixes ending in ``.*``) take ``event_type``."""
+        if not self.event_types:
+            return True
+        from functions import patterns  # imported by the first endpoint that subscribes to some types only
+
         return patterns.event_type_matches(self.event_types, event_type)
 
     def accepts(self, event: Mapping[str, Any]) -> bool:
         """Whether the bus event matches the endpoint's ``filter`` (an EventBridge pattern; none: all)."""
-        return self.options.filter is None or patterns.matches(self.options.filter, event)
+        if self.options.filter is None:
+            return True
+        from functions import patterns  # imported by the first endpoint with a filter only
+
+        return patterns.matches(self.options.filter, event)
 
     def to_api(self) -> dict[str, Any]:
         document: dict[str, Any] = {
