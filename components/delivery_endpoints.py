@@ -80,7 +80,7 @@ def covered_tenant_items(
     subscription API creates endpoints only for a tenant that has one)."""
     return [
         aws.dynamodb.TableItem(
-            f"{name}-{resource_key(tenant_id, 'covered')}",
+            f"{name}-covered-{resource_key(tenant_id)}",
             table_name=table.name,
             hash_key=schema.PK,
             range_key=schema.SK,
