@@ -304,6 +304,7 @@ def measure_flows() -> list[Flow]:
     # 1. one event to two API destinations (erp, Basic auth; analytics, OAuth): a tenant the delivery
     # rule covers (selfService, or any tenant under apiTenants: all), then one it does not (tenant 2)
     holder: dict[str, str] = {}
+
     def publish_for(tenant: str) -> Callable[[], None]:
         return lambda: holder.update(id=publish_one(tenant, "widget.updated", {"widgetName": "x"}))
 

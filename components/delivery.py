@@ -51,9 +51,9 @@ from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
 from components.delivery_endpoints import config_endpoints, covered_tenant_items
 from components.delivery_functions import DeliveryResources, delivery_functions
+from components.delivery_rules import delivery_rule_pattern
 from components.entry_bus import BusRef
 from components.packaging import Package
-from components.plan import delivery_rule_pattern
 from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec, table_indexes_arn
 from functions.delivery import schema
 

@@ -35,14 +35,14 @@ from components.config import (
     Transform,
     to_json,
 )
-from functions import patterns
-from functions.delivery.endpoint_fields import BEARER_PREFIX
-from functions.events import REDRIVE_MARKER_KEY
-from components.delivery_rules import (  # noqa: F401 (re-exported: the plan's delivery rules)
-    delivery_rule_pattern,
+from components.delivery_rules import (
+    delivery_rule_pattern,  # noqa: F401 (re-exported: sandbox and tests use it)
     delivery_rule_patterns,
     delivery_tenants,
 )
+from functions import patterns
+from functions.delivery.endpoint_fields import BEARER_PREFIX
+from functions.events import REDRIVE_MARKER_KEY
 from functions.patterns import redrive_clause  # noqa: F401 (re-exported; owned there: the config sizes rule patterns)
 
 # Rules the entry bus keeps for hookstack itself (the signed-delivery rule, and room to grow).
