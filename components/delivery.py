@@ -13,12 +13,13 @@ API) itself:
   (:mod:`functions.delivery.schema`). Signed destinations declared in the stack config are written
   into it as ``TableItem``s (:mod:`components.delivery_endpoints`); a missing secret is generated
   once and exported as a secret output.
-- **Pipeline**: one rule on the entry bus (every tenant event) -> events queue -> ``fanout`` Lambda ->
+- **Pipeline**: one rule on the entry bus (every tenant event; with ``delivery.apiTenants: listed`` the
+  covered tenants', split over rules by :mod:`components.delivery_rules`) -> events queue -> ``fanout`` Lambda ->
   one task per (event, endpoint) on the tasks queue -> ``worker`` Lambda. Each task is its own SQS
   message, retried by moving its visibility timeout to the next delay of the schedule, so a slow or
   dead endpoint never holds up another. Both queues have dead-letter queues; failed deliveries land
   in the tasks DLQ with their history.
-- **Alarms**: both dead-letter queues, events-queue age, the rule's failed and dead-letter-failed
+- **Alarms**: both dead-letter queues, events-queue age, each rule's failed and dead-letter-failed
   invocations, API 5xx and every function's errors.
 
 Every value the component and the sandbox share (timeouts, queues, receive limits, each function's
