@@ -78,7 +78,8 @@ if config.delivery.enabled:
             settings=config.delivery,
             package=package,
             destinations=config.signed_destinations(),
-            event_pattern=plan.delivery_rule_pattern,
+            event_patterns=plan.delivery_rule_patterns,
+            covered_tenants=plan.delivery_tenants,
             alarm_topic_arn=alarm_topic_arn,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
         ),

@@ -67,6 +67,11 @@ INBOUND_CHARGES = [
     ("EventBridge event (Pipe target)", 1.00),
 ]
 INGEST_REQUEST = ("Lambda request (ingest)", 0.20)
+# The worker path's AWS-side charges, counted per flow from what the sandbox's pipeline received:
+# the delivery rule's SQS message per event on the events queue, a Lambda request per invocation.
+EVENTS_QUEUE_MESSAGE = "delivery rule -> events queue"
+FANOUT_REQUEST, WORKER_REQUEST = "fan-out Lambda request", "worker Lambda request"
+WORKER_PATH_CHARGES = {EVENTS_QUEUE_MESSAGE: PRICES["sqs"], FANOUT_REQUEST: 0.20, WORKER_REQUEST: 0.20}
 
 
 def price(action: str, fifo_queues: set[str]) -> float:
@@ -150,6 +155,13 @@ class Flow:
     def total(self, prices: dict[str, str] | None = None) -> float:
         return self.function_cost(prices) + sum(amount for _, amount in self.charges)
 
+    def worker_path(self) -> float:
+        """What the worker pipeline costs beside the event: the requests the functions make, the
+        delivery rule's SQS messages and the fan-out and worker Lambda requests (not the inbound
+        flows' or the relay's own Lambda request, nor API destination invocations)."""
+        charges = sum(amount for label, amount in self.charges if label.partition(" x")[0] in WORKER_PATH_CHARGES)
+        return self.function_cost() + charges
+
     def at_ingest(self, prices: dict[str, str] | None = None) -> float:
         return cost(self.ingest_calls or {}, fifo=True, prices=prices) + INGEST_REQUEST[1]
 
@@ -175,6 +187,11 @@ class Flow:
 # The inbound flows of the before/after table (the issue's "1 KB verified, deduplicated, ordered
 # webhook": Stripe signs a timestamp and its event id; GitHub is deduplicated on its signed body).
 STRIPE_1KB = "inbound Stripe webhook, 1 KB (inline)"
+# The outgoing flows of the worker-path table (issue #12 item 7).
+COVERED_TENANT = "2s"
+API_ONLY_COVERED = "outgoing event -> 2 API destinations, tenant covered by the delivery rule (tenant 2s: selfService)"
+API_ONLY_LISTED = "outgoing event -> 2 API destinations, tenant not covered (tenant 2, apiTenants: listed)"
+SIGNED = "outgoing event -> signed delivery (tenant 1 audit) + 1 API destination"
 GITHUB_1KB = "inbound GitHub webhook, 1 KB (inline)"
 GITHUB_50KB = "inbound GitHub webhook, 50 KB (claim-checked)"
 # The same recorded requests with the claim-checked payload in an S3 Express One Zone directory
@@ -221,6 +238,12 @@ def measure_flows() -> list[Flow]:
     receiver = Receiver()
     receiver.start()
     raw = demo_stack(receiver.url, receiver.oauth_client_secret)
+    # delivery.apiTenants: listed, so tenant 2 (API destinations only) is outside the worker pipeline;
+    # tenant 2s has the same destinations but selfService: true, so it pays what every tenant paid
+    # under apiTenants: all (the default, and the only behaviour before #12): both are measured.
+    raw["delivery"] = {**raw.get("delivery", {}), "apiTenants": "listed"}
+    tenant_2 = next(t for t in raw["tenants"] if t["id"] == "2")
+    raw["tenants"].append({**json.loads(json.dumps(tenant_2)), "id": COVERED_TENANT, "selfService": True})
     # The deployed fan-out's endpoint cache, so the figures are what AWS would bill.
     sandbox = Sandbox(local_stack(raw), time_scale=1.0, endpoint_cache_seconds=FanoutSettings.endpoint_cache_seconds)
     sandbox.start()
@@ -230,6 +253,7 @@ def measure_flows() -> list[Flow]:
     events = sandbox_client("events", state["aws_endpoint"])
     sources = {s["name"]: s["secret"] for s in raw["consumer"]["sources"]}
     flows: list[Flow] = []
+    pipeline = worker_path_counter(sandbox.parts["delivery"])
     consumer: Any = sandbox.parts["consumer"]
     # The Pipe waits while an ingest is being measured, so that window holds the ingest's requests only.
     pipe_open = threading.Event()
@@ -252,6 +276,7 @@ def measure_flows() -> list[Flow]:
     ) -> None:
         time.sleep(1.5)  # let idle polling settle
         before = counter.count
+        pipeline.clear()
         ingest_calls: dict[str, int] | None = None
         if inbound:
             pipe_open.clear()
@@ -268,37 +293,34 @@ def measure_flows() -> list[Flow]:
         calls = count_requests(sandbox.moto.stop_recording())
         if ingest_calls is not None:
             calls = {a: calls.get(a, 0) + ingest_calls.get(a, 0) for a in sorted({*calls, *ingest_calls})}
-        flows.append(Flow(name, calls, counter.count - before, service_charges, ingest_calls))
+        charges = [*service_charges, *pipeline.charges()]
+        flows.append(Flow(name, calls, counter.count - before, charges, ingest_calls))
 
     def publish_one(tenant: str, event_type: str, data: dict[str, Any]) -> str:
         event_id = f"evt_{uuid.uuid4().hex}"
         publish(events, [make_event("bench", event_type, data, tenant_id=tenant, event_id=event_id)], bus)
         return event_id
 
-    # 1. one event to one API destination (tenant 2, erp, Basic auth; tenant 2's other destination is OAuth)
+    # 1. one event to two API destinations (erp, Basic auth; analytics, OAuth): a tenant the delivery
+    # rule covers (selfService, or any tenant under apiTenants: all), then one it does not (tenant 2)
     holder: dict[str, str] = {}
-    measure(
-        "outgoing event -> 2 API destinations (tenant 2)",
-        lambda: holder.update(id=publish_one("2", "widget.updated", {"widgetName": "x"})),
-        lambda: receiver.wait_for("/tenant-2/erp", 1, containing=holder["id"], timeout=30),
-        [
-            ("EventBridge event", 1.00),
-            ("API destination invocations x2", 0.40),
-            ("signed-delivery rule -> events queue", 0.40),
-            ("fan-out Lambda request", 0.20),
-        ],
-    )
+
+    def publish_for(tenant: str) -> Callable[[], None]:
+        return lambda: holder.update(id=publish_one(tenant, "widget.updated", {"widgetName": "x"}))
+
+    for tenant, name in ((COVERED_TENANT, API_ONLY_COVERED), ("2", API_ONLY_LISTED)):
+        measure(
+            name,
+            publish_for(tenant),
+            lambda: receiver.wait_for("/tenant-2/erp", 1, containing=holder["id"], timeout=30),
+            [("EventBridge event", 1.00), ("API destination invocations x2", 0.40)],
+        )
     # 2. one event delivered signed to one config-declared endpoint (tenant 1 audit; also its crm API destination)
     measure(
-        "outgoing event -> signed delivery (tenant 1 audit) + 1 API destination",
+        SIGNED,
         lambda: holder.update(id=publish_one("1", "widget.created", {"widgetName": "y"})),
         lambda: receiver.wait_for("/tenant-1/audit", 1, containing=holder["id"], timeout=30),
-        [
-            ("EventBridge event", 1.00),
-            ("API destination invocation", 0.20),
-            ("rule -> events queue", 0.40),
-            ("fan-out + worker Lambda requests", 0.40),
-        ],
+        [("EventBridge event", 1.00), ("API destination invocation", 0.20)],
     )
 
     # 3.-5. inbound webhooks: a body of about ``size`` bytes, posted once (answered 200 "accepted")
@@ -359,17 +381,58 @@ def measure_flows() -> list[Flow]:
         "database write -> relay -> bus (CALL create_widget)",
         write,
         lambda: receiver.wait_for("/tenant-1/crm", 1, containing=holder["id"], timeout=30),
-        [
-            ("Lambda request (relay, async invoke)", 0.20),
-            ("API destination invocation (crm)", 0.20),
-            ("rule -> events queue", 0.40),
-            ("fan-out + worker Lambda requests", 0.40),
-        ],
+        [("Lambda request (relay, async invoke)", 0.20), ("API destination invocation (crm)", 0.20)],
     )
     sandbox.stop()
     receiver.stop()
     sys.stdout = console
     return flows
+
+
+class WorkerPathCounter:
+    """Counts what reaches the worker pipeline: events on the events queue (one SQS message from the
+    delivery rule each) and fan-out and worker invocations (one Lambda request each)."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(WORKER_PATH_CHARGES, 0)
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.counts = dict.fromkeys(WORKER_PATH_CHARGES, 0)
+
+    def count(self, label: str, n: int) -> None:
+        with self._lock:
+            self.counts[label] += n
+
+    def charges(self) -> list[tuple[str, float]]:
+        with self._lock:
+            return [
+                (label if n == 1 else f"{label} x{n}", WORKER_PATH_CHARGES[label] * n)
+                for label, n in self.counts.items()
+                if n
+            ]
+
+
+def worker_path_counter(delivery: Any) -> WorkerPathCounter:
+    """Wraps the sandbox's fan-out and worker pollers (``LocalDelivery.workers``) to count them."""
+    counter = WorkerPathCounter()
+    fanout, worker = delivery.workers
+
+    def counted(poller: Any, invocation: str, records: str | None) -> None:
+        handler = poller.handler
+
+        def wrapped(event: Any, context: Any) -> Any:
+            counter.count(invocation, 1)
+            if records is not None:
+                counter.count(records, len(event.get("Records", [])))
+            return handler(event, context)
+
+        poller.handler = wrapped
+
+    counted(fanout, FANOUT_REQUEST, EVENTS_QUEUE_MESSAGE)
+    counted(worker, WORKER_REQUEST, None)
+    return counter
 
 
 def listed(calls: dict[str, int]) -> str:
@@ -399,6 +462,7 @@ def report(flows: list[Flow], baseline: list[Flow]) -> str:
     lines += ["", "AWS-side charges counted per flow:", ""]
     for flow in flows:
         lines.append(f"- {flow.name}: " + "; ".join(f"{label} ${amount:.2f}" for label, amount in flow.charges))
+    lines += worker_path_report(flows)
     lines += inbound_report(flows, baseline)
     lines += [
         "",
@@ -406,12 +470,51 @@ def report(flows: list[Flow], baseline: list[Flow]) -> str:
         "does not appear after the first request); a claim-checked payload adds one S3 PUT ($5 per",
         "million, the largest single item; $1.13 in an S3 Express One Zone directory bucket, whose per-GB",
         "and storage charges docs/consumer.md weighs against it) and one GET;",
-        "the signed-delivery pipeline looks at every tenant event (one SQS message and a share of a",
-        "fan-out invocation) even when the tenant has no signed endpoint. The Pipe's own SQS receive and",
-        "delete requests are not in these figures (before or after). The signed-delivery and inbound",
-        "component docs break these down further.",
+        "the delivery rule sends a tenant's events to the worker pipeline only when it covers the",
+        "tenant (`delivery.apiTenants`, see the worker-path table). The Pipe's and the event source",
+        "mappings' own SQS receive and delete requests are not in these figures (before or after). The",
+        "signed-delivery and inbound component docs break these down further.",
     ]
     return "\n".join(lines) + "\n"
+
+
+# Issue #12 item 7's targets for the worker path, beside the $1.00 event (tests/functions/delivery/test_cost.py).
+SIGNED_DELIVERY_TARGET = 2.50
+API_ONLY_TARGET = 0.00
+
+
+def worker_path_report(flows: list[Flow]) -> list[str]:
+    """What the worker pipeline costs per flow (its requests, the rule's SQS message, its Lambda requests)."""
+    rows = [
+        (API_ONLY_COVERED, "what every API-only tenant paid before `delivery.apiTenants` (and pays under `all`)", None),
+        (
+            API_ONLY_LISTED,
+            "`delivery.apiTenants: listed`, tenant without worker endpoint or `selfService`",
+            API_ONLY_TARGET,
+        ),
+        (SIGNED, "the signed delivery (the API destination's $0.20 is not in it)", SIGNED_DELIVERY_TARGET),
+    ]
+    by_name = {flow.name: flow for flow in flows}
+    lines = [
+        "",
+        "## Worker path: what the delivery pipeline costs beside the event",
+        "",
+        "The requests the fan-out and the worker make, the delivery rule's SQS message per event on the events",
+        "queue and one Lambda request per fan-out and worker invocation, all counted in the run above (one",
+        "event per invocation: under load the events queue and the tasks queue hand batches of up to 10 to one",
+        "invocation, which divides the Lambda requests, not the rest).",
+        "",
+        "| flow | case | worker-path charges counted | worker path per million | target (issue #12) |",
+        "|---|---|---|---:|---:|",
+    ]
+    for name, case, target in rows:
+        flow = by_name.get(name)
+        if flow is None:
+            continue
+        counted = [label for label, _ in flow.charges if label.partition(" x")[0] in WORKER_PATH_CHARGES]
+        wanted = "" if target is None else f"<= ${target:.2f}"
+        lines.append(f"| {name} | {case} | {', '.join(counted) or 'none'} | ${flow.worker_path():.2f} | {wanted} |")
+    return lines
 
 
 def inbound_report(flows: list[Flow], baseline: list[Flow]) -> list[str]:

@@ -13,12 +13,13 @@ API) itself:
   (:mod:`functions.delivery.schema`). Signed destinations declared in the stack config are written
   into it as ``TableItem``s (:mod:`components.delivery_endpoints`); a missing secret is generated
   once and exported as a secret output.
-- **Pipeline**: one rule on the entry bus (every tenant event) -> events queue -> ``fanout`` Lambda ->
+- **Pipeline**: one rule on the entry bus (every tenant event; with ``delivery.apiTenants: listed`` the
+  covered tenants', split over rules by :mod:`components.delivery_rules`) -> events queue -> ``fanout`` Lambda ->
   one task per (event, endpoint) on the tasks queue -> ``worker`` Lambda. Each task is its own SQS
   message, retried by moving its visibility timeout to the next delay of the schedule, so a slow or
   dead endpoint never holds up another. Both queues have dead-letter queues; failed deliveries land
   in the tasks DLQ with their history.
-- **Alarms**: both dead-letter queues, events-queue age, the rule's failed and dead-letter-failed
+- **Alarms**: both dead-letter queues, events-queue age, each rule's failed and dead-letter-failed
   invocations, API 5xx and every function's errors.
 
 Every value the component and the sandbox share (timeouts, queues, receive limits, each function's
@@ -49,11 +50,11 @@ from components.common import (
 from components.config import DeliverySettings, Destination, Tenant, to_json
 from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
-from components.delivery_endpoints import config_endpoints
+from components.delivery_endpoints import config_endpoints, covered_tenant_items
 from components.delivery_functions import DeliveryResources, delivery_functions
+from components.delivery_rules import delivery_rule_pattern
 from components.entry_bus import BusRef
 from components.packaging import Package
-from components.plan import delivery_rule_pattern
 from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec, table_indexes_arn
 from functions.delivery import schema
 
@@ -72,8 +73,11 @@ class SignedDeliveryArgs:
     destinations: Sequence[tuple[Tenant, Destination]] = ()
     """Worker endpoints declared in the stack config (``StackConfig.signed_destinations()``: engine
     worker; their URLs were checked against the SSRF guard and ``allowedCidrs`` when the config was parsed)."""
-    event_pattern: Mapping[str, Any] = field(default_factory=delivery_rule_pattern)
-    """Which bus events enter the pipeline (``ProviderPlan.delivery_rule_pattern``)."""
+    event_patterns: Sequence[Mapping[str, Any]] = field(default_factory=lambda: (delivery_rule_pattern(),))
+    """Which bus events enter the pipeline, one rule each (``ProviderPlan.delivery_rule_patterns``)."""
+    covered_tenants: Sequence[str] | None = None
+    """``delivery.apiTenants: listed``: the tenants those rules cover (``ProviderPlan.delivery_tenants``),
+    each given a marker item so the subscription API creates endpoints for them only; ``None``: all."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
     table_deletion_protection: bool = False
@@ -98,12 +102,12 @@ class SignedDelivery(pulumi.ComponentResource):
     """One task per (event, endpoint), rescheduled by its visibility timeout."""
     dead_letter_queue: aws.sqs.Queue
     """Deliveries that failed for good (the worker writes them with their history)."""
-    rule: aws.cloudwatch.EventRule
-    """On the entry bus: every tenant event to the events queue."""
+    rules: list[aws.cloudwatch.EventRule]
+    """On the entry bus: every tenant event (or the covered tenants' events) to the events queue."""
     queue_policies: list[aws.sqs.QueuePolicy]
     """Per queue: TLS only, and only the rule may send to the events queue and its dead-letter queue."""
-    target: aws.cloudwatch.EventTarget
-    """The rule's target: the events queue, retried as long as EventBridge allows."""
+    targets: list[aws.cloudwatch.EventTarget]
+    """Each rule's target: the events queue, retried as long as EventBridge allows."""
     api_function: LambdaFunction
     """Behind the subscription API."""
     fanout_function: LambdaFunction
@@ -152,25 +156,35 @@ class SignedDelivery(pulumi.ComponentResource):
         self.index_arn = self.table.arn.apply(table_indexes_arn)
         self.events_queue, self.events_dead_letter_queue = self._queue(spec.events_queue)
         self.tasks_queue, self.dead_letter_queue = self._queue(spec.tasks_queue)
-        self.rule = aws.cloudwatch.EventRule(
-            f"{name}-rule",
-            event_bus_name=args.entry_bus.name,
-            description="Every tenant event to the signed-delivery pipeline (endpoints live in DynamoDB)",
-            event_pattern=to_json(dict(args.event_pattern)),
-            state="ENABLED",
-            opts=child(self),
-        )
+        # The first rule keeps the name of the single rule of earlier versions (no replacement).
+        suffixes = ["" if index == 0 else f"-{index}" for index in range(len(args.event_patterns))]
+        self.rules = [
+            aws.cloudwatch.EventRule(
+                f"{name}-rule{suffix}",
+                event_bus_name=args.entry_bus.name,
+                description="Tenant events to the signed-delivery pipeline (endpoints live in DynamoDB)",
+                event_pattern=to_json(dict(pattern)),
+                state="ENABLED",
+                opts=child(self),
+            )
+            for suffix, pattern in zip(suffixes, args.event_patterns, strict=True)
+        ]
         self.queue_policies = self._queue_policies()
-        self.target = aws.cloudwatch.EventTarget(
-            f"{name}-target",
-            rule=self.rule.name,
-            event_bus_name=args.entry_bus.name,
-            target_id=RULE_TARGET_ID,
-            arn=self.events_queue.arn,
-            retry_policy=longest_retry_policy(),
-            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.events_dead_letter_queue.arn),
-            opts=child(self, depends_on=list(self.queue_policies)),
-        )
+        self.targets = [
+            aws.cloudwatch.EventTarget(
+                f"{name}-target{suffix}",
+                rule=rule.name,
+                event_bus_name=args.entry_bus.name,
+                target_id=RULE_TARGET_ID,
+                arn=self.events_queue.arn,
+                retry_policy=longest_retry_policy(),
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                    arn=self.events_dead_letter_queue.arn
+                ),
+                opts=child(self, depends_on=list(self.queue_policies)),
+            )
+            for suffix, rule in zip(suffixes, self.rules, strict=True)
+        ]
         self.crypto_layer = crypto_layer(name, self, args.crypto_layer) if args.crypto_layer is not None else None
         functions = delivery_functions(
             name,
@@ -191,6 +205,8 @@ class SignedDelivery(pulumi.ComponentResource):
         self.http_api, self.stage = self.subscription_api.api, self.subscription_api.stage
         declared = config_endpoints(name, self, self.table, args.destinations)
         self.config_items, generated = declared.items, declared.generated
+        if args.covered_tenants is not None:
+            self.config_items += covered_tenant_items(name, self, self.table, args.covered_tenants)
         self.endpoint_secrets = endpoint_secrets(name, self, self.table, args.destinations)
         # from_input resolves the nested Outputs; public keys are not secrets.
         public_keys = self.endpoint_secrets.public_keys
@@ -279,18 +295,26 @@ class SignedDelivery(pulumi.ComponentResource):
         return queue, dead_letter
 
     def _queue_policies(self) -> list[aws.sqs.QueuePolicy]:
+        arns = [rule.arn for rule in self.rules]
+
         def from_rule(queue: aws.sqs.Queue) -> dict[str, Any]:
             return {
                 "Sid": "DeliveryRuleSendsEvents",
                 "Effect": "Allow",
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
-                "Condition": {"ArnEquals": {"aws:SourceArn": self.rule.arn}},
+                # One rule: a plain ARN, as before there could be several (an unchanged policy, no diff).
+                "Condition": {"ArnEquals": {"aws:SourceArn": arns[0] if len(arns) == 1 else arns}},
                 "Resource": queue.arn,
             }
 
         return [
-            queue_policy(f"{self._name}-{suffix}-policy", self, queue, allow=[from_rule(queue)] if rule_sends else [])
+            queue_policy(
+                f"{self._name}-{suffix}-policy",
+                self,
+                queue,
+                allow=[from_rule(queue)] if rule_sends and self.rules else [],
+            )
             for suffix, queue, rule_sends in (
                 ("events", self.events_queue, True),
                 ("events-dlq", self.events_dead_letter_queue, True),
@@ -303,11 +327,28 @@ class SignedDelivery(pulumi.ComponentResource):
 
     def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
         name, topic = self._name, self._args.alarm_topic_arn
-        rule_dimensions: Mapping[str, pulumi.Input[str]] = {
-            "RuleName": self.rule.name,
-            "EventBusName": self._args.entry_bus.name,
-        }
-        return [
+        rule_alarms = [
+            alarm(
+                f"{name}-rule{suffix}-{kind}",
+                self,
+                description=f"Signed-delivery rule {rule_index}: {what}",
+                namespace="AWS/Events",
+                metric_name=metric,
+                dimensions={"RuleName": rule.name, "EventBusName": self._args.entry_bus.name},
+                alarm_topic_arn=topic,
+            )
+            for rule_index, rule in enumerate(self.rules)
+            for suffix in ["" if rule_index == 0 else f"-{rule_index}"]
+            for kind, metric, what in (
+                ("failed", "FailedInvocations", "events could not be put on the events queue (FailedInvocations)"),
+                (
+                    "dlq-failed",
+                    "InvocationsFailedToBeSentToDlq",
+                    "failed events could not reach the dead-letter queue and are lost",
+                ),
+            )
+        ]
+        return rule_alarms + [
             queue_depth_alarm(
                 f"{name}-dlq-alarm", self, self.dead_letter_queue, topic, "Signed deliveries failed for good"
             ),
@@ -325,24 +366,6 @@ class SignedDelivery(pulumi.ComponentResource):
                 topic,
                 "Signed-delivery fan-out is behind",
                 EVENTS_AGE_ALARM_SECONDS,
-            ),
-            alarm(
-                f"{name}-rule-failed",
-                self,
-                description="Signed-delivery rule: events could not be put on the events queue (FailedInvocations)",
-                namespace="AWS/Events",
-                metric_name="FailedInvocations",
-                dimensions=rule_dimensions,
-                alarm_topic_arn=topic,
-            ),
-            alarm(
-                f"{name}-rule-dlq-failed",
-                self,
-                description="Signed-delivery rule: failed events could not reach the dead-letter queue and are lost",
-                namespace="AWS/Events",
-                metric_name="InvocationsFailedToBeSentToDlq",
-                dimensions=rule_dimensions,
-                alarm_topic_arn=topic,
             ),
             alarm(
                 f"{name}-api-5xx",

@@ -73,6 +73,24 @@ def config_endpoints(
     return ConfigEndpoints(items, generated)
 
 
+def covered_tenant_items(
+    name: str, parent: pulumi.ComponentResource, table: aws.dynamodb.Table, tenant_ids: Sequence[str]
+) -> list[aws.dynamodb.TableItem]:
+    """``delivery.apiTenants: listed``: one marker item per tenant the delivery rules cover (the
+    subscription API creates endpoints only for a tenant that has one)."""
+    return [
+        aws.dynamodb.TableItem(
+            f"{name}-covered-{resource_key(tenant_id)}",
+            table_name=table.name,
+            hash_key=schema.PK,
+            range_key=schema.SK,
+            item=json.dumps(store.covered_tenant_item(tenant_id), sort_keys=True),
+            opts=child(parent),
+        )
+        for tenant_id in tenant_ids
+    ]
+
+
 def _secret_item_json(tenant_id: str, name: str, previous: str | None, auth_value: str | None) -> Callable[[str], str]:
     """Turns the current secret into the TableItem JSON (inside ``apply``: builds a string, no resource)."""
 

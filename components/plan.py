@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from components.config import (
@@ -34,6 +34,11 @@ from components.config import (
     Tenant,
     Transform,
     to_json,
+)
+from components.delivery_rules import (
+    delivery_rule_pattern,  # noqa: F401 (re-exported: sandbox and tests use it)
+    delivery_rule_patterns,
+    delivery_tenants,
 )
 from functions import patterns
 from functions.delivery.endpoint_fields import BEARER_PREFIX
@@ -136,7 +141,10 @@ class ProviderPlan:
     routing_rules: tuple[RoutingRulePlan, ...]
     rules_per_bus: int
     shard_count: int
-    delivery_rule_pattern: dict[str, Any] = field(default_factory=dict)
+    delivery_rule_patterns: tuple[dict[str, Any], ...] = ()
+    """The delivery rules' patterns (:func:`delivery_rule_patterns`); none when delivery is off."""
+    delivery_tenants: tuple[str, ...] | None = None
+    """``delivery.apiTenants: listed``: the tenants the delivery rules cover; ``None``: every tenant."""
 
     @property
     def name_prefix(self) -> str:
@@ -153,7 +161,7 @@ class ProviderPlan:
     def rules_on(self, index: int) -> int:
         count = sum(1 for d in self.destinations if d.bus_index == index)
         if index == 0:
-            count += len(self.routing_rules) + (1 if self.delivery_rule_pattern else 0)
+            count += len(self.routing_rules) + len(self.delivery_rule_patterns)
         return count
 
 
@@ -185,13 +193,6 @@ def redrive_marker(pattern: Any) -> str | None:
         if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str):
             return values[0]
     return None
-
-
-def delivery_rule_pattern() -> dict[str, Any]:
-    """Every tenant event goes to the signed-delivery queue (endpoints live in DynamoDB), except
-    redriven ones: they are meant for one API destination's rule, and signed deliveries have a
-    dead-letter queue and a replay of their own."""
-    return {"detail": {"tenantId": [{"exists": True}], REDRIVE_MARKER_KEY: [{"exists": False}]}}
 
 
 def connection_auth(tenant: Tenant, destination: Destination) -> ConnectionAuth:
@@ -234,7 +235,10 @@ def shard_of(tenant_id: str, shard_count: int) -> int:
 
 def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack") -> ProviderPlan:
     entry = config.provider.bus_name or default_bus_name
-    capacity = config.provider.rules_per_bus - RESERVED_RULES_PER_BUS
+    covered = delivery_tenants(config)
+    delivery_rules = delivery_rule_patterns(covered) if config.delivery.enabled else ()
+    # Delivery rules beyond the one reserved take room from the entry bus's API destination rules.
+    capacity = config.provider.rules_per_bus - RESERVED_RULES_PER_BUS - max(0, len(delivery_rules) - 1)
     rules_by_tenant = {t.id: sum(1 for d in t.destinations if not d.is_worker) for t in config.tenants}
     total = sum(rules_by_tenant.values())
 
@@ -279,7 +283,8 @@ def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack"
         routing_rules=routing,
         rules_per_bus=config.provider.rules_per_bus,
         shard_count=shard_count,
-        delivery_rule_pattern=delivery_rule_pattern() if config.delivery.enabled else {},
+        delivery_rule_patterns=delivery_rules,
+        delivery_tenants=covered,
     )
 
 

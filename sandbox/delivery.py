@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from components.config import DeliverySettings, Destination, Tenant
@@ -89,8 +90,14 @@ class LocalDelivery:
         local_secrets: dict[str, str],
         endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS,
         iam: LocalIam | None = None,
+        rule_patterns: Sequence[Mapping[str, Any]] | None = None,
+        covered_tenants: Sequence[str] | None = None,
     ) -> None:
         from sandbox.aws import client
+
+        # The plan's delivery rules and covered tenants (``delivery.apiTenants``), as the component gets them.
+        self.rule_patterns = (delivery_rule_pattern(),) if rule_patterns is None else tuple(rule_patterns)
+        self.covered_tenants = covered_tenants
 
         self.settings = settings
         self.spec = delivery_spec(settings)
@@ -120,15 +127,16 @@ class LocalDelivery:
         self.urls["events"], self.urls["events_dlq"] = self._queue(self.spec.events_queue)
         self.urls["tasks"], self.urls["dlq"] = self._queue(self.spec.tasks_queue)
         events_arn = self._arn(self.urls["events"])
-        self.events.put_rule(
-            Name=f"{NAME}-rule",
-            EventBusName=self.bus_name,
-            EventPattern=json.dumps(delivery_rule_pattern()),
-            State="ENABLED",
-        )
-        self.events.put_targets(
-            Rule=f"{NAME}-rule", EventBusName=self.bus_name, Targets=[{"Id": RULE_TARGET_ID, "Arn": events_arn}]
-        )
+        for index, pattern in enumerate(self.rule_patterns):
+            rule = f"{NAME}-rule" if index == 0 else f"{NAME}-rule-{index}"
+            self.events.put_rule(
+                Name=rule, EventBusName=self.bus_name, EventPattern=json.dumps(pattern), State="ENABLED"
+            )
+            self.events.put_targets(
+                Rule=rule, EventBusName=self.bus_name, Targets=[{"Id": RULE_TARGET_ID, "Arn": events_arn}]
+            )
+        for tenant_id in self.covered_tenants or ():
+            self.dynamodb.put_item(TableName=self.table, Item=store.covered_tenant_item(tenant_id))
         for tenant_index, destination_index, tenant, destination in self.destinations:
             signing = destination.signing
             assert signing is not None  # every worker endpoint signs

@@ -399,6 +399,8 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 set_environment=sandbox._set_environment,
                 local_secrets=sandbox.local_secrets,
                 iam=sandbox.iam,
+                rule_patterns=sandbox.plan.delivery_rule_patterns,
+                covered_tenants=sandbox.plan.delivery_tenants,
                 **(
                     {}
                     if sandbox.endpoint_cache_seconds is None

@@ -13,6 +13,7 @@ from components.config.tenants import destination_engine
 from functions.delivery import ssrf
 from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, WORKER
 from functions.delivery.protection import MAX_BREAKER_COOLDOWN_SECONDS, MAX_BREAKER_FAILURES
+from functions.delivery.settings import API_TENANTS_CHOICES
 
 DELIVERY_KEYS = (
     "enabled",
@@ -27,6 +28,7 @@ DELIVERY_KEYS = (
     "fanoutMaxConcurrency",
     "breakerFailureThreshold",
     "breakerCooldownSeconds",
+    "apiTenants",
 )
 
 
@@ -88,6 +90,8 @@ def parse_delivery(reader: Reader, value: Any) -> DeliverySettings:
         breaker_cooldown_seconds=reader.int_in(
             raw, "breakerCooldownSeconds", path, 1, MAX_BREAKER_COOLDOWN_SECONDS, defaults.breaker_cooldown_seconds
         ),
+        api_tenants=reader.choice(raw, "apiTenants", path, API_TENANTS_CHOICES, default=defaults.api_tenants)
+        or defaults.api_tenants,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from components.config.limits import MAX_EVENT_AGE_SECONDS, MAX_RATE_LIMIT, MAX_RETRY_ATTEMPTS, MAX_RULES_PER_BUS
 from functions.delivery.endpoint_fields import API_DESTINATION, WORKER
 from functions.delivery.protection import BREAKER_COOLDOWN_SECONDS, BREAKER_FAILURES
+from functions.delivery.settings import API_TENANTS_ALL
 from functions.delivery.signing import DEFAULT_SCHEME
 from functions.inbound.hmac_scheme import HmacConfig
 
@@ -165,6 +166,8 @@ class Destination:
 class Tenant:
     id: str
     destinations: tuple[Destination, ...] = ()
+    self_service: bool = False
+    """May create endpoints through the subscription API when ``delivery.apiTenants`` is ``listed``."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,9 @@ class DeliverySettings:
     """Failed attempts in a row (no answer, 5xx, 408) after which an endpoint's circuit breaker opens."""
     breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS
     """How long an open breaker keeps the endpoint from being called before one probe."""
+    api_tenants: str = API_TENANTS_ALL
+    """``all``: every tenant event enters the worker pipeline (any tenant may create endpoints through
+    the API); ``listed``: only tenants with a worker endpoint in the config or ``selfService: true``."""
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
         raw = reader.mapping(item, tpath)
         if raw is None:
             continue
-        reader.unknown_keys(raw, tpath, ("id", "destinations"))
+        reader.unknown_keys(raw, tpath, ("id", "destinations", "selfService"))
+        self_service = bool(reader.get(raw, "selfService", tpath, bool, default=False))
         tenant_id = reader.get(raw, "id", tpath, str, required=True)
         if tenant_id is not None and not TENANT_ID_RE.fullmatch(tenant_id):
             reader.problem(
@@ -107,7 +108,7 @@ def parse_tenants(reader: Reader, value: Any) -> tuple[Tenant, ...]:
             names.append((f"{dpath}.name", raw_name if isinstance(raw_name, str) else None))
         reader.unique(names, "destination name")
         if tenant_id is not None:
-            tenants.append(Tenant(id=tenant_id, destinations=tuple(destinations)))
+            tenants.append(Tenant(id=tenant_id, destinations=tuple(destinations), self_service=self_service))
     reader.unique(ids, "tenant id")
     return tuple(tenants)
 

@@ -103,6 +103,7 @@ class DeliverySpec:
             history_ttl_days=self.config.history_ttl_days,
             rotation_overlap_hours=self.config.rotation_overlap_hours,
             allowed_cidrs=self.config.allowed_cidrs,
+            api_tenants=self.config.api_tenants,
         )
 
     def fanout_settings(self, *, table_name: str, tasks_queue_url: str) -> FanoutSettings:

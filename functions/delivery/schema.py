@@ -9,6 +9,9 @@ endpoint definition    ``T#<tenant>``                  ``EP#<endpointId>``
 endpoint state         ``T#<tenant>``                  ``ST#<endpointId>`` (disable, failures)
 endpoint secrets       ``T#<tenant>``                  ``SK#<endpointId>`` (never returned by reads
                                                        of endpoints: a separate item)
+tenant covered         ``T#<tenant>``                  ``RULE`` (written by Pulumi when
+                                                       ``delivery.apiTenants`` is ``listed``: the
+                                                       delivery rule sends this tenant's events)
 message                ``M#<tenant>#<eventId>``        ``MSG`` (the exact body sent, TTL)
 delivery               ``M#<tenant>#<eventId>``        ``D#<endpointId>`` (status, history, TTL)
 attempt                ``A#<tenant>``                  ``<time>#<attemptId>`` (TTL)
@@ -43,6 +46,7 @@ KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
 
 ENDPOINT_PREFIX, STATE_PREFIX, SECRET_PREFIX = "EP#", "ST#", "SK#"
 MESSAGE_SK = "MSG"
+COVERED_SK = "RULE"
 DELIVERY_PREFIX = "D#"
 
 
@@ -52,6 +56,11 @@ def tenant_pk(tenant_id: str) -> str:
 
 def endpoint_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:
     return {PK: tenant_pk(tenant_id), SK: f"{ENDPOINT_PREFIX}{endpoint_id}"}
+
+
+def covered_tenant_key(tenant_id: str) -> dict[str, str]:
+    """The marker item of a tenant the delivery rule covers (``delivery.apiTenants: listed``)."""
+    return {PK: tenant_pk(tenant_id), SK: COVERED_SK}
 
 
 def state_key(tenant_id: str, endpoint_id: str) -> dict[str, str]:

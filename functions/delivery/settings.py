@@ -15,6 +15,8 @@ variable                            read by        meaning (default)
 ``DELIVERY_HISTORY_TTL_DAYS``       api fan worker retention of messages and attempts (30)
 ``DELIVERY_ROTATION_OVERLAP_HOURS`` api            how long a rotated-out secret still signs (24)
 ``DELIVERY_ALLOWED_CIDRS``          api worker     comma-separated networks exempt from the SSRF guard (none)
+``DELIVERY_API_TENANTS``            api            ``all``: any tenant may create endpoints; ``listed``: only
+                                                   tenants the delivery rule covers (marker item) (all)
 ``DELIVERY_ENDPOINT_CACHE_SECONDS`` fan            how long a tenant's endpoint list is cached per process
                                                    (10; sandbox only: the sandbox sets 1)
 ``DELIVERY_DEAD_LETTER_QUEUE_URL``  worker         where failed deliveries go (required)
@@ -56,7 +58,19 @@ DEFAULT_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 MAX_RETRY_DELAY_SECONDS = 43_200  # SQS ChangeMessageVisibility's maximum
 NO_RETRIES = "none"
 
-__all__ = ["DEFAULT_SCHEDULE", "ApiSettings", "FanoutSettings", "RuntimeContract", "SettingsError", "WorkerSettings"]
+# hookstack:delivery.apiTenants: which tenants' events the delivery rule sends to the worker pipeline,
+# and so which tenants may create endpoints through the subscription API (docs/delivery.md).
+API_TENANTS_ALL, API_TENANTS_LISTED = "all", "listed"
+API_TENANTS_CHOICES = (API_TENANTS_ALL, API_TENANTS_LISTED)
+__all__ = [
+    "API_TENANTS_CHOICES",
+    "DEFAULT_SCHEDULE",
+    "ApiSettings",
+    "FanoutSettings",
+    "RuntimeContract",
+    "SettingsError",
+    "WorkerSettings",
+]
 
 
 # -- how each variable is spelled --------------------------------------------------------------------
@@ -152,12 +166,29 @@ class _Networks(_Variable):
         return [str(cidr) for cidr in value]
 
 
+class _Choice(_Variable):
+    """One of ``choices``."""
+
+    def __init__(self, name: str, default: str, choices: tuple[str, ...]) -> None:
+        super().__init__(name, default)
+        self.choices = choices
+
+    def read(self, environ: Environ) -> str:
+        raw = environ.text(self.name)
+        if raw is None:
+            return str(self.default)
+        if raw not in self.choices:
+            raise SettingsError(f"{self.name} must be one of {', '.join(self.choices)}, got {raw!r}")
+        return raw
+
+
 TABLE_NAME = _Variable("DELIVERY_TABLE_NAME")
 TASKS_QUEUE_URL = _Variable("DELIVERY_TASKS_QUEUE_URL")
 DEAD_LETTER_QUEUE_URL = _Variable("DELIVERY_DEAD_LETTER_QUEUE_URL")
 HISTORY_TTL_DAYS = _Number("DELIVERY_HISTORY_TTL_DAYS", 30.0, 0.0001, 3650.0)
 ROTATION_OVERLAP_HOURS = _Number("DELIVERY_ROTATION_OVERLAP_HOURS", 24.0, 0.0, 24.0 * 365)
 ALLOWED_CIDRS = _Networks("DELIVERY_ALLOWED_CIDRS", ())
+API_TENANTS = _Choice("DELIVERY_API_TENANTS", API_TENANTS_ALL, API_TENANTS_CHOICES)
 ENDPOINT_CACHE_SECONDS = _Number("DELIVERY_ENDPOINT_CACHE_SECONDS", 10.0, 0.0, 3600.0, sandbox_only=True)
 TIMEOUT_SECONDS = _Number("DELIVERY_TIMEOUT_SECONDS", 15.0, 0.01, 900.0)
 RETRY_SCHEDULE = _Schedule("DELIVERY_RETRY_SCHEDULE", DEFAULT_SCHEDULE)
@@ -228,6 +259,7 @@ class ApiSettings(RuntimeContract):
     history_ttl_days: float = HISTORY_TTL_DAYS.field()
     rotation_overlap_hours: float = ROTATION_OVERLAP_HOURS.field()
     allowed_cidrs: tuple[str, ...] = ALLOWED_CIDRS.field()
+    api_tenants: str = API_TENANTS.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:

@@ -170,7 +170,7 @@ def test_functions_use_the_shared_archive_and_existing_handlers(deployed: Progra
 
 def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Program) -> None:
     expected = {
-        "api": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS"},
+        "api": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS", "API_TENANTS"},
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
             "TABLE_NAME",

@@ -53,7 +53,7 @@ def test_moving_a_destination_from_api_destination_to_worker_and_back() -> None:
 
     after = planned("worker")
     assert after.plan.destinations == ()  # no connection, API destination, rule or target
-    assert after.plan.delivery_rule_pattern == before.plan.delivery_rule_pattern  # every tenant event
+    assert after.plan.delivery_rule_patterns == before.plan.delivery_rule_patterns  # every tenant event
     ((definition, secrets),) = worker_items(after)
     assert definition["endpointId"] == {"S": "cfg_crm"}
     assert definition["eventTypes"] == {"L": [{"S": "invoice.*"}]}

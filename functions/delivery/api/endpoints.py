@@ -14,6 +14,7 @@ from functions import logs, whsec
 from functions.delivery import store
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
 from functions.delivery.endpoint_fields import OAUTH
+from functions.delivery.settings import API_TENANTS_LISTED
 from functions.delivery.signing import V1A
 from functions.delivery.vocab import DisabledReason, ManagedBy
 
@@ -105,6 +106,16 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     oauth_clients.check_token_url(parsed.options.auth, lambda value, field: _url(value, state, field))
     # An OAuth client secret lives in Secrets Manager only, never in the table.
     client_secret = parsed.auth_secret if parsed.options.auth.type == OAUTH else None
+    if state.settings.api_tenants == API_TENANTS_LISTED and not state.table.tenant_covered(request.tenant_id):
+        # The delivery rule would never send this tenant's events to the worker: refuse rather than
+        # accept an endpoint that silently receives nothing (docs/delivery.md, "Which tenants").
+        raise ApiError(
+            409,
+            "tenant_not_covered",
+            f"tenant {request.tenant_id}'s events do not reach the delivery worker (hookstack:delivery.apiTenants "
+            "is listed): set selfService: true on the tenant in hookstack:tenants (or hookstack:delivery.apiTenants: "
+            "all) and run pulumi up",
+        )
     if state.table.count_endpoints(request.tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
     secret = parsed.signing_secret or whsec.generate()

@@ -20,6 +20,7 @@ from functions.delivery.store.config_items import (
     config_endpoint_id,
     config_endpoint_item,
     config_secret_item,
+    covered_tenant_item,
     is_config_endpoint_id,
 )
 from functions.delivery.store.deliveries import MAX_HISTORY_ENTRIES, DeliveryContext, delivery_to_api
@@ -62,6 +63,7 @@ __all__ = [
     "config_endpoint_id",
     "config_endpoint_item",
     "config_secret_item",
+    "covered_tenant_item",
     "delivery_to_api",
     "from_item",
     "is_config_endpoint_id",

@@ -65,3 +65,9 @@ def config_secret_item(
             "authSecret": auth_secret,
         }
     )
+
+
+def covered_tenant_item(tenant_id: str) -> dict[str, Any]:
+    """The marker of a tenant whose events the delivery rule sends to the worker pipeline
+    (``hookstack:delivery.apiTenants: listed``): the subscription API creates endpoints only for them."""
+    return to_item({**schema.covered_tenant_key(tenant_id), "tenantId": tenant_id})

@@ -93,3 +93,8 @@ class MessagesTable(TableBase):
     def get_message(self, tenant_id: str, event_id: str) -> Message | None:
         response = self.client.get_item(TableName=self.name, Key=to_item(schema.message_key(tenant_id, event_id)))
         return message_from(from_item(response["Item"]) if "Item" in response else None)
+
+    def tenant_covered(self, tenant_id: str) -> bool:
+        """Whether the delivery rule covers the tenant (its marker item exists: ``apiTenants: listed``)."""
+        key = to_item(schema.covered_tenant_key(tenant_id))
+        return "Item" in self.client.get_item(TableName=self.name, Key=key, ConsistentRead=True)
