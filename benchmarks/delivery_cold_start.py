@@ -31,10 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest_cold_start import BASELINE, MODES, _medians
+from benchmarks.ingest_cold_start import BASELINE, MODES, TARGET_RATIO, _medians, mode_tables
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_RATIO = 1.15
 """Issue 12: a delivery handler's cold start within this factor of ``import boto3`` (no ``v1a``)."""
 HANDLERS = ("api", "fanout", "worker")
 TABLE, TASKS, DEAD = "delivery", "https://sqs.local/tasks", "https://sqs.local/dead"
@@ -222,29 +221,15 @@ def section(measured: dict[str, dict[str, dict[str, Any]]], runs: int) -> list[s
         "fan-out one event for a tenant with one `v1` endpoint subscribed to `order.*`; the worker one `v1` delivery "
         "of it to an HTTP server on 127.0.0.1. Milliseconds; CPU time (`process_time`) is judged, wall time shown.",
     ]
-    for mode, rows in measured.items():
-        wall_baseline, cpu_baseline = rows["boto3"]["total"], rows["boto3"]["cpu"]
-        lines += [
-            "",
-            f"**{mode}**: {MODES[mode]}.",
-            "",
-            "| row | total, wall | total, CPU | vs `import boto3`, wall | vs `import boto3`, CPU "
-            f"| of which first request, wall | `cryptography` loaded | <= {TARGET_RATIO}x |",
-            "|---|---:|---:|---:|---:|---:|---|---|",
-        ]
-        for row, figures in rows.items():
-            ratio = figures["cpu"] / cpu_baseline
-            if row == "boto3":
-                name, verdict = "`import boto3` (baseline)", ""
-            else:
-                name, verdict = (
-                    f"`functions.delivery.{row}` + first request",
-                    "met" if ratio <= TARGET_RATIO else "**missed**",
-                )
-            lines.append(
-                f"| {name} | {figures['total']:.0f} | {figures['cpu']:.0f} | {figures['total'] / wall_baseline:.2f}x | "
-                f"{ratio:.2f}x | {figures['verify']:.1f} | {'yes' if figures['crypto'] else 'no'} | {verdict} |"
-            )
+    lines += mode_tables(
+        measured,
+        "first request",
+        f"<= {TARGET_RATIO}x",
+        lambda row, ratio: (
+            f"`functions.delivery.{row}` + first request",
+            "met" if ratio <= TARGET_RATIO else "**missed**",
+        ),
+    )
     verdicts = {}
     for mode, rows in measured.items():
         ratios = {row: rows[row]["cpu"] / rows["boto3"]["cpu"] for row in HANDLERS}
