@@ -9,8 +9,11 @@ the startup (or the demo). Errors are one message, no traceback (``--debug`` sho
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 SIGNAL_POLL_SECONDS = 0.2
+GC_YOUNG_THRESHOLD = 50_000
 
 
 class StopSignals:
@@ -73,6 +77,10 @@ class StopSignals:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The sandbox holds a large, long-lived heap (moto's backends, botocore's models, the handlers)
+    # that every full collection walks again: collect the young generation less often (startup took
+    # a quarter less CPU); cycles are still collected.
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     with StopSignals() as signals:
         return _main(argv, signals)
 
@@ -238,5 +246,15 @@ def _error(message: str) -> None:
     print(f"sandbox: {message}", file=sys.stderr, flush=True)
 
 
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown: by now every part is stopped, PostgreSQL is down and
+    the state files are gone, and the teardown would only garbage-collect the heap (moto's backends,
+    botocore's models), which took 10 s or more after the sandbox had already stopped."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

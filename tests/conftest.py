@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -28,6 +29,15 @@ os.environ.update(
     AWS_EC2_METADATA_DISABLED="true",
 )
 os.environ.pop("AWS_PROFILE", None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Collect garbage less often: the tests hold large long-lived heaps (Pulumi's and moto's
+    modules, botocore's models) that every full collection walks again. Raising the young
+    generation's threshold cut the tests' CPU time by about a fifth (measured on tests/components);
+    cycles are still collected. (No ``gc.freeze()``: Hypothesis's ``register_random`` check cannot
+    see referrers in the frozen generation and warns.)"""
+    gc.set_threshold(50_000, 10, 10)
 
 
 # --- Pulumi ------------------------------------------------------------------------------------

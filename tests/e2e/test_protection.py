@@ -13,16 +13,13 @@ import requests
 from nacl.signing import VerifyKey
 
 from functions.delivery import v1a
-from functions.events import make_event, publish
 from sandbox.receiver import Receiver
-from tests.e2e.conftest import state_client
+from tests.e2e.conftest import BREAKER_EVENT_IDS, publish_to_tenant_8
 
 pytestmark = pytest.mark.e2e
 
 
-def _publish(state: dict[str, Any], event_type: str, *event_ids: str) -> None:
-    events = [make_event("e2e", event_type, {"n": i}, tenant_id="8", event_id=e) for i, e in enumerate(event_ids)]
-    publish(state_client(state, "events"), events, state["bus_names"][0])
+_publish = publish_to_tenant_8
 
 
 def test_a_v1a_delivery_verifies_with_the_served_public_key(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
@@ -62,8 +59,7 @@ def test_the_rate_limit_paces_deliveries_at_the_receiver(sandbox_state: dict[str
 
 
 def test_the_breaker_opens_and_recovers(sandbox_state: dict[str, Any], receiver: Receiver) -> None:
-    ids = [f"evt_fragile_{n}" for n in range(4)]
-    _publish(sandbox_state, "fragile.event", *ids)
+    ids = BREAKER_EVENT_IDS  # published when the sandbox started (conftest.start_slow_scenarios)
     # 5 failures: the 4 first attempts open the breaker (3 in a row), the first probe fails and opens it again.
     # Usually ~15 s; but a delivery the breaker skips uses up an attempt, and the schedule (scaled 0.01:
     # 0.05, 3, 18, 72 s, fully jittered) can put a twice-skipped one 90 s out: wait for that, not less.

@@ -18,8 +18,8 @@ import psycopg
 from functions import relay, sweeper
 from functions.outbox import Outbox, PsycopgDatabase
 
-WRITERS = 20
-WRITES_PER_WRITER = 100
+WRITERS = 12
+WRITES_PER_WRITER = 30
 ROLLBACK_EVERY = 10
 
 
