@@ -1,7 +1,7 @@
 """Concurrent writers: every committed event is invoked exactly once and delivered, none is lost,
 no rolled-back one leaves the database.
 
-20 connections x 100 writes through the seed's ``CALL create_widget``; every 10th write is rolled
+12 connections x 30 writes through the seed's ``CALL create_widget``; every 10th write is rolled
 back after its insert. Then every recorded invocation is handed to the relay (as Lambda would) and
 the sweeper runs: each committed event reaches PutEvents exactly once.
 """
