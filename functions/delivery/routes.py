@@ -25,6 +25,8 @@ class Route:
     path: str
     action: str
     """Key of :data:`functions.delivery.api.ACTIONS`: the function that serves the route."""
+    public: bool = False
+    """No authorization at all (the OpenAPI document)."""
 
     @property
     def key(self) -> str:
@@ -49,6 +51,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tenants/{tenantId}/attempts", "list_attempts"),
     Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message"),
     Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message"),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event"),
+    Route("GET", "/event-types", "list_event_types"),
+    Route("GET", "/openapi.json", "openapi", public=True),
 )
 
 
@@ -91,6 +96,8 @@ def tenant_policy(execution_arn: str, tenant_id: str) -> dict[str, Any]:
         raise ValueError(f"tenant id {tenant_id!r} is not a valid tenant id")
     resources = []
     for route in ROUTES:
+        if not route.path.startswith("/tenants/{tenantId}/"):
+            continue  # public and tenant-less routes (/openapi.json, /event-types) are no tenant's
         path = route.path.replace("{tenantId}", tenant_id)
         path = re.sub(r"\{\w+\}", "*", path)
         resources.append(f"{execution_arn}/{STAGE}/{route.method}{path}")
