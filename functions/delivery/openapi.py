@@ -193,7 +193,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "AttemptSummary": {
         "type": "object",
-        "required": ["attempt", "outcome", "statusCode", "latencyMs"],
+        "required": ["attempt", "outcome"],
         "properties": {
             "attempt": {"type": "integer", "minimum": 0},
             "at": TIME,
@@ -329,25 +329,26 @@ class Operation:
     """Success status -> schema name (``None``: no body); every operation also answers :data:`ERRORS`."""
     request: str | None = None
     query: list[dict[str, Any]] = field(default_factory=list)
-    errors: tuple[int, ...] = (400, 404)
+    conflicts: bool = False
+    """Answers 409 (the resource's state refuses the change); 400, 404 and 413 follow from the route."""
 
 
 OPERATIONS: dict[str, Operation] = {
-    "create_endpoint": Operation("Create an endpoint (its signing secret is shown this once)", {201: "EndpointWithSecret"}, "EndpointCreate", errors=(400, 409, 413)),
+    "create_endpoint": Operation("Create an endpoint (its signing secret is shown this once)", {201: "EndpointWithSecret"}, "EndpointCreate", conflicts=True),
     "list_endpoints": Operation("List a tenant's endpoints", {200: "EndpointList"}, query=PAGE),
     "get_endpoint": Operation("Read an endpoint (never its secrets)", {200: "Endpoint"}),
-    "update_endpoint": Operation("Change an endpoint, or enable/disable it", {200: "Endpoint"}, "EndpointUpdate", errors=(400, 404, 409, 413)),
-    "delete_endpoint": Operation("Delete an endpoint", {204: None}, errors=(400, 404, 409)),
-    "rotate_secret": Operation("Rotate the signing secret (the old one signs for the overlap)", {200: "RotatedSecret"}, "RotateSecret", errors=(400, 404, 409)),
+    "update_endpoint": Operation("Change an endpoint, or enable/disable it", {200: "Endpoint"}, "EndpointUpdate", conflicts=True),
+    "delete_endpoint": Operation("Delete an endpoint", {204: None}, conflicts=True),
+    "rotate_secret": Operation("Rotate the signing secret (the old one signs for the overlap)", {200: "RotatedSecret"}, "RotateSecret", conflicts=True),
     "get_public_key": Operation("The ed25519 public key of a v1a endpoint", {200: "PublicKey"}),
     "list_endpoint_attempts": Operation("An endpoint's attempts, newest first", {200: "AttemptList"}, query=PAGE),
-    "replay_failed": Operation("Resend every message that failed for good since a time", {202: "Replayed"}, "Replay", errors=(400, 404, 409)),
+    "replay_failed": Operation("Resend every message that failed for good since a time", {202: "Replayed"}, "Replay", conflicts=True),
     "list_attempts": Operation("A tenant's attempts, newest first", {200: "AttemptList"}, query=PAGE),
     "get_message": Operation("A message and its delivery per endpoint", {200: "Message"}),
-    "resend_message": Operation("Send a message again", {202: "Resent"}, "Resend", errors=(400, 404, 409)),
-    "send_test_event": Operation("Send a test event to this endpoint and answer its first attempt (202: still pending)", {200: "TestEventResult", 202: "TestEventResult"}, "TestEvent", errors=(400, 404, 409)),
-    "list_event_types": Operation("The event-type catalog", {200: "EventTypeList"}, errors=()),
-    "openapi": Operation("This document", {200: "OpenApiDocument"}, errors=()),
+    "resend_message": Operation("Send a message again", {202: "Resent"}, "Resend", conflicts=True),
+    "send_test_event": Operation("Send a test event to this endpoint and answer its first attempt (202: still pending)", {200: "TestEventResult", 202: "TestEventResult"}, "TestEvent", conflicts=True),
+    "list_event_types": Operation("The event-type catalog", {200: "EventTypeList"}),
+    "openapi": Operation("This document", {200: "OpenApiDocument"}),
 }  # fmt: skip
 ERROR_DESCRIPTIONS = {
     400: "invalid input (the field is named)",
@@ -390,13 +391,29 @@ def _operation(route: routes.Route) -> dict[str, Any]:
         if schema is not None:
             response["content"] = {"application/json": {"schema": _ref(schema)}}
         document["responses"][str(status)] = response
-    for status in sorted({*operation.errors, 500}):
+    for status in _error_statuses(route, operation):
         document["responses"][str(status)] = {
             "description": ERROR_DESCRIPTIONS.get(status, "internal error (the request id is named)"),
             "content": {"application/json": {"schema": _ref("Error")}},
         }
     document["security"] = [] if route.public else [{IAM: []}]
     return document
+
+
+def _error_statuses(route: routes.Route, operation: Operation) -> list[int]:
+    """What the handler can answer besides success: path ids are checked (400; an unknown id 404),
+    bodies are parsed and bounded (400, 413), the operation's own conflicts (409), and 500."""
+    statuses = {500}
+    names = path_parameters(route.path)
+    if names or operation.query or operation.request:
+        statuses.add(400)
+    if set(names) - {"tenantId"}:
+        statuses.add(404)
+    if route.method in ("POST", "PATCH"):
+        statuses |= {400, 413}
+    if operation.conflicts:
+        statuses.add(409)
+    return sorted(statuses)
 
 
 def document() -> dict[str, Any]:
