@@ -95,6 +95,7 @@ pulumi.export("destinations", provider.destinations)
 pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards})
 if delivery is not None:
     pulumi.export("subscriptionsApiUrl", delivery.api_url)
+    pulumi.export("selfServiceApiUrl", delivery.self_service_api_url)
     pulumi.export("deliveryTableName", delivery.table_name)
     pulumi.export("deliveryDeadLetterQueueUrl", delivery.dead_letter_queue_url)
     pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.delivery import endpoint_fields as fields
-from functions.delivery import event_catalog, routes, signing
+from functions.delivery import event_catalog, routes, signing, tokens
 from functions.delivery.api import endpoints, http, messages, oauth_clients
 from functions.delivery.api.endpoint_body import OPTION_FIELDS
 from functions.events import EVENT_ID_RE, MAX_EVENT_ID_CHARS, TENANT_ID_RE
@@ -28,7 +28,7 @@ from functions.transform import MAX_INPUT_PATHS, MAX_INPUT_TEMPLATE_CHARS
 OPENAPI_VERSION = "3.1.0"
 TITLE = "hookstack subscription API"
 VERSION = "1"
-IAM = "sigv4"
+IAM, BEARER = "sigv4", "bearer"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -97,6 +97,12 @@ OPTIONS: dict[str, Any] = {
     ),
 }
 assert set(OPTIONS) == set(OPTION_FIELDS), "every option the handler takes is described"
+EXPIRES = {
+    "type": "integer",
+    "minimum": tokens.MIN_EXPIRES_SECONDS,
+    "maximum": tokens.MAX_EXPIRES_SECONDS,
+    "default": tokens.DEFAULT_EXPIRES_SECONDS,
+}
 PAGE = [
     {
         "name": "limit",
@@ -317,6 +323,35 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "OpenApiDocument": {"type": "object", "required": ["openapi"], "properties": {"openapi": STRING}},
+    "TenantTokenRequest": {
+        "type": "object",
+        "required": ["scopes"],
+        "properties": {
+            "scopes": {"type": "array", "minItems": 1, "items": {"enum": list(routes.TENANT_SCOPES)}},
+            "expiresInSeconds": EXPIRES,
+        },
+        "additionalProperties": False,
+    },
+    "OperatorTokenRequest": {
+        "type": "object",
+        "properties": {"expiresInSeconds": EXPIRES},
+        "additionalProperties": False,
+    },
+    "Token": {
+        "type": "object",
+        "required": ["token", "expiresAt"],
+        "properties": {"token": {"type": "string", "description": "a JWT (RS256)"}, "expiresAt": TIME},
+    },
+    "Jwks": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}}},
+    },
+    "OpenIdConfiguration": {
+        "type": "object",
+        "required": ["issuer", "jwks_uri"],
+        "properties": {"issuer": STRING, "jwks_uri": STRING, "scopes_supported": {"type": "array", "items": STRING}},
+    },
 }
 
 
@@ -331,6 +366,8 @@ class Operation:
     query: list[dict[str, Any]] = field(default_factory=list)
     conflicts: bool = False
     """Answers 409 (the resource's state refuses the change); 400, 404 and 413 follow from the route."""
+    needs_tokens: bool = False
+    """Answers 503 where tokens are not configured (no issuer)."""
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -349,12 +386,19 @@ OPERATIONS: dict[str, Operation] = {
     "send_test_event": Operation("Send a test event to this endpoint and answer its first attempt (202: still pending)", {200: "TestEventResult", 202: "TestEventResult"}, "TestEvent", conflicts=True),
     "list_event_types": Operation("The event-type catalog", {200: "EventTypeList"}),
     "openapi": Operation("This document", {200: "OpenApiDocument"}),
+    "mint_tenant_token": Operation("Mint a token for one tenant (Authorization: Bearer)", {201: "Token"}, "TenantTokenRequest", needs_tokens=True),
+    "mint_operator_token": Operation("Mint an operator token (every tenant)", {201: "Token"}, "OperatorTokenRequest", needs_tokens=True),
+    "jwks": Operation("The public keys that verify tokens", {200: "Jwks"}, needs_tokens=True),
+    "openid_configuration": Operation("OpenID discovery (the JWT authorizer reads jwks_uri)", {200: "OpenIdConfiguration"}, needs_tokens=True),
 }  # fmt: skip
 ERROR_DESCRIPTIONS = {
     400: "invalid input (the field is named)",
     404: "no such resource",
     409: "conflict with the resource's state",
     413: "body too large",
+    401: "no valid bearer token (self-service API)",
+    403: "the caller may not call this route for this tenant (token scope or tenant)",
+    503: "tokens are not configured on this stack",
 }
 PARAMETER_SCHEMAS = {
     "tenantId": {"type": "string", "pattern": _pattern(TENANT_ID_RE)},
@@ -396,8 +440,18 @@ def _operation(route: routes.Route) -> dict[str, Any]:
             "description": ERROR_DESCRIPTIONS.get(status, "internal error (the request id is named)"),
             "content": {"application/json": {"schema": _ref("Error")}},
         }
-    document["security"] = [] if route.public else [{IAM: []}]
+    document["security"] = security(route)
     return document
+
+
+def security(route: routes.Route) -> list[dict[str, list[str]]]:
+    """Who may call: nobody needs to authenticate (public); IAM (SigV4) only; or IAM or a bearer
+    token holding one of the route's scopes (the self-service API's JWT authorizer checks them)."""
+    if route.public:
+        return []
+    if route.scope is None:
+        return [{IAM: []}]
+    return [{IAM: []}, {BEARER: list(route.token_scopes)}]
 
 
 def _error_statuses(route: routes.Route, operation: Operation) -> list[int]:
@@ -413,6 +467,10 @@ def _error_statuses(route: routes.Route, operation: Operation) -> list[int]:
         statuses |= {400, 413}
     if operation.conflicts:
         statuses.add(409)
+    if not route.public:
+        statuses |= {401, 403}
+    if operation.needs_tokens:
+        statuses.add(503)
     return sorted(statuses)
 
 
@@ -441,7 +499,16 @@ def document() -> dict[str, Any]:
                     "description": "AWS Signature Version 4 (service execute-api); a tenant's IAM policy "
                     "allows /tenants/<its id>/* only (functions.delivery.routes.tenant_policy)",
                     "x-amazon-apigateway-authtype": "awsSigv4",
-                }
+                },
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A tenant or operator token (POST /tenants/{tenantId}/tokens, POST /operator/tokens), "
+                    "on the self-service API; an operation's list names the scopes of which the token needs one "
+                    "(operator tokens hold 'operator'). A tenant token reaches its own tenant's routes only. "
+                    "Keys: /.well-known/jwks.json. docs/tokens.md.",
+                },
             },
         },
     }

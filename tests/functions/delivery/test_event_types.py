@@ -15,6 +15,7 @@ from functions.delivery.event_catalog import catalog_item
 from functions.events import EventCatalog
 from tests.functions.delivery.conftest import TABLE, DeliveryStack
 from tests.functions.delivery.receiver import Receiver, Reply
+from tests.functions.delivery.test_token_api import pem, tokens_on  # noqa: F401 (fixtures)
 
 CATALOG = EventCatalog.from_json(
     [
@@ -155,3 +156,16 @@ def test_test_event_input_is_checked(stack: DeliveryStack) -> None:
     status, document = stack.api("POST", path)
     assert status == 409 and document["error"]["code"] == "endpoint_disabled"
     assert stack.queued_tasks() == 0
+
+
+def test_any_token_reads_the_catalog_and_the_openapi_document_is_public(tokens_on: DeliveryStack) -> None:  # noqa: F811
+    from functions.delivery import routes
+    from tests.functions.delivery.test_token_api import DOMAIN, call, claims_of, mint
+
+    _install(tokens_on)
+    for scope in routes.TENANT_SCOPES:  # whichever scope a tenant's token holds
+        claims = claims_of(mint("acme", [scope])[1]["token"])
+        status, document = call("GET", "/event-types", claims=claims)
+        assert status == 200 and [t["name"] for t in document["data"]] == list(CATALOG.names), scope
+    assert call("GET", "/event-types", domain=DOMAIN)[0] == 401  # the self-service API needs a token
+    assert call("GET", "/openapi.json", domain=DOMAIN)[0] == 200  # ... but not for the document

@@ -31,17 +31,19 @@ def test_docs_openapi_json_is_current() -> None:
 def test_every_route_is_documented_and_nothing_else() -> None:
     document = openapi.document()
     documented = {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method in HTTP_METHODS
+        (method.upper(), path) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS
     }
     assert documented == {(route.method, route.path) for route in routes.ROUTES}
     for route in routes.ROUTES:
         operation = document["paths"][route.path][route.method.lower()]
         in_path = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
         assert in_path == openapi.path_parameters(route.path), route.key
-        assert operation["security"] == ([] if route.public else [{openapi.IAM: []}]), route.key
+        expected = [] if route.public else [{openapi.IAM: []}]
+        if route.scope is not None:
+            expected.append({openapi.BEARER: sorted({route.scope, routes.OPERATOR_SCOPE} - {routes.ANY_SCOPE})})
+        if route.scope == routes.ANY_SCOPE:
+            expected[1][openapi.BEARER] = sorted({*routes.TENANT_SCOPES, routes.OPERATOR_SCOPE})
+        assert operation["security"] == expected, route.key
     # One operation per action the handler serves, and no operation for an action it does not.
     assert set(openapi.OPERATIONS) == set(api.ACTIONS) == {route.action for route in routes.ROUTES}
 
