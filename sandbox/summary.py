@@ -39,6 +39,8 @@ def ready_summary(
     row("AWS endpoint", f"{endpoint}  region {region}, access key {CREDENTIALS[0]!r} (any credentials work)")
     if state.get("subscriptions_api"):
         row("Subscription API", f"{state['subscriptions_api']}/tenants/{{tenantId}}/endpoints  (no SigV4 locally)")
+    if state.get("self_service_api_url"):
+        row("Self-service API", f"{state['self_service_api_url']}  (Bearer tokens: python -m ops token --outputs ...)")
     if state.get("portal"):
         row("Portal", str(state["portal"]))
     for index, (source, url) in enumerate(sorted((state.get("inbound") or {}).items())):

@@ -16,8 +16,9 @@ import binascii
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 ALGORITHM = "RS256"
 RSA_BITS = 2048
@@ -150,8 +151,9 @@ def verify(token: str, keys: Sequence[Mapping[str, Any]], *, issuer: str, audien
     return claims
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _number(value: Any) -> TypeGuard[float]:
+    """A JSON number that is a time: not a boolean, and finite (json.loads reads NaN and Infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:

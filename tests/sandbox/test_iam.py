@@ -169,6 +169,24 @@ def test_buses_secrets_and_objects_are_judged_by_their_arns(iam: LocalIam, moto_
     denied(lambda: as_role["s3"].get_object(Bucket="payload-bucket", Key="payloads/a"))
 
 
+def test_create_secret_is_judged_by_the_arn_its_name_will_have(iam: LocalIam, moto_endpoint: str) -> None:
+    # The API makes secrets under the table's prefix at run time (v1a keys, the token signing keys).
+    role = iam.function_role(
+        "maker",
+        [
+            {
+                "Sid": "Make",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:CreateSecret"],
+                "Resource": ["arn:aws:secretsmanager:us-east-1:123456789012:secret:table/*"],
+            }
+        ],
+    )
+    manager = role_client(role, "secretsmanager", moto_endpoint)
+    manager.create_secret(Name="table/tokens/signing-keys", SecretString="s")
+    denied(lambda: manager.create_secret(Name="elsewhere/key", SecretString="s"))
+
+
 def test_only_the_roles_credentials_are_evaluated_and_their_signature_is_checked(
     iam: LocalIam, moto_endpoint: str
 ) -> None:

@@ -124,15 +124,17 @@ def _authorize(event: Mapping[str, Any], route: routes.Route, params: dict[str, 
     routes within its scopes (:func:`functions.delivery.tokens.authorize`, which the sandbox runs too);
     a request that came through the self-service API without verified claims is refused. IAM callers
     were authorized by API Gateway for the exact route and path."""
-    from functions.delivery import tokens
-
-    caller = tokens.token_caller(event)
-    if caller is None:
+    request_context = event.get("requestContext") or {}
+    if not isinstance((request_context.get("authorizer") or {}).get("jwt"), Mapping):
         issuer = _state.get().settings.token_issuer
-        domain = str((event.get("requestContext") or {}).get("domainName") or "")
+        domain = str(request_context.get("domainName") or "")
         if issuer and domain and issuer.split("://", 1)[-1] == domain:
             raise ApiError(401, "unauthorized", "a bearer token is required here")
         return
+    from functions.delivery import tokens  # token callers only: an IAM request's cold start never loads it
+
+    caller = tokens.token_caller(event)
+    assert caller is not None  # the jwt context is there
     try:
         tokens.authorize(caller, route, params)
     except tokens.Denied as denied:

@@ -150,6 +150,7 @@ def test_a_tampered_payload_header_or_signature_is_refused(key: tuple[str, dict[
         ({"exp": NOW - jws.LEEWAY_SECONDS - 1}, "expired"),
         ({"exp": None}, "expired"),
         ({"exp": "9999999999"}, "expired"),
+        ({"exp": True}, "expired"),
         ({"nbf": NOW + jws.LEEWAY_SECONDS + 1}, "not valid yet"),
         ({"iat": NOW + jws.LEEWAY_SECONDS + 1}, "future"),
         ({"aud": "another-api"}, "audience"),
@@ -188,6 +189,19 @@ def _pyjwt_at(token: str, jwk: dict[str, str]) -> None:
     )
     if claims["iat"] > NOW + jws.LEEWAY_SECONDS:
         raise pyjwt.ImmatureSignatureError("iat in the future")
+
+
+def test_a_non_finite_exp_is_refused(key: tuple[str, dict[str, str]]) -> None:
+    pem, jwk = key
+    header = _b64({"alg": "RS256", "kid": jwk["kid"]})
+    payload = jws.b64url(json.dumps(_claims(exp=float("inf"))).encode())  # "Infinity": JSON as Python writes it
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    private = serialization.load_pem_private_key(pem.encode(), None)
+    signature = private.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+    with pytest.raises(jws.InvalidToken, match="expired"):
+        _verify(f"{header}.{payload}.{jws.b64url(signature)}", jwk)
 
 
 def test_the_leeway_is_small_and_exact_at_its_edges(key: tuple[str, dict[str, str]]) -> None:
