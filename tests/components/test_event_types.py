@@ -112,3 +112,11 @@ def test_the_catalog_is_one_table_item_and_a_stack_output(program: Any) -> None:
     assert json.loads(item["item"]) == catalog_item(EventCatalog.from_json([PAID, VOIDED]))
     assert deployed.outputs["eventTypes"] == [PAID, VOIDED]
     assert EventCatalog.from_json(deployed.outputs["eventTypes"]) == EventCatalog.from_json([PAID, VOIDED])
+
+
+def test_a_test_event_waits_less_than_the_api_function_may_run() -> None:
+    from components.specs.delivery import API_INTEGRATION_TIMEOUT_MS, API_TIMEOUT_SECONDS
+    from functions.delivery.api.event_types import TEST_WAIT_SECONDS
+
+    # Room for storing the message, queueing the task and answering after the last poll.
+    assert TEST_WAIT_SECONDS + 3 <= API_TIMEOUT_SECONDS < API_INTEGRATION_TIMEOUT_MS / 1000
