@@ -107,8 +107,10 @@ def send_test_event(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     delivery = _first_attempt(state, request.tenant_id, event_id, endpoint.endpoint_id, time.monotonic())
     history = (delivery or {}).get("history") or []
     status = str((delivery or {}).get("status") or DeliveryStatus.PENDING)
-    attempt = dict(history[0]) if history else None
-    if attempt is None and status == DeliveryStatus.FAILED:  # failed before any request (e.g. disabled meanwhile)
+    attempt: dict[str, Any] | None = None
+    if history:  # the stored summary leaves out what was None: every key is answered
+        attempt = {"statusCode": None, "latencyMs": None, "error": None, **history[0]}
+    elif status == DeliveryStatus.FAILED:  # failed before any request (e.g. disabled meanwhile)
         attempt = {"attempt": 0, "outcome": "failed", "statusCode": None, "latencyMs": None}
         attempt["error"] = (delivery or {}).get("failedReason")
     document = {

@@ -107,6 +107,7 @@ def test_a_test_event_goes_through_the_worker_signed_with_the_endpoints_auth_and
         assert document["eventType"] == "invoice.paid" and document["status"] == "succeeded"
         assert document["attempt"]["outcome"] == "succeeded" and document["attempt"]["statusCode"] == 200
         assert isinstance(document["attempt"]["latencyMs"], int)
+        assert document["attempt"]["error"] is None  # every key answered, None included
         (request,) = receiver.to("/hook")
         Webhook(endpoint["secret"]).verify(request.body, request.headers)
         assert request.headers["authorization"] == "Bearer t0ken" and request.headers["x-team"] == "billing"
