@@ -58,6 +58,8 @@ def stack_outputs(sandbox: Sandbox) -> dict[str, Any]:
             "tenants": {tenant: plan.bus(index).name for tenant, index in plan.tenant_bus.items()},
         },
     }
+    if config.event_types is not None:
+        outputs["eventTypes"] = config.event_types.to_json()
     delivery = sandbox.parts.get("delivery")
     if config.delivery.enabled and delivery is not None:
         outputs["subscriptionsApiUrl"] = state["subscriptions_api"]

@@ -83,7 +83,12 @@ def test_the_wheel_holds_the_event_contract_byte_for_byte_and_is_reproducible(tm
         for module in ("events.py", "logs.py"):
             assert wheel.read(f"functions/{module}") == (ROOT / "functions" / module).read_bytes()
         assert names[-1].endswith("/RECORD")
-        assert "Requires-Python: >=3.11" in wheel.read("hookstack_events-0.1.0.dist-info/METADATA").decode()
+        metadata = wheel.read("hookstack_events-0.1.0.dist-info/METADATA").decode()
+        assert "Requires-Python: >=3.11" in metadata
+        # jsonschema only with the extra (publish's catalog check): a plain install pulls in nothing.
+        assert [line for line in metadata.splitlines() if line.startswith("Requires-Dist")] == [
+            'Requires-Dist: jsonschema>=4.18; extra == "schemas"'
+        ]
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,14 @@ from typing import Any
 from components.config.aurora import parse_aurora
 from components.config.consumer import parse_consumer
 from components.config.delivery import check_signed_destination_urls, parse_delivery
+from components.config.event_types import check_destination_event_types, parse_event_types
 from components.config.model import NAMESPACE, ConfigProblem, StackConfig, StackConfigError
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
 from components.config.reader import Reader
 from components.config.tenants import parse_tenants
 from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
 
-TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail")
+TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "eventTypes")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -53,6 +54,8 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         alarm_email = None
 
     tenants = parse_tenants(reader, raw.get("tenants"))
+    event_types = parse_event_types(reader, raw.get("eventTypes"))
+    check_destination_event_types(reader, event_types, raw.get("tenants"))
     provider = parse_provider(reader, raw.get("provider"))
     delivery = parse_delivery(reader, raw.get("delivery"))
     check_signed_destination_urls(reader, raw.get("tenants"), delivery)
@@ -67,6 +70,7 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         consumer=consumer,
         aurora=aurora,
         alarm_email=alarm_email,
+        event_types=event_types,
     )
     if not config.delivery.enabled:
         for tenant_index, tenant in enumerate(config.tenants):

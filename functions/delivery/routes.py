@@ -24,6 +24,8 @@ ENDPOINTS_READ, ENDPOINTS_WRITE = "endpoints:read", "endpoints:write"
 MESSAGES_READ, MESSAGES_REPLAY = "messages:read", "messages:replay"
 TENANT_SCOPES = (ENDPOINTS_READ, ENDPOINTS_WRITE, MESSAGES_READ, MESSAGES_REPLAY)
 OPERATOR_SCOPE = "operator"
+# A route any valid token may call, whatever its scopes (GET /event-types: the catalog is no secret).
+ANY_SCOPE = "*"
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,16 @@ class Route:
     scope: str | None = None
     """The token scope the route needs; ``None``: IAM callers only (never reachable with a token)."""
     public: bool = False
-    """No authorization at all (the JWKS and the OpenID discovery document the authorizer reads)."""
+    """No authorization at all (the JWKS and the OpenID discovery document the authorizer reads, the
+    OpenAPI document)."""
 
     @property
     def token_scopes(self) -> tuple[str, ...]:
         """The scopes of which a token needs one (API Gateway's ``authorization_scopes``)."""
         if self.scope is None:
             return ()
+        if self.scope == ANY_SCOPE:
+            return tuple(sorted({*TENANT_SCOPES, OPERATOR_SCOPE}))
         return tuple(sorted({self.scope, OPERATOR_SCOPE}))
 
     @property
@@ -73,6 +78,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/operator/tokens", "mint_operator_token"),
     Route("GET", "/.well-known/jwks.json", "jwks", public=True),
     Route("GET", "/.well-known/openid-configuration", "openid_configuration", public=True),
+    # Test events and the event-type catalog (docs/endpoints.md); the API's own OpenAPI document.
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event", ENDPOINTS_WRITE),
+    Route("GET", "/event-types", "list_event_types", ANY_SCOPE),
+    Route("GET", "/openapi.json", "openapi", public=True),
 )
 
 # The routes under one tenant's path (operator and public routes are no tenant's).

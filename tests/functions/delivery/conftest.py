@@ -17,6 +17,7 @@ import pytest
 from functions.delivery import api, fanout, runtime, schema, worker
 from functions.delivery.api import endpoints as api_endpoints
 from functions.runtime import Clients
+from tests.functions.delivery.openapi_check import check_response
 from tests.functions.delivery.receiver import Receiver
 from tests.functions.delivery.test_ssrf import FakeResolver
 
@@ -83,7 +84,9 @@ class DeliveryStack:
         }
         response = api.handler(event, None)
         assert response["headers"]["content-type"] == "application/json"
-        return response["statusCode"], (json.loads(response["body"]) if response["body"] else None)
+        document = json.loads(response["body"]) if response["body"] else None
+        check_response(method, path, response["statusCode"], document)  # the OpenAPI document tells the truth
+        return response["statusCode"], document
 
     def create_endpoint(self, tenant_id: str, url: str, **fields: Any) -> dict[str, Any]:
         status, document = self.api("POST", f"/tenants/{tenant_id}/endpoints", {"url": url, **fields})

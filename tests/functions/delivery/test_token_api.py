@@ -14,6 +14,7 @@ import pytest
 
 from functions.delivery import api, jws, routes, token_keys, tokens
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, configure
+from tests.functions.delivery.openapi_check import check_response
 
 ISSUER = "https://selfsvc.execute-api.us-east-1.amazonaws.com"
 DOMAIN = "selfsvc.execute-api.us-east-1.amazonaws.com"
@@ -62,7 +63,9 @@ def call(
         "body": json.dumps(body) if body is not None else None,
     }
     response = api.handler(event, None)
-    return response["statusCode"], (json.loads(response["body"]) if response["body"] else None)
+    document = json.loads(response["body"]) if response["body"] else None
+    check_response(method, path, response["statusCode"], document)  # the OpenAPI document tells the truth
+    return response["statusCode"], document
 
 
 def mint(tenant: str, scopes: list[str], expires: int | None = None) -> tuple[int, Any]:
