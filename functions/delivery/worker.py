@@ -34,9 +34,11 @@ Environment: :class:`functions.delivery.settings.WorkerSettings`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +67,8 @@ class Task:
     message_id: str
     receipt_handle: str
     receive_count: int
+    message: store.Message | None = None
+    """The message, when the task carries it (the fan-out stored none: a single-endpoint event)."""
 
 
 class InvalidTask(ValueError):
@@ -81,9 +85,36 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     if not records:
         return {"batchItemFailures": []}
     state = _state.get()
-    with ThreadPoolExecutor(max_workers=min(len(records), MAX_THREADS)) as pool:
-        keep = list(pool.map(lambda record: _process_safely(state, record), records))
+    # Copies of one task (same delivery and run) run one after the other, so the later ones see what
+    # the first did (they are dropped) even where no claim was written before its attempt.
+    groups: dict[Any, list[int]] = {}
+    for index, record in enumerate(records):
+        groups.setdefault(_run_key(record) or index, []).append(index)
+    keep = [False] * len(records)
+
+    def run_group(indexes: list[int]) -> None:
+        for index in indexes:
+            keep[index] = _process_safely(state, records[index])
+
+    with ThreadPoolExecutor(max_workers=min(len(groups), MAX_THREADS)) as pool:
+        list(pool.map(run_group, groups.values()))
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r, k in zip(records, keep, strict=True) if k]}
+
+
+def _run_key(record: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """(tenant, event, endpoint, run) of a task record; ``None`` if it is not one (handled alone)."""
+    try:
+        body = json.loads(record["body"])
+        return tuple(str(body[k]) for k in ("tenantId", "eventId", "endpointId", "run"))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# Runs this process delivered alone (the byEvent index may not show them yet): a later copy of
+# their task sends nothing. Bounded: the oldest are forgotten first.
+_DONE_RUNS_KEPT = 10_000
+_done_runs: dict[tuple[str, ...], None] = {}
+_done_lock = threading.Lock()
 
 
 def _process_safely(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
@@ -108,6 +139,11 @@ def parse_task(record: Mapping[str, Any]) -> Task:
             receipt_handle=str(record["receiptHandle"]),
             receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
         )
+        if body.get("message") is not None:
+            if not isinstance(body["message"], Mapping):
+                raise ValueError("message must be an object")
+            carried = store.message_of(task.tenant_id, task.event_id, task.event_type, body["message"])
+            task = dataclasses.replace(task, message=carried)
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidTask(f"not a delivery task ({error!r})") from None
     if task.run < 1:
@@ -128,6 +164,20 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
         return False
     ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
     now = time.time()
+    context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id, message=task.message)
+    if context.delivery is None and _may_go_alone(config, task, context):
+        # The cheapest path (docs/delivery.md, "Cost"): no claim; the attempt's own write records the
+        # run, or, if it does not succeed, the claim then goes with its result.
+        key = (task.tenant_id, task.event_id, task.endpoint_id, str(task.run))
+        if key in _done_runs or table.run_is_done(task.tenant_id, task.event_id, task.endpoint_id, task.run):
+            logs.info("duplicate delivery task dropped: its run was delivered", **ids)
+            return False
+        assert context.endpoint is not None and context.secrets is not None and context.message is not None
+        unclaimed = {"eventId": task.event_id, "run": task.run, "attempts": 0, "history": []}
+        return _attempt(state, task, unclaimed, context.endpoint, context.secrets, context.message, alone=True)
+    if task.message is not None and context.delivery is None:
+        # The delivery item is about to exist: later attempts, resends, replays and dead letters read the message.
+        table.put_message(task.message, store.ttl(now, config.history_ttl_days))
     delivery = table.claim_delivery(
         tenant_id=task.tenant_id,
         event_id=task.event_id,
@@ -149,7 +199,6 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
             # Back early (a crash before the visibility change): hide until the attempt is due.
             _hide(state, task, math.ceil(wait))
             return True
-    context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
     if context.endpoint is None and store.is_config_endpoint_id(task.endpoint_id):
         # Removed from the stack config by `pulumi up` (moved to engine apiDestination, or deleted): nobody
         # asked to cancel its deliveries, so each ends failed with a dead letter (payload and history), as
@@ -180,6 +229,20 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
 CONFIG_ENDPOINT_REMOVED = "endpoint removed from the stack config (moved to engine apiDestination, or deleted)"
 
 
+def _may_go_alone(config: WorkerSettings, task: Task, context: store.DeliveryContext) -> bool:
+    """Whether the attempt may go before any claim: a deliverable endpoint without a rate limit (its
+    slot is remembered on the delivery item), and a task within its receive limit."""
+    endpoint = context.endpoint
+    return (
+        endpoint is not None
+        and endpoint.enabled
+        and not endpoint.options.rate_limit_per_second
+        and context.secrets is not None
+        and context.message is not None
+        and task.receive_count < config.max_receives
+    )
+
+
 def _attempt(
     state: WorkerRuntime,
     task: Task,
@@ -187,7 +250,11 @@ def _attempt(
     endpoint: store.Endpoint,
     secrets: store.SigningSecrets,
     message: store.Message,
+    *,
+    alone: bool = False,
 ) -> bool:
+    """One attempt. ``alone``: the run has no delivery item and this task has not claimed it; a
+    success is then recorded by the attempt alone, anything else claims the run with its result."""
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
     limits = guard.Limits(
@@ -268,7 +335,23 @@ def _attempt(
         error=response.error,
         next_attempt_in_seconds=delay,
     )
-    table.put_attempt(record, store.ttl(now, config.history_ttl_days))
+    expires = store.ttl(now, config.history_ttl_days)
+    if alone and outcome == policy.SUCCEEDED:
+        carried = store.message_fields(task.message) if task.message is not None else None
+        table.put_attempt(record, expires, ends_run=True, message=carried)
+        with _done_lock:
+            _done_runs[(task.tenant_id, task.event_id, task.endpoint_id, str(task.run))] = None
+            while len(_done_runs) > _DONE_RUNS_KEPT:
+                del _done_runs[next(iter(_done_runs))]
+    elif alone:
+        claimed = _claim_after_attempt(state, task, now)
+        table.put_attempt(record, expires)
+        if claimed is None:
+            logs.info("delivery run taken by another copy of its task; this attempt is recorded", **_ids(task))
+            return False
+        delivery = claimed
+    else:
+        table.put_attempt(record, expires)
     logs.info(
         "delivery attempt",
         tenantId=task.tenant_id,
@@ -292,7 +375,8 @@ def _attempt(
         _hide(state, task, wait)
         return True
     if outcome == policy.SUCCEEDED:
-        table.finish_attempt(record=record, task_message_id=task.message_id, final_status=DeliveryStatus.SUCCEEDED)
+        if not alone:
+            table.finish_attempt(record=record, task_message_id=task.message_id, final_status=DeliveryStatus.SUCCEEDED)
         if endpoint.consecutive_failures > 0:
             table.reset_failures(task.tenant_id, task.endpoint_id)
         return False
@@ -320,6 +404,29 @@ def _attempt(
     else:
         logs.warning("endpoint disabled: HTTP 410 Gone", tenantId=task.tenant_id, endpointId=task.endpoint_id)
     return False
+
+
+def _ids(task: Task) -> dict[str, Any]:
+    return {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
+
+
+def _claim_after_attempt(state: WorkerRuntime, task: Task, now: float) -> dict[str, Any] | None:
+    """Claim the run after an attempt made alone that did not succeed (its retries need the delivery
+    item); the message the task carried is stored first. ``None``: another copy of the task owns it."""
+    config, table = state.settings, state.table
+    if task.message is not None:
+        table.put_message(task.message, store.ttl(now, config.history_ttl_days))
+    return table.claim_delivery(
+        tenant_id=task.tenant_id,
+        event_id=task.event_id,
+        endpoint_id=task.endpoint_id,
+        event_type=task.event_type,
+        run=task.run,
+        task_message_id=task.message_id,
+        now=now,
+        expires_at=store.ttl(now, config.history_ttl_days),
+        takeover_first=True,
+    )
 
 
 def request_for(

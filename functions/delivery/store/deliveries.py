@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
+from functions.delivery.store import done
 from functions.delivery.store.attempts import AttemptRecord
 from functions.delivery.store.dynamo import (
     TableBase,
@@ -57,6 +58,8 @@ class DeliveryContext:
     endpoint: Endpoint | None
     secrets: SigningSecrets | None
     message: Message | None
+    delivery: dict[str, Any] | None = None
+    """The delivery item as read (eventually consistent); ``None`` when the run has none yet."""
 
 
 def delivery_to_api(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,13 +67,19 @@ def delivery_to_api(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class DeliveriesTable(TableBase):
-    def delivery_context(self, tenant_id: str, event_id: str, endpoint_id: str) -> DeliveryContext:
+    def delivery_context(
+        self, tenant_id: str, event_id: str, endpoint_id: str, *, message: Message | None = None
+    ) -> DeliveryContext:
+        """The endpoint, its state and secrets, the delivery item and (unless the task brought it as
+        ``message``) the stored message, in one ``BatchGetItem``."""
         keys = [
             schema.endpoint_key(tenant_id, endpoint_id),
             schema.state_key(tenant_id, endpoint_id),
             schema.secret_key(tenant_id, endpoint_id),
-            schema.message_key(tenant_id, event_id),
+            schema.delivery_key(tenant_id, event_id, endpoint_id),
         ]
+        if message is None:
+            keys.append(schema.message_key(tenant_id, event_id))
         items = self.batch_get(keys)
 
         def get(key: Mapping[str, str]) -> dict[str, Any] | None:
@@ -80,10 +89,13 @@ class DeliveriesTable(TableBase):
         return DeliveryContext(
             endpoint=endpoint_from(definition, get(keys[1])) if definition else None,
             secrets=secrets_from(get(keys[2])),
-            message=message_from(get(keys[3])),
+            message=message or message_from(get(keys[4])),
+            delivery=get(keys[3]),
         )
 
     def deliveries_of(self, tenant_id: str, event_id: str) -> list[dict[str, Any]]:
+        """The event's deliveries, one per endpoint: the delivery items, and the runs an attempt
+        ended alone (:mod:`~.done`), ordered by endpoint id."""
         response = self.client.query(
             TableName=self.name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
@@ -91,13 +103,21 @@ class DeliveriesTable(TableBase):
                 {":pk": schema.message_pk(tenant_id, event_id), ":prefix": schema.DELIVERY_PREFIX}
             ),
         )
-        return [from_item(i) for i in response.get("Items", [])]
+        items = {str(item["endpointId"]): item for item in (from_item(i) for i in response.get("Items", []))}
+        deliveries = done.merged(items, done.done_attempts(self, tenant_id, event_id))
+        return [deliveries[endpoint_id] for endpoint_id in sorted(deliveries)]
 
     def get_delivery(self, tenant_id: str, event_id: str, endpoint_id: str) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.name, Key=to_item(schema.delivery_key(tenant_id, event_id, endpoint_id)), ConsistentRead=True
         )
-        return from_item(response["Item"]) if "Item" in response else None
+        items = {endpoint_id: from_item(response["Item"])} if "Item" in response else {}
+        attempts = [a for a in done.done_attempts(self, tenant_id, event_id) if a.get("endpointId") == endpoint_id]
+        return done.merged(items, attempts).get(endpoint_id)
+
+    def run_is_done(self, tenant_id: str, event_id: str, endpoint_id: str, run: int) -> bool:
+        """Whether an attempt delivered ``run`` and ended it alone (a later copy of its task sends nothing)."""
+        return done.run_is_done(self, tenant_id, event_id, endpoint_id, run)
 
     def record_skipped_delivery(
         self, endpoint: Endpoint, message: Message, reason: str, now: float, expires_at: int
