@@ -8,10 +8,16 @@ Handler ``functions.delivery.worker.handler`` consumes the tasks queue (SQS batc
   (``ChangeMessageVisibility``, up to 12 h) and reports it as a batch item failure, so SQS hands it
   back when the delay is over; nothing waits in line behind it;
 - the delivery item in DynamoDB is the source of truth: attempt count, status, next attempt time,
-  and a compact history. A task first *claims* the delivery (conditional write): duplicates of the
-  same task and tasks of superseded runs are dropped, a crash resumes where it stopped.
+  and a compact history. A task *claims* the delivery (conditional write): duplicates of the same
+  task and tasks of superseded runs are dropped, a crash resumes where it stopped;
+- except on the cheapest path (docs/delivery.md, "Cost"): a run without a delivery item is tried
+  before any claim (after asking the ``byEvent`` index whether a copy already delivered it), and a
+  success is recorded by the attempt item alone (with the message, when the task carried it); a
+  try that does not succeed then claims the run with its result. Copies of one task in a batch run
+  one after the other; copies at the same moment in two invocations may both send (same ``webhook-id``).
 
-Per attempt: the endpoint, its secrets and the message are read in one ``BatchGetItem``; the URL goes
+Per attempt: the endpoint, its state and secrets, the delivery item and (unless the task carries
+it) the message are read in one ``BatchGetItem``; the URL goes
 through the SSRF guard again (DNS rebinding) and the connection is pinned to the vetted address; the
 request (the endpoint's ``method``) carries the body (the stored Standard Webhooks body, or the
 endpoint's ``transform`` filled from the event: :mod:`functions.transform`, the input transformer an
@@ -38,7 +44,6 @@ import dataclasses
 import json
 import math
 import os
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs
-from functions.delivery import credentials, guard, policy, runtime, sender, signing, store
+from functions.delivery import copies, credentials, guard, policy, runtime, sender, signing, store
 from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
@@ -87,9 +92,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     state = _state.get()
     # Copies of one task (same delivery and run) run one after the other, so the later ones see what
     # the first did (they are dropped) even where no claim was written before its attempt.
-    groups: dict[Any, list[int]] = {}
-    for index, record in enumerate(records):
-        groups.setdefault(_run_key(record) or index, []).append(index)
+    groups = copies.groups(records)
     keep = [False] * len(records)
 
     def run_group(indexes: list[int]) -> None:
@@ -97,24 +100,12 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             keep[index] = _process_safely(state, records[index])
 
     with ThreadPoolExecutor(max_workers=min(len(groups), MAX_THREADS)) as pool:
-        list(pool.map(run_group, groups.values()))
+        list(pool.map(run_group, groups))
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r, k in zip(records, keep, strict=True) if k]}
 
 
-def _run_key(record: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """(tenant, event, endpoint, run) of a task record; ``None`` if it is not one (handled alone)."""
-    try:
-        body = json.loads(record["body"])
-        return tuple(str(body[k]) for k in ("tenantId", "eventId", "endpointId", "run"))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-# Runs this process delivered alone (the byEvent index may not show them yet): a later copy of
-# their task sends nothing. Bounded: the oldest are forgotten first.
-_DONE_RUNS_KEPT = 10_000
-_done_runs: dict[tuple[str, ...], None] = {}
-_done_lock = threading.Lock()
+# Runs this process delivered alone (the byEvent index may not show them yet).
+_done_runs = copies.DoneRuns()
 
 
 def _process_safely(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
@@ -168,7 +159,7 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     if context.delivery is None and _may_go_alone(config, task, context):
         # The cheapest path (docs/delivery.md, "Cost"): no claim; the attempt's own write records the
         # run, or, if it does not succeed, the claim then goes with its result.
-        key = (task.tenant_id, task.event_id, task.endpoint_id, str(task.run))
+        key = copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run)
         if key in _done_runs or table.run_is_done(task.tenant_id, task.event_id, task.endpoint_id, task.run):
             logs.info("duplicate delivery task dropped: its run was delivered", **ids)
             return False
@@ -339,10 +330,7 @@ def _attempt(
     if alone and outcome == policy.SUCCEEDED:
         carried = store.message_fields(task.message) if task.message is not None else None
         table.put_attempt(record, expires, ends_run=True, message=carried)
-        with _done_lock:
-            _done_runs[(task.tenant_id, task.event_id, task.endpoint_id, str(task.run))] = None
-            while len(_done_runs) > _DONE_RUNS_KEPT:
-                del _done_runs[next(iter(_done_runs))]
+        _done_runs.add(copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run))
     elif alone:
         claimed = _claim_after_attempt(state, task, now)
         table.put_attempt(record, expires)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.delivery import schema
-from functions.delivery.store.done import MESSAGE_ATTRIBUTE
+from functions.delivery.store.done import MESSAGE_ATTRIBUTE, packed
 from functions.delivery.store.dynamo import (
     TableBase,
     decode_cursor,
@@ -93,7 +93,7 @@ class AttemptsTable(TableBase):
         if ends_run:
             item["gsi3pk"] = schema.message_pk(record.tenant_id, record.event_id)
             item["gsi3sk"] = schema.run_done_sk(record.endpoint_id, record.run)
-            item[MESSAGE_ATTRIBUTE] = message
+            item[MESSAGE_ATTRIBUTE] = packed(message) if message is not None else None
         self.client.put_item(TableName=self.name, Item=to_item(item))
 
     def list_attempts(

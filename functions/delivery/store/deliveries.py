@@ -2,9 +2,10 @@
 event and endpoint holding the current run's status, attempt count, next attempt time and a compact
 history; the ``failed`` index lists those that ended failed, for replay.
 
-The delivery item is the source of truth for the worker: a task first *claims* the run (conditional
+The delivery item is the source of truth for the worker: a task *claims* the run (conditional
 write), and every later write is conditional on still owning it, so duplicate SQS messages and
-superseded runs can only be dropped, never race.
+superseded runs can only be dropped, never race. A run delivered at its first try without a
+delivery item is recorded by its attempt alone (:mod:`~.done`); the reads here merge those in.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class MessagesTable(TableBase):
         for attempt in done.done_attempts(self, tenant_id, event_id):
             fields = attempt.get(done.MESSAGE_ATTRIBUTE)
             if isinstance(fields, Mapping):
-                return message_of(tenant_id, event_id, str(attempt.get("eventType")), fields)
+                return message_of(tenant_id, event_id, str(attempt.get("eventType")), done.unpacked(fields))
         return None
 
     def tenant_covered(self, tenant_id: str) -> bool:
