@@ -156,13 +156,16 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
     ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
     now = time.time()
     context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id, message=task.message)
+    key = copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run)
+    done: bool | None = None
     if context.delivery is None and _may_go_alone(config, task, context):
+        done = key in _done_runs or table.run_is_done(task.tenant_id, task.event_id, task.endpoint_id, task.run)
+    if done:
+        logs.info("duplicate delivery task dropped: its run was delivered", **ids)
+        return False
+    if done is False:
         # The cheapest path (docs/delivery.md, "Cost"): no claim; the attempt's own write records the
         # run, or, if it does not succeed, the claim then goes with its result.
-        key = copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run)
-        if key in _done_runs or table.run_is_done(task.tenant_id, task.event_id, task.endpoint_id, task.run):
-            logs.info("duplicate delivery task dropped: its run was delivered", **ids)
-            return False
         assert context.endpoint is not None and context.secrets is not None and context.message is not None
         unclaimed = {"eventId": task.event_id, "run": task.run, "attempts": 0, "history": []}
         return _attempt(state, task, unclaimed, context.endpoint, context.secrets, context.message, alone=True)

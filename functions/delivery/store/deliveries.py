@@ -116,8 +116,9 @@ class DeliveriesTable(TableBase):
         attempts = [a for a in done.done_attempts(self, tenant_id, event_id) if a.get("endpointId") == endpoint_id]
         return done.merged(items, attempts).get(endpoint_id)
 
-    def run_is_done(self, tenant_id: str, event_id: str, endpoint_id: str, run: int) -> bool:
-        """Whether an attempt delivered ``run`` and ended it alone (a later copy of its task sends nothing)."""
+    def run_is_done(self, tenant_id: str, event_id: str, endpoint_id: str, run: int) -> bool | None:
+        """Whether an attempt delivered ``run`` and ended it alone (a later copy of its task sends
+        nothing); ``None`` while the ``byEvent`` index cannot answer."""
         return done.run_is_done(self, tenant_id, event_id, endpoint_id, run)
 
     def record_skipped_delivery(

@@ -43,17 +43,30 @@ def unpacked(fields: Mapping[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def run_is_done(table: TableBase, tenant_id: str, event_id: str, endpoint_id: str, run: int) -> bool:
-    """Whether ``run`` of the delivery was delivered by an attempt recorded alone (eventually consistent)."""
-    response = table.client.query(
-        TableName=table.name,
-        IndexName=schema.BY_EVENT_INDEX,
-        KeyConditionExpression="gsi3pk = :pk AND gsi3sk = :sk",
-        ExpressionAttributeValues=expression_values(
-            {":pk": schema.message_pk(tenant_id, event_id), ":sk": schema.run_done_sk(endpoint_id, run)}
-        ),
-        Limit=1,
-    )
+# What DynamoDB answers while the index does not exist yet or is being built (the first `pulumi up`
+# with it adds the index to a table that may already hold items).
+_INDEX_NOT_READY = ("ValidationException", "ResourceNotFoundException")
+
+
+def run_is_done(table: TableBase, tenant_id: str, event_id: str, endpoint_id: str, run: int) -> bool | None:
+    """Whether ``run`` of the delivery was delivered by an attempt recorded alone (eventually
+    consistent); ``None`` while the index cannot answer (the caller then claims, as before it existed)."""
+    from botocore.exceptions import ClientError  # loaded with boto3 already
+
+    try:
+        response = table.client.query(
+            TableName=table.name,
+            IndexName=schema.BY_EVENT_INDEX,
+            KeyConditionExpression="gsi3pk = :pk AND gsi3sk = :sk",
+            ExpressionAttributeValues=expression_values(
+                {":pk": schema.message_pk(tenant_id, event_id), ":sk": schema.run_done_sk(endpoint_id, run)}
+            ),
+            Limit=1,
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in _INDEX_NOT_READY:
+            return None
+        raise
     return bool(response.get("Items"))
 
 
@@ -66,8 +79,15 @@ def done_attempts(table: TableBase, tenant_id: str, event_id: str) -> list[dict[
         "KeyConditionExpression": "gsi3pk = :pk",
         "ExpressionAttributeValues": expression_values({":pk": schema.message_pk(tenant_id, event_id)}),
     }
+    from botocore.exceptions import ClientError
+
     while True:
-        response = table.client.query(**request)
+        try:
+            response = table.client.query(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _INDEX_NOT_READY:
+                return []  # the worker records every delivery in delivery items until the index answers
+            raise
         keys += [{k: v for k, v in from_item(i).items() if k in (schema.PK, schema.SK)} for i in response["Items"]]
         if not response.get("LastEvaluatedKey"):
             break

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.client
+import botocore.exceptions
 import pytest
 
 from benchmarks.requests_per_webhook import EVENTUAL, PRICES, SIGNED_DELIVERY_TARGET, cost
-from functions.delivery import copies, fanout, store, worker
+from functions.delivery import copies, fanout, schema, store, worker
 from functions.delivery import tasks as tasks_module
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver, Reply
@@ -267,3 +268,32 @@ def test_the_worker_remembers_a_bounded_number_of_delivered_runs() -> None:
     assert copies.run_key("t", "e", "ep", 3) in done and ("t", "e", "ep", "2") in done
     records = [{"body": json.dumps({"tenantId": "t", "eventId": "e", "endpointId": "ep", "run": r})} for r in (1, 2, 1)]
     assert copies.groups([*records, {"body": "not json"}]) == [[0, 2], [1], [3]]
+
+
+class IndexBeingBuilt:
+    """A DynamoDB client whose byEvent index is not there yet (the first deploy adds it to the table)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.exceptions = client.exceptions
+
+    def query(self, **request: Any) -> Any:
+        if request.get("IndexName") == schema.BY_EVENT_INDEX:
+            error = {"Error": {"Code": "ValidationException", "Message": "The table does not have the specified index"}}
+            raise botocore.exceptions.ClientError(error, "Query")
+        return self._client.query(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_until_the_by_event_index_answers_the_worker_claims_as_before(stack: DeliveryStack, receiver: Receiver) -> None:
+    stack.create_endpoint("1", receiver.url("/ok"))
+    stack.dynamodb._client = IndexBeingBuilt(stack.dynamodb._client)
+    stack.publish(bus_event("1", "widget.created", event_id="evt_no_index"))
+    stack.drain()
+    assert len(receiver.to("/ok")) == 1
+    items = [store.from_item(i) for i in stack.dynamodb.scan(TableName=TABLE)["Items"]]
+    kept = sorted(i["sk"] for i in items if i["pk"] == "M#1#evt_no_index")
+    assert len(kept) == 2 and kept[0].startswith("D#") and kept[1] == "MSG"  # delivery and message items
+    assert stack.api("GET", "/tenants/1/messages/evt_no_index")[1]["deliveries"][0]["status"] == "succeeded"
