@@ -140,6 +140,7 @@ def delivery_functions(
         spec.worker_timeout_seconds,
         statements=spec.worker_statements(
             table_arn=table.arn,
+            indexes_arn=resources.index_arn,
             tasks_queue_arn=tasks.arn,
             dead_letter_queue_arn=resources.dead_letter_queue.arn,
             endpoint_secrets_arn=endpoint_secrets,

@@ -249,6 +249,7 @@ class LocalDelivery:
                 f"{NAME}-worker",
                 spec.worker_statements(
                     table_arn=table,
+                    indexes_arn=table_indexes_arn(table),
                     tasks_queue_arn=tasks,
                     dead_letter_queue_arn=dead_letters,
                     endpoint_secrets_arn=endpoint_secrets,

@@ -179,14 +179,22 @@ class DeliverySpec:
         ]
 
     def worker_statements(
-        self, *, table_arn: object, tasks_queue_arn: object, dead_letter_queue_arn: object, endpoint_secrets_arn: object
+        self,
+        *,
+        table_arn: object,
+        indexes_arn: object,
+        tasks_queue_arn: object,
+        dead_letter_queue_arn: object,
+        endpoint_secrets_arn: object,
     ) -> list[dict[str, Any]]:
+        """``indexes_arn``: the worker asks the ``byEvent`` index whether a task's run is done."""
         return [
             _table_statement(
                 "ClaimAndRecordDeliveries",
                 ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 [table_arn],
             ),
+            _table_statement("FindDeliveredRuns", ["dynamodb:Query"], [indexes_arn]),
             _queue_statement(
                 "ConsumeAndRescheduleTasks",
                 ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],

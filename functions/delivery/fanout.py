@@ -9,7 +9,8 @@ on the entry bus fills with every event that has a ``detail.tenantId`` (SQS batc
    prefix) whose ``filter`` (an EventBridge pattern, :mod:`functions.patterns`: the semantics an API
    destination's rule has) matches the event,
 3. stores the message once: the exact Standard Webhooks body, so a resend is byte-identical (and
-   the event's envelope when a subscribed endpoint transforms the body),
+   the event's envelope when a subscribed endpoint transforms the body); for an event with a single
+   delivery the task carries the message instead and the worker stores it with the attempt,
 4. records a failed, replayable delivery for subscribed endpoints that are disabled,
 5. queues one task ``{"tenantId", "eventId", "endpointId", "eventType", "run": 1}`` per enabled endpoint
    on the tasks queue (ten per ``SendMessageBatch`` across the whole SQS batch), where each is
@@ -157,8 +158,14 @@ def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]
         message = dataclasses.replace(message, envelope=json.dumps(envelope, separators=(",", ":")))
     now = time.time()
     expires = store.ttl(now, state.settings.history_ttl_days)
-    state.table.put_message(message, expires)
     enabled = [e for e in subscribed if e.enabled]
+    carried = None
+    if len(enabled) == len(subscribed) == 1 and _carried_size(message) <= tasks.MAX_CARRIED_MESSAGE_BYTES:
+        # One delivery: its task carries the message and the worker records it with the attempt,
+        # one write instead of two (docs/delivery.md, "Cost"). With more, one stored copy is cheaper.
+        carried = store.message_fields(message)
+    else:
+        state.table.put_message(message, expires)
     for endpoint in subscribed:
         if not endpoint.enabled:
             reason = f"endpoint disabled ({endpoint.disabled_reason})"
@@ -171,4 +178,10 @@ def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]
         tasks=len(enabled),
         skipped=len(subscribed) - len(enabled),
     )
-    return [tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1) for e in enabled]
+    return [
+        tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1, carried) for e in enabled
+    ]
+
+
+def _carried_size(message: store.Message) -> int:
+    return len(message.body.encode("utf-8")) + len((message.envelope or "").encode("utf-8"))

@@ -14,7 +14,10 @@ tenant covered         ``T#<tenant>``                  ``RULE`` (written by Pulu
                                                        delivery rule sends this tenant's events)
 message                ``M#<tenant>#<eventId>``        ``MSG`` (the exact body sent, TTL)
 delivery               ``M#<tenant>#<eventId>``        ``D#<endpointId>`` (status, history, TTL)
-attempt                ``A#<tenant>``                  ``<time>#<attemptId>`` (TTL)
+attempt                ``A#<tenant>``                  ``<time>#<attemptId>`` (TTL; the attempt that
+                                                       ended a delivery without a delivery item also
+                                                       carries the delivery, and the message when the
+                                                       task brought it: :mod:`~.store.deliveries`)
 =====================  ==============================  ===========================================
 
 Indexes (sparse: only items carrying the attributes are in them):
@@ -23,6 +26,10 @@ Indexes (sparse: only items carrying the attributes are in them):
   an endpoint's attempts, newest first. Projects everything.
 - ``failed`` (``gsi2pk`` = ``F#<tenant>#<endpointId>``, ``gsi2sk`` = ``<failedAt>#<eventId>``):
   deliveries that ended failed, for "replay every failed message since". Keys only.
+- ``byEvent`` (``gsi3pk`` = ``M#<tenant>#<eventId>``, ``gsi3sk`` = ``<endpointId>#<run>``): the
+  attempts that delivered a run at its first try and so ended it without a delivery item (the
+  worker's cheapest path: one write per delivery); the worker asks it whether a task's run is done,
+  the API finds those deliveries through it. Keys only.
 
 Endpoint definitions declared in the stack config are written by Pulumi (``aws.dynamodb.TableItem``);
 their state lives in the separate ``ST#`` item so a ``pulumi up`` never resets a disable or a failure
@@ -40,9 +47,14 @@ PK, SK = "pk", "sk"
 TTL_ATTRIBUTE = "expiresAt"
 BY_ENDPOINT_INDEX = "byEndpoint"
 FAILED_INDEX = "failed"
-INDEX_KEYS = {BY_ENDPOINT_INDEX: ("gsi1pk", "gsi1sk"), FAILED_INDEX: ("gsi2pk", "gsi2sk")}
-INDEX_PROJECTIONS = {BY_ENDPOINT_INDEX: "ALL", FAILED_INDEX: "KEYS_ONLY"}
-KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+BY_EVENT_INDEX = "byEvent"
+INDEX_KEYS = {
+    BY_ENDPOINT_INDEX: ("gsi1pk", "gsi1sk"),
+    FAILED_INDEX: ("gsi2pk", "gsi2sk"),
+    BY_EVENT_INDEX: ("gsi3pk", "gsi3sk"),
+}
+INDEX_PROJECTIONS = {BY_ENDPOINT_INDEX: "ALL", FAILED_INDEX: "KEYS_ONLY", BY_EVENT_INDEX: "KEYS_ONLY"}
+KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
 
 ENDPOINT_PREFIX, STATE_PREFIX, SECRET_PREFIX = "EP#", "ST#", "SK#"
 MESSAGE_SK = "MSG"
@@ -103,6 +115,12 @@ def failed_sk(failed_at: str, event_id: str) -> str:
 def failed_event_id(sort_key: str) -> str:
     """The event id of a :func:`failed_sk` (time stamps hold no ``#``)."""
     return sort_key.split("#", 1)[1]
+
+
+def run_done_sk(endpoint_id: str, run: int) -> str:
+    """``<endpointId>#<run>`` (run zero-padded): the ``byEvent`` sort key of a run delivered without a
+    delivery item (endpoint ids hold no ``#``)."""
+    return f"{endpoint_id}#{run:06d}"
 
 
 def create_table_request(table_name: str) -> dict[str, Any]:

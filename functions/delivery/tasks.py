@@ -2,24 +2,63 @@
 
 A task is ``{"tenantId", "eventId", "endpointId", "eventType", "run"}``. ``run`` is 1 for the first
 delivery of an event to an endpoint and goes up by one with each resend or replay, so the worker can
-tell a new run (take over) from a duplicate of the current one (drop).
+tell a new run (take over) from a duplicate of the current one (drop). A task may also carry its
+``message`` (``eventTime``, ``body``, ``receivedAt``, ``envelope``): the fan-out then stores none,
+and the worker records it with the attempt that ends the run (docs/delivery.md, "Cost").
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from functions import logs
 
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 3
+# A task carries its message only while the whole task stays within one 64 KiB chunk, the unit SQS
+# bills a request by (a larger message is stored by the fan-out as before).
+MAX_CARRIED_MESSAGE_BYTES = 60_000
 
 
-def task(tenant_id: str, event_id: str, endpoint_id: str, event_type: str, run: int) -> dict[str, Any]:
-    return {"tenantId": tenant_id, "eventId": event_id, "endpointId": endpoint_id, "eventType": event_type, "run": run}
+def task(
+    tenant_id: str,
+    event_id: str,
+    endpoint_id: str,
+    event_type: str,
+    run: int,
+    message: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    queued = {
+        "tenantId": tenant_id,
+        "eventId": event_id,
+        "endpointId": endpoint_id,
+        "eventType": event_type,
+        "run": run,
+    }
+    if message is not None:
+        queued["message"] = dict(message)
+    return queued
+
+
+# SendMessageBatch's limit on the sum of its messages (256 KiB), with room for the request's framing.
+MAX_BATCH_BYTES = 250_000
+
+
+def _batches(bodies: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """(entry id, body) batches of up to ten tasks whose bodies together fit one SendMessageBatch."""
+    batches: list[list[tuple[str, str]]] = []
+    size = 0
+    for index, body in enumerate(bodies):
+        length = len(body.encode("utf-8"))
+        if not batches or len(batches[-1]) == SQS_BATCH_LIMIT or size + length > MAX_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append((str(index), body))
+        size += length
+    return batches
 
 
 class TaskQueue:
@@ -32,11 +71,8 @@ class TaskQueue:
     def send(self, tasks: Sequence[dict[str, Any]]) -> list[int]:
         """Queue tasks, ten per request; returns the indexes of those that could not be queued."""
         failed: list[int] = []
-        for start in range(0, len(tasks), SQS_BATCH_LIMIT):
-            pending = {
-                str(index): json.dumps(tasks[index], separators=(",", ":"))
-                for index in range(start, min(start + SQS_BATCH_LIMIT, len(tasks)))
-            }
+        for batch in _batches([json.dumps(t, separators=(",", ":")) for t in tasks]):
+            pending = dict(batch)
             for attempt in range(SEND_ATTEMPTS):
                 try:
                     response = self.client.send_message_batch(

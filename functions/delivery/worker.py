@@ -8,10 +8,16 @@ Handler ``functions.delivery.worker.handler`` consumes the tasks queue (SQS batc
   (``ChangeMessageVisibility``, up to 12 h) and reports it as a batch item failure, so SQS hands it
   back when the delay is over; nothing waits in line behind it;
 - the delivery item in DynamoDB is the source of truth: attempt count, status, next attempt time,
-  and a compact history. A task first *claims* the delivery (conditional write): duplicates of the
-  same task and tasks of superseded runs are dropped, a crash resumes where it stopped.
+  and a compact history. A task *claims* the delivery (conditional write): duplicates of the same
+  task and tasks of superseded runs are dropped, a crash resumes where it stopped;
+- except on the cheapest path (docs/delivery.md, "Cost"): a run without a delivery item is tried
+  before any claim (after asking the ``byEvent`` index whether a copy already delivered it), and a
+  success is recorded by the attempt item alone (with the message, when the task carried it); a
+  try that does not succeed then claims the run with its result. Copies of one task in a batch run
+  one after the other; copies at the same moment in two invocations may both send (same ``webhook-id``).
 
-Per attempt: the endpoint, its secrets and the message are read in one ``BatchGetItem``; the URL goes
+Per attempt: the endpoint, its state and secrets, the delivery item and (unless the task carries
+it) the message are read in one ``BatchGetItem``; the URL goes
 through the SSRF guard again (DNS rebinding) and the connection is pinned to the vetted address; the
 request (the endpoint's ``method``) carries the body (the stored Standard Webhooks body, or the
 endpoint's ``transform`` filled from the event: :mod:`functions.transform`, the input transformer an
@@ -34,6 +40,7 @@ Environment: :class:`functions.delivery.settings.WorkerSettings`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -44,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions import logs
-from functions.delivery import credentials, guard, policy, runtime, sender, signing, store
+from functions.delivery import copies, credentials, guard, policy, runtime, sender, signing, store
 from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
@@ -65,6 +72,8 @@ class Task:
     message_id: str
     receipt_handle: str
     receive_count: int
+    message: store.Message | None = None
+    """The message, when the task carries it (the fan-out stored none: a single-endpoint event)."""
 
 
 class InvalidTask(ValueError):
@@ -81,9 +90,22 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     if not records:
         return {"batchItemFailures": []}
     state = _state.get()
-    with ThreadPoolExecutor(max_workers=min(len(records), MAX_THREADS)) as pool:
-        keep = list(pool.map(lambda record: _process_safely(state, record), records))
+    # Copies of one task (same delivery and run) run one after the other, so the later ones see what
+    # the first did (they are dropped) even where no claim was written before its attempt.
+    groups = copies.groups(records)
+    keep = [False] * len(records)
+
+    def run_group(indexes: list[int]) -> None:
+        for index in indexes:
+            keep[index] = _process_safely(state, records[index])
+
+    with ThreadPoolExecutor(max_workers=min(len(groups), MAX_THREADS)) as pool:
+        list(pool.map(run_group, groups))
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r, k in zip(records, keep, strict=True) if k]}
+
+
+# Runs this process delivered alone (the byEvent index may not show them yet).
+_done_runs = copies.DoneRuns()
 
 
 def _process_safely(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
@@ -108,6 +130,11 @@ def parse_task(record: Mapping[str, Any]) -> Task:
             receipt_handle=str(record["receiptHandle"]),
             receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
         )
+        if body.get("message") is not None:
+            if not isinstance(body["message"], Mapping):
+                raise ValueError("message must be an object")
+            carried = store.message_of(task.tenant_id, task.event_id, task.event_type, body["message"])
+            task = dataclasses.replace(task, message=carried)
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidTask(f"not a delivery task ({error!r})") from None
     if task.run < 1:
@@ -128,6 +155,23 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
         return False
     ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
     now = time.time()
+    context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id, message=task.message)
+    key = copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run)
+    done: bool | None = None
+    if context.delivery is None and _may_go_alone(config, task, context):
+        done = key in _done_runs or table.run_is_done(task.tenant_id, task.event_id, task.endpoint_id, task.run)
+    if done:
+        logs.info("duplicate delivery task dropped: its run was delivered", **ids)
+        return False
+    if done is False:
+        # The cheapest path (docs/delivery.md, "Cost"): no claim; the attempt's own write records the
+        # run, or, if it does not succeed, the claim then goes with its result.
+        assert context.endpoint is not None and context.secrets is not None and context.message is not None
+        unclaimed = {"eventId": task.event_id, "run": task.run, "attempts": 0, "history": []}
+        return _attempt(state, task, unclaimed, context.endpoint, context.secrets, context.message, alone=True)
+    if task.message is not None and context.delivery is None:
+        # The delivery item is about to exist: later attempts, resends, replays and dead letters read the message.
+        table.put_message(task.message, store.ttl(now, config.history_ttl_days))
     delivery = table.claim_delivery(
         tenant_id=task.tenant_id,
         event_id=task.event_id,
@@ -149,7 +193,6 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
             # Back early (a crash before the visibility change): hide until the attempt is due.
             _hide(state, task, math.ceil(wait))
             return True
-    context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id)
     if context.endpoint is None and store.is_config_endpoint_id(task.endpoint_id):
         # Removed from the stack config by `pulumi up` (moved to engine apiDestination, or deleted): nobody
         # asked to cancel its deliveries, so each ends failed with a dead letter (payload and history), as
@@ -180,6 +223,20 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
 CONFIG_ENDPOINT_REMOVED = "endpoint removed from the stack config (moved to engine apiDestination, or deleted)"
 
 
+def _may_go_alone(config: WorkerSettings, task: Task, context: store.DeliveryContext) -> bool:
+    """Whether the attempt may go before any claim: a deliverable endpoint without a rate limit (its
+    slot is remembered on the delivery item), and a task within its receive limit."""
+    endpoint = context.endpoint
+    return (
+        endpoint is not None
+        and endpoint.enabled
+        and not endpoint.options.rate_limit_per_second
+        and context.secrets is not None
+        and context.message is not None
+        and task.receive_count < config.max_receives
+    )
+
+
 def _attempt(
     state: WorkerRuntime,
     task: Task,
@@ -187,7 +244,11 @@ def _attempt(
     endpoint: store.Endpoint,
     secrets: store.SigningSecrets,
     message: store.Message,
+    *,
+    alone: bool = False,
 ) -> bool:
+    """One attempt. ``alone``: the run has no delivery item and this task has not claimed it; a
+    success is then recorded by the attempt alone, anything else claims the run with its result."""
     config, table = state.settings, state.table
     attempt = int(delivery.get("attempts") or 0) + 1
     limits = guard.Limits(
@@ -268,7 +329,20 @@ def _attempt(
         error=response.error,
         next_attempt_in_seconds=delay,
     )
-    table.put_attempt(record, store.ttl(now, config.history_ttl_days))
+    expires = store.ttl(now, config.history_ttl_days)
+    if alone and outcome == policy.SUCCEEDED:
+        carried = store.message_fields(task.message) if task.message is not None else None
+        table.put_attempt(record, expires, ends_run=True, message=carried)
+        _done_runs.add(copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run))
+    elif alone:
+        claimed = _claim_after_attempt(state, task, now)
+        table.put_attempt(record, expires)
+        if claimed is None:
+            logs.info("delivery run taken by another copy of its task; this attempt is recorded", **_ids(task))
+            return False
+        delivery = claimed
+    else:
+        table.put_attempt(record, expires)
     logs.info(
         "delivery attempt",
         tenantId=task.tenant_id,
@@ -292,7 +366,8 @@ def _attempt(
         _hide(state, task, wait)
         return True
     if outcome == policy.SUCCEEDED:
-        table.finish_attempt(record=record, task_message_id=task.message_id, final_status=DeliveryStatus.SUCCEEDED)
+        if not alone:
+            table.finish_attempt(record=record, task_message_id=task.message_id, final_status=DeliveryStatus.SUCCEEDED)
         if endpoint.consecutive_failures > 0:
             table.reset_failures(task.tenant_id, task.endpoint_id)
         return False
@@ -320,6 +395,29 @@ def _attempt(
     else:
         logs.warning("endpoint disabled: HTTP 410 Gone", tenantId=task.tenant_id, endpointId=task.endpoint_id)
     return False
+
+
+def _ids(task: Task) -> dict[str, Any]:
+    return {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
+
+
+def _claim_after_attempt(state: WorkerRuntime, task: Task, now: float) -> dict[str, Any] | None:
+    """Claim the run after an attempt made alone that did not succeed (its retries need the delivery
+    item); the message the task carried is stored first. ``None``: another copy of the task owns it."""
+    config, table = state.settings, state.table
+    if task.message is not None:
+        table.put_message(task.message, store.ttl(now, config.history_ttl_days))
+    return table.claim_delivery(
+        tenant_id=task.tenant_id,
+        event_id=task.event_id,
+        endpoint_id=task.endpoint_id,
+        event_type=task.event_type,
+        run=task.run,
+        task_message_id=task.message_id,
+        now=now,
+        expires_at=store.ttl(now, config.history_ttl_days),
+        takeover_first=True,
+    )
 
 
 def request_for(

@@ -295,6 +295,7 @@ def test_each_function_role_holds_the_document_its_spec_renders(
         ),
         "hookstack-delivery-worker-fn": delivery.worker_statements(
             table_arn=table,
+            indexes_arn=table_indexes_arn(table),
             tasks_queue_arn=queue["hookstack-delivery-tasks"],
             dead_letter_queue_arn=queue["hookstack-delivery-dlq"],
             endpoint_secrets_arn=endpoint_secrets_arn(table),

@@ -89,7 +89,11 @@ def resend_message(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         raise ApiError(
             409, "conflict", "nothing to resend: every delivery is in progress or its endpoint is disabled or gone"
         )
-    table.extend_message(request.tenant_id, event_id, store.ttl(request.now, state.settings.history_ttl_days))
+    expires = store.ttl(request.now, state.settings.history_ttl_days)
+    # A single-endpoint event's message may be held by its attempt only (docs/delivery.md, "Cost"):
+    # the new run's worker reads the message item.
+    table.put_message(message, expires)
+    table.extend_message(request.tenant_id, event_id, expires)
     state.tasks.send_all(queued)
     logs.info("message resent", tenantId=request.tenant_id, eventId=event_id, tasks=len(queued))
     return 202, {"queued": [{"endpointId": t["endpointId"], "run": t["run"]} for t in queued]}

@@ -36,7 +36,7 @@ from functions.delivery.store.dynamo import (
 )
 from functions.delivery.store.endpoint_options import EndpointAuth, EndpointOptions, auth_from, options_from
 from functions.delivery.store.endpoints import REMOVE, Endpoint, EndpointsTable
-from functions.delivery.store.messages import Message, MessagesTable
+from functions.delivery.store.messages import Message, MessagesTable, message_fields, message_of
 from functions.delivery.store.protection import ProtectionTable
 from functions.delivery.store.secrets import SecretsTable, SigningSecrets
 from functions.delivery.store.tokens import TokensTable
@@ -68,6 +68,8 @@ __all__ = [
     "from_item",
     "is_config_endpoint_id",
     "iso",
+    "message_fields",
+    "message_of",
     "options_from",
     "parse_time",
     "to_item",

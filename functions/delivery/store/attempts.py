@@ -4,10 +4,12 @@ index): one item per HTTP attempt, newest first in listings, kept for the histor
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from functions.delivery import schema
+from functions.delivery.store.done import MESSAGE_ATTRIBUTE, packed
 from functions.delivery.store.dynamo import (
     TableBase,
     decode_cursor,
@@ -53,9 +55,19 @@ class AttemptRecord:
 
 
 class AttemptsTable(TableBase):
-    def put_attempt(self, record: AttemptRecord, expires_at: int) -> None:
+    def put_attempt(
+        self,
+        record: AttemptRecord,
+        expires_at: int,
+        *,
+        ends_run: bool = False,
+        message: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write one attempt. ``ends_run``: it delivered its run, which has no delivery item, so it also
+        stands for the delivery (indexed in ``byEvent``: :mod:`~.done`), and for the message when
+        ``message`` (:func:`~.messages.message_fields`, brought by the task) is given."""
         sort_key = f"{iso(record.at)}#{record.attempt_id}"
-        item = {
+        item: dict[str, Any] = {
             schema.PK: schema.attempts_pk(record.tenant_id),
             schema.SK: sort_key,
             "gsi1pk": schema.endpoint_attempts_pk(record.tenant_id, record.endpoint_id),
@@ -78,6 +90,10 @@ class AttemptsTable(TableBase):
             "nextAttemptInSeconds": record.next_attempt_in_seconds,
             schema.TTL_ATTRIBUTE: expires_at,
         }
+        if ends_run:
+            item["gsi3pk"] = schema.message_pk(record.tenant_id, record.event_id)
+            item["gsi3sk"] = schema.run_done_sk(record.endpoint_id, record.run)
+            item[MESSAGE_ATTRIBUTE] = packed(message) if message is not None else None
         self.client.put_item(TableName=self.name, Item=to_item(item))
 
     def list_attempts(
@@ -100,6 +116,6 @@ class AttemptsTable(TableBase):
         if start:
             request["ExclusiveStartKey"] = start
         response = self.client.query(**request)
-        hidden = set(schema.KEY_ATTRIBUTES) | {schema.TTL_ATTRIBUTE}
+        hidden = set(schema.KEY_ATTRIBUTES) | {schema.TTL_ATTRIBUTE, MESSAGE_ATTRIBUTE}
         items = [{k: v for k, v in from_item(i).items() if k not in hidden} for i in response.get("Items", [])]
         return items, encode_cursor(response.get("LastEvaluatedKey"))

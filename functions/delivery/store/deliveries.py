@@ -2,9 +2,10 @@
 event and endpoint holding the current run's status, attempt count, next attempt time and a compact
 history; the ``failed`` index lists those that ended failed, for replay.
 
-The delivery item is the source of truth for the worker: a task first *claims* the run (conditional
+The delivery item is the source of truth for the worker: a task *claims* the run (conditional
 write), and every later write is conditional on still owning it, so duplicate SQS messages and
-superseded runs can only be dropped, never race.
+superseded runs can only be dropped, never race. A run delivered at its first try without a
+delivery item is recorded by its attempt alone (:mod:`~.done`); the reads here merge those in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
+from functions.delivery.store import done
 from functions.delivery.store.attempts import AttemptRecord
 from functions.delivery.store.dynamo import (
     TableBase,
@@ -57,6 +59,8 @@ class DeliveryContext:
     endpoint: Endpoint | None
     secrets: SigningSecrets | None
     message: Message | None
+    delivery: dict[str, Any] | None = None
+    """The delivery item as read (eventually consistent); ``None`` when the run has none yet."""
 
 
 def delivery_to_api(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,13 +68,19 @@ def delivery_to_api(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class DeliveriesTable(TableBase):
-    def delivery_context(self, tenant_id: str, event_id: str, endpoint_id: str) -> DeliveryContext:
+    def delivery_context(
+        self, tenant_id: str, event_id: str, endpoint_id: str, *, message: Message | None = None
+    ) -> DeliveryContext:
+        """The endpoint, its state and secrets, the delivery item and (unless the task brought it as
+        ``message``) the stored message, in one ``BatchGetItem``."""
         keys = [
             schema.endpoint_key(tenant_id, endpoint_id),
             schema.state_key(tenant_id, endpoint_id),
             schema.secret_key(tenant_id, endpoint_id),
-            schema.message_key(tenant_id, event_id),
+            schema.delivery_key(tenant_id, event_id, endpoint_id),
         ]
+        if message is None:
+            keys.append(schema.message_key(tenant_id, event_id))
         items = self.batch_get(keys)
 
         def get(key: Mapping[str, str]) -> dict[str, Any] | None:
@@ -80,10 +90,13 @@ class DeliveriesTable(TableBase):
         return DeliveryContext(
             endpoint=endpoint_from(definition, get(keys[1])) if definition else None,
             secrets=secrets_from(get(keys[2])),
-            message=message_from(get(keys[3])),
+            message=message or message_from(get(keys[4])),
+            delivery=get(keys[3]),
         )
 
     def deliveries_of(self, tenant_id: str, event_id: str) -> list[dict[str, Any]]:
+        """The event's deliveries, one per endpoint: the delivery items, and the runs an attempt
+        ended alone (:mod:`~.done`), ordered by endpoint id."""
         response = self.client.query(
             TableName=self.name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
@@ -91,13 +104,22 @@ class DeliveriesTable(TableBase):
                 {":pk": schema.message_pk(tenant_id, event_id), ":prefix": schema.DELIVERY_PREFIX}
             ),
         )
-        return [from_item(i) for i in response.get("Items", [])]
+        items = {str(item["endpointId"]): item for item in (from_item(i) for i in response.get("Items", []))}
+        deliveries = done.merged(items, done.done_attempts(self, tenant_id, event_id))
+        return [deliveries[endpoint_id] for endpoint_id in sorted(deliveries)]
 
     def get_delivery(self, tenant_id: str, event_id: str, endpoint_id: str) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.name, Key=to_item(schema.delivery_key(tenant_id, event_id, endpoint_id)), ConsistentRead=True
         )
-        return from_item(response["Item"]) if "Item" in response else None
+        items = {endpoint_id: from_item(response["Item"])} if "Item" in response else {}
+        attempts = [a for a in done.done_attempts(self, tenant_id, event_id) if a.get("endpointId") == endpoint_id]
+        return done.merged(items, attempts).get(endpoint_id)
+
+    def run_is_done(self, tenant_id: str, event_id: str, endpoint_id: str, run: int) -> bool | None:
+        """Whether an attempt delivered ``run`` and ended it alone (a later copy of its task sends
+        nothing); ``None`` while the ``byEvent`` index cannot answer."""
+        return done.run_is_done(self, tenant_id, event_id, endpoint_id, run)
 
     def record_skipped_delivery(
         self, endpoint: Endpoint, message: Message, reason: str, now: float, expires_at: int

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
+from functions.delivery.store import done
 from functions.delivery.store.dynamo import TableBase, expression_values, from_item, to_item
 
 
@@ -62,6 +63,33 @@ def message_from(item: Mapping[str, Any] | None) -> Message | None:
     )
 
 
+def message_fields(message: Message) -> dict[str, Any]:
+    """What a task carries of its message beside its ids and type (the fan-out then stores none)."""
+    fields = {"eventTime": message.event_time, "body": message.body, "receivedAt": message.received_at}
+    if message.envelope:
+        fields["envelope"] = message.envelope
+    return fields
+
+
+def message_of(tenant_id: str, event_id: str, event_type: str, fields: Mapping[str, Any]) -> Message:
+    """The message from :func:`message_fields`; ``ValueError`` names what is wrong."""
+    for name in ("eventTime", "body"):
+        if not isinstance(fields.get(name), str):
+            raise ValueError(f"message.{name} must be a string")
+    for name in ("receivedAt", "envelope"):
+        if fields.get(name) is not None and not isinstance(fields.get(name), str):
+            raise ValueError(f"message.{name} must be a string")
+    return Message(
+        tenant_id=tenant_id,
+        event_id=event_id,
+        event_type=event_type,
+        event_time=fields["eventTime"],
+        body=fields["body"],
+        received_at=fields.get("receivedAt"),
+        envelope=fields.get("envelope"),
+    )
+
+
 class MessagesTable(TableBase):
     def put_message(self, message: Message, expires_at: int) -> bool:
         """Store the message once (same id = same content by contract); returns whether it was new."""
@@ -91,8 +119,16 @@ class MessagesTable(TableBase):
             )
 
     def get_message(self, tenant_id: str, event_id: str) -> Message | None:
+        """The stored message: its item, or else the one a task brought to an attempt that ended its
+        run alone (:mod:`~.done`: a single-endpoint event delivered at the first try)."""
         response = self.client.get_item(TableName=self.name, Key=to_item(schema.message_key(tenant_id, event_id)))
-        return message_from(from_item(response["Item"]) if "Item" in response else None)
+        if "Item" in response:
+            return message_from(from_item(response["Item"]))
+        for attempt in done.done_attempts(self, tenant_id, event_id):
+            fields = attempt.get(done.MESSAGE_ATTRIBUTE)
+            if isinstance(fields, Mapping):
+                return message_of(tenant_id, event_id, str(attempt.get("eventType")), done.unpacked(fields))
+        return None
 
     def tenant_covered(self, tenant_id: str) -> bool:
         """Whether the delivery rule covers the tenant (its marker item exists: ``apiTenants: listed``)."""

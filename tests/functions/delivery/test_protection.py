@@ -297,8 +297,8 @@ def test_an_endpoint_without_protection_makes_no_extra_request(stack: DeliverySt
     stack.dynamodb._client = recorder
     stack.drain()
     assert len(receiver.to("/plain")) == 1
-    # The claim, the one read, the attempt record, the result: as before protection existed.
-    assert recorder.calls == ["update_item", "batch_get_item", "put_item", "update_item"]
+    # The one read, the check that the run is not done yet, the attempt record (which is the result).
+    assert recorder.calls == ["batch_get_item", "query", "put_item"]
 
 
 def _worker_calls(stack: DeliveryStack) -> list[str]:
@@ -316,12 +316,21 @@ def test_what_each_protection_adds_per_delivery(
     stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The figures docs/delivery.md states (endpoint protection, what it costs); a plain delivery makes
-    # the claim, one read, the attempt record and the result (test above).
-    plain = ["update_item", "batch_get_item", "put_item", "update_item"]
+    # one read, one query and the attempt record (test above). A rate-limited one is claimed before its
+    # slot is taken (the slot is remembered on the delivery item), so it stores the message the task
+    # brought (the fan-out stored none), claims, takes the slot, records the attempt and the result.
+    plain = ["batch_get_item", "query", "put_item"]
     receiver.script("/limited", Reply(200))
     stack.create_endpoint("1", receiver.url("/limited"), rateLimitPerSecond=10)
     stack.publish(bus_event("1", "widget.created", event_id="evt_cost_rl"))
-    assert _worker_calls(stack) == ["update_item", "batch_get_item", "update_item", "put_item", "update_item"]
+    assert _worker_calls(stack) == [
+        "batch_get_item",
+        "put_item",
+        "update_item",
+        "update_item",
+        "put_item",
+        "update_item",
+    ]
 
     # A failed attempt adds one write to the endpoint's state; the success after it one more.
     monkeypatch.setenv("DELIVERY_RETRY_SCHEDULE", "5")
@@ -332,9 +341,13 @@ def test_what_each_protection_adds_per_delivery(
     stack.create_endpoint("2", receiver.url("/once"))
     stack.publish(bus_event("2", "widget.created", event_id="evt_cost_fail"))
     calls = _worker_calls(stack)
-    breaker_write = ["update_item", "batch_get_item", "update_item", "put_item", "update_item"]
-    assert calls == breaker_write * 2  # the failure counted, then the breaker reset by the success
-    assert plain == ["update_item", "batch_get_item", "put_item", "update_item"]
+    # The failed first attempt: read, query, the breaker's count, then the message, the claim, the
+    # attempt and the result (the run needs its delivery item for the retry); the retry: read, claim,
+    # the breaker's reset, the attempt and the result.
+    failed_first = ["batch_get_item", "query", "update_item", "put_item", "update_item", "put_item", "update_item"]
+    retried = ["batch_get_item", "update_item", "update_item", "put_item", "update_item"]
+    assert calls == failed_first + retried
+    assert plain == ["batch_get_item", "query", "put_item"]
 
 
 def test_a_half_open_probe_that_must_wait_for_its_slot_does_not_hold_the_probe(table: store.DeliveryTable) -> None:
