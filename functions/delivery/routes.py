@@ -13,13 +13,13 @@ tenant's path. :func:`tenant_policy` is the IAM policy a tenant's caller gets (d
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from functions.events import TENANT_ID_RE
+from functions.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     method: str
     path: str

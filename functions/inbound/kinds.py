@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from functions import whsec
 from functions.inbound import mailgun, schemes
 from functions.inbound.schemes import SignedRequest, Verifier
 from functions.lazy import lazy
+from functions.records import record
 
 if TYPE_CHECKING:  # the modules themselves are imported where a source uses them (functions.lazy)
     from functions.inbound.handshakes import Challenge, Handshake
@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the modules themselves are imported where a source uses the
 EVENT_TYPE_TOKEN_RE = re.compile(r"^[a-z0-9_./-]+$")
 
 
-@dataclass(frozen=True)
+@record
 class SourceKind:
     """One provider's conventions. Every field is stated for every kind (none has a default)."""
 

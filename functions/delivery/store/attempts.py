@@ -4,7 +4,7 @@ index): one item per HTTP attempt, newest first in listings, kept for the histor
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from functions.delivery import schema
@@ -17,9 +17,10 @@ from functions.delivery.store.dynamo import (
     iso,
     to_item,
 )
+from functions.records import record
 
 
-@dataclass(frozen=True)
+@record
 class AttemptRecord:
     tenant_id: str
     endpoint_id: str
