@@ -378,8 +378,13 @@ def hmac_source_kind(config: HmacConfig) -> SourceKind:
     defence), so the same signed request under a new id is a duplicate.
     """
     from functions.inbound import hmac_scheme
-    from functions.inbound.handshakes import dropbox_challenge, zoom_url_validation
 
+    handshake = challenge = None
+    if config.handshake:  # the handshakes module is imported by a source that answers one, not by every hmac source
+        from functions.inbound.handshakes import dropbox_challenge, zoom_url_validation
+
+        handshake = zoom_url_validation if config.handshake == "zoom" else None
+        challenge = dropbox_challenge if config.handshake == "dropbox" else None
     id_signed = config.delivery_id_header is None or config.delivery_id_header in config.signed_headers
     claims_content = not config.signs_timestamp or not id_signed
     methods = ("POST", "GET") if config.handshake == "dropbox" else ("POST",)
@@ -388,8 +393,8 @@ def hmac_source_kind(config: HmacConfig) -> SourceKind:
         verifier=functools.partial(hmac_scheme.verify_hmac, config),
         delivery_id_headers=(config.delivery_id_header,) if config.delivery_id_header else (),
         methods=methods,
-        handshake=zoom_url_validation if config.handshake == "zoom" else None,
-        challenge=dropbox_challenge if config.handshake == "dropbox" else None,
+        handshake=handshake,
+        challenge=challenge,
         signs_timestamp=config.signs_timestamp,
         signed_content=functools.partial(hmac_scheme.hmac_signed_content, config) if claims_content else None,
         signs_query=config.signs_url,
