@@ -36,12 +36,11 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from functions import logs
-from functions.records import record
 
 # Set only by redrives (ops/redrive.py, through mark_for_redrive); rule patterns accept it through
 # components.plan.redrive_clause. make_event and publish refuse it in event data.
@@ -92,7 +91,7 @@ def event_id_problem(value: object) -> str | None:
     return None
 
 
-@record
+@dataclass(frozen=True)
 class Event:
     """An event in hookstack's contract, before it becomes a ``PutEvents`` entry."""
 
