@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from functions.records import record
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -75,7 +76,7 @@ _BLOCKED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
 _GLOBAL_UNICAST = _V6("2000::/3")
 
 
-@dataclass(frozen=True)
+@record
 class Embedding:
     """An IPv6 form that carries an IPv4 address."""
 

@@ -21,16 +21,16 @@ import math
 import random as random_module
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import protection, sender, store
 from functions.delivery.store.protection import rate_slot_label
+from functions.records import record
 
 CIRCUIT_ERROR_KIND = "circuit"
 
 
-@dataclass(frozen=True)
+@record
 class Proceed:
     """Send the attempt (holding lease ``lease`` until ``lease_until_ms``, if any)."""
 
@@ -39,7 +39,7 @@ class Proceed:
     probe: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Defer:
     """Do not attempt yet: hide the task for ``seconds`` (no attempt is used up)."""
 
@@ -47,7 +47,7 @@ class Defer:
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class Skip:
     """Do not call the endpoint: the attempt fails with ``reason``; retry no sooner than ``not_before_ms``."""
 
@@ -61,7 +61,7 @@ class Skip:
 Gate = Proceed | Defer | Skip
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """The worker's protection settings (the breaker's from ``hookstack:delivery``)."""
 

@@ -23,13 +23,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from functions.delivery import sender
 from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.store.tokens import CachedToken, TokensTable
+from functions.records import record
 
 TYPE = OAUTH
 REFRESH_FRACTION = 0.8
@@ -58,7 +58,7 @@ def client_secret_prefix(table_name: str) -> str:
     return f"{table_name}/{TYPE}/"
 
 
-@dataclass(frozen=True)
+@record
 class Client:
     """An endpoint's OAuth client, without its secret."""
 

@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+
+from functions.records import record
 
 
 class Outcome(StrEnum):
@@ -41,7 +42,7 @@ RETRYABLE_ERRORS = frozenset({"timeout", "connection", "dns", "tls", "protocol"}
 FINAL_ERRORS = frozenset({"blocked", "request"})
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     outcome: Outcome
     reason: str

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 
 from functions.delivery import policy
+from functions.records import record
 
 # The most attempts in a row that may fail before the breaker opens, and how long it stays open.
 BREAKER_FAILURES = 5
@@ -128,7 +128,7 @@ class BreakerState(StrEnum):
     """Cool-down over: the next attempt is the probe (or one is in flight)."""
 
 
-@dataclass(frozen=True)
+@record
 class Breaker:
     """The breaker's fields of an endpoint's state item (``ST#``)."""
 

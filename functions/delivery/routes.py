@@ -13,10 +13,10 @@ tenant's path. :func:`tenant_policy` is the IAM policy a tenant's caller gets (d
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from functions.events import TENANT_ID_RE
+from functions.records import record
 
 # Token scopes (docs/tokens.md). A tenant token holds a non-empty subset of TENANT_SCOPES; an operator
 # token holds OPERATOR_SCOPE, which every token route accepts.
@@ -28,7 +28,7 @@ OPERATOR_SCOPE = "operator"
 ANY_SCOPE = "*"
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     method: str
     path: str

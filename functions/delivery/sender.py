@@ -18,9 +18,10 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from functions.delivery import ssrf
+from functions.records import record
 
 _KEPT_HEADERS = ("retry-after", "location", "content-type")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -28,7 +29,7 @@ _HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$")
 _tls_context: ssl.SSLContext | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Response:
     """What one attempt produced: a status, or an error that happened before any status."""
 

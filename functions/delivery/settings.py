@@ -47,11 +47,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING
 from typing import TYPE_CHECKING, Any, Self
 
 from functions.delivery import protection
 from functions.environ import Environ, SettingsError, Value, render
+from functions.records import record
 
 if TYPE_CHECKING:  # imported where CIDRs are parsed: the fan-out never parses any (docs/benchmarks/cold-start.md)
     from functions.delivery import ssrf
@@ -229,7 +230,7 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[ssrf.IPNetwork, ...]:
 # -- what the three classes share ---------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class RuntimeContract:
     """What every settings class shares: read from and written to the environment field by field."""
 
@@ -263,7 +264,7 @@ def _variables(cls: type) -> list[tuple[dataclasses.Field[Any], _Variable]]:
 # -- one class per function ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ApiSettings(RuntimeContract):
     """``functions.delivery.api.handler``: the subscription API."""
 
@@ -280,7 +281,7 @@ class ApiSettings(RuntimeContract):
         return _networks(self.allowed_cidrs)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class FanoutSettings(RuntimeContract):
     """``functions.delivery.fanout.handler``: bus events to delivery tasks."""
 
@@ -290,7 +291,7 @@ class FanoutSettings(RuntimeContract):
     endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS.field()
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class WorkerSettings(RuntimeContract):
     """``functions.delivery.worker.handler``: signed attempts, retries and history."""
 

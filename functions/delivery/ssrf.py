@@ -37,7 +37,6 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -52,6 +51,7 @@ from functions.delivery.addresses import (
     exempt,
     parse_networks,
 )
+from functions.records import record
 
 # The address half is re-exported: callers know one module, the guard.
 __all__ = [
@@ -95,7 +95,7 @@ class Unresolvable(UnsafeUrl):
     """The host did not resolve (possibly for now: DNS failures are retried at delivery time)."""
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """A URL that passed the static checks."""
 

@@ -47,7 +47,6 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from functions import logs
@@ -56,13 +55,14 @@ from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
+from functions.records import record
 
 MAX_THREADS = 10
 # A dead-letter record stays under the SQS message limit (256 KiB) with room for the history.
 MAX_DEAD_LETTER_PAYLOAD_BYTES = 200_000
 
 
-@dataclass(frozen=True)
+@record
 class Task:
     tenant_id: str
     event_id: str

@@ -28,10 +28,11 @@ from functions.inbound.envelope import (
 from functions.inbound.payload import Payload
 from functions.inbound.settings import IngestSettings, SourceConfig
 from functions.inbound.target import item_size_bound
+from functions.records import record
 from functions.runtime import Clients
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Enqueued:
     envelope: Envelope
     """What was sent (the body replaced by its pointer when claim-checked)."""

@@ -47,12 +47,12 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from functions.inbound.kinds import EVENT_TYPE_TOKEN_RE, SOURCE_KINDS, SourceKind, source_kind
 from functions.inbound.payload import Payload
+from functions.records import record
 
 ENVELOPE_VERSION = 1
 # SQS accepts 256 KiB per message (an EventBridge entry has the same limit, functions.events owns it).
@@ -80,7 +80,7 @@ KEPT_HEADERS = frozenset({"content-type", "user-agent"}).union(*(kind.kept_heade
 PAYLOAD_PREFIX = "payloads/"
 
 
-@dataclass(frozen=True)
+@record
 class ClaimCheck:
     bucket: str
     key: str
@@ -91,7 +91,7 @@ class ClaimCheck:
         return {"bucket": self.bucket, "key": self.key, "size": self.size, "sha256": self.sha256}
 
 
-@dataclass(frozen=True)
+@record
 class Envelope:
     source: str
     kind: str

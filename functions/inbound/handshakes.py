@@ -15,20 +15,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from functions.inbound import hmac_scheme
 from functions.inbound.payload import Payload
 from functions.inbound.schemes import SignedRequest
+from functions.records import record
 
 # An echoed challenge is answered as text: at most this long, printable, never markup-sniffed.
 MAX_CHALLENGE_CHARS = 1024
 _CHALLENGE_RE = re.compile(rf"^[\x20-\x7e]{{1,{MAX_CHALLENGE_CHARS}}}$")
 
 
-@dataclass(frozen=True)
+@record
 class Reply:
     """What the ingest answers a handshake or challenge with (nothing is enqueued)."""
 

@@ -34,7 +34,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from functions import whsec
@@ -46,6 +45,7 @@ from functions.inbound.schemes import (
     required_header,
     signed_url,
 )
+from functions.records import record
 
 ALGORITHMS: Mapping[str, Callable[..., Any]] = {
     "sha1": hashlib.sha1,
@@ -86,7 +86,7 @@ Segment = tuple[str, str]
 ("header", lower-case name)."""
 
 
-@dataclass(frozen=True)
+@record
 class HmacConfig:
     """One source's generic HMAC scheme (header names lower-case, as function URLs deliver them)."""
 

@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from functions import whsec
 from functions.inbound import mailgun, schemes
 from functions.inbound.schemes import SignedRequest, Verifier
 from functions.lazy import lazy
+from functions.records import record
 
 if TYPE_CHECKING:  # the modules themselves are imported where a source uses them (functions.lazy)
     from functions.inbound.handshakes import Challenge, Handshake
@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the modules themselves are imported where a source uses the
 EVENT_TYPE_TOKEN_RE = re.compile(r"^[a-z0-9_./-]+$")
 
 
-@dataclass(frozen=True)
+@record
 class SourceKind:
     """One provider's conventions. Every field is stated for every kind (none has a default)."""
 
@@ -378,8 +378,13 @@ def hmac_source_kind(config: HmacConfig) -> SourceKind:
     defence), so the same signed request under a new id is a duplicate.
     """
     from functions.inbound import hmac_scheme
-    from functions.inbound.handshakes import dropbox_challenge, zoom_url_validation
 
+    handshake = challenge = None
+    if config.handshake:  # the handshakes module is imported by a source that answers one, not by every hmac source
+        from functions.inbound.handshakes import dropbox_challenge, zoom_url_validation
+
+        handshake = zoom_url_validation if config.handshake == "zoom" else None
+        challenge = dropbox_challenge if config.handshake == "dropbox" else None
     id_signed = config.delivery_id_header is None or config.delivery_id_header in config.signed_headers
     claims_content = not config.signs_timestamp or not id_signed
     methods = ("POST", "GET") if config.handshake == "dropbox" else ("POST",)
@@ -388,8 +393,8 @@ def hmac_source_kind(config: HmacConfig) -> SourceKind:
         verifier=functools.partial(hmac_scheme.verify_hmac, config),
         delivery_id_headers=(config.delivery_id_header,) if config.delivery_id_header else (),
         methods=methods,
-        handshake=zoom_url_validation if config.handshake == "zoom" else None,
-        challenge=dropbox_challenge if config.handshake == "dropbox" else None,
+        handshake=handshake,
+        challenge=challenge,
         signs_timestamp=config.signs_timestamp,
         signed_content=functools.partial(hmac_scheme.hmac_signed_content, config) if claims_content else None,
         signs_query=config.signs_url,

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from functions.records import record
 
 # SQS FIFO drops a message whose deduplication id it accepted within this many seconds (AWS SQS
 # developer guide). The ingest's lookup-send-record protocol relies on it; the component keeps the
@@ -51,7 +52,7 @@ class DuplicateOf(StrEnum):
     """The same signed content under another delivery id: a replay, or two hooks posting one event."""
 
 
-@dataclass(frozen=True)
+@record
 class Duplicate:
     """A live record of the delivery's record key: answer 200, enqueue nothing."""
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+
+from functions.records import record
 
 JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -22,7 +23,7 @@ class MalformedPayload(ValueError):
     """The body does not match what its content type declares (a 400 for the provider)."""
 
 
-@dataclass(frozen=True)
+@record
 class Payload:
     """A body as consumers see it: parsed JSON, form fields, text or base64."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from functions import logs
@@ -21,6 +20,7 @@ from functions.inbound.kinds import SourceKind, kind_of
 from functions.inbound.payload import MalformedPayload, Payload, parse_payload
 from functions.inbound.schemes import SignedRequest
 from functions.inbound.settings import SourceConfig
+from functions.records import record
 
 # Function URLs buffer at most 6 MB of request (Lambda's synchronous payload limit).
 FUNCTION_URL_MAX_BYTES = 6 * 1024 * 1024
@@ -28,7 +28,7 @@ FUNCTION_URL_MAX_BYTES = 6 * 1024 * 1024
 _MAX_BASE64_CHARS = FUNCTION_URL_MAX_BYTES * 4 // 3 + 4
 
 
-@dataclass(frozen=True)
+@record
 class InboundRequest:
     source: SourceConfig
     kind: SourceKind

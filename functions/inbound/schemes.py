@@ -55,12 +55,12 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
 from functions import whsec
 from functions.inbound.payload import FORM_MEDIA_TYPE, media_type
+from functions.records import record
 
 TOLERANCE_SECONDS = 300
 
@@ -81,7 +81,7 @@ class VerificationError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
+@record
 class SignedRequest:
     """What a verifier needs from an HTTP request."""
 

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from functions.environ import Environ, SettingsError, render
 from functions.inbound.kinds import KIND_NAMES
 from functions.inbound.target import DEFAULT_EVENT_SOURCE, MAX_BUS_ENTRY_BYTES
+from functions.records import record
 
 if TYPE_CHECKING:  # imported by a process with an hmac source only (_hmac)
     from functions.inbound.hmac_scheme import HmacConfig
@@ -55,7 +55,7 @@ SOURCES = "CONSUMER_SOURCES"
 MAX_TARGET_ITEM_BYTES = "CONSUMER_MAX_TARGET_ITEM_BYTES"
 
 
-@dataclass(frozen=True)
+@record
 class SourceConfig:
     """One source as the ingest function knows it (no secret: only the name of the secret)."""
 
@@ -68,7 +68,7 @@ class SourceConfig:
     """The scheme of an ``hmac`` source (and only of one)."""
 
 
-@dataclass(frozen=True)
+@record
 class IngestSettings:
     sources: Mapping[str, SourceConfig]
     table_name: str
@@ -109,7 +109,7 @@ class IngestSettings:
         )
 
 
-@dataclass(frozen=True)
+@record
 class EnrichSettings:
     max_target_item_bytes: int = MAX_BUS_ENTRY_BYTES
     event_source: str = DEFAULT_EVENT_SOURCE

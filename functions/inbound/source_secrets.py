@@ -20,15 +20,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from functions import whsec
+from functions.records import record
 
 # One error for a malformed source secret: the JSON document, or a whsec_ key inside it.
 SecretFormatError = whsec.SecretFormatError
 
 
-@dataclass(frozen=True)
+@record
 class SourceSecrets:
     current: str
     previous: str | None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from functions import patterns, transform, whsec
@@ -20,6 +19,7 @@ from functions.delivery.signing import DEFAULT_SCHEME, SCHEME_NOT_YET, SCHEMES, 
 from functions.delivery.store import EndpointAuth, EndpointOptions
 from functions.delivery.v1a import KEYS_GENERATED as V1A_KEYS_GENERATED
 from functions.delivery.v1a import SCHEME as V1A_SCHEME
+from functions.records import record
 
 # The endpoint model's fields beyond url, eventTypes, description and enabled.
 OPTION_FIELDS = (
@@ -39,7 +39,7 @@ def invalid(field: str, message: str) -> ApiError:
     return ApiError(400, "validation_error", f"{field} {message}", field)
 
 
-@dataclass(frozen=True)
+@record
 class ParsedOptions:
     options: EndpointOptions
     auth_secret: str | None = None

@@ -11,7 +11,6 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +18,7 @@ from functions import bounded_json
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import ApiSettings
 from functions.events import EVENT_ID_RE, TENANT_ID_RE
+from functions.records import record
 
 ApiRuntime = Runtime[ApiSettings]
 
@@ -37,7 +37,7 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     tenant_id: str
     params: Mapping[str, str]

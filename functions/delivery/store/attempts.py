@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from functions.delivery import schema
@@ -19,9 +19,10 @@ from functions.delivery.store.dynamo import (
     iso,
     to_item,
 )
+from functions.records import record
 
 
-@dataclass(frozen=True)
+@record
 class AttemptRecord:
     tenant_id: str
     endpoint_id: str

@@ -11,7 +11,6 @@ delivery item is recorded by its attempt alone (:mod:`~.done`); the reads here m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
@@ -30,6 +29,7 @@ from functions.delivery.store.endpoints import Endpoint, endpoint_from
 from functions.delivery.store.messages import Message, message_from
 from functions.delivery.store.secrets import SigningSecrets, secrets_from
 from functions.delivery.vocab import DeliveryStatus
+from functions.records import record
 
 MAX_HISTORY_ENTRIES = 25
 # Every write after the claim holds only while this task still owns the run.
@@ -52,7 +52,7 @@ _API_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class DeliveryContext:
     """Everything one attempt needs, read in one round trip."""
 

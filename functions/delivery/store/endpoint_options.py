@@ -27,16 +27,17 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from functions.delivery.endpoint_fields import BEARER_PREFIX
 from functions.delivery.signing import DEFAULT_SCHEME
+from functions.records import record
 
 NO_AUTH = "none"
 
 
-@dataclass(frozen=True)
+@record
 class EndpointAuth:
     """An endpoint's auth without its secret value."""
 
@@ -94,7 +95,7 @@ def auth_from(document: Mapping[str, Any] | None) -> EndpointAuth:
     )
 
 
-@dataclass(frozen=True)
+@record
 class EndpointOptions:
     method: str = "POST"
     auth: EndpointAuth = field(default_factory=EndpointAuth)

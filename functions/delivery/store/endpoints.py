@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from functions.delivery import protection, schema
@@ -23,6 +23,7 @@ from functions.delivery.store.dynamo import (
 )
 from functions.delivery.store.endpoint_options import EndpointOptions, options_from
 from functions.delivery.vocab import DisabledReason, ManagedBy
+from functions.records import record
 
 # A changed attribute set to this is removed from the item (a PATCH sending null).
 REMOVE = None
@@ -30,7 +31,7 @@ REMOVE = None
 _NOT_API_MANAGED = "the endpoint does not exist or is managed by the stack configuration"
 
 
-@dataclass(frozen=True)
+@record
 class Endpoint:
     """An endpoint's definition merged with its delivery state."""
 

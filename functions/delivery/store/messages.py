@@ -10,15 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
 from functions.delivery.store import done
 from functions.delivery.store.dynamo import TableBase, expression_values, from_item, to_item
+from functions.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Message:
     tenant_id: str
     event_id: str

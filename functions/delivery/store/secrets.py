@@ -6,14 +6,14 @@ rotation, or until the stack config removes it); ``authSecret`` is the value of 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
 from functions.delivery.store.dynamo import Conflict, TableBase, expression_values, from_item, iso, to_item
+from functions.records import record
 
 
-@dataclass(frozen=True)
+@record
 class SigningSecrets:
     current: str
     previous: str | None = None

@@ -8,16 +8,16 @@ rest of the table and never returned by the API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import schema
 from functions.delivery.store.dynamo import TableBase, expression_values, from_item, to_item
+from functions.records import record
 
 TOKEN_PREFIX = "TOK#"  # noqa: S105 (a sort-key prefix, not a credential)
 
 
-@dataclass(frozen=True)
+@record
 class CachedToken:
     value: str
     expires_at_ms: int

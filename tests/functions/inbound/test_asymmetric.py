@@ -254,6 +254,14 @@ assert verify("github", SignedRequest(headers={"x-hub-signature-256": signature}
 assert not [m for m in OTHERS if m in sys.modules], [m for m in OTHERS if m in sys.modules]
 parse_sources({"p": {"kind": "hmac", "secretId": "s", "hmac": {"header": "X", "algorithm": "sha1", "encoding": "hex"}}})
 assert "functions.inbound.hmac_scheme" in sys.modules and "functions.inbound.asymmetric" not in sys.modules
+from functions.inbound.hmac_scheme import parse_hmac
+from functions.inbound.kinds import kind_of
+plain, _ = parse_hmac({"header": "X-Sig", "algorithm": "sha256", "encoding": "hex"})
+signature = hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()
+assert verify(kind_of("hmac", plain), SignedRequest(headers={"x-sig": signature}, body=b"{}"), ["k"]) == 0
+assert "functions.inbound.handshakes" not in sys.modules, "imported by an hmac source without a handshake"
+zoom, _ = parse_hmac({"header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "handshake": "zoom"})
+assert kind_of("hmac", zoom).handshake is not None and "functions.inbound.handshakes" in sys.modules
 """
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60
