@@ -14,7 +14,7 @@ Served at ``GET /openapi.json`` (no authorization) and written to ``docs/openapi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from functions.delivery import endpoint_fields as fields
@@ -23,6 +23,7 @@ from functions.delivery.api import endpoints, http, messages, oauth_clients
 from functions.delivery.api.endpoint_body import OPTION_FIELDS
 from functions.events import EVENT_ID_RE, MAX_EVENT_ID_CHARS, TENANT_ID_RE
 from functions.patterns import MAX_EVENT_TYPE_CHARS
+from functions.records import record
 from functions.transform import MAX_INPUT_PATHS, MAX_INPUT_TEMPLATE_CHARS
 
 OPENAPI_VERSION = "3.1.0"
@@ -355,7 +356,7 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Operation:
     """What the document says about one route's action beyond the route table."""
 

@@ -18,10 +18,10 @@ import contextlib
 import json
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery import jws
+from functions.records import record
 
 KEY_CACHE_SECONDS = 300.0
 KEPT_KEYS = 2  # current and previous
@@ -31,7 +31,7 @@ def secret_name(table_name: str) -> str:
     return f"{table_name}/tokens/signing-keys"
 
 
-@dataclass(frozen=True)
+@record
 class KeyRing:
     private_pems: tuple[str, ...]
 

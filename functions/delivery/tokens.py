@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from functions.delivery.routes import OPERATOR_SCOPE, TENANT_SCOPES, Route
+from functions.records import record
 
 AUDIENCE = "hookstack-self-service"
 OPERATOR_SUBJECT = "operator"
@@ -89,7 +89,7 @@ def openid_configuration(issuer: str) -> dict[str, Any]:
 # -- the caller a request carries ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Caller:
     """A token's holder, from the claims the authorizer verified."""
 
