@@ -39,8 +39,8 @@ def ready_summary(
     row("AWS endpoint", f"{endpoint}  region {region}, access key {CREDENTIALS[0]!r} (any credentials work)")
     if state.get("subscriptions_api"):
         row("Subscription API", f"{state['subscriptions_api']}/tenants/{{tenantId}}/endpoints  (no SigV4 locally)")
-    if state.get("portal"):
-        row("Portal", str(state["portal"]))
+    if state.get("portal_url"):
+        row("Portal", f"{state['portal_url']}?token=<python -m ops token --tenant T ...>")
     for index, (source, url) in enumerate(sorted((state.get("inbound") or {}).items())):
         row("Inbound URLs" if index == 0 else "", f"{source:<12} {url}")
     if state.get("postgres_dsn"):

@@ -276,6 +276,16 @@ class AuroraSettings:
 
 
 @dataclass(frozen=True)
+class PortalSettings:
+    """The tenant portal: a static site on CloudFront (``TenantPortal``) calling the self-service API."""
+
+    enabled: bool = True
+    frame_ancestors: tuple[str, ...] = ()
+    """Origins that may embed the portal in a frame (CSP ``frame-ancestors``); empty: none may."""
+    theme: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     tenants: tuple[Tenant, ...] = ()
     provider: ProviderSettings = field(default_factory=ProviderSettings)
@@ -283,6 +293,7 @@ class StackConfig:
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     aurora: AuroraSettings = field(default_factory=AuroraSettings)
     alarm_email: str | None = None
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     def destinations(self) -> list[tuple[Tenant, Destination]]:
         return [(t, d) for t in self.tenants for d in t.destinations]
