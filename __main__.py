@@ -85,6 +85,13 @@ if config.delivery.enabled:
         ),
     )
 
+# The tenant portal (docs/portal.md): static files on CloudFront, calling the self-service API.
+portal = None
+if delivery is not None and config.portal.enabled:
+    from components.portal import TenantPortal, TenantPortalArgs
+
+    portal = TenantPortal("hookstack-portal", TenantPortalArgs(settings=config.portal, api_url=delivery.api_url))
+
 # --- stack outputs (ops/ reads them: docs/runbook.md) -----------------------------------------
 pulumi.export("busName", hub.bus_name)
 pulumi.export("busArn", hub.bus_arn)
@@ -101,6 +108,8 @@ if delivery is not None:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
     if delivery.signing_public_keys is not None:
         pulumi.export("signingPublicKeys", delivery.signing_public_keys)
+if portal is not None:
+    pulumi.export("portalUrl", portal.url)
 if consumer is not None:
     pulumi.export("inboundUrls", consumer.urls)
     pulumi.export("inboundQueueName", consumer.queue_name)

@@ -277,7 +277,7 @@ class LambdaHttpServer:
                     outer.on_invoke(event, status, time.perf_counter() - started)
                 self._reply(status, headers, data)
 
-            def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
+            def do_OPTIONS(self) -> None:
                 """A CORS preflight from an allowed origin, answered by "API Gateway" (the handler never runs)."""
                 if self.headers.get("Origin") in outer.cors_origins and self.headers.get(
                     "Access-Control-Request-Method"

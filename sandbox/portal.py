@@ -74,17 +74,19 @@ class LocalPortal:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self._serve(send_body=True)
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 self._serve(send_body=False)
 
             def _serve(self, *, send_body: bool) -> None:
                 # A lookup by key, never a file system path: nothing outside portal/ can be named.
                 key = urlsplit(self.path).path.lstrip("/") or INDEX_DOCUMENT
                 found = outer.files.get(key)
-                status, (data, content_type, cache) = (200, found) if found else (404, (b"not found\n", "text/plain", "no-store"))
+                status, (data, content_type, cache) = (
+                    (200, found) if found else (404, (b"not found\n", "text/plain", "no-store"))
+                )
                 self.send_response(status)
                 for name, value in outer.headers.items():
                     self.send_header(name, value)

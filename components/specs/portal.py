@@ -31,6 +31,8 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
+# CloudFront's quota on a response headers policy's Content-Security-Policy value.
+MAX_CSP_CHARS = 1783
 HSTS_MAX_AGE_SECONDS = 63_072_000  # two years: the value the HSTS preload list asks for
 # Browsers revalidate the page and its modules at most this often (new code after a deploy within 5 min).
 CACHE_CONTROL = "public, max-age=300"
@@ -70,13 +72,24 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(api_origin: str, frame_ancestors: Sequence[str]) -> str:
+def execute_api_source(region: str) -> str:
+    """The CSP source of every API Gateway API in ``region``: what the deployed portal may call.
+
+    Not the API's exact origin: the API answers CORS for the portal's CloudFront origin, so the API
+    depends on the distribution, and a policy naming the API's id would make the distribution depend
+    on the API (a cycle Pulumi cannot create). Scripts come from the portal's origin only and Trusted
+    Types forbid string-to-code sinks, so the wider source opens no path for an injected script.
+    """
+    return f"https://*.execute-api.{region}.amazonaws.com"
+
+
+def content_security_policy(api_source: str, frame_ancestors: Sequence[str]) -> str:
     directives = {
         "default-src": "'none'",
         "script-src": "'self'",
         "style-src": "'self'",
         "img-src": "'self'",
-        "connect-src": f"'self' {api_origin}",
+        "connect-src": f"'self' {api_source}",
         "base-uri": "'none'",
         "form-action": "'none'",
         "object-src": "'none'",
@@ -88,10 +101,13 @@ def content_security_policy(api_origin: str, frame_ancestors: Sequence[str]) -> 
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
-def security_headers(api_origin: str, frame_ancestors: Sequence[str]) -> Mapping[str, str]:
-    """Every security header the portal is served with (CloudFront and the sandbox alike)."""
+def security_headers(api_source: str, frame_ancestors: Sequence[str]) -> Mapping[str, str]:
+    """Every security header the portal is served with (CloudFront and the sandbox alike).
+
+    ``api_source``: the CSP source the page may call (the sandbox's API origin; deployed:
+    :func:`execute_api_source`)."""
     headers = {
-        "Content-Security-Policy": content_security_policy(api_origin, frame_ancestors),
+        "Content-Security-Policy": content_security_policy(api_source, frame_ancestors),
         "Strict-Transport-Security": f"max-age={HSTS_MAX_AGE_SECONDS}; includeSubDomains",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

@@ -1,0 +1,13 @@
+"""A Pulumi program declaring only ``TenantPortal`` (tests/components/test_portal.py runs it under
+mocks: the whole stack would take seconds more for the same resources). ``test:apiUrl`` is the API."""
+
+import pulumi
+
+from components.config import parse_stack_config
+from components.portal import TenantPortal, TenantPortalArgs
+
+portal_settings = pulumi.Config("hookstack").get_object("portal")
+config = parse_stack_config({"portal": portal_settings} if portal_settings else {})
+api_url = pulumi.Config("test").require_object("apiUrl")
+portal = TenantPortal("hookstack-portal", TenantPortalArgs(settings=config.portal, api_url=api_url))
+pulumi.export("portalUrl", portal.url)
