@@ -36,6 +36,7 @@ from functions import whsec
 from sandbox.endpoint_secrets import create_endpoint_secrets
 from sandbox.iam import LocalIam, Role
 from sandbox.lambda_http import LambdaHttpServer, load_handler
+from sandbox.self_service import SelfServiceGate
 from sandbox.sqs_worker import QueueWorker
 
 NAME = "hookstack-delivery"
@@ -52,11 +53,14 @@ def environment(
     dead_letter_queue_url: str,
     time_scale: float,
     endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS,
+    token_issuer: str = "",
 ) -> dict[str, str]:
     """The union of the three functions' environments (one process runs them all), each written by
     its runtime contract, with the sandbox-only knobs: waits scaled, a short endpoint cache."""
     environments = (
-        spec.api_settings(table_name=table_name, tasks_queue_url=tasks_queue_url).to_environ(),
+        spec.api_settings(
+            table_name=table_name, tasks_queue_url=tasks_queue_url, token_issuer=token_issuer
+        ).to_environ(),
         dataclasses.replace(
             spec.fanout_settings(table_name=table_name, tasks_queue_url=tasks_queue_url),
             endpoint_cache_seconds=endpoint_cache_seconds,
@@ -116,6 +120,17 @@ class LocalDelivery:
         self.table = f"{NAME}-table"
         self.server = LambdaHttpServer(
             load_handler(API_HANDLER), function_name=f"{NAME}-api", timeout_seconds=self.spec.api_timeout_seconds
+        )
+        # The self-service API (tenant tokens): the same handler behind the JWT authorizer's checks and
+        # CORS (sandbox/self_service.py); its URL is the tokens' issuer.
+        self.self_service_gate = SelfServiceGate(
+            load_handler(API_HANDLER), issuer=lambda: self.self_service_server.url, function_name=f"{NAME}-api"
+        )
+        self.self_service_server = LambdaHttpServer(
+            load_handler(API_HANDLER),
+            function_name=f"{NAME}-api",
+            timeout_seconds=self.spec.api_timeout_seconds,
+            gate=self.self_service_gate,
         )
         self.workers: list[QueueWorker] = []
         self.urls: dict[str, str] = {}
@@ -178,6 +193,7 @@ class LocalDelivery:
                 dead_letter_queue_url=self.urls["dlq"],
                 time_scale=self.time_scale,
                 endpoint_cache_seconds=self.endpoint_cache_seconds,
+                token_issuer=self.self_service_server.url,
             )
         )
         runtime.reset()  # the handlers read the environment just written at their next invocation
@@ -256,6 +272,7 @@ class LocalDelivery:
 
     def start(self) -> None:
         self.server.start()
+        self.self_service_server.start()
         for worker in self.workers:
             worker.start()
 
@@ -265,10 +282,12 @@ class LocalDelivery:
         for worker in self.workers:
             worker.stop()
         self.server.stop()
+        self.self_service_server.stop()
 
     def state(self) -> dict[str, Any]:
         return {
             "subscriptions_api": self.server.url,
+            "self_service_api_url": self.self_service_server.url,
             "delivery_table": self.table,
             "delivery_dead_letter_queue_url": self.urls.get("dlq"),
             "local_secrets": dict(self.local_secrets),

@@ -268,7 +268,8 @@ def _authorizations(handler: Any, service: str, action: str) -> list[tuple[str, 
             (action, name if name.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{name}")
             for name in dict.fromkeys(names)
         ]
-    secret_id = body.get("SecretId")
+    # CreateSecret names its secret with Name (AWS authorizes it on the ARN the name will have).
+    secret_id = body.get("Name") if action == "CreateSecret" else body.get("SecretId")
     if not isinstance(secret_id, str):
         return []
     if secret_id.startswith("arn:"):

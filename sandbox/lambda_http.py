@@ -19,6 +19,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,21 @@ CORS_PREFLIGHT_HEADERS = (
 )
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class GateDecision:
+    """What a server's gate (an authorizer and CORS in front of the handler) decided for one request."""
+
+    response: tuple[int, dict[str, str], bytes] | None = None
+    """Answer this without running the handler (preflight, 401, 403, no such route)."""
+    authorizer: dict[str, Any] | None = None
+    """``requestContext.authorizer`` of the handler's event."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Added to the handler's response (CORS)."""
+
+
+Gate = Callable[[str, str, dict[str, str]], GateDecision]
 
 
 class LocalHttpServer(ThreadingHTTPServer):
@@ -176,8 +192,10 @@ class LambdaHttpServer:
         router: Callable[[str, str], tuple[str, dict[str, str]] | None] | None = None,
         timeout_seconds: float = 30.0,
         on_invoke: Callable[[dict[str, Any], int, float], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.handler = handler
+        self.gate = gate
         self.function_name = function_name
         self.router = router
         self.timeout_seconds = timeout_seconds
@@ -245,6 +263,12 @@ class LambdaHttpServer:
                         outer._idle.notify_all()
 
             def _invoke(self, body: bytes) -> None:
+                decision = GateDecision()
+                if outer.gate is not None:
+                    decision = outer.gate(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                    if decision.response is not None:
+                        self._reply(*decision.response)
+                        return
                 route_key, path_parameters = "$default", dict[str, str]()
                 if outer.router is not None:
                     routed = outer.router(self.command, urlsplit(self.path).path)
@@ -262,6 +286,8 @@ class LambdaHttpServer:
                     route_key=route_key,
                     path_parameters=path_parameters or None,
                 )
+                if decision.authorizer is not None:
+                    event["requestContext"]["authorizer"] = decision.authorizer
                 started = time.perf_counter()
                 try:
                     result = outer.handler(event, LambdaContext(outer.function_name, outer.timeout_seconds))
@@ -275,7 +301,7 @@ class LambdaHttpServer:
                     )
                 if outer.on_invoke is not None:
                     outer.on_invoke(event, status, time.perf_counter() - started)
-                self._reply(status, headers, data)
+                self._reply(status, {**headers, **decision.headers}, data)
 
             def do_OPTIONS(self) -> None:
                 """A CORS preflight from an allowed origin, answered by "API Gateway" (the handler never runs)."""
@@ -302,5 +328,11 @@ class LambdaHttpServer:
                 self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def do_OPTIONS(self) -> None:
+                if outer.gate is None:  # only a gated server (CORS) answers preflight
+                    self.send_error(501)
+                    return
+                self._handle()
 
         return RequestHandler

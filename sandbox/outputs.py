@@ -61,6 +61,7 @@ def stack_outputs(sandbox: Sandbox) -> dict[str, Any]:
     delivery = sandbox.parts.get("delivery")
     if config.delivery.enabled and delivery is not None:
         outputs["subscriptionsApiUrl"] = state["subscriptions_api"]
+        outputs["selfServiceApiUrl"] = state["self_service_api_url"]
         outputs["deliveryTableName"] = state["delivery_table"]
         outputs["deliveryDeadLetterQueueUrl"] = state["delivery_dead_letter_queue_url"]
         outputs["deliveryEventsDeadLetterQueueUrl"] = getattr(delivery, "urls", {}).get("events_dlq")

@@ -246,7 +246,11 @@ class Sandbox:
 
     def http_servers(self) -> list[LambdaHttpServer]:
         """The function URL and HTTP API servers of the parts."""
-        found = (getattr(part, "server", None) for part in self.parts.values())
+        found = (
+            getattr(part, attribute, None)
+            for part in self.parts.values()
+            for attribute in ("server", "self_service_server")
+        )
         return [server for server in found if isinstance(server, LambdaHttpServer)]
 
     def stop_accepting(self) -> None:

@@ -96,7 +96,8 @@ class DeliverySpec:
 
     # -- each function's runtime contract, from the names of the resources it uses ----------------
 
-    def api_settings(self, *, table_name: str, tasks_queue_url: str) -> ApiSettings:
+    def api_settings(self, *, table_name: str, tasks_queue_url: str, token_issuer: str = "") -> ApiSettings:
+        """``token_issuer``: the self-service API's URL (tokens' ``iss``; docs/tokens.md)."""
         return ApiSettings(
             table_name=table_name,
             tasks_queue_url=tasks_queue_url,
@@ -104,6 +105,7 @@ class DeliverySpec:
             rotation_overlap_hours=self.config.rotation_overlap_hours,
             allowed_cidrs=self.config.allowed_cidrs,
             api_tenants=self.config.api_tenants,
+            token_issuer=token_issuer,
         )
 
     def fanout_settings(self, *, table_name: str, tasks_queue_url: str) -> FanoutSettings:

@@ -18,6 +18,13 @@ from typing import Any
 
 from functions.events import TENANT_ID_RE
 
+# Token scopes (docs/tokens.md). A tenant token holds a non-empty subset of TENANT_SCOPES; an operator
+# token holds OPERATOR_SCOPE, which every token route accepts.
+ENDPOINTS_READ, ENDPOINTS_WRITE = "endpoints:read", "endpoints:write"
+MESSAGES_READ, MESSAGES_REPLAY = "messages:read", "messages:replay"
+TENANT_SCOPES = (ENDPOINTS_READ, ENDPOINTS_WRITE, MESSAGES_READ, MESSAGES_REPLAY)
+OPERATOR_SCOPE = "operator"
+
 
 @dataclass(frozen=True)
 class Route:
@@ -25,6 +32,17 @@ class Route:
     path: str
     action: str
     """Key of :data:`functions.delivery.api.ACTIONS`: the function that serves the route."""
+    scope: str | None = None
+    """The token scope the route needs; ``None``: IAM callers only (never reachable with a token)."""
+    public: bool = False
+    """No authorization at all (the JWKS and the OpenID discovery document the authorizer reads)."""
+
+    @property
+    def token_scopes(self) -> tuple[str, ...]:
+        """The scopes of which a token needs one (API Gateway's ``authorization_scopes``)."""
+        if self.scope is None:
+            return ()
+        return tuple(sorted({self.scope, OPERATOR_SCOPE}))
 
     @property
     def key(self) -> str:
@@ -37,19 +55,28 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/tenants/{tenantId}/endpoints", "create_endpoint"),
-    Route("GET", "/tenants/{tenantId}/endpoints", "list_endpoints"),
-    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}", "get_endpoint"),
-    Route("PATCH", "/tenants/{tenantId}/endpoints/{endpointId}", "update_endpoint"),
-    Route("DELETE", "/tenants/{tenantId}/endpoints/{endpointId}", "delete_endpoint"),
-    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/rotate-secret", "rotate_secret"),
-    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/public-key", "get_public_key"),
-    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/attempts", "list_endpoint_attempts"),
-    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/replay", "replay_failed"),
-    Route("GET", "/tenants/{tenantId}/attempts", "list_attempts"),
-    Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message"),
-    Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message"),
+    Route("POST", "/tenants/{tenantId}/endpoints", "create_endpoint", ENDPOINTS_WRITE),
+    Route("GET", "/tenants/{tenantId}/endpoints", "list_endpoints", ENDPOINTS_READ),
+    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}", "get_endpoint", ENDPOINTS_READ),
+    Route("PATCH", "/tenants/{tenantId}/endpoints/{endpointId}", "update_endpoint", ENDPOINTS_WRITE),
+    Route("DELETE", "/tenants/{tenantId}/endpoints/{endpointId}", "delete_endpoint", ENDPOINTS_WRITE),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/rotate-secret", "rotate_secret", ENDPOINTS_WRITE),
+    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/public-key", "get_public_key", ENDPOINTS_READ),
+    Route("GET", "/tenants/{tenantId}/endpoints/{endpointId}/attempts", "list_endpoint_attempts", MESSAGES_READ),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/replay", "replay_failed", MESSAGES_REPLAY),
+    Route("GET", "/tenants/{tenantId}/attempts", "list_attempts", MESSAGES_READ),
+    Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message", MESSAGES_READ),
+    Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message", MESSAGES_REPLAY),
+    # Tokens (docs/tokens.md): the SaaS backend (IAM) or an operator token mints a tenant's token;
+    # only IAM mints operator tokens. The JWKS and discovery document are public (the authorizer reads them).
+    Route("POST", "/tenants/{tenantId}/tokens", "mint_tenant_token", OPERATOR_SCOPE),
+    Route("POST", "/operator/tokens", "mint_operator_token"),
+    Route("GET", "/.well-known/jwks.json", "jwks", public=True),
+    Route("GET", "/.well-known/openid-configuration", "openid_configuration", public=True),
 )
+
+# The routes under one tenant's path (operator and public routes are no tenant's).
+TENANT_ROUTES = tuple(route for route in ROUTES if route.path.startswith("/tenants/{tenantId}/"))
 
 
 class NoRoute(LookupError):
@@ -90,7 +117,7 @@ def tenant_policy(execution_arn: str, tenant_id: str) -> dict[str, Any]:
     if not TENANT_ID_RE.fullmatch(tenant_id):
         raise ValueError(f"tenant id {tenant_id!r} is not a valid tenant id")
     resources = []
-    for route in ROUTES:
+    for route in TENANT_ROUTES:
         path = route.path.replace("{tenantId}", tenant_id)
         path = re.sub(r"\{\w+\}", "*", path)
         resources.append(f"{execution_arn}/{STAGE}/{route.method}{path}")

@@ -17,6 +17,8 @@ variable                            read by        meaning (default)
 ``DELIVERY_ALLOWED_CIDRS``          api worker     comma-separated networks exempt from the SSRF guard (none)
 ``DELIVERY_API_TENANTS``            api            ``all``: any tenant may create endpoints; ``listed``: only
                                                    tenants the delivery rule covers (marker item) (all)
+``DELIVERY_TOKEN_ISSUER``           api            the self-service API's base URL: tokens' ``iss`` (none: the
+                                                   token routes answer 503; docs/tokens.md)
 ``DELIVERY_ENDPOINT_CACHE_SECONDS`` fan            how long a tenant's endpoint list is cached per process
                                                    (10; sandbox only: the sandbox sets 1)
 ``DELIVERY_DEAD_LETTER_QUEUE_URL``  worker         where failed deliveries go (required)
@@ -166,6 +168,16 @@ class _Networks(_Variable):
         return [str(cidr) for cidr in value]
 
 
+class _Url(_Variable):
+    """An ``http(s)://`` base URL without a trailing slash; empty: not configured (not written)."""
+
+    def read(self, environ: Environ) -> str:
+        raw = environ.text(self.name) or ""
+        if raw and (not raw.startswith(("https://", "http://")) or raw.endswith("/") or any(c.isspace() for c in raw)):
+            raise SettingsError(f"{self.name} must be an http(s):// base URL without a trailing slash, got {raw!r}")
+        return raw
+
+
 class _Choice(_Variable):
     """One of ``choices``."""
 
@@ -188,6 +200,7 @@ DEAD_LETTER_QUEUE_URL = _Variable("DELIVERY_DEAD_LETTER_QUEUE_URL")
 HISTORY_TTL_DAYS = _Number("DELIVERY_HISTORY_TTL_DAYS", 30.0, 0.0001, 3650.0)
 ROTATION_OVERLAP_HOURS = _Number("DELIVERY_ROTATION_OVERLAP_HOURS", 24.0, 0.0, 24.0 * 365)
 ALLOWED_CIDRS = _Networks("DELIVERY_ALLOWED_CIDRS", ())
+TOKEN_ISSUER = _Url("DELIVERY_TOKEN_ISSUER", "")
 API_TENANTS = _Choice("DELIVERY_API_TENANTS", API_TENANTS_ALL, API_TENANTS_CHOICES)
 ENDPOINT_CACHE_SECONDS = _Number("DELIVERY_ENDPOINT_CACHE_SECONDS", 10.0, 0.0, 3600.0, sandbox_only=True)
 TIMEOUT_SECONDS = _Number("DELIVERY_TIMEOUT_SECONDS", 15.0, 0.01, 900.0)
@@ -260,6 +273,7 @@ class ApiSettings(RuntimeContract):
     rotation_overlap_hours: float = ROTATION_OVERLAP_HOURS.field()
     allowed_cidrs: tuple[str, ...] = ALLOWED_CIDRS.field()
     api_tenants: str = API_TENANTS.field()
+    token_issuer: str = TOKEN_ISSUER.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:

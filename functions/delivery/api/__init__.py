@@ -64,6 +64,10 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "get_message": lazy("functions.delivery.api.messages", "get_message"),
     "resend_message": lazy("functions.delivery.api.messages", "resend_message"),
     "replay_failed": lazy("functions.delivery.api.messages", "replay_failed"),
+    "mint_tenant_token": lazy("functions.delivery.api.tokens", "mint_tenant_token"),
+    "mint_operator_token": lazy("functions.delivery.api.tokens", "mint_operator_token"),
+    "jwks": lazy("functions.delivery.api.tokens", "jwks"),
+    "openid_configuration": lazy("functions.delivery.api.tokens", "openid_configuration"),
 }
 
 _state = runtime.process_state(lambda clients: ApiRuntime(ApiSettings.from_environ(os.environ), clients))
@@ -79,9 +83,11 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         route, params = routes.match(method, http.path(event))
         route_key = route.key
+        if not route.public:
+            _authorize(event, route, params)
         http.check_path_parameters(params, event.get("pathParameters"))
         request = Request(
-            tenant_id=params["tenantId"],
+            tenant_id=params.get("tenantId", ""),
             params=params,
             query=http.query(event),
             body=http.body(event, method),
@@ -104,3 +110,23 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         status, document = 500, http.error("internal_error", f"internal error (request id {request_id})")
     logs.info("subscription API", route=route_key, status=status, requestId=request_id, caller=caller)
     return http.response(status, document)
+
+
+def _authorize(event: Mapping[str, Any], route: routes.Route, params: dict[str, str]) -> None:
+    """A token caller (the self-service API's JWT authorizer verified it) may use only its tenant's
+    routes within its scopes (:func:`functions.delivery.tokens.authorize`, which the sandbox runs too);
+    a request that came through the self-service API without verified claims is refused. IAM callers
+    were authorized by API Gateway for the exact route and path."""
+    from functions.delivery import tokens
+
+    caller = tokens.token_caller(event)
+    if caller is None:
+        issuer = _state.get().settings.token_issuer
+        domain = str((event.get("requestContext") or {}).get("domainName") or "")
+        if issuer and domain and issuer.split("://", 1)[-1] == domain:
+            raise ApiError(401, "unauthorized", "a bearer token is required here")
+        return
+    try:
+        tokens.authorize(caller, route, params)
+    except tokens.Denied as denied:
+        raise ApiError(denied.status, denied.code, denied.message) from None

@@ -67,7 +67,7 @@ def check_path_parameters(params: Mapping[str, str], matched: Any) -> None:
                 name,
             )
     # fullmatch: a pattern's "$" also matches before a trailing newline.
-    if not TENANT_ID_RE.fullmatch(params.get("tenantId", "")):
+    if "tenantId" in params and not TENANT_ID_RE.fullmatch(params["tenantId"]):
         raise ApiError(
             400,
             "validation_error",

@@ -76,8 +76,8 @@ def test_the_policy_names_exactly_the_routes_under_the_tenants_own_segment() -> 
     (statement,) = policy["Statement"]
     assert statement["Action"] == "execute-api:Invoke" and statement["Effect"] == "Allow"
     prefix = f"{EXECUTION_ARN}/$default/"
-    assert len(statement["Resource"]) == len(routes.ROUTES)
-    for resource, route in zip(statement["Resource"], routes.ROUTES, strict=True):
+    assert len(statement["Resource"]) == len(routes.TENANT_ROUTES)
+    for resource, route in zip(statement["Resource"], routes.TENANT_ROUTES, strict=True):
         assert resource.startswith(f"{prefix}{route.method}/tenants/acme/")
         # The only wildcards stand for ids after the tenant's segment.
         assert "*" not in resource[: len(f"{prefix}{route.method}/tenants/acme/")]
