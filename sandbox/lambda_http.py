@@ -36,14 +36,6 @@ TEXT_TYPES = (
     "application/x-www-form-urlencoded",
 )
 
-# What an HTTP API with a CORS configuration answers a preflight from an allowed origin (tokens travel
-# in the Authorization header, never in cookies: no credentials are allowed).
-CORS_PREFLIGHT_HEADERS = (
-    ("access-control-allow-methods", "GET, POST, PATCH, DELETE"),
-    ("access-control-allow-headers", "authorization, content-type"),
-    ("access-control-max-age", "600"),
-)
-
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -202,8 +194,6 @@ class LambdaHttpServer:
         self.on_invoke = on_invoke
         self.accepting = threading.Event()
         self.accepting.set()
-        # Origins answered as an HTTP API's CORS configuration answers them (the portal's: sandbox/portal.py).
-        self.cors_origins: tuple[str, ...] = ()
         self._in_flight = 0
         self._idle = threading.Condition()
         self._server = LocalHttpServer(("127.0.0.1", 0), self._request_handler())
@@ -303,19 +293,7 @@ class LambdaHttpServer:
                     outer.on_invoke(event, status, time.perf_counter() - started)
                 self._reply(status, {**headers, **decision.headers}, data)
 
-            def do_OPTIONS(self) -> None:
-                """A CORS preflight from an allowed origin, answered by "API Gateway" (the handler never runs)."""
-                if self.headers.get("Origin") in outer.cors_origins and self.headers.get(
-                    "Access-Control-Request-Method"
-                ):
-                    self._reply(204, dict(CORS_PREFLIGHT_HEADERS), b"")
-                else:
-                    self._handle()
-
             def _reply(self, status: int, headers: dict[str, str], data: bytes, *, close: bool = False) -> None:
-                origin = self.headers.get("Origin")
-                if origin and origin in outer.cors_origins:
-                    headers = {**headers, "access-control-allow-origin": origin, "vary": "origin"}
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() not in ("content-length", "connection"):

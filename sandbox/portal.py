@@ -27,15 +27,16 @@ from components.specs.portal import (
     portal_files,
     security_headers,
 )
-from sandbox.lambda_http import SHUTDOWN_POLL_SECONDS, LambdaHttpServer, LocalHttpServer
+from sandbox.lambda_http import SHUTDOWN_POLL_SECONDS, LocalHttpServer
 
 
 class LocalPortal:
-    """``api_server``: the server the portal calls (its URL goes in config.json, and it answers CORS for us)."""
+    """``delivery``: the delivery part, whose self-service API the portal calls (its URL goes in
+    config.json, and its CORS configuration gets this server's origin)."""
 
-    def __init__(self, settings: PortalSettings, api_server: Callable[[], LambdaHttpServer]) -> None:
+    def __init__(self, settings: PortalSettings, delivery: Callable[[], Any]) -> None:
         self.settings = settings
-        self.api_server = api_server
+        self.delivery = delivery
         self.files: dict[str, tuple[bytes, str, str]] = {}
         self.headers: dict[str, str] = {}
         self._server = LocalHttpServer(("127.0.0.1", 0), self._request_handler())
@@ -45,13 +46,14 @@ class LocalPortal:
         )
 
     def create(self) -> None:
-        api = self.api_server()
-        api.cors_origins = (*api.cors_origins, self.url)
+        delivery = self.delivery()
+        delivery.self_service_gate.allowed_origins.append(self.url)
+        api_url = delivery.self_service_server.url
         for key, path, content_type in portal_files():
             self.files[key] = (path.read_bytes(), content_type, CACHE_CONTROL)
-        config = portal_config(api.url, self.settings).encode()
+        config = portal_config(api_url, self.settings).encode()
         self.files[CONFIG_FILE] = (config, CONTENT_TYPES[".json"], CONFIG_CACHE_CONTROL)
-        self.headers = dict(security_headers(origin(api.url), self.settings.frame_ancestors))
+        self.headers = dict(security_headers(origin(api_url), self.settings.frame_ancestors))
 
     def start(self) -> None:
         self._thread.start()

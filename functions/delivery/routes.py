@@ -71,6 +71,9 @@ ROUTES: tuple[Route, ...] = (
     # only IAM mints operator tokens. The JWKS and discovery document are public (the authorizer reads them).
     Route("POST", "/tenants/{tenantId}/tokens", "mint_tenant_token", OPERATOR_SCOPE),
     Route("POST", "/operator/tokens", "mint_operator_token"),
+    # The operator view (docs/portal.md): every tenant's endpoints by health, the dead-letter queues.
+    Route("GET", "/operator/tenants", "operator_tenants", OPERATOR_SCOPE),
+    Route("GET", "/operator/dead-letter-queues", "operator_dead_letter_queues", OPERATOR_SCOPE),
     Route("GET", "/.well-known/jwks.json", "jwks", public=True),
     Route("GET", "/.well-known/openid-configuration", "openid_configuration", public=True),
 )

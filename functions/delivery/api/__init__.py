@@ -67,6 +67,8 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "mint_tenant_token": lazy("functions.delivery.api.tokens", "mint_tenant_token"),
     "mint_operator_token": lazy("functions.delivery.api.tokens", "mint_operator_token"),
     "jwks": lazy("functions.delivery.api.tokens", "jwks"),
+    "operator_tenants": lazy("functions.delivery.api.operator", "list_tenants"),
+    "operator_dead_letter_queues": lazy("functions.delivery.api.operator", "list_dead_letter_queues"),
     "openid_configuration": lazy("functions.delivery.api.tokens", "openid_configuration"),
 }
 
