@@ -80,6 +80,7 @@ if config.delivery.enabled:
             destinations=config.signed_destinations(),
             event_patterns=plan.delivery_rule_patterns,
             covered_tenants=plan.delivery_tenants,
+            event_types=config.event_types,
             alarm_topic_arn=alarm_topic_arn,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
         ),
@@ -110,6 +111,9 @@ if delivery is not None:
         pulumi.export("signingPublicKeys", delivery.signing_public_keys)
 if portal is not None:
     pulumi.export("portalUrl", portal.url)
+if config.event_types is not None:
+    # The catalog for publishers: functions.events.EventCatalog.from_json(`pulumi stack output eventTypes --json`).
+    pulumi.export("eventTypes", config.event_types.to_json())
 if consumer is not None:
     pulumi.export("inboundUrls", consumer.urls)
     pulumi.export("inboundQueueName", consumer.queue_name)

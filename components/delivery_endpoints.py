@@ -22,7 +22,8 @@ from components.config import Destination, Tenant
 from components.plan import resource_key
 from components.specs.delivery import auth_secret, endpoint_options
 from functions import whsec
-from functions.delivery import schema, store
+from functions.delivery import event_catalog, schema, store
+from functions.events import EventCatalog
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,20 @@ def covered_tenant_items(
         )
         for tenant_id in tenant_ids
     ]
+
+
+def event_catalog_item(
+    name: str, parent: pulumi.ComponentResource, table: aws.dynamodb.Table, catalog: EventCatalog
+) -> aws.dynamodb.TableItem:
+    """``hookstack:eventTypes`` as the one catalog item the subscription API reads."""
+    return aws.dynamodb.TableItem(
+        f"{name}-event-types",
+        table_name=table.name,
+        hash_key=schema.PK,
+        range_key=schema.SK,
+        item=json.dumps(event_catalog.catalog_item(catalog), sort_keys=True),
+        opts=child(parent),
+    )
 
 
 def _secret_item_json(tenant_id: str, name: str, previous: str | None, auth_value: str | None) -> Callable[[str], str]:

@@ -26,6 +26,14 @@ not stable (a replay or a bus-to-bus hop gets a new one), so it is never used fo
 ``FailedEntryCount`` (``PutEvents`` returns HTTP 200 even when entries failed), retries the failed
 entries that can succeed later with exponential backoff and jitter, and raises
 :class:`PublishError` naming what could not be published.
+
+Event-type catalog (``hookstack:eventTypes`` in the stack config; the stack output ``eventTypes``):
+:class:`EventCatalog` holds each type's name, description, optional JSON Schema (draft 2020-12) and
+example. ``publish(..., catalog=...)`` checks each event's data (``detail`` without the ``tenantId``
+and ``eventId`` hookstack adds) against its type's schema before any call and raises
+:class:`EventSchemaError` naming the event, the type and the failing path (``detail.items[0].sku``).
+The check needs ``jsonschema`` (``pip install 'hookstack-events[schemas]'``), imported only when a
+catalog with a schema is passed: nothing here requires it at import (the Lambda runtime lacks it).
 """
 
 from __future__ import annotations
@@ -63,6 +71,8 @@ EVENT_ID_RULE = (
 MAX_ENTRIES_PER_CALL = 10
 # The documented PutEvents limit (some accounts now take 1 MB; 256 KiB is safe everywhere).
 MAX_REQUEST_BYTES = 256 * 1024
+# The JSON Schema dialect of catalog schemas (a schema may name it in "$schema"; no other is accepted).
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 RETRYABLE_ERROR_CODES = frozenset(
     {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable", "Throttling"}
 )
@@ -172,6 +182,102 @@ _RESERVED_MARKER = (
 )
 
 
+# -- the event-type catalog ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One entry of the catalog: ``schema`` and ``example`` describe the event's data (``detail``
+    as the publisher passes it to :func:`make_event`, without ``tenantId`` and ``eventId``)."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any] | None = None
+    example: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"name": self.name, "description": self.description}
+        if self.schema is not None:
+            document["schema"] = self.schema
+        if self.example is not None:
+            document["example"] = self.example
+        return document
+
+
+class EventSchemaError(ValueError):
+    """An event's data does not match its type's schema; ``path`` is the failing JSON path."""
+
+    def __init__(self, event_id: str, event_type: str, path: str, message: str) -> None:
+        self.event_id, self.event_type, self.path = event_id, event_type, path
+        super().__init__(f"event {event_id}: {path} does not match the schema of event type {event_type!r}: {message}")
+
+
+@dataclass(frozen=True)
+class EventCatalog:
+    """The known event types, by name (the stack config validated them: names, schemas, examples)."""
+
+    types: tuple[EventType, ...]
+
+    @classmethod
+    def from_json(cls, document: str | Sequence[Mapping[str, Any]]) -> EventCatalog:
+        """The catalog from the ``eventTypes`` stack output (JSON text or the parsed list)."""
+        entries = json.loads(document) if isinstance(document, str) else document
+        if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+            raise ValueError("an event-type catalog is a JSON list of {name, description, schema?, example?} objects")
+        types = []
+        for index, entry in enumerate(entries):
+            name = entry.get("name")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"eventTypes[{index}].name must be a non-empty string")
+            types.append(
+                EventType(name, str(entry.get("description") or ""), entry.get("schema"), entry.get("example"))
+            )
+        return cls(tuple(types))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.types)
+
+    def get(self, name: str) -> EventType | None:
+        return next((t for t in self.types if t.name == name), None)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.types]
+
+    def check(self, event: Event) -> None:
+        """Raise :class:`EventSchemaError` when ``event``'s data breaks its type's schema (no schema,
+        or a type the catalog does not list: nothing to check)."""
+        known = self.get(event.event_type)
+        if known is None or known.schema is None:
+            return
+        problem = schema_problem(known.schema, event.data)
+        if problem is not None:
+            raise EventSchemaError(event.event_id, event.event_type, *problem)
+
+
+def schema_problem(schema: Mapping[str, Any], data: Any, root: str = "detail") -> tuple[str, str] | None:
+    """The first (best) way ``data`` breaks ``schema``: its JSON path under ``root`` and the message."""
+    try:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import best_match
+    except ImportError:  # pragma: no cover - the message is the point
+        raise RuntimeError(
+            "checking events against a catalog schema needs jsonschema: pip install 'hookstack-events[schemas]'"
+        ) from None
+    error = best_match(Draft202012Validator(schema).iter_errors(data))
+    if error is None:
+        return None
+    return json_path(root, error.absolute_path), error.message
+
+
+def json_path(root: str, parts: Any) -> str:
+    """``detail.items[0].sku`` from ``("items", 0, "sku")``."""
+    path = root
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
 def entry_size(entry: Mapping[str, Any]) -> int:
     """Size of an entry as EventBridge counts it for the request limit."""
     size = 14 if entry.get("Time") is not None else 0
@@ -218,18 +324,23 @@ def publish(
     base_delay: float = 0.1,
     max_delay: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    catalog: EventCatalog | None = None,
 ) -> int:
     """Put ``events`` on ``bus_name``; return how many calls were made.
 
     Failed entries with a transient error code are retried (only those, never the whole batch
     again) up to ``max_attempts`` calls per batch, with full-jitter exponential backoff. Raises
     :class:`PublishError` for entries that still failed or failed permanently; ``ValueError``, before
-    any call, for an entry over the size limit or event data holding the reserved redrive marker.
+    any call, for an entry over the size limit or event data holding the reserved redrive marker,
+    and :class:`EventSchemaError` (a ``ValueError``), before any call, for data that breaks its
+    type's schema in ``catalog``.
     """
     for event in events:
         # make_event refuses the marker; an Event built by hand (or replaced) must not slip it in.
         if REDRIVE_MARKER_KEY in event.data:
             raise ValueError(f"event {event.event_id}: {_RESERVED_MARKER}")
+        if catalog is not None:
+            catalog.check(event)
     calls = 0
     failed: list[tuple[str, str, str]] = []
     for batch in _batches([event.entry(bus_name) for event in events]):

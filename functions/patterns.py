@@ -90,6 +90,17 @@ def event_type_matches(event_types: Sequence[str], event_type: str) -> bool:
     return False
 
 
+def unknown_event_type_problem(event_types: Sequence[str], known: Sequence[str]) -> tuple[int, str] | None:
+    """With an event-type catalog (``known``): the first entry of ``event_types`` that names no
+    catalogued type (a wildcard must match at least one), as its index and why; ``None`` when all do."""
+    for index, wanted in enumerate(event_types):
+        if not any(event_type_matches([wanted], name) for name in known):
+            what = "matches no type" if wanted.endswith(EVENT_TYPE_WILDCARD) else "is not a type"
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            return index, f"{what} of the event-type catalog (hookstack:eventTypes): {wanted!r}; known: {listed}"
+    return None
+
+
 def event_types_pattern(event_types: Sequence[str]) -> list[Any]:
     """The ``detail-type`` matchers of ``event_types``: exact strings, ``{"prefix": "invoice."}``."""
     return [{"prefix": t[:-1]} if t.endswith(EVENT_TYPE_WILDCARD) else t for t in event_types]

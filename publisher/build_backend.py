@@ -70,6 +70,7 @@ def _dist_info(project: dict[str, object]) -> tuple[str, dict[str, bytes]]:
         f"Requires-Python: {project['requires-python']}",
         f"License: {project['license']}",
         *(f"Requires-Dist: {requirement}" for requirement in _listed(project.get("dependencies"))),
+        *_extras(project.get("optional-dependencies")),
     ]
     wheel = ["Wheel-Version: 1.0", "Generator: hookstack build_backend", "Root-Is-Purelib: true", "Tag: py3-none-any"]
     return dist_info, {
@@ -77,6 +78,15 @@ def _dist_info(project: dict[str, object]) -> tuple[str, dict[str, bytes]]:
         f"{dist_info}/WHEEL": ("\n".join(wheel) + "\n").encode(),
         f"{dist_info}/top_level.txt": b"functions\n",
     }
+
+
+def _extras(value: object) -> list[str]:
+    """``Provides-Extra`` and its ``Requires-Dist ...; extra == "<name>"`` lines (core metadata 2.1)."""
+    lines: list[str] = []
+    for extra, requirements in (value if isinstance(value, dict) else {}).items():
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [f'Requires-Dist: {requirement}; extra == "{extra}"' for requirement in _listed(requirements)]
+    return lines
 
 
 def _listed(value: object) -> list[str]:

@@ -33,6 +33,7 @@ from components.specs.delivery import (
     table_indexes_arn,
 )
 from functions import whsec
+from functions.events import EventCatalog
 from sandbox.endpoint_secrets import create_endpoint_secrets
 from sandbox.iam import LocalIam, Role
 from sandbox.lambda_http import LambdaHttpServer, load_handler
@@ -100,12 +101,14 @@ class LocalDelivery:
         iam: LocalIam | None = None,
         rule_patterns: Sequence[Mapping[str, Any]] | None = None,
         covered_tenants: Sequence[str] | None = None,
+        event_types: EventCatalog | None = None,
     ) -> None:
         from sandbox.aws import client
 
         # The plan's delivery rules and covered tenants (``delivery.apiTenants``), as the component gets them.
         self.rule_patterns = (delivery_rule_pattern(),) if rule_patterns is None else tuple(rule_patterns)
         self.covered_tenants = covered_tenants
+        self.event_types = event_types  # hookstack:eventTypes, one table item as the component writes it
 
         self.settings = settings
         self.spec = delivery_spec(settings)
@@ -156,6 +159,10 @@ class LocalDelivery:
             )
         for tenant_id in self.covered_tenants or ():
             self.dynamodb.put_item(TableName=self.table, Item=store.covered_tenant_item(tenant_id))
+        if self.event_types is not None:
+            from functions.delivery.event_catalog import catalog_item
+
+            self.dynamodb.put_item(TableName=self.table, Item=catalog_item(self.event_types))
         for tenant_index, destination_index, tenant, destination in self.destinations:
             signing = destination.signing
             assert signing is not None  # every worker endpoint signs

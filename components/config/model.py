@@ -17,6 +17,7 @@ from functions.delivery.endpoint_fields import API_DESTINATION, WORKER
 from functions.delivery.protection import BREAKER_COOLDOWN_SECONDS, BREAKER_FAILURES
 from functions.delivery.settings import API_TENANTS_ALL
 from functions.delivery.signing import DEFAULT_SCHEME
+from functions.events import EventCatalog
 from functions.inbound.hmac_scheme import HmacConfig
 
 NAMESPACE = "hookstack"
@@ -294,6 +295,8 @@ class StackConfig:
     aurora: AuroraSettings = field(default_factory=AuroraSettings)
     alarm_email: str | None = None
     portal: PortalSettings = field(default_factory=PortalSettings)
+    event_types: EventCatalog | None = None
+    """``hookstack:eventTypes`` (None: no catalog; any event type may be subscribed to)."""
 
     def destinations(self) -> list[tuple[Tenant, Destination]]:
         return [(t, d) for t in self.tenants for d in t.destinations]

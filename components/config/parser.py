@@ -15,6 +15,7 @@ from typing import Any
 from components.config.aurora import parse_aurora
 from components.config.consumer import parse_consumer
 from components.config.delivery import check_signed_destination_urls, parse_delivery
+from components.config.event_types import check_destination_event_types, parse_event_types
 from components.config.model import NAMESPACE, ConfigProblem, StackConfig, StackConfigError
 from components.config.portal import parse_portal, portal_needs_delivery
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
@@ -22,7 +23,7 @@ from components.config.reader import Reader
 from components.config.tenants import parse_tenants
 from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
 
-TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "portal")
+TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "eventTypes", "portal")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -54,6 +55,8 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         alarm_email = None
 
     tenants = parse_tenants(reader, raw.get("tenants"))
+    event_types = parse_event_types(reader, raw.get("eventTypes"))
+    check_destination_event_types(reader, event_types, raw.get("tenants"))
     provider = parse_provider(reader, raw.get("provider"))
     delivery = parse_delivery(reader, raw.get("delivery"))
     check_signed_destination_urls(reader, raw.get("tenants"), delivery)
@@ -71,6 +74,7 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         portal=portal_needs_delivery(
             reader, raw.get("portal"), parse_portal(reader, raw.get("portal")), delivery.enabled
         ),
+        event_types=event_types,
     )
     if not config.delivery.enabled:
         for tenant_index, tenant in enumerate(config.tenants):

@@ -35,7 +35,7 @@ class Route:
     scope: str | None = None
     """The token scope the route needs; ``None``: IAM callers only (never reachable with a token)."""
     public: bool = False
-    """No authorization at all (the JWKS and the OpenID discovery document the authorizer reads)."""
+    """No authorization at all (the JWKS and the OpenID discovery document the authorizer reads, the OpenAPI document)."""
 
     @property
     def token_scopes(self) -> tuple[str, ...]:
@@ -67,6 +67,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tenants/{tenantId}/attempts", "list_attempts", MESSAGES_READ),
     Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message", MESSAGES_READ),
     Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message", MESSAGES_REPLAY),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event", ENDPOINTS_WRITE),
     # Tokens (docs/tokens.md): the SaaS backend (IAM) or an operator token mints a tenant's token;
     # only IAM mints operator tokens. The JWKS and discovery document are public (the authorizer reads them).
     Route("POST", "/tenants/{tenantId}/tokens", "mint_tenant_token", OPERATOR_SCOPE),
@@ -76,6 +77,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/operator/dead-letter-queues", "operator_dead_letter_queues", OPERATOR_SCOPE),
     Route("GET", "/.well-known/jwks.json", "jwks", public=True),
     Route("GET", "/.well-known/openid-configuration", "openid_configuration", public=True),
+    Route("GET", "/event-types", "list_event_types"),
+    Route("GET", "/openapi.json", "openapi", public=True),
 )
 
 # The routes under one tenant's path (operator and public routes are no tenant's).

@@ -311,7 +311,7 @@ def test_loopback_http_only_in_local_mode() -> None:
         ),
         pytest.param(
             {"tenant": []},
-            "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail, portal",
+            "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail, eventTypes, portal",
             id="unknown-top-key",
         ),
         pytest.param(
@@ -657,6 +657,9 @@ def test_readme_documents_every_configuration_key() -> None:
         "alarmEmail",
         "enabled",
     }
+    from components.config.event_types import ENTRY_KEYS
+
+    keys |= {"eventTypes", *ENTRY_KEYS}
     import re
 
     documented: set[str] = set()

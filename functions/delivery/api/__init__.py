@@ -20,6 +20,10 @@ Routes (all JSON; errors are ``{"error": {"code", "message", "field"}}`` with th
 - ``POST /tenants/{tenantId}/messages/{eventId}/resend`` ``{"endpointId"?}``: send it again (202).
 - ``POST .../endpoints/{endpointId}/replay`` ``{"since", "limit"?, "cursor"?}``: resend every message
   that failed for good on this endpoint since ``since`` (ISO 8601) (202, ``nextCursor`` when more).
+- ``POST .../endpoints/{endpointId}/test`` ``{"eventType"?}``: a test event through the real delivery
+  path of that endpoint; the first attempt (200) or the event id to follow (202).
+- ``GET /event-types``: the event-type catalog (``hookstack:eventTypes``).
+- ``GET /openapi.json``: the API's OpenAPI 3.1 document (:mod:`functions.delivery.openapi`), unauthenticated.
 
 Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
 ``enabled``; their URL and secret change through ``pulumi config``.
@@ -70,6 +74,9 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "operator_tenants": lazy("functions.delivery.api.operator", "list_tenants"),
     "operator_dead_letter_queues": lazy("functions.delivery.api.operator", "list_dead_letter_queues"),
     "openid_configuration": lazy("functions.delivery.api.tokens", "openid_configuration"),
+    "send_test_event": lazy("functions.delivery.api.event_types", "send_test_event"),
+    "list_event_types": lazy("functions.delivery.api.event_types", "list_event_types"),
+    "openapi": lazy("functions.delivery.openapi", "serve"),
 }
 
 _state = runtime.process_state(lambda clients: ApiRuntime(ApiSettings.from_environ(os.environ), clients))
@@ -89,7 +96,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             _authorize(event, route, params)
         http.check_path_parameters(params, event.get("pathParameters"))
         request = Request(
-            tenant_id=params.get("tenantId", ""),
+            tenant_id=params.get("tenantId", ""),  # "": a route of no tenant (/event-types, /openapi.json)
             params=params,
             query=http.query(event),
             body=http.body(event, method),

@@ -94,6 +94,7 @@ def _description(value: Any) -> str:
 def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     from functions.delivery.api import oauth_clients, signing_keys
     from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
+    from functions.delivery.api.event_types import catalog_problem
 
     body = request.body
     only(body, ("url", "eventTypes", "description", *OPTION_FIELDS))
@@ -101,6 +102,7 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         raise ApiError(400, "validation_error", "url is required", "url")
     url = _url(body["url"], state)
     event_types = _event_types(body.get("eventTypes"))
+    catalog_problem(state, event_types)
     description = _description(body.get("description"))
     parsed = parse_options(body, event_types)
     oauth_clients.check_token_url(parsed.options.auth, lambda value, field: _url(value, state, field))
@@ -161,6 +163,7 @@ def get_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
 def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     from functions.delivery.api import oauth_clients, signing_keys
     from functions.delivery.api.endpoint_body import OPTION_FIELDS, parse_options
+    from functions.delivery.api.event_types import catalog_problem
 
     body = request.body
     only(body, ("url", "eventTypes", "description", "enabled", *OPTION_FIELDS))
@@ -177,6 +180,7 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         changes["url"] = _url(body["url"], state)
     if "eventTypes" in body:
         changes["eventTypes"] = list(_event_types(body["eventTypes"]))
+        catalog_problem(state, tuple(changes["eventTypes"]))
     if "description" in body:
         changes["description"] = _description(body["description"])
     parsed = None

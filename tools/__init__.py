@@ -1,0 +1,1 @@
+"""Repository tools (generators run by hand or by tests; nothing here is deployed)."""
