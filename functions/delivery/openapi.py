@@ -317,6 +317,47 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "OpenApiDocument": {"type": "object", "required": ["openapi"], "properties": {"openapi": STRING}},
+    "OperatorTenantList": {
+        "type": "object",
+        "required": ["data", "truncated"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["tenantId", "endpoints"],
+                    "properties": {
+                        "tenantId": STRING,
+                        "endpoints": {
+                            "type": "array",
+                            "description": "each endpoint with health: attempts, succeeded, successRate (null: none)",
+                            "items": _ref("Endpoint"),
+                        },
+                    },
+                },
+            },
+            "truncated": {"type": "boolean", "description": "the scan stopped before the end of the table"},
+        },
+    },
+    "DeadLetterQueueList": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "url", "depth", "inFlight"],
+                    "properties": {
+                        "name": STRING,
+                        "url": STRING,
+                        "depth": {"type": "integer"},
+                        "inFlight": {"type": "integer"},
+                    },
+                },
+            }
+        },
+    },
 }
 
 
@@ -348,6 +389,8 @@ OPERATIONS: dict[str, Operation] = {
     "send_test_event": Operation("Send a test event to this endpoint and answer its first attempt (202: still pending)", {200: "TestEventResult", 202: "TestEventResult"}, "TestEvent", errors=(400, 404, 409)),
     "list_event_types": Operation("The event-type catalog", {200: "EventTypeList"}, errors=()),
     "openapi": Operation("This document", {200: "OpenApiDocument"}, errors=()),
+    "operator_tenants": Operation("Every tenant with its endpoints and their health (operator)", {200: "OperatorTenantList"}, errors=()),
+    "operator_dead_letter_queues": Operation("The delivery dead-letter queues and their depths (operator)", {200: "DeadLetterQueueList"}, errors=()),
 }  # fmt: skip
 ERROR_DESCRIPTIONS = {
     400: "invalid input (the field is named)",
