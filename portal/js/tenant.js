@@ -166,6 +166,7 @@ export async function endpointView(session, endpointId) {
   const replayable = session.scopes.has("messages:replay") || session.operator;
   const secretArea = h("div", { "aria-live": "polite" });
   const testArea = h("div", { "aria-live": "polite", id: "test-result" });
+  const attemptsArea = h("div", { id: "endpoint-attempts" }, attemptsTable(attempts, "Recent attempts of this endpoint"));
   const readOnly = endpoint.managedBy === "config";
 
   const actions = h("div", { class: "actions" });
@@ -178,8 +179,14 @@ export async function endpointView(session, endpointId) {
     });
     const test = h("button", { type: "button", id: "send-test" }, "Send test event");
     test.addEventListener("click", async () => {
-      const attempt = await act(test, () => session.api.call("POST", `${path}/test`, {}), "Test event sent.");
-      if (attempt) replace(testArea, attemptsTable([attempt.attempt || attempt], "Test attempt"));
+      const result = await act(test, () => session.api.call("POST", `${path}/test`, {}),
+        (r) => `Test event ${r.eventId}: ${r.attempt ? r.attempt.outcome : r.status}.`);
+      if (!result) return;
+      const first = result.attempt ? [{ ...result.attempt, eventId: result.eventId, eventType: result.eventType }] : [];
+      replace(testArea, h("h3", {}, "Test event"), first.length ? attemptsTable(first, "The test event's first attempt")
+        : h("p", {}, `Queued (${result.status}): its attempt will appear below.`));
+      const page = await session.api.call("GET", `${path}/attempts?limit=50`).catch(() => null);
+      if (page) replace(attemptsArea, attemptsTable(page.data || [], "Recent attempts of this endpoint"));
     });
     actions.append(toggle, " ", test);
     if (!readOnly) {
@@ -236,7 +243,7 @@ export async function endpointView(session, endpointId) {
     actions, secretArea, testArea,
     editForm, replayForm,
     h("h3", {}, "Recent attempts"),
-    attemptsTable(attempts, "Recent attempts of this endpoint"));
+    attemptsArea);
 }
 
 // -- attempts and messages ------------------------------------------------------------------------
