@@ -170,18 +170,14 @@ class _Networks(_Variable):
         return [str(cidr) for cidr in value]
 
 
-class _Urls(_Variable):
-    """Comma-separated URLs (empty: none, and then the variable is not written at all)."""
+class _Items(_Variable):
+    """Comma-separated values (empty: none, and then the variable is not written at all)."""
 
     def read(self, environ: Environ) -> tuple[str, ...]:
-        urls = environ.items(self.name)
-        bad = [url for url in urls if not url.startswith(("https://", "http://"))]
-        if bad:
-            raise SettingsError(f"{self.name} must be comma-separated http(s):// URLs, got {bad[0]!r}")
-        return urls
+        return environ.items(self.name)
 
     def write(self, value: Any) -> Value:
-        return [str(url) for url in value]
+        return [str(item) for item in value]
 
 
 class _Url(_Variable):
@@ -217,7 +213,7 @@ HISTORY_TTL_DAYS = _Number("DELIVERY_HISTORY_TTL_DAYS", 30.0, 0.0001, 3650.0)
 ROTATION_OVERLAP_HOURS = _Number("DELIVERY_ROTATION_OVERLAP_HOURS", 24.0, 0.0, 24.0 * 365)
 ALLOWED_CIDRS = _Networks("DELIVERY_ALLOWED_CIDRS", ())
 TOKEN_ISSUER = _Url("DELIVERY_TOKEN_ISSUER", "")
-DEAD_LETTER_QUEUE_URLS = _Urls("DELIVERY_DEAD_LETTER_QUEUE_URLS", ())
+DEAD_LETTER_QUEUE_URLS = _Items("DELIVERY_DEAD_LETTER_QUEUE_URLS", ())
 API_TENANTS = _Choice("DELIVERY_API_TENANTS", API_TENANTS_ALL, API_TENANTS_CHOICES)
 ENDPOINT_CACHE_SECONDS = _Number("DELIVERY_ENDPOINT_CACHE_SECONDS", 10.0, 0.0, 3600.0, sandbox_only=True)
 TIMEOUT_SECONDS = _Number("DELIVERY_TIMEOUT_SECONDS", 15.0, 0.01, 900.0)

@@ -1,7 +1,7 @@
 // DOM building without HTML strings: every value from the API reaches the page as a text node or an
 // attribute set through the DOM, so a hostile endpoint URL or response body is shown, never parsed.
-// (tests/portal/test_portal_static.py refuses innerHTML, outerHTML, insertAdjacentHTML, document.write,
-// eval and inline handlers anywhere in portal/.)
+// tests/portal/test_portal_static.py refuses every HTML- or code-parsing sink anywhere in portal/, and
+// the CSP's Trusted Types make the browser refuse them too.
 
 const SAFE_ATTRIBUTES = /^(?:aria-[a-z]+|data-[a-z-]+|id|class|role|type|name|for|href|value|min|max|step|rows|cols|placeholder|autocomplete|required|disabled|checked|selected|hidden|title|tabindex|scope|colspan|readonly|spellcheck|inputmode|pattern|maxlength|low|high|optimum|datetime|open|target|rel|lang)$/;
 
