@@ -65,6 +65,14 @@ provider = WebhookProvider(
     WebhookProviderArgs(entry_bus=hub.ref, plan=plan, alarm_topic_arn=alarm_topic_arn),
 )
 
+# The tenant portal (docs/portal.md): static files on CloudFront calling the self-service API, which
+# answers CORS for the portal's origin (so the portal comes first; its config.json once the API exists).
+portal = None
+if config.portal.enabled:  # only with the delivery pipeline (the config refuses it otherwise)
+    from components.portal import TenantPortal, TenantPortalArgs
+
+    portal = TenantPortal("hookstack-portal", TenantPortalArgs(settings=config.portal))
+
 # Signed deliveries, subscription API and delivery history.
 delivery = None
 if config.delivery.enabled:
@@ -83,15 +91,11 @@ if config.delivery.enabled:
             event_types=config.event_types,
             alarm_topic_arn=alarm_topic_arn,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
+            allowed_origins=[portal.origin] if portal is not None else [],
         ),
     )
-
-# The tenant portal (docs/portal.md): static files on CloudFront, calling the self-service API.
-portal = None
-if delivery is not None and config.portal.enabled:
-    from components.portal import TenantPortal, TenantPortalArgs
-
-    portal = TenantPortal("hookstack-portal", TenantPortalArgs(settings=config.portal, api_url=delivery.api_url))
+    if portal is not None:
+        portal.publish_config(delivery.self_service_api_url)
 
 # --- stack outputs (ops/ reads them: docs/runbook.md) -----------------------------------------
 pulumi.export("busName", hub.bus_name)
@@ -102,6 +106,7 @@ pulumi.export("destinations", provider.destinations)
 pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards})
 if delivery is not None:
     pulumi.export("subscriptionsApiUrl", delivery.api_url)
+    pulumi.export("selfServiceApiUrl", delivery.self_service_api_url)
     pulumi.export("deliveryTableName", delivery.table_name)
     pulumi.export("deliveryDeadLetterQueueUrl", delivery.dead_letter_queue_url)
     pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)

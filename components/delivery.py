@@ -53,6 +53,7 @@ from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, 
 from components.delivery_endpoints import config_endpoints, covered_tenant_items, event_catalog_item
 from components.delivery_functions import DeliveryResources, delivery_functions
 from components.delivery_rules import delivery_rule_pattern
+from components.delivery_self_service import SelfServiceApi, self_service_api, self_service_http_api
 from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec, table_indexes_arn
@@ -86,6 +87,8 @@ class SignedDeliveryArgs:
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
     table_deletion_protection: bool = False
     """Refuse to delete the table (point-in-time recovery is always on)."""
+    allowed_origins: Sequence[pulumi.Input[str]] = ()
+    """Origins the self-service API answers CORS for (the portal's); none: no CORS configuration."""
     crypto_layer: Package | None = None
     """``cryptography`` for arm64 (``components.layers.build_crypto_layer()``), attached to the API and
     the worker: ``v1a`` endpoints can be created through the API at any time, without a deploy."""
@@ -132,6 +135,12 @@ class SignedDelivery(pulumi.ComponentResource):
     """Dead-letter queues, events-queue age, the rule's failures and API 5xx (function errors alarm in each function)."""
     api_url: pulumi.Output[str]
     """Base URL of the subscription API (routes under ``/tenants/{tenantId}/...``)."""
+    self_service_http_api: aws.apigatewayv2.Api
+    """The self-service API (tenant tokens; its URL is the tokens' issuer)."""
+    self_service_api: SelfServiceApi
+    """Its JWT authorizer, token routes, stage, access logs and invoke permission."""
+    self_service_api_url: pulumi.Output[str]
+    """Base URL of the self-service API (stack output ``selfServiceApiUrl``)."""
     table_name: pulumi.Output[str]
     """The delivery table's name (stack output ``deliveryTableName``)."""
     tasks_queue_url: pulumi.Output[str]
@@ -190,6 +199,8 @@ class SignedDelivery(pulumi.ComponentResource):
             for suffix, rule in zip(suffixes, self.rules, strict=True)
         ]
         self.crypto_layer = crypto_layer(name, self, args.crypto_layer) if args.crypto_layer is not None else None
+        # Declared before the API function: its URL is the tokens' issuer (docs/tokens.md).
+        self.self_service_http_api = self_service_http_api(name, self, args.allowed_origins)
         functions = delivery_functions(
             name,
             self,
@@ -205,6 +216,7 @@ class SignedDelivery(pulumi.ComponentResource):
             ),
             alarm_topic_arn=args.alarm_topic_arn,
             crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,
+            token_issuer=self.self_service_http_api.api_endpoint,
         )
         self.api_function, self.fanout_function = functions.api, functions.fanout
         self.worker_function, self.event_source_mappings = functions.worker, functions.event_source_mappings
@@ -212,6 +224,13 @@ class SignedDelivery(pulumi.ComponentResource):
             name, self, self.api_function, integration_timeout_ms=spec.api_integration_timeout_ms
         )
         self.http_api, self.stage = self.subscription_api.api, self.subscription_api.stage
+        self.self_service_api = self_service_api(
+            name,
+            self,
+            self.self_service_http_api,
+            self.api_function,
+            integration_timeout_ms=spec.api_integration_timeout_ms,
+        )
         declared = config_endpoints(name, self, self.table, args.destinations)
         self.config_items, generated = declared.items, declared.generated
         if args.covered_tenants is not None:
@@ -225,6 +244,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self.alarms = self._alarms()
 
         self.api_url = self.http_api.api_endpoint
+        self.self_service_api_url = self.self_service_http_api.api_endpoint
         self.table_name = self.table.name
         self.tasks_queue_url = self.tasks_queue.url
         self.dead_letter_queue_url = self.dead_letter_queue.url
@@ -236,6 +256,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "api_url": self.api_url,
+                "self_service_api_url": self.self_service_api_url,
                 "table_name": self.table_name,
                 "tasks_queue_url": self.tasks_queue_url,
                 "dead_letter_queue_url": self.dead_letter_queue_url,

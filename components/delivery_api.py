@@ -74,7 +74,8 @@ def subscription_api(
             f"{name}-route-{route.action.replace('_', '-')}",
             api_id=api.id,
             route_key=route.key,
-            authorization_type="AWS_IAM",
+            # Public routes (the token issuer's JWKS and discovery document) take no authorization.
+            authorization_type="NONE" if route.public else "AWS_IAM",
             target=pulumi.Output.concat("integrations/", integration.id),
             opts=child(parent),
         )

@@ -64,6 +64,7 @@ def delivery_functions(
     resources: DeliveryResources,
     alarm_topic_arn: pulumi.Input[str] | None,
     crypto_layer_arn: pulumi.Input[str] | None = None,
+    token_issuer: pulumi.Input[str] = "",
 ) -> DeliveryFunctions:
     """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``.
 
@@ -113,11 +114,15 @@ def delivery_functions(
         ),
         function_layers=layers,
         environment=contract_environment(
-            lambda table_name, tasks_url, *queue_urls: spec.api_settings(
-                table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_urls=queue_urls
+            lambda table_name, tasks_url, issuer, *queue_urls: spec.api_settings(
+                table_name=table_name,
+                tasks_queue_url=tasks_url,
+                token_issuer=_url_or_placeholder(issuer),
+                dead_letter_queue_urls=queue_urls,
             ).to_environ(),
             table.name,
             tasks.url,
+            token_issuer,
             *[queue.url for queue in dead_letter_queues],
         ),
     )
@@ -181,3 +186,9 @@ def delivery_functions(
         event_source_mapping("worker-esm", tasks, worker, spec.worker_max_concurrency),
     ]
     return DeliveryFunctions(api, fanout, worker, mappings)
+
+
+def _url_or_placeholder(issuer: str) -> str:
+    """The self-service API's URL; contract_environment first renders with ``-`` for every name (to
+    learn which variables exist), which is no URL: a stand-in URL then."""
+    return issuer if "://" in issuer or not issuer else "https://placeholder.invalid"

@@ -47,8 +47,9 @@ PRICE_CLASS = "PriceClass_100"  # North America and Europe edges: the cheapest; 
 @dataclass
 class TenantPortalArgs:
     settings: PortalSettings
-    api_url: pulumi.Input[str]
-    """The self-service API's base URL (config.json's ``apiBaseUrl``)."""
+    api_url: pulumi.Input[str] | None = None
+    """The self-service API's base URL (config.json's ``apiBaseUrl``); ``None``: call
+    :meth:`TenantPortal.publish_config` once the API exists (it answers CORS for :attr:`origin`)."""
 
 
 class TenantPortal(pulumi.ComponentResource):
@@ -126,19 +127,29 @@ class TenantPortal(pulumi.ComponentResource):
             )
             for key, path, content_type in portal_files()
         ]
-        self.config_object = aws.s3.BucketObjectv2(
-            f"{name}-file-config",
-            bucket=self.bucket.id,
-            key=CONFIG_FILE,
-            content=pulumi.Output.from_input(args.api_url).apply(lambda url: portal_config(url, args.settings)),
-            content_type=CONTENT_TYPES[".json"],
-            cache_control=CONFIG_CACHE_CONTROL,
-            opts=child(self, depends_on=[self.ownership, self.encryption]),
-        )
+        self._name, self._settings = name, args.settings
+        self.config_object: aws.s3.BucketObjectv2 | None = None
+        if args.api_url is not None:
+            self.publish_config(args.api_url)
         self.url = pulumi.Output.concat("https://", self.distribution.domain_name, "/")
         self.origin = pulumi.Output.concat("https://", self.distribution.domain_name)
         """What the self-service API's CORS configuration allows."""
         self.register_outputs({"url": self.url, "bucket": self.bucket.id})
+
+    def publish_config(self, api_url: pulumi.Input[str]) -> aws.s3.BucketObjectv2:
+        """``config.json``: the self-service API's URL and the theme (once per portal)."""
+        if self.config_object is not None:
+            raise ValueError("the portal's config.json is already published")
+        self.config_object = aws.s3.BucketObjectv2(
+            f"{self._name}-file-config",
+            bucket=self.bucket.id,
+            key=CONFIG_FILE,
+            content=pulumi.Output.from_input(api_url).apply(lambda url: portal_config(url, self._settings)),
+            content_type=CONTENT_TYPES[".json"],
+            cache_control=CONFIG_CACHE_CONTROL,
+            opts=child(self, depends_on=[self.ownership, self.encryption]),
+        )
+        return self.config_object
 
     def _headers_policy(
         self, name: str, region: pulumi.Input[str], settings: PortalSettings

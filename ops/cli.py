@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("connection", help="connection name, or tenant/destination with --outputs")
     inbound_cli.add_commands(commands, common)
+    from ops import token_cli  # imported here: one hunk for the token commands (docs/tokens.md)
+
+    token_cli.add_commands(commands, common)
     return parser
 
 
@@ -211,6 +214,10 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
         clients = clients or _clients(args, sandbox_access(args.outputs))
         if args.command == "inbound":
             return inbound_cli.run(args, clients)
+        if args.command in ("token", "token-keys"):
+            from ops import token_cli
+
+            return token_cli.run(args, clients)
         outputs = load_outputs(
             args.outputs, bus_name=args.bus_name, bus_arn=args.bus_arn, dlq_url=args.dlq_url, archive=args.archive
         )

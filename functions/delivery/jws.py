@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -70,6 +71,11 @@ def generate_private_pem() -> str:
 
 def public_jwk(private_pem: str) -> dict[str, str]:
     """The public JWK of a private key, with ``kid`` = its RFC 7638 thumbprint (stable, derived)."""
+    return dict(_public_jwk(private_pem))
+
+
+@functools.lru_cache(maxsize=4)
+def _public_jwk(private_pem: str) -> dict[str, str]:
     key = _private_key(private_pem)
     numbers = key.public_key().public_numbers()
     jwk = {"e": _int_b64(numbers.e), "kty": "RSA", "n": _int_b64(numbers.n)}
@@ -77,6 +83,7 @@ def public_jwk(private_pem: str) -> dict[str, str]:
     return {**jwk, "kid": thumbprint, "alg": ALGORITHM, "use": "sig"}
 
 
+@functools.lru_cache(maxsize=4)  # loading checks the key (tens of ms): once per key and process
 def _private_key(private_pem: str) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -170,7 +170,14 @@ def test_functions_use_the_shared_archive_and_existing_handlers(deployed: Progra
 
 def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Program) -> None:
     expected = {
-        "api": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS", "API_TENANTS"},
+        "api": {
+            "TABLE_NAME",
+            "TASKS_QUEUE_URL",
+            "HISTORY_TTL_DAYS",
+            "ROTATION_OVERLAP_HOURS",
+            "API_TENANTS",
+            "TOKEN_ISSUER",
+        },
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
             "TABLE_NAME",
@@ -299,9 +306,13 @@ def test_event_source_mappings_are_bounded_so_hanging_endpoints_cannot_take_the_
 
 
 def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deployed: Program) -> None:
-    api = deployed.one("aws:apigatewayv2/api:Api")
+    api = deployed.named("hookstack-delivery-http")
     assert api["protocolType"] == "HTTP"
-    integration = deployed.one("aws:apigatewayv2/integration:Integration")
+
+    def on_this_api(resource: Any) -> bool:
+        return bool(resource["apiId"] == f"{api.physical_name}-id")
+
+    integration = deployed.one("aws:apigatewayv2/integration:Integration", on_this_api)
     function = deployed.named("hookstack-delivery-api-fn")
     assert integration["integrationType"] == "AWS_PROXY" and integration["integrationMethod"] == "POST"
     assert integration["payloadFormatVersion"] == "2.0"
@@ -309,17 +320,17 @@ def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deploy
     assert (
         integration["timeoutMilliseconds"] <= 30_000 and function["timeout"] * 1000 < integration["timeoutMilliseconds"]
     )
-    declared = {r["routeKey"]: r for r in deployed.of_type("aws:apigatewayv2/route:Route")}
+    declared = {r["routeKey"]: r for r in deployed.of_type("aws:apigatewayv2/route:Route") if on_this_api(r)}
     assert set(declared) == {route.key for route in routes.ROUTES}
-    for route in declared.values():
-        assert route["authorizationType"] == "AWS_IAM"
-        assert route["target"].startswith("integrations/")
-    stage = deployed.one("aws:apigatewayv2/stage:Stage")
+    for route in routes.ROUTES:
+        assert declared[route.key]["authorizationType"] == ("NONE" if route.public else "AWS_IAM")
+        assert declared[route.key]["target"].startswith("integrations/")
+    stage = deployed.one("aws:apigatewayv2/stage:Stage", on_this_api)
     assert stage["name"] == "$default" and stage["autoDeploy"] is True
     assert stage["defaultRouteSettings"]["throttlingRateLimit"] > 0
     assert json.loads(stage["accessLogSettings"]["format"])["caller"] == "$context.identity.userArn"
     assert stage["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
-    permission = deployed.one("aws:lambda/permission:Permission", lambda r: r.name.startswith("hookstack-delivery"))
+    permission = deployed.named("hookstack-delivery-api-permission")
     assert permission["principal"] == "apigateway.amazonaws.com" and permission["action"] == "lambda:InvokeFunction"
     assert permission["sourceArn"] == api.state["executionArn"] + "/*/*"
     assert deployed.outputs["subscriptionsApiUrl"] == api.state["apiEndpoint"]
@@ -498,8 +509,9 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
     spec = delivery_spec(DeliverySettings())
     table = deployed.one("aws:dynamodb/table:Table").physical_name
     tasks, dlq = (deployed.named(f"hookstack-delivery-{q}").state["url"] for q in ("tasks", "dlq"))
+    issuer = deployed.named("hookstack-delivery-self-service-http").state["apiEndpoint"]
     contracts = {
-        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks),
+        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks, token_issuer=issuer),
         "fanout": spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
         "worker": spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq),
     }

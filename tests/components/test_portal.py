@@ -179,3 +179,13 @@ def test_the_page_applies_exactly_the_theme_variables_the_config_accepts() -> No
     assert tuple(re.findall(r'"([a-z-]+)"', listed.group(1))) == THEME_VARIABLES
     css = (PORTAL_DIR / "css" / "portal.css").read_text()
     assert all(f"--hs-{name}:" in css for name in THEME_VARIABLES)  # each has a default
+
+
+def test_the_program_wires_the_portal_to_the_self_service_api_and_its_cors() -> None:
+    program = run_program({"hookstack:tenants": [{"id": "acme"}]})
+    (config,) = [o for o in program.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o.inputs["key"] == "config.json"]
+    assert json.loads(config.inputs["content"])["apiBaseUrl"] == program.outputs["selfServiceApiUrl"]
+    portal_origin = program.outputs["portalUrl"].rstrip("/")
+    api = program.named("hookstack-delivery-self-service-http").inputs
+    assert api["corsConfiguration"]["allowOrigins"] == [portal_origin]
+    assert portal_origin.startswith("https://") and portal_origin.endswith(".cloudfront.net")

@@ -221,8 +221,9 @@ def test_services_invoking_functions_with_roles_may_do_exactly_that(declared: Pr
 
 def test_every_function_invoked_by_a_service_without_a_role_has_a_permission(declared: Program) -> None:
     permissions = [reveal(p.inputs) for p in declared.of_type("aws:lambda/permission:Permission")]
-    (api,) = declared.of_type("aws:apigatewayv2/api:Api")
+    apis = {f"{api.physical_name}-id": api for api in declared.of_type("aws:apigatewayv2/api:Api")}
     for integration in declared.of_type("aws:apigatewayv2/integration:Integration"):
+        api = apis[integration["apiId"]]  # each API needs its own permission (the self-service API too)
         function_arn = integration.plain("integrationUri").split("/functions/")[1].removesuffix("/invocations")
         function = _by_arn(declared, function_arn)
         # What API Gateway invokes as: <execution ARN>/<stage>/<method>/<path> (any route of this API).
