@@ -65,6 +65,14 @@ provider = WebhookProvider(
     WebhookProviderArgs(entry_bus=hub.ref, plan=plan, alarm_topic_arn=alarm_topic_arn),
 )
 
+# The tenant portal (docs/portal.md): static files on CloudFront calling the self-service API, which
+# answers CORS for the portal's origin (so the portal comes first; its config.json once the API exists).
+portal = None
+if config.portal.enabled:  # only with the delivery pipeline (the config refuses it otherwise)
+    from components.portal import TenantPortal, TenantPortalArgs
+
+    portal = TenantPortal("hookstack-portal", TenantPortalArgs(settings=config.portal))
+
 # Signed deliveries, subscription API and delivery history.
 delivery = None
 if config.delivery.enabled:
@@ -83,8 +91,11 @@ if config.delivery.enabled:
             event_types=config.event_types,
             alarm_topic_arn=alarm_topic_arn,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
+            allowed_origins=[portal.origin] if portal is not None else [],
         ),
     )
+    if portal is not None:
+        portal.publish_config(delivery.self_service_api_url)
 
 # --- stack outputs (ops/ reads them: docs/runbook.md) -----------------------------------------
 pulumi.export("busName", hub.bus_name)
@@ -103,6 +114,8 @@ if delivery is not None:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
     if delivery.signing_public_keys is not None:
         pulumi.export("signingPublicKeys", delivery.signing_public_keys)
+if portal is not None:
+    pulumi.export("portalUrl", portal.url)
 if config.event_types is not None:
     # The catalog for publishers: functions.events.EventCatalog.from_json(`pulumi stack output eventTypes --json`).
     pulumi.export("eventTypes", config.event_types.to_json())

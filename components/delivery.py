@@ -207,7 +207,12 @@ class SignedDelivery(pulumi.ComponentResource):
             spec=spec,
             package=args.package,
             resources=DeliveryResources(
-                self.table, self.index_arn, self.events_queue, self.tasks_queue, self.dead_letter_queue
+                self.table,
+                self.index_arn,
+                self.events_queue,
+                self.tasks_queue,
+                self.dead_letter_queue,
+                self.events_dead_letter_queue,
             ),
             alarm_topic_arn=args.alarm_topic_arn,
             crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,

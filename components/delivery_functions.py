@@ -39,6 +39,8 @@ class DeliveryResources:
     """One task per (event, endpoint): written by the fan-out and the API, consumed by the worker."""
     dead_letter_queue: aws.sqs.Queue
     """Deliveries that failed for good: the worker writes them there itself."""
+    events_dead_letter_queue: aws.sqs.Queue | None = None
+    """Bus events the fan-out could not take (the operator view reports its depth with the one above)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def delivery_functions(
     table, tasks = resources.table, resources.tasks_queue
     layers = [crypto_layer_arn] if crypto_layer_arn is not None else []
     endpoint_secrets = table.arn.apply(endpoint_secrets_arn)
+    # The queues whose depths GET /operator/dead-letter-queues reports.
+    dead_letter_queues = [q for q in (resources.dead_letter_queue, resources.events_dead_letter_queue) if q is not None]
 
     def function(
         suffix: str,
@@ -106,15 +110,20 @@ def delivery_functions(
             indexes_arn=resources.index_arn,
             tasks_queue_arn=tasks.arn,
             endpoint_secrets_arn=endpoint_secrets,
+            dead_letter_queue_arns=[queue.arn for queue in dead_letter_queues],
         ),
         function_layers=layers,
         environment=contract_environment(
-            lambda table_name, tasks_url, issuer: spec.api_settings(
-                table_name=table_name, tasks_queue_url=tasks_url, token_issuer=_url_or_placeholder(issuer)
+            lambda table_name, tasks_url, issuer, *queue_urls: spec.api_settings(
+                table_name=table_name,
+                tasks_queue_url=tasks_url,
+                token_issuer=_url_or_placeholder(issuer),
+                dead_letter_queue_urls=queue_urls,
             ).to_environ(),
             table.name,
             tasks.url,
             token_issuer,
+            *[queue.url for queue in dead_letter_queues],
         ),
     )
     fanout = function(

@@ -55,12 +55,16 @@ def environment(
     time_scale: float,
     endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS,
     token_issuer: str = "",
+    dead_letter_queue_urls: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The union of the three functions' environments (one process runs them all), each written by
     its runtime contract, with the sandbox-only knobs: waits scaled, a short endpoint cache."""
     environments = (
         spec.api_settings(
-            table_name=table_name, tasks_queue_url=tasks_queue_url, token_issuer=token_issuer
+            table_name=table_name,
+            tasks_queue_url=tasks_queue_url,
+            token_issuer=token_issuer,
+            dead_letter_queue_urls=dead_letter_queue_urls,
         ).to_environ(),
         dataclasses.replace(
             spec.fanout_settings(table_name=table_name, tasks_queue_url=tasks_queue_url),
@@ -198,6 +202,7 @@ class LocalDelivery:
                 table_name=self.table,
                 tasks_queue_url=self.urls["tasks"],
                 dead_letter_queue_url=self.urls["dlq"],
+                dead_letter_queue_urls=(self.urls["dlq"], self.urls["events_dlq"]),
                 time_scale=self.time_scale,
                 endpoint_cache_seconds=self.endpoint_cache_seconds,
                 token_issuer=self.self_service_server.url,
@@ -239,6 +244,7 @@ class LocalDelivery:
                     indexes_arn=table_indexes_arn(table),
                     tasks_queue_arn=tasks,
                     endpoint_secrets_arn=endpoint_secrets,
+                    dead_letter_queue_arns=[dead_letters, self._arn(self.urls["events_dlq"])],
                 ),
             ),
             "fanout": iam.function_role(

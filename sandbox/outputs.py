@@ -70,6 +70,8 @@ def stack_outputs(sandbox: Sandbox) -> dict[str, Any]:
         # Exported (as a secret) when a signed destination has no secret of its own: one was generated.
         if any(d.is_signed and getattr(d.auth, "secret", None) is None for t in config.tenants for d in t.destinations):
             outputs["signedDestinationSecrets"] = SECRET_OUTPUT
+    if "portal" in sandbox.parts:
+        outputs["portalUrl"] = state["portal_url"]
     if config.consumer.enabled and "consumer" in sandbox.parts:
         outputs["inboundUrls"] = dict(state["inbound"])
         outputs["inboundQueueName"] = _queue_name(state["inbound_queue_url"])

@@ -146,6 +146,12 @@ def aws_state(typ: str, logical: str, inputs: Mapping[str, Any], *, region: str 
             arn=f"arn:aws:s3:::{bucket}",
             bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
         )
+    elif typ == "aws:cloudfront/distribution:Distribution":
+        distribution_id = f"E{uid[:13].upper()}"
+        state.update(
+            arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{distribution_id}",
+            domainName=f"d{uid[:13]}.cloudfront.net",
+        )
     elif typ == "aws:s3/directoryBucket:DirectoryBucket":
         # S3 Express One Zone: the name is given (<base>--<zone id>--x-s3), the ARN is s3express's.
         state.update(bucket=inputs["bucket"], arn=f"{base.format(service='s3express')}:bucket/{inputs['bucket']}")

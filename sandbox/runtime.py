@@ -413,6 +413,10 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 ),
             ),
         )
+    if config.delivery.enabled and config.portal.enabled:
+        from sandbox.portal import LocalPortal
+
+        yield "portal", lambda: LocalPortal(config.portal, lambda: sandbox.parts["delivery"])
 
 
 class _Observer:

@@ -41,8 +41,8 @@ def ready_summary(
         row("Subscription API", f"{state['subscriptions_api']}/tenants/{{tenantId}}/endpoints  (no SigV4 locally)")
     if state.get("self_service_api_url"):
         row("Self-service API", f"{state['self_service_api_url']}  (Bearer tokens: python -m ops token --outputs ...)")
-    if state.get("portal"):
-        row("Portal", str(state["portal"]))
+    if state.get("portal_url"):
+        row("Portal", f"{state['portal_url']}?token=<a tenant token: minted below>  (docs/portal.md)")
     for index, (source, url) in enumerate(sorted((state.get("inbound") or {}).items())):
         row("Inbound URLs" if index == 0 else "", f"{source:<12} {url}")
     if state.get("postgres_dsn"):
@@ -58,6 +58,8 @@ def ready_summary(
     lines.append("  " + _put_events_command(endpoint, region, bus, _a_tenant(outputs)))
     if state.get("subscriptions_api"):
         lines.append(f"  curl -s {state['subscriptions_api']}/tenants/{_a_tenant(outputs)}/endpoints")
+    if state.get("portal_url") and state.get("subscriptions_api"):
+        lines.append("  " + _portal_command(state["subscriptions_api"], state["portal_url"], _a_tenant(outputs)))
     lines.append(f"  python -m ops status --outputs {shlex.quote(outputs_file)}")
     lines += ["", "Ctrl-C to stop (requests get 503 while it drains)."]
     return "\n".join(lines)
@@ -78,6 +80,16 @@ def _put_events_command(endpoint: str, region: str, bus: str, tenant: str) -> st
     return (
         f"AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret} aws --endpoint-url {endpoint} "
         f"--region {region} events put-events --entries {shlex.quote(entries)}"
+    )
+
+
+def _portal_command(api: str, portal_url: str, tenant: str) -> str:
+    """Mint a tenant token with the IAM-only route (no SigV4 locally) and print the portal link."""
+    body = json.dumps({"scopes": ["endpoints:read", "endpoints:write", "messages:read", "messages:replay"]})
+    script = 'import json,sys; print(sys.argv[1] + "?token=" + json.load(sys.stdin)["token"])'
+    return (
+        f"curl -s -X POST {api}/tenants/{tenant}/tokens -d {shlex.quote(body)} | "
+        f"python -c {shlex.quote(script)} {shlex.quote(portal_url)}"
     )
 
 

@@ -63,6 +63,7 @@ from components.config.model import (
     Destination,
     NoAuth,
     OAuthAuth,
+    PortalSettings,
     ProviderSettings,
     RetryPolicy,
     Secret,
@@ -75,6 +76,7 @@ from components.config.model import (
     default_bus_name,
 )
 from components.config.parser import ParsedConfig, parse_stack_config, read_stack_config
+from components.config.portal import PORTAL_KEYS, THEME_VARIABLES
 from components.config.reader import https_url_problem, whsec_problem
 from components.config.stack_file import (
     StackFile,
@@ -114,11 +116,13 @@ __all__ = [
     "NAMESPACE",
     "NETWORK_PATHS",
     "OAUTH_METHODS",
+    "PORTAL_KEYS",
     "PROCESSING_TARGETS",
     "RESERVED_SOURCE_NAMES",
     "SOURCE_KINDS",
     "TENANT_ID_RE",
     "TENANT_ID_RULE",
+    "THEME_VARIABLES",
     "ApiKeyAuth",
     "AuroraSettings",
     "Auth",
@@ -131,6 +135,7 @@ __all__ = [
     "NoAuth",
     "OAuthAuth",
     "ParsedConfig",
+    "PortalSettings",
     "ProviderSettings",
     "RetryPolicy",
     "Secret",

@@ -277,6 +277,16 @@ class AuroraSettings:
 
 
 @dataclass(frozen=True)
+class PortalSettings:
+    """The tenant portal: a static site on CloudFront (``TenantPortal``) calling the self-service API."""
+
+    enabled: bool = True
+    frame_ancestors: tuple[str, ...] = ()
+    """Origins that may embed the portal in a frame (CSP ``frame-ancestors``); empty: none may."""
+    theme: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     tenants: tuple[Tenant, ...] = ()
     provider: ProviderSettings = field(default_factory=ProviderSettings)
@@ -284,6 +294,7 @@ class StackConfig:
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     aurora: AuroraSettings = field(default_factory=AuroraSettings)
     alarm_email: str | None = None
+    portal: PortalSettings = field(default_factory=PortalSettings)
     event_types: EventCatalog | None = None
     """``hookstack:eventTypes`` (None: no catalog; any event type may be subscribed to)."""
 

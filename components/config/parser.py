@@ -17,12 +17,13 @@ from components.config.consumer import parse_consumer
 from components.config.delivery import check_signed_destination_urls, parse_delivery
 from components.config.event_types import check_destination_event_types, parse_event_types
 from components.config.model import NAMESPACE, ConfigProblem, StackConfig, StackConfigError
+from components.config.portal import parse_portal, portal_needs_delivery
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
 from components.config.reader import Reader
 from components.config.tenants import parse_tenants
 from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
 
-TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "eventTypes")
+TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "eventTypes", "portal")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -70,6 +71,9 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         consumer=consumer,
         aurora=aurora,
         alarm_email=alarm_email,
+        portal=portal_needs_delivery(
+            reader, raw.get("portal"), parse_portal(reader, raw.get("portal")), delivery.enabled
+        ),
         event_types=event_types,
     )
     if not config.delivery.enabled:

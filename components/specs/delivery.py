@@ -10,6 +10,7 @@ ARNs of its resources (Outputs in the component, moto's ARNs in the sandbox, who
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +97,16 @@ class DeliverySpec:
 
     # -- each function's runtime contract, from the names of the resources it uses ----------------
 
-    def api_settings(self, *, table_name: str, tasks_queue_url: str, token_issuer: str = "") -> ApiSettings:
-        """``token_issuer``: the self-service API's URL (tokens' ``iss``; docs/tokens.md)."""
+    def api_settings(
+        self,
+        *,
+        table_name: str,
+        tasks_queue_url: str,
+        token_issuer: str = "",
+        dead_letter_queue_urls: Sequence[str] = (),
+    ) -> ApiSettings:
+        """``token_issuer``: the self-service API's URL (tokens' ``iss``; docs/tokens.md);
+        ``dead_letter_queue_urls``: the queues the operator view reports (docs/portal.md)."""
         return ApiSettings(
             table_name=table_name,
             tasks_queue_url=tasks_queue_url,
@@ -106,6 +115,7 @@ class DeliverySpec:
             allowed_cidrs=self.config.allowed_cidrs,
             api_tenants=self.config.api_tenants,
             token_issuer=token_issuer,
+            dead_letter_queue_urls=tuple(dead_letter_queue_urls),
         )
 
     def fanout_settings(self, *, table_name: str, tasks_queue_url: str) -> FanoutSettings:
@@ -132,10 +142,25 @@ class DeliverySpec:
     # -- each function's IAM statements, from the ARNs of the resources it uses --------------------
 
     def api_statements(
-        self, *, table_arn: object, indexes_arn: object, tasks_queue_arn: object, endpoint_secrets_arn: object
+        self,
+        *,
+        table_arn: object,
+        indexes_arn: object,
+        tasks_queue_arn: object,
+        endpoint_secrets_arn: object,
+        dead_letter_queue_arns: Sequence[object] = (),
     ) -> list[dict[str, Any]]:
         """``endpoint_secrets_arn``: :func:`endpoint_secrets_arn` of the table's ARN (``v1a`` private
-        keys and OAuth client secrets of API-created endpoints are made, read and deleted here)."""
+        keys and OAuth client secrets of API-created endpoints are made, read and deleted here);
+        ``dead_letter_queue_arns``: the queues whose depth the operator view reads."""
+        operator = [
+            # GET /operator/tenants: the only way to find every tenant (docs/portal.md, the trade-off).
+            _table_statement("ListTenantsForOperators", ["dynamodb:Scan"], [table_arn]),
+        ]
+        if dead_letter_queue_arns:
+            operator.append(
+                _queue_statement("ReadDeadLetterDepths", ["sqs:GetQueueAttributes"], list(dead_letter_queue_arns))
+            )
         return [
             _table_statement(
                 "ManageEndpointsAndReadHistory",
@@ -161,6 +186,7 @@ class DeliverySpec:
                 ],
                 "Resource": [endpoint_secrets_arn],
             },
+            *operator,
         ]
 
     def fanout_statements(

@@ -353,6 +353,47 @@ SCHEMAS: dict[str, Any] = {
         "required": ["issuer", "jwks_uri"],
         "properties": {"issuer": STRING, "jwks_uri": STRING, "scopes_supported": {"type": "array", "items": STRING}},
     },
+    "OperatorTenantList": {
+        "type": "object",
+        "required": ["data", "truncated"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["tenantId", "endpoints"],
+                    "properties": {
+                        "tenantId": STRING,
+                        "endpoints": {
+                            "type": "array",
+                            "description": "each endpoint with health: attempts, succeeded, successRate (null: none)",
+                            "items": _ref("Endpoint"),
+                        },
+                    },
+                },
+            },
+            "truncated": {"type": "boolean", "description": "the scan stopped before the end of the table"},
+        },
+    },
+    "DeadLetterQueueList": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "url", "depth", "inFlight"],
+                    "properties": {
+                        "name": STRING,
+                        "url": STRING,
+                        "depth": {"type": "integer"},
+                        "inFlight": {"type": "integer"},
+                    },
+                },
+            }
+        },
+    },
 }
 
 
@@ -391,6 +432,8 @@ OPERATIONS: dict[str, Operation] = {
     "mint_operator_token": Operation("Mint an operator token (every tenant)", {201: "Token"}, "OperatorTokenRequest", needs_tokens=True),
     "jwks": Operation("The public keys that verify tokens", {200: "Jwks"}, needs_tokens=True),
     "openid_configuration": Operation("OpenID discovery (the JWT authorizer reads jwks_uri)", {200: "OpenIdConfiguration"}, needs_tokens=True),
+    "operator_tenants": Operation("Every tenant with its endpoints and their health (operator)", {200: "OperatorTenantList"}),
+    "operator_dead_letter_queues": Operation("The delivery dead-letter queues and their depths (operator)", {200: "DeadLetterQueueList"}),
 }  # fmt: skip
 ERROR_DESCRIPTIONS = {
     400: "invalid input (the field is named)",

@@ -72,10 +72,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tenants/{tenantId}/attempts", "list_attempts", MESSAGES_READ),
     Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message", MESSAGES_READ),
     Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message", MESSAGES_REPLAY),
+    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event", ENDPOINTS_WRITE),
     # Tokens (docs/tokens.md): the SaaS backend (IAM) or an operator token mints a tenant's token;
     # only IAM mints operator tokens. The JWKS and discovery document are public (the authorizer reads them).
     Route("POST", "/tenants/{tenantId}/tokens", "mint_tenant_token", OPERATOR_SCOPE),
     Route("POST", "/operator/tokens", "mint_operator_token"),
+    # The operator view (docs/portal.md): every tenant's endpoints by health, the dead-letter queues.
+    Route("GET", "/operator/tenants", "operator_tenants", OPERATOR_SCOPE),
+    Route("GET", "/operator/dead-letter-queues", "operator_dead_letter_queues", OPERATOR_SCOPE),
     Route("GET", "/.well-known/jwks.json", "jwks", public=True),
     Route("GET", "/.well-known/openid-configuration", "openid_configuration", public=True),
     # Test events and the event-type catalog (docs/endpoints.md); the API's own OpenAPI document.

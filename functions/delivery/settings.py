@@ -19,6 +19,8 @@ variable                            read by        meaning (default)
                                                    tenants the delivery rule covers (marker item) (all)
 ``DELIVERY_TOKEN_ISSUER``           api            the self-service API's base URL: tokens' ``iss`` (none: the
                                                    token routes answer 503; docs/tokens.md)
+``DELIVERY_DEAD_LETTER_QUEUE_URLS`` api            comma-separated dead-letter queues whose depths the operator
+                                                   view reports (none)
 ``DELIVERY_ENDPOINT_CACHE_SECONDS`` fan            how long a tenant's endpoint list is cached per process
                                                    (10; sandbox only: the sandbox sets 1)
 ``DELIVERY_DEAD_LETTER_QUEUE_URL``  worker         where failed deliveries go (required)
@@ -169,6 +171,16 @@ class _Networks(_Variable):
         return [str(cidr) for cidr in value]
 
 
+class _Items(_Variable):
+    """Comma-separated values (empty: none, and then the variable is not written at all)."""
+
+    def read(self, environ: Environ) -> tuple[str, ...]:
+        return environ.items(self.name)
+
+    def write(self, value: Any) -> Value:
+        return [str(item) for item in value]
+
+
 class _Url(_Variable):
     """An ``http(s)://`` base URL without a trailing slash; empty: not configured (not written)."""
 
@@ -202,6 +214,7 @@ HISTORY_TTL_DAYS = _Number("DELIVERY_HISTORY_TTL_DAYS", 30.0, 0.0001, 3650.0)
 ROTATION_OVERLAP_HOURS = _Number("DELIVERY_ROTATION_OVERLAP_HOURS", 24.0, 0.0, 24.0 * 365)
 ALLOWED_CIDRS = _Networks("DELIVERY_ALLOWED_CIDRS", ())
 TOKEN_ISSUER = _Url("DELIVERY_TOKEN_ISSUER", "")
+DEAD_LETTER_QUEUE_URLS = _Items("DELIVERY_DEAD_LETTER_QUEUE_URLS", ())
 API_TENANTS = _Choice("DELIVERY_API_TENANTS", API_TENANTS_ALL, API_TENANTS_CHOICES)
 ENDPOINT_CACHE_SECONDS = _Number("DELIVERY_ENDPOINT_CACHE_SECONDS", 10.0, 0.0, 3600.0, sandbox_only=True)
 TIMEOUT_SECONDS = _Number("DELIVERY_TIMEOUT_SECONDS", 15.0, 0.01, 900.0)
@@ -275,6 +288,8 @@ class ApiSettings(RuntimeContract):
     allowed_cidrs: tuple[str, ...] = ALLOWED_CIDRS.field()
     api_tenants: str = API_TENANTS.field()
     token_issuer: str = TOKEN_ISSUER.field()
+    dead_letter_queue_urls: tuple[str, ...] = DEAD_LETTER_QUEUE_URLS.field()
+    """The dead-letter queues the operator view reports (``GET /operator/dead-letter-queues``)."""
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:

@@ -94,11 +94,12 @@ def test_a_part_failing_stops_every_part_set_up_before_it(monkeypatch: pytest.Mo
     with pytest.raises(SandboxStartError, match=f"^delivery: {step} failed: RuntimeError: injected failure$"):
         within(30, sandbox.start)
 
-    assert list(sandbox.parts) == ["provider", "observer", "consumer", "delivery"]
+    assert list(sandbox.parts) == ["provider", "observer", "consumer", "delivery", "portal"]
     assert new_threads(before) == []
     assert refuses_connections(sandbox.moto.port)
     assert refuses_connections(sandbox.parts["consumer"].server.port)  # type: ignore[attr-defined]
     assert refuses_connections(sandbox.parts["delivery"].server.port)  # type: ignore[attr-defined]
+    assert refuses_connections(int(sandbox.parts["portal"].url.rsplit(":", 1)[1]))  # type: ignore[attr-defined]
     assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
     within(5, sandbox.stop)  # a second stop (the demo's `finally`) is a no-op
 

@@ -71,6 +71,8 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "mint_tenant_token": lazy("functions.delivery.api.tokens", "mint_tenant_token"),
     "mint_operator_token": lazy("functions.delivery.api.tokens", "mint_operator_token"),
     "jwks": lazy("functions.delivery.api.tokens", "jwks"),
+    "operator_tenants": lazy("functions.delivery.api.operator", "list_tenants"),
+    "operator_dead_letter_queues": lazy("functions.delivery.api.operator", "list_dead_letter_queues"),
     "openid_configuration": lazy("functions.delivery.api.tokens", "openid_configuration"),
     "send_test_event": lazy("functions.delivery.api.event_types", "send_test_event"),
     "list_event_types": lazy("functions.delivery.api.event_types", "list_event_types"),
@@ -94,7 +96,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             _authorize(event, route, params)
         http.check_path_parameters(params, event.get("pathParameters"))
         request = Request(
-            tenant_id=params.get("tenantId", ""),
+            tenant_id=params.get("tenantId", ""),  # "": a route of no tenant (/event-types, /openapi.json)
             params=params,
             query=http.query(event),
             body=http.body(event, method),
