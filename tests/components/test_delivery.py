@@ -177,6 +177,7 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "ROTATION_OVERLAP_HOURS",
             "API_TENANTS",
             "TOKEN_ISSUER",
+            "DEAD_LETTER_QUEUE_URLS",
         },
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
