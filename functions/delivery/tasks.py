@@ -1,6 +1,7 @@
 """Delivery tasks: the small SQS messages that the worker turns into attempts.
 
-A task is ``{"tenantId", "eventId", "endpointId", "eventType", "run"}``. ``run`` is 1 for the first
+A task is ``{"tenantId", "eventId", "endpointId", "eventType", "run"}``, plus ``traceparent`` when the
+event carried one and the stack propagates traces. ``run`` is 1 for the first
 delivery of an event to an endpoint and goes up by one with each resend or replay, so the worker can
 tell a new run (take over) from a duplicate of the current one (drop).
 """
@@ -18,8 +19,17 @@ SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 3
 
 
-def task(tenant_id: str, event_id: str, endpoint_id: str, event_type: str, run: int) -> dict[str, Any]:
-    return {"tenantId": tenant_id, "eventId": event_id, "endpointId": endpoint_id, "eventType": event_type, "run": run}
+def task(
+    tenant_id: str, event_id: str, endpoint_id: str, event_type: str, run: int, traceparent: str | None = None
+) -> dict[str, Any]:
+    queued = {
+        "tenantId": tenant_id,
+        "eventId": event_id,
+        "endpointId": endpoint_id,
+        "eventType": event_type,
+        "run": run,
+    }
+    return {**queued, "traceparent": traceparent} if traceparent else queued
 
 
 class TaskQueue:
