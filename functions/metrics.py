@@ -33,6 +33,8 @@ NAMESPACE = "hookstack"
 STACK, ENGINE, SOURCE_KIND = "Stack", "Engine", "SourceKind"
 COUNT, MILLISECONDS, SECONDS = "Count", "Milliseconds", "Seconds"
 MESSAGE = "metrics"
+# The SourceKind of a request to no configured source (404): its kind is not known.
+UNKNOWN_SOURCE = "unknown"
 
 
 @dataclass(frozen=True)

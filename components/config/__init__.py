@@ -71,6 +71,7 @@ from components.config.model import (
     StackConfig,
     StackConfigError,
     Tenant,
+    TracingSettings,
     Transform,
     default_bus_name,
 )
@@ -85,6 +86,7 @@ from components.config.stack_file import (
     stack_values,
 )
 from components.config.tenants import AUTH_TYPES, DESTINATION_KEYS, METHODS, OAUTH_METHODS, destination_engine
+from components.config.tracing import TRACING_KEYS
 from functions.events import TENANT_ID_RE, TENANT_ID_RULE  # the tenant-id rule the config applies
 
 __all__ = [
@@ -119,6 +121,7 @@ __all__ = [
     "SOURCE_KINDS",
     "TENANT_ID_RE",
     "TENANT_ID_RULE",
+    "TRACING_KEYS",
     "ApiKeyAuth",
     "AuroraSettings",
     "Auth",
@@ -141,6 +144,7 @@ __all__ = [
     "StackFile",
     "StackFileError",
     "Tenant",
+    "TracingSettings",
     "Transform",
     "default_bus_name",
     "destination_engine",

@@ -256,6 +256,14 @@ class ConsumerSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """``hookstack:tracing``: carry the publisher's ``traceparent`` to receivers; X-Ray active tracing."""
+
+    propagate: bool = False
+    xray: bool = False
+
+
+@dataclass(frozen=True)
 class AuroraSettings:
     enabled: bool = False
     engine_version: str = "16"
@@ -283,6 +291,7 @@ class StackConfig:
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     aurora: AuroraSettings = field(default_factory=AuroraSettings)
     alarm_email: str | None = None
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
     def destinations(self) -> list[tuple[Tenant, Destination]]:
         return [(t, d) for t in self.tenants for d in t.destinations]

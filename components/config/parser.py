@@ -19,9 +19,10 @@ from components.config.model import NAMESPACE, ConfigProblem, StackConfig, Stack
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
 from components.config.reader import Reader
 from components.config.tenants import parse_tenants
+from components.config.tracing import parse_tracing
 from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
 
-TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail")
+TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "tracing")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -67,6 +68,7 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         consumer=consumer,
         aurora=aurora,
         alarm_email=alarm_email,
+        tracing=parse_tracing(reader, raw.get("tracing")),
     )
     if not config.delivery.enabled:
         for tenant_index, tenant in enumerate(config.tenants):

@@ -160,7 +160,7 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
 
 def _source_of(request: InboundRequest | None) -> tuple[str, str]:
     """(kind, name) of the request's source; ``unknown`` before a source was found (404)."""
-    return (request.source.kind, request.source.name) if request is not None else ("unknown", "unknown")
+    return (request.source.kind, request.source.name) if request is not None else (metrics.UNKNOWN_SOURCE,) * 2
 
 
 def _envelope(request: InboundRequest, payload: Payload, received: float) -> Envelope:
