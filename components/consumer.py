@@ -82,9 +82,9 @@ class WebhookConsumerArgs:
     event_source: str
     """The stack's ``provider.eventSource``: events are published as ``<event_source>.<source name>``."""
     alarm_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
     telemetry: FunctionTelemetry | None = None
     """The stack name and ``hookstack:tracing`` every function gets (none: no tracing, stack ``local``)."""
-    """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
     batch_size: int = DEFAULT_BATCH_SIZE
     """FIFO messages per Pipe execution, 1..10. Enrichments cannot report partial failures, so with
     more than one message a failure also holds back (and counts a receive against) messages of other

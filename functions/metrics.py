@@ -69,13 +69,15 @@ def _count(name: str, group: Group, meaning: str) -> Metric:
 ATTEMPTS = _count("Attempts", DELIVERY, "attempts recorded (sent, or skipped by an open breaker)")
 SUCCEEDED = _count("Succeeded", DELIVERY, "attempts answered 2xx")
 # Failure classes: one metric each (a class as a dimension would multiply every metric by six).
-FAILURE_CLASSES = ("4xx", "5xx", "timeout", "connection", "ssrf_refused", "other")
-FAILED = {
-    failure: _count(
-        f"Failed{failure.replace('_', ' ').title().replace(' ', '')}", DELIVERY, f"attempts failed: {failure}"
-    )
-    for failure in FAILURE_CLASSES
+FAILURE_CLASSES = {
+    "4xx": "Failed4xx",
+    "5xx": "Failed5xx",
+    "timeout": "FailedTimeout",
+    "connection": "FailedConnection",  # refused, reset, DNS, TLS, not HTTP
+    "ssrf_refused": "FailedSsrfRefused",  # the SSRF guard refused the address
+    "other": "FailedOther",  # 1xx/3xx answers, a request that cannot be built, a breaker skip
 }
+FAILED = {failure: _count(name, DELIVERY, f"attempts failed: {failure}") for failure, name in FAILURE_CLASSES.items()}
 ATTEMPT_LATENCY = Metric(
     "AttemptLatency", MILLISECONDS, DELIVERY, ("p50", "p99"), "time from connect to the answer, per attempt sent"
 )
@@ -97,7 +99,7 @@ REJECTION_REASONS = {
 }
 REJECTED = {
     reason: _count(
-        f"InboundRejected{reason.replace('_', ' ').title().replace(' ', '')}", INBOUND, f"requests refused: {reason}"
+        f"InboundRejected{''.join(part.title() for part in reason.split('_'))}", INBOUND, f"refused: {reason}"
     )
     for reason in REJECTION_REASONS.values()
 }

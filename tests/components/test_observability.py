@@ -52,9 +52,7 @@ def test_hookstack_rows_carry_the_stack_and_the_dimension_set_of_their_metric(tr
 def test_the_dead_letter_widget_shows_every_queue_something_dead_letters_into(traced: Program) -> None:
     """Derived from the declared resources, not a list: redrive targets, rule target DLQs, async on-failure."""
     queues = {q.name: q for q in traced.of_type("aws:sqs/queue:Queue")}
-    arn_to_name = {
-        f"arn:aws:sqs:us-east-1:123456789012:{q.state['name']}": q.state["name"] for q in queues.values()
-    }
+    arn_to_name = {f"arn:aws:sqs:us-east-1:123456789012:{q.state['name']}": q.state["name"] for q in queues.values()}
     targets = {
         json.loads(q.inputs["redrivePolicy"])["deadLetterTargetArn"]
         for q in queues.values()
