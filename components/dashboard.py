@@ -95,17 +95,17 @@ def panels(inputs: DashboardInputs) -> list[Panel]:
             Panel("Aurora outbox: lag (s) and unpublished rows", (metrics.OUTBOX_LAG, metrics.OUTBOX_UNPUBLISHED)),
         ]
     if inputs.dead_letter_queues:
-        rows = tuple(
+        depths: tuple[tuple[Any, ...], ...] = tuple(
             (*SQS_DEPTH, "QueueName", queue, {"stat": "Maximum", "label": label})
             for label, queue in inputs.dead_letter_queues
         )
-        shown.append(Panel("Dead-letter queues: messages waiting", aws_rows=rows))
+        shown.append(Panel("Dead-letter queues: messages waiting", aws_rows=depths))
     if inputs.api_destination_queries:
-        rows = tuple(
+        queries: tuple[tuple[Any, ...], ...] = tuple(
             ({"expression": query, "label": f"{bus} {metric}", "id": f"q{index}"},)
             for index, (bus, metric, query) in enumerate(inputs.api_destination_queries)
         )
-        shown.append(Panel("API destinations (AWS/Events, per rule)", aws_rows=rows))
+        shown.append(Panel("API destinations (AWS/Events, per rule)", aws_rows=queries))
     return shown
 
 

@@ -86,4 +86,4 @@ class StackObservability(pulumi.ComponentResource):
             )
         ]
         self.dashboard_name = self.dashboard.dashboard_name
-        self.register_outputs({"dashboardName": self.dashboard_name})
+        self.register_outputs({"dashboard_name": self.dashboard_name})

@@ -120,3 +120,12 @@ def test_tracing_off_is_pass_through_without_the_policy() -> None:
 def test_a_stack_without_a_path_has_no_widget_for_it() -> None:
     body = dashboard_body(DashboardInputs(stack="s", region="eu-west-1", engines=("worker",)))
     assert emitted_metric_names(body) == {m.name for m in metrics.CATALOGUE if m.group is metrics.DELIVERY}
+
+
+def test_readme_documents_every_tracing_key_the_parser_accepts() -> None:
+    from pathlib import Path
+
+    from components.config import TRACING_KEYS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert [key for key in TRACING_KEYS if f"| `tracing.{key}` |" not in readme] == []
