@@ -19,6 +19,7 @@ import hmac
 import html
 import json
 import math
+import os
 import shutil
 import socket
 import subprocess
@@ -239,6 +240,14 @@ def chart(title: str, lines: list[tuple[str, list[float]]], unit: str) -> str:
     return "".join(parts)
 
 
+def dead_letter_label(queue: str) -> str:
+    """The dashboard's label of a sandbox queue (the component names them in __main__.py)."""
+    for part, label in (("delivery-events", "Delivery events"), ("delivery", "Deliveries"), ("inbound", "Inbound")):
+        if f"-{part}-dlq" in queue:
+            return label
+    return "API destinations"
+
+
 def page(records: list[dict[str, Any]], samples: list[tuple[float, str, int]], started: float, seconds: float) -> str:
     buckets = int(seconds // BUCKET_SECONDS) + 2
     queues = sorted({name for _, name, _ in samples})
@@ -247,16 +256,20 @@ def page(records: list[dict[str, Any]], samples: list[tuple[float, str, int]], s
         region="local",
         engines=("worker",),
         source_kinds=("github",),
-        dead_letter_queues=tuple((name.split("-dlq")[0].replace("hookstack-", ""), name) for name in queues),
+        dead_letter_queues=tuple((dead_letter_label(name), name) for name in queues),
     )
     charts = []
     for panel in panels(inputs):
-        lines: list[tuple[str, list[float]]] = []
+        names = [metric.name for metric in panel.metrics]
+        common = os.path.commonprefix(names) if len(names) > 1 else ""  # noqa: RUF071 (names, not paths)
+        drawn: list[tuple[str, list[float]]] = []
         for metric in panel.metrics:
             for row in metric_rows(metric, inputs):
-                values = series(row, records, started, buckets)
-                if any(not math.isnan(v) and v for v in values) or len(panel.metrics) * len(metric.statistics) < 6:
-                    lines.append((row[-1]["label"].replace(" worker", "").replace(" github", ""), values))
+                label = str(row[-1]["label"]).removeprefix(common).replace(" worker", "").replace(" github", "")
+                drawn.append((label, series(row, records, started, buckets)))
+        # Series that stayed at zero are left out of crowded widgets (CloudWatch draws them flat).
+        busy = [(label, values) for label, values in drawn if any(not math.isnan(v) and v for v in values)]
+        lines = busy if len(drawn) > 5 and busy else drawn
         unit = next((m.unit for m in panel.metrics), "Count")
         for aws_row in panel.aws_rows:  # the DLQ depths, sampled from the sandbox's queues
             depth: dict[int, list[float]] = defaultdict(list)
