@@ -9,7 +9,9 @@ stack outputs. See README.md for the configuration keys and docs/ for each compo
 import pulumi
 
 from components.alerts import AlertTopic
+from components.common import FunctionTelemetry
 from components.entry_bus import EntryBus, EntryBusArgs
+from components.observability import StackObservability, StackObservabilityArgs
 from components.packaging import build_package
 from components.provider import WebhookProvider, WebhookProviderArgs
 from components.stack_config import load_stack_from_pulumi
@@ -17,6 +19,8 @@ from components.stack_config import load_stack_from_pulumi
 stack = load_stack_from_pulumi()  # the validated config and the provider plan, built once
 config, plan = stack.config, stack.plan
 package = build_package()
+# Every function reports as this stack (the metrics' Stack dimension) and traces per hookstack:tracing.
+telemetry = FunctionTelemetry(stack=pulumi.get_stack(), tracing=config.tracing)
 
 # --- alerts: every component's alarms notify this topic (KMS key CloudWatch may use: components/alerts.py)
 alarm_topic_arn = AlertTopic.create("hookstack-alarms", config.alarm_email).arn if config.alarm_email else None
@@ -40,6 +44,7 @@ if config.aurora.enabled:
             package=package,
             provider_event_source=config.provider.event_source,
             alarm_topic_arn=alarm_topic_arn,
+            telemetry=telemetry,
         ),
     )
 
@@ -55,6 +60,7 @@ if config.consumer.enabled:
             event_source=config.provider.event_source,
             entry_bus=hub.ref,
             alarm_topic_arn=alarm_topic_arn,
+            telemetry=telemetry,
         ),
     )
 
@@ -92,10 +98,40 @@ if config.delivery.enabled:
             alarm_topic_arn=alarm_topic_arn,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
             allowed_origins=[portal.origin] if portal is not None else [],
+            telemetry=telemetry,
         ),
     )
     if portal is not None:
         portal.publish_config(delivery.self_service_api_url)
+
+# --- observability: the dashboard and saved Logs Insights queries (docs/metrics.md) -------------
+observability = StackObservability(
+    "hookstack-observability",
+    StackObservabilityArgs(
+        stack=telemetry.stack,
+        worker=delivery.worker_function if delivery is not None else None,
+        ingest=consumer.ingest if consumer is not None else None,
+        source_kinds=tuple(sorted({source.kind for source in config.consumer.sources})) if consumer else (),
+        relay=aurora is not None,
+        dead_letter_queues=[
+            ("API destinations", provider.dead_letter_queue),
+            *(
+                [("Delivery events", delivery.events_dead_letter_queue), ("Deliveries", delivery.dead_letter_queue)]
+                if delivery is not None
+                else []
+            ),
+            *([("Inbound", consumer.dead_letter_queue)] if consumer is not None else []),
+            *(
+                [("Aurora relay", aurora.relay_dead_letter_queue), ("Aurora sweeper", aurora.sweeper_dead_letter_queue)]
+                if aurora is not None
+                else []
+            ),
+        ],
+        api_destination_buses=[
+            bus.name for bus in plan.buses if any(d.bus_index == bus.index for d in plan.destinations)
+        ],
+    ),
+)
 
 # --- stack outputs (ops/ reads them: docs/runbook.md) -----------------------------------------
 pulumi.export("busName", hub.bus_name)
@@ -104,6 +140,7 @@ pulumi.export("archiveArn", hub.archive_arn)
 pulumi.export("deadLetterQueueUrl", provider.dead_letter_queue_url)
 pulumi.export("destinations", provider.destinations)
 pulumi.export("busShards", {"sharded": plan.sharded, "tenants": provider.shards})
+pulumi.export("dashboardName", observability.dashboard_name)
 if delivery is not None:
     pulumi.export("subscriptionsApiUrl", delivery.api_url)
     pulumi.export("selfServiceApiUrl", delivery.self_service_api_url)

@@ -32,6 +32,7 @@ import pulumi_random as random
 from components.aurora_database import AuroraDatabase, create_database, create_rds_invoke_role
 from components.aurora_network import AuroraNetwork, create_network
 from components.common import (
+    FunctionTelemetry,
     LambdaFunction,
     assume_role_policy,
     child,
@@ -63,6 +64,8 @@ class AuroraRelayArgs:
     """The provider's ``eventSource``: the events' ``source`` is it + ``.aurora`` (the spec says how)."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
+    telemetry: FunctionTelemetry | None = None
+    """The stack name and ``hookstack:tracing`` every function gets (none: no tracing, stack ``local``)."""
     migrations: Sequence[Migration] = field(default_factory=lambda: read_migrations(SQL_DIR))
     """The schema migrations applied on deploy (``sql/NNN_*.sql``)."""
 
@@ -223,6 +226,7 @@ class AuroraRelay(pulumi.ComponentResource):
             environment=self._environment(environment, self._args.entry_bus.name),
             timeout_seconds=function_spec.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
+            telemetry=self._args.telemetry,
         )
         aws.lambda_.FunctionEventInvokeConfig(
             f"{self._name}-{part}-async",
@@ -285,6 +289,7 @@ class AuroraRelay(pulumi.ComponentResource):
             environment=self._environment(self.spec.migration_environment),
             timeout_seconds=self.spec.migration.timeout_seconds,
             alarm_topic_arn=self._args.alarm_topic_arn,
+            telemetry=self._args.telemetry,
         )
 
     def _migration_invocation(self, migration: LambdaFunction) -> aws.lambda_.Invocation:

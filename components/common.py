@@ -18,16 +18,17 @@ Components pass themselves as ``parent`` so names and options (providers, protec
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS
+from components.config import MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS, TracingSettings
 from components.packaging import ARCHITECTURE, RUNTIME, Package
 from components.policy_documents import POLICY_VERSION, function_role_statements, tls_only_statement
+from functions.telemetry import Telemetry
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 LOG_RETENTION_DAYS = 30
@@ -39,6 +40,31 @@ CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 # The WebhookProvider's type token: part of the URN of the provider and of everything it declared
 # (the EntryBus aliases its resources to their URNs under it).
 WEBHOOK_PROVIDER_TYPE = "hookstack:index:WebhookProvider"
+# What a function with X-Ray active tracing needs (xray:PutTraceSegments, PutTelemetryRecords...): the
+# AWS managed policy the Lambda console attaches. X-Ray takes no resource-level permission for them, so
+# an inline statement would be a Resource "*" that the policy tests refuse in hookstack's own statements.
+XRAY_WRITE_POLICY = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+
+
+@dataclass(frozen=True)
+class FunctionTelemetry:
+    """What every function of a stack reports as (the ``Stack`` metric dimension) and how it traces
+    (``hookstack:tracing``): the environment (:class:`functions.telemetry.Telemetry`), the tracing
+    mode and, with X-Ray, the managed policy."""
+
+    stack: str
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+
+    def environment(self) -> dict[str, str]:
+        return Telemetry(stack=self.stack, propagate=self.tracing.propagate).to_environ()
+
+    @property
+    def tracing_mode(self) -> str:
+        return "Active" if self.tracing.xray else "PassThrough"
+
+    @property
+    def managed_policy_arns(self) -> tuple[str, ...]:
+        return (XRAY_WRITE_POLICY,) if self.tracing.xray else ()
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -325,7 +351,16 @@ class LambdaFunction:
         vpc_config: Mapping[str, Any] | None = None,
         managed_policy_arns: Sequence[str] = (),
         layers: Sequence[pulumi.Input[str]] = (),
+        telemetry: FunctionTelemetry | None = None,
     ) -> LambdaFunction:
+        if telemetry is not None:
+            extra = telemetry.environment()
+            environment = (
+                environment.apply(lambda variables: {**variables, **extra})
+                if isinstance(environment, pulumi.Output)
+                else {**(environment or {}), **extra}
+            )
+            managed_policy_arns = (*managed_policy_arns, *telemetry.managed_policy_arns)
         log_group = retained_log_group(
             f"{name}-logs", parent, name_prefix=f"/aws/lambda/hookstack/{name}-", retention_days=log_retention_days
         )
@@ -366,7 +401,9 @@ class LambdaFunction:
             timeout=timeout_seconds,
             memory_size=memory_mb,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="PassThrough"),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(
+                mode=telemetry.tracing_mode if telemetry is not None else "PassThrough"
+            ),
             layers=list(layers) or None,  # None: no layers property at all (functions that need none)
             # The role must hold its policy before the function runs (IAM is eventually consistent).
             opts=child(parent, depends_on=[role_policy]),

@@ -33,6 +33,7 @@ import pulumi_aws as aws
 
 from components import layers
 from components.common import (
+    FunctionTelemetry,
     LambdaFunction,
     alarm,
     child,
@@ -82,6 +83,8 @@ class WebhookConsumerArgs:
     """The stack's ``provider.eventSource``: events are published as ``<event_source>.<source name>``."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic that receives the alarms (none: alarms only show in CloudWatch)."""
+    telemetry: FunctionTelemetry | None = None
+    """The stack name and ``hookstack:tracing`` every function gets (none: no tracing, stack ``local``)."""
     batch_size: int = DEFAULT_BATCH_SIZE
     """FIFO messages per Pipe execution, 1..10. Enrichments cannot report partial failures, so with
     more than one message a failure also holds back (and counts a receive against) messages of other
@@ -212,6 +215,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             reserved_concurrency=settings.ingest_reserved_concurrency,
             alarm_topic_arn=args.alarm_topic_arn,
             layers=[self.crypto_layer.arn] if self.crypto_layer is not None else [],
+            telemetry=args.telemetry,
         )
         self.function_url_resource = aws.lambda_.FunctionUrl(
             f"{name}-ingest-url",
@@ -254,6 +258,7 @@ class WebhookConsumer(pulumi.ComponentResource):
             package=args.package,
             bucket=self.bucket,
             alarm_topic_arn=args.alarm_topic_arn,
+            telemetry=args.telemetry,
         )
         pipe = inbound_pipe(
             name,

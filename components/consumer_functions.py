@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.common import LambdaFunction, contract_environment
+from components.common import FunctionTelemetry, LambdaFunction, contract_environment
 from components.packaging import Package
 from components.specs.consumer import ConsumerSpec, payload_objects_arn
 
@@ -40,6 +40,7 @@ def ingest_function(
     reserved_concurrency: int | None,
     alarm_topic_arn: pulumi.Input[str] | None,
     layers: Sequence[pulumi.Input[str]] = (),
+    telemetry: FunctionTelemetry | None = None,
 ) -> LambdaFunction:
     """The ingest function named ``name`` (``spec.ingest_function_name``); ``secrets`` by source name;
     ``layers``: the crypto layer's ARN when a source verifies with a public key, else none."""
@@ -75,6 +76,7 @@ def ingest_function(
         # The endpoint is public: a flood is throttled (429) here instead of taking the account's pool.
         reserved_concurrency=reserved_concurrency,
         layers=layers,
+        telemetry=telemetry,
     )
 
 
@@ -86,6 +88,7 @@ def enrich_function(
     package: Package,
     bucket: aws.s3.Bucket | aws.s3.DirectoryBucket,
     alarm_topic_arn: pulumi.Input[str] | None,
+    telemetry: FunctionTelemetry | None = None,
 ) -> LambdaFunction:
     """The enrichment function named ``name`` (``spec.enrich_function_name``)."""
     return LambdaFunction.create(
@@ -99,4 +102,5 @@ def enrich_function(
         timeout_seconds=spec.enrichment_timeout_seconds,
         memory_mb=spec.enrich_memory_mb,
         alarm_topic_arn=alarm_topic_arn,
+        telemetry=telemetry,
     )

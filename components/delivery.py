@@ -38,6 +38,7 @@ import pulumi_aws as aws
 
 from components.common import (
     DLQ_RETENTION_SECONDS,
+    FunctionTelemetry,
     LambdaFunction,
     alarm,
     child,
@@ -85,6 +86,8 @@ class SignedDeliveryArgs:
     (:mod:`functions.delivery.event_catalog`); ``None``: no catalog."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
+    telemetry: FunctionTelemetry | None = None
+    """The stack name and ``hookstack:tracing`` every function gets (none: no tracing, stack ``local``)."""
     table_deletion_protection: bool = False
     """Refuse to delete the table (point-in-time recovery is always on)."""
     allowed_origins: Sequence[pulumi.Input[str]] = ()
@@ -217,6 +220,7 @@ class SignedDelivery(pulumi.ComponentResource):
             alarm_topic_arn=args.alarm_topic_arn,
             crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,
             token_issuer=self.self_service_http_api.api_endpoint,
+            telemetry=args.telemetry,
         )
         self.api_function, self.fanout_function = functions.api, functions.fanout
         self.worker_function, self.event_source_mappings = functions.worker, functions.event_source_mappings

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.common import LambdaFunction, child, contract_environment
+from components.common import FunctionTelemetry, LambdaFunction, child, contract_environment
 from components.packaging import Package
 from components.specs.delivery import (
     API_HANDLER,
@@ -65,6 +65,7 @@ def delivery_functions(
     alarm_topic_arn: pulumi.Input[str] | None,
     crypto_layer_arn: pulumi.Input[str] | None = None,
     token_issuer: pulumi.Input[str] = "",
+    telemetry: FunctionTelemetry | None = None,
 ) -> DeliveryFunctions:
     """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``.
 
@@ -98,6 +99,7 @@ def delivery_functions(
             timeout_seconds=timeout_seconds,
             alarm_topic_arn=alarm_topic_arn,
             layers=function_layers or (),
+            telemetry=telemetry,
         )
 
     api = function(

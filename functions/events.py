@@ -73,6 +73,12 @@ MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024
 # The JSON Schema dialect of catalog schemas (a schema may name it in "$schema"; no other is accepted).
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# W3C Trace Context (https://www.w3.org/TR/trace-context/#traceparent-header), version 00 only:
+# "00-<32 lower-case hex trace id, not all zeros>-<16 lower-case hex parent id, not all zeros>-<2 hex flags>".
+# It travels as detail.traceparent (the worker sends it on as the ``traceparent`` header when the stack
+# propagates traces): a malformed value is refused here and never forwarded downstream.
+TRACEPARENT_KEY = "traceparent"
+TRACEPARENT_RE = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 RETRYABLE_ERROR_CODES = frozenset(
     {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable", "Throttling"}
 )
@@ -98,6 +104,14 @@ def event_id_problem(value: object) -> str | None:
         return f"must be a string, got {type(value).__name__}"
     if not EVENT_ID_RE.fullmatch(value):  # fullmatch: "$" would accept a trailing newline
         return f"must be {EVENT_ID_RULE}; got {value[:80]!r}{'...' if len(value) > 80 else ''}"
+    return None
+
+
+def traceparent_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a W3C ``traceparent`` (version 00), or ``None`` when it can."""
+    if not isinstance(value, str) or not TRACEPARENT_RE.fullmatch(value):
+        shown = value[:80] if isinstance(value, str) else type(value).__name__
+        return f"must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>, lower case, ids not all zeros); got {shown!r}"
     return None
 
 
@@ -143,8 +157,11 @@ def make_event(
     tenant_id: str | int | None = None,
     event_id: str | None = None,
     time: datetime | None = None,
+    traceparent: str | None = None,
 ) -> Event:
-    """Build an event, validating the contract (names the field and what is allowed)."""
+    """Build an event, validating the contract (names the field and what is allowed).
+
+    ``traceparent`` (the caller's W3C trace context) becomes ``detail.traceparent``."""
     if not source or len(source) > 256:
         raise ValueError("source must be 1-256 characters")
     if not event_type or len(event_type) > 128:
@@ -155,6 +172,10 @@ def make_event(
         raise ValueError(_RESERVED_MARKER)
     if event_id is not None and (problem := event_id_problem(event_id)):
         raise ValueError(f"event id {problem}")
+    if traceparent is not None:
+        data = {**data, TRACEPARENT_KEY: traceparent}
+    if TRACEPARENT_KEY in data and (problem := traceparent_problem(data[TRACEPARENT_KEY])):
+        raise ValueError(f"detail.{TRACEPARENT_KEY} {problem}")
     return Event(
         source=source,
         event_type=event_type,

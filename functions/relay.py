@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from functions import events as events_module
-from functions import logs
+from functions import logs, metrics
 from functions.environ import Environ, render
 from functions.outbox import ClaimStatus, DatabaseSettings, Outbox, OutboxRow
 from functions.runtime import Clients, ProcessState
@@ -209,6 +209,7 @@ def relay(
         failed = publish_rows(outbox, [claim.row], client=client, bus_name=bus_name, source=source)
         if failed:
             raise NotPublished(f"event {notification.event_id} was not published (the sweeper will retry it)")
+        metrics.relay_published(1)
         return {"status": ClaimStatus.PUBLISHED.value, "eventId": notification.event_id}
     if status is ClaimStatus.PENDING:
         logs.warning("outbox row not committed yet; the invocation will be retried", waited=waited, **fields)

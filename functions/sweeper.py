@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from functions import logs
+from functions import logs, metrics
 from functions.environ import Environ, render
 from functions.outbox import DatabaseSettings, Outbox
 from functions.relay import MAX_LEASE_SECONDS, EventTarget, Runtime, publish_rows
@@ -126,6 +126,7 @@ def sweep(
         "failing": backlog.failing,
     }
     logs.info("outbox sweep", **summary)
+    metrics.swept(published, len(failed), backlog.oldest_seconds, backlog.unpublished)
     if failed:
         raise SweepFailed(f"{len(failed)} outbox event(s) not published this run: {', '.join(failed[:10])}")
     return summary

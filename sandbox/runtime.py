@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from components.config import read_stack_file
 from components.stack import Stack, load_stack, load_stack_from_file
-from functions import whsec
+from functions import telemetry, whsec
+from functions.telemetry import Telemetry
 from sandbox.aws import REGION, MotoServer, client, environment
 from sandbox.faults import FaultInjector, injected
 from sandbox.iam import LocalIam
@@ -147,6 +148,9 @@ class Sandbox:
             next_step("moto: start")
             self.moto.start()
             self._set_environment(environment(self.endpoint))
+            # Every function reports as stack "sandbox" and propagates traces per hookstack:tracing.
+            self._set_environment(Telemetry(stack=SANDBOX_STACK, propagate=self.config.tracing.propagate).to_environ())
+            telemetry.reset()
             self.iam = LocalIam(self.endpoint)
             if self.faults is not None:
                 self._hooks.enter_context(injected(self.faults))

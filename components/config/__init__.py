@@ -72,6 +72,7 @@ from components.config.model import (
     StackConfig,
     StackConfigError,
     Tenant,
+    TracingSettings,
     Transform,
     default_bus_name,
 )
@@ -87,6 +88,7 @@ from components.config.stack_file import (
     stack_values,
 )
 from components.config.tenants import AUTH_TYPES, DESTINATION_KEYS, METHODS, OAUTH_METHODS, destination_engine
+from components.config.tracing import TRACING_KEYS
 from functions.events import TENANT_ID_RE, TENANT_ID_RULE  # the tenant-id rule the config applies
 
 __all__ = [
@@ -123,6 +125,7 @@ __all__ = [
     "TENANT_ID_RE",
     "TENANT_ID_RULE",
     "THEME_VARIABLES",
+    "TRACING_KEYS",
     "ApiKeyAuth",
     "AuroraSettings",
     "Auth",
@@ -146,6 +149,7 @@ __all__ = [
     "StackFile",
     "StackFileError",
     "Tenant",
+    "TracingSettings",
     "Transform",
     "default_bus_name",
     "destination_engine",

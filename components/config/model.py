@@ -257,6 +257,14 @@ class ConsumerSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """``hookstack:tracing``: carry the publisher's ``traceparent`` to receivers; X-Ray active tracing."""
+
+    propagate: bool = False
+    xray: bool = False
+
+
+@dataclass(frozen=True)
 class AuroraSettings:
     enabled: bool = False
     engine_version: str = "16"
@@ -297,6 +305,7 @@ class StackConfig:
     portal: PortalSettings = field(default_factory=PortalSettings)
     event_types: EventCatalog | None = None
     """``hookstack:eventTypes`` (None: no catalog; any event type may be subscribed to)."""
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
     def destinations(self) -> list[tuple[Tenant, Destination]]:
         return [(t, d) for t in self.tenants for d in t.destinations]

@@ -21,9 +21,20 @@ from components.config.portal import parse_portal, portal_needs_delivery
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
 from components.config.reader import Reader
 from components.config.tenants import parse_tenants
+from components.config.tracing import parse_tracing
 from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
 
-TOP_LEVEL_KEYS = ("tenants", "provider", "delivery", "consumer", "aurora", "alarmEmail", "eventTypes", "portal")
+TOP_LEVEL_KEYS = (
+    "tenants",
+    "provider",
+    "delivery",
+    "consumer",
+    "aurora",
+    "alarmEmail",
+    "eventTypes",
+    "portal",
+    "tracing",
+)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -75,6 +86,7 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
             reader, raw.get("portal"), parse_portal(reader, raw.get("portal")), delivery.enabled
         ),
         event_types=event_types,
+        tracing=parse_tracing(reader, raw.get("tracing")),
     )
     if not config.delivery.enabled:
         for tenant_index, tenant in enumerate(config.tenants):

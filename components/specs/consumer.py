@@ -31,6 +31,7 @@ from functions.inbound.settings import (
     sources_environment,
 )
 from functions.inbound.target import MAX_BUS_ENTRY_BYTES
+from functions.telemetry import Telemetry
 
 if TYPE_CHECKING:  # the configuration is only read here; importing it would tie the two modules' loading
     from components.config import ConsumerSettings
@@ -67,6 +68,8 @@ MAX_ENVIRONMENT_BYTES = 4096
 AUTONAME_SUFFIX_CHARS = 8
 # Names and values of the other CONSUMER_* variables: queue URL, table and bucket names, numbers.
 OTHER_VARIABLES_BYTES = 600
+# functions.telemetry's variables every function gets, with the longest stack name Pulumi allows (100).
+TELEMETRY_VARIABLES_BYTES = sum(len(k) + len(v) for k, v in Telemetry(stack="s" * 100).to_environ().items())
 
 
 class SourceSettings(Protocol):
@@ -370,7 +373,11 @@ def source_configs(sources: Sequence[SourceSettings], secret_ids: Sequence[str])
 def environment_estimate(name: str, sources: Sequence[SourceSettings]) -> int:
     """Bytes of the ingest environment (secret names are the logical name plus Pulumi's suffix)."""
     secret_names = ["x" * (len(secret_logical_name(name, s.name)) + AUTONAME_SUFFIX_CHARS) for s in sources]
-    return len(sources_environment(source_configs(sources, secret_names))) + OTHER_VARIABLES_BYTES
+    return (
+        len(sources_environment(source_configs(sources, secret_names)))
+        + OTHER_VARIABLES_BYTES
+        + TELEMETRY_VARIABLES_BYTES
+    )
 
 
 def environment_problem(name: str, sources: Sequence[SourceSettings]) -> str | None:

@@ -40,8 +40,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from functions import events, logs
+from functions import events, logs, metrics, telemetry
 from functions.delivery import runtime, signing, store, tasks
+from functions.delivery.endpoint_fields import WORKER
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import FanoutSettings
 from functions.runtime import Clients
@@ -87,10 +88,12 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         queued += planned
         owners += [record["messageId"]] * len(planned)
     # One SendMessageBatch per ten tasks across the whole batch, not one per event.
-    for index in state.tasks.send(queued):
+    unsent = state.tasks.send(queued)
+    for index in unsent:
         if owners[index] not in failures:
             logs.error("delivery task not queued; the event will be retried", messageId=owners[index])
             failures.append(owners[index])
+    metrics.fanned_out(WORKER, len(event.get("Records", [])) - len(failures), len(queued) - len(unsent))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
@@ -178,8 +181,10 @@ def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]
         tasks=len(enabled),
         skipped=len(subscribed) - len(enabled),
     )
+    trace = telemetry.traceparent_to_forward(event["detail"].get(events.TRACEPARENT_KEY))
     return [
-        tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1, carried) for e in enabled
+        tasks.task(message.tenant_id, message.event_id, e.endpoint_id, message.event_type, 1, carried, trace)
+        for e in enabled
     ]
 
 

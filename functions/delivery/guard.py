@@ -12,7 +12,8 @@ shared state: :mod:`functions.delivery.store.protection`).
 3. the concurrency cap (endpoints marked slow): a lease, or :class:`Defer` for a few seconds.
 
 :func:`after_attempt` updates the shared state from the result: only failed attempts, the first
-success after failures, slow attempts and lease holders write anything.
+success after failures, slow attempts and lease holders write anything. It tells whether this attempt
+opened the breaker (for the ``BreakerOpened`` metric).
 """
 
 from __future__ import annotations
@@ -159,10 +160,12 @@ def after_attempt(
     limits: Limits,
     *,
     now: Callable[[], float] = time.time,
-) -> None:
-    """Update the breaker, the slow mark and the lease from one attempt's result."""
+) -> bool:
+    """Update the breaker, the slow mark and the lease from one attempt's result; ``True`` when this
+    attempt's failure opened the breaker."""
+    opened = False
     if isinstance(gate, Skip):
-        return
+        return opened
     tenant_id, endpoint_id = endpoint.tenant_id, endpoint.endpoint_id
     now_ms = int(now() * 1000)
     try:
@@ -171,9 +174,11 @@ def after_attempt(
             if breaker.needs_reset() or gate.probe:
                 table.close_breaker(tenant_id, endpoint_id)
         elif protection.counts_against_breaker(response.status, response.error_kind):
-            table.record_breaker_failure(
+            after = table.record_breaker_failure(
                 tenant_id, endpoint_id, now_ms, limits.breaker_failures, limits.breaker_cooldown_seconds * 1000
             )
+            # This call opened it when the open-until it returns is the one it set (not a concurrent one's).
+            opened = after.open_until_ms == now_ms + limits.breaker_cooldown_seconds * 1000
         if response.latency_ms >= protection.SLOW_ATTEMPT_SECONDS * 1000 and not protection.is_slow(
             endpoint.state, now_ms
         ):
@@ -181,6 +186,7 @@ def after_attempt(
     finally:
         if gate.lease is not None:
             table.release_lease(tenant_id, endpoint_id, gate.lease, gate.lease_until_ms)
+    return opened
 
 
 def retry_delay(

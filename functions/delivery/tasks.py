@@ -1,6 +1,7 @@
 """Delivery tasks: the small SQS messages that the worker turns into attempts.
 
-A task is ``{"tenantId", "eventId", "endpointId", "eventType", "run"}``. ``run`` is 1 for the first
+A task is ``{"tenantId", "eventId", "endpointId", "eventType", "run"}``, plus ``traceparent`` when the
+event carried one and the stack propagates traces. ``run`` is 1 for the first
 delivery of an event to an endpoint and goes up by one with each resend or replay, so the worker can
 tell a new run (take over) from a duplicate of the current one (drop). A task may also carry its
 ``message`` (``eventTime``, ``body``, ``receivedAt``, ``envelope``): the fan-out then stores none,
@@ -30,6 +31,7 @@ def task(
     event_type: str,
     run: int,
     message: Mapping[str, Any] | None = None,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
     queued = {
         "tenantId": tenant_id,
@@ -40,6 +42,8 @@ def task(
     }
     if message is not None:
         queued["message"] = dict(message)
+    if traceparent:
+        queued["traceparent"] = traceparent
     return queued
 
 

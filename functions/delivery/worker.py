@@ -49,9 +49,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from functions import logs
+from functions import logs, metrics, telemetry
 from functions.delivery import copies, credentials, guard, policy, runtime, sender, signing, store
-from functions.delivery.endpoint_fields import OAUTH
+from functions.delivery.endpoint_fields import OAUTH, WORKER
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
 from functions.delivery.vocab import DeliveryStatus, DisabledReason
@@ -74,6 +74,7 @@ class Task:
     receive_count: int
     message: store.Message | None = None
     """The message, when the task carries it (the fan-out stored none: a single-endpoint event)."""
+    traceparent: str | None = None
 
 
 class InvalidTask(ValueError):
@@ -129,6 +130,7 @@ def parse_task(record: Mapping[str, Any]) -> Task:
             message_id=str(record["messageId"]),
             receipt_handle=str(record["receiptHandle"]),
             receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
+            traceparent=telemetry.traceparent_to_forward(body.get("traceparent")),
         )
         if body.get("message") is not None:
             if not isinstance(body["message"], Mapping):
@@ -271,6 +273,7 @@ def _attempt(
     started = time.time()
     try:
         body, headers = request_for(endpoint, secrets, message, started)
+        headers.update({telemetry.TRACEPARENT_HEADER: task.traceparent} if task.traceparent else {})
     except (ValueError, KeyError, TypeError) as error:
         # Nothing a retry can fix: fail now, with an attempt record (as the sender does for a bad header).
         response = preempted or sender.Response(None, 0, error=f"request cannot be sent: {error}", error_kind="request")
@@ -284,7 +287,7 @@ def _attempt(
             max_response_bytes=config.max_response_bytes,
             method=endpoint.options.method,
         )
-    guard.after_attempt(table, endpoint, gate, response, limits)
+    breaker_opened = guard.after_attempt(table, endpoint, gate, response, limits)
     if endpoint.options.auth.type == OAUTH:
         from functions.delivery import oauth  # imported by the first OAuth endpoint only
 
@@ -355,6 +358,19 @@ def _attempt(
         latencyMs=response.latency_ms,
         errorKind=response.error_kind,
         nextAttemptInSeconds=delay,
+    )
+    metrics.delivery_attempt(
+        WORKER,
+        status=response.status,
+        error_kind=response.error_kind,
+        latency_ms=None if preempted or response.error_kind == "request" else response.latency_ms,
+        retry=outcome == policy.RETRY,
+        dead_lettered=outcome not in (policy.RETRY, policy.SUCCEEDED),
+        breaker_opened=breaker_opened,
+        tenantId=task.tenant_id,
+        endpointId=task.endpoint_id,
+        eventId=message.event_id,
+        attempt=attempt,
     )
     if outcome == policy.RETRY:
         assert delay is not None
@@ -461,6 +477,7 @@ def _fail_without_attempt(
         now,
     )
     _dead_letter(state, record)
+    metrics.delivery_dead_lettered(WORKER, tenantId=task.tenant_id, endpointId=task.endpoint_id, reason=reason)
     _end_run(state, task, DeliveryStatus.FAILED, reason, now)
     logs.warning(
         "delivery failed without an attempt",

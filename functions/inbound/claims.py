@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from functions import logs
-from functions.inbound import metrics
+from functions import logs, metrics
 from functions.inbound.answers import STORE_ERRORS, Answer, unavailable
 from functions.inbound.envelope import Envelope, dedupe_key
 from functions.inbound.ledger import DeliveryLedger
@@ -30,7 +29,7 @@ def check(ledger: DeliveryLedger, envelope: Envelope, log: Mapping[str, Any]) ->
         raise unavailable("the delivery could not be checked") from None
     if duplicate is None:
         return
-    metrics.emit(metrics.DUPLICATES, source, matched=duplicate.matched)
+    metrics.inbound_duplicate(envelope.kind, source, matched=duplicate.matched)
     logs.info("duplicate delivery ignored", **log, matched=duplicate.matched)
     body: dict[str, Any] = {"status": "duplicate"}
     if not duplicate.legacy:  # a previous version's record: its event id derived from another key

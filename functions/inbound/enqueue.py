@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions import logs
-from functions.inbound import metrics
 from functions.inbound.answers import STORE_ERRORS, unavailable
 from functions.inbound.envelope import (
     ClaimCheck,
@@ -52,7 +51,6 @@ def enqueue(
     try:
         if must_claim_check(envelope, payload, settings):
             envelope = _store_payload(clients("s3"), settings.bucket_name, envelope, digest)
-            metrics.emit(metrics.CLAIM_CHECKED, source.name)
         result = clients("sqs").send_message(
             QueueUrl=settings.queue_url,
             MessageBody=envelope.serialize(),

@@ -39,7 +39,7 @@ from typing import Any
 
 from botocore.config import Config
 
-from functions import logs
+from functions import logs, metrics, telemetry
 from functions.inbound.answers import Answer, response
 from functions.inbound.authenticate import authenticate
 from functions.inbound.claims import check, record
@@ -126,6 +126,8 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
 
 def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -> dict[str, Any]:
     received = time.time() if now is None else now
+    started = time.monotonic()
+    request: InboundRequest | None = None
     try:
         request = read_request(event, rt.settings.sources)
         log = request.log_fields()
@@ -145,11 +147,20 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
         enqueued = enqueue(rt.clients, rt.settings, request.source, envelope, payload, log)
         record(rt.ledger, envelope, enqueued.message_id, ttl_seconds=rt.settings.dedupe_ttl_seconds, log=log)
     except Answer as answer:
+        metrics.inbound_rejected(*_source_of(request), answer.response["statusCode"])
         return answer.response
+    metrics.inbound_accepted(
+        *_source_of(request), (time.monotonic() - started) * 1000, enqueued.envelope.claim_check is not None
+    )
     logs.info(
         "webhook accepted", **log, claimChecked=enqueued.envelope.claim_check is not None, size=len(request.signed.body)
     )
     return response(200, {"status": "accepted", "eventId": envelope.event_id})
+
+
+def _source_of(request: InboundRequest | None) -> tuple[str, str]:
+    """(kind, name) of the request's source; ``unknown`` before a source was found (404)."""
+    return (request.source.kind, request.source.name) if request is not None else (metrics.UNKNOWN_SOURCE,) * 2
 
 
 def _envelope(request: InboundRequest, payload: Payload, received: float) -> Envelope:
@@ -167,7 +178,14 @@ def _envelope(request: InboundRequest, payload: Payload, received: float) -> Env
         event_type=kind_event_type,
         received_at=now_iso(received),
         content_type=request.content_type,
-        headers=kept_headers(signed.headers),
+        headers=_with_traceparent(kept_headers(signed.headers), signed.headers),
         body=signed.body,
         query=request.kept_query,
     )
+
+
+def _with_traceparent(kept: dict[str, str], headers: Mapping[str, str]) -> dict[str, str]:
+    """The kept headers, plus the caller's ``traceparent`` when the stack propagates traces and it is
+    well formed (the enrichment makes it the event's ``detail.traceparent``)."""
+    traceparent = telemetry.traceparent_to_forward(headers.get(telemetry.TRACEPARENT_HEADER))
+    return {**kept, telemetry.TRACEPARENT_HEADER: traceparent} if traceparent else kept

@@ -2,21 +2,21 @@
 
 Lambda ships stdout to CloudWatch Logs, which turns a JSON line with an ``_aws`` block into metric
 data points. Each metric is published twice: per function (what the alarms watch) and per function
-and source (to see which provider is affected).
+and source (to see which provider is affected). These two are the signature alarms' own; the inbound
+pipeline's volume metrics (accepted, duplicates, rejections, claim checks, enqueue latency) are
+:mod:`functions.metrics`' (namespace ``hookstack``), whose writer this module shares.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
+
+from functions.metrics import write
 
 NAMESPACE = "hookstack/Inbound"
 SIGNATURE_FAILURES = "SignatureFailures"
 PREVIOUS_SECRET_ACCEPTED = "PreviousSecretAccepted"  # noqa: S105 (a metric name)
-DUPLICATES = "Duplicates"
-CLAIM_CHECKED = "ClaimChecked"
 
 
 def emit(metric: str, source: str, value: float = 1, **properties: str) -> None:
@@ -38,4 +38,4 @@ def emit(metric: str, source: str, value: float = 1, **properties: str) -> None:
         metric: value,
         **properties,
     }
-    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    write(record)

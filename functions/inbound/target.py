@@ -38,7 +38,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from functions.events import MAX_REQUEST_BYTES
+from functions.events import MAX_REQUEST_BYTES, TRACEPARENT_KEY, traceparent_problem
 from functions.inbound.envelope import Envelope
 from functions.inbound.payload import MalformedPayload, Payload, parse_payload
 
@@ -73,6 +73,9 @@ def base_detail(envelope: Envelope) -> dict[str, Any]:
     }
     if envelope.query:
         detail["query"] = envelope.query
+    traceparent = envelope.headers.get(TRACEPARENT_KEY)  # kept by the ingest when the stack propagates traces
+    if traceparent is not None and traceparent_problem(traceparent) is None:
+        detail[TRACEPARENT_KEY] = traceparent
     return detail
 
 

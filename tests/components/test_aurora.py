@@ -197,6 +197,8 @@ def test_relay_environment_names_the_database_and_bus_by_arn_only(default_progra
         "AURORA_EVENT_SOURCE": "hookstack.aurora",
         "RELAY_COMMIT_WAIT_SECONDS": "3",
         "RELAY_LEASE_SECONDS": "60",
+        "HOOKSTACK_STACK": "dev",  # functions.telemetry: the metrics' Stack dimension, tracing off
+        "HOOKSTACK_TRACE_PROPAGATE": "false",
     }
     assert int(variables["RELAY_LEASE_SECONDS"]) > relay.plain("timeout"), "a lease outlives the invocation"
 

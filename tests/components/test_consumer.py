@@ -27,6 +27,7 @@ from components.specs.consumer import (
 from functions.inbound import target
 from functions.inbound.ledger import FIFO_DEDUPLICATION_SECONDS
 from functions.inbound.settings import EnrichSettings, IngestSettings
+from functions.telemetry import Telemetry
 from tests import harness
 from tests.harness import ACCOUNT, REGION, Declared, Program, contains_text, is_secret, run_program
 
@@ -166,7 +167,7 @@ def test_secret_texts_appear_nowhere_but_inside_secret_envelopes(program: Progra
 
 def test_ingest_environment_names_every_source_without_secrets_and_fits_lambdas_limit(program: Program) -> None:
     env = program.named(f"{NAME}-ingest").plain("environment")["variables"]
-    assert all(name.startswith("CONSUMER_") for name in env)
+    assert all(name.startswith("CONSUMER_") or name in Telemetry().to_environ() for name in env)
     sources = json.loads(env["CONSUMER_SOURCES"])
     secret_names = {
         s.name.removeprefix(f"{NAME}-").removesuffix("-secret"): s.physical_name for s in program.of_type(SECRET)
@@ -627,9 +628,12 @@ def test_the_functions_get_exactly_what_their_contracts_write_from_the_spec(prog
         secret_ids=[secrets[spec.secret_name(source.name)] for source in spec.sources],
     )
     env = ingest.plain("environment")["variables"]
-    assert env == expected.to_environ()
+    assert env == {**expected.to_environ(), **Telemetry(stack="dev").to_environ()}  # + functions/telemetry.py
     assert IngestSettings.from_environ(env) == expected  # what the function reads back
-    assert enrich.plain("environment")["variables"] == spec.enrich_settings().to_environ()
+    assert enrich.plain("environment")["variables"] == {
+        **spec.enrich_settings().to_environ(),
+        **Telemetry(stack="dev").to_environ(),
+    }
     assert EnrichSettings.from_environ(enrich.plain("environment")["variables"]).max_target_item_bytes == 256 * 1024
     assert (ingest.plain("handler"), enrich.plain("handler")) == (spec.ingest_handler, spec.enrich_handler)
     assert (ingest.plain("timeout"), ingest.plain("memorySize")) == (spec.ingest_timeout_seconds, spec.ingest_memory_mb)

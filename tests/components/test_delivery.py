@@ -21,6 +21,7 @@ from components.specs.delivery import delivery_spec
 from functions.delivery import routes, schema, store
 from functions.delivery.endpoint_fields import MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
+from functions.telemetry import Telemetry
 from tests import harness
 from tests.harness import Program, contains_text, is_secret
 
@@ -197,7 +198,8 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
     table = deployed.one("aws:dynamodb/table:Table")
     for part, names in expected.items():
         variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
-        assert set(variables) == {f"DELIVERY_{n}" for n in names}, part
+        # ...plus the observability contract every function reads (functions/telemetry.py).
+        assert set(variables) == {f"DELIVERY_{n}" for n in names} | set(Telemetry().to_environ()), part
         assert variables["DELIVERY_TABLE_NAME"] == table.physical_name
     worker = deployed.named("hookstack-delivery-worker-fn")["environment"]["variables"]
     assert worker["DELIVERY_RETRY_SCHEDULE"] == "5,300,1800,7200,18000,36000,36000"
@@ -518,7 +520,7 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
     }
     for part, settings in contracts.items():
         variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
-        assert variables == settings.to_environ(), part
+        assert variables == {**settings.to_environ(), **Telemetry(stack="dev").to_environ()}, part
         assert type(settings).from_environ(variables) == settings, part
 
 

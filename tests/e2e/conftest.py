@@ -312,6 +312,8 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                 ],
             },
             "hookstack:aurora": {"enabled": True},
+            # tests/e2e/test_tracing.py: a published traceparent reaches worker endpoints.
+            "hookstack:tracing": {"propagate": True},
         }
     }
 

@@ -84,7 +84,13 @@ def test_plan_json_takes_what_sandbox_up_takes(tmp_path: Path, capsys: pytest.Ca
     assert {row["tenant"] for row in rows if row["type"].endswith("EventConnection")} == {"acme", "b.2"}
     assert by_name["hookstack-delivery-acme-audit-endpoint"]["tenant"] == "acme"
     assert by_name["hookstack-dlq"]["tenant"] is None
-    assert {row["component"] for row in rows} == {"EntryBus", "WebhookProvider", "SignedDelivery", "TenantPortal"}
+    assert {row["component"] for row in rows} == {
+        "EntryBus",
+        "WebhookProvider",
+        "SignedDelivery",
+        "TenantPortal",
+        "StackObservability",
+    }
     outputs = document["outputs"]
     assert outputs["busName"] == "hookstack-sandbox"  # not Pulumi.<stack>.yaml: planned as `up` runs it
     assert set(outputs["destinations"]) == {"acme", "b.2"}

@@ -245,8 +245,13 @@ def test_bad_signature_is_401_counted_and_not_enqueued(
     assert status(response) == 401 and "bad_signature" in body_of(response)["error"]
     assert inbound_stack.messages() == [] and ledger_keys(inbound_stack) == []
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [(r["Source"], r["SignatureFailures"], r["reason"]) for r in emf] == [("github", 1, "bad_signature")]
-    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hookstack/Inbound"
+    alarm = [r for r in emf if r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hookstack/Inbound"]
+    assert [(r["Source"], r["SignatureFailures"], r["reason"]) for r in alarm] == [("github", 1, "bad_signature")]
+    # ...and the pipeline's rejection count (functions.metrics), by reason, with the source kind as dimension.
+    rejected = [r for r in emf if r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hookstack"]
+    assert [(r["SourceKind"], r["InboundRejectedSignature"], r["reason"]) for r in rejected] == [
+        ("github", 1, "signature")
+    ]
 
 
 def test_secrets_never_reach_the_logs(inbound_stack: InboundStack, capsys: pytest.CaptureFixture[str]) -> None:

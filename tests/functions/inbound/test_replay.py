@@ -56,7 +56,7 @@ def test_the_same_signed_request_under_a_fresh_id_is_a_duplicate(
     replay = send(f"/{kind}", with_id(request, kind, "attacker-chosen-id"))
     assert status(replay) == 200 and body_of(replay)["status"] == "duplicate"
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [(r["Duplicates"], r["matched"]) for r in emf] == [(1, "signed_content")]  # a replay, counted as such
+    assert [(r["InboundDuplicates"], r["matched"]) for r in emf] == [(1, "signed_content")]  # a replay, counted as such
     # The provider's own retry (same id) is still a duplicate too.
     assert body_of(send(f"/{kind}", request))["status"] == "duplicate"
     assert len(inbound_stack.messages()) == 1
