@@ -234,13 +234,14 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     tasks = deployed.named("hookstack-delivery-tasks").arn
     events = deployed.named("hookstack-delivery-events").arn
     dlq = deployed.named("hookstack-delivery-dlq").arn
+    events_dlq = deployed.named("hookstack-delivery-events-dlq").arn  # the operator view reads its depth
     table_name = deployed.one("aws:dynamodb/table:Table").physical_name
     # v1a private keys and OAuth client secrets: only those named under the table's own name.
     secrets = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{table_name}/*"
 
     def grants(part: str) -> dict[str, set[str]]:
         log_group = deployed.named(f"hookstack-delivery-{part}-fn-logs").arn
-        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*", secrets}
+        known = {table, f"{table}/index/*", tasks, events, dlq, events_dlq, f"{log_group}:*", secrets}
         out: dict[str, set[str]] = {}
         for statement in _statements(deployed, part):
             assert statement["Effect"] == "Allow"
@@ -253,9 +254,10 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
 
     api = grants("api")
     assert api[table] >= {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"}
-    assert api[f"{table}/index/*"] == api[table]
+    # The operator view (GET /operator/tenants) scans the table itself, never an index.
+    assert api[f"{table}/index/*"] == api[table] - {"dynamodb:Scan"} and "dynamodb:Scan" in api[table]
     assert api[tasks] == {"sqs:SendMessage"}
-    assert events not in api and dlq not in api
+    assert events not in api and api[dlq] == api[events_dlq] == {"sqs:GetQueueAttributes"}  # DLQ depths only
     assert api[secrets] == {
         "secretsmanager:CreateSecret",
         "secretsmanager:PutSecretValue",
@@ -513,8 +515,11 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
     table = deployed.one("aws:dynamodb/table:Table").physical_name
     tasks, dlq = (deployed.named(f"hookstack-delivery-{q}").state["url"] for q in ("tasks", "dlq"))
     issuer = deployed.named("hookstack-delivery-self-service-http").state["apiEndpoint"]
+    events_dlq = deployed.named("hookstack-delivery-events-dlq").state["url"]
     contracts = {
-        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks, token_issuer=issuer),
+        "api": spec.api_settings(
+            table_name=table, tasks_queue_url=tasks, token_issuer=issuer, dead_letter_queue_urls=(dlq, events_dlq)
+        ),
         "fanout": spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
         "worker": spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq),
     }
