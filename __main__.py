@@ -81,6 +81,7 @@ if config.delivery.enabled:
             event_patterns=plan.delivery_rule_patterns,
             covered_tenants=plan.delivery_tenants,
             alarm_topic_arn=alarm_topic_arn,
+            event_source=config.provider.event_source,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
         ),
     )

@@ -48,6 +48,7 @@ from components.common import (
     queue_policy,
 )
 from components.config import DeliverySettings, Destination, Tenant, to_json
+from components.config.model import ProviderSettings
 from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
 from components.delivery_endpoints import config_endpoints, covered_tenant_items
@@ -82,6 +83,8 @@ class SignedDeliveryArgs:
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
     table_deletion_protection: bool = False
     """Refuse to delete the table (point-in-time recovery is always on)."""
+    event_source: str = ProviderSettings().event_source
+    """``provider.eventSource``: operational events are published as ``<it>.operational``."""
     crypto_layer: Package | None = None
     """``cryptography`` for arm64 (``components.layers.build_crypto_layer()``), attached to the API and
     the worker: ``v1a`` endpoints can be created through the API at any time, without a deploy."""
@@ -150,7 +153,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self._validate(name, args)
         self._name = name
         self._args = args
-        self.spec = spec = delivery_spec(args.settings)
+        self.spec = spec = delivery_spec(args.settings, args.event_source)
 
         self.table = self._table()
         self.index_arn = self.table.arn.apply(table_indexes_arn)
@@ -196,6 +199,7 @@ class SignedDelivery(pulumi.ComponentResource):
             ),
             alarm_topic_arn=args.alarm_topic_arn,
             crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,
+            entry_bus=args.entry_bus,
         )
         self.api_function, self.fanout_function = functions.api, functions.fanout
         self.worker_function, self.event_source_mappings = functions.worker, functions.event_source_mappings

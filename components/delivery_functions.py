@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import LambdaFunction, child, contract_environment
+from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.delivery import (
     API_HANDLER,
@@ -62,15 +63,19 @@ def delivery_functions(
     resources: DeliveryResources,
     alarm_topic_arn: pulumi.Input[str] | None,
     crypto_layer_arn: pulumi.Input[str] | None = None,
+    entry_bus: BusRef,
 ) -> DeliveryFunctions:
     """The three functions and the two event source mappings, children of ``parent`` named ``<name>-...``.
 
     The API and the worker get the crypto layer (``v1a`` keys: made by the API, signed with by the
     worker) and the Secrets Manager actions on the table's own name prefix (``v1a`` private keys and
-    OAuth client secrets: :func:`components.specs.delivery.endpoint_secrets_arn`); the fan-out neither."""
+    OAuth client secrets: :func:`components.specs.delivery.endpoint_secrets_arn`); the fan-out neither.
+    The API and the worker publish operational events on ``entry_bus`` (``events:PutEvents``
+    on its ARN only)."""
     table, tasks = resources.table, resources.tasks_queue
     layers = [crypto_layer_arn] if crypto_layer_arn is not None else []
     endpoint_secrets = table.arn.apply(endpoint_secrets_arn)
+    bus_name, bus_arn = entry_bus.name, entry_bus.arn
 
     def function(
         suffix: str,
@@ -105,14 +110,16 @@ def delivery_functions(
             indexes_arn=resources.index_arn,
             tasks_queue_arn=tasks.arn,
             endpoint_secrets_arn=endpoint_secrets,
+            bus_arn=bus_arn,
         ),
         function_layers=layers,
         environment=contract_environment(
-            lambda table_name, tasks_url: spec.api_settings(
-                table_name=table_name, tasks_queue_url=tasks_url
+            lambda table_name, tasks_url, bus: spec.api_settings(
+                table_name=table_name, tasks_queue_url=tasks_url, event_bus_name=bus
             ).to_environ(),
             table.name,
             tasks.url,
+            bus_name,
         ),
     )
     fanout = function(
@@ -141,15 +148,17 @@ def delivery_functions(
             tasks_queue_arn=tasks.arn,
             dead_letter_queue_arn=resources.dead_letter_queue.arn,
             endpoint_secrets_arn=endpoint_secrets,
+            bus_arn=bus_arn,
         ),
         function_layers=layers,
         environment=contract_environment(
-            lambda table_name, tasks_url, dead_letters: spec.worker_settings(
-                table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters
+            lambda table_name, tasks_url, dead_letters, bus: spec.worker_settings(
+                table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters, event_bus_name=bus
             ).to_environ(),
             table.name,
             tasks.url,
             resources.dead_letter_queue.url,
+            bus_name,
         ),
     )
 

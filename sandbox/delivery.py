@@ -52,18 +52,24 @@ def environment(
     dead_letter_queue_url: str,
     time_scale: float,
     endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS,
+    event_bus_name: str = "",
 ) -> dict[str, str]:
     """The union of the three functions' environments (one process runs them all), each written by
     its runtime contract, with the sandbox-only knobs: waits scaled, a short endpoint cache."""
     environments = (
-        spec.api_settings(table_name=table_name, tasks_queue_url=tasks_queue_url).to_environ(),
+        spec.api_settings(
+            table_name=table_name, tasks_queue_url=tasks_queue_url, event_bus_name=event_bus_name
+        ).to_environ(),
         dataclasses.replace(
             spec.fanout_settings(table_name=table_name, tasks_queue_url=tasks_queue_url),
             endpoint_cache_seconds=endpoint_cache_seconds,
         ).to_environ(),
         dataclasses.replace(
             spec.worker_settings(
-                table_name=table_name, tasks_queue_url=tasks_queue_url, dead_letter_queue_url=dead_letter_queue_url
+                table_name=table_name,
+                tasks_queue_url=tasks_queue_url,
+                dead_letter_queue_url=dead_letter_queue_url,
+                event_bus_name=event_bus_name,
             ),
             time_scale=time_scale,
         ).to_environ(),
@@ -92,6 +98,7 @@ class LocalDelivery:
         iam: LocalIam | None = None,
         rule_patterns: Sequence[Mapping[str, Any]] | None = None,
         covered_tenants: Sequence[str] | None = None,
+        event_source: str | None = None,
     ) -> None:
         from sandbox.aws import client
 
@@ -100,7 +107,8 @@ class LocalDelivery:
         self.covered_tenants = covered_tenants
 
         self.settings = settings
-        self.spec = delivery_spec(settings)
+        # provider.eventSource: the operational events' source is <it>.operational, as in the component.
+        self.spec = delivery_spec(settings) if event_source is None else delivery_spec(settings, event_source)
         self.destinations = destinations
         self.bus_name = bus_name
         self.time_scale = time_scale
@@ -178,6 +186,7 @@ class LocalDelivery:
                 dead_letter_queue_url=self.urls["dlq"],
                 time_scale=self.time_scale,
                 endpoint_cache_seconds=self.endpoint_cache_seconds,
+                event_bus_name=self.bus_name,
             )
         )
         runtime.reset()  # the handlers read the environment just written at their next invocation
@@ -208,6 +217,7 @@ class LocalDelivery:
         events, tasks, dead_letters = (self._arn(self.urls[queue]) for queue in ("events", "tasks", "dlq"))
         spec = self.spec
         endpoint_secrets = endpoint_secrets_arn(table)
+        bus = str(self.events.describe_event_bus(Name=self.bus_name)["Arn"])
         roles = {
             "api": iam.function_role(
                 f"{NAME}-api",
@@ -216,6 +226,7 @@ class LocalDelivery:
                     indexes_arn=table_indexes_arn(table),
                     tasks_queue_arn=tasks,
                     endpoint_secrets_arn=endpoint_secrets,
+                    bus_arn=bus,
                 ),
             ),
             "fanout": iam.function_role(
@@ -229,6 +240,7 @@ class LocalDelivery:
                     tasks_queue_arn=tasks,
                     dead_letter_queue_arn=dead_letters,
                     endpoint_secrets_arn=endpoint_secrets,
+                    bus_arn=bus,
                 ),
             ),
         }

@@ -401,6 +401,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 iam=sandbox.iam,
                 rule_patterns=sandbox.plan.delivery_rule_patterns,
                 covered_tenants=sandbox.plan.delivery_tenants,
+                event_source=config.provider.event_source,
                 **(
                     {}
                     if sandbox.endpoint_cache_seconds is None

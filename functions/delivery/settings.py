@@ -34,6 +34,9 @@ variable                            read by        meaning (default)
 ``DELIVERY_BREAKER_FAILURES``       worker         failed attempts in a row that open an endpoint's circuit
                                                    breaker (5)
 ``DELIVERY_BREAKER_COOLDOWN_SECONDS`` worker       how long an open breaker rests the endpoint (60; not scaled)
+``DELIVERY_EVENT_BUS_NAME``         api worker     the entry bus operational events are put on (none: not published)
+``DELIVERY_OPERATIONAL_SOURCE``     api worker     their ``source``, ``<provider.eventSource>.operational``
+                                                   (:mod:`functions.delivery.operational`)
 =================================== ============== ==========================================================
 
 Sandbox-only variables are written only when they differ from their default (the deployed
@@ -166,6 +169,16 @@ class _Networks(_Variable):
         return [str(cidr) for cidr in value]
 
 
+class _OptionalText(_Variable):
+    """Text that may be absent (empty: not written at all)."""
+
+    def read(self, environ: Environ) -> str:
+        return environ.text(self.name) or ""
+
+    def write(self, value: Any) -> Value:
+        return super().write(value) or None
+
+
 class _Choice(_Variable):
     """One of ``choices``."""
 
@@ -196,6 +209,8 @@ DISABLE_AFTER_FAILURES = _Integer("DELIVERY_DISABLE_AFTER_FAILURES", 10, 1, 1_00
 MAX_RESPONSE_BYTES = _Integer("DELIVERY_MAX_RESPONSE_BYTES", 4096, 0, 65_536)
 MAX_RECEIVES = _Integer("DELIVERY_MAX_RECEIVES", 30, 2, 1000)
 TIME_SCALE = _Number("DELIVERY_TIME_SCALE", 1.0, 0.0, 1.0, sandbox_only=True)
+EVENT_BUS_NAME = _OptionalText("DELIVERY_EVENT_BUS_NAME", "")
+OPERATIONAL_SOURCE = _OptionalText("DELIVERY_OPERATIONAL_SOURCE", "")
 BREAKER_FAILURES = _Integer(
     "DELIVERY_BREAKER_FAILURES", protection.BREAKER_FAILURES, 1, protection.MAX_BREAKER_FAILURES
 )
@@ -260,6 +275,8 @@ class ApiSettings(RuntimeContract):
     rotation_overlap_hours: float = ROTATION_OVERLAP_HOURS.field()
     allowed_cidrs: tuple[str, ...] = ALLOWED_CIDRS.field()
     api_tenants: str = API_TENANTS.field()
+    event_bus_name: str = EVENT_BUS_NAME.field()
+    operational_source: str = OPERATIONAL_SOURCE.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:
@@ -293,6 +310,8 @@ class WorkerSettings(RuntimeContract):
     time_scale: float = TIME_SCALE.field()
     breaker_failures: int = BREAKER_FAILURES.field()
     breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS.field()
+    event_bus_name: str = EVENT_BUS_NAME.field()
+    operational_source: str = OPERATIONAL_SOURCE.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:

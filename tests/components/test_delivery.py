@@ -170,7 +170,15 @@ def test_functions_use_the_shared_archive_and_existing_handlers(deployed: Progra
 
 def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Program) -> None:
     expected = {
-        "api": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS", "ROTATION_OVERLAP_HOURS", "API_TENANTS"},
+        "api": {
+            "TABLE_NAME",
+            "TASKS_QUEUE_URL",
+            "HISTORY_TTL_DAYS",
+            "ROTATION_OVERLAP_HOURS",
+            "API_TENANTS",
+            "EVENT_BUS_NAME",
+            "OPERATIONAL_SOURCE",
+        },
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
             "TABLE_NAME",
@@ -184,6 +192,8 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "MAX_RECEIVES",
             "BREAKER_FAILURES",
             "BREAKER_COOLDOWN_SECONDS",
+            "EVENT_BUS_NAME",
+            "OPERATIONAL_SOURCE",
         },
     }
     table = deployed.one("aws:dynamodb/table:Table")
@@ -195,6 +205,12 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
     assert worker["DELIVERY_RETRY_SCHEDULE"] == "5,300,1800,7200,18000,36000,36000"
     assert worker["DELIVERY_MAX_RECEIVES"] == "36"
     assert worker["DELIVERY_TASKS_QUEUE_URL"] == deployed.named("hookstack-delivery-tasks").state["url"]
+    # Operational events: the entry bus, with <provider.eventSource>.operational as their source.
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus").physical_name
+    for part in ("api", "worker"):
+        variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
+        assert variables["DELIVERY_EVENT_BUS_NAME"] == bus
+        assert variables["DELIVERY_OPERATIONAL_SOURCE"] == "hookstack.operational"
 
 
 def test_settings_flow_into_the_functions(program) -> None:
@@ -227,10 +243,11 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     table_name = deployed.one("aws:dynamodb/table:Table").physical_name
     # v1a private keys and OAuth client secrets: only those named under the table's own name.
     secrets = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{table_name}/*"
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus").arn  # operational events: the entry bus only
 
     def grants(part: str) -> dict[str, set[str]]:
         log_group = deployed.named(f"hookstack-delivery-{part}-fn-logs").arn
-        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*", secrets}
+        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*", secrets, bus}
         out: dict[str, set[str]] = {}
         for statement in _statements(deployed, part):
             assert statement["Effect"] == "Allow"
@@ -246,6 +263,7 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert api[f"{table}/index/*"] == api[table]
     assert api[tasks] == {"sqs:SendMessage"}
     assert events not in api and dlq not in api
+    assert api[bus] == {"events:PutEvents"}
     assert api[secrets] == {
         "secretsmanager:CreateSecret",
         "secretsmanager:PutSecretValue",
@@ -257,7 +275,7 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert fanout[table] == {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"}
     assert fanout[events] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     assert fanout[tasks] == {"sqs:SendMessage"}
-    assert f"{table}/index/*" not in fanout and secrets not in fanout
+    assert f"{table}/index/*" not in fanout and secrets not in fanout and bus not in fanout
 
     worker = grants("worker")
     assert worker[table] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
@@ -265,6 +283,7 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert worker[dlq] == {"sqs:SendMessage"}
     assert events not in worker
     assert worker[secrets] == {"secretsmanager:GetSecretValue"}
+    assert worker[bus] == {"events:PutEvents"}
 
 
 def test_event_source_mappings_report_partial_batch_failures(deployed: Program) -> None:
@@ -498,10 +517,13 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
     spec = delivery_spec(DeliverySettings())
     table = deployed.one("aws:dynamodb/table:Table").physical_name
     tasks, dlq = (deployed.named(f"hookstack-delivery-{q}").state["url"] for q in ("tasks", "dlq"))
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus").physical_name
     contracts = {
-        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks),
+        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks, event_bus_name=bus),
         "fanout": spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
-        "worker": spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq),
+        "worker": spec.worker_settings(
+            table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq, event_bus_name=bus
+        ),
     }
     for part, settings in contracts.items():
         variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
