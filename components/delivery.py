@@ -266,6 +266,7 @@ class SignedDelivery(pulumi.ComponentResource):
                         aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=range_key, key_type="RANGE"),
                     ],
                     projection_type=schema.INDEX_PROJECTIONS[index],
+                    non_key_attributes=list(schema.INDEX_NON_KEY_ATTRIBUTES.get(index, ())) or None,
                 )
             )
         return aws.dynamodb.Table(

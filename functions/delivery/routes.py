@@ -49,6 +49,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tenants/{tenantId}/attempts", "list_attempts"),
     Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message"),
     Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message"),
+    Route("GET", "/tenants/{tenantId}/deliveries", "list_deliveries"),
+    Route("GET", "/tenants/{tenantId}/stats", "get_stats"),
 )
 
 

@@ -23,6 +23,12 @@ Indexes (sparse: only items carrying the attributes are in them):
   an endpoint's attempts, newest first. Projects everything.
 - ``failed`` (``gsi2pk`` = ``F#<tenant>#<endpointId>``, ``gsi2sk`` = ``<failedAt>#<eventId>``):
   deliveries that ended failed, for "replay every failed message since". Keys only.
+- ``recent`` (``gsi3pk`` = ``R#<tenant>``, ``gsi3sk`` = ``<changedAt>#<endpointId>#<eventId>``): a
+  tenant's deliveries by the time of their last status change (the run's start, then its end), for
+  ``GET /tenants/{t}/deliveries`` and ``/stats`` (:mod:`functions.delivery.store.recent`). Projects
+  the few attributes those read (:data:`RECENT_ATTRIBUTES`): an attempt's own writes (count, history,
+  next attempt) change none of them, so the index costs one write at the start and two at the end
+  of each run (its key moves), none per retry.
 
 Endpoint definitions declared in the stack config are written by Pulumi (``aws.dynamodb.TableItem``);
 their state lives in the separate ``ST#`` item so a ``pulumi up`` never resets a disable or a failure
@@ -40,9 +46,17 @@ PK, SK = "pk", "sk"
 TTL_ATTRIBUTE = "expiresAt"
 BY_ENDPOINT_INDEX = "byEndpoint"
 FAILED_INDEX = "failed"
-INDEX_KEYS = {BY_ENDPOINT_INDEX: ("gsi1pk", "gsi1sk"), FAILED_INDEX: ("gsi2pk", "gsi2sk")}
-INDEX_PROJECTIONS = {BY_ENDPOINT_INDEX: "ALL", FAILED_INDEX: "KEYS_ONLY"}
-KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+RECENT_INDEX = "recent"
+INDEX_KEYS = {
+    BY_ENDPOINT_INDEX: ("gsi1pk", "gsi1sk"),
+    FAILED_INDEX: ("gsi2pk", "gsi2sk"),
+    RECENT_INDEX: ("gsi3pk", "gsi3sk"),
+}
+INDEX_PROJECTIONS = {BY_ENDPOINT_INDEX: "ALL", FAILED_INDEX: "KEYS_ONLY", RECENT_INDEX: "INCLUDE"}
+# What the recent index carries besides the keys (set at a run's start or end only).
+RECENT_ATTRIBUTES = ("endpointId", "eventId", "eventType", "status", "run", "createdAt", "finishedAt", "failedReason")
+INDEX_NON_KEY_ATTRIBUTES = {RECENT_INDEX: RECENT_ATTRIBUTES}
+KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
 
 ENDPOINT_PREFIX, STATE_PREFIX, SECRET_PREFIX = "EP#", "ST#", "SK#"
 MESSAGE_SK = "MSG"
@@ -105,6 +119,15 @@ def failed_event_id(sort_key: str) -> str:
     return sort_key.split("#", 1)[1]
 
 
+def recent_pk(tenant_id: str) -> str:
+    return f"R#{tenant_id}"
+
+
+def recent_sk(changed_at: str, endpoint_id: str, event_id: str) -> str:
+    """``<changedAt>#<endpointId>#<eventId>``: the recent index orders a tenant's deliveries by time."""
+    return f"{changed_at}#{endpoint_id}#{event_id}"
+
+
 def create_table_request(table_name: str) -> dict[str, Any]:
     """``CreateTable`` arguments matching the deployed table (tests and the local sandbox use it)."""
     indexes = []
@@ -116,7 +139,14 @@ def create_table_request(table_name: str) -> dict[str, Any]:
                     {"AttributeName": hash_key, "KeyType": "HASH"},
                     {"AttributeName": range_key, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": INDEX_PROJECTIONS[index]},
+                "Projection": {
+                    "ProjectionType": INDEX_PROJECTIONS[index],
+                    **(
+                        {"NonKeyAttributes": list(INDEX_NON_KEY_ATTRIBUTES[index])}
+                        if index in INDEX_NON_KEY_ATTRIBUTES
+                        else {}
+                    ),
+                },
             }
         )
     return {

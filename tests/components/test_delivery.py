@@ -91,6 +91,9 @@ def test_table_is_on_demand_encrypted_recoverable_with_ttl_and_key_only_attribut
         assert keys == {"HASH": hash_key, "RANGE": range_key}
         assert indexes[name]["projectionType"] == schema.INDEX_PROJECTIONS[name]
         assert 3 <= len(name) <= 255
+    # The recent index (GET .../deliveries and .../stats) carries only what those routes read.
+    assert indexes["recent"]["nonKeyAttributes"] == list(schema.RECENT_ATTRIBUTES)
+    assert "nonKeyAttributes" not in indexes["failed"]
 
 
 def test_one_rule_on_the_entry_bus_sends_tenant_events_to_the_events_queue(deployed: Program) -> None:

@@ -20,6 +20,9 @@ Routes (all JSON; errors are ``{"error": {"code", "message", "field"}}`` with th
 - ``POST /tenants/{tenantId}/messages/{eventId}/resend`` ``{"endpointId"?}``: send it again (202).
 - ``POST .../endpoints/{endpointId}/replay`` ``{"since", "limit"?, "cursor"?}``: resend every message
   that failed for good on this endpoint since ``since`` (ISO 8601) (202, ``nextCursor`` when more).
+- ``GET /tenants/{tenantId}/deliveries`` (``status``, ``since``, ``limit``, ``cursor``): deliveries
+  whose status changed since ``since`` (default ``24h``), oldest first; ``GET /tenants/{tenantId}/stats``
+  (``since``): per endpoint, published, delivered, failed, pending (:mod:`~.reports`).
 
 Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
 ``enabled``; their URL and secret change through ``pulumi config``.
@@ -64,6 +67,8 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "get_message": lazy("functions.delivery.api.messages", "get_message"),
     "resend_message": lazy("functions.delivery.api.messages", "resend_message"),
     "replay_failed": lazy("functions.delivery.api.messages", "replay_failed"),
+    "list_deliveries": lazy("functions.delivery.api.reports", "list_deliveries"),
+    "get_stats": lazy("functions.delivery.api.reports", "get_stats"),
 }
 
 _state = runtime.process_state(lambda clients: ApiRuntime(ApiSettings.from_environ(os.environ), clients))
