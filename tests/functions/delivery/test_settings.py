@@ -24,7 +24,14 @@ WORKER_NAMES = {**NAMES, "dead_letter_queue_url": "https://sqs.example/123/dlq"}
 
 REPRESENTATIVE: list[RuntimeContract] = [
     ApiSettings(**NAMES),
-    ApiSettings(**NAMES, history_ttl_days=0.5, rotation_overlap_hours=0, allowed_cidrs=("10.0.0.0/8", "::1/128")),
+    ApiSettings(
+        **NAMES,
+        history_ttl_days=0.5,
+        rotation_overlap_hours=0,
+        allowed_cidrs=("10.0.0.0/8", "::1/128"),
+        event_bus_name="hookstack-dev",
+        operational_source="hookstack.operational",
+    ),
     FanoutSettings(**NAMES),
     FanoutSettings(**NAMES, history_ttl_days=365, endpoint_cache_seconds=0.25),
     WorkerSettings(**WORKER_NAMES),
@@ -38,6 +45,8 @@ REPRESENTATIVE: list[RuntimeContract] = [
         max_response_bytes=0,
         max_receives=1000,
         time_scale=0.001,
+        event_bus_name="hookstack-dev",
+        operational_source="hookstack.operational",
     ),
     WorkerSettings(**WORKER_NAMES, retry_schedule=()),  # one attempt, no retry
 ]
