@@ -69,6 +69,7 @@ provider = WebhookProvider(
 delivery = None
 if config.delivery.enabled:
     from components.delivery import SignedDelivery, SignedDeliveryArgs
+    from components.delivery_rules import worker_tenants
     from components.layers import build_crypto_layer
 
     delivery = SignedDelivery(
@@ -98,6 +99,7 @@ if delivery is not None:
     pulumi.export("deliveryTableName", delivery.table_name)
     pulumi.export("deliveryDeadLetterQueueUrl", delivery.dead_letter_queue_url)
     pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)
+    pulumi.export("deliveryTenants", list(worker_tenants(config)))
     if delivery.generated_secrets is not None:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
     if delivery.signing_public_keys is not None:

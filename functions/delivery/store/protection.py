@@ -133,8 +133,9 @@ class ProtectionTable(DeliveriesTable):
         threshold: int = protection.BREAKER_FAILURES,
         cooldown_ms: int = protection.BREAKER_COOLDOWN_SECONDS * 1000,
     ) -> tuple[protection.Breaker, bool]:
-        """:meth:`record_breaker_failure`, and whether this call's conditional write opened the breaker
-        (one transition, one ``endpoint.breaker.opened`` event)."""
+        """:meth:`record_breaker_failure`, and whether this call's conditional write opened a closed
+        breaker (one transition, one ``endpoint.breaker.opened`` event; re-opening after a failed probe is
+        not one: the endpoint never came back)."""
         key = to_item(schema.state_key(tenant_id, endpoint_id))
         response = self.client.update_item(
             TableName=self.name,
@@ -158,7 +159,8 @@ class ProtectionTable(DeliveriesTable):
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return breaker, False
-        return protection.breaker_from(from_item(response["Attributes"])), True
+        # Opened from closed; a failed probe re-opens a half-open breaker, which is no new "opened".
+        return protection.breaker_from(from_item(response["Attributes"])), breaker.open_until_ms is None
 
     def close_breaker(self, tenant_id: str, endpoint_id: str, was_open: bool = False) -> bool:
         """Reset the breaker; returns whether this call closed an opened one (the write that won).

@@ -125,9 +125,10 @@ def test_the_breaker_reports_opened_and_closed_only_on_the_write_that_made_them(
     assert attempt(failed, now) is None
     assert attempt(failed, now) == guard.BreakerTransition.OPENED
     assert attempt(failed, now + 1) is None  # a late failure while open: no second "opened"
-    assert attempt(ok, now + 61) == guard.BreakerTransition.CLOSED
-    assert attempt(ok, now + 62) is None  # nothing to close
-    assert attempt(failed, now + 63) is None and attempt(ok, now + 64) is None  # a count reset, not a close
+    assert attempt(failed, now + 61) is None  # a failed probe re-opens it: still the same outage
+    assert attempt(ok, now + 122) == guard.BreakerTransition.CLOSED
+    assert attempt(ok, now + 123) is None  # nothing to close
+    assert attempt(failed, now + 124) is None and attempt(ok, now + 125) is None  # a count reset, not a close
     assert protection.breaker_from(None) == protection.Breaker()
 
 
