@@ -399,9 +399,11 @@ def _end_run(state: WorkerRuntime, task: Task, status: DeliveryStatus, reason: s
 def _publish(state: WorkerRuntime, task: Task, kind: str, reason: str, at: float, **extra: Any) -> None:
     """Publish the operational event ``kind`` (an ``OperationalEventType`` name) about ``task``'s
     endpoint; the delivery of an operational event publishes none (:mod:`functions.delivery.operational`)."""
+    settings = state.settings
+    if not settings.event_bus_name:
+        return  # publishing is off (no entry bus given): no client to make
     from functions.delivery import operational  # imported at the first transition only
 
-    settings = state.settings
     publisher = operational.Publisher(state.clients("events"), settings.event_bus_name, settings.operational_source)
     publisher.publish(
         operational.OperationalEventType[kind],

@@ -223,9 +223,11 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
 
 def _publish(state: ApiRuntime, request: Request, endpoint_id: str, kind: str, reason: str) -> None:
     """The operational event of a transition this request's write made (never raises)."""
+    settings = state.settings
+    if not settings.event_bus_name:
+        return  # publishing is off (no entry bus given): no client to make
     from functions.delivery import operational  # a transition is rare: imported by the first one
 
-    settings = state.settings
     publisher = operational.Publisher(state.clients("events"), settings.event_bus_name, settings.operational_source)
     publisher.publish(
         operational.OperationalEventType[kind],
