@@ -16,7 +16,7 @@ from functions.delivery.vocab import DeliveryStatus
 
 MAX_COUNTED = 20_000
 # The name each status is counted under in the stats (a delivered run is "succeeded" in the history).
-STAT_NAMES = {
+STAT_NAMES: dict[str, str] = {
     DeliveryStatus.SUCCEEDED: "delivered",
     DeliveryStatus.FAILED: "failed",
     DeliveryStatus.PENDING: "pending",
