@@ -98,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--table", metavar="NAME", help="the delivery table (overrides deliveryTableName)")
 
     cmd = commands.add_parser(
+        "enable",
+        parents=[common],
+        allow_abbrev=False,
+        help="enable a disabled worker endpoint and publish endpoint.enabled (as PATCH enabled: true does)",
+    )
+    cmd.add_argument("endpoint", metavar="ENDPOINT_ID", help="the endpoint (cfg_<name> for one of the stack config)")
+    cmd.add_argument("--tenant", required=True, metavar="ID", help="its tenant")
+    cmd.add_argument(
+        "--event-source",
+        metavar="PREFIX",
+        help="the stack's provider.eventSource (default: hookstack): the event goes out as <it>.operational",
+    )
+    cmd.add_argument("--table", metavar="NAME", help="the delivery table (overrides deliveryTableName)")
+
+    cmd = commands.add_parser(
         "redrive",
         parents=[common],
         allow_abbrev=False,
@@ -266,6 +281,8 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
             return _status(args, clients, outputs)
         if args.command == "deliveries":
             return _deliveries(args, clients, outputs)
+        if args.command == "enable":
+            return _enable(args, clients, outputs)
         if args.command == "redrive":
             return _redrive(args, clients, outputs)
         if args.command == "replay":
@@ -384,6 +401,23 @@ def _deliveries(args: argparse.Namespace, clients: Clients, outputs: StackOutput
         {"tenant": args.tenant, "status": args.status, "deliveries": items, "complete": complete},
         "\n".join(lines),
     )
+    return EXIT_OK
+
+
+def _enable(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
+    table = deliveries.delivery_table(clients.dynamodb, outputs, args.table)
+    # functions.logs writes JSON lines on stdout; keep stdout for the report.
+    with contextlib.redirect_stdout(sys.stderr):
+        enabled = deliveries.enable_endpoint(
+            table,
+            clients.events,
+            outputs.bus_name,
+            inbound_replay.event_source_prefix(args.event_source),
+            args.tenant,
+            args.endpoint,
+        )
+    text = f"{args.tenant}/{args.endpoint}: {'enabled (endpoint.enabled published)' if enabled else 'was not disabled'}"
+    _emit(args, {"tenant": args.tenant, "endpointId": args.endpoint, "enabled": enabled}, text)
     return EXIT_OK
 
 

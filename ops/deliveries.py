@@ -138,3 +138,28 @@ def delivery_rows(items: Sequence[dict[str, Any]]) -> list[str]:
             f"  {item.get('eventType', '')}{reason}"
         )
     return lines
+
+
+def enable_endpoint(
+    table: DeliveryTable, events: Any, bus_name: str, event_source: str, tenant_id: str, endpoint_id: str
+) -> bool:
+    """Enable a disabled worker endpoint (as ``PATCH {"enabled": true}`` does) and publish
+    ``endpoint.enabled`` when this call enabled it; returns whether it did (``False``: it was enabled)."""
+    from functions.delivery import operational
+
+    endpoint = table.get_endpoint(tenant_id, endpoint_id)
+    if endpoint is None:
+        raise OpsError(f"tenant {tenant_id!r} has no endpoint {endpoint_id!r}")
+    if not endpoint.declared_enabled:
+        raise OpsError(f"{endpoint_id} is disabled in the stack config (enabled: false): enable it there")
+    if not table.enable_endpoint(tenant_id, endpoint_id):
+        return False
+    publisher = operational.Publisher(events, bus_name, operational.source_for(event_source))
+    publisher.publish(
+        operational.OperationalEventType.ENDPOINT_ENABLED,
+        tenant_id=tenant_id,
+        endpoint_id=endpoint_id,
+        reason="enabled with python -m ops enable",
+        at=time.time(),
+    )
+    return True

@@ -72,3 +72,12 @@ def test_a_disabled_endpoint_is_announced_and_only_failed_deliveries_are_listed_
     assert status.returncode == 1  # a disabled endpoint needs an operator
     kinds = {f["kind"] for f in json.loads(status.stdout)["findings"]}
     assert {"worker-dlq", "inbound-queue", "inbound-dlq"} <= kinds
+
+    # The operator enables it again: endpoint.enabled is published once, to the same subscribers.
+    enabled = run_ops_process(["enable", "cfg_dying", "--tenant", TENANT, "--event-source", "e2e", *outputs])
+    assert enabled.returncode == 0 and json.loads(enabled.stdout)["enabled"] is True, enabled.stderr
+    again = run_ops_process(["enable", "cfg_dying", "--tenant", TENANT, "--event-source", "e2e", *outputs])
+    assert again.returncode == 0 and json.loads(again.stdout)["enabled"] is False, again.stderr
+    (told,) = receiver.wait_for("/t9/watcher", 1, timeout=60, containing="endpoint.enabled")
+    assert json.loads(told["body"])["detail"]["endpointId"] == "cfg_dying"
+    assert requests.get(f"{api}/tenants/{TENANT}/endpoints/cfg_dying", timeout=15).json()["enabled"] is True
