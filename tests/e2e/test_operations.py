@@ -6,6 +6,8 @@ failed-deliveries route and ``python -m ops deliveries`` list exactly the failed
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
 from typing import Any
@@ -14,12 +16,22 @@ import pytest
 import requests
 
 from functions.events import make_event, publish
+from ops.cli import main as ops_main
 from sandbox.receiver import Receiver
-from tests.e2e.conftest import ops_sandbox_options, run_ops_process, state_client
+from tests.e2e.conftest import ops_sandbox_options, state_client
 
 pytestmark = pytest.mark.e2e
 
 TENANT = "9"
+
+
+def run_ops(args: list[str]) -> tuple[int, str]:
+    """``python -m ops ARGS`` in this process (the subprocess tests elsewhere cover the entry point):
+    its exit code and stdout."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = ops_main(args)
+    return code, out.getvalue()
 
 
 def test_a_disabled_endpoint_is_announced_and_only_failed_deliveries_are_listed_as_failed(
@@ -60,24 +72,24 @@ def test_a_disabled_endpoint_is_announced_and_only_failed_deliveries_are_listed_
     assert rows["cfg_stalling"]["pending"] == 1
 
     outputs = ["--outputs", sandbox_state["outputs_file"], *ops_sandbox_options(sandbox_state)]
-    listed = run_ops_process(["deliveries", "--tenant", TENANT, "--status", "failed", "--since", "1h", *outputs])
-    assert listed.returncode == 0, listed.stderr
-    report = json.loads(listed.stdout)
+    code, listed = run_ops(["deliveries", "--tenant", TENANT, "--status", "failed", "--since", "1h", *outputs])
+    assert code == 0, listed
+    report = json.loads(listed)
     assert [(d["endpointId"], d["eventId"]) for d in report["deliveries"]] == [("cfg_dying", event.event_id)]
 
-    status = run_ops_process(["status", "--tenant", TENANT, *outputs])
-    findings = {f["name"]: f for f in json.loads(status.stdout)["findings"] if f["kind"] == "worker-endpoint"}
+    code, status = run_ops(["status", "--tenant", TENANT, *outputs])
+    findings = {f["name"]: f for f in json.loads(status)["findings"] if f["kind"] == "worker-endpoint"}
     assert findings["cfg_dying"]["state"] == "disabled (gone)" and findings["cfg_dying"]["level"] == "problem"
     assert findings["cfg_fine"]["level"] == "ok"
-    assert status.returncode == 1  # a disabled endpoint needs an operator
-    kinds = {f["kind"] for f in json.loads(status.stdout)["findings"]}
+    assert code == 1  # a disabled endpoint needs an operator
+    kinds = {f["kind"] for f in json.loads(status)["findings"]}
     assert {"worker-dlq", "inbound-queue", "inbound-dlq"} <= kinds
 
     # The operator enables it again: endpoint.enabled is published once, to the same subscribers.
-    enabled = run_ops_process(["enable", "cfg_dying", "--tenant", TENANT, "--event-source", "e2e", *outputs])
-    assert enabled.returncode == 0 and json.loads(enabled.stdout)["enabled"] is True, enabled.stderr
-    again = run_ops_process(["enable", "cfg_dying", "--tenant", TENANT, "--event-source", "e2e", *outputs])
-    assert again.returncode == 0 and json.loads(again.stdout)["enabled"] is False, again.stderr
+    code, enabled = run_ops(["enable", "cfg_dying", "--tenant", TENANT, "--event-source", "e2e", *outputs])
+    assert code == 0 and json.loads(enabled)["enabled"] is True, enabled
+    code, again = run_ops(["enable", "cfg_dying", "--tenant", TENANT, "--event-source", "e2e", *outputs])
+    assert code == 0 and json.loads(again)["enabled"] is False, again
     (told,) = receiver.wait_for("/t9/watcher", 1, timeout=60, containing="endpoint.enabled")
     assert json.loads(told["body"])["detail"]["endpointId"] == "cfg_dying"
     assert requests.get(f"{api}/tenants/{TENANT}/endpoints/cfg_dying", timeout=15).json()["enabled"] is True
