@@ -83,6 +83,7 @@ if config.portal.enabled:  # only with the delivery pipeline (the config refuses
 delivery = None
 if config.delivery.enabled:
     from components.delivery import SignedDelivery, SignedDeliveryArgs
+    from components.delivery_rules import worker_tenants
     from components.layers import build_crypto_layer
 
     delivery = SignedDelivery(
@@ -96,6 +97,7 @@ if config.delivery.enabled:
             covered_tenants=plan.delivery_tenants,
             event_types=config.event_types,
             alarm_topic_arn=alarm_topic_arn,
+            event_source=config.provider.event_source,
             crypto_layer=build_crypto_layer(),  # v1a signing (API and worker only)
             allowed_origins=[portal.origin] if portal is not None else [],
             telemetry=telemetry,
@@ -147,6 +149,7 @@ if delivery is not None:
     pulumi.export("deliveryTableName", delivery.table_name)
     pulumi.export("deliveryDeadLetterQueueUrl", delivery.dead_letter_queue_url)
     pulumi.export("deliveryEventsDeadLetterQueueUrl", delivery.events_dead_letter_queue_url)
+    pulumi.export("deliveryTenants", list(worker_tenants(config)))
     if delivery.generated_secrets is not None:
         pulumi.export("signedDestinationSecrets", delivery.generated_secrets)
     if delivery.signing_public_keys is not None:

@@ -49,6 +49,7 @@ from components.common import (
     queue_policy,
 )
 from components.config import DeliverySettings, Destination, Tenant, to_json
+from components.config.model import ProviderSettings
 from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
 from components.delivery_endpoints import config_endpoints, covered_tenant_items, event_catalog_item
@@ -92,6 +93,8 @@ class SignedDeliveryArgs:
     """Refuse to delete the table (point-in-time recovery is always on)."""
     allowed_origins: Sequence[pulumi.Input[str]] = ()
     """Origins the self-service API answers CORS for (the portal's); none: no CORS configuration."""
+    event_source: str = ProviderSettings().event_source
+    """``provider.eventSource``: operational events are published as ``<it>.operational``."""
     crypto_layer: Package | None = None
     """``cryptography`` for arm64 (``components.layers.build_crypto_layer()``), attached to the API and
     the worker: ``v1a`` endpoints can be created through the API at any time, without a deploy."""
@@ -166,7 +169,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self._validate(name, args)
         self._name = name
         self._args = args
-        self.spec = spec = delivery_spec(args.settings)
+        self.spec = spec = delivery_spec(args.settings, args.event_source)
 
         self.table = self._table()
         self.index_arn = self.table.arn.apply(table_indexes_arn)
@@ -221,6 +224,7 @@ class SignedDelivery(pulumi.ComponentResource):
             crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,
             token_issuer=self.self_service_http_api.api_endpoint,
             telemetry=args.telemetry,
+            entry_bus=args.entry_bus,
         )
         self.api_function, self.fanout_function = functions.api, functions.fanout
         self.worker_function, self.event_source_mappings = functions.worker, functions.event_source_mappings
@@ -298,6 +302,7 @@ class SignedDelivery(pulumi.ComponentResource):
                         aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=range_key, key_type="RANGE"),
                     ],
                     projection_type=schema.INDEX_PROJECTIONS[index],
+                    non_key_attributes=list(schema.INDEX_NON_KEY_ATTRIBUTES.get(index, ())) or None,
                 )
             )
         return aws.dynamodb.Table(

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import FunctionTelemetry, LambdaFunction, child, contract_environment
+from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.delivery import (
     API_HANDLER,
@@ -64,6 +65,7 @@ def delivery_functions(
     resources: DeliveryResources,
     alarm_topic_arn: pulumi.Input[str] | None,
     crypto_layer_arn: pulumi.Input[str] | None = None,
+    entry_bus: BusRef,
     token_issuer: pulumi.Input[str] = "",
     telemetry: FunctionTelemetry | None = None,
 ) -> DeliveryFunctions:
@@ -71,12 +73,15 @@ def delivery_functions(
 
     The API and the worker get the crypto layer (``v1a`` keys: made by the API, signed with by the
     worker) and the Secrets Manager actions on the table's own name prefix (``v1a`` private keys and
-    OAuth client secrets: :func:`components.specs.delivery.endpoint_secrets_arn`); the fan-out neither."""
+    OAuth client secrets: :func:`components.specs.delivery.endpoint_secrets_arn`); the fan-out neither.
+    The API and the worker publish operational events on ``entry_bus`` (``events:PutEvents``
+    on its ARN only)."""
     table, tasks = resources.table, resources.tasks_queue
     layers = [crypto_layer_arn] if crypto_layer_arn is not None else []
     endpoint_secrets = table.arn.apply(endpoint_secrets_arn)
     # The queues whose depths GET /operator/dead-letter-queues reports.
     dead_letter_queues = [q for q in (resources.dead_letter_queue, resources.events_dead_letter_queue) if q is not None]
+    bus_name, bus_arn = entry_bus.name, entry_bus.arn
 
     def function(
         suffix: str,
@@ -113,18 +118,21 @@ def delivery_functions(
             tasks_queue_arn=tasks.arn,
             endpoint_secrets_arn=endpoint_secrets,
             dead_letter_queue_arns=[queue.arn for queue in dead_letter_queues],
+            bus_arn=bus_arn,
         ),
         function_layers=layers,
         environment=contract_environment(
-            lambda table_name, tasks_url, issuer, *queue_urls: spec.api_settings(
+            lambda table_name, tasks_url, issuer, bus, *queue_urls: spec.api_settings(
                 table_name=table_name,
                 tasks_queue_url=tasks_url,
                 token_issuer=_url_or_placeholder(issuer),
                 dead_letter_queue_urls=queue_urls,
+                event_bus_name=bus,
             ).to_environ(),
             table.name,
             tasks.url,
             token_issuer,
+            bus_name,
             *[queue.url for queue in dead_letter_queues],
         ),
     )
@@ -155,15 +163,17 @@ def delivery_functions(
             tasks_queue_arn=tasks.arn,
             dead_letter_queue_arn=resources.dead_letter_queue.arn,
             endpoint_secrets_arn=endpoint_secrets,
+            bus_arn=bus_arn,
         ),
         function_layers=layers,
         environment=contract_environment(
-            lambda table_name, tasks_url, dead_letters: spec.worker_settings(
-                table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters
+            lambda table_name, tasks_url, dead_letters, bus: spec.worker_settings(
+                table_name=table_name, tasks_queue_url=tasks_url, dead_letter_queue_url=dead_letters, event_bus_name=bus
             ).to_environ(),
             table.name,
             tasks.url,
             resources.dead_letter_queue.url,
+            bus_name,
         ),
     )
 

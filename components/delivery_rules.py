@@ -36,6 +36,12 @@ def delivery_tenants(config: StackConfig) -> tuple[str, ...] | None:
     return tuple(t.id for t in config.tenants if t.self_service or any(d.is_worker for d in t.destinations))
 
 
+def worker_tenants(config: StackConfig) -> tuple[str, ...]:
+    """The config's tenants with a worker endpoint or ``selfService`` (stack output ``deliveryTenants``:
+    the tenants ``python -m ops status`` looks at without a ``--tenant``)."""
+    return tuple(t.id for t in config.tenants if t.self_service or any(d.is_worker for d in t.destinations))
+
+
 def delivery_rule_patterns(tenant_ids: Sequence[str] | None) -> tuple[dict[str, Any], ...]:
     """The delivery rules: one for every tenant event (``None``), else the listed tenants' events,
     split over as many rules as EventBridge's pattern size needs (``MAX_EVENT_PATTERN_CHARS``: about

@@ -70,6 +70,10 @@ class Clients:
     def cloudwatch(self) -> Any:
         return self._client("cloudwatch")
 
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
 
 def pages(call: Callable[..., Mapping[str, Any]], key: str, **kwargs: Any) -> list[Mapping[str, Any]]:
     """Every item of a ``NextToken``-paginated list call (EventBridge has no boto3 paginators for most)."""

@@ -19,7 +19,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from ops import dlq, inbound_cli, inbound_redrive, inbound_replay, queue_run, reauthorize, redrive, replay, status
+from functions.delivery.since import DEFAULT as DEFAULT_SINCE
+from functions.delivery.since import InvalidSince
+from functions.delivery.vocab import DeliveryStatus
+from ops import (
+    deliveries,
+    dlq,
+    inbound_cli,
+    inbound_redrive,
+    inbound_replay,
+    queue_run,
+    reauthorize,
+    redrive,
+    replay,
+    status,
+)
 from ops.aws import Clients, pages
 from ops.outputs import OpsError, SandboxAccess, StackOutputs, load_outputs, resource_name, sandbox_access
 
@@ -42,13 +56,61 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         parents=[common],
         allow_abbrev=False,
-        help="state of connections, API destinations, rules, archive, DLQ, alarms",
+        help="state of connections, API destinations, rules, archive, DLQ, alarms, worker endpoints, inbound queues",
     )
     cmd.add_argument(
         "--strict",
         action="store_true",
         help="also exit 1 on warnings (messages in the DLQ, alarms firing, disabled rules)",
     )
+    cmd.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="worker endpoints of this tenant (repeatable; default: the deliveryTenants output)",
+    )
+    cmd.add_argument("--table", metavar="NAME", help="the delivery table (overrides deliveryTableName)")
+
+    cmd = commands.add_parser(
+        "deliveries",
+        parents=[common],
+        allow_abbrev=False,
+        help="a tenant's worker deliveries by status since a time (GET /tenants/{t}/deliveries)",
+        description=(
+            "List a tenant's worker deliveries whose status changed since --since (a failed one: when it failed), "
+            "oldest first, read from the delivery table's recent index (no scan)."
+        ),
+    )
+    cmd.add_argument("--tenant", required=True, metavar="ID", help="the tenant")
+    cmd.add_argument(
+        "--status",
+        choices=[s.value for s in DeliveryStatus],
+        help="only deliveries in this status (default: every status)",
+    )
+    cmd.add_argument(
+        "--since",
+        default=DEFAULT_SINCE,
+        metavar="WHEN",
+        help=f"ISO 8601 with a zone, or 30m / 24h / 7d back from now (default {DEFAULT_SINCE})",
+    )
+    cmd.add_argument("--max", type=_positive, default=deliveries.DEFAULT_MAX, metavar="N", help="list at most N")
+    cmd.add_argument("--table", metavar="NAME", help="the delivery table (overrides deliveryTableName)")
+
+    cmd = commands.add_parser(
+        "enable",
+        parents=[common],
+        allow_abbrev=False,
+        help="enable a disabled worker endpoint and publish endpoint.enabled (as PATCH enabled: true does)",
+    )
+    cmd.add_argument("endpoint", metavar="ENDPOINT_ID", help="the endpoint (cfg_<name> for one of the stack config)")
+    cmd.add_argument("--tenant", required=True, metavar="ID", help="its tenant")
+    cmd.add_argument(
+        "--event-source",
+        metavar="PREFIX",
+        help="the stack's provider.eventSource (default: hookstack): the event goes out as <it>.operational",
+    )
+    cmd.add_argument("--table", metavar="NAME", help="the delivery table (overrides deliveryTableName)")
 
     cmd = commands.add_parser(
         "redrive",
@@ -224,6 +286,10 @@ def main(argv: Sequence[str] | None = None, *, clients: Clients | None = None) -
         _check_region(clients, outputs)
         if args.command == "status":
             return _status(args, clients, outputs)
+        if args.command == "deliveries":
+            return _deliveries(args, clients, outputs)
+        if args.command == "enable":
+            return _enable(args, clients, outputs)
         if args.command == "redrive":
             return _redrive(args, clients, outputs)
         if args.command == "replay":
@@ -297,6 +363,12 @@ def _json_default(value: Any) -> Any:
 
 def _status(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
     report = status.collect(clients.events, clients.sqs, clients.cloudwatch, outputs)
+    # The worker engine and the inbound pipeline: what `status` covers beyond API destinations.
+    tenants = deliveries.tenants_to_check(outputs, args.tenant)
+    if tenants and (args.table or outputs.extra.get(deliveries.TABLE_OUTPUT)):
+        table = deliveries.delivery_table(clients.dynamodb, outputs, args.table)
+        deliveries.worker_endpoints(report, table, tenants, time.time())
+    deliveries.queue_depths(report, clients.sqs, outputs)
     problems = report.problems(strict=args.strict)
     marks = {"ok": "ok", "warning": "WARN", "problem": "FAIL"}
     lines = [f"hookstack outgoing webhooks on bus {report.bus_name} (resource prefix {report.prefix})"]
@@ -311,6 +383,49 @@ def _status(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -
     lines.append(f"{counted} problem(s), {warned} warning(s){' (strict: warnings count)' if args.strict else ''}")
     _emit(args, {**report.as_dict(), "problems": len(problems)}, "\n".join(lines))
     return EXIT_ATTENTION if problems else EXIT_OK
+
+
+# --- deliveries -------------------------------------------------------------------------------
+
+
+def _deliveries(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
+    table = deliveries.delivery_table(clients.dynamodb, outputs, args.table)
+    try:
+        items, complete = deliveries.list_deliveries(
+            table, args.tenant, DeliveryStatus(args.status) if args.status else None, args.since, maximum=args.max
+        )
+    except InvalidSince as error:
+        raise OpsError(f"--since: {error}") from None
+    what = args.status or "any status"
+    lines = [
+        f"{len(items)} deliver{'y' if len(items) == 1 else 'ies'} of tenant {args.tenant} ({what}) since {args.since}"
+    ]
+    lines += deliveries.delivery_rows(items)
+    if not complete:
+        lines.append(f"(stopped after {args.max}: pass --max or a later --since)")
+    _emit(
+        args,
+        {"tenant": args.tenant, "status": args.status, "deliveries": items, "complete": complete},
+        "\n".join(lines),
+    )
+    return EXIT_OK
+
+
+def _enable(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
+    table = deliveries.delivery_table(clients.dynamodb, outputs, args.table)
+    # functions.logs writes JSON lines on stdout; keep stdout for the report.
+    with contextlib.redirect_stdout(sys.stderr):
+        enabled = deliveries.enable_endpoint(
+            table,
+            clients.events,
+            outputs.bus_name,
+            inbound_replay.event_source_prefix(args.event_source),
+            args.tenant,
+            args.endpoint,
+        )
+    text = f"{args.tenant}/{args.endpoint}: {'enabled (endpoint.enabled published)' if enabled else 'was not disabled'}"
+    _emit(args, {"tenant": args.tenant, "endpointId": args.endpoint, "enabled": enabled}, text)
+    return EXIT_OK
 
 
 # --- redrive ----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def environment(
     endpoint_cache_seconds: float = ENDPOINT_CACHE_SECONDS,
     token_issuer: str = "",
     dead_letter_queue_urls: tuple[str, ...] = (),
+    event_bus_name: str = "",
 ) -> dict[str, str]:
     """The union of the three functions' environments (one process runs them all), each written by
     its runtime contract, with the sandbox-only knobs: waits scaled, a short endpoint cache."""
@@ -65,6 +66,7 @@ def environment(
             tasks_queue_url=tasks_queue_url,
             token_issuer=token_issuer,
             dead_letter_queue_urls=dead_letter_queue_urls,
+            event_bus_name=event_bus_name,
         ).to_environ(),
         dataclasses.replace(
             spec.fanout_settings(table_name=table_name, tasks_queue_url=tasks_queue_url),
@@ -72,7 +74,10 @@ def environment(
         ).to_environ(),
         dataclasses.replace(
             spec.worker_settings(
-                table_name=table_name, tasks_queue_url=tasks_queue_url, dead_letter_queue_url=dead_letter_queue_url
+                table_name=table_name,
+                tasks_queue_url=tasks_queue_url,
+                dead_letter_queue_url=dead_letter_queue_url,
+                event_bus_name=event_bus_name,
             ),
             time_scale=time_scale,
         ).to_environ(),
@@ -102,6 +107,7 @@ class LocalDelivery:
         rule_patterns: Sequence[Mapping[str, Any]] | None = None,
         covered_tenants: Sequence[str] | None = None,
         event_types: EventCatalog | None = None,
+        event_source: str | None = None,
     ) -> None:
         from sandbox.aws import client
 
@@ -111,7 +117,8 @@ class LocalDelivery:
         self.event_types = event_types  # hookstack:eventTypes, one table item as the component writes it
 
         self.settings = settings
-        self.spec = delivery_spec(settings)
+        # provider.eventSource: the operational events' source is <it>.operational, as in the component.
+        self.spec = delivery_spec(settings) if event_source is None else delivery_spec(settings, event_source)
         self.destinations = destinations
         self.bus_name = bus_name
         self.time_scale = time_scale
@@ -206,6 +213,7 @@ class LocalDelivery:
                 time_scale=self.time_scale,
                 endpoint_cache_seconds=self.endpoint_cache_seconds,
                 token_issuer=self.self_service_server.url,
+                event_bus_name=self.bus_name,
             )
         )
         runtime.reset()  # the handlers read the environment just written at their next invocation
@@ -236,6 +244,7 @@ class LocalDelivery:
         events, tasks, dead_letters = (self._arn(self.urls[queue]) for queue in ("events", "tasks", "dlq"))
         spec = self.spec
         endpoint_secrets = endpoint_secrets_arn(table)
+        bus = str(self.events.describe_event_bus(Name=self.bus_name)["Arn"])
         roles = {
             "api": iam.function_role(
                 f"{NAME}-api",
@@ -245,6 +254,7 @@ class LocalDelivery:
                     tasks_queue_arn=tasks,
                     endpoint_secrets_arn=endpoint_secrets,
                     dead_letter_queue_arns=[dead_letters, self._arn(self.urls["events_dlq"])],
+                    bus_arn=bus,
                 ),
             ),
             "fanout": iam.function_role(
@@ -259,6 +269,7 @@ class LocalDelivery:
                     tasks_queue_arn=tasks,
                     dead_letter_queue_arn=dead_letters,
                     endpoint_secrets_arn=endpoint_secrets,
+                    bus_arn=bus,
                 ),
             ),
         }

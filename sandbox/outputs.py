@@ -67,6 +67,9 @@ def stack_outputs(sandbox: Sandbox) -> dict[str, Any]:
         outputs["deliveryTableName"] = state["delivery_table"]
         outputs["deliveryDeadLetterQueueUrl"] = state["delivery_dead_letter_queue_url"]
         outputs["deliveryEventsDeadLetterQueueUrl"] = getattr(delivery, "urls", {}).get("events_dlq")
+        from components.delivery_rules import worker_tenants
+
+        outputs["deliveryTenants"] = list(worker_tenants(config))
         # Exported (as a secret) when a signed destination has no secret of its own: one was generated.
         if any(d.is_signed and getattr(d.auth, "secret", None) is None for t in config.tenants for d in t.destinations):
             outputs["signedDestinationSecrets"] = SECRET_OUTPUT

@@ -410,6 +410,7 @@ def _optional_parts(sandbox: Sandbox) -> Iterator[tuple[str, Callable[[], LocalP
                 rule_patterns=sandbox.plan.delivery_rule_patterns,
                 covered_tenants=sandbox.plan.delivery_tenants,
                 event_types=config.event_types,
+                event_source=config.provider.event_source,
                 **(
                     {}
                     if sandbox.endpoint_cache_seconds is None

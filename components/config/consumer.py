@@ -11,6 +11,7 @@ from components.config.model import DEFAULT_INGEST_RESERVED_CONCURRENCY, Consume
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem
 from components.config.reader import Reader
 from components.specs.consumer import CONSUMER_NAME, environment_problem
+from functions.delivery.operational import SOURCE_NAME as OPERATIONAL_SOURCE_NAME
 from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
 from functions.inbound.kinds import KIND_NAMES, source_kind
 from functions.inbound.mailgun import MAILGUN_TOLERANCE_SECONDS
@@ -34,7 +35,7 @@ SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publi
 SOURCE_KINDS = KIND_NAMES
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
 # Inbound events are published as <provider.eventSource>.<source name>; these are hookstack's own.
-RESERVED_SOURCE_NAMES = (AURORA_SOURCE_NAME,)
+RESERVED_SOURCE_NAMES = (AURORA_SOURCE_NAME, OPERATIONAL_SOURCE_NAME)
 # A dotted path into a JSON payload (orderingKey, eventTypePath): repository.id, data.object.id.
 DOTTED_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 # Above this, a typo: 10,000 concurrent ingests would take ~200,000 webhooks/s.

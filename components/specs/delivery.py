@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.config import ApiKeyAuth, BasicAuth, BearerAuth, DeliverySettings, Destination, OAuthAuth
-from functions.delivery import policy, protection, store
+from components.config.model import ProviderSettings
+from functions.delivery import operational, policy, protection, store
 from functions.delivery.endpoint_fields import MAX_RATE_LIMIT, MAX_TIMEOUT_SECONDS
 from functions.delivery.settings import ApiSettings, FanoutSettings, WorkerSettings
 
@@ -49,6 +50,11 @@ def table_indexes_arn(table_arn: str) -> str:
 
 def _table_statement(sid: str, actions: list[str], scope: list[object]) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": scope}
+
+
+def _put_operational_events(bus_arn: object) -> dict[str, Any]:
+    """Operational events (:mod:`functions.delivery.operational`) go to the entry bus, and only there."""
+    return {"Sid": "PutOperationalEvents", "Effect": "Allow", "Action": ["events:PutEvents"], "Resource": bus_arn}
 
 
 def _queue_statement(sid: str, actions: list[str], queue_arn: object) -> dict[str, Any]:
@@ -86,6 +92,8 @@ class DeliverySpec:
     api_integration_timeout_ms: int = API_INTEGRATION_TIMEOUT_MS
     fanout_timeout_seconds: int = FANOUT_TIMEOUT_SECONDS
     batch_size: int = BATCH_SIZE
+    operational_source: str = operational.source_for(ProviderSettings().event_source)
+    """``<provider.eventSource>.operational``: the ``source`` of the operational events the API and the worker publish."""
 
     @property
     def fanout_max_concurrency(self) -> int:
@@ -104,9 +112,11 @@ class DeliverySpec:
         tasks_queue_url: str,
         token_issuer: str = "",
         dead_letter_queue_urls: Sequence[str] = (),
+        event_bus_name: str = "",
     ) -> ApiSettings:
         """``token_issuer``: the self-service API's URL (tokens' ``iss``; docs/tokens.md);
-        ``dead_letter_queue_urls``: the queues the operator view reports (docs/portal.md)."""
+        ``dead_letter_queue_urls``: the queues the operator view reports (docs/portal.md);
+        ``event_bus_name``: the entry bus, where operational events go (empty: none are published)."""
         return ApiSettings(
             table_name=table_name,
             tasks_queue_url=tasks_queue_url,
@@ -116,6 +126,8 @@ class DeliverySpec:
             api_tenants=self.config.api_tenants,
             token_issuer=token_issuer,
             dead_letter_queue_urls=tuple(dead_letter_queue_urls),
+            event_bus_name=event_bus_name,
+            operational_source=self.operational_source if event_bus_name else "",
         )
 
     def fanout_settings(self, *, table_name: str, tasks_queue_url: str) -> FanoutSettings:
@@ -123,7 +135,10 @@ class DeliverySpec:
             table_name=table_name, tasks_queue_url=tasks_queue_url, history_ttl_days=self.config.history_ttl_days
         )
 
-    def worker_settings(self, *, table_name: str, tasks_queue_url: str, dead_letter_queue_url: str) -> WorkerSettings:
+    def worker_settings(
+        self, *, table_name: str, tasks_queue_url: str, dead_letter_queue_url: str, event_bus_name: str = ""
+    ) -> WorkerSettings:
+        """``event_bus_name``: the entry bus, where operational events go (empty: none are published)."""
         return WorkerSettings(
             table_name=table_name,
             tasks_queue_url=tasks_queue_url,
@@ -137,6 +152,8 @@ class DeliverySpec:
             max_receives=self.max_receives,
             breaker_failures=self.config.breaker_failure_threshold,
             breaker_cooldown_seconds=self.config.breaker_cooldown_seconds,
+            event_bus_name=event_bus_name,
+            operational_source=self.operational_source if event_bus_name else "",
         )
 
     # -- each function's IAM statements, from the ARNs of the resources it uses --------------------
@@ -149,10 +166,12 @@ class DeliverySpec:
         tasks_queue_arn: object,
         endpoint_secrets_arn: object,
         dead_letter_queue_arns: Sequence[object] = (),
+        bus_arn: object | None = None,
     ) -> list[dict[str, Any]]:
         """``endpoint_secrets_arn``: :func:`endpoint_secrets_arn` of the table's ARN (``v1a`` private
         keys and OAuth client secrets of API-created endpoints are made, read and deleted here);
-        ``dead_letter_queue_arns``: the queues whose depth the operator view reads."""
+        ``dead_letter_queue_arns``: the queues whose depth the operator view reads; ``bus_arn``: the
+        entry bus (operational events: an endpoint enabled or disabled)."""
         operator = [
             # GET /operator/tenants: the only way to find every tenant (docs/portal.md, the trade-off).
             _table_statement("ListTenantsForOperators", ["dynamodb:Scan"], [table_arn]),
@@ -162,6 +181,7 @@ class DeliverySpec:
                 _queue_statement("ReadDeadLetterDepths", ["sqs:GetQueueAttributes"], list(dead_letter_queue_arns))
             )
         return [
+            *([_put_operational_events(bus_arn)] if bus_arn is not None else []),
             _table_statement(
                 "ManageEndpointsAndReadHistory",
                 [
@@ -212,9 +232,12 @@ class DeliverySpec:
         tasks_queue_arn: object,
         dead_letter_queue_arn: object,
         endpoint_secrets_arn: object,
+        bus_arn: object | None = None,
     ) -> list[dict[str, Any]]:
-        """``indexes_arn``: the worker asks the ``byEvent`` index whether a task's run is done."""
+        """``indexes_arn``: the worker asks the ``byEvent`` index whether a task's run is done;
+        ``bus_arn``: the entry bus (operational events: disables, breaker, exhausted messages)."""
         return [
+            *([_put_operational_events(bus_arn)] if bus_arn is not None else []),
             _table_statement(
                 "ClaimAndRecordDeliveries",
                 ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -236,8 +259,9 @@ class DeliverySpec:
         ]
 
 
-def delivery_spec(config: DeliverySettings) -> DeliverySpec:
-    """Every derived value of the signed-delivery pipeline for ``config``."""
+def delivery_spec(config: DeliverySettings, event_source: str = ProviderSettings().event_source) -> DeliverySpec:
+    """Every derived value of the signed-delivery pipeline for ``config`` (``event_source``:
+    ``provider.eventSource``, the prefix of the operational events' source)."""
     # An attempt may wait once for its rate-limit slot (functions/delivery/protection.py): one more receive.
     attempts = policy.max_attempts(config.retry_schedule_seconds)
     max_receives = min(MAX_RECEIVE_COUNT, protection.RECEIVES_PER_ATTEMPT * attempts + RECEIVE_SLACK)
@@ -248,6 +272,7 @@ def delivery_spec(config: DeliverySettings) -> DeliverySpec:
     worker_timeout = MAX_TIMEOUT_SECONDS + WORKER_OVERHEAD_SECONDS
     return DeliverySpec(
         config=config,
+        operational_source=operational.source_for(event_source),
         max_receives=max_receives,
         worker_timeout_seconds=worker_timeout,
         events_queue=QueueSpec(

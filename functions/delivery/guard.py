@@ -22,6 +22,7 @@ import math
 import random as random_module
 import time
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from functions.delivery import protection, sender, store
@@ -60,6 +61,11 @@ class Skip:
 
 
 Gate = Proceed | Defer | Skip
+
+
+class BreakerTransition(StrEnum):
+    OPENED = "opened"
+    CLOSED = "closed"
 
 
 @record
@@ -160,25 +166,26 @@ def after_attempt(
     limits: Limits,
     *,
     now: Callable[[], float] = time.time,
-) -> bool:
-    """Update the breaker, the slow mark and the lease from one attempt's result; ``True`` when this
-    attempt's failure opened the breaker."""
-    opened = False
+) -> BreakerTransition | None:
+    """Update the breaker, the slow mark and the lease from one attempt's result; returns the
+    breaker's transition when this attempt's write made one (an operational event each)."""
     if isinstance(gate, Skip):
-        return opened
+        return None
     tenant_id, endpoint_id = endpoint.tenant_id, endpoint.endpoint_id
     now_ms = int(now() * 1000)
+    transition: BreakerTransition | None = None
     try:
         breaker = protection.breaker_from(endpoint.state)
         if response.status is not None and 200 <= response.status <= 299:
-            if breaker.needs_reset() or gate.probe:
-                table.close_breaker(tenant_id, endpoint_id)
+            if (breaker.needs_reset() or gate.probe) and table.close_breaker(
+                tenant_id, endpoint_id, was_open=breaker.open_until_ms is not None
+            ):
+                transition = BreakerTransition.CLOSED
         elif protection.counts_against_breaker(response.status, response.error_kind):
-            after = table.record_breaker_failure(
+            _, opened = table.record_breaker_failure_opening(
                 tenant_id, endpoint_id, now_ms, limits.breaker_failures, limits.breaker_cooldown_seconds * 1000
             )
-            # This call opened it when the open-until it returns is the one it set (not a concurrent one's).
-            opened = after.open_until_ms == now_ms + limits.breaker_cooldown_seconds * 1000
+            transition = BreakerTransition.OPENED if opened else None
         if response.latency_ms >= protection.SLOW_ATTEMPT_SECONDS * 1000 and not protection.is_slow(
             endpoint.state, now_ms
         ):
@@ -186,7 +193,7 @@ def after_attempt(
     finally:
         if gate.lease is not None:
             table.release_lease(tenant_id, endpoint_id, gate.lease, gate.lease_until_ms)
-    return opened
+    return transition
 
 
 def retry_delay(

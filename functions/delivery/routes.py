@@ -71,6 +71,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/replay", "replay_failed", MESSAGES_REPLAY),
     Route("GET", "/tenants/{tenantId}/attempts", "list_attempts", MESSAGES_READ),
     Route("GET", "/tenants/{tenantId}/messages/{eventId}", "get_message", MESSAGES_READ),
+    Route("GET", "/tenants/{tenantId}/deliveries", "list_deliveries", MESSAGES_READ),
+    Route("GET", "/tenants/{tenantId}/stats", "get_stats", MESSAGES_READ),
     Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message", MESSAGES_REPLAY),
     Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event", ENDPOINTS_WRITE),
     # Tokens (docs/tokens.md): the SaaS backend (IAM) or an operator token mints a tenant's token;
@@ -83,7 +85,6 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/.well-known/jwks.json", "jwks", public=True),
     Route("GET", "/.well-known/openid-configuration", "openid_configuration", public=True),
     # Test events and the event-type catalog (docs/endpoints.md); the API's own OpenAPI document.
-    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event", ENDPOINTS_WRITE),
     Route("GET", "/event-types", "list_event_types", ANY_SCOPE),
     Route("GET", "/openapi.json", "openapi", public=True),
 )

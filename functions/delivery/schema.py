@@ -30,6 +30,12 @@ Indexes (sparse: only items carrying the attributes are in them):
   attempts that delivered a run at its first try and so ended it without a delivery item (the
   worker's cheapest path: one write per delivery); the worker asks it whether a task's run is done,
   the API finds those deliveries through it. Keys only.
+- ``recent`` (``gsi4pk`` = ``R#<tenant>``, ``gsi4sk`` = ``<changedAt>#<endpointId>#<eventId>``): a
+  tenant's deliveries by the time of their last status change (the run's start, then its end), for
+  ``GET /tenants/{t}/deliveries`` and ``/stats`` (:mod:`functions.delivery.store.recent`). Projects
+  the few attributes those read (:data:`RECENT_ATTRIBUTES`): an attempt's own writes (count, history,
+  next attempt) change none of them, so the index costs one write at the start and two at the end
+  of each run (its key moves), none per retry.
 
 Endpoint definitions declared in the stack config are written by Pulumi (``aws.dynamodb.TableItem``);
 their state lives in the separate ``ST#`` item so a ``pulumi up`` never resets a disable or a failure
@@ -48,13 +54,23 @@ TTL_ATTRIBUTE = "expiresAt"
 BY_ENDPOINT_INDEX = "byEndpoint"
 FAILED_INDEX = "failed"
 BY_EVENT_INDEX = "byEvent"
+RECENT_INDEX = "recent"
 INDEX_KEYS = {
     BY_ENDPOINT_INDEX: ("gsi1pk", "gsi1sk"),
     FAILED_INDEX: ("gsi2pk", "gsi2sk"),
     BY_EVENT_INDEX: ("gsi3pk", "gsi3sk"),
+    RECENT_INDEX: ("gsi4pk", "gsi4sk"),
 }
-INDEX_PROJECTIONS = {BY_ENDPOINT_INDEX: "ALL", FAILED_INDEX: "KEYS_ONLY", BY_EVENT_INDEX: "KEYS_ONLY"}
-KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+INDEX_PROJECTIONS = {
+    BY_ENDPOINT_INDEX: "ALL",
+    FAILED_INDEX: "KEYS_ONLY",
+    BY_EVENT_INDEX: "KEYS_ONLY",
+    RECENT_INDEX: "INCLUDE",
+}
+# What the recent index carries besides the keys (set at a run's start or end only).
+RECENT_ATTRIBUTES = ("endpointId", "eventId", "eventType", "status", "run", "createdAt", "finishedAt", "failedReason")
+INDEX_NON_KEY_ATTRIBUTES = {RECENT_INDEX: RECENT_ATTRIBUTES}
+KEY_ATTRIBUTES = (PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk")
 
 ENDPOINT_PREFIX, STATE_PREFIX, SECRET_PREFIX = "EP#", "ST#", "SK#"
 MESSAGE_SK = "MSG"
@@ -123,6 +139,15 @@ def run_done_sk(endpoint_id: str, run: int) -> str:
     return f"{endpoint_id}#{run:06d}"
 
 
+def recent_pk(tenant_id: str) -> str:
+    return f"R#{tenant_id}"
+
+
+def recent_sk(changed_at: str, endpoint_id: str, event_id: str) -> str:
+    """``<changedAt>#<endpointId>#<eventId>``: the recent index orders a tenant's deliveries by time."""
+    return f"{changed_at}#{endpoint_id}#{event_id}"
+
+
 def create_table_request(table_name: str) -> dict[str, Any]:
     """``CreateTable`` arguments matching the deployed table (tests and the local sandbox use it)."""
     indexes = []
@@ -134,7 +159,14 @@ def create_table_request(table_name: str) -> dict[str, Any]:
                     {"AttributeName": hash_key, "KeyType": "HASH"},
                     {"AttributeName": range_key, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": INDEX_PROJECTIONS[index]},
+                "Projection": {
+                    "ProjectionType": INDEX_PROJECTIONS[index],
+                    **(
+                        {"NonKeyAttributes": list(INDEX_NON_KEY_ATTRIBUTES[index])}
+                        if index in INDEX_NON_KEY_ATTRIBUTES
+                        else {}
+                    ),
+                },
             }
         )
     return {

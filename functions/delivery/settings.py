@@ -38,6 +38,9 @@ variable                            read by        meaning (default)
 ``DELIVERY_BREAKER_FAILURES``       worker         failed attempts in a row that open an endpoint's circuit
                                                    breaker (5)
 ``DELIVERY_BREAKER_COOLDOWN_SECONDS`` worker       how long an open breaker rests the endpoint (60; not scaled)
+``DELIVERY_EVENT_BUS_NAME``         api worker     the entry bus operational events are put on (none: not published)
+``DELIVERY_OPERATIONAL_SOURCE``     api worker     their ``source``, ``<provider.eventSource>.operational``
+                                                   (:mod:`functions.delivery.operational`)
 =================================== ============== ==========================================================
 
 Sandbox-only variables are written only when they differ from their default (the deployed
@@ -191,6 +194,16 @@ class _Url(_Variable):
         return raw
 
 
+class _OptionalText(_Variable):
+    """Text that may be absent (empty: not written at all)."""
+
+    def read(self, environ: Environ) -> str:
+        return environ.text(self.name) or ""
+
+    def write(self, value: Any) -> Value:
+        return super().write(value) or None
+
+
 class _Choice(_Variable):
     """One of ``choices``."""
 
@@ -223,6 +236,8 @@ DISABLE_AFTER_FAILURES = _Integer("DELIVERY_DISABLE_AFTER_FAILURES", 10, 1, 1_00
 MAX_RESPONSE_BYTES = _Integer("DELIVERY_MAX_RESPONSE_BYTES", 4096, 0, 65_536)
 MAX_RECEIVES = _Integer("DELIVERY_MAX_RECEIVES", 30, 2, 1000)
 TIME_SCALE = _Number("DELIVERY_TIME_SCALE", 1.0, 0.0, 1.0, sandbox_only=True)
+EVENT_BUS_NAME = _OptionalText("DELIVERY_EVENT_BUS_NAME", "")
+OPERATIONAL_SOURCE = _OptionalText("DELIVERY_OPERATIONAL_SOURCE", "")
 BREAKER_FAILURES = _Integer(
     "DELIVERY_BREAKER_FAILURES", protection.BREAKER_FAILURES, 1, protection.MAX_BREAKER_FAILURES
 )
@@ -290,6 +305,8 @@ class ApiSettings(RuntimeContract):
     token_issuer: str = TOKEN_ISSUER.field()
     dead_letter_queue_urls: tuple[str, ...] = DEAD_LETTER_QUEUE_URLS.field()
     """The dead-letter queues the operator view reports (``GET /operator/dead-letter-queues``)."""
+    event_bus_name: str = EVENT_BUS_NAME.field()
+    operational_source: str = OPERATIONAL_SOURCE.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:
@@ -323,6 +340,8 @@ class WorkerSettings(RuntimeContract):
     time_scale: float = TIME_SCALE.field()
     breaker_failures: int = BREAKER_FAILURES.field()
     breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS.field()
+    event_bus_name: str = EVENT_BUS_NAME.field()
+    operational_source: str = OPERATIONAL_SOURCE.field()
 
     @property
     def allowed_networks(self) -> tuple[ssrf.IPNetwork, ...]:

@@ -287,7 +287,12 @@ def _attempt(
             max_response_bytes=config.max_response_bytes,
             method=endpoint.options.method,
         )
-    breaker_opened = guard.after_attempt(table, endpoint, gate, response, limits)
+    transition = guard.after_attempt(table, endpoint, gate, response, limits)
+    if transition is not None:
+        kind = "BREAKER_OPENED" if transition == guard.BreakerTransition.OPENED else "BREAKER_CLOSED"
+        reason = (response.error or f"HTTP {response.status}") if kind == "BREAKER_OPENED" else "an attempt succeeded"
+        _publish(state, task, kind, reason, time.time())
+    breaker_opened = transition == guard.BreakerTransition.OPENED
     if endpoint.options.auth.type == OAUTH:
         from functions.delivery import oauth  # imported by the first OAuth endpoint only
 
@@ -388,15 +393,16 @@ def _attempt(
             table.reset_failures(task.tenant_id, task.endpoint_id)
         return False
     assert final_reason is not None
-    if outcome == policy.GONE:
-        table.disable_endpoint(task.tenant_id, task.endpoint_id, DisabledReason.GONE, now)
+    if outcome == policy.GONE and table.disable_endpoint(task.tenant_id, task.endpoint_id, DisabledReason.GONE, now):
+        _publish(state, task, "ENDPOINT_DISABLED", DisabledReason.GONE, now)
     history = [*(delivery.get("history") or []), record.summary()]
     _dead_letter(
         state, _dead_letter_record(task, message, final_reason, attempt, history, response.status, response.error, now)
     )
-    table.finish_attempt(
+    if table.finish_attempt(
         record=record, task_message_id=task.message_id, final_status=DeliveryStatus.FAILED, failed_reason=final_reason
-    )
+    ):
+        _publish_exhausted(state, task, message.event_type, attempt, final_reason, now)
     if outcome == policy.FAILED:
         failures = table.record_failed_message(task.tenant_id, task.endpoint_id, now)
         if failures >= config.disable_after_failures and table.disable_endpoint(
@@ -408,6 +414,7 @@ def _attempt(
                 endpointId=task.endpoint_id,
                 failures=failures,
             )
+            _publish(state, task, "ENDPOINT_DISABLED", DisabledReason.FAILURES, now)
     else:
         logs.warning("endpoint disabled: HTTP 410 Gone", tenantId=task.tenant_id, endpointId=task.endpoint_id)
     return False
@@ -478,7 +485,10 @@ def _fail_without_attempt(
     )
     _dead_letter(state, record)
     metrics.delivery_dead_lettered(WORKER, tenantId=task.tenant_id, endpointId=task.endpoint_id, reason=reason)
-    _end_run(state, task, DeliveryStatus.FAILED, reason, now)
+    if _end_run(state, task, DeliveryStatus.FAILED, reason, now):
+        _publish_exhausted(
+            state, task, message.event_type if message else task.event_type, record["attempts"], reason, now
+        )
     logs.warning(
         "delivery failed without an attempt",
         tenantId=task.tenant_id,
@@ -488,9 +498,9 @@ def _fail_without_attempt(
     )
 
 
-def _end_run(state: WorkerRuntime, task: Task, status: DeliveryStatus, reason: str, now: float) -> None:
-    """End the run ``task`` owns without an attempt (a no-op if it no longer owns it)."""
-    state.table.finish_without_attempt(
+def _end_run(state: WorkerRuntime, task: Task, status: DeliveryStatus, reason: str, now: float) -> bool:
+    """End the run ``task`` owns without an attempt (a no-op if it no longer owns it); whether it did."""
+    return None is not state.table.finish_without_attempt(
         tenant_id=task.tenant_id,
         event_id=task.event_id,
         endpoint_id=task.endpoint_id,
@@ -500,6 +510,34 @@ def _end_run(state: WorkerRuntime, task: Task, status: DeliveryStatus, reason: s
         reason=reason,
         now=now,
     )
+
+
+def _publish(state: WorkerRuntime, task: Task, kind: str, reason: str, at: float, **extra: Any) -> None:
+    """Publish the operational event ``kind`` (an ``OperationalEventType`` name) about ``task``'s
+    endpoint; the delivery of an operational event publishes none (:mod:`functions.delivery.operational`)."""
+    settings = state.settings
+    if not settings.event_bus_name:
+        return  # publishing is off (no entry bus given): no client to make
+    from functions.delivery import operational  # imported at the first transition only
+
+    publisher = operational.Publisher(state.clients("events"), settings.event_bus_name, settings.operational_source)
+    publisher.publish(
+        operational.OperationalEventType[kind],
+        tenant_id=task.tenant_id,
+        endpoint_id=task.endpoint_id,
+        reason=str(reason),
+        at=at,
+        caused_by_event_id=task.event_id,
+        **extra,
+    )
+
+
+def _publish_exhausted(
+    state: WorkerRuntime, task: Task, event_type: str, attempts: int, reason: str, at: float
+) -> None:
+    extra = {"failedEventId": task.event_id, "failedEventType": event_type, "attempts": attempts}
+    # One event per ended run: a resend or replay (a new run) that fails again is a new transition.
+    _publish(state, task, "ATTEMPT_EXHAUSTED", reason, at, extra=extra, transition=f"{task.event_id}#{task.run}")
 
 
 def _dead_letter_record(

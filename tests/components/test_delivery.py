@@ -92,6 +92,9 @@ def test_table_is_on_demand_encrypted_recoverable_with_ttl_and_key_only_attribut
         assert keys == {"HASH": hash_key, "RANGE": range_key}
         assert indexes[name]["projectionType"] == schema.INDEX_PROJECTIONS[name]
         assert 3 <= len(name) <= 255
+    # The recent index (GET .../deliveries and .../stats) carries only what those routes read.
+    assert indexes["recent"]["nonKeyAttributes"] == list(schema.RECENT_ATTRIBUTES)
+    assert "nonKeyAttributes" not in indexes["failed"]
 
 
 def test_one_rule_on_the_entry_bus_sends_tenant_events_to_the_events_queue(deployed: Program) -> None:
@@ -179,6 +182,8 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "API_TENANTS",
             "TOKEN_ISSUER",
             "DEAD_LETTER_QUEUE_URLS",
+            "EVENT_BUS_NAME",
+            "OPERATIONAL_SOURCE",
         },
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
@@ -193,6 +198,8 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "MAX_RECEIVES",
             "BREAKER_FAILURES",
             "BREAKER_COOLDOWN_SECONDS",
+            "EVENT_BUS_NAME",
+            "OPERATIONAL_SOURCE",
         },
     }
     table = deployed.one("aws:dynamodb/table:Table")
@@ -205,6 +212,12 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
     assert worker["DELIVERY_RETRY_SCHEDULE"] == "5,300,1800,7200,18000,36000,36000"
     assert worker["DELIVERY_MAX_RECEIVES"] == "36"
     assert worker["DELIVERY_TASKS_QUEUE_URL"] == deployed.named("hookstack-delivery-tasks").state["url"]
+    # Operational events: the entry bus, with <provider.eventSource>.operational as their source.
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus").physical_name
+    for part in ("api", "worker"):
+        variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]
+        assert variables["DELIVERY_EVENT_BUS_NAME"] == bus
+        assert variables["DELIVERY_OPERATIONAL_SOURCE"] == "hookstack.operational"
 
 
 def test_settings_flow_into_the_functions(program) -> None:
@@ -238,10 +251,11 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     table_name = deployed.one("aws:dynamodb/table:Table").physical_name
     # v1a private keys and OAuth client secrets: only those named under the table's own name.
     secrets = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{table_name}/*"
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus").arn  # operational events: the entry bus only
 
     def grants(part: str) -> dict[str, set[str]]:
         log_group = deployed.named(f"hookstack-delivery-{part}-fn-logs").arn
-        known = {table, f"{table}/index/*", tasks, events, dlq, events_dlq, f"{log_group}:*", secrets}
+        known = {table, f"{table}/index/*", tasks, events, dlq, events_dlq, f"{log_group}:*", secrets, bus}
         out: dict[str, set[str]] = {}
         for statement in _statements(deployed, part):
             assert statement["Effect"] == "Allow"
@@ -258,6 +272,7 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert api[f"{table}/index/*"] == api[table] - {"dynamodb:Scan"} and "dynamodb:Scan" in api[table]
     assert api[tasks] == {"sqs:SendMessage"}
     assert events not in api and api[dlq] == api[events_dlq] == {"sqs:GetQueueAttributes"}  # DLQ depths only
+    assert api[bus] == {"events:PutEvents"}
     assert api[secrets] == {
         "secretsmanager:CreateSecret",
         "secretsmanager:PutSecretValue",
@@ -269,7 +284,7 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert fanout[table] == {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"}
     assert fanout[events] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     assert fanout[tasks] == {"sqs:SendMessage"}
-    assert f"{table}/index/*" not in fanout and secrets not in fanout
+    assert f"{table}/index/*" not in fanout and secrets not in fanout and bus not in fanout
 
     worker = grants("worker")
     assert worker[table] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
@@ -277,6 +292,7 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     assert worker[dlq] == {"sqs:SendMessage"}
     assert events not in worker
     assert worker[secrets] == {"secretsmanager:GetSecretValue"}
+    assert worker[bus] == {"events:PutEvents"}
 
 
 def test_event_source_mappings_report_partial_batch_failures(deployed: Program) -> None:
@@ -516,12 +532,19 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
     tasks, dlq = (deployed.named(f"hookstack-delivery-{q}").state["url"] for q in ("tasks", "dlq"))
     issuer = deployed.named("hookstack-delivery-self-service-http").state["apiEndpoint"]
     events_dlq = deployed.named("hookstack-delivery-events-dlq").state["url"]
+    bus = deployed.one("aws:cloudwatch/eventBus:EventBus").physical_name
     contracts = {
         "api": spec.api_settings(
-            table_name=table, tasks_queue_url=tasks, token_issuer=issuer, dead_letter_queue_urls=(dlq, events_dlq)
+            table_name=table,
+            tasks_queue_url=tasks,
+            token_issuer=issuer,
+            dead_letter_queue_urls=(dlq, events_dlq),
+            event_bus_name=bus,
         ),
         "fanout": spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
-        "worker": spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq),
+        "worker": spec.worker_settings(
+            table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq, event_bus_name=bus
+        ),
     }
     for part, settings in contracts.items():
         variables = deployed.named(f"hookstack-delivery-{part}-fn")["environment"]["variables"]

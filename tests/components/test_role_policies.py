@@ -278,6 +278,9 @@ def test_each_function_role_holds_the_document_its_spec_renders(
 
     delivery = delivery_spec(settings.delivery)
     table = arn["hookstack-delivery-table"]
+    (entry_bus,) = [
+        b.arn for b in declared.of_type("aws:cloudwatch/eventBus:EventBus") if "-shard-" not in b.physical_name
+    ]
     consumer = consumer_spec(settings.consumer, event_source=settings.provider.event_source)
     bucket = arn["hookstack-inbound-payloads"]
     aurora = AuroraSpec.from_config(settings.aurora, provider_event_source=settings.provider.event_source)
@@ -287,6 +290,7 @@ def test_each_function_role_holds_the_document_its_spec_renders(
             indexes_arn=table_indexes_arn(table),
             tasks_queue_arn=queue["hookstack-delivery-tasks"],
             endpoint_secrets_arn=endpoint_secrets_arn(table),
+            bus_arn=entry_bus,
         ),
         "hookstack-delivery-fanout-fn": delivery.fanout_statements(
             table_arn=table,
@@ -299,6 +303,7 @@ def test_each_function_role_holds_the_document_its_spec_renders(
             tasks_queue_arn=queue["hookstack-delivery-tasks"],
             dead_letter_queue_arn=queue["hookstack-delivery-dlq"],
             endpoint_secrets_arn=endpoint_secrets_arn(table),
+            bus_arn=entry_bus,
         ),
         "hookstack-inbound-ingest": consumer.ingest_statements(
             secret_arns=[arn[consumer.secret_name(s.name)] for s in settings.consumer.sources],

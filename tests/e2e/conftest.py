@@ -273,6 +273,40 @@ def stack_file(receiver_url: str) -> dict[str, Any]:
                         },
                     ],
                 },
+                {
+                    # tests/e2e/test_operations.py: an endpoint that answers 410 (disabled at once), one that
+                    # succeeds, one that keeps failing (pending), and two subscribed to operational events.
+                    "id": "9",
+                    "destinations": [
+                        *(
+                            {
+                                "name": name,
+                                "url": f"{receiver_url}{path}",
+                                "engine": "worker",
+                                "eventTypes": ["order.*"],
+                                "auth": {"type": "none"},
+                            }
+                            for name, path in (
+                                ("dying", "/status/410/t9/dying"),
+                                ("fine", "/t9/fine"),
+                                ("stalling", "/status/500/t9/stalling"),
+                            )
+                        ),
+                        {
+                            "name": "watcher",
+                            "url": f"{receiver_url}/t9/watcher",
+                            "eventTypes": ["endpoint.*"],
+                            "auth": {"type": "none"},
+                        },
+                        {
+                            "name": "watcher-worker",
+                            "url": f"{receiver_url}/t9/watcher-worker",
+                            "engine": "worker",
+                            "eventTypes": ["endpoint.disabled"],
+                            "auth": {"type": "none"},
+                        },
+                    ],
+                },
             ],
             # Not the default: every publisher must honour it (inbound events are e2e.<source>).
             "hookstack:provider": {"eventSource": "e2e"},

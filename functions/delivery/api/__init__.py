@@ -24,6 +24,9 @@ Routes (all JSON; errors are ``{"error": {"code", "message", "field"}}`` with th
   path of that endpoint; the first attempt (200) or the event id to follow (202).
 - ``GET /event-types``: the event-type catalog (``hookstack:eventTypes``).
 - ``GET /openapi.json``: the API's OpenAPI 3.1 document (:mod:`functions.delivery.openapi`), unauthenticated.
+- ``GET /tenants/{tenantId}/deliveries`` (``status``, ``since``, ``limit``, ``cursor``): deliveries
+  whose status changed since ``since`` (default ``24h``), oldest first; ``GET /tenants/{tenantId}/stats``
+  (``since``): per endpoint, published, delivered, failed, pending (:mod:`~.reports`).
 
 Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
 ``enabled``; their URL and secret change through ``pulumi config``.
@@ -77,6 +80,8 @@ ACTIONS: dict[str, Callable[[Request, ApiRuntime], tuple[int, Any]]] = {
     "send_test_event": lazy("functions.delivery.api.event_types", "send_test_event"),
     "list_event_types": lazy("functions.delivery.api.event_types", "list_event_types"),
     "openapi": lazy("functions.delivery.openapi", "serve"),
+    "list_deliveries": lazy("functions.delivery.api.reports", "list_deliveries"),
+    "get_stats": lazy("functions.delivery.api.reports", "get_stats"),
 }
 
 _state = runtime.process_state(lambda clients: ApiRuntime(ApiSettings.from_environ(os.environ), clients))

@@ -217,11 +217,29 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     if parsed and parsed.options.signing_scheme == V1A:
         signing_keys.provision(state, endpoint)
     if enabled is False:
-        state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now)
-    elif enabled is True:
-        state.table.enable_endpoint(request.tenant_id, endpoint.endpoint_id)
+        if state.table.disable_endpoint(request.tenant_id, endpoint.endpoint_id, DisabledReason.MANUAL, request.now):
+            _publish(state, request, endpoint.endpoint_id, "ENDPOINT_DISABLED", DisabledReason.MANUAL)
+    elif enabled is True and state.table.enable_endpoint(request.tenant_id, endpoint.endpoint_id):
+        _publish(state, request, endpoint.endpoint_id, "ENDPOINT_ENABLED", "enabled through the subscription API")
     logs.info("endpoint updated", tenantId=request.tenant_id, endpointId=endpoint.endpoint_id, fields=sorted(body))
     return 200, endpoint_of(request, state).to_api()
+
+
+def _publish(state: ApiRuntime, request: Request, endpoint_id: str, kind: str, reason: str) -> None:
+    """The operational event of a transition this request's write made (never raises)."""
+    settings = state.settings
+    if not settings.event_bus_name:
+        return  # publishing is off (no entry bus given): no client to make
+    from functions.delivery import operational  # a transition is rare: imported by the first one
+
+    publisher = operational.Publisher(state.clients("events"), settings.event_bus_name, settings.operational_source)
+    publisher.publish(
+        operational.OperationalEventType[kind],
+        tenant_id=request.tenant_id,
+        endpoint_id=endpoint_id,
+        reason=str(reason),
+        at=request.now,
+    )
 
 
 def _changed_attributes(before: store.EndpointOptions, after: store.EndpointOptions) -> dict[str, Any]:

@@ -10,6 +10,7 @@ split by resource:
 - :mod:`~.messages`: the stored bodies;
 - :mod:`~.deliveries`: one item per event and endpoint: claim, attempt results, failed-since;
 - :mod:`~.attempts`: one item per HTTP attempt;
+- :mod:`~.recent`: a tenant's deliveries by time, and their counts (the reporting routes);
 - :mod:`~.config_items`: the items Pulumi (and the sandbox) write for config-declared destinations.
 """
 
@@ -38,11 +39,14 @@ from functions.delivery.store.endpoint_options import EndpointAuth, EndpointOpti
 from functions.delivery.store.endpoints import REMOVE, Endpoint, EndpointsTable
 from functions.delivery.store.messages import Message, MessagesTable, message_fields, message_of
 from functions.delivery.store.protection import ProtectionTable
+from functions.delivery.store.recent import RecentTable
 from functions.delivery.store.secrets import SecretsTable, SigningSecrets
 from functions.delivery.store.tokens import TokensTable
 
 
-class DeliveryTable(EndpointsTable, SecretsTable, MessagesTable, ProtectionTable, TokensTable, AttemptsTable):
+class DeliveryTable(
+    EndpointsTable, SecretsTable, MessagesTable, ProtectionTable, TokensTable, AttemptsTable, RecentTable
+):
     """The delivery table, bound to a DynamoDB client and the table's name: every read and write."""
 
 

@@ -142,6 +142,8 @@ class DeliveriesTable(TableBase):
             "history": [],
             "gsi2pk": schema.failed_pk(endpoint.tenant_id, endpoint.endpoint_id),
             "gsi2sk": schema.failed_sk(stamp, message.event_id),
+            "gsi4pk": schema.recent_pk(endpoint.tenant_id),
+            "gsi4sk": schema.recent_sk(stamp, endpoint.endpoint_id, message.event_id),
             schema.TTL_ATTRIBUTE: expires_at,
         }
         return self.put_new(item)
@@ -172,7 +174,7 @@ class DeliveriesTable(TableBase):
             "UpdateExpression": (
                 "SET #run = :run, #status = :pending, attempts = :zero, taskMessageId = :mid, tenantId = :t, "
                 "eventId = :e, endpointId = :ep, eventType = :type, createdAt = if_not_exists(createdAt, :now), "
-                "updatedAt = :now, #ttl = :ttl, history = :empty "
+                "updatedAt = :now, #ttl = :ttl, history = :empty, gsi4pk = :rpk, gsi4sk = :rsk "
                 "REMOVE gsi2pk, gsi2sk, nextAttemptAt, failedReason, lastStatusCode, lastError, finishedAt"
             ),
             "ConditionExpression": "attribute_not_exists(pk) OR #run < :run",
@@ -190,6 +192,8 @@ class DeliveriesTable(TableBase):
                     ":now": iso(now),
                     ":ttl": expires_at,
                     ":empty": [],
+                    ":rpk": schema.recent_pk(tenant_id),
+                    ":rsk": schema.recent_sk(iso(now), endpoint_id, event_id),
                 }
             ),
         }
@@ -239,7 +243,9 @@ class DeliveriesTable(TableBase):
             sets.append("nextAttemptAt = :next")
         else:
             values[":final"] = final_status
-            sets += ["#status = :final", "finishedAt = :now"]
+            sets += ["#status = :final", "finishedAt = :now", "gsi4pk = :rpk", "gsi4sk = :rsk"]
+            values[":rpk"] = schema.recent_pk(record.tenant_id)
+            values[":rsk"] = schema.recent_sk(now, record.endpoint_id, record.event_id)
             removes.append("nextAttemptAt")
             if final_status == DeliveryStatus.FAILED:
                 values[":reason"] = failed_reason or "failed"
@@ -269,8 +275,21 @@ class DeliveriesTable(TableBase):
     ) -> dict[str, Any] | None:
         """End a run that cannot make its next attempt (endpoint disabled or deleted, receive limit)."""
         stamp = iso(now)
-        values: dict[str, Any] = {":final": status, ":reason": reason, ":now": stamp}
-        sets = ["#status = :final", "failedReason = :reason", "finishedAt = :now", "updatedAt = :now"]
+        values: dict[str, Any] = {
+            ":final": status,
+            ":reason": reason,
+            ":now": stamp,
+            ":rpk": schema.recent_pk(tenant_id),
+            ":rsk": schema.recent_sk(stamp, endpoint_id, event_id),
+        }
+        sets = [
+            "#status = :final",
+            "failedReason = :reason",
+            "finishedAt = :now",
+            "updatedAt = :now",
+            "gsi4pk = :rpk",
+            "gsi4sk = :rsk",
+        ]
         if status == DeliveryStatus.FAILED:
             values[":fpk"] = schema.failed_pk(tenant_id, endpoint_id)
             values[":fsk"] = schema.failed_sk(stamp, event_id)

@@ -319,14 +319,16 @@ class EndpointsTable(TableBase):
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
 
-    def enable_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
-        """Clear a manual or automatic disable and the failure count."""
-        self.client.update_item(
+    def enable_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Clear a manual or automatic disable and the failure count; returns whether it was disabled."""
+        response = self.client.update_item(
             TableName=self.name,
             Key=to_item(schema.state_key(tenant_id, endpoint_id)),
             UpdateExpression="SET consecutiveFailures = :zero, tenantId = :t, endpointId = :e REMOVE disabledReason, disabledAt",
             ExpressionAttributeValues=expression_values({":zero": 0, ":t": tenant_id, ":e": endpoint_id}),
+            ReturnValues="UPDATED_OLD",
         )
+        return "disabledReason" in (response.get("Attributes") or {})
 
     def record_failed_message(self, tenant_id: str, endpoint_id: str, now: float) -> int:
         """One more message failed for good; returns the consecutive count."""

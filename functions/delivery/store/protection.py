@@ -123,6 +123,19 @@ class ProtectionTable(DeliveriesTable):
         cooldown_ms: int = protection.BREAKER_COOLDOWN_SECONDS * 1000,
     ) -> protection.Breaker:
         """One more failed attempt; opens the breaker (again, after a failed probe) at ``threshold``."""
+        return self.record_breaker_failure_opening(tenant_id, endpoint_id, now_ms, threshold, cooldown_ms)[0]
+
+    def record_breaker_failure_opening(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        now_ms: int,
+        threshold: int = protection.BREAKER_FAILURES,
+        cooldown_ms: int = protection.BREAKER_COOLDOWN_SECONDS * 1000,
+    ) -> tuple[protection.Breaker, bool]:
+        """:meth:`record_breaker_failure`, and whether this call's conditional write opened a closed
+        breaker (one transition, one ``endpoint.breaker.opened`` event; re-opening after a failed probe is
+        not one: the endpoint never came back)."""
         key = to_item(schema.state_key(tenant_id, endpoint_id))
         response = self.client.update_item(
             TableName=self.name,
@@ -133,7 +146,7 @@ class ProtectionTable(DeliveriesTable):
         )
         breaker = protection.breaker_from(from_item(response["Attributes"]))
         if not protection.should_open(breaker.failures, threshold) or breaker.state(now_ms) == "open":
-            return breaker
+            return breaker, False
         try:
             response = self.client.update_item(
                 TableName=self.name,
@@ -145,16 +158,30 @@ class ProtectionTable(DeliveriesTable):
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            return breaker
-        return protection.breaker_from(from_item(response["Attributes"]))
+            return breaker, False
+        # Opened from closed; a failed probe re-opens a half-open breaker, which is no new "opened".
+        return protection.breaker_from(from_item(response["Attributes"])), breaker.open_until_ms is None
 
-    def close_breaker(self, tenant_id: str, endpoint_id: str) -> None:
-        self.client.update_item(
-            TableName=self.name,
-            Key=to_item(schema.state_key(tenant_id, endpoint_id)),
-            UpdateExpression="SET breakerFailures = :zero REMOVE breakerOpenUntil, breakerProbeUntil",
-            ExpressionAttributeValues=expression_values({":zero": 0}),
-        )
+    def close_breaker(self, tenant_id: str, endpoint_id: str, was_open: bool = False) -> bool:
+        """Reset the breaker; returns whether this call closed an opened one (the write that won).
+
+        ``was_open``: the state as read showed it opened; only then is the write conditional (one
+        write either way, unless another worker closed it in between)."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": to_item(schema.state_key(tenant_id, endpoint_id)),
+            "UpdateExpression": "SET breakerFailures = :zero REMOVE breakerOpenUntil, breakerProbeUntil",
+            "ExpressionAttributeValues": expression_values({":zero": 0}),
+        }
+        if not was_open:
+            self.client.update_item(**request)
+            return False
+        try:
+            self.client.update_item(**request, ConditionExpression="attribute_exists(breakerOpenUntil)")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            self.client.update_item(**request)  # never opened: only the failure count to clear
+            return False
+        return True
 
     def claim_probe(self, tenant_id: str, endpoint_id: str, now_ms: int, lease_ms: int) -> bool:
         """Become the one probe of a half-open breaker (until ``now_ms + lease_ms``)."""

@@ -31,6 +31,8 @@ REPRESENTATIVE: list[RuntimeContract] = [
         allowed_cidrs=("10.0.0.0/8", "::1/128"),
         token_issuer="https://abc123.execute-api.us-east-1.amazonaws.com",
         dead_letter_queue_urls=("https://sqs.us-east-1.amazonaws.com/123456789012/dlq",),
+        event_bus_name="hookstack-dev",
+        operational_source="hookstack.operational",
     ),
     FanoutSettings(**NAMES),
     FanoutSettings(**NAMES, history_ttl_days=365, endpoint_cache_seconds=0.25),
@@ -45,6 +47,8 @@ REPRESENTATIVE: list[RuntimeContract] = [
         max_response_bytes=0,
         max_receives=1000,
         time_scale=0.001,
+        event_bus_name="hookstack-dev",
+        operational_source="hookstack.operational",
     ),
     WorkerSettings(**WORKER_NAMES, retry_schedule=()),  # one attempt, no retry
 ]

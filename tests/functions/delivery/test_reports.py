@@ -1,0 +1,96 @@
+"""``GET /tenants/{t}/deliveries`` and ``/stats`` (functions/delivery/api/reports.py): exactly the
+deliveries in the status asked for, paged, per tenant, with clear 400s; ``since`` parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.delivery import since
+from tests.functions.delivery.conftest import DeliveryStack, bus_event
+from tests.functions.delivery.receiver import Receiver, Reply
+
+
+@pytest.fixture
+def three_outcomes(stack: DeliveryStack, receiver: Receiver) -> dict[str, str]:
+    """One delivered, one failed (400: not retried), one pending (500: a retry is scheduled)."""
+    receiver.script("/ok", Reply(200), Reply(200))
+    receiver.script("/bad", Reply(400), Reply(400))
+    receiver.script("/busy", Reply(500), Reply(500))
+    ids = {name: stack.create_endpoint("acme", receiver.url(f"/{name}"))["id"] for name in ("ok", "bad", "busy")}
+    stack.create_endpoint("other", receiver.url("/bad"))  # another tenant's failure is never listed
+    stack.publish(bus_event("acme", "order.created", event_id="evt_a"), bus_event("other", "x.y", event_id="evt_o"))
+    stack.run_worker(stack.receive_tasks())  # one pass: the 500 leaves its delivery pending
+    return ids
+
+
+def _all_pages(stack: DeliveryStack, query: dict[str, str]) -> list[dict]:
+    items, cursor = [], None
+    for _ in range(20):
+        status, page = stack.api(
+            "GET", "/tenants/acme/deliveries", query={**query, **({"cursor": cursor} if cursor else {})}
+        )
+        assert status == 200, page
+        items += page["data"]
+        cursor = page["nextCursor"]
+        if not cursor:
+            return items
+    raise AssertionError("paging did not end")
+
+
+def test_each_status_lists_exactly_its_deliveries_across_pages(
+    stack: DeliveryStack, three_outcomes: dict[str, str]
+) -> None:
+    for status, name in (("failed", "bad"), ("succeeded", "ok"), ("pending", "busy")):
+        for limit in ("1", "50"):
+            (item,) = _all_pages(stack, {"status": status, "since": "1h", "limit": limit})
+            assert item["endpointId"] == three_outcomes[name] and item["status"] == status
+            assert item["eventId"] == "evt_a" and item["eventType"] == "order.created"
+    failed = _all_pages(stack, {"status": "failed"})[0]
+    assert "400" in failed["failedReason"] and failed["finishedAt"]
+    assert {i["endpointId"] for i in _all_pages(stack, {"since": "2020-01-01T00:00:00Z"})} == set(
+        three_outcomes.values()
+    )
+    assert _all_pages(stack, {"status": "cancelled"}) == []
+
+
+def test_stats_count_per_endpoint(stack: DeliveryStack, three_outcomes: dict[str, str]) -> None:
+    status, stats = stack.api("GET", "/tenants/acme/stats", query={"since": "24h"})
+    assert status == 200 and stats["complete"] is True
+    rows = {row["endpointId"]: row for row in stats["endpoints"]}
+    zero = {"published": 1, "delivered": 0, "failed": 0, "pending": 0, "cancelled": 0}
+    assert rows[three_outcomes["ok"]] == {"endpointId": three_outcomes["ok"], **zero, "delivered": 1}
+    assert rows[three_outcomes["bad"]] == {"endpointId": three_outcomes["bad"], **zero, "failed": 1}
+    assert rows[three_outcomes["busy"]] == {"endpointId": three_outcomes["busy"], **zero, "pending": 1}
+    assert stats["totals"] == {"published": 3, "delivered": 1, "failed": 1, "pending": 1, "cancelled": 0}
+
+
+BAD_QUERIES = [
+    ("deliveries", {"status": "lost"}, "status"),
+    ("deliveries", {"since": "yesterday"}, "since"),
+    ("deliveries", {"since": "2026-01-01T00:00:00"}, "since"),  # no zone
+    ("deliveries", {"since": "3651d"}, "since"),
+    ("deliveries", {"since": "2999-01-01T00:00:00Z"}, "since"),
+    ("deliveries", {"limit": "0"}, "limit"),
+    ("deliveries", {"cursor": "bm90IG91cnM"}, "cursor"),
+    ("deliveries", {"state": "failed"}, "state"),
+    ("stats", {"since": "-1h"}, "since"),
+    ("stats", {"status": "failed"}, "status"),
+]
+
+
+def test_bad_queries_get_a_400_naming_the_parameter(stack: DeliveryStack) -> None:
+    for path, query, field in BAD_QUERIES:
+        status, document = stack.api("GET", f"/tenants/acme/{path}", query=query)
+        assert status == 400 and document["error"]["field"] == field, (path, query, document)
+        assert field in document["error"]["message"] or field == "cursor", document
+
+
+def test_since_accepts_iso_8601_and_durations_back_from_now() -> None:
+    now = 1_800_000_000.0
+    assert since.parse_since("24h", now) == now - 86_400
+    assert since.parse_since("30m", now) == now - 1800
+    assert since.parse_since("7d", now) == now - 7 * 86_400
+    assert since.parse_since("2027-01-15T08:00:00+01:00", now) == since.parse_since("2027-01-15T07:00:00Z", now)
+    for bad in ("0h", "24", "h", "1w", "24 h", "", "1e3h"):
+        with pytest.raises(since.InvalidSince, match="since"):
+            since.parse_since(bad, now)
