@@ -177,6 +177,7 @@ def test_each_function_gets_only_the_delivery_variables_it_reads(deployed: Progr
             "ROTATION_OVERLAP_HOURS",
             "API_TENANTS",
             "TOKEN_ISSUER",
+            "DEAD_LETTER_QUEUE_URLS",
         },
         "fanout": {"TABLE_NAME", "TASKS_QUEUE_URL", "HISTORY_TTL_DAYS"},
         "worker": {
@@ -231,13 +232,14 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
     tasks = deployed.named("hookstack-delivery-tasks").arn
     events = deployed.named("hookstack-delivery-events").arn
     dlq = deployed.named("hookstack-delivery-dlq").arn
+    events_dlq = deployed.named("hookstack-delivery-events-dlq").arn  # the API reads its depth (operator view)
     table_name = deployed.one("aws:dynamodb/table:Table").physical_name
     # v1a private keys and OAuth client secrets: only those named under the table's own name.
     secrets = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{table_name}/*"
 
     def grants(part: str) -> dict[str, set[str]]:
         log_group = deployed.named(f"hookstack-delivery-{part}-fn-logs").arn
-        known = {table, f"{table}/index/*", tasks, events, dlq, f"{log_group}:*", secrets}
+        known = {table, f"{table}/index/*", tasks, events, dlq, events_dlq, f"{log_group}:*", secrets}
         out: dict[str, set[str]] = {}
         for statement in _statements(deployed, part):
             assert statement["Effect"] == "Allow"
@@ -250,9 +252,9 @@ def test_iam_is_scoped_to_the_table_queues_and_nothing_else(deployed: Program) -
 
     api = grants("api")
     assert api[table] >= {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"}
-    assert api[f"{table}/index/*"] == api[table]
+    assert api[f"{table}/index/*"] == api[table] - {"dynamodb:Scan"}  # the operator view scans the table only
     assert api[tasks] == {"sqs:SendMessage"}
-    assert events not in api and dlq not in api
+    assert events not in api and api[dlq] == api[events_dlq] == {"sqs:GetQueueAttributes"}  # their depths only
     assert api[secrets] == {
         "secretsmanager:CreateSecret",
         "secretsmanager:PutSecretValue",
@@ -511,7 +513,12 @@ def test_every_function_environment_reads_back_as_the_settings_the_spec_built(de
     tasks, dlq = (deployed.named(f"hookstack-delivery-{q}").state["url"] for q in ("tasks", "dlq"))
     issuer = deployed.named("hookstack-delivery-self-service-http").state["apiEndpoint"]
     contracts = {
-        "api": spec.api_settings(table_name=table, tasks_queue_url=tasks, token_issuer=issuer),
+        "api": spec.api_settings(
+            table_name=table,
+            tasks_queue_url=tasks,
+            token_issuer=issuer,
+            dead_letter_queue_urls=(dlq, deployed.named("hookstack-delivery-events-dlq").state["url"]),
+        ),
         "fanout": spec.fanout_settings(table_name=table, tasks_queue_url=tasks),
         "worker": spec.worker_settings(table_name=table, tasks_queue_url=tasks, dead_letter_queue_url=dlq),
     }

@@ -24,7 +24,14 @@ WORKER_NAMES = {**NAMES, "dead_letter_queue_url": "https://sqs.example/123/dlq"}
 
 REPRESENTATIVE: list[RuntimeContract] = [
     ApiSettings(**NAMES),
-    ApiSettings(**NAMES, history_ttl_days=0.5, rotation_overlap_hours=0, allowed_cidrs=("10.0.0.0/8", "::1/128")),
+    ApiSettings(
+        **NAMES,
+        history_ttl_days=0.5,
+        rotation_overlap_hours=0,
+        allowed_cidrs=("10.0.0.0/8", "::1/128"),
+        token_issuer="https://self-service.example",
+        dead_letter_queue_urls=("https://sqs.example/123/dlq", "https://sqs.example/123/events-dlq"),
+    ),
     FanoutSettings(**NAMES),
     FanoutSettings(**NAMES, history_ttl_days=365, endpoint_cache_seconds=0.25),
     WorkerSettings(**WORKER_NAMES),
