@@ -175,6 +175,7 @@ class SignedDelivery(pulumi.ComponentResource):
         self.index_arn = self.table.arn.apply(table_indexes_arn)
         self.events_queue, self.events_dead_letter_queue = self._queue(spec.events_queue)
         self.tasks_queue, self.dead_letter_queue = self._queue(spec.tasks_queue)
+        dead_letter_queues = (self.dead_letter_queue, self.events_dead_letter_queue)  # depths: the operator view
         # The first rule keeps the name of the single rule of earlier versions (no replacement).
         suffixes = ["" if index == 0 else f"-{index}" for index in range(len(args.event_patterns))]
         self.rules = [
@@ -213,12 +214,7 @@ class SignedDelivery(pulumi.ComponentResource):
             spec=spec,
             package=args.package,
             resources=DeliveryResources(
-                self.table,
-                self.index_arn,
-                self.events_queue,
-                self.tasks_queue,
-                self.dead_letter_queue,
-                self.events_dead_letter_queue,
+                self.table, self.index_arn, self.events_queue, self.tasks_queue, *dead_letter_queues
             ),
             alarm_topic_arn=args.alarm_topic_arn,
             crypto_layer_arn=self.crypto_layer.arn if self.crypto_layer is not None else None,

@@ -291,6 +291,7 @@ def test_each_function_role_holds_the_document_its_spec_renders(
             tasks_queue_arn=queue["hookstack-delivery-tasks"],
             endpoint_secrets_arn=endpoint_secrets_arn(table),
             bus_arn=entry_bus,
+            dead_letter_queue_arns=[queue["hookstack-delivery-dlq"], queue["hookstack-delivery-events-dlq"]],
         ),
         "hookstack-delivery-fanout-fn": delivery.fanout_statements(
             table_arn=table,

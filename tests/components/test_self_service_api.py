@@ -89,7 +89,9 @@ def test_the_stage_is_throttled_and_logs_the_subject_and_the_permission_is_this_
     permission = deployed.named("hookstack-delivery-self-service-permission")
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["sourceArn"] == api.state["executionArn"] + "/*/*"
-    assert "corsConfiguration" not in api.inputs or not api["corsConfiguration"]  # no portal origins given
+    # The tenant portal (on by default) is the one origin the API answers CORS for (docs/portal.md).
+    portal_origin = deployed.outputs["portalUrl"].rstrip("/")
+    assert api["corsConfiguration"]["allowOrigins"] == [portal_origin]
 
 
 def test_the_api_role_may_make_and_read_the_token_key_secret_and_no_other_role_may(deployed: Program) -> None:

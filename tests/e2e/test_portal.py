@@ -140,9 +140,26 @@ def test_a_tenant_creates_an_endpoint_sees_its_test_delivery_and_rotates_the_sec
     second_secret = wait_for(browser, "#secret-value").text
     assert second_secret.startswith("whsec_") and second_secret != first_secret
 
+    # Edit and disable: the API has the change (the form sends only what the model accepts).
+    edit = browser.find_element(By.ID, "edit-form")
+    rate = edit.find_element(By.NAME, "rateLimitPerSecond")
+    rate.clear()
+    rate.send_keys("7")
+    edit.find_element(By.NAME, "headers").send_keys("x-team: billing")
+    edit.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(browser, "#status", "Changes saved.")
+    browser.find_element(By.ID, "toggle-enabled").click()
+    wait_for(browser, "#endpoint-status", "disabled")
+    endpoint_id = browser.find_element(By.CSS_SELECTOR, ".facts dd.mono").text
+    with urllib.request.urlopen(
+        f"{sandbox_state['subscriptions_api']}/tenants/{TENANT}/endpoints/{endpoint_id}", timeout=30
+    ) as reply:
+        stored = json.load(reply)
+    assert (stored["rateLimitPerSecond"], stored["headers"], stored["enabled"]) == (7, {"x-team": "billing"}, False)
+
     browser.get(f"{sandbox_state['portal_url']}#/endpoints")  # a reload: the session survives it
     row = wait_for(browser, "#endpoints-table", hostile_endpoint)
-    assert HOSTILE_DESCRIPTION in row.text and "healthy" in row.text
+    assert HOSTILE_DESCRIPTION in row.text and "disabled" in row.text
 
     assert browser.execute_script("return window.__pwned") is None
     assert browser.find_elements(By.CSS_SELECTOR, "main img, main script, main b") == []
