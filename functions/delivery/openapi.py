@@ -19,8 +19,11 @@ from typing import Any
 
 from functions.delivery import endpoint_fields as fields
 from functions.delivery import event_catalog, routes, signing, tokens
+from functions.delivery import since as since_module
 from functions.delivery.api import endpoints, http, messages, oauth_clients
 from functions.delivery.api.endpoint_body import OPTION_FIELDS
+from functions.delivery.store.recent import PUBLISHED, STAT_NAMES
+from functions.delivery.vocab import DeliveryStatus
 from functions.events import EVENT_ID_RE, MAX_EVENT_ID_CHARS, TENANT_ID_RE
 from functions.patterns import MAX_EVENT_TYPE_CHARS
 from functions.records import record
@@ -113,6 +116,24 @@ PAGE = [
     },
     {"name": "cursor", "in": "query", "required": False, "schema": STRING, "description": "a previous nextCursor"},
 ]
+SINCE = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "default": since_module.DEFAULT},
+    "description": "ISO 8601 with a zone, or back from now: 30m, 24h, 7d",
+}
+STATUS = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "schema": {"enum": [status.value for status in DeliveryStatus]},
+}
+STAT_COUNTS = {
+    "type": "object",
+    "required": [PUBLISHED, *STAT_NAMES.values()],
+    "properties": {name: {"type": "integer", "minimum": 0} for name in (PUBLISHED, *STAT_NAMES.values())},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -353,6 +374,48 @@ SCHEMAS: dict[str, Any] = {
         "required": ["issuer", "jwks_uri"],
         "properties": {"issuer": STRING, "jwks_uri": STRING, "scopes_supported": {"type": "array", "items": STRING}},
     },
+    "RecentDeliveryList": {
+        "type": "object",
+        "required": ["data", "nextCursor", "since"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["endpointId", "eventId", "status"],
+                    "properties": {
+                        "endpointId": STRING,
+                        "eventId": STRING,
+                        "eventType": STRING,
+                        "status": {"enum": [status.value for status in DeliveryStatus]},
+                        "run": {"type": "integer"},
+                        "createdAt": TIME,
+                        "finishedAt": TIME,
+                        "failedReason": STRING,
+                    },
+                },
+            },
+            "nextCursor": _nullable(STRING),
+            "since": TIME,
+        },
+    },
+    "DeliveryStats": {
+        "type": "object",
+        "required": ["since", "complete", "totals", "endpoints"],
+        "properties": {
+            "since": TIME,
+            "complete": {"type": "boolean", "description": "false: counting stopped at its bound"},
+            "totals": STAT_COUNTS,
+            "endpoints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["endpointId", *STAT_COUNTS["required"]],
+                    "properties": {"endpointId": STRING, **STAT_COUNTS["properties"]},
+                },
+            },
+        },
+    },
     "OperatorTenantList": {
         "type": "object",
         "required": ["data", "truncated"],
@@ -424,6 +487,8 @@ OPERATIONS: dict[str, Operation] = {
     "replay_failed": Operation("Resend every message that failed for good since a time", {202: "Replayed"}, "Replay", conflicts=True),
     "list_attempts": Operation("A tenant's attempts, newest first", {200: "AttemptList"}, query=PAGE),
     "get_message": Operation("A message and its delivery per endpoint", {200: "Message"}),
+    "list_deliveries": Operation("A tenant's deliveries whose status changed since a time, oldest first", {200: "RecentDeliveryList"}, query=[STATUS, SINCE, *PAGE]),
+    "get_stats": Operation("Per endpoint: deliveries published, delivered, failed, pending, cancelled since a time", {200: "DeliveryStats"}, query=[SINCE]),
     "resend_message": Operation("Send a message again", {202: "Resent"}, "Resend", conflicts=True),
     "send_test_event": Operation("Send a test event to this endpoint and answer its first attempt (202: still pending)", {200: "TestEventResult", 202: "TestEventResult"}, "TestEvent", conflicts=True),
     "list_event_types": Operation("The event-type catalog", {200: "EventTypeList"}),
