@@ -2,7 +2,10 @@
 
 Handler ``functions.delivery.api.handler`` serves the HTTP API (payload format 2.0; the sandbox
 calls it with the same events). API Gateway has already authorized the caller with IAM (SigV4) for
-the exact route and path, so a caller's policy can be limited to ``/tenants/<id>/*``.
+the exact route and path, so a caller's policy can be limited to ``/tenants/<id>/*``; or, on the
+self-service API, its JWT authorizer verified a tenant token, whose tenant and scope the handler
+checks against the route before anything else (:func:`functions.delivery.tokens.authorize`,
+docs/tokens.md).
 
 Routes (all JSON; errors are ``{"error": {"code", "message", "field"}}`` with the field named):
 
@@ -27,6 +30,8 @@ Routes (all JSON; errors are ``{"error": {"code", "message", "field"}}`` with th
 - ``GET /tenants/{tenantId}/deliveries`` (``status``, ``since``, ``limit``, ``cursor``): deliveries
   whose status changed since ``since`` (default ``24h``), oldest first; ``GET /tenants/{tenantId}/stats``
   (``since``): per endpoint, published, delivered, failed, pending (:mod:`~.reports`).
+- ``POST /tenants/{tenantId}/tokens``, ``POST /operator/tokens``, ``GET /.well-known/jwks.json``,
+  ``GET /.well-known/openid-configuration``: tokens (:mod:`~.tokens`, docs/tokens.md).
 
 Endpoints declared in the stack config (``managedBy: config``) are read-only here except for
 ``enabled``; their URL and secret change through ``pulumi config``.
