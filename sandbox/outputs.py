@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from components.dashboard import dashboard_name
 from sandbox.aurora import SWEEPER_FUNCTION
 from sandbox.aws import ACCOUNT, CREDENTIALS, REGION
+from sandbox.runtime import SANDBOX_STACK
 
 if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
@@ -57,6 +59,8 @@ def stack_outputs(sandbox: Sandbox) -> dict[str, Any]:
             "sharded": plan.sharded,
             "tenants": {tenant: plan.bus(index).name for tenant, index in plan.tenant_bus.items()},
         },
+        # The name the stack's dashboard would have (the sandbox has no CloudWatch: docs/metrics.md).
+        "dashboardName": dashboard_name(SANDBOX_STACK),
     }
     if config.event_types is not None:
         outputs["eventTypes"] = config.event_types.to_json()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from components.common import XRAY_WRITE_POLICY, FunctionTelemetry
 from components.config import TracingSettings
 from components.dashboard import DashboardInputs, dashboard_body, emitted_metric_names
@@ -20,10 +18,13 @@ QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
 FUNCTION = "aws:lambda/function:Function"
 
 
-@pytest.fixture(scope="module")
-def traced(dev_stack: tuple[dict[str, Any], list[str]]) -> Program:
+def test_the_dev_stack_with_tracing_on(dev_stack: tuple[dict[str, Any], list[str]]) -> None:
+    """One evaluation of the program (seconds per run; xdist would run a module fixture per worker),
+    every check below on it."""
     config, secret_keys = dev_stack
-    return run_program({**config, "hookstack:tracing": {"propagate": True, "xray": True}}, secret_keys=secret_keys)
+    traced = run_program({**config, "hookstack:tracing": {"propagate": True, "xray": True}}, secret_keys=secret_keys)
+    for check in CHECKS:
+        check(traced)
 
 
 def body_of(program: Program) -> dict[str, Any]:
@@ -32,12 +33,12 @@ def body_of(program: Program) -> dict[str, Any]:
     return dict(json.loads(dashboard.inputs["dashboardBody"]))
 
 
-def test_every_widget_metric_is_one_the_handlers_emit_and_every_emitted_metric_has_a_widget(traced: Program) -> None:
+def check_every_widget_metric_is_one_the_handlers_emit_and_every_emitted_metric_has_a_widget(traced: Program) -> None:
     drawn = emitted_metric_names(body_of(traced))
     assert drawn == {metric.name for metric in metrics.CATALOGUE}
 
 
-def test_hookstack_rows_carry_the_stack_and_the_dimension_set_of_their_metric(traced: Program) -> None:
+def check_hookstack_rows_carry_the_stack_and_the_dimension_set_of_their_metric(traced: Program) -> None:
     by_name = {metric.name: metric for metric in metrics.CATALOGUE}
     for widget in body_of(traced)["widgets"]:
         assert widget["properties"]["region"] == "us-east-1" and widget["x"] + widget["width"] <= 24
@@ -49,7 +50,7 @@ def test_hookstack_rows_carry_the_stack_and_the_dimension_set_of_their_metric(tr
             assert row[-1]["stat"] in by_name[row[1]].statistics
 
 
-def test_the_dead_letter_widget_shows_every_queue_something_dead_letters_into(traced: Program) -> None:
+def check_the_dead_letter_widget_shows_every_queue_something_dead_letters_into(traced: Program) -> None:
     """Derived from the declared resources, not a list: redrive targets, rule target DLQs, async on-failure."""
     queues = {q.name: q for q in traced.of_type("aws:sqs/queue:Queue")}
     arn_to_name = {f"arn:aws:sqs:us-east-1:123456789012:{q.state['name']}": q.state["name"] for q in queues.values()}
@@ -74,7 +75,7 @@ def test_the_dead_letter_widget_shows_every_queue_something_dead_letters_into(tr
     assert shown == dead_letter_queues and len(shown) >= 5
 
 
-def test_the_api_destination_widget_queries_every_bus_that_holds_destination_rules(traced: Program) -> None:
+def check_the_api_destination_widget_queries_every_bus_that_holds_destination_rules(traced: Program) -> None:
     targets = traced.of_type("aws:cloudwatch/eventTarget:EventTarget")
     buses = {t.inputs["eventBusName"] for t in targets if ":api-destination/" in str(t.inputs["arn"])}
     (widget,) = [w for w in body_of(traced)["widgets"] if "API destinations" in w["properties"]["title"]]
@@ -84,7 +85,7 @@ def test_the_api_destination_widget_queries_every_bus_that_holds_destination_rul
     assert any("InvocationsSentToDlq" in e for e in expressions)
 
 
-def test_the_saved_queries_read_the_log_group_of_the_function_that_writes_their_records(traced: Program) -> None:
+def check_the_saved_queries_read_the_log_group_of_the_function_that_writes_their_records(traced: Program) -> None:
     worker = traced.one("aws:cloudwatch/logGroup:LogGroup", lambda g: "worker" in g.name).state["name"]
     ingest = traced.one("aws:cloudwatch/logGroup:LogGroup", lambda g: "ingest" in g.name).state["name"]
     queries = {q.inputs["name"]: q.inputs for q in traced.of_type(QUERY)}
@@ -99,7 +100,7 @@ def test_the_saved_queries_read_the_log_group_of_the_function_that_writes_their_
     assert "pct(AttemptLatency, 99)" in queries["hookstack/dev/slowest endpoints"]["queryString"]
 
 
-def test_tracing_on_makes_every_function_active_propagating_and_allowed_to_write_traces(traced: Program) -> None:
+def check_tracing_on_makes_every_function_active_propagating_and_allowed_to_write_traces(traced: Program) -> None:
     functions = traced.of_type(FUNCTION)
     assert functions and all(f.inputs["tracingConfig"] == {"mode": "Active"} for f in functions)
     assert all(f.inputs["environment"]["variables"][PROPAGATE_VARIABLE] == "true" for f in functions)
@@ -107,6 +108,16 @@ def test_tracing_on_makes_every_function_active_propagating_and_allowed_to_write
     attached = traced.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     roles_with_xray = {a.inputs["role"] for a in attached if a.inputs["policyArn"] == XRAY_WRITE_POLICY}
     assert roles_with_xray == {f.inputs["role"].split("/")[-1] for f in functions}
+
+
+CHECKS = (
+    check_every_widget_metric_is_one_the_handlers_emit_and_every_emitted_metric_has_a_widget,
+    check_hookstack_rows_carry_the_stack_and_the_dimension_set_of_their_metric,
+    check_the_dead_letter_widget_shows_every_queue_something_dead_letters_into,
+    check_the_api_destination_widget_queries_every_bus_that_holds_destination_rules,
+    check_the_saved_queries_read_the_log_group_of_the_function_that_writes_their_records,
+    check_tracing_on_makes_every_function_active_propagating_and_allowed_to_write_traces,
+)
 
 
 def test_tracing_off_is_pass_through_without_the_policy() -> None:
