@@ -40,16 +40,14 @@ from components.common import (
     DLQ_RETENTION_SECONDS,
     FunctionTelemetry,
     LambdaFunction,
-    alarm,
     child,
     encrypted_queue,
     longest_retry_policy,
-    queue_age_alarm,
-    queue_depth_alarm,
     queue_policy,
 )
 from components.config import DeliverySettings, Destination, Tenant, to_json
 from components.config.model import ProviderSettings
+from components.delivery_alarms import delivery_alarms
 from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
 from components.delivery_endpoints import config_endpoints, covered_tenant_items, event_catalog_item
@@ -63,7 +61,6 @@ from functions.delivery import schema
 from functions.events import EventCatalog
 
 MAX_NAME_CHARS = 24
-EVENTS_AGE_ALARM_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -245,7 +242,7 @@ class SignedDelivery(pulumi.ComponentResource):
         # from_input resolves the nested Outputs; public keys are not secrets.
         public_keys = self.endpoint_secrets.public_keys
         self.signing_public_keys = pulumi.Output.from_input(cast(Any, public_keys)) if public_keys else None
-        self.alarms = self._alarms()
+        self.alarms = delivery_alarms(self._name, self, self._args.alarm_topic_arn, self._args.entry_bus.name)
 
         self.api_url = self.http_api.api_endpoint
         self.self_service_api_url = self.self_service_http_api.api_endpoint
@@ -358,59 +355,4 @@ class SignedDelivery(pulumi.ComponentResource):
                 ("tasks", self.tasks_queue, False),
                 ("dlq", self.dead_letter_queue, False),
             )
-        ]
-
-    # -- alarms --------------------------------------------------------------------------------
-
-    def _alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
-        name, topic = self._name, self._args.alarm_topic_arn
-        rule_alarms = [
-            alarm(
-                f"{name}-rule{suffix}-{kind}",
-                self,
-                description=f"Signed-delivery rule {rule_index}: {what}",
-                namespace="AWS/Events",
-                metric_name=metric,
-                dimensions={"RuleName": rule.name, "EventBusName": self._args.entry_bus.name},
-                alarm_topic_arn=topic,
-            )
-            for rule_index, rule in enumerate(self.rules)
-            for suffix in ["" if rule_index == 0 else f"-{rule_index}"]
-            for kind, metric, what in (
-                ("failed", "FailedInvocations", "events could not be put on the events queue (FailedInvocations)"),
-                (
-                    "dlq-failed",
-                    "InvocationsFailedToBeSentToDlq",
-                    "failed events could not reach the dead-letter queue and are lost",
-                ),
-            )
-        ]
-        return rule_alarms + [
-            queue_depth_alarm(
-                f"{name}-dlq-alarm", self, self.dead_letter_queue, topic, "Signed deliveries failed for good"
-            ),
-            queue_depth_alarm(
-                f"{name}-events-dlq-alarm",
-                self,
-                self.events_dead_letter_queue,
-                topic,
-                "Signed-delivery events not taken in",
-            ),
-            queue_age_alarm(
-                f"{name}-events-age",
-                self,
-                self.events_queue,
-                topic,
-                "Signed-delivery fan-out is behind",
-                EVENTS_AGE_ALARM_SECONDS,
-            ),
-            alarm(
-                f"{name}-api-5xx",
-                self,
-                description="Subscription API answered 5xx",
-                namespace="AWS/ApiGateway",
-                metric_name="5xx",
-                dimensions={"ApiId": self.http_api.id},
-                alarm_topic_arn=topic,
-            ),
         ]
