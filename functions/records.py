@@ -2,8 +2,8 @@
 
 A frozen dataclass costs 0.3-1 ms to create: the stdlib writes its ``__init__``, ``__repr__``,
 ``__eq__``, ``__hash__``, ``__setattr__`` and ``__delattr__`` as source text and compiles each one.
-The handlers define dozens of them at import, so together they were a fifth of what the ingest and
-the delivery handlers add to ``import boto3`` (``docs/benchmarks/cold-start.md``). :func:`record`
+The handlers define 15-23 of them on their cold path: more than half of the instructions the ingest and
+the delivery handlers added to ``import boto3`` (``docs/benchmarks/cold-start.md``). :func:`record`
 makes the same class from generic methods instead (tens of microseconds): the same constructor
 (positional and keyword arguments, defaults, ``field(default_factory=...)``, ``kw_only``,
 ``__post_init__``), the same ``repr``, equality (same class, field by field), hash and
@@ -111,7 +111,7 @@ def _add_methods(cls: type[Any], fields: dict[str, dataclasses.Field[Any]]) -> N
     hashed = tuple(name for name, field in fields.items() if (field.compare if field.hash is None else field.hash))
     post_init = hasattr(cls, "__post_init__")
     qualname = cls.__qualname__
-    set_field = object.__setattr__
+    field_names = frozenset(names)
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(positional):
@@ -119,24 +119,30 @@ def _add_methods(cls: type[Any], fields: dict[str, dataclasses.Field[Any]]) -> N
                 f"{qualname}.__init__() takes {len(positional) + 1} positional arguments but {len(args) + 1} were given"
             )
         values = dict(zip(positional, args, strict=False))
-        for name, value in kwargs.items():
-            if name not in fields:
-                raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {name!r}")
-            if name in values:
-                raise TypeError(f"{qualname}.__init__() got multiple values for argument {name!r}")
-            values[name] = value
-        missing = []
-        for name in names:
-            if name in values:
-                set_field(self, name, values[name])
-            elif name in defaults:
-                set_field(self, name, defaults[name])
-            elif name in factories:
-                set_field(self, name, factories[name]())
-            else:
-                missing.append(repr(name))
-        if missing:
-            raise TypeError(f"{qualname}.__init__() missing {len(missing)} required argument(s): {', '.join(missing)}")
+        if kwargs:
+            if unknown := kwargs.keys() - field_names:
+                raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {min(unknown)!r}")
+            if repeated := kwargs.keys() & values.keys():
+                raise TypeError(f"{qualname}.__init__() got multiple values for argument {min(repeated)!r}")
+            values.update(kwargs)
+        if kwargs or len(values) < len(names):
+            missing = []
+            for name in names:
+                if name in values:
+                    continue
+                if name in defaults:
+                    values[name] = defaults[name]
+                elif name in factories:
+                    values[name] = factories[name]()
+                else:
+                    missing.append(repr(name))
+            if missing:
+                raise TypeError(
+                    f"{qualname}.__init__() missing {len(missing)} required argument(s): {', '.join(missing)}"
+                )
+            values = {name: values[name] for name in names}  # in field order, as the dataclass sets them
+        # What the dataclass's object.__setattr__ calls amount to (no field is a descriptor), at C speed.
+        self.__dict__.update(values)
         if post_init:
             self.__post_init__()
 
