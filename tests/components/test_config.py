@@ -311,7 +311,7 @@ def test_loopback_http_only_in_local_mode() -> None:
         ),
         pytest.param(
             {"tenant": []},
-            "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail",
+            "hookstack:tenant: unknown key; allowed keys: tenants, provider, delivery, consumer, aurora, alarmEmail, eventTypes",
             id="unknown-top-key",
         ),
         pytest.param(

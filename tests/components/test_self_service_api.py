@@ -68,8 +68,12 @@ def test_each_token_route_needs_its_scope_or_operator_and_iam_only_routes_are_ab
         else:
             assert found["authorizationType"] == "JWT"
             assert found["authorizerId"] == f"{authorizer.physical_name}-id"
-            assert found["authorizationScopes"] == sorted({route.scope, routes.OPERATOR_SCOPE})
+            scopes = routes.TENANT_SCOPES if route.scope == routes.ANY_SCOPE else (route.scope,)
+            assert found["authorizationScopes"] == sorted({*scopes, routes.OPERATOR_SCOPE})
     # The mint route takes operator tokens only; tenant routes their own scope.
+    # Any token reads the event-type catalog; the OpenAPI document needs none.
+    assert declared["GET /event-types"]["authorizationScopes"] == sorted({*routes.TENANT_SCOPES, "operator"})
+    assert declared["GET /openapi.json"]["authorizationType"] == "NONE"
     assert declared["POST /tenants/{tenantId}/tokens"]["authorizationScopes"] == ["operator"]
     assert declared["GET /tenants/{tenantId}/endpoints"]["authorizationScopes"] == ["endpoints:read", "operator"]
     assert declared["POST /tenants/{tenantId}/messages/{eventId}/resend"]["authorizationScopes"] == [
