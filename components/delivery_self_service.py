@@ -36,13 +36,6 @@ ACCESS_LOG_FORMAT = IAM_ACCESS_LOG_FORMAT.replace(
     '"subject":"$context.authorizer.claims.sub","authorizerError":"$context.authorizer.error"',
 )
 JWT_IDENTITY_SOURCE = "$request.header.Authorization"
-CORS_ALLOW_HEADERS = ("authorization", "content-type")
-CORS_MAX_AGE_SECONDS = 600
-
-
-def cors_methods() -> list[str]:
-    """Every method a token or public route takes (what the portal's preflight asks about)."""
-    return sorted({route.method for route in routes.ROUTES if route.scope is not None or route.public})
 
 
 def self_service_http_api(
@@ -53,9 +46,9 @@ def self_service_http_api(
     if allowed_origins:
         cors = aws.apigatewayv2.ApiCorsConfigurationArgs(
             allow_origins=list(allowed_origins),
-            allow_headers=list(CORS_ALLOW_HEADERS),
-            allow_methods=cors_methods(),
-            max_age=CORS_MAX_AGE_SECONDS,
+            allow_headers=list(tokens.CORS_ALLOW_HEADERS),
+            allow_methods=tokens.cors_methods(),
+            max_age=tokens.CORS_MAX_AGE_SECONDS,
         )
     return aws.apigatewayv2.Api(
         f"{name}-self-service-http",

@@ -23,16 +23,9 @@ from urllib.parse import urlsplit
 from functions.delivery import jws, routes, tokens
 from sandbox.lambda_http import GateDecision, LambdaContext, build_event, response_parts
 
-# API Gateway's CORS configuration of the self-service API (components/delivery_self_service.py).
-CORS_ALLOW_HEADERS = ("authorization", "content-type")
-CORS_MAX_AGE_SECONDS = 600
 # At most one JWKS refetch per interval for unknown kids (a token with a random kid cannot make
 # every request read Secrets Manager).
 JWKS_REFRESH_SECONDS = 5.0
-
-
-def cors_methods() -> tuple[str, ...]:
-    return tuple(sorted({route.method for route in routes.ROUTES if route.scope is not None or route.public}))
 
 
 def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -69,9 +62,9 @@ class SelfServiceGate:
         if allowed:
             allowed.update(
                 {
-                    "access-control-allow-methods": ",".join(cors_methods()),
-                    "access-control-allow-headers": ",".join(CORS_ALLOW_HEADERS),
-                    "access-control-max-age": str(CORS_MAX_AGE_SECONDS),
+                    "access-control-allow-methods": ",".join(tokens.cors_methods()),
+                    "access-control-allow-headers": ",".join(tokens.CORS_ALLOW_HEADERS),
+                    "access-control-max-age": str(tokens.CORS_MAX_AGE_SECONDS),
                 }
             )
         return GateDecision(response=(204, allowed, b""))

@@ -17,13 +17,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from functions.delivery.routes import OPERATOR_SCOPE, TENANT_SCOPES, Route
+from functions.delivery.routes import OPERATOR_SCOPE, ROUTES, TENANT_SCOPES, Route
 
 AUDIENCE = "hookstack-self-service"
 OPERATOR_SUBJECT = "operator"
 DEFAULT_EXPIRES_SECONDS, MIN_EXPIRES_SECONDS, MAX_EXPIRES_SECONDS = 3600, 60, 86_400
 WELL_KNOWN_JWKS = "/.well-known/jwks.json"
 WELL_KNOWN_OPENID = "/.well-known/openid-configuration"
+# The self-service API's CORS answer (the component's configuration and the sandbox's gate): a bearer
+# header, JSON bodies, no cookies.
+CORS_ALLOW_HEADERS = ("authorization", "content-type")
+CORS_MAX_AGE_SECONDS = 600
+
+
+def cors_methods() -> list[str]:
+    """Every method a token or public route takes (what the portal's preflight asks about)."""
+    return sorted({route.method for route in ROUTES if route.scope is not None or route.public})
 
 
 class TokenRequestError(ValueError):

@@ -13,6 +13,7 @@ import pytest
 from functions.delivery import jws, tokens
 from sandbox import self_service
 from sandbox.self_service import SelfServiceGate, bearer
+from tests.token_test_keys import KEY_A, KEY_B
 
 ISSUER = "http://127.0.0.1:4010"
 
@@ -33,7 +34,7 @@ class KeyServer:
 
 @pytest.fixture(scope="module")
 def pems() -> tuple[str, str]:
-    return jws.generate_private_pem(), jws.generate_private_pem()
+    return KEY_A, KEY_B
 
 
 def _token(pem: str, subject: str = "acme", scopes: tuple[str, ...] = ("endpoints:read",), **changes: Any) -> str:

@@ -24,7 +24,13 @@ WORKER_NAMES = {**NAMES, "dead_letter_queue_url": "https://sqs.example/123/dlq"}
 
 REPRESENTATIVE: list[RuntimeContract] = [
     ApiSettings(**NAMES),
-    ApiSettings(**NAMES, history_ttl_days=0.5, rotation_overlap_hours=0, allowed_cidrs=("10.0.0.0/8", "::1/128")),
+    ApiSettings(
+        **NAMES,
+        history_ttl_days=0.5,
+        rotation_overlap_hours=0,
+        allowed_cidrs=("10.0.0.0/8", "::1/128"),
+        token_issuer="https://abc123.execute-api.us-east-1.amazonaws.com",
+    ),
     FanoutSettings(**NAMES),
     FanoutSettings(**NAMES, history_ttl_days=365, endpoint_cache_seconds=0.25),
     WorkerSettings(**WORKER_NAMES),
@@ -188,3 +194,10 @@ def test_settings_are_frozen_and_parse_their_networks_once() -> None:
         settings.table_name = "other"  # type: ignore[misc]
     assert [str(n) for n in settings.allowed_networks] == ["10.0.0.0/8"]
     assert settings.allowed_networks is ApiSettings(**NAMES, allowed_cidrs=("10.0.0.0/8",)).allowed_networks
+
+
+def test_the_token_issuer_is_an_http_base_url_without_a_trailing_slash() -> None:
+    assert ApiSettings.from_environ({**ApiSettings(**NAMES).to_environ()}).token_issuer == ""  # unset: tokens off
+    for bad in ("abc123.execute-api.us-east-1.amazonaws.com", "https://abc/", "ftp://x", "https://a b"):
+        with pytest.raises(SettingsError, match="DELIVERY_TOKEN_ISSUER"):
+            ApiSettings(**NAMES, token_issuer=bad)

@@ -15,6 +15,7 @@ import pytest
 from functions.delivery import api, jws, routes, token_keys, tokens
 from tests.functions.delivery.conftest import TABLE, DeliveryStack, configure
 from tests.functions.delivery.openapi_check import check_response
+from tests.token_test_keys import KEY_A
 
 ISSUER = "https://selfsvc.execute-api.us-east-1.amazonaws.com"
 DOMAIN = "selfsvc.execute-api.us-east-1.amazonaws.com"
@@ -22,7 +23,7 @@ DOMAIN = "selfsvc.execute-api.us-east-1.amazonaws.com"
 
 @pytest.fixture(scope="module")
 def pem() -> str:
-    return jws.generate_private_pem()
+    return KEY_A
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from functions.delivery import jws, routes, tokens
+from tests.token_test_keys import KEY_A, KEY_B
 
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
 NOW = 1_800_000_000.0
@@ -20,14 +21,20 @@ NOW = 1_800_000_000.0
 
 @pytest.fixture(scope="module")
 def key() -> tuple[str, dict[str, str]]:
-    pem = jws.generate_private_pem()
-    return pem, jws.public_jwk(pem)
+    return KEY_A, jws.public_jwk(KEY_A)
 
 
 @pytest.fixture(scope="module")
 def other_key() -> tuple[str, dict[str, str]]:
+    return KEY_B, jws.public_jwk(KEY_B)
+
+
+def test_generated_keys_are_rsa_2048_pkcs8_with_distinct_thumbprints() -> None:
     pem = jws.generate_private_pem()
-    return pem, jws.public_jwk(pem)
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    loaded = serialization.load_pem_private_key(pem.encode(), None)
+    assert loaded.key_size == jws.RSA_BITS  # type: ignore[union-attr]
+    assert jws.public_jwk(pem)["kid"] != jws.public_jwk(KEY_A)["kid"]
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
