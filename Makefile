@@ -20,7 +20,7 @@ test-fast:  ## no sandbox end-to-end tests, nothing marked slow
 lint:  ## what CI checks before the tests
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
-	$(PYTHON) -m mypy components functions sandbox ops benchmarks examples publisher
+	$(PYTHON) -m mypy components functions sandbox ops benchmarks examples publisher tools
 	$(PYTHON) -m mypy --strict components functions
 
 format:  ## rewrite the sources in the project's style
