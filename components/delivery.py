@@ -45,12 +45,12 @@ from components.common import (
     longest_retry_policy,
     queue_policy,
 )
-from components.config import DeliverySettings, Destination, Tenant, to_json
+from components.config import DeliverySettings, Destination, EventCatalog, Tenant, to_json
 from components.config.model import ProviderSettings
 from components.delivery_alarms import delivery_alarms
 from components.delivery_api import SubscriptionApi, subscription_api
 from components.delivery_endpoint_secrets import EndpointSecrets, crypto_layer, endpoint_secrets
-from components.delivery_endpoints import config_endpoints, covered_tenant_items, event_catalog_item
+from components.delivery_endpoints import config_endpoints
 from components.delivery_functions import DeliveryResources, delivery_functions
 from components.delivery_rules import delivery_rule_pattern
 from components.delivery_self_service import SelfServiceApi, self_service_api, self_service_http_api
@@ -58,7 +58,6 @@ from components.entry_bus import BusRef
 from components.packaging import Package
 from components.specs.delivery import RULE_TARGET_ID, DeliverySpec, QueueSpec, delivery_spec, table_indexes_arn
 from functions.delivery import schema
-from functions.events import EventCatalog
 
 MAX_NAME_CHARS = 24
 
@@ -80,8 +79,7 @@ class SignedDeliveryArgs:
     """``delivery.apiTenants: listed``: the tenants those rules cover (``ProviderPlan.delivery_tenants``),
     each given a marker item so the subscription API creates endpoints for them only; ``None``: all."""
     event_types: EventCatalog | None = None
-    """``hookstack:eventTypes``: written into the table as one item for the subscription API
-    (:mod:`functions.delivery.event_catalog`); ``None``: no catalog."""
+    """``hookstack:eventTypes``: one table item the subscription API reads; ``None``: no catalog."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic for the alarms (none: alarms only show in CloudWatch)."""
     telemetry: FunctionTelemetry | None = None
@@ -232,12 +230,8 @@ class SignedDelivery(pulumi.ComponentResource):
             self.api_function,
             integration_timeout_ms=spec.api_integration_timeout_ms,
         )
-        declared = config_endpoints(name, self, self.table, args.destinations)
+        declared = config_endpoints(name, self, self.table, args.destinations, args.covered_tenants, args.event_types)
         self.config_items, generated = declared.items, declared.generated
-        if args.covered_tenants is not None:
-            self.config_items += covered_tenant_items(name, self, self.table, args.covered_tenants)
-        if args.event_types is not None:
-            self.config_items.append(event_catalog_item(name, self, self.table, args.event_types))
         self.endpoint_secrets = endpoint_secrets(name, self, self.table, args.destinations)
         # from_input resolves the nested Outputs; public keys are not secrets.
         public_keys = self.endpoint_secrets.public_keys

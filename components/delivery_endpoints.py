@@ -39,8 +39,11 @@ def config_endpoints(
     parent: pulumi.ComponentResource,
     table: aws.dynamodb.Table,
     destinations: Sequence[tuple[Tenant, Destination]],
+    covered_tenants: Sequence[str] | None = None,
+    event_types: EventCatalog | None = None,
 ) -> ConfigEndpoints:
-    """The table items of every worker endpoint, children of ``parent`` named ``<name>-<key>-...``."""
+    """The table items of every worker endpoint, children of ``parent`` named ``<name>-<key>-...``;
+    then the covered tenants' markers (:func:`covered_tenant_items`) and the event-type catalog's item."""
     items: list[aws.dynamodb.TableItem] = []
     generated: dict[str, dict[str, pulumi.Output[str]]] = {}
 
@@ -71,6 +74,10 @@ def config_endpoints(
         previous = signing.previous_secret.reveal() if signing.previous_secret is not None else None
         secret_item = current.apply(_secret_item_json(tenant.id, destination.name, previous, auth_secret(destination)))
         items.append(table_item(f"{name}-{key}-secret", secret_item))  # a secret already: derived from one
+    if covered_tenants is not None:
+        items += covered_tenant_items(name, parent, table, covered_tenants)
+    if event_types is not None:
+        items.append(event_catalog_item(name, parent, table, event_types))
     return ConfigEndpoints(items, generated)
 
 

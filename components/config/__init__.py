@@ -89,7 +89,7 @@ from components.config.stack_file import (
 )
 from components.config.tenants import AUTH_TYPES, DESTINATION_KEYS, METHODS, OAUTH_METHODS, destination_engine
 from components.config.tracing import TRACING_KEYS
-from functions.events import TENANT_ID_RE, TENANT_ID_RULE  # the tenant-id rule the config applies
+from functions.events import TENANT_ID_RE, TENANT_ID_RULE, EventCatalog  # the tenant-id rule the config applies
 
 __all__ = [
     "AUTH_TYPES",
@@ -135,6 +135,7 @@ __all__ = [
     "ConsumerSettings",
     "DeliverySettings",
     "Destination",
+    "EventCatalog",
     "NoAuth",
     "OAuthAuth",
     "ParsedConfig",

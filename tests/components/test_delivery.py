@@ -649,8 +649,12 @@ def _check_token_routes(deployed: Program) -> None:
         else:
             assert found["authorizationType"] == "JWT"
             assert found["authorizerId"] == f"{authorizer.physical_name}-id"
-            assert found["authorizationScopes"] == sorted({route.scope, routes.OPERATOR_SCOPE})
+            scopes = routes.TENANT_SCOPES if route.scope == routes.ANY_SCOPE else (route.scope,)
+            assert found["authorizationScopes"] == sorted({*scopes, routes.OPERATOR_SCOPE})
     # The mint route takes operator tokens only; tenant routes their own scope.
+    # Any token reads the event-type catalog; the OpenAPI document needs none.
+    assert declared["GET /event-types"]["authorizationScopes"] == sorted({*routes.TENANT_SCOPES, "operator"})
+    assert declared["GET /openapi.json"]["authorizationType"] == "NONE"
     assert declared["POST /tenants/{tenantId}/tokens"]["authorizationScopes"] == ["operator"]
     assert declared["GET /tenants/{tenantId}/endpoints"]["authorizationScopes"] == ["endpoints:read", "operator"]
     assert declared["POST /tenants/{tenantId}/messages/{eventId}/resend"]["authorizationScopes"] == [
