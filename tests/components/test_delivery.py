@@ -674,7 +674,9 @@ def _check_stage_and_permission(deployed: Program) -> None:
     permission = deployed.named("hookstack-delivery-self-service-permission")
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["sourceArn"] == api.state["executionArn"] + "/*/*"
-    assert "corsConfiguration" not in api.inputs or not api["corsConfiguration"]  # no portal origins given
+    # The dev stack has the portal (on by default with delivery): CORS for its CloudFront origin only.
+    portal = deployed.one("aws:cloudfront/distribution:Distribution")
+    assert api["corsConfiguration"]["allowOrigins"] == [f"https://{portal.state['domainName']}"]
 
 
 def _check_key_secret_access(deployed: Program) -> None:
