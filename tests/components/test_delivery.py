@@ -61,9 +61,10 @@ def config(*destinations: dict[str, Any], delivery: dict[str, Any] | None = None
     return values
 
 
-@pytest.fixture
-def deployed(program) -> Program:
-    return program(config(), secret_keys=[])
+@pytest.fixture(scope="module")
+def deployed() -> Program:
+    """The default delivery stack, evaluated once for the module (the checks only read it)."""
+    return harness.run_program(config(), secret_keys=[])
 
 
 def _in(program: Program, typ: str, part: str) -> Any:
