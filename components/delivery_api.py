@@ -81,9 +81,36 @@ def subscription_api(
         )
         for route in routes.ROUTES
     ]
-    access_logs = retained_log_group(f"{name}-access-logs", parent, name_prefix=f"/aws/apigateway/hookstack/{name}-")
+    access_logs, stage, permission = logged_stage(
+        parent,
+        api,
+        function,
+        declared,
+        logs=(f"{name}-access-logs", f"/aws/apigateway/hookstack/{name}-"),
+        stage_name=f"{name}-stage",
+        permission_name=f"{name}-api-permission",
+        log_format=ACCESS_LOG_FORMAT,
+    )
+    return SubscriptionApi(api, integration, declared, access_logs, stage, permission)
+
+
+def logged_stage(
+    parent: pulumi.ComponentResource,
+    api: aws.apigatewayv2.Api,
+    function: LambdaFunction,
+    declared: list[aws.apigatewayv2.Route],
+    *,
+    logs: tuple[str, str],
+    stage_name: str,
+    permission_name: str,
+    log_format: str,
+) -> tuple[aws.cloudwatch.LogGroup, aws.apigatewayv2.Stage, aws.lambda_.Permission]:
+    """An HTTP API's ``$default`` stage (throttled, access-logged to a retained log group: ``logs`` is
+    its resource name and name prefix) and the permission for the API to invoke ``function``: the
+    same for the IAM API and the self-service API, so they cannot drift."""
+    access_logs = retained_log_group(logs[0], parent, name_prefix=logs[1])
     stage = aws.apigatewayv2.Stage(
-        f"{name}-stage",
+        stage_name,
         api_id=api.id,
         name="$default",
         auto_deploy=True,
@@ -92,16 +119,16 @@ def subscription_api(
         ),
         access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
             destination_arn=access_logs.arn.apply(lambda arn: arn.removesuffix(":*")),
-            format=ACCESS_LOG_FORMAT,
+            format=log_format,
         ),
         opts=child(parent, depends_on=list(declared)),
     )
     permission = aws.lambda_.Permission(
-        f"{name}-api-permission",
+        permission_name,
         action="lambda:InvokeFunction",
         function=function.function.name,
         principal="apigateway.amazonaws.com",
         source_arn=pulumi.Output.concat(api.execution_arn, "/*/*"),
         opts=child(parent),
     )
-    return SubscriptionApi(api, integration, declared, access_logs, stage, permission)
+    return access_logs, stage, permission

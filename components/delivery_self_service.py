@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import LambdaFunction, child, retained_log_group
+from components.common import LambdaFunction, child
 from components.delivery_api import ACCESS_LOG_FORMAT as IAM_ACCESS_LOG_FORMAT
-from components.delivery_api import API_THROTTLE_BURST, API_THROTTLE_RATE
+from components.delivery_api import logged_stage
 from functions.delivery import routes, tokens
 
 # The IAM API's access log with the token's subject and the authorizer's error instead of the IAM caller.
@@ -127,29 +127,14 @@ def self_service_api(
                     opts=child(parent),
                 )
             )
-    access_logs = retained_log_group(
-        f"{name}-self-service-access-logs", parent, name_prefix=f"/aws/apigateway/hookstack/{name}-self-service-"
-    )
-    stage = aws.apigatewayv2.Stage(
-        f"{name}-self-service-stage",
-        api_id=api.id,
-        name="$default",
-        auto_deploy=True,
-        default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
-            throttling_rate_limit=API_THROTTLE_RATE, throttling_burst_limit=API_THROTTLE_BURST
-        ),
-        access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
-            destination_arn=access_logs.arn.apply(lambda arn: arn.removesuffix(":*")),
-            format=ACCESS_LOG_FORMAT,
-        ),
-        opts=child(parent, depends_on=list(declared)),
-    )
-    permission = aws.lambda_.Permission(
-        f"{name}-self-service-permission",
-        action="lambda:InvokeFunction",
-        function=function.function.name,
-        principal="apigateway.amazonaws.com",
-        source_arn=pulumi.Output.concat(api.execution_arn, "/*/*"),
-        opts=child(parent),
+    access_logs, stage, permission = logged_stage(
+        parent,
+        api,
+        function,
+        declared,
+        logs=(f"{name}-self-service-access-logs", f"/aws/apigateway/hookstack/{name}-self-service-"),
+        stage_name=f"{name}-self-service-stage",
+        permission_name=f"{name}-self-service-permission",
+        log_format=ACCESS_LOG_FORMAT,
     )
     return SelfServiceApi(api, integration, authorizer, declared, access_logs, stage, permission)
