@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -228,11 +229,17 @@ def test_an_interrupt_during_stop_is_raised_only_once_everything_stopped(monkeyp
         slow_stop(self)
 
     monkeypatch.setattr(LocalConsumer, "stop", stop_slowly)
+    # interrupt_main() does nothing while SIGINT is ignored or SIG_DFL, which an earlier test in the same
+    # worker process can leave behind (it failed once so in CI): install Python's default handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     before = set(threading.enumerate())
     sandbox = Sandbox(local_stack(CONFIG))
-    within(30, sandbox.start)
-    with pytest.raises(KeyboardInterrupt):
-        sandbox.stop()
+    try:
+        within(30, sandbox.start)
+        with pytest.raises(KeyboardInterrupt):
+            sandbox.stop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert refuses_connections(sandbox.moto.port)
     assert refuses_connections(sandbox.parts["consumer"].server.port)  # type: ignore[attr-defined]
     assert new_threads(before) == []
