@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import delivery_cold_start, ingest_cold_start
+from benchmarks import cold_start_instructions, delivery_cold_start, ingest_cold_start
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "benchmarks" / "cold-start.md"
@@ -102,6 +102,11 @@ def main() -> None:
     lines += ["", *ingest_cold_start.section(ingest_cold_start.measure(runs), runs)]
     print("delivery handlers against import boto3...", flush=True)
     lines += ["", *delivery_cold_start.section(delivery_cold_start.measure(runs), runs)]
+    if cold_start_instructions.available():
+        print("instruction counts (callgrind)...", flush=True)
+        lines += ["", *cold_start_instructions.section(cold_start_instructions.measure())]
+    else:
+        lines += ["", "(valgrind is not installed here: no instruction counts; `apt-get install valgrind`.)"]
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
