@@ -59,16 +59,7 @@ def subscription_api(
         description="hookstack subscription API (IAM-authorized, per-tenant paths)",
         opts=child(parent),
     )
-    integration = aws.apigatewayv2.Integration(
-        f"{name}-integration",
-        api_id=api.id,
-        integration_type="AWS_PROXY",
-        integration_method="POST",
-        integration_uri=function.function.invoke_arn,
-        payload_format_version="2.0",
-        timeout_milliseconds=integration_timeout_ms,
-        opts=child(parent),
-    )
+    integration = proxy_integration(f"{name}-integration", parent, api, function, integration_timeout_ms)
     declared = [
         aws.apigatewayv2.Route(
             f"{name}-route-{route.action.replace('_', '-')}",
@@ -92,6 +83,27 @@ def subscription_api(
         log_format=ACCESS_LOG_FORMAT,
     )
     return SubscriptionApi(api, integration, declared, access_logs, stage, permission)
+
+
+def proxy_integration(
+    resource_name: str,
+    parent: pulumi.ComponentResource,
+    api: aws.apigatewayv2.Api,
+    function: LambdaFunction,
+    timeout_ms: int,
+) -> aws.apigatewayv2.Integration:
+    """The Lambda proxy integration (payload 2.0) of an HTTP API: the IAM and the self-service API
+    call the same function the same way."""
+    return aws.apigatewayv2.Integration(
+        resource_name,
+        api_id=api.id,
+        integration_type="AWS_PROXY",
+        integration_method="POST",
+        integration_uri=function.function.invoke_arn,
+        payload_format_version="2.0",
+        timeout_milliseconds=timeout_ms,
+        opts=child(parent),
+    )
 
 
 def logged_stage(

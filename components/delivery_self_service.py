@@ -27,7 +27,7 @@ import pulumi_aws as aws
 
 from components.common import LambdaFunction, child
 from components.delivery_api import ACCESS_LOG_FORMAT as IAM_ACCESS_LOG_FORMAT
-from components.delivery_api import logged_stage
+from components.delivery_api import logged_stage, proxy_integration
 from functions.delivery import routes, tokens
 
 # The IAM API's access log with the token's subject and the authorizer's error instead of the IAM caller.
@@ -78,16 +78,7 @@ def self_service_api(
     *,
     integration_timeout_ms: int,
 ) -> SelfServiceApi:
-    integration = aws.apigatewayv2.Integration(
-        f"{name}-self-service-integration",
-        api_id=api.id,
-        integration_type="AWS_PROXY",
-        integration_method="POST",
-        integration_uri=function.function.invoke_arn,
-        payload_format_version="2.0",
-        timeout_milliseconds=integration_timeout_ms,
-        opts=child(parent),
-    )
+    integration = proxy_integration(f"{name}-self-service-integration", parent, api, function, integration_timeout_ms)
     authorizer = aws.apigatewayv2.Authorizer(
         f"{name}-token-authorizer",
         api_id=api.id,

@@ -155,7 +155,7 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
         )
         logs.error("invalid delivery task sent to the dead-letter queue", messageId=record.get("messageId"))
         return False
-    ids = {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
+    ids = _ids(task)
     now = time.time()
     context = table.delivery_context(task.tenant_id, task.event_id, task.endpoint_id, message=task.message)
     key = copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run)
@@ -171,20 +171,7 @@ def process(state: WorkerRuntime, record: Mapping[str, Any]) -> bool:
         assert context.endpoint is not None and context.secrets is not None and context.message is not None
         unclaimed = {"eventId": task.event_id, "run": task.run, "attempts": 0, "history": []}
         return _attempt(state, task, unclaimed, context.endpoint, context.secrets, context.message, alone=True)
-    if task.message is not None and context.delivery is None:
-        # The delivery item is about to exist: later attempts, resends, replays and dead letters read the message.
-        table.put_message(task.message, store.ttl(now, config.history_ttl_days))
-    delivery = table.claim_delivery(
-        tenant_id=task.tenant_id,
-        event_id=task.event_id,
-        endpoint_id=task.endpoint_id,
-        event_type=task.event_type,
-        run=task.run,
-        task_message_id=task.message_id,
-        now=now,
-        expires_at=store.ttl(now, config.history_ttl_days),
-        takeover_first=task.receive_count <= 1,
-    )
+    delivery = _claim(state, task, now, store_message=context.delivery is None, takeover_first=task.receive_count <= 1)
     if delivery is None:
         logs.info("duplicate or superseded delivery task dropped", **ids)
         return False
@@ -343,7 +330,8 @@ def _attempt(
         table.put_attempt(record, expires, ends_run=True, message=carried)
         _done_runs.add(copies.run_key(task.tenant_id, task.event_id, task.endpoint_id, task.run))
     elif alone:
-        claimed = _claim_after_attempt(state, task, now)
+        # After an attempt made alone that did not succeed: its retries need the delivery item.
+        claimed = _claim(state, task, now, store_message=True, takeover_first=True)
         table.put_attempt(record, expires)
         if claimed is None:
             logs.info("delivery run taken by another copy of its task; this attempt is recorded", **_ids(task))
@@ -424,11 +412,14 @@ def _ids(task: Task) -> dict[str, Any]:
     return {"tenantId": task.tenant_id, "eventId": task.event_id, "endpointId": task.endpoint_id, "run": task.run}
 
 
-def _claim_after_attempt(state: WorkerRuntime, task: Task, now: float) -> dict[str, Any] | None:
-    """Claim the run after an attempt made alone that did not succeed (its retries need the delivery
-    item); the message the task carried is stored first. ``None``: another copy of the task owns it."""
+def _claim(
+    state: WorkerRuntime, task: Task, now: float, *, store_message: bool, takeover_first: bool
+) -> dict[str, Any] | None:
+    """Claim the run; with ``store_message``, the message the task carried is stored first (the delivery
+    item is about to exist: later attempts, resends, replays and dead letters read the message).
+    ``None``: another copy of the task owns it."""
     config, table = state.settings, state.table
-    if task.message is not None:
+    if store_message and task.message is not None:
         table.put_message(task.message, store.ttl(now, config.history_ttl_days))
     return table.claim_delivery(
         tenant_id=task.tenant_id,
@@ -439,7 +430,7 @@ def _claim_after_attempt(state: WorkerRuntime, task: Task, now: float) -> dict[s
         task_message_id=task.message_id,
         now=now,
         expires_at=store.ttl(now, config.history_ttl_days),
-        takeover_first=True,
+        takeover_first=takeover_first,
     )
 
 
