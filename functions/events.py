@@ -44,11 +44,12 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from functions import logs
+from functions.records import record
 
 # Set only by redrives (ops/redrive.py, through mark_for_redrive); rule patterns accept it through
 # components.plan.redrive_clause. make_event and publish refuse it in event data.
@@ -115,7 +116,7 @@ def traceparent_problem(value: object) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class Event:
     """An event in hookstack's contract, before it becomes a ``PutEvents`` entry."""
 
@@ -206,7 +207,7 @@ _RESERVED_MARKER = (
 # -- the event-type catalog ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class EventType:
     """One entry of the catalog: ``schema`` and ``example`` describe the event's data (``detail``
     as the publisher passes it to :func:`make_event`, without ``tenantId`` and ``eventId``)."""
@@ -233,7 +234,7 @@ class EventSchemaError(ValueError):
         super().__init__(f"event {event_id}: {path} does not match the schema of event type {event_type!r}: {message}")
 
 
-@dataclass(frozen=True)
+@record
 class EventCatalog:
     """The known event types, by name (the stack config validated them: names, schemas, examples)."""
 

@@ -24,10 +24,9 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from functions import telemetry
+from functions import records, telemetry
 
 NAMESPACE = "hookstack"
 STACK, ENGINE, SOURCE_KIND = "Stack", "Engine", "SourceKind"
@@ -37,7 +36,7 @@ MESSAGE = "metrics"
 UNKNOWN_SOURCE = "unknown"
 
 
-@dataclass(frozen=True)
+@records.record
 class Group:
     """Metrics that share one dimension set (one delivery path)."""
 
@@ -51,7 +50,7 @@ RELAY = Group("relay", (STACK,))
 GROUPS = (DELIVERY, INBOUND, RELAY)
 
 
-@dataclass(frozen=True)
+@records.record
 class Metric:
     name: str
     unit: str

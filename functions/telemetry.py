@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from functions.records import record
 
 STACK_VARIABLE = "HOOKSTACK_STACK"
 PROPAGATE_VARIABLE = "HOOKSTACK_TRACE_PROPAGATE"
@@ -26,7 +27,7 @@ DEFAULT_STACK = "local"
 TRACEPARENT_HEADER = "traceparent"
 
 
-@dataclass(frozen=True)
+@record
 class Telemetry:
     stack: str = DEFAULT_STACK
     propagate: bool = False

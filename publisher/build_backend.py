@@ -1,6 +1,6 @@
 """A PEP 517 build backend (standard library only) for the ``hookstack-events`` wheel.
 
-The wheel is ``functions/events.py`` and what it imports from ``functions`` (``logs.py``), copied byte
+The wheel is ``functions/events.py`` and what it imports from ``functions`` (``logs.py``, ``records.py``), copied byte
 for byte from this repository's ``functions/`` (one owner: the Lambda package), under an
 ``__init__.py`` of its own, so an application imports exactly what the Lambda code uses:
 ``from functions.events import make_event, publish``. A module that starts importing anything else
@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE.parent / "functions"
-MODULES = ("events.py", "logs.py")  # the publisher and everything it imports from functions/
+MODULES = ("events.py", "logs.py", "records.py")  # the publisher and everything it imports from functions/
 PACKAGE_INIT = b'"""hookstack\'s event contract and publisher (the hookstack-events distribution)."""\n'
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 

@@ -79,8 +79,9 @@ def test_the_wheel_holds_the_event_contract_byte_for_byte_and_is_reproducible(tm
             "functions/__init__.py",
             "functions/events.py",
             "functions/logs.py",
+            "functions/records.py",
         ]
-        for module in ("events.py", "logs.py"):
+        for module in ("events.py", "logs.py", "records.py"):
             assert wheel.read(f"functions/{module}") == (ROOT / "functions" / module).read_bytes()
         assert names[-1].endswith("/RECORD")
         metadata = wheel.read("hookstack_events-0.1.0.dist-info/METADATA").decode()

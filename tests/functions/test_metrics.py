@@ -131,14 +131,20 @@ def test_an_unknown_propagate_value_is_a_clear_error(monkeypatch: pytest.MonkeyP
 
 
 def test_importing_the_metrics_module_loads_no_other_hookstack_module() -> None:
-    """Cold start: the emission module costs json/sys/time/dataclasses (loaded by every handler anyway)."""
+    """Cold start: the emission module costs json/sys/time/dataclasses (loaded by every handler anyway) and
+    its records (``functions.records``, standard library only)."""
     script = (
         "import sys; before = set(sys.modules); import functions.metrics; "
         "print(sorted(m for m in set(sys.modules) - before))"
     )
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     new = json.loads(loaded.stdout.replace("'", '"'))
-    assert {m for m in new if m.startswith("functions")} == {"functions", "functions.metrics", "functions.telemetry"}
+    assert {m for m in new if m.startswith("functions")} == {
+        "functions",
+        "functions.metrics",
+        "functions.records",
+        "functions.telemetry",
+    }
     assert not [m for m in new if m.split(".")[0] in ("boto3", "botocore", "urllib3")]
 
 

@@ -142,7 +142,9 @@ def pattern_and_event(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_the_matcher_agrees_with_moto_on_generated_patterns_and_events() -> None:
     answers = {True: 0, False: 0}
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    # derandomize: the same 60 cases on every run, so the share check below cannot fail by chance
+    # (random cases matched 9 of 60 once); other generated tests still explore new cases.
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
     @given(case=pattern_and_event())
     def agree(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
         pattern, event = case
