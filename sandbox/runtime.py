@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import dataclasses
 import json
@@ -120,7 +121,8 @@ class Sandbox:
         self.provider: LocalProvider | None = None
         self.iam: LocalIam | None = None  # the functions' roles, once the AWS server runs
         self._saved_environment: dict[str, str | None] = {}
-        self._stopper: threading.Thread | None = None
+        self._stop_started = False
+        self._stop_claim = threading.Lock()  # held by the one thread that stops everything
         self._stopped = threading.Event()
 
     @property
@@ -184,21 +186,30 @@ class Sandbox:
         The work runs in a thread of its own that a ``KeyboardInterrupt`` cannot cut short (that
         would leave PostgreSQL running): an interrupt arriving meanwhile is raised once it is done.
         """
-        if self._stopper is None:
-            stopper = threading.Thread(target=self._stop_everything, name="sandbox-stop", daemon=True)
-            stopper.start()
-            self._stopper = stopper
-        # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can mark a thread that
-        # still runs as stopped (Python 3.11), and the stop would look finished when it is not.
         interrupted = False
         while True:
             try:
+                if not self._stop_started:
+                    # One C call, so an interrupt lands before or after it, never inside: here, a
+                    # Thread.start() cut short by it returned while the thread ran, and the stop went
+                    # unawaited (seen in CI). Landing after it starts a second stopper, which finds the
+                    # claim taken and returns. The raw thread only starts the named one.
+                    _thread.start_new_thread(self._start_stopper, ())
+                    self._stop_started = True
+                # An Event, not Thread.join: a join interrupted by KeyboardInterrupt can mark a thread
+                # that still runs as stopped (Python 3.11), and the stop would look finished when not.
                 if self._stopped.wait(0.1):
                     break
             except KeyboardInterrupt:
                 interrupted = True
         if interrupted:
             raise KeyboardInterrupt
+
+    def _start_stopper(self) -> None:
+        try:
+            threading.Thread(target=self._stop_everything, name="sandbox-stop", daemon=True).start()
+        except RuntimeError:  # no new thread to be had: stop from this one rather than never
+            self._stop_everything()
 
     def _stop_everything(self) -> None:
         """Every part at once (each waits out at most one long poll), then the AWS server.
@@ -207,6 +218,8 @@ class Sandbox:
         themselves; each stop is guarded, so one failing or hanging stop does not keep the others
         from running.
         """
+        if not self._stop_claim.acquire(blocking=False):
+            return  # another stopper runs (see stop); it sets _stopped
 
         def stop_part(name: str, part: LocalPart) -> None:
             try:

@@ -218,17 +218,25 @@ def test_an_unusable_state_file_path_exits_2_before_anything_starts(
 
 
 def test_an_interrupt_during_stop_is_raised_only_once_everything_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C while the demo (or any in-process user) stops must not leave parts running."""
+    """Ctrl-C while the demo (or any in-process user) stops must not leave parts running: one arriving
+    as the stopping thread starts (an interrupted Thread.start() once returned before the stop was
+    awaited, and moto still served after it), and one while a part stops."""
     from sandbox.consumer import LocalConsumer
 
-    slow_stop = LocalConsumer.stop
+    slow_stop, stop_everything = LocalConsumer.stop, Sandbox._stop_everything
 
     def stop_slowly(self: LocalConsumer) -> None:
         _thread.interrupt_main()  # as a SIGINT under Python's default handler, while the stop runs
         time.sleep(0.5)
         slow_stop(self)
 
+    def interrupt_at_once(self: Sandbox) -> None:
+        _thread.interrupt_main()  # while the main thread is still starting this thread
+        time.sleep(0.2)
+        stop_everything(self)
+
     monkeypatch.setattr(LocalConsumer, "stop", stop_slowly)
+    monkeypatch.setattr(Sandbox, "_stop_everything", interrupt_at_once)
     # interrupt_main() does nothing while SIGINT is ignored or SIG_DFL, which an earlier test in the same
     # worker process can leave behind (it failed once so in CI): install Python's default handler.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
