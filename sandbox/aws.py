@@ -18,6 +18,34 @@ ACCOUNT = "123456789012"  # moto's default account
 CREDENTIALS = ("sandbox", "sandbox")
 
 
+def share_botocore_models() -> None:
+    """One botocore loader per data path for every boto3 session of this process (idempotent).
+
+    The sandbox runs every function in one process, each role with a session of its own (and the
+    tests give each test a fresh one under moto), and each session's loader parsed botocore's service
+    models, endpoints and partitions again (about 70 ms a session with two clients). The models are
+    read-only to botocore and its loader caches them, so one loader serves every session. In Lambda
+    each function is a process of its own with one session: this changes nothing there.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared_by_hookstack", False):
+        return
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    create = botocore.loaders.create_loader
+    lock = threading.Lock()
+
+    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        with lock:
+            if search_path_string not in loaders:
+                loaders[search_path_string] = create(search_path_string)
+            return loaders[search_path_string]
+
+    shared_loader.shared_by_hookstack = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared_loader
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,7 +20,7 @@ from components.config import read_stack_file
 from components.stack import Stack, load_stack, load_stack_from_file
 from functions import telemetry, whsec
 from functions.telemetry import Telemetry
-from sandbox.aws import REGION, MotoServer, client, environment
+from sandbox.aws import REGION, MotoServer, client, environment, share_botocore_models
 from sandbox.faults import FaultInjector, injected
 from sandbox.iam import LocalIam
 from sandbox.lambda_http import LambdaHttpServer
@@ -114,6 +114,7 @@ class Sandbox:
         self.time_scale = time_scale
         self.local_secrets = dict(local_secrets or {})
         self.endpoint_cache_seconds = endpoint_cache_seconds  # None: the sandbox's (no cache)
+        share_botocore_models()  # every function's session reads botocore's models once, not again
         self.moto = MotoServer()
         self.faults = faults
         self._hooks = contextlib.ExitStack()  # undone at stop: the fault injection

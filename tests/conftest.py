@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sandbox.aws import share_botocore_models  # noqa: E402
 from tests.harness import Program, load_stack_file_config, run_program  # noqa: E402
 
 # No test may reach real AWS: fake credentials, a fixed region, no profile or metadata lookups.
@@ -40,26 +41,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.set_threshold(50_000, 10, 10)
 
 
-def _share_botocore_models() -> None:
-    """One botocore loader per data path for every session of the process. moto gives each test a
-    fresh default boto3 session, and each session's own loader parsed the service models, endpoints
-    and partitions again: about 70 ms per test with two clients, a third of tests/functions/delivery.
-    The models are read-only (botocore builds its objects from them) and the loader caches them."""
-    import botocore.loaders
-    import botocore.session
-
-    loaders: dict[str | None, botocore.loaders.Loader] = {}
-    create = botocore.loaders.create_loader
-
-    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
-        if search_path_string not in loaders:
-            loaders[search_path_string] = create(search_path_string)
-        return loaders[search_path_string]
-
-    botocore.session.create_loader = shared_loader  # type: ignore[assignment]
-
-
-_share_botocore_models()
+# moto gives each test a fresh default boto3 session: one botocore loader serves them all (a third
+# of tests/functions/delivery was each session parsing the service models again).
+share_botocore_models()
 
 
 # --- Pulumi ------------------------------------------------------------------------------------
