@@ -95,3 +95,23 @@ def test_once_stopping_new_requests_get_503_with_retry_after_and_requests_in_the
     finally:
         release.set()
         server.stop()
+
+
+def test_every_session_reads_botocore_s_models_through_one_loader() -> None:
+    """sandbox.aws.share_botocore_models (installed by the sandbox and by tests/conftest.py): sessions
+    share the loader, so a second session's client parses no model again, and installing it twice
+    keeps the one loader."""
+    import boto3
+
+    from sandbox.aws import share_botocore_models
+
+    share_botocore_models()
+    first, second = boto3.session.Session(), boto3.session.Session()
+    loader = first._session.get_component("data_loader")
+    assert second._session.get_component("data_loader") is loader
+    share_botocore_models()
+    assert boto3.session.Session()._session.get_component("data_loader") is loader
+    first.client("sqs", region_name="us-east-1")
+    cached = len(loader._cache)
+    second.client("sqs", region_name="us-east-1")
+    assert len(loader._cache) == cached  # the second client found everything in the cache
