@@ -58,7 +58,7 @@ EVENTBRIDGE_HEADERS = {
     "Content-Type": "application/json; charset=utf-8",
     "Accept": "*/*",
 }
-# The delivery worker's words for an attempt's outcome in its logs (functions/delivery/worker.py).
+# The delivery worker's words for an attempt's outcome in its logs (functions/delivery/attempt.py).
 SUCCEEDED, RETRYING, FAILED = "succeeded", "retrying", "failed"
 # The sandbox's own ERROR_CODEs where no HTTP attempt was made (AWS documents none for these).
 NOT_AUTHORIZED_CODE = "ConnectionNotAuthorized"

@@ -35,6 +35,8 @@ FEATURES = (
 PATTERNS = "functions.patterns"
 # What only the worker does (sending, protection around each attempt).
 WORKER_ONLY = (
+    "functions.delivery.attempt",
+    "functions.delivery.runs",
     "functions.delivery.sender",
     "functions.delivery.guard",
     "functions.delivery.credentials",
