@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions import logs, metrics, telemetry
-from functions.delivery import policy, store
+from functions.delivery import policy, runtime, store
 from functions.delivery.endpoint_fields import WORKER
 from functions.delivery.runtime import Runtime
 from functions.delivery.settings import WorkerSettings
@@ -148,16 +148,12 @@ def end_run(state: WorkerRuntime, task: Task, status: DeliveryStatus, reason: st
 
 
 def publish(state: WorkerRuntime, task: Task, kind: str, reason: str, at: float, **extra: Any) -> None:
-    """Publish the operational event ``kind`` (an ``OperationalEventType`` name) about ``task``'s
-    endpoint; the delivery of an operational event publishes none (:mod:`functions.delivery.operational`)."""
-    settings = state.settings
-    if not settings.event_bus_name:
-        return  # publishing is off (no entry bus given): no client to make
-    from functions.delivery import operational  # imported at the first transition only
-
-    publisher = operational.Publisher(state.clients("events"), settings.event_bus_name, settings.operational_source)
-    publisher.publish(
-        operational.OperationalEventType[kind],
+    """Publish the operational event ``kind`` about ``task``'s endpoint; the delivery of an operational
+    event publishes none (the loop guard of :mod:`functions.delivery.operational`)."""
+    runtime.publish_operational(
+        state.clients,
+        state.settings,
+        kind,
         tenant_id=task.tenant_id,
         endpoint_id=task.endpoint_id,
         reason=str(reason),

@@ -29,6 +29,14 @@ class _Resources(Protocol):
     def tasks_queue_url(self) -> str: ...
 
 
+class _Publishing(Protocol):
+    @property
+    def event_bus_name(self) -> str: ...
+
+    @property
+    def operational_source(self) -> str: ...
+
+
 S = TypeVar("S", bound=_Resources)
 R = TypeVar("R")
 
@@ -74,3 +82,15 @@ def reset() -> None:
     for state in _handler_states:
         state.reset()
     clients.reset()
+
+
+def publish_operational(clients: Clients, settings: _Publishing, kind: str, **fields: Any) -> None:
+    """Publish the operational event ``kind`` (an ``OperationalEventType`` name) with ``fields``
+    (:meth:`functions.delivery.operational.Publisher.publish`; never raises). Without an entry bus
+    publishing is off and no client is made; the module is imported at the first transition only."""
+    if not settings.event_bus_name:
+        return
+    from functions.delivery import operational
+
+    publisher = operational.Publisher(clients("events"), settings.event_bus_name, settings.operational_source)
+    publisher.publish(operational.OperationalEventType[kind], **fields)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from functions import logs, whsec
-from functions.delivery import store
+from functions.delivery import runtime, store
 from functions.delivery.api.http import ApiError, ApiRuntime, Request, only, page_limit
 from functions.delivery.endpoint_fields import OAUTH
 from functions.delivery.settings import API_TENANTS_LISTED
@@ -227,14 +227,10 @@ def update_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
 
 def _publish(state: ApiRuntime, request: Request, endpoint_id: str, kind: str, reason: str) -> None:
     """The operational event of a transition this request's write made (never raises)."""
-    settings = state.settings
-    if not settings.event_bus_name:
-        return  # publishing is off (no entry bus given): no client to make
-    from functions.delivery import operational  # a transition is rare: imported by the first one
-
-    publisher = operational.Publisher(state.clients("events"), settings.event_bus_name, settings.operational_source)
-    publisher.publish(
-        operational.OperationalEventType[kind],
+    runtime.publish_operational(
+        state.clients,
+        state.settings,
+        kind,
         tenant_id=request.tenant_id,
         endpoint_id=endpoint_id,
         reason=str(reason),
