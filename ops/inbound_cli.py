@@ -1,8 +1,7 @@
-"""``python -m ops inbound ...``: operate the inbound pipeline (docs/runbook.md §10), and the replay
-options that select inbound events (``replay start --inbound-source``).
+"""``python -m ops inbound ...``: operate the inbound pipeline (docs/runbook.md §10).
 
-Registered by :mod:`ops.cli` with two calls: :func:`add_commands` (the ``inbound`` group) and
-:func:`add_replay_options` (on ``replay start``); :func:`run` runs the group's commands.
+:func:`run` runs the ``inbound`` group's commands, called by :mod:`ops.cli`. Their options, and
+``replay start --inbound-source`` (run by :mod:`ops.replay_cli`), are in :mod:`ops.arguments`.
 """
 
 from __future__ import annotations
@@ -11,81 +10,26 @@ import argparse
 import json
 from typing import Any
 
-from ops import inbound_redrive, inbound_replay
+from ops import inbound_redrive, inbound_replay, queue_run_cli
 from ops.aws import Clients
+from ops.command import check_region as check_stack_region
 from ops.outputs import OpsError, StackOutputs, load_outputs, region_of
 
 QUEUE_OUTPUT, DEAD_LETTER_QUEUE_OUTPUT = "inboundQueueName", "inboundDeadLetterQueueName"
 
 
-def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """The ``inbound`` command group, on ``python -m ops``'s subcommands."""
-    from ops.cli import _positive, _run_options
-
-    group = commands.add_parser(
-        "inbound", allow_abbrev=False, help="inbound webhooks: redrive the FIFO dead-letter queue"
-    )
-    actions = group.add_subparsers(dest="inbound_command", required=True, metavar="ACTION")
-    cmd = actions.add_parser(
-        "redrive",
-        parents=[common],
-        allow_abbrev=False,
-        help="move inbound dead letters back to the FIFO queue, in order (dry run unless --execute)",
-        description=(
-            "Move the messages of the inbound FIFO dead-letter queue back to the inbound FIFO queue, each into "
-            "its own message group, oldest first, and delete each once it was sent. A run works on the messages "
-            "present when it starts and stops by itself; each message is sent at most once (a repeated send "
-            "within 5 minutes is absorbed by the queue's deduplication). Progress goes to stderr."
-        ),
-    )
-    cmd.add_argument("--execute", action="store_true", help="send and delete; without it nothing is sent or deleted")
-    cmd.add_argument("--queue", metavar="NAME|URL", help="the inbound FIFO queue (default: inboundQueueName)")
-    cmd.add_argument(
-        "--dead-letter-queue",
-        metavar="NAME|URL",
-        help="its FIFO dead-letter queue (default: inboundDeadLetterQueueName)",
-    )
-    cmd.add_argument(
-        "--source", action="append", default=[], metavar="NAME", help="only this inbound source's messages (repeatable)"
-    )
-    cmd.add_argument(
-        "--group", action="append", default=[], metavar="ID", help="only this FIFO message group (repeatable)"
-    )
-    cmd.add_argument("--max", type=_positive, metavar="N", help="select at most N messages, then stop")
-    _run_options(cmd)
-
-
-def add_replay_options(parser: argparse.ArgumentParser) -> None:
-    """``replay start --inbound-source NAME [--event-source PREFIX]``."""
-    parser.add_argument(
-        "--inbound-source",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="replay to the rules that take this inbound source's events (<eventSource>.<NAME>, or a full "
-        "event source such as acme.github; repeatable)",
-    )
-    parser.add_argument(
-        "--event-source",
-        metavar="PREFIX",
-        help="the stack's provider.eventSource (default: hookstack), the prefix of inbound events' source",
-    )
-
-
 def run(args: argparse.Namespace, clients: Clients) -> int:
     """Run ``inbound <action>``; exit code as the rest of the tool."""
-    from ops.cli import _ProgressPrinter, _run_exit_code, _time_limit
-
     outputs = _outputs(args)
     queue = args.queue or _output_name(outputs, QUEUE_OUTPUT, "--queue")
     dead_letter_queue = args.dead_letter_queue or _output_name(outputs, DEAD_LETTER_QUEUE_OUTPUT, "--dead-letter-queue")
     _check_region(clients, outputs, (queue, dead_letter_queue))
-    time_limit = _time_limit(args)
+    time_limit = queue_run_cli.time_limit(args)
     for name in args.source:
         inbound_replay.check_source_name(name, outputs, "--source")
     sqs = clients.sqs
     queue_url, dead_letter_queue_url = _queue_url(sqs, queue), _queue_url(sqs, dead_letter_queue)
-    printer = _ProgressPrinter()
+    printer = queue_run_cli.ProgressPrinter()
     report = inbound_redrive.redrive_inbound(
         sqs,
         queue_url,
@@ -103,7 +47,7 @@ def run(args: argparse.Namespace, clients: Clients) -> int:
         print(json.dumps(report.as_dict(), indent=2), flush=True)
     else:
         print(_text(report), flush=True)
-    return _run_exit_code(report)
+    return queue_run_cli.run_exit_code(report)
 
 
 def _outputs(args: argparse.Namespace) -> StackOutputs | None:
@@ -131,8 +75,6 @@ def _queue_url(sqs: Any, name_or_url: str) -> str:
 
 def _check_region(clients: Clients, outputs: StackOutputs | None, queues: tuple[str, ...]) -> None:
     """As every command: the calls go to the stack's region (ARNs and queue URLs name it)."""
-    from ops.cli import _check_region as check_stack_region
-
     if outputs is not None:
         check_stack_region(clients, outputs)
     named = [(queue_region, q) for q in queues if (queue_region := region_of(q))]
