@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,27 @@ class Payload:
     """``json`` | ``form`` | ``text`` | ``base64``."""
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` refusing (``ValueError``) what no event can carry: ``NaN``, infinities and
+    numbers beyond a float (they have no JSON text, so the event would never publish), and nesting
+    deeper than the parser's recursion limit (``RecursionError``, which would otherwise be a 500)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
@@ -53,21 +75,21 @@ def parse_payload(body: bytes, content_type: str) -> Payload:
         return Payload(base64.b64encode(body).decode("ascii"), "base64")
     if JSON_MEDIA_RE.match(media):
         try:
-            return Payload(json.loads(text), "json")
+            return Payload(loads_json(text), "json")
         except ValueError as error:
             raise MalformedPayload(f"body is not valid JSON although content-type is {media} ({error})") from None
     if media == FORM_MEDIA_TYPE:
         fields = form_fields(text)
         if set(fields) == {"payload"} and isinstance(fields["payload"], str):
             try:
-                return Payload(json.loads(fields["payload"]), "json")
+                return Payload(loads_json(fields["payload"]), "json")
             except ValueError:
                 pass
         return Payload(fields, "form")
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         try:
-            return Payload(json.loads(text), "json")
+            return Payload(loads_json(text), "json")
         except ValueError:
             pass
     return Payload(text, "text")
