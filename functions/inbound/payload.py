@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl
 from functions.records import record
 
 JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+# An escaped UTF-16 surrogate (``\ud800``): alone it decodes to a string that has no UTF-8.
+_ESCAPED_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -46,12 +48,18 @@ def _no_constant(name: str) -> Any:
 
 def loads_json(text: str | bytes) -> Any:
     """``json.loads`` refusing (``ValueError``) what no event can carry: ``NaN``, infinities and
-    numbers beyond a float (they have no JSON text, so the event would never publish), and nesting
-    deeper than the parser's recursion limit (``RecursionError``, which would otherwise be a 500)."""
+    numbers beyond a float (they have no JSON text, so the event would never publish), a lone
+    surrogate (no UTF-8 for it), and nesting deeper than the parser's recursion limit
+    (``RecursionError``); each would otherwise be a 500 or a dead letter."""
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        if _ESCAPED_SURROGATE_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # only bodies that escape a surrogate pay this
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff without its pair)") from None
+    return value
 
 
 def media_type(content_type: str) -> str:
