@@ -38,7 +38,7 @@ class Payload:
 def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"number {text[:20]} is out of range")
+        raise ValueError("a number is beyond a float (no event can carry it)")
     return number
 
 
