@@ -136,8 +136,16 @@ def _dedupe_ttl_hours(reader: Reader, raw: Mapping[str, Any], path: str, sources
 
 def _reserved_concurrency(reader: Reader, raw: Mapping[str, Any], path: str) -> int | None:
     """``ingestReservedConcurrency``: 1..10000, or ``none`` to leave the function unreserved."""
-    if raw.get("ingestReservedConcurrency") == "none":
+    given = raw.get("ingestReservedConcurrency")
+    if given == "none":
         return None
+    if isinstance(given, str) and not (given.strip().isascii() and given.strip().isdigit()):
+        reader.problem(  # 'NONE', 'unlimited': the reader's "must be a whole number" would hide the word
+            f"{path}.ingestReservedConcurrency",
+            f"must be a whole number between 1 and {MAX_INGEST_RESERVED_CONCURRENCY}, or none to leave the function "
+            f"unreserved; got {given!r}",
+        )
+        return DEFAULT_INGEST_RESERVED_CONCURRENCY
     value = reader.get(raw, "ingestReservedConcurrency", path, int, default=DEFAULT_INGEST_RESERVED_CONCURRENCY)
     if not 1 <= value <= MAX_INGEST_RESERVED_CONCURRENCY:
         reader.problem(

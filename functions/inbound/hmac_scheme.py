@@ -222,6 +222,10 @@ def parse_hmac(raw: Any) -> tuple[HmacConfig | None, list[tuple[str, str]]]:
                 problems.append((key, "needs signatureParam (the header is then name=value parameters)"))
     elif prefix:
         problems.append(("prefix", "is for a plain signature header; with signatureParam the parameter name is it"))
+    if timestamp_header is not None and timestamp_header == header:
+        problems.append(("timestampHeader", "must not be the signature header (header)"))
+    if timestamp_param is not None and timestamp_param == signature_param:
+        problems.append(("timestampParam", "must not be signatureParam (one parameter cannot hold both)"))
     if timestamp_header is not None and timestamp_param is not None:
         problems.append(("timestampParam", "the timestamp comes from timestampHeader or timestampParam, not both"))
     timed = timestamp_header is not None or timestamp_param is not None
@@ -273,7 +277,8 @@ def _tolerance(value: Any, timed: bool, problems: list[tuple[str, str]]) -> int:
     if not timed:
         problems.append(("toleranceSeconds", "needs timestampHeader or timestampParam"))
         return DEFAULT_TOLERANCE_SECONDS
-    number = int(value) if isinstance(value, str) and value.isdigit() else value
+    # ASCII digits only: str.isdigit() is also true of '²' (int() raises) and '٣' (int() reads 3).
+    number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_TOLERANCE_SECONDS:
         problems.append(
             ("toleranceSeconds", f"must be a whole number of seconds, 1-{MAX_TOLERANCE_SECONDS}; got {value!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,6 +17,8 @@ from urllib.parse import parse_qsl
 from functions.records import record
 
 JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+# An escaped UTF-16 surrogate (``\ud800``): alone it decodes to a string that has no UTF-8.
+_ESCAPED_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -30,6 +33,33 @@ class Payload:
     value: Any
     encoding: str
     """``json`` | ``form`` | ``text`` | ``base64``."""
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("a number is beyond a float (no event can carry it)")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` refusing (``ValueError``) what no event can carry: ``NaN``, infinities and
+    numbers beyond a float (they have no JSON text, so the event would never publish), a lone
+    surrogate (no UTF-8 for it), and nesting deeper than the parser's recursion limit
+    (``RecursionError``); each would otherwise be a 500 or a dead letter."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        if _ESCAPED_SURROGATE_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # only bodies that escape a surrogate pay this
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff without its pair)") from None
+    return value
 
 
 def media_type(content_type: str) -> str:
@@ -53,21 +83,21 @@ def parse_payload(body: bytes, content_type: str) -> Payload:
         return Payload(base64.b64encode(body).decode("ascii"), "base64")
     if JSON_MEDIA_RE.match(media):
         try:
-            return Payload(json.loads(text), "json")
+            return Payload(loads_json(text), "json")
         except ValueError as error:
             raise MalformedPayload(f"body is not valid JSON although content-type is {media} ({error})") from None
     if media == FORM_MEDIA_TYPE:
         fields = form_fields(text)
         if set(fields) == {"payload"} and isinstance(fields["payload"], str):
             try:
-                return Payload(json.loads(fields["payload"]), "json")
+                return Payload(loads_json(fields["payload"]), "json")
             except ValueError:
                 pass
         return Payload(fields, "form")
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         try:
-            return Payload(json.loads(text), "json")
+            return Payload(loads_json(text), "json")
         except ValueError:
             pass
     return Payload(text, "text")

@@ -52,14 +52,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
 from functions import whsec
-from functions.inbound.payload import FORM_MEDIA_TYPE, media_type
+from functions.inbound.payload import FORM_MEDIA_TYPE, loads_json, media_type
 from functions.records import record
 
 TOLERANCE_SECONDS = 300
@@ -184,7 +183,7 @@ def verify_standard(request: SignedRequest, secrets: Sequence[str], *, now: floa
 
 def verify_msgraph(request: SignedRequest, secrets: Sequence[str], **_: object) -> int:
     try:
-        document = json.loads(request.body)
+        document = loads_json(request.body)
     except ValueError:
         raise VerificationError("malformed_body", "the body is not a Graph notification (JSON)") from None
     items = document.get("value") if isinstance(document, dict) else None

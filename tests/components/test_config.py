@@ -374,6 +374,12 @@ def test_loopback_http_only_in_local_mode() -> None:
             id="ingest-reserved-concurrency-zero",
         ),
         pytest.param(
+            {"consumer": {"ingestReservedConcurrency": "NONE"}},
+            "hookstack:consumer.ingestReservedConcurrency: must be a whole number between 1 and 10000, or none to "
+            "leave the function unreserved; got 'NONE'",
+            id="ingest-reserved-concurrency-other-word",
+        ),
+        pytest.param(
             {"consumer": {"sources": [{"name": "std", "kind": "standard", "secret": "whsec_"}]}},
             "hookstack:consumer.sources[0].secret: must encode 24 to 64 bytes of key, got 0 (the value is not shown)",
             id="standard-secret-empty-key",

@@ -56,6 +56,23 @@ def test_body_that_contradicts_its_content_type_is_malformed() -> None:
         parse_payload(b"\xff", "application/json")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e400}', b"[" * 100_000 + b"]" * 100_000, b'{"a": "\\udfff x"}'],
+)
+def test_json_that_no_event_can_carry_is_malformed_when_declared_and_text_otherwise(body: bytes) -> None:
+    """NaN, infinities and 1e400 parse in Python but have no JSON text (the event could never be
+    published: acknowledged, then dead-lettered); nesting deeper than the parser's recursion limit
+    raised RecursionError (a 500, retried forever), and so did an escaped lone surrogate (no UTF-8 for it)."""
+    with pytest.raises(MalformedPayload, match="not valid JSON although content-type is application/json"):
+        parse_payload(body, "application/json")
+    assert parse_payload(body, "").encoding == "text"
+    assert parse_payload(b'{"a": "\\ud83d\\ude00", "b": "\\\\ud800"}', "application/json").value == {
+        "a": "\U0001f600",
+        "b": "\\ud800",
+    }
+
+
 # --- identities ------------------------------------------------------------------------------------
 
 

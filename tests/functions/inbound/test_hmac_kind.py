@@ -249,6 +249,22 @@ P = "hookstack:consumer.sources[0].hmac"
             {**BASE, "signedContent": "{header:x-sig}{body}"},
             f"{P}.signedContent: {{header:x-sig}} is the signature header itself",
         ),
+        (
+            {**BASE, "timestampHeader": "X-Ts", "signedContent": "{timestamp}{body}", "toleranceSeconds": "\u00b2"},
+            f"{P}.toleranceSeconds: must be a whole number of seconds, 1-3600; got '\u00b2'",
+        ),
+        (
+            {**BASE, "timestampHeader": "X-Ts", "signedContent": "{timestamp}{body}", "toleranceSeconds": "\u0663"},
+            f"{P}.toleranceSeconds: must be a whole number of seconds, 1-3600",
+        ),
+        (
+            {**BASE, "timestampHeader": "x-sig", "signedContent": "{timestamp}{body}"},
+            f"{P}.timestampHeader: must not be the signature header",
+        ),
+        (
+            {**BASE, "signatureParam": "v1", "timestampParam": "v1", "signedContent": "{timestamp}{body}"},
+            f"{P}.timestampParam: must not be signatureParam",
+        ),
         ("sha256", f"{P}: must be a mapping"),
     ],
 )

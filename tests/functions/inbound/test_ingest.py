@@ -320,6 +320,19 @@ def test_malformed_json_with_a_valid_signature_is_400(inbound_stack: InboundStac
     assert inbound_stack.messages() == []
 
 
+def test_json_no_event_can_carry_is_400_and_a_deeply_nested_unsigned_body_is_401_not_500(
+    inbound_stack: InboundStack,
+) -> None:
+    for body in (b'{"a": NaN}', b"[" * 100_000 + b"]" * 100_000, b'{"a": "\\ud800"}'):
+        response = send("/github", signers.github(body, "gh-current"))
+        assert status(response) == 400 and "not valid JSON" in body_of(response)["error"]
+    # Graph and Mailgun read their credentials from the body, before anything is authenticated.
+    deep = SignedRequest(headers={"content-type": "application/json"}, body=b'{"value":' + b"[" * 100_000)
+    assert status(send("/msgraph", deep)) == 401
+    assert status(send("/mailgun", deep)) == 401
+    assert inbound_stack.messages() == []
+
+
 def test_base64_body_is_verified_on_the_decoded_bytes(inbound_stack: InboundStack) -> None:
     body = bytes(range(256))
     request = signers.shopify(body, "shop-secret")
