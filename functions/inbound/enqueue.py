@@ -73,7 +73,8 @@ def must_claim_check(envelope: Envelope, payload: Payload, settings: IngestSetti
 
 def _store_payload(s3: Any, bucket: str, envelope: Envelope, digest: str) -> Envelope:
     body = envelope.body or b""
-    key = payload_key(envelope.source, digest)
+    sha256 = body_hash(body)
+    key = payload_key(envelope.source, digest, sha256)
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=envelope.content_type or "application/octet-stream")
-    pointer = ClaimCheck(bucket=bucket, key=key, size=len(body), sha256=body_hash(body))
+    pointer = ClaimCheck(bucket=bucket, key=key, size=len(body), sha256=sha256)
     return dataclasses.replace(envelope, body=None, claim_check=pointer)

@@ -356,10 +356,12 @@ def needs_claim_check(envelope: Envelope, threshold_bytes: int) -> bool:
     return len(envelope.serialize().encode("utf-8")) > MAX_MESSAGE_BYTES
 
 
-def payload_key(source: str, digest: str) -> str:
-    """Where a claim-checked body is stored: ``payloads/<source>/<record key digest>`` (a retry of the
-    delivery overwrites the same object)."""
-    return f"{PAYLOAD_PREFIX}{source}/{digest}"
+def payload_key(source: str, digest: str, sha256: str) -> str:
+    """Where a claim-checked body is stored: ``payloads/<source>/<record key digest>/<body sha256>``.
+    A retry of the delivery with the same body overwrites the same object; another body under the same
+    delivery (a Mailgun signature, which does not cover the body, moved onto a forged one) lands beside
+    it and cannot replace the body a queued pointer names, whose hash enrichment checks."""
+    return f"{PAYLOAD_PREFIX}{source}/{digest}/{sha256}"
 
 
 def parse_envelope(text: str) -> Envelope:

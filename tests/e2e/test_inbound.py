@@ -126,10 +126,11 @@ def test_large_stripe_payload_is_claim_checked_and_rehydrated(sandbox_state: dic
     )
     assert event["detail-type"] == "invoice.paid"
     assert event["detail"]["payload"]["data"]["object"]["lines"] == "y" * 20000
-    # The body went to S3 (keyed by the delivery), and only a pointer travelled through the queue.
+    # The body went to S3 (keyed by the delivery and the body's hash), and only a pointer travelled through the queue.
     from functions.inbound.envelope import delivery_digest
 
-    key = f"payloads/stripe/{delivery_digest('stripe', 'id:' + event_id)}"
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    key = f"payloads/stripe/{delivery_digest('stripe', 'id:' + event_id)}/{digest}"
     stored = (
         state_client(sandbox_state, "s3").get_object(Bucket=sandbox_state["inbound_bucket"], Key=key)["Body"].read()
     )

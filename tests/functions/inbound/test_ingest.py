@@ -111,8 +111,9 @@ def test_large_payload_goes_to_s3_and_only_the_pointer_travels(inbound_stack: In
     envelope = parse_envelope(message["Body"])
     pointer = envelope.claim_check
     assert envelope.body is None and pointer is not None
-    assert pointer.key == f"payloads/github/{delivery_digest('github', github_record_key(request))}"
-    assert pointer.size == len(request.body) and pointer.sha256 == hashlib.sha256(request.body).hexdigest()
+    sha256 = hashlib.sha256(request.body).hexdigest()
+    assert pointer.key == f"payloads/github/{delivery_digest('github', github_record_key(request))}/{sha256}"
+    assert pointer.size == len(request.body) and pointer.sha256 == sha256
     stored = inbound_stack.client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
     assert stored == request.body
     assert len(message["Body"]) < 1000
@@ -189,6 +190,23 @@ def test_failure_to_record_still_acknowledges_the_enqueued_message(inbound_stack
     assert status(again) == 200 and body_of(again)["status"] == "accepted"
     assert len(inbound_stack.messages()) == 1
     assert body_of(send("/github", github_request()))["status"] == "duplicate"
+
+
+def test_another_body_under_an_unrecorded_delivery_cannot_replace_the_queued_claim_checked_body(
+    inbound_stack: InboundStack,
+) -> None:
+    """Before the first request is recorded, a second one with the same delivery id and another body
+    (a Mailgun signature covers no body) stores its own object: the queued pointer still reads the first."""
+    rt = ingest.runtime()
+    rt.dynamodb.put_item = FailingCall(rt.dynamodb.put_item, times=1)
+    genuine, other = stripe_event("evt_same", "g" * 2000), stripe_event("evt_same", "x" * 2000)  # id only: one delivery
+    assert status(send("/stripe", genuine)) == 200
+    assert status(send("/stripe", other)) == 200
+    [message] = inbound_stack.messages()  # the second was dropped by the FIFO deduplication
+    pointer = parse_envelope(message["Body"]).claim_check
+    assert pointer is not None
+    stored = inbound_stack.client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
+    assert stored == genuine.body
 
 
 def test_a_retry_that_looks_up_before_the_first_is_recorded_is_dropped_by_sqs(inbound_stack: InboundStack) -> None:
