@@ -11,6 +11,7 @@ import base64
 import json
 import math
 import re
+import sys
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,6 +20,7 @@ from functions.records import record
 JSON_MEDIA_RE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 # An escaped UTF-16 surrogate (``\ud800``): alone it decodes to a string that has no UTF-8.
 _ESCAPED_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+_MAX_INTEGER_DIGITS = sys.get_int_max_str_digits() or 4300  # 0: unlimited; keep the default bound
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -42,6 +44,13 @@ def _finite(text: str) -> float:
     return number
 
 
+def _whole(text: str) -> int:
+    # Python refuses longer integers with a hint about its own settings; say it in the payload's terms.
+    if len(text) - text.startswith("-") > _MAX_INTEGER_DIGITS:
+        raise ValueError(f"a number has more than {_MAX_INTEGER_DIGITS} digits")
+    return int(text)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -52,7 +61,7 @@ def loads_json(text: str | bytes) -> Any:
     surrogate (no UTF-8 for it), and nesting deeper than the parser's recursion limit
     (``RecursionError``); each would otherwise be a 500 or a dead letter."""
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_whole)
         if _ESCAPED_SURROGATE_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
             json.dumps(value, ensure_ascii=False).encode("utf-8")  # only bodies that escape a surrogate pay this
     except RecursionError:

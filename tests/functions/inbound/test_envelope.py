@@ -56,6 +56,13 @@ def test_body_that_contradicts_its_content_type_is_malformed() -> None:
         parse_payload(b"\xff", "application/json")
 
 
+def test_a_number_past_python_s_digit_limit_is_named_in_the_payload_s_terms() -> None:
+    with pytest.raises(MalformedPayload, match="a number has more than 4300 digits") as refused:
+        parse_payload(b'{"n": -' + b"9" * 4301 + b"}", "application/json")
+    assert "sys.set_int_max_str_digits" not in str(refused.value)
+    assert parse_payload(b'{"n": -' + b"9" * 4300 + b"}", "application/json").value == {"n": -int("9" * 4300)}
+
+
 @pytest.mark.parametrize(
     "body",
     [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e400}', b"[" * 100_000 + b"]" * 100_000, b'{"a": "\\udfff x"}'],
