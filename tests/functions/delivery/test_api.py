@@ -86,6 +86,13 @@ def test_malformed_requests_get_clear_errors(stack: DeliveryStack) -> None:
     assert stack.api("GET", "/tenants/1/endpoints/ep_nope")[0] == 404
 
 
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0663", "9" * 5000, "0" * 5000 + "5", "+5", "5 "])
+def test_a_limit_that_is_not_ascii_digits_from_1_to_100_is_a_400_naming_it(stack: DeliveryStack, limit: str) -> None:
+    # "²".isdigit() holds but int("²") raises; 5,000 digits pass isdigit but exceed int()'s digit limit.
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"limit": limit})
+    assert status == 400 and document["error"]["field"] == "limit", document
+
+
 def test_base64_encoded_bodies_are_accepted(stack: DeliveryStack) -> None:
     status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL}, base64_body=True)
     assert status == 201 and document["url"] == URL
