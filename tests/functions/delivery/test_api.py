@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -203,6 +205,42 @@ def test_listing_paginates_without_repeats_and_cursors_stay_in_their_tenant(stac
     status, document = stack.api("GET", "/tenants/2/endpoints", query={"cursor": first})
     assert status == 400 and document["error"]["field"] == "cursor"
     assert stack.api("GET", "/tenants/1/endpoints", query={"cursor": "%%%"})[0] == 400
+
+
+def _cursor(key: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"pk": "T#1"},  # no sort key: DynamoDB (and moto) refuse the start key
+        {"pk": "T#1", "sk": ""},  # an empty key value
+        {"pk": "T#1", "sk": "EP#ep_0", "gsi1pk": "A#1#ep_0"},  # another key's attribute as well
+    ],
+)
+def test_a_forged_cursor_of_the_right_tenant_is_a_400_naming_it(stack: DeliveryStack, key: dict[str, str]) -> None:
+    stack.create_endpoint("1", URL)
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"cursor": _cursor(key)})
+    assert status == 400 and document["error"]["field"] == "cursor", document
+
+
+def test_a_cursor_dynamodb_finds_outside_the_query_is_an_invalid_cursor() -> None:
+    """A cursor of a listing with another ``since`` lies outside the key condition: DynamoDB answers a
+    ValidationException (moto does not check that; a stub client plays DynamoDB)."""
+    from botocore.exceptions import ClientError
+
+    from functions.delivery.store import InvalidCursor
+    from functions.delivery.store.dynamo import query_from
+
+    class Refusing:
+        def query(self, **request: Any) -> dict[str, Any]:
+            assert request["ExclusiveStartKey"] == {"pk": {"S": "R"}}
+            message = "The provided starting key is outside query boundaries based on provided conditions"
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "Query")
+
+    with pytest.raises(InvalidCursor):
+        query_from(Refusing(), {"TableName": TABLE}, {"pk": {"S": "R"}})
 
 
 def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
