@@ -146,7 +146,16 @@ def test_a_tampered_payload_header_or_signature_is_refused(key: tuple[str, dict[
     typ_changed = _b64({"alg": "RS256", "kid": jwk["kid"], "typ": "at+jwt"})
     with pytest.raises(jws.InvalidToken, match="signature"):
         _verify(f"{typ_changed}.{payload}.{signature}", jwk)
-    for broken in ("", "a.b", "a.b.c.d", f"{header}..{signature}", f"{header}.{payload}.!!", "x" * 9000):
+    for broken in (
+        "",
+        "a.b",
+        "a.b.c.d",
+        f"{header}..{signature}",
+        f"{header}.{payload}.!!",
+        "x" * 9000,
+        f"{header}.\u00e9.{signature}",  # a known kid, then a payload that is not ASCII (was UnicodeEncodeError)
+        f"{header}.{payload}\u00e9.{signature}",
+    ):
         with pytest.raises(jws.InvalidToken):
             _verify(broken, jwk)
 
