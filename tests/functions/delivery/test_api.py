@@ -292,6 +292,9 @@ def test_replay_validates_its_input(stack: DeliveryStack) -> None:
     assert stack.api("POST", path, {"since": "yesterday"})[1]["error"]["field"] == "since"
     assert stack.api("POST", path, {"since": "2026-01-01T00:00:00"})[1]["error"]["field"] == "since"
     assert stack.api("POST", path, {"since": "2026-01-01T00:00:00Z", "limit": 0})[1]["error"]["field"] == "limit"
+    # Valid ISO 8601 whose UTC instant is in year 0 or 10000 selects nothing (was a 500 writing it as a time).
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        assert stack.api("POST", path, {"since": edge}) == (202, {"queued": 0, "eventIds": [], "nextCursor": None})
 
 
 def test_internal_errors_do_not_leak_details(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
