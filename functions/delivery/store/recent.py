@@ -61,6 +61,10 @@ class RecentTable(TableBase):
             request["ExpressionAttributeValues"][":status"] = str(status)
         request["ExpressionAttributeValues"] = expression_values(request["ExpressionAttributeValues"])
         start = decode_cursor(cursor, "gsi4pk", schema.recent_pk(tenant_id))
+        if start and start["gsi4sk"]["S"] < request["ExpressionAttributeValues"][":since"]["S"]:
+            # A relative since (24h) moved past the cursor since the last page: continue after the
+            # cursor (DynamoDB refuses a start key outside the key condition).
+            request["ExpressionAttributeValues"][":since"] = start["gsi4sk"]
         response = query_from(self.client, request, start)
         items = []
         for raw in response.get("Items", []):
