@@ -317,6 +317,14 @@ def test_a_tenant_token_needs_the_route_s_scope_and_its_own_tenant(route: routes
         assert caught.value.status == 403
 
 
+def test_a_route_any_scope_may_call_names_the_scopes_it_takes_when_a_token_has_none() -> None:
+    route = routes.match("GET", "/event-types")[0]
+    with pytest.raises(tokens.Denied) as caught:
+        tokens.authorize(_caller("acme"), route, {})
+    assert caught.value.code == "insufficient_scope" and "*" not in caught.value.message
+    assert all(scope in caught.value.message for scope in routes.TENANT_SCOPES)
+
+
 def test_the_operator_token_passes_every_token_route_and_no_iam_only_route() -> None:
     operator = _caller(tokens.OPERATOR_SUBJECT, routes.OPERATOR_SCOPE)
     for route in routes.ROUTES:
