@@ -251,6 +251,28 @@ def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkey
     assert status == 409 and document["error"]["code"] == "limit_exceeded"
 
 
+def test_creates_racing_past_the_count_do_not_exceed_the_bound(
+    stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two creates at 99 both count 99 and both create: the one that finds more than the bound after
+    its write removes its endpoint and answers 409 (here the first count is stale, as a racer's is)."""
+    monkeypatch.setattr(api_endpoints, "MAX_ENDPOINTS_PER_TENANT", 2)
+    stack.create_endpoint("1", URL)
+    stack.create_endpoint("1", URL)
+    real = DeliveryTable.count_endpoints
+    counts: list[int] = []
+
+    def stale_first(table: DeliveryTable, tenant_id: str) -> int:
+        counts.append(real(table, tenant_id))
+        return counts[-1] - 1 if len(counts) == 1 else counts[-1]
+
+    monkeypatch.setattr(DeliveryTable, "count_endpoints", stale_first)
+    status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL})
+    assert status == 409 and document["error"]["code"] == "limit_exceeded"
+    monkeypatch.setattr(DeliveryTable, "count_endpoints", real)
+    assert len(stack.api("GET", "/tenants/1/endpoints")[1]["data"]) == 2
+
+
 def _seed_config_endpoint(stack: DeliveryStack, *, enabled: bool = True) -> str:
     secret = whsec.generate()
     stack.dynamodb.put_item(
