@@ -123,6 +123,8 @@ def verify(token: str, keys: Sequence[Mapping[str, Any]], *, issuer: str, audien
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise InvalidToken("the token is not a compact JWS (header.payload.signature)")
+    if not set(token) <= _B64URL | {"."}:  # before the signing input is encoded as ASCII
+        raise InvalidToken("the token is not base64url")
     header = _json_object(b64url_decode(parts[0]), "header")
     if header.get("alg") != ALGORITHM:
         raise InvalidToken(f"the token's alg must be {ALGORITHM}")

@@ -6,7 +6,7 @@ others (the previous one after a rotation) are still published in the JWKS so to
 stay valid until they expire. The API makes the secret at its first token (or JWKS) request, so no
 private key ever passes through Pulumi's state or the deployment's inputs; two processes racing to
 make it both read back the one that won. :func:`rotate` puts a new current key in front (``python -m
-ops token --rotate-keys``) and keeps one previous key.
+ops token-keys rotate``) and keeps one previous key.
 
 Each process keeps the keys :data:`KEY_CACHE_SECONDS` for signing; the JWKS route reads them fresh,
 so a key that signs is published before API Gateway can meet a token naming it.

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from functions.delivery.routes import OPERATOR_SCOPE, ROUTES, TENANT_SCOPES, Route
+from functions.delivery.routes import ANY_SCOPE, OPERATOR_SCOPE, ROUTES, TENANT_SCOPES, Route
 from functions.records import record
 
 AUDIENCE = "hookstack-self-service"
@@ -140,7 +140,8 @@ def authorize(caller: Caller, route: Route, params: Mapping[str, str]) -> None:
     if route.scope is None:
         raise Denied(403, "forbidden", f"{route.key} takes IAM callers only, not tokens")
     if not caller.scopes.intersection(route.token_scopes):
-        raise Denied(403, "insufficient_scope", f"this route needs the token scope {route.scope}")
+        needed = "one of the token scopes " + ", ".join(route.token_scopes) if route.scope == ANY_SCOPE else route.scope
+        raise Denied(403, "insufficient_scope", f"this route needs the token scope {needed}")
     if caller.is_operator or "{tenantId}" not in route.path:
         return  # a route of no tenant (GET /event-types) is every token holder's
     if "tenantId" not in params or caller.subject != params["tenantId"]:

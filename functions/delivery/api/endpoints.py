@@ -132,6 +132,11 @@ def create_endpoint(request: Request, state: ApiRuntime) -> tuple[int, Any]:
         auth_secret=None if client_secret else parsed.auth_secret,
         previous_secret=parsed.previous_secret,
     )
+    if state.table.count_endpoints(request.tenant_id) > MAX_ENDPOINTS_PER_TENANT:
+        # Creates racing past the count above all wrote: each that finds the bound exceeded after its
+        # write removes its endpoint, so the bound holds (racers at the edge may all get 409; a retry works).
+        state.table.delete_endpoint(request.tenant_id, endpoint.endpoint_id)
+        raise ApiError(409, "limit_exceeded", f"a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints")
     keys = {}
     if client_secret:
         try:

@@ -175,7 +175,8 @@ def page_limit(query: Mapping[str, str]) -> int:
     raw = query.get("limit")
     if raw is None or raw == "":
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # isascii: "²".isdigit() holds and int() refuses it; the length bound keeps int() under its digit limit.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(400, "validation_error", f"limit must be a whole number from 1 to {MAX_PAGE}", "limit")
     return int(raw)
 

@@ -108,7 +108,9 @@ def replay_failed(request: Request, state: ApiRuntime) -> tuple[int, Any]:
             400, "validation_error", "since is required: an ISO 8601 time like 2026-01-01T00:00:00Z", "since"
         )
     try:
-        since = store.parse_time(since_text)
+        # Within [1970, now]: no failure is outside it (the same selection), and a UTC instant outside
+        # years 1-9999 (0001-01-01T00:00:00+14:00) could not be written as the index's time (a 500).
+        since = max(0.0, min(store.parse_time(since_text), request.now))
     except ValueError:
         raise ApiError(
             400, "validation_error", "since must be an ISO 8601 time with a zone, like 2026-01-01T00:00:00Z", "since"

@@ -17,6 +17,7 @@ from functions.delivery.store.dynamo import (
     expression_values,
     from_item,
     iso,
+    query_from,
     to_item,
 )
 from functions.delivery.vocab import DeliveryStatus
@@ -118,9 +119,7 @@ class AttemptsTable(TableBase):
             Limit=limit,
         )
         start = decode_cursor(cursor, partition_attribute, partition)
-        if start:
-            request["ExclusiveStartKey"] = start
-        response = self.client.query(**request)
+        response = query_from(self.client, request, start)
         hidden = set(schema.KEY_ATTRIBUTES) | {schema.TTL_ATTRIBUTE, MESSAGE_ATTRIBUTE, *RECENT_ONLY_ATTRIBUTES}
         items = [{k: v for k, v in from_item(i).items() if k not in hidden} for i in response.get("Items", [])]
         return items, encode_cursor(response.get("LastEvaluatedKey"))

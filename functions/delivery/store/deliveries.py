@@ -23,6 +23,7 @@ from functions.delivery.store.dynamo import (
     expression_values,
     from_item,
     iso,
+    query_from,
     to_item,
 )
 from functions.delivery.store.endpoints import Endpoint, endpoint_from
@@ -332,8 +333,6 @@ class DeliveriesTable(TableBase):
             "Limit": limit,
         }
         start = decode_cursor(cursor, "gsi2pk", partition)
-        if start:
-            request["ExclusiveStartKey"] = start
-        response = self.client.query(**request)
+        response = query_from(self.client, request, start)
         event_ids = [schema.failed_event_id(from_item(i)["gsi2sk"]) for i in response.get("Items", [])]
         return event_ids, encode_cursor(response.get("LastEvaluatedKey"))

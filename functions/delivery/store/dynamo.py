@@ -130,14 +130,40 @@ def decode_cursor(cursor: str | None, partition_attribute: str, partition_value:
         plain = bounded_json.loads(base64.urlsafe_b64decode(padded.encode()).decode(), 1)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidCursor("cursor is not one this API returned") from None
+    # Exactly the key DynamoDB returned as LastEvaluatedKey: the table's key, plus the index's key for
+    # an index listing (gsi<n>pk with its gsi<n>sk). DynamoDB refuses any other set, or an empty value,
+    # as ExclusiveStartKey with a ValidationException (a 500 if it got that far).
+    key = {schema.PK, schema.SK}
+    if partition_attribute != schema.PK:
+        key |= {partition_attribute, partition_attribute[: -len("pk")] + "sk"}
     if (
         not isinstance(plain, dict)
-        or not set(plain) <= set(schema.KEY_ATTRIBUTES)
-        or not all(isinstance(v, str) for v in plain.values())
+        or set(plain) != key
+        or not all(isinstance(v, str) and v for v in plain.values())
         or plain.get(partition_attribute) != partition_value
     ):
         raise InvalidCursor("cursor does not belong to this listing")
     return {k: {"S": v} for k, v in plain.items()}
+
+
+def query_from(client: Any, request: dict[str, Any], start: dict[str, Any] | None) -> dict[str, Any]:
+    """``client.query(**request)`` from ``start`` (a decoded cursor, or ``None``).
+
+    DynamoDB refuses a start key outside the query's key condition (a cursor of a listing with another
+    ``since``) with a ValidationException: that is the caller's cursor, not a failure of the table.
+    """
+    if not start:
+        return dict(client.query(**request))
+    from botocore.exceptions import ClientError  # loaded with boto3 already
+
+    try:
+        return dict(client.query(**request, ExclusiveStartKey=start))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ValidationException":
+            raise InvalidCursor(
+                "cursor does not belong to this listing (it was returned for other parameters)"
+            ) from None
+        raise
 
 
 # -- the table ------------------------------------------------------------------------------------

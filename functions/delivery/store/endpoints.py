@@ -19,6 +19,7 @@ from functions.delivery.store.dynamo import (
     expression_values,
     from_item,
     iso,
+    query_from,
     to_item,
 )
 from functions.delivery.store.endpoint_options import EndpointOptions, options_from
@@ -143,9 +144,7 @@ class EndpointsTable(TableBase):
             }
             if limit is not None:
                 request["Limit"] = limit - len(definitions)
-            if start:
-                request["ExclusiveStartKey"] = start
-            response = self.client.query(**request)
+            response = query_from(self.client, request, start)
             definitions.extend(from_item(i) for i in response.get("Items", []))
             next_key = response.get("LastEvaluatedKey")
             if not next_key or (limit is not None and len(definitions) >= limit):

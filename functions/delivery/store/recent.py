@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from functions.delivery import schema
-from functions.delivery.store.dynamo import TableBase, decode_cursor, encode_cursor, expression_values, from_item, iso
+from functions.delivery.store.dynamo import (
+    TableBase,
+    decode_cursor,
+    encode_cursor,
+    expression_values,
+    from_item,
+    iso,
+    query_from,
+)
 from functions.delivery.vocab import DeliveryStatus
 
 MAX_COUNTED = 20_000
@@ -53,9 +61,11 @@ class RecentTable(TableBase):
             request["ExpressionAttributeValues"][":status"] = str(status)
         request["ExpressionAttributeValues"] = expression_values(request["ExpressionAttributeValues"])
         start = decode_cursor(cursor, "gsi4pk", schema.recent_pk(tenant_id))
-        if start:
-            request["ExclusiveStartKey"] = start
-        response = self.client.query(**request)
+        if start and start["gsi4sk"]["S"] < request["ExpressionAttributeValues"][":since"]["S"]:
+            # A relative since (24h) moved past the cursor since the last page: continue after the
+            # cursor (DynamoDB refuses a start key outside the key condition).
+            request["ExpressionAttributeValues"][":since"] = start["gsi4sk"]
+        response = query_from(self.client, request, start)
         items = []
         for raw in response.get("Items", []):
             item = from_item(raw)

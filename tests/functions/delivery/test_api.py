@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -84,6 +86,13 @@ def test_malformed_requests_get_clear_errors(stack: DeliveryStack) -> None:
     assert status == 405 and "GET, POST" in document["error"]["message"]
     assert stack.api("GET", "/tenants/1/endpoints", query={"limit": "0"})[1]["error"]["field"] == "limit"
     assert stack.api("GET", "/tenants/1/endpoints/ep_nope")[0] == 404
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0663", "9" * 5000, "0" * 5000 + "5", "+5", "5 "])
+def test_a_limit_that_is_not_ascii_digits_from_1_to_100_is_a_400_naming_it(stack: DeliveryStack, limit: str) -> None:
+    # "²".isdigit() holds but int("²") raises; 5,000 digits pass isdigit but exceed int()'s digit limit.
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"limit": limit})
+    assert status == 400 and document["error"]["field"] == "limit", document
 
 
 def test_base64_encoded_bodies_are_accepted(stack: DeliveryStack) -> None:
@@ -198,12 +207,70 @@ def test_listing_paginates_without_repeats_and_cursors_stay_in_their_tenant(stac
     assert stack.api("GET", "/tenants/1/endpoints", query={"cursor": "%%%"})[0] == 400
 
 
+def _cursor(key: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"pk": "T#1"},  # no sort key: DynamoDB (and moto) refuse the start key
+        {"pk": "T#1", "sk": ""},  # an empty key value
+        {"pk": "T#1", "sk": "EP#ep_0", "gsi1pk": "A#1#ep_0"},  # another key's attribute as well
+    ],
+)
+def test_a_forged_cursor_of_the_right_tenant_is_a_400_naming_it(stack: DeliveryStack, key: dict[str, str]) -> None:
+    stack.create_endpoint("1", URL)
+    status, document = stack.api("GET", "/tenants/1/endpoints", query={"cursor": _cursor(key)})
+    assert status == 400 and document["error"]["field"] == "cursor", document
+
+
+def test_a_cursor_dynamodb_finds_outside_the_query_is_an_invalid_cursor() -> None:
+    """A cursor of a listing with another ``since`` lies outside the key condition: DynamoDB answers a
+    ValidationException (moto does not check that; a stub client plays DynamoDB)."""
+    from botocore.exceptions import ClientError
+
+    from functions.delivery.store import InvalidCursor
+    from functions.delivery.store.dynamo import query_from
+
+    class Refusing:
+        def query(self, **request: Any) -> dict[str, Any]:
+            assert request["ExclusiveStartKey"] == {"pk": {"S": "R"}}
+            message = "The provided starting key is outside query boundaries based on provided conditions"
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "Query")
+
+    with pytest.raises(InvalidCursor):
+        query_from(Refusing(), {"TableName": TABLE}, {"pk": {"S": "R"}})
+
+
 def test_a_tenant_has_a_bounded_number_of_endpoints(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api_endpoints, "MAX_ENDPOINTS_PER_TENANT", 2)
     stack.create_endpoint("1", URL)
     stack.create_endpoint("1", URL)
     status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL})
     assert status == 409 and document["error"]["code"] == "limit_exceeded"
+
+
+def test_creates_racing_past_the_count_do_not_exceed_the_bound(
+    stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two creates at 99 both count 99 and both create: the one that finds more than the bound after
+    its write removes its endpoint and answers 409 (here the first count is stale, as a racer's is)."""
+    monkeypatch.setattr(api_endpoints, "MAX_ENDPOINTS_PER_TENANT", 2)
+    stack.create_endpoint("1", URL)
+    stack.create_endpoint("1", URL)
+    real = DeliveryTable.count_endpoints
+    counts: list[int] = []
+
+    def stale_first(table: DeliveryTable, tenant_id: str) -> int:
+        counts.append(real(table, tenant_id))
+        return counts[-1] - 1 if len(counts) == 1 else counts[-1]
+
+    monkeypatch.setattr(DeliveryTable, "count_endpoints", stale_first)
+    status, document = stack.api("POST", "/tenants/1/endpoints", {"url": URL})
+    assert status == 409 and document["error"]["code"] == "limit_exceeded"
+    monkeypatch.setattr(DeliveryTable, "count_endpoints", real)
+    assert len(stack.api("GET", "/tenants/1/endpoints")[1]["data"]) == 2
 
 
 def _seed_config_endpoint(stack: DeliveryStack, *, enabled: bool = True) -> str:
@@ -247,6 +314,9 @@ def test_replay_validates_its_input(stack: DeliveryStack) -> None:
     assert stack.api("POST", path, {"since": "yesterday"})[1]["error"]["field"] == "since"
     assert stack.api("POST", path, {"since": "2026-01-01T00:00:00"})[1]["error"]["field"] == "since"
     assert stack.api("POST", path, {"since": "2026-01-01T00:00:00Z", "limit": 0})[1]["error"]["field"] == "limit"
+    # Valid ISO 8601 whose UTC instant is in year 0 or 10000 selects nothing (was a 500 writing it as a time).
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        assert stack.api("POST", path, {"since": edge}) == (202, {"queued": 0, "eventIds": [], "nextCursor": None})
 
 
 def test_internal_errors_do_not_leak_details(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:

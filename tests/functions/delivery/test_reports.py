@@ -3,10 +3,15 @@ deliveries in the status asked for, paged, per tenant, with clear 400s; ``since`
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.delivery import since
-from tests.functions.delivery.conftest import DeliveryStack, bus_event
+from functions.delivery.store import DeliveryTable
+from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event
 from tests.functions.delivery.receiver import Receiver, Reply
 
 
@@ -51,6 +56,42 @@ def test_each_status_lists_exactly_its_deliveries_across_pages(
         three_outcomes.values()
     )
     assert _all_pages(stack, {"status": "cancelled"}) == []
+
+
+class BoundaryCheckingDynamoDB:
+    """DynamoDB's check that moto leaves out: a Query's ExclusiveStartKey must satisfy its key condition
+    (else a ValidationException, "The provided starting key is outside query boundaries")."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def query(self, **request: Any) -> Any:
+        start = request.get("ExclusiveStartKey")
+        since = request["ExpressionAttributeValues"].get(":since", {}).get("S", "")
+        if start and "gsi4sk >= :since" in request["KeyConditionExpression"] and start["gsi4sk"]["S"] < since:
+            error = {
+                "Code": "ValidationException",
+                "Message": "The provided starting key is outside query boundaries",
+            }
+            raise ClientError({"Error": error}, "Query")
+        return self.client.query(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_cursor_older_than_a_later_since_continues_the_listing(
+    stack: DeliveryStack, three_outcomes: dict[str, str]
+) -> None:
+    """``since=24h`` is recomputed on every page: the next page's since may be later than the cursor
+    (oldest first, the first page ends near the window's start). The listing continues after the cursor."""
+    table = DeliveryTable(BoundaryCheckingDynamoDB(stack.dynamodb), TABLE)
+    first, cursor = table.deliveries_since("acme", time.time() - 3600, limit=1)
+    assert cursor is not None
+    rest, end = table.deliveries_since("acme", time.time() + 60, limit=50, cursor=cursor)
+    assert end is None
+    listed = [(i["endpointId"], i["eventId"]) for i in first + rest]
+    assert sorted(listed) == sorted((endpoint_id, "evt_a") for endpoint_id in three_outcomes.values())
 
 
 def test_stats_count_per_endpoint(stack: DeliveryStack, three_outcomes: dict[str, str]) -> None:

@@ -146,7 +146,16 @@ def test_a_tampered_payload_header_or_signature_is_refused(key: tuple[str, dict[
     typ_changed = _b64({"alg": "RS256", "kid": jwk["kid"], "typ": "at+jwt"})
     with pytest.raises(jws.InvalidToken, match="signature"):
         _verify(f"{typ_changed}.{payload}.{signature}", jwk)
-    for broken in ("", "a.b", "a.b.c.d", f"{header}..{signature}", f"{header}.{payload}.!!", "x" * 9000):
+    for broken in (
+        "",
+        "a.b",
+        "a.b.c.d",
+        f"{header}..{signature}",
+        f"{header}.{payload}.!!",
+        "x" * 9000,
+        f"{header}.\u00e9.{signature}",  # a known kid, then a payload that is not ASCII (was UnicodeEncodeError)
+        f"{header}.{payload}\u00e9.{signature}",
+    ):
         with pytest.raises(jws.InvalidToken):
             _verify(broken, jwk)
 
@@ -306,6 +315,14 @@ def test_a_tenant_token_needs_the_route_s_scope_and_its_own_tenant(route: routes
         with pytest.raises(tokens.Denied, match="not for this tenant") as caught:
             tokens.authorize(_caller("acme", *routes.TENANT_SCOPES), route, _params(route, path_tenant))
         assert caught.value.status == 403
+
+
+def test_a_route_any_scope_may_call_names_the_scopes_it_takes_when_a_token_has_none() -> None:
+    route = routes.match("GET", "/event-types")[0]
+    with pytest.raises(tokens.Denied) as caught:
+        tokens.authorize(_caller("acme"), route, {})
+    assert caught.value.code == "insufficient_scope" and "*" not in caught.value.message
+    assert all(scope in caught.value.message for scope in routes.TENANT_SCOPES)
 
 
 def test_the_operator_token_passes_every_token_route_and_no_iam_only_route() -> None:
