@@ -105,8 +105,8 @@ def parse_token_response(response: sender.Response, now_ms: int, client: str = "
     if not isinstance(kind, str) or kind.lower() != "bearer":
         raise TokenError("token_type must be Bearer")
     lifetime = document.get("expires_in", DEFAULT_TOKEN_SECONDS)
-    if isinstance(lifetime, str) and lifetime.isdigit():
-        lifetime = int(lifetime)
+    if isinstance(lifetime, str) and lifetime.isascii() and lifetime.isdigit() and len(lifetime) <= 10:
+        lifetime = int(lifetime)  # ASCII only: "²".isdigit() holds and int() refuses it
     if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
         raise TokenError("expires_in must be a positive number of seconds")
     lifetime_ms = min(lifetime, MAX_TOKEN_SECONDS) * 1000

@@ -73,7 +73,9 @@ def retry_after_seconds(value: str | None, now: float) -> int | None:
     if not text:
         return None
     if text.isdigit():
-        return int(text)
+        # ASCII digits only, and no more than a delay can use: str.isdigit also holds for "²" (which
+        # int() refuses) and "٣", and int() refuses 4,300 digits; the receiver's header was a crash.
+        return int(text) if text.isascii() and len(text) <= 10 else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

@@ -51,6 +51,9 @@ def test_a_token_is_refreshed_well_before_it_expires() -> None:
         (answer(access_token="t", token_type="mac"), "Bearer"),
         (answer(access_token="t", expires_in=0), "expires_in"),
         (answer(access_token="t", expires_in=True), "expires_in"),
+        (answer(access_token="t", expires_in="²"), "expires_in"),  # isdigit() holds; int() raised ValueError
+        (answer(access_token="t", expires_in="٣"), "expires_in"),
+        (answer(access_token="t", expires_in="9" * 5000), "expires_in"),
     ],
 )
 def test_unusable_token_responses_are_errors(response: sender.Response, message: str) -> None:

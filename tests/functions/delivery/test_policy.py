@@ -72,6 +72,11 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert policy.retry_after_seconds("soon", now) is None
     assert policy.retry_after_seconds(None, now) is None
     assert policy.retry_after_seconds("-5", now) is None
+    # A receiver's header never crashes the worker: "²".isdigit() holds (int() raised), "٣" is no
+    # HTTP digit, and int() refuses 4,300 digits.
+    for hostile in ("²", "٣", "9" * 5000, "12345678901"):
+        assert policy.retry_after_seconds(hostile, now) is None
+    assert policy.retry_after_seconds("9999999999", now) == 9_999_999_999
 
 
 def test_attempt_numbers_start_at_one() -> None:
