@@ -380,8 +380,9 @@ class ApiDestinationWorker(PollingThread):
         elif status in DEAUTHORIZING_STATUS:
             self._deauthorize(f"the endpoint answered {status} to the connection's credential", status)
         retry_after = None
-        if status == 429 and response.headers.get("Retry-After", "").isdigit():
-            retry_after = float(response.headers["Retry-After"])
+        header = response.headers.get("Retry-After", "")
+        if status == 429 and header.isascii() and header.isdigit():  # not "²": isdigit() holds, float() raises
+            retry_after = float(header)
         return Attempt(status, retry_after, latency_ms=elapsed())
 
     def _deauthorize(self, reason: str, status: int | None) -> None:

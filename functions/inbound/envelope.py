@@ -293,7 +293,7 @@ def lookup(document: Any, dotted_path: str | None) -> Any:
     for part in dotted_path.split("."):
         if isinstance(current, Mapping):
             current = current.get(part)
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        elif isinstance(current, list) and part.isascii() and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
             return None
