@@ -9,6 +9,7 @@ the permission for API Gateway to invoke the function. IAM on HTTP API routes ca
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -77,6 +78,7 @@ def subscription_api(
         api,
         function,
         declared,
+        [route for route in routes.ROUTES if route.throttle],
         logs=(f"{name}-access-logs", f"/aws/apigateway/hookstack/{name}-"),
         stage_name=f"{name}-stage",
         permission_name=f"{name}-api-permission",
@@ -111,6 +113,7 @@ def logged_stage(
     api: aws.apigatewayv2.Api,
     function: LambdaFunction,
     declared: list[aws.apigatewayv2.Route],
+    throttled: Sequence[routes.Route],
     *,
     logs: tuple[str, str],
     stage_name: str,
@@ -119,7 +122,8 @@ def logged_stage(
 ) -> tuple[aws.cloudwatch.LogGroup, aws.apigatewayv2.Stage, aws.lambda_.Permission]:
     """An HTTP API's ``$default`` stage (throttled, access-logged to a retained log group: ``logs`` is
     its resource name and name prefix) and the permission for the API to invoke ``function``: the
-    same for the IAM API and the self-service API, so they cannot drift."""
+    same for the IAM API and the self-service API, so they cannot drift. ``throttled``: the declared
+    routes with a throttle of their own (route settings need their route: the stage depends on them)."""
     access_logs = retained_log_group(logs[0], parent, name_prefix=logs[1])
     stage = aws.apigatewayv2.Stage(
         stage_name,
@@ -129,6 +133,13 @@ def logged_stage(
         default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
             throttling_rate_limit=API_THROTTLE_RATE, throttling_burst_limit=API_THROTTLE_BURST
         ),
+        route_settings=[
+            aws.apigatewayv2.StageRouteSettingArgs(
+                route_key=route.key, throttling_rate_limit=route.throttle[0], throttling_burst_limit=route.throttle[1]
+            )
+            for route in throttled
+            if route.throttle is not None
+        ],
         access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
             destination_arn=access_logs.arn.apply(lambda arn: arn.removesuffix(":*")),
             format=log_format,

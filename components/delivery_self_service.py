@@ -91,8 +91,10 @@ def self_service_api(
         opts=child(parent),
     )
     target = pulumi.Output.concat("integrations/", integration.id)
-    declared = []
+    declared, throttled = [], []
     for route in routes.ROUTES:
+        if route.throttle and (route.public or route.scope is not None):
+            throttled.append(route)
         logical = f"{name}-self-service-route-{route.action.replace('_', '-')}"
         if route.public:
             declared.append(
@@ -123,6 +125,7 @@ def self_service_api(
         api,
         function,
         declared,
+        throttled,
         logs=(f"{name}-self-service-access-logs", f"/aws/apigateway/hookstack/{name}-self-service-"),
         stage_name=f"{name}-self-service-stage",
         permission_name=f"{name}-self-service-permission",

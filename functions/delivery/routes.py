@@ -26,6 +26,11 @@ TENANT_SCOPES = (ENDPOINTS_READ, ENDPOINTS_WRITE, MESSAGES_READ, MESSAGES_REPLAY
 OPERATOR_SCOPE = "operator"
 # A route any valid token may call, whatever its scopes (GET /event-types: the catalog is no secret).
 ANY_SCOPE = "*"
+# A test event holds the API function until its attempt is answered (up to
+# functions.delivery.api.event_types.TEST_WAIT_SECONDS, 20 s): at the stage's 50 requests a second one
+# caller could keep about 1,000 invocations running, the account's whole default concurrency. Its
+# route is throttled on every stage to this rate and burst, which bounds it to about 25 at once.
+TEST_EVENT_RATE_PER_SECOND, TEST_EVENT_BURST = 1.0, 5
 
 
 @record
@@ -39,6 +44,8 @@ class Route:
     public: bool = False
     """No authorization at all (the JWKS and the OpenID discovery document the authorizer reads, the
     OpenAPI document)."""
+    throttle: tuple[float, int] | None = None
+    """(requests per second, burst) of this route on every stage, below the stage's default."""
 
     @property
     def token_scopes(self) -> tuple[str, ...]:
@@ -74,7 +81,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tenants/{tenantId}/deliveries", "list_deliveries", MESSAGES_READ),
     Route("GET", "/tenants/{tenantId}/stats", "get_stats", MESSAGES_READ),
     Route("POST", "/tenants/{tenantId}/messages/{eventId}/resend", "resend_message", MESSAGES_REPLAY),
-    Route("POST", "/tenants/{tenantId}/endpoints/{endpointId}/test", "send_test_event", ENDPOINTS_WRITE),
+    Route(
+        "POST",
+        "/tenants/{tenantId}/endpoints/{endpointId}/test",
+        "send_test_event",
+        ENDPOINTS_WRITE,
+        throttle=(TEST_EVENT_RATE_PER_SECOND, TEST_EVENT_BURST),
+    ),
     # Tokens (docs/tokens.md): the SaaS backend (IAM) or an operator token mints a tenant's token;
     # only IAM mints operator tokens. The JWKS and discovery document are public (the authorizer reads them).
     Route("POST", "/tenants/{tenantId}/tokens", "mint_tenant_token", OPERATOR_SCOPE),

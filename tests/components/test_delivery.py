@@ -351,6 +351,7 @@ def test_http_api_routes_are_iam_authorized_and_proxy_to_the_api_function(deploy
     stage = deployed.one("aws:apigatewayv2/stage:Stage", on_this_api)
     assert stage["name"] == "$default" and stage["autoDeploy"] is True
     assert stage["defaultRouteSettings"]["throttlingRateLimit"] > 0
+    _check_test_event_throttle(stage)
     assert json.loads(stage["accessLogSettings"]["format"])["caller"] == "$context.identity.userArn"
     assert stage["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
     permission = deployed.named("hookstack-delivery-api-permission")
@@ -664,11 +665,25 @@ def _check_token_routes(deployed: Program) -> None:
     ]
 
 
+def _check_test_event_throttle(stage: Any) -> None:
+    """A test event holds the API function up to TEST_WAIT_SECONDS: its route's own throttle bounds the
+    invocations it can keep running (the stage's 50/s would allow about 1,000, the account's default)."""
+    from functions.delivery.api.event_types import TEST_WAIT_SECONDS
+
+    (setting,) = stage["routeSettings"]
+    assert setting["routeKey"] == "POST /tenants/{tenantId}/endpoints/{endpointId}/test"
+    rate, burst = setting["throttlingRateLimit"], setting["throttlingBurstLimit"]
+    assert (rate, burst) == (routes.TEST_EVENT_RATE_PER_SECOND, routes.TEST_EVENT_BURST)
+    assert rate < stage["defaultRouteSettings"]["throttlingRateLimit"]
+    assert rate * TEST_WAIT_SECONDS + burst <= 50
+
+
 def _check_stage_and_permission(deployed: Program) -> None:
     api = _self_service(deployed)
     stage = deployed.one("aws:apigatewayv2/stage:Stage", _on(api))
     assert stage["name"] == "$default" and stage["autoDeploy"] is True
     assert stage["defaultRouteSettings"]["throttlingRateLimit"] > 0
+    _check_test_event_throttle(stage)
     log_format = json.loads(stage["accessLogSettings"]["format"])
     assert log_format["subject"] == "$context.authorizer.claims.sub"
     assert log_format["authorizerError"] == "$context.authorizer.error"
