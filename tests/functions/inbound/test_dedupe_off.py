@@ -14,7 +14,7 @@ import pytest
 
 from functions.environ import SettingsError
 from functions.inbound import enrich, ingest
-from functions.inbound.envelope import PER_REQUEST, parse_envelope
+from functions.inbound.envelope import PER_REQUEST, Envelope, parse_envelope, request_key
 from functions.inbound.settings import IngestSettings, SourceConfig
 from functions.inbound.verify import SignedRequest
 from tests.functions.inbound import recipes
@@ -136,3 +136,22 @@ def test_the_settings_carry_dedupe_and_refuse_what_the_configuration_refuses() -
     ]:
         with pytest.raises(SettingsError, match=message):
             IngestSettings.from_environ({**environ, "CONSUMER_SOURCES": json.dumps({"x": entry})})
+
+
+def test_a_per_request_record_key_round_trips_through_the_envelope_and_others_are_refused() -> None:
+    envelope = Envelope(
+        source="graph-sync",
+        kind="msgraph",
+        delivery_key="body:" + "0" * 64,
+        event_type="updated",
+        received_at="2026-01-01T00:00:00.000Z",
+        content_type="application/json",
+        headers={},
+        body=GRAPH,
+        record_key=request_key(),
+    )
+    assert parse_envelope(envelope.serialize()) == envelope
+    assert request_key() != request_key() and len(request_key()) == len(PER_REQUEST) + 32
+    forged = envelope.to_json() | {"recordKey": "other:1"}
+    with pytest.raises(ValueError, match="envelope recordKey must start with sig: or req:"):
+        parse_envelope(json.dumps(forged))
