@@ -217,8 +217,10 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
 def _dedupe(reader: Reader, raw: Mapping[str, Any], kind: str | None, hmac: HmacConfig | None, path: str) -> str:
     """``dedupe``: ``content`` (default) or ``off``, the latter only where a source's provider sends no
     delivery id (the rule is :func:`functions.inbound.dedupe.dedupe_problem`, the ingest's too)."""
-    value = raw.get("dedupe", DEFAULT_DEDUPE)
-    if value is False:  # YAML 1.1 readers (PyYAML: the sandbox, the stack-file check) read an unquoted off so
+    value = raw.get("dedupe")
+    if value is None:  # absent or null, as the reader takes other optional keys
+        value = DEFAULT_DEDUPE
+    elif value is False:  # YAML 1.1 readers (PyYAML: the sandbox, the stack-file check) read an unquoted off so
         value = DEDUPE_OFF
     conventions = None  # unknown while the kind (or an hmac source's scheme) has problems of its own
     if value == DEDUPE_OFF and kind is not None and (kind != "hmac" or hmac is not None):

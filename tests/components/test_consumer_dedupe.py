@@ -37,6 +37,8 @@ def test_dedupe_defaults_to_content_and_off_is_accepted_for_dropbox_and_graph() 
         {"consumer": {"sources": [{**DROPBOX, "dedupe": "off"}, {**GRAPH, "dedupe": "off"}, GITHUB]}}
     ).consumer.sources
     assert [source.dedupe for source in sources] == ["off", "off", "content"]
+    null = parse_stack_config({"consumer": {"sources": [{**GRAPH, "dedupe": None}]}}).consumer.sources
+    assert null[0].dedupe == "content"
     assert DEDUPE_MODES[0] == "content" and set(DEDUPE_OFF_KINDS) <= set(KIND_NAMES)
 
 
