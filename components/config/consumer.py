@@ -12,8 +12,9 @@ from components.config.provider import AURORA_SOURCE_NAME, derived_source_proble
 from components.config.reader import Reader
 from components.specs.consumer import CONSUMER_NAME, environment_problem
 from functions.delivery.operational import SOURCE_NAME as OPERATIONAL_SOURCE_NAME
+from functions.inbound.dedupe import DEDUPE_OFF, DEFAULT_DEDUPE, dedupe_problem
 from functions.inbound.hmac_scheme import HmacConfig, parse_hmac
-from functions.inbound.kinds import KIND_NAMES, source_kind
+from functions.inbound.kinds import KIND_NAMES, kind_of, source_kind
 from functions.inbound.mailgun import MAILGUN_TOLERANCE_SECONDS
 
 CONSUMER_KEYS = (
@@ -30,7 +31,17 @@ CONSUMER_KEYS = (
     "payloadStore",
     "payloadStoreZoneId",
 )
-SOURCE_KEYS = ("name", "kind", "secret", "previousSecret", "orderingKey", "publicUrl", "eventTypePath", "hmac")
+SOURCE_KEYS = (
+    "name",
+    "kind",
+    "secret",
+    "previousSecret",
+    "orderingKey",
+    "publicUrl",
+    "eventTypePath",
+    "hmac",
+    "dedupe",
+)
 # The kinds hookstack can verify: the registry (functions.inbound.kinds) is their one owner.
 SOURCE_KINDS = KIND_NAMES
 PROCESSING_TARGETS = ("bus", "lambda", "stepFunctions")
@@ -172,6 +183,7 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
             if candidate is not None and (problem := secret_problem(candidate.reveal())):
                 reader.problem(f"{path}.{key}", f"{problem} (the value is not shown)")
     hmac = _hmac(reader, raw, kind, path)
+    dedupe = _dedupe(reader, raw, kind, hmac, path)
     ordering_key = _dotted(reader, raw, "orderingKey", path)
     event_type_path = _dotted(reader, raw, "eventTypePath", path)
     public_url = reader.https_url(raw, "publicUrl", path, required=False)
@@ -198,7 +210,26 @@ def _source(reader: Reader, value: Any, path: str) -> Source | None:
         public_url=public_url,
         event_type_path=event_type_path,
         hmac=hmac,
+        dedupe=dedupe,
     )
+
+
+def _dedupe(reader: Reader, raw: Mapping[str, Any], kind: str | None, hmac: HmacConfig | None, path: str) -> str:
+    """``dedupe``: ``content`` (default) or ``off``, the latter only where a source's provider sends no
+    delivery id (the rule is :func:`functions.inbound.dedupe.dedupe_problem`, the ingest's too)."""
+    value = raw.get("dedupe")
+    if value is None:  # absent or null, as the reader takes other optional keys
+        value = DEFAULT_DEDUPE
+    elif value is False:  # YAML 1.1 readers (PyYAML: the sandbox, the stack-file check) read an unquoted off so
+        value = DEDUPE_OFF
+    conventions = None  # unknown while the kind (or an hmac source's scheme) has problems of its own
+    if value == DEDUPE_OFF and kind is not None and (kind != "hmac" or hmac is not None):
+        conventions = kind_of(kind, hmac)
+    problem = dedupe_problem(value, conventions)
+    if problem is not None:
+        reader.problem(f"{path}.dedupe", problem)
+        return DEFAULT_DEDUPE
+    return str(value)
 
 
 def _hmac(reader: Reader, raw: Mapping[str, Any], kind: str | None, path: str) -> HmacConfig | None:

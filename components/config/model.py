@@ -18,6 +18,7 @@ from functions.delivery.protection import BREAKER_COOLDOWN_SECONDS, BREAKER_FAIL
 from functions.delivery.settings import API_TENANTS_ALL
 from functions.delivery.signing import DEFAULT_SCHEME
 from functions.events import EventCatalog
+from functions.inbound.dedupe import DEFAULT_DEDUPE
 from functions.inbound.hmac_scheme import HmacConfig
 
 NAMESPACE = "hookstack"
@@ -233,6 +234,8 @@ class Source:
     """Dotted JSON path of the event type when the provider puts it in the body."""
     hmac: HmacConfig | None = None
     """The signature scheme of a ``kind: hmac`` source (``functions.inbound.hmac_scheme``)."""
+    dedupe: str = DEFAULT_DEDUPE
+    """``content``, or ``off``: every request its own event (``functions.inbound.dedupe``)."""
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class SourceSettings(Protocol):
     def event_type_path(self) -> str | None: ...
     @property
     def hmac(self) -> HmacConfig | None: ...
+    @property
+    def dedupe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,7 @@ def source_configs(sources: Sequence[SourceSettings], secret_ids: Sequence[str])
             ordering_key=source.ordering_key,
             event_type_path=source.event_type_path,
             hmac=source.hmac,
+            dedupe=source.dedupe,
         )
         for source, secret_id in zip(sources, secret_ids, strict=True)
     ]

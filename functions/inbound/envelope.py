@@ -25,6 +25,8 @@ the body, and for Twilio the query string it signs) and, in the ledger only, ``s
 signed content of kinds that sign no timestamp; see :func:`content_key`). A delivery is deduplicated
 on its *record key*: the signed content's key for kinds that sign no timestamp (their delivery id is
 unsigned: a retry and a replay under a fresh id carry the same signed content), else the delivery key.
+A source with ``dedupe: off`` (:mod:`functions.inbound.dedupe`) is not deduplicated: each request's
+record key is ``req:<random uuid4>`` (:func:`request_key`), so each becomes its own event.
 The event id, the FIFO deduplication id, the S3 key and the ledger key all derive from the record key.
 
 Small bodies travel inline (an S3 PUT costs $5 per million, SQS carries 256 KiB); bodies above the
@@ -46,6 +48,7 @@ import binascii
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +71,7 @@ _READABLE_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 PROVIDER_ID = "id:"
 BODY_HASH = "body:"
 SIGNED_CONTENT = "sig:"
+PER_REQUEST = "req:"
 HASHED = "hash:"
 # What envelopes written before namespaces carried as a derived delivery id.
 _LEGACY_BODY_HASH = "sha256:"
@@ -108,7 +112,8 @@ class Envelope:
     """The raw query string, for kinds that sign it (Twilio GET webhooks carry their data there)."""
     record_key: str = ""
     """``sig:<sha256>`` of the signed content for kinds that sign no timestamp, which the delivery is
-    deduplicated on; empty when that is the delivery key (see :attr:`identity`)."""
+    deduplicated on; ``req:<uuid4>`` for a source with ``dedupe: off`` (each request its own event);
+    empty when that is the delivery key (see :attr:`identity`)."""
 
     @property
     def delivery_id(self) -> str:
@@ -220,6 +225,16 @@ def content_key(event_type: str | None, content: bytes) -> str:
     """
     encoded = (event_type or "").encode()  # event types are never empty: "" cannot be a real one
     return SIGNED_CONTENT + hashlib.sha256(f"{len(encoded)}:".encode() + encoded + content).hexdigest()
+
+
+def request_key() -> str:
+    """``req:<random uuid4 hex>``: the record key of one request of a ``dedupe: off`` source.
+
+    Random rather than the function URL's ``requestContext.requestId``: a caller or an emulator that
+    repeats a request id (the stored sample event has one) would merge two notifications again, and
+    the ingest's log line already pairs the request id with the event id.
+    """
+    return PER_REQUEST + uuid.uuid4().hex
 
 
 def display_delivery_id(key: str) -> str:
@@ -394,8 +409,8 @@ def parse_envelope(text: str) -> Envelope:
     elif not isinstance(key, str) or not key.startswith((PROVIDER_ID, BODY_HASH)):
         raise ValueError(f"envelope deliveryKey must start with {PROVIDER_ID} or {BODY_HASH}")
     record_key = document.get("recordKey", "")  # absent: written before record keys, or a timestamped kind
-    if not isinstance(record_key, str) or (record_key and not record_key.startswith(SIGNED_CONTENT)):
-        raise ValueError(f"envelope recordKey must start with {SIGNED_CONTENT}")
+    if not isinstance(record_key, str) or (record_key and not record_key.startswith((SIGNED_CONTENT, PER_REQUEST))):
+        raise ValueError(f"envelope recordKey must start with {SIGNED_CONTENT} or {PER_REQUEST}")
     query = document.get("query")
     return Envelope(
         source=document["source"],

@@ -23,7 +23,9 @@ with a fresh, unsigned delivery id is a duplicate too) -> claim-check a large pa
 to the FIFO queue (:mod:`.enqueue`) -> record the delivery as enqueued -> 200. A step that answers
 early raises :class:`~functions.inbound.answers.Answer`. Nothing is written before the send: a store
 failure up to it returns 503 and the provider's retry is processed; concurrent duplicates all send
-with one deduplication id and SQS keeps one message.
+with one deduplication id and SQS keeps one message. A source with ``dedupe: off``
+(:mod:`functions.inbound.dedupe`) skips the look-up and the record: each request gets a record key of
+its own and becomes its own event.
 
 Environment: :class:`functions.inbound.settings.IngestSettings` (``CONSUMER_*``), read at the first
 request, not at import. AWS clients honour ``AWS_ENDPOINT_URL`` (boto3 does natively), so the local
@@ -52,6 +54,7 @@ from functions.inbound.envelope import (
     event_type,
     kept_headers,
     now_iso,
+    request_key,
 )
 from functions.inbound.ledger import DeliveryLedger
 from functions.inbound.payload import Payload
@@ -143,9 +146,12 @@ def handle(event: Mapping[str, Any], rt: Runtime, *, now: float | None = None) -
             logs.warning("unusable event type", **log, detail=str(error))
             raise Answer(400, {"error": str(error)}) from None
         log.update(deliveryId=envelope.delivery_id, eventId=envelope.event_id, eventType=envelope.event_type)
-        check(rt.ledger, envelope, log)
+        deduplicated = request.source.deduplicated  # dedupe: off: the ledger is neither read nor written
+        if deduplicated:
+            check(rt.ledger, envelope, log)
         enqueued = enqueue(rt.clients, rt.settings, request.source, envelope, payload, log)
-        record(rt.ledger, envelope, enqueued.message_id, ttl_seconds=rt.settings.dedupe_ttl_seconds, log=log)
+        if deduplicated:
+            record(rt.ledger, envelope, enqueued.message_id, ttl_seconds=rt.settings.dedupe_ttl_seconds, log=log)
     except Answer as answer:
         metrics.inbound_rejected(*_source_of(request), answer.response["statusCode"])
         return answer.response
@@ -167,14 +173,18 @@ def _envelope(request: InboundRequest, payload: Payload, received: float) -> Env
     """What the FIFO queue carries for a verified request (identities derived per its kind)."""
     source, signed = request.source, request.signed
     kind_event_type = event_type(request.kind, signed.headers, payload, source.event_type_path)
-    # Kinds that sign no timestamp sign no delivery id either: they are deduplicated on what is signed.
-    content = signed_content(request.kind, signed)
-    keyed_type = kind_event_type if request.kind.event_type_in_content_key else None
+    if source.deduplicated:
+        # Kinds that sign no timestamp sign no delivery id either: they are deduplicated on what is signed.
+        content = signed_content(request.kind, signed)
+        keyed_type = kind_event_type if request.kind.event_type_in_content_key else None
+        record_key = content_key(keyed_type, content) if content is not None else ""
+    else:  # dedupe: off: a key of its own, so neither SQS nor consumers (eventId) merge two notifications
+        record_key = request_key()
     return Envelope(
         source=source.name,
         kind=source.kind,
         delivery_key=delivery_key(request.kind, signed.headers, payload, signed.body, request.kept_query),
-        record_key=content_key(keyed_type, content) if content is not None else "",
+        record_key=record_key,
         event_type=kind_event_type,
         received_at=now_iso(received),
         content_type=request.content_type,

@@ -10,10 +10,12 @@ first invocation (never at import).
 variable                                  read by         meaning (default)
 ========================================= =============== ==============================================
 ``CONSUMER_SOURCES``                      ingest          JSON ``{name: {"kind", "secretId", "orderingKey"?,
-                                                          "eventTypePath"?, "hmac"?}}`` (required; no secret
-                                                          values: ``secretId`` names the source's secret;
-                                                          ``hmac``: an hmac source's scheme, its non-default
-                                                          keys, checked by the config's own rules)
+                                                          "eventTypePath"?, "hmac"?, "dedupe"?}}`` (required;
+                                                          no secret values: ``secretId`` names the source's
+                                                          secret; ``hmac``: an hmac source's scheme, its
+                                                          non-default keys, checked by the config's own
+                                                          rules; ``dedupe``: ``off``, only when not the
+                                                          default ``content``, same rules)
 ``CONSUMER_TABLE_NAME``                   ingest          the dedupe ledger table (required)
 ``CONSUMER_QUEUE_URL``                    ingest          the FIFO queue (required)
 ``CONSUMER_BUCKET_NAME``                  ingest          the payload (claim-check) bucket (required)
@@ -40,7 +42,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from functions.environ import Environ, SettingsError, render
-from functions.inbound.kinds import KIND_NAMES
+from functions.inbound.dedupe import DEDUPE_OFF, DEFAULT_DEDUPE, dedupe_problem
+from functions.inbound.kinds import KIND_NAMES, kind_of
 from functions.inbound.target import DEFAULT_EVENT_SOURCE, MAX_BUS_ENTRY_BYTES
 from functions.records import record
 
@@ -66,6 +69,12 @@ class SourceConfig:
     event_type_path: str | None = None
     hmac: HmacConfig | None = None
     """The scheme of an ``hmac`` source (and only of one)."""
+    dedupe: str = DEFAULT_DEDUPE
+    """``content``, or ``off``: neither the ledger nor SQS deduplicates; every request is its own event."""
+
+    @property
+    def deduplicated(self) -> bool:
+        return self.dedupe != DEDUPE_OFF
 
 
 @record
@@ -142,6 +151,8 @@ def sources_environment(sources: Iterable[SourceConfig]) -> str:
             entry["eventTypePath"] = source.event_type_path
         if source.hmac is not None:
             entry["hmac"] = source.hmac.to_json()
+        if source.dedupe != DEFAULT_DEDUPE:  # written only when set: existing stacks' environment is unchanged
+            entry["dedupe"] = source.dedupe
         document[source.name] = entry
     return json.dumps(document, separators=(",", ":"))
 
@@ -164,15 +175,29 @@ def parse_sources(document: Mapping[str, Any]) -> dict[str, SourceConfig]:
             if value is not None and not isinstance(value, str):
                 raise SettingsError(f"{SOURCES}[{name!r}].{key} must be a dotted path (a string), got {value!r}")
             paths[key] = value or None
+        hmac = _hmac(name, item)
         sources[name] = SourceConfig(
             name=name,
             kind=str(item["kind"]),
             secret_id=secret_id,
             ordering_key=paths["orderingKey"],
             event_type_path=paths["eventTypePath"],
-            hmac=_hmac(name, item),
+            hmac=hmac,
+            dedupe=_dedupe(name, item, hmac),
         )
     return sources
+
+
+def _dedupe(name: str, item: Mapping[str, Any], hmac: HmacConfig | None) -> str:
+    """The source's ``dedupe``, checked by the configuration's own rule (:mod:`functions.inbound.dedupe`)."""
+    mode = item.get("dedupe")
+    if mode is None:  # absent (or null, as the other optional keys may be): the default
+        mode = DEFAULT_DEDUPE
+    # The kind's conventions only for `off` (an hmac source's derivation would load its modules for nothing).
+    problem = dedupe_problem(mode, kind_of(str(item["kind"]), hmac) if mode == DEDUPE_OFF else None)
+    if problem is not None:
+        raise SettingsError(f"{SOURCES}[{name!r}].dedupe {problem}")
+    return str(mode)
 
 
 def _hmac(name: str, item: Mapping[str, Any]) -> HmacConfig | None:

@@ -56,6 +56,9 @@ SOURCES: dict[str, dict[str, Any]] = {
     "discord": {"kind": "discord", "current": discord_public_key()},
     "msgraph": {"kind": "msgraph", "current": "graph-client-state"},
     "mailgun": {"kind": "mailgun", "current": "mg-signing-key"},
+    # dedupe: off (functions/inbound/dedupe.py): every request its own event, no ledger.
+    "dropbox-sync": {"kind": "hmac", "current": "dbx-secret", "hmac": RECIPES["dropbox"], "dedupe": "off"},
+    "graph-sync": {"kind": "msgraph", "current": "graph-client-state", "dedupe": "off"},
 }
 
 
@@ -141,6 +144,7 @@ def create_stack(monkeypatch: pytest.MonkeyPatch, threshold: int = 1000, *, shar
             "orderingKey": spec.get("orderingKey"),
             "eventTypePath": spec.get("eventTypePath"),
             "hmac": spec.get("hmac"),
+            "dedupe": spec.get("dedupe"),
         }
     env = {
         "CONSUMER_SOURCES": json.dumps(sources_env),
