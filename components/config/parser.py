@@ -61,7 +61,7 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
             reader.problem(f"{root}:{key}", f"unknown key; allowed keys: {', '.join(TOP_LEVEL_KEYS)}")
 
     alarm_email = reader.get(raw, "alarmEmail", root, str)
-    if alarm_email is not None and not EMAIL_RE.match(alarm_email):
+    if alarm_email is not None and not EMAIL_RE.fullmatch(alarm_email):
         reader.problem(f"{root}:alarmEmail", f"must be an email address; got {alarm_email!r}")
         alarm_email = None
 

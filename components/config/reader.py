@@ -162,7 +162,7 @@ class Reader:
 
     def name(self, raw: Mapping[str, Any], key: str, path: str) -> str | None:
         value: str | None = self.get(raw, key, path, str, required=True)
-        if value is not None and not RESOURCE_NAME_RE.match(value):
+        if value is not None and not RESOURCE_NAME_RE.fullmatch(value):
             self.problem(
                 f"{path}.{key}",
                 f"must be 1-32 characters of a-z, 0-9 and '-' (not at either end); got {value!r}",

@@ -809,3 +809,46 @@ def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [key for key in DELIVERY_KEYS if f"| `delivery.{key}` |" not in readme]
     assert not missing, f"README's hookstack:delivery table lacks: {missing}"
+
+
+# A `$` anchor with re.match lets one trailing newline through ("crm\n" matched ^[a-z0-9-]+$): AWS
+# refuses such names mid-deploy, and a header value ending in a newline is an injected line.
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (config_with(destination(name="crm\n")), "tenants[0].destinations[0].name"),
+        (config_with(destination(headers={"x-team": "ops\n"})), "tenants[0].destinations[0].headers.x-team"),
+        (config_with(destination(headers={"x-team\n": "ops"})), "tenants[0].destinations[0].headers.x-team\n"),
+        (
+            config_with(destination(auth={"type": "apiKey", "header": "x-api-key\n", "value": "k"})),
+            "tenants[0].destinations[0].auth.header",
+        ),
+        ({"provider": {"busName": "orders\n"}}, "provider.busName"),
+        ({"provider": {"eventSource": "acme\n"}}, "provider.eventSource"),
+        ({"alarmEmail": "ops@example.com\n"}, "alarmEmail"),
+        ({"portal": {"frameAncestors": ["https://app.example.com\n"]}}, "portal.frameAncestors[0]"),
+        ({"aurora": {"engineVersion": "16\n"}}, "aurora.engineVersion"),
+        ({"aurora": {"databaseName": "orders\n"}}, "aurora.databaseName"),
+        ({"aurora": {"masterUsername": "owner\n"}}, "aurora.masterUsername"),
+        (
+            {"consumer": {"sources": [{"name": "gh\n", "kind": "github", "secret": "s"}]}},
+            "consumer.sources[0].name",
+        ),
+        (
+            {"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": "s", "orderingKey": "repo.id\n"}]}},
+            "consumer.sources[0].orderingKey",
+        ),
+        (
+            {
+                "consumer": {
+                    "sources": [{"name": "gh", "kind": "github", "secret": "s"}],
+                    "payloadStore": "s3express",
+                    "payloadStoreZoneId": "use1-az4\n",
+                }
+            },
+            "consumer.payloadStoreZoneId",
+        ),
+    ],
+)
+def test_a_value_with_a_trailing_newline_is_refused_at_its_key(raw: dict[str, Any], key: str) -> None:
+    assert any(p.startswith(f"hookstack:{key}: ") for p in problems(raw)), problems(raw)
