@@ -95,7 +95,12 @@ class Reader:
                 )
             return None
         if not isinstance(value, str):
-            self.problem(f"{path}.{key}", f"must be a string, got {kind_of(value)}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):  # a secret: never shown
+                self.problem(
+                    f"{path}.{key}", "must be a string (quote it in YAML), got a number (the value is not shown)"
+                )
+            else:
+                self.problem(f"{path}.{key}", f"must be a string, got {kind_of(value)}")
             return None
         return Secret(value)
 

@@ -852,3 +852,18 @@ def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
 )
 def test_a_value_with_a_trailing_newline_is_refused_at_its_key(raw: dict[str, Any], key: str) -> None:
     assert any(p.startswith(f"hookstack:{key}: ") for p in problems(raw)), problems(raw)
+
+
+def test_a_secret_of_the_wrong_type_is_refused_without_showing_its_value() -> None:
+    # YAML reads an unquoted numeric key as a number: the type error must not print it.
+    found = problems(config_with(destination(auth={"type": "apiKey", "header": "x-api-key", "value": 48151623})))
+    assert found == [
+        "hookstack:tenants[0].destinations[0].auth.value: must be a string (quote it in YAML), "
+        "got a number (the value is not shown)"
+    ]
+    found = problems({"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": 4815.1623}]}})
+    assert all("4815" not in p for p in found) and found
+
+
+def test_a_top_level_value_of_the_wrong_type_is_named_by_its_key() -> None:
+    assert only_problem({"alarmEmail": ["ops@example.com"]}) == "hookstack:alarmEmail: must be a string, got a list"
