@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from components.config.limits import MAX_ENDPOINT_URL_CHARS
+from components.config.limits import ENDPOINT_URL_CHAR_RE, MAX_ENDPOINT_URL_CHARS
 from components.config.model import NAMESPACE, ConfigProblem, Secret
 from functions import whsec
 
@@ -208,6 +208,20 @@ def https_url_problem(url: str, *, allow_loopback_http: bool = False) -> str | N
     if port is not None and not 1 <= port <= 65535:
         return f"has an invalid port {port}"
     return None
+
+
+def eventbridge_url_problem(url: str) -> str | None:
+    """Why EventBridge refuses ``url`` as an API destination's (or an OAuth connection's) endpoint, else ``None``."""
+    index = 0
+    while index < len(url) and (char := ENDPOINT_URL_CHAR_RE.match(url, index)):
+        index = char.end()
+    if index == len(url):
+        return None
+    return (
+        f"has a character EventBridge does not accept in an endpoint URL: {url[index]!r} at position {index} "
+        "(allowed: letters, digits, %XX escapes and - ( ) _ . ! ~ * ' ; / ? : @ & = + $ , so no #fragment and no "
+        "[IPv6] literal)"
+    )
 
 
 def whsec_problem(value: str) -> str | None:

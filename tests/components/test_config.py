@@ -867,3 +867,58 @@ def test_a_secret_of_the_wrong_type_is_refused_without_showing_its_value() -> No
 
 def test_a_top_level_value_of_the_wrong_type_is_named_by_its_key() -> None:
     assert only_problem({"alarmEmail": ["ops@example.com"]}) == "hookstack:alarmEmail: must be a string, got a list"
+
+
+OAUTH = {
+    "type": "oauth",
+    "authorizationEndpoint": "https://auth.example.com/token",
+    "clientId": "c",
+    "clientSecret": "s",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.com/in#top", "'#' at position 28"),
+        ("https://[2001:db8::1]/in", "'[' at position 8"),
+        ('https://hooks.example.com/"q"', "'\"' at position 26"),
+        ("https://hooks.example.com/a%zz", "'%' at position 27"),
+        ("https://hooks.example.com/{id}", "'{' at position 26"),
+        ("https://hooks.example.com/\x01", "'\\x01' at position 26"),
+    ],
+)
+def test_an_api_destination_url_eventbridge_refuses_is_a_config_error(url: str, shown: str) -> None:
+    # CreateApiDestination's InvocationEndpoint (and a connection's AuthorizationEndpoint) pattern:
+    # ^((%[0-9A-Fa-f]{2}|[-()_.!~*';/?:@&=+$,A-Za-z0-9])+)([).!';/?:,])?$ , else a failure mid-deploy.
+    (found,) = problems(config_with(destination(url=url, auth={"type": "none"})))
+    assert found.startswith("hookstack:tenants[0].destinations[0].url: has a character EventBridge does not accept")
+    assert shown in found
+    (found,) = problems(config_with(destination(auth={**OAUTH, "authorizationEndpoint": url})))
+    assert found.startswith("hookstack:tenants[0].destinations[0].auth.authorizationEndpoint: has a character")
+
+
+def test_every_character_eventbridge_accepts_in_an_api_destination_url_is_accepted() -> None:
+    url = "https://hooks.example.com:8443/a-(b)_c.d!e~f*g'h;i/j?k=l&m=%2F+n$o,p@q:r"
+    config = parse_stack_config(config_with(destination(url=url, auth=OAUTH)))
+    assert config.tenants[0].destinations[0].url == url
+    assert config.tenants[0].destinations[0].is_worker is False
+
+
+@pytest.mark.parametrize(
+    ("auth", "key"),
+    [
+        ({"type": "basic", "username": "u" * 513, "password": "p"}, "username"),
+        ({"type": "basic", "username": "u\tx\x01", "password": "p"}, "username"),
+        ({"type": "basic", "username": "u", "password": "p\x7f"}, "password"),
+        ({**OAUTH, "clientId": "c" * 513}, "clientId"),
+        ({**OAUTH, "clientSecret": "s\x00"}, "clientSecret"),
+        ({**OAUTH, "scope": "s" * 513}, "scope"),
+        ({"type": "apiKey", "header": "x-api-key", "value": "k\x1b[0m"}, "value"),
+    ],
+)
+def test_a_connection_parameter_eventbridge_refuses_is_a_config_error(auth: dict[str, Any], key: str) -> None:
+    # EventBridge connection parameters: 1-512 characters without control characters.
+    (found,) = problems(config_with(destination(auth=auth)))
+    assert found.startswith(f"hookstack:tenants[0].destinations[0].auth.{key}: ")
+    assert "\x01" not in found and "\x7f" not in found and "\x00" not in found and "\x1b" not in found
