@@ -68,15 +68,25 @@ def _entry(reader: Reader, item: Any, path: str) -> EventType | None:
     if description is not None and not 1 <= len(description) <= MAX_DESCRIPTION_CHARS:
         reader.problem(f"{path}.description", f"must be 1-{MAX_DESCRIPTION_CHARS} characters")
     schema = reader.get(raw, "schema", path, Mapping)
-    if schema is not None and (problem := _schema_problem(schema)):
-        reader.problem(f"{path}.schema", problem)
+    too_deep = f"is nested too deeply (the catalog may have {MAX_CATALOG_BYTES} bytes as JSON)"
+    try:  # a few thousand levels are far beyond the catalog's size, and beyond Python's recursion limit
+        if schema is not None and (problem := _schema_problem(schema)):
+            reader.problem(f"{path}.schema", problem)
+            schema = None
+        schema = _plain(schema)
+    except RecursionError:
+        reader.problem(f"{path}.schema", too_deep)
         schema = None
     example = reader.get(raw, "example", path, Mapping)
-    if example is not None and schema is not None and (found := schema_problem(schema, example, "example")):
-        reader.problem(f"{path}.{found[0]}", f"does not match the schema: {found[1]}")
+    try:
+        if example is not None and schema is not None and (found := schema_problem(schema, example, "example")):
+            reader.problem(f"{path}.{found[0]}", f"does not match the schema: {found[1]}")
+        example = _plain(example)
+    except RecursionError:
+        reader.problem(f"{path}.example", too_deep)
     if len(reader.problems) > before or name is None or description is None:
         return None
-    return EventType(name, description, _plain(schema), _plain(example))
+    return EventType(name, description, schema, example)
 
 
 def _name_problem(name: str) -> str | None:

@@ -62,6 +62,17 @@ def test_each_problem_names_the_entry_and_its_key(entry: dict[str, Any], path: s
     assert text in found.get(f"hookstack:eventTypes[1].{path}", ""), found
 
 
+@pytest.mark.parametrize("key", ["schema", "example"])
+def test_a_schema_or_example_nested_beyond_the_recursion_limit_is_a_problem_not_a_traceback(key: str) -> None:
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(3000):
+        deep = {"type": "object", "properties": {"a": deep}} if key == "schema" else {"a": deep}
+    found = problems({"eventTypes": [VOIDED, {**VOIDED, "name": "invoice.deep", key: deep}]})
+    assert found == {
+        f"hookstack:eventTypes[1].{key}": "is nested too deeply (the catalog may have 262144 bytes as JSON)"
+    }
+
+
 def test_duplicates_shape_and_size_are_refused() -> None:
     assert "duplicate event type" in problems({"eventTypes": [VOIDED, VOIDED]})["hookstack:eventTypes[1].name"]
     assert "must be a list" in problems({"eventTypes": {"a": 1}})["hookstack:eventTypes"]
