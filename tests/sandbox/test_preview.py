@@ -139,3 +139,16 @@ def test_the_sandbox_command_imports_without_the_pulumi_sdk() -> None:
     assert result.returncode == 0, result.stderr
     # The blocker works: the preview itself does need the SDK.
     assert result.stdout.strip() == "preview needs pulumi is not installed"
+
+
+@pytest.mark.parametrize("stack", ["bad name!", "", "a/b", "x" * 101])
+def test_plan_refuses_a_stack_name_pulumi_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stack: str
+) -> None:
+    # The stack name names the entry bus (hookstack-<stack>): 'bad name!' was planned as a bus name.
+    config = tmp_path / "Pulumi.small.yaml"
+    config.write_text(SMALL_STACK)
+    with pytest.raises(SystemExit) as caught:
+        main(["plan", "--config", str(config), "--stack", stack])
+    assert caught.value.code == 2
+    assert "--stack: must be 1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.'" in capsys.readouterr().err
