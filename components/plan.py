@@ -323,8 +323,19 @@ def quota_problems(config: StackConfig, plan: ProviderPlan) -> list[ConfigProble
     """
     problems: list[ConfigProblem] = []
     api = config.api_destinations()
+    named: dict[str, tuple[str, str]] = {}  # resource key -> (tenant, destination) that has it
     for tenant_index, tenant in enumerate(config.tenants):
         for destination_index, destination in enumerate(tenant.destinations):
+            key = resource_key(tenant.id, destination.name)
+            if (owner := named.setdefault(key, (tenant.id, destination.name))) != (tenant.id, destination.name):
+                # Both engines name their resources <component>-<key>-<word>: a duplicate URN at `pulumi up`.
+                problems.append(
+                    ConfigProblem(
+                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].name",
+                        f"its resources would be named like those of tenant {owner[0]!r} destination {owner[1]!r} "
+                        f"({key}: the tenant id and the destination name joined by '-'); rename one of them",
+                    )
+                )
             if destination.is_worker:
                 continue  # no rule of its own: the fan-out evaluates eventTypes and filter
             pattern = to_json(event_pattern(tenant, destination))

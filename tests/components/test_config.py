@@ -922,3 +922,21 @@ def test_a_connection_parameter_eventbridge_refuses_is_a_config_error(auth: dict
     (found,) = problems(config_with(destination(auth=auth)))
     assert found.startswith(f"hookstack:tenants[0].destinations[0].auth.{key}: ")
     assert "\x01" not in found and "\x7f" not in found and "\x00" not in found and "\x1b" not in found
+
+
+@pytest.mark.parametrize("engine", ["apiDestination", "worker"])
+def test_two_destinations_whose_resource_names_would_collide_are_refused(engine: str) -> None:
+    # Tenant 'a-b' destination 'c' and tenant 'a' destination 'b-c' were both named hookstack-a-b-c-*:
+    # a duplicate URN at `pulumi up` (and one connection name for two tenants).
+    raw = {
+        "tenants": [
+            {"id": "a-b", "destinations": [destination(name="c", engine=engine, auth={"type": "none"})]},
+            {"id": "a", "destinations": [destination(name="b-c", engine=engine, auth={"type": "none"})]},
+        ]
+    }
+    assert only_problem(raw) == (
+        "hookstack:tenants[1].destinations[0].name: its resources would be named like those of tenant 'a-b' "
+        "destination 'c' (a-b-c: the tenant id and the destination name joined by '-'); rename one of them"
+    )
+    raw["tenants"][1]["destinations"][0]["name"] = "bc"
+    assert len(parse_stack_config(raw).tenants) == 2
