@@ -32,7 +32,7 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 class StopSignals:
-    """SIGINT and SIGTERM: record the first one and set :attr:`stopping`; ignore later ones.
+    """SIGINT, SIGTERM and SIGHUP: record the first one and set :attr:`stopping`; ignore later ones.
 
     ``up`` checks :attr:`stopping` between startup steps and waits on it once ready; no exception
     is raised at a random point, so nothing can cut a stop short (which would leave PostgreSQL
@@ -49,7 +49,9 @@ class StopSignals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal was closed. Its default action ended the process at once, leaving
+        # PostgreSQL (in its own process group) running and the state files behind.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -309,3 +309,18 @@ def test_aurora_start_fails_at_once_when_its_listener_cannot_connect(tmp_path: P
         within(30, aurora.start)
     assert time.monotonic() - started < 5
     within(10, aurora.stop)
+
+
+def test_a_closed_terminal_sighup_stops_the_sandbox_as_ctrl_c_does() -> None:
+    # SIGHUP's default action ended the process at once: PostgreSQL (its own process group) kept
+    # running forever and the state and outputs files stayed behind.
+    from sandbox.__main__ import StopSignals
+
+    before = signal.getsignal(signal.SIGHUP)
+    with StopSignals() as signals:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.stopping.wait(5)
+        assert (signals.name, signals.exit_code) == ("SIGHUP", 128 + signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGHUP)  # a second one only hurries the drain, as a second Ctrl-C
+        assert signals.hurry.wait(5)
+    assert signal.getsignal(signal.SIGHUP) == before
