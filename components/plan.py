@@ -323,19 +323,8 @@ def quota_problems(config: StackConfig, plan: ProviderPlan) -> list[ConfigProble
     """
     problems: list[ConfigProblem] = []
     api = config.api_destinations()
-    named: dict[str, tuple[str, str]] = {}  # resource key -> (tenant, destination) that has it
     for tenant_index, tenant in enumerate(config.tenants):
         for destination_index, destination in enumerate(tenant.destinations):
-            key = resource_key(tenant.id, destination.name)
-            if (owner := named.setdefault(key, (tenant.id, destination.name))) != (tenant.id, destination.name):
-                # Both engines name their resources <component>-<key>-<word>: a duplicate URN at `pulumi up`.
-                problems.append(
-                    ConfigProblem(
-                        f"hookstack:tenants[{tenant_index}].destinations[{destination_index}].name",
-                        f"its resources would be named like those of tenant {owner[0]!r} destination {owner[1]!r} "
-                        f"({key}: the tenant id and the destination name joined by '-'); rename one of them",
-                    )
-                )
             if destination.is_worker:
                 continue  # no rule of its own: the fan-out evaluates eventTypes and filter
             pattern = to_json(event_pattern(tenant, destination))
@@ -377,6 +366,7 @@ def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:
         )
     for bus in plan.buses:
         rules = plan.rules_on(bus.index)
+        delivery_rules = len(plan.delivery_rule_patterns) if bus.index == 0 else 0
         if rules > limit:
             where = "hookstack:provider.shards" if plan.sharded else "hookstack:tenants"
             advice = (
@@ -384,6 +374,14 @@ def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:
                 if plan.sharded
                 else "remove hookstack:provider.shards (automatic) or set it above 1 to spread tenants over buses"
             )
+            if delivery_rules > limit - RESERVED_RULES_PER_BUS:  # sharding moves API destination rules only
+                where, advice = (
+                    "hookstack:delivery.apiTenants",
+                    (
+                        f"{delivery_rules} are delivery rules for {len(plan.delivery_tenants or ())} listed tenants, which "
+                        "no shard count moves (use apiTenants: all, or cover fewer tenants)"
+                    ),
+                )
             problems.append(
                 ConfigProblem(where, f"bus {bus.name} would hold {rules} rules; the quota is {limit}: {advice}")
             )

@@ -940,3 +940,14 @@ def test_two_destinations_whose_resource_names_would_collide_are_refused(engine:
     )
     raw["tenants"][1]["destinations"][0]["name"] = "bc"
     assert len(parse_stack_config(raw).tenants) == 2
+
+
+def test_listed_tenants_whose_delivery_rules_alone_overflow_the_entry_bus_are_named_not_the_shards() -> None:
+    # 20,000 covered tenants need 667 delivery rules on the entry bus: sharding moves API destination
+    # rules only, so "set hookstack:provider.shards to a larger number" was advice that cannot work.
+    tenants = [{"id": f"tenant-{i:05d}-" + "x" * 50, "selfService": True} for i in range(20_000)]
+    found = only_problem({"delivery": {"apiTenants": "listed"}, "tenants": tenants})
+    assert found == (
+        "hookstack:delivery.apiTenants: bus hookstack-dev would hold 667 rules; the quota is 300: 667 are delivery "
+        "rules for 20000 listed tenants, which no shard count moves (use apiTenants: all, or cover fewer tenants)"
+    ), found
