@@ -811,6 +811,9 @@ def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
     assert not missing, f"README's hookstack:delivery table lacks: {missing}"
 
 
+HMAC = {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex"}
+
+
 # A `$` anchor with re.match lets one trailing newline through ("crm\n" matched ^[a-z0-9-]+$): AWS
 # refuses such names mid-deploy, and a header value ending in a newline is an injected line.
 @pytest.mark.parametrize(
@@ -847,6 +850,18 @@ def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
                 }
             },
             "consumer.payloadStoreZoneId",
+        ),
+        *(
+            (
+                {"consumer": {"sources": [{"name": "x", "kind": "hmac", "secret": "s", "hmac": {**HMAC, key: value}}]}},
+                f"consumer.sources[0].hmac.{key}",
+            )
+            for key, value in [
+                ("header", "X-Sig\n"),
+                ("prefix", "sha256=\n"),
+                ("signatureParam", "h1\n"),
+                ("signedContent", "{body}{header:X-Id\n}"),
+            ]
         ),
     ],
 )
