@@ -826,6 +826,14 @@ HMAC = {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex"}
             config_with(destination(auth={"type": "apiKey", "header": "x-api-key\n", "value": "k"})),
             "tenants[0].destinations[0].auth.header",
         ),
+        (
+            config_with(destination(transform={"paths": {"n": "$.detail.name\n"}, "template": "<n>"})),
+            "tenants[0].destinations[0].transform.paths.n",
+        ),
+        (
+            config_with(destination(transform={"paths": {"n\n": "$.detail.name"}, "template": "<n>"})),
+            "tenants[0].destinations[0].transform.paths.n\n",
+        ),
         ({"provider": {"busName": "orders\n"}}, "provider.busName"),
         ({"provider": {"eventSource": "acme\n"}}, "provider.eventSource"),
         ({"alarmEmail": "ops@example.com\n"}, "alarmEmail"),
