@@ -77,8 +77,10 @@ def plain_secret_paths(values: Mapping[str, Any]) -> list[str]:
         for di, destination in enumerate(destinations if isinstance(destinations, list) else []):
             for part in ("auth", "signing"):
                 block = destination.get(part) if isinstance(destination, Mapping) else None
-                for key in _SECRET_KEYS if isinstance(block, Mapping) else ():
-                    found.append((f"tenants[{ti}].destinations[{di}].{part}.{key}", block.get(key)))
+                if isinstance(block, Mapping):
+                    found += [
+                        (f"tenants[{ti}].destinations[{di}].{part}.{key}", block.get(key)) for key in _SECRET_KEYS
+                    ]
     consumer = values.get("consumer")
     sources = consumer.get("sources") if isinstance(consumer, Mapping) else None
     for si, source in enumerate(sources if isinstance(sources, list) else []):
