@@ -62,7 +62,8 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
         reader.problem(f"{path}.minCapacity", f"must not exceed maxCapacity ({max_capacity})")
     vpc_id = reader.get(raw, "vpcId", path, str)
     subnet_ids = reader.strings(raw, "subnetIds", path)
-    if vpc_id and len(subnet_ids) < 2:
+    reader.unique([(f"{path}.subnetIds[{i}]", s) for i, s in enumerate(subnet_ids)], "subnet")
+    if vpc_id and len(set(subnet_ids)) < 2:
         reader.problem(f"{path}.subnetIds", "needs at least two private subnets in different AZs when vpcId is set")
     if subnet_ids and not vpc_id:
         reader.problem(f"{path}.vpcId", "is required when subnetIds is set")

@@ -974,3 +974,12 @@ def test_listed_tenants_whose_delivery_rules_alone_overflow_the_entry_bus_are_na
         "hookstack:delivery.apiTenants: bus hookstack-dev would hold 667 rules; the quota is 300: 667 are delivery "
         "rules for 20000 listed tenants, which no shard count moves (use apiTenants: all, or cover fewer tenants)"
     ), found
+
+
+def test_the_same_subnet_twice_is_not_two_subnets() -> None:
+    # A DB subnet group needs subnets in two Availability Zones: one subnet listed twice passed the count.
+    found = problems({"aurora": {"vpcId": "vpc-1", "subnetIds": ["subnet-1", "subnet-1"]}})
+    assert found == [
+        "hookstack:aurora.subnetIds[1]: duplicate subnet 'subnet-1' (also at hookstack:aurora.subnetIds[0])",
+        "hookstack:aurora.subnetIds: needs at least two private subnets in different AZs when vpcId is set",
+    ]
