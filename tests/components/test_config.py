@@ -983,3 +983,13 @@ def test_the_same_subnet_twice_is_not_two_subnets() -> None:
         "hookstack:aurora.subnetIds[1]: duplicate subnet 'subnet-1' (also at hookstack:aurora.subnetIds[0])",
         "hookstack:aurora.subnetIds: needs at least two private subnets in different AZs when vpcId is set",
     ]
+
+
+def test_an_unquoted_major_minor_engine_version_is_refused_rather_than_misread() -> None:
+    # YAML reads `engineVersion: 16.10` as the number 16.1: the stack pinned 16.1 without a word.
+    assert only_problem({"aurora": {"engineVersion": 16.10}}) == (
+        "hookstack:aurora.engineVersion: must be a string: quote it (engineVersion: '16.10'); YAML reads an "
+        "unquoted 16.10 as the number 16.1, so a major.minor pin cannot be given as a number"
+    )
+    assert parse_stack_config({"aurora": {"engineVersion": 16}}).aurora.engine_version == "16"
+    assert parse_stack_config({"aurora": {"engineVersion": "16.10"}}).aurora.engine_version == "16.10"
