@@ -33,13 +33,7 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
     raw, path = reader.section(value, "aurora", AURORA_KEYS)
     defaults = AuroraSettings()
     version = reader.get(raw, "engineVersion", path, str, default=defaults.engine_version)
-    if isinstance(raw.get("engineVersion"), float):  # 16.10 and 16.1 are the same number
-        reader.problem(
-            f"{path}.engineVersion",
-            "must be a string: quote it (engineVersion: '16.10'); YAML reads an unquoted 16.10 as the number 16.1, "
-            "so a major.minor pin cannot be given as a number",
-        )
-    elif not re.fullmatch(r"^1[3-7](\.\d+)?$", version):
+    if not re.fullmatch(r"^1[3-7](\.\d+)?$", version):
         reader.problem(
             f"{path}.engineVersion", f"must be an Aurora PostgreSQL version 13..17 like 16.6; got {version!r}"
         )

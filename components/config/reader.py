@@ -66,7 +66,15 @@ class Reader:
             if required:
                 self.problem(f"{path}.{key}", "is required")
             return default
-        if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if expected is str and isinstance(value, float):
+            # 1.10 and 1.1 are the same number: the text the user wrote is gone (a tenant id, a version).
+            self.problem(
+                f"{path}.{key}",
+                "must be a string: quote it (YAML and `pulumi config set --path` read an unquoted 1.10 as the "
+                f"number 1.1); got the number {value}",
+            )
+            return default
+        if expected is str and isinstance(value, int) and not isinstance(value, bool):
             # YAML turns `id: 1` into a number; identifiers are strings in events.
             value = str(value)
         if expected in (int, float) and isinstance(value, str):

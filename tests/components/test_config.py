@@ -988,8 +988,16 @@ def test_the_same_subnet_twice_is_not_two_subnets() -> None:
 def test_an_unquoted_major_minor_engine_version_is_refused_rather_than_misread() -> None:
     # YAML reads `engineVersion: 16.10` as the number 16.1: the stack pinned 16.1 without a word.
     assert only_problem({"aurora": {"engineVersion": 16.10}}) == (
-        "hookstack:aurora.engineVersion: must be a string: quote it (engineVersion: '16.10'); YAML reads an "
-        "unquoted 16.10 as the number 16.1, so a major.minor pin cannot be given as a number"
+        "hookstack:aurora.engineVersion: must be a string: quote it (YAML and `pulumi config set --path` read an "
+        "unquoted 1.10 as the number 1.1); got the number 16.1"
     )
     assert parse_stack_config({"aurora": {"engineVersion": 16}}).aurora.engine_version == "16"
     assert parse_stack_config({"aurora": {"engineVersion": "16.10"}}).aurora.engine_version == "16.10"
+
+
+def test_a_tenant_id_given_as_a_decimal_number_is_refused_rather_than_misread() -> None:
+    # `id: 1.10` became the tenant "1.1": events carrying tenantId "1.10" never matched its rules.
+    assert only_problem(config_with(destination(), tenant_id=1.10)) == (
+        "hookstack:tenants[0].id: must be a string: quote it (YAML and `pulumi config set --path` read an "
+        "unquoted 1.10 as the number 1.1); got the number 1.1"
+    )
