@@ -7,6 +7,8 @@ in the namespace), so such files are refused here, each problem with the file na
 
 - an empty file, a document that is not a mapping, no ``config:`` key, ``config:`` not a mapping;
 - YAML syntax errors (line and column), and a key given twice in one mapping (YAML keeps the last);
+- a number under a ``hookstack:`` key that YAML 1.1 reads other than as written (``010``, ``0x3c``,
+  ``1_000``, ``1:30``): a tenant id ``010`` would be the tenant ``8``;
 - keys that are not ``<namespace>:<key>``, and namespaces within two edits of ``hookstack``
   (``hookstak:tenants``, ``Hookstack:tenants``): other namespaces are legitimate (``aws:region``,
   other providers') and are ignored, but a file with no ``hookstack:`` key at all is refused;
@@ -34,6 +36,9 @@ from components.config.parser import parse_stack_config
 # A namespace this close to ``hookstack`` is a typo, not another provider's settings.
 MAX_NAMESPACE_TYPO_EDITS = 2
 MERGE_TAG = "tag:yaml.org,2002:merge"
+INT_TAG = "tag:yaml.org,2002:int"
+# An integer as plain decimal text; YAML 1.1 also reads 010 (octal), 0x3c, 0b11, 1_000 and 1:30 as integers.
+DECIMAL_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 # What aliases may add to a file: each alias repeats its node's values where it appears. Far above
 # sharing blocks among the 3,000 API destinations an account may have; far below what a few nested
 # aliases can make (the check costs one pass over the distinct nodes).
@@ -194,6 +199,11 @@ def read_stack_file(path: str | Path) -> StackFile:
         if problem:
             problems.append(problem)
             lines.append(key_node.start_mark.line + 1)
+    for key_node, value_node in config_node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value.startswith(f"{NAMESPACE}:"):
+            for problem, line in _non_decimal_numbers(value_node, set()):
+                problems.append(problem)
+                lines.append(line)
     if not problems and not any(isinstance(k, str) and k.startswith(f"{NAMESPACE}:") for k in config):
         problems.append(ConfigProblem("config", f"has no `{NAMESPACE}:` keys, so it configures nothing ({where})"))
         lines.append(config_key.start_mark.line + 1)
@@ -304,6 +314,31 @@ def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[Co
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
             yield from _duplicate_keys(item, seen)
+
+
+def _non_decimal_numbers(node: yaml.Node, seen: set[int]) -> Iterator[tuple[ConfigProblem, int]]:
+    """Plain scalars YAML 1.1 reads as a number other than the decimal text written (``010`` is 8,
+    ``1:30`` is 90, ``0x3c`` is 60): a tenant id or a name would silently become another."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == INT_TAG and node.style is None and not DECIMAL_INT_RE.fullmatch(node.value):
+            number = yaml.safe_load(node.value)
+            yield (
+                ConfigProblem(
+                    "",
+                    f"`{node.value}` is read by YAML as the number {number} (write it in decimal, or quote it "
+                    f"('{node.value}') if it is text)",
+                ),
+                node.start_mark.line + 1,
+            )
+    elif isinstance(node, yaml.MappingNode):
+        for _, value_node in node.value:
+            yield from _non_decimal_numbers(value_node, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _non_decimal_numbers(item, seen)
 
 
 def _entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
