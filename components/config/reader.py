@@ -84,7 +84,12 @@ class Reader:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (isinstance(value, bool) and expected in (int, float)):
-            self.problem(f"{path}.{key}", f"must be {_type_name(expected)}, got {kind_of(value)}")
+            quote = (
+                ": YAML reads an unquoted yes, no, on, off, y, n, true or false as a boolean, so quote it"
+                if expected is str and isinstance(value, bool)
+                else ""
+            )
+            self.problem(f"{path}.{key}", f"must be {_type_name(expected)}, got {kind_of(value)}{quote}")
             return default
         return value
 

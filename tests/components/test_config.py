@@ -1001,3 +1001,11 @@ def test_a_tenant_id_given_as_a_decimal_number_is_refused_rather_than_misread() 
         "hookstack:tenants[0].id: must be a string: quote it (YAML and `pulumi config set --path` read an "
         "unquoted 1.10 as the number 1.1); got the number 1.1"
     )
+
+
+def test_a_string_key_read_as_a_boolean_says_to_quote_it() -> None:
+    # `id: on` (or yes, no, off) is a boolean in YAML 1.1: "got a boolean (True)" left the user guessing.
+    assert only_problem(config_with(destination(), tenant_id=True)) == (
+        "hookstack:tenants[0].id: must be a string, got a boolean (True): YAML reads an unquoted yes, no, on, off, "
+        "y, n, true or false as a boolean, so quote it"
+    )
