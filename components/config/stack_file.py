@@ -23,6 +23,7 @@ Problems the configuration parser finds are reported with the line of the value 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +164,14 @@ def read_stack_file(path: str | Path) -> StackFile:
         raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {error}")], [None]) from None
     except RecursionError:
         raise StackFileError(name, [ConfigProblem("", "is nested too deeply to read")], [None]) from None
+    except StackFileError:
+        raise
+    except ValueError:  # an integer of more digits than Python converts
+        limit = sys.get_int_max_str_digits()
+        long = (n for n in _scalars(document, set()) if n.tag == INT_TAG and len(n.value) > limit)
+        line = next((n.start_mark.line + 1 for n in long), None)
+        unreadable = ConfigProblem("", f"has a number of more than {limit} digits, which cannot be read")
+        raise StackFileError(name, [unreadable], [line]) from None
     finally:
         loader.dispose()
 
@@ -201,9 +210,16 @@ def read_stack_file(path: str | Path) -> StackFile:
             lines.append(key_node.start_mark.line + 1)
     for key_node, value_node in config_node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value.startswith(f"{NAMESPACE}:"):
-            for problem, line in _non_decimal_numbers(value_node, set()):
-                problems.append(problem)
-                lines.append(line)
+            for node in _scalars(value_node, set()):  # 010 is 8, 1:30 is 90: a tenant id would become another
+                if node.tag == INT_TAG and node.style is None and not DECIMAL_INT_RE.fullmatch(node.value):
+                    problems.append(
+                        ConfigProblem(
+                            "",
+                            f"`{node.value}` is read by YAML as the number {yaml.safe_load(node.value)} (write it in "
+                            f"decimal, or quote it ('{node.value}') if it is text)",
+                        )
+                    )
+                    lines.append(node.start_mark.line + 1)
     if not problems and not any(isinstance(k, str) and k.startswith(f"{NAMESPACE}:") for k in config):
         problems.append(ConfigProblem("config", f"has no `{NAMESPACE}:` keys, so it configures nothing ({where})"))
         lines.append(config_key.start_mark.line + 1)
@@ -316,29 +332,17 @@ def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[Co
             yield from _duplicate_keys(item, seen)
 
 
-def _non_decimal_numbers(node: yaml.Node, seen: set[int]) -> Iterator[tuple[ConfigProblem, int]]:
-    """Plain scalars YAML 1.1 reads as a number other than the decimal text written (``010`` is 8,
-    ``1:30`` is 90, ``0x3c`` is 60): a tenant id or a name would silently become another."""
+def _scalars(node: yaml.Node, seen: set[int]) -> Iterator[yaml.ScalarNode]:
+    """Every scalar value under ``node`` (mapping values, list items), each node once."""
     if id(node) in seen:
         return
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
-        if node.tag == INT_TAG and node.style is None and not DECIMAL_INT_RE.fullmatch(node.value):
-            number = yaml.safe_load(node.value)
-            yield (
-                ConfigProblem(
-                    "",
-                    f"`{node.value}` is read by YAML as the number {number} (write it in decimal, or quote it "
-                    f"('{node.value}') if it is text)",
-                ),
-                node.start_mark.line + 1,
-            )
-    elif isinstance(node, yaml.MappingNode):
-        for _, value_node in node.value:
-            yield from _non_decimal_numbers(value_node, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from _non_decimal_numbers(item, seen)
+        yield node
+    for child in [v for _, v in node.value] if isinstance(node, yaml.MappingNode) else []:
+        yield from _scalars(child, seen)
+    for child in node.value if isinstance(node, yaml.SequenceNode) else []:
+        yield from _scalars(child, seen)
 
 
 def _entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:

@@ -94,6 +94,12 @@ REFUSED = {
         "2",
         "`0x3c` is read by YAML as the number 60",
     ),
+    # Python converts at most 4,300 decimal digits: PyYAML's ValueError was a traceback.
+    "number too long": (
+        "config:\n  hookstack:provider:\n    rulesPerBus: " + "9" * 5000 + "\n",
+        "3",
+        "has a number of more than 4300 digits, which cannot be read",
+    ),
     # YAML allows an alias inside the node it names; PyYAML builds a structure that contains itself.
     "recursive alias": (
         "config:\n  hookstack:tenants: &a [*a]\n",
