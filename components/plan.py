@@ -366,6 +366,7 @@ def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:
         )
     for bus in plan.buses:
         rules = plan.rules_on(bus.index)
+        delivery_rules = len(plan.delivery_rule_patterns) if bus.index == 0 else 0
         if rules > limit:
             where = "hookstack:provider.shards" if plan.sharded else "hookstack:tenants"
             advice = (
@@ -373,6 +374,14 @@ def plan_problems(plan: ProviderPlan) -> list[ConfigProblem]:
                 if plan.sharded
                 else "remove hookstack:provider.shards (automatic) or set it above 1 to spread tenants over buses"
             )
+            if delivery_rules > limit - RESERVED_RULES_PER_BUS:  # sharding moves API destination rules only
+                where, advice = (
+                    "hookstack:delivery.apiTenants",
+                    (
+                        f"{delivery_rules} are delivery rules for {len(plan.delivery_tenants or ())} listed tenants, which "
+                        "no shard count moves (use apiTenants: all, or cover fewer tenants)"
+                    ),
+                )
             problems.append(
                 ConfigProblem(where, f"bus {bus.name} would hold {rules} rules; the quota is {limit}: {advice}")
             )

@@ -26,7 +26,7 @@ from components.config import (
     read_stack_config,
 )
 from components.config.stack_file import SecretResolver
-from components.plan import ProviderPlan, build_provider_plan, quota_problems
+from components.plan import ProviderPlan, build_provider_plan, quota_problems, resource_key
 
 # Checks that look things up in the account (the Pulumi program's, components.stack_config): given
 # the parsed configuration and the problems found so far (a key with a problem is not looked up),
@@ -65,7 +65,8 @@ def load_stack(
     # alarm, but the positions after them shift, so per-destination quota problems wait for a valid
     # tenants list (the ones about the whole stack are reported at once).
     positions_exact = not _any_under(problems, "tenants")
-    problems += [p for p in quota_problems(parsed.config, plan) if positions_exact or "[" not in p.path]
+    found = name_collisions(parsed.config) + quota_problems(parsed.config, plan)
+    problems += [p for p in found if positions_exact or "[" not in p.path]
     if problems:
         raise StackConfigError(problems)
     return Stack(parsed.config, plan)
@@ -83,6 +84,27 @@ def load_stack_from_file(
         return load_stack(stack_file.resolved_values(secret_resolver), stack=stack, local=local)
     except StackConfigError as error:
         raise stack_file.located(error) from None
+
+
+def name_collisions(config: StackConfig) -> list[ConfigProblem]:
+    """Destinations whose resources would get another destination's names: both engines name them
+    ``<component>-<resource_key(tenant, destination)>-<word>``, and tenant ``a-b`` destination ``c`` has
+    the key of tenant ``a`` destination ``b-c`` (a duplicate URN at ``pulumi up``, one connection name)."""
+    problems: list[ConfigProblem] = []
+    named: dict[str, tuple[str, str]] = {}  # resource key -> the (tenant, destination) that has it
+    for tenant_index, tenant in enumerate(config.tenants):
+        for destination_index, destination in enumerate(tenant.destinations):
+            key = resource_key(tenant.id, destination.name)
+            owner = named.setdefault(key, (tenant.id, destination.name))
+            if owner != (tenant.id, destination.name):
+                problems.append(
+                    ConfigProblem(
+                        f"{NAMESPACE}:tenants[{tenant_index}].destinations[{destination_index}].name",
+                        f"its resources would be named like those of tenant {owner[0]!r} destination {owner[1]!r} "
+                        f"({key}: the tenant id and the destination name joined by '-'); rename one of them",
+                    )
+                )
+    return problems
 
 
 def _any_under(problems: Sequence[ConfigProblem], key: str) -> bool:

@@ -239,9 +239,12 @@ def _anything_but_problem(operand: Any) -> str | None:
 def filter_problem(value: Any, reserved: Sequence[tuple[str, ...]] = ()) -> tuple[str, str] | None:
     """:func:`pattern_problem`, the pattern's size, and fields the caller owns (``reserved``: field
     paths such as ``("detail", "tenantId")`` that a filter may not name; ``$or`` levels are skipped)."""
-    if problem := pattern_problem(value):
-        return problem
-    size = len(json.dumps(value, separators=(",", ":"), sort_keys=True))
+    try:
+        if problem := pattern_problem(value):
+            return problem
+        size = len(json.dumps(value, separators=(",", ":"), sort_keys=True))
+    except RecursionError:  # far beyond what 2,048 characters can nest
+        return "", f"is nested too deeply (an event pattern may have {MAX_EVENT_PATTERN_CHARS} characters)"
     if size > MAX_EVENT_PATTERN_CHARS:
         return "", f"is {size} characters as JSON; an event pattern may have {MAX_EVENT_PATTERN_CHARS}"
     for fields, where in _field_paths(value, (), ""):

@@ -66,11 +66,11 @@ def problems(paths: Any, template: Any, *, rule_placeholders: bool = True) -> li
         found.append(("paths", "must be a mapping of placeholder names to JSONPaths"))
         paths = {}
     for key, input_path in paths.items():
-        if not INPUT_PATH_KEY_RE.match(str(key)) or str(key).startswith("AWS"):
+        if not INPUT_PATH_KEY_RE.fullmatch(str(key)) or str(key).startswith("AWS"):
             found.append(
                 (f"paths.{key}", "key must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-', not starting 'AWS'")
             )
-        elif not isinstance(input_path, str) or not INPUT_PATH_RE.match(input_path):
+        elif not isinstance(input_path, str) or not INPUT_PATH_RE.fullmatch(input_path):
             found.append(
                 (
                     f"paths.{key}",

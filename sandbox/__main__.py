@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,7 +32,7 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 class StopSignals:
-    """SIGINT and SIGTERM: record the first one and set :attr:`stopping`; ignore later ones.
+    """SIGINT, SIGTERM and SIGHUP: record the first one and set :attr:`stopping`; ignore later ones.
 
     ``up`` checks :attr:`stopping` between startup steps and waits on it once ready; no exception
     is raised at a random point, so nothing can cut a stop short (which would leave PostgreSQL
@@ -48,7 +49,9 @@ class StopSignals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal was closed. Its default action ended the process at once, leaving
+        # PostgreSQL (in its own process group) running and the state files behind.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -114,7 +117,9 @@ def _main(argv: list[str] | None, signals: StopSignals) -> int:
     up.add_argument("--seed", type=int, help="with --faults: the same seed fails the same requests (default 0)")
     plan = commands.add_parser("plan", help="print what `pulumi up` would declare for a stack file (Pulumi mocks)")
     plan.add_argument("--config", default=str(ROOT / "Pulumi.dev.yaml"), help="a stack file, as `up` takes it")
-    plan.add_argument("--stack", help="the stack name (default: <name> of Pulumi.<name>.yaml, else sandbox)")
+    plan.add_argument(
+        "--stack", type=_stack_name, help="the stack name (default: <name> of Pulumi.<name>.yaml, else sandbox)"
+    )
     plan.add_argument("--json", action="store_true", help='print {"resources": [...], "outputs": {...}}')
     args = parser.parse_args(argv)
 
@@ -148,6 +153,15 @@ def _time_scale(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a number above 0 (0.01: a day of retries in 15 minutes)")
     return value
+
+
+def _stack_name(text: str) -> str:
+    """A name Pulumi accepts for a stack (it names the entry bus, ``hookstack-<stack>``)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", text):
+        raise argparse.ArgumentTypeError(
+            f"must be 1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.' (a Pulumi stack name); got {text!r}"
+        )
+    return text
 
 
 def _up(args: argparse.Namespace, signals: StopSignals) -> int:

@@ -8,7 +8,8 @@ emulators (API destinations, fault injection) log through the same function, in 
 - ``json``: unchanged, one object per line (for ``jq``, log shippers, tests);
 - ``text``: ``12:00:01.234 INFO    delivery attempt  tenantId=1 eventId=evt_1 statusCode=200 ...``
 
-and drops ``INFO`` (and ``DEBUG``) records with ``quiet``. Any other line (the ready summary, a
+and drops ``INFO`` (and ``DEBUG``) records with ``quiet``. The functions' EMF metric documents
+(:mod:`functions.metrics`, ``{"_aws": ..., "message": "metrics", ...}``) count as ``INFO`` records. Any other line (the ready summary, a
 ``print``) passes through unchanged. The default format is ``text`` on a terminal and ``json``
 otherwise (a file or a pipe keeps what machines read).
 """
@@ -44,7 +45,19 @@ def parse_record(line: str) -> dict[str, Any] | None:
         value = json.loads(line)
     except ValueError:
         return None
-    return value if isinstance(value, dict) and value.keys() >= RECORD_KEYS else None
+    if not isinstance(value, dict):
+        return None
+    aws = value.get("_aws")
+    if "level" not in value and isinstance(aws, dict) and isinstance(aws.get("Timestamp"), (int, float)):
+        # An EMF metric document (functions.metrics, one per delivery attempt): an INFO record to show.
+        fields = {key: field for key, field in value.items() if key not in ("_aws", "message")}
+        return {
+            "level": "INFO",
+            "message": value.get("message", "metrics"),
+            "timestamp": aws["Timestamp"] / 1000,
+            **fields,
+        }
+    return value if value.keys() >= RECORD_KEYS else None
 
 
 def render_text(record: Mapping[str, Any]) -> str:

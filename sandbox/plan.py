@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components.config import StackConfig
+from components.config import StackConfig, read_stack_file
 from components.plan import resource_key
 
 LOOPBACK_URL_RE = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(?=[:/]|$)", re.IGNORECASE)
@@ -35,6 +35,8 @@ PLANNED_LOOPBACK_HOST = "https://loopback.invalid"
 SECRET_OUTPUT = "[secret]"  # noqa: S105 - how `pulumi stack output --json` shows a secret output
 COMPONENT_PREFIX = "hookstack:index:"
 TOP_LEVEL = "stack"
+# The secret keys of a destination's auth and signing blocks (README: the 🔒 rows).
+_SECRET_KEYS = ("value", "password", "token", "clientSecret", "secret", "previousSecret")
 # A destination's resources are named <component>-<key>-<word> (components/provider.py, delivery_endpoints.py).
 _WORD_RE = re.compile(r"^[a-z]+$")
 
@@ -64,6 +66,27 @@ def planned_urls(value: Any, path: str = "") -> tuple[Any, list[str]]:
             found += paths
         return items, found
     return value, []
+
+
+def plain_secret_paths(values: Mapping[str, Any]) -> list[str]:
+    """Key paths of the secrets (the README's 🔒 keys) a stack file gives in plain text, not ``secure:``."""
+    found: list[tuple[str, Any]] = []
+    tenants = values.get("tenants")
+    for ti, tenant in enumerate(tenants if isinstance(tenants, list) else []):
+        destinations = tenant.get("destinations") if isinstance(tenant, Mapping) else None
+        for di, destination in enumerate(destinations if isinstance(destinations, list) else []):
+            for part in ("auth", "signing"):
+                block = destination.get(part) if isinstance(destination, Mapping) else None
+                if isinstance(block, Mapping):
+                    found += [
+                        (f"tenants[{ti}].destinations[{di}].{part}.{key}", block.get(key)) for key in _SECRET_KEYS
+                    ]
+    consumer = values.get("consumer")
+    sources = consumer.get("sources") if isinstance(consumer, Mapping) else None
+    for si, source in enumerate(sources if isinstance(sources, list) else []):
+        for key in ("secret", "previousSecret") if isinstance(source, Mapping) else ():
+            found.append((f"consumer.sources[{si}].{key}", source.get(key)))
+    return [f"hookstack:{path}" for path, value in found if isinstance(value, str) and value]
 
 
 def pulumi_outputs(outputs: Mapping[str, Any], secret: set[str]) -> dict[str, Any]:
@@ -145,6 +168,13 @@ def run_plan(config_path: str, *, stack: str | None = None, as_json: bool = Fals
         notes.append(
             f"{len(loopback)} loopback URL(s) only `sandbox up` accepts, planned as {PLANNED_LOOPBACK_HOST}:PORT/... "
             f"(`pulumi up` refuses http:// and loopback hosts): {', '.join(loopback)}"
+        )
+    plain = plain_secret_paths(read_stack_file(config_path).values)
+    if plain:
+        notes.append(
+            f"{len(plain)} secret value(s) in plain text in the stack file: {', '.join(plain)} (`pulumi up` keeps "
+            "them encrypted in its state, but the file holds them as written: set each with "
+            "`pulumi config set --secret --path '<key path>' <value>`)"
         )
     if as_json:
         print(json.dumps({"resources": rows, "outputs": outputs}, indent=2, default=str))

@@ -316,7 +316,8 @@ def claim_state_file(path: str) -> str | None:
     Creates missing directories. A state file left by a sandbox that no longer runs (killed, or
     crashed) is removed at once, so that nobody polling for it reads stale endpoints; a state file
     of a sandbox that still runs (its ``pid`` is alive) is refused, as two sandboxes would overwrite
-    and then delete each other's file. Returns a note for the user when a stale file was removed.
+    and then delete each other's file, and so is a file no sandbox wrote (no ``pid``: the user's).
+    Returns a note for the user when a stale file was removed.
     Raises :class:`StateFileError` with the reason otherwise.
     """
     target = Path(path)
@@ -327,6 +328,12 @@ def claim_state_file(path: str) -> str | None:
         note = None
         if target.exists():
             pid = _state_file_pid(target)
+            if pid is None and target.stat().st_size > 0:
+                # Not written by a sandbox (the stack file itself, a typo): it is the user's, never deleted.
+                raise StateFileError(
+                    f"--state-file {path}: exists and is not a sandbox state file (no pid in it); "
+                    "choose another path, or delete the file"
+                )
             if pid is not None and _process_exists(pid):
                 raise StateFileError(
                     f"--state-file {path}: a sandbox (pid {pid}) is using it; stop that sandbox or choose another file "

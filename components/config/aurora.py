@@ -33,7 +33,7 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
     raw, path = reader.section(value, "aurora", AURORA_KEYS)
     defaults = AuroraSettings()
     version = reader.get(raw, "engineVersion", path, str, default=defaults.engine_version)
-    if not re.match(r"^1[3-7](\.\d+)?$", version):
+    if not re.fullmatch(r"^1[3-7](\.\d+)?$", version):
         reader.problem(
             f"{path}.engineVersion", f"must be an Aurora PostgreSQL version 13..17 like 16.6; got {version!r}"
         )
@@ -44,12 +44,12 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
             "must support the RDS Data API (13.11+, 14.8+, 15.3+, 16.1+, 17.4+); got " + repr(version),
         )
     database = reader.get(raw, "databaseName", path, str, default=defaults.database_name)
-    if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,62}$", database):
+    if not re.fullmatch(r"^[A-Za-z][A-Za-z0-9_]{0,62}$", database):
         reader.problem(
             f"{path}.databaseName", "must be 1-63 characters of letters, digits and '_', starting with a letter"
         )
     username = reader.get(raw, "masterUsername", path, str, default=defaults.master_username)
-    if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,15}$", username) or username in ("postgres", "rdsadmin", "admin"):
+    if not re.fullmatch(r"^[A-Za-z][A-Za-z0-9_]{0,15}$", username) or username in ("postgres", "rdsadmin", "admin"):
         reader.problem(
             f"{path}.masterUsername", "must be 1-16 characters of letters, digits and '_', not a reserved name"
         )
@@ -62,7 +62,8 @@ def parse_aurora(reader: Reader, value: Any) -> AuroraSettings:
         reader.problem(f"{path}.minCapacity", f"must not exceed maxCapacity ({max_capacity})")
     vpc_id = reader.get(raw, "vpcId", path, str)
     subnet_ids = reader.strings(raw, "subnetIds", path)
-    if vpc_id and len(subnet_ids) < 2:
+    reader.unique([(f"{path}.subnetIds[{i}]", s) for i, s in enumerate(subnet_ids)], "subnet")
+    if vpc_id and len(set(subnet_ids)) < 2:
         reader.problem(f"{path}.subnetIds", "needs at least two private subnets in different AZs when vpcId is set")
     if subnet_ids and not vpc_id:
         reader.problem(f"{path}.vpcId", "is required when subnetIds is set")

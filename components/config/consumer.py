@@ -123,7 +123,7 @@ def _payload_store(reader: Reader, raw: Mapping[str, Any], path: str) -> dict[st
     elif store != "s3express" and zone_id is not None:
         reader.problem(f"{path}.payloadStoreZoneId", "is only used with payloadStore: s3express; remove it")
         zone_id = None
-    elif zone_id is not None and not ZONE_ID_RE.match(zone_id):
+    elif zone_id is not None and not ZONE_ID_RE.fullmatch(zone_id):
         reader.problem(
             f"{path}.payloadStoreZoneId",
             f"must be an Availability Zone ID such as use1-az4 (not a zone name such as us-east-1a); got {zone_id!r}",
@@ -250,7 +250,7 @@ def _hmac(reader: Reader, raw: Mapping[str, Any], kind: str | None, path: str) -
 
 def _dotted(reader: Reader, raw: Mapping[str, Any], key: str, path: str) -> str | None:
     value = reader.get(raw, key, path, str)
-    if value is not None and not DOTTED_PATH_RE.match(value.removeprefix("$.")):
+    if value is not None and not DOTTED_PATH_RE.fullmatch(value.removeprefix("$.")):
         reader.problem(f"{path}.{key}", f"must be a dotted JSON path like repository.id; got {value!r}")
         return None
     return value.removeprefix("$.") if value else None

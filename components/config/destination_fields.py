@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.config.limits import MAX_CONNECTION_PARAMETER_CHARS
+from components.config.limits import CONNECTION_PARAMETER_CONTROL_RE, MAX_CONNECTION_PARAMETER_CHARS
 from components.config.model import (
     ApiKeyAuth,
     Auth,
@@ -23,7 +23,7 @@ from components.config.model import (
     Signing,
     Transform,
 )
-from components.config.reader import Reader, whsec_problem
+from components.config.reader import Reader, eventbridge_url_problem, whsec_problem
 from functions import patterns, transform
 from functions.delivery import endpoint_fields as fields
 from functions.delivery.endpoint_fields import OAUTH_METHODS
@@ -54,7 +54,7 @@ def parse_auth(reader: Reader, value: Any, path: str, *, worker: bool) -> tuple[
             reader.problem(f"{path}.header", f"{problem}; got {header!r}")
             header = None
         secret = reader.secret(raw, "value", path, required=True)
-        _check_secret(reader, secret, f"{path}.value", as_header=worker)
+        _check_secret(reader, secret, f"{path}.value", as_header=worker, connection=not worker)
         return (ApiKeyAuth(header=header, value=secret) if header and secret else None), None
     if kind == "basic":
         reader.unknown_keys(raw, path, ("type", "username", "password"))
@@ -62,8 +62,10 @@ def parse_auth(reader: Reader, value: Any, path: str, *, worker: bool) -> tuple[
         if username is not None and (":" in username or not username):
             reader.problem(f"{path}.username", "must be non-empty and must not contain ':'")
             username = None
+        if not worker and not _connection_parameter_fits(reader, username, f"{path}.username"):
+            username = None
         password = reader.secret(raw, "password", path, required=True)
-        _check_secret(reader, password, f"{path}.password", as_header=False)
+        _check_secret(reader, password, f"{path}.password", as_header=False, connection=not worker)
         return (BasicAuth(username=username, password=password) if username and password else None), None
     if kind == "bearer":
         reader.unknown_keys(raw, path, ("type", "token"))
@@ -71,7 +73,7 @@ def parse_auth(reader: Reader, value: Any, path: str, *, worker: bool) -> tuple[
         _check_secret(reader, token, f"{path}.token", as_header=True, limit=fields.MAX_BEARER_TOKEN_CHARS)
         return (BearerAuth(token=token) if token else None), None
     if kind == "oauth":
-        return _oauth(reader, raw, path), None
+        return _oauth(reader, raw, path, worker=worker), None
     if kind == SIGNED:
         reader.unknown_keys(raw, path, ("type", "secret", "previousSecret"))
         secrets = _signing_secrets(reader, raw, path)
@@ -82,13 +84,24 @@ def parse_auth(reader: Reader, value: Any, path: str, *, worker: bool) -> tuple[
     return None, None
 
 
-def _oauth(reader: Reader, raw: Mapping[str, Any], path: str) -> OAuthAuth | None:
+def _oauth(reader: Reader, raw: Mapping[str, Any], path: str, *, worker: bool) -> OAuthAuth | None:
     reader.unknown_keys(raw, path, ("type", "authorizationEndpoint", "clientId", "clientSecret", "scope", "httpMethod"))
     endpoint = reader.https_url(raw, "authorizationEndpoint", path, required=True)
+    if (
+        endpoint
+        and not worker
+        and not endpoint.startswith("http://")
+        and (problem := eventbridge_url_problem(endpoint))
+    ):
+        reader.problem(f"{path}.authorizationEndpoint", problem)  # (a sandbox's loopback http:// is never deployed)
+        endpoint = None
     client_id = reader.get(raw, "clientId", path, str, required=True)
     client_secret = reader.secret(raw, "clientSecret", path, required=True)
-    _check_secret(reader, client_secret, f"{path}.clientSecret", as_header=False)
+    _check_secret(reader, client_secret, f"{path}.clientSecret", as_header=False, connection=not worker)
     scope = reader.get(raw, "scope", path, str)
+    if not worker:  # EventBridge connection parameters (the scope is a body parameter of the token request)
+        client_id = client_id if _connection_parameter_fits(reader, client_id, f"{path}.clientId") else None
+        scope = scope if _connection_parameter_fits(reader, scope, f"{path}.scope") else None
     http_method = reader.choice(raw, "httpMethod", path, OAUTH_METHODS, default="POST")
     if endpoint and client_id and client_secret:
         return OAuthAuth(
@@ -102,15 +115,41 @@ def _oauth(reader: Reader, raw: Mapping[str, Any], path: str) -> OAuthAuth | Non
 
 
 def _check_secret(
-    reader: Reader, secret: Secret | None, path: str, *, as_header: bool, limit: int = MAX_CONNECTION_PARAMETER_CHARS
+    reader: Reader,
+    secret: Secret | None,
+    path: str,
+    *,
+    as_header: bool,
+    limit: int = MAX_CONNECTION_PARAMETER_CHARS,
+    connection: bool = False,
 ) -> None:
-    """A secret value's length (and, when it travels as a header value, its characters); never shown."""
+    """A secret value's length (and, when it travels as a header value or an EventBridge connection
+    parameter, its characters); never shown."""
     if secret is None:
         return
     if as_header and (problem := fields.header_value_problem(secret.reveal(), limit)):
         reader.problem(path, f"{problem} (the value is not shown)")
     elif len(secret.reveal()) > limit:
         reader.problem(path, f"must be at most {limit} characters")
+    elif connection and CONNECTION_PARAMETER_CONTROL_RE.search(secret.reveal()):
+        reader.problem(
+            path, "must not contain control characters (an EventBridge connection parameter; the value is not shown)"
+        )
+
+
+def _connection_parameter_fits(reader: Reader, value: str | None, path: str) -> bool:
+    """A plain EventBridge connection parameter: at most 512 characters, no control characters."""
+    if value is None:
+        return True
+    if len(value) > MAX_CONNECTION_PARAMETER_CHARS:
+        reader.problem(
+            path, f"must be at most {MAX_CONNECTION_PARAMETER_CHARS} characters (an EventBridge connection parameter)"
+        )
+    elif CONNECTION_PARAMETER_CONTROL_RE.search(value):
+        reader.problem(path, "must not contain control characters (an EventBridge connection parameter)")
+    else:
+        return True
+    return False
 
 
 def _signing_secrets(reader: Reader, raw: Mapping[str, Any], path: str) -> tuple[Secret | None, Secret | None] | None:

@@ -10,7 +10,7 @@ validate against it. With a catalog, every destination's ``eventTypes`` entry mu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from components.config.model import NAMESPACE
@@ -68,15 +68,29 @@ def _entry(reader: Reader, item: Any, path: str) -> EventType | None:
     if description is not None and not 1 <= len(description) <= MAX_DESCRIPTION_CHARS:
         reader.problem(f"{path}.description", f"must be 1-{MAX_DESCRIPTION_CHARS} characters")
     schema = reader.get(raw, "schema", path, Mapping)
-    if schema is not None and (problem := _schema_problem(schema)):
-        reader.problem(f"{path}.schema", problem)
+    too_deep = f"is nested too deeply (the catalog may have {MAX_CATALOG_BYTES} bytes as JSON)"
+    try:  # a few thousand levels are far beyond the catalog's size, and beyond Python's recursion limit
+        if schema is not None and (problem := _schema_problem(schema)):
+            reader.problem(f"{path}.schema", problem)
+            schema = None
+        schema = _plain(schema)
+    except RecursionError:
+        reader.problem(f"{path}.schema", too_deep)
         schema = None
     example = reader.get(raw, "example", path, Mapping)
-    if example is not None and schema is not None and (found := schema_problem(schema, example, "example")):
-        reader.problem(f"{path}.{found[0]}", f"does not match the schema: {found[1]}")
+    from referencing.exceptions import Unresolvable  # jsonschema's, imported when used (as in _schema_problem)
+
+    try:
+        if example is not None and schema is not None and (found := schema_problem(schema, example, "example")):
+            reader.problem(f"{path}.{found[0]}", f"does not match the schema: {found[1]}")
+        example = _plain(example)
+    except RecursionError:
+        reader.problem(f"{path}.example", too_deep)
+    except Unresolvable as error:  # a $ref relative to a nested $id that resolves to nothing
+        reader.problem(f"{path}.schema", f"has a $ref that points to nothing: {error}")
     if len(reader.problems) > before or name is None or description is None:
         return None
-    return EventType(name, description, _plain(schema), _plain(example))
+    return EventType(name, description, schema, example)
 
 
 def _name_problem(name: str) -> str | None:
@@ -99,7 +113,42 @@ def _schema_problem(schema: Mapping[str, Any]) -> str | None:
     except SchemaError as error:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         return f"is not a valid JSON Schema (draft 2020-12){' at ' + where if where else ''}: {error.message}"
+    return _reference_problem(schema)
+
+
+def _reference_problem(schema: Mapping[str, Any]) -> str | None:
+    """A ``$ref`` to another document (jsonschema would fetch it over the network, at preview and at
+    every publish) or to nothing in the schema (a traceback when data is checked)."""
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    base = "urn:hookstack:event-schema"
+    resolver = Registry().with_resource(base, DRAFT202012.create_resource(schema)).resolver(base)
+    for keyword, reference, where, under_nested_id in _references(schema, "", False):
+        at = f" at {where}" if where else ""
+        if not reference.startswith("#"):
+            return f"must be self-contained: {keyword} {reference!r}{at} names another document (none is fetched)"
+        if not under_nested_id:  # relative to a nested $id: resolved when data is checked
+            try:
+                resolver.lookup(reference)
+            except Unresolvable:
+                return f"{keyword} {reference!r}{at} points to nothing in the schema"
     return None
+
+
+def _references(schema: Any, where: str, under_nested_id: bool) -> Iterator[tuple[str, str, str, bool]]:
+    """``(keyword, reference, where, under a nested $id)`` for each ``$ref`` / ``$dynamicRef`` in ``schema``."""
+    if isinstance(schema, Mapping):
+        nested = under_nested_id or (bool(where) and "$id" in schema)
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                yield key, value, where, nested
+            elif key not in ("const", "enum", "default", "examples"):  # those hold data, not schemas
+                yield from _references(value, f"{where}.{key}", nested)
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            yield from _references(item, f"{where}[{index}]", under_nested_id)
 
 
 def _plain(value: Any) -> Any:

@@ -9,6 +9,7 @@ error with its key path. A limit the Lambda code needs too lives in ``functions/
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from functions.delivery.endpoint_fields import MAX_HEADER_VALUE_CHARS, MAX_RATE_LIMIT
@@ -34,6 +35,12 @@ MAX_BUSES = 100
 MAX_SHARDS = 48
 # API destination InvocationEndpoint: at most 2,048 characters.
 MAX_ENDPOINT_URL_CHARS = 2048
+# One character (or %XX escape) of EventBridge's InvocationEndpoint and AuthorizationEndpoint pattern,
+# ^((%[0-9A-Fa-f]{2}|[-()_.!~*';/?:@\x26=+$,A-Za-z0-9])+)([).!';/?:,])?$ : no '#', no '[' (IPv6 literal).
+ENDPOINT_URL_CHAR_RE = re.compile(r"%[0-9A-Fa-f]{2}|[-()_.!~*';/?:@&=+$,A-Za-z0-9]")
+# Connection parameters (API key, Basic user and password, OAuth client id, secret and body parameters):
+# EventBridge's pattern refuses control characters.
+CONNECTION_PARAMETER_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # Lambda SQS event source ScalingConfig.MaximumConcurrency: 2-1000.
 MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY = 2, 1000
 # An inline webhook body travels in one SQS message and one EventBridge entry (at most
@@ -48,6 +55,8 @@ def to_json(value: Any) -> str:
 
 
 __all__ = [
+    "CONNECTION_PARAMETER_CONTROL_RE",
+    "ENDPOINT_URL_CHAR_RE",
     "MAX_API_DESTINATIONS",
     "MAX_BUSES",
     "MAX_CONNECTIONS",

@@ -19,7 +19,7 @@ from components.config.event_types import check_destination_event_types, parse_e
 from components.config.model import NAMESPACE, ConfigProblem, StackConfig, StackConfigError
 from components.config.portal import parse_portal, portal_needs_delivery
 from components.config.provider import AURORA_SOURCE_NAME, derived_source_problem, parse_provider
-from components.config.reader import Reader
+from components.config.reader import Reader, kind_of
 from components.config.tenants import parse_tenants
 from components.config.tracing import parse_tracing
 from functions.delivery.endpoint_fields import WORKER_ONLY_KEYS
@@ -60,8 +60,11 @@ def read_stack_config(raw: Mapping[str, Any], *, local: bool = False) -> ParsedC
         if key not in TOP_LEVEL_KEYS:
             reader.problem(f"{root}:{key}", f"unknown key; allowed keys: {', '.join(TOP_LEVEL_KEYS)}")
 
-    alarm_email = reader.get(raw, "alarmEmail", root, str)
-    if alarm_email is not None and not EMAIL_RE.match(alarm_email):
+    alarm_email = raw.get("alarmEmail")
+    if alarm_email is not None and not isinstance(alarm_email, str):  # reader.get would name `hookstack.alarmEmail`
+        reader.problem(f"{root}:alarmEmail", f"must be a string, got {kind_of(alarm_email)}")
+        alarm_email = None
+    if alarm_email is not None and not EMAIL_RE.fullmatch(alarm_email):
         reader.problem(f"{root}:alarmEmail", f"must be an email address; got {alarm_email!r}")
         alarm_email = None
 

@@ -46,7 +46,7 @@ def parse_portal(reader: Reader, value: Any) -> PortalSettings:
     defaults = PortalSettings()
     ancestors = []
     for index, origin in enumerate(reader.strings(raw, "frameAncestors", path)):
-        if FRAME_ANCESTOR_RE.match(origin):
+        if FRAME_ANCESTOR_RE.fullmatch(origin):
             ancestors.append(origin)
         else:
             reader.problem(

@@ -27,7 +27,7 @@ def event_source_problem(source: str) -> str | None:
     """Why ``source`` cannot be the ``source`` of an event hookstack puts on EventBridge, or None."""
     if not 1 <= len(source) <= MAX_EVENT_SOURCE_CHARS:
         return f"is {len(source)} characters; EventBridge allows 1-{MAX_EVENT_SOURCE_CHARS}"
-    if not EVENT_SOURCE_RE.match(source):
+    if not EVENT_SOURCE_RE.fullmatch(source):
         return "may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
     if source.lower().startswith(RESERVED_SOURCE_PREFIX):
         return f"starts with {RESERVED_SOURCE_PREFIX!r}, which is reserved for AWS services' events"
@@ -49,7 +49,7 @@ def parse_provider(reader: Reader, value: Any) -> ProviderSettings:
     raw, path = reader.section(value, "provider", PROVIDER_KEYS)
     defaults = ProviderSettings()
     bus_name = reader.get(raw, "busName", path, str)
-    if bus_name is not None and (not BUS_NAME_RE.match(bus_name) or bus_name == "default"):
+    if bus_name is not None and (not BUS_NAME_RE.fullmatch(bus_name) or bus_name == "default"):
         reader.problem(f"{path}.busName", "must be 1-200 characters of A-Z, a-z, 0-9, '.', '_' and '-', not 'default'")
         bus_name = None
     source = reader.get(raw, "eventSource", path, str, default=defaults.event_source)

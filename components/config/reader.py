@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from components.config.limits import MAX_ENDPOINT_URL_CHARS
+from components.config.limits import ENDPOINT_URL_CHAR_RE, MAX_ENDPOINT_URL_CHARS
 from components.config.model import NAMESPACE, ConfigProblem, Secret
 from functions import whsec
 
@@ -66,7 +66,15 @@ class Reader:
             if required:
                 self.problem(f"{path}.{key}", "is required")
             return default
-        if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if expected is str and isinstance(value, float):
+            # 1.10 and 1.1 are the same number: the text the user wrote is gone (a tenant id, a version).
+            self.problem(
+                f"{path}.{key}",
+                "must be a string: quote it (YAML and `pulumi config set --path` read an unquoted 1.10 as the "
+                f"number 1.1); got the number {value}",
+            )
+            return default
+        if expected is str and isinstance(value, int) and not isinstance(value, bool):
             # YAML turns `id: 1` into a number; identifiers are strings in events.
             value = str(value)
         if expected in (int, float) and isinstance(value, str):
@@ -76,7 +84,12 @@ class Reader:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (isinstance(value, bool) and expected in (int, float)):
-            self.problem(f"{path}.{key}", f"must be {_type_name(expected)}, got {kind_of(value)}")
+            quote = (
+                ": YAML reads an unquoted yes, no, on, off, y, n, true or false as a boolean, so quote it"
+                if expected is str and isinstance(value, bool)
+                else ""
+            )
+            self.problem(f"{path}.{key}", f"must be {_type_name(expected)}, got {kind_of(value)}{quote}")
             return default
         return value
 
@@ -95,7 +108,12 @@ class Reader:
                 )
             return None
         if not isinstance(value, str):
-            self.problem(f"{path}.{key}", f"must be a string, got {kind_of(value)}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):  # a secret: never shown
+                self.problem(
+                    f"{path}.{key}", "must be a string (quote it in YAML), got a number (the value is not shown)"
+                )
+            else:
+                self.problem(f"{path}.{key}", f"must be a string, got {kind_of(value)}")
             return None
         return Secret(value)
 
@@ -162,7 +180,7 @@ class Reader:
 
     def name(self, raw: Mapping[str, Any], key: str, path: str) -> str | None:
         value: str | None = self.get(raw, key, path, str, required=True)
-        if value is not None and not RESOURCE_NAME_RE.match(value):
+        if value is not None and not RESOURCE_NAME_RE.fullmatch(value):
             self.problem(
                 f"{path}.{key}",
                 f"must be 1-32 characters of a-z, 0-9 and '-' (not at either end); got {value!r}",
@@ -203,6 +221,20 @@ def https_url_problem(url: str, *, allow_loopback_http: bool = False) -> str | N
     if port is not None and not 1 <= port <= 65535:
         return f"has an invalid port {port}"
     return None
+
+
+def eventbridge_url_problem(url: str) -> str | None:
+    """Why EventBridge refuses ``url`` as an API destination's (or an OAuth connection's) endpoint, else ``None``."""
+    index = 0
+    while index < len(url) and (char := ENDPOINT_URL_CHAR_RE.match(url, index)):
+        index = char.end()
+    if index == len(url):
+        return None
+    return (
+        f"has a character EventBridge does not accept in an endpoint URL: {url[index]!r} at position {index} "
+        "(allowed: letters, digits, %XX escapes and - ( ) _ . ! ~ * ' ; / ? : @ & = + $ , so no #fragment and no "
+        "[IPv6] literal)"
+    )
 
 
 def whsec_problem(value: str) -> str | None:

@@ -7,6 +7,8 @@ in the namespace), so such files are refused here, each problem with the file na
 
 - an empty file, a document that is not a mapping, no ``config:`` key, ``config:`` not a mapping;
 - YAML syntax errors (line and column), and a key given twice in one mapping (YAML keeps the last);
+- a number under a ``hookstack:`` key that YAML 1.1 reads other than as written (``010``, ``0x3c``,
+  ``1_000``, ``1:30``): a tenant id ``010`` would be the tenant ``8``;
 - keys that are not ``<namespace>:<key>``, and namespaces within two edits of ``hookstack``
   (``hookstak:tenants``, ``Hookstack:tenants``): other namespaces are legitimate (``aws:region``,
   other providers') and are ignored, but a file with no ``hookstack:`` key at all is refused;
@@ -21,6 +23,7 @@ Problems the configuration parser finds are reported with the line of the value 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,9 @@ from components.config.parser import parse_stack_config
 # A namespace this close to ``hookstack`` is a typo, not another provider's settings.
 MAX_NAMESPACE_TYPO_EDITS = 2
 MERGE_TAG = "tag:yaml.org,2002:merge"
+INT_TAG = "tag:yaml.org,2002:int"
+# An integer as plain decimal text; YAML 1.1 also reads 010 (octal), 0x3c, 0b11, 1_000 and 1:30 as integers.
+DECIMAL_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 # What aliases may add to a file: each alias repeats its node's values where it appears. Far above
 # sharing blocks among the 3,000 API destinations an account may have; far below what a few nested
 # aliases can make (the check costs one pass over the distinct nodes).
@@ -158,6 +164,14 @@ def read_stack_file(path: str | Path) -> StackFile:
         raise StackFileError(name, [ConfigProblem("", f"invalid YAML: {error}")], [None]) from None
     except RecursionError:
         raise StackFileError(name, [ConfigProblem("", "is nested too deeply to read")], [None]) from None
+    except StackFileError:
+        raise
+    except ValueError:  # an integer of more digits than Python converts
+        limit = sys.get_int_max_str_digits()
+        long = (n for n in _scalars(document, set()) if n.tag == INT_TAG and len(n.value) > limit)
+        line = next((n.start_mark.line + 1 for n in long), None)
+        unreadable = ConfigProblem("", f"has a number of more than {limit} digits, which cannot be read")
+        raise StackFileError(name, [unreadable], [line]) from None
     finally:
         loader.dispose()
 
@@ -194,6 +208,18 @@ def read_stack_file(path: str | Path) -> StackFile:
         if problem:
             problems.append(problem)
             lines.append(key_node.start_mark.line + 1)
+    for key_node, value_node in config_node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value.startswith(f"{NAMESPACE}:"):
+            for node in _scalars(value_node, set()):  # 010 is 8, 1:30 is 90: a tenant id would become another
+                if node.tag == INT_TAG and node.style is None and not DECIMAL_INT_RE.fullmatch(node.value):
+                    problems.append(
+                        ConfigProblem(
+                            "",
+                            f"`{node.value}` is read by YAML as the number {yaml.safe_load(node.value)} (write it in "
+                            f"decimal, or quote it ('{node.value}') if it is text)",
+                        )
+                    )
+                    lines.append(node.start_mark.line + 1)
     if not problems and not any(isinstance(k, str) and k.startswith(f"{NAMESPACE}:") for k in config):
         problems.append(ConfigProblem("config", f"has no `{NAMESPACE}:` keys, so it configures nothing ({where})"))
         lines.append(config_key.start_mark.line + 1)
@@ -304,6 +330,19 @@ def _duplicate_keys(node: yaml.Node | None, seen: set[int]) -> Iterator[tuple[Co
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
             yield from _duplicate_keys(item, seen)
+
+
+def _scalars(node: yaml.Node, seen: set[int]) -> Iterator[yaml.ScalarNode]:
+    """Every scalar value under ``node`` (mapping values, list items), each node once."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    for child in [v for _, v in node.value] if isinstance(node, yaml.MappingNode) else []:
+        yield from _scalars(child, seen)
+    for child in node.value if isinstance(node, yaml.SequenceNode) else []:
+        yield from _scalars(child, seen)
 
 
 def _entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:

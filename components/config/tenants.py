@@ -32,7 +32,7 @@ from components.config.model import (
     Signing,
     Tenant,
 )
-from components.config.reader import Reader, https_url_problem, kind_of
+from components.config.reader import Reader, eventbridge_url_problem, https_url_problem, kind_of
 from functions import patterns
 from functions.delivery.endpoint_fields import (
     API_DESTINATION,
@@ -158,7 +158,9 @@ def _destination(reader: Reader, value: Any, path: str, tenant_id: str | None) -
     if url is not None:
         # Not ASCII: EventBridge refuses it mid-deploy (InvocationEndpoint's pattern). A worker endpoint
         # gets the worker's whole check instead (check_signed_destination_urls: the host is judged first).
-        problem = https_url_problem(url, allow_loopback_http=reader.local) or (None if worker else ascii_problem(url))
+        problem = https_url_problem(url, allow_loopback_http=reader.local) or (
+            None if worker else ascii_problem(url) or _api_destination_url_problem(url)
+        )
         if problem:
             reader.problem(f"{path}.url", problem)
             url = None
@@ -199,6 +201,12 @@ def _destination(reader: Reader, value: Any, path: str, tenant_id: str | None) -
         timeout_seconds=timeout,
         enabled=bool(enabled),
     )
+
+
+def _api_destination_url_problem(url: str) -> str | None:
+    """EventBridge's pattern for an API destination URL (a sandbox's loopback ``http://`` receiver is not
+    deployed: ``sandbox plan`` plans it as ``https://loopback.invalid``)."""
+    return None if url.startswith("http://") else eventbridge_url_problem(url)
 
 
 def _engine_fits(

@@ -92,7 +92,7 @@ def reserved_header_problem(name: str, auth_headers: Collection[str] = ()) -> st
 
 
 def header_name_problem(name: Any) -> str | None:
-    if not isinstance(name, str) or not HEADER_NAME_RE.match(name):
+    if not isinstance(name, str) or not HEADER_NAME_RE.fullmatch(name):
         return "must be an HTTP header name (1-256 characters of letters, digits and !#$%&'*+.^_`|~-)"
     return None
 
@@ -101,7 +101,7 @@ def header_value_problem(value: Any, limit: int = MAX_HEADER_VALUE_CHARS) -> str
     """Why ``value`` cannot travel as a header value (the message never repeats the value: it may be a secret)."""
     if not isinstance(value, str) or not 1 <= len(value) <= limit:
         return f"must be a string of 1-{limit} characters"
-    if not HEADER_VALUE_RE.match(value):
+    if not HEADER_VALUE_RE.fullmatch(value):
         return "must be visible ASCII (spaces only between other characters): HTTP cannot carry it as is"
     return None
 

@@ -152,7 +152,7 @@ def parse_template(template: str) -> tuple[tuple[Segment, ...], list[str]]:
         name = placeholder.group(1)
         if name in ("body", "timestamp", "url"):
             segments.append((name, ""))
-        elif name.startswith("header:") and HEADER_NAME_RE.match(name[len("header:") :]):
+        elif name.startswith("header:") and HEADER_NAME_RE.fullmatch(name[len("header:") :]):
             segments.append(("header", name[len("header:") :].lower()))
         elif name.startswith("header:"):
             problems.append(f"{{{name}}}: a header name is 1-128 of A-Z, a-z, 0-9 and '-'")
@@ -191,7 +191,7 @@ def parse_hmac(raw: Any) -> tuple[HmacConfig | None, list[tuple[str, str]]]:
 
     def header_name(key: str, *, required: bool = False) -> str | None:
         value = text(key, required=required)
-        if value is not None and not HEADER_NAME_RE.match(value):
+        if value is not None and not HEADER_NAME_RE.fullmatch(value):
             problems.append((key, f"must be a header name (1-128 of A-Z, a-z, 0-9 and '-'); got {value!r}"))
             return None
         return value.lower() if value else None
@@ -207,13 +207,13 @@ def parse_hmac(raw: Any) -> tuple[HmacConfig | None, list[tuple[str, str]]]:
     algorithm = choice("algorithm", tuple(ALGORITHMS), required=True)
     encoding = choice("encoding", ENCODINGS, required=True)
     prefix = text("prefix") or ""
-    if prefix and not _PREFIX_RE.match(prefix):
+    if prefix and not _PREFIX_RE.fullmatch(prefix):
         problems.append(("prefix", f"must be 1-32 printable ASCII characters without spaces; got {prefix!r}"))
     timestamp_header = header_name("timestampHeader")
     signature_param = text("signatureParam")
     timestamp_param = text("timestampParam")
     for key, value in (("signatureParam", signature_param), ("timestampParam", timestamp_param)):
-        if value is not None and not _PARAM_NAME_RE.match(value):
+        if value is not None and not _PARAM_NAME_RE.fullmatch(value):
             problems.append((key, f"must be a parameter name (1-32 of A-Z, a-z, 0-9, '_', '-'); got {value!r}"))
     separator = choice("paramSeparator", PARAM_SEPARATORS)
     if signature_param is None:

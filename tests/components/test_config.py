@@ -815,3 +815,203 @@ def test_readme_documents_every_delivery_key_the_parser_accepts() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [key for key in DELIVERY_KEYS if f"| `delivery.{key}` |" not in readme]
     assert not missing, f"README's hookstack:delivery table lacks: {missing}"
+
+
+HMAC = {"header": "X-Sig", "algorithm": "sha256", "encoding": "hex"}
+
+
+# A `$` anchor with re.match lets one trailing newline through ("crm\n" matched ^[a-z0-9-]+$): AWS
+# refuses such names mid-deploy, and a header value ending in a newline is an injected line.
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (config_with(destination(name="crm\n")), "tenants[0].destinations[0].name"),
+        (config_with(destination(headers={"x-team": "ops\n"})), "tenants[0].destinations[0].headers.x-team"),
+        (config_with(destination(headers={"x-team\n": "ops"})), "tenants[0].destinations[0].headers.x-team\n"),
+        (
+            config_with(destination(auth={"type": "apiKey", "header": "x-api-key\n", "value": "k"})),
+            "tenants[0].destinations[0].auth.header",
+        ),
+        (
+            config_with(destination(transform={"paths": {"n": "$.detail.name\n"}, "template": "<n>"})),
+            "tenants[0].destinations[0].transform.paths.n",
+        ),
+        (
+            config_with(destination(transform={"paths": {"n\n": "$.detail.name"}, "template": "<n>"})),
+            "tenants[0].destinations[0].transform.paths.n\n",
+        ),
+        ({"provider": {"busName": "orders\n"}}, "provider.busName"),
+        ({"provider": {"eventSource": "acme\n"}}, "provider.eventSource"),
+        ({"alarmEmail": "ops@example.com\n"}, "alarmEmail"),
+        ({"portal": {"frameAncestors": ["https://app.example.com\n"]}}, "portal.frameAncestors[0]"),
+        ({"aurora": {"engineVersion": "16\n"}}, "aurora.engineVersion"),
+        ({"aurora": {"databaseName": "orders\n"}}, "aurora.databaseName"),
+        ({"aurora": {"masterUsername": "owner\n"}}, "aurora.masterUsername"),
+        (
+            {"consumer": {"sources": [{"name": "gh\n", "kind": "github", "secret": "s"}]}},
+            "consumer.sources[0].name",
+        ),
+        (
+            {"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": "s", "orderingKey": "repo.id\n"}]}},
+            "consumer.sources[0].orderingKey",
+        ),
+        (
+            {
+                "consumer": {
+                    "sources": [{"name": "gh", "kind": "github", "secret": "s"}],
+                    "payloadStore": "s3express",
+                    "payloadStoreZoneId": "use1-az4\n",
+                }
+            },
+            "consumer.payloadStoreZoneId",
+        ),
+        *(
+            (
+                {"consumer": {"sources": [{"name": "x", "kind": "hmac", "secret": "s", "hmac": {**HMAC, key: value}}]}},
+                f"consumer.sources[0].hmac.{key}",
+            )
+            for key, value in [
+                ("header", "X-Sig\n"),
+                ("prefix", "sha256=\n"),
+                ("signatureParam", "h1\n"),
+                ("signedContent", "{body}{header:X-Id\n}"),
+            ]
+        ),
+    ],
+)
+def test_a_value_with_a_trailing_newline_is_refused_at_its_key(raw: dict[str, Any], key: str) -> None:
+    assert any(p.startswith(f"hookstack:{key}: ") for p in problems(raw)), problems(raw)
+
+
+def test_a_secret_of_the_wrong_type_is_refused_without_showing_its_value() -> None:
+    # YAML reads an unquoted numeric key as a number: the type error must not print it.
+    found = problems(config_with(destination(auth={"type": "apiKey", "header": "x-api-key", "value": 48151623})))
+    assert found == [
+        "hookstack:tenants[0].destinations[0].auth.value: must be a string (quote it in YAML), "
+        "got a number (the value is not shown)"
+    ]
+    found = problems({"consumer": {"sources": [{"name": "gh", "kind": "github", "secret": 4815.1623}]}})
+    assert all("4815" not in p for p in found) and found
+
+
+def test_a_top_level_value_of_the_wrong_type_is_named_by_its_key() -> None:
+    assert only_problem({"alarmEmail": ["ops@example.com"]}) == "hookstack:alarmEmail: must be a string, got a list"
+
+
+OAUTH = {
+    "type": "oauth",
+    "authorizationEndpoint": "https://auth.example.com/token",
+    "clientId": "c",
+    "clientSecret": "s",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.com/in#top", "'#' at position 28"),
+        ("https://[2001:db8::1]/in", "'[' at position 8"),
+        ('https://hooks.example.com/"q"', "'\"' at position 26"),
+        ("https://hooks.example.com/a%zz", "'%' at position 27"),
+        ("https://hooks.example.com/{id}", "'{' at position 26"),
+        ("https://hooks.example.com/\x01", "'\\x01' at position 26"),
+    ],
+)
+def test_an_api_destination_url_eventbridge_refuses_is_a_config_error(url: str, shown: str) -> None:
+    # CreateApiDestination's InvocationEndpoint (and a connection's AuthorizationEndpoint) pattern:
+    # ^((%[0-9A-Fa-f]{2}|[-()_.!~*';/?:@&=+$,A-Za-z0-9])+)([).!';/?:,])?$ , else a failure mid-deploy.
+    (found,) = problems(config_with(destination(url=url, auth={"type": "none"})))
+    assert found.startswith("hookstack:tenants[0].destinations[0].url: has a character EventBridge does not accept")
+    assert shown in found
+    (found,) = problems(config_with(destination(auth={**OAUTH, "authorizationEndpoint": url})))
+    assert found.startswith("hookstack:tenants[0].destinations[0].auth.authorizationEndpoint: has a character")
+
+
+def test_every_character_eventbridge_accepts_in_an_api_destination_url_is_accepted() -> None:
+    url = "https://hooks.example.com:8443/a-(b)_c.d!e~f*g'h;i/j?k=l&m=%2F+n$o,p@q:r"
+    config = parse_stack_config(config_with(destination(url=url, auth=OAUTH)))
+    assert config.tenants[0].destinations[0].url == url
+    assert config.tenants[0].destinations[0].is_worker is False
+
+
+@pytest.mark.parametrize(
+    ("auth", "key"),
+    [
+        ({"type": "basic", "username": "u" * 513, "password": "p"}, "username"),
+        ({"type": "basic", "username": "u\tx\x01", "password": "p"}, "username"),
+        ({"type": "basic", "username": "u", "password": "p\x7f"}, "password"),
+        ({**OAUTH, "clientId": "c" * 513}, "clientId"),
+        ({**OAUTH, "clientSecret": "s\x00"}, "clientSecret"),
+        ({**OAUTH, "scope": "s" * 513}, "scope"),
+        ({"type": "apiKey", "header": "x-api-key", "value": "k\x1b[0m"}, "value"),
+    ],
+)
+def test_a_connection_parameter_eventbridge_refuses_is_a_config_error(auth: dict[str, Any], key: str) -> None:
+    # EventBridge connection parameters: 1-512 characters without control characters.
+    (found,) = problems(config_with(destination(auth=auth)))
+    assert found.startswith(f"hookstack:tenants[0].destinations[0].auth.{key}: ")
+    assert "\x01" not in found and "\x7f" not in found and "\x00" not in found and "\x1b" not in found
+
+
+@pytest.mark.parametrize("engine", ["apiDestination", "worker"])
+def test_two_destinations_whose_resource_names_would_collide_are_refused(engine: str) -> None:
+    # Tenant 'a-b' destination 'c' and tenant 'a' destination 'b-c' were both named hookstack-a-b-c-*:
+    # a duplicate URN at `pulumi up` (and one connection name for two tenants).
+    raw = {
+        "tenants": [
+            {"id": "a-b", "destinations": [destination(name="c", engine=engine, auth={"type": "none"})]},
+            {"id": "a", "destinations": [destination(name="b-c", engine=engine, auth={"type": "none"})]},
+        ]
+    }
+    assert only_problem(raw) == (
+        "hookstack:tenants[1].destinations[0].name: its resources would be named like those of tenant 'a-b' "
+        "destination 'c' (a-b-c: the tenant id and the destination name joined by '-'); rename one of them"
+    )
+    raw["tenants"][1]["destinations"][0]["name"] = "bc"
+    assert len(parse_stack_config(raw).tenants) == 2
+
+
+def test_listed_tenants_whose_delivery_rules_alone_overflow_the_entry_bus_are_named_not_the_shards() -> None:
+    # 20,000 covered tenants need 667 delivery rules on the entry bus: sharding moves API destination
+    # rules only, so "set hookstack:provider.shards to a larger number" was advice that cannot work.
+    tenants = [{"id": f"tenant-{i:05d}-" + "x" * 50, "selfService": True} for i in range(20_000)]
+    found = only_problem({"delivery": {"apiTenants": "listed"}, "tenants": tenants})
+    assert found == (
+        "hookstack:delivery.apiTenants: bus hookstack-dev would hold 667 rules; the quota is 300: 667 are delivery "
+        "rules for 20000 listed tenants, which no shard count moves (use apiTenants: all, or cover fewer tenants)"
+    ), found
+
+
+def test_the_same_subnet_twice_is_not_two_subnets() -> None:
+    # A DB subnet group needs subnets in two Availability Zones: one subnet listed twice passed the count.
+    found = problems({"aurora": {"vpcId": "vpc-1", "subnetIds": ["subnet-1", "subnet-1"]}})
+    assert found == [
+        "hookstack:aurora.subnetIds[1]: duplicate subnet 'subnet-1' (also at hookstack:aurora.subnetIds[0])",
+        "hookstack:aurora.subnetIds: needs at least two private subnets in different AZs when vpcId is set",
+    ]
+
+
+def test_an_unquoted_major_minor_engine_version_is_refused_rather_than_misread() -> None:
+    # YAML reads `engineVersion: 16.10` as the number 16.1: the stack pinned 16.1 without a word.
+    assert only_problem({"aurora": {"engineVersion": 16.10}}) == (
+        "hookstack:aurora.engineVersion: must be a string: quote it (YAML and `pulumi config set --path` read an "
+        "unquoted 1.10 as the number 1.1); got the number 16.1"
+    )
+    assert parse_stack_config({"aurora": {"engineVersion": 16}}).aurora.engine_version == "16"
+    assert parse_stack_config({"aurora": {"engineVersion": "16.10"}}).aurora.engine_version == "16.10"
+
+
+def test_a_tenant_id_given_as_a_decimal_number_is_refused_rather_than_misread() -> None:
+    # `id: 1.10` became the tenant "1.1": events carrying tenantId "1.10" never matched its rules.
+    assert only_problem(config_with(destination(), tenant_id=1.10)) == (
+        "hookstack:tenants[0].id: must be a string: quote it (YAML and `pulumi config set --path` read an "
+        "unquoted 1.10 as the number 1.1); got the number 1.1"
+    )
+
+
+def test_a_string_key_read_as_a_boolean_says_to_quote_it() -> None:
+    # `id: on` (or yes, no, off) is a boolean in YAML 1.1: "got a boolean (True)" left the user guessing.
+    assert only_problem(config_with(destination(), tenant_id=True)) == (
+        "hookstack:tenants[0].id: must be a string, got a boolean (True): YAML reads an unquoted yes, no, on, off, "
+        "y, n, true or false as a boolean, so quote it"
+    )

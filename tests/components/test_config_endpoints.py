@@ -157,3 +157,12 @@ def test_bearer_is_an_api_key_connection_on_authorization_and_the_worker_stores_
     assert options.auth.type == "bearer" and "tok-123" not in repr(options.item_attributes())
     assert options.timeout_seconds == 30 and dict(options.headers) == {"x-team": "b"}
     assert auth_secret(worker) == "tok-123"
+
+
+def test_a_filter_nested_beyond_the_recursion_limit_is_one_problem_not_a_traceback() -> None:
+    # An event pattern holds at most 2,048 characters (some 340 levels); 3,000 levels raised RecursionError.
+    deep: dict[str, Any] = {"x": ["a"]}
+    for _ in range(3000):
+        deep = {"a": deep}
+    found = problems(stack(auth={"type": "none"}, filter={"detail": deep}))
+    assert found == [f"{PATH}.filter: is nested too deeply (an event pattern may have 2048 characters)"]

@@ -62,6 +62,53 @@ def test_each_problem_names_the_entry_and_its_key(entry: dict[str, Any], path: s
     assert text in found.get(f"hookstack:eventTypes[1].{path}", ""), found
 
 
+@pytest.mark.parametrize("key", ["schema", "example"])
+def test_a_schema_or_example_nested_beyond_the_recursion_limit_is_a_problem_not_a_traceback(key: str) -> None:
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(3000):
+        deep = {"type": "object", "properties": {"a": deep}} if key == "schema" else {"a": deep}
+    found = problems({"eventTypes": [VOIDED, {**VOIDED, "name": "invoice.deep", key: deep}]})
+    assert found == {
+        f"hookstack:eventTypes[1].{key}": "is nested too deeply (the catalog may have 262144 bytes as JSON)"
+    }
+
+
+@pytest.mark.parametrize("example", [None, {"a": 1}])
+@pytest.mark.parametrize(
+    ("schema", "text"),
+    [
+        (
+            {"properties": {"a": {"$ref": "http://127.0.0.1:9/a.json"}}},
+            "must be self-contained: $ref 'http://127.0.0.1:9/a.json' at .properties.a names another document",
+        ),
+        ({"$dynamicRef": "other.json#node"}, "must be self-contained: $dynamicRef 'other.json#node' names another"),
+        (
+            {"properties": {"a": {"$ref": "#/$defs/missing"}}},
+            "$ref '#/$defs/missing' at .properties.a points to nothing in the schema",
+        ),
+    ],
+)
+def test_a_schema_referencing_another_document_or_nothing_is_refused(
+    schema: dict[str, Any], text: str, example: Any
+) -> None:
+    # jsonschema fetched the URL over the network at `pulumi preview` (and at every publish), and an
+    # unresolvable $ref raised a traceback when the example was checked.
+    entry = {**VOIDED, "schema": schema, **({"example": example} if example is not None else {})}
+    found = problems({"eventTypes": [entry]})
+    assert list(found) == ["hookstack:eventTypes[0].schema"] and text in found["hookstack:eventTypes[0].schema"]
+
+
+def test_a_schema_with_local_references_is_accepted() -> None:
+    schema = {
+        "$defs": {
+            "sku": {"type": "string"},
+            "line": {"$anchor": "line", "properties": {"sku": {"$ref": "#/$defs/sku"}}},
+        },
+        "properties": {"lines": {"type": "array", "items": {"$ref": "#line"}}, "self": {"$ref": "#"}},
+    }
+    assert problems({"eventTypes": [{**VOIDED, "schema": schema, "example": {"lines": [{"sku": "A"}]}}]}) == {}
+
+
 def test_duplicates_shape_and_size_are_refused() -> None:
     assert "duplicate event type" in problems({"eventTypes": [VOIDED, VOIDED]})["hookstack:eventTypes[1].name"]
     assert "must be a list" in problems({"eventTypes": {"a": 1}})["hookstack:eventTypes"]

@@ -150,9 +150,24 @@ def test_the_state_file_directory_is_created_and_a_stale_file_removed_at_once(tm
     assert note is not None and "stale" in note and finished.stdout.strip() in note
     assert not state.exists()  # nobody polling for it reads the old endpoints
 
-    state.write_text("{not json")
-    assert claim_state_file(str(state)) is not None
-    assert not state.exists()
+
+@pytest.mark.parametrize("content", ["{not json", '{"my": "notes"}', "config:\n  hookstack:tenants: []\n"])
+def test_a_file_that_is_not_a_sandbox_state_file_is_refused_never_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    # `--state-file` naming the stack file itself, or any other file of the user's, deleted it as "stale".
+    config = tmp_path / "Pulumi.x.yaml"
+    config.write_text(STACK_FILE)
+    other = tmp_path / "notes.json"
+    other.write_text(content)
+    for state in (other, config):
+        with pytest.raises(StateFileError, match="is not a sandbox state file"):
+            claim_state_file(str(state))
+        assert main(["up", "--config", str(config), "--state-file", str(state)]) == 2
+        assert f"sandbox: --state-file {state}: exists and is not a sandbox state file" in capsys.readouterr().err
+    assert other.read_text() == content and config.read_text() == STACK_FILE
+    other.write_text("")  # an empty file holds nothing to lose
+    assert claim_state_file(str(other)) is not None and not other.exists()
 
 
 def test_the_state_file_of_a_running_sandbox_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,3 +309,18 @@ def test_aurora_start_fails_at_once_when_its_listener_cannot_connect(tmp_path: P
         within(30, aurora.start)
     assert time.monotonic() - started < 5
     within(10, aurora.stop)
+
+
+def test_a_closed_terminal_sighup_stops_the_sandbox_as_ctrl_c_does() -> None:
+    # SIGHUP's default action ended the process at once: PostgreSQL (its own process group) kept
+    # running forever and the state and outputs files stayed behind.
+    from sandbox.__main__ import StopSignals
+
+    before = signal.getsignal(signal.SIGHUP)
+    with StopSignals() as signals:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.stopping.wait(5)
+        assert (signals.name, signals.exit_code) == ("SIGHUP", 128 + signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGHUP)  # a second one only hurries the drain, as a second Ctrl-C
+        assert signals.hurry.wait(5)
+    assert signal.getsignal(signal.SIGHUP) == before

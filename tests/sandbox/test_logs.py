@@ -80,3 +80,17 @@ def test_text_on_a_terminal_json_otherwise(tty: bool, expected: str) -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="text, json"):
         LogStream(io.StringIO(), log_format="yaml")
+
+
+def test_metric_records_are_info_records_too() -> None:
+    # Every delivery attempt writes an EMF document (functions.metrics): `--quiet` printed each one, and
+    # text showed them as raw JSON between the readable lines.
+    from functions import metrics
+
+    document = metrics.record(metrics.DELIVERY, {metrics.ATTEMPTS: 1}, {"Engine": "worker"}, tenantId="1")
+    line = json.dumps(document, separators=(",", ":"))
+    assert shown("json", False, line) == [line]
+    assert shown("json", True, line) == []
+    assert shown("text", True, line) == []
+    (text,) = shown("text", False, line)
+    assert " INFO    metrics  tenantId=1 " in text and "Attempts=1" in text and "_aws" not in text

@@ -96,6 +96,10 @@ def test_plan_json_takes_what_sandbox_up_takes(tmp_path: Path, capsys: pytest.Ca
     assert set(outputs["destinations"]) == {"acme", "b.2"}
     assert outputs["signedDestinationSecrets"] == "[secret]"  # as `pulumi stack output --json` hides it
     assert "hookstack:tenants[0].destinations[0].url" in captured.err  # the loopback note, on stderr
+    # Plain-text secrets are a sandbox allowance: the note says what `pulumi up` would make of them.
+    (note,) = [line for line in captured.err.splitlines() if "in plain text" in line]
+    assert "1 secret value(s) in plain text in the stack file: hookstack:tenants[0].destinations[0].auth.value" in note
+    assert "pulumi config set --secret --path" in note and "password" not in note and "plain" not in note.split(":")[-1]
 
 
 def test_plan_refuses_a_bad_stack_file_as_up_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,3 +143,16 @@ def test_the_sandbox_command_imports_without_the_pulumi_sdk() -> None:
     assert result.returncode == 0, result.stderr
     # The blocker works: the preview itself does need the SDK.
     assert result.stdout.strip() == "preview needs pulumi is not installed"
+
+
+@pytest.mark.parametrize("stack", ["bad name!", "", "a/b", "x" * 101])
+def test_plan_refuses_a_stack_name_pulumi_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stack: str
+) -> None:
+    # The stack name names the entry bus (hookstack-<stack>): 'bad name!' was planned as a bus name.
+    config = tmp_path / "Pulumi.small.yaml"
+    config.write_text(SMALL_STACK)
+    with pytest.raises(SystemExit) as caught:
+        main(["plan", "--config", str(config), "--stack", stack])
+    assert caught.value.code == 2
+    assert "--stack: must be 1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.'" in capsys.readouterr().err

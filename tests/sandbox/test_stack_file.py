@@ -82,6 +82,24 @@ REFUSED = {
         "3",
         "given twice",
     ),
+    # YAML 1.1 reads these as numbers, not as the text written: tenant "010" would be the tenant "8".
+    "octal number": ("config:\n  hookstack:tenants:\n    - id: 010\n", "3", "`010` is read by YAML as the number 8"),
+    "sexagesimal number": (
+        "config:\n  hookstack:tenants:\n    - id: acme\n    - id: 1:30\n",
+        "4",
+        "`1:30` is read by YAML as the number 90 (write it in decimal, or quote it ('1:30') if it is text)",
+    ),
+    "hex number": (
+        "config:\n  hookstack:aurora: {sweepGraceSeconds: 0x3c}\n",
+        "2",
+        "`0x3c` is read by YAML as the number 60",
+    ),
+    # Python converts at most 4,300 decimal digits: PyYAML's ValueError was a traceback.
+    "number too long": (
+        "config:\n  hookstack:provider:\n    rulesPerBus: " + "9" * 5000 + "\n",
+        "3",
+        "has a number of more than 4300 digits, which cannot be read",
+    ),
     # YAML allows an alias inside the node it names; PyYAML builds a structure that contains itself.
     "recursive alias": (
         "config:\n  hookstack:tenants: &a [*a]\n",
