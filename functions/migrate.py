@@ -88,7 +88,7 @@ def read_migrations(directory: Path) -> list[Migration]:
     """Every ``NNN_name.sql`` in ``directory`` (not below it), in version order."""
     migrations: dict[str, Migration] = {}
     for path in sorted(directory.iterdir()):
-        match = MIGRATION_FILE_RE.match(path.name)
+        match = MIGRATION_FILE_RE.fullmatch(path.name)
         if not path.is_file() or not match:
             continue
         version, name = match.groups()

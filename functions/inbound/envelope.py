@@ -182,7 +182,7 @@ def event_id(source: str, record_key: str) -> str:
 
 def dedupe_key(source: str, key: str) -> str:
     """The ledger key of a namespaced key: readable when short printable ASCII, else its digest."""
-    if _READABLE_ID_RE.match(key):
+    if _READABLE_ID_RE.fullmatch(key):
         return f"{source}#{key}"
     return f"{source}#{HASHED}{hashlib.sha256(key.encode()).hexdigest()}"
 
@@ -274,7 +274,7 @@ def event_type(
     for name in conventions.event_type_headers:
         text = headers.get(name, "").strip(" \t")  # HTTP's optional whitespace; any other is the value's
         if text:
-            if len(text) > MAX_EVENT_TYPE_CHARS or not EVENT_TYPE_TOKEN_RE.match(text):
+            if len(text) > MAX_EVENT_TYPE_CHARS or not EVENT_TYPE_TOKEN_RE.fullmatch(text):
                 raise UnsignedEventTypeError(name, text)
             return text
     for path in conventions.event_type_paths:
@@ -294,7 +294,7 @@ def message_group_id(source: str, ordering_key: str | None, payload: Payload) ->
     if not value:
         return source
     group = f"{source}:{value}"
-    if _FIFO_ID_RE.match(group):
+    if _FIFO_ID_RE.fullmatch(group):
         return group
     # Too long or not FIFO-safe: a digest keeps one group per value.
     return f"{source}:sha256:{hashlib.sha256(value.encode()).hexdigest()[:48]}"

@@ -58,7 +58,7 @@ def resend_message(request: Request, state: ApiRuntime) -> tuple[int, Any]:
     deliveries = {d["endpointId"]: d for d in table.deliveries_of(request.tenant_id, event_id)}
     endpoint_id = body.get("endpointId")
     if endpoint_id is not None:
-        if not isinstance(endpoint_id, str) or not ENDPOINT_ID_RE.match(endpoint_id):
+        if not isinstance(endpoint_id, str) or not ENDPOINT_ID_RE.fullmatch(endpoint_id):
             raise ApiError(400, "validation_error", "endpointId must be an endpoint id", "endpointId")
         targets = [endpoint_id]
     else:

@@ -278,6 +278,9 @@ def test_resend_delivers_the_same_bytes_and_id_again(stack: DeliveryStack, recei
     assert first.body == second.body and first.headers["webhook-id"] == second.headers["webhook-id"] == "evt_resend"
     Webhook(endpoint["secret"]).verify(second.body, second.headers)
     assert _delivery(stack, "1", "evt_resend", endpoint["id"])["run"] == 2
+    # An id with a trailing newline is no endpoint id (re.match with "$" took it, then a 404).
+    status, refused = stack.api("POST", "/tenants/1/messages/evt_resend/resend", {"endpointId": endpoint["id"] + "\n"})
+    assert status == 400 and refused["error"]["field"] == "endpointId"
 
 
 def test_resend_refuses_a_delivery_in_progress(stack: DeliveryStack, receiver: Receiver) -> None:

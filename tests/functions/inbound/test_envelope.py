@@ -355,3 +355,16 @@ def test_pipe_target_paths_point_at_the_item_fields() -> None:
     for path in (target.PIPE_SOURCE_PATH, target.PIPE_DETAIL_TYPE_PATH, target.PIPE_TIME_PATH):
         assert path.startswith("$.") and path[2:] in item
     assert target.PIPE_BUS_INPUT_TEMPLATE == "<$.detail>"
+
+
+def test_a_trailing_newline_never_passes_for_a_whole_id() -> None:
+    """``re.match`` with ``$`` accepts "x\\n": a FIFO group, a readable ledger key and a header's event
+    type are checked whole (``fullmatch``), so a value ending in a newline is hashed or refused."""
+    from functions.inbound import envelope
+
+    group = envelope.message_group_id("src", "k", Payload({"k": "a\n"}, "json"))
+    assert FIFO_ID.fullmatch(group) and group.startswith("src:sha256:")
+    assert envelope.dedupe_key("src", "id:d-1\n").startswith("src#" + envelope.HASHED)
+    assert envelope.dedupe_key("src", "id:d-1") == "src#id:d-1"
+    with pytest.raises(envelope.UnsignedEventTypeError):
+        envelope.event_type("github", {"x-github-event": "push\n"}, Payload({}, "json"), None)
