@@ -14,7 +14,7 @@ from typing import Any
 from functions.delivery import endpoint_fields as fields
 from functions.delivery import event_catalog, routes, signing, tokens
 from functions.delivery import since as since_module
-from functions.delivery.api import endpoints, http, messages, oauth_clients
+from functions.delivery.api import endpoints, http, messages, oauth_clients, operator
 from functions.delivery.api.endpoint_body import OPTION_FIELDS
 from functions.delivery.store.recent import PUBLISHED, STAT_NAMES
 from functions.delivery.vocab import DeliveryStatus
@@ -427,7 +427,11 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
-            "truncated": {"type": "boolean", "description": "the scan stopped before the end of the table"},
+            "truncated": {
+                "type": "boolean",
+                "description": "the scan stopped before the end of the table, or the tenants past "
+                f"{operator.MAX_ENDPOINTS} endpoints are left out",
+            },
         },
     },
     "DeadLetterQueueList": {

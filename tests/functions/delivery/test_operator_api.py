@@ -13,6 +13,7 @@ import pytest
 from components.config import DeliverySettings
 from components.specs.delivery import delivery_spec
 from functions.delivery import api, routes, store
+from functions.delivery.api import operator as operator_api
 from functions.delivery.api.operator import HEALTH_WINDOW, endpoint_health
 from tests.functions.delivery.conftest import DeliveryStack, configure
 
@@ -79,6 +80,17 @@ def test_operators_see_every_tenant_with_health_and_the_dead_letter_depths(
     assert by_tenant["globex"][0]["health"]["successRate"] == 0.25
     assert by_tenant["globex"][0]["circuitBreaker"]["state"] == "closed"
     assert "secret" not in json.dumps(tenants).lower().replace("signing", "")  # no secret in the view
+
+    # Past MAX_ENDPOINTS the later tenants are left out whole (one health query per endpoint listed:
+    # 200 tenants of 100 endpoints would run past the API's timeout and Lambda's 6 MB answer).
+    stack.create_endpoint("globex", URL)
+    monkeypatch.setattr(operator_api, "MAX_ENDPOINTS", 2)
+    status, capped = stack.api("GET", "/operator/tenants")
+    assert status == 200 and capped["truncated"] is True
+    assert [t["tenantId"] for t in capped["data"]] == ["acme"]
+    assert capped["data"][0]["endpoints"][0]["health"]["successRate"] == 1.0
+    monkeypatch.setattr(operator_api, "MAX_ENDPOINTS", 3)
+    assert [t["tenantId"] for t in stack.api("GET", "/operator/tenants")[1]["data"]] == ["acme", "globex"]
 
     status, queues = stack.api("GET", "/operator/dead-letter-queues")
     assert status == 200
