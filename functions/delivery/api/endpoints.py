@@ -85,6 +85,14 @@ def _description(value: Any) -> str:
             f"description must be a string of at most {MAX_DESCRIPTION_CHARS} characters",
             "description",
         )
+    # Shown in the portal and printed by operators' tools: an escape sequence would drive a terminal.
+    if any((char < " " or "\x7f" <= char < "\xa0") and char not in "\t\n" for char in value):  # C0, DEL, C1
+        raise ApiError(
+            400,
+            "validation_error",
+            "description must not hold control characters (tab and newline are allowed)",
+            "description",
+        )
     return value
 
 

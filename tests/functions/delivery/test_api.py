@@ -65,6 +65,8 @@ def test_endpoints_are_per_tenant(stack: DeliveryStack) -> None:
         ({"url": URL, "eventTypes": ["ok", ""]}, "eventTypes[1]", "1-128"),
         ({"url": URL, "eventTypes": ["a", "a"]}, "eventTypes[1]", "repeats"),
         ({"url": URL, "description": "x" * 501}, "description", "500"),
+        ({"url": URL, "description": "red \x1b[31m alert"}, "description", "control characters"),
+        ({"url": URL, "description": "bell\x07"}, "description", "control characters"),
         ({"url": URL, "secret": "whsec_x"}, "secret", "unknown field"),
     ],
 )
