@@ -51,7 +51,7 @@ def default_replay_name(prefix: str, now: datetime) -> str:
 
 
 def check_replay_name(name: str) -> str:
-    if not REPLAY_NAME_RE.match(name):
+    if not REPLAY_NAME_RE.fullmatch(name):
         raise OpsError(f"replay name {name!r}: 1-64 characters of A-Z, a-z, 0-9, '.', '-' and '_'")
     return name
 

@@ -92,6 +92,19 @@ def test_dry_run_prints_the_request_and_starts_nothing(stack: MotoStack, window:
     assert stack.events.list_replays()["Replays"] == []
 
 
+@pytest.mark.parametrize("name", ["has space", "a" * 65, "nightly\n"])
+def test_a_bad_replay_name_is_refused_before_anything_is_sent(
+    stack: MotoStack, window: tuple[datetime, datetime], name: str
+) -> None:
+    start, end = window
+
+    result = stack.run("replay", "start", "--from", iso(start), "--to", iso(end), "--name", name, "--dry-run")
+
+    assert result.code != 0
+    assert "1-64 characters" in result.err, result.err
+    assert stack.events.list_replays()["Replays"] == []
+
+
 def test_a_sharded_tenant_replays_through_its_routing_rule(
     aws: None, tmp_path: Any, monkeypatch: Any, window: Any
 ) -> None:
@@ -206,6 +219,8 @@ def test_replay_names_follow_the_api_pattern() -> None:
         replay.check_replay_name("has space")
     with pytest.raises(OpsError, match="1-64 characters"):
         replay.check_replay_name("a" * 65)
+    with pytest.raises(OpsError, match="1-64 characters"):
+        replay.check_replay_name("nightly\n")  # checked whole: $ alone takes a trailing newline
 
 
 def test_description_is_capped_at_the_api_limit() -> None:
