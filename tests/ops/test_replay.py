@@ -190,6 +190,9 @@ def test_window_before_the_archive_retention_is_warned(stack: MotoStack) -> None
     [
         ("2026-01-05T10:00", "add a UTC offset or Z"),
         ("yesterday", "not an ISO 8601 date-time"),
+        ("2026-01-05", r"add a UTC offset or Z \(e.g. 2026-01-05T00:00:00Z\)"),  # an example that parses
+        ("9999-12-31T23:59:59-23:59", "out of range once converted to UTC"),  # not an OverflowError traceback
+        ("0001-01-01T00:00:00+23:59", "out of range once converted to UTC"),
     ],
 )
 def test_times_must_be_iso_with_an_offset(text: str, message: str) -> None:
