@@ -252,7 +252,11 @@ def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack"
         while shard_count < MAX_SHARDS and not _shards_fit(rules_by_tenant, shard_count, capacity):
             shard_count = min(shard_count * 2, MAX_SHARDS)
 
-    tenant_bus = {t.id: (shard_of(t.id, shard_count) if shard_count else 0) for t in config.tenants}
+    # A tenant without a rule of its own stays on the entry bus: no routing rule takes its events, and its
+    # shard bus exists only when another tenant's rules are there.
+    tenant_bus = {
+        t.id: (shard_of(t.id, shard_count) if shard_count and rules_by_tenant[t.id] else 0) for t in config.tenants
+    }
     used = sorted({tenant_bus[t] for t, n in rules_by_tenant.items() if n} - {0})
     buses = (BusPlan(0, entry),) + tuple(BusPlan(i, f"{entry}-shard-{i:02d}") for i in used)
 
