@@ -148,6 +148,21 @@ def test_status_reports_progress_and_a_failed_replay_exits_nonzero(
     assert stack.run("replay", "status", "r1").code == 1
 
 
+def test_a_wait_that_times_out_before_the_replay_ends_exits_1(
+    stack: MotoStack, window: tuple[datetime, datetime]
+) -> None:
+    start, end = window
+    stack.run("replay", "start", "--from", iso(start), "--to", iso(end), "--name", "slow")
+    from moto.events.models import ReplayState
+
+    stack.backend().replays["slow"].state = ReplayState.RUNNING
+
+    result = stack.run("replay", "status", "slow", "--wait", "--interval", "1", "--timeout", "1")
+
+    assert result.code == 1, result.out
+    assert "still RUNNING after --timeout 1" in result.err
+
+
 def test_start_and_wait_prints_json_lines(stack: MotoStack, window: tuple[datetime, datetime]) -> None:
     start, end = window
 
