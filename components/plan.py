@@ -252,8 +252,7 @@ def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack"
         while shard_count < MAX_SHARDS and not _shards_fit(rules_by_tenant, shard_count, capacity):
             shard_count = min(shard_count * 2, MAX_SHARDS)
 
-    # A tenant without a rule of its own stays on the entry bus: no routing rule takes its events, and its
-    # shard bus exists only when another tenant's rules are there.
+    # A tenant without a rule stays on the entry bus (no routing rule, and maybe no shard bus, is there for it).
     tenant_bus = {
         t.id: (shard_of(t.id, shard_count) if shard_count and rules_by_tenant[t.id] else 0) for t in config.tenants
     }
