@@ -252,7 +252,10 @@ def build_provider_plan(config: StackConfig, default_bus_name: str = "hookstack"
         while shard_count < MAX_SHARDS and not _shards_fit(rules_by_tenant, shard_count, capacity):
             shard_count = min(shard_count * 2, MAX_SHARDS)
 
-    tenant_bus = {t.id: (shard_of(t.id, shard_count) if shard_count else 0) for t in config.tenants}
+    # A tenant without a rule stays on the entry bus (no routing rule, and maybe no shard bus, is there for it).
+    tenant_bus = {
+        t.id: (shard_of(t.id, shard_count) if shard_count and rules_by_tenant[t.id] else 0) for t in config.tenants
+    }
     used = sorted({tenant_bus[t] for t, n in rules_by_tenant.items() if n} - {0})
     buses = (BusPlan(0, entry),) + tuple(BusPlan(i, f"{entry}-shard-{i:02d}") for i in used)
 

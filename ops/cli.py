@@ -34,7 +34,15 @@ from ops import (
 from ops.arguments import build_parser
 from ops.aws import Clients
 from ops.command import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, check_region, emit
-from ops.outputs import OpsError, SandboxAccess, StackOutputs, load_outputs, resource_name, sandbox_access
+from ops.outputs import (
+    OpsError,
+    SandboxAccess,
+    StackOutputs,
+    load_outputs,
+    resource_name,
+    rule_location,
+    sandbox_access,
+)
 
 # --- entry point ------------------------------------------------------------------------------
 
@@ -171,6 +179,11 @@ def _enable(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -
 def _redrive(args: argparse.Namespace, clients: Clients, outputs: StackOutputs) -> int:
     queue_url = outputs.require_queue_url()
     time_limit = queue_run_cli.time_limit(args)
+    for arn in args.rule_arn:
+        try:
+            rule_location(arn)
+        except OpsError as error:
+            raise OpsError(f"--rule-arn {error}") from None
     rule_arns = set(args.rule_arn) | {outputs.destination(label).rule_arn for label in args.destination}
     selection = dlq.RedriveFilter(frozenset(rule_arns), frozenset(args.tenant), frozenset(args.error_code))
     printer = queue_run_cli.ProgressPrinter()

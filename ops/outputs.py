@@ -154,7 +154,7 @@ def sandbox_access(path: str | None) -> SandboxAccess | None:
         if not isinstance(item, str) or not item:
             raise OpsError(f"{where}.{key} must be a non-empty string, got {item!r}")
         fields[key] = item
-    if not _LOCAL_ENDPOINT_RE.match(fields["endpointUrl"]):
+    if not _LOCAL_ENDPOINT_RE.fullmatch(fields["endpointUrl"]):
         raise OpsError(
             f"{where}.endpointUrl must be a loopback http:// URL (the sandbox's), got {fields['endpointUrl']!r}"
         )
@@ -227,7 +227,7 @@ def _destinations(value: Any, path: str | None) -> tuple[DestinationRef, ...]:
 
 def rule_location(rule_arn: str) -> tuple[str, str]:
     """(bus name, rule name) of an EventBridge rule ARN (``default`` for ``rule/<name>``)."""
-    match = _EVENTS_ARN_RE.match(rule_arn)
+    match = _EVENTS_ARN_RE.fullmatch(rule_arn)
     if not match or match["kind"] != "rule":
         raise OpsError(
             f"{rule_arn!r} is not an EventBridge rule ARN (arn:aws:events:<region>:<account>:rule/<bus>/<name>)"
@@ -240,7 +240,7 @@ def rule_location(rule_arn: str) -> tuple[str, str]:
 
 def rule_scope(rule_arn: str) -> tuple[str, str]:
     """(region, account) of an EventBridge rule ARN: where an event published to its bus lives."""
-    match = _EVENTS_ARN_RE.match(rule_arn)
+    match = _EVENTS_ARN_RE.fullmatch(rule_arn)
     if not match or match["kind"] != "rule":
         raise OpsError(f"{rule_arn!r} is not an EventBridge rule ARN")
     return match["region"], match["account"]
@@ -254,7 +254,7 @@ def region_of(arn_or_url: str) -> str | None:
 
 def resource_name(arn: str, kind: str) -> str:
     """The name inside a connection / api-destination / archive ARN (``<kind>/<name>[/<uuid>]``)."""
-    match = _EVENTS_ARN_RE.match(arn)
+    match = _EVENTS_ARN_RE.fullmatch(arn)
     if not match or match["kind"] != kind:
         raise OpsError(f"{arn!r} is not an EventBridge {kind} ARN")
     return match["rest"].split("/")[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.config.limits import CONNECTION_PARAMETER_CONTROL_RE
 from ops.outputs import OpsError
 
 MAX_SECRET_CHARS = 512
@@ -25,6 +26,9 @@ def update_request(connection: Mapping[str, Any], secret: str) -> dict[str, Any]
     name = str(connection["Name"])
     if not secret or len(secret) > MAX_SECRET_CHARS:
         raise OpsError(f"the credential read from stdin must be 1-{MAX_SECRET_CHARS} characters, got {len(secret)}")
+    if CONNECTION_PARAMETER_CONTROL_RE.search(secret):
+        # As the config refuses it: a line break or tab inside (a multi-line paste) would be sent as is.
+        raise OpsError("the credential read from stdin must not contain control characters (line breaks, tabs)")
     kind = connection.get("AuthorizationType")
     params = connection.get("AuthParameters") or {}
     if kind == "API_KEY":

@@ -35,8 +35,12 @@ def parse_time(text: str, flag: str) -> datetime:
         raise OpsError(f"{flag} {text!r}: not an ISO 8601 date-time (e.g. 2026-01-05T10:00:00Z)") from error
     if value.tzinfo is None:
         # A replay of the wrong hours re-sends the wrong events: never guess the time zone.
-        raise OpsError(f"{flag} {text!r}: add a UTC offset or Z (e.g. {text.strip()}Z)")
-    return value.astimezone(UTC)
+        example = text.strip() + ("Z" if "T" in text.strip() else "T00:00:00Z")  # a bare date takes no Z
+        raise OpsError(f"{flag} {text!r}: add a UTC offset or Z (e.g. {example})")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:  # 9999-12-31T23:59-01:00 is past datetime's range in UTC
+        raise OpsError(f"{flag} {text!r}: out of range once converted to UTC") from error
 
 
 def check_window(start: datetime, end: datetime, now: datetime) -> None:
@@ -51,7 +55,7 @@ def default_replay_name(prefix: str, now: datetime) -> str:
 
 
 def check_replay_name(name: str) -> str:
-    if not REPLAY_NAME_RE.match(name):
+    if not REPLAY_NAME_RE.fullmatch(name):
         raise OpsError(f"replay name {name!r}: 1-64 characters of A-Z, a-z, 0-9, '.', '-' and '_'")
     return name
 

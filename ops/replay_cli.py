@@ -109,6 +109,12 @@ def _show(args: argparse.Namespace, events: Any, name: str) -> int:
 
     if args.wait:
         described = replay.wait_for(events, name, interval=args.interval, timeout=args.timeout, on_update=show)
+        if described.get("State") not in replay.TERMINAL_STATES:
+            # --timeout ran out: the replay is not done, which a script must not read as success.
+            print(
+                f"note: replay {name} is still {described.get('State')} after --timeout {args.timeout}", file=sys.stderr
+            )
+            return EXIT_ATTENTION
     else:
         described = events.describe_replay(ReplayName=name)
         show(described)

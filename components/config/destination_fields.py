@@ -243,6 +243,10 @@ def parse_filter(reader: Reader, value: Any, path: str, event_types: tuple[str, 
     problem = patterns.filter_problem(value, fields.FILTER_RESERVED_FIELDS) or fields.filter_event_types_problem(
         value, event_types
     )
+    if not problem and "detail" in value and not isinstance(value["detail"], Mapping):
+        # The rule matches detail.tenantId: a leaf on detail itself cannot be ANDed with it (and no
+        # event's detail, always an object, would match it).
+        problem = "detail", 'must be an object of detail fields ({"detail": {"amount": [...]}}), not a list of values'
     if problem:
         where, message = problem
         reader.problem(f"{path}.{where}" if where else path, message)

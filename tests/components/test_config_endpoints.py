@@ -78,6 +78,9 @@ def test_legacy_signed_auth_is_a_worker_with_signing_and_no_auth() -> None:
         ({"filter": {"detail": {"tenantId": ["2"]}}}, f"{PATH}.filter.detail.tenantId: is reserved"),
         ({"filter": {"detail": {"hookstackRedrive": ["x"]}}}, f"{PATH}.filter.detail.hookstackRedrive: is reserved"),
         ({"filter": {"detail-type": ["a"]}, "eventTypes": ["a"]}, f"{PATH}.filter.detail-type: cannot be combined"),
+        # A leaf on detail cannot be ANDed with the rule's detail.tenantId (was a PatternConflict traceback).
+        ({"filter": {"detail": ["x"]}}, f"{PATH}.filter.detail: must be an object of detail fields"),
+        ({"engine": "worker", "filter": {"detail": [{"exists": True}]}}, f"{PATH}.filter.detail: must be an object"),
         ({"headers": {"Content-Length": "1"}}, f"{PATH}.headers.Content-Length: is reserved"),
         ({"headers": {"webhook-id": "x"}}, f"{PATH}.headers.webhook-id: is reserved"),
         ({"headers": {"x-team": "a\r\nb"}}, f"{PATH}.headers.x-team: must be visible ASCII"),

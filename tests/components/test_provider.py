@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.config import parse_stack_config
-from components.plan import build_provider_plan, redrive_clause
+from components.plan import build_provider_plan, redrive_clause, shard_of
 from tests.harness import ACCOUNT, REGION, Program, contains_text, is_secret, reveal
 
 BUS = "aws:cloudwatch/eventBus:EventBus"
@@ -355,6 +355,31 @@ def test_sharded_stack_routes_from_the_entry_bus_to_shard_buses(program: Callabl
     # One alarm set per bus holding rules.
     failed = [a for a in declared.of_type(ALARM) if a.name.endswith("-failed") and not a.name.endswith("dlq-failed")]
     assert len(failed) == len(plan.buses)
+
+
+def test_a_sharded_tenant_without_api_destinations_is_listed_on_the_entry_bus(program: Callable[..., Program]) -> None:
+    """A tenant with no rule of its own (no destinations, or only worker ones) whose shard holds no other
+    tenant: no shard bus exists for it, and its events stay on the entry bus (no routing rule takes them)."""
+    with_rules = "t0"
+    alone = next(f"t{i}" for i in range(1, 100) if shard_of(f"t{i}", 16) != shard_of(with_rules, 16))
+    config = {
+        "delivery": {"enabled": False},
+        "provider": {"shards": 16},
+        "tenants": [
+            {
+                "id": with_rules,
+                "destinations": [{"name": "d", "url": "https://t0.example.com", "auth": {"type": "none"}}],
+            },
+            {"id": alone},
+        ],
+    }
+    declared = program(config)
+    plan = build_provider_plan(parse_stack_config(config), "hookstack-dev")
+    assert plan.tenant_bus[alone] == 0
+    assert declared.outputs["busShards"]["tenants"] == {
+        with_rules: f"hookstack-dev-shard-{shard_of(with_rules, 16):02d}",
+        alone: "hookstack-dev",
+    }
 
 
 def test_large_stacks_scope_policies_by_name_prefix_within_size_limits(program: Callable[..., Program]) -> None:

@@ -92,6 +92,11 @@ def test_arn_shapes() -> None:
     )
     with pytest.raises(OpsError, match="not an EventBridge rule ARN"):
         rule_location("arn:aws:sqs:us-east-1:123456789012:q")
+    # Checked whole: a trailing newline (a pasted ARN) is refused here, not sent to FilterArns / AWS.
+    with pytest.raises(OpsError, match="not an EventBridge rule ARN"):
+        rule_location("arn:aws:events:us-east-1:123456789012:rule/hookstack-dev/r-1\n")
+    with pytest.raises(OpsError, match="not an EventBridge archive ARN"):
+        resource_name("arn:aws:events:us-east-1:123456789012:archive/a\n", "archive")
 
 
 @pytest.mark.parametrize(
@@ -135,6 +140,7 @@ def test_a_sandbox_outputs_file_says_how_to_reach_it_and_a_deployed_ones_does_no
         ("x", "sandbox must be an object with endpointUrl"),
         ({**SANDBOX_ACCESS, "region": ""}, "sandbox.region must be a non-empty string"),
         ({**SANDBOX_ACCESS, "endpointUrl": "https://events.example.com"}, "must be a loopback http:// URL"),
+        ({**SANDBOX_ACCESS, "endpointUrl": "http://127.0.0.1:4566\n"}, "must be a loopback http:// URL"),
     ],
 )
 def test_a_bad_sandbox_key_names_the_problem(tmp_path: Path, sandbox: Any, message: str) -> None:

@@ -36,6 +36,17 @@ def test_an_empty_credential_is_refused_before_any_update(stack: MotoStack) -> N
     assert stack.backend().connections[name].auth_parameters["ApiKeyAuthParameters"]["ApiKeyValue"] == "old-key"
 
 
+@pytest.mark.parametrize("stdin", ["key-one\nkey-two\n", "tab\there\n", "nul\x00\n"])
+def test_a_credential_with_control_characters_is_refused_before_any_update(stack: MotoStack, stdin: str) -> None:
+    result = stack.run("reauthorize", "1/crm", stdin=stdin)
+
+    assert result.code == 2
+    assert "must not contain control characters" in result.err
+    assert stdin.strip() not in result.err
+    name = stack.destinations["1/crm"]["connection"]
+    assert stack.backend().connections[name].auth_parameters["ApiKeyAuthParameters"]["ApiKeyValue"] == "old-key"
+
+
 @pytest.mark.parametrize(
     ("described", "expected"),
     [

@@ -674,6 +674,19 @@ def test_unknown_destination_is_a_clear_error(stack: MotoStack) -> None:
     assert "1/crm" in result.err  # lists what exists
 
 
+@pytest.mark.parametrize(
+    "arn", ["crm", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:events:us-east-1:123456789012:rule/b/r\n"]
+)
+def test_a_rule_arn_that_is_no_rule_arn_is_a_clear_error(stack: MotoStack, arn: str) -> None:
+    """Not a filter that silently selects nothing (a dry run reporting an empty queue)."""
+    stack.dead_letter("1/crm")
+
+    result = stack.run("redrive", "--rule-arn", arn, *WAIT)
+
+    assert result.code == 2
+    assert "--rule-arn" in result.err and "not an EventBridge rule ARN" in result.err
+
+
 # --- messages that are not events -------------------------------------------------------------
 
 

@@ -92,6 +92,19 @@ def test_dry_run_prints_the_request_and_starts_nothing(stack: MotoStack, window:
     assert stack.events.list_replays()["Replays"] == []
 
 
+@pytest.mark.parametrize("name", ["has space", "a" * 65, "nightly\n"])
+def test_a_bad_replay_name_is_refused_before_anything_is_sent(
+    stack: MotoStack, window: tuple[datetime, datetime], name: str
+) -> None:
+    start, end = window
+
+    result = stack.run("replay", "start", "--from", iso(start), "--to", iso(end), "--name", name, "--dry-run")
+
+    assert result.code != 0
+    assert "1-64 characters" in result.err, result.err
+    assert stack.events.list_replays()["Replays"] == []
+
+
 def test_a_sharded_tenant_replays_through_its_routing_rule(
     aws: None, tmp_path: Any, monkeypatch: Any, window: Any
 ) -> None:
@@ -133,6 +146,21 @@ def test_status_reports_progress_and_a_failed_replay_exits_nonzero(
 
     stack.backend().replays["r1"].state = ReplayState.FAILED
     assert stack.run("replay", "status", "r1").code == 1
+
+
+def test_a_wait_that_times_out_before_the_replay_ends_exits_1(
+    stack: MotoStack, window: tuple[datetime, datetime]
+) -> None:
+    start, end = window
+    stack.run("replay", "start", "--from", iso(start), "--to", iso(end), "--name", "slow")
+    from moto.events.models import ReplayState
+
+    stack.backend().replays["slow"].state = ReplayState.RUNNING
+
+    result = stack.run("replay", "status", "slow", "--wait", "--interval", "1", "--timeout", "1")
+
+    assert result.code == 1, result.out
+    assert "still RUNNING after --timeout 1" in result.err
 
 
 def test_start_and_wait_prints_json_lines(stack: MotoStack, window: tuple[datetime, datetime]) -> None:
@@ -177,6 +205,9 @@ def test_window_before_the_archive_retention_is_warned(stack: MotoStack) -> None
     [
         ("2026-01-05T10:00", "add a UTC offset or Z"),
         ("yesterday", "not an ISO 8601 date-time"),
+        ("2026-01-05", r"add a UTC offset or Z \(e.g. 2026-01-05T00:00:00Z\)"),  # an example that parses
+        ("9999-12-31T23:59:59-23:59", "out of range once converted to UTC"),  # not an OverflowError traceback
+        ("0001-01-01T00:00:00+23:59", "out of range once converted to UTC"),
     ],
 )
 def test_times_must_be_iso_with_an_offset(text: str, message: str) -> None:
@@ -206,6 +237,8 @@ def test_replay_names_follow_the_api_pattern() -> None:
         replay.check_replay_name("has space")
     with pytest.raises(OpsError, match="1-64 characters"):
         replay.check_replay_name("a" * 65)
+    with pytest.raises(OpsError, match="1-64 characters"):
+        replay.check_replay_name("nightly\n")  # checked whole: $ alone takes a trailing newline
 
 
 def test_description_is_capped_at_the_api_limit() -> None:
