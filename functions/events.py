@@ -171,6 +171,12 @@ def make_event(
         raise ValueError(f"event data must be a JSON object, got {type(data).__name__}")
     if REDRIVE_MARKER_KEY in data:
         raise ValueError(_RESERVED_MARKER)
+    if tenant_id is not None and (isinstance(tenant_id, bool) or not TENANT_ID_RE.fullmatch(str(tenant_id))):
+        raise ValueError(f"tenant id must be {TENANT_ID_RULE}; got {str(tenant_id)[:80]!r}")
+    if tenant_id is None and isinstance(data.get("tenantId"), (list, tuple, Mapping)):
+        # Rules route on it, and EventBridge matches an array on any element: it would reach every tenant
+        # it names. (A scalar outside the rule matches no tenant's pattern; ops redrive keeps it as it was.)
+        raise ValueError(f"detail.tenantId must be a string of {TENANT_ID_RULE}; got {repr(data['tenantId'])[:80]}")
     if event_id is not None and (problem := event_id_problem(event_id)):
         raise ValueError(f"event id {problem}")
     if traceparent is not None:

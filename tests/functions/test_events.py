@@ -117,6 +117,23 @@ def test_bad_events_are_refused_with_a_clear_message(args: tuple[Any, ...], mess
         make_event(*args)
 
 
+@pytest.mark.parametrize(
+    ("data", "tenant_id"),
+    [
+        ({"tenantId": ["1", "2"]}, None),  # EventBridge matches an array on any element: both tenants' rules
+        ({"tenantId": {"prefix": "1"}}, None),
+        ({}, "bad tenant"),
+        ({}, "x" * 65),
+        ({}, True),
+    ],
+)
+def test_a_tenant_id_outside_the_contract_is_refused(data: dict[str, Any], tenant_id: Any) -> None:
+    with pytest.raises(ValueError, match="tenant"):
+        make_event("s", "t", data, tenant_id=tenant_id)
+    assert make_event("s", "t", {"tenantId": "acme"}).detail()["tenantId"] == "acme"
+    assert make_event("s", "t", {}, tenant_id=7).detail()["tenantId"] == "7"
+
+
 # --- detail.hookstackRedrive is reserved: a marked event reaches one destination and no signed delivery
 
 
