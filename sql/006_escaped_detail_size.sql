@@ -1,4 +1,4 @@
--- 006: publish() measures detail as the relay sends it.
+-- 006: publish() accepts only a detail the relay can send.
 --
 -- The relay writes detail as JSON with every non-ASCII character escaped (\uXXXX: 6 bytes, or 12
 -- for a surrogate pair beyond U+FFFF), while 002-005 measured the UTF-8 text (2-4 bytes a
@@ -6,6 +6,8 @@
 -- times larger on the bus, past EventBridge's 256 KiB: publish() accepted it, the write committed,
 -- and the row could never be published (kept with last_error, the sweeper failing on every run).
 -- publish() now counts the escaped size, so what it accepts fits, and the writer gets the error.
+-- Likewise a number with a fraction past a double's range (the relay's JSON reader makes it inf,
+-- written as "Infinity", not JSON) is refused; whole numbers of any size stay exact.
 --
 -- Like every migration: idempotent, PostgreSQL 13+, applied with search_path = pg_catalog,
 -- pg_temp; the function keeps SECURITY DEFINER with a pinned search_path, and EXECUTE stays
@@ -18,6 +20,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_event_id text := 'evt_' || replace(gen_random_uuid()::text, '-', '');
     detail_text text;
+    out_of_range jsonb;
     non_ascii text;
     detail_bytes integer;
     reserved text[] := hookstack.reserved_detail_keys();
@@ -46,6 +49,15 @@ BEGIN
     IF detail ? 'tenantId' AND detail ->> 'tenantId' IS DISTINCT FROM tenant_id THEN
         RAISE EXCEPTION 'hookstack.publish: detail.tenantId (%) differs from tenant_id (%); leave it out, hookstack sets it',
             detail ->> 'tenantId', tenant_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Python's json reads a fraction as a double: past its range it becomes inf, written as
+    -- "Infinity", which is not JSON (PutEvents would refuse it forever). Whole numbers stay exact.
+    out_of_range := jsonb_path_query_first(detail,
+        'strict $.** ? (@.type() == "number" && @.floor() != @ && (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308))');
+    IF out_of_range IS NOT NULL THEN
+        RAISE EXCEPTION 'hookstack.publish: detail has a number with a fraction outside the range of a double (about ±1.8e308), which the relay cannot send as JSON: %...',
+            left(out_of_range::text, 40)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     detail_text := detail::text;
