@@ -1,6 +1,6 @@
 -- 006: publish() accepts only a detail the relay can send.
 --
--- The relay writes detail as JSON with every non-ASCII character escaped (\uXXXX: 6 bytes, or 12
+-- The relay writes detail as JSON with every non-ASCII character and DEL escaped (\uXXXX: 6 bytes, or 12
 -- for a surrogate pair beyond U+FFFF), while 002-005 measured the UTF-8 text (2-4 bytes a
 -- character). A detail of non-ASCII text within max_detail_bytes() as UTF-8 could be two to three
 -- times larger on the bus, past EventBridge's 256 KiB: publish() accepted it, the write committed,
@@ -62,10 +62,10 @@ BEGIN
     END IF;
     detail_text := detail::text;
     detail_bytes := octet_length(detail_text);
-    IF detail_bytes > length(detail_text) THEN
-        -- Non-ASCII characters: measured as the relay's JSON writes them, \uXXXX (6 bytes), or a
-        -- surrogate pair (12 bytes) beyond U+FFFF, instead of their 2-4 bytes of UTF-8.
-        non_ascii := regexp_replace(detail_text, '[\x01-\x7f]+', '', 'g');
+    IF detail_bytes > length(detail_text) OR strpos(detail_text, chr(127)) > 0 THEN
+        -- Non-ASCII characters and DEL: measured as the relay's JSON writes them, \uXXXX (6 bytes),
+        -- or a surrogate pair (12 bytes) beyond U+FFFF, instead of their 1-4 bytes of UTF-8.
+        non_ascii := regexp_replace(detail_text, '[\x01-\x7e]+', '', 'g');
         detail_bytes := detail_bytes - octet_length(non_ascii) + 6 * length(non_ascii)
             + 6 * length(regexp_replace(non_ascii, '[^\U00010000-\U0010ffff]+', '', 'g'));
     END IF;

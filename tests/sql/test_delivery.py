@@ -244,7 +244,7 @@ def test_a_crash_between_put_events_and_marking_resends_with_the_same_event_id(b
     assert {e["detail"]["eventId"] for e in events} == {invocation["payload"]["eventId"]}, "...with the same eventId"
 
 
-@pytest.mark.parametrize("char", ["é", "中", "😀"], ids=["2-byte", "3-byte", "4-byte"])
+@pytest.mark.parametrize("char", ["é", "中", "😀", "\x7f"], ids=["2-byte", "3-byte", "4-byte", "DEL"])
 def test_publish_accepts_only_details_that_fit_once_json_escapes_them(bus, connect, outbox, char):
     # The relay's JSON escapes every non-ASCII character (\uXXXX, twice beyond U+FFFF): a detail
     # within the limit as UTF-8 can be two to three times larger on the bus. publish() measures
