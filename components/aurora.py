@@ -225,6 +225,7 @@ class AuroraRelay(pulumi.ComponentResource):
             ),
             environment=self._environment(environment, self._args.entry_bus.name),
             timeout_seconds=function_spec.timeout_seconds,
+            reserved_concurrency=function_spec.reserved_concurrency,
             alarm_topic_arn=self._args.alarm_topic_arn,
             telemetry=self._args.telemetry,
         )

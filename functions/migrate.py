@@ -47,7 +47,10 @@ from functions import logs
 from functions.outbox import Database, DatabaseSettings
 from functions.runtime import Clients, ProcessState
 
-MIGRATION_FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# [0-9], not \d: Python's \d also takes other scripts' digits.
+MIGRATION_FILE_RE = re.compile(r"([0-9]{3})_([a-z0-9_]+)\.sql")
+MIGRATION_NAME_RE = re.compile(r"[a-z0-9_]+")
+MIGRATION_FILE_RULE = "NNN_name.sql (three digits 0-9, '_', then a-z, 0-9 and '_')"
 # Any constant works; it only has to be the same for every migrator of this schema.
 ADVISORY_LOCK_KEY = 72_440_001
 BOOTSTRAP = (
@@ -89,7 +92,15 @@ def read_migrations(directory: Path) -> list[Migration]:
     migrations: dict[str, Migration] = {}
     for path in sorted(directory.iterdir()):
         match = MIGRATION_FILE_RE.fullmatch(path.name)
-        if not path.is_file() or not match:
+        if not path.is_file():
+            continue
+        if not match:
+            # A misnamed migration would never run while the deploy reports success: refuse what
+            # looks like one (a name starting with a digit); other files (notes) are not migrations.
+            if path.name[:1].isdigit():
+                raise MigrationError(
+                    f"{path.name} in {directory} is not a migration file name: use {MIGRATION_FILE_RULE}"
+                )
             continue
         version, name = match.groups()
         if version in migrations:
@@ -229,8 +240,10 @@ def parse_event(event: Any) -> tuple[list[Migration], dict[str, str] | None]:
         ):
             raise ValueError(f"migrations[{index}] must have string version, name, sql and checksum")
         migration = Migration(item["version"], item["name"], item["sql"])
-        if not re.match(r"^\d{3}$", migration.version):
-            raise ValueError(f"migrations[{index}].version must be three digits, got {migration.version!r}")
+        if not re.fullmatch(r"[0-9]{3}", migration.version):
+            raise ValueError(f"migrations[{index}].version must be three digits 0-9, got {migration.version!r}")
+        if not MIGRATION_NAME_RE.fullmatch(migration.name):
+            raise ValueError(f"migrations[{index}].name must be a-z, 0-9 and '_', got {migration.name!r}")
         if migration.checksum != item["checksum"]:
             raise ValueError(
                 f"migrations[{index}] ({migration.version}): the SQL does not match its checksum (truncated input?)"

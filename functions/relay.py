@@ -48,6 +48,7 @@ OUTBOX_EVENT_ID_RE = re.compile(r"evt_[0-9a-f]{32}")
 DEFAULT_EVENT_SOURCE = "hookstack.aurora"
 MAX_COMMIT_WAIT_SECONDS = 900  # a Lambda invocation lasts at most 15 minutes
 MAX_LEASE_SECONDS = 86_400
+MAX_TXID = 2**63 - 1  # PostgreSQL's bigint, the type of outbox.txid
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,11 @@ def parse_notification(payload: Any) -> Notification:
     if not isinstance(event_id, str) or not OUTBOX_EVENT_ID_RE.fullmatch(event_id):
         raise ValueError(f"relay payload eventId must look like evt_<32 hex digits>, got {event_id!r}")
     txid = payload.get("txid")
-    if isinstance(txid, str) and txid.isdigit():
+    if isinstance(txid, str) and txid.isascii() and txid.isdigit():  # isdigit alone takes "²" and other scripts' digits
         txid = int(txid)
-    if not isinstance(txid, int) or isinstance(txid, bool) or txid <= 0:
-        raise ValueError(f"relay payload txid must be a positive transaction id, got {txid!r}")
+    # hookstack.claim_event takes a bigint: a larger number would fail in the database instead.
+    if not isinstance(txid, int) or isinstance(txid, bool) or not 0 < txid <= MAX_TXID:
+        raise ValueError(f"relay payload txid must be a positive transaction id (at most {MAX_TXID}), got {txid!r}")
     return Notification(event_id=event_id, txid=txid)
 
 

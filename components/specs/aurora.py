@@ -41,6 +41,14 @@ SWEEPER_ASYNC_RETRIES = 0
 SCHEDULE_RETRIES = 2
 MIN_EVENT_AGE_SECONDS = 60  # the least Lambda and Scheduler take for a maximum event age
 COMMIT_WAIT_SECONDS = 3.0
+# The relay's concurrency bound (reserved concurrency): it runs once per event, and a burst of
+# writes must not take the account's concurrency from every other function. A throttled
+# asynchronous invocation waits in Lambda's queue (up to RELAY_MAX_EVENT_AGE_SECONDS, then the
+# failure queue) and the sweeper re-sends its row after the grace: the bound delays, never loses.
+# 50 relays publish a few hundred events a second (three short calls each). The sweeper is bounded
+# by its schedule (one run per interval, each at most SWEEPER_TIMEOUT_SECONDS): reserving less would
+# throttle the ticks during a long sweep into its failure queue, a false alarm.
+RELAY_RESERVED_CONCURRENCY = 50
 SWEEPER_BATCH_SIZE = 100
 RETENTION_DAYS = 7
 DATA_API_ACTIONS = (
@@ -99,6 +107,7 @@ def schedule_expression(minutes: int) -> str:
 class FunctionSpec:
     handler: str
     timeout_seconds: int
+    reserved_concurrency: int | None = None
 
 
 class _Contract(Protocol):
@@ -126,7 +135,9 @@ class AuroraSpec:
     sweep_interval_minutes: int
     sweep_grace_seconds: int
     relay: FunctionSpec = field(
-        default_factory=lambda: FunctionSpec(handler_name(relay.handler), RELAY_TIMEOUT_SECONDS)
+        default_factory=lambda: FunctionSpec(
+            handler_name(relay.handler), RELAY_TIMEOUT_SECONDS, RELAY_RESERVED_CONCURRENCY
+        )
     )
     sweeper: FunctionSpec = field(
         default_factory=lambda: FunctionSpec(handler_name(sweeper.handler), SWEEPER_TIMEOUT_SECONDS)

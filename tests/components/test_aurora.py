@@ -284,6 +284,18 @@ def test_the_sweeper_runs_on_a_schedule_with_retries_a_dlq_and_alarms(default_pr
     assert p.named(f"{N}-sweeper-dlq-alarm").plain("dimensions") == {"QueueName": queue.physical_name}
 
 
+def test_the_relay_has_a_concurrency_bound(default_program):
+    # A burst of writes invokes the relay once per event: unbounded, it would take the account's
+    # concurrency from every other function. Throttled asynchronous invocations wait in Lambda's
+    # queue (up to the maximum event age) and the sweeper re-sends them: the bound loses nothing.
+    # The sweeper is bounded by its schedule: one run per interval, each ending at its timeout.
+    relay = function(default_program, "relay")
+    assert 1 <= relay.plain("reservedConcurrentExecutions") <= 100
+    schedule = default_program.one("aws:scheduler/schedule:Schedule")
+    assert schedule.plain("target")["arn"] == function(default_program, "sweeper").arn
+    assert function(default_program, "sweeper").plain("timeout") <= 900
+
+
 def test_sweep_interval_and_grace_come_from_the_config(program):
     p = aurora(program, sweepIntervalMinutes=5, sweepGraceSeconds=120)
     assert p.one("aws:scheduler/schedule:Schedule").plain("scheduleExpression") == "rate(5 minutes)"

@@ -97,6 +97,22 @@ def test_read_migrations_orders_by_version_and_ignores_other_files(tmp_path):
     assert [(m.version, m.name) for m in read_migrations(tmp_path)] == [("001", "first"), ("002", "second")]
 
 
+@pytest.mark.parametrize("name", ["7_fix.sql", "0007_fix.sql", "007-fix.sql", "007_Fix.sql", "007_fix.SQL", "007_.sql"])
+def test_read_migrations_refuses_a_misnamed_migration_instead_of_skipping_it(tmp_path, name):
+    # A file that looks like a migration (starts with a digit) but misses the rule would never run,
+    # and the deploy would report success.
+    (tmp_path / "001_first.sql").write_text("SELECT 1")
+    (tmp_path / name).write_text("SELECT 2")
+    with pytest.raises(migrate.MigrationError, match=rf"{re.escape(name)}.*NNN_name\.sql"):
+        read_migrations(tmp_path)
+
+
+def test_read_migrations_takes_only_ascii_digits_as_a_version(tmp_path):
+    (tmp_path / "\u0660\u0660\u0661_first.sql").write_text("SELECT 1")  # Arabic-Indic 001
+    with pytest.raises(migrate.MigrationError, match="NNN_name"):
+        read_migrations(tmp_path)
+
+
 def test_read_migrations_refuses_two_files_with_one_version(tmp_path):
     (tmp_path / "001_a.sql").write_text("SELECT 1")
     (tmp_path / "001_b.sql").write_text("SELECT 1")
@@ -131,6 +147,9 @@ def test_parse_event_accepts_what_the_program_sends():
             {"migrations": [{"version": "1", "name": "a", "sql": "x", "checksum": Migration("1", "a", "x").checksum}]},
             "three digits",
         ),
+        ({"migrations": [Migration("001\n", "a", "x").payload()]}, "three digits"),  # "$" takes a newline
+        ({"migrations": [Migration("\u0660\u0660\u0661", "a", "x").payload()]}, "three digits"),  # not 0-9
+        ({"migrations": [Migration("001", "A b", "x").payload()]}, r"name must be"),
         (
             {"migrations": [{"version": "001", "name": "a", "sql": "SELECT", "checksum": "0" * 64}]},
             "does not match its checksum",

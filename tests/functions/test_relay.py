@@ -96,6 +96,10 @@ def run_relay(fake: FakeOutbox, client: Any = None, **kwargs: Any) -> dict[str, 
         ({"eventId": EVENT_ID}, "txid must be a positive transaction id"),
         ({"eventId": EVENT_ID, "txid": True}, "txid must be a positive"),
         ({"eventId": EVENT_ID, "txid": -3}, "txid must be a positive"),
+        ({"eventId": EVENT_ID, "txid": 2**63}, "txid must be a positive"),  # past PostgreSQL's bigint
+        ({"eventId": EVENT_ID, "txid": str(2**63)}, "txid must be a positive"),
+        ({"eventId": EVENT_ID, "txid": "\u00b2"}, "txid must be a positive"),  # str.isdigit, not int()
+        ({"eventId": EVENT_ID, "txid": "\u0661\u0662"}, "txid must be a positive"),  # not ASCII digits
     ],
 )
 def test_bad_payloads_are_refused_naming_the_field(payload, message):

@@ -244,10 +244,36 @@ def test_a_crash_between_put_events_and_marking_resends_with_the_same_event_id(b
     assert {e["detail"]["eventId"] for e in events} == {invocation["payload"]["eventId"]}, "...with the same eventId"
 
 
+@pytest.mark.parametrize("char", ["é", "中", "😀", "\x7f"], ids=["2-byte", "3-byte", "4-byte", "DEL"])
+def test_publish_accepts_only_details_that_fit_once_json_escapes_them(bus, connect, outbox, char):
+    # The relay's JSON escapes every non-ASCII character (\uXXXX, twice beyond U+FFFF): a detail
+    # within the limit as UTF-8 can be two to three times larger on the bus. publish() measures
+    # the escaped form, so what it accepts is published and what cannot be is refused at write time.
+    writer = connect(autocommit=True)
+    limit = writer.execute("SELECT hookstack.max_detail_bytes() AS n").fetchone()["n"]
+
+    escaped = len(json.dumps(char)) - 2  # \uXXXX (6) or a surrogate pair (12)
+    most = (limit - len('{"text": ""}')) // escaped  # as jsonb prints it, non-ASCII escaped
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="at most 240000"):
+        writer.execute(
+            "SELECT hookstack.publish('t.big', '1', jsonb_build_object('text', repeat(%s, %s)))", (char, most + 1)
+        )
+    writer.execute("SELECT hookstack.publish('t.big', '1', jsonb_build_object('text', repeat(%s, %s)))", (char, most))
+
+    sweeper.sweep(outbox, client=bus.events, bus_name=BUS, source=SOURCE, grace_seconds=0)
+
+    [event] = bus.received()
+    assert event["detail"]["text"] == char * most
+    assert writer.execute("SELECT count(*) AS n FROM hookstack.outbox WHERE published_at IS NULL").fetchone()["n"] == 0
+
+
 def test_rows_too_large_for_eventbridge_are_kept_and_reported(bus, connect, outbox):
     writer = connect(autocommit=True)
-    # Below the SQL limit as UTF-8, above 256 KiB once JSON escapes the non-ASCII characters.
-    writer.execute("SELECT hookstack.publish('t.big', '1', jsonb_build_object('text', repeat('é', 60000)))")
+    # publish() refuses this (see above); a row written around it, as the owner, is kept and reported.
+    writer.execute(
+        "INSERT INTO hookstack.outbox (event_id, tenant_id, event_type, detail, txid) "
+        "VALUES ('evt_' || md5('big'), '1', 't.big', jsonb_build_object('text', repeat('é', 60000)), 1)"
+    )
 
     with pytest.raises(sweeper.SweepFailed):
         sweeper.sweep(outbox, client=bus.events, bus_name=BUS, source=SOURCE, grace_seconds=0)

@@ -196,6 +196,21 @@ def test_publish_refuses_a_detail_too_large_for_eventbridge(connect):
     connection.execute("SELECT hookstack.publish('t.x', '1', %s::jsonb)", (ok,))
 
 
+def test_publish_refuses_a_fraction_too_large_for_a_json_number(connect):
+    # The relay reads detail with Python's json: a fraction past the double range becomes inf and
+    # then "Infinity", which is not JSON: PutEvents would refuse the event on every retry.
+    connection = connect(autocommit=True)
+    huge = "1" + "0" * 400
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=r"detail has a number .*outside the range"):
+        connection.execute(f"""SELECT hookstack.publish('t.x', '1', '{{"a": {{"b": [{huge}.5]}}}}')""")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="outside the range"):
+        connection.execute(f"""SELECT hookstack.publish('t.x', '1', '{{"n": -{huge}.5}}')""")
+    # Whole numbers stay exact (Python reads them as int), and ordinary fractions pass.
+    connection.execute(f"""SELECT hookstack.publish('t.x', '1', '{{"n": {huge}, "f": 1.5e300, "g": -0.25}}')""")
+    [row] = outbox_rows(connection)
+    assert json.loads(json.dumps(row["detail"]))["n"] == int(huge)
+
+
 # -- any table can emit events ----------------------------------------------------------------
 
 
