@@ -154,6 +154,22 @@ def test_an_unresolvable_host_is_a_dns_error_that_is_retried() -> None:
     assert response.error_kind == "dns"
 
 
+def test_a_dns_lookup_that_hangs_is_cut_off_at_the_deadline() -> None:
+    # A tenant's name served by a slow authoritative server: the lookup is part of the attempt's time.
+    released = threading.Event()
+
+    def hanging(*args: object) -> list[tuple[object, ...]]:
+        released.wait(10)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
+
+    started = time.monotonic()
+    response = sender.post("https://slow-dns.example.com/", b"{}", {}, timeout=0.3, resolver=hanging)
+    released.set()
+    assert time.monotonic() - started < 1.5
+    assert response.error_kind == "dns"
+    assert "0.3 s" in (response.error or "")
+
+
 @pytest.mark.parametrize("path", ["/caf\u00e9", "/x?q=\u00fc", "/\u2028", "/\ud800"])
 def test_a_url_that_is_not_ascii_fails_as_a_request_that_cannot_be_sent(receiver: Receiver, path: str) -> None:
     # Such a URL may be stored from before the guard refused it: no exception, nothing sent, a final failure.
