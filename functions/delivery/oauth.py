@@ -156,8 +156,10 @@ class TokenSource:
         if table.take_token_lease(tenant_id, endpoint_id, now_ms, until_ms, client.fingerprint()):
             try:
                 fresh = parse_token_response(fetch(client, client_secret()), self._now_ms(), client.fingerprint())
-            except TokenError:
-                table.release_token_lease(tenant_id, endpoint_id, until_ms)
+            except Exception as error:
+                table.release_token_lease(tenant_id, endpoint_id, until_ms)  # the others need not wait it out
+                if not isinstance(error, TokenError):
+                    raise
                 if stored is not None and self._now_ms() < stored.expires_at_ms:
                     return self._keep(key, stored)  # still valid: retry the refresh next time
                 raise
@@ -240,10 +242,16 @@ def with_access_token(
         )
 
     name = client_secret_name(table_name, tenant_id, endpoint_id)
+
+    def client_secret() -> str:
+        try:
+            return tokens.client_secret(secretsmanager, name)
+        except secretsmanager.exceptions.ResourceNotFoundException:
+            # Deleted outside the API: an attempt that says so, retried (a PATCH of auth stores it again).
+            raise TokenError(f"no client secret {name} in Secrets Manager") from None
+
     try:
-        token = tokens.bearer(
-            table, tenant_id, endpoint_id, client_of(auth), lambda: tokens.client_secret(secretsmanager, name), fetch
-        )
+        token = tokens.bearer(table, tenant_id, endpoint_id, client_of(auth), client_secret, fetch)
     except TokenError as error:
         return secrets, sender.Response(None, 0, error=f"oauth: {error}", error_kind=ERROR_KIND)
     return dataclasses.replace(secrets, auth_secret=token), None
