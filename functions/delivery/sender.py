@@ -128,6 +128,7 @@ def post(
             sock = (context or tls_context()).wrap_socket(sock, server_hostname=server_name)
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+        connection.response_class = _FinalResponse
         connection.sock = sock
         connection.putrequest(method, target.request_target, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", target.host_header)
@@ -180,6 +181,18 @@ def post(
             connection.close()
         else:
             sock.close()
+
+
+class _FinalResponse(http.client.HTTPResponse):
+    """Skips every interim answer (1xx but 101), not only ``100 Continue`` as http.client does: RFC 9110
+    15.2 has a client accept ones it did not ask for (``102 Processing``, ``103 Early Hints``), and the
+    final answer is the attempt's result. An endless series stops at the attempt's deadline."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]  # private, not in typeshed
+        if 102 <= status <= 199:
+            return version, http.client.CONTINUE, reason  # begin() skips its headers and reads on
+        return version, status, reason
 
 
 def _within(lookup: ssrf.Resolver, deadline: float, timeout: float) -> ssrf.Resolver:
