@@ -120,7 +120,11 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
     event_time = event.get("time")
     if not isinstance(event_time, str) or not event_time:
         event_time = store.iso(time.time())
-    body = signing.payload(event_type, event_time, detail).decode("utf-8")
+    try:
+        body = signing.payload(event_type, event_time, detail).decode("utf-8")
+    except UnicodeEncodeError:
+        # Valid JSON ("\ud800"), but no UTF-8 body can carry it: no retry changes that.
+        raise ContractError("detail-type or detail holds a lone surrogate that UTF-8 cannot encode") from None
     message = store.Message(
         tenant_id=tenant_id,
         event_id=event_id,

@@ -144,3 +144,16 @@ def test_fan_out_and_the_api_share_the_publisher_rule() -> None:
     assert api.EVENT_ID_RE is events.EVENT_ID_RE
     with pytest.raises(fanout.ContractError, match=r"detail\.eventId must be"):
         fanout.parse_event(bus_event("1", "t", event_id="evt.1"))
+
+
+@pytest.mark.parametrize(("where", "text"), [("detail", {"note": "\ud800"}), ("detail-type", "widget.\udfff")])
+def test_text_utf8_cannot_carry_breaks_the_contract(where: str, text: object) -> None:
+    # A lone surrogate escape ("\ud800") is valid JSON but no UTF-8 body can carry it: refused as a
+    # contract breach (dead-lettered), not an error retried five times.
+    event = bus_event("1", "widget.created", event_id="evt_1")
+    if where == "detail":
+        event["detail"].update(text)
+    else:
+        event["detail-type"] = text
+    with pytest.raises(fanout.ContractError, match=r"lone surrogate"):
+        fanout.parse_event(event)
