@@ -72,7 +72,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     owners: list[str] = []
     for record in event.get("Records", []):
         try:
-            planned = plan(state, json.loads(record["body"]))
+            planned = plan(state, _event_of(record["body"]))
         except ContractError as error:
             logs.error(
                 "event breaks the contract; left for the dead-letter queue",
@@ -95,6 +95,15 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             failures.append(owners[index])
     metrics.fanned_out(WORKER, len(event.get("Records", [])) - len(failures), len(queued) - len(unsent))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+def _event_of(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        # More than 4,300 digits in a number, or nesting deeper than the parser's recursion: valid JSON
+        # that no retry will read.
+        raise ContractError(f"the SQS body cannot be read as JSON ({str(error)[:120]})") from None
 
 
 def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, Any]]:

@@ -157,3 +157,15 @@ def test_text_utf8_cannot_carry_breaks_the_contract(where: str, text: object) ->
         event["detail-type"] = text
     with pytest.raises(fanout.ContractError, match=r"lone surrogate"):
         fanout.parse_event(event)
+
+
+@pytest.mark.parametrize(
+    "body", ['{"detail": {"n": 1' + "0" * 5000 + "}}", '{"detail": {"d": ' + "[" * 5000 + "]" * 5000 + "}}"]
+)
+def test_a_body_the_parser_cannot_read_breaks_the_contract(
+    stack: DeliveryStack, body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = {"messageId": "m-1", "receiptHandle": "rh", "body": body, "attributes": {"ApproximateReceiveCount": "1"}}
+    assert fanout.handler({"Records": [record]}) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(e["message"].startswith("event breaks the contract") for e in logged)
