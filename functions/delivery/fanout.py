@@ -154,8 +154,20 @@ def endpoints_of(state: FanoutRuntime, tenant_id: str, now: float | None = None)
             return cached[1]
     endpoints, _ = state.table.list_endpoints(tenant_id)
     with state.endpoints_lock:
-        state.endpoints[tenant_id] = (moment + state.settings.endpoint_cache_seconds, endpoints)
+        cache = state.endpoints
+        cache.pop(tenant_id, None)
+        if len(cache) >= MAX_CACHED_TENANTS:
+            # Every tenant id an event names is cached (most with no endpoint): forget the expired,
+            # then the oldest, so a warm process does not grow with the number of tenants ever seen.
+            for key in [key for key, (until, _) in cache.items() if until <= moment]:
+                del cache[key]
+            while len(cache) >= MAX_CACHED_TENANTS:
+                del cache[next(iter(cache))]
+        cache[tenant_id] = (moment + state.settings.endpoint_cache_seconds, endpoints)
     return endpoints
+
+
+MAX_CACHED_TENANTS = 10_000
 
 
 def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]:

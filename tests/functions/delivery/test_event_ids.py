@@ -15,7 +15,7 @@ from functions.delivery import fanout, sender, signing, store, tasks
 from functions.delivery.store import DeliveryTable
 from functions.delivery.tasks import TaskQueue
 from functions.delivery.vocab import DeliveryStatus
-from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event
+from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver
 
 POISON = [
@@ -169,3 +169,14 @@ def test_a_body_the_parser_cannot_read_breaks_the_contract(
     assert fanout.handler({"Records": [record]}) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(e["message"].startswith("event breaks the contract") for e in logged)
+
+
+def test_the_endpoint_cache_is_bounded_by_tenants(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(monkeypatch, ENDPOINT_CACHE_SECONDS="60")
+    monkeypatch.setattr(fanout, "MAX_CACHED_TENANTS", 3)
+    state = fanout._state.get()
+    for moment, tenant in enumerate(["a", "b", "c", "d", "e"]):
+        fanout.endpoints_of(state, tenant, now=float(moment))
+    assert list(state.endpoints) == ["c", "d", "e"]  # the oldest forgotten first
+    fanout.endpoints_of(state, "f", now=1000.0)  # every entry expired: all forgotten
+    assert list(state.endpoints) == ["f"]
