@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +108,8 @@ def parse_token_response(response: sender.Response, now_ms: int, client: str = "
     lifetime = document.get("expires_in", DEFAULT_TOKEN_SECONDS)
     if isinstance(lifetime, str) and lifetime.isascii() and lifetime.isdigit() and len(lifetime) <= 10:
         lifetime = int(lifetime)  # ASCII only: "²".isdigit() holds and int() refuses it
+    if isinstance(lifetime, float) and math.isfinite(lifetime) and lifetime >= 1:
+        lifetime = int(min(lifetime, MAX_TOKEN_SECONDS))  # a JSON number may have a fraction (3599.9)
     if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
         raise TokenError("expires_in must be a positive number of seconds")
     lifetime_ms = min(lifetime, MAX_TOKEN_SECONDS) * 1000

@@ -61,6 +61,18 @@ def test_unusable_token_responses_are_errors(response: sender.Response, message:
         oauth.parse_token_response(response, 0)
 
 
+@pytest.mark.parametrize(("expires_in", "seconds"), [(3599.9, 3599), (1.0, 1), (1e300, oauth.MAX_TOKEN_SECONDS)])
+def test_a_fractional_expires_in_counts_in_whole_seconds(expires_in: float, seconds: int) -> None:
+    token = oauth.parse_token_response(answer(access_token="t", expires_in=expires_in), 0)
+    assert token.expires_at_ms == seconds * 1000
+
+
+@pytest.mark.parametrize("expires_in", [0.5, float("nan"), float("inf"), -3.0])
+def test_an_expires_in_that_is_no_lifetime_is_an_error(expires_in: float) -> None:
+    with pytest.raises(oauth.TokenError, match="expires_in"):
+        oauth.parse_token_response(answer(access_token="t", expires_in=expires_in), 0)
+
+
 def test_the_token_request_is_client_credentials_with_basic_auth() -> None:
     body, headers = oauth.token_request(CLIENT, "s3cret")
     assert body == b"grant_type=client_credentials&scope=hooks.write"
