@@ -142,7 +142,7 @@ def _matcher_problem(matcher: Any) -> str | None:
     if matcher is None or isinstance(matcher, (str, bool)):
         return None
     if isinstance(matcher, (int, float)):
-        return None if math.isfinite(matcher) else "must be a finite number"
+        return None if _number(matcher) else "must be a finite number"
     if not isinstance(matcher, Mapping) or len(matcher) != 1:
         return f"must be a value or an object with one operator ({', '.join(OPERATORS)})"
     ((operator, operand),) = matcher.items()
@@ -193,7 +193,12 @@ def _wildcard_problem(operand: Any) -> str | None:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # An int is finite however long (math.isfinite would convert it to a float: OverflowError).
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (isinstance(value, int) or math.isfinite(value))
+    )
 
 
 def _numeric_problem(operand: Any) -> str | None:

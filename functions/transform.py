@@ -42,6 +42,10 @@ INPUT_PATH_RE = re.compile(r"^\$(?:\.[A-Za-z0-9_@$-]+|\[\d+\]|\['[^'\]]+'\])*$")
 INPUT_PATH_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PLACEHOLDER_RE = re.compile(r"<([A-Za-z0-9_.-]+)>")
 RULE_PLACEHOLDERS = frozenset({"aws.events.rule-arn", "aws.events.rule-name"})
+# The most a worker's filled template may hold (UTF-8 bytes): an event's size (PutEvents, 256 KiB).
+# Without it, 8,192 characters of "<whole>" with whole = "$" repeat a 256 KiB event 2,730 times (700 MB)
+# and the worker runs out of memory for every task in its batch.
+MAX_OUTPUT_BYTES = 256 * 1024
 # Placeholders EventBridge fills in itself, without an input path.
 PREDEFINED_PLACEHOLDERS = RULE_PLACEHOLDERS | {
     "aws.events.event",
@@ -139,8 +143,10 @@ def apply(
     rule_arn: str = "",
     rule_name: str = "",
     ingestion_time: str = "",
+    max_bytes: int | None = None,
 ) -> str:
-    """The body EventBridge sends for ``event`` through this transformer."""
+    """The body EventBridge sends for ``event`` through this transformer; :class:`TransformTooLarge`
+    as soon as it grows past ``max_bytes`` UTF-8 bytes (the worker passes :data:`MAX_OUTPUT_BYTES`)."""
     values: dict[str, Any] = {key: select(event, path) for key, path in paths.items()}
     values["aws.events.event"] = {key: value for key, value in event.items() if key != "detail"}
     values["aws.events.event.json"] = event
@@ -148,10 +154,17 @@ def apply(
     values["aws.events.rule-name"] = rule_name
     values["aws.events.event.ingestion-time"] = ingestion_time or event.get("time", "")
 
+    out = _Output(max_bytes)
     if not template.lstrip().startswith(("{", "[", '"')):
         # A plain-text template: values are inserted as text.
-        return PLACEHOLDER_RE.sub(lambda m: _text(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
-    out: list[str] = []
+        start = 0
+        for match in PLACEHOLDER_RE.finditer(template):
+            out.append(template[start : match.start()])
+            name = match.group(1)
+            out.append(_text(values[name]) if name in values else match.group(0))
+            start = match.end()
+        out.append(template[start:])
+        return out.text()
     strings = StringScan()
     index = 0
     while index < len(template):
@@ -166,7 +179,30 @@ def apply(
         out.append(char)
         strings.outside(char)
         index += 1
-    return "".join(out)
+    return out.text()
+
+
+class TransformTooLarge(ValueError):
+    """The filled template is larger than its bound."""
+
+
+class _Output:
+    """The body being filled, refused as soon as it passes ``max_bytes`` (not after building it)."""
+
+    def __init__(self, max_bytes: int | None) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.max_bytes = max_bytes
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        if self.max_bytes is not None:
+            self.size += len(text.encode("utf-8", "surrogatepass"))
+            if self.size > self.max_bytes:
+                raise TransformTooLarge(f"the transformed body is larger than {self.max_bytes} bytes")
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 def _text(value: Any) -> str:

@@ -281,7 +281,12 @@ def request_for(
     if options.transform:
         from functions import transform  # imported by the first transforming endpoint only
 
-        text = transform.apply(str(options.transform["template"]), dict(options.transform["paths"]), message.event())
+        text = transform.apply(
+            str(options.transform["template"]),
+            dict(options.transform["paths"]),
+            message.event(),
+            max_bytes=transform.MAX_OUTPUT_BYTES,
+        )
         body = text.encode("utf-8")
     else:
         body = message.body.encode("utf-8")

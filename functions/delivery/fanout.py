@@ -72,7 +72,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     owners: list[str] = []
     for record in event.get("Records", []):
         try:
-            planned = plan(state, json.loads(record["body"]))
+            planned = plan(state, _event_of(record["body"]))
         except ContractError as error:
             logs.error(
                 "event breaks the contract; left for the dead-letter queue",
@@ -95,6 +95,15 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             failures.append(owners[index])
     metrics.fanned_out(WORKER, len(event.get("Records", [])) - len(failures), len(queued) - len(unsent))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+def _event_of(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        # More than 4,300 digits in a number, or nesting deeper than the parser's recursion: valid JSON
+        # that no retry will read.
+        raise ContractError(f"the SQS body cannot be read as JSON ({str(error)[:120]})") from None
 
 
 def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, Any]]:
@@ -120,7 +129,11 @@ def parse_event(event: Mapping[str, Any]) -> tuple[store.Message, Mapping[str, A
     event_time = event.get("time")
     if not isinstance(event_time, str) or not event_time:
         event_time = store.iso(time.time())
-    body = signing.payload(event_type, event_time, detail).decode("utf-8")
+    try:
+        body = signing.payload(event_type, event_time, detail).decode("utf-8")
+    except UnicodeEncodeError:
+        # Valid JSON ("\ud800"), but no UTF-8 body can carry it: no retry changes that.
+        raise ContractError("detail-type or detail holds a lone surrogate that UTF-8 cannot encode") from None
     message = store.Message(
         tenant_id=tenant_id,
         event_id=event_id,
@@ -141,8 +154,20 @@ def endpoints_of(state: FanoutRuntime, tenant_id: str, now: float | None = None)
             return cached[1]
     endpoints, _ = state.table.list_endpoints(tenant_id)
     with state.endpoints_lock:
-        state.endpoints[tenant_id] = (moment + state.settings.endpoint_cache_seconds, endpoints)
+        cache = state.endpoints
+        cache.pop(tenant_id, None)
+        if len(cache) >= MAX_CACHED_TENANTS:
+            # Every tenant id an event names is cached (most with no endpoint): forget the expired,
+            # then the oldest, so a warm process does not grow with the number of tenants ever seen.
+            for key in [key for key, (until, _) in cache.items() if until <= moment]:
+                del cache[key]
+            while len(cache) >= MAX_CACHED_TENANTS:
+                del cache[next(iter(cache))]
+        cache[tenant_id] = (moment + state.settings.endpoint_cache_seconds, endpoints)
     return endpoints
+
+
+MAX_CACHED_TENANTS = 10_000
 
 
 def plan(state: FanoutRuntime, event: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +108,8 @@ def parse_token_response(response: sender.Response, now_ms: int, client: str = "
     lifetime = document.get("expires_in", DEFAULT_TOKEN_SECONDS)
     if isinstance(lifetime, str) and lifetime.isascii() and lifetime.isdigit() and len(lifetime) <= 10:
         lifetime = int(lifetime)  # ASCII only: "²".isdigit() holds and int() refuses it
+    if isinstance(lifetime, float) and math.isfinite(lifetime) and lifetime >= 1:
+        lifetime = int(min(lifetime, MAX_TOKEN_SECONDS))  # a JSON number may have a fraction (3599.9)
     if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
         raise TokenError("expires_in must be a positive number of seconds")
     lifetime_ms = min(lifetime, MAX_TOKEN_SECONDS) * 1000
@@ -156,8 +159,10 @@ class TokenSource:
         if table.take_token_lease(tenant_id, endpoint_id, now_ms, until_ms, client.fingerprint()):
             try:
                 fresh = parse_token_response(fetch(client, client_secret()), self._now_ms(), client.fingerprint())
-            except TokenError:
-                table.release_token_lease(tenant_id, endpoint_id, until_ms)
+            except Exception as error:
+                table.release_token_lease(tenant_id, endpoint_id, until_ms)  # the others need not wait it out
+                if not isinstance(error, TokenError):
+                    raise
                 if stored is not None and self._now_ms() < stored.expires_at_ms:
                     return self._keep(key, stored)  # still valid: retry the refresh next time
                 raise
@@ -240,10 +245,16 @@ def with_access_token(
         )
 
     name = client_secret_name(table_name, tenant_id, endpoint_id)
+
+    def client_secret() -> str:
+        try:
+            return tokens.client_secret(secretsmanager, name)
+        except secretsmanager.exceptions.ResourceNotFoundException:
+            # Deleted outside the API: an attempt that says so, retried (a PATCH of auth stores it again).
+            raise TokenError(f"no client secret {name} in Secrets Manager") from None
+
     try:
-        token = tokens.bearer(
-            table, tenant_id, endpoint_id, client_of(auth), lambda: tokens.client_secret(secretsmanager, name), fetch
-        )
+        token = tokens.bearer(table, tenant_id, endpoint_id, client_of(auth), client_secret, fetch)
     except TokenError as error:
         return secrets, sender.Response(None, 0, error=f"oauth: {error}", error_kind=ERROR_KIND)
     return dataclasses.replace(secrets, auth_secret=token), None

@@ -209,9 +209,16 @@ def dead_letter(state: WorkerRuntime, record: Mapping[str, Any]) -> None:
     )
 
 
+# SQS refuses a visibility that takes a message past 12 h since it was received, and a task may have
+# been received up to the tasks queue's visibility timeout (6 x 75 s) ago: a longer wait is hidden this
+# much shorter, and the task, back early, hides again until its nextAttemptAt (worker.process).
+HIDE_MARGIN_SECONDS = 900
+MAX_HIDE_SECONDS = policy.MAX_DELAY_SECONDS - HIDE_MARGIN_SECONDS
+
+
 def hide(state: WorkerRuntime, task: Task, seconds: int) -> None:
     state.sqs.change_message_visibility(
         QueueUrl=state.settings.tasks_queue_url,
         ReceiptHandle=task.receipt_handle,
-        VisibilityTimeout=max(0, min(policy.MAX_DELAY_SECONDS, int(seconds))),
+        VisibilityTimeout=max(0, min(MAX_HIDE_SECONDS, int(seconds))),
     )

@@ -2,7 +2,7 @@
 
 :func:`post` resolves the host once through the SSRF guard, then connects to a vetted address itself
 (TLS still verifies the certificate for the host name, and SNI and ``Host`` carry the name), so DNS
-cannot be rebound between the check and the connection. The whole attempt (connect, TLS, request,
+cannot be rebound between the check and the connection. The whole attempt (DNS, connect, TLS, request,
 response headers, body) shares one deadline: a timer shuts the socket down when it passes, so a
 receiver that trickles bytes cannot hold a worker longer than the timeout. Redirects are returned as
 they are (never followed). Only the first ``max_response_bytes`` of the body are read.
@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import field
+from typing import Any
 
 from functions.delivery import ssrf
 from functions.records import record
@@ -82,7 +83,7 @@ def post(
         # No retry can fix it, and http.client would raise mid-request: fail before connecting.
         return Response(None, elapsed_ms(), error=f"request cannot be sent: {problem}", error_kind="request")
     try:
-        target, addresses = ssrf.check_url(url, allowed, resolver)
+        target, addresses = ssrf.check_url(url, allowed, _within(resolver or socket.getaddrinfo, deadline, timeout))
     except ssrf.Unresolvable as error:
         return Response(None, elapsed_ms(), error=str(error), error_kind="dns")
     except ssrf.UnsendableUrl as error:
@@ -127,6 +128,7 @@ def post(
             sock = (context or tls_context()).wrap_socket(sock, server_hostname=server_name)
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+        connection.response_class = _FinalResponse
         connection.sock = sock
         connection.putrequest(method, target.request_target, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", target.host_header)
@@ -179,6 +181,43 @@ def post(
             connection.close()
         else:
             sock.close()
+
+
+class _FinalResponse(http.client.HTTPResponse):
+    """Skips every interim answer (1xx but 101), not only ``100 Continue`` as http.client does: RFC 9110
+    15.2 has a client accept ones it did not ask for (``102 Processing``, ``103 Early Hints``), and the
+    final answer is the attempt's result. An endless series stops at the attempt's deadline."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]  # private, not in typeshed
+        if 102 <= status <= 199:
+            return version, http.client.CONTINUE, reason  # begin() skips its headers and reads on
+        return version, status, reason
+
+
+def _within(lookup: ssrf.Resolver, deadline: float, timeout: float) -> ssrf.Resolver:
+    """``lookup`` bounded by the attempt's deadline: the OS resolver has its own, longer timeouts, and a
+    tenant's name may be served slowly on purpose. A lookup cut off goes on in its daemon thread."""
+
+    def bounded(*args: Any) -> Sequence[tuple[Any, ...]]:
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append(lookup(*args))
+            except BaseException as error:  # handed to the caller's thread below
+                outcome.append(error)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if not outcome:
+            raise TimeoutError(f"DNS lookup timed out after {timeout:g} s")
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    return bounded
 
 
 def _header_problem(headers: Mapping[str, str]) -> str | None:

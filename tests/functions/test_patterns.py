@@ -328,3 +328,21 @@ def test_wildcards_agree_with_a_regex_reference(pattern: str, value: str) -> Non
         for piece in re.findall(r"\\.|\*|[^\\*]", pattern)
     )
     assert matches({"x": [{"wildcard": pattern}]}, {"x": value}) is bool(re.fullmatch(reference, value, re.DOTALL))
+
+
+def test_an_integer_too_large_for_a_float_is_compared_not_a_crash() -> None:
+    # Valid JSON; math.isfinite() raised OverflowError on it, failing the whole event's fan-out.
+    event = json.loads('{"detail": {"n": 1' + "0" * 400 + ', "m": -1' + "0" * 400 + "}}")
+    assert matches({"detail": {"n": [{"numeric": [">", 0]}]}}, event)
+    assert not matches({"detail": {"m": [{"numeric": [">", 0]}]}}, event)
+    assert not matches({"detail": {"n": [5]}}, event)
+    assert matches({"detail": {"n": [{"anything-but": [5]}]}}, event)
+
+
+def test_a_filter_with_an_integer_too_large_for_a_float_is_judged_not_a_crash() -> None:
+    big = json.loads("1" + "0" * 400)
+    assert filter_problem({"detail": {"n": [big]}}) is None  # finite: an exact value like any other
+    assert filter_problem({"detail": {"n": [{"numeric": [">", big]}]}}) == (
+        "detail.n[0]",
+        "numeric operands must lie between -1e+09 and 1e+09",
+    )

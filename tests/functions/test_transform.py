@@ -150,3 +150,14 @@ def test_rule_placeholders_are_refused_for_the_worker_engine() -> None:
     assert problems({}, template) == []
     (found,) = problems({}, template, rule_placeholders=False)
     assert found[0] == "template" and "only an API destination fills in" in found[1]
+
+
+@pytest.mark.parametrize("template", ["<all> <all> <all>", '{"a": <all>, "b": "<all>", "c": <all>}'])
+def test_a_bounded_fill_stops_at_the_bound_in_text_and_json_templates(template: str) -> None:
+    from functions.transform import TransformTooLarge
+
+    event = {**EVENT, "detail": {"blob": "é" * 1000}}
+    whole = len(json.dumps(event, separators=(",", ":")).encode())
+    assert apply(template, {"all": "$"}, event, max_bytes=3 * whole + 40)
+    with pytest.raises(TransformTooLarge, match="larger than 3000 bytes"):
+        apply(template, {"all": "$"}, event, max_bytes=3000)

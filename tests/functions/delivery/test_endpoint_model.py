@@ -222,6 +222,27 @@ def test_auth_headers_transform_and_signature_reach_the_receiver(stack: Delivery
     assert request.headers["webhook-id"] == "evt_t1"
 
 
+def test_a_transform_that_multiplies_the_event_fails_without_building_the_body(
+    stack: DeliveryStack, receiver: Receiver
+) -> None:
+    # 1,300 copies of a 50 KB detail would be a 65 MB body (700 MB at the event size limit): the
+    # worker would run out of memory for every task of its batch. It fails as a request not sent.
+    template = "[" + ",".join(["<all>"] * 1300) + "]"
+    endpoint = stack.create_endpoint(
+        "1", receiver.url("/bomb"), transform={"paths": {"all": "$"}, "template": template}
+    )
+    stack.publish(bus_event("1", "widget.created", {"blob": "x" * 50_000}, event_id="evt_bomb"))
+    stack.drain()
+    assert receiver.to("/bomb") == []
+    status, message = stack.api("GET", "/tenants/1/messages/evt_bomb")
+    assert status == 200
+    (delivery,) = [d for d in message["deliveries"] if d["endpointId"] == endpoint["id"]]
+    assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
+    status, attempts = stack.api("GET", f"/tenants/1/endpoints/{endpoint['id']}/attempts")
+    assert status == 200
+    assert "transformed body is larger than 262144 bytes" in json.dumps(attempts)
+
+
 @pytest.mark.parametrize(
     ("auth", "expected"),
     [

@@ -15,7 +15,7 @@ from functions.delivery import fanout, sender, signing, store, tasks
 from functions.delivery.store import DeliveryTable
 from functions.delivery.tasks import TaskQueue
 from functions.delivery.vocab import DeliveryStatus
-from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event
+from tests.functions.delivery.conftest import TABLE, DeliveryStack, bus_event, configure
 from tests.functions.delivery.receiver import Receiver
 
 POISON = [
@@ -144,3 +144,39 @@ def test_fan_out_and_the_api_share_the_publisher_rule() -> None:
     assert api.EVENT_ID_RE is events.EVENT_ID_RE
     with pytest.raises(fanout.ContractError, match=r"detail\.eventId must be"):
         fanout.parse_event(bus_event("1", "t", event_id="evt.1"))
+
+
+@pytest.mark.parametrize(("where", "text"), [("detail", {"note": "\ud800"}), ("detail-type", "widget.\udfff")])
+def test_text_utf8_cannot_carry_breaks_the_contract(where: str, text: object) -> None:
+    # A lone surrogate escape ("\ud800") is valid JSON but no UTF-8 body can carry it: refused as a
+    # contract breach (dead-lettered), not an error retried five times.
+    event = bus_event("1", "widget.created", event_id="evt_1")
+    if where == "detail":
+        event["detail"].update(text)
+    else:
+        event["detail-type"] = text
+    with pytest.raises(fanout.ContractError, match=r"lone surrogate"):
+        fanout.parse_event(event)
+
+
+@pytest.mark.parametrize(
+    "body", ['{"detail": {"n": 1' + "0" * 5000 + "}}", '{"detail": {"d": ' + "[" * 5000 + "]" * 5000 + "}}"]
+)
+def test_a_body_the_parser_cannot_read_breaks_the_contract(
+    stack: DeliveryStack, body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = {"messageId": "m-1", "receiptHandle": "rh", "body": body, "attributes": {"ApproximateReceiveCount": "1"}}
+    assert fanout.handler({"Records": [record]}) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(e["message"].startswith("event breaks the contract") for e in logged)
+
+
+def test_the_endpoint_cache_is_bounded_by_tenants(stack: DeliveryStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(monkeypatch, ENDPOINT_CACHE_SECONDS="60")
+    monkeypatch.setattr(fanout, "MAX_CACHED_TENANTS", 3)
+    state = fanout._state.get()
+    for moment, tenant in enumerate(["a", "b", "c", "d", "e"]):
+        fanout.endpoints_of(state, tenant, now=float(moment))
+    assert list(state.endpoints) == ["c", "d", "e"]  # the oldest forgotten first
+    fanout.endpoints_of(state, "f", now=1000.0)  # every entry expired: all forgotten
+    assert list(state.endpoints) == ["f"]

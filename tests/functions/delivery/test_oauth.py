@@ -61,6 +61,18 @@ def test_unusable_token_responses_are_errors(response: sender.Response, message:
         oauth.parse_token_response(response, 0)
 
 
+@pytest.mark.parametrize(("expires_in", "seconds"), [(3599.9, 3599), (1.0, 1), (1e300, oauth.MAX_TOKEN_SECONDS)])
+def test_a_fractional_expires_in_counts_in_whole_seconds(expires_in: float, seconds: int) -> None:
+    token = oauth.parse_token_response(answer(access_token="t", expires_in=expires_in), 0)
+    assert token.expires_at_ms == seconds * 1000
+
+
+@pytest.mark.parametrize("expires_in", [0.5, float("nan"), float("inf"), -3.0])
+def test_an_expires_in_that_is_no_lifetime_is_an_error(expires_in: float) -> None:
+    with pytest.raises(oauth.TokenError, match="expires_in"):
+        oauth.parse_token_response(answer(access_token="t", expires_in=expires_in), 0)
+
+
 def test_the_token_request_is_client_credentials_with_basic_auth() -> None:
     body, headers = oauth.token_request(CLIENT, "s3cret")
     assert body == b"grant_type=client_credentials&scope=hooks.write"
@@ -230,6 +242,36 @@ def test_a_token_endpoint_that_is_down_retries_the_delivery(
     (hook,) = receiver.to("/hook")
     assert hook.headers["authorization"] == "Bearer tok-2"
     assert stack.dead_letters() == []
+
+
+def test_a_client_secret_read_that_fails_frees_the_lease(table: store.DeliveryTable) -> None:
+    clock = Clock()
+
+    def unreadable() -> str:
+        raise RuntimeError("Secrets Manager throttled")
+
+    with pytest.raises(RuntimeError):
+        oauth.TokenSource(clock, clock.sleep).bearer(table, "t", "ep", CLIENT, unreadable, TokenServer(clock))
+    assert table.get_token("t", "ep")[1] is None  # the other workers need not wait for a lease nobody holds
+
+
+def test_a_deleted_client_secret_is_a_recorded_attempt_not_a_crashing_task(
+    stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    monkeypatch.setattr(oauth, "tokens", oauth.TokenSource())
+    endpoint = stack.create_endpoint("1", receiver.url("/hook"), auth=_oauth(receiver.url("/token")))
+    name = oauth.client_secret_name(TABLE, "1", endpoint["id"])
+    boto3.client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    stack.publish(bus_event("1", "widget.created", event_id="evt_nosecret"))
+    stack.drain()
+    assert receiver.requests == []
+    _, page = stack.api("GET", f"/tenants/1/endpoints/{endpoint['id']}/attempts", query={"limit": "100"})
+    assert page["data"] and all(f"oauth: no client secret {name}" in a["error"] for a in page["data"])
+    status, message = stack.api("GET", "/tenants/1/messages/evt_nosecret")
+    assert status == 200 and message["deliveries"][0]["status"] == "failed"
+    assert [letter["eventId"] for letter in stack.dead_letters()] == ["evt_nosecret"]
 
 
 @pytest.mark.parametrize(

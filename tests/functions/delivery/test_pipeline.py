@@ -417,6 +417,38 @@ def test_an_early_return_waits_for_the_scheduled_time_without_an_attempt(
     assert stack.receive_tasks() == []  # hidden again until the attempt is due
 
 
+def test_a_twelve_hour_wait_hides_the_task_within_what_sqs_allows_since_its_receive(
+    stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.config.delivery import DeliverySettings
+    from components.specs.delivery import delivery_spec
+    from functions.delivery import policy, worker
+
+    # SQS refuses a visibility that takes the message past 12 h since it was received (the error would
+    # leave the task to come back after the queue's visibility timeout, every time for a full bucket).
+    configure(monkeypatch, TIME_SCALE="1")
+    receiver.script("/busy", Reply(429, headers={"Retry-After": str(policy.MAX_DELAY_SECONDS)}))
+    endpoint = stack.create_endpoint("1", receiver.url("/busy"))
+    stack.publish(bus_event("1", "widget.created", event_id="evt_12h"))
+    sqs = worker._state.get().sqs
+    hidden: list[int] = []
+    change = sqs.change_message_visibility
+    monkeypatch.setattr(
+        sqs,
+        "change_message_visibility",
+        lambda **kwargs: hidden.append(kwargs["VisibilityTimeout"]) or change(**kwargs),
+    )
+    (record,) = stack.receive_tasks()
+    assert stack.run_worker([record]) == {record["messageId"]}
+
+    # The longest a task can have been received before it is hidden is the tasks queue's visibility.
+    in_flight = delivery_spec(DeliverySettings()).tasks_queue.visibility_timeout_seconds
+    assert hidden and 0 < max(hidden) <= policy.MAX_DELAY_SECONDS - in_flight
+    # The attempt's wait is kept: a task back before it is hidden again (the early return).
+    due = store.parse_time(_delivery(stack, "1", "evt_12h", endpoint["id"])["nextAttemptAt"])
+    assert due - time.time() > policy.MAX_DELAY_SECONDS - 60
+
+
 def test_copies_of_a_task_in_one_batch_send_one_request(stack: DeliveryStack, receiver: Receiver) -> None:
     receiver.script("/batch", Reply(200, delay=0.3))
     stack.create_endpoint("1", receiver.url("/batch"))

@@ -125,6 +125,34 @@ def test_a_receiver_that_trickles_bytes_cannot_outlast_the_deadline() -> None:
     assert time.monotonic() - started < 1.5
 
 
+def _answer_once(raw: bytes) -> int:
+    """A port whose one connection is answered with ``raw`` (after the request's first bytes)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(65536)
+            connection.sendall(raw)
+
+    threading.Thread(target=answer, daemon=True).start()
+    return int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize("interim", [b"102 Processing", b"103 Early Hints", b"100 Continue", b"199 Whatever"])
+def test_interim_1xx_answers_are_skipped_to_the_final_one(interim: bytes) -> None:
+    # RFC 9110 15.2: a client must accept interim responses it did not ask for; the final one counts.
+    raw = b"HTTP/1.1 " + interim + b"\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
+    response = sender.post(f"http://127.0.0.1:{_answer_once(raw)}/", b"{}", {}, timeout=2, allowed=LOOPBACK)
+    assert (response.status, response.error) == (204, None)
+
+
+def test_101_switching_protocols_is_a_final_answer_not_a_success() -> None:
+    raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    response = sender.post(f"http://127.0.0.1:{_answer_once(raw)}/", b"{}", {}, timeout=2, allowed=LOOPBACK)
+    assert response.status == 101
+
+
 def test_the_response_body_is_truncated_to_the_limit(receiver: Receiver) -> None:
     receiver.script("/big", Reply(500, body=b"x" * 10_000))
 
@@ -152,6 +180,22 @@ def test_a_closed_port_is_a_connection_error() -> None:
 def test_an_unresolvable_host_is_a_dns_error_that_is_retried() -> None:
     response = sender.post("https://nowhere.example.test/", b"{}", {}, timeout=2, resolver=FakeResolver({}))
     assert response.error_kind == "dns"
+
+
+def test_a_dns_lookup_that_hangs_is_cut_off_at_the_deadline() -> None:
+    # A tenant's name served by a slow authoritative server: the lookup is part of the attempt's time.
+    released = threading.Event()
+
+    def hanging(*args: object) -> list[tuple[object, ...]]:
+        released.wait(10)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
+
+    started = time.monotonic()
+    response = sender.post("https://slow-dns.example.com/", b"{}", {}, timeout=0.3, resolver=hanging)
+    released.set()
+    assert time.monotonic() - started < 1.5
+    assert response.error_kind == "dns"
+    assert "0.3 s" in (response.error or "")
 
 
 @pytest.mark.parametrize("path", ["/caf\u00e9", "/x?q=\u00fc", "/\u2028", "/\ud800"])
