@@ -216,6 +216,19 @@ def test_a_message_too_large_to_travel_in_the_task_is_stored(
     assert len(receiver.to("/big")) == 1
 
 
+@pytest.mark.parametrize("text", ["\U0001f600" * 14_000, '"' * 50_000])
+def test_a_task_carrying_its_message_stays_within_one_64_kib_chunk_as_sent(
+    stack: DeliveryStack, receiver: Receiver, text: str
+) -> None:
+    # 56,000 bytes of emoji are 168,000 once JSON escapes them in the task (and a quote takes two).
+    stack.create_endpoint("1", receiver.url("/sized"))
+    stack.publish(bus_event("1", "widget.created", {"text": text}, event_id="evt_sized"))
+    (task,) = stack.receive_tasks()
+    assert len(task["body"].encode("utf-8")) <= 64 * 1024
+    stack.run_worker([task])
+    assert json.loads(receiver.to("/sized")[0].body)["data"]["text"] == text
+
+
 def test_a_message_that_failed_its_first_try_is_stored_for_its_retries(
     stack: DeliveryStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -449,6 +449,25 @@ def test_a_twelve_hour_wait_hides_the_task_within_what_sqs_allows_since_its_rece
     assert due - time.time() > policy.MAX_DELAY_SECONDS - 60
 
 
+def test_a_dead_letter_fits_the_queue_whatever_the_payload_s_characters(
+    stack: DeliveryStack, receiver: Receiver
+) -> None:
+    # 190,000 UTF-8 bytes of CJK text are 380,000 once JSON escapes them: past the 256 KiB a queue
+    # takes by default, the dead letter was refused, and the task crashed and re-sent until redriven.
+    stack.sqs.set_queue_attributes(QueueUrl=stack.dead_letter_url, Attributes={"MaximumMessageSize": "262144"})
+    receiver.script("/refuses", Reply(400))
+    stack.create_endpoint("1", receiver.url("/refuses"))
+    stack.create_endpoint("1", receiver.url("/refuses"))
+    stack.publish(bus_event("1", "widget.created", {"text": "\u65e5" * 63_000}, event_id="evt_cjk"))
+    stack.drain()
+    letters = stack.dead_letters()
+    assert [letter["eventId"] for letter in letters] == ["evt_cjk", "evt_cjk"]
+    assert all("payloadOmitted" in letter for letter in letters)
+    assert len(receiver.to("/refuses")) == 2
+    deliveries = stack.api("GET", "/tenants/1/messages/evt_cjk")[1]["deliveries"]
+    assert [d["status"] for d in deliveries] == ["failed", "failed"]
+
+
 def test_copies_of_a_task_in_one_batch_send_one_request(stack: DeliveryStack, receiver: Receiver) -> None:
     receiver.script("/batch", Reply(200, delay=0.3))
     stack.create_endpoint("1", receiver.url("/batch"))
