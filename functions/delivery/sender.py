@@ -200,7 +200,7 @@ def _within(lookup: ssrf.Resolver, deadline: float, timeout: float) -> ssrf.Reso
     tenant's name may be served slowly on purpose. A lookup cut off goes on in its daemon thread."""
 
     def bounded(*args: Any) -> Sequence[tuple[Any, ...]]:
-        outcome: list[Any] = []
+        outcome: list[Sequence[tuple[Any, ...]] | BaseException] = []
 
         def run() -> None:
             try:
@@ -213,9 +213,10 @@ def _within(lookup: ssrf.Resolver, deadline: float, timeout: float) -> ssrf.Reso
         thread.join(max(0.0, deadline - time.monotonic()))
         if not outcome:
             raise TimeoutError(f"DNS lookup timed out after {timeout:g} s")
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0]
+        answer = outcome[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     return bounded
 
