@@ -117,7 +117,7 @@ class AuroraRelay(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AuroraRelayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hookstack:index:AuroraRelay", name, None, opts)
-        if not NAME_RE.match(name) or name.endswith("-"):
+        if not NAME_RE.fullmatch(name) or name.endswith("-"):
             raise ValueError(
                 f"AuroraRelay name {name!r} must be 1-16 characters of a-z, 0-9 and single '-', starting "
                 "with a letter (it starts the cluster identifier and function names)"

@@ -373,7 +373,7 @@ def validate_args(name: str, args: WebhookConsumerArgs) -> None:
     the name actually given (the configuration measured it for :data:`CONSUMER_NAME`).
     """
     problems = []
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         problems.append(f"name {name!r} must be 1-24 characters of a-z, 0-9 and '-', starting with a letter")
     if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
         problems.append(

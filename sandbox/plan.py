@@ -109,7 +109,7 @@ def resource_rows(resources: list[Any], config: StackConfig) -> list[dict[str, s
         tenant = None
         if owner is not None and owner is not resource and resource.name.startswith(f"{owner.name}-"):
             key, _, word = resource.name[len(owner.name) + 1 :].rpartition("-")
-            tenant = keys.get(key) if _WORD_RE.match(word) else None
+            tenant = keys.get(key) if _WORD_RE.fullmatch(word) else None
         rows.append({"type": resource.type, "name": resource.name, "component": component, "tenant": tenant})
     return rows
 

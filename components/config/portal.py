@@ -65,7 +65,7 @@ def parse_portal(reader: Reader, value: Any) -> PortalSettings:
     for name, css in raw_theme.items():
         if name not in THEME_VARIABLES:
             reader.problem(f"{path}.theme.{name}", f"unknown theme variable; allowed: {', '.join(THEME_VARIABLES)}")
-        elif not isinstance(css, str) or not THEME_VALUE_RE.match(css):
+        elif not isinstance(css, str) or not THEME_VALUE_RE.fullmatch(css):
             reader.problem(
                 f"{path}.theme.{name}",
                 "must be a CSS value of 1-100 letters, digits, spaces and # % . , ( ) - ' \" (a colour, a length, "

@@ -225,9 +225,9 @@ def _header_problem(headers: Mapping[str, str]) -> str | None:
     """Why a header cannot go on the wire as is (names: RFC 9110 tokens; values: visible ASCII and
     inner spaces, so no CR/LF injection and nothing a receiver could re-encode before verifying)."""
     for name, value in headers.items():
-        if not _TOKEN.match(name):
+        if not _TOKEN.fullmatch(name):
             return f"header name {name[:64]!r} is not an HTTP token"
-        if not _HEADER_VALUE.match(value):
+        if not _HEADER_VALUE.fullmatch(value):
             return f"header {name} has characters HTTP cannot carry as is (control, non-ASCII or edge spaces)"
     return None
 

@@ -29,7 +29,7 @@ class InvalidSince(ValueError):
 def parse_since(text: str, now: float) -> float:
     """Epoch seconds ``text`` stands for; :class:`InvalidSince` names what is allowed."""
     value = text.strip()
-    relative = _RELATIVE.match(value)
+    relative = _RELATIVE.fullmatch(value)
     if relative:
         seconds = int(relative.group(1)) * _SECONDS[relative.group(2)]
         if seconds > MAX_DAYS * 86_400:

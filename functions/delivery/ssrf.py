@@ -243,13 +243,13 @@ def _host(raw_host: str, netloc: str) -> tuple[str, IPAddress | None]:
     if not host or ".." in host:
         raise UnsafeUrl("must name a host")
     labels = host.split(".")
-    if _NUMERIC_LABEL.match(labels[-1]):
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
         # Resolvers (inet_aton) and browsers read a host ending in a number as IPv4, including the
         # decimal, octal, hex and shortened forms; only the canonical a.b.c.d form is accepted.
-        if not _CANONICAL_V4.match(host):
+        if not _CANONICAL_V4.fullmatch(host):
             raise UnsafeUrl(f"{raw_host!r} is a numeric host in a non-canonical form; write IPv4 as a.b.c.d")
         return host, ipaddress.IPv4Address(host)
-    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise UnsafeUrl(f"{raw_host!r} is not a valid host name")
     return host, None
 

@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions import whsec
-from functions.inbound.schemes import SignedRequest, VerificationError, check_timestamp, required_header
+from functions.inbound.schemes import (
+    UNIX_SECONDS_RE,
+    SignedRequest,
+    VerificationError,
+    check_timestamp,
+    required_header,
+)
 
 SENDGRID_SIGNATURE = "x-twilio-email-event-webhook-signature"
 SENDGRID_TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
@@ -39,7 +45,6 @@ P256_SPKI_BYTES = len(P256_SPKI_HEADER) + 65
 MAX_ECDSA_DER_BYTES = 72
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 _HEX_SIGNATURE = re.compile(r"^[0-9a-fA-F]{128}$")
-_DIGITS = re.compile(r"^[0-9]{1,12}$")
 
 
 def sendgrid_key_problem(secret: str) -> str | None:
@@ -55,7 +60,7 @@ def sendgrid_key_problem(secret: str) -> str | None:
 
 def discord_key_problem(secret: str) -> str | None:
     """Why ``secret`` is not a Discord application public key, or None."""
-    return None if _HEX_KEY.match(secret.strip()) else "must be the application's public key: 64 hex digits"
+    return None if _HEX_KEY.fullmatch(secret.strip()) else "must be the application's public key: 64 hex digits"
 
 
 def verify_sendgrid(request: SignedRequest, secrets: Sequence[str], *, now: float, tolerance: int, **_: object) -> int:
@@ -79,7 +84,7 @@ def verify_sendgrid(request: SignedRequest, secrets: Sequence[str], *, now: floa
 def verify_discord(request: SignedRequest, secrets: Sequence[str], *, now: float, tolerance: int, **_: object) -> int:
     timestamp = _timestamp(request, DISCORD_TIMESTAMP)
     header = required_header(request, DISCORD_SIGNATURE)
-    if not _HEX_SIGNATURE.match(header):
+    if not _HEX_SIGNATURE.fullmatch(header):
         raise VerificationError("malformed_header", f"{DISCORD_SIGNATURE} must be 128 hex digits")
     keys = [_discord_key(secret.strip()) for secret in secrets]
     check_timestamp(int(timestamp), now, tolerance)
@@ -96,7 +101,7 @@ def verify_discord(request: SignedRequest, secrets: Sequence[str], *, now: float
 
 def _timestamp(request: SignedRequest, name: str) -> str:
     value = required_header(request, name)
-    if not _DIGITS.match(value):
+    if not UNIX_SECONDS_RE.fullmatch(value):
         raise VerificationError("malformed_header", f"{name} must be unix seconds")
     return value
 

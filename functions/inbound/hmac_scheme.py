@@ -38,6 +38,7 @@ from typing import Any
 
 from functions import whsec
 from functions.inbound.schemes import (
+    UNIX_SECONDS_RE,
     SignedRequest,
     VerificationError,
     check_timestamp,
@@ -79,7 +80,6 @@ HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
 _PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _PREFIX_RE = re.compile(r"^[\x21-\x7e]{1,32}$")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-_DIGITS = re.compile(r"^[0-9]{1,12}$")
 
 Segment = tuple[str, str]
 """One part of a signed-content template: ("text", literal), ("body", ""), ("timestamp", ""), ("url", ""),
@@ -366,7 +366,7 @@ def _timestamp(config: HmacConfig, request: SignedRequest) -> str | None:
         value = values[0]
     else:
         return None
-    if not _DIGITS.match(value):
+    if not UNIX_SECONDS_RE.fullmatch(value):
         raise VerificationError("malformed_header", "the signed timestamp must be unix seconds")
     return value
 

@@ -33,11 +33,10 @@ import re
 from collections.abc import Sequence
 
 from functions.inbound.payload import MalformedPayload, parse_payload
-from functions.inbound.schemes import SignedRequest, VerificationError, check_timestamp, match
+from functions.inbound.schemes import UNIX_SECONDS_RE, SignedRequest, VerificationError, check_timestamp, match
 
 # Mailgun's retry schedule spans about 8 h 5 min; an hour more for clock skew and queueing.
 MAILGUN_TOLERANCE_SECONDS = 9 * 3600
-_DIGITS = re.compile(r"[0-9]{1,12}")
 _TOKEN = re.compile(r"[A-Za-z0-9]{1,256}")
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # Where the three values are: JSON webhooks nest them, legacy (form) webhooks do not.
@@ -77,7 +76,7 @@ def _signature_fields(request: SignedRequest) -> tuple[str, str, str]:
     )
     if not (
         isinstance(timestamp, str)
-        and _DIGITS.fullmatch(timestamp)
+        and UNIX_SECONDS_RE.fullmatch(timestamp)
         and isinstance(token, str)
         and _TOKEN.fullmatch(token)
         and isinstance(signature, str)

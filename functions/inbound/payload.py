@@ -87,10 +87,10 @@ def parse_payload(body: bytes, content_type: str) -> Payload:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        if JSON_MEDIA_RE.match(media) or media == FORM_MEDIA_TYPE:
+        if JSON_MEDIA_RE.fullmatch(media) or media == FORM_MEDIA_TYPE:
             raise MalformedPayload(f"body is not UTF-8 although content-type is {media}") from None
         return Payload(base64.b64encode(body).decode("ascii"), "base64")
-    if JSON_MEDIA_RE.match(media):
+    if JSON_MEDIA_RE.fullmatch(media):
         try:
             return Payload(loads_json(text), "json")
         except ValueError as error:

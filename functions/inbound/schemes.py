@@ -64,7 +64,8 @@ from functions.records import record
 TOLERANCE_SECONDS = 300
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_DIGITS = re.compile(r"^[0-9]{1,12}$")
+# Unix seconds as providers send them: ASCII digits (not \d, which takes other scripts' digits), at most 12.
+UNIX_SECONDS_RE = re.compile(r"[0-9]{1,12}")
 _TWILIO_ALGORITHMS: dict[str, Callable[..., Any]] = {
     "HMAC_SHA1": hashlib.sha1,
     "HMAC_SHA256": hashlib.sha256,
@@ -108,7 +109,7 @@ class Verifier(Protocol):
 def verify_github(request: SignedRequest, secrets: Sequence[str], **_: object) -> int:
     header = required_header(request, "x-hub-signature-256")
     scheme, separator, value = header.partition("=")
-    if scheme != "sha256" or not separator or not _HEX64.match(value):
+    if scheme != "sha256" or not separator or not _HEX64.fullmatch(value):
         raise VerificationError("malformed_header", "x-hub-signature-256 must be sha256=<64 hex digits>")
     provided = bytes.fromhex(value)
     return match(secrets, lambda key: _hmac(key, request.body, hashlib.sha256), [provided])
@@ -123,10 +124,10 @@ def verify_stripe(request: SignedRequest, secrets: Sequence[str], *, now: float,
         if not separator:
             raise VerificationError("malformed_header", "stripe-signature items must be key=value")
         if key == "t":
-            if timestamp is not None or not _DIGITS.match(value):
+            if timestamp is not None or not UNIX_SECONDS_RE.fullmatch(value):
                 raise VerificationError("malformed_header", "stripe-signature needs exactly one numeric t=")
             timestamp = value
-        elif key == "v1" and _HEX64.match(value):
+        elif key == "v1" and _HEX64.fullmatch(value):
             signatures.append(bytes.fromhex(value))
     if timestamp is None:
         raise VerificationError("malformed_header", "stripe-signature has no t= timestamp")
@@ -140,10 +141,10 @@ def verify_stripe(request: SignedRequest, secrets: Sequence[str], *, now: float,
 def verify_slack(request: SignedRequest, secrets: Sequence[str], *, now: float, tolerance: int, **_: object) -> int:
     timestamp = required_header(request, "x-slack-request-timestamp")
     header = required_header(request, "x-slack-signature")
-    if not _DIGITS.match(timestamp):
+    if not UNIX_SECONDS_RE.fullmatch(timestamp):
         raise VerificationError("malformed_header", "x-slack-request-timestamp must be unix seconds")
     version, separator, value = header.partition("=")
-    if version != "v0" or not separator or not _HEX64.match(value):
+    if version != "v0" or not separator or not _HEX64.fullmatch(value):
         raise VerificationError("malformed_header", "x-slack-signature must be v0=<64 hex digits>")
     check_timestamp(int(timestamp), now, tolerance)
     signed = b"v0:" + timestamp.encode() + b":" + request.body
@@ -164,7 +165,7 @@ def verify_standard(request: SignedRequest, secrets: Sequence[str], *, now: floa
     message_id = required_header(request, f"{prefix}id")
     timestamp = required_header(request, f"{prefix}timestamp")
     header = required_header(request, f"{prefix}signature")
-    if not _DIGITS.match(timestamp):
+    if not UNIX_SECONDS_RE.fullmatch(timestamp):
         raise VerificationError("malformed_header", f"{prefix}timestamp must be unix seconds")
     signatures = []
     for entry in header.split(" "):

@@ -219,3 +219,10 @@ def test_the_sender_never_raises_for_any_url(receiver: Receiver, tail: str, whol
     for url in (receiver.url("/") + tail, f"http://hooks.example.test:{receiver.port}/{tail}", whole):
         response = sender.post(url, b"{}", {}, timeout=2, allowed=LOOPBACK, resolver=resolver)
         assert (response.status is None) == (response.error_kind is not None)
+
+
+def test_a_header_ending_in_a_newline_is_not_sent() -> None:
+    """The last guard against header injection checks names and values whole (``$`` took "v\\n")."""
+    assert sender._header_problem({"x-ok": "v"}) is None
+    assert "characters HTTP cannot carry" in (sender._header_problem({"x-ok": "v\n"}) or "")
+    assert "not an HTTP token" in (sender._header_problem({"x-ok\n": "v"}) or "")
